@@ -1,0 +1,74 @@
+{
+  # The zstd sources are compiled from the copy that the zstd-napi dependency ships, found at
+  # configure time by native/zstd-sources.cjs; this repo holds no third-party C code.
+  'variables': {
+    'zstd_include': '<!(node native/zstd-sources.cjs include)',
+  },
+  'target_defaults': {
+    'cflags': ['-O3', '-fPIC', '-fvisibility=hidden'],
+    'cflags!': ['-O2'],
+    # ZSTD_MULTITHREAD stays undefined: the addon's pool already runs one zstd call per block
+    # per thread, and zstd's own workers would only compete with it.
+    'defines': [
+      'ZSTD_NO_TRACE',
+      'ZSTDLIB_VISIBLE=',
+      'ZSTDERRORLIB_VISIBLE=',
+    ],
+    'xcode_settings': {
+      'GCC_SYMBOLS_PRIVATE_EXTERN': 'YES',
+      'MACOSX_DEPLOYMENT_TARGET': '10.15',
+    },
+  },
+  'targets': [
+    {
+      'target_name': 'cr_zstd',
+      'type': 'static_library',
+      'sources': ['<!@(node native/zstd-sources.cjs sources)'],
+      'include_dirs': ['<(zstd_include)'],
+      'conditions': [
+        # The hand-written Huffman decoder is x86-64 GNU assembly; elsewhere zstd's C path is used.
+        ['target_arch=="x64" and OS!="win"', {
+          'sources': ['<!@(node native/zstd-sources.cjs asm)'],
+        }, {
+          'defines': ['ZSTD_DISABLE_ASM'],
+        }],
+      ],
+    },
+    {
+      'target_name': 'cr_native',
+      'dependencies': ['cr_zstd'],
+      'sources': [
+        'native/src/addon.cc',
+        'native/src/args.cc',
+        'native/src/blocks.cc',
+        'native/src/codec.cc',
+        'native/src/helpers.cc',
+        'native/src/pool.cc',
+        'native/src/region.cc',
+        'native/src/shuffle.cc',
+      ],
+      'include_dirs': [
+        '<!(node -p "require(\'node-addon-api\').include_dir")',
+        '<(zstd_include)',
+      ],
+      'defines': [
+        'NAPI_VERSION=8',
+        'NAPI_CPP_EXCEPTIONS',
+        'NODE_ADDON_API_DISABLE_DEPRECATED',
+      ],
+      'cflags_cc': ['-std=c++17', '-fexceptions'],
+      'cflags_cc!': ['-fno-exceptions', '-std=gnu++17'],
+      'cflags!': ['-fno-exceptions'],
+      'xcode_settings': {
+        'GCC_ENABLE_CPP_EXCEPTIONS': 'YES',
+        'CLANG_CXX_LANGUAGE_STANDARD': 'c++17',
+      },
+      'msvs_settings': {
+        'VCCLCompilerTool': { 'ExceptionHandling': 1, 'AdditionalOptions': ['/std:c++17'] },
+      },
+      'conditions': [
+        ['OS=="win"', { 'defines': ['_HAS_EXCEPTIONS=1'] }],
+      ],
+    },
+  ],
+}

@@ -1,0 +1,47 @@
+// Argument checking shared by the JS-facing functions. Every check throws a TypeError or a
+// RangeError that names the function and the argument, before any memory is touched: the
+// typed arrays handed in by JS are the only thing standing between hostile input and an
+// out-of-bounds write.
+#pragma once
+
+#include <napi.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace cr {
+
+// A typed array's memory as it was when the call started.
+struct View {
+  napi_value value = nullptr;
+  napi_value arraybuffer = nullptr;
+  uint8_t* data = nullptr;
+  size_t length = 0;      // elements
+  size_t byteLength = 0;  // bytes
+};
+
+[[noreturn]] void ThrowType(Napi::Env env, const std::string& message);
+[[noreturn]] void ThrowRange(Napi::Env env, const std::string& message);
+
+// A typed array of exactly `type` (a Buffer passes as a Uint8Array).
+View TypedArrayArg(Napi::Env env, Napi::Value value, napi_typedarray_type type, const char* fn,
+                   const char* name);
+inline View Uint8ArrayArg(Napi::Env env, Napi::Value value, const char* fn, const char* name) {
+  return TypedArrayArg(env, value, napi_uint8_array, fn, name);
+}
+
+// A Number that is an integer in [min, max] (max at most 2^53).
+int64_t IntegerArg(Napi::Env env, Napi::Value value, const char* fn, const char* name, int64_t min,
+                   int64_t max);
+
+// 1, 2, 4 or 8: the only element sizes the image format knows.
+unsigned ElementSizeArg(Napi::Env env, Napi::Value value, const char* fn, const char* name);
+
+// Whether two views share any byte of memory (empty views share none).
+bool Overlaps(const View& a, const View& b);
+
+// The integer in a Float64Array offset slot, if it is one in [0, 2^53]; -1 otherwise.
+int64_t OffsetValue(double d);
+
+}  // namespace cr

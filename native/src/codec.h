@@ -1,0 +1,67 @@
+// One block of the image format (docs/image-format.md, "Blocks"), encoded or decoded on
+// whichever thread runs it, with that thread's own zstd contexts and scratch memory.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "zstd.h"
+
+namespace cr {
+
+constexpr size_t kMaxBlockSize = size_t{1} << 20;
+constexpr uint8_t kFlagZstd = 1;
+constexpr uint8_t kFlagShuffle = 2;
+
+// XXH64 with seed 0, from the xxhash that zstd itself compiles (namespaced ZSTD_XXH64).
+uint64_t Hash64(const void* data, size_t len);
+
+// Per-thread zstd contexts and a kMaxBlockSize scratch buffer, created on first use and kept
+// for the thread's lifetime (pool workers live as long as the process; a worker_thread's are
+// freed when it exits). Any member may be null if allocation failed.
+struct ThreadCodec {
+  ThreadCodec();
+  ~ThreadCodec();
+  ThreadCodec(const ThreadCodec&) = delete;
+  ThreadCodec& operator=(const ThreadCodec&) = delete;
+
+  ZSTD_CCtx* Compressor();
+  ZSTD_DCtx* Decompressor();
+  uint8_t* Scratch();
+
+ private:
+  ZSTD_CCtx* cctx_ = nullptr;
+  ZSTD_DCtx* dctx_ = nullptr;
+  uint8_t* scratch_ = nullptr;
+};
+
+ThreadCodec& LocalCodec();
+
+struct EncodedBlock {
+  uint32_t storedLength;
+  uint8_t flags;
+  uint64_t rawHash;
+  uint64_t storedHash;
+};
+
+// Encodes raw[0, len) (len <= kMaxBlockSize) into out, which has room for
+// ZSTD_compressBound(len) bytes. Never fails: without a usable frame the block is stored raw.
+EncodedBlock EncodeBlock(const uint8_t* raw, size_t len, unsigned elementSize, int level,
+                         uint8_t* out, size_t outCapacity);
+
+enum class DecodeStatus : uint8_t {
+  kOk = 0,
+  kStoredHash,
+  kDecompress,
+  kRawHash,
+  kNoMemory,  // a context or scratch buffer could not be allocated: not the image's fault
+};
+
+// Verifies and decodes one block into dst[0, rawLength). Writes nowhere else. The caller has
+// checked flags in {0, 1, 3}, rawLength <= kMaxBlockSize, and storedLength == rawLength for a
+// raw block.
+DecodeStatus DecodeBlock(const uint8_t* stored, size_t storedLength, uint8_t flags,
+                         uint64_t storedHash, uint64_t rawHash, uint8_t* dst, size_t rawLength,
+                         unsigned elementSize);
+
+}  // namespace cr

@@ -1,0 +1,76 @@
+// The addon's own worker threads. One pool per process, started on first use and shared by
+// every Node environment (main thread and worker_threads) that loads the addon; the libuv
+// threadpool is left to Node (fs, dns, crypto).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace cr {
+
+// n independent tasks, claimed one index at a time by whichever thread is free, so that a
+// batch from one environment and a batch from another interleave block by block.
+class Batch {
+ public:
+  explicit Batch(size_t n) : n_(n), remaining_(n) {}
+  virtual ~Batch() = default;
+  Batch(const Batch&) = delete;
+  Batch& operator=(const Batch&) = delete;
+
+  size_t size() const { return n_; }
+  // The next unclaimed index, or false when every index has been claimed.
+  bool Claim(size_t* index) {
+    size_t i = next_.fetch_add(1, std::memory_order_relaxed);
+    if (i >= n_) return false;
+    *index = i;
+    return true;
+  }
+  bool AllClaimed() const { return next_.load(std::memory_order_relaxed) >= n_; }
+  // Runs task i; the thread that completes the last task also calls Finish.
+  void Run(size_t i) noexcept {
+    RunTask(i);
+    if (remaining_.fetch_sub(1, std::memory_order_acq_rel) == 1) Finish();
+  }
+
+ protected:
+  virtual void RunTask(size_t i) noexcept = 0;
+  virtual void Finish() noexcept = 0;
+
+ private:
+  const size_t n_;
+  std::atomic<size_t> next_{0};
+  std::atomic<size_t> remaining_;
+};
+
+class Pool {
+ public:
+  // The process-wide pool, started on first call.
+  static Pool& Get();
+  // hardware_concurrency, at least 1: what the pool has (or will have) without starting it.
+  static unsigned ThreadCount();
+
+  // Batches start in submission order. An empty batch is ignored (its Finish never runs).
+  void Submit(std::shared_ptr<Batch> batch);
+
+ private:
+  Pool();
+  void Work();
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::shared_ptr<Batch>> queue_;
+};
+
+// Lets the calling thread take part in its own batch and then waits for the rest: a
+// synchronous caller is blocked anyway, and this way it does not wait behind the queue of
+// another environment's encode.
+void RunAndWait(const std::shared_ptr<Batch>& batch, std::mutex& mutex,
+                std::condition_variable& done, const bool& finished);
+
+}  // namespace cr

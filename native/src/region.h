@@ -1,0 +1,48 @@
+// Regions: page-aligned, zero-filled memory from mmap, outside the V8 heap, handed to JS as
+// external ArrayBuffers.
+#pragma once
+
+#include <napi.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+namespace cr {
+
+// One mapping. The memory is unmapped once a free was requested (freeRegion, or the
+// ArrayBuffer's finalizer) and no encode in flight still reads or writes it.
+class Region : public std::enable_shared_from_this<Region> {
+ public:
+  Region(uint8_t* base, size_t mapLength) : base_(base), mapLength_(mapLength) {}
+  ~Region();
+  Region(const Region&) = delete;
+  Region& operator=(const Region&) = delete;
+
+  // Keeps the memory mapped until Unpin; false if a free was already requested.
+  bool Pin();
+  void Unpin();
+  // Idempotent.
+  void RequestFree();
+
+ private:
+  void UnmapLocked();
+
+  uint8_t* const base_;
+  const size_t mapLength_;
+  std::mutex mutex_;
+  int pins_ = 0;
+  bool freeRequested_ = false;
+  bool unmapped_ = false;
+};
+
+// The region behind an ArrayBuffer, pinned, or null if it is not an attached region.
+std::shared_ptr<Region> PinRegionOf(napi_env env, napi_value arraybuffer);
+
+Napi::Value AllocRegion(const Napi::CallbackInfo& info);
+Napi::Value FreeRegion(const Napi::CallbackInfo& info);
+
+size_t PageSize();
+
+}  // namespace cr

@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// cr-scheduler: the command line of cr. Flags, then CR_* environment variables, then defaults.
+import { Command, CommanderError } from 'commander';
+import { CrError } from '../src/errors.js';
+import { VERSION } from '../src/version.js';
+import { imageCommand } from './commands/image.js';
+import { runCommand } from './commands/run.js';
+import { reportError, UsageError } from './output.js';
+
+const program = new Command('cr-scheduler')
+  .description('checkpoint/restart for long-running compute jobs')
+  .version(VERSION)
+  .option('-v, --verbose', 'more detail, and stack traces with errors')
+  .showHelpAfterError('(add --help for usage)')
+  .exitOverride();
+const verbose = (): boolean => program.opts<{ verbose?: boolean }>().verbose === true;
+program.addCommand(runCommand(verbose).exitOverride());
+program.addCommand(imageCommand().exitOverride());
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // Commander already printed the message; --help and --version exit 0, usage errors 2.
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else if (err instanceof UsageError) {
+    reportError(err, verbose());
+    process.exitCode = 2;
+  } else {
+    reportError(err, verbose() || !(err instanceof CrError || (err as NodeJS.ErrnoException).code !== undefined));
+    process.exitCode = 1;
+  }
+}

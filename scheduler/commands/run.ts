@@ -1,0 +1,235 @@
+// `cr-scheduler run job.mjs`: runs a job on this machine, no server, restarting it from its
+// latest image when it dies. The result goes to stdout as JSON; everything else to stderr.
+import path from 'node:path';
+import fs from 'node:fs';
+import { Command, Option } from 'commander';
+import cliProgress from 'cli-progress';
+import { resolvePolicyOptions } from '../../src/policy.js';
+import { JobRunner, type RunEvent, type RunOptions } from '../../src/runner/runner.js';
+import { checkJobName } from '../../src/store/local-store.js';
+import { formatBytes, formatMs, toJson, UsageError } from '../output.js';
+import { parseCount, parseJson, parsePositiveNumber } from '../options.js';
+
+export const DEFAULT_STORE = '.cr';
+
+interface RunFlags {
+  args: unknown;
+  name?: string;
+  store: string;
+  interval: number;
+  every?: number;
+  mtbf?: number;
+  retries: number;
+  retryDelay: number;
+  from?: string;
+  fresh?: boolean;
+  keep: number;
+  keyFile?: string;
+  level: number;
+  codec: 'auto' | 'native' | 'portable';
+  maxHeap?: number;
+  progress: boolean;
+}
+
+export function runCommand(verbose: () => boolean): Command {
+  return new Command('run')
+    .description('run a job on this machine, checkpointing it and restarting it from its latest image when it dies')
+    .argument('<job>', 'the job module (an ES module whose default export is async (cr, args) => result)')
+    .addOption(new Option('--args <json>', "the job's arguments, as JSON").argParser(parseJson).default({}, '{}'))
+    .addOption(new Option('--name <name>', "the job's name in the store (default: the file's base name)"))
+    .addOption(new Option('--store <dir>', 'where images are kept').env('CR_STORE').default(DEFAULT_STORE))
+    .addOption(
+      new Option('--interval <seconds>', 'take a checkpoint when this much time passed since the last one')
+        .env('CR_INTERVAL')
+        .argParser(parsePositiveNumber('--interval'))
+        .default(60),
+    )
+    .addOption(new Option('--every <n>', 'also take a checkpoint every n safe points').argParser(parseCount('--every', 1)))
+    .addOption(
+      new Option('--mtbf <seconds>', "the machine's mean time between failures: sets the interval by Young's formula from the measured checkpoint cost")
+        .env('CR_MTBF')
+        .argParser(parsePositiveNumber('--mtbf')),
+    )
+    .addOption(new Option('--retries <n>', 'restarts after the job dies').env('CR_RETRIES').argParser(parseCount('--retries')).default(3))
+    .addOption(new Option('--retry-delay <seconds>', 'wait before the first restart; doubles each time').argParser(parsePositiveNumber('--retry-delay')).default(1))
+    .addOption(new Option('--from <image>', 'resume from this image file instead of the latest'))
+    .addOption(new Option('--fresh', "delete the job's images and start over").conflicts('from'))
+    .addOption(new Option('--keep <n>', 'images kept per job').env('CR_KEEP').argParser(parseCount('--keep', 1)).default(3))
+    .addOption(new Option('--key-file <file>', 'the image key (default: <store>/key, created on first use)').env('CR_KEY_FILE'))
+    .addOption(new Option('--level <n>', 'zstd compression level').argParser(parseCount('--level', 1)).default(1))
+    .addOption(new Option('--codec <codec>', 'block codec').choices(['auto', 'native', 'portable']).env('CR_CODEC').default('auto'))
+    .addOption(new Option('--max-heap <MiB>', "V8 heap limit of the job's thread").argParser(parseCount('--max-heap', 16)))
+    .addOption(new Option('--no-progress', 'no progress bar, even on a terminal'))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ cr-scheduler run examples/heat2d.mjs --args '{"n": 512, "steps": 2000}'
+  $ cr-scheduler run job.mjs --interval 300 --retries 5
+  $ cr-scheduler run job.mjs --from .cr/job/00000007.crimg
+
+Running the same command again after the process died resumes from the latest image.
+SIGINT or SIGTERM: checkpoint at the next safe point, then stop (a second one stops at once).
+Exit status: 0 when the job succeeded or was stopped after a checkpoint, 1 when it failed,
+2 on a usage error.`,
+    )
+    .action(async (file: string, flags: RunFlags) => {
+      process.exitCode = await run(file, flags, verbose());
+    });
+}
+
+async function run(file: string, flags: RunFlags, verbose: boolean): Promise<number> {
+  if (!fs.existsSync(file)) throw new UsageError(`no job file at ${file}`);
+  const job = flags.name ?? path.basename(file).replace(/\.[cm]?[jt]s$/, '');
+  try {
+    checkJobName(job);
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}; pick one with --name`);
+  }
+  if (flags.from && !fs.existsSync(flags.from)) throw new UsageError(`no image at ${flags.from}`);
+  if (flags.keyFile && !fs.existsSync(flags.keyFile)) throw new UsageError(`no key file at ${flags.keyFile}`);
+  const options: RunOptions = {
+    jobFile: file,
+    args: flags.args,
+    job,
+    storeDir: flags.store,
+    keyFile: flags.keyFile ?? null,
+    keepImages: flags.keep,
+    policy: resolvePolicyOptions({
+      intervalMs: flags.interval * 1000,
+      everyCalls: flags.every ?? null,
+      mtbfMs: flags.mtbf ? flags.mtbf * 1000 : null,
+    }),
+    retries: flags.retries,
+    retryDelayMs: flags.retryDelay * 1000,
+    from: flags.from ?? null,
+    fresh: flags.fresh === true,
+    level: flags.level,
+    codec: flags.codec,
+    maxHeapMb: flags.maxHeap ?? null,
+  };
+  const runner = new JobRunner(options);
+  const view = new RunView(job, flags.progress && process.stderr.isTTY === true, verbose);
+  runner.on((event) => view.event(event));
+
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals === 1) {
+      view.line(`${signal}: checkpointing "${job}" at its next safe point, then stopping (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again stops at once)`);
+      runner.requestStop();
+    } else {
+      view.line(`${signal} again: stopping at once, without a checkpoint`);
+      void runner.kill().finally(() => process.exit(130));
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const outcome = await runner.run();
+    view.done();
+    const resume = `cr-scheduler run ${file}${flags.name ? ` --name ${job}` : ''}${flags.store !== DEFAULT_STORE ? ` --store ${flags.store}` : ''}`;
+    switch (outcome.status) {
+      case 'succeeded':
+        process.stdout.write(`${toJson(outcome.result ?? null)}\n`);
+        if (outcome.attempts > 1) view.line(`job "${job}" succeeded after ${outcome.attempts} attempts`);
+        return 0;
+      case 'stopped':
+        view.line(
+          outcome.imageId
+            ? `job "${job}" stopped after checkpoint ${outcome.imageId}. Resume it with:\n  ${resume}`
+            : `job "${job}" stopped; its checkpoint failed, so it will resume from its previous image with:\n  ${resume}`,
+        );
+        return 0;
+      case 'failed': {
+        const e = outcome.error;
+        view.line(`job "${job}" failed after ${outcome.attempts} attempt${outcome.attempts === 1 ? '' : 's'}: ${e.message}`);
+        if (verbose && e.stack) view.line(e.stack);
+        return 1;
+      }
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+/** What the user sees on stderr while a job runs: a progress bar on a terminal, lines otherwise. */
+class RunView {
+  readonly #job: string;
+  readonly #bar: cliProgress.SingleBar | null;
+  readonly #verbose: boolean;
+  #lastMessage = '';
+
+  constructor(job: string, tty: boolean, verbose: boolean) {
+    this.#job = job;
+    this.#verbose = verbose;
+    this.#bar = tty
+      ? new cliProgress.SingleBar(
+          { format: `${job} [{bar}] {percentage}% | {message}`, hideCursor: true, clearOnComplete: true, stream: process.stderr },
+          cliProgress.Presets.shades_classic,
+        )
+      : null;
+  }
+
+  line(text: string): void {
+    if (this.#bar?.isActive) {
+      // Print above the bar, then redraw it.
+      process.stderr.write(`\r\x1b[2K${text}\n`);
+      this.#bar.render();
+    } else {
+      process.stderr.write(`${text}\n`);
+    }
+  }
+
+  event(event: RunEvent): void {
+    switch (event.type) {
+      case 'discarded':
+        if (event.images > 0) this.line(`--fresh: deleted ${event.images} image${event.images === 1 ? '' : 's'} of "${this.#job}"`);
+        break;
+      case 'started':
+        for (const s of event.skipped) this.line(`warning: passed over ${s.file}: ${s.error}`);
+        if (event.image) {
+          this.line(
+            `resuming "${this.#job}" from image ${event.image.id} (taken ${event.image.createdAt}, ${formatBytes(event.image.bytes)})` +
+              (event.attempt > 1 ? `, attempt ${event.attempt}` : ''),
+          );
+        } else if (event.attempt > 1) {
+          this.line(`restarting "${this.#job}" from the beginning (no image yet), attempt ${event.attempt}`);
+        }
+        if (this.#verbose) this.line(`codec: ${event.codec}`);
+        this.#bar?.start(1, 0, { message: '' });
+        break;
+      case 'progress':
+        if (event.message !== null) this.#lastMessage = event.message;
+        if (this.#bar) this.#bar.update(event.fraction, { message: this.#lastMessage });
+        break;
+      case 'log':
+        this.line(event.line);
+        break;
+      case 'warning':
+        this.line(`warning: ${event.message}`);
+        break;
+      case 'checkpoint':
+        if (this.#verbose) {
+          const i = event.info;
+          this.line(
+            `checkpoint ${i.id}: ${formatBytes(i.rawBytes)} → ${formatBytes(i.bytes)} (${i.ratio.toFixed(2)}×) in ${formatMs(i.totalMs)}`,
+          );
+        }
+        break;
+      case 'attempt-failed': {
+        this.#bar?.stop();
+        const retry = event.retryInMs === null ? '' : `; restarting from the latest image in ${formatMs(event.retryInMs)}`;
+        this.line(`attempt ${event.attempt} of "${this.#job}" failed: ${event.error.message}${retry}`);
+        break;
+      }
+      case 'stop-requested':
+        break;
+    }
+  }
+
+  done(): void {
+    this.#bar?.stop();
+  }
+}

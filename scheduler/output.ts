@@ -1,0 +1,51 @@
+// Human-facing output helpers shared by the commands: sizes, durations, aligned tables, and
+// the one place that decides how an error is shown (no stack trace unless --verbose).
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+}
+
+export function formatMs(ms: number): string {
+  if (ms < 1) return `${(ms * 1000).toFixed(0)} µs`;
+  if (ms < 1000) return `${ms.toFixed(ms < 10 ? 1 : 0)} ms`;
+  if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+/** Columns padded to their widest cell; numbers right-aligned. */
+export function table(header: string[], rows: (string | number)[][]): string {
+  const cells = [header, ...rows.map((r) => r.map(String))];
+  const numeric = header.map((_, c) => rows.length > 0 && rows.every((r) => typeof r[c] === 'number' || /^[\d.,]+(\s?[A-Za-zµ×%]+)?$/.test(String(r[c]))));
+  const widths = header.map((_, c) => Math.max(...cells.map((r) => (r[c] ?? '').length)));
+  return cells
+    .map((r) =>
+      r
+        .map((cell, c) => (numeric[c] ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+/** JSON for people and scripts: BigInt as a string, 2-space indent. */
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2);
+}
+
+export class UsageError extends Error {}
+
+export function reportError(err: unknown, verbose: boolean): void {
+  const e = err as Error & { code?: string };
+  if (verbose && e?.stack) {
+    process.stderr.write(`${e.stack}\n`);
+  } else {
+    process.stderr.write(`cr-scheduler: ${e?.message ?? String(err)}\n`);
+  }
+}

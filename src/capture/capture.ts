@@ -1,0 +1,28 @@
+// Capture: turns the registered states and regions into the sections of an image. States are
+// serialized now (the job is paused at its safe point); regions are passed by reference and
+// must not change until the image is written.
+import type { SectionInput } from '../image/writer.js';
+import type { RegionTypeName } from '../image/format.js';
+import type { RegionMemory } from '../region.js';
+import { serializeState } from './state-serializer.js';
+
+export interface RegisteredRegion {
+  type: RegionTypeName;
+  elementSize: number;
+  memory: RegionMemory;
+}
+
+export function captureSections(states: Map<string, unknown>, regions: Map<string, RegisteredRegion>): SectionInput[] {
+  const sections: SectionInput[] = [];
+  for (const [name, value] of states) {
+    const serialized = serializeState(name, value);
+    sections.push({ kind: 'state', role: 'v8', name, data: serialized.v8 });
+    for (const [index, buffer] of serialized.buffers.entries()) {
+      sections.push({ kind: 'state', role: 'buffer', name, index, elementSize: buffer.elementSize, data: buffer.data });
+    }
+  }
+  for (const [name, region] of regions) {
+    sections.push({ kind: 'region', name, type: region.type, elementSize: region.elementSize, data: region.memory.bytes });
+  }
+  return sections;
+}

@@ -1,0 +1,191 @@
+// Serializes a registered state with v8's Serializer, except that array-buffer views are host
+// objects: each ArrayBuffer behind them becomes a raw `buffer` section of the image (written once,
+// shuffled and compressed like a region), and the v8 stream keeps only a small reference. Large
+// arrays thus bypass the serializer, and views sharing a buffer still share it after restore.
+import v8 from 'node:v8';
+import { ImageCorruptError, StateCaptureError } from '../errors.js';
+
+const VIEW_TYPES = [
+  null,
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+  DataView,
+] as const;
+
+export interface SerializedState {
+  v8: Uint8Array;
+  buffers: { data: Uint8Array; elementSize: number }[];
+}
+
+const TWO_32 = 2 ** 32;
+
+class StateSerializer extends v8.Serializer {
+  readonly buffers: ArrayBuffer[] = [];
+  readonly elementSizes: number[] = [];
+  readonly #index = new Map<ArrayBuffer, number>();
+
+  constructor() {
+    super();
+    // Not in @types/node, but part of Node's documented v8.Serializer API.
+    (this as unknown as { _setTreatArrayBufferViewsAsHostObjects(flag: boolean): void })._setTreatArrayBufferViewsAsHostObjects(true);
+  }
+
+  _writeHostObject(object: object): void {
+    if (!ArrayBuffer.isView(object)) throw new Error('host object');
+    const buffer = object.buffer;
+    if (!(buffer instanceof ArrayBuffer)) throw new Error('shared memory');
+    let index = this.#index.get(buffer);
+    if (index === undefined) {
+      index = this.buffers.length;
+      this.buffers.push(buffer);
+      this.elementSizes.push(elementSizeOf(object));
+      this.#index.set(buffer, index);
+    }
+    const code = VIEW_TYPES.findIndex((t) => t !== null && object.constructor === t);
+    const type = code > 0 ? code : typeCodeByTag(object);
+    const length = object instanceof DataView ? object.byteLength : (object as Uint8Array).length;
+    this.writeUint32(index);
+    this.writeUint32(type);
+    this.writeUint64(Math.floor(object.byteOffset / TWO_32), object.byteOffset % TWO_32);
+    this.writeUint64(Math.floor(length / TWO_32), length % TWO_32);
+  }
+}
+
+class StateDeserializer extends v8.Deserializer {
+  readonly #buffers: ArrayBuffer[];
+  constructor(data: Uint8Array, buffers: ArrayBuffer[]) {
+    super(data);
+    this.#buffers = buffers;
+  }
+
+  _readHostObject(): unknown {
+    const index = this.readUint32();
+    const type = this.readUint32();
+    const [offHi, offLo] = this.readUint64();
+    const [lenHi, lenLo] = this.readUint64();
+    const byteOffset = offHi * TWO_32 + offLo;
+    const length = lenHi * TWO_32 + lenLo;
+    const buffer = this.#buffers[index];
+    const Ctor = VIEW_TYPES[type];
+    if (!buffer || !Ctor) throw new Error(`bad view reference (buffer ${index}, type ${type})`);
+    if (Ctor === DataView) {
+      if (byteOffset + length > buffer.byteLength) throw new Error('view out of range');
+      return new DataView(buffer, byteOffset, length);
+    }
+    const Typed = Ctor as typeof Uint8Array;
+    const bpe = Typed.BYTES_PER_ELEMENT;
+    if (byteOffset % bpe !== 0 || byteOffset + length * bpe > buffer.byteLength) throw new Error('view out of range');
+    return new Typed(buffer, byteOffset, length);
+  }
+}
+
+/** Serializes one state. Throws StateCaptureError naming where an uncapturable value sits. */
+export function serializeState(name: string, value: unknown): SerializedState {
+  const serializer = new StateSerializer();
+  try {
+    serializer.writeHeader();
+    serializer.writeValue(value);
+  } catch (err) {
+    const found = findUncapturable(value, `state ${JSON.stringify(name)}`);
+    if (found) throw new StateCaptureError(found.path, found.what);
+    throw new StateCaptureError(`state ${JSON.stringify(name)}`, `not serializable (${(err as Error).message})`);
+  }
+  const bytes = serializer.releaseBuffer();
+  return {
+    v8: bytes,
+    buffers: serializer.buffers.map((b, i) => ({ data: new Uint8Array(b), elementSize: serializer.elementSizes[i]! })),
+  };
+}
+
+/** Rebuilds a state from its v8 bytes and its buffers (each becomes a fresh ArrayBuffer). */
+export function deserializeState(name: string, v8Bytes: Uint8Array, buffers: Uint8Array[], file: string | null): unknown {
+  const owned = buffers.map((b) => {
+    const copy = new ArrayBuffer(b.length);
+    new Uint8Array(copy).set(b);
+    return copy;
+  });
+  try {
+    const deserializer = new StateDeserializer(v8Bytes, owned);
+    deserializer.readHeader();
+    return deserializer.readValue();
+  } catch (err) {
+    throw new ImageCorruptError('manifest', `state ${JSON.stringify(name)} cannot be deserialized: ${(err as Error).message}`, file);
+  }
+}
+
+function elementSizeOf(view: ArrayBufferView): number {
+  const bpe = (view as Uint8Array).BYTES_PER_ELEMENT;
+  return bpe === 2 || bpe === 4 || bpe === 8 ? bpe : 1;
+}
+
+function typeCodeByTag(view: ArrayBufferView): number {
+  // A subclass (e.g. Node's Buffer) is stored as its nearest built-in type.
+  for (let code = 1; code < VIEW_TYPES.length; code++) {
+    if (view instanceof (VIEW_TYPES[code] as unknown as typeof Uint8Array)) return code;
+  }
+  throw new Error('unknown view type');
+}
+
+/**
+ * Walks a value the way v8's serializer would and returns the first place holding something
+ * it refuses. Only runs after serialization failed, so it costs nothing on the normal path.
+ */
+export function findUncapturable(root: unknown, rootPath: string): { path: string; what: string } | null {
+  const seen = new Set<object>();
+  const visit = (value: unknown, path: string): { path: string; what: string } | null => {
+    if (typeof value === 'function') return { path, what: 'a function' };
+    if (typeof value === 'symbol') return { path, what: 'a symbol' };
+    if (typeof value !== 'object' || value === null) return null;
+    if (seen.has(value)) return null;
+    seen.add(value);
+    if (value instanceof WeakMap) return { path, what: 'a WeakMap' };
+    if (value instanceof WeakSet) return { path, what: 'a WeakSet' };
+    if (value instanceof WeakRef) return { path, what: 'a WeakRef' };
+    if (value instanceof Promise) return { path, what: 'a Promise' };
+    if (value instanceof SharedArrayBuffer) return { path, what: 'a SharedArrayBuffer' };
+    if (ArrayBuffer.isView(value)) {
+      return value.buffer instanceof SharedArrayBuffer ? { path, what: 'a view of a SharedArrayBuffer' } : null;
+    }
+    if (value instanceof ArrayBuffer || value instanceof Date || value instanceof RegExp) return null;
+    if (value instanceof Map) {
+      let i = 0;
+      for (const [k, v] of value) {
+        const at = `${path}.get(${describeKey(k)})`;
+        const hit = visit(k, `${path} key #${i}`) ?? visit(v, at);
+        if (hit) return hit;
+        i++;
+      }
+      return null;
+    }
+    if (value instanceof Set) {
+      let i = 0;
+      for (const v of value) {
+        const hit = visit(v, `${path} item #${i++}`);
+        if (hit) return hit;
+      }
+      return null;
+    }
+    for (const key of Object.keys(value)) {
+      const at = Array.isArray(value) ? `${path}[${key}]` : /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
+      const hit = visit((value as Record<string, unknown>)[key], at);
+      if (hit) return hit;
+    }
+    return null;
+  };
+  return visit(root, rootPath);
+}
+
+function describeKey(key: unknown): string {
+  if (typeof key === 'string') return JSON.stringify(key);
+  if (typeof key === 'number' || typeof key === 'boolean' || typeof key === 'bigint') return String(key);
+  return typeof key;
+}

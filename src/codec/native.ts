@@ -1,0 +1,109 @@
+// The block codec over the C++ addon (native/, typed in src/native/binding.ts). The addon does
+// the work on its own threads; this wrapper owns the staging memory, applies the same argument
+// checks as the portable codec so both refuse the same requests, and keeps one encode in flight
+// per encoder because the addon writes into that encoder's staging until its promise settles.
+import type { NativeBinding } from '../native/binding.js';
+import {
+  checkDecodeRequest,
+  checkEncodeArgs,
+  checkEncoderShape,
+  storedBlockIsWellFormed,
+  zstdCompressBound,
+} from './portable.js';
+import type { BlockCodec, BlockEncoder, DecodeFailure, DecodeRequest, EncodedBatch } from './types.js';
+
+export function createNativeCodec(binding: NativeBinding): BlockCodec {
+  function createEncoder(blockSize: number, maxBlocks: number): BlockEncoder {
+    checkEncoderShape(blockSize, maxBlocks);
+    // The same stride as the portable codec, unless the addon's zstd asks for more room.
+    const stride = Math.max(zstdCompressBound(blockSize), binding.compressBound(blockSize));
+    // Allocated once: fresh memory costs page faults on every checkpoint.
+    const stored = new Uint8Array(stride * maxBlocks);
+    const storedLengths = new Uint32Array(maxBlocks);
+    const rawLengths = new Uint32Array(maxBlocks);
+    const flags = new Uint8Array(maxBlocks);
+    const rawHashes = new BigUint64Array(maxBlocks);
+    const storedHashes = new BigUint64Array(maxBlocks);
+    let inFlight = false;
+
+    async function encode(src: Uint8Array, elementSize: number, level: number): Promise<EncodedBatch> {
+      if (inFlight) {
+        throw new Error('native encoder: encode called again before the previous encode settled');
+      }
+      const count = checkEncodeArgs(src, elementSize, level, blockSize, maxBlocks);
+      for (let i = 0; i < count; i++) {
+        rawLengths[i] = Math.min(blockSize, src.length - i * blockSize);
+      }
+      const batch: EncodedBatch = { count, stored, stride, storedLengths, rawLengths, flags, rawHashes, storedHashes };
+      if (count === 0) return batch;
+      inFlight = true;
+      try {
+        // Views of exactly `count` entries, so the addon cannot touch entries beyond this call
+        // whether it reads the block count from the arrays or from src.
+        await binding.encodeBlocks(src, blockSize, elementSize, level, stored.subarray(0, count * stride), stride, {
+          storedLengths: storedLengths.subarray(0, count),
+          flags: flags.subarray(0, count),
+          rawHashes: rawHashes.subarray(0, count),
+          storedHashes: storedHashes.subarray(0, count),
+        });
+      } finally {
+        inFlight = false;
+      }
+      return batch;
+    }
+
+    return { blockSize, maxBlocks, encode };
+  }
+
+  function decode(r: DecodeRequest): DecodeFailure | null {
+    checkDecodeRequest(r);
+    // Blocks whose stored bytes do not have the shape their flags promise are found here, with
+    // the portable codec's rules, so both codecs refuse the same blocks (libzstd alone would
+    // accept, say, two frames or a frame without a content size) and the addon only ever sees
+    // blocks it can decode without guessing. Reading a few frame-header bytes per block is
+    // noise next to decompressing it.
+    let firstMalformed = -1;
+    for (let i = 0; i < r.count; i++) {
+      const so = r.srcOffsets[i]!;
+      const stored = r.src.subarray(so, so + r.storedLengths[i]!);
+      if (!storedBlockIsWellFormed(stored, r.flags[i]!, r.rawLengths[i]!)) {
+        firstMalformed = i;
+        break;
+      }
+    }
+    const n = firstMalformed < 0 ? r.count : firstMalformed;
+    if (n > 0) {
+      const failure = binding.decodeBlocks(
+        r.src,
+        r.srcOffsets.subarray(0, n),
+        r.storedLengths.subarray(0, n),
+        r.flags.subarray(0, n),
+        r.storedHashes.subarray(0, n),
+        r.rawHashes.subarray(0, n),
+        r.dst,
+        r.dstOffsets.subarray(0, n),
+        r.rawLengths.subarray(0, n),
+        r.elementSize,
+      );
+      // Copied so that only the contract's two fields reach callers and logs.
+      if (failure !== null) return { index: failure.index, reason: failure.reason };
+    }
+    if (firstMalformed >= 0) {
+      // The stored hash is checked first, as for every block, so damage reads as damage.
+      const so = r.srcOffsets[firstMalformed]!;
+      const stored = r.src.subarray(so, so + r.storedLengths[firstMalformed]!);
+      const reason = binding.hash64(stored) === r.storedHashes[firstMalformed] ? 'decompress' : 'stored-hash';
+      return { index: firstMalformed, reason };
+    }
+    return null;
+  }
+
+  const threads = binding.threads;
+  return {
+    name: 'native',
+    description: `native zstd ${binding.zstdVersion}, ${threads} thread${threads === 1 ? '' : 's'}`,
+    hash64: (data: Uint8Array): bigint => binding.hash64(data),
+    createEncoder,
+    decode,
+  };
+}

@@ -1,0 +1,364 @@
+// The portable block codec: zstd-codec (WebAssembly) + xxhash-wasm + the JS shuffle. It is the
+// fallback when the addon cannot load, so it must write frames the addon reads and read frames
+// the addon writes (docs/image-format.md, "Blocks").
+//
+// This file also holds the format limits and argument checks that both codecs share: native.ts
+// imports them from here, because the portable codec is the JS reference for the block format
+// and the two must refuse exactly the same requests.
+import { createRequire } from 'node:module';
+import { BLOCK_FLAG_SHUFFLE, BLOCK_FLAG_ZSTD } from '../native/binding.js';
+import { unshuffle, shuffle } from './shuffle.js';
+import type { BlockCodec, BlockEncoder, DecodeFailure, DecodeRequest, EncodedBatch } from './types.js';
+
+/** Largest block the format allows (docs/image-format.md, "Blocks"). */
+export const MAX_BLOCK_SIZE = 1 << 20;
+
+/** zstd's level range (ZSTD_minCLevel() .. ZSTD_maxCLevel()). */
+export const MIN_LEVEL = -(1 << 17);
+export const MAX_LEVEL = 22;
+
+/**
+ * Highest level the portable codec really uses; higher levels are lowered to it. zstd-codec's
+ * WebAssembly heap is fixed at 16 MiB and level 10 and above abort with "OOM" on a 1 MiB block
+ * (measured with zstd-codec 0.1.5). The level only trades size for speed, so a fallback that
+ * compresses a little less beats a checkpoint that fails.
+ */
+export const PORTABLE_MAX_LEVEL = 9;
+
+const ZSTD_MAGIC = 0xfd2fb528;
+const ZSTD_BLOCKSIZE_MAX = 128 * 1024;
+
+/** ZSTD_COMPRESSBOUND(n): the most bytes one zstd frame of n input bytes can take. */
+export function zstdCompressBound(n: number): number {
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new RangeError(`zstdCompressBound: length must be a non-negative safe integer, got ${n}`);
+  }
+  // Math.floor rather than >> keeps lengths above 2 GiB exact.
+  return n + Math.floor(n / 256) + (n < ZSTD_BLOCKSIZE_MAX ? Math.floor((ZSTD_BLOCKSIZE_MAX - n) / 2048) : 0);
+}
+
+export function checkElementSize(elementSize: number): void {
+  if (elementSize !== 1 && elementSize !== 2 && elementSize !== 4 && elementSize !== 8) {
+    throw new RangeError(`elementSize must be 1, 2, 4 or 8, got ${elementSize}`);
+  }
+}
+
+export function checkLevel(level: number): void {
+  if (!Number.isInteger(level) || level < MIN_LEVEL || level > MAX_LEVEL) {
+    throw new RangeError(`zstd level must be an integer from ${MIN_LEVEL} to ${MAX_LEVEL}, got ${level}`);
+  }
+}
+
+export function checkEncoderShape(blockSize: number, maxBlocks: number): void {
+  if (!Number.isInteger(blockSize) || blockSize < 1 || blockSize > MAX_BLOCK_SIZE) {
+    throw new RangeError(`blockSize must be an integer from 1 to ${MAX_BLOCK_SIZE}, got ${blockSize}`);
+  }
+  if (!Number.isInteger(maxBlocks) || maxBlocks < 1) {
+    throw new RangeError(`maxBlocks must be a positive integer, got ${maxBlocks}`);
+  }
+}
+
+/** Checks one encode call's arguments; returns the number of blocks. */
+export function checkEncodeArgs(
+  src: Uint8Array,
+  elementSize: number,
+  level: number,
+  blockSize: number,
+  maxBlocks: number,
+): number {
+  if (!(src instanceof Uint8Array)) throw new TypeError('encode: src must be a Uint8Array');
+  checkElementSize(elementSize);
+  checkLevel(level);
+  if (src.length > blockSize * maxBlocks) {
+    throw new RangeError(
+      `encode: ${src.length} bytes do not fit in ${maxBlocks} blocks of ${blockSize} bytes`,
+    );
+  }
+  return Math.ceil(src.length / blockSize);
+}
+
+/**
+ * Refuses, before anything is read or written, a request whose ranges leave src or dst: such a
+ * request is a caller bug (the image reader validates every block against the file first), not
+ * damaged data, so it is a RangeError rather than a DecodeFailure.
+ */
+export function checkDecodeRequest(r: DecodeRequest): void {
+  if (!(r.src instanceof Uint8Array) || !(r.dst instanceof Uint8Array)) {
+    throw new TypeError('decode: src and dst must be Uint8Arrays');
+  }
+  if (
+    !(r.srcOffsets instanceof Float64Array) ||
+    !(r.dstOffsets instanceof Float64Array) ||
+    !(r.storedLengths instanceof Uint32Array) ||
+    !(r.rawLengths instanceof Uint32Array) ||
+    !(r.flags instanceof Uint8Array) ||
+    !(r.storedHashes instanceof BigUint64Array) ||
+    !(r.rawHashes instanceof BigUint64Array)
+  ) {
+    throw new TypeError('decode: a per-block array has the wrong type');
+  }
+  checkElementSize(r.elementSize);
+  const n = r.count;
+  if (
+    !Number.isInteger(n) ||
+    n < 0 ||
+    n > r.srcOffsets.length ||
+    n > r.dstOffsets.length ||
+    n > r.storedLengths.length ||
+    n > r.rawLengths.length ||
+    n > r.flags.length ||
+    n > r.storedHashes.length ||
+    n > r.rawHashes.length
+  ) {
+    throw new RangeError(`decode: count ${n} is not an integer within every per-block array`);
+  }
+  const srcLength = r.src.length;
+  const dstLength = r.dst.length;
+  for (let i = 0; i < n; i++) {
+    const so = r.srcOffsets[i]!;
+    const sl = r.storedLengths[i]!;
+    const doff = r.dstOffsets[i]!;
+    const rl = r.rawLengths[i]!;
+    // Number.isInteger also refuses NaN and ±Infinity; the sums stay exact below 2^53.
+    if (!Number.isInteger(so) || so < 0 || so + sl > srcLength) {
+      throw new RangeError(`decode: block ${i}: stored range [${so}, +${sl}) is outside src (${srcLength} bytes)`);
+    }
+    if (!Number.isInteger(doff) || doff < 0 || doff + rl > dstLength) {
+      throw new RangeError(`decode: block ${i}: raw range [${doff}, +${rl}) is outside dst (${dstLength} bytes)`);
+    }
+    if (rl > MAX_BLOCK_SIZE) {
+      throw new RangeError(`decode: block ${i}: rawLength ${rl} exceeds the ${MAX_BLOCK_SIZE}-byte block limit`);
+    }
+  }
+}
+
+/**
+ * The content size a zstd frame declares, or null unless `frame` is exactly one structurally
+ * sound frame (RFC 8878, 3.1.1) with a content size and no dictionary.
+ *
+ * zstd-codec sizes its output from the declared content size inside a fixed 16 MiB heap; a frame
+ * that declares too much makes it abort ("OOM"). Reading the header here first bounds what it is
+ * ever asked to allocate. Walking the block headers as well refuses trailing bytes and a second
+ * frame, which zstd-codec and libzstd would treat differently.
+ */
+export function zstdFrameContentSize(frame: Uint8Array): number | null {
+  const len = frame.length;
+  if (len < 5) return null;
+  const magic = (frame[0]! | (frame[1]! << 8) | (frame[2]! << 16) | (frame[3]! << 24)) >>> 0;
+  if (magic !== ZSTD_MAGIC) return null;
+  const fhd = frame[4]!;
+  const fcsFlag = fhd >>> 6;
+  const singleSegment = (fhd >>> 5) & 1;
+  const reserved = (fhd >>> 3) & 1;
+  const hasChecksum = (fhd >>> 2) & 1;
+  const didFlag = fhd & 3;
+  if (reserved !== 0) return null;
+  let p = 5;
+
+  let windowSize = 0;
+  if (!singleSegment) {
+    if (p >= len) return null;
+    const wd = frame[p++]!;
+    const windowBase = 2 ** (10 + (wd >>> 3));
+    windowSize = windowBase + (windowBase / 8) * (wd & 7);
+  }
+
+  const didSize = didFlag === 0 ? 0 : didFlag === 1 ? 1 : didFlag === 2 ? 2 : 4;
+  if (p + didSize > len) return null;
+  for (let k = 0; k < didSize; k++) {
+    // Our writers never use a dictionary, and without it the frame cannot be decoded.
+    if (frame[p + k] !== 0) return null;
+  }
+  p += didSize;
+
+  const fcsSize = fcsFlag === 0 ? (singleSegment ? 1 : 0) : fcsFlag === 1 ? 2 : fcsFlag === 2 ? 4 : 8;
+  // Both writers record the content size; a frame without one could only be hostile.
+  if (fcsSize === 0) return null;
+  if (p + fcsSize > len) return null;
+  let contentSize = 0;
+  for (let k = fcsSize - 1; k >= 0; k--) contentSize = contentSize * 256 + frame[p + k]!;
+  if (fcsSize === 2) contentSize += 256;
+  p += fcsSize;
+  if (singleSegment) windowSize = contentSize;
+
+  const blockMax = Math.min(windowSize, ZSTD_BLOCKSIZE_MAX);
+  for (;;) {
+    if (p + 3 > len) return null;
+    const header = frame[p]! | (frame[p + 1]! << 8) | (frame[p + 2]! << 16);
+    p += 3;
+    const last = header & 1;
+    const type = (header >>> 1) & 3;
+    const size = header >>> 3;
+    if (type === 3 || size > blockMax) return null;
+    // An RLE block stores one byte however many it stands for.
+    p += type === 1 ? 1 : size;
+    if (p > len) return null;
+    if (last) break;
+  }
+  if (hasChecksum) p += 4;
+  return p === len ? contentSize : null;
+}
+
+/**
+ * Whether a block's stored bytes have the shape its flags promise: raw bytes of exactly
+ * rawLength, or one zstd frame declaring exactly rawLength. Both codecs check this before
+ * decompressing, so they refuse the same blocks and neither zstd ever sees a frame that asks
+ * for more memory than the block it fills.
+ */
+export function storedBlockIsWellFormed(stored: Uint8Array, flags: number, rawLength: number): boolean {
+  if (flags === 0) return stored.length === rawLength;
+  if (flags !== BLOCK_FLAG_ZSTD && flags !== (BLOCK_FLAG_ZSTD | BLOCK_FLAG_SHUFFLE)) {
+    // Unknown bits, or "shuffled" without "zstd", which the format calls invalid.
+    return false;
+  }
+  // No writer frames an empty block (no frame is shorter than 0 bytes), and zstd-codec cannot
+  // decode an empty frame, so refusing it keeps the two codecs in step.
+  return (
+    rawLength > 0 &&
+    stored.length <= zstdCompressBound(rawLength) &&
+    zstdFrameContentSize(stored) === rawLength
+  );
+}
+
+// The part of zstd-codec's API used here; the package ships no types.
+interface ZstdSimple {
+  compress(data: Uint8Array, level?: number): Uint8Array | null;
+  decompress(data: Uint8Array): Uint8Array | null;
+}
+interface ZstdCodecModule {
+  ZstdCodec: { run(callback: (zstd: { Simple: new () => ZstdSimple }) => void): void };
+}
+
+/** zstd-codec calls back only once its WebAssembly is compiled; a failure there never calls back. */
+const ZSTD_INIT_TIMEOUT_MS = 60_000;
+
+function loadZstd(): Promise<ZstdSimple> {
+  const require = createRequire(import.meta.url);
+  const { ZstdCodec } = require('zstd-codec') as ZstdCodecModule;
+  return new Promise<ZstdSimple>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new Error(`zstd-codec did not initialise within ${ZSTD_INIT_TIMEOUT_MS / 1000} s`));
+    }, ZSTD_INIT_TIMEOUT_MS);
+    timer.unref();
+    try {
+      ZstdCodec.run((zstd) => {
+        clearTimeout(timer);
+        try {
+          resolve(new zstd.Simple());
+        } catch (err) {
+          reject(err as Error);
+        }
+      });
+    } catch (err) {
+      clearTimeout(timer);
+      reject(err as Error);
+    }
+  });
+}
+
+/** Creates a portable codec with its own zstd-codec instance (16 MiB of WebAssembly heap). */
+export async function createPortableCodec(): Promise<BlockCodec> {
+  const [{ default: xxhash }, zstd] = await Promise.all([import('xxhash-wasm'), loadZstd()]);
+  const { h64Raw } = await xxhash();
+  const hash64 = (data: Uint8Array): bigint => h64Raw(data, 0n);
+
+  function createEncoder(blockSize: number, maxBlocks: number): BlockEncoder {
+    checkEncoderShape(blockSize, maxBlocks);
+    const stride = zstdCompressBound(blockSize);
+    // All staging is allocated here once: fresh memory costs page faults on every checkpoint.
+    const stored = new Uint8Array(stride * maxBlocks);
+    const shuffled = new Uint8Array(blockSize);
+    const storedLengths = new Uint32Array(maxBlocks);
+    const rawLengths = new Uint32Array(maxBlocks);
+    const flags = new Uint8Array(maxBlocks);
+    const rawHashes = new BigUint64Array(maxBlocks);
+    const storedHashes = new BigUint64Array(maxBlocks);
+
+    // Synchronous on purpose: the job's thread waits for the checkpoint anyway on this path, and
+    // zstd-codec has a single heap that cannot serve two blocks at once.
+    async function encode(src: Uint8Array, elementSize: number, level: number): Promise<EncodedBatch> {
+      const count = checkEncodeArgs(src, elementSize, level, blockSize, maxBlocks);
+      const zstdLevel = Math.min(level, PORTABLE_MAX_LEVEL);
+      const shuffles = elementSize > 1;
+      for (let i = 0; i < count; i++) {
+        const start = i * blockSize;
+        const raw = src.subarray(start, Math.min(start + blockSize, src.length));
+        const rawLength = raw.length;
+        const rawHash = hash64(raw);
+        let input = raw;
+        if (shuffles) {
+          input = shuffled.subarray(0, rawLength);
+          shuffle(raw, input, elementSize);
+        }
+        let frame: Uint8Array | null;
+        try {
+          frame = zstd.compress(input, zstdLevel);
+        } catch (err) {
+          // Emscripten aborts by throwing a string, which would reach the caller without a stack.
+          throw new Error(`portable codec: zstd-codec aborted on block ${i}: ${String(err)}`);
+        }
+        if (!(frame instanceof Uint8Array)) {
+          throw new Error(`portable codec: zstd-codec failed to compress block ${i} (${rawLength} bytes, level ${zstdLevel})`);
+        }
+        const at = i * stride;
+        rawLengths[i] = rawLength;
+        rawHashes[i] = rawHash;
+        if (frame.length < rawLength) {
+          stored.set(frame, at);
+          storedLengths[i] = frame.length;
+          flags[i] = BLOCK_FLAG_ZSTD | (shuffles ? BLOCK_FLAG_SHUFFLE : 0);
+          storedHashes[i] = hash64(stored.subarray(at, at + frame.length));
+        } else {
+          // The raw bytes, not the shuffled ones: a raw block is readable without knowing its
+          // element size, and its stored hash is then its raw hash.
+          stored.set(raw, at);
+          storedLengths[i] = rawLength;
+          flags[i] = 0;
+          storedHashes[i] = rawHash;
+        }
+      }
+      return { count, stored, stride, storedLengths, rawLengths, flags, rawHashes, storedHashes };
+    }
+
+    return { blockSize, maxBlocks, encode };
+  }
+
+  function decode(r: DecodeRequest): DecodeFailure | null {
+    checkDecodeRequest(r);
+    const { src, dst, elementSize } = r;
+    for (let i = 0; i < r.count; i++) {
+      const so = r.srcOffsets[i]!;
+      const storedLength = r.storedLengths[i]!;
+      const doff = r.dstOffsets[i]!;
+      const rawLength = r.rawLengths[i]!;
+      const stored = src.subarray(so, so + storedLength);
+      if (hash64(stored) !== r.storedHashes[i]) return { index: i, reason: 'stored-hash' };
+      const f = r.flags[i]!;
+      if (!storedBlockIsWellFormed(stored, f, rawLength)) return { index: i, reason: 'decompress' };
+      const out = dst.subarray(doff, doff + rawLength);
+      if (f === 0) {
+        out.set(stored);
+      } else {
+        let raw: Uint8Array | null;
+        try {
+          raw = zstd.decompress(stored);
+        } catch {
+          raw = null;
+        }
+        if (!(raw instanceof Uint8Array) || raw.length !== rawLength) return { index: i, reason: 'decompress' };
+        if (f & BLOCK_FLAG_SHUFFLE) unshuffle(raw, out, elementSize);
+        else out.set(raw);
+      }
+      if (hash64(out) !== r.rawHashes[i]) return { index: i, reason: 'raw-hash' };
+    }
+    return null;
+  }
+
+  return {
+    name: 'portable',
+    description: `portable zstd-codec (WebAssembly, levels above ${PORTABLE_MAX_LEVEL} lowered to ${PORTABLE_MAX_LEVEL}) + xxhash-wasm`,
+    hash64,
+    createEncoder,
+    decode,
+  };
+}

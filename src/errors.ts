@@ -1,0 +1,148 @@
+// cr's runtime errors, built in one place. Each has a stable string `code`: across a worker
+// thread `instanceof` does not survive, `code` does (see `toErrorRecord` / `fromErrorRecord`).
+
+export type CrErrorCode =
+  | 'CR_IMAGE_CORRUPT'
+  | 'CR_IMAGE_AUTH'
+  | 'CR_IMAGE_VERSION'
+  | 'CR_STATE_UNCAPTURABLE'
+  | 'CR_REGION_MISMATCH'
+  | 'CR_NO_IMAGE'
+  | 'CR_STORE_LOCKED'
+  | 'CR_CHECKPOINT_FAILED'
+  | 'CR_NOT_IN_JOB'
+  | 'CR_JOB_STOPPED';
+
+export class CrError extends Error {
+  readonly code: CrErrorCode;
+  constructor(code: CrErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** Why an image was refused as damaged; lets callers and tests tell the cases apart. */
+export type ImageCorruptReason =
+  | 'empty'
+  | 'truncated'
+  | 'foreign'
+  | 'footer'
+  | 'manifest-hash'
+  | 'manifest'
+  | 'block'
+  | 'mismatch';
+
+/** The image is damaged, truncated, not a cr image, or belongs to another job. */
+export class ImageCorruptError extends CrError {
+  readonly reason: ImageCorruptReason;
+  readonly file: string | null;
+  constructor(reason: ImageCorruptReason, message: string, file: string | null = null) {
+    super('CR_IMAGE_CORRUPT', file ? `${file}: ${message}` : message);
+    this.reason = reason;
+    this.file = file;
+  }
+}
+
+/** The image's tag does not match: written with another key, or altered after it was written. */
+export class ImageAuthError extends CrError {
+  readonly file: string | null;
+  constructor(message: string, file: string | null = null) {
+    super('CR_IMAGE_AUTH', file ? `${file}: ${message}` : message);
+    this.file = file;
+  }
+}
+
+/** The image was written in a format version this cr cannot read. */
+export class ImageVersionError extends CrError {
+  readonly found: number;
+  readonly file: string | null;
+  constructor(found: number, supported: number, file: string | null = null) {
+    const hint =
+      found > supported ? 'it was written by a newer cr: upgrade cr to read it' : 'it was written by an older, unsupported cr';
+    const message = `image format version ${found} is not supported (this cr reads version ${supported}): ${hint}`;
+    super('CR_IMAGE_VERSION', file ? `${file}: ${message}` : message);
+    this.found = found;
+    this.file = file;
+  }
+}
+
+/** A registered state holds a value that cannot be captured; `path` says where it sits. */
+export class StateCaptureError extends CrError {
+  readonly path: string;
+  constructor(path: string, what: string) {
+    super('CR_STATE_UNCAPTURABLE', `${path} is ${what}, which cannot be checkpointed`);
+    this.path = path;
+  }
+}
+
+/** A restart asked for a region with another type or length than the image holds. */
+export class RegionMismatchError extends CrError {
+  constructor(message: string) {
+    super('CR_REGION_MISMATCH', message);
+  }
+}
+
+/** A checkpoint could not be taken or committed (disk full, permissions...). The job goes on. */
+export class CheckpointError extends CrError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CR_CHECKPOINT_FAILED', message, options);
+  }
+}
+
+/** Another process holds the job's store. */
+export class StoreLockedError extends CrError {
+  constructor(message: string) {
+    super('CR_STORE_LOCKED', message);
+  }
+}
+
+/** No image could be used (none exists, or none verifies). */
+export class NoImageError extends CrError {
+  constructor(message: string) {
+    super('CR_NO_IMAGE', message);
+  }
+}
+
+/** `cr` was used with no job running in this thread. */
+export class NotInJobError extends CrError {
+  constructor(what: string) {
+    super(
+      'CR_NOT_IN_JOB',
+      `cr.${what}() was called outside a job: run the job with "cr-scheduler run job.mjs", or call it from code the job calls`,
+    );
+  }
+}
+
+/**
+ * Thrown out of `cr.checkpoint()` when the runner asked the job to stop (SIGTERM, SIGINT, drain)
+ * and its image is committed. Let it propagate: the runner treats it as a clean stop.
+ */
+export class JobStoppedError extends CrError {
+  readonly imageId: string | null;
+  constructor(imageId: string | null) {
+    super('CR_JOB_STOPPED', `the job was asked to stop; ${imageId ? `checkpointed as ${imageId}` : 'no image was taken'}`);
+    this.imageId = imageId;
+  }
+}
+
+/** An error as plain data, to cross a thread or process boundary. */
+export interface ErrorRecord {
+  name: string;
+  code: string | null;
+  message: string;
+  stack: string | null;
+}
+
+export function toErrorRecord(err: unknown): ErrorRecord {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return {
+      name: err.name,
+      code: typeof code === 'string' ? code : null,
+      message: err.message,
+      stack: err.stack ?? null,
+    };
+  }
+  return { name: 'Error', code: null, message: `non-error thrown: ${String(err)}`, stack: null };
+}

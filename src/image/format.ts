@@ -1,0 +1,194 @@
+// Constants and types of image format version 1 (docs/image-format.md), and the strict
+// validation of a manifest read from disk. Nothing here does I/O.
+import { ImageCorruptError } from '../errors.js';
+
+export const FORMAT_VERSION = 1;
+export const HEADER_LENGTH = 16;
+export const FOOTER_LENGTH = 64;
+export const HEADER_MAGIC = Buffer.from([0x43, 0x52, 0x49, 0x4d, 0x47, 0x0d, 0x0a, 0x1a]); // CRIMG\r\n\x1a
+export const FOOTER_MAGIC = Buffer.from([0x43, 0x52, 0x45, 0x4e, 0x44, 0x0d, 0x0a, 0x1a]); // CREND\r\n\x1a
+/** A manifest larger than this is refused before it is read: bounds what a hostile file can make us allocate. */
+export const MAX_MANIFEST_LENGTH = 64 * 1024 * 1024;
+export const MAX_BLOCK_SIZE = 1024 * 1024;
+export const MIN_BLOCK_SIZE = 4096;
+export const DEFAULT_BLOCK_SIZE = MAX_BLOCK_SIZE;
+export const DEFAULT_LEVEL = 1;
+export const BLOCK_FLAG_ZSTD = 1;
+export const BLOCK_FLAG_SHUFFLE = 2;
+export const IMAGE_EXTENSION = '.crimg';
+export const JOB_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/** [offset, storedLength, rawLength, flags, storedHash (hex), rawHash (hex)] */
+export type BlockTuple = [number, number, number, number, string, string];
+
+export const REGION_TYPES = {
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+} as const;
+export type RegionTypeName = keyof typeof REGION_TYPES;
+export type RegionArray = InstanceType<(typeof REGION_TYPES)[RegionTypeName]>;
+export type RegionConstructor = (typeof REGION_TYPES)[RegionTypeName];
+
+interface SectionCommon {
+  name: string;
+  elementSize: number;
+  /** Raw bytes. */
+  length: number;
+  blocks: BlockTuple[];
+}
+export interface StateV8Section extends SectionCommon {
+  kind: 'state';
+  role: 'v8';
+}
+export interface StateBufferSection extends SectionCommon {
+  kind: 'state';
+  role: 'buffer';
+  index: number;
+}
+export interface RegionSection extends SectionCommon {
+  kind: 'region';
+  type: RegionTypeName;
+}
+export type Section = StateV8Section | StateBufferSection | RegionSection;
+
+export interface Manifest {
+  format: number;
+  id: string;
+  job: string;
+  sequence: number;
+  parent: string | null;
+  attempt: number;
+  createdAt: string;
+  codec: 'zstd';
+  level: number;
+  blockSize: number;
+  writer: string;
+  sections: Section[];
+  meta: Record<string, unknown>;
+}
+
+export function imageId(job: string, sequence: number): string {
+  return `${job}-${String(sequence).padStart(8, '0')}`;
+}
+
+export function hashToHex(hash: bigint): string {
+  return hash.toString(16).padStart(16, '0');
+}
+
+/** zstd's ZSTD_COMPRESSBOUND: the largest frame a block of n bytes can become. */
+export function zstdBound(n: number): number {
+  return n + (n >>> 8) + (n < 128 * 1024 ? (128 * 1024 - n) >>> 11 : 0);
+}
+
+const HEX16 = /^[0-9a-f]{16}$/;
+
+/**
+ * Checks every field of a parsed manifest against docs/image-format.md, so that nothing later
+ * trusts a length, offset or name from disk. `blocksEnd` is the manifest offset: blocks live
+ * before it.
+ */
+export function validateManifest(value: unknown, blocksEnd: number, file: string | null): Manifest {
+  const fail = (what: string): never => {
+    throw new ImageCorruptError('manifest', `invalid manifest: ${what}`, file);
+  };
+  if (!isPlainObject(value)) return fail('not an object');
+  const m = value as Record<string, unknown>;
+  if (m.format !== FORMAT_VERSION) fail(`format is ${JSON.stringify(m.format)}, expected ${FORMAT_VERSION}`);
+  if (typeof m.job !== 'string' || !JOB_NAME_PATTERN.test(m.job)) fail('job is not a valid job name');
+  if (!isCount(m.sequence) || (m.sequence as number) < 1) fail('sequence is not a positive integer');
+  if (m.id !== imageId(m.job as string, m.sequence as number)) fail('id does not match job and sequence');
+  if (m.parent !== null) fail('parent must be null in a version-1 full image');
+  if (!isCount(m.attempt)) fail('attempt is not an integer');
+  if (typeof m.createdAt !== 'string' || Number.isNaN(Date.parse(m.createdAt))) fail('createdAt is not a date');
+  if (m.codec !== 'zstd') fail(`unknown codec ${JSON.stringify(m.codec)}`);
+  if (!isCount(m.level) || (m.level as number) > 22) fail('level is out of range');
+  const blockSize = m.blockSize as number;
+  if (!isCount(blockSize) || blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE || (blockSize & (blockSize - 1)) !== 0) {
+    fail('blockSize is not a power of two from 4 KiB to 1 MiB');
+  }
+  if (typeof m.writer !== 'string') fail('writer is not a string');
+  if (!isPlainObject(m.meta)) fail('meta is not an object');
+  if (!Array.isArray(m.sections)) return fail('sections is not an array');
+
+  const seenStates = new Map<string, number>(); // name → buffers seen so far
+  const seenRegions = new Set<string>();
+  for (const [si, raw] of (m.sections as unknown[]).entries()) {
+    const where = `section ${si}`;
+    if (!isPlainObject(raw)) fail(`${where} is not an object`);
+    const s = raw as Record<string, unknown>;
+    if (typeof s.name !== 'string' || s.name.length === 0 || s.name.length > 256) fail(`${where} has an invalid name`);
+    const name = s.name as string;
+    if (![1, 2, 4, 8].includes(s.elementSize as number)) fail(`${where} has an invalid elementSize`);
+    if (!isCount(s.length)) fail(`${where} has an invalid length`);
+    if (s.kind === 'state') {
+      if (s.role === 'v8') {
+        if (seenStates.has(name)) fail(`${where}: state "${name}" appears twice`);
+        if (s.elementSize !== 1) fail(`${where}: a v8 section has elementSize 1`);
+        seenStates.set(name, 0);
+      } else if (s.role === 'buffer') {
+        const expected = seenStates.get(name);
+        if (expected === undefined || s.index !== expected) fail(`${where}: buffer ${String(s.index)} of state "${name}" is out of order`);
+        seenStates.set(name, (expected as number) + 1);
+      } else {
+        fail(`${where} has an unknown role`);
+      }
+    } else if (s.kind === 'region') {
+      if (seenRegions.has(name)) fail(`${where}: region "${name}" appears twice`);
+      seenRegions.add(name);
+      const type = s.type as string;
+      if (typeof type !== 'string' || !Object.hasOwn(REGION_TYPES, type)) fail(`${where} has an unknown region type`);
+      const bpe = REGION_TYPES[type as RegionTypeName].BYTES_PER_ELEMENT;
+      if (s.elementSize !== bpe || (s.length as number) % bpe !== 0) fail(`${where}: elementSize or length does not fit ${type}`);
+    } else {
+      fail(`${where} has an unknown kind`);
+    }
+    validateBlocks(s.blocks, s.length as number, blockSize, blocksEnd, where, fail);
+  }
+  return value as unknown as Manifest;
+}
+
+function validateBlocks(
+  blocks: unknown,
+  length: number,
+  blockSize: number,
+  blocksEnd: number,
+  where: string,
+  fail: (what: string) => never,
+): void {
+  if (!Array.isArray(blocks)) fail(`${where}: blocks is not an array`);
+  const list = blocks as unknown[];
+  const expectedCount = Math.ceil(length / blockSize);
+  if (list.length !== expectedCount) fail(`${where} has ${list.length} blocks, expected ${expectedCount}`);
+  const bound = zstdBound(blockSize);
+  for (const [bi, b] of list.entries()) {
+    const at = `${where} block ${bi}`;
+    if (!Array.isArray(b) || b.length !== 6) fail(`${at} is not a 6-tuple`);
+    const [offset, stored, rawLength, flags, storedHash, rawHash] = b as unknown[];
+    const expectedRaw = bi === expectedCount - 1 ? length - bi * blockSize : blockSize;
+    if (!isCount(rawLength) || rawLength !== expectedRaw) fail(`${at} has raw length ${String(rawLength)}, expected ${expectedRaw}`);
+    if (!isCount(offset) || (offset as number) < HEADER_LENGTH) fail(`${at} has an invalid offset`);
+    if (!isCount(stored) || (stored as number) > bound) fail(`${at} has an invalid stored length`);
+    if ((offset as number) + (stored as number) > blocksEnd) fail(`${at} lies outside the block area`);
+    if (flags !== 0 && flags !== BLOCK_FLAG_ZSTD && flags !== (BLOCK_FLAG_ZSTD | BLOCK_FLAG_SHUFFLE)) fail(`${at} has invalid flags`);
+    if (flags === 0 && stored !== rawLength) fail(`${at} is stored raw but its lengths differ`);
+    if (typeof storedHash !== 'string' || !HEX16.test(storedHash)) fail(`${at} has an invalid stored hash`);
+    if (typeof rawHash !== 'string' || !HEX16.test(rawHash)) fail(`${at} has an invalid raw hash`);
+  }
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

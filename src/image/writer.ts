@@ -1,0 +1,192 @@
+// Streams sections into an image file (docs/image-format.md). Memory beyond the job's own is
+// two encoders' staging (2 × batchBlocks blocks), whatever the image size: while one batch is
+// written, the next is encoded on the codec's threads.
+import { createHmac } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import type { BlockCodec, BlockEncoder, EncodedBatch } from '../codec/types.js';
+import {
+  FOOTER_LENGTH,
+  FOOTER_MAGIC,
+  FORMAT_VERSION,
+  HEADER_LENGTH,
+  HEADER_MAGIC,
+  hashToHex,
+  imageId,
+  type BlockTuple,
+  type Manifest,
+  type RegionTypeName,
+  type Section,
+} from './format.js';
+
+/** A section to write: its descriptor and the raw bytes it holds. */
+export type SectionInput =
+  | { kind: 'state'; role: 'v8'; name: string; data: Uint8Array }
+  | { kind: 'state'; role: 'buffer'; name: string; index: number; elementSize: number; data: Uint8Array }
+  | { kind: 'region'; name: string; type: RegionTypeName; elementSize: number; data: Uint8Array };
+
+export interface ImageHeaderInfo {
+  job: string;
+  sequence: number;
+  attempt: number;
+  createdAt: Date;
+  meta: Record<string, unknown>;
+}
+
+export interface WrittenImage {
+  manifest: Manifest;
+  /** Bytes of the whole file. */
+  bytes: number;
+  /** Raw bytes of all sections. */
+  rawBytes: number;
+}
+
+export interface ImageWriterOptions {
+  codec: BlockCodec;
+  key: Buffer;
+  /** zstd level. Default 1 (docs/image-format.md). */
+  level: number;
+  /** Block size in bytes, a power of two ≤ 1 MiB. */
+  blockSize: number;
+  /** Blocks encoded per batch; two batches are in memory at once. */
+  batchBlocks: number;
+  /** Free text recorded as the manifest's `writer`. */
+  writerName: string;
+}
+
+/** Reusable: its staging memory is allocated once and serves every image it writes. */
+export class ImageWriter {
+  readonly #options: ImageWriterOptions;
+  readonly #encoders: [BlockEncoder, BlockEncoder];
+
+  constructor(options: ImageWriterOptions) {
+    this.#options = options;
+    this.#encoders = [
+      options.codec.createEncoder(options.blockSize, options.batchBlocks),
+      options.codec.createEncoder(options.blockSize, options.batchBlocks),
+    ];
+  }
+
+  get codec(): BlockCodec {
+    return this.#options.codec;
+  }
+
+  /** Writes the whole image at position 0 of `file`. The caller makes it durable (fsync, rename). */
+  async write(file: FileHandle, header: ImageHeaderInfo, inputs: SectionInput[]): Promise<WrittenImage> {
+    const { blockSize, batchBlocks, level } = this.#options;
+    const headerBytes = Buffer.alloc(HEADER_LENGTH);
+    HEADER_MAGIC.copy(headerBytes, 0);
+    headerBytes.writeUInt32LE(FORMAT_VERSION, 8);
+    headerBytes.writeUInt32LE(0, 12);
+    await writeFully(file, [headerBytes], 0);
+    let position = HEADER_LENGTH;
+    let rawBytes = 0;
+
+    const sections: Section[] = inputs.map((input) => describe(input));
+    // Each chunk is up to one batch of one section; chunks are encoded one ahead of the write.
+    const chunks: { section: number; start: number; end: number }[] = [];
+    for (const [i, input] of inputs.entries()) {
+      const batchBytes = blockSize * batchBlocks;
+      for (let start = 0; start < input.data.length; start += batchBytes) {
+        chunks.push({ section: i, start, end: Math.min(input.data.length, start + batchBytes) });
+      }
+      rawBytes += input.data.length;
+    }
+    const encode = (k: number): Promise<EncodedBatch> => {
+      const c = chunks[k]!;
+      const input = inputs[c.section]!;
+      return this.#encoders[k % 2]!.encode(input.data.subarray(c.start, c.end), sections[c.section]!.elementSize, level);
+    };
+    let pending: Promise<EncodedBatch> | null = chunks.length > 0 ? encode(0) : null;
+    for (let k = 0; k < chunks.length; k++) {
+      const batch = await pending!;
+      pending = k + 1 < chunks.length ? encode(k + 1) : null;
+      const blocks = sections[chunks[k]!.section]!.blocks;
+      const buffers: Uint8Array[] = [];
+      let at = position;
+      for (let i = 0; i < batch.count; i++) {
+        const stored = batch.storedLengths[i]!;
+        buffers.push(batch.stored.subarray(i * batch.stride, i * batch.stride + stored));
+        blocks.push([at, stored, batch.rawLengths[i]!, batch.flags[i]!, hashToHex(batch.storedHashes[i]!), hashToHex(batch.rawHashes[i]!)] as BlockTuple);
+        at += stored;
+      }
+      try {
+        await writeFully(file, buffers, position);
+      } catch (err) {
+        // Let the encoder in flight finish before the caller reuses this writer's staging.
+        await pending?.catch(() => undefined);
+        throw err;
+      }
+      position = at;
+    }
+
+    const manifest: Manifest = {
+      format: FORMAT_VERSION,
+      id: imageId(header.job, header.sequence),
+      job: header.job,
+      sequence: header.sequence,
+      parent: null,
+      attempt: header.attempt,
+      createdAt: header.createdAt.toISOString(),
+      codec: 'zstd',
+      level,
+      blockSize,
+      writer: this.#options.writerName,
+      sections,
+      meta: header.meta,
+    };
+    const manifestBytes = Buffer.from(JSON.stringify(manifest), 'utf8');
+    const footer = Buffer.alloc(FOOTER_LENGTH);
+    footer.writeBigUInt64LE(BigInt(position), 0);
+    footer.writeBigUInt64LE(BigInt(manifestBytes.length), 8);
+    footer.writeBigUInt64LE(this.#options.codec.hash64(manifestBytes), 16);
+    imageTag(this.#options.key, headerBytes, footer, manifestBytes).copy(footer, 24);
+    FOOTER_MAGIC.copy(footer, 56);
+    await writeFully(file, [manifestBytes, footer], position);
+    return { manifest, bytes: position + manifestBytes.length + FOOTER_LENGTH, rawBytes };
+  }
+}
+
+/** HMAC-SHA256 over header ‖ footer[0, 24) ‖ manifest: what the footer's tag holds. */
+export function imageTag(key: Buffer, header: Uint8Array, footer: Uint8Array, manifest: Uint8Array): Buffer {
+  return createHmac('sha256', key).update(header).update(footer.subarray(0, 24)).update(manifest).digest();
+}
+
+function describe(input: SectionInput): Section {
+  switch (input.kind) {
+    case 'region':
+      return { kind: 'region', name: input.name, type: input.type, elementSize: input.elementSize, length: input.data.length, blocks: [] };
+    case 'state':
+      return input.role === 'v8'
+        ? { kind: 'state', role: 'v8', name: input.name, elementSize: 1, length: input.data.length, blocks: [] }
+        : {
+            kind: 'state',
+            role: 'buffer',
+            name: input.name,
+            index: input.index,
+            elementSize: input.elementSize,
+            length: input.data.length,
+            blocks: [],
+          };
+  }
+}
+
+/** writev until every byte is down: a short write (possible on a nearly full disk) is retried. */
+async function writeFully(file: FileHandle, buffers: Uint8Array[], position: number): Promise<void> {
+  let list = buffers.filter((b) => b.length > 0);
+  while (list.length > 0) {
+    const { bytesWritten } = await file.writev(list, position);
+    position += bytesWritten;
+    let skip = bytesWritten;
+    const rest: Uint8Array[] = [];
+    for (const b of list) {
+      if (skip >= b.length) {
+        skip -= b.length;
+      } else {
+        rest.push(skip > 0 ? b.subarray(skip) : b);
+        skip = 0;
+      }
+    }
+    if (bytesWritten === 0 && rest.length > 0) throw new Error('write made no progress');
+    list = rest;
+  }
+}

@@ -1,0 +1,19 @@
+// The public face of cr: the job API and its error classes. Everything else is internal.
+export { cr, type Cr } from './job/cr.js';
+export type { CheckpointInfo, CheckpointOptions } from './job/context.js';
+export type { ImageInfo } from './restore.js';
+export type { RegionArray, RegionConstructor } from './image/format.js';
+export {
+  CrError,
+  ImageCorruptError,
+  ImageAuthError,
+  ImageVersionError,
+  StateCaptureError,
+  RegionMismatchError,
+  CheckpointError,
+  StoreLockedError,
+  NoImageError,
+  NotInJobError,
+  JobStoppedError,
+  type CrErrorCode,
+} from './errors.js';

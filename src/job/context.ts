@@ -1,0 +1,261 @@
+// The `cr` object a job receives: registration (state, region), the safe point (checkpoint),
+// and reporting (progress, log). One JobContext per job attempt, in the thread that runs it.
+import { captureSections, type RegisteredRegion } from '../capture/capture.js';
+import { StateCaptureError, CheckpointError, JobStoppedError, CrError } from '../errors.js';
+import { REGION_TYPES, type RegionArray, type RegionConstructor, type RegionTypeName } from '../image/format.js';
+import type { ImageWriter } from '../image/writer.js';
+import { CheckpointPolicy, CONTROL_STOP, type PolicyOptions } from '../policy.js';
+import { allocateRegion } from '../region.js';
+import type { ImageInfo, RestoredImage } from '../restore.js';
+import type { LocalStore } from '../store/local-store.js';
+
+export interface CheckpointOptions {
+  /** Take a checkpoint now, whether or not one is due. A failure then rejects instead of warning. */
+  force?: boolean;
+}
+
+/** What `cr.checkpoint()` resolves to when it took an image. */
+export interface CheckpointInfo {
+  id: string;
+  sequence: number;
+  file: string;
+  /** Bytes of the image file. */
+  bytes: number;
+  /** Bytes of state and region data it holds. */
+  rawBytes: number;
+  /** rawBytes / bytes. */
+  ratio: number;
+  /** Time the job was paused in `checkpoint()` to serialize its states, ms. */
+  captureMs: number;
+  /** Time to encode, write and commit the image durably, ms. */
+  commitMs: number;
+  /** Time from the call to the committed image, ms. */
+  totalMs: number;
+}
+
+/** How a JobContext reports to whoever runs the job (the runner's main thread, a test...). */
+export interface JobEvents {
+  progress(fraction: number, message: string | null): void;
+  log(line: string): void;
+  warning(message: string): void;
+  checkpoint(info: CheckpointInfo): void;
+}
+
+export interface JobContextOptions {
+  job: string;
+  attempt: number;
+  store: LocalStore;
+  writer: ImageWriter;
+  restored: RestoredImage | null;
+  policy: PolicyOptions;
+  /** Shared control word written by the runner (policy.ts CONTROL_*); null when run alone. */
+  control: Int32Array | null;
+  events: JobEvents;
+}
+
+const RESOLVED_NULL: Promise<CheckpointInfo | null> = Promise.resolve(null);
+
+export class JobContext {
+  readonly restored: boolean;
+  readonly attempt: number;
+  /** The image this attempt was restored from, or null on a fresh start. */
+  readonly image: ImageInfo | null;
+
+  readonly #options: JobContextOptions;
+  readonly #policy: CheckpointPolicy;
+  readonly #states = new Map<string, unknown>();
+  readonly #regions = new Map<string, RegisteredRegion>();
+  #inflight: Promise<CheckpointInfo | null> | null = null;
+  #calls = 0;
+  #closed = false;
+  /** Set once the job was told to stop: every later safe point throws again. */
+  #stopped: JobStoppedError | null = null;
+
+  constructor(options: JobContextOptions) {
+    this.#options = options;
+    this.restored = options.restored !== null;
+    this.attempt = options.attempt;
+    this.image = options.restored?.info ?? null;
+    this.#policy = new CheckpointPolicy(options.policy, options.control);
+  }
+
+  /**
+   * Registers a structured value under `name` and returns it: the checkpointed value after a
+   * restart, `initial` otherwise. The job updates the returned object in place.
+   */
+  state<T>(name: string, initial: T): T {
+    this.#checkOpen('state');
+    checkName('state', name);
+    if (this.#states.has(name)) throw new TypeError(`state ${JSON.stringify(name)} is already registered`);
+    if (typeof initial !== 'object' || initial === null) {
+      throw new TypeError(
+        `state ${JSON.stringify(name)} must be an object, array, Map, Set or typed array that the job updates in place ` +
+          `(got ${initial === null ? 'null' : typeof initial}); wrap a number as { value: 0 }`,
+      );
+    }
+    const restored = this.#options.restored?.state(name);
+    const value = restored ? (restored.value as T) : initial;
+    this.#states.set(name, value);
+    return value;
+  }
+
+  /**
+   * A typed array of `length` elements over native, page-aligned memory outside the JS heap:
+   * zeroed on a fresh start, holding the checkpointed contents after a restart.
+   */
+  region<C extends RegionConstructor>(name: string, Ctor: C, length: number): InstanceType<C> {
+    this.#checkOpen('region');
+    checkName('region', name);
+    if (this.#regions.has(name)) throw new TypeError(`region ${JSON.stringify(name)} is already registered`);
+    const type = regionTypeName(Ctor);
+    const memory = allocateRegion(name, Ctor, length);
+    const restored = this.#options.restored;
+    try {
+      if (restored?.hasRegion(name)) {
+        restored.restoreRegion(name, type, length, memory);
+      } else if (restored) {
+        this.#options.events.warning(`region ${JSON.stringify(name)} is not in image ${restored.info.id}: it starts zeroed`);
+      }
+    } catch (err) {
+      memory.free();
+      throw err;
+    }
+    this.#regions.set(name, { type, elementSize: Ctor.BYTES_PER_ELEMENT, memory });
+    return memory.array as InstanceType<C>;
+  }
+
+  /** Frees a region's memory now; it is no longer checkpointed. Its array must not be used after. */
+  free(nameOrArray: string | RegionArray): void {
+    for (const [name, region] of this.#regions) {
+      if (name === nameOrArray || region.memory.array === nameOrArray) {
+        this.#regions.delete(name);
+        region.memory.free();
+        return;
+      }
+    }
+    throw new TypeError(`no region ${typeof nameOrArray === 'string' ? JSON.stringify(nameOrArray) : 'with that array'} is registered`);
+  }
+
+  /**
+   * A safe point. Takes a checkpoint when one is due and resolves to its info, else to null.
+   * The not-due path allocates nothing and makes no system call.
+   */
+  checkpoint(options?: CheckpointOptions): Promise<CheckpointInfo | null> {
+    this.#calls++;
+    if (this.#stopped) return Promise.reject(this.#stopped);
+    if (options?.force !== true && !this.#policy.isDue()) return RESOLVED_NULL;
+    return this.#take(options?.force === true);
+  }
+
+  progress(fraction: number, message?: string): void {
+    if (!Number.isFinite(fraction)) throw new RangeError('progress fraction must be a number from 0 to 1');
+    this.#options.events.progress(Math.min(1, Math.max(0, fraction)), message ?? null);
+  }
+
+  log(...args: unknown[]): void {
+    this.#options.events.log(args.map((a) => (typeof a === 'string' ? a : inspectValue(a))).join(' '));
+  }
+
+  /** Waits for a checkpoint in flight, frees every region and closes the image. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#inflight?.catch(() => undefined);
+    for (const region of this.#regions.values()) region.memory.free();
+    this.#regions.clear();
+    const unused = this.#options.restored?.unused() ?? [];
+    if (unused.length > 0) this.#options.events.warning(`the job did not ask for ${unused.join(', ')} of its image`);
+    this.#options.restored?.close();
+  }
+
+  async #take(forced: boolean): Promise<CheckpointInfo | null> {
+    // At most one checkpoint in flight: a safe point reached while one is being written waits for it.
+    while (this.#inflight) await this.#inflight.catch(() => undefined);
+    const run = this.#write(forced);
+    this.#inflight = run;
+    try {
+      return await run;
+    } finally {
+      this.#inflight = null;
+    }
+  }
+
+  async #write(forced: boolean): Promise<CheckpointInfo | null> {
+    const started = performance.now();
+    const { store, job, writer, events } = this.#options;
+    const stopping = this.#policy.request() === CONTROL_STOP;
+    this.#policy.clearCheckpointRequest();
+    let info: CheckpointInfo | null = null;
+    try {
+      const sections = captureSections(this.#states, this.#regions);
+      const captured = performance.now();
+      const sequence = store.nextSequence(job);
+      const { file, result } = await store.commit(job, sequence, (handle) =>
+        writer.write(handle, { job, sequence, attempt: this.attempt, createdAt: new Date(), meta: { calls: this.#calls } }, sections),
+      );
+      const done = performance.now();
+      info = {
+        id: result.manifest.id,
+        sequence,
+        file,
+        bytes: result.bytes,
+        rawBytes: result.rawBytes,
+        ratio: result.rawBytes / result.bytes,
+        captureMs: captured - started,
+        commitMs: done - captured,
+        totalMs: done - started,
+      };
+      this.#policy.rearm(info.totalMs);
+      events.checkpoint(info);
+    } catch (err) {
+      this.#policy.rearm(performance.now() - started);
+      if (err instanceof StateCaptureError) throw err; // the job's own bug: it must see it
+      const failure =
+        err instanceof CrError
+          ? err
+          : new CheckpointError(
+              `checkpoint of job "${job}" failed: ${describeIoError(err)}; the previous image stays the latest and the job goes on`,
+              { cause: err },
+            );
+      if (forced && !stopping) throw failure;
+      events.warning(failure.message);
+    }
+    if (stopping) {
+      this.#stopped = new JobStoppedError(info?.id ?? null);
+      throw this.#stopped;
+    }
+    return info;
+  }
+
+  #checkOpen(what: string): void {
+    if (this.#closed) throw new TypeError(`cr.${what}() was called after the job ended`);
+  }
+}
+
+function checkName(what: string, name: unknown): void {
+  if (typeof name !== 'string' || name.length === 0 || name.length > 256) {
+    throw new TypeError(`${what} name must be a non-empty string of at most 256 characters`);
+  }
+}
+
+function regionTypeName(Ctor: unknown): RegionTypeName {
+  for (const [name, C] of Object.entries(REGION_TYPES)) if (C === Ctor) return name as RegionTypeName;
+  throw new TypeError(`region type must be a typed-array constructor (${Object.keys(REGION_TYPES).join(', ')})`);
+}
+
+function describeIoError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ENOSPC') return 'the disk is full (ENOSPC)';
+  if (e?.code === 'EDQUOT') return 'the disk quota is exceeded (EDQUOT)';
+  if (e?.code === 'EACCES' || e?.code === 'EPERM') return `permission denied (${e.code}) writing ${e.path ?? 'the store'}`;
+  return e?.message ?? String(err);
+}
+
+function inspectValue(value: unknown): string {
+  if (value instanceof Error) return value.stack ?? value.message;
+  try {
+    return typeof value === 'bigint' ? `${value}n` : JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,124 @@
+// The one file that knows the C++ addon (native/). Everything the addon exposes is typed
+// here once; the rest of src/ goes through the codec and region modules, never the raw binding.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+/** Per-block result arrays that `encodeBlocks` fills, one entry per block. */
+export interface NativeEncodeOut {
+  /** Bytes stored in the image for block i (≤ dstStride). */
+  storedLengths: Uint32Array;
+  /** BLOCK_FLAG_* bits for block i. */
+  flags: Uint8Array;
+  /** XXH64 (seed 0) of the raw, uncompressed bytes of block i. */
+  rawHashes: BigUint64Array;
+  /** XXH64 (seed 0) of the stored bytes of block i. */
+  storedHashes: BigUint64Array;
+}
+
+/** What `decodeBlocks` reports when a block fails; `null` means every block decoded and verified. */
+export interface NativeDecodeFailure {
+  index: number;
+  reason: 'stored-hash' | 'decompress' | 'raw-hash';
+}
+
+export interface NativeBinding {
+  /** Bumped whenever this contract changes; the loader refuses a stale build. */
+  readonly abiVersion: number;
+  readonly zstdVersion: string;
+  /** Threads the addon owns for encoding/decoding (not the libuv pool). */
+  readonly threads: number;
+  readonly pageSize: number;
+
+  /** Page-aligned, zero-filled memory from mmap, outside the JS heap, as an external ArrayBuffer. */
+  allocRegion(byteLength: number): ArrayBuffer;
+  /** Unmaps the memory now and detaches the ArrayBuffer. Idempotent. */
+  freeRegion(buffer: ArrayBuffer): void;
+
+  /** XXH64 with seed 0. */
+  hash64(data: Uint8Array): bigint;
+  /** Byte-plane shuffle: dst[b*n + i] = src[i*es + b] for n = floor(len/es); the len % es tail is copied. */
+  shuffle(src: Uint8Array, dst: Uint8Array, elementSize: number): void;
+  unshuffle(src: Uint8Array, dst: Uint8Array, elementSize: number): void;
+  compressBound(length: number): number;
+  /** One zstd frame (content size recorded), synchronously. */
+  compressFrame(src: Uint8Array, level: number): Uint8Array;
+  /** Decompresses one frame into dst; returns the number of bytes written, throws on a bad frame. */
+  decompressFrame(src: Uint8Array, dst: Uint8Array): number;
+
+  /**
+   * Encodes src as consecutive blocks of blockSize bytes (the last may be shorter) on the addon's
+   * threads: raw hash, shuffle (elementSize > 1), zstd at level, stored hash. Block i is written to
+   * dst at i*dstStride; a block that zstd does not shrink is stored raw. Resolves when all are done.
+   * src and dst must stay untouched until then.
+   */
+  encodeBlocks(
+    src: Uint8Array,
+    blockSize: number,
+    elementSize: number,
+    level: number,
+    dst: Uint8Array,
+    dstStride: number,
+    out: NativeEncodeOut,
+  ): Promise<void>;
+
+  /**
+   * Decodes n blocks on the addon's threads while the caller waits: checks the stored hash of
+   * src[srcOffsets[i], +storedLengths[i]], decompresses (or copies) and unshuffles into
+   * dst[dstOffsets[i], +rawLengths[i]], then checks the raw hash. Never writes outside those
+   * ranges, whatever the input.
+   */
+  decodeBlocks(
+    src: Uint8Array,
+    srcOffsets: Float64Array,
+    storedLengths: Uint32Array,
+    flags: Uint8Array,
+    storedHashes: BigUint64Array,
+    rawHashes: BigUint64Array,
+    dst: Uint8Array,
+    dstOffsets: Float64Array,
+    rawLengths: Uint32Array,
+    elementSize: number,
+  ): NativeDecodeFailure | null;
+}
+
+export const NATIVE_ABI_VERSION = 1;
+
+/** Block flags, as stored in the image manifest and used by the addon. */
+export const BLOCK_FLAG_ZSTD = 1;
+export const BLOCK_FLAG_SHUFFLE = 2;
+
+export interface NativeLoadResult {
+  binding: NativeBinding | null;
+  /** Why the addon is not used, when it is not. */
+  reason: string | null;
+}
+
+let cached: NativeLoadResult | undefined;
+
+/** Loads the addon once. `CR_NATIVE=0` forces the portable path. */
+export function loadNative(): NativeLoadResult {
+  if (cached) return cached;
+  if (process.env.CR_NATIVE === '0') {
+    cached = { binding: null, reason: 'disabled by CR_NATIVE=0' };
+    return cached;
+  }
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  // dist/src/native/binding.js → <package root>/build/Release/cr_native.node
+  const file = path.resolve(here, '..', '..', '..', 'build', 'Release', 'cr_native.node');
+  try {
+    const require = createRequire(import.meta.url);
+    const binding = require(file) as NativeBinding;
+    if (binding.abiVersion !== NATIVE_ABI_VERSION) {
+      cached = {
+        binding: null,
+        reason: `native addon at ${file} has ABI ${binding.abiVersion}, expected ${NATIVE_ABI_VERSION}: run "npm run build"`,
+      };
+    } else {
+      cached = { binding, reason: null };
+    }
+  } catch (err) {
+    cached = { binding: null, reason: `native addon not loaded (${(err as Error).message.split('\n')[0]})` };
+  }
+  return cached;
+}

@@ -1,0 +1,90 @@
+// Decides, at each safe point, whether a checkpoint is due. The not-due path is the hot path of
+// every job loop: it allocates nothing and makes no system call (performance.now() reads the
+// vDSO clock; Atomics.load reads shared memory).
+
+/** Control words the runner writes into shared memory for the job's thread to see. */
+export const CONTROL_NONE = 0;
+/** Checkpoint at the next safe point, then go on. */
+export const CONTROL_CHECKPOINT = 1;
+/** Checkpoint at the next safe point, then stop the job (SIGTERM, SIGINT, drain). */
+export const CONTROL_STOP = 2;
+
+export interface PolicyOptions {
+  /** Checkpoint when this many ms passed since the last one. null: not by time. Default 60 000. */
+  intervalMs: number | null;
+  /** Checkpoint every N safe points. null: not by count. Default null. */
+  everyCalls: number | null;
+  /**
+   * Mean time between failures, in ms. When set, the interval is Young's optimum
+   * sqrt(2 × checkpoint cost × MTBF) from the measured cost of the last checkpoint, bounded
+   * below by 1 s; `intervalMs` then only seeds the first interval.
+   */
+  mtbfMs: number | null;
+}
+
+export const DEFAULT_INTERVAL_MS = 60_000;
+export const MIN_YOUNG_INTERVAL_MS = 1_000;
+
+export function resolvePolicyOptions(input: Partial<PolicyOptions> = {}): PolicyOptions {
+  const intervalMs = input.intervalMs === undefined ? DEFAULT_INTERVAL_MS : input.intervalMs;
+  const everyCalls = input.everyCalls ?? null;
+  const mtbfMs = input.mtbfMs ?? null;
+  if (intervalMs !== null && !(Number.isFinite(intervalMs) && intervalMs > 0)) {
+    throw new RangeError('interval must be a positive number of seconds');
+  }
+  if (everyCalls !== null && !(Number.isInteger(everyCalls) && everyCalls > 0)) {
+    throw new RangeError('every must be a positive whole number of safe points');
+  }
+  if (mtbfMs !== null && !(Number.isFinite(mtbfMs) && mtbfMs > 0)) {
+    throw new RangeError('mtbf must be a positive number of seconds');
+  }
+  return { intervalMs, everyCalls, mtbfMs };
+}
+
+export class CheckpointPolicy {
+  readonly #options: PolicyOptions;
+  readonly #control: Int32Array | null;
+  #dueAt: number;
+  readonly #countCalls: boolean;
+  #callsLeft: number;
+  #intervalMs: number;
+
+  constructor(options: PolicyOptions, control: Int32Array | null) {
+    this.#options = options;
+    this.#control = control;
+    this.#intervalMs = options.intervalMs ?? Infinity;
+    this.#dueAt = performance.now() + this.#intervalMs;
+    this.#countCalls = options.everyCalls !== null;
+    this.#callsLeft = options.everyCalls ?? 0;
+  }
+
+  /** The current interval between checkpoints by time, ms (Infinity when not by time). */
+  get intervalMs(): number {
+    return this.#intervalMs;
+  }
+
+  isDue(): boolean {
+    if (this.#control !== null && Atomics.load(this.#control, 0) !== CONTROL_NONE) return true;
+    if (this.#countCalls && --this.#callsLeft <= 0) return true;
+    return performance.now() >= this.#dueAt;
+  }
+
+  /** The request the runner made, if any. */
+  request(): number {
+    return this.#control === null ? CONTROL_NONE : Atomics.load(this.#control, 0);
+  }
+
+  /** Clears a CONTROL_CHECKPOINT request once served (a stop request stays until the job stops). */
+  clearCheckpointRequest(): void {
+    if (this.#control !== null) Atomics.compareExchange(this.#control, 0, CONTROL_CHECKPOINT, CONTROL_NONE);
+  }
+
+  /** Re-arms after a checkpoint (taken or failed) that cost `costMs` of the job's time. */
+  rearm(costMs: number): void {
+    if (this.#options.mtbfMs !== null) {
+      this.#intervalMs = Math.max(MIN_YOUNG_INTERVAL_MS, Math.sqrt(2 * Math.max(costMs, 1) * this.#options.mtbfMs));
+    }
+    this.#dueAt = performance.now() + this.#intervalMs;
+    this.#callsLeft = this.#options.everyCalls ?? 0;
+  }
+}

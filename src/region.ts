@@ -1,0 +1,50 @@
+// Region memory: page-aligned, outside the JS heap, from the native addon (mmap); a plain
+// ArrayBuffer when the addon is unavailable. Regions are allocated in the thread that uses
+// them: an external ArrayBuffer in a transferList is silently copied by Node 20 (FACTS.md).
+import type { RegionArray, RegionConstructor } from './image/format.js';
+import { loadNative } from './native/binding.js';
+
+export interface RegionMemory {
+  readonly array: RegionArray;
+  /** The same memory as bytes. */
+  readonly bytes: Uint8Array;
+  readonly native: boolean;
+  /** Unmaps the memory now (native) and detaches the array. Idempotent. */
+  free(): void;
+}
+
+export function allocateRegion(name: string, Ctor: RegionConstructor, length: number): RegionMemory {
+  if (!Number.isSafeInteger(length) || length <= 0) {
+    throw new RangeError(`region ${JSON.stringify(name)}: length must be a positive whole number of elements, got ${String(length)}`);
+  }
+  const byteLength = length * Ctor.BYTES_PER_ELEMENT;
+  const { binding } = loadNative();
+  if (binding) {
+    let buffer: ArrayBuffer;
+    try {
+      buffer = binding.allocRegion(byteLength);
+    } catch (err) {
+      throw new RangeError(`region ${JSON.stringify(name)}: cannot allocate ${byteLength} bytes: ${(err as Error).message}`);
+    }
+    let freed = false;
+    return {
+      array: new Ctor(buffer, 0, length),
+      bytes: new Uint8Array(buffer, 0, byteLength),
+      native: true,
+      free() {
+        if (freed) return;
+        freed = true;
+        binding.freeRegion(buffer);
+      },
+    };
+  }
+  const buffer = new ArrayBuffer(byteLength);
+  return {
+    array: new Ctor(buffer, 0, length),
+    bytes: new Uint8Array(buffer),
+    native: false,
+    free() {
+      // A plain ArrayBuffer is released by the garbage collector once the job drops it.
+    },
+  };
+}

@@ -1,0 +1,82 @@
+// Runs one attempt of a job inside a piscina worker thread: picks the image to restore from,
+// builds the job's `cr`, imports the job module and calls its default export.
+import { getCodec } from '../codec/index.js';
+import { CrError, JobStoppedError, toErrorRecord } from '../errors.js';
+import { DEFAULT_BLOCK_SIZE } from '../image/format.js';
+import { ImageWriter } from '../image/writer.js';
+import { JobContext, type JobEvents } from '../job/context.js';
+import { setCurrentJob } from '../job/cr.js';
+import { RestoredImage } from '../restore.js';
+import { LocalStore } from '../store/local-store.js';
+import { WRITER_NAME } from '../version.js';
+import type { JobEvent, JobTask, JobTaskResult } from './task.js';
+
+export default async function runAttempt(task: JobTask): Promise<JobTaskResult> {
+  const post = (event: JobEvent): void => task.port.postMessage(event);
+  let restoringFrom: number | null = null;
+  let context: JobContext | null = null;
+  try {
+    const codec = await getCodec({ prefer: task.codec === 'auto' ? undefined : task.codec });
+    const store = LocalStore.open({ dir: task.storeDir, keyFile: task.keyFile, keepImages: task.keepImages });
+    let restored: RestoredImage | null = null;
+    const skipped: { file: string; error: string }[] = [];
+    if (task.from) {
+      const reader = store.openImage(task.from, codec, { job: task.job });
+      restoringFrom = reader.manifest.sequence;
+      reader.verifyStored();
+      restored = new RestoredImage(reader);
+    } else {
+      const latest = store.latest(task.job, codec, task.skipSequences);
+      for (const s of latest?.skipped ?? []) skipped.push({ file: s.entry.file, error: s.error.message });
+      if (latest) {
+        restoringFrom = latest.entry.sequence;
+        restored = new RestoredImage(latest.reader);
+      }
+    }
+    const events: JobEvents = {
+      progress: (fraction, message) => post({ type: 'progress', fraction, message }),
+      log: (line) => post({ type: 'log', line }),
+      warning: (message) => post({ type: 'warning', message }),
+      checkpoint: (info) => post({ type: 'checkpoint', info }),
+    };
+    const writer = new ImageWriter({
+      codec,
+      key: store.key,
+      level: task.level,
+      blockSize: DEFAULT_BLOCK_SIZE,
+      batchBlocks: 8,
+      writerName: `${WRITER_NAME} (${codec.description})`,
+    });
+    context = new JobContext({
+      job: task.job,
+      attempt: task.attempt,
+      store,
+      writer,
+      restored,
+      policy: task.policy,
+      control: new Int32Array(task.control),
+      events,
+    });
+    post({ type: 'started', attempt: task.attempt, image: context.image, codec: codec.description, skipped });
+    const module = (await import(task.jobUrl)) as { default?: unknown };
+    if (typeof module.default !== 'function') {
+      throw new TypeError(`${task.jobUrl} has no default export function: a job is "export default async function (cr, args) { ... }"`);
+    }
+    setCurrentJob(context);
+    // Restore errors from here on come from the regions the job registers.
+    const result = await (module.default as (cr: unknown, args: unknown) => unknown)(context, task.args);
+    restoringFrom = null;
+    await context.close();
+    return { status: 'succeeded', result };
+  } catch (err) {
+    await context?.close().catch(() => undefined);
+    if (err instanceof JobStoppedError) return { status: 'stopped', imageId: err.imageId };
+    const record = toErrorRecord(err);
+    // Only an image error says the image was at fault; anything else is the job's.
+    const imageFault = err instanceof CrError && ['CR_IMAGE_CORRUPT', 'CR_IMAGE_AUTH', 'CR_IMAGE_VERSION'].includes(err.code);
+    return { status: 'failed', error: record, restoringFrom: imageFault ? restoringFrom : null };
+  } finally {
+    setCurrentJob(null);
+    task.port.close();
+  }
+}
