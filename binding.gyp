@@ -54,6 +54,8 @@
       'defines': [
         'NAPI_VERSION=8',
         'NAPI_CPP_EXCEPTIONS',
+        # std::bad_alloc and friends become JS errors instead of aborting the process.
+        'NODE_ADDON_API_CPP_EXCEPTIONS_ALL',
         'NODE_ADDON_API_DISABLE_DEPRECATED',
       ],
       'cflags_cc': ['-std=c++17', '-fexceptions'],

@@ -1,6 +1,6 @@
 // Decides, at each safe point, whether a checkpoint is due. The not-due path is the hot path of
-// every job loop: it allocates nothing and makes no system call (performance.now() reads the
-// vDSO clock; Atomics.load reads shared memory).
+// every job loop: it allocates nothing and makes no system call (Atomics.load reads shared
+// memory; the clock, itself a vDSO read, is consulted about once per millisecond).
 
 /** Control words the runner writes into shared memory for the job's thread to see. */
 export const CONTROL_NONE = 0;
@@ -23,6 +23,10 @@ export interface PolicyOptions {
 }
 
 export const DEFAULT_INTERVAL_MS = 60_000;
+/** The clock is read about this often (ms of the job's time), not at every safe point. */
+const CLOCK_PERIOD_MS = 1;
+/** ...and at least every this many safe points, so a loop that slows down is noticed soon. */
+const MAX_CALLS_PER_CLOCK = 1024;
 export const MIN_YOUNG_INTERVAL_MS = 1_000;
 
 export function resolvePolicyOptions(input: Partial<PolicyOptions> = {}): PolicyOptions {
@@ -48,12 +52,17 @@ export class CheckpointPolicy {
   readonly #countCalls: boolean;
   #callsLeft: number;
   #intervalMs: number;
+  /** Safe points until the next clock read, and how many there were between the last two. */
+  #untilClock = 1;
+  #clockEvery = 1;
+  #lastClock: number;
 
   constructor(options: PolicyOptions, control: Int32Array | null) {
     this.#options = options;
     this.#control = control;
     this.#intervalMs = options.intervalMs ?? Infinity;
-    this.#dueAt = performance.now() + this.#intervalMs;
+    this.#lastClock = performance.now();
+    this.#dueAt = this.#lastClock + this.#intervalMs;
     this.#countCalls = options.everyCalls !== null;
     this.#callsLeft = options.everyCalls ?? 0;
   }
@@ -66,7 +75,24 @@ export class CheckpointPolicy {
   isDue(): boolean {
     if (this.#control !== null && Atomics.load(this.#control, 0) !== CONTROL_NONE) return true;
     if (this.#countCalls && --this.#callsLeft <= 0) return true;
-    return performance.now() >= this.#dueAt;
+    if (--this.#untilClock > 0) return false;
+    return this.#readClock();
+  }
+
+  /**
+   * Reading the clock costs more than the rest of a not-due safe point together, so it is read
+   * about every CLOCK_PERIOD_MS, judged from how fast safe points came since the last read.
+   */
+  #readClock(): boolean {
+    const now = performance.now();
+    const perCall = (now - this.#lastClock) / this.#clockEvery;
+    this.#lastClock = now;
+    const target = perCall <= 0 ? MAX_CALLS_PER_CLOCK : Math.floor(CLOCK_PERIOD_MS / perCall);
+    // Shrink at once when safe points slow down; grow at most twofold per read, so one burst of
+    // fast calls cannot make the policy blind for long.
+    this.#clockEvery = Math.max(1, Math.min(MAX_CALLS_PER_CLOCK, target, this.#clockEvery * 2));
+    this.#untilClock = this.#clockEvery;
+    return now >= this.#dueAt;
   }
 
   /** The request the runner made, if any. */
@@ -84,7 +110,9 @@ export class CheckpointPolicy {
     if (this.#options.mtbfMs !== null) {
       this.#intervalMs = Math.max(MIN_YOUNG_INTERVAL_MS, Math.sqrt(2 * Math.max(costMs, 1) * this.#options.mtbfMs));
     }
-    this.#dueAt = performance.now() + this.#intervalMs;
+    this.#lastClock = performance.now();
+    this.#untilClock = this.#clockEvery;
+    this.#dueAt = this.#lastClock + this.#intervalMs;
     this.#callsLeft = this.#options.everyCalls ?? 0;
   }
 }

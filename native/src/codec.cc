@@ -80,6 +80,14 @@ DecodeStatus DecodeBlock(const uint8_t* stored, size_t storedLength, uint8_t fla
                          unsigned elementSize) {
   if (Hash64(stored, storedLength) != storedHash) return DecodeStatus::kStoredHash;
   if (flags & kFlagZstd) {
+    // The format stores exactly one frame that records its content size. libzstd alone would
+    // also accept concatenated or skippable frames, or a frame without a size; refusing them
+    // keeps this decoder as strict as the portable one.
+    if (ZSTD_getFrameContentSize(stored, storedLength) != rawLength) {
+      return DecodeStatus::kDecompress;
+    }
+    const size_t frameLength = ZSTD_findFrameCompressedSize(stored, storedLength);
+    if (ZSTD_isError(frameLength) || frameLength != storedLength) return DecodeStatus::kDecompress;
     ThreadCodec& tc = LocalCodec();
     ZSTD_DCtx* dctx = tc.Decompressor();
     if (dctx == nullptr) return DecodeStatus::kNoMemory;

@@ -101,6 +101,7 @@ Napi::Value AllocRegion(const Napi::CallbackInfo& info) {
     throw Napi::Error::New(env, "allocRegion: mmap of " + std::to_string(byteLength) +
                                     " bytes failed: " + std::strerror(err));
   }
+  if (getenv("CR_THP_EXPERIMENT")) madvise(base, mapLength, MADV_HUGEPAGE);
   auto region = std::make_shared<Region>(static_cast<uint8_t*>(base), mapLength);
 
   napi_value ab = nullptr;

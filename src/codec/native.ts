@@ -31,6 +31,9 @@ export function createNativeCodec(binding: NativeBinding): BlockCodec {
         throw new Error('native encoder: encode called again before the previous encode settled');
       }
       const count = checkEncodeArgs(src, elementSize, level, blockSize, maxBlocks);
+      if (src.buffer === stored.buffer) {
+        throw new RangeError('encode: src lies in the encoder\'s own staging, which encoding overwrites');
+      }
       for (let i = 0; i < count; i++) {
         rawLengths[i] = Math.min(blockSize, src.length - i * blockSize);
       }
@@ -56,33 +59,34 @@ export function createNativeCodec(binding: NativeBinding): BlockCodec {
   }
 
   function decode(r: DecodeRequest): DecodeFailure | null {
-    checkDecodeRequest(r);
+    const b = checkDecodeRequest(r);
     // Blocks whose stored bytes do not have the shape their flags promise are found here, with
-    // the portable codec's rules, so both codecs refuse the same blocks (libzstd alone would
-    // accept, say, two frames or a frame without a content size) and the addon only ever sees
-    // blocks it can decode without guessing. Reading a few frame-header bytes per block is
-    // noise next to decompressing it.
+    // the portable codec's rules, so both codecs refuse the same blocks and report them alike
+    // (libzstd alone accepts, say, two frames or a frame without a content size; the addon
+    // throws a RangeError for undefined flags, which in an image is damage, not a caller bug).
+    // Reading a few frame-header bytes per block is noise next to decompressing it.
     let firstMalformed = -1;
-    for (let i = 0; i < r.count; i++) {
-      const so = r.srcOffsets[i]!;
-      const stored = r.src.subarray(so, so + r.storedLengths[i]!);
-      if (!storedBlockIsWellFormed(stored, r.flags[i]!, r.rawLengths[i]!)) {
+    for (let i = 0; i < b.count; i++) {
+      const so = b.srcOffsets[i]!;
+      const stored = r.src.subarray(so, so + b.storedLengths[i]!);
+      if (!storedBlockIsWellFormed(stored, b.flags[i]!, b.rawLengths[i]!)) {
         firstMalformed = i;
         break;
       }
     }
-    const n = firstMalformed < 0 ? r.count : firstMalformed;
+    const n = firstMalformed < 0 ? b.count : firstMalformed;
     if (n > 0) {
+      // The addon wants arrays of exactly n entries.
       const failure = binding.decodeBlocks(
         r.src,
-        r.srcOffsets.subarray(0, n),
-        r.storedLengths.subarray(0, n),
-        r.flags.subarray(0, n),
-        r.storedHashes.subarray(0, n),
-        r.rawHashes.subarray(0, n),
+        b.srcOffsets.subarray(0, n),
+        b.storedLengths.subarray(0, n),
+        b.flags.subarray(0, n),
+        b.storedHashes.subarray(0, n),
+        b.rawHashes.subarray(0, n),
         r.dst,
-        r.dstOffsets.subarray(0, n),
-        r.rawLengths.subarray(0, n),
+        b.dstOffsets.subarray(0, n),
+        b.rawLengths.subarray(0, n),
         r.elementSize,
       );
       // Copied so that only the contract's two fields reach callers and logs.
@@ -90,9 +94,9 @@ export function createNativeCodec(binding: NativeBinding): BlockCodec {
     }
     if (firstMalformed >= 0) {
       // The stored hash is checked first, as for every block, so damage reads as damage.
-      const so = r.srcOffsets[firstMalformed]!;
-      const stored = r.src.subarray(so, so + r.storedLengths[firstMalformed]!);
-      const reason = binding.hash64(stored) === r.storedHashes[firstMalformed] ? 'decompress' : 'stored-hash';
+      const so = b.srcOffsets[firstMalformed]!;
+      const stored = r.src.subarray(so, so + b.storedLengths[firstMalformed]!);
+      const reason = binding.hash64(stored) === b.storedHashes[firstMalformed] ? 'decompress' : 'stored-hash';
       return { index: firstMalformed, reason };
     }
     return null;

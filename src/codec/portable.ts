@@ -77,12 +77,33 @@ export function checkEncodeArgs(
   return Math.ceil(src.length / blockSize);
 }
 
+/** A decode request's per-block arrays, copied once they were checked. */
+export interface CheckedBlocks {
+  count: number;
+  srcOffsets: Float64Array;
+  storedLengths: Uint32Array;
+  flags: Uint8Array;
+  storedHashes: BigUint64Array;
+  rawHashes: BigUint64Array;
+  dstOffsets: Float64Array;
+  rawLengths: Uint32Array;
+}
+
+function viewsOverlap(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.buffer !== b.buffer || a.length === 0 || b.length === 0) return false;
+  return a.byteOffset < b.byteOffset + b.length && b.byteOffset < a.byteOffset + a.length;
+}
+
 /**
- * Refuses, before anything is read or written, a request whose ranges leave src or dst: such a
- * request is a caller bug (the image reader validates every block against the file first), not
- * damaged data, so it is a RangeError rather than a DecodeFailure.
+ * Refuses, before anything is read or written, a request whose ranges leave src or dst or
+ * collide: such a request is a caller bug (the image reader validates every block against the
+ * file first), not damaged data, so it is a RangeError rather than a DecodeFailure. The addon
+ * refuses the same requests the same way.
+ *
+ * Returns copies of the per-block arrays: they could live inside dst, and a block written there
+ * must not move the ranges of the blocks after it once they have been checked.
  */
-export function checkDecodeRequest(r: DecodeRequest): void {
+export function checkDecodeRequest(r: DecodeRequest): CheckedBlocks {
   if (!(r.src instanceof Uint8Array) || !(r.dst instanceof Uint8Array)) {
     throw new TypeError('decode: src and dst must be Uint8Arrays');
   }
@@ -112,13 +133,26 @@ export function checkDecodeRequest(r: DecodeRequest): void {
   ) {
     throw new RangeError(`decode: count ${n} is not an integer within every per-block array`);
   }
+  if (viewsOverlap(r.src, r.dst)) throw new RangeError('decode: src and dst overlap');
+  const blocks: CheckedBlocks = {
+    count: n,
+    srcOffsets: r.srcOffsets.slice(0, n),
+    storedLengths: r.storedLengths.slice(0, n),
+    flags: r.flags.slice(0, n),
+    storedHashes: r.storedHashes.slice(0, n),
+    rawHashes: r.rawHashes.slice(0, n),
+    dstOffsets: r.dstOffsets.slice(0, n),
+    rawLengths: r.rawLengths.slice(0, n),
+  };
   const srcLength = r.src.length;
   const dstLength = r.dst.length;
+  let sorted = true;
+  let end = 0;
   for (let i = 0; i < n; i++) {
-    const so = r.srcOffsets[i]!;
-    const sl = r.storedLengths[i]!;
-    const doff = r.dstOffsets[i]!;
-    const rl = r.rawLengths[i]!;
+    const so = blocks.srcOffsets[i]!;
+    const sl = blocks.storedLengths[i]!;
+    const doff = blocks.dstOffsets[i]!;
+    const rl = blocks.rawLengths[i]!;
     // Number.isInteger also refuses NaN and ±Infinity; the sums stay exact below 2^53.
     if (!Number.isInteger(so) || so < 0 || so + sl > srcLength) {
       throw new RangeError(`decode: block ${i}: stored range [${so}, +${sl}) is outside src (${srcLength} bytes)`);
@@ -129,7 +163,25 @@ export function checkDecodeRequest(r: DecodeRequest): void {
     if (rl > MAX_BLOCK_SIZE) {
       throw new RangeError(`decode: block ${i}: rawLength ${rl} exceeds the ${MAX_BLOCK_SIZE}-byte block limit`);
     }
+    if (rl > 0) {
+      if (doff < end) sorted = false;
+      else end = doff + rl;
+    }
   }
+  // Blocks usually come in dst order, which the pass above confirms; otherwise sort to look for
+  // two blocks that would write the same bytes (the addon would decode them on two threads).
+  if (!sorted) {
+    const order = Array.from({ length: n }, (_, i) => i).filter((i) => blocks.rawLengths[i]! > 0);
+    order.sort((a, b) => blocks.dstOffsets[a]! - blocks.dstOffsets[b]!);
+    for (let k = 1; k < order.length; k++) {
+      const prev = order[k - 1]!;
+      const cur = order[k]!;
+      if (blocks.dstOffsets[prev]! + blocks.rawLengths[prev]! > blocks.dstOffsets[cur]!) {
+        throw new RangeError(`decode: blocks ${prev} and ${cur} overlap in dst`);
+      }
+    }
+  }
+  return blocks;
 }
 
 /**
@@ -278,6 +330,9 @@ export async function createPortableCodec(): Promise<BlockCodec> {
     // zstd-codec has a single heap that cannot serve two blocks at once.
     async function encode(src: Uint8Array, elementSize: number, level: number): Promise<EncodedBatch> {
       const count = checkEncodeArgs(src, elementSize, level, blockSize, maxBlocks);
+      if (src.buffer === stored.buffer || src.buffer === shuffled.buffer) {
+        throw new RangeError('encode: src lies in the encoder\'s own staging, which encoding overwrites');
+      }
       const zstdLevel = Math.min(level, PORTABLE_MAX_LEVEL);
       const shuffles = elementSize > 1;
       for (let i = 0; i < count; i++) {
@@ -324,16 +379,16 @@ export async function createPortableCodec(): Promise<BlockCodec> {
   }
 
   function decode(r: DecodeRequest): DecodeFailure | null {
-    checkDecodeRequest(r);
+    const b = checkDecodeRequest(r);
     const { src, dst, elementSize } = r;
-    for (let i = 0; i < r.count; i++) {
-      const so = r.srcOffsets[i]!;
-      const storedLength = r.storedLengths[i]!;
-      const doff = r.dstOffsets[i]!;
-      const rawLength = r.rawLengths[i]!;
+    for (let i = 0; i < b.count; i++) {
+      const so = b.srcOffsets[i]!;
+      const storedLength = b.storedLengths[i]!;
+      const doff = b.dstOffsets[i]!;
+      const rawLength = b.rawLengths[i]!;
       const stored = src.subarray(so, so + storedLength);
-      if (hash64(stored) !== r.storedHashes[i]) return { index: i, reason: 'stored-hash' };
-      const f = r.flags[i]!;
+      if (hash64(stored) !== b.storedHashes[i]) return { index: i, reason: 'stored-hash' };
+      const f = b.flags[i]!;
       if (!storedBlockIsWellFormed(stored, f, rawLength)) return { index: i, reason: 'decompress' };
       const out = dst.subarray(doff, doff + rawLength);
       if (f === 0) {
@@ -349,7 +404,7 @@ export async function createPortableCodec(): Promise<BlockCodec> {
         if (f & BLOCK_FLAG_SHUFFLE) unshuffle(raw, out, elementSize);
         else out.set(raw);
       }
-      if (hash64(out) !== r.rawHashes[i]) return { index: i, reason: 'raw-hash' };
+      if (hash64(out) !== b.rawHashes[i]) return { index: i, reason: 'raw-hash' };
     }
     return null;
   }

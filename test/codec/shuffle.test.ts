@@ -38,3 +38,29 @@ test('shuffle refuses overlapping views, a short dst and bad element sizes.', (t
   t.throws(() => shuffle(new Uint8Array(10), new Uint8Array(10), 0), { instanceOf: RangeError });
   t.throws(() => shuffle(new Uint8Array(10), new Uint8Array(10), 2.5), { instanceOf: RangeError });
 });
+
+test('shuffle gives the same bytes from aligned and unaligned views.', (t) => {
+  // Aligned views with a multiple of 4 elements take the word loops, the others the byte loops.
+  for (const es of [2, 4, 8]) {
+    for (const length of [16 * es, 4096, 4096 + 3, 65536 + es * 4 + 1]) {
+      const data = randomBytes(length, es + length);
+      const aligned = new Uint8Array(length);
+      aligned.set(data);
+      const unalignedBacking = new Uint8Array(length + 1);
+      const unaligned = unalignedBacking.subarray(1);
+      unaligned.set(data);
+      const a = new Uint8Array(length);
+      const u = new Uint8Array(length + 3).subarray(3);
+      shuffle(aligned, a, es);
+      shuffle(unaligned, u, es);
+      t.true(equalBytes(a, u), `shuffle es ${es}, length ${length}`);
+      t.true(equalBytes(a, referenceShuffle(data, es)));
+      const a2 = new Uint8Array(length);
+      const u2 = new Uint8Array(length + 1).subarray(1);
+      unshuffle(a, a2, es);
+      unshuffle(u, u2, es);
+      t.true(equalBytes(a2, data), `unshuffle es ${es}, length ${length}`);
+      t.true(equalBytes(u2, data), `unshuffle es ${es}, length ${length}`);
+    }
+  }
+});

@@ -149,6 +149,26 @@ export function registerCodecSuite(
     t.true(s.storedBuffers.every((buffer) => buffer === s.storedBuffers[0]));
   });
 
+  it(title('decodes with the ranges it checked even when the per-block arrays lie inside dst.'), async (t) => {
+    const codec = await load();
+    const blockSize = 4 * KiB;
+    const data = bytesOf(smoothField(32, 64, 6)); // 4 blocks
+    const s = await encodeSection(codec, data, blockSize, 8, 1);
+    const n = s.rawLengths.length;
+    const r = sectionRequest(s, blockSize);
+    // The offsets and lengths live in the bytes block 0 writes, so after block 0 they read as
+    // whatever the data is.
+    const at = r.dstOffsets[0]! + 8;
+    const srcOffsets = new Float64Array(r.dst.buffer, at, n);
+    srcOffsets.set(s.srcOffsets);
+    const rawLengths = new Uint32Array(r.dst.buffer, at + 8 * n, n);
+    rawLengths.set(s.rawLengths);
+    const failure = codec.decode({ ...r, srcOffsets, rawLengths });
+    t.is(failure, null);
+    t.true(guardsIntact(r, s.length));
+    t.true(equalBytes(r.dst.subarray(64, 64 + data.length), data));
+  });
+
   it(title('refuses encoder arguments outside the format with a RangeError.'), async (t) => {
     const codec = await load();
     for (const [blockSize, maxBlocks] of [[0, 1], [MAX_BLOCK_SIZE + 1, 1], [1.5, 1], [4096, 0], [4096, NaN]] as const) {
@@ -159,6 +179,8 @@ export function registerCodecSuite(
     await t.throwsAsync(encoder.encode(new Uint8Array(16), 3, 1), { instanceOf: RangeError });
     await t.throwsAsync(encoder.encode(new Uint8Array(16), 8, 23), { instanceOf: RangeError });
     await t.throwsAsync(encoder.encode(new Uint8Array(16), 8, 1.5), { instanceOf: RangeError });
+    const batch = await encoder.encode(new Uint8Array(100), 1, 1);
+    await t.throwsAsync(encoder.encode(batch.stored.subarray(0, 100), 1, 1), { instanceOf: RangeError });
   });
 
   it(title('encodes at high and negative levels into frames it reads back.'), async (t) => {
@@ -315,6 +337,12 @@ export function registerCodecSuite(
       ['count beyond the arrays', (r) => ({ ...r, count: n + 1 })],
       ['negative count', (r) => ({ ...r, count: -1 })],
       ['unknown element size', (r) => ({ ...r, elementSize: 3 })],
+      ['two blocks writing the same bytes', (r) => ({ ...r, dstOffsets: r.dstOffsets.map((v, i) => (i === 2 ? r.dstOffsets[1]! + 8 : v)) })],
+      ['src inside dst', (r) => {
+        const dst = new Uint8Array(r.src.length + r.dst.length).fill(0xa5);
+        dst.set(r.src, r.dst.length);
+        return { ...r, dst: dst.subarray(0, r.dst.length + 1), src: dst.subarray(r.dst.length) };
+      }],
     ];
     for (const [what, mutate] of mutations) {
       const r = mutate(sectionRequest(s, blockSize));

@@ -1,0 +1,210 @@
+// `npm run bench`: what a checkpoint costs, against a baseline measured in the same run
+// (v8.serialize + fs.writeFileSync + fsync, and readFileSync + v8.deserialize for restart).
+// Figures are medians of a few repetitions on a warm page cache; see ../shared/FACTS.md for the
+// machine's limits they should be read against.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import v8 from 'node:v8';
+import { getCodec } from '../src/codec/index.js';
+import type { BlockCodec } from '../src/codec/types.js';
+import { DEFAULT_BLOCK_SIZE } from '../src/image/format.js';
+import { ImageWriter } from '../src/image/writer.js';
+import { JobContext, type CheckpointInfo } from '../src/job/context.js';
+import { resolvePolicyOptions } from '../src/policy.js';
+import { RestoredImage } from '../src/restore.js';
+import { LocalStore } from '../src/store/local-store.js';
+import { fillSmoothField, smallObjects } from './data.js';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+interface Row {
+  data: string;
+  rawBytes: number;
+  pauseMs: number;
+  commitMs: number;
+  imageBytes: number;
+  restartMs: number;
+  baseWriteMs: number;
+  baseBytes: number;
+  baseRestartMs: number;
+}
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+function newContext(codec: BlockCodec, store: LocalStore, job: string, restored: RestoredImage | null): JobContext {
+  const writer = new ImageWriter({ codec, key: store.key, level: 1, blockSize: DEFAULT_BLOCK_SIZE, batchBlocks: 8, writerName: 'bench' });
+  return new JobContext({
+    job,
+    attempt: 1,
+    store,
+    writer,
+    restored,
+    policy: resolvePolicyOptions({ intervalMs: null }),
+    control: null,
+    events: { progress: () => undefined, log: () => undefined, warning: () => undefined, checkpoint: () => undefined },
+  });
+}
+
+/** v8.serialize + writeFileSync + fsync, then readFileSync + deserialize: what a job would do by hand. */
+function baseline(dir: string, value: unknown): { writeMs: number; bytes: number; restartMs: number } {
+  const file = path.join(dir, 'baseline.bin');
+  const t0 = performance.now();
+  const bytes = v8.serialize(value);
+  const fd = fs.openSync(file, 'w');
+  fs.writeFileSync(fd, bytes);
+  fs.fsyncSync(fd);
+  fs.closeSync(fd);
+  const t1 = performance.now();
+  const back = v8.deserialize(fs.readFileSync(file));
+  const t2 = performance.now();
+  if (back === undefined) throw new Error('baseline did not round-trip');
+  fs.rmSync(file);
+  return { writeMs: t1 - t0, bytes: bytes.length, restartMs: t2 - t1 };
+}
+
+async function benchRegion(codec: BlockCodec, dir: string, bytes: number, reps: number): Promise<Row> {
+  const store = LocalStore.open({ dir: path.join(dir, 'store'), keepImages: 2 });
+  const job = `region-${bytes}`;
+  const ctx = newContext(codec, store, job, null);
+  const field = ctx.region('field', Float64Array, bytes / 8);
+  fillSmoothField(field);
+  const infos: CheckpointInfo[] = [];
+  const restarts: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    infos.push((await ctx.checkpoint({ force: true }))!);
+    const t0 = performance.now();
+    const latest = store.latest(job, codec)!;
+    const restored = new RestoredImage(latest.reader);
+    const again = newContext(codec, store, job, restored);
+    const back = again.region('field', Float64Array, bytes / 8);
+    restarts.push(performance.now() - t0);
+    if (back[12345] !== field[12345]) throw new Error('restore mismatch');
+    await again.close();
+  }
+  const copy = new Float64Array(field); // the baseline serializes a JS-heap copy, as a job would
+  await ctx.close();
+  const base = [];
+  for (let r = 0; r < reps; r++) base.push(baseline(dir, copy));
+  return row(`float64 field ${bytes >= GiB ? `${bytes / GiB} GiB` : `${bytes / MiB} MiB`}`, infos, restarts, base);
+}
+
+async function benchObjects(codec: BlockCodec, dir: string, count: number, reps: number): Promise<Row> {
+  const store = LocalStore.open({ dir: path.join(dir, 'store'), keepImages: 2 });
+  const job = 'objects';
+  const ctx = newContext(codec, store, job, null);
+  const particles = ctx.state('particles', smallObjects(count));
+  const infos: CheckpointInfo[] = [];
+  const restarts: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    infos.push((await ctx.checkpoint({ force: true }))!);
+    const t0 = performance.now();
+    const latest = store.latest(job, codec)!;
+    const again = newContext(codec, store, job, new RestoredImage(latest.reader));
+    const back = again.state('particles', [] as typeof particles);
+    restarts.push(performance.now() - t0);
+    if (back.length !== count) throw new Error('restore mismatch');
+    await again.close();
+  }
+  await ctx.close();
+  const base = [];
+  for (let r = 0; r < reps; r++) base.push(baseline(dir, particles));
+  return row(`${count.toExponential(0).replace('+', '')} small objects`, infos, restarts, base);
+}
+
+function row(data: string, infos: CheckpointInfo[], restarts: number[], base: ReturnType<typeof baseline>[]): Row {
+  return {
+    data,
+    rawBytes: infos[0]!.rawBytes,
+    pauseMs: median(infos.map((i) => i.totalMs)),
+    commitMs: median(infos.map((i) => i.totalMs)),
+    imageBytes: infos[0]!.bytes,
+    restartMs: median(restarts),
+    baseWriteMs: median(base.map((b) => b.writeMs)),
+    baseBytes: base[0]!.bytes,
+    baseRestartMs: median(base.map((b) => b.restartMs)),
+  };
+}
+
+/** ns per not-due `checkpoint()` call: the cost every safe point of every job pays. */
+async function benchNotDue(codec: BlockCodec, dir: string): Promise<number> {
+  const store = LocalStore.open({ dir: path.join(dir, 'store') });
+  const writer = new ImageWriter({ codec, key: store.key, level: 1, blockSize: DEFAULT_BLOCK_SIZE, batchBlocks: 1, writerName: 'bench' });
+  const ctx = new JobContext({
+    job: 'notdue',
+    attempt: 1,
+    store,
+    writer,
+    restored: null,
+    policy: resolvePolicyOptions({ intervalMs: 3_600_000 }),
+    control: new Int32Array(new SharedArrayBuffer(4)),
+    events: { progress: () => undefined, log: () => undefined, warning: () => undefined, checkpoint: () => undefined },
+  });
+  const calls = 20_000_000;
+  // Not due, checkpoint() returns one shared resolved promise: any other object means it did work.
+  const notDue = ctx.checkpoint();
+  let sink = 0;
+  for (let i = 0; i < 1_000_000; i++) if (ctx.checkpoint() !== notDue) sink++; // warm up the JIT
+  const runs = [];
+  for (let r = 0; r < 5; r++) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < calls; i++) if (ctx.checkpoint() !== notDue) sink++;
+    runs.push(Number(process.hrtime.bigint() - t0) / calls);
+  }
+  await ctx.close();
+  if (sink !== 0) throw new Error(`${sink} calls took a checkpoint: the not-due path is broken`);
+  return median(runs);
+}
+
+const fmtMB = (bytes: number, ms: number): string => `${((bytes / 1e6) / (ms / 1000)).toFixed(0)} MB/s`;
+const fmtMs = (ms: number): string => (ms < 10 ? ms.toFixed(2) : ms.toFixed(0));
+
+function printTable(rows: Row[]): void {
+  const header = ['data', 'pause ms', 'commit ms', 'commit rate', 'image', 'ratio', 'restart ms', 'restart rate', 'base write ms', 'base rate', 'base restart ms', 'commit ×base', 'restart ×base'];
+  const cells = rows.map((r) => [
+    r.data,
+    fmtMs(r.pauseMs),
+    fmtMs(r.commitMs),
+    fmtMB(r.rawBytes, r.commitMs),
+    `${(r.imageBytes / MiB).toFixed(1)} MiB`,
+    (r.rawBytes / r.imageBytes).toFixed(2),
+    fmtMs(r.restartMs),
+    fmtMB(r.rawBytes, r.restartMs),
+    fmtMs(r.baseWriteMs),
+    fmtMB(r.rawBytes, r.baseWriteMs),
+    fmtMs(r.baseRestartMs),
+    `${(r.baseWriteMs / r.commitMs).toFixed(2)}×`,
+    `${(r.baseRestartMs / r.restartMs).toFixed(2)}×`,
+  ]);
+  const widths = header.map((h, c) => Math.max(h.length, ...cells.map((r) => r[c]!.length)));
+  const line = (r: string[]): string => `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  console.log(line(header));
+  console.log(`|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`);
+  for (const r of cells) console.log(line(r));
+}
+
+async function main(): Promise<void> {
+  const quick = process.argv.includes('--quick');
+  const codec = await getCodec({ prefer: process.argv.includes('--portable') ? 'portable' : 'native' });
+  const dir = fs.mkdtempSync(path.join(process.env.CR_BENCH_DIR ?? os.tmpdir(), 'cr-bench-'));
+  try {
+    console.log(`cr bench: ${codec.description}; ${os.cpus().length} cores, Node ${process.version}; store in ${dir}`);
+    console.log('pause = time inside checkpoint(); commit = until the image is durable (fsync + rename + dir fsync);');
+    console.log('restart = find the latest image, verify it, decode it into new memory; base = v8.serialize + writeFileSync + fsync / readFileSync + deserialize\n');
+    const rows: Row[] = [];
+    rows.push(await benchRegion(codec, dir, 64 * MiB, 5));
+    if (!quick) rows.push(await benchRegion(codec, dir, GiB, 3));
+    rows.push(await benchObjects(codec, dir, quick ? 100_000 : 1_000_000, 3));
+    printTable(rows);
+    const ns = await benchNotDue(codec, dir);
+    console.log(`\ncheckpoint() when not due: ${ns.toFixed(1)} ns per call (target < 100 ns)`);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,54 @@
+// Module entry point. Everything is registered per environment (the addon is loaded by the
+// main thread and by worker_threads alike); the only process-wide state is the thread pool,
+// which holds no napi values.
+#include <napi.h>
+
+#include "blocks.h"
+#include "helpers.h"
+#include "pool.h"
+#include "region.h"
+#include "zstd.h"
+
+namespace cr {
+
+namespace {
+
+// Bumped together with NATIVE_ABI_VERSION in src/native/binding.ts whenever the contract there
+// changes, so that a stale build/ is refused instead of misbehaving.
+constexpr int kAbiVersion = 1;
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  const napi_property_attributes constant = napi_enumerable;
+  exports.DefineProperties({
+      Napi::PropertyDescriptor::Value("abiVersion", Napi::Number::New(env, kAbiVersion), constant),
+      Napi::PropertyDescriptor::Value("zstdVersion", Napi::String::New(env, ZSTD_versionString()),
+                                      constant),
+      Napi::PropertyDescriptor::Value("threads", Napi::Number::New(env, Pool::ThreadCount()),
+                                      constant),
+      Napi::PropertyDescriptor::Value(
+          "pageSize", Napi::Number::New(env, static_cast<double>(PageSize())), constant),
+  });
+  exports.Set("allocRegion", Napi::Function::New(env, AllocRegion, "allocRegion"));
+  exports.Set("freeRegion", Napi::Function::New(env, FreeRegion, "freeRegion"));
+  exports.Set("hash64", Napi::Function::New(env, Hash64Js, "hash64"));
+  exports.Set("shuffle", Napi::Function::New(env, ShuffleJs, "shuffle"));
+  exports.Set("unshuffle", Napi::Function::New(env, UnshuffleJs, "unshuffle"));
+  exports.Set("compressBound", Napi::Function::New(env, CompressBoundJs, "compressBound"));
+  exports.Set("compressFrame", Napi::Function::New(env, CompressFrameJs, "compressFrame"));
+  exports.Set("decompressFrame", Napi::Function::New(env, DecompressFrameJs, "decompressFrame"));
+  exports.Set("encodeBlocks", Napi::Function::New(env, EncodeBlocks, "encodeBlocks"));
+  exports.Set("decodeBlocks", Napi::Function::New(env, DecodeBlocks, "decodeBlocks"));
+  exports.Set("_addressOf", Napi::Function::New(env, AddressOfJs, "_addressOf"));
+  return exports;
+}
+
+}  // namespace
+
+}  // namespace cr
+
+// NODE_API_MODULE pastes the name into an identifier, so it needs an unqualified one.
+static Napi::Object InitCrNative(Napi::Env env, Napi::Object exports) {
+  return cr::Init(env, exports);
+}
+
+NODE_API_MODULE(cr_native, InitCrNative)

@@ -1,0 +1,222 @@
+import test from 'ava';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { getCodec } from '../../src/codec/index.js';
+import { CheckpointError, JobStoppedError, RegionMismatchError, StateCaptureError } from '../../src/errors.js';
+import { DEFAULT_BLOCK_SIZE, REGION_TYPES, type RegionTypeName } from '../../src/image/format.js';
+import { ImageWriter } from '../../src/image/writer.js';
+import { JobContext, type CheckpointInfo } from '../../src/job/context.js';
+import { CONTROL_CHECKPOINT, CONTROL_STOP, resolvePolicyOptions, type PolicyOptions } from '../../src/policy.js';
+import { RestoredImage } from '../../src/restore.js';
+import { LocalStore } from '../../src/store/local-store.js';
+import { loadNative } from '../../src/native/binding.js';
+
+interface Harness {
+  context: JobContext;
+  store: LocalStore;
+  warnings: string[];
+  checkpoints: CheckpointInfo[];
+}
+
+async function harness(
+  dir: string,
+  options: { restore?: boolean; policy?: Partial<PolicyOptions>; control?: Int32Array; store?: LocalStore } = {},
+): Promise<Harness> {
+  const codec = await getCodec();
+  const store = options.store ?? LocalStore.open({ dir });
+  const writer = new ImageWriter({ codec, key: store.key, level: 1, blockSize: DEFAULT_BLOCK_SIZE, batchBlocks: 4, writerName: 'test' });
+  const latest = options.restore ? store.latest('job', codec) : null;
+  const warnings: string[] = [];
+  const checkpoints: CheckpointInfo[] = [];
+  const context = new JobContext({
+    job: 'job',
+    attempt: 1,
+    store,
+    writer,
+    restored: latest ? new RestoredImage(latest.reader) : null,
+    policy: resolvePolicyOptions({ intervalMs: null, ...options.policy }),
+    control: options.control ?? null,
+    events: {
+      progress: () => undefined,
+      log: () => undefined,
+      warning: (m) => warnings.push(m),
+      checkpoint: (info) => checkpoints.push(info),
+    },
+  });
+  return { context, store, warnings, checkpoints };
+}
+
+function tempDir(t: { teardown(fn: () => void): void }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cr-context-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('regions of every typed-array kind hold their contents across a checkpoint and restore', async (t) => {
+  const dir = tempDir(t);
+  const first = await harness(dir);
+  const expected = new Map<string, Uint8Array>();
+  for (const [i, name] of (Object.keys(REGION_TYPES) as RegionTypeName[]).entries()) {
+    const length = 1000 + i * 37;
+    const array = first.context.region(name, REGION_TYPES[name], length);
+    const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+    for (let k = 0; k < bytes.length; k++) bytes[k] = (k * 31 + i * 7) & 0xff;
+    expected.set(name, bytes.slice());
+  }
+  const info = await first.context.checkpoint({ force: true });
+  t.truthy(info);
+  await first.context.close();
+
+  const second = await harness(dir, { restore: true });
+  t.true(second.context.restored);
+  t.is(second.context.image?.id, info!.id);
+  for (const [i, name] of (Object.keys(REGION_TYPES) as RegionTypeName[]).entries()) {
+    const array = second.context.region(name, REGION_TYPES[name], 1000 + i * 37);
+    t.true(array instanceof REGION_TYPES[name]);
+    t.deepEqual(new Uint8Array(array.buffer, array.byteOffset, array.byteLength), expected.get(name), name);
+  }
+  await second.context.close();
+});
+
+test('a region larger than one block round-trips bit for bit', async (t) => {
+  const dir = tempDir(t);
+  const first = await harness(dir);
+  const field = first.context.region('field', Float64Array, (3.5 * DEFAULT_BLOCK_SIZE) / 8 + 3);
+  for (let i = 0; i < field.length; i++) field[i] = Math.sin(i / 100) * Math.cos(i / 77) + i * 1e-9;
+  const copy = field.slice();
+  const state = first.context.state('progress', { step: 12, history: [1, 2, 3], when: new Date(0) });
+  state.step++;
+  await first.context.checkpoint({ force: true });
+  await first.context.close();
+
+  const second = await harness(dir, { restore: true });
+  t.deepEqual(second.context.region('field', Float64Array, copy.length), copy);
+  t.deepEqual(second.context.state('progress', { step: 0, history: [], when: new Date() }), { step: 13, history: [1, 2, 3], when: new Date(0) });
+  await second.context.close();
+});
+
+test('a restart that asks for a region of another type or length gets RegionMismatchError', async (t) => {
+  const dir = tempDir(t);
+  const first = await harness(dir);
+  first.context.region('grid', Float64Array, 100);
+  await first.context.checkpoint({ force: true });
+  await first.context.close();
+
+  const second = await harness(dir, { restore: true });
+  const wrongLength = t.throws(() => second.context.region('grid', Float64Array, 101), { instanceOf: RegionMismatchError });
+  t.is(wrongLength?.code, 'CR_REGION_MISMATCH');
+  t.regex(wrongLength!.message, /Float64Array\(100\).*Float64Array\(101\).*--fresh/);
+  const wrongType = t.throws(() => second.context.region('grid', Float32Array, 100), { instanceOf: RegionMismatchError });
+  t.regex(wrongType!.message, /Float32Array\(100\)/);
+  await second.context.close();
+});
+
+test('a state must be an object the job updates in place', async (t) => {
+  const { context } = await harness(tempDir(t));
+  const error = t.throws(() => context.state('count', 0), { instanceOf: TypeError });
+  t.regex(error!.message, /state "count" must be an object.*\{ value: 0 \}/);
+  context.state('ok', { value: 0 });
+  t.throws(() => context.state('ok', {}), { instanceOf: TypeError, message: /already registered/ });
+  await context.close();
+});
+
+test('a region with a bad type or length is refused with a message naming it', async (t) => {
+  const { context } = await harness(tempDir(t));
+  t.throws(() => context.region('a', Array as never, 10), { instanceOf: TypeError, message: /typed-array constructor/ });
+  t.throws(() => context.region('b', Float64Array, -1), { instanceOf: RangeError, message: /region "b": length must be a positive/ });
+  t.throws(() => context.region('c', Float64Array, 1.5), { instanceOf: RangeError });
+  await context.close();
+});
+
+test('checkpoint resolves to null when nothing is due and to the image info when forced', async (t) => {
+  const { context, checkpoints } = await harness(tempDir(t));
+  context.state('s', { n: 1 });
+  t.is(await context.checkpoint(), null);
+  const info = await context.checkpoint({ force: true });
+  t.is(info?.sequence, 1);
+  t.is(info?.id, 'job-00000001');
+  t.true(info!.bytes > 0 && info!.totalMs >= 0 && info!.ratio > 0);
+  t.deepEqual(checkpoints.map((c) => c.id), ['job-00000001']);
+  await context.close();
+});
+
+test('every N safe points takes a checkpoint on the Nth call', async (t) => {
+  const { context } = await harness(tempDir(t), { policy: { everyCalls: 3 } });
+  context.state('s', { n: 1 });
+  const results = [];
+  for (let i = 0; i < 7; i++) results.push((await context.checkpoint()) !== null);
+  t.deepEqual(results, [false, false, true, false, false, true, false]);
+  await context.close();
+});
+
+// Serial: concurrent tests that block the event loop would stretch the interval under test.
+test.serial('a checkpoint is due within a few safe points once the interval has passed', async (t) => {
+  const { context } = await harness(tempDir(t), { policy: { intervalMs: 300 } });
+  context.state('s', { n: 1 });
+  t.is(await context.checkpoint(), null);
+  await new Promise((resolve) => setTimeout(resolve, 350));
+  // The clock is read about once per millisecond of safe points, so a call or two may pass first.
+  let taken = 0;
+  for (let i = 0; i < 4 && taken === 0; i++) if ((await context.checkpoint()) !== null) taken = i + 1;
+  t.true(taken >= 1 && taken <= 2, `taken at call ${taken}`);
+  t.is(await context.checkpoint(), null, 'and not again until the next interval');
+  await context.close();
+});
+
+test('a runner request checkpoints at the next safe point; a stop request then stops the job', async (t) => {
+  const control = new Int32Array(new SharedArrayBuffer(4));
+  const { context } = await harness(tempDir(t), { control });
+  context.state('s', { n: 1 });
+  t.is(await context.checkpoint(), null);
+  Atomics.store(control, 0, CONTROL_CHECKPOINT);
+  t.is((await context.checkpoint())?.sequence, 1);
+  t.is(Atomics.load(control, 0), 0, 'a served checkpoint request is cleared');
+  Atomics.store(control, 0, CONTROL_STOP);
+  const stopped = await t.throwsAsync(context.checkpoint(), { instanceOf: JobStoppedError });
+  t.is(stopped?.code, 'CR_JOB_STOPPED');
+  t.is(stopped?.imageId, 'job-00000002');
+  await t.throwsAsync(context.checkpoint(), { instanceOf: JobStoppedError }, 'every later safe point stops again');
+  await context.close();
+});
+
+test('an uncapturable state rejects the checkpoint with the path of the bad value', async (t) => {
+  const { context } = await harness(tempDir(t));
+  const progress = context.state('progress', { step: 1, cache: { fn: (): number => 1 } as Record<string, unknown> });
+  const error = await t.throwsAsync(context.checkpoint({ force: true }), { instanceOf: StateCaptureError });
+  t.is(error?.code, 'CR_STATE_UNCAPTURABLE');
+  t.is(error?.message, 'state "progress".cache.fn is a function, which cannot be checkpointed');
+  delete progress.cache.fn;
+  t.truthy(await context.checkpoint({ force: true }));
+  await context.close();
+});
+
+test('a checkpoint that cannot be written warns and lets the job go on, and a forced one rejects', async (t) => {
+  const dir = tempDir(t);
+  const { context, store, warnings } = await harness(dir, { policy: { everyCalls: 1 } });
+  context.state('s', { n: 1 });
+  t.truthy(await context.checkpoint());
+  // Make the job's directory unwritable by replacing it with a file: every commit now fails.
+  const jobDir = store.jobDir('job');
+  fs.renameSync(jobDir, `${jobDir}.moved`);
+  fs.writeFileSync(jobDir, 'not a directory');
+  t.is(await context.checkpoint(), null);
+  t.is(warnings.length, 1);
+  t.regex(warnings[0]!, /checkpoint of job "job" failed: .*the previous image stays the latest and the job goes on/);
+  const forced = await t.throwsAsync(context.checkpoint({ force: true }), { instanceOf: CheckpointError });
+  t.is(forced?.code, 'CR_CHECKPOINT_FAILED');
+  fs.rmSync(jobDir);
+  fs.renameSync(`${jobDir}.moved`, jobDir);
+  t.is((await context.checkpoint())?.sequence, 2, 'the next checkpoint succeeds once the store is writable again');
+  await context.close();
+});
+
+test('free releases a region and cr calls after the end are refused', async (t) => {
+  const { context } = await harness(tempDir(t));
+  const a = context.region('a', Uint8Array, 4096);
+  context.free('a');
+  if (loadNative().binding) t.is(a.byteLength, 0, 'native memory is unmapped and its array detached');
+  t.throws(() => context.free('a'), { instanceOf: TypeError, message: /no region "a"/ });
+  await context.close();
+  t.throws(() => context.state('late', {}), { instanceOf: TypeError, message: /after the job ended/ });
+});
