@@ -88,6 +88,10 @@ void EncodeJob::RunTask(size_t i) noexcept {
 }
 
 void EncodeJob::Finish() noexcept {
+  // Every block is done with src and dst: a region that JS freed meanwhile can go now, before
+  // the promise resolves, so that JS never sees it linger.
+  srcPin.reset();
+  dstPin.reset();
   // The holder is the JS side's reference to the job; CallJs takes it over.
   auto* holder = new (std::nothrow) std::shared_ptr<EncodeJob>(shared_from_this());
   // Queue length is unbounded (0), so napi_blocking never blocks. It can only fail once the
@@ -105,6 +109,10 @@ void EncodeJob::Finish() noexcept {
 void EncodeJob::OnEnvCleanup(void* arg) {
   auto* job = static_cast<EncodeJob*>(arg);
   job->cancelled.store(true, std::memory_order_relaxed);
+  // Skip our own unclaimed blocks here rather than wait for their turn in the pool's queue,
+  // which may hold other environments' work; only blocks already running are waited for.
+  size_t index = 0;
+  while (job->Claim(&index)) job->Run(index);
   std::unique_lock<std::mutex> lock(job->doneMutex);
   job->doneCv.wait(lock, [job] { return job->done; });
   job->cleanupHookRan = true;

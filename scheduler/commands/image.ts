@@ -5,6 +5,7 @@ import { Command, Option } from 'commander';
 import { getCodec } from '../../src/codec/index.js';
 import { ImageReader } from '../../src/image/reader.js';
 import { readKeyFile } from '../../src/store/key.js';
+import { STORE_KEY_FILE } from '../../src/store/local-store.js';
 import { formatBytes, table, toJson, UsageError } from '../output.js';
 
 interface ImageFlags {
@@ -15,7 +16,7 @@ interface ImageFlags {
 /** The key for an image: --key-file, else the key of the store the image sits in (<store>/<job>/<n>.crimg). */
 function findKey(file: string, keyFile: string | undefined): { key: Buffer; from: string } | null {
   if (keyFile) return { key: readKeyFile(keyFile), from: keyFile };
-  const storeKey = path.join(path.dirname(path.dirname(path.resolve(file))), 'key');
+  const storeKey = path.join(path.dirname(path.dirname(path.resolve(file))), STORE_KEY_FILE);
   if (fs.existsSync(storeKey)) return { key: readKeyFile(storeKey), from: storeKey };
   return null;
 }

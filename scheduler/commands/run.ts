@@ -55,7 +55,7 @@ export function runCommand(verbose: () => boolean): Command {
     .addOption(new Option('--from <image>', 'resume from this image file instead of the latest'))
     .addOption(new Option('--fresh', "delete the job's images and start over").conflicts('from'))
     .addOption(new Option('--keep <n>', 'images kept per job').env('CR_KEEP').argParser(parseCount('--keep', 1)).default(3))
-    .addOption(new Option('--key-file <file>', 'the image key (default: <store>/key, created on first use)').env('CR_KEY_FILE'))
+    .addOption(new Option('--key-file <file>', 'the image key (default: <store>/.key, created on first use)').env('CR_KEY_FILE'))
     .addOption(new Option('--level <n>', 'zstd compression level').argParser(parseCount('--level', 1)).default(1))
     .addOption(new Option('--codec <codec>', 'block codec').choices(['auto', 'native', 'portable']).env('CR_CODEC').default('auto'))
     .addOption(new Option('--max-heap <MiB>', "V8 heap limit of the job's thread").argParser(parseCount('--max-heap', 16)))
@@ -128,7 +128,10 @@ async function run(file: string, flags: RunFlags, verbose: boolean): Promise<num
   try {
     const outcome = await runner.run();
     view.done();
-    const resume = `cr-scheduler run ${file}${flags.name ? ` --name ${job}` : ''}${flags.store !== DEFAULT_STORE ? ` --store ${flags.store}` : ''}`;
+    // The same arguments and key, or the rerun is another computation (or cannot read the images).
+    const resume =
+      `cr-scheduler run ${file}${flags.name ? ` --name ${job}` : ''}${flags.store !== DEFAULT_STORE ? ` --store ${flags.store}` : ''}` +
+      `${JSON.stringify(flags.args) !== '{}' ? ` --args ${shellQuote(JSON.stringify(flags.args))}` : ''}${flags.keyFile ? ` --key-file ${flags.keyFile}` : ''}`;
     switch (outcome.status) {
       case 'succeeded':
         process.stdout.write(`${toJson(outcome.result ?? null)}\n`);
@@ -152,6 +155,11 @@ async function run(file: string, flags: RunFlags, verbose: boolean): Promise<num
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+/** One shell word: single-quoted, with any single quote inside closed, escaped and reopened. */
+function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", "'\\''")}'`;
 }
 
 /** What the user sees on stderr while a job runs: a progress bar on a terminal, lines otherwise. */
@@ -188,7 +196,8 @@ class RunView {
         if (event.images > 0) this.line(`--fresh: deleted ${event.images} image${event.images === 1 ? '' : 's'} of "${this.#job}"`);
         break;
       case 'started':
-        for (const s of event.skipped) this.line(`warning: passed over ${s.file}: ${s.error}`);
+        // Image errors already start with the file's name.
+        for (const s of event.skipped) this.line(`warning: passed over ${s.error.startsWith(`${s.file}: `) ? s.error : `${s.file}: ${s.error}`}`);
         if (event.image) {
           this.line(
             `resuming "${this.#job}" from image ${event.image.id} (taken ${event.image.createdAt}, ${formatBytes(event.image.bytes)})` +

@@ -41,6 +41,17 @@ class StateSerializer extends v8.Serializer {
 
   _writeHostObject(object: object): void {
     if (!ArrayBuffer.isView(object)) throw new Error('host object');
+    if (Buffer.isBuffer(object)) {
+      // A small Node Buffer is a view of a pool shared by unrelated Buffers of the process:
+      // store only its own bytes, never the pool.
+      this.buffers.push(new Uint8Array(object).buffer);
+      this.elementSizes.push(1);
+      this.writeUint32(this.buffers.length - 1);
+      this.writeUint32(2); // Uint8Array
+      this.writeUint64(0, 0);
+      this.writeUint64(Math.floor(object.length / TWO_32), object.length % TWO_32);
+      return;
+    }
     const buffer = object.buffer;
     if (!(buffer instanceof ArrayBuffer)) throw new Error('shared memory');
     let index = this.#index.get(buffer);

@@ -13,6 +13,9 @@ export const MAX_BLOCK_SIZE = 1024 * 1024;
 export const MIN_BLOCK_SIZE = 4096;
 export const DEFAULT_BLOCK_SIZE = MAX_BLOCK_SIZE;
 export const DEFAULT_LEVEL = 1;
+/** zstd levels an image may record (negative "fast" levels are not used by cr). */
+export const MIN_LEVEL = 1;
+export const MAX_LEVEL = 22;
 export const BLOCK_FLAG_ZSTD = 1;
 export const BLOCK_FLAG_SHUFFLE = 2;
 export const IMAGE_EXTENSION = '.crimg';
@@ -110,7 +113,7 @@ export function validateManifest(value: unknown, blocksEnd: number, file: string
   if (!isCount(m.attempt)) fail('attempt is not an integer');
   if (typeof m.createdAt !== 'string' || Number.isNaN(Date.parse(m.createdAt))) fail('createdAt is not a date');
   if (m.codec !== 'zstd') fail(`unknown codec ${JSON.stringify(m.codec)}`);
-  if (!isCount(m.level) || (m.level as number) > 22) fail('level is out of range');
+  if (!isCount(m.level) || (m.level as number) < MIN_LEVEL || (m.level as number) > MAX_LEVEL) fail('level is out of range');
   const blockSize = m.blockSize as number;
   if (!isCount(blockSize) || blockSize < MIN_BLOCK_SIZE || blockSize > MAX_BLOCK_SIZE || (blockSize & (blockSize - 1)) !== 0) {
     fail('blockSize is not a power of two from 4 KiB to 1 MiB');

@@ -174,7 +174,8 @@ function readManifest(fd: number, size: number, file: string, options: OpenImage
   if (size === 0) throw new ImageCorruptError('empty', 'the file is empty: not a complete checkpoint image', file);
   const header = Buffer.alloc(HEADER_LENGTH);
   const headerRead = fs.readSync(fd, header, 0, Math.min(HEADER_LENGTH, size), 0);
-  if (headerRead < 8 || !header.subarray(0, 8).equals(HEADER_MAGIC)) {
+  const magicRead = Math.min(headerRead, HEADER_MAGIC.length);
+  if (!header.subarray(0, magicRead).equals(HEADER_MAGIC.subarray(0, magicRead))) {
     throw new ImageCorruptError('foreign', 'not a cr checkpoint image (wrong magic number)', file);
   }
   if (size < HEADER_LENGTH + FOOTER_LENGTH) {

@@ -12,11 +12,18 @@ import {
   HEADER_MAGIC,
   hashToHex,
   imageId,
+  MAX_BLOCK_SIZE,
+  MAX_LEVEL,
+  MIN_BLOCK_SIZE,
+  MIN_LEVEL,
   type BlockTuple,
   type Manifest,
   type RegionTypeName,
   type Section,
 } from './format.js';
+
+/** Written bytes that trigger a background fdatasync while the image is still being encoded. */
+const BACKGROUND_FLUSH_BYTES = 64 * 1024 * 1024;
 
 /** A section to write: its descriptor and the raw bytes it holds. */
 export type SectionInput =
@@ -59,6 +66,17 @@ export class ImageWriter {
   readonly #encoders: [BlockEncoder, BlockEncoder];
 
   constructor(options: ImageWriterOptions) {
+    // Refuse here what the reader would refuse later: an image that can never be restored.
+    if (!Number.isInteger(options.level) || options.level < MIN_LEVEL || options.level > MAX_LEVEL) {
+      throw new RangeError(`level must be a whole number from ${MIN_LEVEL} to ${MAX_LEVEL}, got ${options.level}`);
+    }
+    const bs = options.blockSize;
+    if (!Number.isInteger(bs) || bs < MIN_BLOCK_SIZE || bs > MAX_BLOCK_SIZE || (bs & (bs - 1)) !== 0) {
+      throw new RangeError(`blockSize must be a power of two from ${MIN_BLOCK_SIZE} to ${MAX_BLOCK_SIZE} bytes, got ${bs}`);
+    }
+    if (!Number.isInteger(options.batchBlocks) || options.batchBlocks < 1) {
+      throw new RangeError(`batchBlocks must be a positive whole number, got ${options.batchBlocks}`);
+    }
     this.#options = options;
     this.#encoders = [
       options.codec.createEncoder(options.blockSize, options.batchBlocks),
@@ -97,6 +115,11 @@ export class ImageWriter {
       return this.#encoders[k % 2]!.encode(input.data.subarray(c.start, c.end), sections[c.section]!.elementSize, level);
     };
     let pending: Promise<EncodedBatch> | null = chunks.length > 0 ? encode(0) : null;
+    // Flush written data to disk in the background while later blocks encode, so that the
+    // caller's final fsync has little left to do (the disk and the encoder work at once).
+    let flushing: Promise<void> | null = null;
+    let flushError: unknown = null;
+    let unflushed = 0;
     for (let k = 0; k < chunks.length; k++) {
       const batch = await pending!;
       pending = k + 1 < chunks.length ? encode(k + 1) : null;
@@ -112,12 +135,27 @@ export class ImageWriter {
       try {
         await writeFully(file, buffers, position);
       } catch (err) {
-        // Let the encoder in flight finish before the caller reuses this writer's staging.
+        // Let the encoder and flush in flight finish before the caller reuses this writer.
         await pending?.catch(() => undefined);
+        await flushing?.catch(() => undefined);
         throw err;
       }
+      unflushed += at - position;
       position = at;
+      if (unflushed >= BACKGROUND_FLUSH_BYTES && flushing === null) {
+        unflushed = 0;
+        flushing = file
+          .datasync()
+          .catch((err: unknown) => {
+            flushError ??= err;
+          })
+          .finally(() => {
+            flushing = null;
+          });
+      }
     }
+    await flushing;
+    if (flushError !== null) throw flushError;
 
     const manifest: Manifest = {
       format: FORMAT_VERSION,

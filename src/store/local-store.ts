@@ -1,5 +1,6 @@
 // A directory of images per job:
-//   <store>/key                      the image key (mode 0600, created on first use)
+//   <store>/.key                     the image key (mode 0600, created on first use; a job name
+//                                    cannot start with a dot, so no job directory can take its place)
 //   <store>/<job>/00000012.crimg     image number 12 of <job>
 //   <store>/<job>/.00000013.crimg.tmp.<pid>   an image being written (never read as an image)
 //   <store>/<job>/lock               the pid of the process running the job
@@ -17,13 +18,15 @@ import { fsyncDir, fsyncDirSync } from './durable.js';
 import { loadOrCreateKey, readKeyFile } from './key.js';
 
 export const DEFAULT_KEEP_IMAGES = 3;
+/** The store's own key file, beside the job directories. */
+export const STORE_KEY_FILE = '.key';
 
 export interface LocalStoreOptions {
   /** The store's directory; created when missing. */
   dir: string;
   /** Images kept per job after each commit, newest first. Default 3. */
   keepImages?: number;
-  /** An explicit key file; default `<dir>/key`, created on first use. */
+  /** An explicit key file; default `<dir>/.key`, created on first use. */
   keyFile?: string | null;
 }
 
@@ -59,7 +62,7 @@ export class LocalStore {
     if (!Number.isInteger(keep) || keep < 1) throw new RangeError('keepImages must be a positive integer');
     const dir = path.resolve(options.dir);
     fs.mkdirSync(dir, { recursive: true });
-    const key = options.keyFile ? readKeyFile(options.keyFile) : loadOrCreateKey(path.join(dir, 'key'));
+    const key = options.keyFile ? readKeyFile(options.keyFile) : loadOrCreateKey(path.join(dir, STORE_KEY_FILE));
     return new LocalStore(dir, key, keep);
   }
 

@@ -3,12 +3,15 @@
 //                     decoded bytes matched.
 //   mode 'busy':      start a slow encode from a region and post 'started'; the test terminates
 //                     the worker while the blocks are still on the addon's threads.
+//   mode 'bigRegion': allocate a 3 GiB region in a worker whose V8 heap is tiny, touch it
+//                     sparsely, free it.
+import v8 from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadNative } from '../../src/native/binding.js';
 import { smoothField } from './data.js';
 
 interface Job {
-  mode: 'roundtrip' | 'busy';
+  mode: 'roundtrip' | 'busy' | 'bigRegion';
   nx: number;
   ny: number;
   seed: number;
@@ -19,6 +22,19 @@ interface Job {
 const job = workerData as Job;
 const { binding, reason } = loadNative();
 if (!binding) throw new Error(`native addon unavailable in worker: ${reason}`);
+
+if (job.mode === 'bigRegion') {
+  const length = 3 * 1024 * 1024 * 1024;
+  const region = binding.allocRegion(length);
+  const bytes = new Uint8Array(region);
+  for (let i = 0; i < length; i += 1024 * 1024) bytes[i] = 1;
+  bytes[length - 1] = 2;
+  const byteLength = region.byteLength;
+  const ends = [bytes[0]!, bytes[length - 1]!];
+  binding.freeRegion(region);
+  parentPort!.postMessage({ byteLength, heapLimit: v8.getHeapStatistics().heap_size_limit, ends, freed: region.byteLength });
+  process.exit(0);
+}
 
 const field = smoothField(job.nx, job.ny, job.seed);
 const n = Math.ceil(field.length / job.blockSize);
