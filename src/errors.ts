@@ -11,6 +11,7 @@ export type CrErrorCode =
   | 'CR_STORE_LOCKED'
   | 'CR_CHECKPOINT_FAILED'
   | 'CR_NOT_IN_JOB'
+  | 'CR_KEY_INVALID'
   | 'CR_JOB_STOPPED';
 
 export class CrError extends Error {
@@ -87,6 +88,13 @@ export class RegionMismatchError extends CrError {
 export class CheckpointError extends CrError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('CR_CHECKPOINT_FAILED', message, options);
+  }
+}
+
+/** The image key cannot be read, or is not a key. */
+export class KeyError extends CrError {
+  constructor(message: string) {
+    super('CR_KEY_INVALID', message);
   }
 }
 

@@ -15,5 +15,6 @@ export {
   NoImageError,
   NotInJobError,
   JobStoppedError,
+  KeyError,
   type CrErrorCode,
 } from './errors.js';
