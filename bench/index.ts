@@ -36,7 +36,7 @@ function median(values: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-function newContext(codec: BlockCodec, store: LocalStore, job: string, restored: RestoredImage | null): JobContext {
+function newContext(codec: BlockCodec, store: LocalStore, job: string, restored: RestoredImage | null, fullEvery = 1): JobContext {
   const writer = new ImageWriter({ codec, key: store.key, level: 1, blockSize: DEFAULT_BLOCK_SIZE, batchBlocks: 8, writerName: 'bench' });
   return new JobContext({
     job,
@@ -45,6 +45,7 @@ function newContext(codec: BlockCodec, store: LocalStore, job: string, restored:
     writer,
     restored,
     policy: resolvePolicyOptions({ intervalMs: null }),
+    fullEvery,
     control: null,
     events: { progress: () => undefined, log: () => undefined, warning: () => undefined, checkpoint: () => undefined },
   });
@@ -141,6 +142,7 @@ async function benchNotDue(codec: BlockCodec, dir: string): Promise<number> {
     writer,
     restored: null,
     policy: resolvePolicyOptions({ intervalMs: 3_600_000 }),
+    fullEvery: 1,
     control: new Int32Array(new SharedArrayBuffer(4)),
     events: { progress: () => undefined, log: () => undefined, warning: () => undefined, checkpoint: () => undefined },
   });

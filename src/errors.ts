@@ -32,6 +32,7 @@ export type ImageCorruptReason =
   | 'manifest-hash'
   | 'manifest'
   | 'block'
+  | 'base'
   | 'mismatch';
 
 /** The image is damaged, truncated, not a cr image, or belongs to another job. */

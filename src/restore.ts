@@ -2,7 +2,7 @@
 // (they are small and their damage should show before the job starts); regions are decoded
 // straight into their new memory when the job asks for them.
 import type { ImageReader } from './image/reader.js';
-import type { RegionSection, StateBufferSection, StateV8Section } from './image/format.js';
+import type { Manifest, RegionSection, StateBufferSection, StateV8Section } from './image/format.js';
 import { deserializeState } from './capture/state-serializer.js';
 import { RegionMismatchError } from './errors.js';
 import type { RegionMemory } from './region.js';
@@ -22,6 +22,8 @@ export interface ImageInfo {
 
 export class RestoredImage {
   readonly info: ImageInfo;
+  /** The image's manifest: the starting point of the next incremental image. */
+  readonly manifest: Manifest;
   readonly #reader: ImageReader;
   readonly #states = new Map<string, { v8: Uint8Array; buffers: Uint8Array[] }>();
   readonly #regions = new Map<string, RegionSection>();
@@ -30,6 +32,7 @@ export class RestoredImage {
   constructor(reader: ImageReader) {
     this.#reader = reader;
     const m = reader.manifest;
+    this.manifest = m;
     this.info = { id: m.id, job: m.job, sequence: m.sequence, file: reader.file, createdAt: m.createdAt, attempt: m.attempt, bytes: reader.size };
     for (const section of m.sections) {
       if (section.kind === 'region') {

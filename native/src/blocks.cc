@@ -94,9 +94,9 @@ void EncodeJob::Finish() noexcept {
   dstPin.reset();
   // The holder is the JS side's reference to the job; CallJs takes it over.
   auto* holder = new (std::nothrow) std::shared_ptr<EncodeJob>(shared_from_this());
-  // Queue length is unbounded (0), so napi_blocking never blocks. It can only fail once the
-  // environment is being torn down; then holder is left to leak on purpose, because
-  // OnEnvCleanup may still be about to look at this job.
+  // The queue is unbounded (max_queue_size 0), so a blocking call never blocks. It can only
+  // fail once the environment is being torn down; then holder is left to leak on purpose,
+  // because OnEnvCleanup may still be about to look at this job.
   if (holder != nullptr) napi_call_threadsafe_function(tsfn, holder, napi_tsfn_blocking);
   napi_release_threadsafe_function(tsfn, napi_tsfn_release);
   {
@@ -189,6 +189,12 @@ void DeleteRefs(napi_env env, napi_ref (&refs)[6]) {
 void StartEncode(const Napi::CallbackInfo& info, napi_deferred deferred) {
   Napi::Env env = info.Env();
   const char* fn = "encodeBlocks";
+  // out's properties are read first because reading them can run JS (getters, proxies), which
+  // could free or detach src or dst after their memory had been looked up.
+  if (!info[6].IsObject()) ThrowType(env, std::string(fn) + ": out must be an object");
+  Napi::Object out = info[6].As<Napi::Object>();
+  const Napi::Value outValues[4] = {out.Get("storedLengths"), out.Get("flags"),
+                                    out.Get("rawHashes"), out.Get("storedHashes")};
   View src = Uint8ArrayArg(env, info[0], fn, "src");
   const size_t blockSize =
       static_cast<size_t>(IntegerArg(env, info[1], fn, "blockSize", 1, kMaxBlockSize));
@@ -203,13 +209,11 @@ void StartEncode(const Napi::CallbackInfo& info, napi_deferred deferred) {
     ThrowRange(env, std::string(fn) + ": dstStride must be at least compressBound(blockSize) = " +
                         std::to_string(bound) + ", got " + std::to_string(dstStride));
   }
-  if (!info[6].IsObject()) ThrowType(env, std::string(fn) + ": out must be an object");
-  Napi::Object out = info[6].As<Napi::Object>();
   View outArrays[4] = {
-      TypedArrayArg(env, out.Get("storedLengths"), napi_uint32_array, fn, "out.storedLengths"),
-      TypedArrayArg(env, out.Get("flags"), napi_uint8_array, fn, "out.flags"),
-      TypedArrayArg(env, out.Get("rawHashes"), napi_biguint64_array, fn, "out.rawHashes"),
-      TypedArrayArg(env, out.Get("storedHashes"), napi_biguint64_array, fn, "out.storedHashes"),
+      TypedArrayArg(env, outValues[0], napi_uint32_array, fn, "out.storedLengths"),
+      TypedArrayArg(env, outValues[1], napi_uint8_array, fn, "out.flags"),
+      TypedArrayArg(env, outValues[2], napi_biguint64_array, fn, "out.rawHashes"),
+      TypedArrayArg(env, outValues[3], napi_biguint64_array, fn, "out.storedHashes"),
   };
   const char* outNames[4] = {"out.storedLengths", "out.flags", "out.rawHashes",
                              "out.storedHashes"};

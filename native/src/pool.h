@@ -14,8 +14,10 @@
 
 namespace cr {
 
-// n independent tasks, claimed one index at a time by whichever thread is free, so that a
-// batch from one environment and a batch from another interleave block by block.
+// n independent tasks (one per block), claimed one index at a time by whichever pool thread is
+// free, or by a synchronous caller helping with its own batch. Batches start in FIFO order:
+// one queued behind another environment's batch waits until that batch's blocks have all been
+// claimed, which is why synchronous callers help.
 class Batch {
  public:
   explicit Batch(size_t n) : n_(n), remaining_(n) {}

@@ -91,6 +91,8 @@ Napi::Value AllocRegion(const Napi::CallbackInfo& info) {
   // (4 GiB for Node 20's Buffer-backed external ArrayBuffers), reported below.
   const size_t byteLength = static_cast<size_t>(
       IntegerArg(env, info[0], "allocRegion", "byteLength", 0, 9007199254740991LL));
+  // Not in binding.ts yet: allocRegion(byteLength, hugePages?: boolean).
+  const bool hugePages = info.Length() > 1 && info[1].ToBoolean().Value();
   const size_t page = PageSize();
   // A zero-length region still owns a page, so that every region frees the same way.
   const size_t mapLength = byteLength == 0 ? page : (byteLength + page - 1) / page * page;
@@ -101,7 +103,11 @@ Napi::Value AllocRegion(const Napi::CallbackInfo& info) {
     throw Napi::Error::New(env, "allocRegion: mmap of " + std::to_string(byteLength) +
                                     " bytes failed: " + std::strerror(err));
   }
-  if (getenv("CR_THP_EXPERIMENT")) madvise(base, mapLength, MADV_HUGEPAGE);
+#ifdef MADV_HUGEPAGE
+  // Opt-in: 2 MiB pages make first touch (a restore into fresh memory) about 4x faster here,
+  // but a sparsely used region then costs up to 512x its touched pages in RSS.
+  if (hugePages && mapLength >= (size_t{2} << 20)) madvise(base, mapLength, MADV_HUGEPAGE);
+#endif
   auto region = std::make_shared<Region>(static_cast<uint8_t*>(base), mapLength);
 
   napi_value ab = nullptr;

@@ -24,6 +24,7 @@ interface RunFlags {
   from?: string;
   fresh?: boolean;
   keep: number;
+  fullEvery: number;
   keyFile?: string;
   level: number;
   codec: 'auto' | 'native' | 'portable';
@@ -55,6 +56,12 @@ export function runCommand(verbose: () => boolean): Command {
     .addOption(new Option('--from <image>', 'resume from this image file instead of the latest'))
     .addOption(new Option('--fresh', "delete the job's images and start over").conflicts('from'))
     .addOption(new Option('--keep <n>', 'images kept per job').env('CR_KEEP').argParser(parseCount('--keep', 1)).default(3))
+    .addOption(
+      new Option('--full-every <n>', 'every nth image is full; those between share unchanged blocks with older images (1: always full)')
+        .env('CR_FULL_EVERY')
+        .argParser(parseCount('--full-every', 1))
+        .default(8),
+    )
     .addOption(new Option('--key-file <file>', 'the image key (default: <store>/.key, created on first use)').env('CR_KEY_FILE'))
     .addOption(new Option('--level <n>', 'zstd compression level').argParser(parseCount('--level', 1)).default(1))
     .addOption(new Option('--codec <codec>', 'block codec').choices(['auto', 'native', 'portable']).env('CR_CODEC').default('auto'))
@@ -95,6 +102,7 @@ async function run(file: string, flags: RunFlags, verbose: boolean): Promise<num
     storeDir: flags.store,
     keyFile: flags.keyFile ?? null,
     keepImages: flags.keep,
+    fullEvery: flags.fullEvery,
     policy: resolvePolicyOptions({
       intervalMs: flags.interval * 1000,
       everyCalls: flags.every ?? null,
@@ -222,8 +230,9 @@ class RunView {
       case 'checkpoint':
         if (this.#verbose) {
           const i = event.info;
+          const shared = i.incremental ? `, ${formatBytes(i.sharedBytes)} shared with older images` : '';
           this.line(
-            `checkpoint ${i.id}: ${formatBytes(i.rawBytes)} → ${formatBytes(i.bytes)} (${i.ratio.toFixed(2)}×) in ${formatMs(i.totalMs)}`,
+            `checkpoint ${i.id}: ${formatBytes(i.rawBytes)} → ${formatBytes(i.bytes)} (${i.ratio.toFixed(2)}×${shared}) in ${formatMs(i.totalMs)}`,
           );
         }
         break;

@@ -21,8 +21,14 @@ export const BLOCK_FLAG_SHUFFLE = 2;
 export const IMAGE_EXTENSION = '.crimg';
 export const JOB_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
-/** [offset, storedLength, rawLength, flags, storedHash (hex), rawHash (hex)] */
-export type BlockTuple = [number, number, number, number, string, string];
+/**
+ * [offset, storedLength, rawLength, flags, storedHash (hex), rawHash (hex)], and for a block an
+ * incremental image shares with an older image, a 7th element: the sequence of the image whose
+ * file holds the stored bytes (offset is then in that file).
+ */
+export type BlockTuple =
+  | [number, number, number, number, string, string]
+  | [number, number, number, number, string, string, number];
 
 export const REGION_TYPES = {
   Int8Array,
@@ -68,7 +74,10 @@ export interface Manifest {
   id: string;
   job: string;
   sequence: number;
+  /** The image this one was taken after, when it is incremental; null for a full image. */
   parent: string | null;
+  /** Sequences of the older images whose files hold blocks this image shares (empty when full). */
+  bases: number[];
   attempt: number;
   createdAt: string;
   codec: 'zstd';
@@ -109,7 +118,19 @@ export function validateManifest(value: unknown, blocksEnd: number, file: string
   if (typeof m.job !== 'string' || !JOB_NAME_PATTERN.test(m.job)) fail('job is not a valid job name');
   if (!isCount(m.sequence) || (m.sequence as number) < 1) fail('sequence is not a positive integer');
   if (m.id !== imageId(m.job as string, m.sequence as number)) fail('id does not match job and sequence');
-  if (m.parent !== null) fail('parent must be null in a version-1 full image');
+  const sequence = m.sequence as number;
+  if (m.parent !== null) {
+    const match = typeof m.parent === 'string' ? /^(.*)-(\d{8,})$/.exec(m.parent) : null;
+    if (!match || match[1] !== m.job || Number(match[2]) < 1 || Number(match[2]) >= sequence) fail('parent is not an older image of the same job');
+  }
+  if (!Array.isArray(m.bases)) fail('bases is not an array');
+  const bases = m.bases as unknown[];
+  for (const [i, b] of bases.entries()) {
+    if (!isCount(b) || (b as number) < 1 || (b as number) >= sequence || (i > 0 && (b as number) <= (bases[i - 1] as number))) {
+      fail('bases must be increasing sequences of older images');
+    }
+  }
+  if (m.parent === null && bases.length > 0) fail('a full image (parent null) has no bases');
   if (!isCount(m.attempt)) fail('attempt is not an integer');
   if (typeof m.createdAt !== 'string' || Number.isNaN(Date.parse(m.createdAt))) fail('createdAt is not a date');
   if (m.codec !== 'zstd') fail(`unknown codec ${JSON.stringify(m.codec)}`);
@@ -154,7 +175,7 @@ export function validateManifest(value: unknown, blocksEnd: number, file: string
     } else {
       fail(`${where} has an unknown kind`);
     }
-    validateBlocks(s.blocks, s.length as number, blockSize, blocksEnd, where, fail);
+    validateBlocks(s.blocks, s.length as number, blockSize, blocksEnd, new Set(bases as number[]), where, fail);
   }
   return value as unknown as Manifest;
 }
@@ -164,6 +185,7 @@ function validateBlocks(
   length: number,
   blockSize: number,
   blocksEnd: number,
+  bases: Set<number>,
   where: string,
   fail: (what: string) => never,
 ): void {
@@ -174,13 +196,15 @@ function validateBlocks(
   const bound = zstdBound(blockSize);
   for (const [bi, b] of list.entries()) {
     const at = `${where} block ${bi}`;
-    if (!Array.isArray(b) || b.length !== 6) fail(`${at} is not a 6-tuple`);
-    const [offset, stored, rawLength, flags, storedHash, rawHash] = b as unknown[];
+    if (!Array.isArray(b) || (b.length !== 6 && b.length !== 7)) fail(`${at} is not a 6- or 7-tuple`);
+    const [offset, stored, rawLength, flags, storedHash, rawHash, base] = b as unknown[];
+    if (base !== undefined && !bases.has(base as number)) fail(`${at} refers to image ${String(base)}, which is not among the bases`);
     const expectedRaw = bi === expectedCount - 1 ? length - bi * blockSize : blockSize;
     if (!isCount(rawLength) || rawLength !== expectedRaw) fail(`${at} has raw length ${String(rawLength)}, expected ${expectedRaw}`);
     if (!isCount(offset) || (offset as number) < HEADER_LENGTH) fail(`${at} has an invalid offset`);
     if (!isCount(stored) || (stored as number) > bound) fail(`${at} has an invalid stored length`);
-    if ((offset as number) + (stored as number) > blocksEnd) fail(`${at} lies outside the block area`);
+    // A shared block's offset is checked against its own image when it is read.
+    if (base === undefined && (offset as number) + (stored as number) > blocksEnd) fail(`${at} lies outside the block area`);
     if (flags !== 0 && flags !== BLOCK_FLAG_ZSTD && flags !== (BLOCK_FLAG_ZSTD | BLOCK_FLAG_SHUFFLE)) fail(`${at} has invalid flags`);
     if (flags === 0 && stored !== rawLength) fail(`${at} is stored raw but its lengths differ`);
     if (typeof storedHash !== 'string' || !HEX16.test(storedHash)) fail(`${at} has an invalid stored hash`);

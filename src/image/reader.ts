@@ -3,6 +3,7 @@
 // purpose: `cr.region()` restores inside a synchronous call, and restore happens once per start.
 import { timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
+import path from 'node:path';
 import type { BlockCodec, DecodeRequest } from '../codec/types.js';
 import { ImageAuthError, ImageCorruptError, ImageVersionError } from '../errors.js';
 import {
@@ -11,6 +12,7 @@ import {
   FORMAT_VERSION,
   HEADER_LENGTH,
   HEADER_MAGIC,
+  IMAGE_EXTENSION,
   MAX_MANIFEST_LENGTH,
   validateManifest,
   zstdBound,
@@ -27,6 +29,11 @@ export interface OpenImageOptions {
   expect?: { job?: string; sequence?: number };
   /** Blocks read and decoded per batch. Default 16. */
   batchBlocks?: number;
+  /**
+   * The file of image `sequence` of the same job, for the blocks an incremental image shares.
+   * Default: the file of that number beside this one (`<dir>/00000007.crimg`).
+   */
+  resolveBase?: (sequence: number) => string | null;
 }
 
 export class ImageReader {
@@ -35,19 +42,25 @@ export class ImageReader {
   readonly size: number;
   /** True when the tag was checked against a key. */
   readonly authenticated: boolean;
+  /** End of the block area: the manifest's offset. */
+  readonly blocksEnd: number;
   readonly #fd: number;
+  readonly #options: OpenImageOptions;
   readonly #codec: BlockCodec;
   readonly #batchBlocks: number;
+  readonly #bases = new Map<number, ImageReader>();
   #staging: Buffer | null = null;
 
-  private constructor(file: string, fd: number, size: number, manifest: Manifest, authenticated: boolean, codec: BlockCodec, batchBlocks: number) {
+  private constructor(file: string, fd: number, size: number, manifest: Manifest, blocksEnd: number, options: OpenImageOptions) {
     this.file = file;
     this.#fd = fd;
     this.size = size;
     this.manifest = manifest;
-    this.authenticated = authenticated;
-    this.#codec = codec;
-    this.#batchBlocks = batchBlocks;
+    this.blocksEnd = blocksEnd;
+    this.authenticated = options.key !== null;
+    this.#options = options;
+    this.#codec = options.codec;
+    this.#batchBlocks = options.batchBlocks ?? 16;
   }
 
   /** Checks 1–5 of the spec: everything but the blocks themselves. */
@@ -55,8 +68,8 @@ export class ImageReader {
     const fd = fs.openSync(file, 'r');
     try {
       const size = fs.fstatSync(fd).size;
-      const manifest = readManifest(fd, size, file, options);
-      return new ImageReader(file, fd, size, manifest, options.key !== null, options.codec, options.batchBlocks ?? 16);
+      const { manifest, offset } = readManifest(fd, size, file, options);
+      return new ImageReader(file, fd, size, manifest, offset, options);
     } catch (err) {
       fs.closeSync(fd);
       throw err;
@@ -69,7 +82,35 @@ export class ImageReader {
     } catch {
       // already closed
     }
+    for (const base of this.#bases.values()) base.close();
+    this.#bases.clear();
     this.#staging = null;
+  }
+
+  /** The sequences of the images this one shares blocks with (empty for a full image). */
+  get bases(): readonly number[] {
+    return this.manifest.bases;
+  }
+
+  /** Where block `b` of this image lives: this file, or the base image that holds it. */
+  #source(b: readonly unknown[]): { fd: number; end: number; file: string } {
+    const base = b[6] as number | undefined;
+    if (base === undefined) return { fd: this.#fd, end: this.blocksEnd, file: this.file };
+    let reader = this.#bases.get(base);
+    if (!reader) {
+      const file = this.#options.resolveBase
+        ? this.#options.resolveBase(base)
+        : path.join(path.dirname(this.file), `${String(base).padStart(8, '0')}${IMAGE_EXTENSION}`);
+      const id = `${this.manifest.job}-${String(base).padStart(8, '0')}`;
+      if (file === null || !fs.existsSync(file)) {
+        throw new ImageCorruptError('base', `it shares blocks with image ${id}, which is missing`, this.file);
+      }
+      // The base's own tag and manifest are checked; its blocks are checked against the hashes
+      // in *this* manifest, which this image's tag covers.
+      reader = ImageReader.open(file, { ...this.#options, expect: { job: this.manifest.job, sequence: base } });
+      this.#bases.set(base, reader);
+    }
+    return { fd: reader.#fd, end: reader.blocksEnd, file: reader.file };
   }
 
   /** Reads every block and checks its stored hash: cheap (no decompression), catches any damaged byte. */
@@ -123,8 +164,13 @@ export class ImageReader {
     const stride = zstdBound(this.manifest.blockSize);
     this.#staging ??= Buffer.allocUnsafe(stride * this.#batchBlocks);
     for (let j = 0; j < count; j++) {
-      const [offset, stored] = section.blocks[first + j]!;
-      readExactly(this.#fd, this.#staging, j * stride, stored, offset, this.file);
+      const block = section.blocks[first + j]!;
+      const [offset, stored] = block;
+      const source = this.#source(block);
+      if (offset + stored > source.end) {
+        throw new ImageCorruptError('manifest', `${section.kind} "${section.name}" block ${first + j} lies outside the blocks of ${source.file}`, this.file);
+      }
+      readExactly(source.fd, this.#staging, j * stride, stored, offset, source.file);
     }
     return this.#staging;
   }
@@ -170,7 +216,7 @@ function blockError(file: string, section: Section, index: number, reason: strin
   return new ImageCorruptError('block', `${section.kind} "${section.name}" block ${index} is damaged: ${what}`, file);
 }
 
-function readManifest(fd: number, size: number, file: string, options: OpenImageOptions): Manifest {
+function readManifest(fd: number, size: number, file: string, options: OpenImageOptions): { manifest: Manifest; offset: number } {
   if (size === 0) throw new ImageCorruptError('empty', 'the file is empty: not a complete checkpoint image', file);
   const header = Buffer.alloc(HEADER_LENGTH);
   const headerRead = fs.readSync(fd, header, 0, Math.min(HEADER_LENGTH, size), 0);
@@ -225,7 +271,7 @@ function readManifest(fd: number, size: number, file: string, options: OpenImage
   if (expect?.sequence !== undefined && manifest.sequence !== expect.sequence) {
     throw new ImageCorruptError('mismatch', `the image says it is number ${manifest.sequence}, its file name says ${expect.sequence}`, file);
   }
-  return manifest;
+  return { manifest, offset };
 }
 
 function readExactly(fd: number, buffer: Uint8Array, at: number, length: number, position: number, file: string): void {
@@ -234,5 +280,31 @@ function readExactly(fd: number, buffer: Uint8Array, at: number, length: number,
     const n = fs.readSync(fd, buffer, at + done, length - done, position + done);
     if (n === 0) throw new ImageCorruptError('truncated', 'the file ended before a block it lists: it is truncated', file);
     done += n;
+  }
+}
+
+/**
+ * The bases an image names, read without verifying it: retention uses this only to decide what
+ * it must *not* delete, so a damaged manifest can at worst keep a file longer. [] if unreadable.
+ */
+export function readBasesUnverified(file: string): number[] {
+  let fd: number | null = null;
+  try {
+    fd = fs.openSync(file, 'r');
+    const size = fs.fstatSync(fd).size;
+    if (size < HEADER_LENGTH + FOOTER_LENGTH) return [];
+    const footer = Buffer.alloc(FOOTER_LENGTH);
+    fs.readSync(fd, footer, 0, FOOTER_LENGTH, size - FOOTER_LENGTH);
+    const offset = Number(footer.readBigUInt64LE(0));
+    const length = Number(footer.readBigUInt64LE(8));
+    if (!footer.subarray(56).equals(FOOTER_MAGIC) || length > MAX_MANIFEST_LENGTH || offset + length + FOOTER_LENGTH !== size) return [];
+    const bytes = Buffer.alloc(length);
+    fs.readSync(fd, bytes, 0, length, offset);
+    const bases = (JSON.parse(bytes.toString('utf8')) as { bases?: unknown }).bases;
+    return Array.isArray(bases) ? bases.filter((b): b is number => Number.isSafeInteger(b)) : [];
+  } catch {
+    return [];
+  } finally {
+    if (fd !== null) fs.closeSync(fd);
   }
 }

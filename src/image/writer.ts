@@ -16,7 +16,6 @@ import {
   MAX_LEVEL,
   MIN_BLOCK_SIZE,
   MIN_LEVEL,
-  type BlockTuple,
   type Manifest,
   type RegionTypeName,
   type Section,
@@ -45,6 +44,40 @@ export interface WrittenImage {
   bytes: number;
   /** Raw bytes of all sections. */
   rawBytes: number;
+  /** Raw bytes of the blocks shared with older images (0 for a full image). */
+  sharedBytes: number;
+}
+
+/** The image an incremental image is taken after. */
+export interface PreviousImage {
+  manifest: Manifest;
+  /**
+   * Per section (by `sectionKey`), one byte per block: 0 when the block is known unchanged since
+   * `manifest` was taken (dirty tracking). Sections without an entry are compared by raw hash.
+   */
+  changed?: Map<string, Uint8Array>;
+}
+
+/** Identifies "the same" section across images. */
+export function sectionKey(section: Pick<Section, 'kind' | 'name'> & { role?: string; index?: number }): string {
+  return section.kind === 'region' ? `region:${section.name}` : `state:${section.name}:${section.role}:${section.index ?? ''}`;
+}
+
+/** The section of `previous` whose blocks can be shared with `section`: same key, shape and block size. */
+function matchingSection(previous: PreviousImage, section: Section, blockSize: number): Section | null {
+  if (previous.manifest.blockSize !== blockSize) return null;
+  const key = sectionKey(section);
+  for (const old of previous.manifest.sections) {
+    if (
+      sectionKey(old) === key &&
+      old.length === section.length &&
+      old.elementSize === section.elementSize &&
+      (old.kind !== 'region' || section.kind !== 'region' || old.type === section.type)
+    ) {
+      return old;
+    }
+  }
+  return null;
 }
 
 export interface ImageWriterOptions {
@@ -88,8 +121,12 @@ export class ImageWriter {
     return this.#options.codec;
   }
 
-  /** Writes the whole image at position 0 of `file`. The caller makes it durable (fsync, rename). */
-  async write(file: FileHandle, header: ImageHeaderInfo, inputs: SectionInput[]): Promise<WrittenImage> {
+  /**
+   * Writes the whole image at position 0 of `file`; the caller makes it durable (fsync, rename).
+   * With `previous`, the image is incremental: a block whose bytes are unchanged since `previous`
+   * (by `previous.changed`, else by its raw hash) is not written again but shared.
+   */
+  async write(file: FileHandle, header: ImageHeaderInfo, inputs: SectionInput[], previous: PreviousImage | null = null): Promise<WrittenImage> {
     const { blockSize, batchBlocks, level } = this.#options;
     const headerBytes = Buffer.alloc(HEADER_LENGTH);
     HEADER_MAGIC.copy(headerBytes, 0);
@@ -100,19 +137,46 @@ export class ImageWriter {
     let rawBytes = 0;
 
     const sections: Section[] = inputs.map((input) => describe(input));
-    // Each chunk is up to one batch of one section; chunks are encoded one ahead of the write.
-    const chunks: { section: number; start: number; end: number }[] = [];
+    const bases = new Set<number>();
+    let sharedBytes = 0;
+    // Each chunk is a run of up to one batch of changed blocks of one section; chunks are
+    // encoded one ahead of the write.
+    const chunks: { section: number; first: number; count: number }[] = [];
     for (const [i, input] of inputs.entries()) {
-      const batchBytes = blockSize * batchBlocks;
-      for (let start = 0; start < input.data.length; start += batchBytes) {
-        chunks.push({ section: i, start, end: Math.min(input.data.length, start + batchBytes) });
+      const blockCount = Math.ceil(input.data.length / blockSize);
+      const blocks = sections[i]!.blocks;
+      blocks.length = blockCount;
+      const old = previous ? matchingSection(previous, sections[i]!, blockSize) : null;
+      const changed = old ? previous!.changed?.get(sectionKey(sections[i]!)) ?? null : null;
+      let run = -1;
+      for (let b = 0; b <= blockCount; b++) {
+        let reuse = false;
+        if (b < blockCount && old) {
+          const prior = old.blocks[b]!;
+          reuse = changed
+            ? changed[b] === 0
+            : hashToHex(this.#options.codec.hash64(input.data.subarray(b * blockSize, Math.min(input.data.length, (b + 1) * blockSize)))) === prior[5];
+          if (reuse) {
+            const base = prior[6] ?? previous!.manifest.sequence;
+            blocks[b] = [prior[0], prior[1], prior[2], prior[3], prior[4], prior[5], base];
+            bases.add(base);
+            sharedBytes += prior[2];
+          }
+        }
+        const end = b === blockCount || reuse;
+        if (!end && run < 0) run = b;
+        if (run >= 0 && (end || b - run === batchBlocks)) {
+          chunks.push({ section: i, first: run, count: b - run });
+          run = end ? -1 : b;
+        }
       }
       rawBytes += input.data.length;
     }
     const encode = (k: number): Promise<EncodedBatch> => {
       const c = chunks[k]!;
-      const input = inputs[c.section]!;
-      return this.#encoders[k % 2]!.encode(input.data.subarray(c.start, c.end), sections[c.section]!.elementSize, level);
+      const data = inputs[c.section]!.data;
+      const src = data.subarray(c.first * blockSize, Math.min(data.length, (c.first + c.count) * blockSize));
+      return this.#encoders[k % 2]!.encode(src, sections[c.section]!.elementSize, level);
     };
     let pending: Promise<EncodedBatch> | null = chunks.length > 0 ? encode(0) : null;
     // Flush written data to disk in the background while later blocks encode, so that the
@@ -123,13 +187,14 @@ export class ImageWriter {
     for (let k = 0; k < chunks.length; k++) {
       const batch = await pending!;
       pending = k + 1 < chunks.length ? encode(k + 1) : null;
-      const blocks = sections[chunks[k]!.section]!.blocks;
+      const chunk = chunks[k]!;
+      const blocks = sections[chunk.section]!.blocks;
       const buffers: Uint8Array[] = [];
       let at = position;
       for (let i = 0; i < batch.count; i++) {
         const stored = batch.storedLengths[i]!;
         buffers.push(batch.stored.subarray(i * batch.stride, i * batch.stride + stored));
-        blocks.push([at, stored, batch.rawLengths[i]!, batch.flags[i]!, hashToHex(batch.storedHashes[i]!), hashToHex(batch.rawHashes[i]!)] as BlockTuple);
+        blocks[chunk.first + i] = [at, stored, batch.rawLengths[i]!, batch.flags[i]!, hashToHex(batch.storedHashes[i]!), hashToHex(batch.rawHashes[i]!)];
         at += stored;
       }
       try {
@@ -162,7 +227,8 @@ export class ImageWriter {
       id: imageId(header.job, header.sequence),
       job: header.job,
       sequence: header.sequence,
-      parent: null,
+      parent: previous && bases.size > 0 ? previous.manifest.id : null,
+      bases: [...bases].sort((a, b) => a - b),
       attempt: header.attempt,
       createdAt: header.createdAt.toISOString(),
       codec: 'zstd',
@@ -180,7 +246,7 @@ export class ImageWriter {
     imageTag(this.#options.key, headerBytes, footer, manifestBytes).copy(footer, 24);
     FOOTER_MAGIC.copy(footer, 56);
     await writeFully(file, [manifestBytes, footer], position);
-    return { manifest, bytes: position + manifestBytes.length + FOOTER_LENGTH, rawBytes };
+    return { manifest, bytes: position + manifestBytes.length + FOOTER_LENGTH, rawBytes, sharedBytes };
   }
 }
 

@@ -2,7 +2,7 @@
 // and reporting (progress, log). One JobContext per job attempt, in the thread that runs it.
 import { captureSections, type RegisteredRegion } from '../capture/capture.js';
 import { StateCaptureError, CheckpointError, JobStoppedError, CrError } from '../errors.js';
-import { REGION_TYPES, type RegionArray, type RegionConstructor, type RegionTypeName } from '../image/format.js';
+import { REGION_TYPES, type Manifest, type RegionArray, type RegionConstructor, type RegionTypeName } from '../image/format.js';
 import type { ImageWriter } from '../image/writer.js';
 import { CheckpointPolicy, CONTROL_STOP, type PolicyOptions } from '../policy.js';
 import { allocateRegion } from '../region.js';
@@ -31,6 +31,10 @@ export interface CheckpointInfo {
   commitMs: number;
   /** Time from the call to the committed image, ms. */
   totalMs: number;
+  /** True when the image shares unchanged blocks with older images. */
+  incremental: boolean;
+  /** Raw bytes of the blocks shared with older images rather than written again. */
+  sharedBytes: number;
 }
 
 /** How a JobContext reports to whoever runs the job (the runner's main thread, a test...). */
@@ -48,6 +52,11 @@ export interface JobContextOptions {
   writer: ImageWriter;
   restored: RestoredImage | null;
   policy: PolicyOptions;
+  /**
+   * Every `fullEvery`-th image is full; those between are incremental (unchanged blocks are
+   * shared with older images), which bounds the chain a restore follows. 1: always full.
+   */
+  fullEvery: number;
   /** Shared control word written by the runner (policy.ts CONTROL_*); null when run alone. */
   control: Int32Array | null;
   events: JobEvents;
@@ -68,6 +77,8 @@ export class JobContext {
   #inflight: Promise<CheckpointInfo | null> | null = null;
   #calls = 0;
   #closed = false;
+  /** The last image committed (or restored from), and how many incremental images follow its full one. */
+  #previous: { manifest: Manifest; chain: number } | null;
   /** Set once the job was told to stop: every later safe point throws again. */
   #stopped: JobStoppedError | null = null;
 
@@ -77,6 +88,9 @@ export class JobContext {
     this.attempt = options.attempt;
     this.image = options.restored?.info ?? null;
     this.#policy = new CheckpointPolicy(options.policy, options.control);
+    if (!Number.isInteger(options.fullEvery) || options.fullEvery < 1) throw new RangeError('fullEvery must be a positive whole number');
+    const restoredManifest = options.restored?.manifest ?? null;
+    this.#previous = restoredManifest ? { manifest: restoredManifest, chain: chainOf(restoredManifest) } : null;
   }
 
   /**
@@ -190,9 +204,16 @@ export class JobContext {
       const sections = captureSections(this.#states, this.#regions);
       const captured = performance.now();
       const sequence = store.nextSequence(job);
+      const previous = this.#previous !== null && this.#previous.chain + 1 < this.#options.fullEvery ? this.#previous : null;
       const { file, result } = await store.commit(job, sequence, (handle) =>
-        writer.write(handle, { job, sequence, attempt: this.attempt, createdAt: new Date(), meta: { calls: this.#calls } }, sections),
+        writer.write(
+          handle,
+          { job, sequence, attempt: this.attempt, createdAt: new Date(), meta: { calls: this.#calls, chain: previous ? previous.chain + 1 : 0 } },
+          sections,
+          previous ? { manifest: previous.manifest } : null,
+        ),
       );
+      this.#previous = { manifest: result.manifest, chain: chainOf(result.manifest) };
       const done = performance.now();
       info = {
         id: result.manifest.id,
@@ -204,6 +225,8 @@ export class JobContext {
         captureMs: captured - started,
         commitMs: done - captured,
         totalMs: done - started,
+        incremental: result.manifest.parent !== null,
+        sharedBytes: result.sharedBytes,
       };
       this.#policy.rearm(info.totalMs);
       events.checkpoint(info);
@@ -230,6 +253,12 @@ export class JobContext {
   #checkOpen(what: string): void {
     if (this.#closed) throw new TypeError(`cr.${what}() was called after the job ended`);
   }
+}
+
+/** How many incremental images lead to this one from its last full image (0 when full). */
+function chainOf(manifest: Manifest): number {
+  const chain = manifest.meta.chain;
+  return manifest.parent === null ? 0 : typeof chain === 'number' && Number.isSafeInteger(chain) && chain > 0 ? chain : 1;
 }
 
 function checkName(what: string, name: unknown): void {

@@ -23,6 +23,8 @@ export interface RunOptions {
   /** Images kept per job. */
   keepImages: number;
   policy: PolicyOptions;
+  /** Every fullEvery-th image is full, the others incremental (1: always full). */
+  fullEvery: number;
   /** Restarts after the first attempt fails. */
   retries: number;
   /** Delay before the first restart, ms; doubles each time, up to 30 s. */
@@ -109,6 +111,7 @@ export class JobRunner {
           skipSequences,
           attempt,
           policy: o.policy,
+          fullEvery: o.fullEvery,
           level: o.level,
           codec: o.codec,
         });

@@ -21,6 +21,8 @@ export interface JobTask {
   skipSequences: number[];
   attempt: number;
   policy: PolicyOptions;
+  /** Every fullEvery-th image is full, the others incremental. */
+  fullEvery: number;
   level: number;
   codec: CodecPreference;
   /** Int32Array control word, see policy.ts CONTROL_*. */

@@ -54,6 +54,7 @@ export default async function runAttempt(task: JobTask): Promise<JobTaskResult> 
       writer,
       restored,
       policy: task.policy,
+      fullEvery: task.fullEvery,
       control: new Int32Array(task.control),
       events,
     });

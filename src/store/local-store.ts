@@ -13,7 +13,7 @@ import path from 'node:path';
 import type { BlockCodec } from '../codec/types.js';
 import { CrError, NoImageError, StoreLockedError } from '../errors.js';
 import { IMAGE_EXTENSION, JOB_NAME_PATTERN } from '../image/format.js';
-import { ImageReader } from '../image/reader.js';
+import { ImageReader, readBasesUnverified } from '../image/reader.js';
 import { fsyncDir, fsyncDirSync } from './durable.js';
 import { loadOrCreateKey, readKeyFile } from './key.js';
 
@@ -136,10 +136,16 @@ export class LocalStore {
     }
   }
 
-  /** Removes images older than the newest `keepImages`, and temp files of dead writers. */
+  /**
+   * Removes images older than the newest `keepImages`, except those a kept image shares blocks
+   * with (its bases), which an incremental image needs to be restored.
+   */
   async prune(job: string): Promise<void> {
     const entries = this.list(job);
-    const doomed = entries.slice(0, Math.max(0, entries.length - this.keepImages));
+    const kept = entries.slice(Math.max(0, entries.length - this.keepImages));
+    const needed = new Set(kept.map((e) => e.sequence));
+    for (const entry of kept) for (const base of readBasesUnverified(entry.file)) needed.add(base);
+    const doomed = entries.filter((e) => !needed.has(e.sequence));
     for (const entry of doomed) await fsp.unlink(entry.file).catch(() => undefined);
     if (doomed.length > 0) await fsyncDir(this.jobDir(job));
   }

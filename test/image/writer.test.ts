@@ -174,7 +174,7 @@ test('The header, manifest and footer hold exactly the fields docs/image-format.
   const m = parts.manifest;
   t.deepEqual(m, written.manifest);
   t.deepEqual(Object.keys(m).sort(), [
-    'attempt', 'blockSize', 'codec', 'createdAt', 'format', 'id', 'job', 'level', 'meta', 'parent', 'sections', 'sequence', 'writer',
+    'attempt', 'bases', 'blockSize', 'codec', 'createdAt', 'format', 'id', 'job', 'level', 'meta', 'parent', 'sections', 'sequence', 'writer',
   ]);
   t.like(m, {
     format: 1,
@@ -182,6 +182,7 @@ test('The header, manifest and footer hold exactly the fields docs/image-format.
     job: 'heat2d',
     sequence: 12,
     parent: null,
+    bases: [],
     attempt: 2,
     createdAt: '2026-11-28T15:00:00.000Z',
     codec: 'zstd',

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { getCodec } from '../../src/codec/index.js';
-import { CheckpointError, JobStoppedError, RegionMismatchError, StateCaptureError } from '../../src/errors.js';
+import { CheckpointError, ImageCorruptError, JobStoppedError, NoImageError, RegionMismatchError, StateCaptureError } from '../../src/errors.js';
 import { DEFAULT_BLOCK_SIZE, REGION_TYPES, type RegionTypeName } from '../../src/image/format.js';
 import { ImageWriter } from '../../src/image/writer.js';
 import { JobContext, type CheckpointInfo } from '../../src/job/context.js';
@@ -21,7 +21,7 @@ interface Harness {
 
 async function harness(
   dir: string,
-  options: { restore?: boolean; policy?: Partial<PolicyOptions>; control?: Int32Array; store?: LocalStore } = {},
+  options: { restore?: boolean; policy?: Partial<PolicyOptions>; control?: Int32Array; store?: LocalStore; fullEvery?: number } = {},
 ): Promise<Harness> {
   const codec = await getCodec();
   const store = options.store ?? LocalStore.open({ dir });
@@ -36,6 +36,7 @@ async function harness(
     writer,
     restored: latest ? new RestoredImage(latest.reader) : null,
     policy: resolvePolicyOptions({ intervalMs: null, ...options.policy }),
+    fullEvery: options.fullEvery ?? 8,
     control: options.control ?? null,
     events: {
       progress: () => undefined,
@@ -219,4 +220,61 @@ test('free releases a region and cr calls after the end are refused', async (t) 
   t.throws(() => context.free('a'), { instanceOf: TypeError, message: /no region "a"/ });
   await context.close();
   t.throws(() => context.state('late', {}), { instanceOf: TypeError, message: /after the job ended/ });
+});
+
+test('an incremental image shares unchanged blocks and restores bit for bit through its chain', async (t) => {
+  const dir = tempDir(t);
+  const store = LocalStore.open({ dir, keepImages: 1 });
+  const first = await harness(dir, { store, fullEvery: 3 });
+  const blocks = 6;
+  const field = first.context.region('field', Float64Array, (blocks * DEFAULT_BLOCK_SIZE) / 8);
+  for (let i = 0; i < field.length; i++) field[i] = Math.sin(i / 1000);
+  const progress = first.context.state('progress', { step: 0 });
+  const infos: CheckpointInfo[] = [];
+  for (let step = 1; step <= 4; step++) {
+    field[(step % blocks) * (DEFAULT_BLOCK_SIZE / 8) + 17] = step; // one block changes per step
+    progress.step = step;
+    infos.push((await first.context.checkpoint({ force: true }))!);
+  }
+  t.deepEqual(infos.map((i) => i.incremental), [false, true, true, false], 'a full image every 3rd');
+  t.is(infos[1]!.sharedBytes, (blocks - 1) * DEFAULT_BLOCK_SIZE, 'only the changed block is written again');
+  t.true(infos[1]!.bytes < infos[0]!.bytes / 3);
+  const expected = field.slice();
+  field[5] = 42; // a change after the last image must not be restored
+  await first.context.close();
+
+  // keepImages 1 keeps the newest image and whatever it shares blocks with.
+  t.deepEqual(store.list('job').map((e) => e.sequence), [4]);
+  const second = await harness(dir, { store, restore: true, fullEvery: 3 });
+  t.deepEqual(second.context.region('field', Float64Array, expected.length), expected);
+  t.deepEqual(second.context.state('progress', { step: 0 }), { step: 4 });
+  await second.context.close();
+});
+
+test('retention keeps the images an incremental image needs, and restore follows them', async (t) => {
+  const dir = tempDir(t);
+  const store = LocalStore.open({ dir, keepImages: 1 });
+  const first = await harness(dir, { store, fullEvery: 8 });
+  const field = first.context.region('field', Uint8Array, 3 * DEFAULT_BLOCK_SIZE);
+  field.fill(7);
+  for (let step = 0; step < 4; step++) {
+    field[DEFAULT_BLOCK_SIZE * 2 + step] = step + 100;
+    await first.context.checkpoint({ force: true });
+  }
+  const expected = field.slice();
+  await first.context.close();
+  // Image 4 shares blocks 0-1 with image 1 (the full one) and block 2 with nothing: 1 and 4 stay.
+  t.deepEqual(store.list('job').map((e) => e.sequence), [1, 4]);
+  const second = await harness(dir, { store, restore: true });
+  t.deepEqual(second.context.region('field', Uint8Array, expected.length), expected);
+  await second.context.close();
+  // Without its base, the image is refused with a typed error naming the missing image.
+  fs.rmSync(store.imageFile('job', 1));
+  const reader = store.openImage(store.imageFile('job', 4), await getCodec(), { job: 'job', sequence: 4 });
+  const error = t.throws(() => reader.verifyStored(), { instanceOf: ImageCorruptError });
+  reader.close();
+  t.is(error?.reason, 'base');
+  t.regex(error!.message, /shares blocks with image job-00000001, which is missing/);
+  const codec = await getCodec();
+  t.throws(() => store.latest('job', codec), { instanceOf: NoImageError });
 });
