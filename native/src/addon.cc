@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include "blocks.h"
+#include "dirty.h"
 #include "helpers.h"
 #include "pool.h"
 #include "region.h"
@@ -15,7 +16,7 @@ namespace {
 
 // Bumped together with NATIVE_ABI_VERSION in src/native/binding.ts whenever the contract there
 // changes, so that a stale build/ is refused instead of misbehaving.
-constexpr int kAbiVersion = 1;
+constexpr int kAbiVersion = 2;
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   const napi_property_attributes constant = napi_enumerable;
@@ -38,6 +39,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("decompressFrame", Napi::Function::New(env, DecompressFrameJs, "decompressFrame"));
   exports.Set("encodeBlocks", Napi::Function::New(env, EncodeBlocks, "encodeBlocks"));
   exports.Set("decodeBlocks", Napi::Function::New(env, DecodeBlocks, "decodeBlocks"));
+  exports.Set("dirtyTrackingSupport", Napi::Function::New(env, DirtyTrackingSupportJs, "dirtyTrackingSupport"));
+  exports.Set("trackRegion", Napi::Function::New(env, TrackRegionJs, "trackRegion"));
+  exports.Set("untrackRegion", Napi::Function::New(env, UntrackRegionJs, "untrackRegion"));
+  exports.Set("scanDirty", Napi::Function::New(env, ScanDirtyJs, "scanDirty"));
   exports.Set("_addressOf", Napi::Function::New(env, AddressOfJs, "_addressOf"));
   return exports;
 }

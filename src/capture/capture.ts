@@ -4,12 +4,15 @@
 import type { SectionInput } from '../image/writer.js';
 import type { RegionTypeName } from '../image/format.js';
 import type { RegionMemory } from '../region.js';
+import type { RegionTracker } from './dirty.js';
 import { serializeState } from './state-serializer.js';
 
 export interface RegisteredRegion {
   type: RegionTypeName;
   elementSize: number;
   memory: RegionMemory;
+  /** Dirty tracking of the region, or null when changed blocks are found by hashing. */
+  tracker: RegionTracker | null;
 }
 
 export function captureSections(states: Map<string, unknown>, regions: Map<string, RegisteredRegion>): SectionInput[] {

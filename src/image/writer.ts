@@ -121,6 +121,10 @@ export class ImageWriter {
     return this.#options.codec;
   }
 
+  get blockSize(): number {
+    return this.#options.blockSize;
+  }
+
   /**
    * Writes the whole image at position 0 of `file`; the caller makes it durable (fsync, rename).
    * With `previous`, the image is incremental: a block whose bytes are unchanged since `previous`

@@ -5,7 +5,9 @@ import { StateCaptureError, CheckpointError, JobStoppedError, CrError } from '..
 import { REGION_TYPES, type Manifest, type RegionArray, type RegionConstructor, type RegionTypeName } from '../image/format.js';
 import type { ImageWriter } from '../image/writer.js';
 import { CheckpointPolicy, CONTROL_STOP, type PolicyOptions } from '../policy.js';
-import { allocateRegion } from '../region.js';
+import { allocateRegion, type RegionMemory } from '../region.js';
+import { RegionTracker } from '../capture/dirty.js';
+import { sectionKey } from '../image/writer.js';
 import type { ImageInfo, RestoredImage } from '../restore.js';
 import type { LocalStore } from '../store/local-store.js';
 
@@ -77,6 +79,7 @@ export class JobContext {
   #inflight: Promise<CheckpointInfo | null> | null = null;
   #calls = 0;
   #closed = false;
+  #trackingWarned = false;
   /** The last image committed (or restored from), and how many incremental images follow its full one. */
   #previous: { manifest: Manifest; chain: number } | null;
   /** Set once the job was told to stop: every later safe point throws again. */
@@ -134,8 +137,23 @@ export class JobContext {
       memory.free();
       throw err;
     }
-    this.#regions.set(name, { type, elementSize: Ctor.BYTES_PER_ELEMENT, memory });
+    this.#regions.set(name, { type, elementSize: Ctor.BYTES_PER_ELEMENT, memory, tracker: this.#track(name, memory) });
     return memory.array as InstanceType<C>;
+  }
+
+  /** Starts dirty tracking of a region (after its restore), or says once why blocks will be hashed instead. */
+  #track(name: string, memory: RegionMemory): RegionTracker | null {
+    try {
+      return RegionTracker.start(memory, this.#options.writer.blockSize);
+    } catch (err) {
+      if (!this.#trackingWarned) {
+        this.#trackingWarned = true;
+        this.#options.events.warning(
+          `cannot track writes to region ${JSON.stringify(name)} (${(err as Error).message}): changed blocks are found by comparing hashes`,
+        );
+      }
+      return null;
+    }
   }
 
   /** Frees a region's memory now; it is no longer checkpointed. Its array must not be used after. */
@@ -202,6 +220,10 @@ export class JobContext {
     let info: CheckpointInfo | null = null;
     try {
       const sections = captureSections(this.#states, this.#regions);
+      const changed = new Map<string, Uint8Array>();
+      for (const [name, region] of this.#regions) {
+        if (region.tracker) changed.set(sectionKey({ kind: 'region', name }), region.tracker.capture());
+      }
       const captured = performance.now();
       const sequence = store.nextSequence(job);
       const previous = this.#previous !== null && this.#previous.chain + 1 < this.#options.fullEvery ? this.#previous : null;
@@ -210,9 +232,10 @@ export class JobContext {
           handle,
           { job, sequence, attempt: this.attempt, createdAt: new Date(), meta: { calls: this.#calls, chain: previous ? previous.chain + 1 : 0 } },
           sections,
-          previous ? { manifest: previous.manifest } : null,
+          previous ? { manifest: previous.manifest, changed } : null,
         ),
       );
+      for (const region of this.#regions.values()) region.tracker?.committed();
       this.#previous = { manifest: result.manifest, chain: chainOf(result.manifest) };
       const done = performance.now();
       info = {

@@ -30,10 +30,26 @@ export interface NativeBinding {
   readonly threads: number;
   readonly pageSize: number;
 
-  /** Page-aligned, zero-filled memory from mmap, outside the JS heap, as an external ArrayBuffer. */
-  allocRegion(byteLength: number): ArrayBuffer;
+  /**
+   * Page-aligned, zero-filled memory from mmap, outside the JS heap, as an external ArrayBuffer
+   * (at most 4 GiB: Node 20's limit for external buffers). `hugePages` asks for transparent huge
+   * pages (faster first touch, coarser RSS).
+   */
+  allocRegion(byteLength: number, hugePages?: boolean): ArrayBuffer;
   /** Unmaps the memory now and detaches the ArrayBuffer. Idempotent. */
   freeRegion(buffer: ArrayBuffer): void;
+
+  /** Whether dirty tracking works in this process (userfaultfd async write-protect + PAGEMAP_SCAN), and if not why. Probed once. */
+  dirtyTrackingSupport(): { available: boolean; reason: string | null };
+  /** Write-protects a region so that written pages are recorded. Throws when it cannot. */
+  trackRegion(buffer: ArrayBuffer): void;
+  untrackRegion(buffer: ArrayBuffer): void;
+  /**
+   * Sets dirty[b] = 1 for every block b (of blockSize bytes, a multiple of the page size) holding
+   * a page written since tracking started or the last scan, and re-protects those pages.
+   * Returns the number of written pages.
+   */
+  scanDirty(buffer: ArrayBuffer, blockSize: number, dirty: Uint8Array): number;
 
   /** XXH64 with seed 0. */
   hash64(data: Uint8Array): bigint;
@@ -82,7 +98,7 @@ export interface NativeBinding {
   ): NativeDecodeFailure | null;
 }
 
-export const NATIVE_ABI_VERSION = 1;
+export const NATIVE_ABI_VERSION = 2;
 
 /** Block flags, as stored in the image manifest and used by the addon. */
 export const BLOCK_FLAG_ZSTD = 1;

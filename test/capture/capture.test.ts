@@ -18,7 +18,7 @@ function registered(type: RegionTypeName, length: number, fill: (i: number) => n
   const memory = allocateRegion(type, Ctor, length);
   const array = memory.array as unknown as { [i: number]: number | bigint };
   for (let i = 0; i < length; i++) array[i] = fill(i);
-  return { type, elementSize: Ctor.BYTES_PER_ELEMENT, memory };
+  return { type, elementSize: Ctor.BYTES_PER_ELEMENT, memory, tracker: null };
 }
 
 test('Sections come in the format\'s order: each state\'s v8 section, then its buffers by index, then every region.', (t) => {

@@ -1,0 +1,82 @@
+// SIGTERM and SIGINT ask `cr-scheduler run` to checkpoint at the job's next safe point and stop:
+// exit 0, a line saying how to resume, and a next run that resumes from that very image.
+import path from 'node:path';
+import test from 'ava';
+import { EXAMPLES, imageId, newestSequence, resultOf, runCli, show, startCli, tempDir, uninterruptedResult } from './helpers.js';
+
+const HEAT = path.join(EXAMPLES, 'heat2d.mjs');
+// About 2 s of work; the signal comes with the first image, long before the end.
+const HEAT_ARGS = { n: 128, steps: 8000 };
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  test(`${signal} checkpoints the job and exits 0 saying how to resume, and the next run resumes there and finishes.`, async (t) => {
+    const store = tempDir(t, `stop-${signal}`);
+    const command = ['run', HEAT, '--store', store, '--args', JSON.stringify(HEAT_ARGS), '--every', '1000', '--interval', '3600'];
+    const run = startCli(t, command);
+    await run.waitUntil(() => newestSequence(store, 'heat2d') > 0, 'the first image');
+    run.child.kill(signal);
+    const stopped = await run.exit;
+    t.is(stopped.code, 0, run.describe());
+    t.is(stopped.stdout, '', 'a stopped job prints no result');
+    const key = signal === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM';
+    t.regex(stopped.stderr, new RegExp(`^${signal}: checkpointing "heat2d" at its next safe point, then stopping \\(${key} again stops at once\\)$`, 'm'));
+    const said = /^job "heat2d" stopped after checkpoint (\S+)\. Resume it with:\n {2}cr-scheduler run (\S+) --store (\S+) --args '(.+)'$/m.exec(stopped.stderr);
+    t.truthy(said, stopped.stderr);
+    // The stop's image is the newest, and the hint names this job file and this store.
+    const stopImage = newestSequence(store, 'heat2d');
+    t.is(said![1], imageId('heat2d', stopImage));
+    t.is(said![2], HEAT);
+    t.is(said![3], store);
+    t.is(said![4], JSON.stringify(HEAT_ARGS));
+
+    const resumed = await runCli(t, command);
+    t.is(resumed.code, 0, show(resumed));
+    t.regex(resumed.stderr, new RegExp(`resuming "heat2d" from image ${imageId('heat2d', stopImage)} `));
+    const at = Number(/heat2d: resumed at step (\d+)\/8000/.exec(resumed.stderr)?.[1]);
+    t.true(at > 0 && at < HEAT_ARGS.steps, `resumed at step ${at}`);
+    t.deepEqual(resultOf(t, resumed), await uninterruptedResult(HEAT, HEAT_ARGS));
+  });
+}
+
+// The hint is what a user copies: run as printed (through a shell's word splitting), it must
+// resume this job with its arguments, even ones that need quoting.
+test('The resume command printed on a stop resumes the job when run as printed.', async (t) => {
+  const store = tempDir(t, 'stop-hint');
+  const args = { ...HEAT_ARGS, note: "Ada's run" };
+  const run = startCli(t, ['run', HEAT, '--store', store, '--args', JSON.stringify(args), '--every', '1000', '--interval', '3600']);
+  await run.waitUntil(() => newestSequence(store, 'heat2d') > 0, 'the first image');
+  run.child.kill('SIGTERM');
+  const stopped = await run.exit;
+  t.is(stopped.code, 0, run.describe());
+  const hint = /Resume it with:\n {2}cr-scheduler (.+)$/m.exec(stopped.stderr)?.[1];
+  if (!hint) return t.fail(stopped.stderr);
+  t.deepEqual(shellWords(hint), ['run', HEAT, '--store', store, '--args', JSON.stringify(args)]);
+  const resumed = await runCli(t, shellWords(hint));
+  t.is(resumed.code, 0, show(resumed));
+  t.regex(resumed.stderr, /resuming "heat2d" from image /);
+  t.deepEqual(resultOf(t, resumed), await uninterruptedResult(HEAT, HEAT_ARGS));
+});
+
+/** Splits a command line into words as a POSIX shell does, for bare words, '...' and \x. */
+function shellWords(line: string): string[] {
+  const words: string[] = [];
+  let word: string | null = null;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (c === ' ') {
+      if (word !== null) words.push(word);
+      word = null;
+    } else if (c === "'") {
+      const end = line.indexOf("'", i + 1);
+      if (end < 0) throw new Error(`unbalanced quote in ${line}`);
+      word = (word ?? '') + line.slice(i + 1, end);
+      i = end;
+    } else if (c === '\\') {
+      word = (word ?? '') + (line[++i] ?? '');
+    } else {
+      word = (word ?? '') + c;
+    }
+  }
+  if (word !== null) words.push(word);
+  return words;
+}
