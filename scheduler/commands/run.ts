@@ -25,6 +25,7 @@ interface RunFlags {
   fresh?: boolean;
   keep: number;
   fullEvery: number;
+  dirty: 'auto' | 'hash';
   keyFile?: string;
   level: number;
   codec: 'auto' | 'native' | 'portable';
@@ -61,6 +62,12 @@ export function runCommand(verbose: () => boolean): Command {
         .env('CR_FULL_EVERY')
         .argParser(parseCount('--full-every', 1))
         .default(8),
+    )
+    .addOption(
+      new Option('--dirty <how>', 'how changed blocks are found: kernel dirty tracking where available, or block hashes')
+        .choices(['auto', 'hash'])
+        .env('CR_DIRTY')
+        .default('auto'),
     )
     .addOption(new Option('--key-file <file>', 'the image key (default: <store>/.key, created on first use)').env('CR_KEY_FILE'))
     .addOption(new Option('--level <n>', 'zstd compression level').argParser(parseCount('--level', 1)).default(1))
@@ -103,6 +110,7 @@ async function run(file: string, flags: RunFlags, verbose: boolean): Promise<num
     keyFile: flags.keyFile ?? null,
     keepImages: flags.keep,
     fullEvery: flags.fullEvery,
+    dirty: flags.dirty,
     policy: resolvePolicyOptions({
       intervalMs: flags.interval * 1000,
       everyCalls: flags.every ?? null,

@@ -7,6 +7,8 @@ import { loadNative, type NativeBinding } from '../native/binding.js';
 import type { RegionMemory } from '../region.js';
 
 export type DirtyMode = 'uffd' | 'hash';
+/** 'auto': track with userfaultfd where available; 'hash': always compare block hashes. */
+export type DirtyPreference = 'auto' | 'hash';
 
 let probed: { mode: DirtyMode; reason: string | null } | undefined;
 
@@ -14,7 +16,7 @@ let probed: { mode: DirtyMode; reason: string | null } | undefined;
 export function dirtyTrackingMode(): { mode: DirtyMode; reason: string | null } {
   if (probed) return probed;
   const forced = process.env.CR_DIRTY;
-  if (forced !== undefined && forced !== 'uffd' && forced !== 'hash' && forced !== 'auto') {
+  if (forced !== undefined && forced !== '' && forced !== 'uffd' && forced !== 'hash' && forced !== 'auto') {
     throw new RangeError(`CR_DIRTY must be "auto", "uffd" or "hash", got ${JSON.stringify(forced)}`);
   }
   const { binding, reason } = loadNative();
@@ -48,10 +50,13 @@ export class RegionTracker {
     this.pending = new Uint8Array(Math.ceil(buffer.byteLength / blockSize));
   }
 
-  /** Starts tracking `memory` now (call it after restoring into it), or null when not tracking. */
-  static start(memory: RegionMemory, blockSize: number): RegionTracker | null {
+  /**
+   * Starts tracking `memory` now (call it after restoring into it), or returns null when blocks
+   * are to be compared by hash: `prefer` 'hash', or tracking unavailable here.
+   */
+  static start(memory: RegionMemory, blockSize: number, prefer: DirtyPreference = 'auto'): RegionTracker | null {
     const { binding } = loadNative();
-    if (!memory.native || !binding || dirtyTrackingMode().mode !== 'uffd') return null;
+    if (prefer === 'hash' || !memory.native || !binding || dirtyTrackingMode().mode !== 'uffd') return null;
     const buffer = memory.array.buffer as ArrayBuffer;
     binding.trackRegion(buffer);
     return new RegionTracker(binding, buffer, blockSize);

@@ -6,7 +6,7 @@ import { REGION_TYPES, type Manifest, type RegionArray, type RegionConstructor, 
 import type { ImageWriter } from '../image/writer.js';
 import { CheckpointPolicy, CONTROL_STOP, type PolicyOptions } from '../policy.js';
 import { allocateRegion, type RegionMemory } from '../region.js';
-import { RegionTracker } from '../capture/dirty.js';
+import { RegionTracker, type DirtyPreference } from '../capture/dirty.js';
 import { sectionKey } from '../image/writer.js';
 import type { ImageInfo, RestoredImage } from '../restore.js';
 import type { LocalStore } from '../store/local-store.js';
@@ -59,6 +59,8 @@ export interface JobContextOptions {
    * shared with older images), which bounds the chain a restore follows. 1: always full.
    */
   fullEvery: number;
+  /** How changed blocks are found: 'auto' (dirty tracking where available, default) or 'hash'. */
+  dirty?: DirtyPreference;
   /** Shared control word written by the runner (policy.ts CONTROL_*); null when run alone. */
   control: Int32Array | null;
   events: JobEvents;
@@ -144,7 +146,7 @@ export class JobContext {
   /** Starts dirty tracking of a region (after its restore), or says once why blocks will be hashed instead. */
   #track(name: string, memory: RegionMemory): RegionTracker | null {
     try {
-      return RegionTracker.start(memory, this.#options.writer.blockSize);
+      return RegionTracker.start(memory, this.#options.writer.blockSize, this.#options.dirty ?? 'auto');
     } catch (err) {
       if (!this.#trackingWarned) {
         this.#trackingWarned = true;

@@ -5,6 +5,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { Piscina } from 'piscina';
+import type { DirtyPreference } from '../capture/dirty.js';
 import { toErrorRecord, type ErrorRecord } from '../errors.js';
 import type { PolicyOptions } from '../policy.js';
 import { CONTROL_CHECKPOINT, CONTROL_NONE, CONTROL_STOP } from '../policy.js';
@@ -25,6 +26,8 @@ export interface RunOptions {
   policy: PolicyOptions;
   /** Every fullEvery-th image is full, the others incremental (1: always full). */
   fullEvery: number;
+  /** How changed blocks are found: dirty tracking where available ('auto'), or block hashes. */
+  dirty: DirtyPreference;
   /** Restarts after the first attempt fails. */
   retries: number;
   /** Delay before the first restart, ms; doubles each time, up to 30 s. */
@@ -112,6 +115,7 @@ export class JobRunner {
           attempt,
           policy: o.policy,
           fullEvery: o.fullEvery,
+          dirty: o.dirty,
           level: o.level,
           codec: o.codec,
         });

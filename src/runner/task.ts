@@ -1,5 +1,6 @@
 // The message shapes between the runner (main thread) and the worker that runs one attempt.
 import type { MessagePort } from 'node:worker_threads';
+import type { DirtyPreference } from '../capture/dirty.js';
 import type { ErrorRecord } from '../errors.js';
 import type { CheckpointInfo } from '../job/context.js';
 import type { PolicyOptions } from '../policy.js';
@@ -23,6 +24,7 @@ export interface JobTask {
   policy: PolicyOptions;
   /** Every fullEvery-th image is full, the others incremental. */
   fullEvery: number;
+  dirty: DirtyPreference;
   level: number;
   codec: CodecPreference;
   /** Int32Array control word, see policy.ts CONTROL_*. */

@@ -55,6 +55,7 @@ export default async function runAttempt(task: JobTask): Promise<JobTaskResult> 
       restored,
       policy: task.policy,
       fullEvery: task.fullEvery,
+      dirty: task.dirty,
       control: new Int32Array(task.control),
       events,
     });
