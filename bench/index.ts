@@ -36,7 +36,14 @@ function median(values: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-function newContext(codec: BlockCodec, store: LocalStore, job: string, restored: RestoredImage | null, fullEvery = 1): JobContext {
+function newContext(
+  codec: BlockCodec,
+  store: LocalStore,
+  job: string,
+  restored: RestoredImage | null,
+  fullEvery = 1,
+  dirty: 'auto' | 'hash' = 'auto',
+): JobContext {
   const writer = new ImageWriter({ codec, key: store.key, level: 1, blockSize: DEFAULT_BLOCK_SIZE, batchBlocks: 8, writerName: 'bench' });
   return new JobContext({
     job,
@@ -46,6 +53,7 @@ function newContext(codec: BlockCodec, store: LocalStore, job: string, restored:
     restored,
     policy: resolvePolicyOptions({ intervalMs: null }),
     fullEvery,
+    dirty,
     control: null,
     events: { progress: () => undefined, log: () => undefined, warning: () => undefined, checkpoint: () => undefined },
   });
@@ -131,6 +139,31 @@ function row(data: string, infos: CheckpointInfo[], restarts: number[], base: Re
   };
 }
 
+/** A full image, then one after 1% of the blocks changed: what an incremental image saves. */
+async function benchIncremental(codec: BlockCodec, dir: string, bytes: number, dirty: 'auto' | 'hash'): Promise<string> {
+  const store = LocalStore.open({ dir: path.join(dir, `store-inc-${dirty}`), keepImages: 2 });
+  const ctx = newContext(codec, store, 'inc', null, 8, dirty);
+  const field = ctx.region('field', Float64Array, bytes / 8);
+  fillSmoothField(field);
+  const full = (await ctx.checkpoint({ force: true }))!;
+  const perBlock = DEFAULT_BLOCK_SIZE / 8;
+  const blocks = bytes / DEFAULT_BLOCK_SIZE;
+  const times: number[] = [];
+  let last: CheckpointInfo | null = null;
+  for (let r = 0; r < 3; r++) {
+    for (let b = r; b < blocks; b += 100) field[b * perBlock + 11] += 1e-3; // 1% of the blocks
+    last = (await ctx.checkpoint({ force: true }))!;
+    times.push(last.totalMs);
+  }
+  await ctx.close();
+  const t = median(times);
+  return (
+    `1% of blocks changed (${dirty === 'auto' ? 'dirty tracking' : 'block hashes'}): ${fmtMs(t)} ms and ${(last!.bytes / MiB).toFixed(1)} MiB ` +
+    `vs full ${fmtMs(full.totalMs)} ms and ${(full.bytes / MiB).toFixed(1)} MiB: ${((100 * t) / full.totalMs).toFixed(1)}% of the time, ` +
+    `${((100 * last!.bytes) / full.bytes).toFixed(1)}% of the bytes (target ≤ 5%)`
+  );
+}
+
 /** ns per not-due `checkpoint()` call: the cost every safe point of every job pays. */
 async function benchNotDue(codec: BlockCodec, dir: string): Promise<number> {
   const store = LocalStore.open({ dir: path.join(dir, 'store') });
@@ -202,6 +235,10 @@ async function main(): Promise<void> {
     if (!quick) rows.push(await benchRegion(codec, dir, GiB, 3));
     rows.push(await benchObjects(codec, dir, quick ? 100_000 : 1_000_000, 3));
     printTable(rows);
+    const incBytes = quick ? 64 * MiB : GiB;
+    console.log(`\nincremental, ${incBytes / MiB} MiB field:`);
+    console.log(`  ${await benchIncremental(codec, dir, incBytes, 'auto')}`);
+    console.log(`  ${await benchIncremental(codec, dir, incBytes, 'hash')}`);
     const ns = await benchNotDue(codec, dir);
     console.log(`\ncheckpoint() when not due: ${ns.toFixed(1)} ns per call (target < 100 ns)`);
   } finally {
