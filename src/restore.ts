@@ -60,6 +60,7 @@ export class RestoredImage {
   /** Decodes region `name` into `memory`, after checking that the job asks for what was saved. */
   restoreRegion(name: string, type: string, length: number, memory: RegionMemory): void {
     const section = this.#regions.get(name)!;
+    this.#used.add(`region:${name}`); // asked for, even if the request does not fit
     const savedLength = section.length / section.elementSize;
     if (section.type !== type || savedLength !== length) {
       throw new RegionMismatchError(
@@ -68,7 +69,6 @@ export class RestoredImage {
       );
     }
     this.#reader.readSectionInto(section, memory.bytes);
-    this.#used.add(`region:${name}`);
   }
 
   /** Sections of the image the job never asked for (reported as a warning at the job's end). */

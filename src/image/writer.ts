@@ -22,7 +22,7 @@ import {
 } from './format.js';
 
 /** Written bytes that trigger a background fdatasync while the image is still being encoded. */
-const BACKGROUND_FLUSH_BYTES = 64 * 1024 * 1024;
+const BACKGROUND_FLUSH_BYTES = 16 * 1024 * 1024;
 
 /** A section to write: its descriptor and the raw bytes it holds. */
 export type SectionInput =
