@@ -42,17 +42,20 @@ export function imageCommand(): Command {
         const m = reader.manifest;
         const sections = m.sections.map((s) => {
           const stored = s.blocks.reduce((sum, b) => sum + b[1], 0);
+          const shared = s.blocks.reduce((sum, b) => sum + (b.length === 7 ? b[1] : 0), 0);
           return {
             kind: s.kind,
             name: s.name,
             what: s.kind === 'region' ? `${s.type}(${s.length / s.elementSize})` : s.role === 'v8' ? 'value' : `buffer #${s.index}`,
             raw: s.length,
             stored,
+            shared,
             blocks: s.blocks.length,
           };
         });
         const raw = sections.reduce((a, s) => a + s.raw, 0);
         const stored = sections.reduce((a, s) => a + s.stored, 0);
+        const shared = sections.reduce((a, s) => a + s.shared, 0);
         if (flags.json) {
           const { sections: _omit, ...header } = m;
           process.stdout.write(
@@ -67,14 +70,19 @@ export function imageCommand(): Command {
           `job        ${m.job}, sequence ${m.sequence}, attempt ${m.attempt}`,
           `taken      ${m.createdAt}`,
           `writer     ${m.writer}`,
+          `kind       ${
+            m.parent === null
+              ? 'full image'
+              : `incremental after ${m.parent}; shares ${formatBytes(shared)} of stored blocks with image${m.bases.length === 1 ? '' : 's'} ${m.bases.join(', ')}`
+          }`,
           `tag        ${key ? `verified with ${key.from}` : 'NOT checked: no key found (give --key-file)'}`,
           '',
           table(
-            ['kind', 'name', 'holds', 'raw', 'stored', 'ratio', 'blocks'],
-            sections.map((s) => [s.kind, s.name, s.what, formatBytes(s.raw), formatBytes(s.stored), ratio(s.raw, s.stored), s.blocks]),
+            ['kind', 'name', 'holds', 'raw', 'stored', 'ratio', 'blocks', 'shared'],
+            sections.map((s) => [s.kind, s.name, s.what, formatBytes(s.raw), formatBytes(s.stored), ratio(s.raw, s.stored), s.blocks, formatBytes(s.shared)]),
           ),
           '',
-          `total      ${formatBytes(raw)} of data in ${formatBytes(stored)} of blocks (${ratio(raw, stored)})`,
+          `total      ${formatBytes(raw)} of data in ${formatBytes(stored)} of blocks (${ratio(raw, stored)}), ${formatBytes(stored - shared)} of them in this file`,
         ];
         process.stdout.write(`${lines.join('\n')}\n`);
       } finally {
