@@ -3,6 +3,7 @@
 // written, the next is encoded on the codec's threads.
 import { createHmac } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
+import type { StagedBlocks } from '../capture/staging.js';
 import type { BlockCodec, BlockEncoder, EncodedBatch } from '../codec/types.js';
 import {
   FOOTER_LENGTH,
@@ -27,8 +28,8 @@ const BACKGROUND_FLUSH_BYTES = 16 * 1024 * 1024;
 /** A section to write: its descriptor and the raw bytes it holds. */
 export type SectionInput =
   | { kind: 'state'; role: 'v8'; name: string; data: Uint8Array }
-  | { kind: 'state'; role: 'buffer'; name: string; index: number; elementSize: number; data: Uint8Array }
-  | { kind: 'region'; name: string; type: RegionTypeName; elementSize: number; data: Uint8Array };
+  | { kind: 'state'; role: 'buffer'; name: string; index: number; elementSize: number; data: Uint8Array; staged?: StagedBlocks }
+  | { kind: 'region'; name: string; type: RegionTypeName; elementSize: number; data: Uint8Array; staged?: StagedBlocks };
 
 export interface ImageHeaderInfo {
   job: string;
@@ -63,8 +64,22 @@ export function sectionKey(section: Pick<Section, 'kind' | 'name'> & { role?: st
   return section.kind === 'region' ? `region:${section.name}` : `state:${section.name}:${section.role}:${section.index ?? ''}`;
 }
 
+/** The bytes of blocks [first, first + count) of a section: from staging when it was staged. */
+function blockSource(input: SectionInput, first: number, count: number, blockSize: number): Uint8Array {
+  const begin = first * blockSize;
+  const end = Math.min(input.data.length, (first + count) * blockSize);
+  if (!('staged' in input) || !input.staged) return input.data.subarray(begin, end);
+  const { memory, slots } = input.staged;
+  const at = slots[first]!;
+  // Blocks that are written are staged, and consecutive ones sit side by side.
+  if (at < 0 || slots[first + count - 1] !== at + (count - 1) * blockSize) {
+    throw new Error(`internal error: blocks ${first}..${first + count - 1} of ${input.kind} "${input.name}" are not staged together`);
+  }
+  return memory.subarray(at, at + (end - begin));
+}
+
 /** The section of `previous` whose blocks can be shared with `section`: same key, shape and block size. */
-function matchingSection(previous: PreviousImage, section: Section, blockSize: number): Section | null {
+export function matchingSection(previous: PreviousImage, section: Pick<Section, 'kind' | 'name' | 'length' | 'elementSize'> & { type?: string; role?: string; index?: number }, blockSize: number): Section | null {
   if (previous.manifest.blockSize !== blockSize) return null;
   const key = sectionKey(section);
   for (const old of previous.manifest.sections) {
@@ -157,9 +172,7 @@ export class ImageWriter {
         let reuse = false;
         if (b < blockCount && old) {
           const prior = old.blocks[b]!;
-          reuse = changed
-            ? changed[b] === 0
-            : hashToHex(this.#options.codec.hash64(input.data.subarray(b * blockSize, Math.min(input.data.length, (b + 1) * blockSize)))) === prior[5];
+          reuse = changed ? changed[b] === 0 : hashToHex(this.#options.codec.hash64(blockSource(input, b, 1, blockSize))) === prior[5];
           if (reuse) {
             const base = prior[6] ?? previous!.manifest.sequence;
             blocks[b] = [prior[0], prior[1], prior[2], prior[3], prior[4], prior[5], base];
@@ -178,9 +191,7 @@ export class ImageWriter {
     }
     const encode = (k: number): Promise<EncodedBatch> => {
       const c = chunks[k]!;
-      const data = inputs[c.section]!.data;
-      const src = data.subarray(c.first * blockSize, Math.min(data.length, (c.first + c.count) * blockSize));
-      return this.#encoders[k % 2]!.encode(src, sections[c.section]!.elementSize, level);
+      return this.#encoders[k % 2]!.encode(blockSource(inputs[c.section]!, c.first, c.count, blockSize), sections[c.section]!.elementSize, level);
     };
     let pending: Promise<EncodedBatch> | null = chunks.length > 0 ? encode(0) : null;
     // Flush written data to disk in the background while later blocks encode, so that the

@@ -2,22 +2,29 @@
 // and reporting (progress, log). One JobContext per job attempt, in the thread that runs it.
 import { captureSections, type RegisteredRegion } from '../capture/capture.js';
 import { StateCaptureError, CheckpointError, JobStoppedError, CrError } from '../errors.js';
-import { REGION_TYPES, type Manifest, type RegionArray, type RegionConstructor, type RegionTypeName } from '../image/format.js';
+import { imageId, REGION_TYPES, type Manifest, type RegionArray, type RegionConstructor, type RegionTypeName } from '../image/format.js';
 import type { ImageWriter } from '../image/writer.js';
 import { CheckpointPolicy, CONTROL_STOP, type PolicyOptions } from '../policy.js';
 import { allocateRegion, type RegionMemory } from '../region.js';
 import { RegionTracker, type DirtyPreference } from '../capture/dirty.js';
-import { sectionKey } from '../image/writer.js';
+import { matchingSection, sectionKey, type SectionInput } from '../image/writer.js';
+import { DEFAULT_STAGING_BUDGET_BYTES, Staging } from '../capture/staging.js';
 import type { ImageInfo, RestoredImage } from '../restore.js';
 import type { LocalStore } from '../store/local-store.js';
 
 export interface CheckpointOptions {
-  /** Take a checkpoint now, whether or not one is due. A failure then rejects instead of warning. */
+  /** Take a checkpoint now, whether or not one is due. With `durable`, a failure rejects instead of warning. */
   force?: boolean;
+  /**
+   * Resolve only once the image is committed (durable on disk). Without it, `checkpoint()`
+   * resolves as soon as what the image needs is captured, and the image is encoded and written
+   * while the job goes on; `info.committed` resolves when it is durable.
+   */
+  durable?: boolean;
 }
 
-/** What `cr.checkpoint()` resolves to when it took an image. */
-export interface CheckpointInfo {
+/** An image's figures once it is committed. */
+export interface ImageCommitted {
   id: string;
   sequence: number;
   file: string;
@@ -27,24 +34,33 @@ export interface CheckpointInfo {
   rawBytes: number;
   /** rawBytes / bytes. */
   ratio: number;
-  /** Time the job was paused in `checkpoint()` to serialize its states, ms. */
-  captureMs: number;
-  /** Time to encode, write and commit the image durably, ms. */
-  commitMs: number;
-  /** Time from the call to the committed image, ms. */
-  totalMs: number;
   /** True when the image shares unchanged blocks with older images. */
   incremental: boolean;
   /** Raw bytes of the blocks shared with older images rather than written again. */
   sharedBytes: number;
+  /** Time the job was paused in `checkpoint()`: waiting for the previous image, capture and staging, ms. */
+  pauseMs: number;
+  /** From the end of the pause to the durable image, ms. */
+  commitMs: number;
+  /** From the call to the durable image, ms. */
+  totalMs: number;
 }
+
+/**
+ * What `cr.checkpoint()` resolves to when it took an image: all figures when it was durable
+ * (`{ durable: true }`, or when the image could not be staged), else the image's name and the
+ * job's pause, with `committed` to await the rest.
+ */
+export type CheckpointInfo =
+  | (ImageCommitted & { durable: true; committed: Promise<ImageCommitted> })
+  | { durable: false; id: string; sequence: number; file: string; pauseMs: number; committed: Promise<ImageCommitted> };
 
 /** How a JobContext reports to whoever runs the job (the runner's main thread, a test...). */
 export interface JobEvents {
   progress(fraction: number, message: string | null): void;
   log(line: string): void;
   warning(message: string): void;
-  checkpoint(info: CheckpointInfo): void;
+  checkpoint(info: ImageCommitted): void;
 }
 
 export interface JobContextOptions {
@@ -61,6 +77,8 @@ export interface JobContextOptions {
   fullEvery: number;
   /** How changed blocks are found: 'auto' (dirty tracking where available, default) or 'hash'. */
   dirty?: DirtyPreference;
+  /** Staging memory for background writes, bytes (default 1 GiB); beyond it the job waits for the write. */
+  stagingBudgetBytes?: number;
   /** Shared control word written by the runner (policy.ts CONTROL_*); null when run alone. */
   control: Int32Array | null;
   events: JobEvents;
@@ -78,7 +96,9 @@ export class JobContext {
   readonly #policy: CheckpointPolicy;
   readonly #states = new Map<string, unknown>();
   readonly #regions = new Map<string, RegisteredRegion>();
-  #inflight: Promise<CheckpointInfo | null> | null = null;
+  /** Settles (never rejects) when the checkpoint in flight is committed or has failed. */
+  #inflight: Promise<void> | null = null;
+  readonly #staging: Staging;
   #calls = 0;
   #closed = false;
   #trackingWarned = false;
@@ -93,6 +113,7 @@ export class JobContext {
     this.attempt = options.attempt;
     this.image = options.restored?.info ?? null;
     this.#policy = new CheckpointPolicy(options.policy, options.control);
+    this.#staging = new Staging(options.stagingBudgetBytes ?? DEFAULT_STAGING_BUDGET_BYTES);
     if (!Number.isInteger(options.fullEvery) || options.fullEvery < 1) throw new RangeError('fullEvery must be a positive whole number');
     const restoredManifest = options.restored?.manifest ?? null;
     this.#previous = restoredManifest ? { manifest: restoredManifest, chain: chainOf(restoredManifest) } : null;
@@ -178,7 +199,7 @@ export class JobContext {
     this.#calls++;
     if (this.#stopped) return Promise.reject(this.#stopped);
     if (options?.force !== true && !this.#policy.isDue()) return RESOLVED_NULL;
-    return this.#take(options?.force === true);
+    return this.#take(options?.force === true, options?.durable === true);
   }
 
   progress(fraction: number, message?: string): void {
@@ -194,7 +215,7 @@ export class JobContext {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#inflight?.catch(() => undefined);
+    await this.#inflight;
     for (const region of this.#regions.values()) region.memory.free();
     this.#regions.clear();
     const unused = this.#options.restored?.unused() ?? [];
@@ -202,37 +223,114 @@ export class JobContext {
     this.#options.restored?.close();
   }
 
-  async #take(forced: boolean): Promise<CheckpointInfo | null> {
-    // At most one checkpoint in flight: a safe point reached while one is being written waits for it.
-    while (this.#inflight) await this.#inflight.catch(() => undefined);
-    const run = this.#write(forced);
-    this.#inflight = run;
-    try {
-      return await run;
-    } finally {
-      this.#inflight = null;
-    }
-  }
-
-  async #write(forced: boolean): Promise<CheckpointInfo | null> {
+  async #take(forced: boolean, durable: boolean): Promise<CheckpointInfo | null> {
     const started = performance.now();
+    // At most one checkpoint in flight: a safe point reached while one is being written waits.
+    while (this.#inflight) await this.#inflight;
     const { store, job, writer, events } = this.#options;
     const stopping = this.#policy.request() === CONTROL_STOP;
     this.#policy.clearCheckpointRequest();
+
+    // Capture, while the job is paused: states serialized, changed region blocks found and staged.
+    let sections: SectionInput[];
+    try {
+      sections = captureSections(this.#states, this.#regions);
+    } catch (err) {
+      this.#policy.rearm(performance.now() - started);
+      throw err; // StateCaptureError: the job's own bug, it must see it
+    }
+    const changed = new Map<string, Uint8Array>();
+    for (const [name, region] of this.#regions) {
+      if (region.tracker) changed.set(sectionKey({ kind: 'region', name }), region.tracker.capture());
+    }
+    const previous = this.#previous !== null && this.#previous.chain + 1 < this.#options.fullEvery ? this.#previous : null;
+    const staged = this.#stage(sections, previous, changed);
+    const pauseMs = performance.now() - started;
+    // The next interval starts now: what the job pays for a checkpoint is its pause.
+    this.#policy.rearm(pauseMs);
+    let sequence: number;
+    try {
+      sequence = store.nextSequence(job);
+    } catch (err) {
+      const failure = this.#failure(err, null);
+      if (forced && durable && !stopping) throw failure;
+      events.warning(failure.message);
+      if (stopping) throw (this.#stopped = new JobStoppedError(null));
+      return null;
+    }
+    const file = store.imageFile(job, sequence);
+    const id = imageId(job, sequence);
+
+    const meta = { calls: this.#calls, chain: previous ? previous.chain + 1 : 0 };
+    const commit = this.#commit(sequence, sections, previous, changed, meta, pauseMs, started);
+    // Internal bookkeeping must never see a rejection; the job sees it through `committed`.
+    this.#inflight = commit.then(
+      () => {
+        this.#inflight = null;
+      },
+      () => {
+        this.#inflight = null;
+      },
+    );
+    if (!durable && !stopping && staged) {
+      // The job goes on now; a failure is reported as a warning (and through `committed`).
+      commit.catch((err: Error) => events.warning(err.message));
+      return { durable: false, id, sequence, file, pauseMs, committed: commit };
+    }
     let info: CheckpointInfo | null = null;
     try {
-      const sections = captureSections(this.#states, this.#regions);
-      const changed = new Map<string, Uint8Array>();
-      for (const [name, region] of this.#regions) {
-        if (region.tracker) changed.set(sectionKey({ kind: 'region', name }), region.tracker.capture());
-      }
-      const captured = performance.now();
-      const sequence = store.nextSequence(job);
-      const previous = this.#previous !== null && this.#previous.chain + 1 < this.#options.fullEvery ? this.#previous : null;
+      info = { ...(await commit), durable: true, committed: commit };
+    } catch (err) {
+      if (forced && !stopping) throw err;
+      events.warning((err as Error).message);
+    }
+    if (stopping) {
+      this.#stopped = new JobStoppedError(info?.id ?? null);
+      throw this.#stopped;
+    }
+    return info;
+  }
+
+  /**
+   * Copies what the image will read from the job's memory — regions, and the typed arrays inside
+   * states, which capture references rather than copies — into staging memory, so that the job
+   * may write to them again at once. Tracked regions with a matching section in `previous` stage
+   * only their changed blocks; the others stage every block (hashing reads them all). Returns
+   * false when it did not fit the staging budget: the image is then written from the job's
+   * memory itself while the job waits.
+   */
+  #stage(sections: SectionInput[], previous: { manifest: Manifest; chain: number } | null, changed: Map<string, Uint8Array>): boolean {
+    type Live = Extract<SectionInput, { kind: 'region' } | { role: 'buffer' }>;
+    const live = sections.filter((s): s is Live => s.kind === 'region' || s.role === 'buffer');
+    const { blockSize } = this.#options.writer;
+    const requests = live.map((s) => {
+      const blocks = s.kind === 'region' ? (changed.get(sectionKey(s)) ?? null) : null;
+      const shares = previous !== null && matchingSection({ manifest: previous.manifest }, { ...s, length: s.data.length }, blockSize) !== null;
+      return { data: s.data, blocks: shares ? blocks : null };
+    });
+    const staged = this.#staging.stage(requests, blockSize);
+    if (staged === null) return false;
+    live.forEach((s, i) => (s.staged = staged[i]));
+    return true;
+  }
+
+  /** Encodes, writes and commits the image; resolves with its figures, rejects with a CrError. */
+  async #commit(
+    sequence: number,
+    sections: SectionInput[],
+    previous: { manifest: Manifest } | null,
+    changed: Map<string, Uint8Array>,
+    meta: Record<string, unknown>,
+    pauseMs: number,
+    started: number,
+  ): Promise<ImageCommitted> {
+    const { store, job, writer } = this.#options;
+    const captured = started + pauseMs;
+    try {
       const { file, result } = await store.commit(job, sequence, (handle) =>
         writer.write(
           handle,
-          { job, sequence, attempt: this.attempt, createdAt: new Date(), meta: { calls: this.#calls, chain: previous ? previous.chain + 1 : 0 } },
+          { job, sequence, attempt: this.attempt, createdAt: new Date(started + performance.timeOrigin), meta },
           sections,
           previous ? { manifest: previous.manifest, changed } : null,
         ),
@@ -240,39 +338,34 @@ export class JobContext {
       for (const region of this.#regions.values()) region.tracker?.committed();
       this.#previous = { manifest: result.manifest, chain: chainOf(result.manifest) };
       const done = performance.now();
-      info = {
+      const committed: ImageCommitted = {
         id: result.manifest.id,
         sequence,
         file,
         bytes: result.bytes,
         rawBytes: result.rawBytes,
         ratio: result.rawBytes / result.bytes,
-        captureMs: captured - started,
-        commitMs: done - captured,
-        totalMs: done - started,
         incremental: result.manifest.parent !== null,
         sharedBytes: result.sharedBytes,
+        pauseMs,
+        commitMs: done - captured,
+        totalMs: done - started,
       };
-      this.#policy.rearm(info.totalMs);
-      events.checkpoint(info);
+      this.#options.events.checkpoint(committed);
+      return committed;
     } catch (err) {
-      this.#policy.rearm(performance.now() - started);
-      if (err instanceof StateCaptureError) throw err; // the job's own bug: it must see it
-      const failure =
-        err instanceof CrError
-          ? err
-          : new CheckpointError(
-              `checkpoint of job "${job}" failed: ${describeIoError(err)}; the previous image stays the latest and the job goes on`,
-              { cause: err },
-            );
-      if (forced && !stopping) throw failure;
-      events.warning(failure.message);
+      throw this.#failure(err, sequence);
     }
-    if (stopping) {
-      this.#stopped = new JobStoppedError(info?.id ?? null);
-      throw this.#stopped;
-    }
-    return info;
+  }
+
+  #failure(err: unknown, sequence: number | null): CrError {
+    if (err instanceof CrError) return err;
+    const { job } = this.#options;
+    const what = sequence === null ? 'a checkpoint' : `checkpoint ${imageId(job, sequence)}`;
+    return new CheckpointError(
+      `${what} of job "${job}" failed: ${describeIoError(err)}; the previous image stays the latest and the job goes on`,
+      { cause: err },
+    );
   }
 
   #checkOpen(what: string): void {

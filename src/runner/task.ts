@@ -2,7 +2,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { DirtyPreference } from '../capture/dirty.js';
 import type { ErrorRecord } from '../errors.js';
-import type { CheckpointInfo } from '../job/context.js';
+import type { ImageCommitted } from '../job/context.js';
 import type { PolicyOptions } from '../policy.js';
 import type { ImageInfo } from '../restore.js';
 
@@ -43,4 +43,4 @@ export type JobEvent =
   | { type: 'progress'; fraction: number; message: string | null }
   | { type: 'log'; line: string }
   | { type: 'warning'; message: string }
-  | { type: 'checkpoint'; info: CheckpointInfo };
+  | { type: 'checkpoint'; info: ImageCommitted };

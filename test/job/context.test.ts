@@ -6,7 +6,7 @@ import { getCodec } from '../../src/codec/index.js';
 import { CheckpointError, ImageCorruptError, JobStoppedError, NoImageError, RegionMismatchError, StateCaptureError } from '../../src/errors.js';
 import { DEFAULT_BLOCK_SIZE, REGION_TYPES, type RegionTypeName } from '../../src/image/format.js';
 import { ImageWriter } from '../../src/image/writer.js';
-import { JobContext, type CheckpointInfo } from '../../src/job/context.js';
+import { JobContext, type ImageCommitted } from '../../src/job/context.js';
 import { CONTROL_CHECKPOINT, CONTROL_STOP, resolvePolicyOptions, type PolicyOptions } from '../../src/policy.js';
 import { RestoredImage } from '../../src/restore.js';
 import { LocalStore } from '../../src/store/local-store.js';
@@ -16,19 +16,19 @@ interface Harness {
   context: JobContext;
   store: LocalStore;
   warnings: string[];
-  checkpoints: CheckpointInfo[];
+  checkpoints: ImageCommitted[];
 }
 
 async function harness(
   dir: string,
-  options: { restore?: boolean; policy?: Partial<PolicyOptions>; control?: Int32Array; store?: LocalStore; fullEvery?: number } = {},
+  options: { restore?: boolean; policy?: Partial<PolicyOptions>; control?: Int32Array; store?: LocalStore; fullEvery?: number; stagingBudgetBytes?: number } = {},
 ): Promise<Harness> {
   const codec = await getCodec();
   const store = options.store ?? LocalStore.open({ dir });
   const writer = new ImageWriter({ codec, key: store.key, level: 1, blockSize: DEFAULT_BLOCK_SIZE, batchBlocks: 4, writerName: 'test' });
   const latest = options.restore ? store.latest('job', codec) : null;
   const warnings: string[] = [];
-  const checkpoints: CheckpointInfo[] = [];
+  const checkpoints: ImageCommitted[] = [];
   const context = new JobContext({
     job: 'job',
     attempt: 1,
@@ -37,6 +37,7 @@ async function harness(
     restored: latest ? new RestoredImage(latest.reader) : null,
     policy: resolvePolicyOptions({ intervalMs: null, ...options.policy }),
     fullEvery: options.fullEvery ?? 8,
+    stagingBudgetBytes: options.stagingBudgetBytes,
     control: options.control ?? null,
     events: {
       progress: () => undefined,
@@ -134,12 +135,66 @@ test('checkpoint resolves to null when nothing is due and to the image info when
   const { context, checkpoints } = await harness(tempDir(t));
   context.state('s', { n: 1 });
   t.is(await context.checkpoint(), null);
-  const info = await context.checkpoint({ force: true });
-  t.is(info?.sequence, 1);
-  t.is(info?.id, 'job-00000001');
-  t.true(info!.bytes > 0 && info!.totalMs >= 0 && info!.ratio > 0);
+  const info = await context.checkpoint({ force: true, durable: true });
+  if (!info?.durable) return t.fail('a durable checkpoint resolves committed');
+  t.is(info.sequence, 1);
+  t.is(info.id, 'job-00000001');
+  t.true(info.bytes > 0 && info.totalMs >= info.pauseMs && info.ratio > 0);
+  t.true(fs.existsSync(info.file), 'the image is on disk when a durable checkpoint resolves');
   t.deepEqual(checkpoints.map((c) => c.id), ['job-00000001']);
   await context.close();
+});
+
+test('a checkpoint that is not durable resolves after capture; the image holds the values at the safe point', async (t) => {
+  const dir = tempDir(t);
+  const { context } = await harness(dir);
+  const field = context.region('field', Float64Array, (3 * DEFAULT_BLOCK_SIZE) / 8);
+  field.fill(1.5);
+  const state = context.state('s', { step: 1 });
+  const info = await context.checkpoint({ force: true });
+  if (!info || info.durable) return t.fail('a staged checkpoint resolves before its commit');
+  // The job goes on and overwrites everything while the image is being written.
+  field.fill(-7);
+  state.step = 2;
+  const committed = await info.committed;
+  t.is(committed.id, info.id);
+  t.true(committed.pauseMs <= committed.totalMs);
+  await context.close();
+  const again = await harness(dir, { restore: true });
+  t.true(again.context.region('field', Float64Array, (3 * DEFAULT_BLOCK_SIZE) / 8).every((v) => v === 1.5));
+  t.deepEqual(again.context.state('s', { step: 0 }), { step: 1 });
+  await again.context.close();
+});
+
+test('a typed array inside a state is captured at the safe point, not when the image is written', async (t) => {
+  const dir = tempDir(t);
+  const { context } = await harness(dir);
+  const state = context.state('rng', { words: new Uint32Array([1, 2, 3, 4]), big: new Float64Array(300_000).fill(2) });
+  const info = await context.checkpoint({ force: true });
+  if (!info || info.durable) return t.fail('a staged checkpoint resolves before its commit');
+  state.words.set([9, 9, 9, 9]);
+  state.big.fill(-1);
+  await info.committed;
+  await context.close();
+  const again = await harness(dir, { restore: true });
+  const back = again.context.state('rng', { words: new Uint32Array(4), big: new Float64Array(0) });
+  t.deepEqual([...back.words], [1, 2, 3, 4]);
+  t.true(back.big.every((v) => v === 2));
+  await again.context.close();
+});
+
+test('beyond the staging budget the job waits for the image, which still holds the safe point', async (t) => {
+  const dir = tempDir(t);
+  const { context } = await harness(dir, { stagingBudgetBytes: 1024 });
+  const field = context.region('field', Uint8Array, 2 * DEFAULT_BLOCK_SIZE);
+  field.fill(3);
+  const info = await context.checkpoint({ force: true });
+  t.true(info?.durable, 'not staged: resolved once committed');
+  field.fill(4);
+  await context.close();
+  const again = await harness(dir, { restore: true });
+  t.true(again.context.region('field', Uint8Array, 2 * DEFAULT_BLOCK_SIZE).every((v) => v === 3));
+  await again.context.close();
 });
 
 test('every N safe points takes a checkpoint on the Nth call', async (t) => {
@@ -197,18 +252,20 @@ test('a checkpoint that cannot be written warns and lets the job go on, and a fo
   const { context, store, warnings } = await harness(dir, { policy: { everyCalls: 1 } });
   context.state('s', { n: 1 });
   t.truthy(await context.checkpoint());
-  // Make the job's directory unwritable by replacing it with a file: every commit now fails.
-  const jobDir = store.jobDir('job');
-  fs.renameSync(jobDir, `${jobDir}.moved`);
-  fs.writeFileSync(jobDir, 'not a directory');
-  t.is(await context.checkpoint(), null);
+  // A directory where the next image's temp file goes: its commit fails with EISDIR.
+  const blocker = path.join(store.jobDir('job'), `.00000002.crimg.tmp.${process.pid}`);
+  fs.mkdirSync(blocker);
+  const pending = await context.checkpoint();
+  t.false(pending!.durable, 'the job went on before the write failed');
+  await t.throwsAsync(pending!.committed, { instanceOf: CheckpointError });
   t.is(warnings.length, 1);
-  t.regex(warnings[0]!, /checkpoint of job "job" failed: .*the previous image stays the latest and the job goes on/);
-  const forced = await t.throwsAsync(context.checkpoint({ force: true }), { instanceOf: CheckpointError });
+  t.regex(warnings[0]!, /checkpoint job-00000002 of job "job" failed: .*the previous image stays the latest and the job goes on/);
+  const forced = await t.throwsAsync(context.checkpoint({ force: true, durable: true }), { instanceOf: CheckpointError });
   t.is(forced?.code, 'CR_CHECKPOINT_FAILED');
-  fs.rmSync(jobDir);
-  fs.renameSync(`${jobDir}.moved`, jobDir);
-  t.is((await context.checkpoint())?.sequence, 2, 'the next checkpoint succeeds once the store is writable again');
+  t.deepEqual(store.list('job').map((e) => e.sequence), [1], 'nothing was committed, image 1 is untouched');
+  fs.rmdirSync(blocker);
+  const next = await context.checkpoint();
+  t.is((await next!.committed).sequence, 2, 'the next checkpoint succeeds once the store is writable again');
   await context.close();
 });
 
@@ -230,11 +287,11 @@ test('an incremental image shares unchanged blocks and restores bit for bit thro
   const field = first.context.region('field', Float64Array, (blocks * DEFAULT_BLOCK_SIZE) / 8);
   for (let i = 0; i < field.length; i++) field[i] = Math.sin(i / 1000);
   const progress = first.context.state('progress', { step: 0 });
-  const infos: CheckpointInfo[] = [];
+  const infos: ImageCommitted[] = [];
   for (let step = 1; step <= 4; step++) {
     field[(step % blocks) * (DEFAULT_BLOCK_SIZE / 8) + 17] = step; // one block changes per step
     progress.step = step;
-    infos.push((await first.context.checkpoint({ force: true }))!);
+    infos.push(await (await first.context.checkpoint({ force: true }))!.committed);
   }
   t.deepEqual(infos.map((i) => i.incremental), [false, true, true, false], 'a full image every 3rd');
   t.is(infos[1]!.sharedBytes, (blocks - 1) * DEFAULT_BLOCK_SIZE, 'only the changed block is written again');

@@ -143,8 +143,11 @@ test('A job that calls process.exit in the middle is restarted from its latest i
   const failures = attemptFailures(run);
   t.is(failures.length, 1, run.stderr);
   t.regex(failures[0]!, /^1: .*exited with code:? 3; restarting from the latest image in 10 ms$/);
-  t.regex(run.stderr, /resuming "counter-job" from image counter-job-00000015 \(.*\), attempt 2/);
-  t.regex(run.stderr, /counter: resumed at step 150 \(attempt 2\)/);
+  // Image 15 (step 150) was taken without waiting for it to be durable, so the exit may have cut
+  // its write short: the restart resumes from whichever of 14 and 15 was committed.
+  const resumed = /resuming "counter-job" from image counter-job-0000001(4|5) \(.*\), attempt 2/.exec(run.stderr);
+  t.truthy(resumed, run.stderr);
+  t.regex(run.stderr, new RegExp(`counter: resumed at step ${resumed?.[1] === '5' ? 150 : 140} \\(attempt 2\\)`));
   t.deepEqual(resultOf(t, run), await uninterruptedResult(COUNTER, {}));
 });
 

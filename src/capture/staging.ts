@@ -1,0 +1,64 @@
+// Staging: the blocks a checkpoint will write are copied out of the job's regions into reusable
+// memory at the safe point, so the job can run on while they are encoded and written (FACTS.md:
+// a warm copy runs at ~11 GB/s, while copying into fresh memory runs at 0.3–1.7 GB/s: the
+// memory is allocated once and reused, never per checkpoint).
+
+/** Where each block of a region section sits in staging memory. */
+export interface StagedBlocks {
+  memory: Uint8Array;
+  /** Byte offset of block b in `memory`, or -1 when the block is not staged (it will not be read). */
+  slots: Float64Array;
+}
+
+export interface StagingRequest {
+  data: Uint8Array;
+  /** One byte per block, 1 = stage it; null = stage every block. */
+  blocks: Uint8Array | null;
+}
+
+export const DEFAULT_STAGING_BUDGET_BYTES = 1024 * 1024 * 1024;
+
+export class Staging {
+  readonly budgetBytes: number;
+  #memory: Uint8Array | null = null;
+
+  constructor(budgetBytes: number) {
+    if (!Number.isSafeInteger(budgetBytes) || budgetBytes < 0) throw new RangeError('the staging budget must be a whole number of bytes ≥ 0');
+    this.budgetBytes = budgetBytes;
+  }
+
+  /**
+   * Copies the requested blocks of every request, in order, into staging memory; null when they
+   * would not fit the budget (the caller then writes from the regions while the job waits).
+   */
+  stage(requests: StagingRequest[], blockSize: number): StagedBlocks[] | null {
+    let total = 0;
+    for (const r of requests) total += stagedBytes(r, blockSize);
+    if (total > this.budgetBytes) return null;
+    if (!this.#memory || this.#memory.length < total) {
+      // Grows to the largest checkpoint seen so far, then serves every later one.
+      this.#memory = new Uint8Array(Math.min(this.budgetBytes, Math.max(total, (this.#memory?.length ?? 0) * 2)));
+    }
+    const memory = this.#memory;
+    let at = 0;
+    return requests.map((r) => {
+      const count = Math.ceil(r.data.length / blockSize);
+      const slots = new Float64Array(count).fill(-1);
+      for (let b = 0; b < count; b++) {
+        if (r.blocks !== null && r.blocks[b] === 0) continue;
+        const block = r.data.subarray(b * blockSize, Math.min(r.data.length, (b + 1) * blockSize));
+        memory.set(block, at);
+        slots[b] = at;
+        at += block.length;
+      }
+      return { memory, slots };
+    });
+  }
+}
+
+function stagedBytes(r: StagingRequest, blockSize: number): number {
+  if (r.blocks === null) return r.data.length;
+  let bytes = 0;
+  for (let b = 0; b < r.blocks.length; b++) if (r.blocks[b]) bytes += Math.min(blockSize, r.data.length - b * blockSize);
+  return bytes;
+}
