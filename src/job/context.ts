@@ -1,67 +1,16 @@
 // The `cr` object a job receives: registration (state, region), the safe point (checkpoint),
 // and reporting (progress, log). One JobContext per job attempt, in the thread that runs it.
-import { captureSections, type RegisteredRegion } from '../capture/capture.js';
-import { StateCaptureError, CheckpointError, JobStoppedError, CrError } from '../errors.js';
-import { imageId, REGION_TYPES, type Manifest, type RegionArray, type RegionConstructor, type RegionTypeName } from '../image/format.js';
-import type { ImageWriter } from '../image/writer.js';
-import { CheckpointPolicy, CONTROL_STOP, type PolicyOptions } from '../policy.js';
-import { allocateRegion, type RegionMemory } from '../region.js';
+import type { RegisteredRegion } from '../capture/capture.js';
 import { RegionTracker, type DirtyPreference } from '../capture/dirty.js';
-import { matchingSection, sectionKey, type SectionInput } from '../image/writer.js';
-import { DEFAULT_STAGING_BUDGET_BYTES, Staging } from '../capture/staging.js';
+import { REGION_TYPES, type RegionArray, type RegionConstructor, type RegionTypeName } from '../image/format.js';
+import type { ImageWriter } from '../image/writer.js';
+import { CheckpointPolicy, type PolicyOptions } from '../policy.js';
+import { allocateRegion, type RegionMemory } from '../region.js';
 import type { ImageInfo, RestoredImage } from '../restore.js';
 import type { LocalStore } from '../store/local-store.js';
+import { Checkpointer, type CheckpointInfo, type CheckpointOptions, type JobEvents } from './checkpointer.js';
 
-export interface CheckpointOptions {
-  /** Take a checkpoint now, whether or not one is due. With `durable`, a failure rejects instead of warning. */
-  force?: boolean;
-  /**
-   * Resolve only once the image is committed (durable on disk). Without it, `checkpoint()`
-   * resolves as soon as what the image needs is captured, and the image is encoded and written
-   * while the job goes on; `info.committed` resolves when it is durable.
-   */
-  durable?: boolean;
-}
-
-/** An image's figures once it is committed. */
-export interface ImageCommitted {
-  id: string;
-  sequence: number;
-  file: string;
-  /** Bytes of the image file. */
-  bytes: number;
-  /** Bytes of state and region data it holds. */
-  rawBytes: number;
-  /** rawBytes / bytes. */
-  ratio: number;
-  /** True when the image shares unchanged blocks with older images. */
-  incremental: boolean;
-  /** Raw bytes of the blocks shared with older images rather than written again. */
-  sharedBytes: number;
-  /** Time the job was paused in `checkpoint()`: waiting for the previous image, capture and staging, ms. */
-  pauseMs: number;
-  /** From the end of the pause to the durable image, ms. */
-  commitMs: number;
-  /** From the call to the durable image, ms. */
-  totalMs: number;
-}
-
-/**
- * What `cr.checkpoint()` resolves to when it took an image: all figures when it was durable
- * (`{ durable: true }`, or when the image could not be staged), else the image's name and the
- * job's pause, with `committed` to await the rest.
- */
-export type CheckpointInfo =
-  | (ImageCommitted & { durable: true; committed: Promise<ImageCommitted> })
-  | { durable: false; id: string; sequence: number; file: string; pauseMs: number; committed: Promise<ImageCommitted> };
-
-/** How a JobContext reports to whoever runs the job (the runner's main thread, a test...). */
-export interface JobEvents {
-  progress(fraction: number, message: string | null): void;
-  log(line: string): void;
-  warning(message: string): void;
-  checkpoint(info: ImageCommitted): void;
-}
+export type { CheckpointInfo, CheckpointOptions, ImageCommitted, JobEvents } from './checkpointer.js';
 
 export interface JobContextOptions {
   job: string;
@@ -97,15 +46,10 @@ export class JobContext {
   readonly #states = new Map<string, unknown>();
   readonly #regions = new Map<string, RegisteredRegion>();
   /** Settles (never rejects) when the checkpoint in flight is committed or has failed. */
-  #inflight: Promise<void> | null = null;
-  readonly #staging: Staging;
+  readonly #checkpointer: Checkpointer;
   #calls = 0;
   #closed = false;
   #trackingWarned = false;
-  /** The last image committed (or restored from), and how many incremental images follow its full one. */
-  #previous: { manifest: Manifest; chain: number } | null;
-  /** Set once the job was told to stop: every later safe point throws again. */
-  #stopped: JobStoppedError | null = null;
 
   constructor(options: JobContextOptions) {
     this.#options = options;
@@ -113,10 +57,17 @@ export class JobContext {
     this.attempt = options.attempt;
     this.image = options.restored?.info ?? null;
     this.#policy = new CheckpointPolicy(options.policy, options.control);
-    this.#staging = new Staging(options.stagingBudgetBytes ?? DEFAULT_STAGING_BUDGET_BYTES);
-    if (!Number.isInteger(options.fullEvery) || options.fullEvery < 1) throw new RangeError('fullEvery must be a positive whole number');
-    const restoredManifest = options.restored?.manifest ?? null;
-    this.#previous = restoredManifest ? { manifest: restoredManifest, chain: chainOf(restoredManifest) } : null;
+    this.#checkpointer = new Checkpointer({
+      job: options.job,
+      attempt: options.attempt,
+      store: options.store,
+      writer: options.writer,
+      events: options.events,
+      policy: this.#policy,
+      fullEvery: options.fullEvery,
+      stagingBudgetBytes: options.stagingBudgetBytes,
+      restored: options.restored?.manifest ?? null,
+    });
   }
 
   /**
@@ -197,9 +148,10 @@ export class JobContext {
    */
   checkpoint(options?: CheckpointOptions): Promise<CheckpointInfo | null> {
     this.#calls++;
-    if (this.#stopped) return Promise.reject(this.#stopped);
+    const stopped = this.#checkpointer.stopped;
+    if (stopped !== null) return Promise.reject(stopped);
     if (options?.force !== true && !this.#policy.isDue()) return RESOLVED_NULL;
-    return this.#take(options?.force === true, options?.durable === true);
+    return this.#checkpointer.take(this.#states, this.#regions, this.#calls, options?.force === true, options?.durable === true);
   }
 
   progress(fraction: number, message?: string): void {
@@ -215,7 +167,7 @@ export class JobContext {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#inflight;
+    await this.#checkpointer.settle();
     for (const region of this.#regions.values()) region.memory.free();
     this.#regions.clear();
     const unused = this.#options.restored?.unused() ?? [];
@@ -223,160 +175,9 @@ export class JobContext {
     this.#options.restored?.close();
   }
 
-  async #take(forced: boolean, durable: boolean): Promise<CheckpointInfo | null> {
-    const started = performance.now();
-    // At most one checkpoint in flight: a safe point reached while one is being written waits.
-    while (this.#inflight) await this.#inflight;
-    const { store, job, writer, events } = this.#options;
-    const stopping = this.#policy.request() === CONTROL_STOP;
-    this.#policy.clearCheckpointRequest();
-
-    // Capture, while the job is paused: states serialized, changed region blocks found and staged.
-    let sections: SectionInput[];
-    try {
-      sections = captureSections(this.#states, this.#regions);
-    } catch (err) {
-      this.#policy.rearm(performance.now() - started);
-      throw err; // StateCaptureError: the job's own bug, it must see it
-    }
-    const changed = new Map<string, Uint8Array>();
-    for (const [name, region] of this.#regions) {
-      if (region.tracker) changed.set(sectionKey({ kind: 'region', name }), region.tracker.capture());
-    }
-    const previous = this.#previous !== null && this.#previous.chain + 1 < this.#options.fullEvery ? this.#previous : null;
-    const staged = this.#stage(sections, previous, changed);
-    const pauseMs = performance.now() - started;
-    // The next interval starts now: what the job pays for a checkpoint is its pause.
-    this.#policy.rearm(pauseMs);
-    let sequence: number;
-    try {
-      sequence = store.nextSequence(job);
-    } catch (err) {
-      const failure = this.#failure(err, null);
-      if (forced && durable && !stopping) throw failure;
-      events.warning(failure.message);
-      if (stopping) throw (this.#stopped = new JobStoppedError(null));
-      return null;
-    }
-    const file = store.imageFile(job, sequence);
-    const id = imageId(job, sequence);
-
-    const meta = { calls: this.#calls, chain: previous ? previous.chain + 1 : 0 };
-    const commit = this.#commit(sequence, sections, previous, changed, meta, pauseMs, started);
-    // Internal bookkeeping must never see a rejection; the job sees it through `committed`.
-    this.#inflight = commit.then(
-      () => {
-        this.#inflight = null;
-      },
-      () => {
-        this.#inflight = null;
-      },
-    );
-    if (!durable && !stopping && staged) {
-      // The job goes on now; a failure is reported as a warning (and through `committed`).
-      commit.catch((err: Error) => events.warning(err.message));
-      return { durable: false, id, sequence, file, pauseMs, committed: commit };
-    }
-    let info: CheckpointInfo | null = null;
-    try {
-      info = { ...(await commit), durable: true, committed: commit };
-    } catch (err) {
-      if (forced && !stopping) throw err;
-      events.warning((err as Error).message);
-    }
-    if (stopping) {
-      this.#stopped = new JobStoppedError(info?.id ?? null);
-      throw this.#stopped;
-    }
-    return info;
-  }
-
-  /**
-   * Copies what the image will read from the job's memory — regions, and the typed arrays inside
-   * states, which capture references rather than copies — into staging memory, so that the job
-   * may write to them again at once. Tracked regions with a matching section in `previous` stage
-   * only their changed blocks; the others stage every block (hashing reads them all). Returns
-   * false when it did not fit the staging budget: the image is then written from the job's
-   * memory itself while the job waits.
-   */
-  #stage(sections: SectionInput[], previous: { manifest: Manifest; chain: number } | null, changed: Map<string, Uint8Array>): boolean {
-    type Live = Extract<SectionInput, { kind: 'region' } | { role: 'buffer' }>;
-    const live = sections.filter((s): s is Live => s.kind === 'region' || s.role === 'buffer');
-    const { blockSize } = this.#options.writer;
-    const requests = live.map((s) => {
-      const blocks = s.kind === 'region' ? (changed.get(sectionKey(s)) ?? null) : null;
-      const shares = previous !== null && matchingSection({ manifest: previous.manifest }, { ...s, length: s.data.length }, blockSize) !== null;
-      return { data: s.data, blocks: shares ? blocks : null };
-    });
-    const staged = this.#staging.stage(requests, blockSize);
-    if (staged === null) return false;
-    live.forEach((s, i) => (s.staged = staged[i]));
-    return true;
-  }
-
-  /** Encodes, writes and commits the image; resolves with its figures, rejects with a CrError. */
-  async #commit(
-    sequence: number,
-    sections: SectionInput[],
-    previous: { manifest: Manifest } | null,
-    changed: Map<string, Uint8Array>,
-    meta: Record<string, unknown>,
-    pauseMs: number,
-    started: number,
-  ): Promise<ImageCommitted> {
-    const { store, job, writer } = this.#options;
-    const captured = started + pauseMs;
-    try {
-      const { file, result } = await store.commit(job, sequence, (handle) =>
-        writer.write(
-          handle,
-          { job, sequence, attempt: this.attempt, createdAt: new Date(started + performance.timeOrigin), meta },
-          sections,
-          previous ? { manifest: previous.manifest, changed } : null,
-        ),
-      );
-      for (const region of this.#regions.values()) region.tracker?.committed();
-      this.#previous = { manifest: result.manifest, chain: chainOf(result.manifest) };
-      const done = performance.now();
-      const committed: ImageCommitted = {
-        id: result.manifest.id,
-        sequence,
-        file,
-        bytes: result.bytes,
-        rawBytes: result.rawBytes,
-        ratio: result.rawBytes / result.bytes,
-        incremental: result.manifest.parent !== null,
-        sharedBytes: result.sharedBytes,
-        pauseMs,
-        commitMs: done - captured,
-        totalMs: done - started,
-      };
-      this.#options.events.checkpoint(committed);
-      return committed;
-    } catch (err) {
-      throw this.#failure(err, sequence);
-    }
-  }
-
-  #failure(err: unknown, sequence: number | null): CrError {
-    if (err instanceof CrError) return err;
-    const { job } = this.#options;
-    const what = sequence === null ? 'a checkpoint' : `checkpoint ${imageId(job, sequence)}`;
-    return new CheckpointError(
-      `${what} of job "${job}" failed: ${describeIoError(err)}; the previous image stays the latest and the job goes on`,
-      { cause: err },
-    );
-  }
-
   #checkOpen(what: string): void {
     if (this.#closed) throw new TypeError(`cr.${what}() was called after the job ended`);
   }
-}
-
-/** How many incremental images lead to this one from its last full image (0 when full). */
-function chainOf(manifest: Manifest): number {
-  const chain = manifest.meta.chain;
-  return manifest.parent === null ? 0 : typeof chain === 'number' && Number.isSafeInteger(chain) && chain > 0 ? chain : 1;
 }
 
 function checkName(what: string, name: unknown): void {
@@ -388,14 +189,6 @@ function checkName(what: string, name: unknown): void {
 function regionTypeName(Ctor: unknown): RegionTypeName {
   for (const [name, C] of Object.entries(REGION_TYPES)) if (C === Ctor) return name as RegionTypeName;
   throw new TypeError(`region type must be a typed-array constructor (${Object.keys(REGION_TYPES).join(', ')})`);
-}
-
-function describeIoError(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  if (e?.code === 'ENOSPC') return 'the disk is full (ENOSPC)';
-  if (e?.code === 'EDQUOT') return 'the disk quota is exceeded (EDQUOT)';
-  if (e?.code === 'EACCES' || e?.code === 'EPERM') return `permission denied (${e.code}) writing ${e.path ?? 'the store'}`;
-  return e?.message ?? String(err);
 }
 
 function inspectValue(value: unknown): string {

@@ -1,0 +1,275 @@
+// The checkpoint pipeline of one job attempt, after the policy said a checkpoint is due:
+// capture (states serialized, changed blocks found and staged) while the job waits, then encode,
+// write and commit in the background (docs/incremental.md, "Staging"). At most one in flight.
+import type { RegisteredRegion } from '../capture/capture.js';
+import { captureSections } from '../capture/capture.js';
+import { DEFAULT_STAGING_BUDGET_BYTES, Staging } from '../capture/staging.js';
+import { CheckpointError, CrError, JobStoppedError } from '../errors.js';
+import { imageId, type Manifest } from '../image/format.js';
+import { matchingSection, sectionKey, type ImageWriter, type SectionInput } from '../image/writer.js';
+import { CONTROL_STOP, type CheckpointPolicy } from '../policy.js';
+import type { LocalStore } from '../store/local-store.js';
+
+export interface CheckpointOptions {
+  /** Take a checkpoint now, whether or not one is due. With `durable`, a failure rejects instead of warning. */
+  force?: boolean;
+  /**
+   * Resolve only once the image is committed (durable on disk). Without it, `checkpoint()`
+   * resolves as soon as what the image needs is captured, and the image is encoded and written
+   * while the job goes on; `info.committed` resolves when it is durable.
+   */
+  durable?: boolean;
+}
+
+/** An image's figures once it is committed. */
+export interface ImageCommitted {
+  id: string;
+  sequence: number;
+  file: string;
+  /** Bytes of the image file. */
+  bytes: number;
+  /** Bytes of state and region data it holds. */
+  rawBytes: number;
+  /** rawBytes / bytes. */
+  ratio: number;
+  /** True when the image shares unchanged blocks with older images. */
+  incremental: boolean;
+  /** Raw bytes of the blocks shared with older images rather than written again. */
+  sharedBytes: number;
+  /** Time the job was paused in `checkpoint()`: waiting for the previous image, capture and staging, ms. */
+  pauseMs: number;
+  /** From the end of the pause to the durable image, ms. */
+  commitMs: number;
+  /** From the call to the durable image, ms. */
+  totalMs: number;
+}
+
+/**
+ * What `cr.checkpoint()` resolves to when it took an image: all figures when it was durable
+ * (`{ durable: true }`, or when the image could not be staged), else the image's name and the
+ * job's pause, with `committed` to await the rest.
+ */
+export type CheckpointInfo =
+  | (ImageCommitted & { durable: true; committed: Promise<ImageCommitted> })
+  | { durable: false; id: string; sequence: number; file: string; pauseMs: number; committed: Promise<ImageCommitted> };
+
+/** How a JobContext reports to whoever runs the job (the runner's main thread, a test...). */
+export interface JobEvents {
+  progress(fraction: number, message: string | null): void;
+  log(line: string): void;
+  warning(message: string): void;
+  checkpoint(info: ImageCommitted): void;
+}
+
+export interface CheckpointerOptions {
+  job: string;
+  attempt: number;
+  store: LocalStore;
+  writer: ImageWriter;
+  events: JobEvents;
+  policy: CheckpointPolicy;
+  /** Every fullEvery-th image is full. */
+  fullEvery: number;
+  /** Staging memory budget, bytes. */
+  stagingBudgetBytes?: number;
+  /** The image the attempt was restored from: the first incremental image follows it. */
+  restored: Manifest | null;
+}
+
+export class Checkpointer {
+  readonly #options: CheckpointerOptions;
+  readonly #policy: CheckpointPolicy;
+  readonly #staging: Staging;
+  /** Settles (never rejects) when the checkpoint in flight is committed or has failed. */
+  #inflight: Promise<void> | null = null;
+  /** The last image committed (or restored from), and how many incremental images follow its full one. */
+  #previous: { manifest: Manifest; chain: number } | null;
+  /** Set once the job was told to stop: every later safe point throws again. */
+  #stopped: JobStoppedError | null = null;
+
+  constructor(options: CheckpointerOptions) {
+    if (!Number.isInteger(options.fullEvery) || options.fullEvery < 1) throw new RangeError('fullEvery must be a positive whole number');
+    this.#options = options;
+    this.#policy = options.policy;
+    this.#staging = new Staging(options.stagingBudgetBytes ?? DEFAULT_STAGING_BUDGET_BYTES);
+    this.#previous = options.restored ? { manifest: options.restored, chain: chainOf(options.restored) } : null;
+  }
+
+  /** The stop that ended the job, once a stop request was served. */
+  get stopped(): JobStoppedError | null {
+    return this.#stopped;
+  }
+
+  /** Waits for the checkpoint in flight, if any, to be committed or to fail. */
+  async settle(): Promise<void> {
+    await this.#inflight;
+  }
+
+  /** Takes a checkpoint of `states` and `regions` at this safe point (the `calls`-th). */
+  async take(
+    states: Map<string, unknown>,
+    regions: Map<string, RegisteredRegion>,
+    calls: number,
+    forced: boolean,
+    durable: boolean,
+  ): Promise<CheckpointInfo | null> {
+    const started = performance.now();
+    // At most one checkpoint in flight: a safe point reached while one is being written waits.
+    while (this.#inflight) await this.#inflight;
+    const { store, job, writer, events } = this.#options;
+    const stopping = this.#policy.request() === CONTROL_STOP;
+    this.#policy.clearCheckpointRequest();
+
+    // Capture, while the job is paused: states serialized, changed region blocks found and staged.
+    let sections: SectionInput[];
+    try {
+      sections = captureSections(states, regions);
+    } catch (err) {
+      this.#policy.rearm(performance.now() - started);
+      throw err; // StateCaptureError: the job's own bug, it must see it
+    }
+    const changed = new Map<string, Uint8Array>();
+    for (const [name, region] of regions) {
+      if (region.tracker) changed.set(sectionKey({ kind: 'region', name }), region.tracker.capture());
+    }
+    const previous = this.#previous !== null && this.#previous.chain + 1 < this.#options.fullEvery ? this.#previous : null;
+    const staged = this.#stage(sections, previous, changed);
+    const pauseMs = performance.now() - started;
+    // The next interval starts now: what the job pays for a checkpoint is its pause.
+    this.#policy.rearm(pauseMs);
+    let sequence: number;
+    try {
+      sequence = store.nextSequence(job);
+    } catch (err) {
+      const failure = this.#failure(err, null);
+      if (forced && durable && !stopping) throw failure;
+      events.warning(failure.message);
+      if (stopping) throw (this.#stopped = new JobStoppedError(null));
+      return null;
+    }
+    const file = store.imageFile(job, sequence);
+    const id = imageId(job, sequence);
+
+    const meta = { calls, chain: previous ? previous.chain + 1 : 0 };
+    const commit = this.#commit(sequence, sections, regions, previous, changed, meta, pauseMs, started);
+    // Internal bookkeeping must never see a rejection; the job sees it through `committed`.
+    this.#inflight = commit.then(
+      () => {
+        this.#inflight = null;
+      },
+      () => {
+        this.#inflight = null;
+      },
+    );
+    if (!durable && !stopping && staged) {
+      // The job goes on now; a failure is reported as a warning (and through `committed`).
+      commit.catch((err: Error) => events.warning(err.message));
+      return { durable: false, id, sequence, file, pauseMs, committed: commit };
+    }
+    let info: CheckpointInfo | null = null;
+    try {
+      info = { ...(await commit), durable: true, committed: commit };
+    } catch (err) {
+      if (forced && !stopping) throw err;
+      events.warning((err as Error).message);
+    }
+    if (stopping) {
+      this.#stopped = new JobStoppedError(info?.id ?? null);
+      throw this.#stopped;
+    }
+    return info;
+  }
+
+  /**
+   * Copies what the image will read from the job's memory — regions, and the typed arrays inside
+   * states, which capture references rather than copies — into staging memory, so that the job
+   * may write to them again at once. Tracked regions with a matching section in `previous` stage
+   * only their changed blocks; the others stage every block (hashing reads them all). Returns
+   * false when it did not fit the staging budget: the image is then written from the job's
+   * memory itself while the job waits.
+   */
+  #stage(sections: SectionInput[], previous: { manifest: Manifest; chain: number } | null, changed: Map<string, Uint8Array>): boolean {
+    type Live = Extract<SectionInput, { kind: 'region' } | { role: 'buffer' }>;
+    const live = sections.filter((s): s is Live => s.kind === 'region' || s.role === 'buffer');
+    const { blockSize } = this.#options.writer;
+    const requests = live.map((s) => {
+      const blocks = s.kind === 'region' ? (changed.get(sectionKey(s)) ?? null) : null;
+      const shares = previous !== null && matchingSection({ manifest: previous.manifest }, { ...s, length: s.data.length }, blockSize) !== null;
+      return { data: s.data, blocks: shares ? blocks : null };
+    });
+    const staged = this.#staging.stage(requests, blockSize);
+    if (staged === null) return false;
+    live.forEach((s, i) => (s.staged = staged[i]));
+    return true;
+  }
+
+  /** Encodes, writes and commits the image; resolves with its figures, rejects with a CrError. */
+  async #commit(
+    sequence: number,
+    sections: SectionInput[],
+    regions: Map<string, RegisteredRegion>,
+    previous: { manifest: Manifest } | null,
+    changed: Map<string, Uint8Array>,
+    meta: Record<string, unknown>,
+    pauseMs: number,
+    started: number,
+  ): Promise<ImageCommitted> {
+    const { store, job, writer } = this.#options;
+    const captured = started + pauseMs;
+    try {
+      const { file, result } = await store.commit(job, sequence, (handle) =>
+        writer.write(
+          handle,
+          { job, sequence, attempt: this.#options.attempt, createdAt: new Date(started + performance.timeOrigin), meta },
+          sections,
+          previous ? { manifest: previous.manifest, changed } : null,
+        ),
+      );
+      for (const region of regions.values()) region.tracker?.committed();
+      this.#previous = { manifest: result.manifest, chain: chainOf(result.manifest) };
+      const done = performance.now();
+      const committed: ImageCommitted = {
+        id: result.manifest.id,
+        sequence,
+        file,
+        bytes: result.bytes,
+        rawBytes: result.rawBytes,
+        ratio: result.rawBytes / result.bytes,
+        incremental: result.manifest.parent !== null,
+        sharedBytes: result.sharedBytes,
+        pauseMs,
+        commitMs: done - captured,
+        totalMs: done - started,
+      };
+      this.#options.events.checkpoint(committed);
+      return committed;
+    } catch (err) {
+      throw this.#failure(err, sequence);
+    }
+  }
+
+  #failure(err: unknown, sequence: number | null): CrError {
+    if (err instanceof CrError) return err;
+    const { job } = this.#options;
+    const what = sequence === null ? 'a checkpoint' : `checkpoint ${imageId(job, sequence)}`;
+    return new CheckpointError(
+      `${what} of job "${job}" failed: ${describeIoError(err)}; the previous image stays the latest and the job goes on`,
+      { cause: err },
+    );
+  }
+}
+
+/** How many incremental images lead to this one from its last full image (0 when full). */
+function chainOf(manifest: Manifest): number {
+  const chain = manifest.meta.chain;
+  return manifest.parent === null ? 0 : typeof chain === 'number' && Number.isSafeInteger(chain) && chain > 0 ? chain : 1;
+}
+
+function describeIoError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ENOSPC') return 'the disk is full (ENOSPC)';
+  if (e?.code === 'EDQUOT') return 'the disk quota is exceeded (EDQUOT)';
+  if (e?.code === 'EACCES' || e?.code === 'EPERM') return `permission denied (${e.code}) writing ${e.path ?? 'the store'}`;
+  return e?.message ?? String(err);
+}
+
