@@ -4,6 +4,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
+import { MAX_LEVEL, MIN_LEVEL } from '../../src/image/format.js';
 import { resolvePolicyOptions } from '../../src/policy.js';
 import { JobRunner, type RunEvent, type RunOptions } from '../../src/runner/runner.js';
 import { checkJobName } from '../../src/store/local-store.js';
@@ -70,7 +71,7 @@ export function runCommand(verbose: () => boolean): Command {
         .default('auto'),
     )
     .addOption(new Option('--key-file <file>', 'the image key (default: <store>/.key, created on first use)').env('CR_KEY_FILE'))
-    .addOption(new Option('--level <n>', 'zstd compression level').argParser(parseCount('--level', 1)).default(1))
+    .addOption(new Option('--level <n>', `zstd compression level, ${MIN_LEVEL} to ${MAX_LEVEL}`).argParser(parseCount('--level', 1)).default(1))
     .addOption(new Option('--codec <codec>', 'block codec').choices(['auto', 'native', 'portable']).env('CR_CODEC').default('auto'))
     .addOption(new Option('--max-heap <MiB>', "V8 heap limit of the job's thread").argParser(parseCount('--max-heap', 16)))
     .addOption(new Option('--no-progress', 'no progress bar, even on a terminal'))
@@ -101,6 +102,7 @@ async function run(file: string, flags: RunFlags, verbose: boolean): Promise<num
     throw new UsageError(`${(err as Error).message}; pick one with --name`);
   }
   if (flags.from && !fs.existsSync(flags.from)) throw new UsageError(`no image at ${flags.from}`);
+  if (flags.level > MAX_LEVEL) throw new UsageError(`--level must be from ${MIN_LEVEL} to ${MAX_LEVEL}, got ${flags.level}`);
   if (flags.keyFile && !fs.existsSync(flags.keyFile)) throw new UsageError(`no key file at ${flags.keyFile}`);
   const options: RunOptions = {
     jobFile: file,

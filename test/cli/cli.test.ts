@@ -78,6 +78,8 @@ const USAGE_ERRORS: { what: string; args: string[]; message: RegExp }[] = [
     message: /^error: option '--args <json>' argument '\{bad' is invalid\. not valid JSON \(.+\); quote it for the shell, e.g\. --args '\{"n": 256\}'$/m,
   },
   { what: 'An unknown --codec', args: ['--codec', 'zip'], message: /^error: option '--codec <codec>' argument 'zip' is invalid\. Allowed choices are auto, native, portable\.$/m },
+  { what: 'A --level above zstd\'s range', args: ['--level', '40'], message: /^cr-scheduler: --level must be from 1 to 22, got 40$/m },
+  { what: 'An unknown --dirty', args: ['--dirty', 'mprotect'], message: /^error: option '--dirty <how>' argument 'mprotect' is invalid\. Allowed choices are auto, hash\.$/m },
 ];
 
 for (const { what, args, message } of USAGE_ERRORS) {
