@@ -7,6 +7,11 @@ import { loadNative, type NativeBinding } from '../native/binding.js';
 import type { RegionMemory } from '../region.js';
 
 export type DirtyMode = 'uffd' | 'hash';
+
+/** A region with at least this share of its blocks written in two intervals in a row is not tracked... */
+const ALL_DIRTY_FRACTION = 0.75;
+/** ...for this many checkpoints; then tracking is tried again. */
+const RETRY_TRACKING_AFTER = 8;
 /** 'auto': track with userfaultfd where available; 'hash': always compare block hashes. */
 export type DirtyPreference = 'auto' | 'hash';
 
@@ -42,6 +47,9 @@ export class RegionTracker {
   readonly #buffer: ArrayBuffer;
   readonly #blockSize: number;
   #captured: Uint8Array | null = null;
+  #tracking = true;
+  #untrackedCaptures = 0;
+  #allDirtyRuns = 0;
 
   private constructor(binding: NativeBinding, buffer: ArrayBuffer, blockSize: number) {
     this.#binding = binding;
@@ -62,9 +70,39 @@ export class RegionTracker {
     return new RegionTracker(binding, buffer, blockSize);
   }
 
-  /** At the safe point: folds the pages written since the last scan into `pending` and re-arms. */
+  /** Whether writes are being tracked now (false while the region is treated as all dirty). */
+  get tracking(): boolean {
+    return this.#tracking;
+  }
+
+  /**
+   * At the safe point: the blocks that may differ from the last committed image. Folds the pages
+   * written since the last scan into `pending` and re-arms the protection — unless the region was
+   * found (almost) all dirty: then tracking only costs the job a fault per page (≈ 0.65 µs each,
+   * FACTS.md) and saves nothing, so it is switched off and every block counts as changed, until a
+   * later checkpoint tries tracking again to see whether the job's pattern changed.
+   */
   capture(): Uint8Array {
-    this.#binding.scanDirty(this.#buffer, this.#blockSize, this.pending);
+    if (this.#tracking) {
+      this.#binding.scanDirty(this.#buffer, this.#blockSize, this.pending);
+      let dirty = 0;
+      for (let b = 0; b < this.pending.length; b++) dirty += this.pending[b]!;
+      // Two intervals in a row, so that filling the region once at the start does not count.
+      this.#allDirtyRuns = dirty >= this.pending.length * ALL_DIRTY_FRACTION ? this.#allDirtyRuns + 1 : 0;
+      if (this.#allDirtyRuns >= 2) {
+        this.#binding.untrackRegion(this.#buffer);
+        this.#allDirtyRuns = 0;
+        this.#tracking = false;
+        this.#untrackedCaptures = 0;
+      }
+    } else {
+      this.pending.fill(1);
+      if (++this.#untrackedCaptures >= RETRY_TRACKING_AFTER) {
+        // Protect again now: the next capture measures the interval that starts here.
+        this.#binding.trackRegion(this.#buffer);
+        this.#tracking = true;
+      }
+    }
     this.#captured = this.pending.slice();
     return this.#captured;
   }

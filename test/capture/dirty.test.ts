@@ -133,3 +133,32 @@ test('a region written between checkpoints is restored with the values at the sa
   t.deepEqual(again.region('grid', Int32Array, snapshot.length), snapshot);
   await again.close();
 });
+
+test('a region written all over stops being tracked, counts as all dirty, and is tracked again later', (t) => {
+  const memory = allocateRegion('r', Uint8Array, 4 * BLOCK);
+  t.teardown(() => memory.free());
+  const tracker = RegionTracker.start(memory, BLOCK);
+  if (!tracker) {
+    t.log(`not tracking here: ${tracking.reason}`);
+    t.pass();
+    return;
+  }
+  memory.bytes.fill(1); // every block written: tracking would only cost faults
+  t.deepEqual([...tracker.capture()], [1, 1, 1, 1]);
+  tracker.committed();
+  t.true(tracker.tracking, 'one all-dirty interval (say, the job filling its region) is not enough');
+  memory.bytes.fill(2);
+  t.deepEqual([...tracker.capture()], [1, 1, 1, 1]);
+  tracker.committed();
+  t.false(tracker.tracking, 'switched off after two all-dirty intervals');
+  // Untracked, every block counts as changed whatever the job wrote, so nothing is ever missed.
+  memory.bytes[0] = 2;
+  let captures = 0;
+  while (!tracker.tracking) {
+    t.deepEqual([...tracker.capture()], [1, 1, 1, 1]);
+    tracker.committed();
+    t.true(++captures <= 8, 'tracking is tried again within 8 checkpoints');
+  }
+  memory.bytes[2 * BLOCK + 5] = 3;
+  t.deepEqual([...tracker.capture()], [0, 0, 1, 0], 'exact again once tracking is back');
+});
