@@ -242,7 +242,7 @@ class RunView {
           const i = event.info;
           const shared = i.incremental ? `, ${formatBytes(i.sharedBytes)} shared with older images` : '';
           this.line(
-            `checkpoint ${i.id}: ${formatBytes(i.rawBytes)} → ${formatBytes(i.bytes)} (${i.ratio.toFixed(2)}×${shared}) in ${formatMs(i.totalMs)}`,
+            `checkpoint ${i.id}: ${formatBytes(i.rawBytes)} → ${formatBytes(i.bytes)} (${i.ratio.toFixed(2)}×${shared}); the job paused ${formatMs(i.pauseMs)}, durable after ${formatMs(i.totalMs)}`,
           );
         }
         break;
