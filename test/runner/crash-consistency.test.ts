@@ -125,7 +125,7 @@ function checkpointCount(run: CliProcess): number {
 
 /** How long each checkpoint the run reported (-v) took, ms. */
 function checkpointMs(run: CliProcess): number[] {
-  return [...run.stderr.matchAll(/^checkpoint writer-job-\d+: .* in ([\d.]+) (µs|ms|s)$/gm)].map(
+  return [...run.stderr.matchAll(/^checkpoint writer-job-\d+: .* durable after ([\d.]+) (µs|ms|s)$/gm)].map(
     (m) => Number(m[1]) * (m[2] === 's' ? 1000 : m[2] === 'ms' ? 1 : 0.001),
   );
 }
