@@ -61,6 +61,9 @@ export interface JobEvents {
   checkpoint(info: ImageCommitted): void;
 }
 
+const YIELD_PERIOD_MS = 1;
+const RESOLVED: Promise<null> = Promise.resolve(null);
+
 export interface CheckpointerOptions {
   job: string;
   attempt: number;
@@ -86,6 +89,7 @@ export class Checkpointer {
   #previous: { manifest: Manifest; chain: number } | null;
   /** Set once the job was told to stop: every later safe point throws again. */
   #stopped: JobStoppedError | null = null;
+  #lastYield = 0;
 
   constructor(options: CheckpointerOptions) {
     if (!Number.isInteger(options.fullEvery) || options.fullEvery < 1) throw new RangeError('fullEvery must be a positive whole number');
@@ -98,6 +102,25 @@ export class Checkpointer {
   /** The stop that ended the job, once a stop request was served. */
   get stopped(): JobStoppedError | null {
     return this.#stopped;
+  }
+
+  /** True while an image is being encoded and written in the background. */
+  get busy(): boolean {
+    return this.#inflight !== null;
+  }
+
+  /**
+   * A not-due safe point while an image is written in the background. The write is driven by
+   * callbacks on this thread's event loop (encoded batches, finished writes), which never runs
+   * while a job only awaits resolved promises; so about once per millisecond such a safe point
+   * yields to the event loop for one turn. Otherwise the "background" write would only progress
+   * when the next due checkpoint waits for it.
+   */
+  yieldPoint(): Promise<null> {
+    const now = performance.now();
+    if (now - this.#lastYield < YIELD_PERIOD_MS) return RESOLVED;
+    this.#lastYield = now;
+    return new Promise((resolve) => setImmediate(resolve, null));
   }
 
   /** Waits for the checkpoint in flight, if any, to be committed or to fail. */

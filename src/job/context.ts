@@ -150,7 +150,9 @@ export class JobContext {
     this.#calls++;
     const stopped = this.#checkpointer.stopped;
     if (stopped !== null) return Promise.reject(stopped);
-    if (options?.force !== true && !this.#policy.isDue()) return RESOLVED_NULL;
+    if (options?.force !== true && !this.#policy.isDue()) {
+      return this.#checkpointer.busy ? this.#checkpointer.yieldPoint() : RESOLVED_NULL;
+    }
     return this.#checkpointer.take(this.#states, this.#regions, this.#calls, options?.force === true, options?.durable === true);
   }
 

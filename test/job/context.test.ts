@@ -183,6 +183,28 @@ test('a typed array inside a state is captured at the safe point, not when the i
   await again.context.close();
 });
 
+test('a background image is committed while the job computes between safe points that are not due', async (t) => {
+  const { context } = await harness(tempDir(t));
+  const field = context.region('field', Float64Array, (8 * DEFAULT_BLOCK_SIZE) / 8);
+  field.fill(0.25);
+  const info = await context.checkpoint({ force: true });
+  if (!info || info.durable) return t.fail('a staged checkpoint resolves before its commit');
+  let done = false;
+  void info.committed.then(() => (done = true));
+  // A job loop that only ever awaits safe points: without yielding to the event loop now and
+  // then, the write (driven by callbacks on this thread) would not advance until the next due one.
+  const scratch = new Float64Array(1 << 16);
+  const deadline = Date.now() + 20_000;
+  let steps = 0;
+  while (!done && Date.now() < deadline) {
+    for (let i = 1; i < scratch.length; i++) scratch[i] = scratch[i - 1]! * 0.5 + 1;
+    t.is(await context.checkpoint(), null);
+    steps++;
+  }
+  t.true(done, `the image was still not committed after ${steps} safe points`);
+  await context.close();
+});
+
 test('beyond the staging budget the job waits for the image, which still holds the safe point', async (t) => {
   const dir = tempDir(t);
   const { context } = await harness(dir, { stagingBudgetBytes: 1024 });
