@@ -43,25 +43,30 @@ function median(values: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-function newContext(
-  codec: BlockCodec,
-  store: LocalStore,
-  job: string,
-  restored: RestoredImage | null,
-  fullEvery = 1,
-  dirty: 'auto' | 'hash' = 'auto',
-): JobContext {
+interface ContextSettings {
+  restored?: RestoredImage | null;
+  /** Default 1: every image full, so rows measure full images. */
+  fullEvery?: number;
+  dirty?: 'auto' | 'hash';
+  stagingBudgetBytes?: number;
+  intervalMs?: number | null;
+  control?: Int32Array | null;
+}
+
+/** A job context as the runner's worker builds one, without a worker. */
+function newContext(codec: BlockCodec, store: LocalStore, job: string, settings: ContextSettings = {}): JobContext {
   const writer = new ImageWriter({ codec, key: store.key, level: 1, blockSize: DEFAULT_BLOCK_SIZE, batchBlocks: 8, writerName: 'bench' });
   return new JobContext({
     job,
     attempt: 1,
     store,
     writer,
-    restored,
-    policy: resolvePolicyOptions({ intervalMs: null }),
-    fullEvery,
-    dirty,
-    control: null,
+    restored: settings.restored ?? null,
+    policy: resolvePolicyOptions({ intervalMs: settings.intervalMs ?? null }),
+    fullEvery: settings.fullEvery ?? 1,
+    dirty: settings.dirty ?? 'auto',
+    stagingBudgetBytes: settings.stagingBudgetBytes,
+    control: settings.control ?? null,
     events: { progress: () => undefined, log: () => undefined, warning: () => undefined, checkpoint: () => undefined },
   });
 }
@@ -83,25 +88,42 @@ function baseline(dir: string, value: unknown): { writeMs: number; bytes: number
   return { writeMs: t1 - t0, bytes: bytes.length, restartMs: t2 - t1 };
 }
 
-async function benchRegion(codec: BlockCodec, dir: string, bytes: number, reps: number): Promise<Row> {
-  const store = LocalStore.open({ dir: path.join(dir, 'store'), keepImages: 2 });
-  const job = `region-${bytes}`;
-  const ctx = newContext(codec, store, job, null);
-  const field = ctx.region('field', Float64Array, bytes / 8);
-  fillSmoothField(field);
+/**
+ * `reps` times: a forced checkpoint of `ctx`, then a restart from the store's latest image
+ * (find, verify, restore through `restore`), timed.
+ */
+async function checkpointAndRestart(
+  codec: BlockCodec,
+  store: LocalStore,
+  job: string,
+  ctx: JobContext,
+  reps: number,
+  restore: (again: JobContext) => void,
+): Promise<{ infos: ImageCommitted[]; restarts: number[] }> {
   const infos: ImageCommitted[] = [];
   const restarts: number[] = [];
   for (let r = 0; r < reps; r++) {
     infos.push(await take(ctx));
     const t0 = performance.now();
     const latest = store.latest(job, codec)!;
-    const restored = new RestoredImage(latest.reader);
-    const again = newContext(codec, store, job, restored);
-    const back = again.region('field', Float64Array, bytes / 8);
+    const again = newContext(codec, store, job, { restored: new RestoredImage(latest.reader) });
+    restore(again);
     restarts.push(performance.now() - t0);
-    if (back[12345] !== field[12345]) throw new Error('restore mismatch');
     await again.close();
   }
+  return { infos, restarts };
+}
+
+async function benchRegion(codec: BlockCodec, dir: string, bytes: number, reps: number): Promise<Row> {
+  const store = LocalStore.open({ dir: path.join(dir, 'store'), keepImages: 2 });
+  const job = `region-${bytes}`;
+  const ctx = newContext(codec, store, job);
+  const field = ctx.region('field', Float64Array, bytes / 8);
+  fillSmoothField(field);
+  const { infos, restarts } = await checkpointAndRestart(codec, store, job, ctx, reps, (again) => {
+    const back = again.region('field', Float64Array, bytes / 8);
+    if (back[12345] !== field[12345]) throw new Error('restore mismatch');
+  });
   const copy = new Float64Array(field); // the baseline serializes a JS-heap copy, as a job would
   await ctx.close();
   const base = [];
@@ -112,20 +134,11 @@ async function benchRegion(codec: BlockCodec, dir: string, bytes: number, reps: 
 async function benchObjects(codec: BlockCodec, dir: string, count: number, reps: number): Promise<Row> {
   const store = LocalStore.open({ dir: path.join(dir, 'store'), keepImages: 2 });
   const job = 'objects';
-  const ctx = newContext(codec, store, job, null);
+  const ctx = newContext(codec, store, job);
   const particles = ctx.state('particles', smallObjects(count));
-  const infos: ImageCommitted[] = [];
-  const restarts: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    infos.push(await take(ctx));
-    const t0 = performance.now();
-    const latest = store.latest(job, codec)!;
-    const again = newContext(codec, store, job, new RestoredImage(latest.reader));
-    const back = again.state('particles', [] as typeof particles);
-    restarts.push(performance.now() - t0);
-    if (back.length !== count) throw new Error('restore mismatch');
-    await again.close();
-  }
+  const { infos, restarts } = await checkpointAndRestart(codec, store, job, ctx, reps, (again) => {
+    if (again.state('particles', [] as typeof particles).length !== count) throw new Error('restore mismatch');
+  });
   await ctx.close();
   const base = [];
   for (let r = 0; r < reps; r++) base.push(baseline(dir, particles));
@@ -149,7 +162,7 @@ function row(data: string, infos: ImageCommitted[], restarts: number[], base: Re
 /** A full image, then one after 1% of the blocks changed: what an incremental image saves. */
 async function benchIncremental(codec: BlockCodec, dir: string, bytes: number, dirty: 'auto' | 'hash'): Promise<string> {
   const store = LocalStore.open({ dir: path.join(dir, `store-inc-${dirty}`), keepImages: 2 });
-  const ctx = newContext(codec, store, 'inc', null, 8, dirty);
+  const ctx = newContext(codec, store, 'inc', { fullEvery: 8, dirty });
   const field = ctx.region('field', Float64Array, bytes / 8);
   fillSmoothField(field);
   const full = await take(ctx);
@@ -179,19 +192,7 @@ async function benchIncremental(codec: BlockCodec, dir: string, bytes: number, d
  */
 async function benchMemory(codec: BlockCodec, dir: string): Promise<string> {
   const store = LocalStore.open({ dir: path.join(dir, 'store-mem'), keepImages: 1 });
-  const writer = new ImageWriter({ codec, key: store.key, level: 1, blockSize: DEFAULT_BLOCK_SIZE, batchBlocks: 8, writerName: 'bench' });
-  const ctx = new JobContext({
-    job: 'mem',
-    attempt: 1,
-    store,
-    writer,
-    restored: null,
-    policy: resolvePolicyOptions({ intervalMs: null }),
-    fullEvery: 1,
-    stagingBudgetBytes: 0,
-    control: null,
-    events: { progress: () => undefined, log: () => undefined, warning: () => undefined, checkpoint: () => undefined },
-  });
+  const ctx = newContext(codec, store, 'mem', { stagingBudgetBytes: 0 });
   const bytes = 4 * GiB;
   const region = ctx.region('big', Float64Array, bytes / 8);
   for (let i = 0; i < region.length; i += 512) region[i] = i; // touch every page: all of it is resident
@@ -209,18 +210,8 @@ async function benchMemory(codec: BlockCodec, dir: string): Promise<string> {
 /** ns per not-due `checkpoint()` call: the cost every safe point of every job pays. */
 async function benchNotDue(codec: BlockCodec, dir: string): Promise<number> {
   const store = LocalStore.open({ dir: path.join(dir, 'store') });
-  const writer = new ImageWriter({ codec, key: store.key, level: 1, blockSize: DEFAULT_BLOCK_SIZE, batchBlocks: 1, writerName: 'bench' });
-  const ctx = new JobContext({
-    job: 'notdue',
-    attempt: 1,
-    store,
-    writer,
-    restored: null,
-    policy: resolvePolicyOptions({ intervalMs: 3_600_000 }),
-    fullEvery: 1,
-    control: new Int32Array(new SharedArrayBuffer(4)),
-    events: { progress: () => undefined, log: () => undefined, warning: () => undefined, checkpoint: () => undefined },
-  });
+  // A runner's control word and an hour's interval: the checks a real not-due safe point makes.
+  const ctx = newContext(codec, store, 'notdue', { intervalMs: 3_600_000, control: new Int32Array(new SharedArrayBuffer(4)) });
   const calls = 20_000_000;
   // Not due, checkpoint() returns one shared resolved promise: any other object means it did work.
   const notDue = ctx.checkpoint();

@@ -87,11 +87,6 @@ export class ImageReader {
     this.#staging = null;
   }
 
-  /** The sequences of the images this one shares blocks with (empty for a full image). */
-  get bases(): readonly number[] {
-    return this.manifest.bases;
-  }
-
   /** Where block `b` of this image lives: this file, or the base image that holds it. */
   #source(b: readonly unknown[]): { fd: number; end: number; file: string } {
     const base = b[6] as number | undefined;

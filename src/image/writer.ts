@@ -132,10 +132,6 @@ export class ImageWriter {
     ];
   }
 
-  get codec(): BlockCodec {
-    return this.#options.codec;
-  }
-
   get blockSize(): number {
     return this.#options.blockSize;
   }

@@ -62,7 +62,8 @@ export interface JobEvents {
 }
 
 const YIELD_PERIOD_MS = 1;
-const RESOLVED: Promise<null> = Promise.resolve(null);
+/** What a safe point that takes no image returns: one promise, shared, so returning it allocates nothing. */
+export const NO_CHECKPOINT: Promise<null> = Promise.resolve(null);
 
 export interface CheckpointerOptions {
   job: string;
@@ -118,7 +119,7 @@ export class Checkpointer {
    */
   yieldPoint(): Promise<null> {
     const now = performance.now();
-    if (now - this.#lastYield < YIELD_PERIOD_MS) return RESOLVED;
+    if (now - this.#lastYield < YIELD_PERIOD_MS) return NO_CHECKPOINT;
     this.#lastYield = now;
     return new Promise((resolve) => setImmediate(resolve, null));
   }

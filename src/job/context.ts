@@ -8,7 +8,7 @@ import { CheckpointPolicy, type PolicyOptions } from '../policy.js';
 import { allocateRegion, type RegionMemory } from '../region.js';
 import type { ImageInfo, RestoredImage } from '../restore.js';
 import type { LocalStore } from '../store/local-store.js';
-import { Checkpointer, type CheckpointInfo, type CheckpointOptions, type JobEvents } from './checkpointer.js';
+import { Checkpointer, NO_CHECKPOINT, type CheckpointInfo, type CheckpointOptions, type JobEvents } from './checkpointer.js';
 
 export type { CheckpointInfo, CheckpointOptions, ImageCommitted, JobEvents } from './checkpointer.js';
 
@@ -33,7 +33,6 @@ export interface JobContextOptions {
   events: JobEvents;
 }
 
-const RESOLVED_NULL: Promise<CheckpointInfo | null> = Promise.resolve(null);
 
 export class JobContext {
   readonly restored: boolean;
@@ -151,7 +150,7 @@ export class JobContext {
     const stopped = this.#checkpointer.stopped;
     if (stopped !== null) return Promise.reject(stopped);
     if (options?.force !== true && !this.#policy.isDue()) {
-      return this.#checkpointer.busy ? this.#checkpointer.yieldPoint() : RESOLVED_NULL;
+      return this.#checkpointer.busy ? this.#checkpointer.yieldPoint() : NO_CHECKPOINT;
     }
     return this.#checkpointer.take(this.#states, this.#regions, this.#calls, options?.force === true, options?.durable === true);
   }

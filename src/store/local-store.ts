@@ -73,34 +73,42 @@ export class LocalStore {
 
   /** The job's committed images, oldest first. Temp files are never listed. */
   list(job: string): ImageEntry[] {
-    const dir = this.jobDir(job);
-    let names: string[];
-    try {
-      names = fs.readdirSync(dir);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
-    }
     const entries: ImageEntry[] = [];
-    for (const name of names) {
-      const match = IMAGE_NAME.exec(name);
-      if (!match) continue;
-      const file = path.join(dir, name);
+    for (const sequence of this.#sequences(job)) {
+      const file = this.imageFile(job, sequence);
       let bytes = 0;
       try {
         bytes = fs.statSync(file).size;
       } catch {
         continue; // pruned meanwhile
       }
-      entries.push({ job, sequence: Number(match[1]), file, bytes });
+      entries.push({ job, sequence, file, bytes });
     }
-    return entries.sort((a, b) => a.sequence - b.sequence);
+    return entries;
   }
 
   /** One more than the highest sequence on disk, so that nothing committed is ever overwritten. */
   nextSequence(job: string): number {
-    const entries = this.list(job);
-    return entries.length === 0 ? 1 : entries[entries.length - 1]!.sequence + 1;
+    // Names only: this runs at every checkpoint, and needs no stat of each image.
+    const sequences = this.#sequences(job);
+    return sequences.length === 0 ? 1 : sequences[sequences.length - 1]! + 1;
+  }
+
+  /** Sequences of the job's committed images, ascending, from the directory's names. */
+  #sequences(job: string): number[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.jobDir(job));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+    const sequences: number[] = [];
+    for (const name of names) {
+      const match = IMAGE_NAME.exec(name);
+      if (match) sequences.push(Number(match[1]));
+    }
+    return sequences.sort((a, b) => a - b);
   }
 
   imageFile(job: string, sequence: number): string {
