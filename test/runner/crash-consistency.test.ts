@@ -31,8 +31,10 @@ import {
 
 const JOB = 'writer-job';
 const WRITER = path.join(FIXTURES, 'writer-job.mjs');
-// 1200 steps: the kills advance it by a few dozen, the last run does the rest in about a second.
-const ARGS = { mib: 16, steps: 1200 };
+// 6000 steps: each of the 61 killed runs advances it by a few dozen (more when incremental
+// images are quick: 1200 steps once ran out before the 28th kill), and the last run, which takes
+// no checkpoints, does the rest in a second or two.
+const ARGS = { mib: 16, steps: 6000 };
 const KILLS = 60;
 /** Visiting order of the offsets: a stride coprime with KILLS, so that load drifting over the test does not follow the offset. */
 const STRIDE = 23;
