@@ -1,5 +1,6 @@
 // Constants and types of image format version 1 (docs/image-format.md), and the strict
 // validation of a manifest read from disk. Nothing here does I/O.
+import { constants as bufferConstants } from 'node:buffer';
 import { ImageCorruptError } from '../errors.js';
 
 export const FORMAT_VERSION = 1;
@@ -9,6 +10,11 @@ export const HEADER_MAGIC = Buffer.from([0x43, 0x52, 0x49, 0x4d, 0x47, 0x0d, 0x0
 export const FOOTER_MAGIC = Buffer.from([0x43, 0x52, 0x45, 0x4e, 0x44, 0x0d, 0x0a, 0x1a]); // CREND\r\n\x1a
 /** A manifest larger than this is refused before it is read: bounds what a hostile file can make us allocate. */
 export const MAX_MANIFEST_LENGTH = 64 * 1024 * 1024;
+/**
+ * A state section is decoded into one new Uint8Array, so it can be no longer than the largest
+ * one Node makes (4 GiB); a longer one is refused as damage before anything is allocated.
+ */
+export const MAX_STATE_SECTION_LENGTH = bufferConstants.MAX_LENGTH;
 export const MAX_BLOCK_SIZE = 1024 * 1024;
 export const MIN_BLOCK_SIZE = 4096;
 export const DEFAULT_BLOCK_SIZE = MAX_BLOCK_SIZE;
@@ -154,6 +160,7 @@ export function validateManifest(value: unknown, blocksEnd: number, file: string
     if (![1, 2, 4, 8].includes(s.elementSize as number)) fail(`${where} has an invalid elementSize`);
     if (!isCount(s.length)) fail(`${where} has an invalid length`);
     if (s.kind === 'state') {
+      if ((s.length as number) > MAX_STATE_SECTION_LENGTH) fail(`${where} is a state of ${String(s.length)} bytes, larger than ${MAX_STATE_SECTION_LENGTH}`);
       if (s.role === 'v8') {
         if (seenStates.has(name)) fail(`${where}: state "${name}" appears twice`);
         if (s.elementSize !== 1) fail(`${where}: a v8 section has elementSize 1`);
