@@ -5,7 +5,7 @@ import { CrError } from '../src/errors.js';
 import { VERSION } from '../src/version.js';
 import { imageCommand } from './commands/image.js';
 import { runCommand } from './commands/run.js';
-import { reportError, UsageError } from './output.js';
+import { oneLine, reportError, UsageError } from './output.js';
 
 const program = new Command('cr-scheduler')
   .description('checkpoint/restart for long-running compute jobs')
@@ -16,6 +16,12 @@ const program = new Command('cr-scheduler')
 const verbose = (): boolean => program.opts<{ verbose?: boolean }>().verbose === true;
 program.addCommand(runCommand(verbose).exitOverride());
 program.addCommand(imageCommand().exitOverride());
+// Commander's own usage errors quote the value given ("argument '...' is invalid"): one line too.
+const configure = (command: Command): void => {
+  command.configureOutput({ outputError: (text, write) => write(oneLine(text)) });
+  command.commands.forEach(configure);
+};
+configure(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,26 +1,57 @@
 // Parsing of option values shared by commands: each says what is wrong with a bad value.
+// Strict on purpose: `Number()` alone takes "" and " " as 0, "0x10" as 16 and "1e400" as
+// Infinity, so a typo would silently become a setting. Values come from flags and CR_* variables.
 import { InvalidArgumentError } from 'commander';
 
-export function parsePositiveNumber(what: string) {
+/** A plain decimal number: digits, an optional fraction, an optional exponent. */
+const DECIMAL = /^\+?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+const DIGITS = /^\d+$/;
+
+/** The longest delay a Node timer takes: 2^31 − 1 ms. A longer one silently fires after 1 ms. */
+export const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+/** A bound for durations that only enter arithmetic (about 31 years): keeps `seconds × 1000` finite and exact. */
+export const MAX_SECONDS = 1e9;
+
+export function parsePositiveNumber(what: string, max = MAX_SECONDS) {
   return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${what} must be a positive number, got "${value}"`);
+    const n = DECIMAL.test(value) ? Number(value) : NaN;
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${what} must be a positive number, got ${quote(value)}`);
+    if (n > max) throw new InvalidArgumentError(`${what} must be at most ${max} seconds, got ${quote(value)}`);
     return n;
   };
 }
 
 export function parseCount(what: string, min = 0) {
   return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${what} must be a whole number ≥ ${min}, got "${value}"`);
+    const n = DIGITS.test(value) ? Number(value) : NaN;
+    if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${what} must be a whole number ≥ ${min}, got ${quote(value)}`);
     return n;
   };
 }
 
-export function parseJson(value: string): unknown {
+/** A file or directory name: not empty (which would mean the current directory), no NUL byte. */
+export function parsePath(what: string) {
+  return (value: string): string => {
+    if (value === '') throw new InvalidArgumentError(`${what} must not be empty`);
+    if (value.includes('\0')) throw new InvalidArgumentError(`${what} must not contain a NUL byte`);
+    return value;
+  };
+}
+
+/**
+ * Checks that a value is JSON text and returns the text: commander turns a parser's `null` into
+ * "", so `--args null` would reach the job as an empty string; the caller parses the text.
+ */
+export function parseJsonText(value: string): string {
   try {
-    return JSON.parse(value);
+    JSON.parse(value);
+    return value;
   } catch (err) {
     throw new InvalidArgumentError(`not valid JSON (${(err as Error).message}); quote it for the shell, e.g. --args '{"n": 256}'`);
   }
+}
+
+/** A value inside a one-line message: quoted, with control characters escaped so it stays one line. */
+export function quote(value: string): string {
+  return JSON.stringify(value);
 }

@@ -46,6 +46,18 @@ export function reportError(err: unknown, verbose: boolean): void {
   if (verbose && e?.stack) {
     process.stderr.write(`${e.stack}\n`);
   } else {
-    process.stderr.write(`cr-scheduler: ${e?.message ?? String(err)}\n`);
+    process.stderr.write(`cr-scheduler: ${oneLine(e?.message ?? String(err))}\n`);
   }
+}
+
+/**
+ * An error message as one line: control characters (a newline inside a value the user gave, an
+ * escape sequence in a file name) are shown escaped, so a message cannot fake more lines or
+ * rewrite the terminal. A final newline is kept.
+ */
+export function oneLine(text: string): string {
+  const end = text.endsWith('\n') ? '\n' : '';
+  const body = end ? text.slice(0, -1) : text;
+  // eslint-disable-next-line no-control-regex
+  return body.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\t' ? ' ' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)) + end;
 }

@@ -7,6 +7,7 @@ import { ImageReader } from '../../src/image/reader.js';
 import { readKeyFile } from '../../src/store/key.js';
 import { STORE_KEY_FILE } from '../../src/store/local-store.js';
 import { formatBytes, table, toJson, UsageError } from '../output.js';
+import { parsePath } from '../options.js';
 
 interface ImageFlags {
   keyFile?: string;
@@ -32,7 +33,7 @@ export function imageCommand(): Command {
     .command('inspect')
     .description('show what an image holds: header, manifest, sections, sizes and compression ratio')
     .argument('<file>', 'an image file (.crimg)')
-    .addOption(new Option('--key-file <file>', "the image key (default: the key of the image's store)").env('CR_KEY_FILE'))
+    .addOption(new Option('--key-file <file>', "the image key (default: the key of the image's store)").env('CR_KEY_FILE').argParser(parsePath('--key-file')))
     .option('--json', 'print the manifest and sizes as JSON')
     .action(async (file: string, flags: ImageFlags) => {
       checkFile(file);
@@ -93,7 +94,7 @@ export function imageCommand(): Command {
     .command('verify')
     .description("check an image completely: its tag, manifest, and every block's hashes after decompression")
     .argument('<file>', 'an image file (.crimg)')
-    .addOption(new Option('--key-file <file>', "the image key (default: the key of the image's store)").env('CR_KEY_FILE'))
+    .addOption(new Option('--key-file <file>', "the image key (default: the key of the image's store)").env('CR_KEY_FILE').argParser(parsePath('--key-file')))
     .option('--json', 'print the outcome as JSON')
     .action(async (file: string, flags: ImageFlags) => {
       checkFile(file);

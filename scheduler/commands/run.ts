@@ -9,12 +9,13 @@ import { resolvePolicyOptions } from '../../src/policy.js';
 import { JobRunner, type RunEvent, type RunOptions } from '../../src/runner/runner.js';
 import { checkJobName } from '../../src/store/local-store.js';
 import { formatBytes, formatMs, toJson, UsageError } from '../output.js';
-import { parseCount, parseJson, parsePositiveNumber } from '../options.js';
+import { MAX_TIMER_SECONDS, parseCount, parseJsonText, parsePath, parsePositiveNumber } from '../options.js';
 
 export const DEFAULT_STORE = '.cr';
 
 interface RunFlags {
-  args: unknown;
+  /** JSON text, checked when parsed (commander would turn a parsed `null` into ""). */
+  args: string;
   name?: string;
   store: string;
   interval: number;
@@ -38,9 +39,9 @@ export function runCommand(verbose: () => boolean): Command {
   return new Command('run')
     .description('run a job on this machine, checkpointing it and restarting it from its latest image when it dies')
     .argument('<job>', 'the job module (an ES module whose default export is async (cr, args) => result)')
-    .addOption(new Option('--args <json>', "the job's arguments, as JSON").argParser(parseJson).default({}, '{}'))
+    .addOption(new Option('--args <json>', "the job's arguments, as JSON").argParser(parseJsonText).default('{}'))
     .addOption(new Option('--name <name>', "the job's name in the store (default: the file's base name)"))
-    .addOption(new Option('--store <dir>', 'where images are kept').env('CR_STORE').default(DEFAULT_STORE))
+    .addOption(new Option('--store <dir>', 'where images are kept').env('CR_STORE').argParser(parsePath('--store')).default(DEFAULT_STORE))
     .addOption(
       new Option('--interval <seconds>', 'take a checkpoint when this much time passed since the last one')
         .env('CR_INTERVAL')
@@ -54,8 +55,8 @@ export function runCommand(verbose: () => boolean): Command {
         .argParser(parsePositiveNumber('--mtbf')),
     )
     .addOption(new Option('--retries <n>', 'restarts after the job dies').env('CR_RETRIES').argParser(parseCount('--retries')).default(3))
-    .addOption(new Option('--retry-delay <seconds>', 'wait before the first restart; doubles each time').argParser(parsePositiveNumber('--retry-delay')).default(1))
-    .addOption(new Option('--from <image>', 'resume from this image file instead of the latest'))
+    .addOption(new Option('--retry-delay <seconds>', 'wait before the first restart; doubles each time').argParser(parsePositiveNumber('--retry-delay', MAX_TIMER_SECONDS)).default(1))
+    .addOption(new Option('--from <image>', 'resume from this image file instead of the latest').argParser(parsePath('--from')))
     .addOption(new Option('--fresh', "delete the job's images and start over").conflicts('from'))
     .addOption(new Option('--keep <n>', 'images kept per job').env('CR_KEEP').argParser(parseCount('--keep', 1)).default(3))
     .addOption(
@@ -70,7 +71,7 @@ export function runCommand(verbose: () => boolean): Command {
         .env('CR_DIRTY')
         .default('auto'),
     )
-    .addOption(new Option('--key-file <file>', 'the image key (default: <store>/.key, created on first use)').env('CR_KEY_FILE'))
+    .addOption(new Option('--key-file <file>', 'the image key (default: <store>/.key, created on first use)').env('CR_KEY_FILE').argParser(parsePath('--key-file')))
     .addOption(new Option('--level <n>', `zstd compression level, ${MIN_LEVEL} to ${MAX_LEVEL}`).argParser(parseCount('--level', 1)).default(1))
     .addOption(new Option('--codec <codec>', 'block codec').choices(['auto', 'native', 'portable']).env('CR_CODEC').default('auto'))
     .addOption(new Option('--max-heap <MiB>', "V8 heap limit of the job's thread").argParser(parseCount('--max-heap', 16)))
@@ -102,11 +103,12 @@ async function run(file: string, flags: RunFlags, verbose: boolean): Promise<num
     throw new UsageError(`${(err as Error).message}; pick one with --name`);
   }
   if (flags.from && !fs.existsSync(flags.from)) throw new UsageError(`no image at ${flags.from}`);
+  if (flags.from && !fs.statSync(flags.from).isFile()) throw new UsageError(`--from ${flags.from} is not an image file`);
   if (flags.level > MAX_LEVEL) throw new UsageError(`--level must be from ${MIN_LEVEL} to ${MAX_LEVEL}, got ${flags.level}`);
   if (flags.keyFile && !fs.existsSync(flags.keyFile)) throw new UsageError(`no key file at ${flags.keyFile}`);
   const options: RunOptions = {
     jobFile: file,
-    args: flags.args,
+    args: JSON.parse(flags.args) as unknown,
     job,
     storeDir: flags.store,
     keyFile: flags.keyFile ?? null,
@@ -149,7 +151,7 @@ async function run(file: string, flags: RunFlags, verbose: boolean): Promise<num
     // The same arguments and key, or the rerun is another computation (or cannot read the images).
     const resume =
       `cr-scheduler run ${file}${flags.name ? ` --name ${job}` : ''}${flags.store !== DEFAULT_STORE ? ` --store ${flags.store}` : ''}` +
-      `${JSON.stringify(flags.args) !== '{}' ? ` --args ${shellQuote(JSON.stringify(flags.args))}` : ''}${flags.keyFile ? ` --key-file ${flags.keyFile}` : ''}`;
+      `${flags.args !== '{}' ? ` --args ${shellQuote(flags.args)}` : ''}${flags.keyFile ? ` --key-file ${flags.keyFile}` : ''}`;
     switch (outcome.status) {
       case 'succeeded':
         process.stdout.write(`${toJson(outcome.result ?? null)}\n`);

@@ -17,31 +17,14 @@ import { resolvePolicyOptions } from '../../src/policy.js';
 import { allocateRegion } from '../../src/region.js';
 import { RestoredImage } from '../../src/restore.js';
 import { LocalStore } from '../../src/store/local-store.js';
+import { seededRandom } from '../runner/helpers.js';
 import { KiB, newKey, noise, smoothBytes } from './helpers.js';
 
-/** The seed of this run: CR_FUZZ_SEED replays a failure; otherwise a new one each run. */
-export function fuzzSeed(): number {
-  const given = process.env.CR_FUZZ_SEED;
-  if (given !== undefined && given !== '') {
-    const n = Number(given);
-    if (!Number.isSafeInteger(n)) throw new TypeError(`CR_FUZZ_SEED must be an integer, got ${JSON.stringify(given)}`);
-    return n | 0;
-  }
-  return (Date.now() ^ (process.pid << 16)) | 0;
-}
-
-/** mulberry32: small, seeded, good enough to pick mutations. */
+/** Picks mutations from a seeded stream (test/runner/helpers.ts), so that a run replays from its seed. */
 export class Rng {
-  #s: number;
+  readonly next: () => number;
   constructor(seed: number) {
-    this.#s = seed >>> 0;
-  }
-  next(): number {
-    this.#s = (this.#s + 0x6d2b79f5) >>> 0;
-    let t = this.#s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    this.next = seededRandom(seed);
   }
   int(n: number): number {
     return Math.floor(this.next() * n);

@@ -3,7 +3,7 @@
 // typed refusal (ImageCorruptError, ImageAuthError, ImageVersionError) or in a restore identical
 // to the image's own snapshot; the reader never allocates beyond the documented bound
 // (docs/image-format.md), and no committed image changes. Bounded: a fixed number of cases.
-// The seed is printed; CR_FUZZ_SEED=<seed> replays a run, CR_FUZZ_SCALE=<n> runs n times the cases.
+// The seed is printed; CR_TEST_SEED=<seed> replays a run, CR_FUZZ_SCALE=<n> runs n times the cases.
 import test, { type ExecutionContext } from 'ava';
 import fc from 'fast-check';
 import fs from 'node:fs';
@@ -15,7 +15,6 @@ import { ImageReader } from '../../src/image/reader.js';
 import {
   Rng,
   buildCorpus,
-  fuzzSeed,
   hashTree,
   isImageError,
   openBound,
@@ -27,8 +26,9 @@ import {
 } from './fuzz-corpus.js';
 import { fileName, hugeValues, interestingOffsets, partsOf, randomCase, withManifest, type Case } from './fuzz-mutations.js';
 import { codecs, tempRoot } from './helpers.js';
+import { testSeed } from '../runner/helpers.js';
 
-const SEED = fuzzSeed();
+const SEED = testSeed();
 /** CR_FUZZ_SCALE=10 runs ten times the cases (for a longer hunt than CI's). */
 const SCALE = Math.max(1, Number(process.env.CR_FUZZ_SCALE ?? 1) || 1);
 /** Mutation cases per corpus (one corpus per codec), each read with both codecs in turn. */
@@ -49,8 +49,8 @@ test.before(async () => {
   corpusRoot = tmp.dir('corpus');
   for (const [i, codec] of all.entries()) corpora.push(await buildCorpus(corpusRoot, codec, 11 + i));
   committed = hashTree(corpusRoot);
-  // Printed on every run, so that a failure in CI can be replayed with CR_FUZZ_SEED.
-  console.log(`image fuzz: seed ${SEED} (replay with CR_FUZZ_SEED=${SEED}); codecs ${all.map((c) => c.name).join(', ')}`);
+  // Printed on every run, so that a failure in CI can be replayed with CR_TEST_SEED.
+  console.log(`image fuzz: seed ${SEED} (replay with CR_TEST_SEED=${SEED}); codecs ${all.map((c) => c.name).join(', ')}`);
 });
 
 test.after.always('no committed image changed', (t) => {
@@ -117,7 +117,7 @@ function judge(c: Case, corpus: Corpus, codec: BlockCodec): string | null {
 }
 
 function report(t: ExecutionContext, failures: string[]): void {
-  t.deepEqual(failures.slice(0, 10), [], `seed ${SEED}: ${failures.length} failing cases (replay with CR_FUZZ_SEED=${SEED})`);
+  t.deepEqual(failures.slice(0, 10), [], `seed ${SEED}: ${failures.length} failing cases (replay with CR_TEST_SEED=${SEED})`);
 }
 
 test('Mutated real images (bit flips, cuts, splices, lying footers, replays, other images, missing or swapped bases) are refused with a typed error or restore exactly.', (t) => {
