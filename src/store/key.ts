@@ -7,15 +7,28 @@ import { createFileOnceSync } from './durable.js';
 
 export const KEY_LENGTH = 32;
 export const MIN_KEY_LENGTH = 16;
+/** A key file is a key (or its hex text), never more: a larger file is a wrong path, not a key. */
+export const MAX_KEY_FILE_BYTES = 4096;
+
+/**
+ * The bytes of a key file. Only a regular file is read: a FIFO or a device (`--key-file
+ * /dev/stdin`, a named pipe) would block the run forever, or read without end.
+ */
+function readKeyBytes(file: string, what: string): Buffer {
+  try {
+    const stat = fs.statSync(file);
+    if (!stat.isFile()) throw new KeyError(`${what} ${file} is not a regular file`);
+    if (stat.size > MAX_KEY_FILE_BYTES) throw new KeyError(`${what} ${file} is ${stat.size} bytes: a key file holds a key of at most ${MAX_KEY_FILE_BYTES} bytes`);
+    return fs.readFileSync(file);
+  } catch (err) {
+    if (err instanceof KeyError) throw err;
+    throw new KeyError(`cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
 
 /** Reads an explicit key file: raw bytes (≥ 16), or a hex string of them. */
 export function readKeyFile(file: string): Buffer {
-  let bytes: Buffer;
-  try {
-    bytes = fs.readFileSync(file);
-  } catch (err) {
-    throw new KeyError(`cannot read the image key file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
+  let bytes = readKeyBytes(file, 'the image key file');
   const text = bytes.toString('utf8').trim();
   if (/^([0-9a-fA-F]{2}){16,}$/.test(text)) bytes = Buffer.from(text, 'hex');
   if (bytes.length < MIN_KEY_LENGTH) {
@@ -27,7 +40,7 @@ export function readKeyFile(file: string): Buffer {
 /** Loads `file`, creating it with a fresh random key (mode 0600) when it does not exist. */
 export function loadOrCreateKey(file: string): Buffer {
   if (!fs.existsSync(file)) createFileOnceSync(file, randomBytes(KEY_LENGTH), 0o600);
-  const key = fs.readFileSync(file);
+  const key = readKeyBytes(file, "the store's image key");
   if (key.length !== KEY_LENGTH) {
     throw new KeyError(
       `the store's image key ${file} is ${key.length} bytes, expected ${KEY_LENGTH}: it is damaged. ` +

@@ -112,6 +112,8 @@ export class LocalStore {
   }
 
   imageFile(job: string, sequence: number): string {
+    // The number becomes a file name: -1, 1.5 or NaN would name a file no listing recognises.
+    if (!Number.isSafeInteger(sequence) || sequence < 1) throw new RangeError(`an image sequence is a positive whole number, got ${String(sequence)}`);
     return path.join(this.jobDir(job), `${String(sequence).padStart(8, '0')}${IMAGE_EXTENSION}`);
   }
 
@@ -121,11 +123,15 @@ export class LocalStore {
    * committed before stay as they were.
    */
   async commit<T>(job: string, sequence: number, write: (file: FileHandle) => Promise<T>): Promise<{ file: string; result: T }> {
-    const dir = this.jobDir(job);
-    await fsp.mkdir(dir, { recursive: true });
     const file = this.imageFile(job, sequence);
+    const dir = path.dirname(file);
+    await fsp.mkdir(dir, { recursive: true });
     const temp = path.join(dir, `.${path.basename(file)}.tmp.${process.pid}`);
-    let handle: FileHandle | null = await fsp.open(temp, 'w', 0o600);
+    // Whatever sits at the temp name (left by a failed unlink, or a symlink planted in the job
+    // directory) is removed, and the temp is created exclusively ('wx' is O_EXCL, which never
+    // follows a symlink): a commit never writes through a link to a file outside the store.
+    await fsp.rm(temp, { force: true });
+    let handle: FileHandle | null = await fsp.open(temp, 'wx', 0o600);
     try {
       const result = await write(handle);
       await handle.sync();
