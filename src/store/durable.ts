@@ -36,9 +36,13 @@ export function createFileOnceSync(file: string, bytes: Uint8Array, mode: number
   try {
     fs.writeSync(fd, bytes);
     fs.fsyncSync(fd);
-  } finally {
+  } catch (err) {
+    // A full disk fails the write: the temp file must not stay behind.
     fs.closeSync(fd);
+    fs.rmSync(temp, { force: true });
+    throw err;
   }
+  fs.closeSync(fd);
   try {
     fs.linkSync(temp, file);
     return true;
