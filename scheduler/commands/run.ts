@@ -39,7 +39,7 @@ export function runCommand(verbose: () => boolean): Command {
   return new Command('run')
     .description('run a job on this machine, checkpointing it and restarting it from its latest image when it dies')
     .argument('<job>', 'the job module (an ES module whose default export is async (cr, args) => result)')
-    .addOption(new Option('--args <json>', "the job's arguments, as JSON").argParser(parseJsonText).default('{}'))
+    .addOption(new Option('--args <json>', "the job's arguments, as JSON").argParser(parseJsonText).default('{}', '{}'))
     .addOption(new Option('--name <name>', "the job's name in the store (default: the file's base name)"))
     .addOption(new Option('--store <dir>', 'where images are kept').env('CR_STORE').argParser(parsePath('--store')).default(DEFAULT_STORE))
     .addOption(
