@@ -208,7 +208,7 @@ test('--codec and --dirty refuse anything but their choices with a usage error n
 // A sample of the same values through the real process: cli.ts turns them into exit 2.
 const SAMPLE = [
   ...fc.sample(
-    fc.tuple(fc.constantFrom(...SECONDS.map((s) => s.flag), ...COUNTS.map((c) => c.flag)), anyValue.filter((v) => !/^\d+(\.\d+)?$/.test(v) && !v.includes('\0'))),
+    fc.tuple(fc.constantFrom(...SECONDS.map((s) => s.flag), ...COUNTS.map((c) => c.flag)), anyValue.filter((v) => !decimal(v) && !v.includes('\0'))),
     { seed: SEED, numRuns: 6 },
   ),
   ['--interval', '1e306'],

@@ -69,6 +69,18 @@ export interface Corpus {
 
 export const BLOCK_SIZE = 4 * KiB;
 
+/** CR_FUZZ_SCALE=10 runs ten times the cases (for a longer hunt than CI's). */
+export const FUZZ_SCALE = Math.max(1, Number(process.env.CR_FUZZ_SCALE ?? 1) || 1);
+/** Runs of each fast-check property. */
+export const PROPERTY_RUNS = 150 * FUZZ_SCALE;
+
+/** One corpus per codec (the native one only when the addon loads), each in its own store under `root`. */
+export async function buildCorpora(root: string, all: BlockCodec[]): Promise<Corpus[]> {
+  const corpora: Corpus[] = [];
+  for (const [i, codec] of all.entries()) corpora.push(await buildCorpus(root, codec, 11 + i));
+  return corpora;
+}
+
 /**
  * Runs a small job through JobContext and takes `count` durable checkpoints, changing a few
  * blocks of each region between them, so images 2.. are incremental.

@@ -7,6 +7,7 @@ import { imageTag } from '../../src/image/writer.js';
 import type { BlockCodec } from '../../src/codec/index.js';
 import { attackerKey, type Corpus, type Image, type Rng } from './fuzz-corpus.js';
 import fs from 'node:fs';
+import path from 'node:path';
 
 export interface Case {
   /** What was done, for the failure message. */
@@ -277,4 +278,12 @@ export function randomCase(corpus: Corpus, rng: Rng): Case {
     expect: { job: 'fuzz', sequence: target.sequence },
     mustRefuse,
   };
+}
+
+/** Writes a case's files into a job directory `fuzz` under `root` (a new directory); returns the target's path. */
+export function layOut(root: string, c: Pick<Case, 'files' | 'target'>): { file: string; dir: string } {
+  const dir = path.join(root, 'fuzz');
+  fs.mkdirSync(dir);
+  for (const [name, bytes] of c.files) fs.writeFileSync(path.join(dir, name), bytes);
+  return { file: path.join(dir, c.target), dir: root };
 }
