@@ -233,7 +233,9 @@ export function restore(file: string, codec: BlockCodec, key: Buffer, expect: { 
     try {
       reader.verifyStored();
       restored = new RestoredImage(reader);
-      const sizes = [reader.size, ...reader.manifest.bases.map((b) => fs.statSync(path.join(path.dirname(file), `${String(b).padStart(8, '0')}.crimg`)).size)];
+      // A base the manifest lists but no block uses is never opened, and may be absent.
+      const baseSize = (b: number): number => fs.statSync(path.join(path.dirname(file), `${String(b).padStart(8, '0')}.crimg`), { throwIfNoEntry: false })?.size ?? 0;
+      const sizes = [reader.size, ...reader.manifest.bases.map(baseSize)];
       bound = restoreBound(sizes, reader.manifest.blockSize);
       const snapshot: Snapshot = { states: {}, regions: {} };
       for (const name of STATES) {
