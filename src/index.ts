@@ -3,6 +3,9 @@ export { cr, type Cr } from './job/cr.js';
 export type { CheckpointInfo, CheckpointOptions } from './job/context.js';
 export type { ImageInfo } from './restore.js';
 export type { RegionArray, RegionConstructor } from './image/format.js';
+export type { CrFile, FileMode } from './job/files.js';
+export type { ProtectedMemory } from './job/protect.js';
+export type { Rng, Seed } from './job/rng.js';
 export {
   CrError,
   ImageCorruptError,
@@ -16,5 +19,6 @@ export {
   NotInJobError,
   JobStoppedError,
   KeyError,
+  FileMismatchError,
   type CrErrorCode,
 } from './errors.js';

@@ -57,6 +57,12 @@ export class RestoredImage {
     return this.#regions.has(name);
   }
 
+  /** The element type and byte length of region section `name`, or null when the image has none. */
+  regionShape(name: string): { type: string; bytes: number } | null {
+    const section = this.#regions.get(name);
+    return section ? { type: section.type, bytes: section.length } : null;
+  }
+
   /** Decodes region `name` into `memory`, after checking that the job asks for what was saved. */
   restoreRegion(name: string, type: string, length: number, memory: RegionMemory): void {
     const section = this.#regions.get(name)!;
