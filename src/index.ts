@@ -6,6 +6,7 @@ export type { RegionArray, RegionConstructor } from './image/format.js';
 export type { CrFile, FileMode } from './job/files.js';
 export type { ProtectedMemory } from './job/protect.js';
 export type { Rng, Seed } from './job/rng.js';
+export type { TeamMemberCr } from './job/team-member.js';
 export {
   CrError,
   ImageCorruptError,

@@ -13,6 +13,7 @@ import { CLOCK_STATE_NAME, JobClock } from './clock.js';
 import { FILES_STATE_NAME, FileRegistry, type CrFile } from './files.js';
 import { ProtectRegistry, type ProtectedMemory } from './protect.js';
 import { RNG_STATE_NAME, RngRegistry, type Rng, type Seed } from './rng.js';
+import { MAX_TEAM_SIZE, SharedRegistry, Team, memberModuleUrl } from './team.js';
 
 export type { CheckpointInfo, CheckpointOptions, ImageCommitted, JobEvents } from './checkpointer.js';
 
@@ -59,6 +60,8 @@ export class JobContext {
   #defaultRng: Rng | null = null;
   #files: FileRegistry | null = null;
   readonly #protected = new ProtectRegistry();
+  readonly #shared: SharedRegistry;
+  #team: Team | null = null;
 
   constructor(options: JobContextOptions) {
     this.#options = options;
@@ -78,6 +81,7 @@ export class JobContext {
       restored: options.restored?.manifest ?? null,
     });
     const restored = options.restored;
+    this.#shared = new SharedRegistry(restored);
     this.#clock = new JobClock(restored?.state(CLOCK_STATE_NAME)?.value);
     this.#states.set(CLOCK_STATE_NAME, this.#clock.value);
     // Carried from image to image even in an attempt that does not use them again.
@@ -172,13 +176,60 @@ export class JobContext {
     if (options?.force !== true && !this.#policy.isDue()) {
       return this.#checkpointer.busy ? this.#checkpointer.yieldPoint() : NO_CHECKPOINT;
     }
+    if (this.#team !== null) return Promise.reject(new TypeError('cr.checkpoint() was called while a team runs: the team\'s members take its checkpoints'));
+    return this.#take(options?.force === true, options?.durable === true);
+  }
+
+  #take(forced: boolean, durable: boolean): Promise<CheckpointInfo | null> {
     // What cr keeps for the job is brought up to this safe point first; output files are made
     // durable here, before the image that records their length can exist (files.ts).
     this.#clock.capture();
     this.#rng?.capture();
     this.#files?.capture();
-    const regions = this.#protected.size === 0 ? this.#regions : new Map([...this.#regions, ...this.#protected.regions()]);
-    return this.#checkpointer.take(this.#states, regions, this.#calls, options?.force === true, options?.durable === true);
+    const team = this.#team;
+    const extra = this.#protected.size + this.#shared.size > 0 || team !== null;
+    const states = team === null ? this.#states : new Map([...this.#states, ...team.states()]);
+    const regions = !extra ? this.#regions : new Map([...this.#regions, ...this.#protected.regions(), ...this.#shared.regions(), ...(team?.regions() ?? [])]);
+    return this.#checkpointer.take(states, regions, this.#calls, forced, durable);
+  }
+
+  /**
+   * Starts a team of `n` worker threads running the default export of `workerFile` (each with
+   * its own `cr`: state, region, shared, a collective checkpoint) and resolves with their results
+   * by rank. A member that fails ends the attempt, so the whole team restarts from the last image.
+   */
+  async team(n: number, workerFile: string | URL, args?: unknown): Promise<unknown[]> {
+    this.#checkOpen('team');
+    if (!Number.isInteger(n) || n < 1 || n > MAX_TEAM_SIZE) throw new RangeError(`team(n, workerFile, args): n must be a whole number from 1 to ${MAX_TEAM_SIZE}, got ${String(n)}`);
+    const url = memberModuleUrl(workerFile);
+    if (this.#team !== null) throw new TypeError('team(n, workerFile, args): a team is already running in this job');
+    const team = new Team(
+      {
+        restored: this.#options.restored,
+        attempt: this.attempt,
+        control: this.#options.control,
+        everyCalls: this.#options.policy.everyCalls,
+        intervalMs: () => this.#policy.intervalMs,
+        events: this.#options.events,
+        shared: this.#shared,
+        capture: () => this.#take(true, false),
+      },
+      n,
+    );
+    this.#team = team;
+    try {
+      return await team.run(url, args);
+    } finally {
+      this.#team = null;
+    }
+  }
+
+  /** A typed array over the SharedArrayBuffer `name` that the job's team members share; captured once per image. */
+  shared<C extends RegionConstructor>(name: string, Ctor: C, length: number): InstanceType<C> {
+    this.#checkOpen('shared');
+    checkName('shared', name);
+    const buffer = this.#shared.get(name, regionTypeName(Ctor), length);
+    return new Ctor(buffer as unknown as ArrayBuffer, 0, length) as InstanceType<C>;
   }
 
   /** A double in [0, 1) from the job's default random stream, which restarts continue. */

@@ -69,6 +69,26 @@ export interface Cr {
    * or a name already used; `RegionMismatchError` when a restart protects memory of another type or size.
    */
   protect<M extends ProtectedMemory>(name: string, memory: M): M;
+  /**
+   * Starts a team of `n` worker threads (1 to 256), each running the default export of
+   * `workerFile` (a path from the current directory, or a URL such as
+   * `new URL('./member.mjs', import.meta.url)`) as `(memberCr, args)`, and resolves with their
+   * results by rank. Each member has its own `state`, `region`, the team's `shared` buffers, and
+   * a collective `checkpoint()` that is also a barrier: all members checkpoint at the same safe
+   * point into one image of the job (one section per member state and region). After a restart
+   * each member gets its own part back by rank. A member that fails or dies ends the attempt, so
+   * the whole team restarts from the last image. Throws RangeError for a bad `n`, TypeError for a
+   * bad `workerFile` or a second team at once; `cr.checkpoint()` of the job itself is refused
+   * while its team runs.
+   */
+  team(n: number, workerFile: string | URL, args?: unknown): Promise<unknown[]>;
+  /**
+   * A typed array over the SharedArrayBuffer `name`, the same memory in the job and in every
+   * member of its team (where `memberCr.shared(name, Ctor, length)` returns it). Captured once per
+   * image, while every member waits at the safe point; restored after a restart. Asking again
+   * with another type or length throws TypeError.
+   */
+  shared<C extends RegionConstructor>(name: string, Ctor: C, length: number): InstanceType<C>;
 }
 
 let current: JobContext | null = null;
@@ -105,4 +125,6 @@ export const cr: Cr = {
   now: () => job('now').now(),
   open: (path, mode) => job('open').open(path, mode),
   protect: (name, memory) => job('protect').protect(name, memory),
+  team: (n, workerFile, args) => job('team').team(n, workerFile, args),
+  shared: (name, Ctor, length) => job('shared').shared(name, Ctor, length),
 };
