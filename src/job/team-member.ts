@@ -6,7 +6,7 @@ import { RegionMismatchError, StateCaptureError, toErrorRecord, type ErrorRecord
 import { REGION_TYPES, type RegionConstructor, type RegionTypeName } from '../image/format.js';
 import { allocateRegion, type RegionMemory } from '../region.js';
 import { CONTROL_NONE } from '../policy.js';
-import { arrive, SYNC_CAPTURED, SYNC_TIME_DUE, SYNC_WORDS, waitUntil } from './team-sync.js';
+import { arrive, SYNC_CAPTURED, SYNC_FINISHED, SYNC_GENERATION, SYNC_TIME_DUE, SYNC_WORDS, waitUntil } from './team-sync.js';
 
 /** What a member thread starts with. */
 export interface MemberData {
@@ -208,6 +208,9 @@ async function main(data: MemberData): Promise<void> {
     const module = (await import(data.moduleUrl)) as { default?: unknown };
     if (typeof module.default !== 'function') throw new TypeError(`${data.moduleUrl} has no default export function: a team member is "export default async function (cr, args) { ... }"`);
     const result = await (module.default as (cr: TeamMemberCr, args: unknown) => unknown)(member, data.args);
+    // A peer still waiting at a barrier now fails instead of waiting forever.
+    Atomics.add(new Int32Array(data.sync), SYNC_FINISHED, 1);
+    Atomics.notify(new Int32Array(data.sync), SYNC_GENERATION);
     parentPort!.postMessage({ type: 'done', rank: data.rank, result } satisfies MemberMessage);
   } catch (err) {
     parentPort!.postMessage({ type: 'failed', rank: data.rank, error: toErrorRecord(err) } satisfies MemberMessage);

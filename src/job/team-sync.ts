@@ -18,11 +18,20 @@ export const SYNC_CAPTURED = 3;
 export const SYNC_ABORT = 4;
 /** Set by the leader's timer when the checkpoint interval has passed. */
 export const SYNC_TIME_DUE = 5;
+/** How many members have returned from their function: one waiting at a barrier then waits forever. */
+export const SYNC_FINISHED = 6;
 /** Words from here on, one per member: the number of the last shared() request the leader answered. */
 export const SYNC_WORDS = 8;
 
 /** How long one Atomics.wait lasts before the abort word is checked again, ms. */
 const WAIT_SLICE_MS = 50;
+
+/** A member reached a safe point its peers will never reach: the team's safe points do not match. */
+export class TeamMismatchError extends TypeError {
+  constructor() {
+    super('a team member returned while this one waits at a safe point: every member must call checkpoint() the same number of times');
+  }
+}
 
 export class TeamAbortedError extends Error {
   constructor() {
@@ -52,7 +61,13 @@ export function arrive(sync: Int32Array, size: number, decide: () => boolean): {
     Atomics.add(sync, SYNC_GENERATION, 1);
     Atomics.notify(sync, SYNC_GENERATION);
   } else {
-    waitUntil(sync, SYNC_GENERATION, generation + 1);
+    while (Atomics.load(sync, SYNC_GENERATION) === generation) {
+      if (Atomics.load(sync, SYNC_ABORT) !== 0) throw new TeamAbortedError();
+      // A peer that returned after passing this very barrier raised FINISHED after the barrier
+      // opened (sequentially consistent atomics): so only a barrier still closed means a mismatch.
+      if (Atomics.load(sync, SYNC_FINISHED) !== 0 && Atomics.load(sync, SYNC_GENERATION) === generation) throw new TeamMismatchError();
+      Atomics.wait(sync, SYNC_GENERATION, generation, WAIT_SLICE_MS);
+    }
   }
   return { due: Atomics.load(sync, SYNC_DECISION) === 1, generation: generation + 1 };
 }

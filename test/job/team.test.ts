@@ -75,6 +75,13 @@ test('a member that exits ends the team, and the other members are stopped', asy
   await context.close();
 });
 
+test('a member that calls checkpoint() more often than its peers fails the team instead of waiting forever', async (t) => {
+  const { context } = await attempt(tempDir(t, 'team'), false);
+  const error = await t.throwsAsync(context.team(3, MEMBER, { steps: 20, extra: { rank: 1, calls: 1 } }));
+  t.regex(error!.message, /team member 1 failed: a team member returned while this one waits at a safe point: every member must call checkpoint\(\) the same number of times/);
+  await context.close();
+});
+
 test('a stop request is served at the team safe point: the image is committed and the team stops', async (t) => {
   const dir = tempDir(t, 'team');
   const control = new Int32Array(new SharedArrayBuffer(4));
