@@ -6,6 +6,7 @@ import { RegionMismatchError, StateCaptureError, toErrorRecord, type ErrorRecord
 import { REGION_TYPES, type RegionConstructor, type RegionTypeName } from '../image/format.js';
 import { allocateRegion, type RegionMemory } from '../region.js';
 import { CONTROL_NONE } from '../policy.js';
+import { RNG_STATE_NAME, RngRegistry, type Rng, type Seed } from './rng.js';
 import { arrive, SYNC_CAPTURED, SYNC_FINISHED, SYNC_GENERATION, SYNC_TIME_DUE, SYNC_WORDS, waitUntil } from './team-sync.js';
 
 /** What a member thread starts with. */
@@ -56,6 +57,10 @@ export interface TeamMemberCr {
    * Resolves to true when this safe point took an image.
    */
   checkpoint(): Promise<boolean>;
+  /** A double in [0, 1) from this member's own default stream (as `cr.random()`), continued after a restart. */
+  random(): number;
+  /** A seeded stream of this member's (as `cr.rng(seed, name)`): seed it with the rank for independent streams. */
+  rng(seed?: Seed, name?: string): Rng;
   log(...args: unknown[]): void;
   progress(fraction: number, message?: string): void;
 }
@@ -75,6 +80,7 @@ class TeamMember implements TeamMemberCr {
   readonly #restoredRegions: Map<string, [RegionTypeName, ArrayBuffer]>;
   #calls = 0;
   #requests = 0;
+  #rng: RngRegistry | null = null;
 
   constructor(data: MemberData) {
     this.#data = data;
@@ -86,10 +92,28 @@ class TeamMember implements TeamMemberCr {
     this.#control = data.control ? new Int32Array(data.control) : null;
     this.#restoredStates = new Map(data.restored?.states ?? []);
     this.#restoredRegions = new Map((data.restored?.regions ?? []).map(([name, type, buffer]) => [name, [type, buffer]]));
+    if (this.#restoredStates.has(RNG_STATE_NAME)) this.#rngRegistry();
+  }
+
+  random(): number {
+    return this.#rngRegistry().default.random();
+  }
+
+  rng(seed?: Seed, name?: string): Rng {
+    return this.#rngRegistry().get(seed, name);
+  }
+
+  #rngRegistry(): RngRegistry {
+    if (this.#rng === null) {
+      this.#rng = new RngRegistry(this.#restoredStates.get(RNG_STATE_NAME), (message) => this.log(`warning: ${message}`));
+      this.#states.set(RNG_STATE_NAME, this.#rng.value);
+    }
+    return this.#rng;
   }
 
   state<T>(name: string, initial: T): T {
     checkMemberName('state', name);
+    if (name.startsWith('cr:')) throw new TypeError(`state name ${JSON.stringify(name)}: names starting with "cr:" are reserved for cr`);
     if (this.#states.has(name)) throw new TypeError(`state ${JSON.stringify(name)} is already registered`);
     if (typeof initial !== 'object' || initial === null) throw new TypeError(`state ${JSON.stringify(name)} must be an object the member updates in place`);
     const value = this.#restoredStates.has(name) ? (this.#restoredStates.get(name) as T) : initial;
@@ -154,6 +178,7 @@ class TeamMember implements TeamMemberCr {
   }
 
   #capture(generation: number): void {
+    this.#rng?.capture();
     const regions: [string, RegionTypeName, ArrayBuffer][] = [];
     for (const [name, r] of this.#regions) regions.push([name, r.type, r.memory.bytes.slice().buffer]);
     const states = [...this.#states];
