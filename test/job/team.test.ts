@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { JobStoppedError, RegionMismatchError } from '../../src/errors.js';
+import { Rng } from '../../src/job/rng.js';
 import { CONTROL_STOP } from '../../src/policy.js';
 import { FIXTURES } from '../runner/helpers.js';
 import { attempt, tempDir } from './harness.js';
@@ -105,6 +106,24 @@ test('with a checkpoint interval and no count, the team takes images by time', a
   await context.close();
   for (const name of fs.readdirSync(path.join(dir, 'job'))) if (name.endsWith('.crimg')) images.push(Number(name.slice(0, 8)));
   t.true(images.length >= 1, 'at least one image was taken by time');
+});
+
+test('a member\'s random streams are its own and continue after a restart; cr.random() of a member too', async (t) => {
+  const dir = tempDir(t, 'team');
+  const member = pathToFileURL(path.join(FIXTURES, 'team-random-member.mjs'));
+  const first = await attempt(dir, false);
+  await t.throwsAsync(first.context.team(2, member, { steps: 30, failAt: 25 }), { message: /team member 0 failed: lost/ });
+  await first.context.close();
+  const second = await attempt(dir, true);
+  const resumed = (await second.context.team(2, member, { steps: 30 })) as { draws: number[]; seed: string }[];
+  await second.context.close();
+  // The stream of each member replayed from its seed: the draws after the restart (steps 20..29) continue it.
+  for (const [rank, r] of resumed.entries()) {
+    const replay = new Rng(BigInt(r.seed));
+    const all = Array.from({ length: 30 }, () => replay.random());
+    t.deepEqual(r.draws, all.slice(20), `member ${rank}`);
+  }
+  t.not(resumed[0]!.seed, resumed[1]!.seed);
 });
 
 test('misuse of team and shared is refused with RangeError or TypeError naming the argument', async (t) => {
