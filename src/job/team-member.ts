@@ -4,7 +4,6 @@
 import { isMainThread, parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { RegionMismatchError, StateCaptureError, toErrorRecord, type ErrorRecord } from '../errors.js';
 import { REGION_TYPES, type RegionConstructor, type RegionTypeName } from '../image/format.js';
-import { allocateRegion, type RegionMemory } from '../region.js';
 import { CONTROL_NONE } from '../policy.js';
 import { RNG_STATE_NAME, RngRegistry, type Rng, type Seed } from './rng.js';
 import { arrive, SYNC_CAPTURED, SYNC_FINISHED, SYNC_GENERATION, SYNC_TIME_DUE, SYNC_WORDS, waitUntil } from './team-sync.js';
@@ -74,7 +73,7 @@ class TeamMember implements TeamMemberCr {
   readonly #sync: Int32Array;
   readonly #control: Int32Array | null;
   readonly #states = new Map<string, unknown>();
-  readonly #regions = new Map<string, { type: RegionTypeName; memory: RegionMemory }>();
+  readonly #regions = new Map<string, { type: RegionTypeName; bytes: Uint8Array }>();
   readonly #shared = new Map<string, unknown>();
   readonly #restoredStates: Map<string, unknown>;
   readonly #restoredRegions: Map<string, [RegionTypeName, ArrayBuffer]>;
@@ -125,19 +124,23 @@ class TeamMember implements TeamMemberCr {
     checkMemberName('region', name);
     if (this.#regions.has(name)) throw new TypeError(`region ${JSON.stringify(name)} is already registered`);
     const type = typeName(Ctor, 'region');
-    const memory = allocateRegion(name, Ctor, length);
+    if (!Number.isSafeInteger(length) || length <= 0) throw new RangeError(`region ${JSON.stringify(name)}: length must be a positive whole number of elements, got ${String(length)}`);
+    // A member's regions are plain ArrayBuffers, not the addon's mmap'd memory: the leader may
+    // terminate a member at any moment (a peer died), and a native call cut short by terminate()
+    // aborts the whole process. Their bytes are copied at every capture anyway.
+    const array = new Ctor(length) as InstanceType<C>;
+    const bytes = new Uint8Array(array.buffer, 0, array.byteLength);
     const saved = this.#restoredRegions.get(name);
     if (saved) {
-      if (saved[0] !== type || saved[1].byteLength !== memory.bytes.length) {
-        memory.free();
+      if (saved[0] !== type || saved[1].byteLength !== bytes.length) {
         throw new RegionMismatchError(
           `region ${JSON.stringify(name)} of team member ${this.rank} was checkpointed as ${saved[0]} of ${saved[1].byteLength} bytes but now asks for ${type}(${length})`,
         );
       }
-      memory.bytes.set(new Uint8Array(saved[1]));
+      bytes.set(new Uint8Array(saved[1]));
     }
-    this.#regions.set(name, { type, memory });
-    return memory.array as InstanceType<C>;
+    this.#regions.set(name, { type, bytes });
+    return array;
   }
 
   shared<C extends RegionConstructor>(name: string, Ctor: C, length: number): InstanceType<C> {
@@ -180,7 +183,7 @@ class TeamMember implements TeamMemberCr {
   #capture(generation: number): void {
     this.#rng?.capture();
     const regions: [string, RegionTypeName, ArrayBuffer][] = [];
-    for (const [name, r] of this.#regions) regions.push([name, r.type, r.memory.bytes.slice().buffer]);
+    for (const [name, r] of this.#regions) regions.push([name, r.type, r.bytes.slice().buffer]);
     const states = [...this.#states];
     try {
       parentPort!.postMessage({ type: 'capture', rank: this.rank, generation, states, regions } satisfies MemberMessage, regions.map((r) => r[2]));
@@ -201,11 +204,6 @@ class TeamMember implements TeamMemberCr {
 
   #post(message: MemberMessage): void {
     parentPort!.postMessage(message);
-  }
-
-  free(): void {
-    for (const r of this.#regions.values()) r.memory.free();
-    this.#regions.clear();
   }
 }
 
@@ -239,8 +237,6 @@ async function main(data: MemberData): Promise<void> {
     parentPort!.postMessage({ type: 'done', rank: data.rank, result } satisfies MemberMessage);
   } catch (err) {
     parentPort!.postMessage({ type: 'failed', rank: data.rank, error: toErrorRecord(err) } satisfies MemberMessage);
-  } finally {
-    member.free();
   }
 }
 

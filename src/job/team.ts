@@ -121,6 +121,7 @@ export class Team {
     const restored = this.#restoredParts();
     const results: unknown[] = new Array(this.#size);
     const finished = new Set<number>();
+    const exits: Promise<void>[] = [];
     let settled = false;
     return new Promise<unknown[]>((resolve, reject) => {
       const finish = async (err: Error | null): Promise<void> => {
@@ -132,7 +133,9 @@ export class Team {
           Atomics.store(this.#sync, SYNC_ABORT, 1);
           for (let i = 0; i < this.#sync.length; i++) Atomics.notify(this.#sync, i);
         }
-        await Promise.all(this.#workers.map((w) => w.terminate().catch(() => undefined)));
+        // After success the members end by themselves; after a failure, the ones still running
+        // are terminated (members make no native calls that terminate() could cut short).
+        await Promise.all(this.#workers.map((w, i) => (err ? w.terminate().catch(() => undefined) : exits[i])));
         for (const port of this.#ports) port.close();
         if (err) reject(err);
         else resolve(results);
@@ -157,6 +160,7 @@ export class Team {
         };
         const worker = new Worker(MEMBER_URL, { workerData: { crTeamMember: data }, transferList: [port2, ...(part?.regions.map((r) => r[2]) ?? [])] });
         this.#workers.push(worker);
+        exits.push(new Promise((resolve) => worker.once('exit', () => resolve())));
         worker.on('message', (message: MemberMessage) => {
           if (settled) return;
           switch (message.type) {
