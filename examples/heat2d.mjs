@@ -56,7 +56,8 @@ export default async function heat2d(cr, { n = 2048, steps = 20000 } = {}) {
 }
 
 // Fixed boundary (top edge 4x(1−x), other edges 0) and a parabolic hot spot of radius n/8.
-function initialise(u, n) {
+// (initialise, sweep and fnv1a64 are also used by heat2d-team.mjs.)
+export function initialise(u, n) {
   u.fill(0);
   for (let j = 0; j < n; j++) {
     const x = j / (n - 1);
@@ -71,10 +72,10 @@ function initialise(u, n) {
   }
 }
 
-// One Jacobi sweep over the interior from src into dst; returns the largest change.
-function sweep(src, dst, n) {
+// One Jacobi sweep over the interior rows [first, end) from src into dst; returns the largest change.
+export function sweep(src, dst, n, first = 1, end = n - 1) {
   let maxDelta = 0;
-  for (let i = 1; i < n - 1; i++) {
+  for (let i = first; i < end; i++) {
     const row = i * n;
     for (let k = row + 1; k < row + n - 1; k++) {
       const c = src[k];
@@ -89,7 +90,7 @@ function sweep(src, dst, n) {
 
 // 64-bit FNV-1a over the raw bytes of a typed array, as 16 hex digits. The 64-bit state is two
 // 32-bit halves; multiplying by the prime 2^40 + 0x1b3 is h·0x1b3 + (h << 40).
-function fnv1a64(view) {
+export function fnv1a64(view) {
   const bytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
   let hi = 0xcbf29ce4 | 0, lo = 0x84222325 | 0;
   for (let k = 0; k < bytes.length; k++) {

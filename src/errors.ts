@@ -12,7 +12,8 @@ export type CrErrorCode =
   | 'CR_CHECKPOINT_FAILED'
   | 'CR_NOT_IN_JOB'
   | 'CR_KEY_INVALID'
-  | 'CR_JOB_STOPPED';
+  | 'CR_JOB_STOPPED'
+  | 'CR_FILE_MISMATCH';
 
 export class CrError extends Error {
   readonly code: CrErrorCode;
@@ -89,6 +90,19 @@ export class RegionMismatchError extends CrError {
 export class CheckpointError extends CrError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('CR_CHECKPOINT_FAILED', message, options);
+  }
+}
+
+/**
+ * A file opened with `cr.open()` no longer fits the image the job resumes from: an output file
+ * is shorter than the length the image recorded, or an input file is shorter than the position
+ * it had been read to. Something outside the job changed it; resuming would lose or repeat data.
+ */
+export class FileMismatchError extends CrError {
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super('CR_FILE_MISMATCH', message);
+    this.path = path;
   }
 }
 

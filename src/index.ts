@@ -3,6 +3,10 @@ export { cr, type Cr } from './job/cr.js';
 export type { CheckpointInfo, CheckpointOptions } from './job/context.js';
 export type { ImageInfo } from './restore.js';
 export type { RegionArray, RegionConstructor } from './image/format.js';
+export type { CrFile, FileMode } from './job/files.js';
+export type { ProtectedMemory, WasmMemory } from './job/protect.js';
+export type { Rng, Seed } from './job/rng.js';
+export type { TeamMemberCr } from './job/team-member.js';
 export {
   CrError,
   ImageCorruptError,
@@ -16,5 +20,6 @@ export {
   NotInJobError,
   JobStoppedError,
   KeyError,
+  FileMismatchError,
   type CrErrorCode,
 } from './errors.js';

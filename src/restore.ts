@@ -57,6 +57,20 @@ export class RestoredImage {
     return this.#regions.has(name);
   }
 
+  /** The states and regions whose names start with `prefix`. */
+  names(prefix: string): { kind: 'state' | 'region'; name: string }[] {
+    const out: { kind: 'state' | 'region'; name: string }[] = [];
+    for (const name of this.#states.keys()) if (name.startsWith(prefix)) out.push({ kind: 'state', name });
+    for (const name of this.#regions.keys()) if (name.startsWith(prefix)) out.push({ kind: 'region', name });
+    return out;
+  }
+
+  /** The element type and byte length of region section `name`, or null when the image has none. */
+  regionShape(name: string): { type: string; bytes: number } | null {
+    const section = this.#regions.get(name);
+    return section ? { type: section.type, bytes: section.length } : null;
+  }
+
   /** Decodes region `name` into `memory`, after checking that the job asks for what was saved. */
   restoreRegion(name: string, type: string, length: number, memory: RegionMemory): void {
     const section = this.#regions.get(name)!;

@@ -9,6 +9,11 @@ import { allocateRegion, type RegionMemory } from '../region.js';
 import type { ImageInfo, RestoredImage } from '../restore.js';
 import type { LocalStore } from '../store/local-store.js';
 import { Checkpointer, NO_CHECKPOINT, type CheckpointInfo, type CheckpointOptions, type JobEvents } from './checkpointer.js';
+import { CLOCK_STATE_NAME, JobClock } from './clock.js';
+import { FILES_STATE_NAME, FileRegistry, type CrFile } from './files.js';
+import { ProtectRegistry, type ProtectedMemory } from './protect.js';
+import { RNG_STATE_NAME, RngRegistry, type Rng, type Seed } from './rng.js';
+import { MAX_TEAM_SIZE, SharedRegistry, Team, memberModuleUrl } from './team.js';
 
 export type { CheckpointInfo, CheckpointOptions, ImageCommitted, JobEvents } from './checkpointer.js';
 
@@ -49,6 +54,14 @@ export class JobContext {
   #calls = 0;
   #closed = false;
   #trackingWarned = false;
+  // The state cr keeps for the job itself, as states named "cr:*" and regions "cr:protect:*".
+  readonly #clock: JobClock;
+  #rng: RngRegistry | null = null;
+  #defaultRng: Rng | null = null;
+  #files: FileRegistry | null = null;
+  readonly #protected = new ProtectRegistry();
+  readonly #shared: SharedRegistry;
+  #team: Team | null = null;
 
   constructor(options: JobContextOptions) {
     this.#options = options;
@@ -67,6 +80,15 @@ export class JobContext {
       stagingBudgetBytes: options.stagingBudgetBytes,
       restored: options.restored?.manifest ?? null,
     });
+    const restored = options.restored;
+    this.#shared = new SharedRegistry(restored);
+    this.#clock = new JobClock(restored?.state(CLOCK_STATE_NAME)?.value);
+    this.#states.set(CLOCK_STATE_NAME, this.#clock.value);
+    // Carried from image to image even in an attempt that does not use them again.
+    const rng = restored?.state(RNG_STATE_NAME);
+    if (rng) this.#rngRegistry(rng.value);
+    const files = restored?.state(FILES_STATE_NAME);
+    if (files) this.#fileRegistry(files.value);
   }
 
   /**
@@ -76,6 +98,7 @@ export class JobContext {
   state<T>(name: string, initial: T): T {
     this.#checkOpen('state');
     checkName('state', name);
+    checkNotReserved('state', name);
     if (this.#states.has(name)) throw new TypeError(`state ${JSON.stringify(name)} is already registered`);
     if (typeof initial !== 'object' || initial === null) {
       throw new TypeError(
@@ -96,6 +119,7 @@ export class JobContext {
   region<C extends RegionConstructor>(name: string, Ctor: C, length: number): InstanceType<C> {
     this.#checkOpen('region');
     checkName('region', name);
+    checkNotReserved('region', name);
     if (this.#regions.has(name)) throw new TypeError(`region ${JSON.stringify(name)} is already registered`);
     const type = regionTypeName(Ctor);
     const memory = allocateRegion(name, Ctor, length);
@@ -152,7 +176,110 @@ export class JobContext {
     if (options?.force !== true && !this.#policy.isDue()) {
       return this.#checkpointer.busy ? this.#checkpointer.yieldPoint() : NO_CHECKPOINT;
     }
-    return this.#checkpointer.take(this.#states, this.#regions, this.#calls, options?.force === true, options?.durable === true);
+    if (this.#team !== null) return Promise.reject(new TypeError('cr.checkpoint() was called while a team runs: the team\'s members take its checkpoints'));
+    return this.#take(options?.force === true, options?.durable === true);
+  }
+
+  #take(forced: boolean, durable: boolean): Promise<CheckpointInfo | null> {
+    // What cr keeps for the job is brought up to this safe point first; output files are made
+    // durable here, before the image that records their length can exist (files.ts).
+    this.#clock.capture();
+    this.#rng?.capture();
+    this.#files?.capture();
+    const team = this.#team;
+    const extra = this.#protected.size + this.#shared.size > 0 || team !== null;
+    const states = team === null ? this.#states : new Map([...this.#states, ...team.states()]);
+    const regions = !extra ? this.#regions : new Map([...this.#regions, ...this.#protected.regions(), ...this.#shared.regions(), ...(team?.regions() ?? [])]);
+    return this.#checkpointer.take(states, regions, this.#calls, forced, durable);
+  }
+
+  /**
+   * Starts a team of `n` worker threads running the default export of `workerFile` (each with
+   * its own `cr`: state, region, shared, a collective checkpoint) and resolves with their results
+   * by rank. A member that fails ends the attempt, so the whole team restarts from the last image.
+   */
+  async team(n: number, workerFile: string | URL, args?: unknown): Promise<unknown[]> {
+    this.#checkOpen('team');
+    if (!Number.isInteger(n) || n < 1 || n > MAX_TEAM_SIZE) throw new RangeError(`team(n, workerFile, args): n must be a whole number from 1 to ${MAX_TEAM_SIZE}, got ${String(n)}`);
+    const url = memberModuleUrl(workerFile);
+    if (this.#team !== null) throw new TypeError('team(n, workerFile, args): a team is already running in this job');
+    const team = new Team(
+      {
+        restored: this.#options.restored,
+        attempt: this.attempt,
+        control: this.#options.control,
+        everyCalls: this.#options.policy.everyCalls,
+        intervalMs: () => this.#policy.intervalMs,
+        events: this.#options.events,
+        shared: this.#shared,
+        capture: () => this.#take(true, false),
+      },
+      n,
+    );
+    this.#team = team;
+    try {
+      return await team.run(url, args);
+    } finally {
+      this.#team = null;
+    }
+  }
+
+  /** A typed array over the SharedArrayBuffer `name` that the job's team members share; captured once per image. */
+  shared<C extends RegionConstructor>(name: string, Ctor: C, length: number): InstanceType<C> {
+    this.#checkOpen('shared');
+    checkName('shared', name);
+    const buffer = this.#shared.get(name, regionTypeName(Ctor), length);
+    return new Ctor(buffer as unknown as ArrayBuffer, 0, length) as InstanceType<C>;
+  }
+
+  /** A double in [0, 1) from the job's default random stream, which restarts continue. */
+  random(): number {
+    return (this.#defaultRng ??= this.#rngRegistry().default).random();
+  }
+
+  /** The random stream of `seed` (or of `name`), continued after a restart; no arguments: the default stream. */
+  rng(seed?: Seed, name?: string): Rng {
+    this.#checkOpen('rng');
+    return this.#rngRegistry().get(seed, name);
+  }
+
+  /** Compute time summed over the attempts that led to this moment, ms. */
+  elapsed(): number {
+    return this.#clock.elapsed();
+  }
+
+  /** The wall clock (ms since the epoch), for log lines: not captured, not repeatable. */
+  now(): number {
+    return Date.now();
+  }
+
+  /** Opens a file whose length (output) or read position (input) follows the job's images. */
+  open(path: string, mode: 'r' | 'w' | 'a' = 'r'): CrFile {
+    this.#checkOpen('open');
+    return this.#fileRegistry().open(path, mode);
+  }
+
+  /** Registers memory the job owns; restores its contents in place after a restart. */
+  protect<M extends ProtectedMemory>(name: string, memory: M): M {
+    this.#checkOpen('protect');
+    checkName('protect', name);
+    return this.#protected.protect(name, memory, this.#options.restored);
+  }
+
+  #rngRegistry(restored?: unknown): RngRegistry {
+    if (this.#rng === null) {
+      this.#rng = new RngRegistry(restored, (m) => this.#options.events.warning(m));
+      this.#states.set(RNG_STATE_NAME, this.#rng.value);
+    }
+    return this.#rng;
+  }
+
+  #fileRegistry(restored?: unknown): FileRegistry {
+    if (this.#files === null) {
+      this.#files = new FileRegistry(restored, this.image?.id ?? null, (m) => this.#options.events.warning(m));
+      this.#states.set(FILES_STATE_NAME, this.#files.value);
+    }
+    return this.#files;
   }
 
   progress(fraction: number, message?: string): void {
@@ -169,6 +296,7 @@ export class JobContext {
     if (this.#closed) return;
     this.#closed = true;
     await this.#checkpointer.settle();
+    this.#files?.closeAll();
     for (const region of this.#regions.values()) region.memory.free();
     this.#regions.clear();
     const unused = this.#options.restored?.unused() ?? [];
@@ -185,6 +313,11 @@ function checkName(what: string, name: unknown): void {
   if (typeof name !== 'string' || name.length === 0 || name.length > 256) {
     throw new TypeError(`${what} name must be a non-empty string of at most 256 characters`);
   }
+}
+
+/** Names starting with "cr:" belong to what cr keeps for the job (its clock, streams, files). */
+function checkNotReserved(what: string, name: string): void {
+  if (name.startsWith('cr:')) throw new TypeError(`${what} name ${JSON.stringify(name)}: names starting with "cr:" are reserved for cr`);
 }
 
 function regionTypeName(Ctor: unknown): RegionTypeName {

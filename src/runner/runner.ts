@@ -54,7 +54,7 @@ export type RunOutcome =
   | { status: 'failed'; error: ErrorRecord; attempts: number };
 
 /** Errors that come back the same on every restart: retrying them would only waste time. */
-const FATAL_CODES = new Set(['CR_REGION_MISMATCH', 'CR_STATE_UNCAPTURABLE', 'CR_NO_IMAGE', 'CR_STORE_LOCKED', 'CR_NOT_IN_JOB', 'CR_KEY_INVALID']);
+const FATAL_CODES = new Set(['CR_REGION_MISMATCH', 'CR_STATE_UNCAPTURABLE', 'CR_NO_IMAGE', 'CR_STORE_LOCKED', 'CR_NOT_IN_JOB', 'CR_KEY_INVALID', 'CR_FILE_MISMATCH']);
 const MAX_RETRY_DELAY_MS = 30_000;
 const WORKER_FILE = new URL('./worker.js', import.meta.url).href;
 

@@ -139,7 +139,7 @@ test('image inspect shows the header, every section with its ratio, and the tota
   t.true(parsed.authenticated);
   t.deepEqual(
     parsed.sections.map((s) => s.name),
-    ['heat', 'u0', 'u1'],
+    ['cr:clock', 'heat', 'u0', 'u1'],
   );
   t.is(parsed.rawBytes, parsed.sections.reduce((sum, s) => sum + s.raw, 0));
 });
@@ -148,7 +148,7 @@ test('image verify exits 0 on a good image and 1 with the error on a damaged one
   const { image } = await heatImage(t);
   const good = await runCli(t, ['image', 'verify', image]);
   t.is(good.code, 0, show(good));
-  t.regex(good.stdout, /^OK {2}.+: image heat2d-00000002, 3 sections, .*tag and every hash verified\n$/);
+  t.regex(good.stdout, /^OK {2}.+: image heat2d-00000002, 4 sections, .*tag and every hash verified\n$/);
   t.true(good.stdout.startsWith(`OK  ${image}: `), good.stdout);
 
   await flipBitInBlock(image, 'u1');

@@ -34,6 +34,10 @@ interface KillCase {
 const CASES: KillCase[] = [
   { job: 'heat2d', args: { n: 128, steps: 8000 }, every: 100, resumedLine: /heat2d: resumed at step (\d+)\/8000/ },
   { job: 'montecarlo-pi', args: { samples: 1e8, batch: 1e5 }, every: 20, resumedLine: /montecarlo-pi: resumed at (\d+)\/100000000 samples/ },
+  // A team of 2 worker threads sharing the grids (cr.team, cr.shared).
+  { job: 'heat2d-team', args: { n: 128, steps: 8000 }, every: 100, resumedLine: /heat2d-team: resumed at step (\d+)\/8000/ },
+  // A WebAssembly kernel whose whole linear memory is registered with cr.protect().
+  { job: 'gray-scott-wasm', args: { n: 128, steps: 4000 }, every: 100, resumedLine: /gray-scott-wasm: resumed at step (\d+)\/4000/ },
 ];
 const MAX_DELAY_MS = 250;
 
