@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { VERSION } from '../../src/version.js';
+import { AGENT_RECONNECT_MAX_MS } from '../names.js';
 import { schedulerClient, unary, type SchedulerClient } from '../proto/load.js';
 import type { Command__Output } from '../proto/types.js';
 import { Attempt } from './attempt.js';
@@ -24,7 +25,6 @@ export interface AgentOptions {
 }
 
 const RECONNECT_MS = 200;
-const RECONNECT_MAX_MS = 2000;
 
 export class Agent {
   readonly #options: AgentOptions;
@@ -36,6 +36,8 @@ export class Agent {
   #session: string | null = null;
   #heartbeat: NodeJS.Timeout | null = null;
   #closed = false;
+  /** Longest pause between reconnection tries: a third of the lease, so a restarted scheduler sees us in time. */
+  #reconnectMaxMs = AGENT_RECONNECT_MAX_MS;
   #loop: Promise<void> | null = null;
   /** Resolves the first time the agent is registered. */
   readonly registered: Promise<void>;
@@ -93,7 +95,7 @@ export class Agent {
       if (why !== lastError) this.#log(`disconnected from the scheduler at ${this.#options.scheduler}: ${why}; reconnecting`);
       lastError = why;
       await new Promise((resolve) => setTimeout(resolve, delay));
-      delay = Math.min(RECONNECT_MAX_MS, delay * 2);
+      delay = Math.min(this.#reconnectMaxMs, delay * 2);
     }
   }
 
@@ -106,6 +108,7 @@ export class Agent {
         fs.writeFileSync(temp, r.imageKey as Buffer, { mode: 0o600 });
         fs.renameSync(temp, this.#keyFile);
         this.#session = r.session;
+        this.#reconnectMaxMs = Math.max(RECONNECT_MS, Math.min(AGENT_RECONNECT_MAX_MS, Math.floor(r.leaseTimeoutMs / 3)));
         this.#startHeartbeat(r.heartbeatIntervalMs);
         this.#log(`registered with the scheduler at ${this.#options.scheduler} as node ${this.#options.name} (${this.#options.slots} slots)`);
         this.#onRegistered();

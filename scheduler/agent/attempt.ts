@@ -171,9 +171,16 @@ export class Attempt {
         this.#reporter.log(`[cr] warning: image ${info.sequence} was pruned before it could be uploaded`);
         return;
       }
-      const reply = await this.#retrying(() =>
-        uploadImage(this.#ctx.client, { job: this.job, attempt: this.attempt, sequence: info.sequence, node: this.#ctx.node, file: info.file }),
-      );
+      let reply;
+      try {
+        reply = await this.#retrying(() =>
+          uploadImage(this.#ctx.client, { job: this.job, attempt: this.attempt, sequence: info.sequence, node: this.#ctx.node, file: info.file }),
+        );
+      } catch (err) {
+        // The attempt goes on; its next image is uploaded (the scheduler keeps what it has).
+        this.#reporter.log(`[cr] warning: image ${info.sequence} could not be uploaded: ${(err as Error).message}`);
+        return;
+      }
       if (reply.stale) this.abandon(`the scheduler refused image ${info.sequence}: ${reply.reason}`);
       else if (!reply.accepted) this.#reporter.log(`[cr] warning: the scheduler refused image ${info.sequence}: ${reply.reason}`);
     });

@@ -26,9 +26,14 @@ export async function uploadImage(client: SchedulerClient, request: UploadReques
       settle = (err, value) => (err ? reject(err) : resolve(value!));
     });
     const call = client.UploadImage({ deadline: Date.now() + deadlineMs }, (err, value) => settle(err, value));
+    // The reply may fail (the scheduler went away) while a chunk is being read: it is awaited at
+    // the end, and meanwhile stops the sending.
+    let failed = false;
+    reply.catch(() => (failed = true));
     // Surfaced through `reply`; without a listener a failed call would also throw here.
     call.on('error', () => undefined);
     const write = async (message: object): Promise<void> => {
+      if (failed) await reply;
       if (!call.write(message)) await Promise.race([new Promise((resolve) => call.once('drain', resolve)), reply.then(() => undefined, () => undefined)]);
     };
     await write({ header: { job: request.job, attempt: request.attempt, sequence: request.sequence, bytes: size, node: request.node } });

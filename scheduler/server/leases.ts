@@ -1,6 +1,7 @@
 // Leases: a node is alive while it renews its lease (heartbeats) within the timeout. Kept in
 // memory: after a restart of the scheduler every node it knew as alive gets one fresh lease, in
 // which its agent reconnects on its own; a node that does not is then presumed dead like any other.
+import { AGENT_RECONNECT_MAX_MS } from '../names.js';
 import type { Command } from '../proto/types.js';
 
 /** Where the scheduler sends a connected node its work (a gRPC server stream in service.ts). */
@@ -26,9 +27,12 @@ export class Leases {
     this.timeoutMs = timeoutMs;
   }
 
-  /** A node known alive before a restart: it has one lease's time to reconnect. */
+  /**
+   * A node known alive before a restart: it has one lease, plus the longest pause an agent
+   * makes between two reconnection tries, to reconnect.
+   */
   adopt(node: string, slots: number, now = Date.now()): void {
-    this.#leases.set(node, { node, session: null, sink: null, slots, deadline: now + this.timeoutMs });
+    this.#leases.set(node, { node, session: null, sink: null, slots, deadline: now + this.timeoutMs + AGENT_RECONNECT_MAX_MS });
   }
 
   /** A new session; the node's previous one (if any) is returned so that it can be ended. */
