@@ -129,7 +129,7 @@ export class SchedulerCore {
       const moved = this.jobs.requeueLost(running, `node ${lease.node} missed its lease (${this.leases.timeoutMs} ms)`, now);
       this.#log(`node ${lease.node} is dead (no heartbeat for ${this.leases.timeoutMs} ms); ${moved.length} job${moved.length === 1 ? '' : 's'} back in the queue`);
     }
-    if (!this.#placing) this.schedule();
+    if (!this.#placing) this.schedule(now);
   }
 
   code(sha256: string): Buffer {
