@@ -3,8 +3,9 @@
 // and Node's built-in modules as imports. So a job split across files runs on any node.
 import path from 'node:path';
 import { build } from 'esbuild';
+import { BundleError } from './cluster-errors.js';
 
-export class BundleError extends Error {}
+export { BundleError };
 
 export async function bundleJob(file: string): Promise<Buffer> {
   try {

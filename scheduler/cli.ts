@@ -3,8 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { CrError } from '../src/errors.js';
 import { VERSION } from '../src/version.js';
-import { ClusterError } from './client.js';
-import { BundleError } from './bundle.js';
+import { BundleError, ClusterError } from './cluster-errors.js';
 import { agentCommand } from './commands/agent.js';
 import { cancelCommand } from './commands/cancel.js';
 import { checkpointCommand } from './commands/checkpoint.js';

@@ -1,10 +1,11 @@
 // The CLI's connection to the scheduler: where it is (--scheduler, then CR_SCHEDULER, then the
 // default), and errors that say what to do instead of gRPC's status text.
 import * as grpc from '@grpc/grpc-js';
+import { ClusterError } from './cluster-errors.js';
 import { DEFAULT_ADDRESS } from './names.js';
 import { schedulerClient, unary, type SchedulerClient, type UnaryRpcs } from './proto/load.js';
 
-export class ClusterError extends Error {}
+export { ClusterError };
 
 export class Cluster {
   readonly address: string;

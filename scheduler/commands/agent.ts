@@ -2,7 +2,6 @@
 import path from 'node:path';
 import os from 'node:os';
 import { Command, Option } from 'commander';
-import { Agent } from '../agent/agent.js';
 import { DEFAULT_ADDRESS } from '../names.js';
 import { parseCount } from '../options.js';
 import { defaultNodeName, logLine } from './serve.js';
@@ -31,6 +30,7 @@ The agent reconnects on its own when the scheduler restarts; its jobs keep runni
 SIGINT/SIGTERM end its jobs' threads at once: the scheduler resumes them elsewhere.`,
     )
     .action(async (flags: AgentFlags) => {
+      const { Agent } = await import('../agent/agent.js');
       const agent = new Agent({ scheduler: flags.scheduler, name: flags.name, slots: flags.slots, workDir: path.resolve(flags.work), log: logLine });
       agent.start();
       await new Promise<void>((resolve) => {

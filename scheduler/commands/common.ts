@@ -1,7 +1,7 @@
 // What the cluster commands share: --scheduler and --json, the job id argument, and how a job
 // is shown to a person.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { Cluster } from '../client.js';
+import type { Cluster } from '../client.js';
 import type { JobInfo__Output } from '../proto/types.js';
 import { formatMs } from '../output.js';
 
@@ -25,6 +25,8 @@ export function parseJobArg(value: string): number {
 
 /** Runs `fn` with a connection to the scheduler, closed afterwards. */
 export async function withCluster<T>(flags: ClusterFlags, fn: (cluster: Cluster) => Promise<T>): Promise<T> {
+  // Loaded here, not at start-up: `cr-scheduler run` and `--help` need no gRPC.
+  const { Cluster } = await import('../client.js');
   const cluster = new Cluster(flags.scheduler);
   try {
     return await fn(cluster);

@@ -3,11 +3,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { Agent } from '../agent/agent.js';
 import { DEFAULT_HOST, DEFAULT_LEASE_TIMEOUT_MS, DEFAULT_PORT } from '../names.js';
 import { parseCount, parsePositiveNumber } from '../options.js';
-import { SchedulerCore } from '../server/scheduler.js';
-import { listen } from '../server/service.js';
 
 interface ServeFlags {
   host: string;
@@ -60,13 +57,14 @@ jobs it had: running jobs keep running on their agents, which reconnect on their
 }
 
 async function serve(flags: ServeFlags): Promise<void> {
+  const [{ Agent }, { SchedulerCore }, { listen }] = await Promise.all([import('../agent/agent.js'), import('../server/scheduler.js'), import('../server/service.js')]);
   const core = new SchedulerCore({ dataDir: flags.data, leaseTimeoutMs: Math.round(flags.leaseTimeout * 1000), log: logLine });
   const { server, port } = await listen(core, flags.host, flags.port);
   core.start();
   const address = `${flags.host}:${port}`;
   process.stdout.write(`listening on ${address}\n`);
   logLine(`scheduler ${address}, data in ${path.resolve(flags.data)}, lease timeout ${flags.leaseTimeout} s`);
-  let agent: Agent | null = null;
+  let agent: InstanceType<typeof Agent> | null = null;
   if (flags.localAgent) {
     agent = new Agent({ scheduler: address, name: flags.name, slots: flags.slots, workDir: path.join(flags.data, 'agent'), log: (l) => logLine(`agent: ${l}`) });
     agent.start();

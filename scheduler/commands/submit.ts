@@ -2,7 +2,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
-import { bundleJob } from '../bundle.js';
 import { parseCount, parseJson, parsePositiveNumber } from '../options.js';
 import { toJson, UsageError } from '../output.js';
 import { clusterCommand, jobJson, withCluster, type ClusterFlags } from './common.js';
@@ -39,6 +38,7 @@ Prints the job's id. With --watch, exits 0 when the job succeeded, 1 when it fai
     )
     .action(async (file: string, flags: SubmitFlags) => {
       if (!fs.existsSync(file)) throw new UsageError(`no job file at ${file}`);
+      const { bundleJob } = await import('../bundle.js');
       const code = await bundleJob(file);
       await withCluster(flags, async (cluster) => {
         const job = await cluster.call('Submit', {
