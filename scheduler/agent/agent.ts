@@ -49,6 +49,8 @@ export class Agent {
     this.#log = options.log ?? (() => undefined);
     this.#keyFile = path.join(options.workDir, 'image.key');
     this.registered = new Promise((resolve) => (this.#onRegistered = resolve));
+    // Attempts of an earlier agent process in this directory died with it: their files are litter.
+    fs.rmSync(path.join(options.workDir, 'jobs'), { recursive: true, force: true });
     fs.mkdirSync(path.join(options.workDir, 'code'), { recursive: true });
     linkPackage(path.join(options.workDir, 'code'));
   }

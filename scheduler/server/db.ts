@@ -1,7 +1,10 @@
 // The scheduler's embedded database: one SQLite file under the data directory, in WAL mode.
-// Every state change is a transaction, so a scheduler killed at any instant restarts with the
-// jobs, attempts, nodes, images and events it had committed; synchronous=FULL makes each
-// commit durable across a power cut too, not only across a crash of the process.
+// Every state change is a transaction, committed before the reply that reports it, so a
+// scheduler killed at any instant (SIGKILL, a crash) restarts with everything it acknowledged.
+// synchronous=NORMAL: a commit reaches the WAL file in the OS's cache and is fsynced at WAL
+// checkpoints, not per transaction; per-transaction fsyncs (FULL) made the scheduler wait on the
+// disk for every progress report, and stall for seconds when the disk was busy. The cost is
+// that a power cut of the scheduler's machine can undo its last transactions (docs/operations.md).
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -83,7 +86,7 @@ export function openDb(dataDir: string): Db {
   fs.mkdirSync(dataDir, { recursive: true });
   const db = new Database(path.join(dataDir, DB_FILE));
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   db.pragma('busy_timeout = 5000');
   db.exec(SCHEMA);

@@ -64,6 +64,11 @@ export class Leases {
     return [...this.#leases.values()].filter((l) => l.sink !== null);
   }
 
+  /** Pushes every deadline back by `ms` (the scheduler was not listening for that long). */
+  extend(ms: number): void {
+    for (const lease of this.#leases.values()) lease.deadline += ms;
+  }
+
   /** Removes and returns the leases that expired. */
   expire(now = Date.now()): Lease[] {
     const expired: Lease[] = [];

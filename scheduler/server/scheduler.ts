@@ -68,9 +68,15 @@ export class SchedulerCore {
   /** Lease checks and placement of jobs whose back-off has passed. */
   start(): void {
     const tick = Math.min(TICK_MS_MAX, Math.max(20, this.leases.timeoutMs / 5));
+    let last = Date.now();
     this.#timer = setInterval(() => {
-      this.checkLeases();
-      this.schedule();
+      const now = Date.now();
+      // The scheduler itself was stalled (starved of CPU, suspended): heartbeats that arrived
+      // meanwhile were not read yet, so the stall must not count against the nodes.
+      if (now - last > 2 * tick) this.leases.extend(now - last - tick);
+      last = now;
+      this.checkLeases(now);
+      this.schedule(now);
     }, tick);
   }
 

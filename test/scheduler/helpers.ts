@@ -1,6 +1,7 @@
 // What the cluster tests share: a real scheduler and real agents as separate processes on
 // loopback (so SIGKILL and SIGSTOP hit everything a node runs), each killed in the test's
 // teardown, and a gRPC client to watch the jobs.
+import fs from 'node:fs';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { Cluster } from '../../scheduler/client.js';
@@ -8,8 +9,11 @@ import type { JobInfo__Output } from '../../scheduler/proto/types.js';
 import { CliProcess, FIXTURES, startCli, tempDir, sleep } from '../runner/helpers.js';
 
 export const CLUSTER_JOB = path.join(FIXTURES, 'cluster-job.mjs');
-/** Short leases keep the tests quick; agents heartbeat four times per lease. */
-export const TEST_LEASE_S = 1.5;
+/**
+ * Short leases keep the tests quick (agents heartbeat four times per lease), but not so short
+ * that an agent starved of CPU on a loaded machine misses one and its jobs move for no reason.
+ */
+export const TEST_LEASE_S = 3;
 
 export interface SchedulerProcess {
   cli: CliProcess;
@@ -26,6 +30,7 @@ export async function startScheduler(
   const args = ['serve', '--port', String(options.port ?? 0), '--data', dataDir, '--lease-timeout', String(options.leaseS ?? TEST_LEASE_S)];
   if (options.localAgent !== true) args.push('--no-local-agent');
   const cli = startCli(t, args);
+  keepLog(t, 'scheduler', cli);
   let match: RegExpExecArray | null = null;
   await cli.waitUntil(() => (match = /listening on (\S+):(\d+)\n/.exec(cli.stdout)) !== null, 'the scheduler to listen');
   const m = match as unknown as RegExpExecArray;
@@ -35,8 +40,19 @@ export async function startScheduler(
 export async function startAgent(t: ExecutionContext, address: string, name: string, slots = 1): Promise<CliProcess> {
   const work = tempDir(t, `agent-${name}`);
   const cli = startCli(t, ['agent', '--scheduler', address, '--name', name, '--slots', String(slots), '--work', work]);
+  keepLog(t, `agent-${name}`, cli);
   await cli.waitForStderr(/registered with the scheduler/);
   return cli;
+}
+
+/** With CR_TEST_LOGS=DIR, each process's output is kept there when the test ends, to see why one failed. */
+function keepLog(t: ExecutionContext, label: string, cli: CliProcess): void {
+  const dir = process.env.CR_TEST_LOGS;
+  if (!dir) return;
+  t.teardown(() => {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, `${t.title.slice(0, 40).replace(/\W+/g, '_')}-${label}-${cli.child.pid}.log`), cli.describe());
+  });
 }
 
 /** A client to the scheduler for the test's own checks, closed in teardown. */
