@@ -14,8 +14,10 @@ export function statusCommand() {
           const { jobs } = await cluster.call('ListJobs', { states: ['queued', 'running'] });
           if (flags.json) return void process.stdout.write(`${toJson(jobs.map(jobJson))}\n`);
           if (jobs.length === 0) return void process.stdout.write('no jobs queued or running\n');
-          const rows = jobs.map((j) => [j.id, j.name, jobState(j), j.node || '-', `${(j.progress * 100).toFixed(0)}%`, progressBar(j.progress), elapsed(j)]);
-          return void process.stdout.write(`${table(['ID', 'NAME', 'STATE', 'NODE', 'DONE', '', 'TIME'], rows)}\n`);
+          // Bars on a terminal; plain columns for pipes and files.
+          const tty = process.stdout.isTTY === true;
+          const rows = jobs.map((j) => [j.id, j.name, jobState(j), j.node || '-', `${(j.progress * 100).toFixed(0)}%`, ...(tty ? [progressBar(j.progress)] : []), elapsed(j)]);
+          return void process.stdout.write(`${table(['ID', 'NAME', 'STATE', 'NODE', 'DONE', ...(tty ? [''] : []), 'TIME'], rows)}\n`);
         }
         if (flags.watch) {
           process.exitCode = await watchJob(cluster, id, flags.json === true);
@@ -27,7 +29,7 @@ export function statusCommand() {
           ['job', `${job.id} "${job.name}"`],
           ['state', jobState(job)],
           ['node', job.node || '-'],
-          ['progress', `${progressBar(job.progress)} ${(job.progress * 100).toFixed(1)}%${job.message ? ` ${job.message}` : ''}`],
+          ['progress', `${process.stdout.isTTY ? `${progressBar(job.progress)} ` : ''}${(job.progress * 100).toFixed(1)}%${job.message ? ` ${job.message}` : ''}`],
           ['attempt', `${job.attempt} (${job.retriesUsed} of ${job.retries} retries used, moved ${job.moves} time${job.moves === 1 ? '' : 's'})`],
           ['images', String(job.images)],
           ['priority', String(job.priority)],

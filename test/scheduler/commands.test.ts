@@ -72,6 +72,10 @@ test('submit --watch, status, list, nodes, logs, images and result against a sch
   t.regex(nodes.stdout, /\salive\s/);
   const logs = await runCli(t, ['logs', '1', ...s]);
   t.regex(logs.stdout, /\[scheduler\] succeeded on node/);
+  const follow = await runCli(t, ['logs', '1', '--follow', ...s]);
+  t.is(follow.code, 0, 'a followed log ends with its job');
+  t.is(follow.stdout, logs.stdout);
+  t.regex(status.stdout, /^progress\s+100\.0%/m, 'no bar when stdout is not a terminal');
   const images = await runCli(t, ['images', '1', ...s]);
   t.true(json.images === 0 || /^IMAGE\s+ATTEMPT\s+NODE\s+SIZE\s+KIND\s+TAKEN$/m.test(images.stdout), images.stdout);
 
