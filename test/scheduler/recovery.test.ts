@@ -6,7 +6,8 @@ import { uninterruptedResult } from '../runner/helpers.js';
 import { CLUSTER_JOB, client, finished, job, startAgent, startScheduler, submit, waitFor } from './helpers.js';
 
 test('a job whose node is SIGKILLed twice resumes on a surviving node from its latest image and ends bit-identical to an uninterrupted run.', async (t) => {
-  const args = { steps: 300, stepMs: 15 };
+  // 4 MiB: four blocks, of which the job's steps change only the first, so images between full ones share the rest.
+  const args = { steps: 300, stepMs: 15, length: 1 << 19 };
   const expected = uninterruptedResult(CLUSTER_JOB, args);
   const scheduler = await startScheduler(t);
   const agents = new Map<string, CliProcess>();
@@ -37,6 +38,9 @@ test('a job whose node is SIGKILLed twice resumes on a surviving node from its l
   const { lines } = await cluster.call('GetLogs', { job: id, after: 0 });
   const resumed = lines.filter((l) => /resumed from image \d+/.test(l.text)).map((l) => l.attempt);
   t.deepEqual(resumed, [2, 3]);
+  // Images between full ones are incremental: a resumed attempt fetched the bases they share blocks with.
+  const { images } = await cluster.call('ListImages', { job: id });
+  t.true(images.some((i) => i.bases.length > 0), JSON.stringify(images.map((i) => [i.sequence, i.bases])));
   const winner = /succeeded on node (\S+)/.exec(lines.map((l) => l.text).join('\n'))?.[1];
   t.truthy(winner);
   t.false(killed.includes(winner!), 'it finished on a surviving node');
