@@ -257,6 +257,7 @@ function printTable(rows: Row[]): void {
 
 async function main(): Promise<void> {
   const quick = process.argv.includes('--quick');
+  if (process.argv.includes('--cluster')) return (await import('./cluster.js')).benchCluster(quick);
   const codec = await getCodec({ prefer: process.argv.includes('--portable') ? 'portable' : 'native' });
   const dir = fs.mkdtempSync(path.join(process.env.CR_BENCH_DIR ?? os.tmpdir(), 'cr-bench-'));
   try {

@@ -3,7 +3,20 @@
 import { Command, CommanderError } from 'commander';
 import { CrError } from '../src/errors.js';
 import { VERSION } from '../src/version.js';
+import { BundleError, ClusterError } from './cluster-errors.js';
+import { agentCommand } from './commands/agent.js';
+import { cancelCommand } from './commands/cancel.js';
+import { checkpointCommand } from './commands/checkpoint.js';
+import { drainCommand } from './commands/drain.js';
 import { imageCommand } from './commands/image.js';
+import { imagesCommand } from './commands/images.js';
+import { listCommand } from './commands/list.js';
+import { logsCommand } from './commands/logs.js';
+import { nodesCommand } from './commands/nodes.js';
+import { resultCommand } from './commands/result.js';
+import { serveCommand } from './commands/serve.js';
+import { statusCommand } from './commands/status.js';
+import { submitCommand } from './commands/submit.js';
 import { runCommand } from './commands/run.js';
 import { oneLine, reportError, UsageError } from './output.js';
 
@@ -16,6 +29,22 @@ const program = new Command('cr-scheduler')
 const verbose = (): boolean => program.opts<{ verbose?: boolean }>().verbose === true;
 program.addCommand(runCommand(verbose).exitOverride());
 program.addCommand(imageCommand().exitOverride());
+for (const command of [
+  serveCommand(),
+  agentCommand(),
+  submitCommand(),
+  statusCommand(),
+  listCommand(),
+  nodesCommand(),
+  logsCommand(),
+  resultCommand(),
+  cancelCommand(),
+  checkpointCommand(),
+  drainCommand(),
+  imagesCommand(),
+]) {
+  program.addCommand(command.exitOverride());
+}
 // Commander's own usage errors quote the value given ("argument '...' is invalid"): one line too.
 const configure = (command: Command): void => {
   command.configureOutput({ outputError: (text, write) => write(oneLine(text)) });
@@ -33,7 +62,7 @@ try {
     reportError(err, verbose());
     process.exitCode = 2;
   } else {
-    reportError(err, verbose() || !(err instanceof CrError || (err as NodeJS.ErrnoException).code !== undefined));
+    reportError(err, verbose() || !(err instanceof CrError || err instanceof ClusterError || err instanceof BundleError || (err as NodeJS.ErrnoException).code !== undefined));
     process.exitCode = 1;
   }
 }

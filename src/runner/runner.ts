@@ -40,6 +40,11 @@ export interface RunOptions {
   codec: CodecPreference;
   /** V8 heap limit of the job's thread, MiB; null: Node's default. */
   maxHeapMb: number | null;
+  /**
+   * The number `cr.attempt` has in the first attempt of this run (default 1). A cluster agent
+   * runs one attempt of many per run and passes the cluster's attempt number.
+   */
+  firstAttempt?: number;
 }
 
 export type RunEvent =
@@ -56,6 +61,11 @@ export type RunOutcome =
 /** Errors that come back the same on every restart: retrying them would only waste time. */
 const FATAL_CODES = new Set(['CR_REGION_MISMATCH', 'CR_STATE_UNCAPTURABLE', 'CR_NO_IMAGE', 'CR_STORE_LOCKED', 'CR_NOT_IN_JOB', 'CR_KEY_INVALID', 'CR_FILE_MISMATCH']);
 const MAX_RETRY_DELAY_MS = 30_000;
+
+/** Whether restarting after this error could help (false: it would fail the same way again). */
+export function isRetryable(error: ErrorRecord): boolean {
+  return error.code === null || !FATAL_CODES.has(error.code);
+}
 const WORKER_FILE = new URL('./worker.js', import.meta.url).href;
 
 export class JobRunner {
@@ -112,7 +122,7 @@ export class JobRunner {
           keepImages: o.keepImages,
           from: first ? o.from : null,
           skipSequences,
-          attempt,
+          attempt: attempt - 1 + (o.firstAttempt ?? 1),
           policy: o.policy,
           fullEvery: o.fullEvery,
           dirty: o.dirty,

@@ -1,0 +1,165 @@
+// The node agent: registers this node with the scheduler, renews its lease, and runs what it is
+// assigned. The connection is a server stream of commands; when it breaks (the scheduler was
+// restarted, the network failed) the agent keeps its jobs running and reconnects on its own,
+// telling the scheduler which attempts it runs, so that nothing is lost or run twice.
+import fs from 'node:fs';
+import path from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
+import { VERSION } from '../../src/version.js';
+import { AGENT_RECONNECT_MAX_MS } from '../names.js';
+import { schedulerClient, unary, type SchedulerClient } from '../proto/load.js';
+import type { Command__Output } from '../proto/types.js';
+import { Attempt } from './attempt.js';
+import { linkPackage } from './code.js';
+
+export interface AgentOptions {
+  /** host:port of the scheduler. */
+  scheduler: string;
+  /** This node's name (unique in the cluster). */
+  name: string;
+  /** Jobs run at once. */
+  slots: number;
+  /** Where code, images and the image key are kept. */
+  workDir: string;
+  log?: (line: string) => void;
+}
+
+const RECONNECT_MS = 200;
+
+export class Agent {
+  readonly #options: AgentOptions;
+  readonly #client: SchedulerClient;
+  readonly #log: (line: string) => void;
+  readonly #attempts = new Map<number, Attempt>();
+  readonly #keyFile: string;
+  #call: grpc.ClientReadableStream<Command__Output> | null = null;
+  #session: string | null = null;
+  #heartbeat: NodeJS.Timeout | null = null;
+  #closed = false;
+  /** Longest pause between reconnection tries: a third of the lease, so a restarted scheduler sees us in time. */
+  #reconnectMaxMs = AGENT_RECONNECT_MAX_MS;
+  #loop: Promise<void> | null = null;
+  /** Resolves the first time the agent is registered. */
+  readonly registered: Promise<void>;
+  #onRegistered!: () => void;
+
+  constructor(options: AgentOptions) {
+    this.#options = options;
+    this.#client = schedulerClient(options.scheduler);
+    this.#log = options.log ?? (() => undefined);
+    this.#keyFile = path.join(options.workDir, 'image.key');
+    this.registered = new Promise((resolve) => (this.#onRegistered = resolve));
+    // Attempts of an earlier agent process in this directory died with it: their files are litter.
+    fs.rmSync(path.join(options.workDir, 'jobs'), { recursive: true, force: true });
+    fs.mkdirSync(path.join(options.workDir, 'code'), { recursive: true });
+    linkPackage(path.join(options.workDir, 'code'));
+  }
+
+  start(): void {
+    this.#loop ??= this.#connectLoop();
+  }
+
+  /** Ends every job's thread (no checkpoint) and the connection. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#stopHeartbeat();
+    this.#call?.cancel();
+    for (const attempt of this.#attempts.values()) attempt.abandon('the agent is shutting down');
+    await Promise.all([...this.#attempts.values()].map((a) => a.done));
+    await this.#loop;
+    this.#client.close();
+  }
+
+  get running(): number {
+    return this.#attempts.size;
+  }
+
+  async #connectLoop(): Promise<void> {
+    let delay = RECONNECT_MS;
+    let lastError = '';
+    while (!this.#closed) {
+      const ended = new Promise<string>((resolve) => {
+        const running = [...this.#attempts.values()].map((a) => ({ job: a.job, attempt: a.attempt }));
+        const call = this.#client.Connect({ node: this.#options.name, slots: this.#options.slots, running, version: VERSION });
+        this.#call = call;
+        call.on('data', (command: Command__Output) => {
+          delay = RECONNECT_MS;
+          this.#command(command);
+        });
+        call.on('error', (err: grpc.ServiceError) => resolve(err.details || err.message));
+        call.on('end', () => resolve('the scheduler ended the session'));
+      });
+      const why = await ended;
+      this.#call = null;
+      this.#session = null;
+      this.#stopHeartbeat();
+      if (this.#closed) break;
+      if (why !== lastError) this.#log(`disconnected from the scheduler at ${this.#options.scheduler}: ${why}; reconnecting`);
+      lastError = why;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(this.#reconnectMaxMs, delay * 2);
+    }
+  }
+
+  #command(command: Command__Output): void {
+    switch (command.command) {
+      case 'registered': {
+        const r = command.registered!;
+        // The cluster's key, for this node's runner; mode 0600, replaced atomically.
+        const temp = `${this.#keyFile}.${process.pid}.tmp`;
+        fs.writeFileSync(temp, r.imageKey as Buffer, { mode: 0o600 });
+        fs.renameSync(temp, this.#keyFile);
+        this.#session = r.session;
+        this.#reconnectMaxMs = Math.max(RECONNECT_MS, Math.min(AGENT_RECONNECT_MAX_MS, Math.floor(r.leaseTimeoutMs / 3)));
+        this.#startHeartbeat(r.heartbeatIntervalMs);
+        this.#log(`registered with the scheduler at ${this.#options.scheduler} as node ${this.#options.name} (${this.#options.slots} slots)`);
+        this.#onRegistered();
+        break;
+      }
+      case 'assign': {
+        const a = command.assign!;
+        const current = this.#attempts.get(a.job);
+        if (current?.attempt === a.attempt) break;
+        current?.abandon(`attempt ${a.attempt} replaces it`);
+        const attempt = new Attempt({ client: this.#client, node: this.#options.name, workDir: this.#options.workDir, keyFile: this.#keyFile, log: this.#log }, a);
+        this.#attempts.set(a.job, attempt);
+        this.#log(`job ${a.job} "${a.name}" attempt ${a.attempt}: starting${a.images.length > 0 ? ` from image ${a.images[a.images.length - 1]!.sequence}` : ''}`);
+        void attempt.done.then(() => {
+          if (this.#attempts.get(a.job) === attempt) this.#attempts.delete(a.job);
+        });
+        break;
+      }
+      case 'control': {
+        const c = command.control!;
+        const attempt = this.#attempts.get(c.job);
+        if (attempt === undefined || attempt.attempt !== c.attempt) break;
+        if (c.action === 'CHECKPOINT') attempt.checkpoint();
+        else if (c.action === 'MIGRATE') attempt.migrate();
+        else if (c.action === 'CANCEL') attempt.cancel();
+        else if (c.action === 'STALE') attempt.abandon('the scheduler gave it to another node');
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  #startHeartbeat(intervalMs: number): void {
+    this.#stopHeartbeat();
+    const session = this.#session!;
+    this.#heartbeat = setInterval(() => {
+      unary(this.#client, 'Heartbeat', { node: this.#options.name, session }, Math.max(1000, intervalMs * 2)).then(
+        (reply) => {
+          // The scheduler ended this session (our lease expired): register again.
+          if (!reply.known && this.#session === session) this.#call?.cancel();
+        },
+        () => undefined, // unreachable: the stream's error reconnects
+      );
+    }, intervalMs);
+  }
+
+  #stopHeartbeat(): void {
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#heartbeat = null;
+  }
+}

@@ -1,0 +1,226 @@
+// One attempt of a job on this node: fetch its code and the images to resume from, run it with
+// the one-machine runner (a piscina worker thread, the same `cr` as `cr-scheduler run`), upload
+// each committed image in order, report progress and logs, then how it ended. The scheduler's
+// attempt number fences all of it: the moment the scheduler says this attempt is stale (in any
+// reply, or by a STALE command), the job's thread is ended and nothing more is reported.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ErrorRecord } from '../../src/errors.js';
+import type { ImageCommitted } from '../../src/job/context.js';
+import { resolvePolicyOptions } from '../../src/policy.js';
+import { isRetryable, JobRunner, type RunOutcome } from '../../src/runner/runner.js';
+import { storeJobName } from '../names.js';
+import { unary, type SchedulerClient } from '../proto/load.js';
+import type { Assignment__Output, FinishRequest } from '../proto/types.js';
+import { fetchCode } from './code.js';
+import { Reporter } from './reporter.js';
+import { downloadImage, uploadImage } from './transfer.js';
+
+export interface AttemptContext {
+  client: SchedulerClient;
+  node: string;
+  workDir: string;
+  keyFile: string;
+  log: (line: string) => void;
+}
+
+/** Images kept in an attempt's local store: enough that none is pruned before it is uploaded. */
+const AGENT_KEEP_IMAGES = 8;
+const RETRY_MS = 250;
+const RETRY_MAX_MS = 2000;
+
+export class Attempt {
+  readonly job: number;
+  readonly attempt: number;
+  readonly #ctx: AttemptContext;
+  readonly #assignment: Assignment__Output;
+  readonly #dir: string;
+  readonly #reporter: Reporter;
+  #runner: JobRunner | null = null;
+  #uploads: Promise<void> = Promise.resolve();
+  #abandoned = false;
+  #cancelled = false;
+  #stopRequested = false;
+  #checkpointRequested = false;
+  /** Resolves when the attempt is over on this node (finished and reported, or abandoned). */
+  readonly done: Promise<void>;
+
+  constructor(ctx: AttemptContext, assignment: Assignment__Output) {
+    this.#ctx = ctx;
+    this.#assignment = assignment;
+    this.job = assignment.job;
+    this.attempt = assignment.attempt;
+    this.#dir = path.join(ctx.workDir, 'jobs', `${storeJobName(this.job)}-a${this.attempt}`);
+    this.#reporter = new Reporter(ctx.client, this.job, this.attempt, () => this.abandon('the scheduler says this attempt is stale'));
+    this.done = this.#run().catch((err: unknown) => this.#ctx.log(`job ${this.job} attempt ${this.attempt}: ${(err as Error).message}`));
+  }
+
+  get abandoned(): boolean {
+    return this.#abandoned;
+  }
+
+  /** Checkpoint at the next safe point and go on. */
+  checkpoint(): void {
+    this.#checkpointRequested = true;
+    this.#runner?.requestCheckpoint();
+  }
+
+  /** Checkpoint at the next safe point, upload it, stop (drain). */
+  migrate(): void {
+    this.#stopRequested = true;
+    this.#runner?.requestStop();
+  }
+
+  cancel(): void {
+    this.#cancelled = true;
+    void this.#runner?.kill();
+  }
+
+  /** The attempt was superseded: end the job's thread now, report nothing more. */
+  abandon(why: string): void {
+    if (this.#abandoned) return;
+    this.#abandoned = true;
+    this.#ctx.log(`job ${this.job} attempt ${this.attempt}: stopping it, ${why}`);
+    void this.#runner?.kill();
+  }
+
+  async #run(): Promise<void> {
+    const a = this.#assignment;
+    const job = storeJobName(a.job);
+    const storeDir = path.join(this.#dir, 'store');
+    fs.rmSync(this.#dir, { recursive: true, force: true });
+    fs.mkdirSync(storeDir, { recursive: true });
+    try {
+      const codeFile = await this.#retrying(() => fetchCode(this.#ctx.client, path.join(this.#ctx.workDir, 'code'), a.codeSha256));
+      for (const image of a.images) {
+        const file = path.join(storeDir, job, `${String(image.sequence).padStart(8, '0')}.crimg`);
+        await this.#retrying(() => downloadImage(this.#ctx.client, a.job, image.sequence, image.sha256, file));
+      }
+      if (this.#abandoned) return;
+      const runner = new JobRunner({
+        jobFile: codeFile,
+        args: JSON.parse(a.argsJson || '{}') as unknown,
+        job,
+        storeDir,
+        keyFile: this.#ctx.keyFile,
+        keepImages: AGENT_KEEP_IMAGES,
+        policy: resolvePolicyOptions({ intervalMs: a.intervalMs || 60_000, everyCalls: null, mtbfMs: null }),
+        fullEvery: a.fullEvery || 8,
+        dirty: 'auto',
+        // The scheduler decides about retries (and places them anywhere): one attempt here.
+        retries: 0,
+        retryDelayMs: 1000,
+        from: null,
+        fresh: false,
+        level: 1,
+        codec: 'auto',
+        maxHeapMb: null,
+        firstAttempt: a.attempt,
+      });
+      this.#runner = runner;
+      runner.on((event) => {
+        switch (event.type) {
+          case 'started':
+            this.#reporter.log(
+              event.image
+                ? `[cr] attempt ${a.attempt} on node ${this.#ctx.node}: resumed from image ${event.image.sequence}`
+                : `[cr] attempt ${a.attempt} on node ${this.#ctx.node}: started from the beginning`,
+            );
+            for (const s of event.skipped) this.#reporter.log(`[cr] warning: passed over ${s.file}: ${s.error}`);
+            break;
+          case 'progress':
+            this.#reporter.progress(event.fraction, event.message);
+            break;
+          case 'log':
+            this.#reporter.log(event.line);
+            break;
+          case 'warning':
+            this.#reporter.log(`[cr] warning: ${event.message}`);
+            break;
+          case 'checkpoint':
+            this.#queueUpload(event.info);
+            break;
+          default:
+            break;
+        }
+      });
+      // Requests that arrived while the code and images were fetched.
+      if (this.#stopRequested) runner.requestStop();
+      if (this.#checkpointRequested) runner.requestCheckpoint();
+      if (this.#cancelled || this.#abandoned) return;
+      const outcome = await runner.run();
+      await this.#uploads;
+      await this.#reporter.flush();
+      if (this.#abandoned) return;
+      await this.#finish(outcome);
+    } catch (err) {
+      if (this.#abandoned) return;
+      // The attempt could not start (code or image unavailable): the job's error, retried by the scheduler.
+      await this.#reporter.flush();
+      await this.#finish({ status: 'failed', error: { name: 'Error', code: null, message: (err as Error).message, stack: (err as Error).stack ?? null }, attempts: 1 });
+    } finally {
+      this.#reporter.close();
+      fs.rmSync(this.#dir, { recursive: true, force: true });
+    }
+  }
+
+  #queueUpload(info: ImageCommitted): void {
+    this.#uploads = this.#uploads.then(async () => {
+      if (this.#abandoned) return;
+      if (!fs.existsSync(info.file)) {
+        this.#reporter.log(`[cr] warning: image ${info.sequence} was pruned before it could be uploaded`);
+        return;
+      }
+      let reply;
+      try {
+        reply = await this.#retrying(() =>
+          uploadImage(this.#ctx.client, { job: this.job, attempt: this.attempt, sequence: info.sequence, node: this.#ctx.node, file: info.file }),
+        );
+      } catch (err) {
+        // The attempt goes on; its next image is uploaded (the scheduler keeps what it has).
+        this.#reporter.log(`[cr] warning: image ${info.sequence} could not be uploaded: ${(err as Error).message}`);
+        return;
+      }
+      if (reply.stale) this.abandon(`the scheduler refused image ${info.sequence}: ${reply.reason}`);
+      else if (!reply.accepted) this.#reporter.log(`[cr] warning: the scheduler refused image ${info.sequence}: ${reply.reason}`);
+    });
+  }
+
+  async #finish(outcome: RunOutcome): Promise<void> {
+    const request: FinishRequest = { job: this.job, attempt: this.attempt };
+    if (this.#cancelled) {
+      request.outcome = 'CANCELLED';
+    } else if (outcome.status === 'succeeded') {
+      request.outcome = 'SUCCEEDED';
+      request.resultJson = JSON.stringify(outcome.result ?? null);
+    } else if (outcome.status === 'stopped') {
+      request.outcome = 'STOPPED';
+    } else {
+      request.outcome = 'FAILED';
+      request.errorJson = JSON.stringify(errorJson(outcome.error));
+      request.retryable = isRetryable(outcome.error);
+    }
+    const reply = await this.#retrying(() => unary(this.#ctx.client, 'Finish', request));
+    if (reply.stale) this.#ctx.log(`job ${this.job} attempt ${this.attempt}: the scheduler had already moved on (stale attempt)`);
+  }
+
+  /** Retries a call while the scheduler cannot be reached (it restarts, the network blips). */
+  async #retrying<T>(fn: () => Promise<T>): Promise<T> {
+    let delay = RETRY_MS;
+    for (;;) {
+      try {
+        return await fn();
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        // 14 UNAVAILABLE, 4 DEADLINE_EXCEEDED, 1 CANCELLED: the scheduler is away, try again.
+        if (this.#abandoned || (code !== 14 && code !== 4 && code !== 1)) throw err;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(RETRY_MAX_MS, delay * 2);
+      }
+    }
+  }
+}
+
+function errorJson(error: ErrorRecord): ErrorRecord {
+  return { name: error.name, code: error.code, message: error.message, stack: error.stack };
+}

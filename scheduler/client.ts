@@ -1,0 +1,42 @@
+// The CLI's connection to the scheduler: where it is (--scheduler, then CR_SCHEDULER, then the
+// default), and errors that say what to do instead of gRPC's status text.
+import * as grpc from '@grpc/grpc-js';
+import { ClusterError } from './cluster-errors.js';
+import { DEFAULT_ADDRESS } from './names.js';
+import { schedulerClient, unary, type SchedulerClient, type UnaryRpcs } from './proto/load.js';
+
+export { ClusterError };
+
+export class Cluster {
+  readonly address: string;
+  readonly client: SchedulerClient;
+
+  constructor(address: string | undefined) {
+    this.address = address || process.env.CR_SCHEDULER || DEFAULT_ADDRESS;
+    this.client = schedulerClient(this.address);
+  }
+
+  async call<K extends keyof UnaryRpcs>(method: K, request: UnaryRpcs[K][0], deadlineMs = 15_000): Promise<UnaryRpcs[K][1]> {
+    try {
+      return await unary(this.client, method, request, deadlineMs);
+    } catch (err) {
+      const e = err as grpc.ServiceError;
+      if (e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.DEADLINE_EXCEEDED) {
+        throw new ClusterError(`cannot reach the scheduler at ${this.address}: is "cr-scheduler serve" running? (set --scheduler or CR_SCHEDULER)`);
+      }
+      if (e.details) throw new ClusterError(e.details);
+      throw err;
+    }
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+/** `JOB` arguments: a job id, as `list` shows it. */
+export function parseJobId(value: string): number {
+  const n = Number(value.replace(/^#/, ''));
+  if (!Number.isInteger(n) || n < 1 || n > 0xffffffff) throw new ClusterError(`"${value}" is not a job id: ids are numbers, as "cr-scheduler list" shows them`);
+  return n;
+}

@@ -1,0 +1,42 @@
+// `cr-scheduler agent`: a node agent. Registers with the scheduler, renews its lease, runs jobs.
+import path from 'node:path';
+import os from 'node:os';
+import { Command, Option } from 'commander';
+import { DEFAULT_ADDRESS } from '../names.js';
+import { parseCount } from '../options.js';
+import { defaultNodeName, logLine } from './serve.js';
+
+interface AgentFlags {
+  scheduler: string;
+  name: string;
+  slots: number;
+  work: string;
+}
+
+export function agentCommand(): Command {
+  return new Command('agent')
+    .description("run jobs on this machine for a scheduler; jobs of a node that dies resume elsewhere from their latest image")
+    .addOption(new Option('--scheduler <host:port>', 'the scheduler').env('CR_SCHEDULER').default(DEFAULT_ADDRESS))
+    .addOption(new Option('--name <name>', "this node's name, unique in the cluster").env('CR_NODE').default(defaultNodeName()))
+    .addOption(new Option('--slots <n>', 'jobs run at once').env('CR_SLOTS').argParser(parseCount('--slots', 1)).default(os.availableParallelism()))
+    .addOption(new Option('--work <dir>', "where jobs' code, images and the image key are kept").env('CR_WORK').default('.cr-agent'))
+    .addHelpText(
+      'after',
+      `
+Example:
+  $ cr-scheduler agent --scheduler 10.0.0.1:7070 --name node7 --slots 16
+
+The agent reconnects on its own when the scheduler restarts; its jobs keep running meanwhile.
+SIGINT/SIGTERM end its jobs' threads at once: the scheduler resumes them elsewhere.`,
+    )
+    .action(async (flags: AgentFlags) => {
+      const { Agent } = await import('../agent/agent.js');
+      const agent = new Agent({ scheduler: flags.scheduler, name: flags.name, slots: flags.slots, workDir: path.resolve(flags.work), log: logLine });
+      agent.start();
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', () => resolve());
+        process.once('SIGTERM', () => resolve());
+      });
+      await agent.close();
+    });
+}

@@ -1,0 +1,18 @@
+// `cr-scheduler list`: every job the scheduler knows, oldest first.
+import { Option } from 'commander';
+import { table, toJson } from '../output.js';
+import { clusterCommand, elapsed, jobJson, jobState, withCluster, type ClusterFlags } from './common.js';
+
+export function listCommand() {
+  return clusterCommand('list', 'every job, with its state')
+    .addOption(new Option('--state <state...>', 'only jobs in these states').choices(['queued', 'running', 'succeeded', 'failed', 'cancelled']))
+    .action(async (flags: ClusterFlags & { state?: string[] }) => {
+      await withCluster(flags, async (cluster) => {
+        const { jobs } = await cluster.call('ListJobs', { states: flags.state ?? [] });
+        if (flags.json) return void process.stdout.write(`${toJson(jobs.map(jobJson))}\n`);
+        if (jobs.length === 0) return void process.stdout.write('no jobs\n');
+        const rows = jobs.map((j) => [j.id, j.name, jobState(j), j.node || '-', `${(j.progress * 100).toFixed(0)}%`, j.attempt, elapsed(j)]);
+        process.stdout.write(`${table(['ID', 'NAME', 'STATE', 'NODE', 'DONE', 'ATTEMPTS', 'TIME'], rows)}\n`);
+      });
+    });
+}

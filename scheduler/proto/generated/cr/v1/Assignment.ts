@@ -1,0 +1,33 @@
+// Original file: scheduler/proto/cr.proto
+
+import type { ImageRef as _cr_v1_ImageRef, ImageRef__Output as _cr_v1_ImageRef__Output } from '../../cr/v1/ImageRef.js';
+
+export interface Assignment {
+  'job'?: (number);
+  'attempt'?: (number);
+  'name'?: (string);
+  'codeSha256'?: (string);
+  'argsJson'?: (string);
+  'intervalMs'?: (number);
+  /**
+   * The images to restore from: the newest usable one and the images it shares blocks with
+   * (its bases), oldest first. Empty: start from the beginning.
+   */
+  'images'?: (_cr_v1_ImageRef)[];
+  'fullEvery'?: (number);
+}
+
+export interface Assignment__Output {
+  'job': (number);
+  'attempt': (number);
+  'name': (string);
+  'codeSha256': (string);
+  'argsJson': (string);
+  'intervalMs': (number);
+  /**
+   * The images to restore from: the newest usable one and the images it shares blocks with
+   * (its bases), oldest first. Empty: start from the beginning.
+   */
+  'images': (_cr_v1_ImageRef__Output)[];
+  'fullEvery': (number);
+}

@@ -1,0 +1,10 @@
+// Original file: scheduler/proto/cr.proto
+
+
+export interface GetCodeRequest {
+  'sha256'?: (string);
+}
+
+export interface GetCodeRequest__Output {
+  'sha256': (string);
+}

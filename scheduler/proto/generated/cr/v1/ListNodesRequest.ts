@@ -1,0 +1,8 @@
+// Original file: scheduler/proto/cr.proto
+
+
+export interface ListNodesRequest {
+}
+
+export interface ListNodesRequest__Output {
+}

@@ -1,0 +1,22 @@
+// Original file: scheduler/proto/cr.proto
+
+
+export interface Registered {
+  'session'?: (string);
+  /**
+   * The cluster's image key (32 bytes). Sent in the clear until TLS (issue 5).
+   */
+  'imageKey'?: (Buffer | Uint8Array | string);
+  'leaseTimeoutMs'?: (number);
+  'heartbeatIntervalMs'?: (number);
+}
+
+export interface Registered__Output {
+  'session': (string);
+  /**
+   * The cluster's image key (32 bytes). Sent in the clear until TLS (issue 5).
+   */
+  'imageKey': (Buffer);
+  'leaseTimeoutMs': (number);
+  'heartbeatIntervalMs': (number);
+}

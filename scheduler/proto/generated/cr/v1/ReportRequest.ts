@@ -1,0 +1,24 @@
+// Original file: scheduler/proto/cr.proto
+
+
+export interface ReportRequest {
+  'job'?: (number);
+  'attempt'?: (number);
+  /**
+   * -1: no progress in this report.
+   */
+  'progress'?: (number | string);
+  'message'?: (string);
+  'logs'?: (string)[];
+}
+
+export interface ReportRequest__Output {
+  'job': (number);
+  'attempt': (number);
+  /**
+   * -1: no progress in this report.
+   */
+  'progress': (number);
+  'message': (string);
+  'logs': (string)[];
+}

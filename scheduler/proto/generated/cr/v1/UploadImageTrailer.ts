@@ -1,0 +1,16 @@
+// Original file: scheduler/proto/cr.proto
+
+
+/**
+ * Sent after the last chunk: the sha256 of all the bytes, computed while they were sent.
+ */
+export interface UploadImageTrailer {
+  'sha256'?: (string);
+}
+
+/**
+ * Sent after the last chunk: the sha256 of all the bytes, computed while they were sent.
+ */
+export interface UploadImageTrailer__Output {
+  'sha256': (string);
+}

@@ -1,0 +1,81 @@
+// Loads scheduler/proto/cr.proto at run time with exactly the options its TypeScript types were
+// generated with (package.json "proto" script): camelCase fields, 64-bit integers as numbers,
+// enums as strings, defaults filled in, oneof names set. A mismatch between the two would let a
+// field arrive silently empty, which is why both are fixed here and nowhere else.
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { ProtoGrpcType } from './generated/cr.js';
+import type { SchedulerClient } from './generated/cr/v1/Scheduler.js';
+import type * as T from './types.js';
+
+export type { SchedulerClient, SchedulerHandlers } from './generated/cr/v1/Scheduler.js';
+
+// From dist/scheduler/proto/ (compiled) or scheduler/proto/ (source) to the package's .proto.
+const PROTO_FILE = fileURLToPath(new URL('../../../scheduler/proto/cr.proto', import.meta.url));
+
+export const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: false,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+};
+
+/** Image chunks: ~1 MiB, well under grpc-js's 4 MiB receive limit. */
+export const CHUNK_BYTES = 1 << 20;
+/** Messages up to this size are accepted (job code can be a few MiB). */
+export const MAX_MESSAGE_BYTES = 64 << 20;
+
+let loaded: ProtoGrpcType | null = null;
+
+export function proto(): ProtoGrpcType {
+  if (loaded === null) {
+    const definition = protoLoader.loadSync(PROTO_FILE, LOADER_OPTIONS);
+    loaded = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
+  }
+  return loaded;
+}
+
+export function schedulerService(): grpc.ServiceDefinition {
+  return proto().cr.v1.Scheduler.service;
+}
+
+export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+  'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  // Notice a dead peer on an idle connection within seconds, not the OS's hours.
+  'grpc.keepalive_time_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 5_000,
+};
+
+export function schedulerClient(address: string): SchedulerClient {
+  const Client = proto().cr.v1.Scheduler;
+  return new Client(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+}
+
+/** The unary RPCs with their request and reply types, so that every call is type-checked. */
+export interface UnaryRpcs {
+  Heartbeat: [T.HeartbeatRequest, T.HeartbeatReply__Output];
+  GetCode: [T.GetCodeRequest, T.GetCodeReply__Output];
+  Report: [T.ReportRequest, T.AttemptReply__Output];
+  Finish: [T.FinishRequest, T.AttemptReply__Output];
+  Submit: [T.SubmitRequest, T.JobInfo__Output];
+  GetJob: [T.JobRef, T.JobInfo__Output];
+  ListJobs: [T.ListJobsRequest, T.ListJobsReply__Output];
+  ListNodes: [T.ListNodesRequest, T.ListNodesReply__Output];
+  GetLogs: [T.GetLogsRequest, T.GetLogsReply__Output];
+  Cancel: [T.JobRef, T.JobInfo__Output];
+  Checkpoint: [T.JobRef, T.JobInfo__Output];
+  Drain: [T.DrainRequest, T.NodeInfo__Output];
+  ListImages: [T.JobRef, T.ListImagesReply__Output];
+}
+
+/** A unary call as a promise, with a deadline: `await unary(client, 'GetJob', { job: 3 })`. */
+export function unary<K extends keyof UnaryRpcs>(client: SchedulerClient, method: K, request: UnaryRpcs[K][0], deadlineMs = 10_000): Promise<UnaryRpcs[K][1]> {
+  type Fn = (r: UnaryRpcs[K][0], o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v: UnaryRpcs[K][1]) => void) => void;
+  const fn = (client as unknown as Record<K, Fn>)[method];
+  return new Promise((resolve, reject) => {
+    fn.call(client, request, { deadline: Date.now() + deadlineMs }, (err, value) => (err ? reject(err) : resolve(value)));
+  });
+}

@@ -1,0 +1,360 @@
+// The scheduler's core: jobs, nodes, leases, placement and fencing, without the wire. The gRPC
+// service (service.ts) turns calls into these methods, and a node's command stream into a
+// CommandSink, so that this file is tested directly too.
+import { createHash, randomUUID } from 'node:crypto';
+import path from 'node:path';
+import type {
+  Assignment,
+  Command,
+  ConnectRequest__Output as ConnectRequest,
+  FinishRequest__Output as FinishRequest,
+  ImageInfo,
+  JobInfo,
+  NodeInfo,
+  ReportRequest__Output as ReportRequest,
+  SubmitRequest__Output as SubmitRequest,
+} from '../proto/types.js';
+import { openDb, type Db } from './db.js';
+import { ImageStore, type UploadHeader, type UploadResult } from './images.js';
+import { Jobs, TERMINAL, type JobRow, type Finish } from './jobs.js';
+import { Leases, type CommandSink } from './leases.js';
+import { Nodes, type NodeRow } from './nodes.js';
+import { place } from './placement.js';
+
+export interface SchedulerCoreOptions {
+  dataDir: string;
+  /** A node not heard from for this long is presumed dead, ms. */
+  leaseTimeoutMs: number;
+  /** Called with one line per thing worth telling an operator. */
+  log?: (line: string) => void;
+}
+
+/** A refusal the service maps to a gRPC status; its message says what to do. */
+export class SchedulerError extends Error {
+  constructor(
+    readonly status: 'NOT_FOUND' | 'FAILED_PRECONDITION' | 'INVALID_ARGUMENT',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const TICK_MS_MAX = 250;
+const MAX_CODE_BYTES = 32 << 20;
+
+export class SchedulerCore {
+  readonly db: Db;
+  readonly jobs: Jobs;
+  readonly nodes: Nodes;
+  readonly images: ImageStore;
+  readonly leases: Leases;
+  readonly #log: (line: string) => void;
+  #timer: NodeJS.Timeout | null = null;
+  #placing = false;
+  /** Jobs placed since start: the scheduling-throughput figure of the bench. */
+  placed = 0;
+
+  constructor(options: SchedulerCoreOptions) {
+    this.db = openDb(options.dataDir);
+    this.jobs = new Jobs(this.db);
+    this.nodes = new Nodes(this.db);
+    this.images = new ImageStore(this.db, path.join(options.dataDir, 'images'));
+    this.leases = new Leases(options.leaseTimeoutMs);
+    this.#log = options.log ?? (() => undefined);
+    // Nodes alive when the scheduler stopped keep their jobs if they reconnect within a lease.
+    for (const node of this.nodes.alive()) this.leases.adopt(node.name, node.slots);
+  }
+
+  /** Lease checks and placement of jobs whose back-off has passed. */
+  start(): void {
+    const tick = Math.min(TICK_MS_MAX, Math.max(20, this.leases.timeoutMs / 5));
+    let last = Date.now();
+    this.#timer = setInterval(() => {
+      const now = Date.now();
+      // The scheduler itself was stalled (starved of CPU, suspended): heartbeats that arrived
+      // meanwhile were not read yet, so the stall must not count against the nodes.
+      if (now - last > 2 * tick) this.leases.extend(now - last - tick);
+      last = now;
+      this.checkLeases(now);
+      this.schedule(now);
+    }, tick);
+  }
+
+  close(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    for (const lease of this.leases.connected()) lease.sink?.end();
+    this.db.close();
+  }
+
+  // --- agents ---
+
+  connect(request: ConnectRequest, sink: CommandSink, now = Date.now()): string {
+    const node = request.node ?? '';
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(node)) throw new SchedulerError('INVALID_ARGUMENT', `node name ${JSON.stringify(node)} is not valid: letters, digits, ".", "_" and "-"`);
+    const slots = request.slots ?? 0;
+    if (!Number.isInteger(slots) || slots < 1 || slots > 1024) throw new SchedulerError('INVALID_ARGUMENT', `slots must be from 1 to 1024, got ${slots}`);
+    const session = randomUUID();
+    const previous = this.leases.open(node, session, sink, slots, now);
+    previous?.sink?.end();
+    const row = this.nodes.register(node, slots, now);
+    sink.write({ registered: { session, imageKey: this.images.key, leaseTimeoutMs: this.leases.timeoutMs, heartbeatIntervalMs: Math.max(50, Math.floor(this.leases.timeoutMs / 4)) } });
+    // Reconcile what the agent runs with what the database says runs there.
+    const reported = new Map((request.running ?? []).map((r) => [r.job ?? 0, r.attempt ?? 0]));
+    const lost: { id: number; attempt: number }[] = [];
+    for (const job of this.jobs.runningOn(node)) {
+      if (reported.get(job.id) === job.attempt) {
+        reported.delete(job.id);
+        if (job.pending === 'migrate' || job.pending === 'checkpoint') this.#control(job, job.pending === 'migrate' ? 'MIGRATE' : 'CHECKPOINT');
+      } else {
+        lost.push({ id: job.id, attempt: job.attempt });
+      }
+    }
+    for (const [job, attempt] of reported) sink.write({ control: { job, attempt, action: 'STALE' } });
+    if (lost.length > 0) this.jobs.requeueLost(lost, `node ${node} reconnected without it`, now);
+    this.#log(`node ${node} connected (${slots} slot${slots === 1 ? '' : 's'}${row.draining ? ', draining' : ''}, running ${request.running?.length ?? 0})`);
+    this.schedule();
+    return session;
+  }
+
+  disconnected(node: string, sink: CommandSink): void {
+    this.leases.detach(node, sink);
+  }
+
+  heartbeat(node: string, session: string, now = Date.now()): boolean {
+    const known = this.leases.renew(node, session, now);
+    if (known) this.nodes.touch(node, now);
+    return known;
+  }
+
+  /** Nodes whose lease expired are dead; their jobs go back to the queue, no retry spent. */
+  checkLeases(now = Date.now()): void {
+    for (const lease of this.leases.expire(now)) {
+      lease.sink?.end();
+      this.nodes.setAlive(lease.node, false);
+      const running = this.jobs.runningOn(lease.node).map((j) => ({ id: j.id, attempt: j.attempt }));
+      const moved = this.jobs.requeueLost(running, `node ${lease.node} missed its lease (${this.leases.timeoutMs} ms)`, now);
+      this.#log(`node ${lease.node} is dead (no heartbeat for ${this.leases.timeoutMs} ms); ${moved.length} job${moved.length === 1 ? '' : 's'} back in the queue`);
+    }
+    if (!this.#placing) this.schedule(now);
+  }
+
+  code(sha256: string): Buffer {
+    const code = this.jobs.code(sha256);
+    if (code === undefined) throw new SchedulerError('NOT_FOUND', `no job code with sha256 ${sha256}`);
+    return code;
+  }
+
+  report(request: ReportRequest, now = Date.now()): boolean {
+    const progress = request.progress !== undefined && request.progress >= 0 ? request.progress : null;
+    return this.jobs.report(request.job ?? 0, request.attempt ?? 0, progress, request.message || null, request.logs ?? [], now);
+  }
+
+  finish(request: FinishRequest, now = Date.now()): boolean {
+    let finish: Finish;
+    switch (request.outcome) {
+      case 'SUCCEEDED':
+        finish = { outcome: 'succeeded', resultJson: request.resultJson || 'null' };
+        break;
+      case 'FAILED':
+        finish = { outcome: 'failed', errorJson: request.errorJson || '{}', retryable: request.retryable === true };
+        break;
+      case 'STOPPED':
+        finish = { outcome: 'stopped' };
+        break;
+      case 'CANCELLED':
+        finish = { outcome: 'cancelled' };
+        break;
+      default:
+        throw new SchedulerError('INVALID_ARGUMENT', `unknown outcome ${String(request.outcome)}`);
+    }
+    const effect = this.jobs.finish(request.job ?? 0, request.attempt ?? 0, finish, now);
+    if (effect !== 'stale') this.schedule();
+    return effect !== 'stale';
+  }
+
+  async upload(header: UploadHeader, parts: AsyncIterable<{ chunk?: Buffer; sha256?: string }>): Promise<UploadResult> {
+    const result = await this.images.receive(header, parts, () => this.jobs.isCurrent(header.job, header.attempt));
+    if (result.accepted) {
+      const job = this.jobs.get(header.job);
+      if (job?.pending === 'checkpoint' && job.attempt === header.attempt) this.jobs.setPending(job.id, null);
+      this.jobs.event(header.job, header.attempt, 'event', `image ${header.sequence} stored (${header.bytes} bytes, from node ${header.node})`);
+    }
+    return result;
+  }
+
+  imageFile(job: number, sequence: number): string {
+    if (!this.images.list(job).some((r) => r.sequence === sequence)) throw new SchedulerError('NOT_FOUND', `job ${job} has no image ${sequence}`);
+    return this.images.file(job, sequence);
+  }
+
+  // --- placement ---
+
+  /** Places queued jobs on connected nodes with free slots; sends each its assignment. */
+  schedule(now = Date.now()): number {
+    if (this.#placing) return 0;
+    this.#placing = true;
+    try {
+      const running = this.jobs.runningCounts();
+      const free = new Map<string, number>();
+      let total = 0;
+      for (const lease of this.leases.connected()) {
+        const node = this.nodes.get(lease.node);
+        if (node === undefined || node.draining || !node.alive) continue;
+        const n = lease.slots - (running.get(lease.node) ?? 0);
+        if (n > 0) {
+          free.set(lease.node, n);
+          total += n;
+        }
+      }
+      if (total === 0) return 0;
+      const queued = this.jobs.placeable(now, total + this.images.committing.size).filter((j) => !this.images.committing.has(j.id));
+      const started = this.jobs.start(place(queued, free), now);
+      for (const job of started) this.leases.get(job.node!)?.sink?.write({ assign: this.#assignment(job) });
+      this.placed += started.length;
+      return started.length;
+    } finally {
+      this.#placing = false;
+    }
+  }
+
+  #assignment(job: JobRow): Assignment {
+    return {
+      job: job.id,
+      attempt: job.attempt,
+      name: job.name,
+      codeSha256: job.code_sha256,
+      argsJson: job.args_json,
+      intervalMs: job.interval_ms,
+      fullEvery: job.full_every,
+      images: this.images.restorePlan(job.id).map((r) => ({ sequence: r.sequence, bytes: r.bytes, sha256: r.sha256 })),
+    };
+  }
+
+  #control(job: JobRow, action: 'CHECKPOINT' | 'MIGRATE' | 'CANCEL' | 'STALE'): void {
+    if (job.node) this.leases.get(job.node)?.sink?.write({ control: { job: job.id, attempt: job.attempt, action } } satisfies Command);
+  }
+
+  // --- the CLI ---
+
+  submit(request: SubmitRequest, now = Date.now()): JobInfo {
+    const code = request.code ? Buffer.from(request.code as Uint8Array) : Buffer.alloc(0);
+    if (code.length === 0) throw new SchedulerError('INVALID_ARGUMENT', 'the job has no code');
+    if (code.length > MAX_CODE_BYTES) throw new SchedulerError('INVALID_ARGUMENT', `the job's code is ${code.length} bytes; at most ${MAX_CODE_BYTES}`);
+    const argsJson = request.argsJson || '{}';
+    try {
+      JSON.parse(argsJson);
+    } catch {
+      throw new SchedulerError('INVALID_ARGUMENT', 'args_json is not valid JSON');
+    }
+    const name = request.name || 'job';
+    const row = this.jobs.submit(
+      {
+        name,
+        code,
+        codeSha256: createHash('sha256').update(code).digest('hex'),
+        argsJson,
+        retries: request.retries ?? 3,
+        priority: request.priority ?? 0,
+        intervalMs: request.intervalMs || 60_000,
+        fullEvery: request.fullEvery || 8,
+      },
+      now,
+    );
+    this.schedule(now);
+    return this.jobInfo(this.jobs.get(row.id)!);
+  }
+
+  job(id: number): JobRow {
+    const job = this.jobs.get(id);
+    if (job === undefined) throw new SchedulerError('NOT_FOUND', `no job ${id}: "cr-scheduler list" shows the jobs`);
+    return job;
+  }
+
+  jobInfo(job: JobRow): JobInfo {
+    return {
+      id: job.id,
+      name: job.name,
+      state: job.state,
+      priority: job.priority,
+      retries: job.retries,
+      retriesUsed: job.retries_used,
+      attempt: job.attempt,
+      node: job.node ?? '',
+      progress: job.progress,
+      message: job.message,
+      resultJson: job.result_json ?? '',
+      errorJson: job.error_json ?? '',
+      submittedAt: job.submitted_at,
+      startedAt: job.started_at ?? 0,
+      finishedAt: job.finished_at ?? 0,
+      pending: job.pending ?? '',
+      images: this.images.count(job.id),
+      moves: job.moves,
+    };
+  }
+
+  cancel(id: number): JobInfo {
+    this.job(id);
+    const { before, after } = this.jobs.cancel(id)!;
+    if (before.state === 'running') this.#control(before, 'CANCEL');
+    return this.jobInfo(after);
+  }
+
+  checkpoint(id: number): JobInfo {
+    const job = this.job(id);
+    if (job.state !== 'running') throw new SchedulerError('FAILED_PRECONDITION', `job ${id} is ${job.state}: only a running job can take a checkpoint`);
+    if (job.pending !== 'migrate') this.jobs.setPending(id, 'checkpoint');
+    this.#control(job, 'CHECKPOINT');
+    return this.jobInfo(this.jobs.get(id)!);
+  }
+
+  drain(name: string, undo = false): NodeInfo {
+    if (this.nodes.get(name) === undefined) throw new SchedulerError('NOT_FOUND', `no node ${JSON.stringify(name)}: "cr-scheduler nodes" lists them`);
+    this.nodes.setDraining(name, !undo);
+    if (!undo) {
+      for (const job of this.jobs.runningOn(name)) {
+        this.jobs.setPending(job.id, 'migrate');
+        this.jobs.event(job.id, job.attempt, 'event', `node ${name} is draining: checkpointing to move the job`);
+        this.#control(job, 'MIGRATE');
+      }
+      this.#log(`node ${name} is draining`);
+    } else {
+      this.schedule();
+    }
+    return this.nodeInfo(this.nodes.get(name)!);
+  }
+
+  nodeInfo(node: NodeRow, running = this.jobs.runningCounts()): NodeInfo {
+    const connected = this.leases.get(node.name)?.sink != null;
+    return {
+      name: node.name,
+      state: !node.alive ? 'dead' : node.draining ? 'draining' : connected ? 'alive' : 'reconnecting',
+      slots: node.slots,
+      running: running.get(node.name) ?? 0,
+      lastSeen: node.last_seen,
+      registeredAt: node.registered_at,
+    };
+  }
+
+  listNodes(): NodeInfo[] {
+    const running = this.jobs.runningCounts();
+    return this.nodes.list().map((n) => this.nodeInfo(n, running));
+  }
+
+  listImages(id: number): ImageInfo[] {
+    this.job(id);
+    return this.images.list(id).map((r) => ({
+      sequence: r.sequence,
+      attempt: r.attempt,
+      bytes: r.bytes,
+      sha256: r.sha256,
+      bases: JSON.parse(r.bases_json) as number[],
+      createdAt: r.created_at,
+      node: r.node,
+    }));
+  }
+
+  isTerminal(job: JobRow): boolean {
+    return TERMINAL.includes(job.state);
+  }
+}

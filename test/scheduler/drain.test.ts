@@ -1,0 +1,45 @@
+// Drain: the node's job checkpoints at its next safe point, stops, and resumes on another node
+// from that image; the drained node takes no new work.
+import test from 'ava';
+import { runCli, uninterruptedResult } from '../runner/helpers.js';
+import { CLUSTER_JOB, client, finished, job, startAgent, startScheduler, submit, waitFor } from './helpers.js';
+
+test('drain moves a running job to another node through a checkpoint, and the node takes no new work.', async (t) => {
+  const args = { steps: 300, stepMs: 15 };
+  const expected = uninterruptedResult(CLUSTER_JOB, args);
+  const scheduler = await startScheduler(t);
+  for (const name of ['a', 'b']) await startAgent(t, scheduler.address, name);
+  const cluster = client(t, scheduler.address);
+  // An interval far beyond the run: the only image is the one the drain asks for.
+  const id = await submit(t, scheduler.address, CLUSTER_JOB, args, ['--interval', '3600']);
+  const first = await waitFor('the job to be under way', async () => {
+    const j = await job(cluster, id);
+    return j.state === 'running' && j.progress > 0.2 ? j : undefined;
+  });
+  t.is(first.images, 0);
+  const drain = await runCli(t, ['drain', first.node, '--scheduler', scheduler.address]);
+  t.is(drain.code, 0, drain.stderr);
+  t.regex(drain.stdout, new RegExp(`node ${first.node} is draining: 1 job will checkpoint and move`));
+  const moved = await waitFor('the job to run on the other node', async () => {
+    const j = await job(cluster, id);
+    return j.state === 'running' && j.attempt === 2 ? j : undefined;
+  });
+  t.not(moved.node, first.node);
+  t.true(moved.progress >= first.progress, 'it resumed where it stopped, not from the start');
+  const done = await finished(cluster, id);
+  t.is(done.state, 'succeeded', done.errorJson);
+  t.deepEqual(JSON.parse(done.resultJson), await expected);
+  t.is(done.moves, 1);
+  t.is(done.retriesUsed, 0);
+  const { lines } = await cluster.call('GetLogs', { job: id, after: 0 });
+  t.true(lines.some((l) => l.attempt === 2 && /resumed from image 1\b/.test(l.text)), lines.map((l) => l.text).join('\n'));
+
+  // A new job goes to the node that is not draining.
+  const next = await submit(t, scheduler.address, CLUSTER_JOB, { steps: 5, stepMs: 0 });
+  const nextDone = await finished(cluster, next);
+  const nextLines = (await cluster.call('GetLogs', { job: next, after: 0 })).lines;
+  t.true(nextLines.some((l) => l.text === `attempt 1 placed on node ${moved.node}`));
+  t.is(nextDone.state, 'succeeded');
+  const nodes = await runCli(t, ['nodes', '--scheduler', scheduler.address]);
+  t.regex(nodes.stdout, new RegExp(`^${first.node}\\s+draining`, 'm'));
+});

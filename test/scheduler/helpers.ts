@@ -1,0 +1,98 @@
+// What the cluster tests share: a real scheduler and real agents as separate processes on
+// loopback (so SIGKILL and SIGSTOP hit everything a node runs), each killed in the test's
+// teardown, and a gRPC client to watch the jobs.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ExecutionContext } from 'ava';
+import { Cluster } from '../../scheduler/client.js';
+import type { JobInfo__Output } from '../../scheduler/proto/types.js';
+import { CliProcess, FIXTURES, startCli, tempDir, sleep } from '../runner/helpers.js';
+
+export const CLUSTER_JOB = path.join(FIXTURES, 'cluster-job.mjs');
+/**
+ * Short leases keep the tests quick (agents heartbeat four times per lease), but not so short
+ * that an agent starved of CPU on a loaded machine misses one and its jobs move for no reason.
+ */
+export const TEST_LEASE_S = 3;
+
+export interface SchedulerProcess {
+  cli: CliProcess;
+  address: string;
+  port: number;
+  dataDir: string;
+}
+
+export async function startScheduler(
+  t: ExecutionContext,
+  options: { dataDir?: string; port?: number; leaseS?: number; localAgent?: boolean } = {},
+): Promise<SchedulerProcess> {
+  const dataDir = options.dataDir ?? tempDir(t, 'scheduler');
+  const args = ['serve', '--port', String(options.port ?? 0), '--data', dataDir, '--lease-timeout', String(options.leaseS ?? TEST_LEASE_S)];
+  if (options.localAgent !== true) args.push('--no-local-agent');
+  const cli = startCli(t, args);
+  keepLog(t, 'scheduler', cli);
+  let match: RegExpExecArray | null = null;
+  await cli.waitUntil(() => (match = /listening on (\S+):(\d+)\n/.exec(cli.stdout)) !== null, 'the scheduler to listen');
+  const m = match as unknown as RegExpExecArray;
+  return { cli, address: `${m[1]}:${m[2]}`, port: Number(m[2]), dataDir };
+}
+
+export async function startAgent(t: ExecutionContext, address: string, name: string, slots = 1): Promise<CliProcess> {
+  const work = tempDir(t, `agent-${name}`);
+  const cli = startCli(t, ['agent', '--scheduler', address, '--name', name, '--slots', String(slots), '--work', work]);
+  keepLog(t, `agent-${name}`, cli);
+  await cli.waitForStderr(/registered with the scheduler/);
+  return cli;
+}
+
+/** With CR_TEST_LOGS=DIR, each process's output is kept there when the test ends, to see why one failed. */
+function keepLog(t: ExecutionContext, label: string, cli: CliProcess): void {
+  const dir = process.env.CR_TEST_LOGS;
+  if (!dir) return;
+  t.teardown(() => {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, `${t.title.slice(0, 40).replace(/\W+/g, '_')}-${label}-${cli.child.pid}.log`), cli.describe());
+  });
+}
+
+/** A client to the scheduler for the test's own checks, closed in teardown. */
+export function client(t: ExecutionContext, address: string): Cluster {
+  const cluster = new Cluster(address);
+  t.teardown(() => cluster.close());
+  return cluster;
+}
+
+/** Polls `fn` until it returns a value that is not undefined; fails after `timeoutMs`. */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000, pollMs = 100): Promise<T> {
+  const started = Date.now();
+  let lastError: unknown = null;
+  for (;;) {
+    try {
+      const value = await fn();
+      if (value !== undefined) return value;
+    } catch (err) {
+      lastError = err; // the scheduler may be restarting
+    }
+    if (Date.now() - started > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${(lastError as Error).message})` : ''}`);
+    await sleep(pollMs);
+  }
+}
+
+export function job(cluster: Cluster, id: number): Promise<JobInfo__Output> {
+  return cluster.call('GetJob', { job: id }, 3000);
+}
+
+/** Waits until the job ends; returns it. */
+export function finished(cluster: Cluster, id: number, timeoutMs = 120_000): Promise<JobInfo__Output> {
+  return waitFor(`job ${id} to end`, async () => {
+    const j = await job(cluster, id);
+    return j.state === 'succeeded' || j.state === 'failed' || j.state === 'cancelled' ? j : undefined;
+  }, timeoutMs);
+}
+
+/** Submits through the CLI, as a user would; returns the job id. */
+export async function submit(t: ExecutionContext, address: string, file: string, args: unknown, extra: string[] = []): Promise<number> {
+  const run = await startCli(t, ['submit', file, '--scheduler', address, '--args', JSON.stringify(args), ...extra]).exit;
+  if (run.code !== 0) throw new Error(`submit failed: ${run.stderr}`);
+  return Number(run.stdout.trim());
+}

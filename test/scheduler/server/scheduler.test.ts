@@ -1,0 +1,145 @@
+// The scheduler's core without the wire: registration and reconciliation, lease expiry, and the
+// fencing of image uploads, on a real database and image store. A node's command stream is a
+// list the test reads.
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import test, { type ExecutionContext } from 'ava';
+import type { Command } from '../../../scheduler/proto/types.js';
+import type { CommandSink } from '../../../scheduler/server/leases.js';
+import { SchedulerCore, SchedulerError } from '../../../scheduler/server/scheduler.js';
+import { tempDir } from '../../runner/helpers.js';
+
+const LEASE_MS = 1000;
+
+class Sink implements CommandSink {
+  commands: Command[] = [];
+  ended = false;
+  write(command: Command): void {
+    this.commands.push(command);
+  }
+  end(): void {
+    this.ended = true;
+  }
+  of(kind: 'registered' | 'assign' | 'control'): Command[] {
+    return this.commands.filter((c) => c[kind] !== undefined);
+  }
+}
+
+function core(t: ExecutionContext, dataDir = tempDir(t, 'core')): SchedulerCore {
+  const c = new SchedulerCore({ dataDir, leaseTimeoutMs: LEASE_MS });
+  t.teardown(() => {
+    try {
+      c.close();
+    } catch {
+      // closed by the test
+    }
+  });
+  return c;
+}
+
+function submit(c: SchedulerCore): number {
+  return c.submit({ name: 'j', code: Buffer.from('export default async () => 1'), argsJson: '{}', retries: 1, priority: 0, intervalMs: 1000, fullEvery: 8 }).id!;
+}
+
+async function* parts(bytes: Buffer, sha256 = createHash('sha256').update(bytes).digest('hex'), during?: () => void) {
+  yield { chunk: bytes.subarray(0, bytes.length >> 1) };
+  during?.();
+  yield { chunk: bytes.subarray(bytes.length >> 1) };
+  yield { sha256 };
+}
+
+test('A node that connects gets the image key first, then the queued jobs that fit its slots.', (t) => {
+  const c = core(t);
+  const a = submit(c);
+  const b = submit(c);
+  const sink = new Sink();
+  c.connect({ node: 'n1', slots: 1, running: [], version: 'x' }, sink);
+  t.truthy(sink.commands[0]!.registered);
+  t.deepEqual(sink.commands[0]!.registered!.imageKey, c.images.key);
+  t.deepEqual(sink.of('assign').map((x) => [x.assign!.job, x.assign!.attempt]), [[a, 1]]);
+  t.like(c.jobs.get(b), { state: 'queued' });
+  t.true(c.finish({ job: a, attempt: 1, outcome: 'SUCCEEDED', resultJson: '1', errorJson: '', retryable: false }));
+  t.deepEqual(sink.of('assign').map((x) => x.assign!.job), [a, b], 'the freed slot takes the next job');
+});
+
+test('Bad node names and slot counts are refused with what is allowed.', (t) => {
+  const c = core(t);
+  const e = t.throws(() => c.connect({ node: '../x', slots: 1, running: [], version: '' }, new Sink()), { instanceOf: SchedulerError });
+  t.is(e.status, 'INVALID_ARGUMENT');
+  t.throws(() => c.connect({ node: 'ok', slots: 0, running: [], version: '' }, new Sink()), { message: /slots must be from 1/ });
+  t.is(t.throws(() => c.job(99), { instanceOf: SchedulerError }).status, 'NOT_FOUND');
+});
+
+test('A node that reconnects keeps the attempts it reports; those it lost are requeued, those it should not run are told STALE.', (t) => {
+  const c = core(t);
+  const a = submit(c);
+  const b = submit(c);
+  c.connect({ node: 'n1', slots: 2, running: [], version: '' }, new Sink());
+  t.like(c.jobs.get(a), { state: 'running', attempt: 1 });
+  t.like(c.jobs.get(b), { state: 'running', attempt: 1 });
+  const again = new Sink();
+  // It still runs a, lost b, and runs an old attempt 7 of a job it was never given.
+  c.connect({ node: 'n1', slots: 2, running: [{ job: a, attempt: 1 }, { job: 77, attempt: 7 }], version: '' }, again);
+  t.like(c.jobs.get(a), { state: 'running', attempt: 1 });
+  t.deepEqual(again.of('control').map((x) => x.control), [{ job: 77, attempt: 7, action: 'STALE' }]);
+  // b went back to the queue and was placed again on the free slot, as attempt 2.
+  t.like(c.jobs.get(b), { state: 'running', attempt: 2, moves: 1, retries_used: 0 });
+  t.deepEqual(again.of('assign').map((x) => [x.assign!.job, x.assign!.attempt]), [[b, 2]]);
+});
+
+test('A node whose lease expires is dead: its stream is ended and its jobs move to a live node.', (t) => {
+  const c = core(t);
+  const id = submit(c);
+  const n1 = new Sink();
+  c.connect({ node: 'n1', slots: 1, running: [], version: '' }, n1);
+  const session2 = c.connect({ node: 'n2', slots: 1, running: [], version: '' }, new Sink());
+  t.like(c.jobs.get(id), { node: 'n1', attempt: 1 });
+  const later = Date.now() + LEASE_MS + 1;
+  t.true(c.heartbeat('n2', session2, later - 10));
+  c.checkLeases(later);
+  t.true(n1.ended);
+  t.like(c.jobs.get(id), { node: 'n2', attempt: 2, moves: 1 });
+  t.is(c.listNodes().find((n) => n.name === 'n1')!.state, 'dead');
+  t.false(c.heartbeat('n1', 'old-session'), 'its old session is over: the agent must reconnect');
+});
+
+test('An image from the current attempt is stored; one from a stale attempt, or superseded mid-upload, leaves nothing.', async (t) => {
+  const c = core(t);
+  const id = submit(c);
+  c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
+  const bytes = randomBytes(300_000);
+  const ok = await c.upload({ job: id, attempt: 1, sequence: 1, bytes: bytes.length, node: 'n1' }, parts(bytes));
+  t.deepEqual(ok, { accepted: true });
+  t.deepEqual(fs.readFileSync(c.images.file(id, 1)), bytes);
+  t.deepEqual(c.images.restorePlan(id).map((r) => r.sequence), [1]);
+
+  const damaged = await c.upload({ job: id, attempt: 1, sequence: 2, bytes: bytes.length, node: 'n1' }, parts(bytes, '00'.repeat(32)));
+  t.like(damaged, { accepted: false, stale: false });
+  t.regex((damaged as { reason: string }).reason, /sha256 mismatch/);
+  t.false(fs.existsSync(c.images.file(id, 2)));
+
+  // Superseded while the bytes stream in: the node is presumed dead half-way.
+  const during = (): void => void c.jobs.requeueLost([{ id, attempt: 1 }], 'test');
+  const late = await c.upload({ job: id, attempt: 1, sequence: 2, bytes: bytes.length, node: 'n1' }, parts(bytes, undefined, during));
+  t.like(late, { accepted: false, stale: true });
+  t.false(fs.existsSync(c.images.file(id, 2)));
+  const stale = await c.upload({ job: id, attempt: 1, sequence: 3, bytes: bytes.length, node: 'n1' }, parts(bytes));
+  t.like(stale, { accepted: false, stale: true });
+  t.deepEqual(c.listImages(id).map((i) => [i.sequence, i.attempt]), [[1, 1]]);
+});
+
+test('A restarted scheduler keeps its nodes alive for one lease and its jobs running.', (t) => {
+  const dir = tempDir(t, 'core-restart');
+  const first = new SchedulerCore({ dataDir: dir, leaseTimeoutMs: LEASE_MS });
+  const id = submit(first);
+  first.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
+  first.close();
+  const second = core(t, dir);
+  t.like(second.jobs.get(id), { state: 'running', attempt: 1, node: 'n1' });
+  second.checkLeases(Date.now() + 10);
+  t.like(second.jobs.get(id), { state: 'running', attempt: 1 }, 'not presumed dead at once');
+  const sink = new Sink();
+  second.connect({ node: 'n1', slots: 1, running: [{ job: id, attempt: 1 }], version: '' }, sink);
+  t.deepEqual(sink.of('control'), []);
+  t.like(second.jobs.get(id), { state: 'running', attempt: 1 });
+});
