@@ -2,13 +2,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
-import { parseCount, parseJson, parsePositiveNumber } from '../options.js';
+import { parseCount, parseJsonText, parsePositiveNumber } from '../options.js';
 import { toJson, UsageError } from '../output.js';
 import { clusterCommand, jobJson, withCluster, type ClusterFlags } from './common.js';
 import { watchJob } from './watch.js';
 
 interface SubmitFlags extends ClusterFlags {
-  args: unknown;
+  /** JSON text, checked by parseJsonText (so that `--args null` stays null). */
+  args: string;
   name?: string;
   retries: number;
   priority: number;
@@ -20,7 +21,7 @@ interface SubmitFlags extends ClusterFlags {
 export function submitCommand() {
   return clusterCommand('submit', 'send a job to the scheduler, which places it on a node and moves it when the node dies')
     .argument('<job>', 'the job module; its relative imports and packages are bundled with it (cr is not)')
-    .addOption(new Option('--args <json>', "the job's arguments, as JSON").argParser(parseJson).default({}, '{}'))
+    .addOption(new Option('--args <json>', "the job's arguments, as JSON").argParser(parseJsonText).default('{}', '{}'))
     .addOption(new Option('--name <name>', 'a name to show (default: the file\'s base name)'))
     .addOption(new Option('--retries <n>', 'restarts after the job fails by its own error (a lost node costs none)').argParser(parseCount('--retries')).default(3))
     .addOption(new Option('--priority <p>', 'higher runs first; equal priorities run in submission order').argParser(parseInteger('--priority')).default(0))
@@ -44,7 +45,7 @@ Prints the job's id. With --watch, exits 0 when the job succeeded, 1 when it fai
         const job = await cluster.call('Submit', {
           name: flags.name ?? path.basename(file).replace(/\.[cm]?[jt]s$/, ''),
           code,
-          argsJson: JSON.stringify(flags.args),
+          argsJson: flags.args,
           retries: flags.retries,
           priority: flags.priority,
           intervalMs: Math.round(flags.interval * 1000),
