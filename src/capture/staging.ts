@@ -1,11 +1,14 @@
 // Staging: the blocks a checkpoint will write are copied out of the job's regions into reusable
 // memory at the safe point, so the job can run on while they are encoded and written (FACTS.md:
 // a warm copy runs at ~11 GB/s, while copying into fresh memory runs at 0.3–1.7 GB/s: the
-// memory is allocated once and reused, never per checkpoint).
+// memory is allocated once and reused, never per checkpoint). The memory is a SharedArrayBuffer:
+// the image writer thread (job/background-writer.ts) encodes and writes straight from it.
 
 /** Where each block of a region section sits in staging memory. */
 export interface StagedBlocks {
   memory: Uint8Array;
+  /** Bytes of the section (staged or not). */
+  length: number;
   /** Byte offset of block b in `memory`, or -1 when the block is not staged (it will not be read). */
   slots: Float64Array;
 }
@@ -37,7 +40,7 @@ export class Staging {
     if (total > this.budgetBytes) return null;
     if (!this.#memory || this.#memory.length < total) {
       // Grows to the largest checkpoint seen so far, then serves every later one.
-      this.#memory = new Uint8Array(Math.min(this.budgetBytes, Math.max(total, (this.#memory?.length ?? 0) * 2)));
+      this.#memory = new Uint8Array(new SharedArrayBuffer(Math.min(this.budgetBytes, Math.max(total, (this.#memory?.length ?? 0) * 2))));
     }
     const memory = this.#memory;
     let at = 0;
@@ -51,7 +54,7 @@ export class Staging {
         slots[b] = at;
         at += block.length;
       }
-      return { memory, slots };
+      return { memory, length: r.data.length, slots };
     });
   }
 }

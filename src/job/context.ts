@@ -150,7 +150,7 @@ export class JobContext {
     const stopped = this.#checkpointer.stopped;
     if (stopped !== null) return Promise.reject(stopped);
     if (options?.force !== true && !this.#policy.isDue()) {
-      return this.#checkpointer.busy ? this.#checkpointer.yieldPoint() : NO_CHECKPOINT;
+      return this.#checkpointer.busy ? this.#checkpointer.poll() : NO_CHECKPOINT;
     }
     return this.#checkpointer.take(this.#states, this.#regions, this.#calls, options?.force === true, options?.durable === true);
   }
@@ -168,7 +168,7 @@ export class JobContext {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#checkpointer.settle();
+    await this.#checkpointer.close();
     for (const region of this.#regions.values()) region.memory.free();
     this.#regions.clear();
     const unused = this.#options.restored?.unused() ?? [];

@@ -66,6 +66,12 @@ export class LocalStore {
     return new LocalStore(dir, key, keep);
   }
 
+  /** The same store in another thread (the image writer's): the key is passed, not read again. */
+  static withKey(dir: string, key: Uint8Array, keepImages: number): LocalStore {
+    if (!Number.isInteger(keepImages) || keepImages < 1) throw new RangeError('keepImages must be a positive integer');
+    return new LocalStore(path.resolve(dir), Buffer.from(key), keepImages);
+  }
+
   jobDir(job: string): string {
     checkJobName(job);
     return path.join(this.dir, job);
