@@ -19,29 +19,53 @@ export interface StagingRequest {
   blocks: Uint8Array | null;
 }
 
-export const DEFAULT_STAGING_BUDGET_BYTES = 1024 * 1024 * 1024;
+// A 1 GiB job with its state fits, so that its images never make it wait.
+/**
+ * Staging memory up to this size is used at once; larger memory is first faulted in by the image
+ * writer thread while the job goes on. On this kind of virtual machine a fresh page costs
+ * ~15 µs on first touch (the host backs it then), so copying 1 GiB into fresh memory at a safe
+ * point would pause the job for seconds; until the memory is warm, images are written from the
+ * job's memory while it waits, as beyond the budget.
+ */
+export const WARM_AT_ONCE_BYTES = 64 * 1024 * 1024;
+
+/** Faults in fresh staging memory off the job's thread, then sets ready[0] to 1. */
+export type WarmStaging = (memory: Uint8Array, ready: Int32Array) => void;
+
+export const DEFAULT_STAGING_BUDGET_BYTES = 1.5 * 1024 * 1024 * 1024;
 
 export class Staging {
   readonly budgetBytes: number;
+  readonly #warm: WarmStaging | null;
   #memory: Uint8Array | null = null;
+  /** ready[0] is 1 once #memory may be used. */
+  #ready: Int32Array | null = null;
 
-  constructor(budgetBytes: number) {
+  constructor(budgetBytes: number, warm: WarmStaging | null = null) {
     if (!Number.isSafeInteger(budgetBytes) || budgetBytes < 0) throw new RangeError('the staging budget must be a whole number of bytes ≥ 0');
     this.budgetBytes = budgetBytes;
+    this.#warm = warm;
   }
 
   /**
    * Copies the requested blocks of every request, in order, into staging memory; null when they
-   * would not fit the budget (the caller then writes from the regions while the job waits).
+   * would not fit the budget, or the memory they need is still being warmed (the caller then
+   * writes from the regions while the job waits).
    */
   stage(requests: StagingRequest[], blockSize: number): StagedBlocks[] | null {
     let total = 0;
     for (const r of requests) total += stagedBytes(r, blockSize);
     if (total > this.budgetBytes) return null;
     if (!this.#memory || this.#memory.length < total) {
-      // Grows to the largest checkpoint seen so far, then serves every later one.
-      this.#memory = new Uint8Array(new SharedArrayBuffer(Math.min(this.budgetBytes, Math.max(total, (this.#memory?.length ?? 0) * 2))));
+      // Grows to the largest checkpoint seen so far (with room for a state that grows a little),
+      // then serves every later one.
+      const size = Math.min(this.budgetBytes, Math.max(total + Math.ceil(total / 8) + 1024 * 1024, (this.#memory?.length ?? 0) * 2));
+      this.#memory = new Uint8Array(new SharedArrayBuffer(size));
+      this.#ready = new Int32Array(new SharedArrayBuffer(4));
+      if (size > WARM_AT_ONCE_BYTES && this.#warm !== null) this.#warm(this.#memory, this.#ready);
+      else this.#ready[0] = 1;
     }
+    if (Atomics.load(this.#ready!, 0) !== 1) return null;
     const memory = this.#memory;
     let at = 0;
     return requests.map((r) => {

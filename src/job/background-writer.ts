@@ -16,11 +16,19 @@ import type { LocalStore } from '../store/local-store.js';
 export type StagedSection = Omit<SectionInput, 'data'> & { staged: StagedBlocks };
 
 export interface CommitRequest {
+  type: 'commit';
   header: ImageHeaderInfo;
   sections: StagedSection[];
   /** The image this one is taken after: its manifest, 'last' for the one the writer thread committed last, or null (a full image). */
   previous: Manifest | 'last' | null;
   changed: Map<string, Uint8Array>;
+}
+
+/** Fresh staging memory to fault in (see capture/staging.ts); ready[0] is set to 1 after. */
+export interface WarmRequest {
+  type: 'warm';
+  memory: Uint8Array;
+  ready: Int32Array;
 }
 
 export type CommitResult =
@@ -83,12 +91,19 @@ export class BackgroundWriter {
   write(header: ImageHeaderInfo, sections: StagedSection[], previous: Manifest | null, changed: Map<string, Uint8Array>): Promise<CommittedImage> {
     if (this.#pending) throw new Error('internal error: a background commit is already in flight');
     const thread = this.#thread ?? (this.#thread = this.#start());
-    const request: CommitRequest = { header, sections, previous: previous !== null && previous === this.#last ? 'last' : previous, changed };
+    const request: CommitRequest = { type: 'commit', header, sections, previous: previous !== null && previous === this.#last ? 'last' : previous, changed };
     return new Promise<CommittedImage>((resolve, reject) => {
       this.#pending = { sequence: header.sequence, resolve, reject };
       thread.port.ref(); // a job that awaits only this image must not see the process exit under it
       thread.port.postMessage(request);
     });
+  }
+
+  /** Has the writer thread fault in fresh staging memory while the job goes on. */
+  warm(memory: Uint8Array, ready: Int32Array): void {
+    const thread = this.#thread ?? (this.#thread = this.#start());
+    const request: WarmRequest = { type: 'warm', memory, ready };
+    thread.port.postMessage(request);
   }
 
   /** Stops the writer thread; call once nothing is in flight. */

@@ -97,9 +97,9 @@ export class Checkpointer {
     if (!Number.isInteger(options.fullEvery) || options.fullEvery < 1) throw new RangeError('fullEvery must be a positive whole number');
     this.#options = options;
     this.#policy = options.policy;
-    this.#staging = new Staging(options.stagingBudgetBytes ?? DEFAULT_STAGING_BUDGET_BYTES);
-    this.#previous = options.restored ? { manifest: options.restored, chain: chainOf(options.restored) } : null;
     this.#background = new BackgroundWriter(options.store, options.writer);
+    this.#staging = new Staging(options.stagingBudgetBytes ?? DEFAULT_STAGING_BUDGET_BYTES, (memory, ready) => this.#background.warm(memory, ready));
+    this.#previous = options.restored ? { manifest: options.restored, chain: chainOf(options.restored) } : null;
   }
 
   /** The stop that ended the job, once a stop request was served. */
@@ -157,7 +157,8 @@ export class Checkpointer {
     }
     const changed = new Map<string, Uint8Array>();
     for (const [name, region] of regions) {
-      if (region.tracker) changed.set(sectionKey({ kind: 'region', name }), region.tracker.capture());
+      const blocks = region.tracker?.capture() ?? null;
+      if (blocks !== null) changed.set(sectionKey({ kind: 'region', name }), blocks);
     }
     const previous = this.#previous !== null && this.#previous.chain + 1 < this.#options.fullEvery ? this.#previous : null;
     const staged = this.#stage(sections, previous, changed);
@@ -247,7 +248,7 @@ export class Checkpointer {
       const { file, result } = await store.commit(job, header.sequence, (handle) =>
         writer.write(handle, header, sections, previous ? { manifest: previous.manifest, changed } : null),
       );
-      return this.#committed({ file, ...result }, regions, pauseMs, started);
+      return this.#committed({ file, ...result }, regions, previous, pauseMs, started);
     } catch (err) {
       throw this.#failure(err, header.sequence);
     }
@@ -270,17 +271,24 @@ export class Checkpointer {
     } catch (err) {
       throw this.#failure(err instanceof WriterThreadError && err.crError ? new CheckpointError(err.message) : err, header.sequence);
     }
-    return this.#committed(result, regions, pauseMs, started);
+    return this.#committed(result, regions, previous, pauseMs, started);
   }
 
   /** Bookkeeping once an image is durable: trackers, the next image's parent, the event. */
   #committed(
     result: { file: string; manifest: Manifest; bytes: number; rawBytes: number; sharedBytes: number },
     regions: Map<string, RegisteredRegion>,
+    previous: { manifest: Manifest } | null,
     pauseMs: number,
     started: number,
   ): ImageCommitted {
-    for (const region of regions.values()) region.tracker?.committed();
+    for (const [name, region] of regions) {
+      if (!region.tracker) continue;
+      // What this image measured of the region: the share of its blocks that changed.
+      const section = result.manifest.sections.find((s) => s.kind === 'region' && s.name === name);
+      const shared = section && previous && matchingSection(previous, section, result.manifest.blockSize) !== null;
+      region.tracker.committed(shared ? section.blocks.filter((b) => b.length < 7).length / Math.max(1, section.blocks.length) : null);
+    }
     this.#previous = { manifest: result.manifest, chain: chainOf(result.manifest) };
     const done = performance.now();
     const committed: ImageCommitted = {

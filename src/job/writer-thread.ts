@@ -10,7 +10,7 @@ import { CrError } from '../errors.js';
 import type { Manifest } from '../image/format.js';
 import { ImageWriter, type ImageHeaderInfo, type SectionInput } from '../image/writer.js';
 import { LocalStore } from '../store/local-store.js';
-import type { CommitRequest, CommitResult, WriterThreadData } from './background-writer.js';
+import type { CommitRequest, CommitResult, WarmRequest, WriterThreadData } from './background-writer.js';
 
 const data = workerData as WriterThreadData;
 const port: MessagePort = data.port;
@@ -40,7 +40,15 @@ async function commit(request: CommitRequest): Promise<void> {
   reply({ type: 'committed', sequence: header.sequence, file, bytes: result.bytes, rawBytes: result.rawBytes, sharedBytes: result.sharedBytes, manifest: result.manifest });
 }
 
-port.on('message', (request: CommitRequest) => {
+/** One write per page: afterwards the job's staging copy finds every page present. */
+function warm(request: WarmRequest): void {
+  const { memory, ready } = request;
+  for (let i = 0; i < memory.length; i += 4096) memory[i] = 0;
+  Atomics.store(ready, 0, 1);
+}
+
+port.on('message', (request: CommitRequest | WarmRequest) => {
+  if (request.type === 'warm') return warm(request);
   commit(request).catch((err: unknown) => {
     const e = err as NodeJS.ErrnoException;
     reply({
