@@ -98,17 +98,10 @@ export class JobContext {
     checkName('region', name);
     if (this.#regions.has(name)) throw new TypeError(`region ${JSON.stringify(name)} is already registered`);
     const type = regionTypeName(Ctor);
-    const memory = allocateRegion(name, Ctor, length);
     const restored = this.#options.restored;
-    try {
-      if (restored?.hasRegion(name)) {
-        restored.restoreRegion(name, type, length, memory);
-      } else if (restored) {
-        this.#options.events.warning(`region ${JSON.stringify(name)} is not in image ${restored.info.id}: it starts zeroed`);
-      }
-    } catch (err) {
-      memory.free();
-      throw err;
+    const memory = restored?.hasRegion(name) ? restored.region(name, Ctor, type, length) : allocateRegion(name, Ctor, length);
+    if (restored && !restored.hasRegion(name)) {
+      this.#options.events.warning(`region ${JSON.stringify(name)} is not in image ${restored.info.id}: it starts zeroed`);
     }
     this.#regions.set(name, { type, elementSize: Ctor.BYTES_PER_ELEMENT, memory, tracker: this.#track(name, memory) });
     return memory.array as InstanceType<C>;
