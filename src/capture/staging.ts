@@ -3,6 +3,7 @@
 // a warm copy runs at ~11 GB/s, while copying into fresh memory runs at 0.3–1.7 GB/s: the
 // memory is allocated once and reused, never per checkpoint). The memory is a SharedArrayBuffer:
 // the image writer thread (job/background-writer.ts) encodes and writes straight from it.
+import { loadNative } from '../native/binding.js';
 
 /** Where each block of a region section sits in staging memory. */
 export interface StagedBlocks {
@@ -61,6 +62,9 @@ export class Staging {
       // then serves every later one.
       const size = Math.min(this.budgetBytes, Math.max(total + Math.ceil(total / 8) + 1024 * 1024, (this.#memory?.length ?? 0) * 2));
       this.#memory = new Uint8Array(new SharedArrayBuffer(size));
+      // Huge pages, as for regions (region.ts): fewer faults to warm it, and on this virtual
+      // machine a warm copy into 4 KiB pages ran at a sixth of the speed of one into huge pages.
+      loadNative().binding?.adviseHugePages(this.#memory);
       this.#ready = new Int32Array(new SharedArrayBuffer(4));
       if (size > WARM_AT_ONCE_BYTES && this.#warm !== null) this.#warm(this.#memory, this.#ready);
       else this.#ready[0] = 1;
