@@ -68,6 +68,8 @@ export class RegionTracker {
   #backoff = REARM_BACKOFF_MIN;
   /** Captures to wait before the region may be armed again. */
   #wait = 0;
+  /** Captures since the region was last armed. */
+  #armedCaptures = 0;
 
   private constructor(binding: NativeBinding, buffer: ArrayBuffer, blockSize: number) {
     this.#binding = binding;
@@ -99,13 +101,17 @@ export class RegionTracker {
    */
   capture(): Uint8Array | null {
     if (this.#armed) {
+      this.#armedCaptures++;
       this.#binding.scanDirty(this.#buffer, this.#blockSize, this.pending);
       let dirty = 0;
       for (let b = 0; b < this.pending.length; b++) dirty += this.pending[b]!;
       if (dirty >= this.pending.length * ALL_DIRTY_FRACTION) {
         this.#binding.untrackRegion(this.#buffer);
         this.#armed = false;
-        this.#wait = this.#backoff;
+        // Hashing found little changed, yet the very first armed interval wrote most pages: the
+        // job rewrites the region with mostly equal values (a stencil over a field that is still
+        // zero in most places). Tracking cannot pay for such a region: wait the longest.
+        this.#wait = this.#armedCaptures === 1 ? REARM_BACKOFF_MAX : this.#backoff;
         this.#backoff = Math.min(REARM_BACKOFF_MAX, this.#backoff * 2);
       }
       if (!this.#unknown) {
@@ -118,6 +124,7 @@ export class RegionTracker {
       // Armed now, at the safe point: every write after it is recorded. This image is hashed.
       this.#binding.trackRegion(this.#buffer);
       this.#armed = true;
+      this.#armedCaptures = 0;
       this.pending.fill(0);
     }
     this.#unknown = true;

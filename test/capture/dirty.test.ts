@@ -145,6 +145,9 @@ test('a region written all over is disarmed, compared by hash, and armed again o
     return;
   }
   arm(t, tracker);
+  memory.bytes[BLOCK + 1] = 1;
+  t.deepEqual([...tracker.capture()!], [0, 1, 0, 0], 'an interval that wrote little');
+  tracker.committed(0.25);
   memory.bytes.fill(1); // every block written: tracking would only cost faults
   t.deepEqual([...tracker.capture()!], [1, 1, 1, 1], 'the interval is still reported exactly');
   t.false(tracker.tracking, 'one interval that wrote most of the region disarms it');
@@ -183,6 +186,25 @@ test('a new region is compared by hash until a hashed image finds little changed
   tracker.committed(0);
   memory.bytes[3 * BLOCK] = 1;
   t.deepEqual([...tracker.capture()!], [0, 0, 0, 1]);
+});
+
+test('a region whose first armed interval wrote it all over (equal values rewritten) waits 64 checkpoints before it is armed again', (t) => {
+  const memory = allocateRegion('r', Uint8Array, 4 * BLOCK);
+  t.teardown(() => memory.free());
+  const tracker = RegionTracker.start(memory, BLOCK);
+  if (!tracker) return t.pass();
+  arm(t, tracker);
+  memory.bytes.fill(0); // the same zeros again: hashing saw nothing change, the kernel sees every page written
+  t.deepEqual([...tracker.capture()!], [1, 1, 1, 1]);
+  t.false(tracker.tracking);
+  tracker.committed(0);
+  let captures = 0;
+  while (!tracker.tracking && captures < 100) {
+    t.is(tracker.capture(), null);
+    tracker.committed(0);
+    captures++;
+  }
+  t.is(captures, 65, 'armed again at the 65th checkpoint after the disarm');
 });
 
 /** Brings a new tracker to the armed state: a hashed image that found nothing changed. */
