@@ -1,6 +1,8 @@
 // The checkpoint pipeline of one job attempt, after the policy said a checkpoint is due:
 // capture (states serialized, changed blocks found and staged) while the job waits, then encode,
-// write and commit in the background (docs/incremental.md, "Staging"). At most one in flight.
+// write and commit on the job's image writer thread (background-writer.ts; docs/incremental.md,
+// "Staging"), or on this thread while the job waits when the image could not be staged. At most
+// one in flight.
 import type { RegisteredRegion } from '../capture/capture.js';
 import { captureSections } from '../capture/capture.js';
 import { DEFAULT_STAGING_BUDGET_BYTES, Staging } from '../capture/staging.js';
@@ -119,11 +121,6 @@ export class Checkpointer {
   poll(): Promise<null> {
     this.#background.poll();
     return NO_CHECKPOINT;
-  }
-
-  /** Waits for the checkpoint in flight, if any, to be committed or to fail. */
-  async settle(): Promise<void> {
-    await this.#inflight;
   }
 
   /** Waits for the checkpoint in flight, then stops the image writer thread. */
