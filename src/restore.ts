@@ -1,11 +1,14 @@
-// Restore: rebuilds what a job registered from a verified image. States are decoded up front
-// (they are small and their damage should show before the job starts); regions are decoded
-// straight into their new memory when the job asks for them.
+// Restore: rebuilds what a job registered from an image whose tag and manifest were checked
+// (steps 1–5 of docs/image-format.md). `RestoredImage.load` decodes every block — states and
+// regions, each block read once and verified as it is decoded (step 6) — before the job starts,
+// so a damaged block makes the caller fall back to an older image with no job state touched;
+// the regions are decoded straight into the memory the job then gets from `cr.region()`.
+// `new RestoredImage` decodes states up front and regions only when the job asks for them.
 import type { ImageReader } from './image/reader.js';
-import type { Manifest, RegionSection, StateBufferSection, StateV8Section } from './image/format.js';
+import { REGION_TYPES, type Manifest, type RegionConstructor, type RegionSection, type StateBufferSection, type StateV8Section } from './image/format.js';
 import { deserializeState } from './capture/state-serializer.js';
 import { RegionMismatchError } from './errors.js';
-import type { RegionMemory } from './region.js';
+import { allocateRegion, type RegionMemory } from './region.js';
 
 /** What a job was restored from: `cr.image`. */
 export interface ImageInfo {
@@ -28,6 +31,29 @@ export class RestoredImage {
   readonly #states = new Map<string, { v8: Uint8Array; buffers: Uint8Array[] }>();
   readonly #regions = new Map<string, RegionSection>();
   readonly #used = new Set<string>();
+  /** Regions decoded before the job started, until the job takes them. */
+  readonly #decoded = new Map<string, RegionMemory>();
+
+  /**
+   * Decodes and verifies the whole image now, regions included (into memory the job takes over
+   * in `region()`). Throws the reader's ImageCorruptError on a damaged block, having freed what
+   * it allocated; the reader stays open for the caller to close.
+   */
+  static load(reader: ImageReader): RestoredImage {
+    const image = new RestoredImage(reader);
+    try {
+      for (const section of image.#regions.values()) {
+        const Ctor = REGION_TYPES[section.type];
+        const memory = allocateRegion(section.name, Ctor, section.length / section.elementSize);
+        image.#decoded.set(section.name, memory);
+        reader.readSectionInto(section, memory.bytes);
+      }
+    } catch (err) {
+      image.#freeDecoded();
+      throw err;
+    }
+    return image;
+  }
 
   constructor(reader: ImageReader) {
     this.#reader = reader;
@@ -73,6 +99,31 @@ export class RestoredImage {
 
   /** Decodes region `name` into `memory`, after checking that the job asks for what was saved. */
   restoreRegion(name: string, type: string, length: number, memory: RegionMemory): void {
+    this.#reader.readSectionInto(this.#section(name, type, length), memory.bytes);
+  }
+
+  /**
+   * The memory of region `name` holding its checkpointed contents, after the same check: the
+   * memory `load` decoded it into, or new memory decoded now.
+   */
+  region(name: string, Ctor: RegionConstructor, type: string, length: number): RegionMemory {
+    const section = this.#section(name, type, length);
+    const decoded = this.#decoded.get(name);
+    if (decoded) {
+      this.#decoded.delete(name); // the job owns it now
+      return decoded;
+    }
+    const memory = allocateRegion(name, Ctor, length);
+    try {
+      this.#reader.readSectionInto(section, memory.bytes);
+    } catch (err) {
+      memory.free();
+      throw err;
+    }
+    return memory;
+  }
+
+  #section(name: string, type: string, length: number): RegionSection {
     const section = this.#regions.get(name)!;
     this.#used.add(`region:${name}`); // asked for, even if the request does not fit
     const savedLength = section.length / section.elementSize;
@@ -82,7 +133,7 @@ export class RestoredImage {
           `${type}(${length}): register regions as they were when the image was taken, or start over with --fresh`,
       );
     }
-    this.#reader.readSectionInto(section, memory.bytes);
+    return section;
   }
 
   /** Sections of the image the job never asked for (reported as a warning at the job's end). */
@@ -94,6 +145,12 @@ export class RestoredImage {
   }
 
   close(): void {
+    this.#freeDecoded();
     this.#reader.close();
+  }
+
+  #freeDecoded(): void {
+    for (const memory of this.#decoded.values()) memory.free();
+    this.#decoded.clear();
   }
 }

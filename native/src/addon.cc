@@ -16,7 +16,7 @@ namespace {
 
 // Bumped together with NATIVE_ABI_VERSION in src/native/binding.ts whenever the contract there
 // changes, so that a stale build/ is refused instead of misbehaving.
-constexpr int kAbiVersion = 2;
+constexpr int kAbiVersion = 3;
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   const napi_property_attributes constant = napi_enumerable;
@@ -31,6 +31,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   });
   exports.Set("allocRegion", Napi::Function::New(env, AllocRegion, "allocRegion"));
   exports.Set("freeRegion", Napi::Function::New(env, FreeRegion, "freeRegion"));
+  exports.Set("adviseHugePages", Napi::Function::New(env, AdviseHugePagesJs, "adviseHugePages"));
   exports.Set("hash64", Napi::Function::New(env, Hash64Js, "hash64"));
   exports.Set("shuffle", Napi::Function::New(env, ShuffleJs, "shuffle"));
   exports.Set("unshuffle", Napi::Function::New(env, UnshuffleJs, "unshuffle"));

@@ -3,11 +3,18 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <cstdlib>
 #include <string>
 
 namespace cr {
 
 unsigned Pool::ThreadCount() {
+  // CR_THREADS=n (1..64) sets the pool's size, for measuring (npm run bench compares 1 and 2).
+  if (const char* env = std::getenv("CR_THREADS")) {
+    char* end = nullptr;
+    const long n = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && n >= 1 && n <= 64) return static_cast<unsigned>(n);
+  }
   unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : n;
 }

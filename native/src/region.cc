@@ -154,4 +154,21 @@ Napi::Value FreeRegion(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Value AdviseHugePagesJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  View v = Uint8ArrayArg(env, info[0], "adviseHugePages", "bytes");
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  const auto begin = reinterpret_cast<uintptr_t>(v.data);
+  const uintptr_t first = (begin + kHuge - 1) / kHuge * kHuge;
+  const uintptr_t last = (begin + v.byteLength) / kHuge * kHuge;
+  if (v.byteLength == 0 || last <= first) return Napi::Boolean::New(env, false);
+#ifdef MADV_HUGEPAGE
+  // Only where no page is present yet does this change anything: call it on fresh memory.
+  return Napi::Boolean::New(
+      env, madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE) == 0);
+#else
+  return Napi::Boolean::New(env, false);
+#endif
+}
+
 }  // namespace cr

@@ -42,6 +42,9 @@ std::shared_ptr<Region> PinRegionOf(napi_env env, napi_value arraybuffer);
 
 Napi::Value AllocRegion(const Napi::CallbackInfo& info);
 Napi::Value FreeRegion(const Napi::CallbackInfo& info);
+// adviseHugePages(bytes): asks for transparent huge pages on the 2 MiB-aligned part of bytes
+// (memory the addon did not map, such as a SharedArrayBuffer used as staging).
+Napi::Value AdviseHugePagesJs(const Napi::CallbackInfo& info);
 
 size_t PageSize();
 

@@ -8,10 +8,13 @@ import type { RegionMemory } from '../region.js';
 
 export type DirtyMode = 'uffd' | 'hash';
 
-/** A region with at least this share of its blocks written in two intervals in a row is not tracked... */
+/** An armed region with at least this share of its blocks written in one interval is disarmed... */
 const ALL_DIRTY_FRACTION = 0.75;
-/** ...for this many checkpoints; then tracking is tried again. */
-const RETRY_TRACKING_AFTER = 8;
+/** ...and an unarmed one is armed when a hashed image found less than this share changed... */
+const ARM_FRACTION = 0.25;
+/** ...but not for this many checkpoints after a disarm, doubling each time it happens again. */
+const REARM_BACKOFF_MIN = 4;
+const REARM_BACKOFF_MAX = 64;
 /** 'auto': track with userfaultfd where available; 'hash': always compare block hashes. */
 export type DirtyPreference = 'auto' | 'hash';
 
@@ -38,18 +41,35 @@ export function dirtyTrackingMode(): { mode: DirtyMode; reason: string | null } 
 }
 
 /**
- * Tracks one region. `pending` has a byte per block, set when the block may differ from the last
- * committed image; it accumulates across failed checkpoints and is cleared by `committed()`.
+ * Tracks one region, when it pays (docs/incremental.md, "Choosing by measurement"). Armed, the
+ * kernel records written pages and `capture()` says exactly which blocks changed; unarmed, the
+ * region costs the job nothing between safe points and `capture()` returns null: the writer then
+ * compares each block's hash with the previous image (on the writer thread), which also measures
+ * how much of the region changes. A region starts unarmed (its first image is full anyway), is
+ * armed at a safe point once a hashed image found little changed, and disarmed when an interval
+ * wrote most of it: a page's first write after each scan costs a fault (0.65 µs in FACTS.md, and
+ * up to ~15 µs on a loaded virtual machine), which a region rewritten whole gains nothing for.
+ *
+ * `pending` has a byte per block, set when the block may differ from the last committed image;
+ * it accumulates across failed checkpoints and is cleared by `committed()`.
  */
 export class RegionTracker {
   readonly pending: Uint8Array;
   readonly #binding: NativeBinding;
   readonly #buffer: ArrayBuffer;
   readonly #blockSize: number;
-  #captured: Uint8Array | null = null;
-  #tracking = true;
-  #untrackedCaptures = 0;
-  #allDirtyRuns = 0;
+  /** What the last capture returned, until its image is committed; 'hashed' when it returned null. */
+  #captured: Uint8Array | 'hashed' | null = null;
+  #armed = false;
+  /** A hashed capture was not committed: pending does not describe the changes since the last image. */
+  #unknown = true;
+  /** Share of blocks the last hashed image found changed; 1 until one was measured. */
+  #changedShare = 1;
+  #backoff = REARM_BACKOFF_MIN;
+  /** Captures to wait before the region may be armed again. */
+  #wait = 0;
+  /** Captures since the region was last armed. */
+  #armedCaptures = 0;
 
   private constructor(binding: NativeBinding, buffer: ArrayBuffer, blockSize: number) {
     this.#binding = binding;
@@ -59,60 +79,79 @@ export class RegionTracker {
   }
 
   /**
-   * Starts tracking `memory` now (call it after restoring into it), or returns null when blocks
-   * are to be compared by hash: `prefer` 'hash', or tracking unavailable here.
+   * A tracker for `memory` (unarmed until a safe point finds it pays), or null when blocks are to
+   * be compared by hash always: `prefer` 'hash', or tracking unavailable here.
    */
   static start(memory: RegionMemory, blockSize: number, prefer: DirtyPreference = 'auto'): RegionTracker | null {
     const { binding } = loadNative();
     if (prefer === 'hash' || !memory.native || !binding || dirtyTrackingMode().mode !== 'uffd') return null;
-    const buffer = memory.array.buffer as ArrayBuffer;
-    binding.trackRegion(buffer);
-    return new RegionTracker(binding, buffer, blockSize);
+    return new RegionTracker(binding, memory.array.buffer as ArrayBuffer, blockSize);
   }
 
-  /** Whether writes are being tracked now (false while the region is treated as all dirty). */
+  /** Whether writes are being recorded now. */
   get tracking(): boolean {
-    return this.#tracking;
+    return this.#armed;
   }
 
   /**
-   * At the safe point: the blocks that may differ from the last committed image. Folds the pages
-   * written since the last scan into `pending` and re-arms the protection — unless the region was
-   * found (almost) all dirty: then tracking only costs the job a fault per page (≈ 0.65 µs each,
-   * FACTS.md) and saves nothing, so it is switched off and every block counts as changed, until a
-   * later checkpoint tries tracking again to see whether the job's pattern changed.
+   * At the safe point: the blocks that may differ from the last committed image, or null when
+   * the writer must compare hashes to know. Armed, folds the pages written since the last scan
+   * into `pending` and re-arms their protection, unless the interval wrote most of the region:
+   * then the region is disarmed. Unarmed, arms it when the last hashed image found little changed.
    */
-  capture(): Uint8Array {
-    if (this.#tracking) {
+  capture(): Uint8Array | null {
+    if (this.#armed) {
+      this.#armedCaptures++;
       this.#binding.scanDirty(this.#buffer, this.#blockSize, this.pending);
       let dirty = 0;
       for (let b = 0; b < this.pending.length; b++) dirty += this.pending[b]!;
-      // Two intervals in a row, so that filling the region once at the start does not count.
-      this.#allDirtyRuns = dirty >= this.pending.length * ALL_DIRTY_FRACTION ? this.#allDirtyRuns + 1 : 0;
-      if (this.#allDirtyRuns >= 2) {
+      if (dirty >= this.pending.length * ALL_DIRTY_FRACTION) {
         this.#binding.untrackRegion(this.#buffer);
-        this.#allDirtyRuns = 0;
-        this.#tracking = false;
-        this.#untrackedCaptures = 0;
+        this.#armed = false;
+        // Hashing found little changed, yet the very first armed interval wrote most pages: the
+        // job rewrites the region with mostly equal values (a stencil over a field that is still
+        // zero in most places). Tracking cannot pay for such a region: wait the longest.
+        this.#wait = this.#armedCaptures === 1 ? REARM_BACKOFF_MAX : this.#backoff;
+        this.#backoff = Math.min(REARM_BACKOFF_MAX, this.#backoff * 2);
       }
-    } else {
-      this.pending.fill(1);
-      if (++this.#untrackedCaptures >= RETRY_TRACKING_AFTER) {
-        // Protect again now: the next capture measures the interval that starts here.
-        this.#binding.trackRegion(this.#buffer);
-        this.#tracking = true;
+      if (!this.#unknown) {
+        this.#captured = this.pending.slice();
+        return this.#captured;
       }
+    } else if (this.#wait > 0) {
+      this.#wait--;
+    } else if (this.#changedShare < ARM_FRACTION) {
+      // Armed now, at the safe point: every write after it is recorded. This image is hashed.
+      this.#binding.trackRegion(this.#buffer);
+      this.#armed = true;
+      this.#armedCaptures = 0;
+      this.pending.fill(0);
     }
-    this.#captured = this.pending.slice();
-    return this.#captured;
+    this.#unknown = true;
+    this.#captured = 'hashed';
+    return null;
   }
 
-  /** The image holding what `capture()` saw is committed: those blocks are clean again. */
-  committed(): void {
-    if (!this.#captured) return;
+  /**
+   * The image holding what `capture()` saw is committed. `changedShare`: the share of the
+   * region's blocks that image wrote rather than shared, or null when it had nothing to share
+   * them with (a full image).
+   */
+  committed(changedShare: number | null = null): void {
+    const captured = this.#captured;
+    this.#captured = null;
+    if (captured === null) return;
+    if (captured === 'hashed') {
+      // The image is exact, and pages written since the capture are in the kernel's bits (when
+      // armed) for the next scan.
+      this.#unknown = false;
+      this.pending.fill(0);
+      if (changedShare !== null) this.#changedShare = changedShare;
+      return;
+    }
     // Blocks written after the capture were folded into pending by no scan yet: clearing the
     // captured ones is exact.
-    for (let b = 0; b < this.pending.length; b++) if (this.#captured[b]) this.pending[b] = 0;
-    this.#captured = null;
+    for (let b = 0; b < this.pending.length; b++) if (captured[b]) this.pending[b] = 0;
+    if (changedShare !== null && changedShare < ARM_FRACTION) this.#backoff = REARM_BACKOFF_MIN;
   }
 }

@@ -25,9 +25,12 @@ import {
 /** Written bytes that trigger a background fdatasync while the image is still being encoded. */
 const BACKGROUND_FLUSH_BYTES = 16 * 1024 * 1024;
 
-/** A section to write: its descriptor and the raw bytes it holds. */
+/**
+ * A section to write: its descriptor and the raw bytes it holds, in `data` or, once staged, in
+ * staging memory (then `data` is not read again: the image writer thread gets an empty one).
+ */
 export type SectionInput =
-  | { kind: 'state'; role: 'v8'; name: string; data: Uint8Array }
+  | { kind: 'state'; role: 'v8'; name: string; data: Uint8Array; staged?: StagedBlocks }
   | { kind: 'state'; role: 'buffer'; name: string; index: number; elementSize: number; data: Uint8Array; staged?: StagedBlocks }
   | { kind: 'region'; name: string; type: RegionTypeName; elementSize: number; data: Uint8Array; staged?: StagedBlocks };
 
@@ -64,11 +67,16 @@ export function sectionKey(section: Pick<Section, 'kind' | 'name'> & { role?: st
   return section.kind === 'region' ? `region:${section.name}` : `state:${section.name}:${section.role}:${section.index ?? ''}`;
 }
 
+/** Raw bytes of a section. */
+export function inputLength(input: SectionInput): number {
+  return input.staged ? input.staged.length : input.data.length;
+}
+
 /** The bytes of blocks [first, first + count) of a section: from staging when it was staged. */
 function blockSource(input: SectionInput, first: number, count: number, blockSize: number): Uint8Array {
   const begin = first * blockSize;
-  const end = Math.min(input.data.length, (first + count) * blockSize);
-  if (!('staged' in input) || !input.staged) return input.data.subarray(begin, end);
+  const end = Math.min(inputLength(input), (first + count) * blockSize);
+  if (!input.staged) return input.data.subarray(begin, end);
   const { memory, slots } = input.staged;
   const at = slots[first]!;
   // Blocks that are written are staged, and consecutive ones sit side by side.
@@ -136,6 +144,11 @@ export class ImageWriter {
     return this.#options.blockSize;
   }
 
+  /** What another thread needs to build a writer that writes the same images (its codec by name). */
+  get settings(): Omit<ImageWriterOptions, 'codec'> & { codec: BlockCodec['name'] } {
+    return { ...this.#options, codec: this.#options.codec.name };
+  }
+
   /**
    * Writes the whole image at position 0 of `file`; the caller makes it durable (fsync, rename).
    * With `previous`, the image is incremental: a block whose bytes are unchanged since `previous`
@@ -158,7 +171,7 @@ export class ImageWriter {
     // encoded one ahead of the write.
     const chunks: { section: number; first: number; count: number }[] = [];
     for (const [i, input] of inputs.entries()) {
-      const blockCount = Math.ceil(input.data.length / blockSize);
+      const blockCount = Math.ceil(inputLength(input) / blockSize);
       const blocks = sections[i]!.blocks;
       blocks.length = blockCount;
       const old = previous ? matchingSection(previous, sections[i]!, blockSize) : null;
@@ -183,7 +196,7 @@ export class ImageWriter {
           run = end ? -1 : b;
         }
       }
-      rawBytes += input.data.length;
+      rawBytes += inputLength(input);
     }
     const encode = (k: number): Promise<EncodedBatch> => {
       const c = chunks[k]!;
@@ -267,19 +280,20 @@ export function imageTag(key: Buffer, header: Uint8Array, footer: Uint8Array, ma
 }
 
 function describe(input: SectionInput): Section {
+  const length = inputLength(input);
   switch (input.kind) {
     case 'region':
-      return { kind: 'region', name: input.name, type: input.type, elementSize: input.elementSize, length: input.data.length, blocks: [] };
+      return { kind: 'region', name: input.name, type: input.type, elementSize: input.elementSize, length, blocks: [] };
     case 'state':
       return input.role === 'v8'
-        ? { kind: 'state', role: 'v8', name: input.name, elementSize: 1, length: input.data.length, blocks: [] }
+        ? { kind: 'state', role: 'v8', name: input.name, elementSize: 1, length, blocks: [] }
         : {
             kind: 'state',
             role: 'buffer',
             name: input.name,
             index: input.index,
             elementSize: input.elementSize,
-            length: input.data.length,
+            length,
             blocks: [],
           };
   }

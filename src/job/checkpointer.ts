@@ -1,14 +1,17 @@
 // The checkpoint pipeline of one job attempt, after the policy said a checkpoint is due:
 // capture (states serialized, changed blocks found and staged) while the job waits, then encode,
-// write and commit in the background (docs/incremental.md, "Staging"). At most one in flight.
+// write and commit on the job's image writer thread (background-writer.ts; docs/incremental.md,
+// "Staging"), or on this thread while the job waits when the image could not be staged. At most
+// one in flight.
 import type { RegisteredRegion } from '../capture/capture.js';
 import { captureSections } from '../capture/capture.js';
 import { DEFAULT_STAGING_BUDGET_BYTES, Staging } from '../capture/staging.js';
 import { CheckpointError, CrError, JobStoppedError } from '../errors.js';
 import { imageId, type Manifest } from '../image/format.js';
-import { matchingSection, sectionKey, type ImageWriter, type SectionInput } from '../image/writer.js';
+import { matchingSection, sectionKey, type ImageHeaderInfo, type ImageWriter, type SectionInput } from '../image/writer.js';
 import { CONTROL_STOP, type CheckpointPolicy } from '../policy.js';
 import type { LocalStore } from '../store/local-store.js';
+import { BackgroundWriter, WriterThreadError, type CommittedImage, type StagedSection } from './background-writer.js';
 
 export interface CheckpointOptions {
   /** Take a checkpoint now, whether or not one is due. With `durable`, a failure rejects instead of warning. */
@@ -61,7 +64,6 @@ export interface JobEvents {
   checkpoint(info: ImageCommitted): void;
 }
 
-const YIELD_PERIOD_MS = 1;
 /** What a safe point that takes no image returns: one promise, shared, so returning it allocates nothing. */
 export const NO_CHECKPOINT: Promise<null> = Promise.resolve(null);
 
@@ -90,13 +92,15 @@ export class Checkpointer {
   #previous: { manifest: Manifest; chain: number } | null;
   /** Set once the job was told to stop: every later safe point throws again. */
   #stopped: JobStoppedError | null = null;
-  #lastYield = 0;
+  /** Encodes, writes and commits staged images on a thread of its own. */
+  readonly #background: BackgroundWriter;
 
   constructor(options: CheckpointerOptions) {
     if (!Number.isInteger(options.fullEvery) || options.fullEvery < 1) throw new RangeError('fullEvery must be a positive whole number');
     this.#options = options;
     this.#policy = options.policy;
-    this.#staging = new Staging(options.stagingBudgetBytes ?? DEFAULT_STAGING_BUDGET_BYTES);
+    this.#background = new BackgroundWriter(options.store, options.writer);
+    this.#staging = new Staging(options.stagingBudgetBytes ?? DEFAULT_STAGING_BUDGET_BYTES, (memory, ready) => this.#background.warm(memory, ready));
     this.#previous = options.restored ? { manifest: options.restored, chain: chainOf(options.restored) } : null;
   }
 
@@ -111,22 +115,18 @@ export class Checkpointer {
   }
 
   /**
-   * A not-due safe point while an image is written in the background. The write is driven by
-   * callbacks on this thread's event loop (encoded batches, finished writes), which never runs
-   * while a job only awaits resolved promises; so about once per millisecond such a safe point
-   * yields to the event loop for one turn. Otherwise the "background" write would only progress
-   * when the next due checkpoint waits for it.
+   * A not-due safe point while an image is written in the background: completes the commit if
+   * the writer thread has finished it (one shared-memory load when it has not).
    */
-  yieldPoint(): Promise<null> {
-    const now = performance.now();
-    if (now - this.#lastYield < YIELD_PERIOD_MS) return NO_CHECKPOINT;
-    this.#lastYield = now;
-    return new Promise((resolve) => setImmediate(resolve, null));
+  poll(): Promise<null> {
+    this.#background.poll();
+    return NO_CHECKPOINT;
   }
 
-  /** Waits for the checkpoint in flight, if any, to be committed or to fail. */
-  async settle(): Promise<void> {
+  /** Waits for the checkpoint in flight, then stops the image writer thread. */
+  async close(): Promise<void> {
     await this.#inflight;
+    await this.#background.close();
   }
 
   /** Takes a checkpoint of `states` and `regions` at this safe point (the `calls`-th). */
@@ -154,7 +154,8 @@ export class Checkpointer {
     }
     const changed = new Map<string, Uint8Array>();
     for (const [name, region] of regions) {
-      if (region.tracker) changed.set(sectionKey({ kind: 'region', name }), region.tracker.capture());
+      const blocks = region.tracker?.capture() ?? null;
+      if (blocks !== null) changed.set(sectionKey({ kind: 'region', name }), blocks);
     }
     const previous = this.#previous !== null && this.#previous.chain + 1 < this.#options.fullEvery ? this.#previous : null;
     const staged = this.#stage(sections, previous, changed);
@@ -174,8 +175,11 @@ export class Checkpointer {
     const file = store.imageFile(job, sequence);
     const id = imageId(job, sequence);
 
-    const meta = { calls, chain: previous ? previous.chain + 1 : 0 };
-    const commit = this.#commit(sequence, sections, regions, previous, changed, meta, pauseMs, started);
+    const meta: Record<string, unknown> = { calls, chain: previous ? previous.chain + 1 : 0 };
+    const header = { job, sequence, attempt: this.#options.attempt, createdAt: new Date(started + performance.timeOrigin), meta };
+    const commit = staged
+      ? this.#commitInBackground(header, sections, regions, previous, changed, pauseMs, started)
+      : this.#commit(header, sections, regions, previous, changed, pauseMs, started);
     // Internal bookkeeping must never see a rejection; the job sees it through `committed`.
     this.#inflight = commit.then(
       () => {
@@ -213,63 +217,92 @@ export class Checkpointer {
    * memory itself while the job waits.
    */
   #stage(sections: SectionInput[], previous: { manifest: Manifest; chain: number } | null, changed: Map<string, Uint8Array>): boolean {
-    type Live = Extract<SectionInput, { kind: 'region' } | { role: 'buffer' }>;
-    const live = sections.filter((s): s is Live => s.kind === 'region' || s.role === 'buffer');
     const { blockSize } = this.#options.writer;
-    const requests = live.map((s) => {
+    // The serialized states too: the writer thread reads every byte from staging.
+    const requests = sections.map((s) => {
       const blocks = s.kind === 'region' ? (changed.get(sectionKey(s)) ?? null) : null;
-      const shares = previous !== null && matchingSection({ manifest: previous.manifest }, { ...s, length: s.data.length }, blockSize) !== null;
+      const shares = previous !== null && matchingSection({ manifest: previous.manifest }, { ...s, elementSize: s.kind === 'state' && s.role === 'v8' ? 1 : s.elementSize, length: s.data.length }, blockSize) !== null;
       return { data: s.data, blocks: shares ? blocks : null };
     });
     const staged = this.#staging.stage(requests, blockSize);
     if (staged === null) return false;
-    live.forEach((s, i) => (s.staged = staged[i]));
+    sections.forEach((s, i) => (s.staged = staged[i]));
     return true;
   }
 
-  /** Encodes, writes and commits the image; resolves with its figures, rejects with a CrError. */
+  /** Encodes, writes and commits the image on this thread, from the job's memory; resolves with its figures, rejects with a CrError. */
   async #commit(
-    sequence: number,
+    header: ImageHeaderInfo,
     sections: SectionInput[],
     regions: Map<string, RegisteredRegion>,
     previous: { manifest: Manifest } | null,
     changed: Map<string, Uint8Array>,
-    meta: Record<string, unknown>,
     pauseMs: number,
     started: number,
   ): Promise<ImageCommitted> {
     const { store, job, writer } = this.#options;
-    const captured = started + pauseMs;
     try {
-      const { file, result } = await store.commit(job, sequence, (handle) =>
-        writer.write(
-          handle,
-          { job, sequence, attempt: this.#options.attempt, createdAt: new Date(started + performance.timeOrigin), meta },
-          sections,
-          previous ? { manifest: previous.manifest, changed } : null,
-        ),
+      const { file, result } = await store.commit(job, header.sequence, (handle) =>
+        writer.write(handle, header, sections, previous ? { manifest: previous.manifest, changed } : null),
       );
-      for (const region of regions.values()) region.tracker?.committed();
-      this.#previous = { manifest: result.manifest, chain: chainOf(result.manifest) };
-      const done = performance.now();
-      const committed: ImageCommitted = {
-        id: result.manifest.id,
-        sequence,
-        file,
-        bytes: result.bytes,
-        rawBytes: result.rawBytes,
-        ratio: result.rawBytes / result.bytes,
-        incremental: result.manifest.parent !== null,
-        sharedBytes: result.sharedBytes,
-        pauseMs,
-        commitMs: done - captured,
-        totalMs: done - started,
-      };
-      this.#options.events.checkpoint(committed);
-      return committed;
+      return this.#committed({ file, ...result }, regions, previous, pauseMs, started);
     } catch (err) {
-      throw this.#failure(err, sequence);
+      throw this.#failure(err, header.sequence);
     }
+  }
+
+  /** The same, from staging memory on the image writer thread, while the job goes on. */
+  async #commitInBackground(
+    header: ImageHeaderInfo,
+    sections: SectionInput[],
+    regions: Map<string, RegisteredRegion>,
+    previous: { manifest: Manifest } | null,
+    changed: Map<string, Uint8Array>,
+    pauseMs: number,
+    started: number,
+  ): Promise<ImageCommitted> {
+    const staged = sections.map(({ data: _data, ...section }) => section as StagedSection);
+    let result: CommittedImage;
+    try {
+      result = await this.#background.write(header, staged, previous?.manifest ?? null, changed);
+    } catch (err) {
+      throw this.#failure(err instanceof WriterThreadError && err.crError ? new CheckpointError(err.message) : err, header.sequence);
+    }
+    return this.#committed(result, regions, previous, pauseMs, started);
+  }
+
+  /** Bookkeeping once an image is durable: trackers, the next image's parent, the event. */
+  #committed(
+    result: { file: string; manifest: Manifest; bytes: number; rawBytes: number; sharedBytes: number },
+    regions: Map<string, RegisteredRegion>,
+    previous: { manifest: Manifest } | null,
+    pauseMs: number,
+    started: number,
+  ): ImageCommitted {
+    for (const [name, region] of regions) {
+      if (!region.tracker) continue;
+      // What this image measured of the region: the share of its blocks that changed.
+      const section = result.manifest.sections.find((s) => s.kind === 'region' && s.name === name);
+      const shared = section && previous && matchingSection(previous, section, result.manifest.blockSize) !== null;
+      region.tracker.committed(shared ? section.blocks.filter((b) => b.length < 7).length / Math.max(1, section.blocks.length) : null);
+    }
+    this.#previous = { manifest: result.manifest, chain: chainOf(result.manifest) };
+    const done = performance.now();
+    const committed: ImageCommitted = {
+      id: result.manifest.id,
+      sequence: result.manifest.sequence,
+      file: result.file,
+      bytes: result.bytes,
+      rawBytes: result.rawBytes,
+      ratio: result.rawBytes / result.bytes,
+      incremental: result.manifest.parent !== null,
+      sharedBytes: result.sharedBytes,
+      pauseMs,
+      commitMs: done - started - pauseMs,
+      totalMs: done - started,
+    };
+    this.#options.events.checkpoint(committed);
+    return committed;
   }
 
   #failure(err: unknown, sequence: number | null): CrError {

@@ -122,17 +122,10 @@ export class JobContext {
     checkNotReserved('region', name);
     if (this.#regions.has(name)) throw new TypeError(`region ${JSON.stringify(name)} is already registered`);
     const type = regionTypeName(Ctor);
-    const memory = allocateRegion(name, Ctor, length);
     const restored = this.#options.restored;
-    try {
-      if (restored?.hasRegion(name)) {
-        restored.restoreRegion(name, type, length, memory);
-      } else if (restored) {
-        this.#options.events.warning(`region ${JSON.stringify(name)} is not in image ${restored.info.id}: it starts zeroed`);
-      }
-    } catch (err) {
-      memory.free();
-      throw err;
+    const memory = restored?.hasRegion(name) ? restored.region(name, Ctor, type, length) : allocateRegion(name, Ctor, length);
+    if (restored && !restored.hasRegion(name)) {
+      this.#options.events.warning(`region ${JSON.stringify(name)} is not in image ${restored.info.id}: it starts zeroed`);
     }
     this.#regions.set(name, { type, elementSize: Ctor.BYTES_PER_ELEMENT, memory, tracker: this.#track(name, memory) });
     return memory.array as InstanceType<C>;
@@ -174,7 +167,7 @@ export class JobContext {
     const stopped = this.#checkpointer.stopped;
     if (stopped !== null) return Promise.reject(stopped);
     if (options?.force !== true && !this.#policy.isDue()) {
-      return this.#checkpointer.busy ? this.#checkpointer.yieldPoint() : NO_CHECKPOINT;
+      return this.#checkpointer.busy ? this.#checkpointer.poll() : NO_CHECKPOINT;
     }
     if (this.#team !== null) return Promise.reject(new TypeError('cr.checkpoint() was called while a team runs: the team\'s members take its checkpoints'));
     return this.#take(options?.force === true, options?.durable === true);
@@ -295,7 +288,7 @@ export class JobContext {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#checkpointer.settle();
+    await this.#checkpointer.close();
     this.#files?.closeAll();
     for (const region of this.#regions.values()) region.memory.free();
     this.#regions.clear();

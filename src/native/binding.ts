@@ -38,6 +38,12 @@ export interface NativeBinding {
   allocRegion(byteLength: number, hugePages?: boolean): ArrayBuffer;
   /** Unmaps the memory now and detaches the ArrayBuffer. Idempotent. */
   freeRegion(buffer: ArrayBuffer): void;
+  /**
+   * Asks for transparent huge pages on the 2 MiB-aligned part of `bytes` (memory the addon did
+   * not map, e.g. a SharedArrayBuffer); only pages not yet present are affected. False when the
+   * kernel refuses or the view holds no aligned 2 MiB.
+   */
+  adviseHugePages(bytes: Uint8Array): boolean;
 
   /** Whether dirty tracking works in this process (userfaultfd async write-protect + PAGEMAP_SCAN), and if not why. Probed once. */
   dirtyTrackingSupport(): { available: boolean; reason: string | null };
@@ -98,7 +104,7 @@ export interface NativeBinding {
   ): NativeDecodeFailure | null;
 }
 
-export const NATIVE_ABI_VERSION = 2;
+export const NATIVE_ABI_VERSION = 3;
 
 /** Block flags, as stored in the image manifest and used by the addon. */
 export const BLOCK_FLAG_ZSTD = 1;

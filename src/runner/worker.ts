@@ -23,14 +23,21 @@ export default async function runAttempt(task: JobTask): Promise<JobTaskResult> 
     if (task.from) {
       const reader = store.openImage(task.from, codec, { job: task.job });
       restoringFrom = reader.manifest.sequence;
-      reader.verifyStored();
-      restored = new RestoredImage(reader);
+      try {
+        restored = RestoredImage.load(reader);
+      } catch (err) {
+        reader.close();
+        throw err;
+      }
     } else {
-      const latest = store.latest(task.job, codec, task.skipSequences);
+      // Every block is decoded and verified before the job runs: a damaged one passes over to
+      // the next older image, with nothing of the job started.
+      let loaded: RestoredImage | null = null;
+      const latest = store.latest(task.job, codec, task.skipSequences, (reader) => (loaded = RestoredImage.load(reader)));
       for (const s of latest?.skipped ?? []) skipped.push({ file: s.entry.file, error: s.error.message });
       if (latest) {
         restoringFrom = latest.entry.sequence;
-        restored = new RestoredImage(latest.reader);
+        restored = loaded;
       }
     }
     const events: JobEvents = {

@@ -66,6 +66,12 @@ export class LocalStore {
     return new LocalStore(dir, key, keep);
   }
 
+  /** The same store in another thread (the image writer's): the key is passed, not read again. */
+  static withKey(dir: string, key: Uint8Array, keepImages: number): LocalStore {
+    if (!Number.isInteger(keepImages) || keepImages < 1) throw new RangeError('keepImages must be a positive integer');
+    return new LocalStore(path.resolve(dir), Buffer.from(key), keepImages);
+  }
+
   jobDir(job: string): string {
     checkJobName(job);
     return path.join(this.dir, job);
@@ -197,11 +203,12 @@ export class LocalStore {
   }
 
   /**
-   * The newest image of `job` that verifies (tag, manifest, every block's stored hash); newer
+   * The newest image of `job` that verifies (tag, manifest, then `accept`: by default every
+   * block's stored hash; a restore passes a full decode, so each block is read once); newer
    * ones that fail are reported in `skipped`. `exclude` lists sequences known to fail restoring. Throws NoImageError when images exist but none
    * verifies; returns null when the job has no image at all.
    */
-  latest(job: string, codec: BlockCodec, exclude: readonly number[] = []): LatestImage | null {
+  latest(job: string, codec: BlockCodec, exclude: readonly number[] = [], accept: (reader: ImageReader) => void = (r) => r.verifyStored()): LatestImage | null {
     const entries = this.list(job);
     const skipped: LatestImage['skipped'] = [];
     for (let i = entries.length - 1; i >= 0; i--) {
@@ -213,7 +220,7 @@ export class LocalStore {
       let reader: ImageReader | null = null;
       try {
         reader = this.openImage(entry.file, codec, { job, sequence: entry.sequence });
-        reader.verifyStored();
+        accept(reader);
         return { entry, reader, skipped };
       } catch (err) {
         reader?.close();

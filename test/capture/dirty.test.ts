@@ -1,4 +1,4 @@
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -66,12 +66,13 @@ test('a tracker reports exactly the blocks written since the last capture, inclu
     t.pass();
     return;
   }
-  t.deepEqual([...tracker.capture()], [0, 0, 0, 0, 0, 0, 0, 0], 'nothing written yet');
+  arm(t, tracker);
+  t.deepEqual([...tracker.capture()!], [0, 0, 0, 0, 0, 0, 0, 0], 'nothing written yet');
   tracker.committed();
   memory.bytes[3] = 1;
   memory.bytes[5 * BLOCK + 4095] = 1;
   memory.bytes[8 * BLOCK - 1] = 1;
-  t.deepEqual([...tracker.capture()], [1, 0, 0, 0, 0, 1, 0, 1]);
+  t.deepEqual([...tracker.capture()!], [1, 0, 0, 0, 0, 1, 0, 1]);
   tracker.committed();
   // read(2) into the region: the kernel writes the pages, and they count as written.
   const file = path.join(os.tmpdir(), `cr-dirty-${process.pid}`);
@@ -80,10 +81,10 @@ test('a tracker reports exactly the blocks written since the last capture, inclu
   fs.readSync(fd, memory.bytes, 2 * BLOCK + 10, 100, 0);
   fs.closeSync(fd);
   fs.rmSync(file);
-  t.deepEqual([...tracker.capture()], [0, 0, 1, 0, 0, 0, 0, 0]);
+  t.deepEqual([...tracker.capture()!], [0, 0, 1, 0, 0, 0, 0, 0]);
   // A capture that is not committed (the checkpoint failed) keeps its blocks pending.
   memory.bytes[6 * BLOCK] = 2;
-  t.deepEqual([...tracker.capture()], [0, 0, 1, 0, 0, 0, 1, 0], 'blocks of the failed checkpoint stay pending');
+  t.deepEqual([...tracker.capture()!], [0, 0, 1, 0, 0, 0, 1, 0], 'blocks of the failed checkpoint stay pending');
 });
 
 test('the hashing fallback and the userfaultfd path produce the same images for the same writes', async (t) => {
@@ -135,7 +136,7 @@ test('a region written between checkpoints is restored with the values at the sa
   await again.close();
 });
 
-test('a region written all over stops being tracked, counts as all dirty, and is tracked again later', (t) => {
+test('a region written all over is disarmed, compared by hash, and armed again once hashing finds little changed', (t) => {
   const memory = allocateRegion('r', Uint8Array, 4 * BLOCK);
   t.teardown(() => memory.free());
   const tracker = RegionTracker.start(memory, BLOCK);
@@ -144,22 +145,74 @@ test('a region written all over stops being tracked, counts as all dirty, and is
     t.pass();
     return;
   }
+  arm(t, tracker);
+  memory.bytes[BLOCK + 1] = 1;
+  t.deepEqual([...tracker.capture()!], [0, 1, 0, 0], 'an interval that wrote little');
+  tracker.committed(0.25);
   memory.bytes.fill(1); // every block written: tracking would only cost faults
-  t.deepEqual([...tracker.capture()], [1, 1, 1, 1]);
-  tracker.committed();
-  t.true(tracker.tracking, 'one all-dirty interval (say, the job filling its region) is not enough');
-  memory.bytes.fill(2);
-  t.deepEqual([...tracker.capture()], [1, 1, 1, 1]);
-  tracker.committed();
-  t.false(tracker.tracking, 'switched off after two all-dirty intervals');
-  // Untracked, every block counts as changed whatever the job wrote, so nothing is ever missed.
+  t.deepEqual([...tracker.capture()!], [1, 1, 1, 1], 'the interval is still reported exactly');
+  t.false(tracker.tracking, 'one interval that wrote most of the region disarms it');
+  tracker.committed(1);
+  // Unarmed, the writer compares hashes, so nothing is ever missed; a hashed image that found
+  // little changed arms it again, after a wait.
   memory.bytes[0] = 2;
   let captures = 0;
   while (!tracker.tracking) {
-    t.deepEqual([...tracker.capture()], [1, 1, 1, 1]);
-    tracker.committed();
-    t.true(++captures <= 8, 'tracking is tried again within 8 checkpoints');
+    t.is(tracker.capture(), null);
+    tracker.committed(0);
+    t.true(++captures <= 5, 'armed again within 5 checkpoints');
   }
+  t.true(captures > 1, 'not at once: a region that keeps being rewritten must not pay a fault per page every other interval');
   memory.bytes[2 * BLOCK + 5] = 3;
-  t.deepEqual([...tracker.capture()], [0, 0, 1, 0], 'exact again once tracking is back');
+  t.deepEqual([...tracker.capture()!], [0, 0, 1, 0], 'exact again once armed');
 });
+
+test('a new region is compared by hash until a hashed image finds little changed', (t) => {
+  const memory = allocateRegion('r', Uint8Array, 4 * BLOCK);
+  t.teardown(() => memory.free());
+  const tracker = RegionTracker.start(memory, BLOCK);
+  if (!tracker) return t.pass();
+  t.false(tracker.tracking, 'filling a new region costs no faults');
+  t.is(tracker.capture(), null, 'the first image is full: compared by hash');
+  tracker.committed(null);
+  t.is(tracker.capture(), null, 'nothing measured yet: still hashed');
+  tracker.committed(0.5);
+  t.is(tracker.capture(), null, 'half the blocks changed: still hashed');
+  t.false(tracker.tracking);
+  tracker.committed(0.1);
+  t.is(tracker.capture(), null, 'armed at this safe point, whose image is still hashed');
+  t.true(tracker.tracking);
+  memory.bytes[BLOCK] = 1;
+  t.is(tracker.capture(), null, 'an image that was not committed leaves the tracker unsure: hashed again');
+  tracker.committed(0);
+  memory.bytes[3 * BLOCK] = 1;
+  t.deepEqual([...tracker.capture()!], [0, 0, 0, 1]);
+});
+
+test('a region whose first armed interval wrote it all over (equal values rewritten) waits 64 checkpoints before it is armed again', (t) => {
+  const memory = allocateRegion('r', Uint8Array, 4 * BLOCK);
+  t.teardown(() => memory.free());
+  const tracker = RegionTracker.start(memory, BLOCK);
+  if (!tracker) return t.pass();
+  arm(t, tracker);
+  memory.bytes.fill(0); // the same zeros again: hashing saw nothing change, the kernel sees every page written
+  t.deepEqual([...tracker.capture()!], [1, 1, 1, 1]);
+  t.false(tracker.tracking);
+  tracker.committed(0);
+  let captures = 0;
+  while (!tracker.tracking && captures < 100) {
+    t.is(tracker.capture(), null);
+    tracker.committed(0);
+    captures++;
+  }
+  t.is(captures, 65, 'armed again at the 65th checkpoint after the disarm');
+});
+
+/** Brings a new tracker to the armed state: a hashed image that found nothing changed. */
+function arm(t: ExecutionContext, tracker: RegionTracker): void {
+  t.is(tracker.capture(), null);
+  tracker.committed(0);
+  t.is(tracker.capture(), null);
+  tracker.committed(0);
+  t.true(tracker.tracking);
+}

@@ -205,6 +205,25 @@ test('a background image is committed while the job computes between safe points
   await context.close();
 });
 
+test('a background image becomes durable while the job\'s thread computes without ever yielding', async (t) => {
+  const { context, store } = await harness(tempDir(t));
+  const field = context.region('field', Float64Array, (4 * DEFAULT_BLOCK_SIZE) / 8);
+  field.fill(0.5);
+  const info = await context.checkpoint({ force: true });
+  if (!info || info.durable) return t.fail('a staged checkpoint resolves before its commit');
+  // No safe point and no event-loop turn on this thread: the writer thread commits on its own.
+  const deadline = Date.now() + 30_000;
+  while (store.list('job').length === 0 && Date.now() < deadline) field[0] = (field[0]! * 7) % 3;
+  t.deepEqual(store.list('job').map((e) => e.sequence), [info.sequence], 'committed with the job\'s thread busy all along');
+  // Safe points pick the result up without the event loop (awaiting a resolved promise runs
+  // microtasks only, so the port's listener cannot be what completes it).
+  let done = false;
+  void info.committed.then(() => (done = true));
+  while (!done && Date.now() < deadline) t.is(await context.checkpoint(), null);
+  t.true(done, 'a safe point completed the commit');
+  await context.close();
+});
+
 test('beyond the staging budget the job waits for the image, which still holds the safe point', async (t) => {
   const dir = tempDir(t);
   const { context } = await harness(dir, { stagingBudgetBytes: 1024 });
@@ -273,7 +292,7 @@ test('a checkpoint that cannot be written warns and lets the job go on, and a fo
   const dir = tempDir(t);
   const { context, store, warnings } = await harness(dir, { policy: { everyCalls: 1 } });
   context.state('s', { n: 1 });
-  t.truthy(await context.checkpoint());
+  t.truthy(await (await context.checkpoint())!.committed);
   // A directory where the next image's temp file goes: its commit fails with EISDIR.
   const blocker = path.join(store.jobDir('job'), `.00000002.crimg.tmp.${process.pid}`);
   fs.mkdirSync(blocker);

@@ -1,6 +1,9 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
@@ -17,6 +20,8 @@ if (!loaded) throw new Error(`the native addon must build and load for these tes
 const native = loaded as TestBinding;
 
 const MiB = 1024 * 1024;
+// dist/test/native/ → <package root>/build/Release/cr_native.node, as the loader finds it.
+const addonFile = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'build', 'Release', 'cr_native.node');
 
 interface ZstdSimple {
   compress(data: Uint8Array, level?: number): Uint8Array;
@@ -162,12 +167,32 @@ function runWorker(
 
 // --- loading --------------------------------------------------------------------------------
 
-test('The addon loads with ABI 1, zstd 1.5.x, its own threads and the page size.', (t) => {
+test('The addon loads with ABI 3, zstd 1.5.x, its own threads and the page size.', (t) => {
   t.is(native.abiVersion, NATIVE_ABI_VERSION);
-  t.is(native.abiVersion, 2);
+  t.is(native.abiVersion, 3);
   t.regex(native.zstdVersion, /^1\.5\.\d+$/);
   t.true(Number.isInteger(native.threads) && native.threads >= 1);
   t.true(native.pageSize >= 4096 && (native.pageSize & (native.pageSize - 1)) === 0);
+});
+
+test('CR_THREADS sets the size of the addon\'s pool.', (t) => {
+  const out = execFileSync(process.execPath, ['-e', `process.stdout.write(String(require(${JSON.stringify(addonFile)}).threads))`], {
+    env: { ...process.env, CR_THREADS: '1' },
+    encoding: 'utf8',
+  });
+  t.is(out, '1');
+});
+
+test('adviseHugePages leaves the bytes of a SharedArrayBuffer as they were, and says whether it applied.', (t) => {
+  const bytes = new Uint8Array(new SharedArrayBuffer(5 * MiB));
+  bytes[0] = 7;
+  bytes[5 * MiB - 1] = 9;
+  t.is(typeof native.adviseHugePages(bytes), 'boolean');
+  t.false(native.adviseHugePages(bytes.subarray(0, 4096)), 'no whole aligned 2 MiB in 4 KiB');
+  t.is(bytes[0], 7);
+  t.is(bytes[5 * MiB - 1], 9);
+  bytes.fill(1, 0, 3 * MiB);
+  t.true(bytes.subarray(0, 3 * MiB).every((v) => v === 1));
 });
 
 // --- regions --------------------------------------------------------------------------------

@@ -1,0 +1,60 @@
+// The image writer thread of one job attempt (a worker_thread started by background-writer.ts):
+// encodes staged blocks on the addon's threads, writes them, and commits the image with the
+// store's protocol (temp file, fsync, link, unlink, dir fsync). Its own event loop drives every
+// step, so the job's thread may compute without ever yielding while an image is written.
+// It reads only staging memory (a SharedArrayBuffer the job does not write until the result is
+// picked up) and never the job's regions, which are not shareable.
+import { workerData, type MessagePort } from 'node:worker_threads';
+import { getCodec } from '../codec/index.js';
+import { CrError } from '../errors.js';
+import type { Manifest } from '../image/format.js';
+import { ImageWriter, type ImageHeaderInfo, type SectionInput } from '../image/writer.js';
+import { LocalStore } from '../store/local-store.js';
+import type { CommitRequest, CommitResult, WarmRequest, WriterThreadData } from './background-writer.js';
+
+const data = workerData as WriterThreadData;
+const port: MessagePort = data.port;
+const codec = await getCodec({ prefer: data.writer.codec });
+const writer = new ImageWriter({ ...data.writer, codec, key: Buffer.from(data.writer.key) });
+const store = LocalStore.withKey(data.store.dir, data.store.key, data.store.keepImages);
+/** The manifest of the last image this thread committed: the usual parent of the next one. */
+let last: Manifest | null = null;
+/** `data` of a staged section: never read, its bytes are in staging memory. */
+const UNUSED = new Uint8Array(0);
+
+function reply(result: CommitResult): void {
+  port.postMessage(result);
+  // After the message is queued, so that a safe point that sees the count finds the message.
+  Atomics.add(data.signal, 0, 1);
+}
+
+async function commit(request: CommitRequest): Promise<void> {
+  const previous = request.previous === 'last' ? last : request.previous;
+  if (request.previous === 'last' && last === null) throw new Error('internal error: no previous image on the writer thread');
+  const sections = request.sections.map((s) => ({ ...s, data: UNUSED }) as SectionInput);
+  const header: ImageHeaderInfo = request.header;
+  const { file, result } = await store.commit(request.header.job, request.header.sequence, (handle) =>
+    writer.write(handle, header, sections, previous ? { manifest: previous, changed: request.changed } : null),
+  );
+  last = result.manifest;
+  reply({ type: 'committed', sequence: header.sequence, file, bytes: result.bytes, rawBytes: result.rawBytes, sharedBytes: result.sharedBytes, manifest: result.manifest });
+}
+
+/** One write per page: afterwards the job's staging copy finds every page present. */
+function warm(request: WarmRequest): void {
+  const { memory, ready } = request;
+  for (let i = 0; i < memory.length; i += 4096) memory[i] = 0;
+  Atomics.store(ready, 0, 1);
+}
+
+port.on('message', (request: CommitRequest | WarmRequest) => {
+  if (request.type === 'warm') return warm(request);
+  commit(request).catch((err: unknown) => {
+    const e = err as NodeJS.ErrnoException;
+    reply({
+      type: 'failed',
+      sequence: request.header.sequence,
+      error: { message: e?.message ?? String(err), code: typeof e?.code === 'string' ? e.code : null, path: e?.path ?? null, cr: err instanceof CrError },
+    });
+  });
+});
