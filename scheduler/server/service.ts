@@ -18,10 +18,15 @@ export interface Security {
   log: (line: string) => void;
 }
 
+/** Messages may quote what the caller sent: a hostile megabyte-long name is cut, not echoed. */
+function short(message: string): string {
+  return message.length <= 500 ? message : `${message.slice(0, 480)}… (${message.length} characters)`;
+}
+
 function toStatus(err: unknown): Partial<grpc.StatusObject> {
-  if (err instanceof SchedulerError || err instanceof AuthError) return { code: grpc.status[err.status], details: err.message };
-  if (err instanceof TypeError) return { code: grpc.status.INVALID_ARGUMENT, details: err.message };
-  return { code: grpc.status.INTERNAL, details: (err as Error)?.message ?? String(err) };
+  if (err instanceof SchedulerError || err instanceof AuthError) return { code: grpc.status[err.status], details: short(err.message) };
+  if (err instanceof TypeError) return { code: grpc.status.INVALID_ARGUMENT, details: short(err.message) };
+  return { code: grpc.status.INTERNAL, details: short((err as Error)?.message ?? String(err)) };
 }
 
 /** A unary handler around a synchronous core method. */
