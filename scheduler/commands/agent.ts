@@ -38,6 +38,8 @@ SIGINT/SIGTERM end its jobs' threads at once: the scheduler resumes them elsewhe
       const [{ Agent }, { joinCluster }] = await Promise.all([import('../agent/agent.js'), import('../agent/join.js')]);
       const workDir = path.resolve(flags.work);
       let credentials = credentialsFrom(flags);
+      // Jobs run in this process's worker threads: they must not find the token in their environment.
+      delete process.env.CR_TOKEN;
       if (credentials.ca) credentials = await joinCluster({ scheduler: flags.scheduler, name: flags.name, workDir, ca: credentials.ca, token: credentials.token });
       const agent = new Agent({ scheduler: flags.scheduler, name: flags.name, slots: flags.slots, workDir, credentials, log: logLine });
       agent.start();
