@@ -16,6 +16,7 @@ import { nodesCommand } from './commands/nodes.js';
 import { resultCommand } from './commands/result.js';
 import { serveCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
+import { tokenCommand } from './commands/token.js';
 import { submitCommand } from './commands/submit.js';
 import { runCommand } from './commands/run.js';
 import { oneLine, reportError, UsageError } from './output.js';
@@ -42,6 +43,7 @@ for (const command of [
   checkpointCommand(),
   drainCommand(),
   imagesCommand(),
+  tokenCommand(),
 ]) {
   program.addCommand(command.exitOverride());
 }

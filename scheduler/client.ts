@@ -2,6 +2,7 @@
 // default), and errors that say what to do instead of gRPC's status text.
 import * as grpc from '@grpc/grpc-js';
 import { ClusterError } from './cluster-errors.js';
+import type { ClientCredentials } from './credentials.js';
 import { DEFAULT_ADDRESS } from './names.js';
 import { schedulerClient, unary, type SchedulerClient, type UnaryRpcs } from './proto/load.js';
 
@@ -11,9 +12,9 @@ export class Cluster {
   readonly address: string;
   readonly client: SchedulerClient;
 
-  constructor(address: string | undefined) {
+  constructor(address: string | undefined, credentials: ClientCredentials = {}) {
     this.address = address || process.env.CR_SCHEDULER || DEFAULT_ADDRESS;
-    this.client = schedulerClient(this.address);
+    this.client = schedulerClient(this.address, credentials);
   }
 
   async call<K extends keyof UnaryRpcs>(method: K, request: UnaryRpcs[K][0], deadlineMs = 15_000): Promise<UnaryRpcs[K][1]> {
@@ -22,8 +23,10 @@ export class Cluster {
     } catch (err) {
       const e = err as grpc.ServiceError;
       if (e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.DEADLINE_EXCEEDED) {
-        throw new ClusterError(`cannot reach the scheduler at ${this.address}: is "cr-scheduler serve" running? (set --scheduler or CR_SCHEDULER)`);
+        throw new ClusterError(`cannot reach the scheduler at ${this.address}: is "cr-scheduler serve" running? (set --scheduler or CR_SCHEDULER; if it listens with TLS, give --ca or CR_CA)`);
       }
+      if (e.code === grpc.status.UNAUTHENTICATED) throw new ClusterError(`not authenticated: ${e.details}`);
+      if (e.code === grpc.status.PERMISSION_DENIED) throw new ClusterError(`permission denied: ${e.details}`);
       if (e.details) throw new ClusterError(e.details);
       throw err;
     }

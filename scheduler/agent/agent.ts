@@ -7,6 +7,7 @@ import path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import { VERSION } from '../../src/version.js';
 import { AGENT_RECONNECT_MAX_MS } from '../names.js';
+import type { ClientCredentials } from '../credentials.js';
 import { schedulerClient, unary, type SchedulerClient } from '../proto/load.js';
 import type { Command__Output } from '../proto/types.js';
 import { Attempt } from './attempt.js';
@@ -21,6 +22,8 @@ export interface AgentOptions {
   slots: number;
   /** Where code, images and the image key are kept. */
   workDir: string;
+  /** A token (loopback without TLS) or a client certificate (mutual TLS, see join.ts). */
+  credentials?: ClientCredentials;
   log?: (line: string) => void;
 }
 
@@ -45,7 +48,7 @@ export class Agent {
 
   constructor(options: AgentOptions) {
     this.#options = options;
-    this.#client = schedulerClient(options.scheduler);
+    this.#client = schedulerClient(options.scheduler, { ...options.credentials, node: options.name });
     this.#log = options.log ?? (() => undefined);
     this.#keyFile = path.join(options.workDir, 'image.key');
     this.registered = new Promise((resolve) => (this.#onRegistered = resolve));

@@ -4,9 +4,10 @@ import os from 'node:os';
 import { Command, Option } from 'commander';
 import { DEFAULT_ADDRESS } from '../names.js';
 import { parseCount } from '../options.js';
+import { credentialOptions, credentialsFrom, type CredentialFlags } from './common.js';
 import { defaultNodeName, logLine } from './serve.js';
 
-interface AgentFlags {
+interface AgentFlags extends CredentialFlags {
   scheduler: string;
   name: string;
   slots: number;
@@ -14,7 +15,7 @@ interface AgentFlags {
 }
 
 export function agentCommand(): Command {
-  return new Command('agent')
+  return credentialOptions(new Command('agent'))
     .description("run jobs on this machine for a scheduler; jobs of a node that dies resume elsewhere from their latest image")
     .addOption(new Option('--scheduler <host:port>', 'the scheduler').env('CR_SCHEDULER').default(DEFAULT_ADDRESS))
     .addOption(new Option('--name <name>', "this node's name, unique in the cluster").env('CR_NODE').default(defaultNodeName()))
@@ -24,14 +25,23 @@ export function agentCommand(): Command {
       'after',
       `
 Example:
-  $ cr-scheduler agent --scheduler 10.0.0.1:7070 --name node7 --slots 16
+  $ CR_TOKEN_FILE=join.token cr-scheduler agent --scheduler 10.0.0.1:7070 --ca ca.pem --name node7 --slots 16
+
+With --ca (the scheduler's <data>/tls/ca.pem) the agent joins over TLS with its agent token, gets a
+client certificate (kept in <work>/tls/, mode 0600) and from then on talks mutual TLS; the token is
+not needed again. Without --ca (a loopback scheduler) it sends the token with every call.
 
 The agent reconnects on its own when the scheduler restarts; its jobs keep running meanwhile.
 SIGINT/SIGTERM end its jobs' threads at once: the scheduler resumes them elsewhere.`,
     )
     .action(async (flags: AgentFlags) => {
-      const { Agent } = await import('../agent/agent.js');
-      const agent = new Agent({ scheduler: flags.scheduler, name: flags.name, slots: flags.slots, workDir: path.resolve(flags.work), log: logLine });
+      const [{ Agent }, { joinCluster }] = await Promise.all([import('../agent/agent.js'), import('../agent/join.js')]);
+      const workDir = path.resolve(flags.work);
+      let credentials = credentialsFrom(flags);
+      // Jobs run in this process's worker threads: they must not find the token in their environment.
+      delete process.env.CR_TOKEN;
+      if (credentials.ca) credentials = await joinCluster({ scheduler: flags.scheduler, name: flags.name, workDir, ca: credentials.ca, token: credentials.token });
+      const agent = new Agent({ scheduler: flags.scheduler, name: flags.name, slots: flags.slots, workDir, credentials, log: logLine });
       agent.start();
       await new Promise<void>((resolve) => {
         process.once('SIGINT', () => resolve());

@@ -1,20 +1,61 @@
 // What the cluster commands share: --scheduler and --json, the job id argument, and how a job
 // is shown to a person.
+import fs from 'node:fs';
+import path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Cluster } from '../client.js';
+import { ClusterError } from '../cluster-errors.js';
+import type { ClientCredentials } from '../credentials.js';
 import type { JobInfo__Output } from '../proto/types.js';
 import { formatMs } from '../output.js';
 
-export interface ClusterFlags {
+export interface ClusterFlags extends CredentialFlags {
   scheduler?: string;
   json?: boolean;
 }
 
+export interface CredentialFlags {
+  token?: string;
+  tokenFile?: string;
+  ca?: string;
+}
+
+/** A loopback scheduler writes an admin token here (mode 0600); the CLI on that machine uses it by default. */
+export const LOCAL_TOKEN_FILE = 'admin.token';
+
+export function credentialOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--token-file <file>', `file holding the token (default: ${'$CR_DATA'}/${LOCAL_TOKEN_FILE}, written by a local "serve")`).env('CR_TOKEN_FILE'))
+    .addOption(new Option('--token <token>', 'the token itself; visible to other users in "ps": prefer CR_TOKEN or --token-file').env('CR_TOKEN'))
+    .addOption(new Option('--ca <file>', "the cluster CA's certificate (<data>/tls/ca.pem of the scheduler): talk TLS").env('CR_CA'));
+}
+
 export function clusterCommand(name: string, description: string): Command {
-  return new Command(name)
-    .description(description)
-    .addOption(new Option('--scheduler <host:port>', 'the scheduler (default: 127.0.0.1:7070)').env('CR_SCHEDULER'))
-    .addOption(new Option('--json', 'machine-readable output'));
+  return credentialOptions(
+    new Command(name)
+      .description(description)
+      .addOption(new Option('--scheduler <host:port>', 'the scheduler (default: 127.0.0.1:7070)').env('CR_SCHEDULER'))
+      .addOption(new Option('--json', 'machine-readable output')),
+  );
+}
+
+function readSecret(file: string, what: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new ClusterError(`cannot read the ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+/** Flags, then CR_TOKEN / CR_TOKEN_FILE / CR_CA, then the token file of a scheduler in $CR_DATA (or ./.cr-scheduler). */
+export function credentialsFrom(flags: CredentialFlags): ClientCredentials {
+  let token = flags.token;
+  if (!token && flags.tokenFile) token = readSecret(flags.tokenFile, 'token file');
+  if (!token && !flags.tokenFile) {
+    const local = path.join(process.env.CR_DATA || '.cr-scheduler', LOCAL_TOKEN_FILE);
+    if (fs.existsSync(local)) token = readSecret(local, 'token file');
+  }
+  return { token, ca: flags.ca ? readSecret(flags.ca, 'CA certificate') : undefined };
 }
 
 export function parseJobArg(value: string): number {
@@ -27,7 +68,7 @@ export function parseJobArg(value: string): number {
 export async function withCluster<T>(flags: ClusterFlags, fn: (cluster: Cluster) => Promise<T>): Promise<T> {
   // Loaded here, not at start-up: `cr-scheduler run` and `--help` need no gRPC.
   const { Cluster } = await import('../client.js');
-  const cluster = new Cluster(flags.scheduler);
+  const cluster = new Cluster(flags.scheduler, credentialsFrom(flags));
   try {
     return await fn(cluster);
   } finally {

@@ -1,13 +1,22 @@
 // `cr-scheduler serve`: the scheduler, with an embedded agent for this machine unless
 // --no-local-agent. The first line on stdout is the address it listens on (tests use --port 0).
+import crypto from 'node:crypto';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import { DEFAULT_HOST, DEFAULT_LEASE_TIMEOUT_MS, DEFAULT_PORT } from '../names.js';
+import { ClusterError } from '../cluster-errors.js';
+import type { ClientCredentials } from '../credentials.js';
 import { parseCount, parsePositiveNumber } from '../options.js';
+import type { Tokens } from '../server/tokens.js';
+import { LOCAL_TOKEN_FILE } from './common.js';
 
 interface ServeFlags {
   host: string;
+  listen?: string;
+  tls?: boolean;
+  san: string[];
   port: number;
   data: string;
   leaseTimeout: number;
@@ -29,7 +38,11 @@ export function logLine(line: string): void {
 export function serveCommand(): Command {
   return new Command('serve')
     .description('run the scheduler: keeps jobs in <data>/scheduler.db, places them on agents, stores their images')
-    .addOption(new Option('--host <host>', 'address to listen on (loopback by default: the service has no authentication yet)').env('CR_HOST').default(DEFAULT_HOST))
+    .addOption(new Option('--listen <addr>', 'address to listen on, HOST or HOST:PORT (default: 127.0.0.1); any other than loopback needs TLS').env('CR_LISTEN'))
+    .addOption(new Option('--host <host>', 'the same as --listen HOST').env('CR_HOST').default(DEFAULT_HOST).hideHelp())
+    .addOption(new Option('--tls', 'TLS also on loopback (always on other addresses): creates the cluster CA in <data>/tls/ on first start'))
+    .addOption(new Option('--no-tls', 'plain TCP: allowed on loopback only'))
+    .addOption(new Option('--san <name...>', "more names or addresses for the scheduler's certificate (it already names this host and its addresses)").default([]))
     .addOption(new Option('--port <port>', 'port to listen on (0: any free port)').env('CR_PORT').argParser(parseCount('--port')).default(DEFAULT_PORT))
     .addOption(new Option('--data <dir>', 'the database, images and image key').env('CR_DATA').default(DEFAULT_DATA_DIR))
     .addOption(
@@ -46,9 +59,11 @@ export function serveCommand(): Command {
       `
 Examples:
   $ cr-scheduler serve
-  $ cr-scheduler serve --port 0 --data /var/lib/cr --lease-timeout 10 --no-local-agent
+  $ cr-scheduler serve --listen 0.0.0.0:7070 --data /var/lib/cr --lease-timeout 10 --no-local-agent
 
-Prints "listening on HOST:PORT" on stdout when ready. Killed at any moment, it restarts with the
+Prints "listening on HOST:PORT" on stdout when ready. Writes an admin token to <data>/admin.token
+(mode 0600), which the CLI on this machine uses by default; every call needs a token or an
+agent certificate (docs/security-cluster.md). Killed at any moment, it restarts with the
 jobs it had: running jobs keep running on their agents, which reconnect on their own.`,
     )
     .action(async (flags: ServeFlags) => {
@@ -56,17 +71,56 @@ jobs it had: running jobs keep running on their agents, which reconnect on their
     });
 }
 
+/** HOST, HOST:PORT or [V6]:PORT. */
+function parseListen(value: string, port: number): { host: string; port: number } {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(value) ?? /^([^:]+)(?::(\d+))?$/.exec(value) ?? /^([^[\]]*:[^[\]]*)()$/.exec(value);
+  if (m === null || !m[1]) throw new ClusterError(`--listen ${JSON.stringify(value)} is not HOST, HOST:PORT or [IPv6]:PORT`);
+  return { host: m[1], port: m[2] ? Number(m[2]) : port };
+}
+
 async function serve(flags: ServeFlags): Promise<void> {
-  const [{ Agent }, { SchedulerCore }, { listen }] = await Promise.all([import('../agent/agent.js'), import('../server/scheduler.js'), import('../server/service.js')]);
+  const { host, port: wanted } = parseListen(flags.listen ?? flags.host, flags.port);
+  const [{ Agent }, { SchedulerCore }, { listen }, pki, { Tokens }, { Authenticator }] = await Promise.all([
+    import('../agent/agent.js'),
+    import('../server/scheduler.js'),
+    import('../server/service.js'),
+    import('../server/pki.js'),
+    import('../server/tokens.js'),
+    import('../server/auth.js'),
+  ]);
+  const useTls = flags.tls ?? !pki.isLoopback(host);
+  if (!useTls && !pki.isLoopback(host)) {
+    throw new ClusterError(`refusing to listen on ${host} without TLS: anyone who reaches it could submit code and read images. Drop --no-tls (the cluster CA is created in ${path.join(path.resolve(flags.data), 'tls')}), or listen on 127.0.0.1`);
+  }
   const core = new SchedulerCore({ dataDir: flags.data, leaseTimeoutMs: Math.round(flags.leaseTimeout * 1000), log: logLine });
-  const { server, port } = await listen(core, flags.host, flags.port);
+  const tokens = new Tokens(core.db);
+  // Without a usable CA and certificate the scheduler does not start: never silently open.
+  const ca = useTls ? await pki.ClusterCa.open(flags.data) : null;
+  const tls = ca ? await ca.serverTls(pki.serverNames(host, flags.san)) : null;
+  const tokenFile = path.join(flags.data, LOCAL_TOKEN_FILE);
+  ensureLocalToken(tokens, tokenFile, pki.writeSecretFile);
+  const { server, port } = await listen(core, { auth: new Authenticator(tokens, logLine), tokens, ca, log: logLine }, host, wanted, tls);
   core.start();
-  const address = `${flags.host}:${port}`;
+  const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   process.stdout.write(`listening on ${address}\n`);
-  logLine(`scheduler ${address}, data in ${path.resolve(flags.data)}, lease timeout ${flags.leaseTimeout} s`);
+  logLine(
+    `scheduler ${address} (${tls ? `TLS, CA ${path.join(path.resolve(flags.data), 'tls', 'ca.pem')}` : 'plain TCP, loopback only'}), data in ${path.resolve(flags.data)}, lease timeout ${flags.leaseTimeout} s, admin token in ${path.resolve(tokenFile)}`,
+  );
   let agent: InstanceType<typeof Agent> | null = null;
   if (flags.localAgent) {
-    agent = new Agent({ scheduler: address, name: flags.name, slots: flags.slots, workDir: path.join(flags.data, 'agent'), log: (l) => logLine(`agent: ${l}`) });
+    const local = pki.isLoopback(host) || host === '0.0.0.0' || host === '::' ? `127.0.0.1:${port}` : address;
+    // The embedded agent gets its credential in-process: a certificate under TLS, else a token
+    // that the next start revokes (label local-agent).
+    let credentials: ClientCredentials;
+    if (ca) {
+      const keys = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+      const cert = await ca.agentCertificate(flags.name, keys.publicKey.export({ type: 'spki', format: 'pem' }) as string);
+      credentials = { ca: ca.caPem, key: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, cert };
+    } else {
+      tokens.revokeLabel('local-agent');
+      credentials = { token: tokens.create('agent', 0, 'local-agent').token };
+    }
+    agent = new Agent({ scheduler: local, name: flags.name, slots: flags.slots, workDir: path.join(flags.data, 'agent'), credentials, log: (l) => logLine(`agent: ${l}`) });
     agent.start();
   }
   await new Promise<void>((resolve) => {
@@ -80,4 +134,20 @@ async function serve(flags: ServeFlags): Promise<void> {
   await agent?.close();
   await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
   core.close();
+}
+
+/**
+ * The admin token of this machine's CLI, like Jupyter's token file: kept while it is valid, else
+ * (revoked, expired, deleted) replaced by a new one. Whoever can read the data directory owns
+ * the cluster anyway (CA key, database), so the file adds no new secret to protect.
+ */
+function ensureLocalToken(tokens: Tokens, file: string, write: (file: string, data: string) => void): void {
+  try {
+    tokens.verify(fs.readFileSync(file, 'utf8').trim());
+    return;
+  } catch {
+    // missing or no longer valid: make a new one
+  }
+  tokens.revokeLabel('local-admin');
+  write(file, `${tokens.create('admin', 0, 'local-admin').token}\n`);
 }

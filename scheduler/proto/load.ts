@@ -5,6 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { channelCredentials, credentialInterceptor, type ClientCredentials } from '../credentials.js';
 import type { ProtoGrpcType } from './generated/cr.js';
 import type { SchedulerClient } from './generated/cr/v1/Scheduler.js';
 import type * as T from './types.js';
@@ -49,9 +50,10 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.keepalive_timeout_ms': 5_000,
 };
 
-export function schedulerClient(address: string): SchedulerClient {
+export function schedulerClient(address: string, credentials: ClientCredentials = {}): SchedulerClient {
   const Client = proto().cr.v1.Scheduler;
-  return new Client(address, grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
+  const interceptor = credentialInterceptor(credentials);
+  return new Client(address, channelCredentials(credentials), { ...CHANNEL_OPTIONS, ...(interceptor ? { interceptors: [interceptor] } : {}) });
 }
 
 /** The unary RPCs with their request and reply types, so that every call is type-checked. */
@@ -69,6 +71,10 @@ export interface UnaryRpcs {
   Checkpoint: [T.JobRef, T.JobInfo__Output];
   Drain: [T.DrainRequest, T.NodeInfo__Output];
   ListImages: [T.JobRef, T.ListImagesReply__Output];
+  Join: [T.JoinRequest, T.JoinReply__Output];
+  CreateToken: [T.CreateTokenRequest, T.TokenInfo__Output];
+  ListTokens: [T.ListTokensRequest, T.ListTokensReply__Output];
+  RevokeToken: [T.RevokeTokenRequest, T.TokenInfo__Output];
 }
 
 /** A unary call as a promise, with a deadline: `await unary(client, 'GetJob', { job: 3 })`. */

@@ -33,3 +33,10 @@ export type { UploadImageHeader, UploadImageHeader__Output } from './generated/c
 export type { UploadImageMessage, UploadImageMessage__Output } from './generated/cr/v1/UploadImageMessage.js';
 export type { UploadImageReply, UploadImageReply__Output } from './generated/cr/v1/UploadImageReply.js';
 export type { UploadImageTrailer, UploadImageTrailer__Output } from './generated/cr/v1/UploadImageTrailer.js';
+export type { JoinRequest, JoinRequest__Output } from './generated/cr/v1/JoinRequest.js';
+export type { JoinReply, JoinReply__Output } from './generated/cr/v1/JoinReply.js';
+export type { CreateTokenRequest, CreateTokenRequest__Output } from './generated/cr/v1/CreateTokenRequest.js';
+export type { TokenInfo, TokenInfo__Output } from './generated/cr/v1/TokenInfo.js';
+export type { ListTokensRequest, ListTokensRequest__Output } from './generated/cr/v1/ListTokensRequest.js';
+export type { ListTokensReply, ListTokensReply__Output } from './generated/cr/v1/ListTokensReply.js';
+export type { RevokeTokenRequest, RevokeTokenRequest__Output } from './generated/cr/v1/RevokeTokenRequest.js';

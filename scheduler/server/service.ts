@@ -4,12 +4,29 @@ import fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { CHANNEL_OPTIONS, CHUNK_BYTES, schedulerService, type SchedulerHandlers } from '../proto/load.js';
 import type { Command, UploadImageMessage__Output } from '../proto/types.js';
+import { AuthError, type Authenticator, type CallContext, type Caller } from './auth.js';
 import type { CommandSink } from './leases.js';
+import type { ClusterCa, ServerTls } from './pki.js';
 import { SchedulerCore, SchedulerError } from './scheduler.js';
+import { isRole, type TokenRow, type Tokens } from './tokens.js';
+
+/** What the service needs to authenticate callers; `ca` is null when it listens without TLS. */
+export interface Security {
+  auth: Authenticator;
+  tokens: Tokens;
+  ca: ClusterCa | null;
+  log: (line: string) => void;
+}
+
+/** Messages may quote what the caller sent: a hostile megabyte-long name is cut, not echoed. */
+function short(message: string): string {
+  return message.length <= 500 ? message : `${message.slice(0, 480)}… (${message.length} characters)`;
+}
 
 function toStatus(err: unknown): Partial<grpc.StatusObject> {
-  if (err instanceof SchedulerError) return { code: grpc.status[err.status], details: err.message };
-  return { code: grpc.status.INTERNAL, details: (err as Error)?.message ?? String(err) };
+  if (err instanceof SchedulerError || err instanceof AuthError) return { code: grpc.status[err.status], details: short(err.message) };
+  if (err instanceof TypeError) return { code: grpc.status.INVALID_ARGUMENT, details: short(err.message) };
+  return { code: grpc.status.INTERNAL, details: short((err as Error)?.message ?? String(err)) };
 }
 
 /** A unary handler around a synchronous core method. */
@@ -23,8 +40,47 @@ function unaryHandler<Req, Res>(fn: (request: Req) => Res): grpc.handleUnaryCall
   };
 }
 
-export function handlers(core: SchedulerCore): SchedulerHandlers {
-  return {
+function tokenInfo(row: TokenRow & { token?: string }): Record<string, unknown> {
+  return { id: row.id, role: row.role, label: row.label, createdAt: row.createdAt, expiresAt: row.expiresAt, revokedAt: row.revokedAt, token: row.token ?? '' };
+}
+
+/** The caller of each call, set by the guard before a handler runs. */
+const callers = new WeakMap<object, Caller>();
+
+function callerOf(call: object): Caller {
+  return callers.get(call)!;
+}
+
+/**
+ * Runs every handler behind Authenticator.check, so no RPC can forget it; refusals end the call
+ * with their status before the handler sees the request. An agent that proved its node name
+ * may speak only for that node.
+ */
+function guard(plain: SchedulerHandlers, auth: Authenticator): SchedulerHandlers {
+  const guarded: Record<string, unknown> = {};
+  for (const [method, fn] of Object.entries(plain) as [string, (call: CallContext, callback?: (e: unknown) => void) => void][]) {
+    guarded[method] = (call: CallContext & { request?: { node?: unknown } }, callback?: (e: unknown) => void) => {
+      try {
+        const caller = auth.check(method, call);
+        const claimed = call.request?.node;
+        if (caller.role === 'agent' && caller.node !== null && typeof claimed === 'string' && method !== 'Join' && claimed !== caller.node) {
+          throw new AuthError('PERMISSION_DENIED', `this agent is node ${caller.node}: it cannot speak for node ${JSON.stringify(claimed)}`);
+        }
+        callers.set(call, caller);
+      } catch (err) {
+        if (typeof callback === 'function') callback(toStatus(err));
+        else call.emit('error', toStatus(err));
+        return;
+      }
+      fn(call, callback);
+    };
+  }
+  return guarded as unknown as SchedulerHandlers;
+}
+
+export function handlers(core: SchedulerCore, security: Security): SchedulerHandlers {
+  const { tokens, ca, log } = security;
+  return guard({
     Connect(call) {
       const node = call.request.node;
       const sink: CommandSink = {
@@ -55,6 +111,8 @@ export function handlers(core: SchedulerCore): SchedulerHandlers {
         const first = await iterator.next();
         const header = first.done ? undefined : first.value.header;
         if (!header) throw new SchedulerError('INVALID_ARGUMENT', 'an upload starts with its header');
+        const caller = callerOf(call);
+        if (caller.node !== null && header.node !== caller.node) throw new AuthError('PERMISSION_DENIED', `this agent is node ${caller.node}: it cannot upload for node ${JSON.stringify(header.node)}`);
         const parts = {
           async *[Symbol.asyncIterator]() {
             for (;;) {
@@ -73,6 +131,12 @@ export function handlers(core: SchedulerCore): SchedulerHandlers {
     },
     DownloadImage(call) {
       void (async () => {
+        // Only the node that runs the job's current attempt reads its images: a job cannot read another's.
+        const caller = callerOf(call);
+        const job = core.jobs.get(call.request.job);
+        if (caller.node === null || job === undefined || job.state !== 'running' || job.node !== caller.node) {
+          throw new AuthError('PERMISSION_DENIED', `node ${caller.node ?? '(unnamed)'} does not run job ${call.request.job}: only the node running a job may read its images`);
+        }
         const file = core.imageFile(call.request.job, call.request.sequence);
         const handle = await fs.promises.open(file, 'r');
         try {
@@ -102,17 +166,69 @@ export function handlers(core: SchedulerCore): SchedulerHandlers {
     Checkpoint: unaryHandler((r) => core.checkpoint(r.job)),
     Drain: unaryHandler((r) => core.drain(r.node, r.undo)),
     ListImages: unaryHandler((r) => ({ images: core.listImages(r.job) })),
-  };
+    Join(call, callback) {
+      const { node, publicKeyPem } = call.request;
+      const caller = callerOf(call);
+      void (async () => {
+        if (ca === null) throw new SchedulerError('FAILED_PRECONDITION', 'this scheduler listens without TLS (loopback): agents use their token on every call, no certificate is needed');
+        if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(node)) throw new SchedulerError('INVALID_ARGUMENT', `node name ${JSON.stringify(node.slice(0, 100))} is not valid: letters, digits, ".", "_" and "-"`);
+        const certificatePem = await ca.agentCertificate(node, publicKeyPem);
+        log(`node ${node} joined with ${caller.via}: issued its client certificate`);
+        return { certificatePem, caPem: ca.caPem };
+      })().then(
+        (reply) => callback(null, reply),
+        (err) => callback(toStatus(err) as grpc.ServiceError),
+      );
+    },
+    CreateToken: unaryHandler((r) => {
+      if (!isRole(r.role)) throw new SchedulerError('INVALID_ARGUMENT', `role ${JSON.stringify(r.role.slice(0, 100))} is not one of agent, user, admin`);
+      if (r.label.length > 200) throw new SchedulerError('INVALID_ARGUMENT', 'a token label has at most 200 characters');
+      const row = tokens.create(r.role, r.ttlS, r.label);
+      log(`token ${row.id} (${row.role}${row.label ? `, "${row.label}"` : ''}) created`);
+      return tokenInfo(row);
+    }),
+    ListTokens: unaryHandler(() => ({ tokens: tokens.list().map((row) => tokenInfo(row)) })),
+    RevokeToken: unaryHandler((r) => {
+      if (!/^[0-9a-f]{12}$/.test(r.id)) throw new SchedulerError('INVALID_ARGUMENT', `${JSON.stringify(r.id.slice(0, 100))} is not a token id: 12 hex digits, as "cr-scheduler token list" shows them`);
+      const row = tokens.revoke(r.id);
+      if (row === undefined) throw new SchedulerError('NOT_FOUND', `no token ${r.id}: "cr-scheduler token list" shows them`);
+      log(`token ${row.id} (${row.role}) revoked`);
+      return tokenInfo(row);
+    }),
+  } as SchedulerHandlers, security.auth);
 }
 
 /** Binds the service; resolves with the port it listens on (useful with port 0). */
-export function listen(core: SchedulerCore, host: string, port: number): Promise<{ server: grpc.Server; port: number }> {
+export function listen(core: SchedulerCore, security: Security, host: string, port: number, tls: ServerTls | null): Promise<{ server: grpc.Server; port: number }> {
   const server = new grpc.Server(CHANNEL_OPTIONS);
-  server.addService(schedulerService(), handlers(core) as unknown as grpc.UntypedServiceImplementation);
+  server.addService(schedulerService(), handlers(core, security) as unknown as grpc.UntypedServiceImplementation);
   return new Promise((resolve, reject) => {
-    server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+    server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, serverCredentials(tls), (err, bound) => {
       if (err) reject(new Error(`cannot listen on ${host}:${port}: ${err.message}`));
       else resolve({ server, port: bound });
     });
   });
+}
+
+/**
+ * TLS with an optional client certificate: agents present one (signed by the cluster CA, which
+ * TLS verifies), users and admins do not and authenticate with tokens instead. grpc-js's
+ * createSsl can only require or ignore client certificates, hence the certificate provider.
+ */
+function serverCredentials(tls: ServerTls | null): grpc.ServerCredentials {
+  if (tls === null) return grpc.ServerCredentials.createInsecure();
+  const identity = { certificate: Buffer.from(tls.certPem), privateKey: Buffer.from(tls.keyPem) };
+  const caUpdate = { caCertificate: Buffer.from(tls.caPem) };
+  // Delivered on the next tick: grpc-js subscribes its watcher only after asking for listeners.
+  const fixed = <U>(update: U) => ({
+    addCaCertificateListener: (listener: (u: U) => void) => setImmediate(() => listener(update)),
+    removeCaCertificateListener: () => undefined,
+    addIdentityCertificateListener: (listener: (u: U) => void) => setImmediate(() => listener(update)),
+    removeIdentityCertificateListener: () => undefined,
+  });
+  return grpc.experimental.createCertificateProviderServerCredentials(
+    fixed(identity) as unknown as grpc.experimental.CertificateProvider,
+    fixed(caUpdate) as unknown as grpc.experimental.CertificateProvider,
+    false,
+  );
 }

@@ -19,7 +19,7 @@ for (const command of COMMANDS) {
 test('A command that cannot reach the scheduler says so and what to run, exit 1, no stack trace.', async (t) => {
   const run = await runCli(t, ['list', '--scheduler', '127.0.0.1:1']);
   t.is(run.code, 1, show(run));
-  t.is(run.stderr, 'cr-scheduler: cannot reach the scheduler at 127.0.0.1:1: is "cr-scheduler serve" running? (set --scheduler or CR_SCHEDULER)\n');
+  t.is(run.stderr, 'cr-scheduler: cannot reach the scheduler at 127.0.0.1:1: is "cr-scheduler serve" running? (set --scheduler or CR_SCHEDULER; if it listens with TLS, give --ca or CR_CA)\n');
   const env = await runCli(t, ['nodes'], { CR_SCHEDULER: '127.0.0.1:1' });
   t.regex(env.stderr, /cannot reach the scheduler at 127\.0\.0\.1:1/);
 });
@@ -49,7 +49,7 @@ test('A job whose imports cannot be bundled is refused before it is sent, naming
 
 test('submit --watch, status, list, nodes, logs, images and result against a scheduler with its local agent.', async (t) => {
   const scheduler = await startScheduler(t, { localAgent: true });
-  const s = ['--scheduler', scheduler.address];
+  const s = scheduler.args;
   const watched = await runCli(t, ['submit', CLUSTER_JOB, '--args', '{"steps": 40, "stepMs": 5}', '--interval', '0.05', '--name', 'watched', '--watch', ...s]);
   t.is(watched.code, 0, show(watched));
   const result = JSON.parse(watched.stdout) as { steps: number };
@@ -88,7 +88,7 @@ test('submit --watch, status, list, nodes, logs, images and result against a sch
 
 test('checkpoint JOB makes a running job take an image now; cancel ends it; result says why there is none.', async (t) => {
   const scheduler = await startScheduler(t, { localAgent: true });
-  const s = ['--scheduler', scheduler.address];
+  const s = scheduler.args;
   const cluster = client(t, scheduler.address);
   const id = await submit(t, scheduler.address, CLUSTER_JOB, { steps: 100000, stepMs: 5 }, ['--interval', '3600']);
   await waitFor('the job to run', async () => ((await job(cluster, id)).progress > 0 ? true : undefined));
@@ -120,7 +120,7 @@ test("A job that fails by its own error is retried, with cr.attempt counting the
   const bad = await finished(cluster, gives);
   t.like(bad, { state: 'failed', attempt: 2, retriesUsed: 1 });
   t.regex(bad.errorJson, /planned failure on attempt 2/);
-  const result = await runCli(t, ['result', String(gives), '--scheduler', scheduler.address]);
+  const result = await runCli(t, ['result', String(gives), ...scheduler.args]);
   t.is(result.code, 1);
   t.regex(result.stderr, /has no result; it failed: cluster-job: planned failure on attempt 2/);
 });

@@ -17,7 +17,7 @@ test('drain moves a running job to another node through a checkpoint, and the no
     return j.state === 'running' && j.progress > 0.2 ? j : undefined;
   });
   t.is(first.images, 0);
-  const drain = await runCli(t, ['drain', first.node, '--scheduler', scheduler.address]);
+  const drain = await runCli(t, ['drain', first.node, ...scheduler.args]);
   t.is(drain.code, 0, drain.stderr);
   t.regex(drain.stdout, new RegExp(`node ${first.node} is draining: 1 job will checkpoint and move`));
   const moved = await waitFor('the job to run on the other node', async () => {
@@ -40,6 +40,6 @@ test('drain moves a running job to another node through a checkpoint, and the no
   const nextLines = (await cluster.call('GetLogs', { job: next, after: 0 })).lines;
   t.true(nextLines.some((l) => l.text === `attempt 1 placed on node ${moved.node}`));
   t.is(nextDone.state, 'succeeded');
-  const nodes = await runCli(t, ['nodes', '--scheduler', scheduler.address]);
+  const nodes = await runCli(t, ['nodes', ...scheduler.args]);
   t.regex(nodes.stdout, new RegExp(`^${first.node}\\s+draining`, 'm'));
 });

@@ -20,6 +20,19 @@ export interface SchedulerProcess {
   address: string;
   port: number;
   dataDir: string;
+  /** The admin token the scheduler wrote for this machine's CLI (a path: safe on a command line). */
+  tokenFile: string;
+  /** ['--scheduler', address, '--token-file', tokenFile]: what a CLI call to it needs. */
+  args: string[];
+}
+
+/** Admin tokens of the schedulers the tests started, by address: helpers authenticate with them. */
+const adminTokens = new Map<string, string>();
+
+export function adminToken(address: string): string {
+  const token = adminTokens.get(address);
+  if (token === undefined) throw new Error(`no scheduler was started at ${address} by this test file`);
+  return token;
 }
 
 export async function startScheduler(
@@ -34,12 +47,26 @@ export async function startScheduler(
   let match: RegExpExecArray | null = null;
   await cli.waitUntil(() => (match = /listening on (\S+):(\d+)\n/.exec(cli.stdout)) !== null, 'the scheduler to listen');
   const m = match as unknown as RegExpExecArray;
-  return { cli, address: `${m[1]}:${m[2]}`, port: Number(m[2]), dataDir };
+  const address = `${m[1]}:${m[2]}`;
+  const tokenFile = path.join(dataDir, 'admin.token');
+  adminTokens.set(address, fs.readFileSync(tokenFile, 'utf8').trim());
+  return { cli, address, port: Number(m[2]), dataDir, tokenFile, args: ['--scheduler', address, '--token-file', tokenFile] };
 }
 
+/** A new token of `role` from the scheduler at `address`, made with its admin token. */
+export async function createToken(address: string, role: 'agent' | 'user' | 'admin', ttlS = 3600): Promise<string> {
+  const admin = new Cluster(address, { token: adminToken(address) });
+  try {
+    return (await admin.call('CreateToken', { role, ttlS, label: 'test' })).token;
+  } finally {
+    admin.close();
+  }
+}
+
+/** An agent process; it authenticates with a fresh agent token passed in its environment (never its command line). */
 export async function startAgent(t: ExecutionContext, address: string, name: string, slots = 1): Promise<CliProcess> {
   const work = tempDir(t, `agent-${name}`);
-  const cli = startCli(t, ['agent', '--scheduler', address, '--name', name, '--slots', String(slots), '--work', work]);
+  const cli = startCli(t, ['agent', '--scheduler', address, '--name', name, '--slots', String(slots), '--work', work], { CR_TOKEN: await createToken(address, 'agent') });
   keepLog(t, `agent-${name}`, cli);
   await cli.waitForStderr(/registered with the scheduler/);
   return cli;
@@ -55,9 +82,9 @@ function keepLog(t: ExecutionContext, label: string, cli: CliProcess): void {
   });
 }
 
-/** A client to the scheduler for the test's own checks, closed in teardown. */
-export function client(t: ExecutionContext, address: string): Cluster {
-  const cluster = new Cluster(address);
+/** A client to the scheduler for the test's own checks (admin by default), closed in teardown. */
+export function client(t: ExecutionContext, address: string, token = adminToken(address)): Cluster {
+  const cluster = new Cluster(address, { token });
   t.teardown(() => cluster.close());
   return cluster;
 }
@@ -92,7 +119,7 @@ export function finished(cluster: Cluster, id: number, timeoutMs = 120_000): Pro
 
 /** Submits through the CLI, as a user would; returns the job id. */
 export async function submit(t: ExecutionContext, address: string, file: string, args: unknown, extra: string[] = []): Promise<number> {
-  const run = await startCli(t, ['submit', file, '--scheduler', address, '--args', JSON.stringify(args), ...extra]).exit;
+  const run = await startCli(t, ['submit', file, '--scheduler', address, '--args', JSON.stringify(args), ...extra], { CR_TOKEN: adminToken(address) }).exit;
   if (run.code !== 0) throw new Error(`submit failed: ${run.stderr}`);
   return Number(run.stdout.trim());
 }

@@ -24,7 +24,7 @@ test('a scheduler killed with SIGKILL and restarted loses no job and runs none t
     const running = jobs.filter((j) => j.state === 'running' && j.images > 0);
     return running.length >= 2 && jobs.some((j) => j.state === 'queued') ? true : undefined;
   });
-  const listed = await runCli(t, ['list', '--scheduler', first.address, '--json']);
+  const listed = await runCli(t, ['list', ...first.args, '--json']);
   t.is(listed.code, 0, listed.stderr);
   first.cli.child.kill('SIGKILL');
   await first.cli.exit;
@@ -32,7 +32,7 @@ test('a scheduler killed with SIGKILL and restarted loses no job and runs none t
 
   const second = await startScheduler(t, { dataDir: first.dataDir, port: first.port, leaseS: 6 });
   const after = client(t, second.address);
-  const relisted = await runCli(t, ['list', '--scheduler', second.address, '--json']);
+  const relisted = await runCli(t, ['list', ...second.args, '--json']);
   const shape = (text: string) => (JSON.parse(text) as { id: number; name: string }[]).map((j) => ({ id: j.id, name: j.name }));
   t.deepEqual(shape(relisted.stdout), shape(listed.stdout));
 

@@ -4,7 +4,7 @@
 export interface Registered {
   'session'?: (string);
   /**
-   * The cluster's image key (32 bytes). Sent in the clear until TLS (issue 5).
+   * The cluster's image key (32 bytes); only over an authenticated connection (TLS off loopback).
    */
   'imageKey'?: (Buffer | Uint8Array | string);
   'leaseTimeoutMs'?: (number);
@@ -14,7 +14,7 @@ export interface Registered {
 export interface Registered__Output {
   'session': (string);
   /**
-   * The cluster's image key (32 bytes). Sent in the clear until TLS (issue 5).
+   * The cluster's image key (32 bytes); only over an authenticated connection (TLS off loopback).
    */
   'imageKey': (Buffer);
   'leaseTimeoutMs': (number);

@@ -5,6 +5,7 @@ import type { MethodDefinition } from '@grpc/proto-loader'
 import type { AttemptReply as _cr_v1_AttemptReply, AttemptReply__Output as _cr_v1_AttemptReply__Output } from '../../cr/v1/AttemptReply.js';
 import type { Command as _cr_v1_Command, Command__Output as _cr_v1_Command__Output } from '../../cr/v1/Command.js';
 import type { ConnectRequest as _cr_v1_ConnectRequest, ConnectRequest__Output as _cr_v1_ConnectRequest__Output } from '../../cr/v1/ConnectRequest.js';
+import type { CreateTokenRequest as _cr_v1_CreateTokenRequest, CreateTokenRequest__Output as _cr_v1_CreateTokenRequest__Output } from '../../cr/v1/CreateTokenRequest.js';
 import type { DownloadImageRequest as _cr_v1_DownloadImageRequest, DownloadImageRequest__Output as _cr_v1_DownloadImageRequest__Output } from '../../cr/v1/DownloadImageRequest.js';
 import type { DrainRequest as _cr_v1_DrainRequest, DrainRequest__Output as _cr_v1_DrainRequest__Output } from '../../cr/v1/DrainRequest.js';
 import type { FinishRequest as _cr_v1_FinishRequest, FinishRequest__Output as _cr_v1_FinishRequest__Output } from '../../cr/v1/FinishRequest.js';
@@ -17,14 +18,20 @@ import type { HeartbeatRequest as _cr_v1_HeartbeatRequest, HeartbeatRequest__Out
 import type { ImageChunk as _cr_v1_ImageChunk, ImageChunk__Output as _cr_v1_ImageChunk__Output } from '../../cr/v1/ImageChunk.js';
 import type { JobInfo as _cr_v1_JobInfo, JobInfo__Output as _cr_v1_JobInfo__Output } from '../../cr/v1/JobInfo.js';
 import type { JobRef as _cr_v1_JobRef, JobRef__Output as _cr_v1_JobRef__Output } from '../../cr/v1/JobRef.js';
+import type { JoinReply as _cr_v1_JoinReply, JoinReply__Output as _cr_v1_JoinReply__Output } from '../../cr/v1/JoinReply.js';
+import type { JoinRequest as _cr_v1_JoinRequest, JoinRequest__Output as _cr_v1_JoinRequest__Output } from '../../cr/v1/JoinRequest.js';
 import type { ListImagesReply as _cr_v1_ListImagesReply, ListImagesReply__Output as _cr_v1_ListImagesReply__Output } from '../../cr/v1/ListImagesReply.js';
 import type { ListJobsReply as _cr_v1_ListJobsReply, ListJobsReply__Output as _cr_v1_ListJobsReply__Output } from '../../cr/v1/ListJobsReply.js';
 import type { ListJobsRequest as _cr_v1_ListJobsRequest, ListJobsRequest__Output as _cr_v1_ListJobsRequest__Output } from '../../cr/v1/ListJobsRequest.js';
 import type { ListNodesReply as _cr_v1_ListNodesReply, ListNodesReply__Output as _cr_v1_ListNodesReply__Output } from '../../cr/v1/ListNodesReply.js';
 import type { ListNodesRequest as _cr_v1_ListNodesRequest, ListNodesRequest__Output as _cr_v1_ListNodesRequest__Output } from '../../cr/v1/ListNodesRequest.js';
+import type { ListTokensReply as _cr_v1_ListTokensReply, ListTokensReply__Output as _cr_v1_ListTokensReply__Output } from '../../cr/v1/ListTokensReply.js';
+import type { ListTokensRequest as _cr_v1_ListTokensRequest, ListTokensRequest__Output as _cr_v1_ListTokensRequest__Output } from '../../cr/v1/ListTokensRequest.js';
 import type { NodeInfo as _cr_v1_NodeInfo, NodeInfo__Output as _cr_v1_NodeInfo__Output } from '../../cr/v1/NodeInfo.js';
 import type { ReportRequest as _cr_v1_ReportRequest, ReportRequest__Output as _cr_v1_ReportRequest__Output } from '../../cr/v1/ReportRequest.js';
+import type { RevokeTokenRequest as _cr_v1_RevokeTokenRequest, RevokeTokenRequest__Output as _cr_v1_RevokeTokenRequest__Output } from '../../cr/v1/RevokeTokenRequest.js';
 import type { SubmitRequest as _cr_v1_SubmitRequest, SubmitRequest__Output as _cr_v1_SubmitRequest__Output } from '../../cr/v1/SubmitRequest.js';
+import type { TokenInfo as _cr_v1_TokenInfo, TokenInfo__Output as _cr_v1_TokenInfo__Output } from '../../cr/v1/TokenInfo.js';
 import type { UploadImageMessage as _cr_v1_UploadImageMessage, UploadImageMessage__Output as _cr_v1_UploadImageMessage__Output } from '../../cr/v1/UploadImageMessage.js';
 import type { UploadImageReply as _cr_v1_UploadImageReply, UploadImageReply__Output as _cr_v1_UploadImageReply__Output } from '../../cr/v1/UploadImageReply.js';
 
@@ -61,6 +68,15 @@ export interface SchedulerClient extends grpc.Client {
    */
   connect(argument: _cr_v1_ConnectRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_cr_v1_Command__Output>;
   connect(argument: _cr_v1_ConnectRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_cr_v1_Command__Output>;
+  
+  CreateToken(argument: _cr_v1_CreateTokenRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_TokenInfo__Output>): grpc.ClientUnaryCall;
+  CreateToken(argument: _cr_v1_CreateTokenRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_cr_v1_TokenInfo__Output>): grpc.ClientUnaryCall;
+  CreateToken(argument: _cr_v1_CreateTokenRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_TokenInfo__Output>): grpc.ClientUnaryCall;
+  CreateToken(argument: _cr_v1_CreateTokenRequest, callback: grpc.requestCallback<_cr_v1_TokenInfo__Output>): grpc.ClientUnaryCall;
+  createToken(argument: _cr_v1_CreateTokenRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_TokenInfo__Output>): grpc.ClientUnaryCall;
+  createToken(argument: _cr_v1_CreateTokenRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_cr_v1_TokenInfo__Output>): grpc.ClientUnaryCall;
+  createToken(argument: _cr_v1_CreateTokenRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_TokenInfo__Output>): grpc.ClientUnaryCall;
+  createToken(argument: _cr_v1_CreateTokenRequest, callback: grpc.requestCallback<_cr_v1_TokenInfo__Output>): grpc.ClientUnaryCall;
   
   /**
    * An image file, in chunks.
@@ -145,6 +161,25 @@ export interface SchedulerClient extends grpc.Client {
   heartbeat(argument: _cr_v1_HeartbeatRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_HeartbeatReply__Output>): grpc.ClientUnaryCall;
   heartbeat(argument: _cr_v1_HeartbeatRequest, callback: grpc.requestCallback<_cr_v1_HeartbeatReply__Output>): grpc.ClientUnaryCall;
   
+  /**
+   * --- joining and tokens (docs/security-cluster.md) ---
+   * An agent with an `agent` token gets a client certificate for its public key, signed by
+   * the cluster CA; from then on it talks mutual TLS.
+   */
+  Join(argument: _cr_v1_JoinRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_JoinReply__Output>): grpc.ClientUnaryCall;
+  Join(argument: _cr_v1_JoinRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_cr_v1_JoinReply__Output>): grpc.ClientUnaryCall;
+  Join(argument: _cr_v1_JoinRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_JoinReply__Output>): grpc.ClientUnaryCall;
+  Join(argument: _cr_v1_JoinRequest, callback: grpc.requestCallback<_cr_v1_JoinReply__Output>): grpc.ClientUnaryCall;
+  /**
+   * --- joining and tokens (docs/security-cluster.md) ---
+   * An agent with an `agent` token gets a client certificate for its public key, signed by
+   * the cluster CA; from then on it talks mutual TLS.
+   */
+  join(argument: _cr_v1_JoinRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_JoinReply__Output>): grpc.ClientUnaryCall;
+  join(argument: _cr_v1_JoinRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_cr_v1_JoinReply__Output>): grpc.ClientUnaryCall;
+  join(argument: _cr_v1_JoinRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_JoinReply__Output>): grpc.ClientUnaryCall;
+  join(argument: _cr_v1_JoinRequest, callback: grpc.requestCallback<_cr_v1_JoinReply__Output>): grpc.ClientUnaryCall;
+  
   ListImages(argument: _cr_v1_JobRef, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_ListImagesReply__Output>): grpc.ClientUnaryCall;
   ListImages(argument: _cr_v1_JobRef, metadata: grpc.Metadata, callback: grpc.requestCallback<_cr_v1_ListImagesReply__Output>): grpc.ClientUnaryCall;
   ListImages(argument: _cr_v1_JobRef, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_ListImagesReply__Output>): grpc.ClientUnaryCall;
@@ -172,6 +207,15 @@ export interface SchedulerClient extends grpc.Client {
   listNodes(argument: _cr_v1_ListNodesRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_ListNodesReply__Output>): grpc.ClientUnaryCall;
   listNodes(argument: _cr_v1_ListNodesRequest, callback: grpc.requestCallback<_cr_v1_ListNodesReply__Output>): grpc.ClientUnaryCall;
   
+  ListTokens(argument: _cr_v1_ListTokensRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_ListTokensReply__Output>): grpc.ClientUnaryCall;
+  ListTokens(argument: _cr_v1_ListTokensRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_cr_v1_ListTokensReply__Output>): grpc.ClientUnaryCall;
+  ListTokens(argument: _cr_v1_ListTokensRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_ListTokensReply__Output>): grpc.ClientUnaryCall;
+  ListTokens(argument: _cr_v1_ListTokensRequest, callback: grpc.requestCallback<_cr_v1_ListTokensReply__Output>): grpc.ClientUnaryCall;
+  listTokens(argument: _cr_v1_ListTokensRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_ListTokensReply__Output>): grpc.ClientUnaryCall;
+  listTokens(argument: _cr_v1_ListTokensRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_cr_v1_ListTokensReply__Output>): grpc.ClientUnaryCall;
+  listTokens(argument: _cr_v1_ListTokensRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_ListTokensReply__Output>): grpc.ClientUnaryCall;
+  listTokens(argument: _cr_v1_ListTokensRequest, callback: grpc.requestCallback<_cr_v1_ListTokensReply__Output>): grpc.ClientUnaryCall;
+  
   /**
    * Progress and log lines of a running attempt.
    */
@@ -186,6 +230,15 @@ export interface SchedulerClient extends grpc.Client {
   report(argument: _cr_v1_ReportRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_cr_v1_AttemptReply__Output>): grpc.ClientUnaryCall;
   report(argument: _cr_v1_ReportRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_AttemptReply__Output>): grpc.ClientUnaryCall;
   report(argument: _cr_v1_ReportRequest, callback: grpc.requestCallback<_cr_v1_AttemptReply__Output>): grpc.ClientUnaryCall;
+  
+  RevokeToken(argument: _cr_v1_RevokeTokenRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_TokenInfo__Output>): grpc.ClientUnaryCall;
+  RevokeToken(argument: _cr_v1_RevokeTokenRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_cr_v1_TokenInfo__Output>): grpc.ClientUnaryCall;
+  RevokeToken(argument: _cr_v1_RevokeTokenRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_TokenInfo__Output>): grpc.ClientUnaryCall;
+  RevokeToken(argument: _cr_v1_RevokeTokenRequest, callback: grpc.requestCallback<_cr_v1_TokenInfo__Output>): grpc.ClientUnaryCall;
+  revokeToken(argument: _cr_v1_RevokeTokenRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_TokenInfo__Output>): grpc.ClientUnaryCall;
+  revokeToken(argument: _cr_v1_RevokeTokenRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_cr_v1_TokenInfo__Output>): grpc.ClientUnaryCall;
+  revokeToken(argument: _cr_v1_RevokeTokenRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_TokenInfo__Output>): grpc.ClientUnaryCall;
+  revokeToken(argument: _cr_v1_RevokeTokenRequest, callback: grpc.requestCallback<_cr_v1_TokenInfo__Output>): grpc.ClientUnaryCall;
   
   /**
    * --- the CLI ---
@@ -231,6 +284,8 @@ export interface SchedulerHandlers extends grpc.UntypedServiceImplementation {
    */
   Connect: grpc.handleServerStreamingCall<_cr_v1_ConnectRequest__Output, _cr_v1_Command>;
   
+  CreateToken: grpc.handleUnaryCall<_cr_v1_CreateTokenRequest__Output, _cr_v1_TokenInfo>;
+  
   /**
    * An image file, in chunks.
    */
@@ -257,16 +312,27 @@ export interface SchedulerHandlers extends grpc.UntypedServiceImplementation {
    */
   Heartbeat: grpc.handleUnaryCall<_cr_v1_HeartbeatRequest__Output, _cr_v1_HeartbeatReply>;
   
+  /**
+   * --- joining and tokens (docs/security-cluster.md) ---
+   * An agent with an `agent` token gets a client certificate for its public key, signed by
+   * the cluster CA; from then on it talks mutual TLS.
+   */
+  Join: grpc.handleUnaryCall<_cr_v1_JoinRequest__Output, _cr_v1_JoinReply>;
+  
   ListImages: grpc.handleUnaryCall<_cr_v1_JobRef__Output, _cr_v1_ListImagesReply>;
   
   ListJobs: grpc.handleUnaryCall<_cr_v1_ListJobsRequest__Output, _cr_v1_ListJobsReply>;
   
   ListNodes: grpc.handleUnaryCall<_cr_v1_ListNodesRequest__Output, _cr_v1_ListNodesReply>;
   
+  ListTokens: grpc.handleUnaryCall<_cr_v1_ListTokensRequest__Output, _cr_v1_ListTokensReply>;
+  
   /**
    * Progress and log lines of a running attempt.
    */
   Report: grpc.handleUnaryCall<_cr_v1_ReportRequest__Output, _cr_v1_AttemptReply>;
+  
+  RevokeToken: grpc.handleUnaryCall<_cr_v1_RevokeTokenRequest__Output, _cr_v1_TokenInfo>;
   
   /**
    * --- the CLI ---
@@ -284,6 +350,7 @@ export interface SchedulerDefinition extends grpc.ServiceDefinition {
   Cancel: MethodDefinition<_cr_v1_JobRef, _cr_v1_JobInfo, _cr_v1_JobRef__Output, _cr_v1_JobInfo__Output>
   Checkpoint: MethodDefinition<_cr_v1_JobRef, _cr_v1_JobInfo, _cr_v1_JobRef__Output, _cr_v1_JobInfo__Output>
   Connect: MethodDefinition<_cr_v1_ConnectRequest, _cr_v1_Command, _cr_v1_ConnectRequest__Output, _cr_v1_Command__Output>
+  CreateToken: MethodDefinition<_cr_v1_CreateTokenRequest, _cr_v1_TokenInfo, _cr_v1_CreateTokenRequest__Output, _cr_v1_TokenInfo__Output>
   DownloadImage: MethodDefinition<_cr_v1_DownloadImageRequest, _cr_v1_ImageChunk, _cr_v1_DownloadImageRequest__Output, _cr_v1_ImageChunk__Output>
   Drain: MethodDefinition<_cr_v1_DrainRequest, _cr_v1_NodeInfo, _cr_v1_DrainRequest__Output, _cr_v1_NodeInfo__Output>
   Finish: MethodDefinition<_cr_v1_FinishRequest, _cr_v1_AttemptReply, _cr_v1_FinishRequest__Output, _cr_v1_AttemptReply__Output>
@@ -291,10 +358,13 @@ export interface SchedulerDefinition extends grpc.ServiceDefinition {
   GetJob: MethodDefinition<_cr_v1_JobRef, _cr_v1_JobInfo, _cr_v1_JobRef__Output, _cr_v1_JobInfo__Output>
   GetLogs: MethodDefinition<_cr_v1_GetLogsRequest, _cr_v1_GetLogsReply, _cr_v1_GetLogsRequest__Output, _cr_v1_GetLogsReply__Output>
   Heartbeat: MethodDefinition<_cr_v1_HeartbeatRequest, _cr_v1_HeartbeatReply, _cr_v1_HeartbeatRequest__Output, _cr_v1_HeartbeatReply__Output>
+  Join: MethodDefinition<_cr_v1_JoinRequest, _cr_v1_JoinReply, _cr_v1_JoinRequest__Output, _cr_v1_JoinReply__Output>
   ListImages: MethodDefinition<_cr_v1_JobRef, _cr_v1_ListImagesReply, _cr_v1_JobRef__Output, _cr_v1_ListImagesReply__Output>
   ListJobs: MethodDefinition<_cr_v1_ListJobsRequest, _cr_v1_ListJobsReply, _cr_v1_ListJobsRequest__Output, _cr_v1_ListJobsReply__Output>
   ListNodes: MethodDefinition<_cr_v1_ListNodesRequest, _cr_v1_ListNodesReply, _cr_v1_ListNodesRequest__Output, _cr_v1_ListNodesReply__Output>
+  ListTokens: MethodDefinition<_cr_v1_ListTokensRequest, _cr_v1_ListTokensReply, _cr_v1_ListTokensRequest__Output, _cr_v1_ListTokensReply__Output>
   Report: MethodDefinition<_cr_v1_ReportRequest, _cr_v1_AttemptReply, _cr_v1_ReportRequest__Output, _cr_v1_AttemptReply__Output>
+  RevokeToken: MethodDefinition<_cr_v1_RevokeTokenRequest, _cr_v1_TokenInfo, _cr_v1_RevokeTokenRequest__Output, _cr_v1_TokenInfo__Output>
   Submit: MethodDefinition<_cr_v1_SubmitRequest, _cr_v1_JobInfo, _cr_v1_SubmitRequest__Output, _cr_v1_JobInfo__Output>
   UploadImage: MethodDefinition<_cr_v1_UploadImageMessage, _cr_v1_UploadImageReply, _cr_v1_UploadImageMessage__Output, _cr_v1_UploadImageReply__Output>
 }

@@ -1,0 +1,111 @@
+// Bearer tokens of the cluster: `crt_<id>_<secret>`. The id is public (logs, `token list`);
+// the secret is 32 random bytes shown once and stored only as its SHA-256, so a copy of the
+// database does not hand out working tokens. A fast hash is enough for 256-bit random secrets
+// (no guessing to slow down); comparison is constant-time.
+import crypto from 'node:crypto';
+import type { Db } from './db.js';
+
+export const ROLES = ['agent', 'user', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface TokenRow {
+  id: string;
+  role: Role;
+  label: string;
+  createdAt: number;
+  /** 0: never. */
+  expiresAt: number;
+  /** 0: not revoked. */
+  revokedAt: number;
+}
+
+/** Why a token was refused: the message says which, never the secret. */
+export class TokenRefusal extends Error {}
+
+const TOKEN_RE = /^crt_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS tokens (
+  id TEXT PRIMARY KEY,
+  role TEXT NOT NULL CHECK (role IN ('agent', 'user', 'admin')),
+  label TEXT NOT NULL,
+  secret_sha256 TEXT NOT NULL,
+  created_at REAL NOT NULL,
+  expires_at REAL NOT NULL,
+  revoked_at REAL NOT NULL DEFAULT 0
+);`;
+
+function hash(secret: string): Buffer {
+  return crypto.createHash('sha256').update(secret).digest();
+}
+
+export function isRole(value: string): value is Role {
+  return (ROLES as readonly string[]).includes(value);
+}
+
+/** The id of a token-shaped string, for messages; null when it is not one. */
+export function tokenId(token: string): string | null {
+  return TOKEN_RE.exec(token)?.[1] ?? null;
+}
+
+export class Tokens {
+  readonly #db: Db;
+
+  constructor(db: Db) {
+    this.#db = db;
+    db.exec(SCHEMA);
+  }
+
+  /** A new token; the returned `token` is the only copy of its secret. */
+  create(role: Role, ttlS: number, label: string, now = Date.now()): TokenRow & { token: string } {
+    const id = crypto.randomBytes(6).toString('hex');
+    const secret = crypto.randomBytes(32).toString('base64url');
+    const expiresAt = ttlS > 0 ? now + ttlS * 1000 : 0;
+    this.#db
+      .prepare(`INSERT INTO tokens (id, role, label, secret_sha256, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`)
+      .run(id, role, label, hash(secret).toString('hex'), now, expiresAt);
+    return { id, role, label, createdAt: now, expiresAt, revokedAt: 0, token: `crt_${id}_${secret}` };
+  }
+
+  list(): TokenRow[] {
+    return this.#db
+      .prepare(`SELECT id, role, label, created_at AS createdAt, expires_at AS expiresAt, revoked_at AS revokedAt FROM tokens ORDER BY created_at, id`)
+      .all() as TokenRow[];
+  }
+
+  get(id: string): TokenRow | undefined {
+    return this.#db
+      .prepare(`SELECT id, role, label, created_at AS createdAt, expires_at AS expiresAt, revoked_at AS revokedAt FROM tokens WHERE id = ?`)
+      .get(id) as TokenRow | undefined;
+  }
+
+  /** Revokes a token; revoking twice is not an error (the first time stays recorded). */
+  revoke(id: string, now = Date.now()): TokenRow | undefined {
+    this.#db.prepare(`UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at = 0`).run(now, id);
+    return this.get(id);
+  }
+
+  /** Revokes every live token with this label (the scheduler's own local tokens, on restart). */
+  revokeLabel(label: string, now = Date.now()): void {
+    this.#db.prepare(`UPDATE tokens SET revoked_at = ? WHERE label = ? AND revoked_at = 0`).run(now, label);
+  }
+
+  /** The token's row if it is valid now; throws TokenRefusal saying why not. */
+  verify(token: string, now = Date.now()): TokenRow {
+    const m = TOKEN_RE.exec(token);
+    if (m === null) throw new TokenRefusal('the token is malformed (tokens look like crt_<id>_<secret>; check for a truncated copy)');
+    const row = this.#db
+      .prepare(`SELECT id, role, label, secret_sha256 AS secret, created_at AS createdAt, expires_at AS expiresAt, revoked_at AS revokedAt FROM tokens WHERE id = ?`)
+      .get(m[1]) as (TokenRow & { secret: string }) | undefined;
+    const given = hash(m[2]!);
+    if (row === undefined || !crypto.timingSafeEqual(given, Buffer.from(row.secret, 'hex'))) {
+      throw new TokenRefusal(`token ${m[1]} is not known to this scheduler (wrong cluster, or a mistyped secret)`);
+    }
+    if (row.revokedAt > 0) throw new TokenRefusal(`token ${row.id} was revoked at ${new Date(row.revokedAt).toISOString()}: ask an admin for a new one`);
+    if (row.expiresAt > 0 && row.expiresAt <= now) {
+      throw new TokenRefusal(`token ${row.id} expired at ${new Date(row.expiresAt).toISOString()}: ask an admin for a new one (cr-scheduler token create)`);
+    }
+    const { secret: _secret, ...info } = row;
+    return info;
+  }
+}
