@@ -3,6 +3,12 @@
 // which holds no napi values.
 #include <napi.h>
 
+#if !defined(_WIN32)
+#include <dlfcn.h>
+#endif
+
+#include <mutex>
+
 #include "blocks.h"
 #include "dirty.h"
 #include "helpers.h"
@@ -18,7 +24,27 @@ namespace {
 // changes, so that a stale build/ is refused instead of misbehaving.
 constexpr int kAbiVersion = 3;
 
+// Node dlcloses an addon when the last environment that loaded it goes away: a worker thread
+// that loaded it alone (the runner's job threads do) unmaps its code when it exits. The pool's
+// threads are process-wide and parked inside that code for the life of the process, so the
+// library must never be unloaded: the first Init marks it RTLD_NODELETE (measured: without
+// this, /proc/self/maps no longer lists cr_native.node once such a worker has exited, and a
+// later wake-up of a pool thread jumps into unmapped memory).
+void PinLibrary() {
+#if !defined(_WIN32)
+  static std::once_flag once;
+  std::call_once(once, [] {
+    Dl_info info;
+    if (dladdr(reinterpret_cast<void*>(&PinLibrary), &info) != 0 && info.dli_fname != nullptr) {
+      // RTLD_NOLOAD: only changes the flags of the copy already loaded; the handle is never closed.
+      dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+    }
+  });
+#endif
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  PinLibrary();
   const napi_property_attributes constant = napi_enumerable;
   exports.DefineProperties({
       Napi::PropertyDescriptor::Value("abiVersion", Napi::Number::New(env, kAbiVersion), constant),
