@@ -9,7 +9,9 @@
 // of the old attempt could contradict, and an attempt that is stale at the check leaves nothing.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
-import { readBasesUnverified } from '../../src/image/reader.js';
+import { getCodec } from '../../src/codec/index.js';
+import { CrError } from '../../src/errors.js';
+import { ImageReader, readBasesUnverified } from '../../src/image/reader.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import { storeJobName } from '../names.js';
 import type { Db } from './db.js';
@@ -98,7 +100,8 @@ export class ImageStore {
       // A file without a record was linked by a scheduler that died before recording it.
       fs.rmSync(this.file(job, sequence), { force: true });
       let sha256 = '';
-      await this.store.commit(name, sequence, async (handle) => {
+      const codec = await getCodec();
+      await this.store.commit(name, sequence, async (handle, temp) => {
         const hash = createHash('sha256');
         let received = 0;
         let trailer: string | null = null;
@@ -117,6 +120,21 @@ export class ImageStore {
         if (trailer === null) throw new Refused(false, 'the upload ended without its trailer (the sender stopped mid-image)');
         if (received !== header.bytes) throw new Refused(false, `received ${received} bytes, ${header.bytes} announced`);
         if (trailer !== sha256) throw new Refused(false, `sha256 mismatch: sent ${trailer}, received ${sha256}`);
+        // The bytes arrived whole; now the image itself: its tag (the cluster's key), its manifest
+        // (this job, this number) and every block's stored hash, through the bases it shares
+        // blocks with (uploaded before it, beside it in the store). Before the link, so that an
+        // image that does not verify is never listed, kept by retention or served.
+        await handle.sync();
+        let reader: ImageReader | null = null;
+        try {
+          reader = ImageReader.open(temp, { codec, key: this.key, expect: { job: name, sequence } });
+          reader.verifyStored();
+        } catch (err) {
+          if (err instanceof CrError) throw new Refused(false, `image ${sequence} of job ${job} does not verify: ${err.message}`);
+          throw err;
+        } finally {
+          reader?.close();
+        }
         if (!isCurrent()) throw new Refused(true, `attempt ${header.attempt} of job ${job} was superseded during the upload`);
         this.committing.add(job);
       });

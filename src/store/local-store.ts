@@ -128,7 +128,7 @@ export class LocalStore {
    * images beyond `keepImages`. If anything fails, the temp file is removed and the images
    * committed before stay as they were.
    */
-  async commit<T>(job: string, sequence: number, write: (file: FileHandle) => Promise<T>): Promise<{ file: string; result: T }> {
+  async commit<T>(job: string, sequence: number, write: (file: FileHandle, temp: string) => Promise<T>): Promise<{ file: string; result: T }> {
     const file = this.imageFile(job, sequence);
     const dir = path.dirname(file);
     await fsp.mkdir(dir, { recursive: true });
@@ -139,7 +139,8 @@ export class LocalStore {
     await fsp.rm(temp, { force: true });
     let handle: FileHandle | null = await fsp.open(temp, 'wx', 0o600);
     try {
-      const result = await write(handle);
+      // `temp` lets the writer read back what it wrote (the scheduler verifies an upload) before it is linked.
+      const result = await write(handle, temp);
       await handle.sync();
       await handle.close();
       handle = null;
