@@ -20,7 +20,7 @@ interface SubmitFlags extends ClusterFlags {
 
 export function submitCommand() {
   return clusterCommand('submit', 'send a job to the scheduler, which places it on a node and moves it when the node dies')
-    .argument('<job>', 'the job module; its relative imports and packages are bundled with it (cr is not)')
+    .argument('<job>', 'the job module; its relative imports and packages, and modules it names by new URL(\'./m.mjs\', import.meta.url), are bundled with it (cr is not)')
     .addOption(new Option('--args <json>', "the job's arguments, as JSON").argParser(parseJsonText).default('{}', '{}'))
     .addOption(new Option('--name <name>', 'a name to show (default: the file\'s base name)'))
     .addOption(new Option('--retries <n>', 'restarts after the job fails by its own error (a lost node costs none)').argParser(parseCount('--retries')).default(3))
