@@ -8,6 +8,7 @@ import type { Command } from '../../../scheduler/proto/types.js';
 import type { CommandSink } from '../../../scheduler/server/leases.js';
 import { SchedulerCore, SchedulerError } from '../../../scheduler/server/scheduler.js';
 import { tempDir } from '../../runner/helpers.js';
+import { codecs, header, newKey, region, smoothBytes, writeImage } from '../../image/helpers.js';
 
 const LEASE_MS = 1000;
 
@@ -39,6 +40,14 @@ function core(t: ExecutionContext, dataDir = tempDir(t, 'core')): SchedulerCore 
 
 function submit(c: SchedulerCore): number {
   return c.submit({ name: 'j', code: Buffer.from('export default async () => 1'), argsJson: '{}', retries: 1, priority: 0, intervalMs: 1000, fullEvery: 8 }).id!;
+}
+
+/** The bytes of a real image of `job` number `sequence`, tagged with `key`. */
+async function imageBytes(t: ExecutionContext, key: Buffer, job: string, sequence: number): Promise<Buffer> {
+  const file = `${tempDir(t, 'upload')}/image.crimg`;
+  const { main } = await codecs();
+  await writeImage(file, { codec: main, key }, [region('grid', 'Float64Array', smoothBytes(300_000 - (300_000 % 8), sequence))], header(job, sequence));
+  return fs.readFileSync(file);
 }
 
 async function* parts(bytes: Buffer, sha256 = createHash('sha256').update(bytes).digest('hex'), during?: () => void) {
@@ -107,11 +116,12 @@ test('An image from the current attempt is stored; one from a stale attempt, or 
   const c = core(t);
   const id = submit(c);
   c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
-  const bytes = randomBytes(300_000);
-  const ok = await c.upload({ job: id, attempt: 1, sequence: 1, bytes: bytes.length, node: 'n1' }, parts(bytes));
+  const first = await imageBytes(t, c.images.key, `job-${id}`, 1);
+  const ok = await c.upload({ job: id, attempt: 1, sequence: 1, bytes: first.length, node: 'n1' }, parts(first));
   t.deepEqual(ok, { accepted: true });
-  t.deepEqual(fs.readFileSync(c.images.file(id, 1)), bytes);
+  t.deepEqual(fs.readFileSync(c.images.file(id, 1)), first);
   t.deepEqual(c.images.restorePlan(id).map((r) => r.sequence), [1]);
+  const bytes = await imageBytes(t, c.images.key, `job-${id}`, 2);
 
   const damaged = await c.upload({ job: id, attempt: 1, sequence: 2, bytes: bytes.length, node: 'n1' }, parts(bytes, '00'.repeat(32)));
   t.like(damaged, { accepted: false, stale: false });
@@ -123,9 +133,34 @@ test('An image from the current attempt is stored; one from a stale attempt, or 
   const late = await c.upload({ job: id, attempt: 1, sequence: 2, bytes: bytes.length, node: 'n1' }, parts(bytes, undefined, during));
   t.like(late, { accepted: false, stale: true });
   t.false(fs.existsSync(c.images.file(id, 2)));
-  const stale = await c.upload({ job: id, attempt: 1, sequence: 3, bytes: bytes.length, node: 'n1' }, parts(bytes));
+  const third = await imageBytes(t, c.images.key, `job-${id}`, 3);
+  const stale = await c.upload({ job: id, attempt: 1, sequence: 3, bytes: third.length, node: 'n1' }, parts(third));
   t.like(stale, { accepted: false, stale: true });
   t.deepEqual(c.listImages(id).map((i) => [i.sequence, i.attempt]), [[1, 1]]);
+});
+
+test('An upload that is not an image of this job under the cluster key, whole, is refused and leaves nothing.', async (t) => {
+  const c = core(t);
+  const id = submit(c);
+  c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
+  const cases: [string, Buffer, RegExp][] = [
+    ['random bytes', randomBytes(300_000), /does not verify: .*(not a cr image|magic)/],
+    ['another key', await imageBytes(t, newKey(), `job-${id}`, 1), /does not verify: .*tag/],
+    ["another job's image", await imageBytes(t, c.images.key, `job-${id + 1}`, 1), /does not verify: .*job/],
+    ['another number', await imageBytes(t, c.images.key, `job-${id}`, 7), /does not verify: .*(sequence|number)/],
+  ];
+  const good = await imageBytes(t, c.images.key, `job-${id}`, 1);
+  const flipped = Buffer.from(good);
+  flipped[100]! ^= 0x10; // inside the first block: the sha256 of what was sent still matches
+  cases.push(['a flipped bit in a block', flipped, /does not verify: .*(hash|block)/]);
+  for (const [what, bytes, reason] of cases) {
+    const refused = await c.upload({ job: id, attempt: 1, sequence: 1, bytes: bytes.length, node: 'n1' }, parts(bytes));
+    t.like(refused, { accepted: false, stale: false }, what);
+    t.regex((refused as { reason: string }).reason, reason, what);
+    t.false(fs.existsSync(c.images.file(id, 1)), `${what}: a file was left`);
+  }
+  t.deepEqual(c.listImages(id), []);
+  t.deepEqual(await c.upload({ job: id, attempt: 1, sequence: 1, bytes: good.length, node: 'n1' }, parts(good)), { accepted: true });
 });
 
 test('A restarted scheduler keeps its nodes alive for one lease and its jobs running.', (t) => {
