@@ -198,8 +198,11 @@ export class Checkpointer {
     try {
       info = { ...(await commit), durable: true, committed: commit };
     } catch (err) {
-      if (forced && !stopping) throw err;
+      // As for a staged image: only { force: true, durable: true } turns a failed write into a
+      // rejection; otherwise the job is warned and goes on, and `committed` rejects.
+      if (forced && durable && !stopping) throw err;
       events.warning((err as Error).message);
+      if (!durable && !stopping) return { durable: false, id, sequence, file, pauseMs, committed: commit };
     }
     if (stopping) {
       this.#stopped = new JobStoppedError(info?.id ?? null);
