@@ -99,7 +99,16 @@ export class RestoredImage {
 
   /** Decodes region `name` into `memory`, after checking that the job asks for what was saved. */
   restoreRegion(name: string, type: string, length: number, memory: RegionMemory): void {
-    this.#reader.readSectionInto(this.#section(name, type, length), memory.bytes);
+    const section = this.#section(name, type, length);
+    const decoded = this.#decoded.get(name);
+    if (decoded) {
+      // `load` already decoded and verified it: copy it rather than read and decode it again.
+      memory.bytes.set(decoded.bytes);
+      this.#decoded.delete(name);
+      decoded.free();
+      return;
+    }
+    this.#reader.readSectionInto(section, memory.bytes);
   }
 
   /**
