@@ -42,6 +42,7 @@
         'native/src/args.cc',
         'native/src/blocks.cc',
         'native/src/codec.cc',
+        'native/src/cow.cc',
         'native/src/dirty.cc',
         'native/src/helpers.cc',
         'native/src/pool.cc',

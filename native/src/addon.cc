@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "blocks.h"
+#include "cow.h"
 #include "dirty.h"
 #include "helpers.h"
 #include "pool.h"
@@ -22,7 +23,7 @@ namespace {
 
 // Bumped together with NATIVE_ABI_VERSION in src/native/binding.ts whenever the contract there
 // changes, so that a stale build/ is refused instead of misbehaving.
-constexpr int kAbiVersion = 3;
+constexpr int kAbiVersion = 4;
 
 // Node dlcloses an addon when the last environment that loaded it goes away: a worker thread
 // that loaded it alone (the runner's job threads do) unmaps its code when it exits. The pool's
@@ -70,6 +71,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("trackRegion", Napi::Function::New(env, TrackRegionJs, "trackRegion"));
   exports.Set("untrackRegion", Napi::Function::New(env, UntrackRegionJs, "untrackRegion"));
   exports.Set("scanDirty", Napi::Function::New(env, ScanDirtyJs, "scanDirty"));
+  exports.Set("cowSupport", Napi::Function::New(env, CowSupportJs, "cowSupport"));
+  exports.Set("cowCapture", Napi::Function::New(env, CowCaptureJs, "cowCapture"));
+  exports.Set("cowFlush", Napi::Function::New(env, CowFlushJs, "cowFlush"));
+  exports.Set("cowRelease", Napi::Function::New(env, CowReleaseJs, "cowRelease"));
+  exports.Set("cowStats", Napi::Function::New(env, CowStatsJs, "cowStats"));
   exports.Set("_addressOf", Napi::Function::New(env, AddressOfJs, "_addressOf"));
   return exports;
 }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "args.h"
+#include "cow.h"
 
 namespace cr {
 
@@ -49,6 +50,7 @@ size_t PageSize() {
 }
 
 Region::~Region() {
+  EndCow(false);
   std::lock_guard<std::mutex> lock(mutex_);
   UnmapLocked();
 }
@@ -65,7 +67,30 @@ void Region::Unpin() {
   if (--pins_ == 0 && freeRequested_) UnmapLocked();
 }
 
+std::shared_ptr<CowSession> Region::Cow() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return cow_;
+}
+
+void Region::SetCow(std::shared_ptr<CowSession> session) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  cow_ = std::move(session);
+}
+
+void Region::EndCow(bool finish) {
+  std::shared_ptr<CowSession> session;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    session.swap(cow_);
+  }
+  // Outside the lock: closing waits for copies in flight, which never take it.
+  if (session) CloseCow(*session, finish);
+}
+
 void Region::RequestFree() {
+  // Before the memory can go: no protection may outlive the mapping's owner, and no copy may
+  // read it after the unmap (the hang hazard, ../shared/FACTS.md).
+  EndCow(false);
   std::lock_guard<std::mutex> lock(mutex_);
   freeRequested_ = true;
   if (pins_ == 0) UnmapLocked();
@@ -146,10 +171,14 @@ Napi::Value FreeRegion(const Napi::CallbackInfo& info) {
   }
   // Detaching may release the backing store and run the finalizer; keep the Region alive.
   std::shared_ptr<Region> keep = region->shared_from_this();
+  // Before the detach, whose finalizer would cancel it: a copy-on-write flush in flight is
+  // finished here, on the job's thread, which writes no region meanwhile (the image in flight
+  // stays exact); then the region is unprotected.
+  keep->EndCow(true);
   void* unused = nullptr;
   napi_remove_wrap(env, ab, &unused);
   NAPI_THROW_IF_FAILED(env, napi_detach_arraybuffer(env, ab), Napi::Value());
-  // JS can no longer reach the memory; an encode in flight may, and unmaps it when it ends.
+  // An encode in flight may still read the memory, and unmaps it when it ends.
   keep->RequestFree();
   return env.Undefined();
 }

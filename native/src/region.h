@@ -11,6 +11,8 @@
 
 namespace cr {
 
+class CowSession;
+
 // One mapping. The memory is unmapped once a free was requested (freeRegion, or the
 // ArrayBuffer's finalizer) and no encode in flight still reads or writes it.
 class Region : public std::enable_shared_from_this<Region> {
@@ -23,8 +25,15 @@ class Region : public std::enable_shared_from_this<Region> {
   // Keeps the memory mapped until Unpin; false if a free was already requested.
   bool Pin();
   void Unpin();
-  // Idempotent.
+  // Idempotent. Ends copy-on-write first (a flush in progress is cancelled).
   void RequestFree();
+
+  uint8_t* base() const { return base_; }
+  // The region's copy-on-write session, created on first use (cow.cc), or null.
+  std::shared_ptr<CowSession> Cow();
+  void SetCow(std::shared_ptr<CowSession> session);
+  // Ends copy-on-write (see CloseCow in cow.h); the session is dropped.
+  void EndCow(bool finish);
 
  private:
   void UnmapLocked();
@@ -35,6 +44,7 @@ class Region : public std::enable_shared_from_this<Region> {
   int pins_ = 0;
   bool freeRequested_ = false;
   bool unmapped_ = false;
+  std::shared_ptr<CowSession> cow_;
 };
 
 // The region behind an ArrayBuffer, pinned, or null if it is not an attached region.

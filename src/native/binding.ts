@@ -22,6 +22,24 @@ export interface NativeDecodeFailure {
   reason: 'stored-hash' | 'decompress' | 'raw-hash';
 }
 
+/** What `cowStats` reports of a region in copy-on-write mode. */
+export interface NativeCowStats {
+  /** A flush is running. */
+  flushing: boolean;
+  /** Blocks the running or last flush had to save. */
+  flushBlocks: number;
+  /** Of those, blocks the fault handler saved because the job wrote them first. */
+  faultCopies: number;
+  /** Write faults during that flush (at most one per block). */
+  flushFaults: number;
+  /** How long the last flush took, ms (-1 while one runs). */
+  flushMs: number;
+  /** Write faults since the last cowCapture. */
+  faults: number;
+  /** Blocks written since the last cowCapture. */
+  writtenBlocks: number;
+}
+
 export interface NativeBinding {
   /** Bumped whenever this contract changes; the loader refuses a stale build. */
   readonly abiVersion: number;
@@ -56,6 +74,35 @@ export interface NativeBinding {
    * Returns the number of written pages.
    */
   scanDirty(buffer: ArrayBuffer, blockSize: number, dirty: Uint8Array): number;
+
+  /**
+   * Whether copy-on-write checkpoints work in this process (userfaultfd in synchronous
+   * write-protect mode, full mode, protection of unpopulated pages), and if not why. Probed once,
+   * with a real protect / fault / save round trip.
+   */
+  cowSupport(): { available: boolean; reason: string | null };
+  /**
+   * At a safe point: puts the region in copy-on-write mode (registers it with the synchronous
+   * userfaultfd; it must not be tracked in asynchronous mode then), sets pending[b] = 1 for every
+   * block written since the last cowCapture, and write-protects those blocks again (every block
+   * the first time). Returns how many blocks were written. No flush may be running.
+   */
+  cowCapture(buffer: ArrayBuffer, blockSize: number, pending: Uint8Array): number;
+  /**
+   * Right after cowCapture: saves each block b with slots[b] ≥ 0 into memory at slots[b] as it
+   * is now, in the background (the pool's threads, and the fault handler before the job's first
+   * write to a block not yet saved); returns at once. ready[0] becomes 1 when every block is
+   * saved, -1 when the flush was cancelled (the region was released by its finalizer or the
+   * environment's teardown). memory must stay alive and unwritten until then.
+   */
+  cowFlush(buffer: ArrayBuffer, memory: Uint8Array, slots: Float64Array, ready: Int32Array): void;
+  /**
+   * Ends copy-on-write for the region: finishes a flush in progress on the calling thread, lifts
+   * the protection and unregisters it. Blocks written since the last cowCapture are not reported.
+   */
+  cowRelease(buffer: ArrayBuffer): void;
+  /** The region's copy-on-write figures, or null when it is not in copy-on-write mode. */
+  cowStats(buffer: ArrayBuffer): NativeCowStats | null;
 
   /** XXH64 with seed 0. */
   hash64(data: Uint8Array): bigint;
@@ -104,7 +151,7 @@ export interface NativeBinding {
   ): NativeDecodeFailure | null;
 }
 
-export const NATIVE_ABI_VERSION = 3;
+export const NATIVE_ABI_VERSION = 4;
 
 /** Block flags, as stored in the image manifest and used by the addon. */
 export const BLOCK_FLAG_ZSTD = 1;
