@@ -28,6 +28,7 @@ interface RunFlags {
   keep: number;
   fullEvery: number;
   dirty: 'auto' | 'hash';
+  capture: 'auto' | 'cow' | 'stage';
   keyFile?: string;
   level: number;
   codec: 'auto' | 'native' | 'portable';
@@ -69,6 +70,12 @@ export function runCommand(verbose: () => boolean): Command {
       new Option('--dirty <how>', 'how changed blocks are found: kernel dirty tracking where available, or block hashes')
         .choices(['auto', 'hash'])
         .env('CR_DIRTY')
+        .default('auto'),
+    )
+    .addOption(
+      new Option('--capture <how>', 'how regions are captured at a checkpoint: copy-on-write where it pays, always where possible, or copied at the safe point')
+        .choices(['auto', 'cow', 'stage'])
+        .env('CR_CAPTURE')
         .default('auto'),
     )
     .addOption(new Option('--key-file <file>', 'the image key (default: <store>/.key, created on first use)').env('CR_KEY_FILE').argParser(parsePath('--key-file')))
@@ -115,6 +122,7 @@ async function run(file: string, flags: RunFlags, verbose: boolean): Promise<num
     keepImages: flags.keep,
     fullEvery: flags.fullEvery,
     dirty: flags.dirty,
+    capture: flags.capture,
     policy: resolvePolicyOptions({
       intervalMs: flags.interval * 1000,
       everyCalls: flags.every ?? null,

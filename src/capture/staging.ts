@@ -12,12 +12,19 @@ export interface StagedBlocks {
   length: number;
   /** Byte offset of block b in `memory`, or -1 when the block is not staged (it will not be read). */
   slots: Float64Array;
+  /**
+   * Copy-on-write: the blocks land in their slots in the background, and ready[0] becomes 1 once
+   * they all have (-1: the copy was cancelled); null when they were copied at the safe point.
+   */
+  ready: Int32Array | null;
 }
 
 export interface StagingRequest {
   data: Uint8Array;
   /** One byte per block, 1 = stage it; null = stage every block. */
   blocks: Uint8Array | null;
+  /** Reserve the slots but copy nothing: copy-on-write fills them (capture/cow.ts). */
+  deferred?: boolean;
 }
 
 // A 1 GiB job with its state fits, so that its images never make it wait.
@@ -49,7 +56,8 @@ export class Staging {
   }
 
   /**
-   * Copies the requested blocks of every request, in order, into staging memory; null when they
+   * Copies the requested blocks of every request, in order, into staging memory (a deferred
+   * request only gets its slots); null when they
    * would not fit the budget, or the memory they need is still being warmed (the caller then
    * writes from the regions while the job waits).
    */
@@ -77,12 +85,12 @@ export class Staging {
       const slots = new Float64Array(count).fill(-1);
       for (let b = 0; b < count; b++) {
         if (r.blocks !== null && r.blocks[b] === 0) continue;
-        const block = r.data.subarray(b * blockSize, Math.min(r.data.length, (b + 1) * blockSize));
-        memory.set(block, at);
+        const end = Math.min(r.data.length, (b + 1) * blockSize);
+        if (r.deferred !== true) memory.set(r.data.subarray(b * blockSize, end), at);
         slots[b] = at;
-        at += block.length;
+        at += end - b * blockSize;
       }
-      return { memory, length: r.data.length, slots };
+      return { memory, length: r.data.length, slots, ready: null };
     });
   }
 }

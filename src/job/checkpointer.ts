@@ -158,7 +158,7 @@ export class Checkpointer {
       if (blocks !== null) changed.set(sectionKey({ kind: 'region', name }), blocks);
     }
     const previous = this.#previous !== null && this.#previous.chain + 1 < this.#options.fullEvery ? this.#previous : null;
-    const staged = this.#stage(sections, previous, changed);
+    const staged = this.#stage(sections, previous, changed, regions);
     const pauseMs = performance.now() - started;
     // The next interval starts now: what the job pays for a checkpoint is its pause.
     this.#policy.rearm(pauseMs);
@@ -215,21 +215,28 @@ export class Checkpointer {
    * Copies what the image will read from the job's memory — regions, and the typed arrays inside
    * states, which capture references rather than copies — into staging memory, so that the job
    * may write to them again at once. Tracked regions with a matching section in `previous` stage
-   * only their changed blocks; the others stage every block (hashing reads them all). Returns
-   * false when it did not fit the staging budget: the image is then written from the job's
-   * memory itself while the job waits.
+   * only their changed blocks; the others stage every block (hashing reads them all). A region
+   * whose capture chose copy-on-write only gets its slots here: its blocks are copied into them in
+   * the background (capture/cow.ts), and the writer thread waits for them. Returns false when it
+   * did not fit the staging budget: the image is then written from the job's memory itself while
+   * the job waits.
    */
-  #stage(sections: SectionInput[], previous: { manifest: Manifest; chain: number } | null, changed: Map<string, Uint8Array>): boolean {
+  #stage(sections: SectionInput[], previous: { manifest: Manifest; chain: number } | null, changed: Map<string, Uint8Array>, regions: Map<string, RegisteredRegion>): boolean {
     const { blockSize } = this.#options.writer;
     // The serialized states too: the writer thread reads every byte from staging.
     const requests = sections.map((s) => {
       const blocks = s.kind === 'region' ? (changed.get(sectionKey(s)) ?? null) : null;
       const shares = previous !== null && matchingSection({ manifest: previous.manifest }, { ...s, elementSize: s.kind === 'state' && s.role === 'v8' ? 1 : s.elementSize, length: s.data.length }, blockSize) !== null;
-      return { data: s.data, blocks: shares ? blocks : null };
+      const tracker = s.kind === 'region' ? regions.get(s.name)?.tracker : undefined;
+      return { data: s.data, blocks: shares ? blocks : null, deferred: tracker?.copyOnWrite === true };
     });
     const staged = this.#staging.stage(requests, blockSize);
     if (staged === null) return false;
-    sections.forEach((s, i) => (s.staged = staged[i]));
+    sections.forEach((s, i) => {
+      const blocks = staged[i]!;
+      if (requests[i]!.deferred) blocks.ready = regions.get(s.name)!.tracker!.flush(blocks.memory, blocks.slots);
+      s.staged = blocks;
+    });
     return true;
   }
 

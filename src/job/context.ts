@@ -1,6 +1,7 @@
 // The `cr` object a job receives: registration (state, region), the safe point (checkpoint),
 // and reporting (progress, log). One JobContext per job attempt, in the thread that runs it.
 import type { RegisteredRegion } from '../capture/capture.js';
+import type { CapturePreference } from '../capture/cow.js';
 import { RegionTracker, type DirtyPreference } from '../capture/dirty.js';
 import { REGION_TYPES, type RegionArray, type RegionConstructor, type RegionTypeName } from '../image/format.js';
 import type { ImageWriter } from '../image/writer.js';
@@ -31,6 +32,12 @@ export interface JobContextOptions {
   fullEvery: number;
   /** How changed blocks are found: 'auto' (dirty tracking where available, default) or 'hash'. */
   dirty?: DirtyPreference;
+  /**
+   * How regions are captured at a safe point: 'auto' (copy-on-write for large regions while it
+   * pays, by measurement; default, or CR_CAPTURE), 'cow' (wherever possible) or 'stage' (copied
+   * at the safe point). See docs/incremental.md.
+   */
+  capture?: CapturePreference;
   /** Staging memory for background writes, bytes (default 1 GiB); beyond it the job waits for the write. */
   stagingBudgetBytes?: number;
   /** Shared control word written by the runner (policy.ts CONTROL_*); null when run alone. */
@@ -134,7 +141,7 @@ export class JobContext {
   /** Starts dirty tracking of a region (after its restore), or says once why blocks will be hashed instead. */
   #track(name: string, memory: RegionMemory): RegionTracker | null {
     try {
-      return RegionTracker.start(memory, this.#options.writer.blockSize, this.#options.dirty ?? 'auto');
+      return RegionTracker.start(memory, this.#options.writer.blockSize, this.#options.dirty ?? 'auto', this.#options.capture ?? 'auto');
     } catch (err) {
       if (!this.#trackingWarned) {
         this.#trackingWarned = true;

@@ -5,6 +5,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { Piscina } from 'piscina';
+import type { CapturePreference } from '../capture/cow.js';
 import type { DirtyPreference } from '../capture/dirty.js';
 import { toErrorRecord, type ErrorRecord } from '../errors.js';
 import type { PolicyOptions } from '../policy.js';
@@ -28,6 +29,8 @@ export interface RunOptions {
   fullEvery: number;
   /** How changed blocks are found: dirty tracking where available ('auto'), or block hashes. */
   dirty: DirtyPreference;
+  /** How regions are captured: copy-on-write where it pays ('auto', default), always where possible ('cow'), or staged ('stage'). */
+  capture?: CapturePreference;
   /** Restarts after the first attempt fails. */
   retries: number;
   /** Delay before the first restart, ms; doubles each time, up to 30 s. */
@@ -126,6 +129,7 @@ export class JobRunner {
           policy: o.policy,
           fullEvery: o.fullEvery,
           dirty: o.dirty,
+          capture: o.capture ?? 'auto',
           level: o.level,
           codec: o.codec,
         });

@@ -1,5 +1,6 @@
 // The message shapes between the runner (main thread) and the worker that runs one attempt.
 import type { MessagePort } from 'node:worker_threads';
+import type { CapturePreference } from '../capture/cow.js';
 import type { DirtyPreference } from '../capture/dirty.js';
 import type { ErrorRecord } from '../errors.js';
 import type { ImageCommitted } from '../job/context.js';
@@ -25,6 +26,7 @@ export interface JobTask {
   /** Every fullEvery-th image is full, the others incremental. */
   fullEvery: number;
   dirty: DirtyPreference;
+  capture: CapturePreference;
   level: number;
   codec: CodecPreference;
   /** Int32Array control word, see policy.ts CONTROL_*. */

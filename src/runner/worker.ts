@@ -63,6 +63,7 @@ export default async function runAttempt(task: JobTask): Promise<JobTaskResult> 
       policy: task.policy,
       fullEvery: task.fullEvery,
       dirty: task.dirty,
+      capture: task.capture,
       control: new Int32Array(task.control),
       events,
     });

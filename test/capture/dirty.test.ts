@@ -11,6 +11,7 @@ import { resolvePolicyOptions } from '../../src/policy.js';
 import { allocateRegion } from '../../src/region.js';
 import { RestoredImage } from '../../src/restore.js';
 import { LocalStore } from '../../src/store/local-store.js';
+import { layout } from './helpers.js';
 
 const BLOCK = DEFAULT_BLOCK_SIZE;
 const tracking = dirtyTrackingMode();
@@ -39,17 +40,6 @@ async function context(dir: string, dirty: 'auto' | 'hash', restore = false): Pr
     events: { progress: () => undefined, log: () => undefined, warning: () => undefined, checkpoint: () => undefined },
   });
   return { ctx, store };
-}
-
-/** The blocks of every image: where each one's bytes are and what they hash to. */
-function layout(store: LocalStore): Manifest['sections'][] {
-  return store.list('job').map((entry) => {
-    const bytes = fs.readFileSync(entry.file);
-    const offset = Number(bytes.readBigUInt64LE(bytes.length - 64));
-    const manifest = JSON.parse(bytes.subarray(offset, bytes.length - 64).toString('utf8')) as Manifest;
-    // cr's own clock ("cr:clock") holds the time the run took, which differs between runs.
-    return manifest.sections.filter((section) => section.name !== 'cr:clock');
-  });
 }
 
 test(`dirty tracking is ${tracking.mode} on this machine${tracking.reason ? ` (${tracking.reason})` : ''}`, (t) => {

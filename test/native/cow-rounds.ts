@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { NativeBinding } from '../../src/native/binding.js';
+import { xorshift } from '../capture/helpers.js';
 
 export interface CowRoundsOptions {
   rounds: number;
@@ -26,15 +27,7 @@ export interface CowRoundsResult {
 }
 
 export function cowRounds(b: NativeBinding, o: CowRoundsOptions): CowRoundsResult {
-  let x = o.seed >>> 0 || 1;
-  const rand = (n: number): number => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
+  const rand = xorshift(o.seed);
   const page = b.pageSize;
   const ab = b.allocRegion(o.bytes, true);
   const u8 = new Uint8Array(ab);

@@ -1,0 +1,107 @@
+// Copy-on-write capture of regions (docs/incremental.md, "Copy-on-write checkpoints"): where
+// the kernel allows it, a large region is write-protected at the safe point and copied into
+// staging memory in the background, a block being saved by the fault handler first when the job
+// writes it before the flush got there. This file holds whether it is available, which capture a
+// region uses at each safe point, and why.
+import { loadNative } from '../native/binding.js';
+
+/** 'auto': choose per region by measurement; 'cow': copy-on-write wherever possible; 'stage': never. */
+export type CapturePreference = 'auto' | 'cow' | 'stage';
+
+/** A region smaller than this is staged in 'auto': copying it at the safe point costs less than a few ms. */
+export const COW_MIN_BYTES = 64 * 1024 * 1024;
+/**
+ * A region leaves copy-on-write when, in the last flush, the job wrote at least this share of the
+ * blocks the flush had to save before the flush saved them: each of those cost the job a fault and
+ * a wait for the copy of its block, more than staging would have cost for that block.
+ */
+export const COW_MAX_FAULT_SHARE = 0.25;
+/** After leaving, this many captures are staged before copy-on-write is tried again, doubling up to the max. */
+export const COW_RETRY_MIN = 4;
+export const COW_RETRY_MAX = 64;
+
+let probed: { available: boolean; forced: CapturePreference; reason: string | null } | undefined;
+
+function preferenceFromEnv(): CapturePreference {
+  const forced = process.env.CR_CAPTURE;
+  if (forced === undefined || forced === '' || forced === 'auto') return 'auto';
+  if (forced === 'cow' || forced === 'stage') return forced;
+  throw new RangeError(`CR_CAPTURE must be "auto", "cow" or "stage", got ${JSON.stringify(forced)}`);
+}
+
+/**
+ * Whether this process can take copy-on-write checkpoints, and why not when it cannot. With
+ * CR_CAPTURE=cow, unavailability throws instead, for tests that must exercise the path.
+ */
+export function copyOnWriteMode(): { available: boolean; forced: CapturePreference; reason: string | null } {
+  if (probed) return probed;
+  const forced = preferenceFromEnv();
+  const { binding, reason } = loadNative();
+  if (forced === 'stage') probed = { available: false, forced, reason: 'switched off by CR_CAPTURE=stage' };
+  else if (!binding) probed = { available: false, forced, reason };
+  else {
+    const support = binding.cowSupport();
+    probed = { available: support.available, forced, reason: support.reason };
+  }
+  if (forced === 'cow' && !probed.available) {
+    throw new Error(`CR_CAPTURE=cow, but copy-on-write is unavailable: ${probed.reason ?? 'unknown reason'}`);
+  }
+  return probed;
+}
+
+/** What one flush measured: the blocks it had to save, and how many the job wrote first. */
+export interface FlushMeasure {
+  flushBlocks: number;
+  faultCopies: number;
+}
+
+/** Decides, at each safe point, whether a region's capture uses copy-on-write. */
+export interface CaptureChoice {
+  /** `last`: what the flush since the previous call measured, or null when none ran. */
+  next(last: FlushMeasure | null): boolean;
+}
+
+/**
+ * The per-region choice between copy-on-write and staging, from what the region's last flush
+ * measured. A large region starts in copy-on-write ('auto'); it leaves when its last flush saw the
+ * job write COW_MAX_FAULT_SHARE or more of the blocks before the flush saved them, and is tried
+ * again after COW_RETRY_MIN captures, then twice as many each time it leaves again (up to
+ * COW_RETRY_MAX); a flush with few such writes resets the wait. 'cow' always chooses it, 'stage'
+ * never.
+ */
+export class CowChoice implements CaptureChoice {
+  readonly #prefer: CapturePreference;
+  readonly #large: boolean;
+  #wait = 0;
+  #backoff = COW_RETRY_MIN;
+  #cow = false;
+
+  constructor(prefer: CapturePreference, byteLength: number) {
+    this.#prefer = prefer;
+    this.#large = byteLength >= COW_MIN_BYTES;
+  }
+
+  /** Whether the region is in copy-on-write mode (what the last `next()` chose). */
+  get cow(): boolean {
+    return this.#cow;
+  }
+
+  /** At a safe point: whether this capture uses copy-on-write. `last`: the flush since the previous call, if any. */
+  next(last: FlushMeasure | null): boolean {
+    if (this.#prefer !== 'auto') return (this.#cow = this.#prefer === 'cow');
+    if (!this.#large) return (this.#cow = false);
+    if (this.#cow && last !== null && last.flushBlocks > 0) {
+      if (last.faultCopies >= last.flushBlocks * COW_MAX_FAULT_SHARE) {
+        this.#wait = this.#backoff;
+        this.#backoff = Math.min(COW_RETRY_MAX, this.#backoff * 2);
+        return (this.#cow = false);
+      }
+      this.#backoff = COW_RETRY_MIN;
+    }
+    if (!this.#cow && this.#wait > 0) {
+      this.#wait--;
+      return false;
+    }
+    return (this.#cow = true);
+  }
+}
