@@ -1,7 +1,8 @@
 // `npm run bench`: what a checkpoint costs, against a baseline measured in the same run
 // (v8.serialize + fs.writeFileSync + fsync, and readFileSync + v8.deserialize for restart).
 // Figures are medians of a few repetitions on a warm page cache; see ../shared/FACTS.md for the
-// machine's limits they should be read against.
+// machine's limits they should be read against. Flags: --quick (64 MiB field, smaller runs),
+// --cow (only the copy-on-write lines), --cluster, --portable.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +16,8 @@ import { resolvePolicyOptions } from '../src/policy.js';
 import { RestoredImage } from '../src/restore.js';
 import { LocalStore } from '../src/store/local-store.js';
 import { allocateRegion } from '../src/region.js';
+import { copyOnWriteMode } from '../src/capture/cow.js';
+import { loadNative } from '../src/native/binding.js';
 import { fillSmoothField, smallObjects } from './data.js';
 import { benchEncoding } from './encoding.js';
 import { benchHeat2d } from './heat2d.js';
@@ -68,6 +71,8 @@ interface ContextSettings {
   /** Default 1: every image full, so rows measure full images. */
   fullEvery?: number;
   dirty?: 'auto' | 'hash';
+  /** Default 'stage': the region rows measure staging; the copy-on-write line asks for 'cow'. */
+  capture?: 'auto' | 'cow' | 'stage';
   stagingBudgetBytes?: number;
   intervalMs?: number | null;
   control?: Int32Array | null;
@@ -85,6 +90,7 @@ function newContext(codec: BlockCodec, store: LocalStore, job: string, settings:
     policy: resolvePolicyOptions({ intervalMs: settings.intervalMs ?? null }),
     fullEvery: settings.fullEvery ?? 1,
     dirty: settings.dirty ?? 'auto',
+    capture: settings.capture ?? 'stage',
     stagingBudgetBytes: settings.stagingBudgetBytes,
     control: settings.control ?? null,
     events: { progress: () => undefined, log: () => undefined, warning: () => undefined, checkpoint: () => undefined },
@@ -303,7 +309,77 @@ targets, ${size} float64 field, this run:`);
     `  staging pause (every block staged): ${fmtMs(region.pauseMs)} ms vs a warm memcpy of the same bytes ${fmtMs(reference.memcpyMs)} ms: ` +
       `${(region.pauseMs / reference.memcpyMs).toFixed(2)}× (target ≤ 1.5×)`,
   );
-  console.log('  copy-on-write pause (target ≤ 20 ms/GiB): not built (docs/incremental.md, "Not yet built")');
+}
+
+/**
+ * Copy-on-write on a `bytes` field, after staging memory is warm: the pause inside checkpoint()
+ * per GiB, and what the job pays during the flush: a sweep over the whole field (read, compute,
+ * write every element) started right after the safe point, against the same sweep over an
+ * unprotected region of the same size measured next to it.
+ */
+async function benchCow(codec: BlockCodec, dir: string, bytes: number, reps: number): Promise<string[]> {
+  const { binding } = loadNative();
+  if (!binding || !copyOnWriteMode().available) return [`  copy-on-write: unavailable here (${copyOnWriteMode().reason ?? 'no addon'})`];
+  const store = LocalStore.open({ dir: path.join(dir, 'store-cow'), keepImages: 2 });
+  const ctx = newContext(codec, store, 'cow', { capture: 'cow' });
+  const field = ctx.region('field', Float64Array, bytes / 8);
+  fillSmoothField(field);
+  await warmStaging(ctx);
+  const plain = allocateRegion('plain', Float64Array, bytes / 8);
+  const plainArray = plain.array as Float64Array;
+  plainArray.set(field);
+  const sweep = (a: Float64Array): number => {
+    const t0 = performance.now();
+    for (let i = 0; i < a.length; i++) a[i] = a[i]! * 0.999 + 1e-3;
+    return performance.now() - t0;
+  };
+  const touch = (a: Float64Array): number => {
+    const t0 = performance.now();
+    for (let i = 0; i < a.length; i += 512) a[i] = a[i]! + 1;
+    return performance.now() - t0;
+  };
+  const r = { pause: [] as number[], during: [] as number[], plain: [] as number[], flush: [] as number[], touchDuring: [] as number[], touchPlain: [] as number[], outrun: [] as number[], staged: [] as number[], stagedPause: [] as number[] };
+  // The same sweep right after a staged checkpoint of the same field: the image is encoded in the
+  // background then too, so the difference is what copy-on-write itself costs the job.
+  const stagedStore = LocalStore.open({ dir: path.join(dir, 'store-cow-staged'), keepImages: 2 });
+  const stagedCtx = newContext(codec, stagedStore, 'staged', { capture: 'stage', dirty: 'hash' });
+  const stagedField = stagedCtx.region('field', Float64Array, bytes / 8);
+  stagedField.set(field);
+  await warmStaging(stagedCtx);
+  for (let k = 0; k < reps; k++) {
+    const info = await stagedCtx.checkpoint({ force: true });
+    if (!info || info.durable) throw new Error('the staged checkpoint was not staged');
+    r.stagedPause.push(info.pauseMs);
+    r.staged.push(sweep(stagedField));
+    await info.committed;
+  }
+  await stagedCtx.close();
+  for (let k = 0; k < reps; k++) {
+    for (const kind of ['sweep', 'touch'] as const) {
+      const run = kind === 'sweep' ? sweep : touch;
+      (kind === 'sweep' ? r.plain : r.touchPlain).push(run(plainArray));
+      const info = await ctx.checkpoint({ force: true });
+      if (!info || info.durable) throw new Error('the copy-on-write checkpoint was not staged');
+      r.pause.push(info.pauseMs);
+      (kind === 'sweep' ? r.during : r.touchDuring).push(run(field));
+      await info.committed;
+      const stats = binding.cowStats(field.buffer as ArrayBuffer)!;
+      r.flush.push(stats.flushMs);
+      r.outrun.push(stats.faultCopies / Math.max(1, stats.flushBlocks));
+    }
+  }
+  plain.free();
+  await ctx.close();
+  const gib = bytes / GiB;
+  const size = bytes >= GiB ? `${gib} GiB` : `${bytes / MiB} MiB`;
+  return [
+    `  copy-on-write pause: ${fmtMs(median(r.pause))} ms for ${size}, ${fmtMs(median(r.pause) / gib)} ms/GiB (target ≤ 20 ms/GiB); the flush then took ${fmtMs(median(r.flush))} ms in the background`,
+    `  staging, same field and run: pause ${fmtMs(median(r.stagedPause))} ms, ${fmtMs(median(r.stagedPause) / gib)} ms/GiB (${(median(r.stagedPause) / median(r.pause)).toFixed(1)}× the copy-on-write pause)`,
+    `  copy-on-write, job during the flush: a sweep over the field ${fmtMs(median(r.during))} ms vs ${fmtMs(median(r.plain))} ms unprotected (${(median(r.during) / median(r.plain)).toFixed(2)}×) ` +
+      `and ${fmtMs(median(r.staged))} ms right after a staged checkpoint (${(median(r.during) / median(r.staged)).toFixed(2)}×); ` +
+      `one write per page ${fmtMs(median(r.touchDuring))} ms vs ${fmtMs(median(r.touchPlain))} ms (${(median(r.touchDuring) / median(r.touchPlain)).toFixed(2)}×); ` +
+      `blocks the job wrote before the flush saved them: ${(100 * median(r.outrun)).toFixed(0)}%`,
+  ];
 }
 
 const fmtMB = (bytes: number, ms: number): string => `${((bytes / 1e6) / (ms / 1000)).toFixed(0)} MB/s`;
@@ -338,6 +414,15 @@ async function main(): Promise<void> {
   if (process.argv.includes('--cluster')) return (await import('./cluster.js')).benchCluster(quick);
   const codec = await getCodec({ prefer: process.argv.includes('--portable') ? 'portable' : 'native' });
   const dir = fs.mkdtempSync(path.join(process.env.CR_BENCH_DIR ?? os.tmpdir(), 'cr-bench-'));
+  if (process.argv.includes('--cow')) {
+    // Only the copy-on-write lines (1 GiB field; 64 MiB with --quick).
+    try {
+      for (const line of await benchCow(codec, dir, quick ? 64 * MiB : GiB, 3)) console.log(line);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    return;
+  }
   try {
     console.log(`cr bench: ${codec.description}; ${os.cpus().length} cores, Node ${process.version}; store in ${dir}`);
     console.log('pause = time inside checkpoint(); commit = until the image is durable (fsync + rename + dir fsync);');
@@ -350,6 +435,7 @@ async function main(): Promise<void> {
     const region = rows[quick ? 0 : 1]!;
     printTargets(region);
     const fieldBytes = region.regionBytes ?? region.rawBytes;
+    for (const line of await benchCow(codec, dir, fieldBytes, 3)) console.log(line);
     console.log(`\nincremental, ${fieldBytes / MiB} MiB field:`);
     console.log(`  ${await benchIncremental(codec, dir, fieldBytes, 'auto', region)}`);
     console.log(`  ${await benchIncremental(codec, dir, fieldBytes, 'hash', region)}`);

@@ -1,6 +1,6 @@
 // Copy-on-write checkpoints of regions: userfaultfd write-protection in synchronous mode, a
 // process-wide handler thread that saves a block before the job's first write to it, and a
-// flush on the pool's threads that saves the rest (see cow.cc and docs/incremental.md).
+// flusher thread that saves the rest (see cow.cc and docs/incremental.md).
 #pragma once
 
 #include <napi.h>

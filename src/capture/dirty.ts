@@ -51,8 +51,10 @@ export function dirtyTrackingMode(): { mode: DirtyMode; reason: string | null } 
  * wrote most of it: a page's first write after each scan costs a fault (0.65 µs in FACTS.md, and
  * up to ~15 µs on a loaded virtual machine), which a region rewritten whole gains nothing for.
  *
- * `pending` has a byte per block, set when the block may differ from the last committed image;
- * it accumulates across failed checkpoints and is cleared by `committed()`.
+ * `pending` has a byte per block, set when the block may differ from the last committed image (1
+ * written, 2 maybe written: a copy-on-write region let a sequential writer into it ahead, and the
+ * writer compares its hash); it accumulates across failed checkpoints and is cleared by
+ * `committed()`.
  */
 export class RegionTracker {
   readonly pending: Uint8Array;
@@ -163,7 +165,7 @@ export class RegionTracker {
       this.#armedCaptures++;
       this.#binding.scanDirty(this.#buffer, this.#blockSize, this.pending);
       let dirty = 0;
-      for (let b = 0; b < this.pending.length; b++) dirty += this.pending[b]!;
+      for (let b = 0; b < this.pending.length; b++) if (this.pending[b] !== 0) dirty++;
       if (dirty >= this.pending.length * ALL_DIRTY_FRACTION) {
         this.#binding.untrackRegion(this.#buffer);
         this.#armed = false;

@@ -57,7 +57,8 @@ export interface PreviousImage {
   manifest: Manifest;
   /**
    * Per section (by `sectionKey`), one byte per block: 0 when the block is known unchanged since
-   * `manifest` was taken (dirty tracking). Sections without an entry are compared by raw hash.
+   * `manifest` was taken (dirty tracking), 1 when it is known written, 2 when it may have been
+   * (compared by raw hash). Sections without an entry are compared by raw hash.
    */
   changed?: Map<string, Uint8Array>;
 }
@@ -181,7 +182,9 @@ export class ImageWriter {
         let reuse = false;
         if (b < blockCount && old) {
           const prior = old.blocks[b]!;
-          reuse = changed ? changed[b] === 0 : hashToHex(this.#options.codec.hash64(blockSource(input, b, 1, blockSize))) === prior[5];
+          // 2: maybe changed (a copy-on-write region let a sequential writer in ahead): by hash.
+          const known = changed === null || changed[b] === 2 ? null : changed[b] === 0;
+          reuse = known ?? hashToHex(this.#options.codec.hash64(blockSource(input, b, 1, blockSize))) === prior[5];
           if (reuse) {
             const base = prior[6] ?? previous!.manifest.sequence;
             blocks[b] = [prior[0], prior[1], prior[2], prior[3], prior[4], prior[5], base];

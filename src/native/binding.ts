@@ -38,6 +38,8 @@ export interface NativeCowStats {
   faults: number;
   /** Blocks written since the last cowCapture. */
   writtenBlocks: number;
+  /** Time the fault handler spent on the region's faults so far (reading each to waking its writer), ms. */
+  handlerMs: number;
 }
 
 export interface NativeBinding {
@@ -84,13 +86,15 @@ export interface NativeBinding {
   /**
    * At a safe point: puts the region in copy-on-write mode (registers it with the synchronous
    * userfaultfd; it must not be tracked in asynchronous mode then), sets pending[b] = 1 for every
-   * block written since the last cowCapture, and write-protects those blocks again (every block
-   * the first time). Returns how many blocks were written. No flush may be running.
+   * block written since the last cowCapture, pending[b] = 2 (unless it is 1) for every block a
+   * sequential writer was let into ahead of its faults (maybe written), and write-protects them
+   * again (every block the first time). Returns how many blocks were written (the 1s). Waits for
+   * a flush still running.
    */
   cowCapture(buffer: ArrayBuffer, blockSize: number, pending: Uint8Array): number;
   /**
    * Right after cowCapture: saves each block b with slots[b] ≥ 0 into memory at slots[b] as it
-   * is now, in the background (the pool's threads, and the fault handler before the job's first
+   * is now, in the background (the addon's flusher thread, and the fault handler before the job's first
    * write to a block not yet saved); returns at once. ready[0] becomes 1 when every block is
    * saved, -1 when the flush was cancelled (the region was released by its finalizer or the
    * environment's teardown). memory must stay alive and unwritten until then.

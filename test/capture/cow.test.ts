@@ -272,7 +272,7 @@ cowTest('In auto, a large region starts in copy-on-write and every image stays e
   await ctx.close();
 });
 
-cowTest('Across scripted moves between copy-on-write, tracked staging and hashing, each capture reports exactly the blocks written since the last one.', (t) => {
+cowTest('Across scripted moves between copy-on-write, tracked staging and hashing, each capture reports the blocks written since the last one.', (t) => {
   const blocks = 8;
   const memory = allocateRegion('r', Uint8Array, blocks * BLOCK);
   // cow from unarmed, cow, leave (to async tracking), stay, cow from async, cow, leave, stay...
@@ -290,7 +290,10 @@ cowTest('Across scripted moves between copy-on-write, tracked staging and hashin
     }
     const changed = tracker.capture();
     seen.push(`${script[step] ? 'cow' : 'stage'}:${changed === null ? 'hashed' : 'known'}`);
-    if (step > 0) t.deepEqual(changed && [...changed], [...written], `capture ${step + 1}`);
+    if (step > 0) {
+      // 2 (maybe written: let in ahead of a sequential writer) may stand for either.
+      t.deepEqual(changed && [...changed].map((c, b) => (c === 2 ? written[b] : c)), [...written], `capture ${step + 1}`);
+    }
     else t.is(changed, null, 'the first capture of a region is hashed');
     t.is(tracker.copyOnWrite, script[step]);
     tracker.committed(null);
