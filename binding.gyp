@@ -43,11 +43,13 @@
         'native/src/blocks.cc',
         'native/src/codec.cc',
         'native/src/cow.cc',
+        'native/src/cow-handler.cc',
         'native/src/dirty.cc',
         'native/src/helpers.cc',
         'native/src/pool.cc',
         'native/src/region.cc',
         'native/src/shuffle.cc',
+        'native/src/uffd.cc',
       ],
       'include_dirs': [
         '<!(node -p "require(\'node-addon-api\').include_dir")',

@@ -23,10 +23,8 @@
 #include <vector>
 
 #include "region.h"
+#include "uffd.h"
 
-#ifndef UFFD_USER_MODE_ONLY
-#define UFFD_USER_MODE_ONLY 1
-#endif
 #ifndef UFFD_FEATURE_WP_UNPOPULATED
 #define UFFD_FEATURE_WP_UNPOPULATED (1ULL << 13)
 #endif
@@ -62,10 +60,6 @@ struct PageRegion {
   uint64_t categories;
 };
 constexpr unsigned long kPagemapScan = _IOWR('f', 16, PmScanArg);
-
-std::string Errno(const char* what) {
-  return std::string(what) + ": " + std::strerror(errno);
-}
 
 // One userfaultfd and one pagemap descriptor serve every region of the process; both are
 // opened on first use and kept open for the life of the process.
@@ -116,14 +110,14 @@ class Tracker {
     reg.range.len = length;
     reg.mode = UFFDIO_REGISTER_MODE_WP;
     if (ioctl(uffd_, UFFDIO_REGISTER, &reg) != 0) {
-      *error = Errno("UFFDIO_REGISTER");
+      *error = ErrnoText("UFFDIO_REGISTER");
       return false;
     }
     uffdio_writeprotect wp{};
     wp.range = reg.range;
     wp.mode = UFFDIO_WRITEPROTECT_MODE_WP;
     if (ioctl(uffd_, UFFDIO_WRITEPROTECT, &wp) != 0) {
-      *error = Errno("UFFDIO_WRITEPROTECT");
+      *error = ErrnoText("UFFDIO_WRITEPROTECT");
       Untrack(base, length);
       return false;
     }
@@ -149,7 +143,7 @@ class Tracker {
       arg.return_mask = kPageIsWritten;
       const int found = ioctl(pagemap_, kPagemapScan, &arg);
       if (found < 0) {
-        *error = Errno("PAGEMAP_SCAN");
+        *error = ErrnoText("PAGEMAP_SCAN");
         return -1;
       }
       for (int i = 0; i < found; i++) {
@@ -167,44 +161,28 @@ class Tracker {
   }
 
   void Probe() {
-    // Full mode first: then the kernel's own writes into a region (read(2) into it) are tracked
-    // too. Without CAP_SYS_PTRACE and with vm.unprivileged_userfaultfd=0, only user-mode-only
-    // descriptors are allowed, and with one of those the kernel's writes into a protected page
-    // fail with EFAULT, which would break a job that reads files into a region: not used then.
-    uffd_ = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK));
-    if (uffd_ < 0) {
-      const int first = errno;
-      const int user = static_cast<int>(syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY));
-      if (user >= 0) {
-        close(user);
-        support_.reason =
-            "userfaultfd is allowed in user-mode-only form, where a read(2) into a protected region fails with "
-            "EFAULT (set vm.unprivileged_userfaultfd=1 or run with CAP_SYS_PTRACE to use it)";
-      } else {
-        errno = first;
-        support_.reason = Errno("userfaultfd (not in this kernel, or refused by seccomp)");
-      }
-      return;
-    }
+    // Full mode: then the kernel's own writes into a region (read(2) into it) are tracked too.
+    uffd_ = OpenFullModeUffd(&support_.reason);
+    if (uffd_ < 0) return;
     uffdio_api api{};
     api.api = UFFD_API;
     api.features = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED;
     if (ioctl(uffd_, UFFDIO_API, &api) != 0) {
-      support_.reason = Errno("UFFDIO_API with asynchronous write-protection (needs Linux 6.7)");
+      support_.reason = ErrnoText("UFFDIO_API with asynchronous write-protection (needs Linux 6.7)");
       close(uffd_);
       uffd_ = -1;
       return;
     }
     pagemap_ = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
     if (pagemap_ < 0) {
-      support_.reason = Errno("open /proc/self/pagemap");
+      support_.reason = ErrnoText("open /proc/self/pagemap");
       return;
     }
     // A real round trip on a scratch page: protect, write, scan must report exactly that page.
     const size_t page = PageSize();
     void* probe = mmap(nullptr, 2 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (probe == MAP_FAILED) {
-      support_.reason = Errno("mmap");
+      support_.reason = ErrnoText("mmap");
       return;
     }
     uint8_t* p = static_cast<uint8_t*>(probe);
