@@ -13,6 +13,7 @@
 #include "dirty.h"
 #include "helpers.h"
 #include "pool.h"
+#include "readblocks.h"
 #include "region.h"
 #include "zstd.h"
 
@@ -22,7 +23,7 @@ namespace {
 
 // Bumped together with NATIVE_ABI_VERSION in src/native/binding.ts whenever the contract there
 // changes, so that a stale build/ is refused instead of misbehaving.
-constexpr int kAbiVersion = 3;
+constexpr int kAbiVersion = 4;
 
 // Node dlcloses an addon when the last environment that loaded it goes away: a worker thread
 // that loaded it alone (the runner's job threads do) unmaps its code when it exits. The pool's
@@ -66,6 +67,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("decompressFrame", Napi::Function::New(env, DecompressFrameJs, "decompressFrame"));
   exports.Set("encodeBlocks", Napi::Function::New(env, EncodeBlocks, "encodeBlocks"));
   exports.Set("decodeBlocks", Napi::Function::New(env, DecodeBlocks, "decodeBlocks"));
+  exports.Set("readBlocks", Napi::Function::New(env, ReadBlocks, "readBlocks"));
   exports.Set("dirtyTrackingSupport", Napi::Function::New(env, DirtyTrackingSupportJs, "dirtyTrackingSupport"));
   exports.Set("trackRegion", Napi::Function::New(env, TrackRegionJs, "trackRegion"));
   exports.Set("untrackRegion", Napi::Function::New(env, UntrackRegionJs, "untrackRegion"));
