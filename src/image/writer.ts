@@ -123,7 +123,15 @@ export interface ImageWriterOptions {
 /** How `write` may write the file's blocks directly: `path` names the file its handle has open. */
 export interface DirectWrite {
   path: string;
+  /** Raw bytes to encode below which the image is written buffered. Default DIRECT_MIN_BYTES. */
+  minBytes?: number;
 }
+
+/**
+ * Below this many raw bytes to write, direct writes gain nothing worth a second descriptor and
+ * their staging (a small image's page-cache copy costs little): the image is written buffered.
+ */
+export const DIRECT_MIN_BYTES = 16 * 1024 * 1024;
 
 /** Reusable: its staging memory is allocated once and serves every image it writes. */
 export class ImageWriter {
@@ -221,7 +229,9 @@ export class ImageWriter {
       // Let the encoders in flight finish before the caller reuses this writer.
       await Promise.all(encodes.map((e) => e?.catch(() => undefined)));
     };
-    const sink = direct ? await DirectSink.open(direct.path, this.#staging) : null;
+    let toWrite = 0;
+    for (const c of chunks) toWrite += Math.min(inputLength(inputs[c.section]!), (c.first + c.count) * blockSize) - c.first * blockSize;
+    const sink = direct && toWrite >= (direct.minBytes ?? DIRECT_MIN_BYTES) ? await DirectSink.open(direct.path, this.#staging) : null;
     let position = 0;
     // Flush written data to disk in the background while later blocks encode, so that the
     // caller's final fsync has little left to do: buffered data still has to be written back;

@@ -8,7 +8,7 @@ import fsp, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { getNativeCodec, type BlockCodec } from '../../src/codec/index.js';
 import { DIRECT_CHUNK } from '../../src/image/direct-sink.js';
-import type { ImageWriter, PreviousImage, SectionInput, WrittenImage } from '../../src/image/writer.js';
+import { DIRECT_MIN_BYTES, type ImageWriter, type PreviousImage, type SectionInput, type WrittenImage } from '../../src/image/writer.js';
 import { KiB, MiB, assertSectionsEqual, header, makeWriter, newKey, noise, region, smallInputs, smoothBytes, tempRoot, withReader } from './helpers.js';
 
 const tmp = tempRoot('direct');
@@ -22,7 +22,8 @@ const key = newKey();
 async function writeTo(file: string, writer: ImageWriter, inputs: SectionInput[], direct: boolean, previous: PreviousImage | null = null, sequence = 1): Promise<WrittenImage> {
   const handle = await fsp.open(file, 'wx', 0o600);
   try {
-    const written = await writer.write(handle, header('job', sequence), inputs, previous, direct ? { path: file } : null);
+    // minBytes 0: even the smallest images take the direct path here.
+    const written = await writer.write(handle, header('job', sequence), inputs, previous, direct ? { path: file, minBytes: 0 } : null);
     await handle.sync();
     return written;
   } finally {
@@ -143,4 +144,30 @@ test.serial('Where O_DIRECT is refused (EINVAL), the writer writes the same imag
   }
   t.is(refused, 1);
   t.true(fs.readFileSync(file).equals(fs.readFileSync(reference)));
+});
+
+test.serial('An image with less than DIRECT_MIN_BYTES to write is written buffered, without opening the file for direct writes.', async (t) => {
+  const dir = tmp.dir();
+  const writer = makeWriter({ codec, key, blockSize: MiB, batchBlocks: 2 });
+  const open = fsp.open;
+  let directOpens = 0;
+  fsp.open = (async (file: fs.PathLike, flags?: string | number, mode?: number) => {
+    if (typeof flags === 'number' && (flags & fs.constants.O_DIRECT) !== 0) directOpens++;
+    return open(file, flags, mode);
+  }) as typeof fsp.open;
+  try {
+    for (const [bytes, opens] of [[DIRECT_MIN_BYTES - MiB, 0], [DIRECT_MIN_BYTES, 1]] as const) {
+      const file = path.join(dir, `${bytes}.crimg`);
+      const handle = await open(file, 'wx', 0o600);
+      try {
+        await writer.write(handle, header(), [region('noise', 'Float64Array', noise(bytes, 3))], null, { path: file });
+      } finally {
+        await handle.close();
+      }
+      t.is(directOpens, opens, `${bytes} bytes`);
+      withReader(file, codec, key, (r) => r.verifyFull());
+    }
+  } finally {
+    fsp.open = open;
+  }
 });
