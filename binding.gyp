@@ -47,6 +47,7 @@
         'native/src/dirty.cc',
         'native/src/helpers.cc',
         'native/src/pool.cc',
+        'native/src/readblocks.cc',
         'native/src/region.cc',
         'native/src/shuffle.cc',
         'native/src/uffd.cc',

@@ -430,10 +430,13 @@ async function main(): Promise<void> {
     const rows: Row[] = [];
     rows.push(await benchRegion(codec, dir, 64 * MiB, 5));
     if (!quick) rows.push(await benchRegion(codec, dir, GiB, 3));
-    rows.push(await benchObjects(codec, dir, quick ? 100_000 : 1_000_000, 3));
+    // --regions: only the region rows and their targets (commit and restart rates), for measuring those.
+    const regionsOnly = process.argv.includes('--regions');
+    if (!regionsOnly) rows.push(await benchObjects(codec, dir, quick ? 100_000 : 1_000_000, 3));
     printTable(rows);
     const region = rows[quick ? 0 : 1]!;
     printTargets(region);
+    if (regionsOnly) return;
     const fieldBytes = region.regionBytes ?? region.rawBytes;
     for (const line of await benchCow(codec, dir, fieldBytes, 3)) console.log(line);
     console.log(`\nincremental, ${fieldBytes / MiB} MiB field:`);

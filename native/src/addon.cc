@@ -14,6 +14,7 @@
 #include "dirty.h"
 #include "helpers.h"
 #include "pool.h"
+#include "readblocks.h"
 #include "region.h"
 #include "zstd.h"
 
@@ -67,6 +68,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("decompressFrame", Napi::Function::New(env, DecompressFrameJs, "decompressFrame"));
   exports.Set("encodeBlocks", Napi::Function::New(env, EncodeBlocks, "encodeBlocks"));
   exports.Set("decodeBlocks", Napi::Function::New(env, DecodeBlocks, "decodeBlocks"));
+  exports.Set("readBlocks", Napi::Function::New(env, ReadBlocks, "readBlocks"));
   exports.Set("dirtyTrackingSupport", Napi::Function::New(env, DirtyTrackingSupportJs, "dirtyTrackingSupport"));
   exports.Set("trackRegion", Napi::Function::New(env, TrackRegionJs, "trackRegion"));
   exports.Set("untrackRegion", Napi::Function::New(env, UntrackRegionJs, "untrackRegion"));

@@ -6,9 +6,11 @@
 
 #include <napi.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace cr {
 
@@ -43,5 +45,38 @@ bool Overlaps(const View& a, const View& b);
 
 // The integer in a Float64Array offset slot, if it is one in [0, 2^53]; -1 otherwise.
 int64_t OffsetValue(double d);
+
+// Throws unless every block's raw bytes [dstOffset, +rawLength) lie inside dst and no two
+// blocks share a byte of it: blocks decoding into the same bytes would race on them from two
+// threads. Block is any struct with size_t dstOffset and rawLength.
+template <typename Block>
+void CheckDestinations(Napi::Env env, const char* fn, const std::vector<Block>& blocks,
+                       size_t dstLength) {
+  const size_t n = blocks.size();
+  for (size_t i = 0; i < n; ++i) {
+    const Block& b = blocks[i];
+    if (b.dstOffset > dstLength || b.rawLength > dstLength - b.dstOffset) {
+      ThrowRange(env, std::string(fn) + ": block " + std::to_string(i) + " raw bytes [" +
+                          std::to_string(b.dstOffset) + ", +" + std::to_string(b.rawLength) +
+                          ") lie outside dst (" + std::to_string(dstLength) + " bytes)");
+    }
+  }
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&blocks](size_t a, size_t b) { return blocks[a].dstOffset < blocks[b].dstOffset; });
+  size_t end = 0;
+  size_t endOwner = 0;
+  for (size_t k = 0; k < n; ++k) {
+    const Block& b = blocks[order[k]];
+    if (b.rawLength == 0) continue;
+    if (b.dstOffset < end) {
+      ThrowRange(env, std::string(fn) + ": block " + std::to_string(endOwner) + " and block " +
+                          std::to_string(order[k]) + " overlap in dst");
+    }
+    end = b.dstOffset + b.rawLength;
+    endOwner = order[k];
+  }
+}
 
 }  // namespace cr

@@ -442,29 +442,8 @@ Napi::Value DecodeBlocks(const Napi::CallbackInfo& info) {
                           std::to_string(b.srcOffset) + ", +" + std::to_string(b.storedLength) +
                           ") lie outside src (" + std::to_string(src.byteLength) + " bytes)");
     }
-    if (b.dstOffset > dst.byteLength || b.rawLength > dst.byteLength - b.dstOffset) {
-      ThrowRange(env, std::string(fn) + ": " + BlockText(i) + " raw bytes [" +
-                          std::to_string(b.dstOffset) + ", +" + std::to_string(b.rawLength) +
-                          ") lie outside dst (" + std::to_string(dst.byteLength) + " bytes)");
-    }
   }
-  // Two blocks decoding into the same bytes would race on them from two threads.
-  std::vector<size_t> order(n);
-  for (size_t i = 0; i < n; ++i) order[i] = i;
-  std::sort(order.begin(), order.end(),
-            [&blocks](size_t a, size_t b) { return blocks[a].dstOffset < blocks[b].dstOffset; });
-  size_t end = 0;
-  size_t endOwner = 0;
-  for (size_t k = 0; k < n; ++k) {
-    const BlockRef& b = blocks[order[k]];
-    if (b.rawLength == 0) continue;
-    if (b.dstOffset < end) {
-      ThrowRange(env, std::string(fn) + ": " + BlockText(endOwner) + " and " +
-                          BlockText(order[k]) + " overlap in dst");
-    }
-    end = b.dstOffset + b.rawLength;
-    endOwner = order[k];
-  }
+  CheckDestinations(env, fn, blocks, dst.byteLength);
   if (n == 0) return env.Null();
 
   auto batch = std::make_shared<DecodeBatch>(std::move(blocks), src.data, dst.data, elementSize);

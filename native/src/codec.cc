@@ -1,5 +1,6 @@
 #include "codec.h"
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 
@@ -18,6 +19,7 @@ ThreadCodec::~ThreadCodec() {
   ZSTD_freeCCtx(cctx_);
   ZSTD_freeDCtx(dctx_);
   delete[] scratch_;
+  delete[] readBuffer_;
 }
 
 ZSTD_CCtx* ThreadCodec::Compressor() {
@@ -33,6 +35,13 @@ ZSTD_DCtx* ThreadCodec::Decompressor() {
 uint8_t* ThreadCodec::Scratch() {
   if (scratch_ == nullptr) scratch_ = new (std::nothrow) uint8_t[kMaxBlockSize];
   return scratch_;
+}
+
+uint8_t* ThreadCodec::ReadBuffer() {
+  if (readBuffer_ == nullptr) {
+    readBuffer_ = new (std::nothrow) uint8_t[ZSTD_compressBound(kMaxBlockSize)];
+  }
+  return readBuffer_;
 }
 
 ThreadCodec& LocalCodec() {
@@ -79,6 +88,12 @@ DecodeStatus DecodeBlock(const uint8_t* stored, size_t storedLength, uint8_t fla
                          uint64_t storedHash, uint64_t rawHash, uint8_t* dst, size_t rawLength,
                          unsigned elementSize) {
   if (Hash64(stored, storedLength) != storedHash) return DecodeStatus::kStoredHash;
+  return DecodeVerifiedBlock(stored, storedLength, flags, rawHash, dst, rawLength, elementSize);
+}
+
+DecodeStatus DecodeVerifiedBlock(const uint8_t* stored, size_t storedLength, uint8_t flags,
+                                 uint64_t rawHash, uint8_t* dst, size_t rawLength,
+                                 unsigned elementSize) {
   if (flags & kFlagZstd) {
     // The format stores exactly one frame that records its content size. libzstd alone would
     // also accept concatenated or skippable frames, or a frame without a size; refusing them
@@ -102,11 +117,87 @@ DecodeStatus DecodeBlock(const uint8_t* stored, size_t storedLength, uint8_t fla
     size_t got = ZSTD_decompressDCtx(dctx, target, rawLength, stored, storedLength);
     if (ZSTD_isError(got) || got != rawLength) return DecodeStatus::kDecompress;
     if (unshuffle) Unshuffle(target, dst, rawLength, elementSize);
-  } else if (rawLength > 0) {
+  } else if (rawLength > 0 && stored != dst) {
     std::memcpy(dst, stored, rawLength);
   }
   if (Hash64(dst, rawLength) != rawHash) return DecodeStatus::kRawHash;
   return DecodeStatus::kOk;
+}
+
+namespace {
+
+uint32_t Le(const uint8_t* p, int n) {
+  uint32_t v = 0;
+  for (int k = n - 1; k >= 0; --k) v = (v << 8) | p[k];
+  return v;
+}
+
+// The content size of `frame` if it is exactly one frame as StoredBlockIsWellFormed requires,
+// else -1. A line-by-line port of zstdFrameContentSize in src/codec/portable.ts.
+int64_t FrameContentSize(const uint8_t* frame, size_t len) {
+  constexpr uint32_t kMagic = 0xFD2FB528u;
+  constexpr uint64_t kBlockSizeMax = 128 * 1024;
+  if (len < 5) return -1;
+  if (Le(frame, 4) != kMagic) return -1;
+  const uint8_t fhd = frame[4];
+  const unsigned fcsFlag = fhd >> 6;
+  const unsigned singleSegment = (fhd >> 5) & 1;
+  const unsigned reserved = (fhd >> 3) & 1;
+  const unsigned hasChecksum = (fhd >> 2) & 1;
+  const unsigned didFlag = fhd & 3;
+  if (reserved != 0) return -1;
+  size_t p = 5;
+  uint64_t windowSize = 0;
+  if (!singleSegment) {
+    if (p >= len) return -1;
+    const uint8_t wd = frame[p++];
+    // Exponents up to 10 + 31: exact in 64 bits.
+    const uint64_t windowBase = uint64_t{1} << (10 + (wd >> 3));
+    windowSize = windowBase + (windowBase / 8) * (wd & 7);
+  }
+  const size_t didSize = didFlag == 0 ? 0 : didFlag == 1 ? 1 : didFlag == 2 ? 2 : 4;
+  if (p + didSize > len) return -1;
+  for (size_t k = 0; k < didSize; ++k) {
+    if (frame[p + k] != 0) return -1;
+  }
+  p += didSize;
+  const size_t fcsSize =
+      fcsFlag == 0 ? (singleSegment ? 1 : 0) : fcsFlag == 1 ? 2 : fcsFlag == 2 ? 4 : 8;
+  if (fcsSize == 0) return -1;
+  if (p + fcsSize > len) return -1;
+  uint64_t contentSize = 0;
+  for (size_t k = fcsSize; k-- > 0;) contentSize = contentSize * 256 + frame[p + k];
+  if (fcsSize == 2) contentSize += 256;
+  // Above 2^53 the portable check's doubles are inexact, but no block is anywhere near as long:
+  // such a frame never matches a rawLength <= 1 MiB either way.
+  if (contentSize > (uint64_t{1} << 53)) return -1;
+  p += fcsSize;
+  if (singleSegment) windowSize = contentSize;
+  const uint64_t blockMax = std::min<uint64_t>(windowSize, kBlockSizeMax);
+  for (;;) {
+    if (p + 3 > len) return -1;
+    const uint32_t header = Le(frame + p, 3);
+    p += 3;
+    const unsigned last = header & 1;
+    const unsigned type = (header >> 1) & 3;
+    const uint32_t size = header >> 3;
+    if (type == 3 || size > blockMax) return -1;
+    p += type == 1 ? 1 : size;
+    if (p > len) return -1;
+    if (last) break;
+  }
+  if (hasChecksum) p += 4;
+  return p == len ? static_cast<int64_t>(contentSize) : -1;
+}
+
+}  // namespace
+
+bool StoredBlockIsWellFormed(const uint8_t* stored, size_t storedLength, uint8_t flags,
+                             size_t rawLength) {
+  if (flags == 0) return storedLength == rawLength;
+  if (flags != kFlagZstd && flags != (kFlagZstd | kFlagShuffle)) return false;
+  return rawLength > 0 && storedLength <= ZSTD_compressBound(rawLength) &&
+         FrameContentSize(stored, storedLength) == static_cast<int64_t>(rawLength);
 }
 
 }  // namespace cr

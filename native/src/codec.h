@@ -28,11 +28,14 @@ struct ThreadCodec {
   ZSTD_CCtx* Compressor();
   ZSTD_DCtx* Decompressor();
   uint8_t* Scratch();
+  // Room for the stored bytes of one block read from a file: ZSTD_compressBound(kMaxBlockSize).
+  uint8_t* ReadBuffer();
 
  private:
   ZSTD_CCtx* cctx_ = nullptr;
   ZSTD_DCtx* dctx_ = nullptr;
   uint8_t* scratch_ = nullptr;
+  uint8_t* readBuffer_ = nullptr;
 };
 
 ThreadCodec& LocalCodec();
@@ -63,5 +66,17 @@ enum class DecodeStatus : uint8_t {
 DecodeStatus DecodeBlock(const uint8_t* stored, size_t storedLength, uint8_t flags,
                          uint64_t storedHash, uint64_t rawHash, uint8_t* dst, size_t rawLength,
                          unsigned elementSize);
+
+// DecodeBlock without its first step: for stored bytes whose hash the caller has checked.
+DecodeStatus DecodeVerifiedBlock(const uint8_t* stored, size_t storedLength, uint8_t flags,
+                                 uint64_t rawHash, uint8_t* dst, size_t rawLength,
+                                 unsigned elementSize);
+
+// Whether stored bytes have the shape their flags promise, by the rules of the portable codec's
+// storedBlockIsWellFormed (src/codec/portable.ts): raw bytes of exactly rawLength, or exactly one
+// structurally sound zstd frame (RFC 8878) with a content size of rawLength, no dictionary, no
+// trailing bytes. Both codecs refuse the same blocks this way.
+bool StoredBlockIsWellFormed(const uint8_t* stored, size_t storedLength, uint8_t flags,
+                             size_t rawLength);
 
 }  // namespace cr

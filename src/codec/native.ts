@@ -10,7 +10,7 @@ import {
   storedBlockIsWellFormed,
   zstdCompressBound,
 } from './portable.js';
-import type { BlockCodec, BlockEncoder, DecodeFailure, DecodeRequest, EncodedBatch } from './types.js';
+import type { BlockCodec, BlockEncoder, DecodeFailure, DecodeRequest, EncodedBatch, ReadFailure, ReadRequest } from './types.js';
 
 export function createNativeCodec(binding: NativeBinding): BlockCodec {
   function createEncoder(blockSize: number, maxBlocks: number): BlockEncoder {
@@ -102,6 +102,28 @@ export function createNativeCodec(binding: NativeBinding): BlockCodec {
     return null;
   }
 
+  function readBlocks(r: ReadRequest): ReadFailure | null {
+    const n = r.count;
+    if (!Number.isSafeInteger(n) || n < 0 || n > r.positions.length) {
+      throw new RangeError(`readBlocks: count must be a whole number from 0 to ${r.positions.length}, got ${n}`);
+    }
+    if (n === 0) return null;
+    const failure = binding.readBlocks(
+      r.fds.subarray(0, n),
+      r.positions.subarray(0, n),
+      r.storedLengths.subarray(0, n),
+      r.flags.subarray(0, n),
+      r.storedHashes.subarray(0, n),
+      r.rawHashes.subarray(0, n),
+      r.dst,
+      r.dstOffsets.subarray(0, n),
+      r.rawLengths.subarray(0, n),
+      r.elementSize,
+    );
+    if (failure === null) return null;
+    return failure.reason === 'io' ? { index: failure.index, reason: 'io', errno: failure.errno } : { index: failure.index, reason: failure.reason };
+  }
+
   const threads = binding.threads;
   return {
     name: 'native',
@@ -109,5 +131,6 @@ export function createNativeCodec(binding: NativeBinding): BlockCodec {
     hash64: (data: Uint8Array): bigint => binding.hash64(data),
     createEncoder,
     decode,
+    readBlocks,
   };
 }

@@ -45,6 +45,29 @@ export interface DecodeFailure {
   reason: 'stored-hash' | 'decompress' | 'raw-hash';
 }
 
+/** n blocks to read from files and decode: `DecodeRequest` with file positions in place of `src`. */
+export interface ReadRequest {
+  count: number;
+  /** Open file descriptors, one per block (an incremental image reads from several files). */
+  fds: Int32Array;
+  positions: Float64Array;
+  storedLengths: Uint32Array;
+  flags: Uint8Array;
+  storedHashes: BigUint64Array;
+  rawHashes: BigUint64Array;
+  dst: Uint8Array;
+  dstOffsets: Float64Array;
+  rawLengths: Uint32Array;
+  elementSize: number;
+}
+
+export interface ReadFailure {
+  index: number;
+  reason: DecodeFailure['reason'] | 'truncated' | 'io';
+  /** For 'io': the errno that pread failed with. */
+  errno?: number;
+}
+
 export interface BlockCodec {
   readonly name: 'native' | 'portable';
   /** For `image inspect` and logs, e.g. "native zstd 1.5.7, 2 threads". */
@@ -54,4 +77,9 @@ export interface BlockCodec {
   createEncoder(blockSize: number, maxBlocks: number): BlockEncoder;
   /** Verifies and decodes; never writes outside dst's given ranges. null when every block is good. */
   decode(request: DecodeRequest): DecodeFailure | null;
+  /**
+   * Reads and decodes in one go, on the codec's threads (reading of one block overlaps decoding
+   * of another), with decode's checks and order; the native codec only. null when every block is good.
+   */
+  readBlocks?(request: ReadRequest): ReadFailure | null;
 }

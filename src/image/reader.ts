@@ -4,7 +4,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { BlockCodec, DecodeRequest } from '../codec/types.js';
+import util from 'node:util';
+import type { BlockCodec, DecodeRequest, ReadFailure } from '../codec/types.js';
 import { ImageAuthError, ImageCorruptError, ImageVersionError } from '../errors.js';
 import {
   FOOTER_LENGTH,
@@ -21,13 +22,20 @@ import {
 } from './format.js';
 import { imageTag } from './writer.js';
 
+/**
+ * Blocks per call when the codec reads and decodes on its own threads (`readBlocks`). It bounds
+ * the descriptor arrays of one call, not the memory read: each thread holds one block's stored
+ * bytes at a time. A call ends when its last block is done, so larger calls wait less at the end.
+ */
+const READ_CALL_BLOCKS = 1024;
+
 export interface OpenImageOptions {
   codec: BlockCodec;
   /** The image key. null skips the tag check (`image inspect` without a key); `authenticated` says so. */
   key: Buffer | null;
   /** What the caller expects the image to be; a mismatch is ImageCorruptError('mismatch'). */
   expect?: { job?: string; sequence?: number };
-  /** Blocks read and decoded per batch. Default 16. */
+  /** Blocks read and decoded per batch on the JS thread (a codec without `readBlocks`), and per `verifyFull` batch. Default 16. */
   batchBlocks?: number;
   /**
    * The file of image `sequence` of the same job, for the blocks an incremental image shares.
@@ -131,7 +139,7 @@ export class ImageReader {
     for (const section of this.manifest.sections) {
       for (let first = 0; first < section.blocks.length; first += this.#batchBlocks) {
         const count = Math.min(this.#batchBlocks, section.blocks.length - first);
-        this.#decodeBatch(section, first, count, scratch, -first * this.manifest.blockSize);
+        this.#decodeRange(section, first, count, scratch, -first * this.manifest.blockSize);
       }
     }
   }
@@ -148,10 +156,69 @@ export class ImageReader {
     if (dst.length !== section.length) {
       throw new RangeError(`section "${section.name}" holds ${section.length} bytes, the destination ${dst.length}`);
     }
-    for (let first = 0; first < section.blocks.length; first += this.#batchBlocks) {
-      const count = Math.min(this.#batchBlocks, section.blocks.length - first);
-      this.#decodeBatch(section, first, count, dst, 0);
+    const step = this.#codec.readBlocks ? READ_CALL_BLOCKS : this.#batchBlocks;
+    for (let first = 0; first < section.blocks.length; first += step) {
+      this.#decodeRange(section, first, Math.min(step, section.blocks.length - first), dst, 0);
     }
+  }
+
+  /** Blocks [first, first+count) of section into dst at (first + j) * blockSize + dstBias, all checks. */
+  #decodeRange(section: Section, first: number, count: number, dst: Uint8Array, dstBias: number): void {
+    if (this.#codec.readBlocks) this.#readDecode(section, first, count, dst, dstBias);
+    else this.#decodeBatch(section, first, count, dst, dstBias);
+  }
+
+  /**
+   * The codec's threads read, verify and decode the blocks (docs/image-format.md, "Restore
+   * pipeline"). Where each block lives is resolved here first; a block whose base is missing or
+   * whose bytes lie outside its file's block area is reported only if no block before it fails,
+   * so the error names the first bad block whichever check finds it.
+   */
+  #readDecode(section: Section, first: number, count: number, dst: Uint8Array, dstBias: number): void {
+    const request = {
+      count,
+      fds: new Int32Array(count),
+      positions: new Float64Array(count),
+      storedLengths: new Uint32Array(count),
+      flags: new Uint8Array(count),
+      storedHashes: new BigUint64Array(count),
+      rawHashes: new BigUint64Array(count),
+      dst,
+      dstOffsets: new Float64Array(count),
+      rawLengths: new Uint32Array(count),
+      elementSize: section.elementSize,
+    };
+    const files: string[] = new Array<string>(count);
+    let unreadable: Error | null = null;
+    for (let j = 0; j < count; j++) {
+      const block = section.blocks[first + j]!;
+      const [offset, stored, rawLength, flags, storedHash, rawHash] = block;
+      let source: { fd: number; end: number; file: string };
+      try {
+        source = this.#source(block);
+      } catch (err) {
+        unreadable = err as Error;
+        request.count = j;
+        break;
+      }
+      if (offset + stored > source.end) {
+        unreadable = new ImageCorruptError('manifest', `${section.kind} "${section.name}" block ${first + j} lies outside the blocks of ${source.file}`, this.file);
+        request.count = j;
+        break;
+      }
+      files[j] = source.file;
+      request.fds[j] = source.fd;
+      request.positions[j] = offset;
+      request.storedLengths[j] = stored;
+      request.flags[j] = flags;
+      request.storedHashes[j] = BigInt(`0x${storedHash}`);
+      request.rawHashes[j] = BigInt(`0x${rawHash}`);
+      request.dstOffsets[j] = (first + j) * this.manifest.blockSize + dstBias;
+      request.rawLengths[j] = rawLength;
+    }
+    const failure = this.#codec.readBlocks!(request);
+    if (failure) throw readError(this.file, files[failure.index]!, section, first + failure.index, failure);
+    if (unreadable) throw unreadable;
   }
 
   /** Reads the stored bytes of blocks [first, first+count) into staging, block j at j*stride. */
@@ -200,6 +267,20 @@ export class ImageReader {
     if (failure) throw blockError(this.file, section, first + failure.index, failure.reason);
   }
 }
+
+/** A failure of the codec's readBlocks as the JS read path reports it: same classes, reasons and messages. */
+function readError(file: string, source: string, section: Section, index: number, failure: ReadFailure): Error {
+  if (failure.reason === 'truncated') return new ImageCorruptError('truncated', TRUNCATED_MESSAGE, source);
+  if (failure.reason === 'io') {
+    // As fs.readSync would have thrown it (a system error, not damage: the store does not pass over it).
+    const errno = -(failure.errno ?? 0);
+    const [code, description] = util.getSystemErrorMap().get(errno) ?? ['EIO', 'i/o error'];
+    return Object.assign(new Error(`${code}: ${description}, read`), { errno, code, syscall: 'read', path: source });
+  }
+  return blockError(file, section, index, failure.reason);
+}
+
+const TRUNCATED_MESSAGE = 'the file ended before a block it lists: it is truncated';
 
 function blockError(file: string, section: Section, index: number, reason: string): ImageCorruptError {
   const what =
@@ -273,7 +354,7 @@ function readExactly(fd: number, buffer: Uint8Array, at: number, length: number,
   let done = 0;
   while (done < length) {
     const n = fs.readSync(fd, buffer, at + done, length - done, position + done);
-    if (n === 0) throw new ImageCorruptError('truncated', 'the file ended before a block it lists: it is truncated', file);
+    if (n === 0) throw new ImageCorruptError('truncated', TRUNCATED_MESSAGE, file);
     done += n;
   }
 }

@@ -1,6 +1,7 @@
 // Streams sections into an image file (docs/image-format.md). Memory beyond the job's own is
-// two encoders' staging (2 × batchBlocks blocks), whatever the image size: while one batch is
-// written, the next is encoded on the codec's threads.
+// two encoders' staging (2 × batchBlocks blocks) and, for direct writes, two 8 MiB pieces of
+// aligned staging, whatever the image size: while one batch is written, the next two are
+// encoded on the codec's threads.
 import { createHmac } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { StagedBlocks } from '../capture/staging.js';
@@ -21,9 +22,12 @@ import {
   type RegionTypeName,
   type Section,
 } from './format.js';
+import { DirectSink, DirectStaging } from './direct-sink.js';
 
 /** Written bytes that trigger a background fdatasync while the image is still being encoded. */
 const BACKGROUND_FLUSH_BYTES = 16 * 1024 * 1024;
+/** The same for direct writes, which leave no page cache to write back: only the disk's cache and the extents. */
+const DIRECT_FLUSH_BYTES = 64 * 1024 * 1024;
 
 /**
  * A section to write: its descriptor and the raw bytes it holds, in `data` or, once staged, in
@@ -117,10 +121,25 @@ export interface ImageWriterOptions {
   writerName: string;
 }
 
+/** How `write` may write the file's blocks directly: `path` names the file its handle has open. */
+export interface DirectWrite {
+  path: string;
+  /** Raw bytes to encode below which the image is written buffered. Default DIRECT_MIN_BYTES. */
+  minBytes?: number;
+}
+
+/**
+ * Below this many raw bytes to write, direct writes gain nothing worth a second descriptor and
+ * their staging (a small image's page-cache copy costs little): the image is written buffered.
+ */
+export const DIRECT_MIN_BYTES = 16 * 1024 * 1024;
+
 /** Reusable: its staging memory is allocated once and serves every image it writes. */
 export class ImageWriter {
   readonly #options: ImageWriterOptions;
   readonly #encoders: [BlockEncoder, BlockEncoder];
+  /** Page-aligned staging of direct writes, allocated on the first one. */
+  readonly #staging = new DirectStaging();
 
   constructor(options: ImageWriterOptions) {
     // Refuse here what the reader would refuse later: an image that can never be restored.
@@ -154,22 +173,21 @@ export class ImageWriter {
    * Writes the whole image at position 0 of `file`; the caller makes it durable (fsync, rename).
    * With `previous`, the image is incremental: a block whose bytes are unchanged since `previous`
    * (by `previous.changed`, else by its raw hash) is not written again but shared.
+   * With `direct`, the blocks go to the disk through a second, O_DIRECT descriptor of the same
+   * file where the file system offers it (DirectSink); the bytes of the image are the same.
    */
-  async write(file: FileHandle, header: ImageHeaderInfo, inputs: SectionInput[], previous: PreviousImage | null = null): Promise<WrittenImage> {
+  async write(file: FileHandle, header: ImageHeaderInfo, inputs: SectionInput[], previous: PreviousImage | null = null, direct: DirectWrite | null = null): Promise<WrittenImage> {
     const { blockSize, batchBlocks, level } = this.#options;
     const headerBytes = Buffer.alloc(HEADER_LENGTH);
     HEADER_MAGIC.copy(headerBytes, 0);
     headerBytes.writeUInt32LE(FORMAT_VERSION, 8);
     headerBytes.writeUInt32LE(0, 12);
-    await writeFully(file, [headerBytes], 0);
-    let position = HEADER_LENGTH;
     let rawBytes = 0;
 
     const sections: Section[] = inputs.map((input) => describe(input));
     const bases = new Set<number>();
     let sharedBytes = 0;
-    // Each chunk is a run of up to one batch of changed blocks of one section; chunks are
-    // encoded one ahead of the write.
+    // Each chunk is a run of up to one batch of changed blocks of one section.
     const chunks: { section: number; first: number; count: number }[] = [];
     for (const [i, input] of inputs.entries()) {
       const blockCount = Math.ceil(inputLength(input) / blockSize);
@@ -201,53 +219,74 @@ export class ImageWriter {
       }
       rawBytes += inputLength(input);
     }
-    const encode = (k: number): Promise<EncodedBatch> => {
+    // Chunk k is encoded by encoder k % 2. Both encoders are kept busy: chunk k + 2 is started
+    // as soon as chunk k's stored bytes are taken (copied into the direct sink, or written),
+    // so the pool always has the next chunk queued while the JS side writes.
+    const encodes: (Promise<EncodedBatch> | null)[] = [null, null];
+    const encode = (k: number): void => {
+      if (k >= chunks.length) return;
       const c = chunks[k]!;
-      return this.#encoders[k % 2]!.encode(blockSource(inputs[c.section]!, c.first, c.count, blockSize), sections[c.section]!.elementSize, level);
+      encodes[k % 2] = this.#encoders[k % 2]!.encode(blockSource(inputs[c.section]!, c.first, c.count, blockSize), sections[c.section]!.elementSize, level);
     };
-    let pending: Promise<EncodedBatch> | null = chunks.length > 0 ? encode(0) : null;
+    const settle = async (): Promise<void> => {
+      // Let the encoders in flight finish before the caller reuses this writer.
+      await Promise.all(encodes.map((e) => e?.catch(() => undefined)));
+    };
+    let toWrite = 0;
+    for (const c of chunks) toWrite += Math.min(inputLength(inputs[c.section]!), (c.first + c.count) * blockSize) - c.first * blockSize;
+    const sink = direct && toWrite >= (direct.minBytes ?? DIRECT_MIN_BYTES) ? await DirectSink.open(direct.path, this.#staging) : null;
+    let position = 0;
     // Flush written data to disk in the background while later blocks encode, so that the
-    // caller's final fsync has little left to do (the disk and the encoder work at once).
+    // caller's final fsync has little left to do: buffered data still has to be written back;
+    // direct writes sit in the disk's cache (a virtual disk's: the host's page cache) and the
+    // extents they filled are not yet committed.
     let flushing: Promise<void> | null = null;
-    let flushError: unknown = null;
-    let unflushed = 0;
-    for (let k = 0; k < chunks.length; k++) {
-      const batch = await pending!;
-      pending = k + 1 < chunks.length ? encode(k + 1) : null;
-      const chunk = chunks[k]!;
-      const blocks = sections[chunk.section]!.blocks;
-      const buffers: Uint8Array[] = [];
-      let at = position;
-      for (let i = 0; i < batch.count; i++) {
-        const stored = batch.storedLengths[i]!;
-        buffers.push(batch.stored.subarray(i * batch.stride, i * batch.stride + stored));
-        blocks[chunk.first + i] = [at, stored, batch.rawLengths[i]!, batch.flags[i]!, hashToHex(batch.storedHashes[i]!), hashToHex(batch.rawHashes[i]!)];
-        at += stored;
+    try {
+      if (sink) await sink.append([headerBytes]);
+      else await writeFully(file, [headerBytes], 0);
+      position = HEADER_LENGTH;
+      encode(0);
+      encode(1);
+      let flushError: unknown = null;
+      let unflushed = 0;
+      for (let k = 0; k < chunks.length; k++) {
+        const batch = await encodes[k % 2]!;
+        encodes[k % 2] = null;
+        const chunk = chunks[k]!;
+        const blocks = sections[chunk.section]!.blocks;
+        const buffers: Uint8Array[] = [];
+        let at = position;
+        for (let i = 0; i < batch.count; i++) {
+          const stored = batch.storedLengths[i]!;
+          buffers.push(batch.stored.subarray(i * batch.stride, i * batch.stride + stored));
+          blocks[chunk.first + i] = [at, stored, batch.rawLengths[i]!, batch.flags[i]!, hashToHex(batch.storedHashes[i]!), hashToHex(batch.rawHashes[i]!)];
+          at += stored;
+        }
+        if (sink) await sink.append(buffers);
+        else await writeFully(file, buffers, position);
+        unflushed += at - position;
+        if (unflushed >= (sink ? DIRECT_FLUSH_BYTES : BACKGROUND_FLUSH_BYTES) && flushing === null) {
+          unflushed = 0;
+          flushing = file
+            .datasync()
+            .catch((err: unknown) => {
+              flushError ??= err;
+            })
+            .finally(() => {
+              flushing = null;
+            });
+        }
+        position = at;
+        encode(k + 2);
       }
-      try {
-        await writeFully(file, buffers, position);
-      } catch (err) {
-        // Let the encoder and flush in flight finish before the caller reuses this writer.
-        await pending?.catch(() => undefined);
-        await flushing?.catch(() => undefined);
-        throw err;
-      }
-      unflushed += at - position;
-      position = at;
-      if (unflushed >= BACKGROUND_FLUSH_BYTES && flushing === null) {
-        unflushed = 0;
-        flushing = file
-          .datasync()
-          .catch((err: unknown) => {
-            flushError ??= err;
-          })
-          .finally(() => {
-            flushing = null;
-          });
-      }
+      await flushing;
+      if (flushError !== null) throw flushError;
+    } catch (err) {
+      await settle();
+      await (flushing as Promise<void> | null)?.catch(() => undefined);
+      await sink?.close();
+      throw err;
     }
-    await flushing;
-    if (flushError !== null) throw flushError;
 
     const manifest: Manifest = {
       format: FORMAT_VERSION,
@@ -272,7 +311,9 @@ export class ImageWriter {
     footer.writeBigUInt64LE(this.#options.codec.hash64(manifestBytes), 16);
     imageTag(this.#options.key, headerBytes, footer, manifestBytes).copy(footer, 24);
     FOOTER_MAGIC.copy(footer, 56);
-    await writeFully(file, [manifestBytes, footer], position);
+    // The direct sink wrote every whole aligned piece; the rest of its bytes go with the manifest.
+    const rest = sink ? await sink.finish() : { tail: new Uint8Array(0), position };
+    await writeFully(file, [rest.tail, manifestBytes, footer], rest.position);
     return { manifest, bytes: position + manifestBytes.length + FOOTER_LENGTH, rawBytes, sharedBytes };
   }
 }

@@ -51,8 +51,12 @@ async function commit(request: CommitRequest): Promise<void> {
   if (request.previous === 'last' && last === null) throw new Error('internal error: no previous image on the writer thread');
   const sections = request.sections.map((s) => ({ ...s, data: UNUSED }) as SectionInput);
   const header: ImageHeaderInfo = request.header;
-  const { file, result } = await store.commit(request.header.job, request.header.sequence, (handle) =>
-    writer.write(handle, header, sections, previous ? { manifest: previous, changed: request.changed } : null),
+  // Direct writes: this thread's images are the ones a job does not wait for, and its CPU is
+  // better spent encoding than copying into the page cache (docs/image-format.md, "Write
+  // pipeline"). CR_DIRECT_WRITES=0 writes them buffered, which leaves the image in the page cache.
+  const direct = process.env.CR_DIRECT_WRITES === '0' ? null : (temp: string) => ({ path: temp });
+  const { file, result } = await store.commit(request.header.job, request.header.sequence, (handle, temp) =>
+    writer.write(handle, header, sections, previous ? { manifest: previous, changed: request.changed } : null, direct?.(temp) ?? null),
   );
   last = result.manifest;
   reply({ type: 'committed', sequence: header.sequence, file, bytes: result.bytes, rawBytes: result.rawBytes, sharedBytes: result.sharedBytes, manifest: result.manifest });

@@ -42,6 +42,14 @@ export interface NativeCowStats {
   handlerMs: number;
 }
 
+/** What `readBlocks` reports when a block fails; `null` means every block was read, decoded and verified. */
+export interface NativeReadFailure {
+  index: number;
+  /** 'truncated': the file ended before the block's last byte; 'io': pread failed with `errno`. */
+  reason: 'stored-hash' | 'decompress' | 'raw-hash' | 'truncated' | 'io';
+  errno?: number;
+}
+
 export interface NativeBinding {
   /** Bumped whenever this contract changes; the loader refuses a stale build. */
   readonly abiVersion: number;
@@ -153,6 +161,28 @@ export interface NativeBinding {
     rawLengths: Uint32Array,
     elementSize: number,
   ): NativeDecodeFailure | null;
+
+  /**
+   * Reads and decodes n blocks from files on the addon's threads while the caller waits (the
+   * calling thread helps): each thread preads block i's stored bytes (storedLengths[i] bytes at
+   * positions[i] of fds[i], short reads retried) into a buffer of its own, then does what
+   * decodeBlocks does, after checking that the stored bytes have the shape flags[i] promises
+   * (else 'decompress', as the portable codec reports; undefined flags are such damage). Reports
+   * the lowest failing block. Never writes outside dst[dstOffsets[i], +rawLengths[i]]; the fds
+   * must stay open until it returns.
+   */
+  readBlocks(
+    fds: Int32Array,
+    positions: Float64Array,
+    storedLengths: Uint32Array,
+    flags: Uint8Array,
+    storedHashes: BigUint64Array,
+    rawHashes: BigUint64Array,
+    dst: Uint8Array,
+    dstOffsets: Float64Array,
+    rawLengths: Uint32Array,
+    elementSize: number,
+  ): NativeReadFailure | null;
 }
 
 export const NATIVE_ABI_VERSION = 4;

@@ -1,0 +1,194 @@
+// readBlocks (native/src/readblocks.cc): blocks read from files by the addon's threads, verified
+// and decoded into dst. The reader-level behaviour is in test/image/reader-native-read.test.ts;
+// here, the binding's own contract: what it reads, how it reports each failure, what it refuses.
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BLOCK_FLAG_SHUFFLE, BLOCK_FLAG_ZSTD, loadNative, type NativeEncodeOut } from '../../src/native/binding.js';
+import { randomBytes, smoothField } from './data.js';
+
+const { binding, reason } = loadNative();
+if (!binding) throw new Error(`the native addon must build and load for these tests: ${reason}`);
+const native = binding;
+
+const KiB = 1024;
+const BLOCK = 64 * KiB;
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cr-read-blocks-'));
+test.after.always(() => fs.rmSync(root, { recursive: true, force: true }));
+let files = 0;
+
+interface OnDisk {
+  file: string;
+  fd: number;
+  raw: Uint8Array;
+  n: number;
+  positions: Float64Array;
+  out: NativeEncodeOut;
+  dstOffsets: Float64Array;
+  rawLengths: Uint32Array;
+}
+
+/** Encodes `raw` in blocks and writes the stored bytes to a new file, each after a gap of junk. */
+async function onDisk(raw: Uint8Array, es: number): Promise<OnDisk> {
+  const n = Math.ceil(raw.length / BLOCK);
+  const stride = native.compressBound(BLOCK);
+  const stored = new Uint8Array(n * stride);
+  const out: NativeEncodeOut = { storedLengths: new Uint32Array(n), flags: new Uint8Array(n), rawHashes: new BigUint64Array(n), storedHashes: new BigUint64Array(n) };
+  await native.encodeBlocks(raw, BLOCK, es, 1, stored, stride, out);
+  const parts: Uint8Array[] = [];
+  const positions = new Float64Array(n);
+  let at = 0;
+  for (let i = 0; i < n; i++) {
+    const gap = randomBytes(1 + (i % 7), 100 + i);
+    parts.push(gap);
+    at += gap.length;
+    positions[i] = at;
+    parts.push(stored.subarray(i * stride, i * stride + out.storedLengths[i]!));
+    at += out.storedLengths[i]!;
+  }
+  const file = path.join(root, `blocks-${files++}.bin`);
+  fs.writeFileSync(file, Buffer.concat(parts));
+  const fd = fs.openSync(file, 'r');
+  return {
+    file,
+    fd,
+    raw,
+    n,
+    positions,
+    out,
+    dstOffsets: Float64Array.from({ length: n }, (_, i) => i * BLOCK),
+    rawLengths: Uint32Array.from({ length: n }, (_, i) => Math.min(BLOCK, raw.length - i * BLOCK)),
+  };
+}
+
+type Over = Partial<{ fds: Int32Array; positions: Float64Array; storedLengths: Uint32Array; flags: Uint8Array; storedHashes: BigUint64Array; rawHashes: BigUint64Array; dstOffsets: Float64Array; rawLengths: Uint32Array }>;
+
+function read(d: OnDisk, dst: Uint8Array, es: number, over: Over = {}) {
+  return native.readBlocks(
+    over.fds ?? new Int32Array(d.n).fill(d.fd),
+    over.positions ?? d.positions,
+    over.storedLengths ?? d.out.storedLengths,
+    over.flags ?? d.out.flags,
+    over.storedHashes ?? d.out.storedHashes,
+    over.rawHashes ?? d.out.rawHashes,
+    dst,
+    over.dstOffsets ?? d.dstOffsets,
+    over.rawLengths ?? d.rawLengths,
+    es,
+  );
+}
+
+test('readBlocks reads compressed and raw blocks from a file at their positions and decodes them in place.', async (t) => {
+  for (const [what, raw, es] of [
+    ['a smooth float64 field', smoothField(256, 130, 1), 8],
+    ['random bytes (raw blocks)', randomBytes(5 * BLOCK + 123, 2), 1],
+    ['a float32 field with a short tail', smoothField(200, 100, 3).subarray(0, 3 * BLOCK + 4 * 77), 4],
+  ] as const) {
+    const d = await onDisk(raw, es);
+    if (what.startsWith('random')) t.true(d.out.flags.every((f) => f === 0), 'random bytes are stored raw');
+    else t.true(d.out.flags.every((f) => f === (BLOCK_FLAG_ZSTD | BLOCK_FLAG_SHUFFLE)), what);
+    const dst = new Uint8Array(raw.length);
+    t.is(read(d, dst, es), null, what);
+    t.is(Buffer.compare(dst, raw), 0, what);
+    fs.closeSync(d.fd);
+  }
+});
+
+test('readBlocks reports the lowest failing block: stored hash, raw hash, a position past the end, a cut file.', async (t) => {
+  const d = await onDisk(smoothField(256, 256, 4), 8);
+  t.true(d.n >= 8);
+  const dst = new Uint8Array(d.raw.length);
+  const wrongStored = d.out.storedHashes.slice();
+  wrongStored[5]! ^= 1n;
+  wrongStored[2]! ^= 1n;
+  t.deepEqual(read(d, dst, 8, { storedHashes: wrongStored }), { index: 2, reason: 'stored-hash' });
+  const wrongRaw = d.out.rawHashes.slice();
+  wrongRaw[6]! ^= 1n;
+  t.deepEqual(read(d, dst, 8, { rawHashes: wrongRaw }), { index: 6, reason: 'raw-hash' });
+  const past = d.positions.slice();
+  past[4] = fs.statSync(d.file).size + 10;
+  t.deepEqual(read(d, dst, 8, { positions: past }), { index: 4, reason: 'truncated' });
+  // The stored length runs past the end: the first pread is short, the next finds the end.
+  const size = fs.statSync(d.file).size;
+  fs.truncateSync(d.file, size - 3);
+  t.deepEqual(read(d, dst, 8), { index: d.n - 1, reason: 'truncated' });
+  fs.closeSync(d.fd);
+});
+
+test('readBlocks refuses a stored block that is not what its flags say as decompress, after its stored hash, as the portable codec does.', async (t) => {
+  const d = await onDisk(smoothField(256, 256, 5), 8);
+  const dst = new Uint8Array(d.raw.length);
+  for (const bad of [2, 4, 0x80]) {
+    const flags = d.out.flags.slice();
+    flags[1] = bad;
+    t.deepEqual(read(d, dst, 8, { flags }), { index: 1, reason: 'decompress' }, `flags ${bad}`);
+    const storedHashes = d.out.storedHashes.slice();
+    storedHashes[1]! ^= 1n;
+    t.deepEqual(read(d, dst, 8, { flags, storedHashes }), { index: 1, reason: 'stored-hash' }, `flags ${bad}, wrong hash`);
+  }
+  // A frame read with a rawLength other than its content size.
+  const rawLengths = d.rawLengths.slice();
+  rawLengths[0] = BLOCK - 8;
+  const dstOffsets = Float64Array.from(d.dstOffsets, (o, i) => (i === 0 ? 0 : o));
+  t.deepEqual(read(d, dst, 8, { rawLengths, dstOffsets }), { index: 0, reason: 'decompress' });
+  // A zstd frame with its last byte cut off (the stored hash made to match).
+  const storedLengths = d.out.storedLengths.slice();
+  storedLengths[3]! -= 1;
+  const cut = Buffer.alloc(storedLengths[3]!);
+  fs.readSync(d.fd, cut, 0, cut.length, d.positions[3]!);
+  const storedHashes = d.out.storedHashes.slice();
+  storedHashes[3] = native.hash64(cut);
+  t.deepEqual(read(d, dst, 8, { storedLengths, storedHashes }), { index: 3, reason: 'decompress' });
+  fs.closeSync(d.fd);
+});
+
+test('readBlocks reports a failing pread as io with its errno: a pipe (ESPIPE), a descriptor that is not open (EBADF).', async (t) => {
+  const d = await onDisk(smoothField(256, 128, 6), 8);
+  const dst = new Uint8Array(d.raw.length);
+  const [pipeRead, pipeWrite] = pipeFds();
+  const fds = new Int32Array(d.n).fill(d.fd);
+  fds[0] = pipeRead;
+  t.deepEqual(read(d, dst, 8, { fds }), { index: 0, reason: 'io', errno: os.constants.errno.ESPIPE });
+  fs.closeSync(pipeRead);
+  fs.closeSync(pipeWrite);
+  // Far above any descriptor this process opens (a closed one could be reused meanwhile).
+  fds[0] = d.fd;
+  fds[2] = 1 << 24;
+  t.deepEqual(read(d, dst, 8, { fds }), { index: 2, reason: 'io', errno: os.constants.errno.EBADF });
+  fs.closeSync(d.fd);
+});
+
+/** A pipe's two descriptors, from a FIFO opened both ways (Node has no pipe(2)). */
+function pipeFds(): [number, number] {
+  const fifo = path.join(root, `fifo-${files++}`);
+  execFileSync('mkfifo', [fifo]);
+  const readFd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  const writeFd = fs.openSync(fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+  return [readFd, writeFd];
+}
+
+test('readBlocks refuses bad arguments with a RangeError before reading anything.', async (t) => {
+  const d = await onDisk(smoothField(256, 256, 7), 8);
+  const dst = new Uint8Array(d.raw.length);
+  const cases: [string, Over, RegExp][] = [
+    ['a negative fd', { fds: new Int32Array(d.n).fill(-1) }, /fds\[0\] is negative/],
+    ['a fractional position', { positions: Float64Array.from(d.positions, (p, i) => (i === 1 ? p + 0.5 : p)) }, /positions\[1\] is not an integer offset/],
+    ['a negative position', { positions: Float64Array.from(d.positions, (p, i) => (i === 1 ? -1 : p)) }, /positions\[1\]/],
+    ['a raw length over 1 MiB', { rawLengths: Uint32Array.from(d.rawLengths, (l, i) => (i === 0 ? 1024 * KiB + 1 : l)) }, /rawLength/],
+    ['a stored length over the bound', { storedLengths: Uint32Array.from(d.out.storedLengths, (l, i) => (i === 0 ? 2 * 1024 * KiB : l)) }, /storedLength/],
+    ['a block past the end of dst', { dstOffsets: Float64Array.from(d.dstOffsets, (o, i) => (i === d.n - 1 ? o + 1 : o)) }, /lie outside dst/],
+    ['two blocks over the same bytes', { dstOffsets: Float64Array.from(d.dstOffsets, (o, i) => (i === 1 ? 0 : o)) }, /overlap in dst/],
+    ['a short descriptor array', { rawHashes: d.out.rawHashes.subarray(0, d.n - 1) }, /rawHashes has/],
+  ];
+  for (const [what, over, message] of cases) {
+    dst.fill(0x5a);
+    const err = t.throws(() => read(d, dst, 8, over), { instanceOf: RangeError }, what);
+    t.regex(err!.message, message, what);
+    t.true(dst.every((b) => b === 0x5a), `${what}: nothing was written`);
+  }
+  t.throws(() => read(d, dst, 3), { instanceOf: RangeError, message: /elementSize/ });
+  t.is(native.readBlocks(new Int32Array(0), new Float64Array(0), new Uint32Array(0), new Uint8Array(0), new BigUint64Array(0), new BigUint64Array(0), dst, new Float64Array(0), new Uint32Array(0), 8), null, 'no blocks: nothing to do');
+  fs.closeSync(d.fd);
+});
