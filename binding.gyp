@@ -47,6 +47,7 @@
         'native/src/pool.cc',
         'native/src/region.cc',
         'native/src/shuffle.cc',
+        'native/src/staging.cc',
       ],
       'include_dirs': [
         '<!(node -p "require(\'node-addon-api\').include_dir")',

@@ -14,6 +14,7 @@
 #include "helpers.h"
 #include "pool.h"
 #include "region.h"
+#include "staging.h"
 #include "zstd.h"
 
 namespace cr {
@@ -22,7 +23,7 @@ namespace {
 
 // Bumped together with NATIVE_ABI_VERSION in src/native/binding.ts whenever the contract there
 // changes, so that a stale build/ is refused instead of misbehaving.
-constexpr int kAbiVersion = 3;
+constexpr int kAbiVersion = 4;
 
 // Node dlcloses an addon when the last environment that loaded it goes away: a worker thread
 // that loaded it alone (the runner's job threads do) unmaps its code when it exits. The pool's
@@ -58,6 +59,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("allocRegion", Napi::Function::New(env, AllocRegion, "allocRegion"));
   exports.Set("freeRegion", Napi::Function::New(env, FreeRegion, "freeRegion"));
   exports.Set("adviseHugePages", Napi::Function::New(env, AdviseHugePagesJs, "adviseHugePages"));
+  exports.Set("copyBlocks", Napi::Function::New(env, CopyBlocksJs, "copyBlocks"));
   exports.Set("hash64", Napi::Function::New(env, Hash64Js, "hash64"));
   exports.Set("shuffle", Napi::Function::New(env, ShuffleJs, "shuffle"));
   exports.Set("unshuffle", Napi::Function::New(env, UnshuffleJs, "unshuffle"));

@@ -45,6 +45,17 @@ export interface NativeBinding {
    */
   adviseHugePages(bytes: Uint8Array): boolean;
 
+  /**
+   * The staging copy of one section (capture/staging.ts): copies block b of `src` (blocks of
+   * `blockSize` bytes, the last may be shorter) when `blocks` is null or `blocks[b]` is not 0,
+   * into `dst` from `dstOffset` on, consecutive staged blocks side by side; sets `slots[b]` to
+   * the block's offset in `dst`, or -1 when it is not staged. Returns the offset after the last
+   * byte written. Copies of 256 MiB or more run on the addon's threads and the caller's together,
+   * the caller waiting. Throws a RangeError, before writing anything, when `blocks` or `slots`
+   * do not have one entry per block, the bytes do not fit `dst`, or `src` overlaps `dst`.
+   */
+  copyBlocks(src: Uint8Array, blockSize: number, blocks: Uint8Array | null, dst: Uint8Array, dstOffset: number, slots: Float64Array): number;
+
   /** Whether dirty tracking works in this process (userfaultfd async write-protect + PAGEMAP_SCAN), and if not why. Probed once. */
   dirtyTrackingSupport(): { available: boolean; reason: string | null };
   /** Write-protects a region so that written pages are recorded. Throws when it cannot. */
@@ -104,7 +115,7 @@ export interface NativeBinding {
   ): NativeDecodeFailure | null;
 }
 
-export const NATIVE_ABI_VERSION = 3;
+export const NATIVE_ABI_VERSION = 4;
 
 /** Block flags, as stored in the image manifest and used by the addon. */
 export const BLOCK_FLAG_ZSTD = 1;

@@ -167,9 +167,9 @@ function runWorker(
 
 // --- loading --------------------------------------------------------------------------------
 
-test('The addon loads with ABI 3, zstd 1.5.x, its own threads and the page size.', (t) => {
+test('The addon loads with ABI 4, zstd 1.5.x, its own threads and the page size.', (t) => {
   t.is(native.abiVersion, NATIVE_ABI_VERSION);
-  t.is(native.abiVersion, 3);
+  t.is(native.abiVersion, 4);
   t.regex(native.zstdVersion, /^1\.5\.\d+$/);
   t.true(Number.isInteger(native.threads) && native.threads >= 1);
   t.true(native.pageSize >= 4096 && (native.pageSize & (native.pageSize - 1)) === 0);
