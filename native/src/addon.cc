@@ -54,6 +54,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       Napi::PropertyDescriptor::Value("threads", Napi::Number::New(env, Pool::ThreadCount()),
                                       constant),
       Napi::PropertyDescriptor::Value(
+          "copyParallelBytes", Napi::Number::New(env, static_cast<double>(kCopyParallelBytes)),
+          constant),
+      Napi::PropertyDescriptor::Value(
           "pageSize", Napi::Number::New(env, static_cast<double>(PageSize())), constant),
   });
   exports.Set("allocRegion", Napi::Function::New(env, AllocRegion, "allocRegion"));

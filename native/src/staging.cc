@@ -22,13 +22,12 @@ struct Piece {
   size_t length;
 };
 
-// A copy of at least this many bytes is split into pieces of kPieceBytes that the addon's threads
-// and the caller copy together; a smaller one is a memcpy per run on the caller. The pieces must
-// stay large: glibc's memcpy switches to non-temporal stores only above a threshold (3/4 of the
-// last-level cache: 127 MiB on these machines), and a copy in smaller pieces with ordinary
-// stores, which also read every destination line first, ran no faster on two threads than one
-// non-temporal memcpy on one (measured on 1 GiB: 60-75 ms both; 128 MiB pieces: 45-72 ms).
-constexpr size_t kParallelBytes = size_t{256} << 20;
+// A copy of at least kCopyParallelBytes is split into pieces of kPieceBytes that the addon's threads
+// and the caller copy together; a smaller one is a memcpy per run on the caller. On 1 GiB, two
+// threads and the caller took 45-72 ms against 57-68 ms for one memcpy on a quiet machine, and
+// 270-280 ms against 455-520 ms (medians) at a load average of 17, where more threads get more of
+// the CPU. The pieces stay large: glibc's memcpy uses non-temporal stores only above a threshold
+// (127 MiB here), and 4 MiB pieces copied with non-temporal stores of our own were no faster.
 constexpr size_t kPieceBytes = size_t{128} << 20;
 
 class CopyBatch : public Batch {
@@ -60,6 +59,8 @@ class CopyBatch : public Batch {
 };
 
 }  // namespace
+
+const size_t kCopyParallelBytes = size_t{256} << 20;
 
 Napi::Value CopyBlocksJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -113,7 +114,7 @@ Napi::Value CopyBlocksJs(const Napi::CallbackInfo& info) {
                         " (" + std::to_string(dst.byteLength) + " bytes)");
   }
 
-  if (total < kParallelBytes || Pool::ThreadCount() < 2) {
+  if (total < kCopyParallelBytes || Pool::ThreadCount() < 2) {
     for (const Piece& p : runs) std::memcpy(dst.data + p.dst, src.data + p.src, p.length);
   } else {
     std::vector<Piece> pieces;
