@@ -51,6 +51,7 @@
         'native/src/region.cc',
         'native/src/shuffle.cc',
         'native/src/uffd.cc',
+        'native/src/staging.cc',
       ],
       'include_dirs': [
         '<!(node -p "require(\'node-addon-api\').include_dir")',

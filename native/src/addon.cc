@@ -16,6 +16,7 @@
 #include "pool.h"
 #include "readblocks.h"
 #include "region.h"
+#include "staging.h"
 #include "zstd.h"
 
 namespace cr {
@@ -55,11 +56,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       Napi::PropertyDescriptor::Value("threads", Napi::Number::New(env, Pool::ThreadCount()),
                                       constant),
       Napi::PropertyDescriptor::Value(
+          "copyParallelBytes", Napi::Number::New(env, static_cast<double>(kCopyParallelBytes)),
+          constant),
+      Napi::PropertyDescriptor::Value(
           "pageSize", Napi::Number::New(env, static_cast<double>(PageSize())), constant),
   });
   exports.Set("allocRegion", Napi::Function::New(env, AllocRegion, "allocRegion"));
   exports.Set("freeRegion", Napi::Function::New(env, FreeRegion, "freeRegion"));
   exports.Set("adviseHugePages", Napi::Function::New(env, AdviseHugePagesJs, "adviseHugePages"));
+  exports.Set("copyBlocks", Napi::Function::New(env, CopyBlocksJs, "copyBlocks"));
   exports.Set("hash64", Napi::Function::New(env, Hash64Js, "hash64"));
   exports.Set("shuffle", Napi::Function::New(env, ShuffleJs, "shuffle"));
   exports.Set("unshuffle", Napi::Function::New(env, UnshuffleJs, "unshuffle"));

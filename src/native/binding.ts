@@ -57,6 +57,8 @@ export interface NativeBinding {
   /** Threads the addon owns for encoding/decoding (not the libuv pool). */
   readonly threads: number;
   readonly pageSize: number;
+  /** `copyBlocks` of at least this many bytes runs on the addon's threads and the caller's together. */
+  readonly copyParallelBytes: number;
 
   /**
    * Page-aligned, zero-filled memory from mmap, outside the JS heap, as an external ArrayBuffer
@@ -72,6 +74,18 @@ export interface NativeBinding {
    * kernel refuses or the view holds no aligned 2 MiB.
    */
   adviseHugePages(bytes: Uint8Array): boolean;
+
+  /**
+   * The staging copy of one section (capture/staging.ts): copies block b of `src` (blocks of
+   * `blockSize` bytes, the last may be shorter) when `blocks` is null or `blocks[b]` is not 0,
+   * into `dst` from `dstOffset` on, consecutive staged blocks side by side; sets `slots[b]` to
+   * the block's offset in `dst`, or -1 when it is not staged. Returns the offset after the last
+   * byte written. Copies of `copyParallelBytes` (256 MiB) or more run on the addon's threads
+   * and the caller's together, the caller waiting. Throws a RangeError, before writing anything,
+   * when `blocks` or `slots` do not have one entry per block, the bytes do not fit `dst`, or
+   * `src` overlaps `dst` (or `blocks` or `slots` lie inside it).
+   */
+  copyBlocks(src: Uint8Array, blockSize: number, blocks: Uint8Array | null, dst: Uint8Array, dstOffset: number, slots: Float64Array): number;
 
   /** Whether dirty tracking works in this process (userfaultfd async write-protect + PAGEMAP_SCAN), and if not why. Probed once. */
   dirtyTrackingSupport(): { available: boolean; reason: string | null };
