@@ -16,12 +16,13 @@ import { ImageWriter } from '../src/image/writer.js';
 import { bundleJob } from '../scheduler/bundle.js';
 import { storeJobName } from '../scheduler/names.js';
 import type { ClientCredentials } from '../scheduler/credentials.js';
-import { schedulerClient, unary, type SchedulerClient } from '../scheduler/proto/load.js';
+import { schedulerClient, TRANSFER_LANES, transferClients, unary, type SchedulerClient } from '../scheduler/proto/load.js';
 import type { Assignment__Output, Command__Output } from '../scheduler/proto/types.js';
 
 const CLI = fileURLToPath(new URL('../scheduler/cli.js', import.meta.url));
 const JOB = fileURLToPath(new URL('../../test/fixtures/cluster-job.mjs', import.meta.url));
 const MiB = 1024 * 1024;
+const LANES = Number(process.env.CR_TRANSFER_LANES ?? TRANSFER_LANES);
 
 function start(args: string[], env: Record<string, string> = {}): { child: ChildProcess; output: () => string; ready: Promise<string> } {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
@@ -74,7 +75,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  * credentials a real agent has (a token on a plain loopback scheduler, or its client
  * certificate under mutual TLS).
  */
-async function transfer(dir: string, admin: SchedulerClient, agent: SchedulerClient, code: Buffer, sizeMiB: number, label: string): Promise<string> {
+async function transfer(dir: string, admin: SchedulerClient, agent: SchedulerClient, lanes: SchedulerClient[], code: Buffer, sizeMiB: number, label: string, schedulerPid: number): Promise<string> {
   const assigned: Assignment__Output[] = [];
   const node = benchNode(agent, 'bench-transfer', 1, (a) => assigned.push(a));
   const key = await node.registered;
@@ -88,25 +89,37 @@ async function transfer(dir: string, admin: SchedulerClient, agent: SchedulerCli
   const bytes = randomBytes(sizeMiB * MiB);
   const ups: number[] = [];
   const downs: number[] = [];
+  // CPU time of the agent (this process) and of the scheduler per transfer: on a shared machine
+  // the rate depends on the load, the CPU cost per MiB much less.
+  const upCpu: [number, number][] = [];
+  const downCpu: [number, number][] = [];
   for (let rep = 1; rep <= 3; rep++) {
     const handle = await fs.promises.open(file, 'w', 0o600);
     const writer = new ImageWriter({ codec, key, level: 1, blockSize: DEFAULT_BLOCK_SIZE, batchBlocks: 8, writerName: 'bench' });
     await writer.write(handle, { job: storeJobName(job), sequence: rep, attempt, createdAt: new Date(), meta: {} }, [{ kind: 'region', name: 'bytes', type: 'Uint8Array', elementSize: 1, data: bytes }]);
     await handle.close();
     let t = performance.now();
-    const reply = await uploadImage(agent, { job, attempt, sequence: rep, node: 'bench-transfer', file });
+    let cpu = [process.cpuUsage(), cpuMs(schedulerPid)] as const;
+    const reply = await uploadImage(lanes, { job, attempt, sequence: rep, node: 'bench-transfer', file });
     ups.push(performance.now() - t);
+    upCpu.push([cpuSince(cpu[0]), cpuMs(schedulerPid) - cpu[1]]);
     if (!reply.accepted) throw new Error(`upload refused: ${reply.reason}`);
     const { images } = await unary(admin, 'ListImages', { job });
     const sha = images.find((i) => i.sequence === rep)!.sha256;
     t = performance.now();
-    await downloadImage(agent, job, rep, sha, path.join(dir, `down-${rep}.bin`));
+    cpu = [process.cpuUsage(), cpuMs(schedulerPid)] as const;
+    await downloadImage(lanes, job, rep, sha, path.join(dir, `down-${rep}.bin`));
     downs.push(performance.now() - t);
+    downCpu.push([cpuSince(cpu[0]), cpuMs(schedulerPid) - cpu[1]]);
     fs.rmSync(path.join(dir, `down-${rep}.bin`));
   }
   node.close();
   const best = (ms: number[]): string => `${(sizeMiB / (Math.min(...ms) / 1000)).toFixed(0)} MiB/s (median ${(sizeMiB / (median(ms) / 1000)).toFixed(0)})`;
-  return `image transfer, ${label}, ${sizeMiB} MiB in 1 MiB chunks (scheduler fsyncs it): upload ${best(ups)}, download ${best(downs)}`;
+  const cpuPerMiB = (c: [number, number][]): string => `CPU per MiB: agent ${(median(c.map((x) => x[0])) / sizeMiB).toFixed(2)} ms, scheduler ${(median(c.map((x) => x[1])) / sizeMiB).toFixed(2)} ms`;
+  return (
+    `image transfer, ${label}, ${sizeMiB} MiB in 1 MiB chunks (scheduler fsyncs it): upload ${best(ups)}, download ${best(downs)}\n` +
+    `  upload ${cpuPerMiB(upCpu)}; download ${cpuPerMiB(downCpu)}`
+  );
 }
 
 async function placement(client: SchedulerClient, agent: (node: string) => SchedulerClient, code: Buffer, jobs: number): Promise<string> {
@@ -181,6 +194,21 @@ async function recovery(dir: string, leaseS: number): Promise<string> {
   }
 }
 
+/** User + system CPU time of a process so far, ms (Linux: /proc/PID/stat, in clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+function cpuSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
+}
+
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
@@ -214,13 +242,17 @@ export async function benchCluster(quick: boolean): Promise<void> {
     children.push(plain.scheduler.child);
     console.log(`cr bench --cluster: scheduler at ${plain.address} (a separate process), ${os.cpus().length} cores, Node ${process.version}\n`);
     const agentClient = schedulerClient(plain.address, plain.agent('bench-transfer'));
-    console.log(await transfer(dir, plain.admin, agentClient, code, sizeMiB, 'plain TCP + agent token'));
+    const lanes = transferClients(plain.address, plain.agent('bench-transfer'), LANES);
+    console.log(await transfer(dir, plain.admin, agentClient, lanes, code, sizeMiB, `plain TCP + agent token, ${LANES} connections`, plain.scheduler.child.pid!));
     agentClient.close();
+    lanes.forEach((c) => c.close());
     const tls = await cluster(dir, true);
     children.push(tls.scheduler.child);
     const tlsClient = schedulerClient(tls.address, tls.agent('bench-transfer'));
-    console.log(await transfer(dir, tls.admin, tlsClient, code, sizeMiB, 'mutual TLS (agent certificate)'));
+    const tlsLanes = transferClients(tls.address, tls.agent('bench-transfer'), LANES);
+    console.log(await transfer(dir, tls.admin, tlsClient, tlsLanes, code, sizeMiB, `mutual TLS (agent certificate), ${LANES} connections`, tls.scheduler.child.pid!));
     tlsClient.close();
+    tlsLanes.forEach((c) => c.close());
     tls.admin.close();
     tls.scheduler.child.kill('SIGKILL');
     // `--cluster --transfer`: the transfer figures only.

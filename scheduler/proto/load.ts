@@ -77,6 +77,30 @@ export interface UnaryRpcs {
   RevokeToken: [T.RevokeTokenRequest, T.TokenInfo__Output];
 }
 
+/**
+ * Image transfers in parallel: each lane is a channel of its own (its own HTTP/2 connection), so
+ * that each part of an image gets its own flow-control window. A grpc-js 1.14 server keeps a
+ * 64 KiB receive window per connection that no server option raises (grpc/grpc-node#3058): one
+ * stream of an upload spends more time waiting for WINDOW_UPDATEs than sending. A client can
+ * raise its own receive window, which a download is limited by.
+ */
+export const TRANSFER_LANES = 4;
+export const CLIENT_RECEIVE_WINDOW_BYTES = 16 << 20;
+
+export function transferClients(address: string, credentials: ClientCredentials = {}, lanes = TRANSFER_LANES): SchedulerClient[] {
+  const Client = proto().cr.v1.Scheduler;
+  const interceptor = credentialInterceptor(credentials);
+  return Array.from({ length: lanes }, () => {
+    return new Client(address, channelCredentials(credentials), {
+      ...CHANNEL_OPTIONS,
+      // A local subchannel pool: a connection of this channel's own, shared with no other.
+      'grpc.use_local_subchannel_pool': 1,
+      'grpc-node.flow_control_window': CLIENT_RECEIVE_WINDOW_BYTES,
+      ...(interceptor ? { interceptors: [interceptor] } : {}),
+    });
+  });
+}
+
 /** A unary call as a promise, with a deadline: `await unary(client, 'GetJob', { job: 3 })`. */
 export function unary<K extends keyof UnaryRpcs>(client: SchedulerClient, method: K, request: UnaryRpcs[K][0], deadlineMs = 10_000): Promise<UnaryRpcs[K][1]> {
   type Fn = (r: UnaryRpcs[K][0], o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v: UnaryRpcs[K][1]) => void) => void;
