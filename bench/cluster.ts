@@ -221,7 +221,8 @@ function adminToken(dataDir: string): string {
 /** A scheduler process with an admin client, and agent credentials as a real agent has them. */
 async function cluster(dir: string, tls: boolean): Promise<{ scheduler: ReturnType<typeof start>; address: string; admin: SchedulerClient; agent: (node: string) => ClientCredentials }> {
   const data = path.join(dir, tls ? 'data-tls' : 'data');
-  const scheduler = start(['serve', '--port', '0', '--data', data, '--no-local-agent', ...(tls ? ['--tls'] : [])]);
+  // A long lease: the bench node heartbeats from this process, which is busy writing the images.
+  const scheduler = start(['serve', '--port', '0', '--data', data, '--no-local-agent', '--lease-timeout', '60', ...(tls ? ['--tls'] : [])]);
   const address = await scheduler.ready;
   const ca = tls ? fs.readFileSync(path.join(data, 'tls', 'ca.pem'), 'utf8') : undefined;
   const admin = schedulerClient(address, { ca, token: adminToken(data) });
