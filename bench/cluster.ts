@@ -8,17 +8,24 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { joinCluster } from '../scheduler/agent/join.js';
 import { downloadImage, uploadImage } from '../scheduler/agent/transfer.js';
+import { getCodec } from '../src/codec/index.js';
+import { DEFAULT_BLOCK_SIZE } from '../src/image/format.js';
+import { ImageWriter } from '../src/image/writer.js';
 import { bundleJob } from '../scheduler/bundle.js';
-import { schedulerClient, unary, type SchedulerClient } from '../scheduler/proto/load.js';
+import { storeJobName } from '../scheduler/names.js';
+import type { ClientCredentials } from '../scheduler/credentials.js';
+import { schedulerClient, TRANSFER_LANES, transferClients, unary, type SchedulerClient } from '../scheduler/proto/load.js';
 import type { Assignment__Output, Command__Output } from '../scheduler/proto/types.js';
 
 const CLI = fileURLToPath(new URL('../scheduler/cli.js', import.meta.url));
 const JOB = fileURLToPath(new URL('../../test/fixtures/cluster-job.mjs', import.meta.url));
 const MiB = 1024 * 1024;
+const LANES = Number(process.env.CR_TRANSFER_LANES ?? TRANSFER_LANES);
 
-function start(args: string[]): { child: ChildProcess; output: () => string; ready: Promise<string> } {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function start(args: string[], env: Record<string, string> = {}): { child: ChildProcess; output: () => string; ready: Promise<string> } {
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
   child.stderr!.setEncoding('utf8').on('data', (c: string) => (out += c));
@@ -38,16 +45,16 @@ function start(args: string[]): { child: ChildProcess; output: () => string; rea
 }
 
 /** A node run by the bench itself: it connects and collects its assignments. */
-function benchNode(client: SchedulerClient, name: string, slots: number, onAssign: (a: Assignment__Output) => void): { close: () => void; registered: Promise<void> } {
+function benchNode(client: SchedulerClient, name: string, slots: number, onAssign: (a: Assignment__Output) => void): { close: () => void; registered: Promise<Buffer> } {
   const call = client.Connect({ node: name, slots, running: [], version: 'bench' });
-  let resolve!: () => void;
-  const registered = new Promise<void>((r) => (resolve = r));
+  let resolve!: (key: Buffer) => void;
+  const registered = new Promise<Buffer>((r) => (resolve = r));
   let heartbeat: NodeJS.Timeout | null = null;
   call.on('data', (c: Command__Output) => {
     if (c.command === 'registered') {
       const session = c.registered!.session;
       heartbeat = setInterval(() => void unary(client, 'Heartbeat', { node: name, session }).catch(() => undefined), c.registered!.heartbeatIntervalMs);
-      resolve();
+      resolve(c.registered!.imageKey as Buffer);
     }
     else if (c.command === 'assign') onAssign(c.assign!);
   });
@@ -63,44 +70,65 @@ function benchNode(client: SchedulerClient, name: string, slots: number, onAssig
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function transfer(dir: string, client: SchedulerClient, code: Buffer, sizeMiB: number): Promise<string> {
+/**
+ * The real agent → scheduler path: the agent's own upload and download code, with the
+ * credentials a real agent has (a token on a plain loopback scheduler, or its client
+ * certificate under mutual TLS).
+ */
+async function transfer(dir: string, admin: SchedulerClient, agent: SchedulerClient, lanes: SchedulerClient[], code: Buffer, sizeMiB: number, label: string, schedulerPid: number): Promise<string> {
   const assigned: Assignment__Output[] = [];
-  const node = benchNode(client, 'bench-transfer', 1, (a) => assigned.push(a));
-  await node.registered;
-  await unary(client, 'Submit', { name: 'transfer', code, argsJson: '{}', retries: 0 });
+  const node = benchNode(agent, 'bench-transfer', 1, (a) => assigned.push(a));
+  const key = await node.registered;
+  await unary(admin, 'Submit', { name: 'transfer', code, argsJson: '{}', retries: 0 });
   while (assigned.length === 0) await sleep(5);
   const { job, attempt } = assigned[0]!;
-  const file = path.join(dir, 'image.bin');
-  // Incompressible bytes: what is measured is the wire, not a codec.
-  const fd = fs.openSync(file, 'w');
-  for (let i = 0; i < sizeMiB; i++) fs.writeSync(fd, randomBytes(MiB));
-  fs.closeSync(fd);
+  const file = path.join(dir, 'image.crimg');
+  // Real images (the scheduler verifies each before it keeps it) of incompressible bytes: what
+  // is measured is the wire, not a codec.
+  const codec = await getCodec();
+  const bytes = randomBytes(sizeMiB * MiB);
   const ups: number[] = [];
   const downs: number[] = [];
+  // CPU time of the agent (this process) and of the scheduler per transfer: on a shared machine
+  // the rate depends on the load, the CPU cost per MiB much less.
+  const upCpu: [number, number][] = [];
+  const downCpu: [number, number][] = [];
   for (let rep = 1; rep <= 3; rep++) {
+    const handle = await fs.promises.open(file, 'w', 0o600);
+    const writer = new ImageWriter({ codec, key, level: 1, blockSize: DEFAULT_BLOCK_SIZE, batchBlocks: 8, writerName: 'bench' });
+    await writer.write(handle, { job: storeJobName(job), sequence: rep, attempt, createdAt: new Date(), meta: {} }, [{ kind: 'region', name: 'bytes', type: 'Uint8Array', elementSize: 1, data: bytes }]);
+    await handle.close();
     let t = performance.now();
-    const reply = await uploadImage(client, { job, attempt, sequence: rep, node: 'bench-transfer', file });
+    let cpu = [process.cpuUsage(), cpuMs(schedulerPid)] as const;
+    const reply = await uploadImage(lanes, { job, attempt, sequence: rep, node: 'bench-transfer', file });
     ups.push(performance.now() - t);
+    upCpu.push([cpuSince(cpu[0]), cpuMs(schedulerPid) - cpu[1]]);
     if (!reply.accepted) throw new Error(`upload refused: ${reply.reason}`);
-    const { images } = await unary(client, 'ListImages', { job });
+    const { images } = await unary(admin, 'ListImages', { job });
     const sha = images.find((i) => i.sequence === rep)!.sha256;
     t = performance.now();
-    await downloadImage(client, job, rep, sha, path.join(dir, `down-${rep}.bin`));
+    cpu = [process.cpuUsage(), cpuMs(schedulerPid)] as const;
+    await downloadImage(lanes, job, rep, sha, path.join(dir, `down-${rep}.bin`));
     downs.push(performance.now() - t);
+    downCpu.push([cpuSince(cpu[0]), cpuMs(schedulerPid) - cpu[1]]);
     fs.rmSync(path.join(dir, `down-${rep}.bin`));
   }
   node.close();
   const best = (ms: number[]): string => `${(sizeMiB / (Math.min(...ms) / 1000)).toFixed(0)} MiB/s (median ${(sizeMiB / (median(ms) / 1000)).toFixed(0)})`;
-  return `image transfer, ${sizeMiB} MiB in 1 MiB chunks (scheduler fsyncs it): upload ${best(ups)}, download ${best(downs)}`;
+  const cpuPerMiB = (c: [number, number][]): string => `CPU per MiB: agent ${(median(c.map((x) => x[0])) / sizeMiB).toFixed(2)} ms, scheduler ${(median(c.map((x) => x[1])) / sizeMiB).toFixed(2)} ms`;
+  return (
+    `image transfer, ${label}, ${sizeMiB} MiB in 1 MiB chunks (scheduler fsyncs it): upload ${best(ups)}, download ${best(downs)}\n` +
+    `  upload ${cpuPerMiB(upCpu)}; download ${cpuPerMiB(downCpu)}`
+  );
 }
 
-async function placement(client: SchedulerClient, code: Buffer, jobs: number): Promise<string> {
+async function placement(client: SchedulerClient, agent: (node: string) => SchedulerClient, code: Buffer, jobs: number): Promise<string> {
   // Queue the jobs first (no node has free slots), then time their placement onto a node that appears.
   for (let i = 0; i < jobs; i++) await unary(client, 'Submit', { name: `tiny${i}`, code, argsJson: '{}', retries: 0 });
   let got = 0;
   let t0 = 0;
   let t1 = 0;
-  const node = benchNode(client, 'bench-place', jobs, () => {
+  const node = benchNode(agent('bench-place'), 'bench-place', jobs, () => {
     if (++got === jobs) t1 = performance.now();
   });
   t0 = performance.now();
@@ -113,8 +141,9 @@ async function placement(client: SchedulerClient, code: Buffer, jobs: number): P
   for (let i = 0; i < jobs; i++) await unary(client, 'Submit', { name: `loop${i}`, code, argsJson: '{}', retries: 0 });
   let done = 0;
   const start = performance.now();
-  const loop = benchNode(client, 'bench-loop', 8, (a) => {
-    void unary(client, 'Finish', { job: a.job, attempt: a.attempt, outcome: 'SUCCEEDED', resultJson: '1' }).then(() => done++);
+  const loopClient = agent('bench-loop');
+  const loop = benchNode(loopClient, 'bench-loop', 8, (a) => {
+    void unary(loopClient, 'Finish', { job: a.job, attempt: a.attempt, outcome: 'SUCCEEDED', resultJson: '1' }).then(() => done++);
   });
   while (done < jobs) await sleep(1);
   const cycle = jobs / ((performance.now() - start) / 1000);
@@ -126,10 +155,11 @@ async function recovery(dir: string, leaseS: number): Promise<string> {
   const scheduler = start(['serve', '--port', '0', '--data', path.join(dir, 'recovery'), '--no-local-agent', '--lease-timeout', String(leaseS)]);
   const address = await scheduler.ready;
   const agents = new Map<string, ReturnType<typeof start>>();
-  const client = schedulerClient(address);
+  const client = schedulerClient(address, { token: adminToken(path.join(dir, 'recovery')) });
   try {
     for (const name of ['r1', 'r2']) {
-      const a = start(['agent', '--scheduler', address, '--name', name, '--slots', '1', '--work', path.join(dir, `work-${name}`)]);
+      const { token } = await unary(client, 'CreateToken', { role: 'agent', ttlS: 3600, label: 'bench' });
+      const a = start(['agent', '--scheduler', address, '--name', name, '--slots', '1', '--work', path.join(dir, `work-${name}`)], { CR_TOKEN: token });
       await a.ready;
       agents.set(name, a);
     }
@@ -164,25 +194,83 @@ async function recovery(dir: string, leaseS: number): Promise<string> {
   }
 }
 
+/** User + system CPU time of a process so far, ms (Linux: /proc/PID/stat, in clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+function cpuSince(start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
+}
+
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
 
+function adminToken(dataDir: string): string {
+  return fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
+}
+
+/** A scheduler process with an admin client, and agent credentials as a real agent has them. */
+async function cluster(dir: string, tls: boolean): Promise<{ scheduler: ReturnType<typeof start>; address: string; admin: SchedulerClient; agent: (node: string) => ClientCredentials }> {
+  const data = path.join(dir, tls ? 'data-tls' : 'data');
+  // A long lease: the bench node heartbeats from this process, which is busy writing the images.
+  const scheduler = start(['serve', '--port', '0', '--data', data, '--no-local-agent', '--lease-timeout', '60', ...(tls ? ['--tls'] : [])]);
+  const address = await scheduler.ready;
+  const ca = tls ? fs.readFileSync(path.join(data, 'tls', 'ca.pem'), 'utf8') : undefined;
+  const admin = schedulerClient(address, { ca, token: adminToken(data) });
+  const { token } = await unary(admin, 'CreateToken', { role: 'agent', ttlS: 3600, label: 'bench' });
+  if (!tls) return { scheduler, address, admin, agent: (node) => ({ token, node }) };
+  // Mutual TLS: the agent joins with its token, then talks with its own client certificate.
+  const joined = await joinCluster({ scheduler: address, name: 'bench-transfer', workDir: path.join(dir, 'agent-tls'), ca: ca!, token });
+  return { scheduler, address, admin, agent: () => joined };
+}
+
 export async function benchCluster(quick: boolean): Promise<void> {
   const dir = fs.mkdtempSync(path.join(process.env.CR_BENCH_DIR ?? os.tmpdir(), 'cr-bench-cluster-'));
-  const scheduler = start(['serve', '--port', '0', '--data', path.join(dir, 'data'), '--no-local-agent']);
+  const sizeMiB = quick ? 64 : 256;
+  const children: ChildProcess[] = [];
   try {
-    const address = await scheduler.ready;
-    console.log(`cr bench --cluster: scheduler at ${address} (a separate process), ${os.cpus().length} cores, Node ${process.version}\n`);
-    const client = schedulerClient(address);
     const code = await bundleJob(JOB);
-    console.log(await transfer(dir, client, code, quick ? 64 : 256));
-    console.log(await placement(client, code, quick ? 200 : 1000));
-    client.close();
+    const plain = await cluster(dir, false);
+    children.push(plain.scheduler.child);
+    console.log(`cr bench --cluster: scheduler at ${plain.address} (a separate process), ${os.cpus().length} cores, Node ${process.version}\n`);
+    const agentClient = schedulerClient(plain.address, plain.agent('bench-transfer'));
+    const lanes = transferClients(plain.address, plain.agent('bench-transfer'), LANES);
+    console.log(await transfer(dir, plain.admin, agentClient, lanes, code, sizeMiB, `plain TCP + agent token, ${LANES} connections`, plain.scheduler.child.pid!));
+    agentClient.close();
+    lanes.forEach((c) => c.close());
+    const tls = await cluster(dir, true);
+    children.push(tls.scheduler.child);
+    const tlsClient = schedulerClient(tls.address, tls.agent('bench-transfer'));
+    const tlsLanes = transferClients(tls.address, tls.agent('bench-transfer'), LANES);
+    console.log(await transfer(dir, tls.admin, tlsClient, tlsLanes, code, sizeMiB, `mutual TLS (agent certificate), ${LANES} connections`, tls.scheduler.child.pid!));
+    tlsClient.close();
+    tlsLanes.forEach((c) => c.close());
+    tls.admin.close();
+    tls.scheduler.child.kill('SIGKILL');
+    // `--cluster --transfer`: the transfer figures only.
+    if (process.argv.includes('--transfer')) return;
+    const clients: SchedulerClient[] = [];
+    console.log(
+      await placement(plain.admin, (node) => {
+        const c = schedulerClient(plain.address, plain.agent(node));
+        clients.push(c);
+        return c;
+      }, code, quick ? 200 : 1000),
+    );
+    for (const c of clients) c.close();
+    plain.admin.close();
     console.log(await recovery(dir, 2));
   } finally {
-    scheduler.child.kill('SIGKILL');
+    for (const child of children) child.kill('SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -8,7 +8,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { VERSION } from '../../src/version.js';
 import { AGENT_RECONNECT_MAX_MS } from '../names.js';
 import type { ClientCredentials } from '../credentials.js';
-import { schedulerClient, unary, type SchedulerClient } from '../proto/load.js';
+import { schedulerClient, transferClients, unary, type SchedulerClient } from '../proto/load.js';
 import type { Command__Output } from '../proto/types.js';
 import { Attempt } from './attempt.js';
 import { linkPackage } from './code.js';
@@ -32,6 +32,8 @@ const RECONNECT_MS = 200;
 export class Agent {
   readonly #options: AgentOptions;
   readonly #client: SchedulerClient;
+  /** Connections of their own for images, which go in parallel parts (transfer.ts). */
+  readonly #lanes: SchedulerClient[];
   readonly #log: (line: string) => void;
   readonly #attempts = new Map<number, Attempt>();
   readonly #keyFile: string;
@@ -49,6 +51,7 @@ export class Agent {
   constructor(options: AgentOptions) {
     this.#options = options;
     this.#client = schedulerClient(options.scheduler, { ...options.credentials, node: options.name });
+    this.#lanes = transferClients(options.scheduler, { ...options.credentials, node: options.name });
     this.#log = options.log ?? (() => undefined);
     this.#keyFile = path.join(options.workDir, 'image.key');
     this.registered = new Promise((resolve) => (this.#onRegistered = resolve));
@@ -71,6 +74,7 @@ export class Agent {
     await Promise.all([...this.#attempts.values()].map((a) => a.done));
     await this.#loop;
     this.#client.close();
+    for (const lane of this.#lanes) lane.close();
   }
 
   get running(): number {
@@ -124,7 +128,7 @@ export class Agent {
         const current = this.#attempts.get(a.job);
         if (current?.attempt === a.attempt) break;
         current?.abandon(`attempt ${a.attempt} replaces it`);
-        const attempt = new Attempt({ client: this.#client, node: this.#options.name, workDir: this.#options.workDir, keyFile: this.#keyFile, log: this.#log }, a);
+        const attempt = new Attempt({ client: this.#client, lanes: this.#lanes, node: this.#options.name, workDir: this.#options.workDir, keyFile: this.#keyFile, log: this.#log }, a);
         this.#attempts.set(a.job, attempt);
         this.#log(`job ${a.job} "${a.name}" attempt ${a.attempt}: starting${a.images.length > 0 ? ` from image ${a.images[a.images.length - 1]!.sequence}` : ''}`);
         void attempt.done.then(() => {

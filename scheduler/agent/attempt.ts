@@ -5,19 +5,23 @@
 // reply, or by a STALE command), the job's thread is ended and nothing more is reported.
 import fs from 'node:fs';
 import path from 'node:path';
+import { getCodec } from '../../src/codec/index.js';
 import type { ErrorRecord } from '../../src/errors.js';
+import { ImageReader } from '../../src/image/reader.js';
 import type { ImageCommitted } from '../../src/job/context.js';
 import { resolvePolicyOptions } from '../../src/policy.js';
 import { isRetryable, JobRunner, type RunOutcome } from '../../src/runner/runner.js';
 import { storeJobName } from '../names.js';
 import { unary, type SchedulerClient } from '../proto/load.js';
-import type { Assignment__Output, FinishRequest } from '../proto/types.js';
+import type { Assignment__Output, FinishRequest, ImageRef__Output } from '../proto/types.js';
 import { fetchCode } from './code.js';
 import { Reporter } from './reporter.js';
 import { downloadImage, uploadImage } from './transfer.js';
 
 export interface AttemptContext {
   client: SchedulerClient;
+  /** The connections images travel on, in parallel parts. */
+  lanes: SchedulerClient[];
   node: string;
   workDir: string;
   keyFile: string;
@@ -90,12 +94,11 @@ export class Attempt {
     const storeDir = path.join(this.#dir, 'store');
     fs.rmSync(this.#dir, { recursive: true, force: true });
     fs.mkdirSync(storeDir, { recursive: true });
+    let fetched = false;
     try {
       const codeFile = await this.#retrying(() => fetchCode(this.#ctx.client, path.join(this.#ctx.workDir, 'code'), a.codeSha256));
-      for (const image of a.images) {
-        const file = path.join(storeDir, job, `${String(image.sequence).padStart(8, '0')}.crimg`);
-        await this.#retrying(() => downloadImage(this.#ctx.client, a.job, image.sequence, image.sha256, file));
-      }
+      await this.#fetchImages(storeDir);
+      fetched = true;
       if (this.#abandoned) return;
       const runner = new JobRunner({
         jobFile: codeFile,
@@ -155,13 +158,68 @@ export class Attempt {
       await this.#finish(outcome);
     } catch (err) {
       if (this.#abandoned) return;
-      // The attempt could not start (code or image unavailable): the job's error, retried by the scheduler.
       await this.#reporter.flush();
-      await this.#finish({ status: 'failed', error: { name: 'Error', code: null, message: (err as Error).message, stack: (err as Error).stack ?? null }, attempts: 1 });
+      const error = { name: 'Error', code: null, message: (err as Error).message, stack: (err as Error).stack ?? null };
+      // Code or images could not be fetched: not the job's error, so it must not spend a retry.
+      if (!fetched) await this.#finish({ status: 'failed', error, attempts: 1 }, 'UNSTARTED');
+      else await this.#finish({ status: 'failed', error, attempts: 1 });
     } finally {
       this.#reporter.close();
       fs.rmSync(this.#dir, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Downloads the images to restore from and verifies each (tag, manifest, every block) before
+   * the job sees it. If one cannot be fetched or does not verify, the older images the scheduler
+   * holds are fetched instead, as HTCondor falls back to the previous checkpoint; those that
+   * verify are kept and the runner resumes from the newest of them.
+   */
+  async #fetchImages(storeDir: string): Promise<void> {
+    const a = this.#assignment;
+    const job = storeJobName(a.job);
+    const key = fs.readFileSync(this.#ctx.keyFile);
+    const codec = await getCodec();
+    const fetch = async (image: ImageRef__Output): Promise<void> => {
+      const file = path.join(storeDir, job, `${String(image.sequence).padStart(8, '0')}.crimg`);
+      try {
+        await this.#retrying(() => downloadImage(this.#ctx.lanes, a.job, image.sequence, image.sha256, file));
+        const reader = ImageReader.open(file, { codec, key, expect: { job, sequence: image.sequence } });
+        try {
+          reader.verifyStored();
+        } finally {
+          reader.close();
+        }
+      } catch (err) {
+        fs.rmSync(file, { force: true });
+        throw err;
+      }
+    };
+    let failure: Error | null = null;
+    for (const image of a.images) {
+      try {
+        await fetch(image);
+      } catch (err) {
+        if (this.#abandoned) throw err;
+        failure = err as Error;
+        this.#reporter.log(`[cr] warning: image ${image.sequence} could not be used: ${failure.message}`);
+        break;
+      }
+    }
+    if (failure === null) return;
+    // Older images, oldest first (bases before the images built on them); each one that fails is left out.
+    let usable = 0;
+    for (const image of a.fallback) {
+      try {
+        await fetch(image);
+        usable++;
+      } catch (err) {
+        if (this.#abandoned) throw err;
+        this.#reporter.log(`[cr] warning: older image ${image.sequence} could not be used either: ${(err as Error).message}`);
+      }
+    }
+    if (usable === 0) throw new Error(`no image of job ${a.job} could be fetched and verified (${failure.message})`);
+    this.#reporter.log(`[cr] falling back to an older image: ${usable} of ${a.fallback.length} older image${a.fallback.length === 1 ? '' : 's'} fetched`);
   }
 
   #queueUpload(info: ImageCommitted): void {
@@ -174,7 +232,7 @@ export class Attempt {
       let reply;
       try {
         reply = await this.#retrying(() =>
-          uploadImage(this.#ctx.client, { job: this.job, attempt: this.attempt, sequence: info.sequence, node: this.#ctx.node, file: info.file }),
+          uploadImage(this.#ctx.lanes, { job: this.job, attempt: this.attempt, sequence: info.sequence, node: this.#ctx.node, file: info.file }),
         );
       } catch (err) {
         // The attempt goes on; its next image is uploaded (the scheduler keeps what it has).
@@ -186,9 +244,12 @@ export class Attempt {
     });
   }
 
-  async #finish(outcome: RunOutcome): Promise<void> {
+  async #finish(outcome: RunOutcome, as?: 'UNSTARTED'): Promise<void> {
     const request: FinishRequest = { job: this.job, attempt: this.attempt };
-    if (this.#cancelled) {
+    if (as === 'UNSTARTED' && outcome.status === 'failed') {
+      request.outcome = 'UNSTARTED';
+      request.errorJson = JSON.stringify(errorJson(outcome.error));
+    } else if (this.#cancelled) {
       request.outcome = 'CANCELLED';
     } else if (outcome.status === 'succeeded') {
       request.outcome = 'SUCCEEDED';

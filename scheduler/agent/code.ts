@@ -7,7 +7,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fsyncDirSync } from '../../src/store/durable.js';
+import { createFileOnceSync, fsyncDirSync } from '../../src/store/durable.js';
 import { decodePack, isPack, JOB_MODULE, type CodeFile } from '../code-pack.js';
 import { unary, type SchedulerClient } from '../proto/load.js';
 
@@ -46,9 +46,10 @@ export async function fetchCode(client: SchedulerClient, codeDir: string, sha256
     writePack(path.join(codeDir, sha256), decodePack(code as Buffer));
     return packed;
   }
-  const temp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(temp, code as Buffer);
-  fs.renameSync(temp, file);
+  // Whole or not at all, also across a crash of the agent or the machine: temp file, fsync, link,
+  // fsync of the directory. A cached file is trusted by its name alone, so a torn one would run
+  // as this job's code. If another slot cached it first, theirs is the same bytes.
+  createFileOnceSync(file, code as Buffer, 0o644);
   return file;
 }
 

@@ -1,7 +1,7 @@
 // Image transfer between an agent and the scheduler, in chunks of about 1 MiB (grpc-js refuses
 // messages over 4 MiB by default), respecting write() back-pressure both ways so that memory
 // stays bounded by a few chunks whatever the image's size.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -16,33 +16,95 @@ export interface UploadRequest {
   file: string;
 }
 
-/** Streams one committed image to the scheduler; resolves with its reply. */
-export async function uploadImage(client: SchedulerClient, request: UploadRequest, deadlineMs = 600_000): Promise<UploadImageReply__Output> {
+/** An image smaller than this per part goes on one stream: parts of a few chunks gain nothing. */
+export const MIN_PART_BYTES = 4 << 20;
+
+interface PartSpec {
+  parts: number;
+  part: number;
+  offset: number;
+  length: number;
+  uploadId: string;
+}
+
+/** The byte ranges of an upload of `size` bytes on `lanes` connections: whole chunks, the last part takes the rest. */
+export function partRanges(size: number, lanes: number): { offset: number; length: number }[] {
+  const parts = Math.max(1, Math.min(lanes, Math.floor(size / MIN_PART_BYTES)));
+  const step = Math.ceil(size / parts / CHUNK_BYTES) * CHUNK_BYTES;
+  const ranges: { offset: number; length: number }[] = [];
+  for (let offset = 0; offset < size; offset += step) ranges.push({ offset, length: Math.min(step, size - offset) });
+  return ranges.length > 0 ? ranges : [{ offset: 0, length: 0 }];
+}
+
+/**
+ * Streams one committed image to the scheduler; resolves with its reply. With several clients
+ * (transferClients: one connection each) a large image goes as that many parts at once, each a
+ * byte range on its own connection; the scheduler assembles them and answers every part with
+ * the one outcome. A part that fails cancels the others, and the whole upload fails (the
+ * scheduler keeps nothing of it), to be tried again whole.
+ */
+export async function uploadImage(clients: SchedulerClient | SchedulerClient[], request: UploadRequest, deadlineMs = 600_000): Promise<UploadImageReply__Output> {
+  const lanes = Array.isArray(clients) ? clients : [clients];
   const handle = await fs.promises.open(request.file, 'r');
   try {
     const { size } = await handle.stat();
-    let settle!: (err: grpc.ServiceError | null, value?: UploadImageReply__Output) => void;
-    const reply = new Promise<UploadImageReply__Output>((resolve, reject) => {
-      settle = (err, value) => (err ? reject(err) : resolve(value!));
-    });
-    const call = client.UploadImage({ deadline: Date.now() + deadlineMs }, (err, value) => settle(err, value));
-    // The reply may fail (the scheduler went away) while a chunk is being read: it is awaited at
-    // the end, and meanwhile stops the sending.
-    let failed = false;
-    reply.catch(() => (failed = true));
-    // Surfaced through `reply`; without a listener a failed call would also throw here.
-    call.on('error', () => undefined);
-    const write = async (message: object): Promise<void> => {
-      if (failed) await reply;
-      if (!call.write(message)) await Promise.race([new Promise((resolve) => call.once('drain', resolve)), reply.then(() => undefined, () => undefined)]);
-    };
-    await write({ header: { job: request.job, attempt: request.attempt, sequence: request.sequence, bytes: size, node: request.node } });
+    const ranges = partRanges(size, lanes.length);
+    const header = { job: request.job, attempt: request.attempt, sequence: request.sequence, bytes: size, node: request.node };
+    if (ranges.length === 1) return await sendPart(lanes[0]!, handle, header, null, deadlineMs, []);
+    const uploadId = randomUUID();
+    const calls: grpc.ClientWritableStream<unknown>[] = [];
+    const replies = ranges.map((r, part) => sendPart(lanes[part]!, handle, header, { parts: ranges.length, part, ...r, uploadId }, deadlineMs, calls));
+    // The first failure ends the others at once, instead of letting them run to their deadline.
+    replies.forEach((reply) => reply.catch(() => calls.forEach((c) => c.cancel())));
+    const all = await Promise.all(replies);
+    return all.find((r) => r.stale) ?? all.find((r) => !r.accepted) ?? all[0]!;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** One stream: the header, the chunks of [offset, offset + length) (the whole file without a part), the trailer. */
+async function sendPart(
+  client: SchedulerClient,
+  handle: fs.promises.FileHandle,
+  header: { job: number; attempt: number; sequence: number; bytes: number; node: string },
+  part: PartSpec | null,
+  deadlineMs: number,
+  calls: grpc.ClientWritableStream<unknown>[],
+): Promise<UploadImageReply__Output> {
+  let settle!: (err: grpc.ServiceError | null, value?: UploadImageReply__Output) => void;
+  const reply = new Promise<UploadImageReply__Output>((resolve, reject) => {
+    settle = (err, value) => (err ? reject(err) : resolve(value!));
+  });
+  const call = client.UploadImage({ deadline: Date.now() + deadlineMs }, (err, value) => settle(err, value));
+  calls.push(call as grpc.ClientWritableStream<unknown>);
+  // The reply may come early (the scheduler refused the upload, went away, or another part
+  // failed) while chunks are still being read: it ends the sending, and is what this returns.
+  let replied = false;
+  const settled = reply.then(
+    () => void (replied = true),
+    () => void (replied = true),
+  );
+  // Surfaced through `reply`; without a listener a failed call would also throw here.
+  call.on('error', () => undefined);
+  class Replied extends Error {}
+  const write = async (message: object): Promise<void> => {
+    if (replied) throw new Replied();
+    if (call.write(message)) return;
+    let onDrain!: () => void;
+    await Promise.race([new Promise<void>((resolve) => call.once('drain', (onDrain = resolve))), settled]);
+    call.removeListener('drain', onDrain);
+  };
+  const start = part?.offset ?? 0;
+  const end = part ? part.offset + part.length : header.bytes;
+  try {
+    await write({ header: { ...header, ...(part ?? {}) } });
     const hash = createHash('sha256');
-    for (let offset = 0; offset < size; ) {
+    for (let offset = start; offset < end; ) {
       // A fresh buffer per chunk: grpc-js keeps a reference until the chunk is sent.
-      const buffer = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, size - offset));
+      const buffer = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, end - offset));
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
-      if (bytesRead === 0) throw new Error(`${request.file} shrank while it was sent`);
+      if (bytesRead === 0) throw new Error('the image file shrank while it was sent');
       const chunk = buffer.subarray(0, bytesRead);
       hash.update(chunk);
       offset += bytesRead;
@@ -50,17 +112,22 @@ export async function uploadImage(client: SchedulerClient, request: UploadReques
     }
     await write({ trailer: { sha256: hash.digest('hex') } });
     call.end();
-    return await reply;
-  } finally {
-    await handle.close();
+  } catch (err) {
+    if (!(err instanceof Replied)) {
+      // The scheduler must not wait for the rest of a part that will never come.
+      call.cancel();
+      throw err;
+    }
   }
+  return await reply;
 }
 
 /**
  * Fetches one image into `file` (atomically: temp then rename) and checks its sha256 against
  * what the scheduler recorded when it received it.
  */
-export async function downloadImage(client: SchedulerClient, job: number, sequence: number, sha256: string, file: string): Promise<number> {
+export async function downloadImage(clients: SchedulerClient | SchedulerClient[], job: number, sequence: number, sha256: string, file: string): Promise<number> {
+  const client = Array.isArray(clients) ? clients[0]! : clients;
   await fs.promises.mkdir(path.dirname(file), { recursive: true });
   const temp = `${file}.download`;
   const out = fs.createWriteStream(temp, { mode: 0o600 });

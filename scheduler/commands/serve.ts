@@ -20,6 +20,7 @@ interface ServeFlags {
   port: number;
   data: string;
   leaseTimeout: number;
+  uploadIdleTimeout: number;
   localAgent: boolean;
   slots: number;
   name: string;
@@ -50,6 +51,12 @@ export function serveCommand(): Command {
         .env('CR_LEASE_TIMEOUT')
         .argParser(parsePositiveNumber('--lease-timeout'))
         .default(DEFAULT_LEASE_TIMEOUT_MS / 1000),
+    )
+    .addOption(
+      new Option('--upload-idle-timeout <seconds>', 'an image upload that sends no byte for this long fails (a part of a parallel upload never came)')
+        .env('CR_UPLOAD_IDLE_TIMEOUT')
+        .argParser(parsePositiveNumber('--upload-idle-timeout'))
+        .default(30),
     )
     .addOption(new Option('--no-local-agent', 'do not run jobs on this machine'))
     .addOption(new Option('--slots <n>', "the local agent's slots").argParser(parseCount('--slots', 1)).default(os.availableParallelism()))
@@ -92,7 +99,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   if (!useTls && !pki.isLoopback(host)) {
     throw new ClusterError(`refusing to listen on ${host} without TLS: anyone who reaches it could submit code and read images. Drop --no-tls (the cluster CA is created in ${path.join(path.resolve(flags.data), 'tls')}), or listen on 127.0.0.1`);
   }
-  const core = new SchedulerCore({ dataDir: flags.data, leaseTimeoutMs: Math.round(flags.leaseTimeout * 1000), log: logLine });
+  const core = new SchedulerCore({ dataDir: flags.data, leaseTimeoutMs: Math.round(flags.leaseTimeout * 1000), uploadIdleTimeoutMs: Math.round(flags.uploadIdleTimeout * 1000), log: logLine });
   const tokens = new Tokens(core.db);
   // Without a usable CA and certificate the scheduler does not start: never silently open.
   const ca = useTls ? await pki.ClusterCa.open(flags.data) : null;

@@ -7,7 +7,7 @@
 // and from that check until the image is linked and recorded the job is marked `committing`,
 // which placement honours. So a new attempt never starts from a restore plan that a late commit
 // of the old attempt could contradict, and an attempt that is stale at the check leaves nothing.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { getCodec } from '../../src/codec/index.js';
 import { CrError } from '../../src/errors.js';
@@ -15,6 +15,7 @@ import { ImageReader, readBasesUnverified } from '../../src/image/reader.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import { storeJobName } from '../names.js';
 import type { Db } from './db.js';
+import { partHeader, Refused, Upload, UPLOAD_IDLE_TIMEOUT_MS, type PartHeader, type PartMessage } from './upload.js';
 
 export const SCHEDULER_KEEP_IMAGES = 3;
 
@@ -35,27 +36,33 @@ export interface UploadHeader {
   sequence: number;
   bytes: number;
   node: string;
+  /** A parallel upload (docs/protocol.md): parts in all (0: one stream), this part's index and byte range, the upload's id. */
+  parts?: number;
+  part?: number;
+  offset?: number;
+  length?: number;
+  uploadId?: string;
 }
 
 export type UploadResult = { accepted: true } | { accepted: false; stale: boolean; reason: string };
 
-class Refused extends Error {
-  constructor(
-    readonly stale: boolean,
-    message: string,
-  ) {
-    super(message);
-  }
+export interface ImageStoreOptions {
+  /** An upload that gets no byte for this long fails (a part never came), ms. */
+  uploadIdleTimeoutMs?: number;
 }
 
 export class ImageStore {
   readonly store: LocalStore;
   readonly #db: Db;
+  readonly #idleMs: number;
   /** Jobs whose image is between its final fencing check and its record: not placeable. */
   readonly committing = new Set<number>();
+  /** Uploads in progress, by job/sequence, with what every one of their parts will be told. */
+  readonly #uploads = new Map<string, { upload: Upload; result: Promise<UploadResult> }>();
 
-  constructor(db: Db, dir: string) {
+  constructor(db: Db, dir: string, options: ImageStoreOptions = {}) {
     this.#db = db;
+    this.#idleMs = options.uploadIdleTimeoutMs ?? UPLOAD_IDLE_TIMEOUT_MS;
     this.store = LocalStore.open({ dir, keepImages: SCHEDULER_KEEP_IMAGES });
   }
 
@@ -89,37 +96,83 @@ export class ImageStore {
     return [];
   }
 
-  /** Receives one image; `isCurrent` is the fencing check, asked before and after the bytes. */
-  async receive(header: UploadHeader, parts: AsyncIterable<{ chunk?: Buffer; sha256?: string }>, isCurrent: () => boolean): Promise<UploadResult> {
+  /**
+   * Receives one stream of an upload: the whole image, or one part of a parallel upload (the
+   * parts of one upload_id are assembled into one temp file). `isCurrent` is the fencing check,
+   * asked when each stream starts and once more after the last byte of the whole image.
+   * Every stream of an upload resolves with the upload's one outcome.
+   */
+  async receive(header: UploadHeader, messages: AsyncIterable<PartMessage>, isCurrent: () => boolean, onStored: () => void = () => undefined): Promise<UploadResult> {
     const { job, sequence } = header;
+    const what = `image ${sequence} of job ${job}`;
+    let entry: { upload: Upload; result: Promise<UploadResult> } | undefined;
+    const key = `${job}/${sequence}`;
+    try {
+      let part: PartHeader;
+      try {
+        part = partHeader(header, randomUUID());
+      } catch (err) {
+        // A part that cannot be right fails the upload it names: its other parts stop waiting.
+        const named = this.#uploads.get(key);
+        if (named !== undefined && named.upload.id === header.uploadId && err instanceof Refused) {
+          named.upload.fail(err);
+          entry = named;
+        }
+        throw err;
+      }
+      if (!isCurrent()) throw new Refused(true, `attempt ${header.attempt} is not the current attempt of job ${job}`);
+      for (;;) {
+        const existing = this.#uploads.get(key);
+        if (existing === undefined) break;
+        if (existing.upload.id === part.uploadId) {
+          entry = existing;
+          break;
+        }
+        // Another upload of the same image (the agent's new try, or a new attempt's image; the
+        // stale attempt's would have been refused above) replaces one that is not complete. One
+        // that is complete commits first, and this one then finds the image stored.
+        existing.upload.fail(new Refused(false, `${what}: replaced by a newer upload of it`));
+        await existing.result;
+      }
+      entry ??= this.#start(job, sequence, part, isCurrent, onStored);
+      await entry.upload.receive(part, messages);
+      return await entry.result;
+    } catch (err) {
+      // A part's failure failed its upload: every part answers with that upload's outcome.
+      if (entry !== undefined) return await entry.result;
+      if (err instanceof Refused) return { accepted: false, stale: err.stale, reason: err.message };
+      return { accepted: false, stale: false, reason: (err as Error).message };
+    }
+  }
+
+  #start(job: number, sequence: number, first: PartHeader, isCurrent: () => boolean, onStored: () => void): { upload: Upload; result: Promise<UploadResult> } {
+    const key = `${job}/${sequence}`;
+    const upload = new Upload(first, `image ${sequence} of job ${job}`, this.#idleMs);
+    const entry = { upload, result: this.#commit(job, sequence, upload, isCurrent, onStored) };
+    this.#uploads.set(key, entry);
+    void entry.result.then(() => {
+      upload.close();
+      if (this.#uploads.get(key) === entry) this.#uploads.delete(key);
+    });
+    return entry;
+  }
+
+  /** The upload's one outcome: never rejects. */
+  async #commit(job: number, sequence: number, upload: Upload, isCurrent: () => boolean, onStored: () => void): Promise<UploadResult> {
     const name = storeJobName(job);
     try {
-      if (!isCurrent()) throw new Refused(true, `attempt ${header.attempt} is not the current attempt of job ${job}`);
       const existing = this.#db.prepare(`SELECT sha256 FROM images WHERE job = ? AND sequence = ?`).get(job, sequence) as { sha256: string } | undefined;
       if (existing !== undefined) throw new Refused(false, `image ${sequence} of job ${job} is already stored`);
       // A file without a record was linked by a scheduler that died before recording it.
       fs.rmSync(this.file(job, sequence), { force: true });
-      let sha256 = '';
       const codec = await getCodec();
+      let sha256 = '';
       await this.store.commit(name, sequence, async (handle, temp) => {
-        const hash = createHash('sha256');
-        let received = 0;
-        let trailer: string | null = null;
-        for await (const part of parts) {
-          if (part.chunk) {
-            if (trailer !== null) throw new Refused(false, 'a chunk after the trailer');
-            received += part.chunk.length;
-            if (received > header.bytes) throw new Refused(false, `more than the ${header.bytes} bytes announced`);
-            hash.update(part.chunk);
-            await handle.write(part.chunk);
-          } else if (part.sha256 !== undefined) {
-            trailer = part.sha256;
-          }
-        }
-        sha256 = hash.digest('hex');
-        if (trailer === null) throw new Refused(false, 'the upload ended without its trailer (the sender stopped mid-image)');
-        if (received !== header.bytes) throw new Refused(false, `received ${received} bytes, ${header.bytes} announced`);
-        if (trailer !== sha256) throw new Refused(false, `sha256 mismatch: sent ${trailer}, received ${sha256}`);
+        upload.opened(handle);
+        await upload.allIn;
+        // One stream hashed the whole image as it came; parts were each hashed, and the record
+        // keeps the whole image's sha256 (what a download is checked against): read back once.
+        sha256 = upload.onlySha256 ?? (await fileSha256(temp, upload.bytes));
         // The bytes arrived whole; now the image itself: its tag (the cluster's key), its manifest
         // (this job, this number) and every block's stored hash, through the bases it shares
         // blocks with (uploaded before it, beside it in the store). Before the link, so that an
@@ -135,22 +188,30 @@ export class ImageStore {
         } finally {
           reader?.close();
         }
-        if (!isCurrent()) throw new Refused(true, `attempt ${header.attempt} of job ${job} was superseded during the upload`);
+        if (!isCurrent()) throw new Refused(true, `attempt ${upload.attempt} of job ${job} was superseded during the upload`);
         this.committing.add(job);
       });
       const file = this.file(job, sequence);
       const bases = readBasesUnverified(file);
       this.#db
         .prepare(`INSERT INTO images (job, sequence, attempt, node, bytes, sha256, bases_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
-        .run(job, sequence, header.attempt, header.node, header.bytes, sha256, JSON.stringify(bases), Date.now());
+        .run(job, sequence, upload.attempt, upload.node, upload.bytes, sha256, JSON.stringify(bases), Date.now());
       this.#forgetPruned(job);
+      onStored();
       return { accepted: true };
     } catch (err) {
-      if (err instanceof Refused) return { accepted: false, stale: err.stale, reason: err.message };
-      return { accepted: false, stale: false, reason: (err as Error).message };
+      const reason = err instanceof Refused ? err : new Refused(false, (err as Error).message);
+      // Parts still arriving stop at once (their bytes would go to a removed file).
+      upload.fail(reason);
+      return { accepted: false, stale: reason.stale, reason: reason.message };
     } finally {
       this.committing.delete(job);
     }
+  }
+
+  /** Fails the uploads in progress (the scheduler shuts down): their temp files are removed. */
+  close(): void {
+    for (const { upload } of this.#uploads.values()) upload.fail(new Refused(false, 'the scheduler is shutting down'));
   }
 
   /** Records of images the store's retention removed. */
@@ -166,4 +227,24 @@ export class ImageStore {
     fs.rmSync(this.store.jobDir(storeJobName(job)), { recursive: true, force: true });
     this.#db.prepare(`DELETE FROM images WHERE job = ?`).run(job);
   }
+}
+
+const HASH_READ_BYTES = 4 << 20;
+
+/** The temp file is written through a write-only handle: it is read back through its own. */
+async function fileSha256(file: string, bytes: number): Promise<string> {
+  const hash = createHash('sha256');
+  const buffer = Buffer.allocUnsafe(Math.min(HASH_READ_BYTES, Math.max(1, bytes)));
+  const handle = await fs.promises.open(file, 'r');
+  try {
+    for (let offset = 0; offset < bytes; ) {
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, bytes - offset), offset);
+      if (bytesRead === 0) throw new Error(`the temp file is shorter than its ${bytes} bytes`);
+      hash.update(buffer.subarray(0, bytesRead));
+      offset += bytesRead;
+    }
+  } finally {
+    await handle.close();
+  }
+  return hash.digest('hex');
 }

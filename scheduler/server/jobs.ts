@@ -48,6 +48,7 @@ export type Finish =
   | { outcome: 'succeeded'; resultJson: string }
   | { outcome: 'failed'; errorJson: string; retryable: boolean }
   | { outcome: 'stopped' }
+  | { outcome: 'unstarted'; errorJson: string }
   | { outcome: 'cancelled' };
 
 /** What became of a job after a finish report. */
@@ -57,6 +58,8 @@ export const TERMINAL: readonly JobState[] = ['succeeded', 'failed', 'cancelled'
 /** Back-off before retry n (from 0): 1 s, doubling, at most 30 s. */
 export const RETRY_BASE_MS = 1000;
 export const RETRY_MAX_MS = 30_000;
+/** Pause before placing again a job whose attempt could not fetch its code or images. */
+export const UNSTARTED_DELAY_MS = 1000;
 
 export class Jobs {
   readonly #db: Db;
@@ -189,6 +192,14 @@ export class Jobs {
           end('migrated');
           this.#requeue(job, now);
           this.event(id, attempt, 'event', `checkpointed and stopped on node ${job.node}: moving it`, now);
+          return 'moved';
+        case 'unstarted':
+          // Its code or images could not be fetched: the node's or the network's fault, not the
+          // job's, so no retry is spent (as when a node dies); a short pause keeps a lasting fault
+          // (a scheduler that cannot read its store) from placing it again at once.
+          end('unstarted');
+          this.#db.prepare(`UPDATE jobs SET state = 'queued', node = NULL, pending = NULL, moves = moves + 1, not_before = ? WHERE id = ?`).run(now + UNSTARTED_DELAY_MS, id);
+          this.event(id, attempt, 'event', `attempt ${attempt} could not start on node ${job.node}: ${errorMessage(finish.errorJson)}; back in the queue (no retry spent)`, now);
           return 'moved';
         case 'cancelled':
           end('cancelled');

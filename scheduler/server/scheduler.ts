@@ -27,6 +27,8 @@ export interface SchedulerCoreOptions {
   leaseTimeoutMs: number;
   /** Called with one line per thing worth telling an operator. */
   log?: (line: string) => void;
+  /** An image upload that gets no byte for this long fails, ms (default 30 s). */
+  uploadIdleTimeoutMs?: number;
 }
 
 /** A refusal the service maps to a gRPC status; its message says what to do. */
@@ -58,7 +60,7 @@ export class SchedulerCore {
     this.db = openDb(options.dataDir);
     this.jobs = new Jobs(this.db);
     this.nodes = new Nodes(this.db);
-    this.images = new ImageStore(this.db, path.join(options.dataDir, 'images'));
+    this.images = new ImageStore(this.db, path.join(options.dataDir, 'images'), { uploadIdleTimeoutMs: options.uploadIdleTimeoutMs });
     this.leases = new Leases(options.leaseTimeoutMs);
     this.#log = options.log ?? (() => undefined);
     // Nodes alive when the scheduler stopped keep their jobs if they reconnect within a lease.
@@ -83,6 +85,7 @@ export class SchedulerCore {
   close(): void {
     if (this.#timer) clearInterval(this.#timer);
     for (const lease of this.leases.connected()) lease.sink?.end();
+    this.images.close();
     this.db.close();
   }
 
@@ -164,6 +167,9 @@ export class SchedulerCore {
       case 'CANCELLED':
         finish = { outcome: 'cancelled' };
         break;
+      case 'UNSTARTED':
+        finish = { outcome: 'unstarted', errorJson: request.errorJson || '{}' };
+        break;
       default:
         throw new SchedulerError('INVALID_ARGUMENT', `unknown outcome ${String(request.outcome)}`);
     }
@@ -172,14 +178,16 @@ export class SchedulerCore {
     return effect !== 'stale';
   }
 
+  /** One stream of an upload (the whole image, or one part of a parallel upload). */
   async upload(header: UploadHeader, parts: AsyncIterable<{ chunk?: Buffer; sha256?: string }>): Promise<UploadResult> {
-    const result = await this.images.receive(header, parts, () => this.jobs.isCurrent(header.job, header.attempt));
-    if (result.accepted) {
+    // Once per image, however many parts carried it.
+    const stored = (): void => {
       const job = this.jobs.get(header.job);
       if (job?.pending === 'checkpoint' && job.attempt === header.attempt) this.jobs.setPending(job.id, null);
-      this.jobs.event(header.job, header.attempt, 'event', `image ${header.sequence} stored (${header.bytes} bytes, from node ${header.node})`);
-    }
-    return result;
+      const how = (header.parts ?? 0) > 1 ? ` in ${header.parts} parts` : '';
+      this.jobs.event(header.job, header.attempt, 'event', `image ${header.sequence} stored (${header.bytes} bytes${how}, from node ${header.node})`);
+    };
+    return this.images.receive(header, parts, () => this.jobs.isCurrent(header.job, header.attempt), stored);
   }
 
   imageFile(job: number, sequence: number): string {
@@ -218,6 +226,9 @@ export class SchedulerCore {
   }
 
   #assignment(job: JobRow): Assignment {
+    const plan = this.images.restorePlan(job.id);
+    const inPlan = new Set(plan.map((r) => r.sequence));
+    const ref = (r: { sequence: number; bytes: number; sha256: string }) => ({ sequence: r.sequence, bytes: r.bytes, sha256: r.sha256 });
     return {
       job: job.id,
       attempt: job.attempt,
@@ -226,7 +237,8 @@ export class SchedulerCore {
       argsJson: job.args_json,
       intervalMs: job.interval_ms,
       fullEvery: job.full_every,
-      images: this.images.restorePlan(job.id).map((r) => ({ sequence: r.sequence, bytes: r.bytes, sha256: r.sha256 })),
+      images: plan.map(ref),
+      fallback: this.images.list(job.id).filter((r) => !inPlan.has(r.sequence)).map(ref),
     };
   }
 

@@ -140,13 +140,26 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
         const file = core.imageFile(call.request.job, call.request.sequence);
         const handle = await fs.promises.open(file, 'r');
         try {
-          for (;;) {
+          // A byte range (a parallel download asks for several at once); length 0: to the end.
+          const { size } = await handle.stat();
+          const { offset, length } = call.request;
+          if (offset > size || (length > 0 && offset + length > size)) {
+            throw new SchedulerError('INVALID_ARGUMENT', `bytes ${offset}–${offset + length} are not inside image ${call.request.sequence} of job ${call.request.job} (${size} bytes)`);
+          }
+          const end = length > 0 ? offset + length : size;
+          for (let position = offset; position < end; ) {
             // A new buffer per chunk: grpc-js may hold it until it is sent.
-            const buffer = Buffer.allocUnsafe(CHUNK_BYTES);
-            const { bytesRead } = await handle.read(buffer, 0, CHUNK_BYTES, null);
+            const buffer = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, end - position));
+            const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
             if (bytesRead === 0) break;
+            position += bytesRead;
             if (call.cancelled) return;
-            if (!call.write({ data: buffer.subarray(0, bytesRead) })) await new Promise((resolve) => call.once('drain', resolve));
+            if (!call.write({ data: buffer.subarray(0, bytesRead) })) {
+              await new Promise((resolve) => {
+                call.once('drain', resolve);
+                call.once('cancelled', resolve);
+              });
+            }
           }
         } finally {
           await handle.close();

@@ -37,10 +37,10 @@ export function adminToken(address: string): string {
 
 export async function startScheduler(
   t: ExecutionContext,
-  options: { dataDir?: string; port?: number; leaseS?: number; localAgent?: boolean } = {},
+  options: { dataDir?: string; port?: number; leaseS?: number; localAgent?: boolean; extra?: string[] } = {},
 ): Promise<SchedulerProcess> {
   const dataDir = options.dataDir ?? tempDir(t, 'scheduler');
-  const args = ['serve', '--port', String(options.port ?? 0), '--data', dataDir, '--lease-timeout', String(options.leaseS ?? TEST_LEASE_S)];
+  const args = ['serve', '--port', String(options.port ?? 0), '--data', dataDir, '--lease-timeout', String(options.leaseS ?? TEST_LEASE_S), ...(options.extra ?? [])];
   if (options.localAgent !== true) args.push('--no-local-agent');
   const cli = startCli(t, args);
   keepLog(t, 'scheduler', cli);

@@ -1,7 +1,7 @@
 // The job lifecycle and its fencing, on a real SQLite file.
 import test, { type ExecutionContext } from 'ava';
 import { openDb } from '../../../scheduler/server/db.js';
-import { Jobs, RETRY_BASE_MS, type NewJob } from '../../../scheduler/server/jobs.js';
+import { Jobs, RETRY_BASE_MS, UNSTARTED_DELAY_MS, type NewJob } from '../../../scheduler/server/jobs.js';
 import { tempDir } from '../../runner/helpers.js';
 
 const JOB: NewJob = { name: 'j', codeSha256: 'ab'.repeat(32), code: Buffer.from('export default () => 1'), argsJson: '{}', retries: 2, priority: 0, intervalMs: 1000, fullEvery: 8 };
@@ -95,4 +95,15 @@ test('The database keeps every job across a reopen (the scheduler restarted).', 
     [b, 'queued', 0],
   ]);
   t.is(db.pragma('journal_mode', { simple: true }), 'wal');
+});
+
+test('An attempt that could not fetch its code or images goes back to the queue without spending a retry, after a short pause.', (t) => {
+  const j = jobs(t);
+  const { id } = j.submit(JOB);
+  j.start([{ job: id, node: 'a' }], 1000);
+  t.is(j.finish(id, 1, { outcome: 'unstarted', errorJson: JSON.stringify({ message: 'image 3 of job 1 arrived damaged' }) }, 1000), 'moved');
+  t.like(j.get(id), { state: 'queued', retries_used: 0, moves: 1, node: null });
+  t.deepEqual(j.placeable(1000 + UNSTARTED_DELAY_MS - 1, 10), [], 'not placed again at once');
+  t.deepEqual(j.placeable(1000 + UNSTARTED_DELAY_MS, 10).map((r) => r.id), [id]);
+  t.true(j.events(id, 0).some((e) => /could not start on node a: image 3 of job 1 arrived damaged; back in the queue \(no retry spent\)/.test(e.text)));
 });

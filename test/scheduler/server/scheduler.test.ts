@@ -3,52 +3,11 @@
 // list the test reads.
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import test, { type ExecutionContext } from 'ava';
-import type { Command } from '../../../scheduler/proto/types.js';
-import type { CommandSink } from '../../../scheduler/server/leases.js';
+import test from 'ava';
 import { SchedulerCore, SchedulerError } from '../../../scheduler/server/scheduler.js';
 import { tempDir } from '../../runner/helpers.js';
-import { codecs, header, newKey, region, smoothBytes, writeImage } from '../../image/helpers.js';
-
-const LEASE_MS = 1000;
-
-class Sink implements CommandSink {
-  commands: Command[] = [];
-  ended = false;
-  write(command: Command): void {
-    this.commands.push(command);
-  }
-  end(): void {
-    this.ended = true;
-  }
-  of(kind: 'registered' | 'assign' | 'control'): Command[] {
-    return this.commands.filter((c) => c[kind] !== undefined);
-  }
-}
-
-function core(t: ExecutionContext, dataDir = tempDir(t, 'core')): SchedulerCore {
-  const c = new SchedulerCore({ dataDir, leaseTimeoutMs: LEASE_MS });
-  t.teardown(() => {
-    try {
-      c.close();
-    } catch {
-      // closed by the test
-    }
-  });
-  return c;
-}
-
-function submit(c: SchedulerCore): number {
-  return c.submit({ name: 'j', code: Buffer.from('export default async () => 1'), argsJson: '{}', retries: 1, priority: 0, intervalMs: 1000, fullEvery: 8 }).id!;
-}
-
-/** The bytes of a real image of `job` number `sequence`, tagged with `key`. */
-async function imageBytes(t: ExecutionContext, key: Buffer, job: string, sequence: number): Promise<Buffer> {
-  const file = `${tempDir(t, 'upload')}/image.crimg`;
-  const { main } = await codecs();
-  await writeImage(file, { codec: main, key }, [region('grid', 'Float64Array', smoothBytes(300_000 - (300_000 % 8), sequence))], header(job, sequence));
-  return fs.readFileSync(file);
-}
+import { newKey } from '../../image/helpers.js';
+import { core, imageBytes, LEASE_MS, Sink, submit } from './helpers.js';
 
 async function* parts(bytes: Buffer, sha256 = createHash('sha256').update(bytes).digest('hex'), during?: () => void) {
   yield { chunk: bytes.subarray(0, bytes.length >> 1) };

@@ -15,6 +15,11 @@ export interface Assignment {
    */
   'images'?: (_cr_v1_ImageRef)[];
   'fullEvery'?: (number);
+  /**
+   * The job's other images on the scheduler, oldest first: what the agent restores from when an
+   * image of `images` cannot be fetched or does not verify (the newest of them that does).
+   */
+  'fallback'?: (_cr_v1_ImageRef)[];
 }
 
 export interface Assignment__Output {
@@ -30,4 +35,9 @@ export interface Assignment__Output {
    */
   'images': (_cr_v1_ImageRef__Output)[];
   'fullEvery': (number);
+  /**
+   * The job's other images on the scheduler, oldest first: what the agent restores from when an
+   * image of `images` cannot be fetched or does not verify (the newest of them that does).
+   */
+  'fallback': (_cr_v1_ImageRef__Output)[];
 }

@@ -15,6 +15,11 @@ export const _cr_v1_FinishRequest_Outcome = {
    * Cancelled, as asked.
    */
   CANCELLED: 'CANCELLED',
+  /**
+   * Never started: its code or an image could not be fetched (the scheduler restarted, the
+   * network failed, a file arrived damaged). Not the job's error: requeued, no retry spent.
+   */
+  UNSTARTED: 'UNSTARTED',
 } as const;
 
 export type _cr_v1_FinishRequest_Outcome =
@@ -34,6 +39,12 @@ export type _cr_v1_FinishRequest_Outcome =
    */
   | 'CANCELLED'
   | 4
+  /**
+   * Never started: its code or an image could not be fetched (the scheduler restarted, the
+   * network failed, a file arrived damaged). Not the job's error: requeued, no retry spent.
+   */
+  | 'UNSTARTED'
+  | 5
 
 export type _cr_v1_FinishRequest_Outcome__Output = typeof _cr_v1_FinishRequest_Outcome[keyof typeof _cr_v1_FinishRequest_Outcome]
 

@@ -79,12 +79,12 @@ export interface SchedulerClient extends grpc.Client {
   createToken(argument: _cr_v1_CreateTokenRequest, callback: grpc.requestCallback<_cr_v1_TokenInfo__Output>): grpc.ClientUnaryCall;
   
   /**
-   * An image file, in chunks.
+   * An image file, or one byte range of it, in chunks.
    */
   DownloadImage(argument: _cr_v1_DownloadImageRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_cr_v1_ImageChunk__Output>;
   DownloadImage(argument: _cr_v1_DownloadImageRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_cr_v1_ImageChunk__Output>;
   /**
-   * An image file, in chunks.
+   * An image file, or one byte range of it, in chunks.
    */
   downloadImage(argument: _cr_v1_DownloadImageRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_cr_v1_ImageChunk__Output>;
   downloadImage(argument: _cr_v1_DownloadImageRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_cr_v1_ImageChunk__Output>;
@@ -256,14 +256,16 @@ export interface SchedulerClient extends grpc.Client {
   submit(argument: _cr_v1_SubmitRequest, callback: grpc.requestCallback<_cr_v1_JobInfo__Output>): grpc.ClientUnaryCall;
   
   /**
-   * A committed image of an attempt: the header, the chunks, then the trailer.
+   * A committed image of an attempt, or one part of it (a parallel upload sends its parts on
+   * several connections at once): the header, the chunks, then the trailer.
    */
   UploadImage(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_UploadImageReply__Output>): grpc.ClientWritableStream<_cr_v1_UploadImageMessage>;
   UploadImage(metadata: grpc.Metadata, callback: grpc.requestCallback<_cr_v1_UploadImageReply__Output>): grpc.ClientWritableStream<_cr_v1_UploadImageMessage>;
   UploadImage(options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_UploadImageReply__Output>): grpc.ClientWritableStream<_cr_v1_UploadImageMessage>;
   UploadImage(callback: grpc.requestCallback<_cr_v1_UploadImageReply__Output>): grpc.ClientWritableStream<_cr_v1_UploadImageMessage>;
   /**
-   * A committed image of an attempt: the header, the chunks, then the trailer.
+   * A committed image of an attempt, or one part of it (a parallel upload sends its parts on
+   * several connections at once): the header, the chunks, then the trailer.
    */
   uploadImage(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_UploadImageReply__Output>): grpc.ClientWritableStream<_cr_v1_UploadImageMessage>;
   uploadImage(metadata: grpc.Metadata, callback: grpc.requestCallback<_cr_v1_UploadImageReply__Output>): grpc.ClientWritableStream<_cr_v1_UploadImageMessage>;
@@ -287,7 +289,7 @@ export interface SchedulerHandlers extends grpc.UntypedServiceImplementation {
   CreateToken: grpc.handleUnaryCall<_cr_v1_CreateTokenRequest__Output, _cr_v1_TokenInfo>;
   
   /**
-   * An image file, in chunks.
+   * An image file, or one byte range of it, in chunks.
    */
   DownloadImage: grpc.handleServerStreamingCall<_cr_v1_DownloadImageRequest__Output, _cr_v1_ImageChunk>;
   
@@ -340,7 +342,8 @@ export interface SchedulerHandlers extends grpc.UntypedServiceImplementation {
   Submit: grpc.handleUnaryCall<_cr_v1_SubmitRequest__Output, _cr_v1_JobInfo>;
   
   /**
-   * A committed image of an attempt: the header, the chunks, then the trailer.
+   * A committed image of an attempt, or one part of it (a parallel upload sends its parts on
+   * several connections at once): the header, the chunks, then the trailer.
    */
   UploadImage: grpc.handleClientStreamingCall<_cr_v1_UploadImageMessage__Output, _cr_v1_UploadImageReply>;
   

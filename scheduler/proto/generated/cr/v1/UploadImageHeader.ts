@@ -6,14 +6,40 @@ export interface UploadImageHeader {
   'job'?: (number);
   'attempt'?: (number);
   'sequence'?: (number);
+  /**
+   * The whole image's size, in every part.
+   */
   'bytes'?: (number | string | Long);
   'node'?: (string);
+  /**
+   * A parallel upload: this stream is part `part` (from 0) of `parts`, bytes [offset,
+   * offset + length) of the image; all parts of one upload carry the same `upload_id` (new for
+   * each try). parts 0: one stream carries the whole image (the other fields are ignored).
+   */
+  'parts'?: (number);
+  'part'?: (number);
+  'offset'?: (number | string | Long);
+  'length'?: (number | string | Long);
+  'uploadId'?: (string);
 }
 
 export interface UploadImageHeader__Output {
   'job': (number);
   'attempt': (number);
   'sequence': (number);
+  /**
+   * The whole image's size, in every part.
+   */
   'bytes': (number);
   'node': (string);
+  /**
+   * A parallel upload: this stream is part `part` (from 0) of `parts`, bytes [offset,
+   * offset + length) of the image; all parts of one upload carry the same `upload_id` (new for
+   * each try). parts 0: one stream carries the whole image (the other fields are ignored).
+   */
+  'parts': (number);
+  'part': (number);
+  'offset': (number);
+  'length': (number);
+  'uploadId': (string);
 }

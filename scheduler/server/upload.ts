@@ -1,0 +1,220 @@
+// One upload of one image, as it arrives: on one stream (the whole image) or as several parts on
+// several connections at once, each a byte range written where it belongs (pwrite at its offset)
+// into the one temp file that ImageStore.receive commits. The parts are independent until the
+// last one is in; any part that goes wrong (a range that overlaps another or passes the image's
+// size, a wrong sha256, a dropped connection, a part that never comes) fails the whole upload, so
+// the commit's temp file is removed and nothing is linked. Only when every byte is in, and each
+// part's sha256 matched, does the commit go on to the fencing check and the verification, once
+// for the whole image.
+import { createHash } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+
+/** Parts of one upload, at most (the agent uses a few; more only costs connections). */
+export const MAX_UPLOAD_PARTS = 16;
+/** An upload that gets no byte (and no new part) for this long fails: a part never came. */
+export const UPLOAD_IDLE_TIMEOUT_MS = 30_000;
+
+/** A refusal: it fails the upload; `stale` says the attempt is no longer current. */
+export class Refused extends Error {
+  constructor(
+    readonly stale: boolean,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What one stream of an upload declares in its header, checked. */
+export interface PartHeader {
+  uploadId: string;
+  attempt: number;
+  node: string;
+  bytes: number;
+  parts: number;
+  part: number;
+  offset: number;
+  length: number;
+}
+
+export interface PartMessage {
+  chunk?: Buffer;
+  sha256?: string;
+}
+
+function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
+const range = (offset: number, length: number): string => `bytes ${offset}–${offset + length}`;
+
+export class Upload {
+  readonly id: string;
+  readonly attempt: number;
+  readonly node: string;
+  readonly bytes: number;
+  readonly parts: number;
+  readonly #what: string;
+  readonly #idleMs: number;
+  readonly #declared = new Map<number, { offset: number; length: number; sha256: string | null }>();
+  readonly #file = deferred<FileHandle>();
+  readonly #allIn = deferred<void>();
+  #failure: Refused | null = null;
+  /** All bytes are in: from here on the commit decides, and no part can fail the upload. */
+  #sealed = false;
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(first: PartHeader, what: string, idleMs: number) {
+    this.id = first.uploadId;
+    this.attempt = first.attempt;
+    this.node = first.node;
+    this.bytes = first.bytes;
+    this.parts = first.parts;
+    this.#what = what;
+    this.#idleMs = idleMs;
+    this.#touch();
+  }
+
+  /** The commit's temp file is open: parts may write. */
+  opened(handle: FileHandle): void {
+    this.#file.resolve(handle);
+  }
+
+  /** Resolves when every part is in whole; rejects with the reason the upload failed. */
+  get allIn(): Promise<void> {
+    return this.#allIn.promise;
+  }
+
+  /** The sha256 of the one part of a one-part upload (the whole image's). */
+  get onlySha256(): string | null {
+    return this.parts === 1 ? (this.#declared.get(0)?.sha256 ?? null) : null;
+  }
+
+  fail(reason: Refused): void {
+    if (this.#failure !== null || this.#sealed) return;
+    this.#failure = reason;
+    this.#stopTimer();
+    this.#allIn.reject(reason);
+    // Parts waiting for the temp file (its commit may never open one) stop waiting.
+    this.#file.reject(reason);
+  }
+
+  /** Ends the idle timer; called when the upload is over either way. */
+  close(): void {
+    this.#stopTimer();
+  }
+
+  /**
+   * Receives one part's chunks and trailer into its range. Resolves when this part is in whole;
+   * a failure fails the whole upload (and is thrown here too).
+   */
+  async receive(part: PartHeader, messages: AsyncIterable<PartMessage>): Promise<void> {
+    try {
+      this.#declare(part);
+      const handle = await this.#file.promise;
+      const hash = createHash('sha256');
+      let written = 0;
+      let trailer: string | null = null;
+      const label = this.parts === 1 ? 'the upload' : `part ${part.part} of ${this.parts} (${range(part.offset, part.length)})`;
+      try {
+        for await (const message of messages) {
+          if (this.#failure) throw this.#failure;
+          if (message.chunk) {
+            if (trailer !== null) throw new Refused(false, `${label}: a chunk after the trailer`);
+            if (written + message.chunk.length > part.length) {
+              throw new Refused(false, this.parts === 1 ? `more than the ${this.bytes} bytes announced` : `${label}: more than its ${part.length} bytes`);
+            }
+            hash.update(message.chunk);
+            // Positional: parts write into their own ranges of one file, in any order.
+            await handle.write(message.chunk, 0, message.chunk.length, part.offset + written);
+            written += message.chunk.length;
+            this.#touch();
+          } else if (message.sha256 !== undefined) {
+            trailer = message.sha256;
+          }
+        }
+      } catch (err) {
+        if (err instanceof Refused) throw err;
+        throw new Refused(false, `${label}: the connection dropped after ${written} of ${part.length} bytes (${(err as Error).message})`);
+      }
+      if (this.#failure) throw this.#failure;
+      if (trailer === null) throw new Refused(false, `${label} ended after ${written} of ${part.length} bytes without its trailer (the sender stopped mid-image)`);
+      if (written !== part.length) throw new Refused(false, this.parts === 1 ? `received ${written} bytes, ${this.bytes} announced` : `${label}: received ${written} bytes, ${part.length} announced`);
+      const sha256 = hash.digest('hex');
+      if (trailer !== sha256) throw new Refused(false, `${this.parts === 1 ? '' : `${label}: `}sha256 mismatch: sent ${trailer}, received ${sha256}`);
+      this.#declared.get(part.part)!.sha256 = sha256;
+      if ([...this.#declared.values()].filter((p) => p.sha256 !== null).length === this.parts) {
+        // Ranges never overlap and never pass the size (checked as declared), so parts whose
+        // lengths add up to the size cover every byte exactly once.
+        const total = [...this.#declared.values()].reduce((sum, p) => sum + p.length, 0);
+        if (total !== this.bytes) throw new Refused(false, `the ${this.parts} parts hold ${total} bytes, ${this.bytes} announced`);
+        this.#sealed = true;
+        this.#stopTimer();
+        this.#allIn.resolve();
+      }
+    } catch (err) {
+      const reason = err instanceof Refused ? err : new Refused(false, (err as Error).message);
+      this.fail(reason);
+      throw this.#failure ?? reason;
+    }
+  }
+
+  #declare(part: PartHeader): void {
+    if (this.#failure) throw this.#failure;
+    if (this.#sealed) throw new Refused(false, `part ${part.part} of ${this.#what} arrived after all ${this.parts} parts were in`);
+    if (part.attempt !== this.attempt || part.node !== this.node || part.bytes !== this.bytes || part.parts !== this.parts) {
+      throw new Refused(
+        false,
+        `part ${part.part} does not match the upload it names (attempt ${part.attempt}, node ${JSON.stringify(part.node)}, ${part.bytes} bytes, ${part.parts} parts; ` +
+          `the upload: attempt ${this.attempt}, node ${JSON.stringify(this.node)}, ${this.bytes} bytes, ${this.parts} parts)`,
+      );
+    }
+    if (this.#declared.has(part.part)) throw new Refused(false, `part ${part.part} of ${this.#what} was sent twice`);
+    for (const [index, other] of this.#declared) {
+      if (part.offset < other.offset + other.length && other.offset < part.offset + part.length) {
+        throw new Refused(false, `part ${part.part} (${range(part.offset, part.length)}) overlaps part ${index} (${range(other.offset, other.length)})`);
+      }
+    }
+    this.#declared.set(part.part, { offset: part.offset, length: part.length, sha256: null });
+    this.#touch();
+  }
+
+  #touch(): void {
+    if (this.#sealed || this.#failure) return;
+    this.#stopTimer();
+    this.#timer = setTimeout(() => {
+      const missing = [...Array(this.parts).keys()].filter((i) => !this.#declared.has(i));
+      const stalled = [...this.#declared].filter(([, p]) => p.sha256 === null).map(([i]) => i);
+      const why = missing.length > 0 ? `part${missing.length === 1 ? '' : 's'} ${missing.join(', ')} of ${this.parts} never arrived` : `part${stalled.length === 1 ? '' : 's'} ${stalled.join(', ')} stalled`;
+      this.fail(new Refused(false, `${this.#what}: no bytes for ${this.#idleMs / 1000} s: ${why}`));
+    }, this.#idleMs);
+  }
+
+  #stopTimer(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+}
+
+/**
+ * The part a header declares, checked against what any header must satisfy; a one-stream upload
+ * (parts 0) is part 0 of 1, the whole image, under an id of its own.
+ */
+export function partHeader(h: { attempt: number; node: string; bytes: number; parts?: number; part?: number; offset?: number; length?: number; uploadId?: string }, ownId: string): PartHeader {
+  const parts = h.parts ?? 0;
+  if (!Number.isSafeInteger(h.bytes) || h.bytes < 0) throw new Refused(false, `an image of ${h.bytes} bytes cannot be stored`);
+  if (parts === 0) return { uploadId: ownId, attempt: h.attempt, node: h.node, bytes: h.bytes, parts: 1, part: 0, offset: 0, length: h.bytes };
+  const { part = 0, offset = 0, length = 0, uploadId = '' } = h;
+  if (parts > MAX_UPLOAD_PARTS) throw new Refused(false, `an upload has at most ${MAX_UPLOAD_PARTS} parts, this one announces ${parts}`);
+  if (part >= parts) throw new Refused(false, `part ${part} of an upload of ${parts} parts (they are numbered from 0)`);
+  if (!/^[A-Za-z0-9_-]{8,64}$/.test(uploadId)) throw new Refused(false, 'a parallel upload names its upload_id (8 to 64 letters, digits, "-" or "_") in every part');
+  if (length === 0) throw new Refused(false, `part ${part} of ${parts} is empty: every part holds at least one byte`);
+  if (!Number.isSafeInteger(offset + length) || offset + length > h.bytes) throw new Refused(false, `part ${part} (${range(offset, length)}) passes the end of the ${h.bytes}-byte image`);
+  return { uploadId, attempt: h.attempt, node: h.node, bytes: h.bytes, parts, part, offset, length };
+}

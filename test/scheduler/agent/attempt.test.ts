@@ -1,0 +1,50 @@
+// An attempt on an agent, against a real scheduler and real agents as processes on loopback:
+// when the newest image cannot be used (damaged on the scheduler's disk), the attempt falls back
+// to an older one the scheduler holds instead of failing, and no retry is spent on it.
+import fs from 'node:fs';
+import path from 'node:path';
+import test from 'ava';
+import type { CliProcess } from '../../runner/helpers.js';
+import { uninterruptedResult } from '../../runner/helpers.js';
+import { CLUSTER_JOB, client, finished, job, startAgent, startScheduler, submit, waitFor } from '../helpers.js';
+
+test("An attempt whose newest image arrives damaged resumes from an older image the scheduler holds, spending no retry, and ends with an uninterrupted run's result.", async (t) => {
+  const args = { steps: 300, stepMs: 15, length: 1 << 19 };
+  const expected = uninterruptedResult(CLUSTER_JOB, args);
+  const scheduler = await startScheduler(t);
+  const agents = new Map<string, CliProcess>([['a', await startAgent(t, scheduler.address, 'a')]]);
+  const cluster = client(t, scheduler.address);
+  const id = await submit(t, scheduler.address, CLUSTER_JOB, args, ['--interval', '0.2', '--retries', '0']);
+  const images = await waitFor('three images', async () => {
+    const j = await job(cluster, id);
+    const { images } = await cluster.call('ListImages', { job: id });
+    return j.state === 'running' && images.length >= 3 && j.progress > 0.2 ? images : undefined;
+  });
+  agents.get('a')!.child.kill('SIGKILL');
+  await agents.get('a')!.exit;
+  // Once its lease has expired no upload of the dead node can still be committing.
+  await waitFor('the job to be queued again', async () => ((await job(cluster, id)).state === 'queued' ? true : undefined));
+  // The scheduler's copy of the newest image rots on its disk: its sha256 no longer matches the record.
+  const newest = (await cluster.call('ListImages', { job: id })).images.at(-1)!;
+  t.true(newest.sequence >= images.at(-1)!.sequence);
+  const file = path.join(scheduler.dataDir, 'images', `job-${id}`, `${String(newest.sequence).padStart(8, '0')}.crimg`);
+  const fd = fs.openSync(file, 'r+');
+  const byte = Buffer.alloc(1);
+  fs.readSync(fd, byte, 0, 1, 4096);
+  byte[0]! ^= 0x40;
+  fs.writeSync(fd, byte, 0, 1, 4096);
+  fs.closeSync(fd);
+
+  agents.set('b', await startAgent(t, scheduler.address, 'b'));
+  const done = await finished(cluster, id);
+  t.is(done.state, 'succeeded', done.errorJson);
+  t.deepEqual(JSON.parse(done.resultJson), await expected);
+  t.is(done.retriesUsed, 0, 'neither the lost node nor the damaged image spent a retry');
+  const { lines } = await cluster.call('GetLogs', { job: id, after: 0 });
+  const text = lines.map((l) => l.text).join('\n');
+  t.regex(text, new RegExp(`image ${newest.sequence} could not be used: .*arrived damaged`));
+  t.regex(text, /falling back to an older image/);
+  const resumed = /resumed from image (\d+)/.exec(text);
+  t.truthy(resumed, text);
+  t.true(Number(resumed![1]) < newest.sequence, `resumed from image ${resumed![1]}, older than the damaged ${newest.sequence}`);
+});

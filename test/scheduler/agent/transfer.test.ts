@@ -1,0 +1,121 @@
+// Image transfer between an agent and a real scheduler process on loopback: a large image goes
+// up as parallel parts on connections of their own and comes back identical, a download can ask
+// for a byte range, and a part whose connection is dropped mid-part fails the whole upload,
+// leaving no temp file and no image.
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import test, { type ExecutionContext } from 'ava';
+import * as grpc from '@grpc/grpc-js';
+import { downloadImage, partRanges, uploadImage } from '../../../scheduler/agent/transfer.js';
+import { schedulerClient, transferClients, unary, type SchedulerClient } from '../../../scheduler/proto/load.js';
+import type { ImageChunk__Output, UploadImageReply__Output } from '../../../scheduler/proto/types.js';
+import { tempDir } from '../../runner/helpers.js';
+import { codecs, header, region, writeImage } from '../../image/helpers.js';
+import { adminToken, createToken, startScheduler, waitFor, type SchedulerProcess } from '../helpers.js';
+
+const MiB = 1 << 20;
+
+async function setup(t: ExecutionContext): Promise<{ scheduler: SchedulerProcess; admin: SchedulerClient; lanes: SchedulerClient[]; job: number; attempt: number; key: Buffer }> {
+  // A long lease: on a loaded machine this test's own heartbeats may come late.
+  const scheduler = await startScheduler(t, { leaseS: 60, extra: ['--upload-idle-timeout', '20'] });
+  const admin = schedulerClient(scheduler.address, { token: adminToken(scheduler.address) });
+  const credentials = { token: await createToken(scheduler.address, 'agent'), node: 'n1' };
+  const lanes = transferClients(scheduler.address, credentials, 3);
+  const node = schedulerClient(scheduler.address, credentials);
+  const connect = node.Connect({ node: 'n1', slots: 1, running: [], version: 'test' });
+  t.teardown(() => {
+    connect.cancel();
+    for (const c of [admin, node, ...lanes]) c.close();
+  });
+  connect.on('error', () => undefined);
+  const got = new Promise<{ key: Buffer; job: number; attempt: number }>((resolve) => {
+    let key: Buffer;
+    connect.on('data', (c) => {
+      if (c.command === 'registered') {
+        key = c.registered.imageKey as Buffer;
+        // The node keeps its lease, so that its attempt stays current.
+        const session = c.registered.session;
+        const beat = setInterval(() => void unary(node, 'Heartbeat', { node: 'n1', session }).catch(() => undefined), c.registered.heartbeatIntervalMs);
+        t.teardown(() => clearInterval(beat));
+      }
+      if (c.command === 'assign') resolve({ key, job: c.assign.job, attempt: c.assign.attempt });
+    });
+  });
+  await unary(admin, 'Submit', { name: 'transfer', code: Buffer.from('export default async () => 1'), argsJson: '{}', retries: 0 });
+  return { scheduler, admin, lanes, ...(await got) };
+}
+
+async function image(t: ExecutionContext, key: Buffer, job: number, sequence: number, bytes: number): Promise<string> {
+  const file = path.join(tempDir(t, 'image'), 'image.crimg');
+  const { main } = await codecs();
+  await writeImage(file, { codec: main, key }, [region('noise', 'Uint8Array', randomBytes(bytes))], header(`job-${job}`, sequence));
+  return file;
+}
+
+function jobDirEntries(scheduler: SchedulerProcess, job: number): string[] {
+  const dir = path.join(scheduler.dataDir, 'images', `job-${job}`);
+  return fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+}
+
+test('A 13 MiB image goes up as three parts on three connections, is stored whole, and comes back identical, whole or by byte range.', async (t) => {
+  const { scheduler, admin, lanes, job, attempt, key } = await setup(t);
+  const file = await image(t, key, job, 1, 13 * MiB);
+  const size = fs.statSync(file).size;
+  t.is(partRanges(size, lanes.length).length, 3);
+  t.deepEqual(await uploadImage(lanes, { job, attempt, sequence: 1, node: 'n1', file }), { accepted: true, stale: false, reason: '' });
+  const bytes = fs.readFileSync(file);
+  const [stored] = (await unary(admin, 'ListImages', { job })).images;
+  t.like(stored, { sequence: 1, bytes: size, sha256: createHash('sha256').update(bytes).digest('hex') });
+  t.deepEqual(jobDirEntries(scheduler, job), ['00000001.crimg']);
+  const back = path.join(tempDir(t, 'down'), 'back.crimg');
+  t.is(await downloadImage(lanes, job, 1, stored!.sha256, back), size);
+  // Buffer.equals: ava's deepEqual walks 13 MiB byte by byte for a minute.
+  t.true(fs.readFileSync(back).equals(bytes), 'the download is the image');
+  // A byte range, as a parallel download asks for it.
+  const chunks: Buffer[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const call = lanes[1]!.DownloadImage({ job, sequence: 1, offset: 3 * MiB + 5, length: 2 * MiB + 7 });
+    call.on('data', (c: ImageChunk__Output) => chunks.push(c.data as Buffer));
+    call.on('error', reject);
+    call.on('end', resolve);
+  });
+  t.true(Buffer.concat(chunks).equals(bytes.subarray(3 * MiB + 5, 5 * MiB + 12)), 'the range is those bytes of the image');
+  const outside = lanes[0]!.DownloadImage({ job, sequence: 1, offset: size, length: 1 });
+  const status = await new Promise<grpc.StatusObject>((resolve) => {
+    outside.on('error', () => undefined);
+    outside.on('status', resolve);
+  });
+  t.is(status.code, grpc.status.INVALID_ARGUMENT);
+  t.regex(status.details, /are not inside image 1/);
+});
+
+test('A part whose connection is dropped mid-part fails the whole upload: the other part is told why, no temp file is left, nothing is stored.', async (t) => {
+  const { scheduler, admin, lanes, job, attempt, key } = await setup(t);
+  const file = await image(t, key, job, 1, 9 * MiB);
+  const bytes = fs.readFileSync(file);
+  const half = 5 * MiB;
+  const base = { job, attempt, sequence: 1, bytes: bytes.length, node: 'n1', parts: 2, uploadId: 'dropped-upload-1' };
+  const reply = new Promise<UploadImageReply__Output>((resolve, reject) => {
+    const first = lanes[0]!.UploadImage((err, value) => (err ? reject(err) : resolve(value!)));
+    first.write({ header: { ...base, part: 0, offset: 0, length: half } });
+    for (let at = 0; at < half; at += MiB) first.write({ chunk: bytes.subarray(at, Math.min(half, at + MiB)) });
+    first.write({ trailer: { sha256: createHash('sha256').update(bytes.subarray(0, half)).digest('hex') } });
+    first.end();
+  });
+  const second = lanes[1]!.UploadImage(() => undefined);
+  second.on('error', () => undefined);
+  second.write({ header: { ...base, part: 1, offset: half, length: bytes.length - half } });
+  second.write({ chunk: bytes.subarray(half, half + MiB) });
+  // Dropped once the scheduler has written some of part 1 (the temp file then reaches past part 0).
+  await waitFor('part 1 to be written in part', async () => {
+    const temp = jobDirEntries(scheduler, job).find((n) => n.includes('.tmp.'));
+    return temp && fs.statSync(path.join(scheduler.dataDir, 'images', `job-${job}`, temp)).size > half ? true : undefined;
+  }, 60_000, 20);
+  second.cancel();
+  const result = await reply;
+  t.like(result, { accepted: false, stale: false });
+  t.regex(result.reason, /part 1 of 2 \(bytes \d+–\d+\)(: the connection dropped after| ended after) \d+ of \d+ bytes/);
+  t.deepEqual(jobDirEntries(scheduler, job), [], 'no temp file, no image');
+  t.deepEqual((await unary(admin, 'ListImages', { job })).images, []);
+});

@@ -1,0 +1,174 @@
+// Parallel uploads on the scheduler's core (real database, real image store): an image sent as
+// several parts, each a byte range on a stream of its own, is stored only when every part is in
+// with its sha256 and the whole image verifies; any part that goes wrong fails the upload for
+// all its parts, with a reason that says what happened, and leaves no temp file and no record.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import test, { type ExecutionContext } from 'ava';
+import type { SchedulerCore } from '../../../scheduler/server/scheduler.js';
+import type { UploadHeader, UploadResult } from '../../../scheduler/server/images.js';
+import { core, imageBytes, Sink, submit } from './helpers.js';
+
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+interface Part {
+  offset: number;
+  length: number;
+  /** What the part's trailer says; default: the sha256 of its bytes. */
+  sha256?: string;
+  /** Bytes sent, default its range of the image. */
+  bytes?: Buffer;
+  /** Throws after this many bytes, as a dropped connection makes the stream's iterator do. */
+  dropAfter?: number;
+}
+
+async function* stream(bytes: Buffer, part: Part, gate?: Promise<void>) {
+  const data = part.bytes ?? bytes.subarray(part.offset, part.offset + part.length);
+  await gate;
+  for (let at = 0; at < data.length; at += 50_000) {
+    if (part.dropAfter !== undefined && at >= part.dropAfter) throw new Error('the client cancelled the call');
+    yield { chunk: data.subarray(at, at + 50_000) };
+    await new Promise((r) => setImmediate(r));
+  }
+  yield { sha256: part.sha256 ?? sha(data) };
+}
+
+/** Sends `parts` as one upload; each part's stream starts when its gate opens. Resolves with every part's reply. */
+function upload(c: SchedulerCore, job: number, sequence: number, bytes: Buffer, parts: Part[], options: { attempt?: number; id?: string; gates?: Promise<void>[] } = {}): Promise<UploadResult[]> {
+  const base = { job, attempt: options.attempt ?? 1, sequence, bytes: bytes.length, node: 'n1', parts: parts.length, uploadId: options.id ?? 'upload-0001' };
+  return Promise.all(parts.map((p, i) => c.upload({ ...base, part: i, offset: p.offset, length: p.length } satisfies UploadHeader, stream(bytes, p, options.gates?.[i]))));
+}
+
+function thirds(size: number): Part[] {
+  const a = Math.floor(size / 3);
+  const b = Math.floor((2 * size) / 3);
+  return [
+    { offset: 0, length: a },
+    { offset: a, length: b - a },
+    { offset: b, length: size - b },
+  ];
+}
+
+async function setup(t: ExecutionContext, idleMs = 30_000): Promise<{ c: SchedulerCore; id: number; bytes: Buffer }> {
+  const c = core(t, undefined, idleMs);
+  const id = submit(c);
+  c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
+  return { c, id, bytes: await imageBytes(t, c.images.key, `job-${id}`, 1) };
+}
+
+/** Nothing of the upload is left: no image, no record, no temp file in the job's directory. */
+function nothingLeft(t: ExecutionContext, c: SchedulerCore, id: number, what: string): void {
+  t.false(fs.existsSync(c.images.file(id, 1)), `${what}: an image was linked`);
+  t.deepEqual(c.listImages(id), [], `${what}: an image was recorded`);
+  const dir = c.images.store.jobDir(`job-${id}`);
+  const left = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
+  t.deepEqual(left, [], `${what}: files were left`);
+}
+
+function refusedAll(t: ExecutionContext, replies: UploadResult[], reason: RegExp, what: string, stale = false): void {
+  for (const [i, r] of replies.entries()) {
+    t.like(r, { accepted: false, stale }, `${what}: part ${i}`);
+    t.regex((r as { reason: string }).reason, reason, `${what}: part ${i}`);
+  }
+}
+
+test('An image sent as three parts that arrive in any order is stored whole, with the sha256 of the whole image, and logged once.', async (t) => {
+  const { c, id, bytes } = await setup(t);
+  // The last part first, then the first, then the middle one.
+  let open: (() => void)[] = [];
+  const gates = [0, 1, 2].map(() => new Promise<void>((r) => open.push(r)));
+  const replies = upload(c, id, 1, bytes, thirds(bytes.length), { gates });
+  for (const i of [2, 0, 1]) {
+    open[i]!();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  open = [];
+  t.deepEqual(await replies, [{ accepted: true }, { accepted: true }, { accepted: true }]);
+  t.deepEqual(fs.readFileSync(c.images.file(id, 1)), bytes);
+  t.like(c.listImages(id)[0], { sequence: 1, bytes: bytes.length, sha256: sha(bytes) });
+  const stored = c.jobs.events(id, 0).filter((e) => /image 1 stored/.test(e.text));
+  t.is(stored.length, 1, 'one event for the image, not one per part');
+  t.regex(stored[0]!.text, /in 3 parts/);
+});
+
+test('A part that never arrives fails the upload after the idle timeout, naming the missing part.', async (t) => {
+  const { c, id, bytes } = await setup(t, 300);
+  const [p0, , p2] = thirds(bytes.length);
+  const base = { job: id, attempt: 1, sequence: 1, bytes: bytes.length, node: 'n1', parts: 3, uploadId: 'upload-0002' };
+  const replies = await Promise.all([p0!, p2!].map((p, i) => c.upload({ ...base, part: i * 2, offset: p.offset, length: p.length }, stream(bytes, p))));
+  refusedAll(t, replies, /part 1 of 3 never arrived/, 'missing part');
+  nothingLeft(t, c, id, 'missing part');
+});
+
+test('A part whose sha256 does not match fails every part of the upload.', async (t) => {
+  const { c, id, bytes } = await setup(t);
+  const parts = thirds(bytes.length);
+  parts[1]!.sha256 = '00'.repeat(32);
+  refusedAll(t, await upload(c, id, 1, bytes, parts), /part 1 of 3 .*sha256 mismatch/, 'wrong sha256');
+  nothingLeft(t, c, id, 'wrong sha256');
+  // Bytes changed on the way (the trailer is the sha256 of the real range): the same.
+  const damaged = thirds(bytes.length);
+  damaged[2]!.sha256 = sha(bytes.subarray(damaged[2]!.offset));
+  damaged[2]!.bytes = Buffer.from(bytes.subarray(damaged[2]!.offset));
+  damaged[2]!.bytes[10]! ^= 1;
+  refusedAll(t, await upload(c, id, 1, bytes, damaged, { id: 'upload-0003' }), /part 2 of 3 .*sha256 mismatch/, 'damaged bytes');
+  nothingLeft(t, c, id, 'damaged bytes');
+  // And the image can then be sent again, whole.
+  t.deepEqual(await upload(c, id, 1, bytes, thirds(bytes.length), { id: 'upload-0004' }), [{ accepted: true }, { accepted: true }, { accepted: true }]);
+});
+
+test("A stale attempt's parts are refused as stale; an attempt superseded between its parts leaves nothing.", async (t) => {
+  const { c, id, bytes } = await setup(t);
+  // Superseded after its first part arrived: the node is presumed dead half-way.
+  let release!: () => void;
+  const later = new Promise<void>((r) => (release = r));
+  const replies = upload(c, id, 1, bytes, thirds(bytes.length), { gates: [Promise.resolve(), later, later] });
+  await new Promise((r) => setTimeout(r, 50));
+  c.jobs.requeueLost([{ id, attempt: 1 }], 'test');
+  release();
+  const late = await replies;
+  t.true(late.every((r) => !r.accepted && r.stale), JSON.stringify(late));
+  nothingLeft(t, c, id, 'superseded');
+  // The stale attempt tries again: refused at once.
+  refusedAll(t, await upload(c, id, 1, bytes, thirds(bytes.length), { id: 'upload-0005' }), /not the current attempt/, 'stale', true);
+  nothingLeft(t, c, id, 'stale');
+});
+
+test('A part that overlaps another, passes the end of the image or sends more than its range fails the upload.', async (t) => {
+  const { c, id, bytes } = await setup(t);
+  const n = bytes.length;
+  const cases: [string, Part[], RegExp][] = [
+    ['overlap', [{ offset: 0, length: 1000 }, { offset: 999, length: n - 999 }], /part 1 \(bytes 999–\d+\) overlaps part 0 \(bytes 0–1000\)/],
+    ['past the end', [{ offset: 0, length: 1000 }, { offset: 1000, length: n }], /part 1 \(bytes 1000–\d+\) passes the end of the \d+-byte image/],
+    ['more than its range', [{ offset: 0, length: 1000, bytes: bytes.subarray(0, 2000) }, { offset: 1000, length: n - 1000 }], /part 0 of 2 \(bytes 0–1000\): more than its 1000 bytes/],
+    ['a gap', [{ offset: 0, length: 1000 }, { offset: 2000, length: n - 2000 }], /the 2 parts hold \d+ bytes, \d+ announced/],
+  ];
+  for (const [what, parts, reason] of cases) {
+    const replies = await upload(c, id, 1, bytes, parts, { id: `upload-${what.replace(/\W/g, '-')}` });
+    // A part refused by its header alone fails the others through the upload it named.
+    t.true(replies.every((r) => !r.accepted), what);
+    t.true(replies.some((r) => reason.test((r as { reason: string }).reason)), `${what}: ${JSON.stringify(replies)}`);
+    nothingLeft(t, c, id, what);
+  }
+});
+
+test('A part whose connection drops mid-part fails the whole upload and says so.', async (t) => {
+  const { c, id, bytes } = await setup(t);
+  const parts = thirds(bytes.length);
+  parts[1]!.dropAfter = 50_000;
+  refusedAll(t, await upload(c, id, 1, bytes, parts), /part 1 of 3 \(bytes \d+–\d+\): the connection dropped after 50000 of \d+ bytes/, 'dropped');
+  nothingLeft(t, c, id, 'dropped');
+});
+
+test('A new upload of the same image replaces one that is not complete; the old one ends refused.', async (t) => {
+  const { c, id, bytes } = await setup(t);
+  let release!: () => void;
+  const never = new Promise<void>((r) => (release = r));
+  const first = upload(c, id, 1, bytes, thirds(bytes.length), { id: 'upload-first', gates: [Promise.resolve(), never, never] });
+  await new Promise((r) => setTimeout(r, 50));
+  const second = await upload(c, id, 1, bytes, thirds(bytes.length), { id: 'upload-second' });
+  t.deepEqual(second, [{ accepted: true }, { accepted: true }, { accepted: true }]);
+  release();
+  t.true((await first).every((r) => !r.accepted));
+  t.deepEqual(fs.readFileSync(c.images.file(id, 1)), bytes);
+});
