@@ -18,7 +18,6 @@ import { LocalStore } from '../src/store/local-store.js';
 import { loadNative } from '../src/native/binding.js';
 import { allocateRegion } from '../src/region.js';
 import { copyOnWriteMode } from '../src/capture/cow.js';
-import { loadNative } from '../src/native/binding.js';
 import { fillSmoothField, smallObjects } from './data.js';
 import { benchEncoding } from './encoding.js';
 import { benchHeat2d } from './heat2d.js';
