@@ -54,10 +54,17 @@ export async function uploadImage(clients: SchedulerClient | SchedulerClient[], 
     const uploadId = randomUUID();
     const calls: grpc.ClientWritableStream<unknown>[] = [];
     const replies = ranges.map((r, part) => sendPart(lanes[part]!, handle, header, { parts: ranges.length, part, ...r, uploadId }, deadlineMs, calls));
-    // The first failure ends the others at once, instead of letting them run to their deadline.
-    replies.forEach((reply) => reply.catch(() => calls.forEach((c) => c.cancel())));
-    const all = await Promise.all(replies);
-    return all.find((r) => r.stale) ?? all.find((r) => !r.accepted) ?? all[0]!;
+    // The first failure or refusal ends the others at once, instead of letting them run on.
+    const stop = (): void => calls.forEach((c) => c.cancel());
+    replies.forEach((reply) => reply.then((r) => void (r.accepted ? undefined : stop()), stop));
+    const settled = await Promise.allSettled(replies);
+    const answers = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    // A refusal is the answer (the parts cancelled after it are not failures of their own).
+    const refused = answers.find((r) => r.stale) ?? answers.find((r) => !r.accepted);
+    if (refused) return refused;
+    const errors = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as grpc.ServiceError] : []));
+    if (errors.length > 0) throw errors.find((e) => e.code !== grpc.status.CANCELLED) ?? errors[0];
+    return answers[0]!;
   } finally {
     await handle.close();
   }

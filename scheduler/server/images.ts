@@ -18,6 +18,8 @@ import type { Db } from './db.js';
 import { partHeader, Refused, Upload, UPLOAD_IDLE_TIMEOUT_MS, type PartHeader, type PartMessage } from './upload.js';
 
 export const SCHEDULER_KEEP_IMAGES = 3;
+/** Ended uploads whose outcome a late part still gets. */
+const ENDED_UPLOADS_KEPT = 256;
 
 export interface ImageRow {
   job: number;
@@ -59,6 +61,8 @@ export class ImageStore {
   readonly committing = new Set<number>();
   /** Uploads in progress, by job/sequence, with what every one of their parts will be told. */
   readonly #uploads = new Map<string, { upload: Upload; result: Promise<UploadResult> }>();
+  /** Outcomes of the last uploads that ended, by upload id (oldest first). */
+  readonly #ended = new Map<string, Promise<UploadResult>>();
 
   constructor(db: Db, dir: string, options: ImageStoreOptions = {}) {
     this.#db = db;
@@ -121,6 +125,10 @@ export class ImageStore {
         throw err;
       }
       if (!isCurrent()) throw new Refused(true, `attempt ${header.attempt} is not the current attempt of job ${job}`);
+      // A late part of an upload that already ended (another part failed it) gets its outcome at
+      // once, instead of starting a new upload that would wait for parts that never come.
+      const ended = this.#ended.get(part.uploadId);
+      if (ended !== undefined) return await ended;
       for (;;) {
         const existing = this.#uploads.get(key);
         if (existing === undefined) break;
@@ -153,6 +161,8 @@ export class ImageStore {
     void entry.result.then(() => {
       upload.close();
       if (this.#uploads.get(key) === entry) this.#uploads.delete(key);
+      this.#ended.set(upload.id, entry.result);
+      if (this.#ended.size > ENDED_UPLOADS_KEPT) this.#ended.delete(this.#ended.keys().next().value!);
     });
     return entry;
   }

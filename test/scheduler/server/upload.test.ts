@@ -172,3 +172,15 @@ test('A new upload of the same image replaces one that is not complete; the old 
   t.true((await first).every((r) => !r.accepted));
   t.deepEqual(fs.readFileSync(c.images.file(id, 1)), bytes);
 });
+
+test('A part that arrives after its upload has failed gets that outcome at once, and starts nothing.', async (t) => {
+  const { c, id, bytes } = await setup(t);
+  const [p0, p1, p2] = thirds(bytes.length);
+  p1!.sha256 = '00'.repeat(32);
+  const base = { job: id, attempt: 1, sequence: 1, bytes: bytes.length, node: 'n1', parts: 3, uploadId: 'upload-late' };
+  const early = await Promise.all([p0!, p1!].map((p, i) => c.upload({ ...base, part: i, offset: p.offset, length: p.length }, stream(bytes, p))));
+  refusedAll(t, early, /part 1 of 3 .*sha256 mismatch/, 'the failed upload');
+  const late = await c.upload({ ...base, part: 2, offset: p2!.offset, length: p2!.length }, stream(bytes, p2!));
+  refusedAll(t, [late], /part 1 of 3 .*sha256 mismatch/, 'the late part');
+  nothingLeft(t, c, id, 'late part');
+});
