@@ -140,4 +140,20 @@ int64_t OffsetValue(double d) {
   return static_cast<int64_t>(d);
 }
 
+std::string BlockText(size_t i) {
+  return "block " + std::to_string(i);
+}
+
+void CheckBlockLengths(Napi::Env env, const char* fn, size_t i, uint32_t rawLength,
+                       uint32_t storedLength, size_t maxRaw, size_t maxStored) {
+  if (rawLength > maxRaw) {
+    ThrowRange(env, std::string(fn) + ": " + BlockText(i) + " has rawLength " +
+                        std::to_string(rawLength) + " > " + std::to_string(maxRaw));
+  }
+  if (storedLength > maxStored) {
+    ThrowRange(env, std::string(fn) + ": " + BlockText(i) + " has storedLength " +
+                        std::to_string(storedLength) + " > compressBound(1 MiB)");
+  }
+}
+
 }  // namespace cr

@@ -43,6 +43,15 @@ unsigned ElementSizeArg(Napi::Env env, Napi::Value value, const char* fn, const 
 // Whether two views share any byte of memory (empty views share none).
 bool Overlaps(const View& a, const View& b);
 
+// "block i", as the block-array functions name a block in their errors.
+std::string BlockText(size_t i);
+
+// Throws unless block i's rawLength is at most maxRaw (the format's largest block) and its
+// storedLength at most maxStored (what zstd may need for such a block): the limits every
+// block-array function checks before its pool touches a byte.
+void CheckBlockLengths(Napi::Env env, const char* fn, size_t i, uint32_t rawLength,
+                       uint32_t storedLength, size_t maxRaw, size_t maxStored);
+
 // The integer in a Float64Array offset slot, if it is one in [0, 2^53]; -1 otherwise.
 int64_t OffsetValue(double d);
 

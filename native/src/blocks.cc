@@ -344,10 +344,6 @@ class DecodeBatch : public Batch {
   std::atomic<size_t> firstFailure_{SIZE_MAX};
 };
 
-std::string BlockText(size_t i) {
-  return "block " + std::to_string(i);
-}
-
 }  // namespace
 
 Napi::Value EncodeBlocks(const Napi::CallbackInfo& info) {
@@ -425,14 +421,7 @@ Napi::Value DecodeBlocks(const Napi::CallbackInfo& info) {
       ThrowRange(env, std::string(fn) + ": " + BlockText(i) + " has invalid flags " +
                           std::to_string(b.flags));
     }
-    if (b.rawLength > kMaxBlockSize) {
-      ThrowRange(env, std::string(fn) + ": " + BlockText(i) + " has rawLength " +
-                          std::to_string(b.rawLength) + " > " + std::to_string(kMaxBlockSize));
-    }
-    if (b.storedLength > maxStored) {
-      ThrowRange(env, std::string(fn) + ": " + BlockText(i) + " has storedLength " +
-                          std::to_string(b.storedLength) + " > compressBound(1 MiB)");
-    }
+    CheckBlockLengths(env, fn, i, b.rawLength, b.storedLength, kMaxBlockSize, maxStored);
     if (b.flags == 0 && b.storedLength != b.rawLength) {
       ThrowRange(env, std::string(fn) + ": " + BlockText(i) +
                           " is stored raw but storedLength != rawLength");

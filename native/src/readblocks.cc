@@ -156,10 +156,6 @@ class ReadBatch : public Batch {
   std::atomic<size_t> firstFailure_{SIZE_MAX};
 };
 
-std::string BlockText(size_t i) {
-  return "block " + std::to_string(i);
-}
-
 }  // namespace
 
 Napi::Value ReadBlocks(const Napi::CallbackInfo& info) {
@@ -222,14 +218,7 @@ Napi::Value ReadBlocks(const Napi::CallbackInfo& info) {
     b.dstOffset = static_cast<size_t>(dstOffset);
     // Undefined flags are not refused here: in an image they are damage, which the task reports
     // (after the stored hash, as for every block) the way the portable codec does.
-    if (b.rawLength > kMaxBlockSize) {
-      ThrowRange(env, std::string(fn) + ": " + BlockText(i) + " has rawLength " +
-                          std::to_string(b.rawLength) + " > " + std::to_string(kMaxBlockSize));
-    }
-    if (b.storedLength > maxStored) {
-      ThrowRange(env, std::string(fn) + ": " + BlockText(i) + " has storedLength " +
-                          std::to_string(b.storedLength) + " > compressBound(1 MiB)");
-    }
+    CheckBlockLengths(env, fn, i, b.rawLength, b.storedLength, kMaxBlockSize, maxStored);
   }
   CheckDestinations(env, fn, blocks, dst.byteLength);
   if (n == 0) return env.Null();
