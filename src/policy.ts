@@ -56,6 +56,9 @@ export class CheckpointPolicy {
   #untilClock = 1;
   #clockEvery = 1;
   #lastClock: number;
+  /** When prepareBefore's callback is due (performance.now() ms), Infinity when none is. */
+  #noticeAt = Infinity;
+  #prepare: (() => void) | null = null;
 
   constructor(options: PolicyOptions, control: Int32Array | null) {
     this.#options = options;
@@ -92,7 +95,27 @@ export class CheckpointPolicy {
     // fast calls cannot make the policy blind for long.
     this.#clockEvery = Math.max(1, Math.min(MAX_CALLS_PER_CLOCK, target, this.#clockEvery * 2));
     this.#untilClock = this.#clockEvery;
+    if (now >= this.#noticeAt) this.#notice();
     return now >= this.#dueAt;
+  }
+
+  /**
+   * Calls `prepare` once, at the first safe point within `leadMs` of the first checkpoint by time
+   * (at the first safe point when checkpoints come by count, or the interval is shorter), so
+   * that work the first checkpoint needs done — warming staging memory — is started ahead of it,
+   * and never by a job that ends before its first checkpoint. A checkpoint asked for by the
+   * runner cannot be foreseen: it may come first.
+   */
+  prepareBefore(leadMs: number, prepare: () => void): void {
+    this.#prepare = prepare;
+    this.#noticeAt = this.#countCalls ? -Infinity : this.#dueAt - leadMs;
+  }
+
+  #notice(): void {
+    this.#noticeAt = Infinity;
+    const prepare = this.#prepare;
+    this.#prepare = null;
+    prepare?.();
   }
 
   /** The request the runner made, if any. */
@@ -113,6 +136,7 @@ export class CheckpointPolicy {
     this.#lastClock = performance.now();
     this.#untilClock = this.#clockEvery;
     this.#dueAt = this.#lastClock + this.#intervalMs;
+    if (this.#noticeAt !== Infinity) this.#notice(); // a checkpoint came first: prepare for the next
     this.#callsLeft = this.#options.everyCalls ?? 0;
   }
 }

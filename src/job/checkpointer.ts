@@ -94,6 +94,9 @@ export class Checkpointer {
   #stopped: JobStoppedError | null = null;
   /** Encodes, writes and commits staged images on a thread of its own. */
   readonly #background: BackgroundWriter;
+  /** Bytes of the job's regions, and whether staging for them may be reserved yet. */
+  #expectedBytes = 0;
+  #prepared = false;
 
   constructor(options: CheckpointerOptions) {
     if (!Number.isInteger(options.fullEvery) || options.fullEvery < 1) throw new RangeError('fullEvery must be a positive whole number');
@@ -121,6 +124,21 @@ export class Checkpointer {
   poll(): Promise<null> {
     this.#background.poll();
     return NO_CHECKPOINT;
+  }
+
+  /**
+   * The job's regions now total `bytes`: staging memory for them is reserved (and warmed off the
+   * job's thread) once `prepareStaging()` was called, at once if it was already.
+   */
+  expectRegionBytes(bytes: number): void {
+    this.#expectedBytes = bytes;
+    if (this.#prepared) this.#staging.reserve(bytes);
+  }
+
+  /** Called ahead of the first checkpoint (CheckpointPolicy.prepareBefore): reserve staging now. */
+  prepareStaging(): void {
+    this.#prepared = true;
+    if (this.#expectedBytes > 0) this.#staging.reserve(this.#expectedBytes);
   }
 
   /** Waits for the checkpoint in flight, then stops the image writer thread. */

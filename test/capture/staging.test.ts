@@ -76,3 +76,23 @@ test('Staging memory that must be warmed first is not used until the warmer says
   const staged = staging.stage(request, MiB)!;
   t.true(same(stagedBlock(staged[0]!, 64, MiB), request[0]!.data.subarray(64 * MiB)));
 });
+
+test('Reserved staging memory is warmed ahead and serves the first checkpoint that fits it; a reservation over the budget does nothing.', (t) => {
+  const warmed: Uint8Array[] = [];
+  let ready: Int32Array | null = null;
+  const staging = new Staging(256 * MiB, (memory, flag) => {
+    warmed.push(memory);
+    ready = flag;
+  });
+  staging.reserve(512 * MiB);
+  t.is(warmed.length, 0, 'over the budget: nothing allocated');
+  staging.reserve(96 * MiB);
+  t.is(warmed.length, 1, 'warming started at the reservation');
+  const request = [{ data: bytes(96 * MiB, 2), blocks: null }];
+  t.is(staging.stage(request, MiB), null, 'not used before the warmer says it is ready');
+  Atomics.store(ready!, 0, 1);
+  const staged = staging.stage(request, MiB)!;
+  t.is(staged[0]!.memory, warmed[0], 'the reserved memory, not a second allocation');
+  t.is(warmed.length, 1);
+  t.true(same(stagedBlock(staged[0]!, 95, MiB), request[0]!.data.subarray(95 * MiB)));
+});

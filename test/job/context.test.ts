@@ -376,3 +376,24 @@ test('retention keeps the images an incremental image needs, and restore follows
   const codec = await getCodec();
   t.throws(() => store.latest('job', codec), { instanceOf: NoImageError });
 });
+
+test('staging for a large region is warmed ahead of the first checkpoint, which is then staged instead of making the job wait', async (t) => {
+  const region = 96 * 1024 * 1024; // above WARM_AT_ONCE_BYTES: its staging must be warmed first
+  // Never reaching a safe point before the checkpoint: nothing was warmed, so the job waits.
+  const cold = await harness(tempDir(t), { policy: { intervalMs: 600_000 } });
+  cold.context.region('field', Uint8Array, region).fill(1);
+  t.true((await cold.context.checkpoint({ force: true }))?.durable, 'cold staging: written while the job waited');
+  await cold.context.close();
+  // Safe points within the lead of the first checkpoint start the warming; by the checkpoint it is done.
+  const warm = await harness(tempDir(t), { policy: { intervalMs: 20_000 } });
+  warm.context.region('field', Uint8Array, region).fill(2);
+  t.is(await warm.context.checkpoint(), null);
+  for (let i = 0; i < 4000; i++) {
+    t.is(await warm.context.checkpoint(), null);
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  const info = await warm.context.checkpoint({ force: true });
+  t.false(info?.durable, 'warm staging: the job went on at once');
+  await info?.committed;
+  await warm.context.close();
+});
