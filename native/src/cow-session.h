@@ -294,6 +294,7 @@ class CowSession {
       while (end < last && state[end] == kSaved) state[end++] = kAhead;
     }
     aheadFrom = end;
+    if (flushing) writerAt.store(end, std::memory_order_relaxed);
     // Under the lock, so that a capture cannot re-protect the blocks between the state change
     // and this unprotect (a write by another thread would then go unseen).
     h.Protect(base + start * blockSize, std::min(mapLength, end * blockSize) - start * blockSize, false, nullptr);
@@ -355,6 +356,15 @@ class CowSession {
   double flushMs = 0;
   // Time the handler thread spent on this region's faults, from reading one to waking its writer.
   std::atomic<int64_t> handlerNs{0};
+  // Where the run the job's last fault was let into ends (a block), for the flusher to go on from
+  // there, ahead of the job; SIZE_MAX when there was no fault since the flusher last looked.
+  std::atomic<size_t> writerAt{SIZE_MAX};
+
+  // Whether the flush that was started is over (saved or cancelled): the flusher drops it.
+  bool FlushOver() {
+    std::lock_guard<std::mutex> lock(m);
+    return !flushing || closed;
+  }
 
  private:
   void Copy(size_t b) {
