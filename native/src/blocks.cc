@@ -238,6 +238,9 @@ void StartEncode(const Napi::CallbackInfo& info, napi_deferred deferred) {
     }
   }
   if (Overlaps(src, dst)) ThrowRange(env, std::string(fn) + ": src and dst overlap");
+  // Optional: true for an image encoded while the job computes (Pool::Background).
+  if (!info[7].IsUndefined() && !info[7].IsBoolean()) ThrowType(env, std::string(fn) + ": background must be a boolean when given");
+  const bool background = info[7].IsBoolean() && info[7].As<Napi::Boolean>().Value();
 
   if (n == 0) {
     napi_value undefined;
@@ -280,7 +283,7 @@ void StartEncode(const Napi::CallbackInfo& info, napi_deferred deferred) {
   // region src or dst lives in.
   napi_add_env_cleanup_hook(env, EncodeJob::OnEnvCleanup, job.get());
   job->deferred = deferred;
-  Pool::Get().Submit(job);
+  (background ? Pool::Background() : Pool::Get()).Submit(job);
 }
 
 // ---------------------------------------------------------------------------------------------

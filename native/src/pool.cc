@@ -2,6 +2,9 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <string>
@@ -22,11 +25,16 @@ unsigned Pool::ThreadCount() {
 Pool& Pool::Get() {
   // Never destroyed: the workers block forever in Work(), and joining or destroying them
   // from a static destructor at process exit would hang or std::terminate.
-  static Pool* pool = new Pool();
+  static Pool* pool = new Pool("cr-pool-", 0);
   return *pool;
 }
 
-Pool::Pool() {
+Pool& Pool::Background() {
+  static Pool* pool = new Pool("cr-bg-", kBackgroundNice);
+  return *pool;
+}
+
+Pool::Pool(const char* prefix, int nice) {
   // Block asynchronous signals in the workers so that SIGINT, SIGTERM, SIGCHLD... keep being
   // delivered to Node's own threads, as Node does for its platform workers.
   sigset_t all, previous;
@@ -34,9 +42,9 @@ Pool::Pool() {
   pthread_sigmask(SIG_SETMASK, &all, &previous);
   const unsigned n = ThreadCount();
   for (unsigned i = 0; i < n; ++i) {
-    std::thread t([this] { Work(); });
+    std::thread t([this, nice] { Work(nice); });
 #if defined(__linux__)
-    std::string name = "cr-pool-" + std::to_string(i);
+    std::string name = prefix + std::to_string(i);
     pthread_setname_np(t.native_handle(), name.c_str());
 #endif
     t.detach();
@@ -58,7 +66,11 @@ void Pool::Submit(std::shared_ptr<Batch> batch) {
   }
 }
 
-void Pool::Work() {
+void Pool::Work(int nice) {
+#if defined(__linux__)
+  // Per thread on Linux (a thread is a task): the pool's other threads and the job's keep theirs.
+  if (nice != 0) setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice);
+#endif
   for (;;) {
     std::shared_ptr<Batch> batch;
     size_t index = 0;

@@ -54,6 +54,11 @@ class Pool {
  public:
   // The process-wide pool, started on first call.
   static Pool& Get();
+  // The same number of threads at a lower priority (nice kBackgroundNice), for images encoded
+  // while the job computes: on a machine with as many cores as pool threads, the job's thread
+  // would otherwise share its core with an encoder for as long as the image takes.
+  static Pool& Background();
+  static constexpr int kBackgroundNice = 10;
   // hardware_concurrency, at least 1: what the pool has (or will have) without starting it.
   static unsigned ThreadCount();
 
@@ -61,8 +66,8 @@ class Pool {
   void Submit(std::shared_ptr<Batch> batch);
 
  private:
-  Pool();
-  void Work();
+  Pool(const char* prefix, int nice);
+  void Work(int nice);
 
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -13,7 +13,8 @@ import {
 import type { BlockCodec, BlockEncoder, DecodeFailure, DecodeRequest, EncodedBatch, ReadFailure, ReadRequest } from './types.js';
 
 export function createNativeCodec(binding: NativeBinding): BlockCodec {
-  function createEncoder(blockSize: number, maxBlocks: number): BlockEncoder {
+  function createEncoder(blockSize: number, maxBlocks: number, options?: { background?: boolean }): BlockEncoder {
+    const background = options?.background === true;
     checkEncoderShape(blockSize, maxBlocks);
     // The same stride as the portable codec, unless the addon's zstd asks for more room.
     const stride = Math.max(zstdCompressBound(blockSize), binding.compressBound(blockSize));
@@ -48,7 +49,7 @@ export function createNativeCodec(binding: NativeBinding): BlockCodec {
           flags: flags.subarray(0, count),
           rawHashes: rawHashes.subarray(0, count),
           storedHashes: storedHashes.subarray(0, count),
-        });
+        }, background);
       } finally {
         inFlight = false;
       }

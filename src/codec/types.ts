@@ -74,7 +74,11 @@ export interface BlockCodec {
   readonly description: string;
   /** XXH64, seed 0. */
   hash64(data: Uint8Array): bigint;
-  createEncoder(blockSize: number, maxBlocks: number): BlockEncoder;
+  /**
+   * `background`: the encoder's work yields to the job's thread where the codec can arrange it
+   * (the addon's lower-priority threads), for images written while the job computes.
+   */
+  createEncoder(blockSize: number, maxBlocks: number, options?: { background?: boolean }): BlockEncoder;
   /** Verifies and decodes; never writes outside dst's given ranges. null when every block is good. */
   decode(request: DecodeRequest): DecodeFailure | null;
   /**

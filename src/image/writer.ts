@@ -119,6 +119,11 @@ export interface ImageWriterOptions {
   batchBlocks: number;
   /** Free text recorded as the manifest's `writer`. */
   writerName: string;
+  /**
+   * Images written while the job computes: encoding yields to the job's thread (the addon's
+   * lower-priority threads). Default false.
+   */
+  background?: boolean;
 }
 
 /** How `write` may write the file's blocks directly: `path` names the file its handle has open. */
@@ -155,8 +160,8 @@ export class ImageWriter {
     }
     this.#options = options;
     this.#encoders = [
-      options.codec.createEncoder(options.blockSize, options.batchBlocks),
-      options.codec.createEncoder(options.blockSize, options.batchBlocks),
+      options.codec.createEncoder(options.blockSize, options.batchBlocks, { background: options.background === true }),
+      options.codec.createEncoder(options.blockSize, options.batchBlocks, { background: options.background === true }),
     ];
   }
 

@@ -15,7 +15,10 @@ import type { CommitRequest, CommitResult, WarmRequest, WriterThreadData } from 
 const data = workerData as WriterThreadData;
 const port: MessagePort = data.port;
 const codec = await getCodec({ prefer: data.writer.codec });
-const writer = new ImageWriter({ ...data.writer, codec, key: Buffer.from(data.writer.key) });
+// Background: this thread's images are encoded while the job computes, on the addon's
+// lower-priority threads. A durable checkpoint's image is encoded there too; the job's thread
+// waits then, so yielding costs it nothing unless other processes want the cores.
+const writer = new ImageWriter({ ...data.writer, codec, key: Buffer.from(data.writer.key), background: true });
 const store = LocalStore.withKey(data.store.dir, data.store.key, data.store.keepImages);
 /** The manifest of the last image this thread committed: the usual parent of the next one. */
 let last: Manifest | null = null;

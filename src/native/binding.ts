@@ -145,7 +145,8 @@ export interface NativeBinding {
    * Encodes src as consecutive blocks of blockSize bytes (the last may be shorter) on the addon's
    * threads: raw hash, shuffle (elementSize > 1), zstd at level, stored hash. Block i is written to
    * dst at i*dstStride; a block that zstd does not shrink is stored raw. Resolves when all are done.
-   * src and dst must stay untouched until then.
+   * src and dst must stay untouched until then. `background`: on the addon's lower-priority
+   * threads (nice 10), for images encoded while the job computes.
    */
   encodeBlocks(
     src: Uint8Array,
@@ -155,6 +156,7 @@ export interface NativeBinding {
     dst: Uint8Array,
     dstStride: number,
     out: NativeEncodeOut,
+    background?: boolean,
   ): Promise<void>;
 
   /**

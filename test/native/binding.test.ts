@@ -1,7 +1,7 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import fs, { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
@@ -713,4 +713,28 @@ test('Terminating a worker with an encode in flight neither crashes nor hangs th
   const back = new Uint8Array(src.length);
   t.is(decode(e, back, 8), null);
   sameBytes(t, back, src);
+});
+
+test('encodeBlocks on the background threads writes the same blocks, and those threads run at nice 10 while the pool keeps nice 0.', async (t) => {
+  const src = smoothField(1024, 768, 3); // 6 MiB of float64
+  const n = Math.ceil(src.length / MiB);
+  const stride = native.compressBound(MiB);
+  const a = { stored: new Uint8Array(n * stride), out: newOut(n) };
+  const b = { stored: new Uint8Array(n * stride), out: newOut(n) };
+  await native.encodeBlocks(src, MiB, 8, 1, a.stored, stride, a.out);
+  await native.encodeBlocks(src, MiB, 8, 1, b.stored, stride, b.out, true);
+  t.deepEqual(b.out, a.out);
+  t.true(Buffer.from(b.stored).equals(Buffer.from(a.stored)));
+  await t.throwsAsync(() => native.encodeBlocks(src, MiB, 8, 1, b.stored, stride, b.out, 'yes' as unknown as boolean), { instanceOf: TypeError, message: /background must be a boolean/ });
+  // Thread names and nice values from /proc (field 19 of stat is the nice value).
+  const nice = new Map<string, number[]>();
+  for (const tid of fs.readdirSync('/proc/self/task')) {
+    const comm = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const kind = comm.replace(/-\d+$/, '');
+    nice.set(kind, [...(nice.get(kind) ?? []), Number(fields[16])]);
+  }
+  t.deepEqual(nice.get('cr-bg'), Array(native.threads).fill(10));
+  t.deepEqual(nice.get('cr-pool'), Array(native.threads).fill(0));
 });
