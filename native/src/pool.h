@@ -58,7 +58,7 @@ class Pool {
   // while the job computes: on a machine with as many cores as pool threads, the job's thread
   // would otherwise share its core with an encoder for as long as the image takes.
   static Pool& Background();
-  static constexpr int kBackgroundNice = 10;
+  static constexpr int kBackgroundNice = 5;
   // hardware_concurrency, at least 1: what the pool has (or will have) without starting it.
   static unsigned ThreadCount();
 

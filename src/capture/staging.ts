@@ -48,6 +48,8 @@ export class Staging {
   #memory: Uint8Array | null = null;
   /** ready[0] is 1 once #memory may be used. */
   #ready: Int32Array | null = null;
+  /** When the warming of #memory began (performance.now() ms). */
+  #warmStarted = 0;
 
   constructor(budgetBytes: number, warm: WarmStaging | null = null) {
     if (!Number.isSafeInteger(budgetBytes) || budgetBytes < 0) throw new RangeError('the staging budget must be a whole number of bytes ≥ 0');
@@ -65,6 +67,11 @@ export class Staging {
     if (bytes <= this.budgetBytes) this.#grow(bytes);
   }
 
+  /** Whether the memory is still being warmed, and began less than `withinMs` ago. */
+  warming(withinMs: number): boolean {
+    return this.#ready !== null && Atomics.load(this.#ready, 0) !== 1 && performance.now() - this.#warmStarted < withinMs;
+  }
+
   #grow(total: number): Uint8Array {
     if (this.#memory && this.#memory.length >= total) return this.#memory;
     // Grows to the largest checkpoint seen so far (with room for a state that grows a little),
@@ -75,6 +82,7 @@ export class Staging {
     // machine a warm copy into 4 KiB pages ran at a sixth of the speed of one into huge pages.
     loadNative().binding?.adviseHugePages(this.#memory);
     this.#ready = new Int32Array(new SharedArrayBuffer(4));
+    this.#warmStarted = performance.now();
     if (size > WARM_AT_ONCE_BYTES && this.#warm !== null) this.#warm(this.#memory, this.#ready);
     else this.#ready[0] = 1;
     return this.#memory;

@@ -9,7 +9,7 @@ import { DEFAULT_STAGING_BUDGET_BYTES, Staging } from '../capture/staging.js';
 import { CheckpointError, CrError, JobStoppedError } from '../errors.js';
 import { imageId, type Manifest } from '../image/format.js';
 import { matchingSection, sectionKey, type ImageHeaderInfo, type ImageWriter, type SectionInput } from '../image/writer.js';
-import { CONTROL_STOP, type CheckpointPolicy } from '../policy.js';
+import { CONTROL_NONE, CONTROL_STOP, type CheckpointPolicy } from '../policy.js';
 import type { LocalStore } from '../store/local-store.js';
 import { BackgroundWriter, WriterThreadError, type CommittedImage, type StagedSection } from './background-writer.js';
 
@@ -66,6 +66,9 @@ export interface JobEvents {
 
 /** What a safe point that takes no image returns: one promise, shared, so returning it allocates nothing. */
 export const NO_CHECKPOINT: Promise<null> = Promise.resolve(null);
+
+/** How long a due checkpoint waits for staging memory being warmed before it is written unstaged. */
+export const MAX_WARM_WAIT_MS = 60_000;
 
 export interface CheckpointerOptions {
   job: string;
@@ -155,6 +158,11 @@ export class Checkpointer {
     forced: boolean,
     durable: boolean,
   ): Promise<CheckpointInfo | null> {
+    // A checkpoint that falls due while its staging memory is still being warmed is put off to
+    // the next safe points until it is warm (at most MAX_WARM_WAIT_MS): written unstaged, its
+    // image would pause the job for the whole commit. Not a forced one, nor one the runner asked
+    // for (a stop must not wait).
+    if (!forced && this.#policy.request() === CONTROL_NONE && this.#staging.warming(MAX_WARM_WAIT_MS)) return null;
     const started = performance.now();
     // At most one checkpoint in flight: a safe point reached while one is being written waits.
     while (this.#inflight) await this.#inflight;

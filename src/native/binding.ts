@@ -146,7 +146,7 @@ export interface NativeBinding {
    * threads: raw hash, shuffle (elementSize > 1), zstd at level, stored hash. Block i is written to
    * dst at i*dstStride; a block that zstd does not shrink is stored raw. Resolves when all are done.
    * src and dst must stay untouched until then. `background`: on the addon's lower-priority
-   * threads (nice 10), for images encoded while the job computes.
+   * threads (nice 5), for images encoded while the job computes.
    */
   encodeBlocks(
     src: Uint8Array,

@@ -397,3 +397,21 @@ test('staging for a large region is warmed ahead of the first checkpoint, which 
   await info?.committed;
   await warm.context.close();
 });
+
+test('a checkpoint that falls due while staging is still being warmed waits for it at the next safe points, then is staged', async (t) => {
+  const { context } = await harness(tempDir(t), { policy: { intervalMs: 20 } });
+  // 256 MiB: warming it takes longer than the 20 ms interval on any machine this runs on.
+  context.region('field', Uint8Array, 256 * 1024 * 1024).fill(5);
+  let info = null;
+  let safePoints = 0;
+  const deadline = Date.now() + 60_000;
+  while (info === null && Date.now() < deadline) {
+    info = await context.checkpoint();
+    safePoints++;
+  }
+  t.truthy(info, 'taken once warm');
+  t.false(info!.durable, `staged: the job did not wait for the image (${safePoints} safe points, ${JSON.stringify({ ...info, committed: undefined })})`);
+  t.true(safePoints > 1);
+  await info!.committed;
+  await context.close();
+});

@@ -715,7 +715,7 @@ test('Terminating a worker with an encode in flight neither crashes nor hangs th
   sameBytes(t, back, src);
 });
 
-test('encodeBlocks on the background threads writes the same blocks, and those threads run at nice 10 while the pool keeps nice 0.', async (t) => {
+test('encodeBlocks on the background threads writes the same blocks, and those threads run at nice 5 while the pool keeps nice 0.', async (t) => {
   const src = smoothField(1024, 768, 3); // 6 MiB of float64
   const n = Math.ceil(src.length / MiB);
   const stride = native.compressBound(MiB);
@@ -735,6 +735,6 @@ test('encodeBlocks on the background threads writes the same blocks, and those t
     const kind = comm.replace(/-\d+$/, '');
     nice.set(kind, [...(nice.get(kind) ?? []), Number(fields[16])]);
   }
-  t.deepEqual(nice.get('cr-bg'), Array(native.threads).fill(10));
+  t.deepEqual(nice.get('cr-bg'), Array(native.threads).fill(5));
   t.deepEqual(nice.get('cr-pool'), Array(native.threads).fill(0));
 });
