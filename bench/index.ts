@@ -457,7 +457,7 @@ async function main(): Promise<void> {
     console.log(`  ${await benchIncremental(codec, dir, fieldBytes, 'auto', region)}`);
     console.log(`  ${await benchIncremental(codec, dir, fieldBytes, 'hash', region)}`);
     console.log(`\nencoding vs Blosc:\n${(await benchEncoding(quick ? 64 * MiB : 256 * MiB, 3)).join('\n')}`);
-    const heat = quick ? { n: 2048, steps: 300, interval: 0.5, pairs: 3 } : { n: 8192, steps: 150, interval: 5, pairs: 3 };
+    const heat = quick ? { n: 2048, steps: 300, interval: 0.5, pairs: 3 } : { n: 8192, steps: 150, interval: 5, pairs: 5 };
     console.log(`\nreal job:\n  ${benchHeat2d(dir, heat)}`);
     if (!quick) console.log(`\nmemory: ${await benchMemory(codec, dir)}`);
     const ns = await benchNotDue(codec, dir);
