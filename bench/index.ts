@@ -30,6 +30,8 @@ interface Row {
   /** Region rows: a warm memcpy of the region and a first touch of as much fresh memory, next to each checkpoint. */
   memcpyMs?: number;
   firstTouchMs?: number;
+  /** writeFileSync + fsync of the bytes of the last image, into a new file: the disk's durable write rate. */
+  diskWriteMs?: number;
   /** Region rows: the region's own size (rawBytes also counts the small states every image holds, e.g. cr:clock). */
   regionBytes?: number;
   rawBytes: number;
@@ -187,6 +189,21 @@ async function benchRegion(codec: BlockCodec, dir: string, bytes: number, reps: 
     },
   );
   scratch.free();
+  // The disk's own durable write rate for the same bytes, next to the commits: the image's
+  // bytes written with one writeFileSync and an fsync into a new file.
+  const latest = store.list(job).at(-1);
+  const imageBytes = latest ? fs.readFileSync(latest.file) : Buffer.alloc(0);
+  const diskWrites: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const file = path.join(dir, 'disk-write.bin');
+    const t0 = performance.now();
+    const fd = fs.openSync(file, 'w');
+    fs.writeFileSync(fd, imageBytes);
+    fs.fsyncSync(fd);
+    fs.closeSync(fd);
+    diskWrites.push(performance.now() - t0);
+    fs.rmSync(file);
+  }
   const copy = new Float64Array(field); // the baseline serializes a JS-heap copy, as a job would
   await ctx.close();
   const base = [];
@@ -195,6 +212,7 @@ async function benchRegion(codec: BlockCodec, dir: string, bytes: number, reps: 
     ...row(`float64 field ${bytes >= GiB ? `${bytes / GiB} GiB` : `${bytes / MiB} MiB`}`, infos, restarts, base),
     memcpyMs: median(reference.memcpy),
     firstTouchMs: median(reference.firstTouch),
+    diskWriteMs: median(diskWrites),
     regionBytes: bytes,
   };
 }
@@ -307,6 +325,12 @@ function printTargets(region: Row): void {
   console.log(`
 targets, ${size} float64 field, this run:`);
   console.log(`  committed full image: ${gbps(region.commitMs)} (target ≥ 1 GB/s), ${(region.baseWriteMs / region.commitMs).toFixed(2)}× the v8.serialize + writeFileSync + fsync baseline (target ≥ 2.5×)`);
+  if (region.diskWriteMs !== undefined) {
+    console.log(
+      `    the disk here: writeFileSync + fsync of the image's ${(region.imageBytes / MiB).toFixed(1)} MiB took ${fmtMs(region.diskWriteMs)} ms ` +
+        `(${((region.imageBytes / 1e9) / (region.diskWriteMs / 1000)).toFixed(2)} GB/s; ${gbps(region.diskWriteMs)} of region data at this ratio): the commit takes ${(region.commitMs / region.diskWriteMs).toFixed(2)}× that`,
+    );
+  }
   console.log(
     `  restart: ${gbps(region.restartMs)} (target ≥ 1.5 GB/s); first touch of fresh region memory here ${gbps(reference.firstTouchMs)}: ` +
       `restart takes ${(region.restartMs / reference.firstTouchMs).toFixed(2)}× the first touch (target ≤ 2×)`,
