@@ -2,6 +2,7 @@
 // become gRPC statuses whose details say what to do; streams respect back-pressure.
 import fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
+import { raiseReceiveWindow } from './window.js';
 import { CHANNEL_OPTIONS, CHUNK_BYTES, schedulerService, type SchedulerHandlers } from '../proto/load.js';
 import type { Command, UploadImageMessage__Output } from '../proto/types.js';
 import { AuthError, type Authenticator, type CallContext, type Caller } from './auth.js';
@@ -218,7 +219,11 @@ export function listen(core: SchedulerCore, security: Security, host: string, po
   return new Promise((resolve, reject) => {
     server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, serverCredentials(tls), (err, bound) => {
       if (err) reject(new Error(`cannot listen on ${host}:${port}: ${err.message}`));
-      else resolve({ server, port: bound });
+      else {
+        // Before anyone can know the port (port 0): every session gets the larger window.
+        raiseReceiveWindow(server);
+        resolve({ server, port: bound });
+      }
     });
   });
 }
