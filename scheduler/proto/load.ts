@@ -64,6 +64,7 @@ export function encodeBytesField(field: number, buffer: Buffer, start: number, l
   for (let v = length; v >= 0x80; v >>>= 7) varint++;
   let i = start - varint - 1;
   if (i < 0) throw new RangeError(`encodeBytesField needs ${varint + 1} bytes before the data, start is ${start}`);
+  if (start + length > buffer.length) throw new RangeError(`encodeBytesField: ${length} bytes from ${start} pass the end of a ${buffer.length}-byte buffer`);
   const first = i;
   buffer[i++] = (field << 3) | 2;
   let v = length;
