@@ -184,10 +184,10 @@ export class ImageStore {
       await this.store.commit(name, sequence, async (handle, temp) => {
         upload.opened(handle);
         await upload.allIn;
-        await upload.flushed();
-        // The fsync runs (on libuv's threads) while the image is hashed and verified here: all
-        // three end before the link, in whatever order they finish.
-        const synced = handle.sync();
+        // The fsync (and the last flush behind the writes, if one still runs; its failure is the
+        // upload's) runs on libuv's threads while the image is hashed and verified here: all end
+        // before the link, in whatever order they finish.
+        const synced = Promise.all([upload.flushed(), handle.sync()]);
         synced.catch(() => undefined);
         try {
           // One stream hashed the whole image as it came; parts were each hashed, and the record
