@@ -2,7 +2,6 @@
 // become gRPC statuses whose details say what to do; streams respect back-pressure.
 import fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { raiseReceiveWindow } from './window.js';
 import { BYTES_FIELD_HEAD, CHANNEL_OPTIONS, CHUNK_BYTES, Encoded, encodeBytesField, schedulerService, type SchedulerHandlers } from '../proto/load.js';
 import type { Command, ImageChunk, UploadImageMessage__Output } from '../proto/types.js';
 import { AuthError, type Authenticator, type CallContext, type Caller } from './auth.js';
@@ -10,6 +9,7 @@ import type { CommandSink } from './leases.js';
 import type { ClusterCa, ServerTls } from './pki.js';
 import { SchedulerCore, SchedulerError } from './scheduler.js';
 import { isRole, type TokenRow, type Tokens } from './tokens.js';
+import { raiseReceiveWindow } from './window.js';
 
 /** What the service needs to authenticate callers; `ca` is null when it listens without TLS. */
 export interface Security {
@@ -221,7 +221,8 @@ export function listen(core: SchedulerCore, security: Security, host: string, po
     server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, serverCredentials(tls), (err, bound) => {
       if (err) reject(new Error(`cannot listen on ${host}:${port}: ${err.message}`));
       else {
-        // Before anyone can know the port (port 0): every session gets the larger window.
+        // Every session from now on gets the larger window, and any already open (a client that
+        // knew a fixed port) is widened too.
         raiseReceiveWindow(server);
         resolve({ server, port: bound });
       }
