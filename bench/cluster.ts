@@ -16,6 +16,7 @@ import { ImageWriter } from '../src/image/writer.js';
 import { bundleJob } from '../scheduler/bundle.js';
 import { storeJobName } from '../scheduler/names.js';
 import type { ClientCredentials } from '../scheduler/credentials.js';
+import { rawGrpcFloor } from './raw-grpc.js';
 import { schedulerClient, TRANSFER_LANES, transferClients, unary, type SchedulerClient } from '../scheduler/proto/load.js';
 import type { Assignment__Output, Command__Output } from '../scheduler/proto/types.js';
 
@@ -23,6 +24,8 @@ const CLI = fileURLToPath(new URL('../scheduler/cli.js', import.meta.url));
 const JOB = fileURLToPath(new URL('../../test/fixtures/cluster-job.mjs', import.meta.url));
 const MiB = 1024 * 1024;
 const LANES = Number(process.env.CR_TRANSFER_LANES ?? TRANSFER_LANES);
+/** Transfers of each kind; the figures are the best and the median (the first also warms up both processes). */
+const REPS = 5;
 
 function start(args: string[], env: Record<string, string> = {}): { child: ChildProcess; output: () => string; ready: Promise<string> } {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
@@ -93,7 +96,7 @@ async function transfer(dir: string, admin: SchedulerClient, agent: SchedulerCli
   // the rate depends on the load, the CPU cost per MiB much less.
   const upCpu: [number, number][] = [];
   const downCpu: [number, number][] = [];
-  for (let rep = 1; rep <= 3; rep++) {
+  for (let rep = 1; rep <= REPS; rep++) {
     const handle = await fs.promises.open(file, 'w', 0o600);
     const writer = new ImageWriter({ codec, key, level: 1, blockSize: DEFAULT_BLOCK_SIZE, batchBlocks: 8, writerName: 'bench' });
     await writer.write(handle, { job: storeJobName(job), sequence: rep, attempt, createdAt: new Date(), meta: {} }, [{ kind: 'region', name: 'bytes', type: 'Uint8Array', elementSize: 1, data: bytes }]);
@@ -114,11 +117,23 @@ async function transfer(dir: string, admin: SchedulerClient, agent: SchedulerCli
     fs.rmSync(path.join(dir, `down-${rep}.bin`));
   }
   node.close();
-  const best = (ms: number[]): string => `${(sizeMiB / (Math.min(...ms) / 1000)).toFixed(0)} MiB/s (median ${(sizeMiB / (median(ms) / 1000)).toFixed(0)})`;
+  const best = (ms: number[]): string => rate(sizeMiB, ms);
   const cpuPerMiB = (c: [number, number][]): string => `CPU per MiB: agent ${(median(c.map((x) => x[0])) / sizeMiB).toFixed(2)} ms, scheduler ${(median(c.map((x) => x[1])) / sizeMiB).toFixed(2)} ms`;
   return (
-    `image transfer, ${label}, ${sizeMiB} MiB in 1 MiB chunks (scheduler fsyncs it): upload ${best(ups)}, download ${best(downs)}\n` +
+    `image transfer, ${label}, ${sizeMiB} MiB in 1 MiB chunks (scheduler fsyncs it), ${REPS} times: upload ${best(ups)}, download ${best(downs)}\n` +
     `  upload ${cpuPerMiB(upCpu)}; download ${cpuPerMiB(downCpu)}`
+  );
+}
+
+const rate = (sizeMiB: number, ms: number[]): string => `${(sizeMiB / (Math.min(...ms) / 1000)).toFixed(0)} MiB/s (median ${(sizeMiB / (median(ms) / 1000)).toFixed(0)})`;
+
+/** grpc-js alone on the same bytes (bench/raw-grpc.ts): the floor the upload figures stand on. */
+async function floor(sizeMiB: number): Promise<string> {
+  const runs = await rawGrpcFloor(sizeMiB, REPS);
+  const perMiB = (ms: number[]): string => (median(ms) / sizeMiB).toFixed(2);
+  return (
+    `grpc-js alone, plain TCP, ${sizeMiB} MiB in 1 MiB chunks to a server process that discards them, ${REPS} times: ${rate(sizeMiB, runs.map((r) => r.ms))}\n` +
+    `  CPU per MiB: client ${perMiB(runs.map((r) => r.clientCpuMs))} ms, server ${perMiB(runs.map((r) => r.serverCpuMs))} ms`
   );
 }
 
@@ -241,21 +256,23 @@ export async function benchCluster(quick: boolean): Promise<void> {
     const code = await bundleJob(JOB);
     const plain = await cluster(dir, false);
     children.push(plain.scheduler.child);
-    console.log(`cr bench --cluster: scheduler at ${plain.address} (a separate process), ${os.cpus().length} cores, Node ${process.version}\n`);
+    console.log(`cr bench --cluster: scheduler at ${plain.address} (a separate process), ${os.cpus().length} cores, Node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
+    console.log(await floor(sizeMiB));
     const agentClient = schedulerClient(plain.address, plain.agent('bench-transfer'));
     const lanes = transferClients(plain.address, plain.agent('bench-transfer'), LANES);
-    console.log(await transfer(dir, plain.admin, agentClient, lanes, code, sizeMiB, `plain TCP + agent token, ${LANES} connections`, plain.scheduler.child.pid!));
+    console.log(await transfer(dir, plain.admin, agentClient, lanes, code, sizeMiB, `plain TCP + agent token, ${LANES} connection${LANES === 1 ? '' : 's'}`, plain.scheduler.child.pid!));
     agentClient.close();
     lanes.forEach((c) => c.close());
     const tls = await cluster(dir, true);
     children.push(tls.scheduler.child);
     const tlsClient = schedulerClient(tls.address, tls.agent('bench-transfer'));
     const tlsLanes = transferClients(tls.address, tls.agent('bench-transfer'), LANES);
-    console.log(await transfer(dir, tls.admin, tlsClient, tlsLanes, code, sizeMiB, `mutual TLS (agent certificate), ${LANES} connections`, tls.scheduler.child.pid!));
+    console.log(await transfer(dir, tls.admin, tlsClient, tlsLanes, code, sizeMiB, `mutual TLS (agent certificate), ${LANES} connection${LANES === 1 ? '' : 's'}`, tls.scheduler.child.pid!));
     tlsClient.close();
     tlsLanes.forEach((c) => c.close());
     tls.admin.close();
     tls.scheduler.child.kill('SIGKILL');
+    console.log(`(load average after the transfers: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')})`);
     // `--cluster --transfer`: the transfer figures only.
     if (process.argv.includes('--transfer')) return;
     const clients: SchedulerClient[] = [];

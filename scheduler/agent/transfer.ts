@@ -5,7 +5,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { CHUNK_BYTES, type SchedulerClient } from '../proto/load.js';
+import { BYTES_FIELD_HEAD, CHUNK_BYTES, Encoded, encodeBytesField, type SchedulerClient } from '../proto/load.js';
 import type { ImageChunk__Output, UploadImageReply__Output } from '../proto/types.js';
 
 export interface UploadRequest {
@@ -70,6 +70,48 @@ export async function uploadImage(clients: SchedulerClient | SchedulerClient[], 
   }
 }
 
+/** Chunk buffers one stream reads ahead of what grpc-js has sent: with the scheduler's 16 MiB window, enough to keep it busy. */
+export const CHUNKS_IN_FLIGHT = 8;
+
+/**
+ * The chunk buffers of one stream, reused. A buffer goes back once grpc-js calls its write back,
+ * which it does only after HTTP/2 has taken the framed copy it made of the message (the
+ * transfer channels keep no retry buffer, through which grpc-js would call back as soon as it
+ * had queued the message: see transferClients). A fresh 1 MiB buffer per chunk cost more than
+ * the copy itself on this kind of machine: page faults into new memory, and the garbage
+ * collections that the external memory sets off.
+ */
+class ChunkBuffers {
+  readonly #free: Buffer[] = [];
+  #made = 0;
+  #waiting: (() => void) | null = null;
+
+  constructor(
+    readonly ended: Promise<void>,
+    readonly isEnded: () => boolean,
+  ) {}
+
+  /** A buffer of BYTES_FIELD_HEAD + CHUNK_BYTES, or null once the call has ended. */
+  async take(): Promise<Buffer | null> {
+    for (;;) {
+      if (this.isEnded()) return null;
+      const buffer = this.#free.pop();
+      if (buffer !== undefined) return buffer;
+      if (this.#made < CHUNKS_IN_FLIGHT) {
+        this.#made++;
+        return Buffer.allocUnsafe(BYTES_FIELD_HEAD + CHUNK_BYTES);
+      }
+      await Promise.race([new Promise<void>((resolve) => (this.#waiting = resolve)), this.ended]);
+    }
+  }
+
+  give(buffer: Buffer): void {
+    this.#free.push(buffer);
+    this.#waiting?.();
+    this.#waiting = null;
+  }
+}
+
 /** One stream: the header, the chunks of [offset, offset + length) (the whole file without a part), the trailer. */
 async function sendPart(
   client: SchedulerClient,
@@ -95,27 +137,28 @@ async function sendPart(
   // Surfaced through `reply`; without a listener a failed call would also throw here.
   call.on('error', () => undefined);
   class Replied extends Error {}
-  const write = async (message: object): Promise<void> => {
+  const write = async (message: object, written?: () => void): Promise<void> => {
     if (replied) throw new Replied();
-    if (call.write(message)) return;
+    if (call.write(message, written)) return;
     let onDrain!: () => void;
     await Promise.race([new Promise<void>((resolve) => call.once('drain', (onDrain = resolve))), settled]);
     call.removeListener('drain', onDrain);
   };
   const start = part?.offset ?? 0;
   const end = part ? part.offset + part.length : header.bytes;
+  const buffers = new ChunkBuffers(settled, () => replied);
   try {
     await write({ header: { ...header, ...(part ?? {}) } });
     const hash = createHash('sha256');
     for (let offset = start; offset < end; ) {
-      // A fresh buffer per chunk: grpc-js keeps a reference until the chunk is sent.
-      const buffer = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, end - offset));
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
+      const buffer = await buffers.take();
+      if (buffer === null) throw new Replied();
+      // Read straight behind room for the field's tag and length: the buffer is the message.
+      const { bytesRead } = await handle.read(buffer, BYTES_FIELD_HEAD, Math.min(CHUNK_BYTES, end - offset), offset);
       if (bytesRead === 0) throw new Error('the image file shrank while it was sent');
-      const chunk = buffer.subarray(0, bytesRead);
-      hash.update(chunk);
+      hash.update(buffer.subarray(BYTES_FIELD_HEAD, BYTES_FIELD_HEAD + bytesRead));
       offset += bytesRead;
-      await write({ chunk });
+      await write(new Encoded(encodeBytesField(2, buffer, BYTES_FIELD_HEAD, bytesRead)), () => buffers.give(buffer));
     }
     await write({ trailer: { sha256: hash.digest('hex') } });
     call.end();

@@ -46,16 +46,40 @@ export function proto(): ProtoGrpcType {
  * 2-core machine those copies and their garbage are a good part of an image transfer's CPU.
  */
 export function bytesMessage(field: number, data: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(BYTES_FIELD_HEAD + data.length);
+  out.set(data, BYTES_FIELD_HEAD);
+  return encodeBytesField(field, out, BYTES_FIELD_HEAD, data.length);
+}
+
+/** Room before a `bytes` field's data for its tag and length (a varint of up to 32 bits). */
+export const BYTES_FIELD_HEAD = 6;
+
+/**
+ * A message whose one field is `bytes` field number `field`, encoded in place: its `length`
+ * bytes of data already sit at `start` in `buffer` (start ≥ BYTES_FIELD_HEAD), and the tag and
+ * length are written just before them. Returns the message: a view of `buffer`, no copy.
+ */
+export function encodeBytesField(field: number, buffer: Buffer, start: number, length: number): Buffer {
   let varint = 1;
-  for (let v = data.length; v >= 0x80; v >>>= 7) varint++;
-  const out = Buffer.allocUnsafe(1 + varint + data.length);
-  out[0] = (field << 3) | 2;
-  let i = 1;
-  let v = data.length;
-  for (; v >= 0x80; v >>>= 7) out[i++] = (v & 0x7f) | 0x80;
-  out[i++] = v;
-  out.set(data, i);
-  return out;
+  for (let v = length; v >= 0x80; v >>>= 7) varint++;
+  let i = start - varint - 1;
+  if (i < 0) throw new RangeError(`encodeBytesField needs ${varint + 1} bytes before the data, start is ${start}`);
+  if (start + length > buffer.length) throw new RangeError(`encodeBytesField: ${length} bytes from ${start} pass the end of a ${buffer.length}-byte buffer`);
+  const first = i;
+  buffer[i++] = (field << 3) | 2;
+  let v = length;
+  for (; v >= 0x80; v >>>= 7) buffer[i++] = (v & 0x7f) | 0x80;
+  buffer[i] = v;
+  return buffer.subarray(first, start + length);
+}
+
+/**
+ * A message already in its wire encoding (encodeBytesField): the serializer hands its bytes to
+ * grpc-js as they are. So an image chunk is read from its file once, into the buffer it is sent
+ * from, and grpc-js's framing is the only copy on the way out.
+ */
+export class Encoded {
+  constructor(readonly bytes: Buffer) {}
 }
 
 /** Image chunks (UploadImageMessage.chunk = 2, ImageChunk.data = 1) skip protobufjs's writer; every other message goes through it. */
@@ -63,10 +87,11 @@ function fastChunks(service: grpc.ServiceDefinition): void {
   const upload = service.UploadImage!;
   const plainUpload = upload.requestSerialize;
   upload.requestSerialize = (m: { chunk?: unknown; header?: unknown; trailer?: unknown }) =>
-    m.chunk instanceof Uint8Array && m.header == null && m.trailer == null ? bytesMessage(2, m.chunk) : plainUpload(m);
+    m instanceof Encoded ? m.bytes : m.chunk instanceof Uint8Array && m.header == null && m.trailer == null ? bytesMessage(2, m.chunk) : plainUpload(m);
   const download = service.DownloadImage!;
   const plainDownload = download.responseSerialize;
-  download.responseSerialize = (m: { data?: unknown }) => (m.data instanceof Uint8Array && Object.keys(m).length === 1 ? bytesMessage(1, m.data) : plainDownload(m));
+  download.responseSerialize = (m: { data?: unknown }) =>
+    m instanceof Encoded ? m.bytes : m.data instanceof Uint8Array && Object.keys(m).length === 1 ? bytesMessage(1, m.data) : plainDownload(m);
 }
 
 export function schedulerService(): grpc.ServiceDefinition {
@@ -109,13 +134,15 @@ export interface UnaryRpcs {
 }
 
 /**
- * Image transfers in parallel: each lane is a channel of its own (its own HTTP/2 connection), so
- * that each part of an image gets its own flow-control window. A grpc-js 1.14 server keeps a
- * 64 KiB receive window per connection that no server option raises (grpc/grpc-node#3058): one
- * stream of an upload spends more time waiting for WINDOW_UPDATEs than sending. A client can
- * raise its own receive window, which a download is limited by.
+ * Connections an agent opens for images (each a channel of its own, with its own HTTP/2
+ * connection); an upload of an image of at least two parts' worth goes as that many parts at
+ * once. Parallel parts were a way around grpc-js's 64 KiB server window; now that the scheduler
+ * raises it (scheduler/server/window.ts) one stream is faster than several: the scheduler is
+ * single-threaded either way, and parts cost it a second sha256 pass over the assembled image
+ * (measured on 256 MiB: 3.8–4.0 ms of scheduler CPU per MiB with one, 4.4–5.3 with two or four).
+ * A client raises its own receive window, which a download is limited by.
  */
-export const TRANSFER_LANES = 4;
+export const TRANSFER_LANES = 1;
 export const CLIENT_RECEIVE_WINDOW_BYTES = 16 << 20;
 
 export function transferClients(address: string, credentials: ClientCredentials = {}, lanes = TRANSFER_LANES): SchedulerClient[] {
@@ -127,6 +154,10 @@ export function transferClients(address: string, credentials: ClientCredentials 
       // A local subchannel pool: a connection of this channel's own, shared with no other.
       'grpc.use_local_subchannel_pool': 1,
       'grpc-node.flow_control_window': CLIENT_RECEIVE_WINDOW_BYTES,
+      // No retry buffer: grpc-js calls a write back only once HTTP/2 took the message, so the
+      // agent may reuse a chunk's buffer then (a queued copy for a retry would still point at it).
+      // An upload that fails is retried whole by the agent, never replayed by grpc-js.
+      'grpc.per_rpc_retry_buffer_size': 0,
       ...(interceptor ? { interceptors: [interceptor] } : {}),
     });
   });

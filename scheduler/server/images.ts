@@ -51,12 +51,15 @@ export type UploadResult = { accepted: true } | { accepted: false; stale: boolea
 export interface ImageStoreOptions {
   /** An upload that gets no byte for this long fails (a part never came), ms. */
   uploadIdleTimeoutMs?: number;
+  /** Bytes of an upload written between the fdatasyncs that run behind its writes (default FLUSH_BEHIND_BYTES). */
+  flushBehindBytes?: number;
 }
 
 export class ImageStore {
   readonly store: LocalStore;
   readonly #db: Db;
   readonly #idleMs: number;
+  readonly #flushBehindBytes: number | undefined;
   /** Jobs whose image is between its final fencing check and its record: not placeable. */
   readonly committing = new Set<number>();
   /** Uploads in progress, by job/sequence, with what every one of their parts will be told. */
@@ -67,6 +70,7 @@ export class ImageStore {
   constructor(db: Db, dir: string, options: ImageStoreOptions = {}) {
     this.#db = db;
     this.#idleMs = options.uploadIdleTimeoutMs ?? UPLOAD_IDLE_TIMEOUT_MS;
+    this.#flushBehindBytes = options.flushBehindBytes;
     this.store = LocalStore.open({ dir, keepImages: SCHEDULER_KEEP_IMAGES });
   }
 
@@ -155,7 +159,7 @@ export class ImageStore {
 
   #start(job: number, sequence: number, first: PartHeader, isCurrent: () => boolean, onStored: () => void): { upload: Upload; result: Promise<UploadResult> } {
     const key = `${job}/${sequence}`;
-    const upload = new Upload(first, `image ${sequence} of job ${job}`, this.#idleMs);
+    const upload = new Upload(first, `image ${sequence} of job ${job}`, this.#idleMs, this.#flushBehindBytes);
     const entry = { upload, result: this.#commit(job, sequence, upload, isCurrent, onStored) };
     this.#uploads.set(key, entry);
     void entry.result.then(() => {
@@ -180,24 +184,33 @@ export class ImageStore {
       await this.store.commit(name, sequence, async (handle, temp) => {
         upload.opened(handle);
         await upload.allIn;
-        // One stream hashed the whole image as it came; parts were each hashed, and the record
-        // keeps the whole image's sha256 (what a download is checked against): read back once.
-        sha256 = upload.onlySha256 ?? (await fileSha256(temp, upload.bytes));
-        // The bytes arrived whole; now the image itself: its tag (the cluster's key), its manifest
-        // (this job, this number) and every block's stored hash, through the bases it shares
-        // blocks with (uploaded before it, beside it in the store). Before the link, so that an
-        // image that does not verify is never listed, kept by retention or served.
-        await handle.sync();
-        let reader: ImageReader | null = null;
+        // The fsync (and the last flush behind the writes, if one still runs; its failure is the
+        // upload's) runs on libuv's threads while the image is hashed and verified here: all end
+        // before the link, in whatever order they finish.
+        const synced = Promise.all([upload.flushed(), handle.sync()]);
+        synced.catch(() => undefined);
         try {
-          reader = ImageReader.open(temp, { codec, key: this.key, expect: { job: name, sequence } });
-          reader.verifyStored();
-        } catch (err) {
-          if (err instanceof CrError) throw new Refused(false, `image ${sequence} of job ${job} does not verify: ${err.message}`);
-          throw err;
+          // One stream hashed the whole image as it came; parts were each hashed, and the record
+          // keeps the whole image's sha256 (what a download is checked against): read back once.
+          sha256 = upload.onlySha256 ?? (await fileSha256(temp, upload.bytes));
+          // The bytes arrived whole; now the image itself: its tag (the cluster's key), its manifest
+          // (this job, this number) and every block's stored hash, through the bases it shares
+          // blocks with (uploaded before it, beside it in the store). Before the link, so that an
+          // image that does not verify is never listed, kept by retention or served.
+          let reader: ImageReader | null = null;
+          try {
+            reader = ImageReader.open(temp, { codec, key: this.key, expect: { job: name, sequence } });
+            reader.verifyStored();
+          } catch (err) {
+            if (err instanceof CrError) throw new Refused(false, `image ${sequence} of job ${job} does not verify: ${err.message}`);
+            throw err;
+          } finally {
+            reader?.close();
+          }
         } finally {
-          reader?.close();
+          await synced.catch(() => undefined);
         }
+        await synced;
         if (!isCurrent()) throw new Refused(true, `attempt ${upload.attempt} of job ${job} was superseded during the upload`);
         this.committing.add(job);
       });

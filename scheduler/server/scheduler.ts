@@ -29,6 +29,8 @@ export interface SchedulerCoreOptions {
   log?: (line: string) => void;
   /** An image upload that gets no byte for this long fails, ms (default 30 s). */
   uploadIdleTimeoutMs?: number;
+  /** Bytes of an upload between the fdatasyncs behind its writes (tests; default 32 MiB). */
+  flushBehindBytes?: number;
 }
 
 /** A refusal the service maps to a gRPC status; its message says what to do. */
@@ -60,7 +62,7 @@ export class SchedulerCore {
     this.db = openDb(options.dataDir);
     this.jobs = new Jobs(this.db);
     this.nodes = new Nodes(this.db);
-    this.images = new ImageStore(this.db, path.join(options.dataDir, 'images'), { uploadIdleTimeoutMs: options.uploadIdleTimeoutMs });
+    this.images = new ImageStore(this.db, path.join(options.dataDir, 'images'), { uploadIdleTimeoutMs: options.uploadIdleTimeoutMs, flushBehindBytes: options.flushBehindBytes });
     this.leases = new Leases(options.leaseTimeoutMs);
     this.#log = options.log ?? (() => undefined);
     // Nodes alive when the scheduler stopped keep their jobs if they reconnect within a lease.

@@ -2,13 +2,14 @@
 // become gRPC statuses whose details say what to do; streams respect back-pressure.
 import fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { CHANNEL_OPTIONS, CHUNK_BYTES, schedulerService, type SchedulerHandlers } from '../proto/load.js';
-import type { Command, UploadImageMessage__Output } from '../proto/types.js';
+import { BYTES_FIELD_HEAD, CHANNEL_OPTIONS, CHUNK_BYTES, Encoded, encodeBytesField, schedulerService, type SchedulerHandlers } from '../proto/load.js';
+import type { Command, ImageChunk, UploadImageMessage__Output } from '../proto/types.js';
 import { AuthError, type Authenticator, type CallContext, type Caller } from './auth.js';
 import type { CommandSink } from './leases.js';
 import type { ClusterCa, ServerTls } from './pki.js';
 import { SchedulerCore, SchedulerError } from './scheduler.js';
 import { isRole, type TokenRow, type Tokens } from './tokens.js';
+import { raiseReceiveWindow } from './window.js';
 
 /** What the service needs to authenticate callers; `ca` is null when it listens without TLS. */
 export interface Security {
@@ -148,13 +149,14 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
           }
           const end = length > 0 ? offset + length : size;
           for (let position = offset; position < end; ) {
-            // A new buffer per chunk: grpc-js may hold it until it is sent.
-            const buffer = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, end - position));
-            const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+            // A new buffer per chunk (grpc-js may hold it until it is sent), read straight behind
+            // room for the field's tag and length: the buffer is the encoded message.
+            const buffer = Buffer.allocUnsafe(BYTES_FIELD_HEAD + Math.min(CHUNK_BYTES, end - position));
+            const { bytesRead } = await handle.read(buffer, BYTES_FIELD_HEAD, buffer.length - BYTES_FIELD_HEAD, position);
             if (bytesRead === 0) break;
             position += bytesRead;
             if (call.cancelled) return;
-            if (!call.write({ data: buffer.subarray(0, bytesRead) })) {
+            if (!call.write(new Encoded(encodeBytesField(1, buffer, BYTES_FIELD_HEAD, bytesRead)) as unknown as ImageChunk)) {
               await new Promise((resolve) => {
                 call.once('drain', resolve);
                 call.once('cancelled', resolve);
@@ -218,7 +220,12 @@ export function listen(core: SchedulerCore, security: Security, host: string, po
   return new Promise((resolve, reject) => {
     server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, serverCredentials(tls), (err, bound) => {
       if (err) reject(new Error(`cannot listen on ${host}:${port}: ${err.message}`));
-      else resolve({ server, port: bound });
+      else {
+        // Every session from now on gets the larger window, and any already open (a client that
+        // knew a fixed port) is widened too.
+        raiseReceiveWindow(server);
+        resolve({ server, port: bound });
+      }
     });
   });
 }

@@ -13,6 +13,8 @@ import type { FileHandle } from 'node:fs/promises';
 export const MAX_UPLOAD_PARTS = 16;
 /** An upload that gets no byte (and no new part) for this long fails: a part never came. */
 export const UPLOAD_IDLE_TIMEOUT_MS = 30_000;
+/** Bytes written after which an fdatasync of the temp file starts behind the writes. */
+export const FLUSH_BEHIND_BYTES = 32 << 20;
 
 /** A refusal: it fails the upload; `stale` says the attempt is no longer current. */
 export class Refused extends Error {
@@ -62,6 +64,7 @@ export class Upload {
   readonly parts: number;
   readonly #what: string;
   readonly #idleMs: number;
+  readonly #flushEvery: number;
   readonly #declared = new Map<number, { offset: number; length: number; sha256: string | null }>();
   readonly #file = deferred<FileHandle>();
   readonly #allIn = deferred<void>();
@@ -69,8 +72,11 @@ export class Upload {
   /** All bytes are in: from here on the commit decides, and no part can fail the upload. */
   #sealed = false;
   #timer: NodeJS.Timeout | null = null;
+  #unflushed = 0;
+  #flushing: Promise<void> | null = null;
+  #flushError: Error | null = null;
 
-  constructor(first: PartHeader, what: string, idleMs: number) {
+  constructor(first: PartHeader, what: string, idleMs: number, flushBehindBytes = FLUSH_BEHIND_BYTES) {
     this.id = first.uploadId;
     this.attempt = first.attempt;
     this.node = first.node;
@@ -78,6 +84,7 @@ export class Upload {
     this.parts = first.parts;
     this.#what = what;
     this.#idleMs = idleMs;
+    this.#flushEvery = flushBehindBytes;
     this.#touch();
   }
 
@@ -134,6 +141,7 @@ export class Upload {
             // Positional: parts write into their own ranges of one file, in any order.
             await handle.write(message.chunk, 0, message.chunk.length, part.offset + written);
             written += message.chunk.length;
+            this.#flushBehind(handle, message.chunk.length);
             this.#touch();
           } else if (message.sha256 !== undefined) {
             trailer = message.sha256;
@@ -163,6 +171,36 @@ export class Upload {
       this.fail(reason);
       throw this.#failure ?? reason;
     }
+  }
+
+  /**
+   * Waits for the flush behind the writes, if one is running. Its failure is the upload's: the
+   * kernel reports a write-back error once per open file, so the commit's own fsync after it
+   * would succeed on bytes that never reached the disk.
+   */
+  async flushed(): Promise<void> {
+    await this.#flushing;
+    if (this.#flushError) throw new Refused(false, `${this.#what}: writing it to disk failed: ${this.#flushError.message}`);
+  }
+
+  /**
+   * Starts an fdatasync of what is written so far every FLUSH_BEHIND_BYTES (by default), one at a
+   * time, while the rest still arrives: the disk writes while the network brings the next bytes,
+   * and the commit's fsync (still before the link, whatever these did) has only the tail left. A
+   * handle closed while one runs waits for it (FileHandle.close does).
+   */
+  #flushBehind(handle: FileHandle, bytes: number): void {
+    this.#unflushed += bytes;
+    if (this.#unflushed < this.#flushEvery || this.#flushing !== null || this.#flushError !== null) return;
+    this.#unflushed = 0;
+    this.#flushing = handle.datasync().then(
+      () => void (this.#flushing = null),
+      (err: Error) => {
+        this.#flushing = null;
+        this.#flushError = err;
+        this.fail(new Refused(false, `${this.#what}: writing it to disk failed: ${err.message}`));
+      },
+    );
   }
 
   #declare(part: PartHeader): void {

@@ -1,13 +1,13 @@
 // Image transfer between an agent and a real scheduler process on loopback: a large image goes
-// up as parallel parts on connections of their own and comes back identical, a download can ask
-// for a byte range, and a part whose connection is dropped mid-part fails the whole upload,
-// leaving no temp file and no image.
+// up on one stream (its chunk buffers reused) or as parallel parts on connections of their own,
+// and comes back identical, a download can ask for a byte range, and a part whose connection is
+// dropped mid-part fails the whole upload, leaving no temp file and no image.
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import * as grpc from '@grpc/grpc-js';
-import { downloadImage, partRanges, uploadImage } from '../../../scheduler/agent/transfer.js';
+import { CHUNKS_IN_FLIGHT, downloadImage, partRanges, uploadImage } from '../../../scheduler/agent/transfer.js';
 import { schedulerClient, transferClients, unary, type SchedulerClient } from '../../../scheduler/proto/load.js';
 import type { ImageChunk__Output, UploadImageReply__Output } from '../../../scheduler/proto/types.js';
 import { tempDir } from '../../runner/helpers.js';
@@ -88,6 +88,21 @@ test('A 13 MiB image goes up as three parts on three connections, is stored whol
   });
   t.is(status.code, grpc.status.INVALID_ARGUMENT);
   t.regex(status.details, /are not inside image 1/);
+});
+
+test('A one-stream upload that reuses its chunk buffers many times stores the image byte for byte, recorded with the sha256 of the stored file.', async (t) => {
+  const { scheduler, admin, lanes, job, attempt, key } = await setup(t);
+  // Three times the buffers a stream keeps, and a short last chunk.
+  const file = await image(t, key, job, 1, 3 * CHUNKS_IN_FLIGHT * MiB + 12_345);
+  const bytes = fs.readFileSync(file);
+  t.true(bytes.length > 3 * CHUNKS_IN_FLIGHT * MiB);
+  t.deepEqual(await uploadImage(lanes[0]!, { job, attempt, sequence: 1, node: 'n1', file }), { accepted: true, stale: false, reason: '' });
+  const storedFile = path.join(scheduler.dataDir, 'images', `job-${job}`, '00000001.crimg');
+  const stored = fs.readFileSync(storedFile);
+  t.true(stored.equals(bytes), 'the stored image is the one sent');
+  const [record] = (await unary(admin, 'ListImages', { job })).images;
+  t.is(record!.sha256, createHash('sha256').update(stored).digest('hex'), 'the record holds the sha256 of the file as stored');
+  t.is(record!.bytes, bytes.length);
 });
 
 test('A part whose connection is dropped mid-part fails the whole upload: the other part is told why, no temp file is left, nothing is stored.', async (t) => {

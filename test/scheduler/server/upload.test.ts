@@ -5,8 +5,9 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
-import type { SchedulerCore } from '../../../scheduler/server/scheduler.js';
+import { SchedulerCore } from '../../../scheduler/server/scheduler.js';
 import type { UploadHeader, UploadResult } from '../../../scheduler/server/images.js';
+import { tempDir } from '../../runner/helpers.js';
 import { core, imageBytes, Sink, submit } from './helpers.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -183,4 +184,22 @@ test('A part that arrives after its upload has failed gets that outcome at once,
   const late = await c.upload({ ...base, part: 2, offset: p2!.offset, length: p2!.length }, stream(bytes, p2!));
   refusedAll(t, [late], /part 1 of 3 .*sha256 mismatch/, 'the late part');
   nothingLeft(t, c, id, 'late part');
+});
+
+test('An upload that flushes behind its writes many times is stored byte for byte, with its sha256; a bad sha256 still leaves nothing.', async (t) => {
+  // A flush every 4 KiB: fdatasyncs run while the chunks are still being written.
+  const c = new SchedulerCore({ dataDir: tempDir(t, 'flush'), leaseTimeoutMs: 60_000, flushBehindBytes: 4 << 10 });
+  t.teardown(() => c.close());
+  const id = submit(c);
+  c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
+  const bytes = await imageBytes(t, c.images.key, `job-${id}`, 1);
+  t.true(bytes.length > 8 * (4 << 10), 'the image spans several flushes');
+  const header = { job: id, attempt: 1, sequence: 1, bytes: bytes.length, node: 'n1' };
+  const refused = await c.upload(header, stream(bytes, { offset: 0, length: bytes.length, sha256: '0'.repeat(64) }));
+  t.like(refused, { accepted: false, stale: false });
+  t.regex((refused as { reason: string }).reason, /sha256 mismatch/);
+  nothingLeft(t, c, id, 'a wrong sha256');
+  t.deepEqual(await c.upload(header, stream(bytes, { offset: 0, length: bytes.length })), { accepted: true });
+  t.true(fs.readFileSync(c.images.file(id, 1)).equals(bytes));
+  t.is(c.listImages(id)[0]!.sha256, sha(fs.readFileSync(c.images.file(id, 1))));
 });
