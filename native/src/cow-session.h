@@ -195,6 +195,7 @@ class CowSession {
       flushBlocks = list.size();
       faultCopies = 0;
       flushFaults = 0;
+      flushWritten = 0;
       flushStart = CowClock::now();
       ready = readyWord;
       flushing = true;
@@ -294,7 +295,10 @@ class CowSession {
       while (end < last && state[end] == kSaved) state[end++] = kAhead;
     }
     aheadFrom = end;
-    if (flushing) writerAt.store(end, std::memory_order_relaxed);
+    if (flushing) {
+      writerAt.store(end, std::memory_order_relaxed);
+      flushWritten += end - start;
+    }
     // Under the lock, so that a capture cannot re-protect the blocks between the state change
     // and this unprotect (a write by another thread would then go unseen).
     h.Protect(base + start * blockSize, std::min(mapLength, end * blockSize) - start * blockSize, false, nullptr);
@@ -350,6 +354,8 @@ class CowSession {
   // Figures: faults since the last capture; of the flush in progress or the last one.
   uint64_t faults = 0;
   uint64_t flushFaults = 0;
+  // Blocks the job was let into (written or maybe written) while the flush ran.
+  uint64_t flushWritten = 0;
   uint64_t faultCopies = 0;
   uint64_t flushBlocks = 0;
   CowClock::time_point flushStart;

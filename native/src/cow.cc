@@ -170,6 +170,7 @@ Napi::Value CowStatsJs(const Napi::CallbackInfo& info) {
   out.Set("flushBlocks", Napi::Number::New(env, static_cast<double>(session->flushBlocks)));
   out.Set("faultCopies", Napi::Number::New(env, static_cast<double>(session->faultCopies)));
   out.Set("flushFaults", Napi::Number::New(env, static_cast<double>(session->flushFaults)));
+  out.Set("flushWritten", Napi::Number::New(env, static_cast<double>(session->flushWritten)));
   out.Set("flushMs", Napi::Number::New(env, session->flushing ? -1 : session->flushMs));
   out.Set("faults", Napi::Number::New(env, static_cast<double>(session->faults)));
   out.Set("writtenBlocks", Napi::Number::New(env, static_cast<double>(written)));

@@ -32,6 +32,8 @@ export interface NativeCowStats {
   faultCopies: number;
   /** Write faults during that flush (at most one per block). */
   flushFaults: number;
+  /** Blocks the job was let into (written, or maybe written ahead of a sweep) during that flush. */
+  flushWritten: number;
   /** How long the last flush took, ms (-1 while one runs). */
   flushMs: number;
   /** Write faults since the last cowCapture. */

@@ -75,11 +75,14 @@ test('The choice: a large region starts in copy-on-write, a small one never in a
   t.false(new CowChoice('stage', 1 << 30).next(null), "'stage' takes none");
 });
 
-test('The choice: a flush that the job outran on few blocks keeps copy-on-write; one it outran on many leaves it, with a doubling wait.', (t) => {
+test('The choice: a flush during which the job wrote few blocks keeps copy-on-write; one it wrote many during leaves it, with a doubling wait.', (t) => {
   const c = new CowChoice('auto', 1 << 30);
   t.true(c.next(null));
-  const few = { flushBlocks: 1000, faultCopies: Math.floor(1000 * COW_MAX_FAULT_SHARE) - 1 };
-  const many = { flushBlocks: 1000, faultCopies: Math.ceil(1000 * COW_MAX_FAULT_SHARE) };
+  const few = { flushBlocks: 1000, flushWritten: Math.floor(1000 * COW_MAX_FAULT_SHARE) - 1, faultCopies: 0 };
+  const many = { flushBlocks: 1000, flushWritten: Math.ceil(1000 * COW_MAX_FAULT_SHARE), faultCopies: 0 };
+  const outran = new CowChoice('auto', 1 << 30);
+  outran.next(null);
+  t.false(outran.next({ ...few, faultCopies: many.flushWritten }), 'outrunning the flush on many blocks counts too');
   t.true(c.next(few));
   t.true(c.next(null), 'no flush since (the checkpoint was not staged): no change');
   t.false(c.next(many));
@@ -104,7 +107,7 @@ test('The choice: a flush that the job outran on few blocks keeps copy-on-write;
   staged = 0;
   while (!c.next(null)) staged++;
   t.is(staged, COW_RETRY_MAX, 'the wait stops doubling at the maximum');
-  t.true(c.next({ flushBlocks: 0, faultCopies: 0 }), 'a flush with nothing to save says nothing');
+  t.true(c.next({ flushBlocks: 0, flushWritten: 0, faultCopies: 0 }), 'a flush with nothing to save says nothing');
 });
 
 test('CR_CAPTURE is checked: a bad value is a RangeError naming it; "stage" switches copy-on-write off.', (t) => {
