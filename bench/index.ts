@@ -106,14 +106,19 @@ function newContext(codec: BlockCodec, store: LocalStore, job: string, settings:
 }
 
 /** v8.serialize + writeFileSync + fsync, then readFileSync + deserialize: what a job would do by hand. */
-function baseline(dir: string, value: unknown): { writeMs: number; bytes: number; restartMs: number } {
-  const file = path.join(dir, 'baseline.bin');
-  const t0 = performance.now();
-  const bytes = v8.serialize(value);
+/** One writeFileSync of `bytes` into a new file, then fsync. */
+function writeDurably(file: string, bytes: Uint8Array): void {
   const fd = fs.openSync(file, 'w');
   fs.writeFileSync(fd, bytes);
   fs.fsyncSync(fd);
   fs.closeSync(fd);
+}
+
+function baseline(dir: string, value: unknown): { writeMs: number; bytes: number; restartMs: number } {
+  const file = path.join(dir, 'baseline.bin');
+  const t0 = performance.now();
+  const bytes = v8.serialize(value);
+  writeDurably(file, bytes);
   const t1 = performance.now();
   const back = v8.deserialize(fs.readFileSync(file));
   const t2 = performance.now();
@@ -197,10 +202,7 @@ async function benchRegion(codec: BlockCodec, dir: string, bytes: number, reps: 
   for (let r = 0; r < reps; r++) {
     const file = path.join(dir, 'disk-write.bin');
     const t0 = performance.now();
-    const fd = fs.openSync(file, 'w');
-    fs.writeFileSync(fd, imageBytes);
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
+    writeDurably(file, imageBytes);
     diskWrites.push(performance.now() - t0);
     fs.rmSync(file);
   }

@@ -116,6 +116,19 @@ export class ImageReader {
     return { fd: reader.#fd, end: reader.blocksEnd, file: reader.file };
   }
 
+  /**
+   * Where block `index` of `section` is read from, once its stored bytes are known to lie inside
+   * that file's block area (ImageCorruptError otherwise, as for a missing base).
+   */
+  #locate(section: Section, index: number): { fd: number; end: number; file: string } {
+    const block = section.blocks[index]!;
+    const source = this.#source(block);
+    if (block[0] + block[1] > source.end) {
+      throw new ImageCorruptError('manifest', `${section.kind} "${section.name}" block ${index} lies outside the blocks of ${source.file}`, this.file);
+    }
+    return source;
+  }
+
   /** Reads every block and checks its stored hash: cheap (no decompression), catches any damaged byte. */
   verifyStored(): void {
     for (const section of this.manifest.sections) {
@@ -191,18 +204,12 @@ export class ImageReader {
     const files: string[] = new Array<string>(count);
     let unreadable: Error | null = null;
     for (let j = 0; j < count; j++) {
-      const block = section.blocks[first + j]!;
-      const [offset, stored, rawLength, flags, storedHash, rawHash] = block;
+      const [offset, stored, rawLength, flags, storedHash, rawHash] = section.blocks[first + j]!;
       let source: { fd: number; end: number; file: string };
       try {
-        source = this.#source(block);
+        source = this.#locate(section, first + j);
       } catch (err) {
         unreadable = err as Error;
-        request.count = j;
-        break;
-      }
-      if (offset + stored > source.end) {
-        unreadable = new ImageCorruptError('manifest', `${section.kind} "${section.name}" block ${first + j} lies outside the blocks of ${source.file}`, this.file);
         request.count = j;
         break;
       }
@@ -226,12 +233,8 @@ export class ImageReader {
     const stride = zstdBound(this.manifest.blockSize);
     this.#staging ??= Buffer.allocUnsafe(stride * this.#batchBlocks);
     for (let j = 0; j < count; j++) {
-      const block = section.blocks[first + j]!;
-      const [offset, stored] = block;
-      const source = this.#source(block);
-      if (offset + stored > source.end) {
-        throw new ImageCorruptError('manifest', `${section.kind} "${section.name}" block ${first + j} lies outside the blocks of ${source.file}`, this.file);
-      }
+      const [offset, stored] = section.blocks[first + j]!;
+      const source = this.#locate(section, first + j);
       readExactly(source.fd, this.#staging, j * stride, stored, offset, source.file);
     }
     return this.#staging;

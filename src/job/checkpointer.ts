@@ -68,7 +68,7 @@ export interface JobEvents {
 export const NO_CHECKPOINT: Promise<null> = Promise.resolve(null);
 
 /** How long a due checkpoint waits for staging memory being warmed before it is written unstaged. */
-export const MAX_WARM_WAIT_MS = 60_000;
+const MAX_WARM_WAIT_MS = 60_000;
 
 export interface CheckpointerOptions {
   job: string;
