@@ -10,7 +10,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { getCodec } from '../../src/codec/index.js';
+import type { BlockCodec } from '../../src/codec/types.js';
 import { CrError } from '../../src/errors.js';
+import { DirectStagingPool } from '../../src/image/direct-sink.js';
 import { ImageReader, readBasesUnverified } from '../../src/image/reader.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import { storeJobName } from '../names.js';
@@ -18,6 +20,8 @@ import type { Db } from './db.js';
 import { partHeader, Refused, Upload, UPLOAD_IDLE_TIMEOUT_MS, type PartHeader, type PartMessage } from './upload.js';
 
 export const SCHEDULER_KEEP_IMAGES = 3;
+/** Parts of uploads written directly at once, each through 16 MiB of staging kept for the next. */
+export const DIRECT_PARTS_AT_ONCE = 4;
 /** Ended uploads whose outcome a late part still gets. */
 const ENDED_UPLOADS_KEPT = 256;
 
@@ -44,6 +48,8 @@ export interface UploadHeader {
   offset?: number;
   length?: number;
   uploadId?: string;
+  /** The image's tail (manifest and footer) sent ahead: blocks are hashed as they pass. */
+  tail?: Buffer;
 }
 
 export type UploadResult = { accepted: true } | { accepted: false; stale: boolean; reason: string };
@@ -53,6 +59,8 @@ export interface ImageStoreOptions {
   uploadIdleTimeoutMs?: number;
   /** Bytes of an upload written between the fdatasyncs that run behind its writes (default FLUSH_BEHIND_BYTES). */
   flushBehindBytes?: number;
+  /** Parts at least this long are written directly (O_DIRECT) where they can be; default DIRECT_MIN_BYTES. */
+  directMinBytes?: number;
 }
 
 export class ImageStore {
@@ -60,6 +68,8 @@ export class ImageStore {
   readonly #db: Db;
   readonly #idleMs: number;
   readonly #flushBehindBytes: number | undefined;
+  readonly #directMinBytes: number | undefined;
+  readonly #direct = new DirectStagingPool(DIRECT_PARTS_AT_ONCE);
   /** Jobs whose image is between its final fencing check and its record: not placeable. */
   readonly committing = new Set<number>();
   /** Uploads in progress, by job/sequence, with what every one of their parts will be told. */
@@ -71,6 +81,7 @@ export class ImageStore {
     this.#db = db;
     this.#idleMs = options.uploadIdleTimeoutMs ?? UPLOAD_IDLE_TIMEOUT_MS;
     this.#flushBehindBytes = options.flushBehindBytes;
+    this.#directMinBytes = options.directMinBytes;
     this.store = LocalStore.open({ dir, keepImages: SCHEDULER_KEEP_IMAGES });
   }
 
@@ -128,6 +139,8 @@ export class ImageStore {
         }
         throw err;
       }
+      // Before the checks below: from them to #start nothing may wait, or two parts could each start an upload.
+      const codec = await getCodec();
       if (!isCurrent()) throw new Refused(true, `attempt ${header.attempt} is not the current attempt of job ${job}`);
       // A late part of an upload that already ended (another part failed it) gets its outcome at
       // once, instead of starting a new upload that would wait for parts that never come.
@@ -146,7 +159,7 @@ export class ImageStore {
         existing.upload.fail(new Refused(false, `${what}: replaced by a newer upload of it`));
         await existing.result;
       }
-      entry ??= this.#start(job, sequence, part, isCurrent, onStored);
+      entry ??= this.#start(job, sequence, part, codec, isCurrent, onStored);
       await entry.upload.receive(part, messages);
       return await entry.result;
     } catch (err) {
@@ -157,9 +170,15 @@ export class ImageStore {
     }
   }
 
-  #start(job: number, sequence: number, first: PartHeader, isCurrent: () => boolean, onStored: () => void): { upload: Upload; result: Promise<UploadResult> } {
+  #start(job: number, sequence: number, first: PartHeader, codec: BlockCodec, isCurrent: () => boolean, onStored: () => void): { upload: Upload; result: Promise<UploadResult> } {
     const key = `${job}/${sequence}`;
-    const upload = new Upload(first, `image ${sequence} of job ${job}`, this.#idleMs, this.#flushBehindBytes);
+    const upload = new Upload(first, `image ${sequence} of job ${job}`, {
+      idleMs: this.#idleMs,
+      flushBehindBytes: this.#flushBehindBytes,
+      direct: this.#direct,
+      directMinBytes: this.#directMinBytes,
+      codec,
+    });
     const entry = { upload, result: this.#commit(job, sequence, upload, isCurrent, onStored) };
     this.#uploads.set(key, entry);
     void entry.result.then(() => {
@@ -182,7 +201,7 @@ export class ImageStore {
       const codec = await getCodec();
       let sha256 = '';
       await this.store.commit(name, sequence, async (handle, temp) => {
-        upload.opened(handle);
+        upload.opened({ handle, path: temp });
         await upload.allIn;
         // The fsync (and the last flush behind the writes, if one still runs; its failure is the
         // upload's) runs on libuv's threads while the image is hashed and verified here: all end
@@ -200,7 +219,16 @@ export class ImageStore {
           let reader: ImageReader | null = null;
           try {
             reader = ImageReader.open(temp, { codec, key: this.key, expect: { job: name, sequence } });
-            reader.verifyStored();
+            // Blocks hashed as they streamed in are not read again. Without a tail sent ahead,
+            // every block is read back: parts written directly left nothing in the page cache,
+            // so they are read back the same way.
+            const staging = upload.passing === null && upload.direct ? this.#direct.take() : null;
+            try {
+              if (staging !== null) await reader.verifyStoredDirect(staging);
+              else reader.verifyStored(upload.passing);
+            } finally {
+              if (staging !== null) this.#direct.give(staging);
+            }
           } catch (err) {
             if (err instanceof CrError) throw new Refused(false, `image ${sequence} of job ${job} does not verify: ${err.message}`);
             throw err;
@@ -235,6 +263,7 @@ export class ImageStore {
   /** Fails the uploads in progress (the scheduler shuts down): their temp files are removed. */
   close(): void {
     for (const { upload } of this.#uploads.values()) upload.fail(new Refused(false, 'the scheduler is shutting down'));
+    this.#direct.free();
   }
 
   /** Records of images the store's retention removed. */

@@ -31,6 +31,8 @@ export interface SchedulerCoreOptions {
   uploadIdleTimeoutMs?: number;
   /** Bytes of an upload between the fdatasyncs behind its writes (tests; default 32 MiB). */
   flushBehindBytes?: number;
+  /** Upload parts at least this long are written directly, O_DIRECT (tests; default 16 MiB). */
+  directMinBytes?: number;
 }
 
 /** A refusal the service maps to a gRPC status; its message says what to do. */
@@ -62,7 +64,11 @@ export class SchedulerCore {
     this.db = openDb(options.dataDir);
     this.jobs = new Jobs(this.db);
     this.nodes = new Nodes(this.db);
-    this.images = new ImageStore(this.db, path.join(options.dataDir, 'images'), { uploadIdleTimeoutMs: options.uploadIdleTimeoutMs, flushBehindBytes: options.flushBehindBytes });
+    this.images = new ImageStore(this.db, path.join(options.dataDir, 'images'), {
+      uploadIdleTimeoutMs: options.uploadIdleTimeoutMs,
+      flushBehindBytes: options.flushBehindBytes,
+      directMinBytes: options.directMinBytes,
+    });
     this.leases = new Leases(options.leaseTimeoutMs);
     this.#log = options.log ?? (() => undefined);
     // Nodes alive when the scheduler stopped keep their jobs if they reconnect within a lease.

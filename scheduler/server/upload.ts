@@ -6,8 +6,19 @@
 // the commit's temp file is removed and nothing is linked. Only when every byte is in, and each
 // part's sha256 matched, does the commit go on to the fencing check and the verification, once
 // for the whole image.
+//
+// A part of at least `directMinBytes` whose range starts on a page boundary is written through
+// an O_DIRECT descriptor from page-aligned staging (src/image/direct-sink.ts), while a staging
+// of the store's pool is free: its bytes go to the disk by DMA, with no page-cache pages to
+// allocate and write back, which on this kind of machine cost more CPU than the rest of the
+// upload (measured: 2.2–3.5 ms of system CPU per MiB written buffered into fresh memory, 0.07
+// direct). Other parts, and file systems without O_DIRECT, are written through the page cache.
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
+import type { BlockCodec } from '../../src/codec/types.js';
+import { DirectSink, type DirectStagingPool } from '../../src/image/direct-sink.js';
+import { PassingBlocks } from '../../src/image/passing-blocks.js';
+import { DIRECT_MIN_BYTES } from '../../src/image/writer.js';
 
 /** Parts of one upload, at most (the agent uses a few; more only costs connections). */
 export const MAX_UPLOAD_PARTS = 16;
@@ -36,11 +47,32 @@ export interface PartHeader {
   part: number;
   offset: number;
   length: number;
+  /** The image's tail (manifest and footer) sent ahead, if the header has one. */
+  tail: Buffer | null;
 }
 
 export interface PartMessage {
   chunk?: Buffer;
   sha256?: string;
+}
+
+export interface UploadOptions {
+  /** An upload that gets no byte (and no new part) for this long fails, ms. */
+  idleMs: number;
+  /** Bytes written through the page cache after which an fdatasync starts behind the writes. */
+  flushBehindBytes?: number;
+  /** Staging for direct writes (null: every part through the page cache). */
+  direct?: DirectStagingPool | null;
+  /** Parts smaller than this are written through the page cache. */
+  directMinBytes?: number;
+  /** Hashes the blocks that the first header's tail lists as their bytes pass. */
+  codec: BlockCodec;
+}
+
+/** The commit's temp file, open for the parts to write into. */
+export interface UploadFile {
+  handle: FileHandle;
+  path: string;
 }
 
 function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
@@ -65,8 +97,10 @@ export class Upload {
   readonly #what: string;
   readonly #idleMs: number;
   readonly #flushEvery: number;
+  readonly #direct: DirectStagingPool | null;
+  readonly #directMinBytes: number;
   readonly #declared = new Map<number, { offset: number; length: number; sha256: string | null }>();
-  readonly #file = deferred<FileHandle>();
+  readonly #file = deferred<UploadFile>();
   readonly #allIn = deferred<void>();
   #failure: Refused | null = null;
   /** All bytes are in: from here on the commit decides, and no part can fail the upload. */
@@ -75,27 +109,42 @@ export class Upload {
   #unflushed = 0;
   #flushing: Promise<void> | null = null;
   #flushError: Error | null = null;
+  #wroteDirect = false;
+  readonly #passing: PassingBlocks | null;
 
-  constructor(first: PartHeader, what: string, idleMs: number, flushBehindBytes = FLUSH_BEHIND_BYTES) {
+  constructor(first: PartHeader, what: string, options: UploadOptions) {
     this.id = first.uploadId;
     this.attempt = first.attempt;
     this.node = first.node;
     this.bytes = first.bytes;
     this.parts = first.parts;
     this.#what = what;
-    this.#idleMs = idleMs;
-    this.#flushEvery = flushBehindBytes;
+    this.#idleMs = options.idleMs;
+    this.#flushEvery = options.flushBehindBytes ?? FLUSH_BEHIND_BYTES;
+    this.#direct = options.direct ?? null;
+    this.#directMinBytes = options.directMinBytes ?? DIRECT_MIN_BYTES;
+    this.#passing = first.tail === null ? null : PassingBlocks.fromTail(options.codec, first.tail, first.bytes);
     this.#touch();
   }
 
   /** The commit's temp file is open: parts may write. */
-  opened(handle: FileHandle): void {
-    this.#file.resolve(handle);
+  opened(file: UploadFile): void {
+    this.#file.resolve(file);
   }
 
   /** Resolves when every part is in whole; rejects with the reason the upload failed. */
   get allIn(): Promise<void> {
     return this.#allIn.promise;
+  }
+
+  /** The blocks hashed as their bytes passed (null: the first header sent no usable tail). */
+  get passing(): PassingBlocks | null {
+    return this.#passing;
+  }
+
+  /** True when some part was written directly (O_DIRECT): the file is not in the page cache. */
+  get direct(): boolean {
+    return this.#wroteDirect;
   }
 
   /** The sha256 of the one part of a one-part upload (the whole image's). */
@@ -124,36 +173,46 @@ export class Upload {
   async receive(part: PartHeader, messages: AsyncIterable<PartMessage>): Promise<void> {
     try {
       this.#declare(part);
-      const handle = await this.#file.promise;
+      const file = await this.#file.promise;
+      const writer = await this.#writer(file, part);
+      const passing = this.#passing?.stream(part.offset) ?? null;
       const hash = createHash('sha256');
       let written = 0;
       let trailer: string | null = null;
       const label = this.parts === 1 ? 'the upload' : `part ${part.part} of ${this.parts} (${range(part.offset, part.length)})`;
       try {
-        for await (const message of messages) {
-          if (this.#failure) throw this.#failure;
-          if (message.chunk) {
-            if (trailer !== null) throw new Refused(false, `${label}: a chunk after the trailer`);
-            if (written + message.chunk.length > part.length) {
-              throw new Refused(false, this.parts === 1 ? `more than the ${this.bytes} bytes announced` : `${label}: more than its ${part.length} bytes`);
+        try {
+          for await (const message of messages) {
+            if (this.#failure) throw this.#failure;
+            if (message.chunk) {
+              if (trailer !== null) throw new Refused(false, `${label}: a chunk after the trailer`);
+              if (written + message.chunk.length > part.length) {
+                throw new Refused(false, this.parts === 1 ? `more than the ${this.bytes} bytes announced` : `${label}: more than its ${part.length} bytes`);
+              }
+              hash.update(message.chunk);
+              passing?.pass(message.chunk);
+              await writer.write(message.chunk, part.offset + written);
+              written += message.chunk.length;
+              this.#touch();
+            } else if (message.sha256 !== undefined) {
+              trailer = message.sha256;
             }
-            hash.update(message.chunk);
-            // Positional: parts write into their own ranges of one file, in any order.
-            await handle.write(message.chunk, 0, message.chunk.length, part.offset + written);
-            written += message.chunk.length;
-            this.#flushBehind(handle, message.chunk.length);
-            this.#touch();
-          } else if (message.sha256 !== undefined) {
-            trailer = message.sha256;
           }
+        } catch (err) {
+          if (err instanceof Refused) throw err;
+          if (err instanceof DiskError) throw new Refused(false, `${this.#what}: writing it to disk failed: ${err.cause.message}`);
+          throw new Refused(false, `${label}: the connection dropped after ${written} of ${part.length} bytes (${(err as Error).message})`);
         }
-      } catch (err) {
-        if (err instanceof Refused) throw err;
-        throw new Refused(false, `${label}: the connection dropped after ${written} of ${part.length} bytes (${(err as Error).message})`);
+        if (this.#failure) throw this.#failure;
+        if (trailer === null) throw new Refused(false, `${label} ended after ${written} of ${part.length} bytes without its trailer (the sender stopped mid-image)`);
+        if (written !== part.length) throw new Refused(false, this.parts === 1 ? `received ${written} bytes, ${this.bytes} announced` : `${label}: received ${written} bytes, ${part.length} announced`);
+        // Every byte of the part is written (the direct writes ended) before the part counts as in.
+        await writer.finish().catch((err: Error) => {
+          throw new Refused(false, `${this.#what}: writing it to disk failed: ${err.message}`);
+        });
+      } finally {
+        await writer.close();
       }
-      if (this.#failure) throw this.#failure;
-      if (trailer === null) throw new Refused(false, `${label} ended after ${written} of ${part.length} bytes without its trailer (the sender stopped mid-image)`);
-      if (written !== part.length) throw new Refused(false, this.parts === 1 ? `received ${written} bytes, ${this.bytes} announced` : `${label}: received ${written} bytes, ${part.length} announced`);
       const sha256 = hash.digest('hex');
       if (trailer !== sha256) throw new Refused(false, `${this.parts === 1 ? '' : `${label}: `}sha256 mismatch: sent ${trailer}, received ${sha256}`);
       this.#declared.get(part.part)!.sha256 = sha256;
@@ -171,6 +230,34 @@ export class Upload {
       this.fail(reason);
       throw this.#failure ?? reason;
     }
+  }
+
+  /** How one part's bytes reach the temp file: direct when it can, else through the page cache. */
+  async #writer(file: UploadFile, part: PartHeader): Promise<PartWriter> {
+    const staging = part.length >= this.#directMinBytes ? (this.#direct?.take() ?? null) : null;
+    if (staging !== null) {
+      let sink: DirectSink | null = null;
+      try {
+        sink = await DirectSink.open(file.path, staging, part.offset);
+      } finally {
+        if (sink === null) this.#direct!.give(staging);
+      }
+      if (sink !== null) {
+        this.#wroteDirect = true;
+        return directWriter(file.handle, sink, () => this.#direct!.give(staging));
+      }
+    }
+    return {
+      write: async (chunk, position) => {
+        // Positional: parts write into their own ranges of one file, in any order.
+        await file.handle.write(chunk, 0, chunk.length, position).catch((err: Error) => {
+          throw new DiskError(err);
+        });
+        this.#flushBehind(file.handle, chunk.length);
+      },
+      finish: async () => undefined,
+      close: async () => undefined,
+    };
   }
 
   /**
@@ -240,19 +327,63 @@ export class Upload {
   }
 }
 
+/** A write to the temp file failed: the disk's fault (full, failing), not the sender's. */
+class DiskError extends Error {
+  constructor(override readonly cause: Error) {
+    super(cause.message);
+  }
+}
+
+/** Where one part's chunks go, in order; `finish` after the last, `close` in any case. */
+interface PartWriter {
+  write(chunk: Buffer, position: number): Promise<void>;
+  finish(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A part written through a direct sink: each chunk is copied into staging at once (so grpc-js's
+ * message dies young, which spares the garbage collector), full staging pieces go to the disk
+ * behind; the unaligned tail of the image, if this part ends there, through the ordinary handle.
+ */
+function directWriter(handle: FileHandle, sink: DirectSink, release: () => void): PartWriter {
+  let closed = false;
+  return {
+    write: async (chunk) => {
+      await sink.append([chunk]).catch((err: Error) => {
+        throw new DiskError(err);
+      });
+    },
+    finish: async () => {
+      const { tail, position } = await sink.finish();
+      if (tail.length > 0) await handle.write(tail, 0, tail.length, position);
+    },
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await sink.close();
+      release();
+    },
+  };
+}
+
 /**
  * The part a header declares, checked against what any header must satisfy; a one-stream upload
  * (parts 0) is part 0 of 1, the whole image, under an id of its own.
  */
-export function partHeader(h: { attempt: number; node: string; bytes: number; parts?: number; part?: number; offset?: number; length?: number; uploadId?: string }, ownId: string): PartHeader {
+export function partHeader(
+  h: { attempt: number; node: string; bytes: number; parts?: number; part?: number; offset?: number; length?: number; uploadId?: string; tail?: Buffer },
+  ownId: string,
+): PartHeader {
   const parts = h.parts ?? 0;
+  const tail = h.tail !== undefined && h.tail.length > 0 ? h.tail : null;
   if (!Number.isSafeInteger(h.bytes) || h.bytes < 0) throw new Refused(false, `an image of ${h.bytes} bytes cannot be stored`);
-  if (parts === 0) return { uploadId: ownId, attempt: h.attempt, node: h.node, bytes: h.bytes, parts: 1, part: 0, offset: 0, length: h.bytes };
+  if (parts === 0) return { uploadId: ownId, attempt: h.attempt, node: h.node, bytes: h.bytes, parts: 1, part: 0, offset: 0, length: h.bytes, tail };
   const { part = 0, offset = 0, length = 0, uploadId = '' } = h;
   if (parts > MAX_UPLOAD_PARTS) throw new Refused(false, `an upload has at most ${MAX_UPLOAD_PARTS} parts, this one announces ${parts}`);
   if (part >= parts) throw new Refused(false, `part ${part} of an upload of ${parts} parts (they are numbered from 0)`);
   if (!/^[A-Za-z0-9_-]{8,64}$/.test(uploadId)) throw new Refused(false, 'a parallel upload names its upload_id (8 to 64 letters, digits, "-" or "_") in every part');
   if (length === 0) throw new Refused(false, `part ${part} of ${parts} is empty: every part holds at least one byte`);
   if (!Number.isSafeInteger(offset + length) || offset + length > h.bytes) throw new Refused(false, `part ${part} (${range(offset, length)}) passes the end of the ${h.bytes}-byte image`);
-  return { uploadId, attempt: h.attempt, node: h.node, bytes: h.bytes, parts, part, offset, length };
+  return { uploadId, attempt: h.attempt, node: h.node, bytes: h.bytes, parts, part, offset, length, tail };
 }

@@ -43,19 +43,21 @@ export class DirectSink {
   readonly #writes: (Promise<void> | null)[] = [null, null];
   #failed: unknown = null;
 
-  private constructor(handle: FileHandle, buffers: Uint8Array[]) {
+  private constructor(handle: FileHandle, buffers: Uint8Array[], position: number) {
     this.#handle = handle;
     this.#buffers = buffers;
+    this.#base = position;
   }
 
   /**
-   * Opens `file` (already created, to be written from position 0) a second time with O_DIRECT;
-   * null where the file system does not offer it (EINVAL) or staging would not be page-aligned
-   * memory (only the addon's mmap guarantees that).
+   * Opens `file` (already created, to be written from `position` on, a multiple of DIRECT_ALIGN)
+   * a second time with O_DIRECT; null where the file system does not offer it (EINVAL), where
+   * the position is not aligned, or where staging would not be page-aligned memory (only the
+   * addon's mmap guarantees that).
    */
-  static async open(file: string, staging: DirectStaging): Promise<DirectSink | null> {
+  static async open(file: string, staging: DirectStaging, position = 0): Promise<DirectSink | null> {
     const O_DIRECT = fs.constants.O_DIRECT;
-    if (O_DIRECT === undefined || loadNative().binding === null) return null;
+    if (O_DIRECT === undefined || loadNative().binding === null || position % DIRECT_ALIGN !== 0) return null;
     let handle: FileHandle;
     try {
       handle = await fsp.open(file, fs.constants.O_WRONLY | O_DIRECT);
@@ -63,7 +65,7 @@ export class DirectSink {
       if ((err as NodeJS.ErrnoException).code === 'EINVAL') return null;
       throw err;
     }
-    return new DirectSink(handle, staging.buffers);
+    return new DirectSink(handle, staging.buffers, position);
   }
 
   /** Bytes appended so far: the file position the next byte lands at. */
@@ -151,5 +153,38 @@ async function writeAll(handle: FileHandle, bytes: Uint8Array, position: number)
       throw Object.assign(new Error(`a direct write stopped at an unaligned ${bytesWritten} bytes`), { code: 'EIO' });
     }
     done += bytesWritten;
+  }
+}
+
+/**
+ * Stagings for direct sinks shared by writers that run at once (the scheduler's uploads): at
+ * most `size` exist, each allocated when first taken and kept for the next; when all are taken,
+ * `take` gives null and the caller writes through the page cache instead.
+ */
+export class DirectStagingPool {
+  readonly #free: DirectStaging[] = [];
+  #made = 0;
+  #closed = false;
+
+  constructor(readonly size: number) {}
+
+  take(): DirectStaging | null {
+    if (this.#closed) return null;
+    const staging = this.#free.pop();
+    if (staging !== undefined) return staging;
+    if (this.#made >= this.size) return null;
+    this.#made++;
+    return new DirectStaging();
+  }
+
+  give(staging: DirectStaging): void {
+    if (this.#closed) staging.free();
+    else this.#free.push(staging);
+  }
+
+  /** Frees the stagings not taken now, and each one taken when it is given back; takes nothing more. */
+  free(): void {
+    this.#closed = true;
+    for (const staging of this.#free.splice(0)) staging.free();
   }
 }

@@ -20,6 +20,8 @@ import {
   type Manifest,
   type Section,
 } from './format.js';
+import { DIRECT_ALIGN, DIRECT_CHUNK, type DirectStaging } from './direct-sink.js';
+import type { PassingBlocks } from './passing-blocks.js';
 import { imageTag } from './writer.js';
 
 /**
@@ -129,8 +131,13 @@ export class ImageReader {
     return source;
   }
 
-  /** Reads every block and checks its stored hash: cheap (no decompression), catches any damaged byte. */
-  verifyStored(): void {
+  /**
+   * Reads every block and checks its stored hash: cheap (no decompression), catches any damaged
+   * byte. With `passed`, a block of this file whose bytes were hashed as they streamed into it
+   * (and matched this manifest's offset, length and stored hash) is not read again.
+   */
+  verifyStored(passed: PassingBlocks | null = null): void {
+    if (passed !== null) return this.#verifyStoredExcept(passed);
     for (const section of this.manifest.sections) {
       const { blocks } = section;
       for (let first = 0; first < blocks.length; first += this.#batchBlocks) {
@@ -144,6 +151,126 @@ export class ImageReader {
         }
       }
     }
+  }
+
+  #verifyStoredExcept(passed: PassingBlocks): void {
+    const scratch = (this.#staging ??= Buffer.allocUnsafe(zstdBound(this.manifest.blockSize) * this.#batchBlocks));
+    for (const section of this.manifest.sections) {
+      for (let i = 0; i < section.blocks.length; i++) {
+        const [offset, stored, , , hash] = section.blocks[i]!;
+        const source = this.#locate(section, i);
+        if (source.fd === this.#fd && passed.passed(offset, stored, hash)) continue;
+        readExactly(source.fd, scratch, 0, stored, offset, source.file);
+        if (this.#codec.hash64(scratch.subarray(0, stored)) !== BigInt(`0x${hash}`)) throw blockError(this.file, section, i, 'stored-hash');
+      }
+    }
+  }
+
+  /**
+   * The checks of `verifyStored`, for a file that is not in the page cache (written with
+   * O_DIRECT, as the scheduler stores uploads): this file's block area is read once, in order,
+   * through an O_DIRECT descriptor into `staging`, the next piece read while this one is hashed,
+   * so no page-cache pages are allocated for bytes read once (on this kind of machine that costs
+   * more CPU than the hashing). Blocks held by a base, or that the one pass cannot take (listed
+   * out of order, overlapping), are read as `verifyStored` reads them. On any failure
+   * `verifyStored` runs, so a damaged image is refused with the error it names. Without O_DIRECT
+   * (or the addon) this is `verifyStored`.
+   */
+  async verifyStoredDirect(staging: DirectStaging): Promise<void> {
+    const O_DIRECT = fs.constants.O_DIRECT;
+    if (O_DIRECT === undefined) return this.verifyStored();
+    let fd: number;
+    try {
+      fd = fs.openSync(this.file, fs.constants.O_RDONLY | O_DIRECT);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EINVAL') return this.verifyStored();
+      throw err;
+    }
+    let good: boolean;
+    try {
+      // A block outside its file or a missing base fails the pass; verifyStored then names the
+      // first thing wrong in the manifest's order, as it would have alone.
+      good = await this.#hashInOnePass(fd, staging.buffers).catch((err: unknown) => {
+        if (err instanceof ImageCorruptError) return false;
+        throw err;
+      });
+    } finally {
+      fs.closeSync(fd);
+    }
+    if (!good) {
+      this.verifyStored();
+      // The one pass saw a damaged block that the ordinary reads then found whole: a disk that
+      // returns different bytes for the same place is not one to keep an image on either.
+      throw new ImageCorruptError('block', 'a block read back differently on two reads of the file', this.file);
+    }
+  }
+
+  /** True when every block's stored bytes match their hash (see verifyStoredDirect). */
+  async #hashInOnePass(fd: number, buffers: Uint8Array[]): Promise<boolean> {
+    const stride = zstdBound(this.manifest.blockSize);
+    const scratch = Buffer.allocUnsafe(stride);
+    const matches = (bytes: Uint8Array, hash: string): boolean => this.#codec.hash64(bytes) === BigInt(`0x${hash}`);
+    const local: { offset: number; length: number; hash: string }[] = [];
+    for (const section of this.manifest.sections) {
+      for (let i = 0; i < section.blocks.length; i++) {
+        const [offset, length, , , hash] = section.blocks[i]!;
+        const source = this.#locate(section, i);
+        if (source.fd === this.#fd) {
+          local.push({ offset, length, hash });
+        } else {
+          readExactly(source.fd, scratch, 0, length, offset, source.file);
+          if (!matches(scratch.subarray(0, length), hash)) return false;
+        }
+      }
+    }
+    local.sort((a, b) => a.offset - b.offset);
+    const end = Math.ceil(this.blocksEnd / DIRECT_ALIGN) * DIRECT_ALIGN;
+    const read = (piece: number): Promise<number> =>
+      new Promise((resolve, reject) => {
+        const position = piece * DIRECT_CHUNK;
+        if (position >= end) return resolve(0);
+        fs.read(fd, buffers[piece % 2]!, 0, Math.min(DIRECT_CHUNK, end - position), position, (err, n) => (err ? reject(err) : resolve(n)));
+      });
+    // Piece k of the file is [k·DIRECT_CHUNK, +DIRECT_CHUNK), in buffers[k % 2]; k + 1 is read meanwhile.
+    let piece = 0;
+    let got = await read(0);
+    let next = read(1);
+    next.catch(() => undefined);
+    const advance = async (): Promise<void> => {
+      got = await next;
+      piece++;
+      next = read(piece + 1);
+      next.catch(() => undefined);
+    };
+    try {
+      for (const block of local) {
+        const start = piece * DIRECT_CHUNK;
+        if (block.offset < start) {
+          // Before the piece in hand (blocks that overlap): read on its own.
+          readExactly(this.#fd, scratch, 0, block.length, block.offset, this.file);
+          if (!matches(scratch.subarray(0, block.length), block.hash)) return false;
+          continue;
+        }
+        while (block.offset >= piece * DIRECT_CHUNK + DIRECT_CHUNK) await advance();
+        const at = block.offset - piece * DIRECT_CHUNK;
+        if (at + block.length <= got) {
+          if (!matches(buffers[piece % 2]!.subarray(at, at + block.length), block.hash)) return false;
+        } else if (got === DIRECT_CHUNK) {
+          // Across two pieces (a block is never longer than one): its halves are put together.
+          const head = DIRECT_CHUNK - at;
+          scratch.set(buffers[piece % 2]!.subarray(at), 0);
+          await advance();
+          if (got < block.length - head) return false;
+          scratch.set(buffers[piece % 2]!.subarray(0, block.length - head), head);
+          if (!matches(scratch.subarray(0, block.length), block.hash)) return false;
+        } else {
+          return false; // the file ends inside the block
+        }
+      }
+    } finally {
+      await next.catch(() => undefined);
+    }
+    return true;
   }
 
   /** Decodes every block into scratch memory with all checks: what `image verify` runs. */

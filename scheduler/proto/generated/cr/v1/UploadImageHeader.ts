@@ -21,6 +21,13 @@ export interface UploadImageHeader {
   'offset'?: (number | string | Long);
   'length'?: (number | string | Long);
   'uploadId'?: (string);
+  /**
+   * Optional: the image's last bytes, from its manifest's offset to its end (manifest and
+   * footer), sent ahead so that the scheduler hashes each block as its bytes stream past instead
+   * of reading the image back to verify it. Not trusted: a block counts as checked only when the
+   * hash of the bytes received where it lies matches the manifest read from the stored file.
+   */
+  'tail'?: (Buffer | Uint8Array | string);
 }
 
 export interface UploadImageHeader__Output {
@@ -42,4 +49,11 @@ export interface UploadImageHeader__Output {
   'offset': (number);
   'length': (number);
   'uploadId': (string);
+  /**
+   * Optional: the image's last bytes, from its manifest's offset to its end (manifest and
+   * footer), sent ahead so that the scheduler hashes each block as its bytes stream past instead
+   * of reading the image back to verify it. Not trusted: a block counts as checked only when the
+   * hash of the bytes received where it lies matches the manifest read from the stored file.
+   */
+  'tail': (Buffer);
 }
