@@ -7,7 +7,9 @@ import fs from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
 import { SchedulerCore } from '../../../scheduler/server/scheduler.js';
 import type { UploadHeader, UploadResult } from '../../../scheduler/server/images.js';
+import { FOOTER_LENGTH } from '../../../src/image/format.js';
 import { tempDir } from '../../runner/helpers.js';
+import { codecs, header, noise, region, splitImage, writeImage } from '../../image/helpers.js';
 import { core, imageBytes, Sink, submit } from './helpers.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -35,8 +37,15 @@ async function* stream(bytes: Buffer, part: Part, gate?: Promise<void>) {
 }
 
 /** Sends `parts` as one upload; each part's stream starts when its gate opens. Resolves with every part's reply. */
-function upload(c: SchedulerCore, job: number, sequence: number, bytes: Buffer, parts: Part[], options: { attempt?: number; id?: string; gates?: Promise<void>[] } = {}): Promise<UploadResult[]> {
-  const base = { job, attempt: options.attempt ?? 1, sequence, bytes: bytes.length, node: 'n1', parts: parts.length, uploadId: options.id ?? 'upload-0001' };
+function upload(
+  c: SchedulerCore,
+  job: number,
+  sequence: number,
+  bytes: Buffer,
+  parts: Part[],
+  options: { attempt?: number; id?: string; gates?: Promise<void>[]; tail?: Buffer } = {},
+): Promise<UploadResult[]> {
+  const base = { job, attempt: options.attempt ?? 1, sequence, bytes: bytes.length, node: 'n1', parts: parts.length, uploadId: options.id ?? 'upload-0001', ...(options.tail ? { tail: options.tail } : {}) };
   return Promise.all(parts.map((p, i) => c.upload({ ...base, part: i, offset: p.offset, length: p.length } satisfies UploadHeader, stream(bytes, p, options.gates?.[i]))));
 }
 
@@ -203,3 +212,48 @@ test('An upload that flushes behind its writes many times is stored byte for byt
   t.true(fs.readFileSync(c.images.file(id, 1)).equals(bytes));
   t.is(c.listImages(id)[0]!.sha256, sha(fs.readFileSync(c.images.file(id, 1))));
 });
+
+test('Uploads written directly (O_DIRECT), their tail sent ahead or not, whole or in parts, are stored byte for byte; a block damaged on the way is refused.', async (t) => {
+  // Every part takes the direct path where its offset allows (directMinBytes 0).
+  const dataDir = tempDir(t, 'direct');
+  const c = new SchedulerCore({ dataDir, leaseTimeoutMs: 60_000, directMinBytes: 0 });
+  t.teardown(() => c.close());
+  const id = submit(c);
+  c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
+  const { main } = await codecs();
+  // Many 64 KiB blocks of noise, so that blocks cross chunks and parts.
+  const imageOf = async (sequence: number): Promise<Buffer> => {
+    const file = `${tempDir(t, 'direct-image')}/image.crimg`;
+    await writeImage(file, { codec: main, key: c.images.key, blockSize: 64 << 10 }, [region('noise', 'Uint8Array', noise((1 << 20) + 4_321, sequence))], header(`job-${id}`, sequence));
+    return fs.readFileSync(file);
+  };
+  const tailOf = (b: Buffer): Buffer => b.subarray(Number(b.readBigUInt64LE(b.length - FOOTER_LENGTH)));
+  const cases: [string, (size: number) => Part[], boolean][] = [
+    ['one stream, tail ahead', (size) => [{ offset: 0, length: size }], true],
+    ['one stream, no tail (read back directly)', (size) => [{ offset: 0, length: size }], false],
+    ['two aligned parts, tail ahead', (size) => [{ offset: 0, length: 512 << 10 }, { offset: 512 << 10, length: size - (512 << 10) }], true],
+    ['three unaligned parts (direct and buffered), tail ahead', thirds, true],
+  ];
+  let sequence = 0;
+  for (const [what, parts, withTail] of cases) {
+    const bytes = await imageOf(++sequence);
+    const tail = withTail ? tailOf(bytes) : undefined;
+    // Damaged on the way: a byte of a block changes, the trailer's sha256 is that of the damaged bytes.
+    const damaged = Buffer.from(bytes);
+    damaged[splitImage(await writeTemp(t, bytes)).manifest.sections[0]!.blocks[7]![0] + 3]! ^= 0x40;
+    const refused = await upload(c, id, sequence, damaged, parts(bytes.length), { id: `bad-${sequence}-upload`, tail });
+    refusedAll(t, refused, /does not verify: .*block 7 is damaged/, `${what}, damaged`);
+    t.false(fs.existsSync(c.images.file(id, sequence)), `${what}: the damaged image was not linked`);
+    const replies = await upload(c, id, sequence, bytes, parts(bytes.length), { id: `good-${sequence}-upload`, tail });
+    t.true(replies.every((r) => r.accepted), `${what}: ${JSON.stringify(replies)}`);
+    t.true(fs.readFileSync(c.images.file(id, sequence)).equals(bytes), `${what}: the stored image is the one sent`);
+    t.is(c.listImages(id).find((r) => r.sequence === sequence)!.sha256, sha(bytes), what);
+  }
+  t.deepEqual(fs.readdirSync(c.images.store.jobDir(`job-${id}`)).filter((f) => f.startsWith('.')), [], 'no temp file is left');
+});
+
+async function writeTemp(t: ExecutionContext, bytes: Buffer): Promise<string> {
+  const file = `${tempDir(t, 'copy')}/image.crimg`;
+  fs.writeFileSync(file, bytes);
+  return file;
+}
