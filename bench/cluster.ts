@@ -99,7 +99,8 @@ async function transfer(dir: string, admin: SchedulerClient, agent: SchedulerCli
   for (let rep = 1; rep <= REPS; rep++) {
     const handle = await fs.promises.open(file, 'w', 0o600);
     const writer = new ImageWriter({ codec, key, level: 1, blockSize: DEFAULT_BLOCK_SIZE, batchBlocks: 8, writerName: 'bench' });
-    await writer.write(handle, { job: storeJobName(job), sequence: rep, attempt, createdAt: new Date(), meta: {} }, [{ kind: 'region', name: 'bytes', type: 'Uint8Array', elementSize: 1, data: bytes }]);
+    // Written as the agent's runner writes it (O_DIRECT): the upload reads it from the disk, not the page cache.
+    await writer.write(handle, { job: storeJobName(job), sequence: rep, attempt, createdAt: new Date(), meta: {} }, [{ kind: 'region', name: 'bytes', type: 'Uint8Array', elementSize: 1, data: bytes }], null, { path: file });
     await handle.close();
     let t = performance.now();
     let cpu = [process.cpuUsage(), cpuMs(schedulerPid)] as const;

@@ -33,7 +33,8 @@ interface KillCase {
 // one image plus MAX_DELAY_MS of progress) cannot finish the job before the last kill.
 const CASES: KillCase[] = [
   { job: 'heat2d', args: { n: 128, steps: 8000 }, every: 100, resumedLine: /heat2d: resumed at step (\d+)\/8000/ },
-  { job: 'montecarlo-pi', args: { samples: 1e8, batch: 1e5 }, every: 20, resumedLine: /montecarlo-pi: resumed at (\d+)\/100000000 samples/ },
+  // 2e8 samples: on a quiet machine one round of 1e8 went 11 images of 50 in 200 ms, and 5 rounds ended the job.
+  { job: 'montecarlo-pi', args: { samples: 2e8, batch: 1e5 }, every: 20, resumedLine: /montecarlo-pi: resumed at (\d+)\/200000000 samples/ },
   // A team of 2 worker threads sharing the grids (cr.team, cr.shared).
   { job: 'heat2d-team', args: { n: 128, steps: 8000 }, every: 100, resumedLine: /heat2d-team: resumed at step (\d+)\/8000/ },
   // A WebAssembly kernel whose whole linear memory is registered with cr.protect().

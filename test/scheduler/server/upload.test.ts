@@ -4,6 +4,7 @@
 // all its parts, with a reason that says what happened, and leaves no temp file and no record.
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import fsp, { type FileHandle } from 'node:fs/promises';
 import test, { type ExecutionContext } from 'ava';
 import { SchedulerCore } from '../../../scheduler/server/scheduler.js';
 import type { UploadHeader, UploadResult } from '../../../scheduler/server/images.js';
@@ -257,3 +258,60 @@ async function writeTemp(t: ExecutionContext, bytes: Buffer): Promise<string> {
   fs.writeFileSync(file, bytes);
   return file;
 }
+
+/**
+ * While installed, every write through a handle that `fsp.open` opens with flags `which` accepts
+ * fails with ENOSPC (a full disk), after `after` writes through such handles succeeded.
+ */
+async function failWrites(which: (flags: string | number | undefined) => boolean, after: number): Promise<() => void> {
+  const probe = await fsp.open(process.execPath, 'r');
+  const proto = Object.getPrototypeOf(probe) as { write: (this: FileHandle, ...a: unknown[]) => Promise<unknown> };
+  await probe.close();
+  const open = fsp.open;
+  const write = proto.write;
+  const targets = new WeakSet<FileHandle>();
+  let writes = 0;
+  fsp.open = (async (file: fs.PathLike, flags?: string | number, mode?: number) => {
+    const handle = await open(file, flags, mode);
+    if (which(flags)) targets.add(handle);
+    return handle;
+  }) as typeof fsp.open;
+  proto.write = function (this: FileHandle, ...args: unknown[]): Promise<unknown> {
+    if (targets.has(this) && ++writes > after) return Promise.reject(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+    return write.apply(this, args);
+  };
+  return () => {
+    fsp.open = open;
+    proto.write = write;
+  };
+}
+
+test.serial('A full disk, under direct writes or the page cache, fails the upload with "writing it to disk failed", keeps nothing, and the next upload is stored.', async (t) => {
+  const c = new SchedulerCore({ dataDir: tempDir(t, 'full'), leaseTimeoutMs: 60_000, directMinBytes: 64 << 10 });
+  t.teardown(() => c.close());
+  const id = submit(c);
+  c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
+  const { main } = await codecs();
+  const file = `${tempDir(t, 'full-image')}/image.crimg`;
+  await writeImage(file, { codec: main, key: c.images.key, blockSize: 64 << 10 }, [region('noise', 'Uint8Array', noise(3 << 20, 5))], header(`job-${id}`, 1));
+  const bytes = fs.readFileSync(file);
+  const isDirect = (flags: string | number | undefined): boolean => typeof flags === 'number' && (flags & fs.constants.O_DIRECT) !== 0;
+  // The direct path (one stream of 3 MiB), then the page cache (a part of 40 KiB, below directMinBytes).
+  const cases: [string, (flags: string | number | undefined) => boolean, Part[]][] = [
+    ['direct writes', isDirect, [{ offset: 0, length: bytes.length }]],
+    ['the page cache', (flags) => flags === 'wx', [{ offset: 0, length: 40_000 }, { offset: 40_000, length: bytes.length - 40_000 }]],
+  ];
+  for (const [i, [what, which, parts]] of cases.entries()) {
+    const uninstall = await failWrites(which, 0);
+    let replies: UploadResult[];
+    try {
+      replies = await upload(c, id, 1, bytes, parts, { id: `full-upload-${i}` });
+    } finally {
+      uninstall();
+    }
+    refusedAll(t, replies, /image 1 of job \d+: writing it to disk failed: ENOSPC/, what);
+    nothingLeft(t, c, id, what);
+  }
+  t.true((await upload(c, id, 1, bytes, [{ offset: 0, length: bytes.length }], { id: 'after-full-1' })).every((r) => r.accepted));
+  t.true(fs.readFileSync(c.images.file(id, 1)).equals(bytes));
+});
