@@ -45,6 +45,7 @@
         'native/src/cow.cc',
         'native/src/cow-handler.cc',
         'native/src/dirty.cc',
+        'native/src/exec.cc',
         'native/src/helpers.cc',
         'native/src/pool.cc',
         'native/src/readblocks.cc',

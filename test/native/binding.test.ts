@@ -1,6 +1,6 @@
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs, { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -167,9 +167,9 @@ function runWorker(
 
 // --- loading --------------------------------------------------------------------------------
 
-test('The addon loads with ABI 4, zstd 1.5.x, its own threads and the page size.', (t) => {
+test('The addon loads with ABI 5, zstd 1.5.x, its own threads and the page size.', (t) => {
   t.is(native.abiVersion, NATIVE_ABI_VERSION);
-  t.is(native.abiVersion, 4);
+  t.is(native.abiVersion, 5);
   t.regex(native.zstdVersion, /^1\.5\.\d+$/);
   t.true(Number.isInteger(native.threads) && native.threads >= 1);
   t.true(native.pageSize >= 4096 && (native.pageSize & (native.pageSize - 1)) === 0);
@@ -737,4 +737,22 @@ test('encodeBlocks on the background threads writes the same blocks, and those t
   }
   t.deepEqual(nice.get('cr-bg'), Array(native.threads).fill(5));
   t.deepEqual(nice.get('cr-pool'), Array(native.threads).fill(0));
+});
+
+test('exec replaces the process with another program: the same pid, the environment, stdout and stderr kept; a program that cannot run throws.', (t) => {
+  const script = [
+    `const { loadNative } = await import(${JSON.stringify(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'native', 'binding.js'))});`,
+    'console.log(`before ${process.pid}`);',
+    'try { loadNative().binding.exec("/nonexistent/program", ["x"]); } catch (err) { console.log(`refused: ${err.message}`); }',
+    'loadNative().binding.exec(process.execPath, [process.execPath, "-e", "console.log(`after ${process.pid} ${process.env.CR_EXEC_PROBE}`); console.error(`on stderr`)"]);',
+    'console.log("not reached");',
+  ].join('\n');
+  const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, CR_EXEC_PROBE: 'kept' } });
+  t.is(run.status, 0, run.stderr);
+  const lines = run.stdout.trim().split('\n');
+  const pid = /^before (\d+)$/.exec(lines[0]!)![1];
+  t.regex(lines[1]!, /^refused: exec \/nonexistent\/program: No such file or directory$/);
+  t.is(lines[2], `after ${pid} kept`, 'the same process, its environment and its stdout');
+  t.is(lines.length, 3);
+  t.is(run.stderr.trim(), 'on stderr');
 });

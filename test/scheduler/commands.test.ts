@@ -124,3 +124,18 @@ test("A job that fails by its own error is retried, with cr.attempt counting the
   t.is(result.code, 1);
   t.regex(result.stderr, /has no result; it failed: cluster-job: planned failure on attempt 2/);
 });
+
+test('A scheduler without a local agent runs under single-threaded garbage collection, in the same process it was started as; with its local agent, or CR_SCHEDULER_GC=parallel, under V8’s default.', async (t) => {
+  const cmdline = (pid: number): string[] => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  const alone = await startScheduler(t);
+  // The pid the test started is the scheduler: execv kept it, so signals reach the scheduler itself.
+  t.true(cmdline(alone.cli.child.pid!).includes('--single-threaded-gc'), cmdline(alone.cli.child.pid!).join(' '));
+  const withAgent = await startScheduler(t, { localAgent: true });
+  t.false(cmdline(withAgent.cli.child.pid!).includes('--single-threaded-gc'));
+  const parallel = await startScheduler(t, { env: { CR_SCHEDULER_GC: 'parallel' } });
+  t.false(cmdline(parallel.cli.child.pid!).includes('--single-threaded-gc'));
+  alone.cli.child.kill('SIGTERM');
+  const exit = await alone.cli.exit;
+  t.is(exit.code, 0, 'SIGTERM reaches the scheduler, which shuts down cleanly');
+  t.regex(alone.cli.stderr, /SIGTERM: shutting down/);
+});

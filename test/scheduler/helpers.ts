@@ -37,12 +37,12 @@ export function adminToken(address: string): string {
 
 export async function startScheduler(
   t: ExecutionContext,
-  options: { dataDir?: string; port?: number; leaseS?: number; localAgent?: boolean; extra?: string[] } = {},
+  options: { dataDir?: string; port?: number; leaseS?: number; localAgent?: boolean; extra?: string[]; env?: NodeJS.ProcessEnv } = {},
 ): Promise<SchedulerProcess> {
   const dataDir = options.dataDir ?? tempDir(t, 'scheduler');
   const args = ['serve', '--port', String(options.port ?? 0), '--data', dataDir, '--lease-timeout', String(options.leaseS ?? TEST_LEASE_S), ...(options.extra ?? [])];
   if (options.localAgent !== true) args.push('--no-local-agent');
-  const cli = startCli(t, args);
+  const cli = startCli(t, args, options.env);
   keepLog(t, 'scheduler', cli);
   let match: RegExpExecArray | null = null;
   await cli.waitUntil(() => (match = /listening on (\S+):(\d+)\n/.exec(cli.stdout)) !== null, 'the scheduler to listen');

@@ -1,0 +1,69 @@
+// cr-scheduler's command line (run by cli.ts): flags, then CR_* environment variables, then defaults.
+import { Command, CommanderError } from 'commander';
+import { CrError } from '../src/errors.js';
+import { VERSION } from '../src/version.js';
+import { BundleError, ClusterError } from './cluster-errors.js';
+import { agentCommand } from './commands/agent.js';
+import { cancelCommand } from './commands/cancel.js';
+import { checkpointCommand } from './commands/checkpoint.js';
+import { drainCommand } from './commands/drain.js';
+import { imageCommand } from './commands/image.js';
+import { imagesCommand } from './commands/images.js';
+import { listCommand } from './commands/list.js';
+import { logsCommand } from './commands/logs.js';
+import { nodesCommand } from './commands/nodes.js';
+import { resultCommand } from './commands/result.js';
+import { serveCommand } from './commands/serve.js';
+import { statusCommand } from './commands/status.js';
+import { tokenCommand } from './commands/token.js';
+import { submitCommand } from './commands/submit.js';
+import { runCommand } from './commands/run.js';
+import { oneLine, reportError, UsageError } from './output.js';
+
+const program = new Command('cr-scheduler')
+  .description('checkpoint/restart for long-running compute jobs')
+  .version(VERSION)
+  .option('-v, --verbose', 'more detail, and stack traces with errors')
+  .showHelpAfterError('(add --help for usage)')
+  .exitOverride();
+const verbose = (): boolean => program.opts<{ verbose?: boolean }>().verbose === true;
+program.addCommand(runCommand(verbose).exitOverride());
+program.addCommand(imageCommand().exitOverride());
+for (const command of [
+  serveCommand(),
+  agentCommand(),
+  submitCommand(),
+  statusCommand(),
+  listCommand(),
+  nodesCommand(),
+  logsCommand(),
+  resultCommand(),
+  cancelCommand(),
+  checkpointCommand(),
+  drainCommand(),
+  imagesCommand(),
+  tokenCommand(),
+]) {
+  program.addCommand(command.exitOverride());
+}
+// Commander's own usage errors quote the value given ("argument '...' is invalid"): one line too.
+const configure = (command: Command): void => {
+  command.configureOutput({ outputError: (text, write) => write(oneLine(text)) });
+  command.commands.forEach(configure);
+};
+configure(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // Commander already printed the message; --help and --version exit 0, usage errors 2.
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+  } else if (err instanceof UsageError) {
+    reportError(err, verbose());
+    process.exitCode = 2;
+  } else {
+    reportError(err, verbose() || !(err instanceof CrError || err instanceof ClusterError || err instanceof BundleError || (err as NodeJS.ErrnoException).code !== undefined));
+    process.exitCode = 1;
+  }
+}
