@@ -5,12 +5,9 @@ import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { DIRECT_ALIGN } from '../../src/image/direct-sink.js';
 import { readImageTail } from '../../src/image/passing-blocks.js';
-import { DIRECT_MIN_BYTES } from '../../src/image/writer.js';
-import { loadNative } from '../../src/native/binding.js';
-import { allocateRegion } from '../../src/region.js';
-import { BYTES_FIELD_HEAD, CHUNK_BYTES, Encoded, encodeBytesField, type SchedulerClient } from '../proto/load.js';
+import { ChunkBuffers, ChunkedFile, ChunkReader } from '../file-chunks.js';
+import { CHUNK_BYTES, Encoded, encodeBytesField, type SchedulerClient } from '../proto/load.js';
 import type { ImageChunk__Output, UploadImageReply__Output } from '../proto/types.js';
 
 export interface UploadRequest {
@@ -50,15 +47,13 @@ export function partRanges(size: number, lanes: number): { offset: number; lengt
  */
 export async function uploadImage(clients: SchedulerClient | SchedulerClient[], request: UploadRequest, deadlineMs = 600_000): Promise<UploadImageReply__Output> {
   const lanes = Array.isArray(clients) ? clients : [clients];
-  const handle = await fs.promises.open(request.file, 'r');
-  let file: ImageFile = { handle, direct: false };
+  const file = await ChunkedFile.open(request.file);
   try {
-    const { size } = await handle.stat();
-    if (size >= DIRECT_MIN_BYTES) file = await openDirect(request.file, handle);
+    const { size } = file;
     const ranges = partRanges(size, lanes.length);
     // The tail goes ahead in every part's header, whichever arrives first: the scheduler then
     // hashes the blocks as they stream in, and reads back none of them (docs/protocol.md).
-    const tail = await readImageTail(handle, size);
+    const tail = await readImageTail(file.handle, size);
     const header = { job: request.job, attempt: request.attempt, sequence: request.sequence, bytes: size, node: request.node, ...(tail ? { tail } : {}) };
     if (ranges.length === 1) return await sendPart(lanes[0]!, file, header, null, deadlineMs, []);
     const uploadId = randomUUID();
@@ -76,94 +71,14 @@ export async function uploadImage(clients: SchedulerClient | SchedulerClient[], 
     if (errors.length > 0) throw errors.find((e) => e.code !== grpc.status.CANCELLED) ?? errors[0];
     return answers[0]!;
   } finally {
-    if (file.direct) await file.handle.close();
-    await handle.close();
-  }
-}
-
-/**
- * The image file as the chunks are read from it. `direct`: through an O_DIRECT descriptor, into
- * page-aligned chunk buffers. The image writer wrote it with O_DIRECT, so it is not in the page
- * cache, and reading it through the cache would allocate a page for every 4 KiB read once (on
- * this kind of machine more CPU than the sha256).
- */
-interface ImageFile {
-  handle: fs.promises.FileHandle;
-  direct: boolean;
-}
-
-async function openDirect(file: string, buffered: fs.promises.FileHandle): Promise<ImageFile> {
-  const O_DIRECT = fs.constants.O_DIRECT;
-  if (O_DIRECT === undefined || loadNative().binding === null) return { handle: buffered, direct: false };
-  try {
-    return { handle: await fs.promises.open(file, fs.constants.O_RDONLY | O_DIRECT), direct: true };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EINVAL') return { handle: buffered, direct: false };
-    throw err;
-  }
-}
-
-/** Chunk buffers one stream reads ahead of what grpc-js has sent: with the scheduler's 16 MiB window, enough to keep it busy. */
-export const CHUNKS_IN_FLIGHT = 8;
-
-/**
- * The chunk buffers of one stream, reused. A buffer goes back once grpc-js calls its write back,
- * which it does only after HTTP/2 has taken the framed copy it made of the message (the
- * transfer channels keep no retry buffer, through which grpc-js would call back as soon as it
- * had queued the message: see transferClients). A fresh 1 MiB buffer per chunk cost more than
- * the copy itself on this kind of machine: page faults into new memory, and the garbage
- * collections that the external memory sets off.
- */
-class ChunkBuffers {
-  readonly #free: Buffer[] = [];
-  #made = 0;
-  #waiting: (() => void) | null = null;
-
-  /**
-   * `direct`: each chunk's data starts on a page boundary (DIRECT_ALIGN into page-aligned
-   * memory, with its field's head just before it), as O_DIRECT reads need; else at
-   * BYTES_FIELD_HEAD into an ordinary buffer.
-   */
-  constructor(
-    readonly ended: Promise<void>,
-    readonly isEnded: () => boolean,
-    readonly direct: boolean,
-  ) {}
-
-  /** Where a chunk's data starts in each buffer. */
-  get start(): number {
-    return this.direct ? DIRECT_ALIGN : BYTES_FIELD_HEAD;
-  }
-
-  /** A buffer of `start` + CHUNK_BYTES, or null once the call has ended. */
-  async take(): Promise<Buffer | null> {
-    for (;;) {
-      if (this.isEnded()) return null;
-      const buffer = this.#free.pop();
-      if (buffer !== undefined) return buffer;
-      if (this.#made < CHUNKS_IN_FLIGHT) {
-        this.#made++;
-        if (!this.direct) return Buffer.allocUnsafe(BYTES_FIELD_HEAD + CHUNK_BYTES);
-        // Released by the garbage collector (never freed here: a cancelled call's pending
-        // message may still be copied out of it by grpc-js).
-        const memory = allocateRegion('cr:upload-chunk', Uint8Array, DIRECT_ALIGN + CHUNK_BYTES).bytes;
-        return Buffer.from(memory.buffer, memory.byteOffset, memory.byteLength);
-      }
-      await Promise.race([new Promise<void>((resolve) => (this.#waiting = resolve)), this.ended]);
-    }
-  }
-
-  give(buffer: Buffer): void {
-    this.#free.push(buffer);
-    this.#waiting?.();
-    this.#waiting = null;
+    await file.close();
   }
 }
 
 /** One stream: the header, the chunks of [offset, offset + length) (the whole file without a part), the trailer. */
 async function sendPart(
   client: SchedulerClient,
-  file: ImageFile,
+  file: ChunkedFile,
   header: { job: number; attempt: number; sequence: number; bytes: number; node: string; tail?: Buffer },
   part: PartSpec | null,
   deadlineMs: number,
@@ -194,23 +109,21 @@ async function sendPart(
   };
   const start = part?.offset ?? 0;
   const end = part ? part.offset + part.length : header.bytes;
-  const buffers = new ChunkBuffers(settled, () => replied, file.direct);
-  const at = buffers.start;
+  const buffers = new ChunkBuffers(file.direct, settled, () => replied);
+  const chunks = new ChunkReader(file, buffers, start, end);
   try {
     await write({ header: { ...header, ...(part ?? {}) } });
     const hash = createHash('sha256');
-    for (let offset = start; offset < end; ) {
-      const buffer = await buffers.take();
-      if (buffer === null) throw new Replied();
-      // Read straight behind room for the field's tag and length: the buffer is the message.
-      // A direct read asks for whole pages (chunks start on one): the file's end cuts the last.
-      const want = Math.min(CHUNK_BYTES, end - offset);
-      const asked = file.direct ? Math.ceil(want / DIRECT_ALIGN) * DIRECT_ALIGN : want;
-      const bytesRead = Math.min(want, (await file.handle.read(buffer, at, asked, offset)).bytesRead);
-      if (bytesRead === 0) throw new Error('the image file shrank while it was sent');
-      hash.update(buffer.subarray(at, at + bytesRead));
-      offset += bytesRead;
-      await write(new Encoded(encodeBytesField(2, buffer, at, bytesRead)), () => buffers.give(buffer));
+    for (;;) {
+      const chunk = await chunks.next();
+      if (chunk === null) {
+        if (replied) throw new Replied();
+        break;
+      }
+      const { buffer, at, bytes } = chunk;
+      hash.update(buffer.subarray(at, at + bytes));
+      // The buffer is the message: the field's tag and length go just before the data.
+      await write(new Encoded(encodeBytesField(2, buffer, at, bytes)), () => buffers.give(buffer));
     }
     await write({ trailer: { sha256: hash.digest('hex') } });
     call.end();

@@ -1,8 +1,8 @@
 // The gRPC face of the scheduler: binds the service of cr.proto to SchedulerCore. Refusals
 // become gRPC statuses whose details say what to do; streams respect back-pressure.
-import fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { BYTES_FIELD_HEAD, CHANNEL_OPTIONS, CHUNK_BYTES, Encoded, encodeBytesField, schedulerService, type SchedulerHandlers } from '../proto/load.js';
+import { ChunkBuffers, ChunkedFile, ChunkReader } from '../file-chunks.js';
+import { CHANNEL_OPTIONS, Encoded, encodeBytesField, schedulerService, type SchedulerHandlers } from '../proto/load.js';
 import type { Command, ImageChunk, UploadImageMessage__Output } from '../proto/types.js';
 import { AuthError, type Authenticator, type CallContext, type Caller } from './auth.js';
 import type { CommandSink } from './leases.js';
@@ -138,33 +138,29 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
         if (caller.node === null || job === undefined || job.state !== 'running' || job.node !== caller.node) {
           throw new AuthError('PERMISSION_DENIED', `node ${caller.node ?? '(unnamed)'} does not run job ${call.request.job}: only the node running a job may read its images`);
         }
-        const file = core.imageFile(call.request.job, call.request.sequence);
-        const handle = await fs.promises.open(file, 'r');
+        const file = await ChunkedFile.open(core.imageFile(call.request.job, call.request.sequence));
         try {
           // A byte range (a parallel download asks for several at once); length 0: to the end.
-          const { size } = await handle.stat();
+          const { size } = file;
           const { offset, length } = call.request;
           if (offset > size || (length > 0 && offset + length > size)) {
             throw new SchedulerError('INVALID_ARGUMENT', `bytes ${offset}–${offset + length} are not inside image ${call.request.sequence} of job ${call.request.job} (${size} bytes)`);
           }
           const end = length > 0 ? offset + length : size;
-          for (let position = offset; position < end; ) {
-            // A new buffer per chunk (grpc-js may hold it until it is sent), read straight behind
-            // room for the field's tag and length: the buffer is the encoded message.
-            const buffer = Buffer.allocUnsafe(BYTES_FIELD_HEAD + Math.min(CHUNK_BYTES, end - position));
-            const { bytesRead } = await handle.read(buffer, BYTES_FIELD_HEAD, buffer.length - BYTES_FIELD_HEAD, position);
-            if (bytesRead === 0) break;
-            position += bytesRead;
-            if (call.cancelled) return;
-            if (!call.write(new Encoded(encodeBytesField(1, buffer, BYTES_FIELD_HEAD, bytesRead)) as unknown as ImageChunk)) {
-              await new Promise((resolve) => {
-                call.once('drain', resolve);
-                call.once('cancelled', resolve);
-              });
+          const cancelled = new Promise<void>((resolve) => call.once('cancelled', () => resolve()));
+          // Chunk buffers reused once grpc-js has framed each (its write callback), read ahead.
+          const buffers = new ChunkBuffers(file.direct, cancelled, () => call.cancelled);
+          const chunks = new ChunkReader(file, buffers, offset, end);
+          for (;;) {
+            const chunk = await chunks.next();
+            if (chunk === null || call.cancelled) break;
+            const { buffer, at, bytes } = chunk;
+            if (!call.write(new Encoded(encodeBytesField(1, buffer, at, bytes)) as unknown as ImageChunk, () => buffers.give(buffer))) {
+              await Promise.race([new Promise((resolve) => call.once('drain', resolve)), cancelled]);
             }
           }
         } finally {
-          await handle.close();
+          await file.close();
         }
         call.end();
       })().catch((err) => call.emit('error', toStatus(err)));

@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import * as grpc from '@grpc/grpc-js';
-import { CHUNKS_IN_FLIGHT, downloadImage, partRanges, uploadImage } from '../../../scheduler/agent/transfer.js';
+import { downloadImage, partRanges, uploadImage } from '../../../scheduler/agent/transfer.js';
+import { CHUNKS_IN_FLIGHT } from '../../../scheduler/file-chunks.js';
 import { schedulerClient, transferClients, unary, type SchedulerClient } from '../../../scheduler/proto/load.js';
 import type { ImageChunk__Output, UploadImageReply__Output } from '../../../scheduler/proto/types.js';
 import { tempDir } from '../../runner/helpers.js';
@@ -103,6 +104,21 @@ test('A one-stream upload that reuses its chunk buffers many times stores the im
   const [record] = (await unary(admin, 'ListImages', { job })).images;
   t.is(record!.sha256, createHash('sha256').update(stored).digest('hex'), 'the record holds the sha256 of the file as stored');
   t.is(record!.bytes, bytes.length);
+  // Large enough to be read through O_DIRECT on both sides: whole, and as byte ranges that start
+  // on a page boundary and off one.
+  const back = path.join(tempDir(t, 'down'), 'back.crimg');
+  t.is(await downloadImage(lanes, job, 1, record!.sha256, back), bytes.length);
+  t.true(fs.readFileSync(back).equals(bytes), 'the download is the image');
+  for (const [offset, length] of [[4 * MiB, 2 * MiB + 7], [3 * MiB + 5, 9 * MiB], [bytes.length - 12_345, 0]] as const) {
+    const chunks: Buffer[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const call = lanes[1]!.DownloadImage({ job, sequence: 1, offset, length });
+      call.on('data', (c: ImageChunk__Output) => chunks.push(c.data as Buffer));
+      call.on('error', reject);
+      call.on('end', resolve);
+    });
+    t.true(Buffer.concat(chunks).equals(bytes.subarray(offset, length > 0 ? offset + length : undefined)), `bytes ${offset} + ${length}`);
+  }
 });
 
 test('A part whose connection is dropped mid-part fails the whole upload: the other part is told why, no temp file is left, nothing is stored.', async (t) => {
