@@ -17,7 +17,12 @@ const command = process.argv.slice(2).find((a) => !a.startsWith('-'));
 const mode = process.env.CR_SCHEDULER_GC ?? (command === 'serve' && process.argv.includes('--no-local-agent') ? 'single' : 'parallel');
 if (mode === 'single' && !process.execArgv.includes(SINGLE)) {
   const { loadNative } = await import('../src/native/binding.js');
-  loadNative().binding?.exec(process.execPath, [process.execPath, ...process.execArgv, SINGLE, ...process.argv.slice(1)]);
+  try {
+    loadNative().binding?.exec(process.execPath, [process.execPath, ...process.execArgv, SINGLE, ...process.argv.slice(1)]);
+  } catch (err) {
+    // execv failed (it returns only then): this process goes on, under the default collector.
+    process.stderr.write(`cr-scheduler: could not restart Node with ${SINGLE} (${(err as Error).message}); going on with V8's default garbage collector\n`);
+  }
 }
 
 await import('./program.js');
