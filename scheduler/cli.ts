@@ -14,7 +14,12 @@
 // overrides; without the native addon, the default collector stays.
 const SINGLE = '--single-threaded-gc';
 const command = process.argv.slice(2).find((a) => !a.startsWith('-'));
-const mode = process.env.CR_SCHEDULER_GC ?? (command === 'serve' && process.argv.includes('--no-local-agent') ? 'single' : 'parallel');
+const fallback = command === 'serve' && process.argv.includes('--no-local-agent') ? 'single' : 'parallel';
+let mode = process.env.CR_SCHEDULER_GC ?? fallback;
+if (mode !== 'single' && mode !== 'parallel') {
+  process.stderr.write(`cr-scheduler: CR_SCHEDULER_GC is "single" or "parallel", not ${JSON.stringify(mode)}; going on with ${fallback}\n`);
+  mode = fallback;
+}
 if (mode === 'single' && !process.execArgv.includes(SINGLE)) {
   const { loadNative } = await import('../src/native/binding.js');
   try {

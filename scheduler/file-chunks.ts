@@ -10,9 +10,8 @@
 // buffers (DIRECT_ALIGN into the buffer, the field's head just before), where the file system
 // offers it; without kernel read-ahead, the reader keeps READ_AHEAD reads in flight itself.
 import fs from 'node:fs';
-import { DIRECT_ALIGN } from '../src/image/direct-sink.js';
+import { DIRECT_ALIGN, openDirect } from '../src/image/direct-sink.js';
 import { DIRECT_MIN_BYTES } from '../src/image/writer.js';
-import { loadNative } from '../src/native/binding.js';
 import { allocateRegion } from '../src/region.js';
 import { BYTES_FIELD_HEAD, CHUNK_BYTES } from './proto/load.js';
 
@@ -39,16 +38,7 @@ export class ChunkedFile {
     const handle = await fs.promises.open(file, 'r');
     try {
       const { size } = await handle.stat();
-      let direct: fs.promises.FileHandle | null = null;
-      const O_DIRECT = fs.constants.O_DIRECT;
-      if (size >= DIRECT_MIN_BYTES && O_DIRECT !== undefined && loadNative().binding !== null) {
-        try {
-          direct = await fs.promises.open(file, fs.constants.O_RDONLY | O_DIRECT);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-        }
-      }
-      return new ChunkedFile(size, handle, direct);
+      return new ChunkedFile(size, handle, size >= DIRECT_MIN_BYTES ? await openDirect(file, fs.constants.O_RDONLY) : null);
     } catch (err) {
       await handle.close();
       throw err;

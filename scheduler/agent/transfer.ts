@@ -52,7 +52,8 @@ export async function uploadImage(clients: SchedulerClient | SchedulerClient[], 
     const { size } = file;
     const ranges = partRanges(size, lanes.length);
     // The tail goes ahead in every part's header, whichever arrives first: the scheduler then
-    // hashes the blocks as they stream in, and reads back none of them (docs/protocol.md).
+    // hashes the blocks as they stream in, and reads back only those that did not pass whole
+    // on one stream (docs/protocol.md).
     const tail = await readImageTail(file.handle, size);
     const header = { job: request.job, attempt: request.attempt, sequence: request.sequence, bytes: size, node: request.node, ...(tail ? { tail } : {}) };
     if (ranges.length === 1) return await sendPart(lanes[0]!, file, header, null, deadlineMs, []);

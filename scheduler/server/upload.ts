@@ -111,6 +111,8 @@ export class Upload {
   #flushError: Error | null = null;
   #wroteDirect = false;
   readonly #passing: PassingBlocks | null;
+  /** Resolves when the upload fails: a part waiting for its sender's next message stops waiting. */
+  readonly #stopped = deferred<typeof STOPPED>();
 
   constructor(first: PartHeader, what: string, options: UploadOptions) {
     this.id = first.uploadId;
@@ -155,6 +157,7 @@ export class Upload {
   fail(reason: Refused): void {
     if (this.#failure !== null || this.#sealed) return;
     this.#failure = reason;
+    this.#stopped.resolve(STOPPED);
     this.#stopTimer();
     this.#allIn.reject(reason);
     // Parts waiting for the temp file (its commit may never open one) stop waiting.
@@ -174,7 +177,8 @@ export class Upload {
     try {
       this.#declare(part);
       const file = await this.#file.promise;
-      const writer = await this.#writer(file, part);
+      // Taken at the first chunk, so that a stream that sends only its header holds no staging.
+      let writer: PartWriter | null = null;
       const passing = this.#passing?.stream(part.offset) ?? null;
       const hash = createHash('sha256');
       let written = 0;
@@ -182,7 +186,16 @@ export class Upload {
       const label = this.parts === 1 ? 'the upload' : `part ${part.part} of ${this.parts} (${range(part.offset, part.length)})`;
       try {
         try {
-          for await (const message of messages) {
+          const iterator = messages[Symbol.asyncIterator]();
+          for (;;) {
+            // A failed upload (another part's failure, the idle timeout) ends this part at once,
+            // whatever its sender does: its staging goes back, its reply goes out.
+            const next = iterator.next();
+            next.catch(() => undefined);
+            const step = await Promise.race([next, this.#stopped.promise]);
+            if (step === STOPPED) throw this.#failure!;
+            if (step.done) break;
+            const message = step.value;
             if (this.#failure) throw this.#failure;
             if (message.chunk) {
               if (trailer !== null) throw new Refused(false, `${label}: a chunk after the trailer`);
@@ -191,6 +204,7 @@ export class Upload {
               }
               hash.update(message.chunk);
               passing?.pass(message.chunk);
+              writer ??= await this.#writer(file, part);
               await writer.write(message.chunk, part.offset + written);
               written += message.chunk.length;
               this.#touch();
@@ -200,18 +214,18 @@ export class Upload {
           }
         } catch (err) {
           if (err instanceof Refused) throw err;
-          if (err instanceof DiskError) throw new Refused(false, `${this.#what}: writing it to disk failed: ${err.cause.message}`);
+          if (err instanceof DiskError) throw this.#diskFailed(err.cause);
           throw new Refused(false, `${label}: the connection dropped after ${written} of ${part.length} bytes (${(err as Error).message})`);
         }
         if (this.#failure) throw this.#failure;
         if (trailer === null) throw new Refused(false, `${label} ended after ${written} of ${part.length} bytes without its trailer (the sender stopped mid-image)`);
         if (written !== part.length) throw new Refused(false, this.parts === 1 ? `received ${written} bytes, ${this.bytes} announced` : `${label}: received ${written} bytes, ${part.length} announced`);
         // Every byte of the part is written (the direct writes ended) before the part counts as in.
-        await writer.finish().catch((err: Error) => {
-          throw new Refused(false, `${this.#what}: writing it to disk failed: ${err.message}`);
+        await writer?.finish().catch((err: Error) => {
+          throw this.#diskFailed(err);
         });
       } finally {
-        await writer.close();
+        await writer?.close();
       }
       const sha256 = hash.digest('hex');
       if (trailer !== sha256) throw new Refused(false, `${this.parts === 1 ? '' : `${label}: `}sha256 mismatch: sent ${trailer}, received ${sha256}`);
@@ -250,7 +264,7 @@ export class Upload {
     return {
       write: async (chunk, position) => {
         // Positional: parts write into their own ranges of one file, in any order.
-        await file.handle.write(chunk, 0, chunk.length, position).catch((err: Error) => {
+        await writeFully(file.handle, chunk, position).catch((err: Error) => {
           throw new DiskError(err);
         });
         this.#flushBehind(file.handle, chunk.length);
@@ -267,7 +281,7 @@ export class Upload {
    */
   async flushed(): Promise<void> {
     await this.#flushing;
-    if (this.#flushError) throw new Refused(false, `${this.#what}: writing it to disk failed: ${this.#flushError.message}`);
+    if (this.#flushError) throw this.#diskFailed(this.#flushError);
   }
 
   /**
@@ -285,9 +299,13 @@ export class Upload {
       (err: Error) => {
         this.#flushing = null;
         this.#flushError = err;
-        this.fail(new Refused(false, `${this.#what}: writing it to disk failed: ${err.message}`));
+        this.fail(this.#diskFailed(err));
       },
     );
+  }
+
+  #diskFailed(err: Error): Refused {
+    return new Refused(false, `${this.#what}: writing it to disk failed: ${err.message}`);
   }
 
   #declare(part: PartHeader): void {
@@ -327,6 +345,21 @@ export class Upload {
   }
 }
 
+const STOPPED = Symbol('stopped');
+
+/**
+ * Writes all of `bytes` at `position`: a write that comes back short (a nearly full disk) is
+ * continued, so that no hole is left where bytes were counted as written (their blocks, hashed
+ * as they passed, are not read back).
+ */
+async function writeFully(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  for (let done = 0; done < bytes.length; ) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done);
+    if (bytesWritten <= 0) throw Object.assign(new Error('ENOSPC: the write made no progress'), { code: 'ENOSPC' });
+    done += bytesWritten;
+  }
+}
+
 /** A write to the temp file failed: the disk's fault (full, failing), not the sender's. */
 class DiskError extends Error {
   constructor(override readonly cause: Error) {
@@ -356,7 +389,7 @@ function directWriter(handle: FileHandle, sink: DirectSink, release: () => void)
     },
     finish: async () => {
       const { tail, position } = await sink.finish();
-      if (tail.length > 0) await handle.write(tail, 0, tail.length, position);
+      if (tail.length > 0) await writeFully(handle, tail, position);
     },
     close: async () => {
       if (closed) return;

@@ -16,6 +16,22 @@ export const DIRECT_ALIGN = 4096;
 /** Bytes per direct write; two such buffers are staged, one filling while the other is written. */
 export const DIRECT_CHUNK = 8 * 1024 * 1024;
 
+/**
+ * `file` opened (again) with O_DIRECT and `flags`; null where there is no O_DIRECT, no addon (only
+ * its memory is page-aligned, as direct reads and writes need) or the file system refuses it
+ * (EINVAL: tmpfs).
+ */
+export async function openDirect(file: string, flags: number): Promise<FileHandle | null> {
+  const O_DIRECT = fs.constants.O_DIRECT;
+  if (O_DIRECT === undefined || loadNative().binding === null) return null;
+  try {
+    return await fsp.open(file, flags | O_DIRECT);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EINVAL') return null;
+    throw err;
+  }
+}
+
 /** Reusable page-aligned staging for DirectSink: allocated once per writer, on first use. */
 export class DirectStaging {
   #buffers: RegionMemory[] | null = null;
@@ -56,16 +72,9 @@ export class DirectSink {
    * addon's mmap guarantees that).
    */
   static async open(file: string, staging: DirectStaging, position = 0): Promise<DirectSink | null> {
-    const O_DIRECT = fs.constants.O_DIRECT;
-    if (O_DIRECT === undefined || loadNative().binding === null || position % DIRECT_ALIGN !== 0) return null;
-    let handle: FileHandle;
-    try {
-      handle = await fsp.open(file, fs.constants.O_WRONLY | O_DIRECT);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EINVAL') return null;
-      throw err;
-    }
-    return new DirectSink(handle, staging.buffers, position);
+    if (position % DIRECT_ALIGN !== 0) return null;
+    const handle = await openDirect(file, fs.constants.O_WRONLY);
+    return handle === null ? null : new DirectSink(handle, staging.buffers, position);
   }
 
   /** Bytes appended so far: the file position the next byte lands at. */

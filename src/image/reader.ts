@@ -21,6 +21,7 @@ import {
   type Section,
 } from './format.js';
 import { DIRECT_ALIGN, DIRECT_CHUNK, type DirectStaging } from './direct-sink.js';
+import { loadNative } from '../native/binding.js';
 import type { PassingBlocks } from './passing-blocks.js';
 import { imageTag } from './writer.js';
 
@@ -178,7 +179,8 @@ export class ImageReader {
    */
   async verifyStoredDirect(staging: DirectStaging): Promise<void> {
     const O_DIRECT = fs.constants.O_DIRECT;
-    if (O_DIRECT === undefined) return this.verifyStored();
+    // Only the addon's staging is page-aligned memory, which O_DIRECT reads need.
+    if (O_DIRECT === undefined || loadNative().binding === null) return this.verifyStored();
     let fd: number;
     try {
       fd = fs.openSync(this.file, fs.constants.O_RDONLY | O_DIRECT);
@@ -186,19 +188,21 @@ export class ImageReader {
       if ((err as NodeJS.ErrnoException).code === 'EINVAL') return this.verifyStored();
       throw err;
     }
-    let good: boolean;
+    let outcome: 'whole' | 'damaged' | 'unread';
     try {
-      // A block outside its file or a missing base fails the pass; verifyStored then names the
-      // first thing wrong in the manifest's order, as it would have alone.
-      good = await this.#hashInOnePass(fd, staging.buffers).catch((err: unknown) => {
-        if (err instanceof ImageCorruptError) return false;
-        throw err;
-      });
+      // Anything that stops the pass (a block outside its file, a missing base, a direct read
+      // the file system refuses) leaves the answer to verifyStored, which names the first thing
+      // wrong in the manifest's order as it would have alone, or reports the read error itself.
+      outcome = await this.#hashInOnePass(fd, staging.buffers).then(
+        (whole) => (whole ? 'whole' : 'damaged'),
+        () => 'unread' as const,
+      );
     } finally {
       fs.closeSync(fd);
     }
-    if (!good) {
-      this.verifyStored();
+    if (outcome === 'whole') return;
+    this.verifyStored();
+    if (outcome === 'damaged') {
       // The one pass saw a damaged block that the ordinary reads then found whole: a disk that
       // returns different bytes for the same place is not one to keep an image on either.
       throw new ImageCorruptError('block', 'a block read back differently on two reads of the file', this.file);

@@ -315,3 +315,24 @@ test.serial('A full disk, under direct writes or the page cache, fails the uploa
   t.true((await upload(c, id, 1, bytes, [{ offset: 0, length: bytes.length }], { id: 'after-full-1' })).every((r) => r.accepted));
   t.true(fs.readFileSync(c.images.file(id, 1)).equals(bytes));
 });
+
+test('A part whose sender goes quiet ends with the upload when another part fails it, without waiting for its sender.', async (t) => {
+  // A 30 s idle timeout: were the quiet part waiting for its sender, this would take that long.
+  const { c, id, bytes } = await setup(t);
+  const parts = thirds(bytes.length);
+  parts[2]!.sha256 = '00'.repeat(32);
+  const base = { job: id, attempt: 1, sequence: 1, bytes: bytes.length, node: 'n1', parts: 3, uploadId: 'upload-quiet' };
+  // Part 0 sends half its bytes, then nothing more (its connection stays open).
+  async function* quiet() {
+    yield { chunk: bytes.subarray(0, Math.floor(parts[0]!.length / 2)) };
+    await new Promise(() => undefined);
+  }
+  const started = Date.now();
+  const replies = await Promise.all([
+    c.upload({ ...base, part: 0, offset: parts[0]!.offset, length: parts[0]!.length }, quiet()),
+    ...[1, 2].map((i) => c.upload({ ...base, part: i, offset: parts[i]!.offset, length: parts[i]!.length }, stream(bytes, parts[i]!))),
+  ]);
+  t.true(Date.now() - started < 20_000, `the replies took ${Date.now() - started} ms`);
+  refusedAll(t, replies, /part 2 of 3 .*sha256 mismatch/, 'quiet part');
+  nothingLeft(t, c, id, 'quiet part');
+});
