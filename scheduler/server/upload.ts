@@ -18,6 +18,7 @@ import type { FileHandle } from 'node:fs/promises';
 import type { BlockCodec } from '../../src/codec/types.js';
 import { DirectSink, type DirectStagingPool } from '../../src/image/direct-sink.js';
 import { PassingBlocks } from '../../src/image/passing-blocks.js';
+import { bufferedPartWriter, directPartWriter, DiskError, type PartWriter } from './part-writer.js';
 import { DIRECT_MIN_BYTES } from '../../src/image/writer.js';
 
 /** Parts of one upload, at most (the agent uses a few; more only costs connections). */
@@ -258,20 +259,10 @@ export class Upload {
       }
       if (sink !== null) {
         this.#wroteDirect = true;
-        return directWriter(file.handle, sink, () => this.#direct!.give(staging));
+        return directPartWriter(file.handle, sink, () => this.#direct!.give(staging));
       }
     }
-    return {
-      write: async (chunk, position) => {
-        // Positional: parts write into their own ranges of one file, in any order.
-        await writeFully(file.handle, chunk, position).catch((err: Error) => {
-          throw new DiskError(err);
-        });
-        this.#flushBehind(file.handle, chunk.length);
-      },
-      finish: async () => undefined,
-      close: async () => undefined,
-    };
+    return bufferedPartWriter(file.handle, (bytes) => this.#flushBehind(file.handle, bytes));
   }
 
   /**
@@ -346,59 +337,6 @@ export class Upload {
 }
 
 const STOPPED = Symbol('stopped');
-
-/**
- * Writes all of `bytes` at `position`: a write that comes back short (a nearly full disk) is
- * continued, so that no hole is left where bytes were counted as written (their blocks, hashed
- * as they passed, are not read back).
- */
-async function writeFully(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
-  for (let done = 0; done < bytes.length; ) {
-    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done);
-    if (bytesWritten <= 0) throw Object.assign(new Error('ENOSPC: the write made no progress'), { code: 'ENOSPC' });
-    done += bytesWritten;
-  }
-}
-
-/** A write to the temp file failed: the disk's fault (full, failing), not the sender's. */
-class DiskError extends Error {
-  constructor(override readonly cause: Error) {
-    super(cause.message);
-  }
-}
-
-/** Where one part's chunks go, in order; `finish` after the last, `close` in any case. */
-interface PartWriter {
-  write(chunk: Buffer, position: number): Promise<void>;
-  finish(): Promise<void>;
-  close(): Promise<void>;
-}
-
-/**
- * A part written through a direct sink: each chunk is copied into staging at once (so grpc-js's
- * message dies young, which spares the garbage collector), full staging pieces go to the disk
- * behind; the unaligned tail of the image, if this part ends there, through the ordinary handle.
- */
-function directWriter(handle: FileHandle, sink: DirectSink, release: () => void): PartWriter {
-  let closed = false;
-  return {
-    write: async (chunk) => {
-      await sink.append([chunk]).catch((err: Error) => {
-        throw new DiskError(err);
-      });
-    },
-    finish: async () => {
-      const { tail, position } = await sink.finish();
-      if (tail.length > 0) await writeFully(handle, tail, position);
-    },
-    close: async () => {
-      if (closed) return;
-      closed = true;
-      await sink.close();
-      release();
-    },
-  };
-}
 
 /**
  * The part a header declares, checked against what any header must satisfy; a one-stream upload

@@ -137,7 +137,7 @@ export class DirectSink {
   }
 
   #start(index: number, bytes: Uint8Array, position: number): void {
-    const write = writeAll(this.#handle, bytes, position).then(
+    const write = writeAll(this.#handle, bytes, position, DIRECT_ALIGN).then(
       () => {
         if (this.#writes[index] === write) this.#writes[index] = null;
       },
@@ -150,15 +150,19 @@ export class DirectSink {
   }
 }
 
-/** A direct write that comes back short (a nearly full disk) is continued from where it stopped. */
-async function writeAll(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+/**
+ * Writes all of `bytes` at `position`: a write that comes back short (a nearly full disk) is
+ * continued from where it stopped. `align`: through an O_DIRECT descriptor (DIRECT_ALIGN), where
+ * a short write must end on a block boundary.
+ */
+export async function writeAll(handle: FileHandle, bytes: Uint8Array, position: number, align = 1): Promise<void> {
   let done = 0;
   while (done < bytes.length) {
     const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done);
     if (bytesWritten <= 0) throw new Error('write made no progress');
     // A short direct write ends on a block boundary; one that did not would leave the rest
     // unaligned, which O_DIRECT refuses: report it rather than loop.
-    if (bytesWritten % DIRECT_ALIGN !== 0 && done + bytesWritten < bytes.length) {
+    if (bytesWritten % align !== 0 && done + bytesWritten < bytes.length) {
       throw Object.assign(new Error(`a direct write stopped at an unaligned ${bytesWritten} bytes`), { code: 'EIO' });
     }
     done += bytesWritten;

@@ -3,6 +3,7 @@
 // purpose: `cr.region()` restores inside a synchronous call, and restore happens once per start.
 import { timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import util from 'node:util';
 import type { BlockCodec, DecodeRequest, ReadFailure } from '../codec/types.js';
@@ -20,8 +21,7 @@ import {
   type Manifest,
   type Section,
 } from './format.js';
-import { DIRECT_ALIGN, DIRECT_CHUNK, type DirectStaging } from './direct-sink.js';
-import { loadNative } from '../native/binding.js';
+import { DIRECT_ALIGN, DIRECT_CHUNK, openDirect, type DirectStaging } from './direct-sink.js';
 import type { PassingBlocks } from './passing-blocks.js';
 import { imageTag } from './writer.js';
 
@@ -147,8 +147,7 @@ export class ImageReader {
         const stride = zstdBound(this.manifest.blockSize);
         for (let j = 0; j < count; j++) {
           const b = blocks[first + j]!;
-          const hash = this.#codec.hash64(staging.subarray(j * stride, j * stride + b[1]));
-          if (hash !== BigInt(`0x${b[4]}`)) throw blockError(this.file, section, first + j, 'stored-hash');
+          if (!this.#storedMatches(staging.subarray(j * stride, j * stride + b[1]), b[4])) throw blockError(this.file, section, first + j, 'stored-hash');
         }
       }
     }
@@ -161,10 +160,20 @@ export class ImageReader {
         const [offset, stored, , , hash] = section.blocks[i]!;
         const source = this.#locate(section, i);
         if (source.fd === this.#fd && passed.passed(offset, stored, hash)) continue;
-        readExactly(source.fd, scratch, 0, stored, offset, source.file);
-        if (this.#codec.hash64(scratch.subarray(0, stored)) !== BigInt(`0x${hash}`)) throw blockError(this.file, section, i, 'stored-hash');
+        if (!this.#readMatches(source, scratch, offset, stored, hash)) throw blockError(this.file, section, i, 'stored-hash');
       }
     }
+  }
+
+  /** True when `bytes` are the stored bytes a block's `hash` (16 hex digits) describes. */
+  #storedMatches(bytes: Uint8Array, hash: string): boolean {
+    return this.#codec.hash64(bytes) === BigInt(`0x${hash}`);
+  }
+
+  /** Reads one block's `length` stored bytes at `offset` of `source` into `scratch` and checks them against `hash`. */
+  #readMatches(source: { fd: number; file: string }, scratch: Buffer, offset: number, length: number, hash: string): boolean {
+    readExactly(source.fd, scratch, 0, length, offset, source.file);
+    return this.#storedMatches(scratch.subarray(0, length), hash);
   }
 
   /**
@@ -178,27 +187,19 @@ export class ImageReader {
    * (or the addon) this is `verifyStored`.
    */
   async verifyStoredDirect(staging: DirectStaging): Promise<void> {
-    const O_DIRECT = fs.constants.O_DIRECT;
-    // Only the addon's staging is page-aligned memory, which O_DIRECT reads need.
-    if (O_DIRECT === undefined || loadNative().binding === null) return this.verifyStored();
-    let fd: number;
-    try {
-      fd = fs.openSync(this.file, fs.constants.O_RDONLY | O_DIRECT);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EINVAL') return this.verifyStored();
-      throw err;
-    }
+    const direct = await openDirect(this.file, fs.constants.O_RDONLY);
+    if (direct === null) return this.verifyStored();
     let outcome: 'whole' | 'damaged' | 'unread';
     try {
       // Anything that stops the pass (a block outside its file, a missing base, a direct read
       // the file system refuses) leaves the answer to verifyStored, which names the first thing
       // wrong in the manifest's order as it would have alone, or reports the read error itself.
-      outcome = await this.#hashInOnePass(fd, staging.buffers).then(
+      outcome = await this.#hashInOnePass(direct, staging.buffers).then(
         (whole) => (whole ? 'whole' : 'damaged'),
         () => 'unread' as const,
       );
     } finally {
-      fs.closeSync(fd);
+      await direct.close();
     }
     if (outcome === 'whole') return;
     this.verifyStored();
@@ -210,31 +211,24 @@ export class ImageReader {
   }
 
   /** True when every block's stored bytes match their hash (see verifyStoredDirect). */
-  async #hashInOnePass(fd: number, buffers: Uint8Array[]): Promise<boolean> {
-    const stride = zstdBound(this.manifest.blockSize);
-    const scratch = Buffer.allocUnsafe(stride);
-    const matches = (bytes: Uint8Array, hash: string): boolean => this.#codec.hash64(bytes) === BigInt(`0x${hash}`);
+  async #hashInOnePass(direct: FileHandle, buffers: Uint8Array[]): Promise<boolean> {
+    const scratch = Buffer.allocUnsafe(zstdBound(this.manifest.blockSize));
     const local: { offset: number; length: number; hash: string }[] = [];
     for (const section of this.manifest.sections) {
       for (let i = 0; i < section.blocks.length; i++) {
         const [offset, length, , , hash] = section.blocks[i]!;
         const source = this.#locate(section, i);
-        if (source.fd === this.#fd) {
-          local.push({ offset, length, hash });
-        } else {
-          readExactly(source.fd, scratch, 0, length, offset, source.file);
-          if (!matches(scratch.subarray(0, length), hash)) return false;
-        }
+        if (source.fd === this.#fd) local.push({ offset, length, hash });
+        else if (!this.#readMatches(source, scratch, offset, length, hash)) return false;
       }
     }
     local.sort((a, b) => a.offset - b.offset);
     const end = Math.ceil(this.blocksEnd / DIRECT_ALIGN) * DIRECT_ALIGN;
-    const read = (piece: number): Promise<number> =>
-      new Promise((resolve, reject) => {
-        const position = piece * DIRECT_CHUNK;
-        if (position >= end) return resolve(0);
-        fs.read(fd, buffers[piece % 2]!, 0, Math.min(DIRECT_CHUNK, end - position), position, (err, n) => (err ? reject(err) : resolve(n)));
-      });
+    const read = async (piece: number): Promise<number> => {
+      const position = piece * DIRECT_CHUNK;
+      if (position >= end) return 0;
+      return (await direct.read(buffers[piece % 2]!, 0, Math.min(DIRECT_CHUNK, end - position), position)).bytesRead;
+    };
     // Piece k of the file is [k·DIRECT_CHUNK, +DIRECT_CHUNK), in buffers[k % 2]; k + 1 is read meanwhile.
     let piece = 0;
     let got = await read(0);
@@ -248,17 +242,15 @@ export class ImageReader {
     };
     try {
       for (const block of local) {
-        const start = piece * DIRECT_CHUNK;
-        if (block.offset < start) {
+        if (block.offset < piece * DIRECT_CHUNK) {
           // Before the piece in hand (blocks that overlap): read on its own.
-          readExactly(this.#fd, scratch, 0, block.length, block.offset, this.file);
-          if (!matches(scratch.subarray(0, block.length), block.hash)) return false;
+          if (!this.#readMatches({ fd: this.#fd, file: this.file }, scratch, block.offset, block.length, block.hash)) return false;
           continue;
         }
         while (block.offset >= piece * DIRECT_CHUNK + DIRECT_CHUNK) await advance();
         const at = block.offset - piece * DIRECT_CHUNK;
         if (at + block.length <= got) {
-          if (!matches(buffers[piece % 2]!.subarray(at, at + block.length), block.hash)) return false;
+          if (!this.#storedMatches(buffers[piece % 2]!.subarray(at, at + block.length), block.hash)) return false;
         } else if (got === DIRECT_CHUNK) {
           // Across two pieces (a block is never longer than one): its halves are put together.
           const head = DIRECT_CHUNK - at;
@@ -266,7 +258,7 @@ export class ImageReader {
           await advance();
           if (got < block.length - head) return false;
           scratch.set(buffers[piece % 2]!.subarray(0, block.length - head), head);
-          if (!matches(scratch.subarray(0, block.length), block.hash)) return false;
+          if (!this.#storedMatches(scratch.subarray(0, block.length), block.hash)) return false;
         } else {
           return false; // the file ends inside the block
         }
