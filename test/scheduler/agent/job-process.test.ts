@@ -178,8 +178,14 @@ test("Killing the agent with SIGKILL ends its job's process and the processes it
   await agent.waitForStderr(/registered with the scheduler/);
   const { id, pid, child } = await waitingJob(t, scheduler.address);
   t.true(running(pid) && running(child), 'the job and its child run');
+  // Should the job outlive its agent (the failure this test looks for), it is ended after the test.
+  t.teardown(() => {
+    if (running(pid)) process.kill(-pid, 'SIGKILL');
+  });
+  const exited = new Promise((resolve) => agent.child.once('exit', resolve));
   agent.child.kill('SIGKILL');
-  await agent.exit;
+  // 'exit', not the end of its output: a job process that outlived it would hold that open.
+  await exited;
   await waitFor('the orphaned job process and its child to end', async () => (!running(pid) && !running(child) ? true : undefined), 30_000);
   // The scheduler sees the node go and queues the job again.
   const cluster = client(t, scheduler.address);
