@@ -87,19 +87,21 @@ function parseListen(value: string, port: number): { host: string; port: number 
 
 async function serve(flags: ServeFlags): Promise<void> {
   const { host, port: wanted } = parseListen(flags.listen ?? flags.host, flags.port);
-  const [{ Agent }, { SchedulerCore }, { listen }, pki, { Tokens }, { Authenticator }] = await Promise.all([
+  const [{ Agent }, { SchedulerCore }, { listen }, pki, { Tokens }, { Authenticator }, { retagLegacyImages }] = await Promise.all([
     import('../agent/agent.js'),
     import('../server/scheduler.js'),
     import('../server/service.js'),
     import('../server/pki.js'),
     import('../server/tokens.js'),
     import('../server/auth.js'),
+    import('../server/legacy-images.js'),
   ]);
   const useTls = flags.tls ?? !pki.isLoopback(host);
   if (!useTls && !pki.isLoopback(host)) {
     throw new ClusterError(`refusing to listen on ${host} without TLS: anyone who reaches it could submit code and read images. Drop --no-tls (the cluster CA is created in ${path.join(path.resolve(flags.data), 'tls')}), or listen on 127.0.0.1`);
   }
   const core = new SchedulerCore({ dataDir: flags.data, leaseTimeoutMs: Math.round(flags.leaseTimeout * 1000), uploadIdleTimeoutMs: Math.round(flags.uploadIdleTimeout * 1000), log: logLine });
+  await retagLegacyImages(core.db, core.images, logLine);
   const tokens = new Tokens(core.db);
   // Without a usable CA and certificate the scheduler does not start: never silently open.
   const ca = useTls ? await pki.ClusterCa.open(flags.data) : null;
@@ -127,7 +129,9 @@ async function serve(flags: ServeFlags): Promise<void> {
       tokens.revokeLabel('local-agent');
       credentials = { token: tokens.create('agent', 0, 'local-agent').token };
     }
-    agent = new Agent({ scheduler: local, name: flags.name, slots: flags.slots, workDir: path.join(flags.data, 'agent'), credentials, log: (l) => logLine(`agent: ${l}`) });
+    // Its jobs' processes find nothing in their environment that names the data directory.
+    const isolation = { runAs: null, hidden: [path.resolve(flags.data)] };
+    agent = new Agent({ scheduler: local, name: flags.name, slots: flags.slots, workDir: path.join(flags.data, 'agent'), credentials, isolation, log: (l) => logLine(`agent: ${l}`) });
     agent.start();
   }
   await new Promise<void>((resolve) => {
