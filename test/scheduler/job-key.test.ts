@@ -6,9 +6,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { ImageReader } from '../../src/image/reader.js';
+import { uploadImage } from '../../scheduler/agent/transfer.js';
 import { jobImageKey, JOB_KEY_BYTES, JOB_KEY_INFO } from '../../scheduler/job-key.js';
+import { schedulerClient, transferClients, unary } from '../../scheduler/proto/load.js';
 import { tempDir } from '../runner/helpers.js';
 import { codecs, header, region, writeImage } from '../image/helpers.js';
+import { adminToken, createToken, startScheduler } from './helpers.js';
 
 test('A job key is HKDF-SHA256 of the cluster key with the info "cr image key v1 <job>", 32 bytes, the same every time.', (t) => {
   const cluster = randomBytes(32);
@@ -46,4 +49,45 @@ test("An image tagged with job A's key does not verify under job B's key or the 
     t.is(err?.name, 'ImageAuthError');
     t.is((err as { code?: string }).code, 'CR_IMAGE_AUTH');
   }
+});
+
+test("End to end, a real scheduler refuses job B's image tagged with job A's key, keeps nothing of it, and accepts it under B's key.", async (t) => {
+  const scheduler = await startScheduler(t, { leaseS: 60 });
+  const admin = schedulerClient(scheduler.address, { token: adminToken(scheduler.address) });
+  const credentials = { token: await createToken(scheduler.address, 'agent'), node: 'n1' };
+  const node = schedulerClient(scheduler.address, credentials);
+  const lanes = transferClients(scheduler.address, credentials, 1);
+  const connect = node.Connect({ node: 'n1', slots: 2, running: [], version: 'test' });
+  t.teardown(() => {
+    connect.cancel();
+    for (const c of [admin, node, ...lanes]) c.close();
+  });
+  connect.on('error', () => undefined);
+  // The cluster key as an agent gets it, and the two jobs' attempts.
+  const assigned = new Promise<{ key: Buffer; attempts: Map<number, number> }>((resolve) => {
+    let key: Buffer;
+    const attempts = new Map<number, number>();
+    connect.on('data', (c) => {
+      if (c.command === 'registered') key = c.registered.imageKey as Buffer;
+      if (c.command === 'assign') attempts.set(c.assign.job, c.assign.attempt);
+      if (attempts.size === 2) resolve({ key, attempts });
+    });
+  });
+  const submitJob = async (): Promise<number> => (await unary(admin, 'Submit', { name: 'keyed', code: Buffer.from('export default async () => 1'), argsJson: '{}', retries: 0 })).id;
+  const a = await submitJob();
+  const b = await submitJob();
+  const { key, attempts } = await assigned;
+  const { main } = await codecs();
+  const dir = tempDir(t, 'keyed');
+  const forged = path.join(dir, 'forged.crimg');
+  await writeImage(forged, { codec: main, key: jobImageKey(key, a) }, [region('grid', 'Float64Array', randomBytes(64 << 10))], header(`job-${b}`, 1));
+  const refused = await uploadImage(lanes, { job: b, attempt: attempts.get(b)!, sequence: 1, node: 'n1', file: forged });
+  t.like(refused, { accepted: false, stale: false });
+  t.regex(refused.reason, /image 1 of job \d+ does not verify: .*(tag|key)/);
+  t.deepEqual((await unary(admin, 'ListImages', { job: b })).images, []);
+  t.false(fs.existsSync(path.join(scheduler.dataDir, 'images', `job-${b}`, '00000001.crimg')));
+  const genuine = path.join(dir, 'genuine.crimg');
+  await writeImage(genuine, { codec: main, key: jobImageKey(key, b) }, [region('grid', 'Float64Array', randomBytes(64 << 10))], header(`job-${b}`, 1));
+  t.like(await uploadImage(lanes, { job: b, attempt: attempts.get(b)!, sequence: 1, node: 'n1', file: genuine }), { accepted: true });
+  t.is((await unary(admin, 'ListImages', { job: b })).images.length, 1);
 });
