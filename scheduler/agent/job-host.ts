@@ -101,8 +101,10 @@ export class JobProcess {
         settle(failed("the job's process was killed before it started"));
         return;
       }
-      // Its own process group (setsid), so that a cancel ends whatever the job started too.
-      const child = spawn(process.execPath, [...process.execArgv.filter((a) => !a.startsWith('--inspect')), JOB_PROCESS_FILE], {
+      // Its own process group (setsid), so that a cancel ends whatever the job started too. None
+      // of the agent's Node flags (its collector, an inspector port): a job runs under Node's
+      // defaults, as in `cr-scheduler run`.
+      const child = spawn(process.execPath, [JOB_PROCESS_FILE], {
         cwd: this.#cwd,
         env: jobEnvironment(process.env, this.#isolation),
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
