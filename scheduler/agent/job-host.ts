@@ -50,6 +50,8 @@ export class JobProcess {
   readonly #listeners: ((event: RunEvent) => void)[] = [];
   #child: ChildProcess | null = null;
   #killed = false;
+  /** The run is over and its group killed: its pid may since belong to another process. */
+  #over = false;
   /** Requests made before the process started, sent once it has. */
   #pending: ToJob[] = [];
 
@@ -94,6 +96,7 @@ export class JobProcess {
         settled = true;
         // Whatever the job started in its group ends with it.
         this.#killGroup();
+        this.#over = true;
         resolve(o);
       };
       const failed = (message: string): RunOutcome => ({ status: 'failed', error: { name: 'Error', code: null, message, stack: null }, attempts: 1 });
@@ -142,7 +145,7 @@ export class JobProcess {
 
   #killGroup(): void {
     const pid = this.#child?.pid;
-    if (pid === undefined) return;
+    if (pid === undefined || this.#over) return;
     try {
       process.kill(-pid, 'SIGKILL');
     } catch {
