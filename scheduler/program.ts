@@ -6,6 +6,7 @@ import { BundleError, ClusterError } from './cluster-errors.js';
 import { agentCommand } from './commands/agent.js';
 import { cancelCommand } from './commands/cancel.js';
 import { checkpointCommand } from './commands/checkpoint.js';
+import { doctorCommand } from './commands/doctor.js';
 import { drainCommand } from './commands/drain.js';
 import { imageCommand } from './commands/image.js';
 import { imagesCommand } from './commands/images.js';
@@ -52,6 +53,7 @@ for (const command of [
   drainCommand(),
   imagesCommand(),
   tokenCommand(),
+  doctorCommand(),
 ]) {
   program.addCommand(command.exitOverride());
 }
