@@ -10,6 +10,7 @@ import { doctorCommand } from './commands/doctor.js';
 import { drainCommand } from './commands/drain.js';
 import { imageCommand } from './commands/image.js';
 import { imagesCommand } from './commands/images.js';
+import { initCommand } from './commands/init.js';
 import { listCommand } from './commands/list.js';
 import { logsCommand } from './commands/logs.js';
 import { nodesCommand } from './commands/nodes.js';
@@ -54,6 +55,7 @@ for (const command of [
   imagesCommand(),
   tokenCommand(),
   doctorCommand(),
+  initCommand(),
 ]) {
   program.addCommand(command.exitOverride());
 }
