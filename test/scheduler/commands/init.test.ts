@@ -1,7 +1,7 @@
 // `cr-scheduler init`, and cr as a dependency of another project: the files init writes, what it
 // refuses, and (once, slow: it builds the addon) the packed package installed into a new project
 // whose TypeScript job is type-checked against the package's types and run.
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
@@ -70,22 +70,64 @@ test('init refuses an empty --package', async (t) => {
   t.deepEqual(fs.readdirSync(dir), []);
 });
 
-/** Runs a command to its end (bounded), its output kept for the failure message. */
-function sh(command: string, args: string[], cwd: string, timeoutMs = 10 * 60_000): SpawnSyncReturns<string> & { output: string } {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of Object.keys(env)) if (name.startsWith('CR_') || name.startsWith('npm_')) delete env[name];
-  const result = spawnSync(command, args, { cwd, env, encoding: 'utf8', timeout: timeoutMs, maxBuffer: 64 << 20 });
-  return Object.assign(result, { output: `$ ${command} ${args.join(' ')} (in ${cwd}): status ${result.status}, ${result.error?.message ?? ''}\n${result.stdout}\n${result.stderr}` });
+interface Ran {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  /** The command and all it printed, for a failure message. */
+  output: string;
 }
 
-test('The packed package installs into a new project, builds its addon there, and runs a TypeScript job checked against its types', (t) => {
+/** Commands still running, each the leader of its own process group (npm's builds run below it). */
+const running = new Set<ChildProcess>();
+
+function killGroup(child: ChildProcess): void {
+  try {
+    process.kill(-child.pid!, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/**
+ * Runs a command to its end, its process group killed after `timeoutMs` (a hang guard) or when
+ * the test ends. Asynchronous, so that the test's worker stays responsive to ava while an
+ * install runs for minutes.
+ */
+function sh(command: string, args: string[], cwd: string, timeoutMs = 15 * 60_000): Promise<Ran> {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of Object.keys(env)) if (name.startsWith('CR_') || name.startsWith('npm_')) delete env[name];
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    running.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => killGroup(child), timeoutMs);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      running.delete(child);
+      reject(err);
+    });
+    child.once('close', (status, signal) => {
+      clearTimeout(timer);
+      running.delete(child);
+      const output = `$ ${command} ${args.join(' ')} (in ${cwd}): status ${status ?? signal}\n${stdout}\n${stderr}`;
+      resolve({ status, stdout, stderr, output });
+    });
+  });
+}
+
+test('The packed package installs into a new project, builds its addon there, and runs a TypeScript job checked against its types', async (t) => {
   t.timeout(25 * 60_000);
   const work = tempDir(t, 'pack');
+  t.teardown(() => running.forEach(killGroup));
   // The compiled dist/ this suite runs is what `npm pack` ships (its prepare step would compile it again).
-  const pack = sh('npm', ['pack', '--ignore-scripts', '--pack-destination', work, '--silent'], ROOT);
+  const pack = await sh('npm', ['pack', '--ignore-scripts', '--pack-destination', work, '--silent'], ROOT);
   t.is(pack.status, 0, pack.output);
   const tarball = path.join(work, pack.stdout.trim().split('\n').pop()!);
-  const listing = sh('tar', ['tzf', tarball], work);
+  const listing = await sh('tar', ['tzf', tarball], work);
   for (const file of ['package/dist/src/index.d.ts', 'package/dist/scheduler/cli.js', 'package/native/install.cjs', 'package/binding.gyp', 'package/scheduler/proto/cr.proto']) {
     t.true(listing.stdout.split('\n').includes(file), file);
   }
@@ -93,43 +135,43 @@ test('The packed package installs into a new project, builds its addon there, an
   t.false(listing.stdout.includes('package/build/'), 'no addon built here is shipped');
 
   const project = path.join(work, 'project');
-  const init = sh(process.execPath, [path.join(ROOT, 'dist', 'scheduler', 'cli.js'), 'init', project, '--ts', '--package', `file:${tarball}`], work);
+  const init = await sh(process.execPath, [path.join(ROOT, 'dist', 'scheduler', 'cli.js'), 'init', project, '--ts', '--package', `file:${tarball}`], work);
   t.is(init.status, 0, init.output);
   // Dependencies come from npm's cache where it has them. Install scripts are left to the one
   // that matters here, cr's own (run by `npm rebuild`), so that the test does not also compile
   // better-sqlite3 and zstd-napi, which the local runner does not load.
-  const installed = sh('npm', ['install', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund'], project);
+  const installed = await sh('npm', ['install', '--prefer-offline', '--ignore-scripts', '--no-audit', '--no-fund'], project);
   t.is(installed.status, 0, installed.output);
-  const rebuilt = sh('npm', ['rebuild', PACKAGE_NAME, '--foreground-scripts'], project);
+  const rebuilt = await sh('npm', ['rebuild', PACKAGE_NAME, '--foreground-scripts'], project);
   t.is(rebuilt.status, 0, rebuilt.output);
   const addon = path.join(project, 'node_modules', PACKAGE_NAME, 'build', 'Release', 'cr_native.node');
   t.true(fs.existsSync(addon), `the addon was built in the project\n${rebuilt.output}`);
 
   // The editor's view: the job type-checks against the package's types, and a wrong use does not.
   const tsc = path.join(project, 'node_modules', '.bin', 'tsc');
-  const checked = sh(tsc, ['-p', project], project);
+  const checked = await sh(tsc, ['-p', project], project);
   t.is(checked.status, 0, checked.output);
   fs.writeFileSync(path.join(project, 'wrong.ts'), `import type { Job } from '${PACKAGE_NAME}';\nconst job: Job = async (cr) => cr.region('x', Float64Array, 'ten');\nexport default job;\n`);
-  const refused = sh(tsc, ['-p', project], project);
+  const refused = await sh(tsc, ['-p', project], project);
   t.not(refused.status, 0, refused.output);
   t.regex(refused.stdout, /wrong\.ts\(2,\d+\): error TS2345/);
   fs.rmSync(path.join(project, 'wrong.ts'));
 
   // A helper that imports the package's `cr` at run time, beside the job compiled to JavaScript.
-  const emitted = sh(tsc, ['-p', project, '--noEmit', 'false', '--outDir', path.join(project, 'out')], project);
+  const emitted = await sh(tsc, ['-p', project, '--noEmit', 'false', '--outDir', path.join(project, 'out')], project);
   t.is(emitted.status, 0, emitted.output);
   const cli = path.join(project, 'node_modules', '.bin', 'cr-scheduler');
-  const run = sh(cli, ['run', path.join(project, 'out', 'job.js'), '--args', '{"samples": 2000000}', '--every', '1'], project);
+  const run = await sh(cli, ['run', path.join(project, 'out', 'job.js'), '--args', '{"samples": 2000000}', '--every', '1'], project);
   t.is(run.status, 0, run.output);
   const result = JSON.parse(run.stdout) as { pi: number; samples: number };
   t.is(result.samples, 2_000_000);
   t.true(Math.abs(result.pi - Math.PI) < 0.01, String(result.pi));
   t.true(fs.readdirSync(path.join(project, '.cr', 'job')).some((name) => name.endsWith('.crimg')), 'images were written in the project');
   fs.writeFileSync(path.join(project, 'same.mjs'), `import { cr as imported } from '${PACKAGE_NAME}';\nexport default async (cr) => ({ same: imported.attempt === cr.attempt && typeof imported.state === 'function' });\n`);
-  const same = sh(cli, ['run', path.join(project, 'same.mjs')], project);
+  const same = await sh(cli, ['run', path.join(project, 'same.mjs')], project);
   t.is(same.status, 0, same.output);
   t.deepEqual(JSON.parse(same.stdout), { same: true });
-  const doctor = sh(cli, ['doctor', '--json'], project);
+  const doctor = await sh(cli, ['doctor', '--json'], project);
   t.is(doctor.status, 0, doctor.output);
   t.true((JSON.parse(doctor.stdout) as { addon: { available: boolean } }).addon.available, doctor.stdout);
 });
