@@ -41,6 +41,8 @@ process.on('warning', (warning: Error & { code?: string }) => {
 program.addCommand(runCommand(verbose).exitOverride());
 program.addCommand(imageCommand().exitOverride());
 for (const command of [
+  initCommand(),
+  doctorCommand(),
   serveCommand(),
   agentCommand(),
   submitCommand(),
@@ -54,8 +56,6 @@ for (const command of [
   drainCommand(),
   imagesCommand(),
   tokenCommand(),
-  doctorCommand(),
-  initCommand(),
 ]) {
   program.addCommand(command.exitOverride());
 }
