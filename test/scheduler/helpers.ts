@@ -109,6 +109,14 @@ export function job(cluster: Cluster, id: number): Promise<JobInfo__Output> {
   return cluster.call('GetJob', { job: id }, 3000);
 }
 
+/** Waits until the job runs and has done more than `progress` of its work; returns it. */
+export function underWay(cluster: Cluster, id: number, progress = 0.2): Promise<JobInfo__Output> {
+  return waitFor('the job to be under way', async () => {
+    const j = await job(cluster, id);
+    return j.state === 'running' && j.progress > progress ? j : undefined;
+  });
+}
+
 /** Waits until the job ends; returns it. */
 export function finished(cluster: Cluster, id: number, timeoutMs = 120_000): Promise<JobInfo__Output> {
   return waitFor(`job ${id} to end`, async () => {

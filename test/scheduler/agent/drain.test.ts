@@ -3,7 +3,7 @@
 // agent started again under the same name takes work again.
 import test from 'ava';
 import { runCli, uninterruptedResult } from '../../runner/helpers.js';
-import { CLUSTER_JOB, client, finished, job, startAgent, startScheduler, submit, waitFor } from '../helpers.js';
+import { CLUSTER_JOB, client, finished, job, startAgent, startScheduler, submit, underWay, waitFor } from '../helpers.js';
 
 test('SIGTERM drains an agent: its job checkpoints and moves to another node, the agent exits 0, and started again it takes work.', async (t) => {
   const args = { steps: 300, stepMs: 15 };
@@ -14,10 +14,7 @@ test('SIGTERM drains an agent: its job checkpoints and moves to another node, th
   const cluster = client(t, scheduler.address);
   // An interval far beyond the run: the only image is the one the drain asks for.
   const id = await submit(t, scheduler.address, CLUSTER_JOB, args, ['--interval', '3600']);
-  const first = await waitFor('the job to be under way', async () => {
-    const j = await job(cluster, id);
-    return j.state === 'running' && j.progress > 0.2 ? j : undefined;
-  });
+  const first = await underWay(cluster, id);
   t.is(first.images, 0);
   const agent = agents.get(first.node)!;
   agent.child.kill('SIGTERM');
