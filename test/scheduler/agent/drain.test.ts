@@ -3,7 +3,7 @@
 // agent started again under the same name takes work again.
 import test from 'ava';
 import { runCli, uninterruptedResult } from '../../runner/helpers.js';
-import { CLUSTER_JOB, client, finished, job, startAgent, startScheduler, submit, underWay, waitFor } from '../helpers.js';
+import { CLUSTER_JOB, client, finished, job, startAgent, startScheduler, submit, underWay } from '../helpers.js';
 
 test('SIGTERM drains an agent: its job checkpoints and moves to another node, the agent exits 0, and started again it takes work.', async (t) => {
   const args = { steps: 300, stepMs: 15 };
