@@ -105,7 +105,7 @@ async function script(job: string | undefined, rest: string[], flags: ScriptFlag
       jobName: flags.jobName ?? 'cr-agent',
       requeue: flags.requeue === true,
       agentArgs: words.map(shellWord).join(' '),
-      drainTimeoutS: given ? drainTimeoutS : flags.signalLead,
+      drainTimeoutS: given ? null : flags.signalLead,
       slotsFromSlurm: parsed.sources.slots !== 'cli' && process.env.CR_SLOTS === undefined,
       workOnScratch: parsed.sources.work !== 'cli' && process.env.CR_WORK === undefined,
     });

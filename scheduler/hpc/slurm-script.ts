@@ -40,7 +40,8 @@ export interface JobScriptOptions extends SlurmScriptOptions {
 export interface PilotScriptOptions extends SlurmScriptOptions {
   /** `agent`'s arguments, checked by `agent`'s own parser, already quoted. */
   agentArgs: string;
-  drainTimeoutS: number;
+  /** --drain-timeout to pass; null: the user's flags have one. */
+  drainTimeoutS: number | null;
   /** Pass --slots from the allocation's CPUs (the user gave none). */
   slotsFromSlurm: boolean;
   /** Pass --work on node-local scratch (the user gave none). */
@@ -112,7 +113,7 @@ export function pilotScript(o: PilotScriptOptions): string {
     '--name "$(hostname -s)-slurm${SLURM_JOB_ID}"',
     ...(o.slotsFromSlurm ? ['--slots "${SLURM_CPUS_ON_NODE:-1}"'] : []),
     ...(o.workOnScratch ? ['--work "$work"'] : []),
-    `--drain-timeout ${o.drainTimeoutS}`,
+    ...(o.drainTimeoutS !== null ? [`--drain-timeout ${o.drainTimeoutS}`] : []),
     ...(o.agentArgs ? [o.agentArgs] : []),
   ];
   const lines = [
