@@ -64,9 +64,9 @@ export async function createToken(address: string, role: 'agent' | 'user' | 'adm
 }
 
 /** An agent process; it authenticates with a fresh agent token passed in its environment (never its command line). */
-export async function startAgent(t: ExecutionContext, address: string, name: string, slots = 1): Promise<CliProcess> {
+export async function startAgent(t: ExecutionContext, address: string, name: string, slots = 1, extra: string[] = []): Promise<CliProcess> {
   const work = tempDir(t, `agent-${name}`);
-  const cli = startCli(t, ['agent', '--scheduler', address, '--name', name, '--slots', String(slots), '--work', work], { CR_TOKEN: await createToken(address, 'agent') });
+  const cli = startCli(t, ['agent', '--scheduler', address, '--name', name, '--slots', String(slots), '--work', work, ...extra], { CR_TOKEN: await createToken(address, 'agent') });
   keepLog(t, `agent-${name}`, cli);
   await cli.waitForStderr(/registered with the scheduler/);
   return cli;

@@ -3,7 +3,7 @@
 // agent started again under the same name takes work again.
 import test from 'ava';
 import { runCli, uninterruptedResult } from '../../runner/helpers.js';
-import { CLUSTER_JOB, client, finished, job, startAgent, startScheduler, submit, underWay } from '../helpers.js';
+import { CLUSTER_JOB, client, finished, job, startAgent, startScheduler, submit, underWay, waitFor } from '../helpers.js';
 
 test('SIGTERM drains an agent: its job checkpoints and moves to another node, the agent exits 0, and started again it takes work.', async (t) => {
   const args = { steps: 300, stepMs: 15 };
@@ -50,4 +50,45 @@ test('SIGTERM drains an agent: its job checkpoints and moves to another node, th
   t.is((await finished(cluster, next)).state, 'succeeded');
   const nextLines = (await cluster.call('GetLogs', { job: next, after: 0 })).lines;
   t.true(nextLines.some((l) => l.text === `attempt 1 placed on node ${first.node}`), nextLines.map((l) => l.text).join('\n'));
+});
+
+// Safe points 4 s apart: a drain asked for just after one waits that long for the next.
+const SLOW_ARGS = { steps: 100, stepMs: 4000 };
+
+test('A second SIGTERM during a drain exits at once with 130, and the job resumes on another node.', async (t) => {
+  const scheduler = await startScheduler(t);
+  const cluster = client(t, scheduler.address);
+  const a = await startAgent(t, scheduler.address, 'a');
+  const id = await submit(t, scheduler.address, CLUSTER_JOB, SLOW_ARGS, ['--interval', '3600']);
+  await underWay(cluster, id, 0);
+  a.child.kill('SIGTERM');
+  await a.waitForStderr(/SIGTERM: draining node a: 1 job will checkpoint/);
+  a.child.kill('SIGTERM');
+  const exit = await a.exit;
+  t.is(exit.code, 130, a.describe());
+  t.regex(exit.stderr, /SIGTERM again: stopping at once; the scheduler resumes this node's jobs elsewhere from their latest images/);
+  t.notRegex(exit.stderr, /drained: every job was handed back/);
+  await startAgent(t, scheduler.address, 'b');
+  const moved = await waitFor('the job to run on node b', async () => {
+    const j = await job(cluster, id);
+    return j.state === 'running' && j.node === 'b' ? j : undefined;
+  });
+  t.is(moved.attempt, 2);
+  t.is(moved.images, 0, 'no checkpoint was taken: it starts over');
+});
+
+test('A drain that outlasts --drain-timeout ends the job without a checkpoint and exits 1, saying so.', async (t) => {
+  const scheduler = await startScheduler(t);
+  const cluster = client(t, scheduler.address);
+  const a = await startAgent(t, scheduler.address, 'a', 1, ['--drain-timeout', '0.5']);
+  const id = await submit(t, scheduler.address, CLUSTER_JOB, SLOW_ARGS, ['--interval', '3600']);
+  await underWay(cluster, id, 0);
+  // Just after a safe point: the next one is 4 s away, well past the timeout.
+  const seen = (await job(cluster, id)).progress;
+  await waitFor('the next safe point', async () => ((await job(cluster, id)).progress > seen ? true : undefined), 30_000, 20);
+  a.child.kill('SIGTERM');
+  const exit = await a.exit;
+  t.is(exit.code, 1, a.describe());
+  t.regex(exit.stderr, /--drain-timeout \(0\.5 s\) passed with 1 job still checkpointing: ended; they resume elsewhere from their previous image/);
+  t.is((await job(cluster, id)).images, 0);
 });
