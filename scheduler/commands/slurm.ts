@@ -2,6 +2,7 @@
 // and requeues it after a checkpoint ahead of the wall time, or (--agent) a pilot that runs an
 // agent in the allocation and drains it ahead of the wall time. The run or agent flags are
 // checked by those commands' own parsers and written into the script as given.
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
@@ -112,6 +113,7 @@ async function script(job: string | undefined, rest: string[], flags: ScriptFlag
   }
   if (words.length === 0 || words[0]!.startsWith('-')) throw new UsageError('name the job module first: cr-scheduler slurm script JOB.mjs [run flags], or give --agent for a pilot');
   const [file, ...runWords] = words as [string, ...string[]];
+  if (!fs.existsSync(file)) throw new UsageError(`no job file at ${file}`);
   const parsed = await checkFlags(runCommand(() => false), ['run', file, ...runWords], REFUSED_RUN);
   const store = path.resolve(cwd, (parsed.opts.store as string | undefined) ?? DEFAULT_STORE);
   note(

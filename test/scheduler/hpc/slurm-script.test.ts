@@ -96,6 +96,7 @@ test('Flags that would harm a requeued job, bad run or agent flags and impossibl
     [[CLUSTER_JOB, '--time', '2', '--signal-lead', '120'], /--signal-lead 120 s must be shorter than --time 2 \(120 s\)/],
     [[CLUSTER_JOB, '--signal-lead', '70000'], /--signal-lead must be at most 65535 seconds/],
     [[], /name the job module first/],
+    [['no-such-job.mjs'], /no job file at no-such-job\.mjs/],
     [['--agent'], /--agent needs --scheduler HOST:PORT/],
     [['--agent', '--scheduler', 'h:1', '--name', 'x'], /--name cannot go into a Slurm script: each pilot names itself/],
     [['--agent', '--scheduler', 'h:1', '--token', 'crt_x'], /--token cannot go into a Slurm script: the token would be written into the script/],

@@ -52,7 +52,8 @@ slurmTest('A job with a wall time shorter than its work checkpoints ahead of it 
   t.regex(text, /^#SBATCH --signal=B:USR1@50$/m);
   t.regex(text, /^#SBATCH --requeue$/m);
   const id = await slurm.sbatch(script);
-  const end = await slurmEnd(slurm, id, 8 * 60_000);
+  // Bounded below ava's own timeout, so that a hang fails here with the logs.
+  const end = await slurmEnd(slurm, id, 4 * 60_000);
   const log = fs.readFileSync(path.join(cwd, `cr-cr-cluster-job-${id}.out`), 'utf8');
   const describe = `${log}\n${slurm.logs()}`;
   t.is(end.JobState, 'COMPLETED', describe);
@@ -97,7 +98,7 @@ slurmTest("A pilot agent is drained at its allocation's end: its job checkpoints
   t.regex(log, /SIGTERM: draining node .*: 1 job will checkpoint and move to other nodes/, describe);
   t.regex(log, /drained: every job was handed back to the scheduler; exiting/, describe);
   t.regex(log, /^\[cr\] pilot: the agent exited with status 0$/m, describe);
-  const done = await finished(cluster, jobId, 5 * 60_000);
+  const done = await finished(cluster, jobId, 3 * 60_000);
   t.is(done.state, 'succeeded', done.errorJson);
   t.deepEqual(JSON.parse(done.resultJson), await expected);
   t.is(done.moves, 1);
