@@ -27,6 +27,7 @@ const REFUSED_RUN = new Map([
   ['--fresh', 'it would delete the images at every requeue'],
   ['--from', 'every allocation would resume from that one image; the script resumes from the latest'],
   ['--stop-signal', 'the script sets it (SIGUSR1, which Slurm sends)'],
+  ['--checkpoint-signal', 'the script sets it (SIGUSR2: scancel --batch --signal=USR2 JOB takes a checkpoint now)'],
 ]);
 const REFUSED_AGENT = new Map([
   ['--name', 'each pilot names itself <host>-slurm<job id>, unique in a job array'],
@@ -67,8 +68,9 @@ Examples:
 Slurm sends USR1 --signal-lead seconds before the wall time (sbatch --signal=B:USR1@LEAD, which
 may come up to a minute earlier still). A job checkpoints and stops with exit 75, and the
 script requeues it (scontrol requeue); its next allocation resumes from the latest image, so the
-store must be on storage every compute node mounts. A pilot's agent drains: its jobs checkpoint
-and move to other agents. The script prints the attempt (SLURM_RESTART_COUNT + 1) to the log.`,
+store must be on storage every compute node mounts. "scancel --batch --signal=USR2 JOB" takes
+a checkpoint now. A pilot's agent drains: its jobs checkpoint and move to other agents. The
+script prints the attempt (SLURM_RESTART_COUNT + 1) to the log.`,
       )
       .action(async (job: string | undefined, rest: string[], flags: ScriptFlags, command: Command) => {
         process.stdout.write(await script(job, rest, flags, command));

@@ -88,13 +88,19 @@ function runAndForward(commandLine: string, forwardAs: 'USR1' | 'TERM'): string[
   ];
 }
 
-/** One job per allocation: `cr-scheduler run`, which checkpoints and exits 75 on USR1; the script requeues on 75. */
+/**
+ * One job per allocation: `cr-scheduler run`, which checkpoints and exits 75 on USR1; the script
+ * requeues on 75. USR2 (`scancel --batch --signal=USR2 JOB`) asks for a checkpoint and goes on.
+ */
 export function jobScript(o: JobScriptOptions): string {
   const lines = [
     ...header(o, `runs ${o.job} with "cr-scheduler run"; ${o.leadS} s before the wall time Slurm sends USR1, cr checkpoints and stops (exit ${EXIT_STOPPED}), ${o.requeue ? 'and the job requeues itself to resume from that image' : 'and the job ends (submit it again to resume)'}.`, 'cr-%x-%j.out'),
     'echo "[cr] slurm job ${SLURM_JOB_ID} attempt ${attempt} (SLURM_RESTART_COUNT=${SLURM_RESTART_COUNT:-0}) on $(hostname -s) at $(date -u +%Y-%m-%dT%H:%M:%SZ)"',
-    ...runAndForward(`${o.command} run ${o.job} ${o.runArgs}${o.runArgs ? ' ' : ''}--stop-signal SIGUSR1 --no-progress`, 'USR1'),
-    `if [ "$status" -eq ${EXIT_STOPPED} ]; then`,
+    `trap 'signalled=1; [ -n "\${pid:-}" ] && kill -USR2 "$pid" 2>/dev/null' USR2`,
+    ...runAndForward(`${o.command} run ${o.job} ${o.runArgs}${o.runArgs ? ' ' : ''}--stop-signal SIGUSR1 --checkpoint-signal SIGUSR2 --no-progress`, 'USR1'),
+    // Also when cr died of a signal the script passed on: it came before cr was listening for it
+    // (a start-up of well under a second); the job resumes from its latest image all the same.
+    `if [ "$status" -eq ${EXIT_STOPPED} ] || { [ "$signalled" -eq 1 ] && [ "$status" -gt 128 ]; }; then`,
     ...(o.requeue
       ? [
           '  echo "[cr] checkpointed and stopped ahead of the wall time: requeueing slurm job ${SLURM_JOB_ID} to resume from that image"',

@@ -53,9 +53,10 @@ test('A job script asks for USR1 ahead of the wall time, runs the job with it as
   for (const line of ['#SBATCH --job-name=cr-cluster-job', '#SBATCH --time=2:00:00', '#SBATCH --signal=B:USR1@300', '#SBATCH --requeue', '#SBATCH --open-mode=append', '#SBATCH --partition=long', `#SBATCH --chdir=${process.cwd()}`]) {
     t.true(script.split('\n').includes(line), line);
   }
-  t.regex(script, new RegExp(` run ${CLUSTER_JOB} --store /shared/cr --args '\\{"steps": 5\\}' --interval 600 --stop-signal SIGUSR1 --no-progress &$`, 'm'));
+  t.regex(script, new RegExp(` run ${CLUSTER_JOB} --store /shared/cr --args '\\{"steps": 5\\}' --interval 600 --stop-signal SIGUSR1 --checkpoint-signal SIGUSR2 --no-progress &$`, 'm'));
+  t.regex(script, /^trap 'signalled=1; \[ -n "\$\{pid:-\}" \] && kill -USR2 "\$pid" 2>\/dev\/null' USR2$/m);
   t.regex(script, /^trap 'signalled=1; \[ -n "\$\{pid:-\}" \] && kill -USR1 "\$pid" 2>\/dev\/null' USR1$/m);
-  t.regex(script, /^if \[ "\$status" -eq 75 \]; then\n.*\n {2}scontrol requeue "\$SLURM_JOB_ID"$/m);
+  t.regex(script, /^if \[ "\$status" -eq 75 \] \|\| \{ \[ "\$signalled" -eq 1 \] && \[ "\$status" -gt 128 \]; \}; then\n.*\n {2}scontrol requeue "\$SLURM_JOB_ID"$/m);
   t.regex(script, /SLURM_RESTART_COUNT/);
   // #SBATCH lines are read only before the first command.
   const firstCommand = script.split('\n').findIndex((l) => l !== '' && !l.startsWith('#'));
@@ -90,6 +91,7 @@ test('Flags that would harm a requeued job, bad run or agent flags and impossibl
     [[CLUSTER_JOB, '--fresh'], /--fresh cannot go into a Slurm script: it would delete the images at every requeue/],
     [[CLUSTER_JOB, '--from', 'x.crimg'], /--from cannot go into a Slurm script/],
     [[CLUSTER_JOB, '--stop-signal', 'USR2'], /--stop-signal cannot go into a Slurm script: the script sets it/],
+    [[CLUSTER_JOB, '--checkpoint-signal=HUP'], /--checkpoint-signal cannot go into a Slurm script: the script sets it/],
     [[CLUSTER_JOB, '--interval', 'soon'], /run flags: .*--interval must be a positive number, got "soon"/],
     [[CLUSTER_JOB, '--no-such-flag'], /run flags: unknown option '--no-such-flag'/],
     [[CLUSTER_JOB, '--time', '1h'], /--time "1h" is not a Slurm time/],
