@@ -104,10 +104,6 @@ export class Agent {
     return { left };
   }
 
-  get draining(): boolean {
-    return this.#draining;
-  }
-
   /** Ends every job's thread (no checkpoint) and the connection. */
   close(): Promise<void> {
     this.#closing ??= this.#close();
