@@ -7,15 +7,18 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { CLI, tempDir, uninterruptedResult } from '../../runner/helpers.js';
 import { CLUSTER_JOB, client, createToken, finished, startAgent, startScheduler, submit, underWay, waitFor } from '../helpers.js';
 import { slurmUnavailable, startSlurm, type Slurm } from './slurm-helpers.js';
 
 const exec = promisify(execFile);
 const unavailable = slurmUnavailable();
-const slurmTest = unavailable === null ? test.serial : test.skip;
-if (unavailable !== null) test('Slurm tests are skipped here.', (t) => t.log(`skipped: ${unavailable}`));
+/** Serial (one Slurm at a time); where Slurm cannot run, skipped with the reason in its title. */
+function slurmTest(title: string, fn: (t: ExecutionContext) => Promise<void>): void {
+  if (unavailable === null) test.serial(title, fn);
+  else test.skip(`${title} [skipped: ${unavailable}]`, fn);
+}
 
 // Slurm's shortest wall time is a minute, and it checks time limits about every 30 s: a lead of
 // 50 s brings the signal 10–40 s into each allocation.
