@@ -53,7 +53,7 @@ export function slurmCommand(): Command {
       .addOption(new Option('--requeue', 'after a clean stop, requeue the Slurm job to resume in a new allocation (default for a job)'))
       .addOption(new Option('--no-requeue', 'end the Slurm job after a clean stop (default for a pilot)'))
       .addOption(new Option('--job-name <name>', 'sbatch --job-name (default: cr-<job> or cr-agent)'))
-      .addOption(new Option('--sbatch <option>', 'one more #SBATCH option, e.g. --sbatch=--partition=long (repeatable)').argParser((v: string, all: string[]) => [...all, v]).default([]))
+      .addOption(new Option('--sbatch <option>', 'one more #SBATCH option, e.g. --sbatch=--partition=long (repeatable)').argParser((v: string, all: string[]) => [...all, v]).default([], 'none'))
       .addOption(new Option('--command <words>', 'how compute nodes run cr-scheduler (default: this Node and this cr-scheduler, by absolute path)'))
       .allowUnknownOption()
       .addHelpText(
@@ -74,7 +74,9 @@ script prints the attempt (SLURM_RESTART_COUNT + 1) to the log.`,
       )
       .action(async (job: string | undefined, rest: string[], flags: ScriptFlags, command: Command) => {
         process.stdout.write(await script(job, rest, flags, command));
-      }),
+      })
+      // A usage error reaches program.ts (exit 2), as from the other commands.
+      .exitOverride(),
   );
   return slurm;
 }

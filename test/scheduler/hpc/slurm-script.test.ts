@@ -97,6 +97,7 @@ test('Flags that would harm a requeued job, bad run or agent flags and impossibl
     [[CLUSTER_JOB, '--time', '1h'], /--time "1h" is not a Slurm time/],
     [[CLUSTER_JOB, '--time', '2', '--signal-lead', '120'], /--signal-lead 120 s must be shorter than --time 2 \(120 s\)/],
     [[CLUSTER_JOB, '--signal-lead', '70000'], /--signal-lead must be at most 65535 seconds/],
+    [[CLUSTER_JOB, '--signal-lead', 'soon'], /option '--signal-lead <seconds>' argument 'soon' is invalid\. --signal-lead must be a whole number ≥ 1, got "soon"/],
     [[], /name the job module first/],
     [['no-such-job.mjs'], /no job file at no-such-job\.mjs/],
     [['--agent'], /--agent needs --scheduler HOST:PORT/],
