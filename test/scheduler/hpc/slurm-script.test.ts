@@ -112,3 +112,12 @@ test('Flags that would harm a requeued job, bad run or agent flags and impossibl
     t.is(run.stdout, '', 'no script for a refused command');
   }
 });
+
+test('"cr-scheduler slurm script --help" exits 0 and shows usage, the defaults and examples.', async (t) => {
+  const run = await runCli(t, ['slurm', 'script', '--help']);
+  t.is(run.code, 0, show(run));
+  t.regex(run.stdout, /^Usage: cr-scheduler slurm script \[options\] \[job\] \[flags\.\.\.\]/);
+  t.regex(run.stdout, /--signal-lead <seconds>[\s\S]*\(default: 180\)/);
+  t.regex(run.stdout, /\$ sbatch sim\.sbatch/);
+  t.is(run.stderr, '');
+});
