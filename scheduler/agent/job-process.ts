@@ -34,6 +34,11 @@ process.on('disconnect', () => {
   if (!ended) killGroup();
 });
 
+// A batch system or a container runtime may signal every process of the node's job (Slurm's
+// proctrack, a process-group kill): the agent drains, asking this process to stop at its next
+// safe point, and ends it if it must. Its own default would end the job without a checkpoint.
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => undefined);
+
 process.on('message', (message: ToJob) => {
   switch (message.type) {
     case 'run':
