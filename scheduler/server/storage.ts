@@ -1,0 +1,102 @@
+// The health of the scheduler's own disk. A write that fails for lack of space (or an I/O
+// error) does not end the scheduler: it becomes degraded. Degraded, it keeps what it can in
+// memory (leases are renewed, a lease that expires is expired again at the next tick until its
+// jobs can be requeued), refuses new work (submissions, uploads, placements) with a status
+// that says why, and reports it (the serve log, `nodes`, `status`). A check at every tick
+// notices when space has returned (free space above the reserve and a test write that commits)
+// and ends the degraded state by itself.
+import fs from 'node:fs';
+
+/** What `nodes` and `status` show, and what refusals say, while the scheduler is degraded. */
+export const STORAGE_FULL = 'scheduler storage full: new work refused';
+/** Free space the scheduler wants before it takes work again after a full disk (bytes). */
+export const DEFAULT_STORAGE_RESERVE_BYTES = 64 << 20;
+
+const SQLITE_STORAGE = /^SQLITE_(FULL|IOERR|CANTOPEN|READONLY)/;
+const ERRNO_STORAGE = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EFBIG']);
+
+/** True for an error of the disk (full, failing, read-only), not of the request. */
+export function isStorageError(err: unknown): boolean {
+  let e = err as { code?: unknown; cause?: unknown } | null;
+  for (let depth = 0; e && depth < 3; depth++, e = e.cause as typeof e) {
+    if (typeof e.code === 'string' && (SQLITE_STORAGE.test(e.code) || ERRNO_STORAGE.has(e.code))) return true;
+  }
+  return false;
+}
+
+export interface Degraded {
+  since: number;
+  reason: string;
+}
+
+export class StorageHealth {
+  readonly #dir: string;
+  readonly #log: (line: string) => void;
+  readonly reserveBytes: number;
+  #degraded: Degraded | null = null;
+
+  constructor(dir: string, log: (line: string) => void, reserveBytes = DEFAULT_STORAGE_RESERVE_BYTES) {
+    this.#dir = dir;
+    this.#log = log;
+    this.reserveBytes = reserveBytes;
+  }
+
+  get degraded(): Degraded | null {
+    return this.#degraded;
+  }
+
+  /** The line `nodes` and `status` show: empty while the disk is healthy. */
+  get status(): string {
+    return this.#degraded === null ? '' : `${STORAGE_FULL} (since ${new Date(this.#degraded.since).toISOString()}: ${this.#degraded.reason})`;
+  }
+
+  /** Free bytes for the scheduler on its data directory's file system (Infinity when it cannot tell). */
+  freeBytes(): number {
+    try {
+      const s = fs.statfsSync(this.#dir);
+      return s.bavail * s.bsize;
+    } catch {
+      return Infinity;
+    }
+  }
+
+  /**
+   * Records that `what` failed on the disk: the scheduler is degraded from now on (logged once).
+   * Returns true when `err` was the disk's; false for any other error (the caller's to handle).
+   */
+  noticed(err: unknown, what: string): boolean {
+    if (!isStorageError(err)) return false;
+    if (this.#degraded === null) {
+      const reason = `${what}: ${(err as Error).message}`;
+      this.#degraded = { since: Date.now(), reason };
+      this.#log(`${STORAGE_FULL}: ${reason}. Leases and running jobs go on; free space in ${this.#dir} and the scheduler resumes by itself`);
+    }
+    return true;
+  }
+
+  /**
+   * While degraded: tries `prune` (what retention may remove), then, with the reserve free,
+   * `probe` (a test write); ends the degraded state when it commits. True when healthy.
+   */
+  recover(prune: () => void, probe: () => void): boolean {
+    if (this.#degraded === null) return true;
+    if (this.freeBytes() < this.reserveBytes) {
+      try {
+        prune();
+      } catch {
+        // a prune that fails leaves the state as it is; the next tick tries again
+      }
+      if (this.freeBytes() < this.reserveBytes) return false;
+    }
+    try {
+      probe();
+    } catch (err) {
+      if (isStorageError(err)) return false;
+      throw err;
+    }
+    const lasted = Date.now() - this.#degraded.since;
+    this.#degraded = null;
+    this.#log(`scheduler storage has room again (${Math.round(this.freeBytes() / 2 ** 20)} MiB free after ${Math.round(lasted / 1000)} s degraded): taking new work`);
+    return true;
+  }
+}
