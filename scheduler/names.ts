@@ -14,6 +14,9 @@ export const DEFAULT_LEASE_TIMEOUT_MS = 5000;
 /** Agents retry a lost connection at least this often; a restarted scheduler waits this much longer than a lease for them. */
 export const AGENT_RECONNECT_MAX_MS = 2000;
 
+/** What the scheduler says while its disk is full (server/storage.ts), and the CLI shows as it is. */
+export const STORAGE_FULL = 'scheduler storage full: new work refused';
+
 /** A job's name: 1 to this many characters (code points). */
 export const MAX_JOB_NAME_CHARS = 200;
 /** A job's result, as JSON, at most (the database holds it, `list --json` and `result` print it). */

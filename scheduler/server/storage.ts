@@ -6,9 +6,10 @@
 // notices when space has returned (free space above the reserve and a test write that commits)
 // and ends the degraded state by itself.
 import fs from 'node:fs';
+import { STORAGE_FULL } from '../names.js';
 
 /** What `nodes` and `status` show, and what refusals say, while the scheduler is degraded. */
-export const STORAGE_FULL = 'scheduler storage full: new work refused';
+export { STORAGE_FULL };
 /** Free space the scheduler wants before it takes work again after a full disk (bytes). */
 export const DEFAULT_STORAGE_RESERVE_BYTES = 64 << 20;
 
