@@ -9,6 +9,9 @@
 // eslint-disable-next-line no-control-regex
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
+/** What JSON.stringify leaves raw of the above (C0 controls inside strings it escapes; its indentation's newlines stay). */
+const RAW_IN_JSON = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
 const NAMED: Record<string, string> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
 
 function escapeOne(c: string): string {
@@ -26,7 +29,7 @@ export function printable(text: string): string {
  * controls, the separators and bidi characters raw; they become \uXXXX (still the same JSON).
  */
 export function printableJson(json: string): string {
-  return json.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return json.replace(RAW_IN_JSON, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** True when `text` holds a character that `printable` would escape. */

@@ -31,6 +31,9 @@ test('JSON made safe to print is still the same JSON value.', (t) => {
   const safe = printableJson(JSON.stringify(value));
   t.false(hasUnprintable(safe));
   t.deepEqual(JSON.parse(safe), value);
+  const indented = JSON.stringify(value, null, 2);
+  t.is(printableJson(indented).split('\n').length, indented.split('\n').length, 'the indentation stays');
+  t.deepEqual(JSON.parse(printableJson(indented)), value);
 });
 
 test('list, status and result print hostile and garbage values written straight into the database escaped, without crashing.', async (t) => {
