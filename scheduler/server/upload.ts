@@ -126,8 +126,9 @@ export class Upload {
   #sealed = false;
   #timer: NodeJS.Timeout | null = null;
   #rateTimer: NodeJS.Timeout | null = null;
-  /** Bytes received since the rate was last checked. */
+  /** Bytes received since the rate was last checked, and in all. */
   #recent = 0;
+  #received = 0;
   #unflushed = 0;
   #flushing: Promise<void> | null = null;
   #flushError: Error | null = null;
@@ -159,10 +160,14 @@ export class Upload {
    */
   #watchRate(minBytesPerS: number, windowMs: number): void {
     if (minBytesPerS <= 0) return;
-    const needed = Math.min(this.bytes, Math.ceil((minBytesPerS * windowMs) / 1000));
+    const perWindow = Math.ceil((minBytesPerS * windowMs) / 1000);
+    let left = this.bytes;
     this.#rateTimer = setInterval(() => {
       const got = this.#recent;
       this.#recent = 0;
+      // The window's share, or what was left of the image when it began (a short last window).
+      const needed = Math.min(perWindow, left);
+      left = this.bytes - this.#received;
       if (got >= needed) return;
       this.fail(
         new Refused(
@@ -254,6 +259,7 @@ export class Upload {
               await writer.write(message.chunk, part.offset + written);
               written += message.chunk.length;
               this.#recent += message.chunk.length;
+              this.#received += message.chunk.length;
               this.#touch();
             } else if (message.sha256 !== undefined) {
               trailer = message.sha256;
