@@ -41,6 +41,12 @@ export class Reporter {
     const cut = cutLogLine(line);
     this.#logs.push(cut);
     this.#bufferedChars += cut.length;
+    this.#trim();
+    this.#arm();
+  }
+
+  /** Drops the oldest lines past the bounds, counting them under the reason that holds now. */
+  #trim(): void {
     let drop = 0;
     while (this.#logs.length - drop > MAX_BUFFERED_LINES || (this.#bufferedChars > MAX_BUFFERED_CHARS && this.#logs.length - drop > 1)) {
       this.#bufferedChars -= this.#logs[drop]!.length;
@@ -50,7 +56,6 @@ export class Reporter {
       this.#logs.splice(0, drop);
       this.#dropped[this.#unreachable ? 'unreachable' : 'fast'] += drop;
     }
-    this.#arm();
   }
 
   /** The lines that tell the reader lines are missing, how many and why. */
@@ -106,6 +111,7 @@ export class Reporter {
         this.#bufferedChars += batch.reduce((sum, l) => sum + l.length, 0);
         this.#dropped.unreachable += dropped.unreachable;
         this.#dropped.fast += dropped.fast;
+        this.#trim();
         this.#progress ??= progress;
         this.#arm();
       }
