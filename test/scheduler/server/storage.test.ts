@@ -11,7 +11,8 @@ import path from 'node:path';
 import test from 'ava';
 import { SchedulerCore, SchedulerError } from '../../../scheduler/server/scheduler.js';
 import { isStorageError, STORAGE_FULL } from '../../../scheduler/server/storage.js';
-import { tempDir } from '../../runner/helpers.js';
+import { runCli, show, tempDir, uninterruptedResult } from '../../runner/helpers.js';
+import { CLUSTER_JOB, client, finished, job, startAgent, startScheduler, submit, waitFor } from '../helpers.js';
 import { imageBytes, Sink } from './helpers.js';
 
 /** Mounts a tmpfs of `mib` MiB at a new directory (root only); null with the reason when it cannot. */
@@ -132,4 +133,48 @@ test('Errors of the disk are told apart from the others.', (t) => {
   t.true(isStorageError(new Error('wrapped', { cause: Object.assign(new Error('no space'), { code: 'ENOSPC' }) })));
   t.false(isStorageError(Object.assign(new Error('x'), { code: 'SQLITE_CONSTRAINT' })));
   t.false(isStorageError(new TypeError('x')));
+});
+
+const SERVE_FULL = 'A real scheduler on a full tmpfs survives a lost node and refused uploads, refuses submit, reports it, and recovers: the job ends right.';
+if (cannotMount !== null) test.skip(`${SERVE_FULL} (skipped: ${cannotMount})`, () => undefined);
+else test(SERVE_FULL, async (t) => {
+  const mount = tempDir(t, 'tmpfs-serve');
+  // Room for the default 64 MiB reserve once the filler is gone.
+  const why = mountTmpfs(mount, 128);
+  if (why !== null) throw new Error(why);
+  t.teardown(() => execFileSync('umount', ['-l', mount]));
+  const args = { steps: 600, stepMs: 20, length: 1 << 17 };
+  const expected = uninterruptedResult(CLUSTER_JOB, args);
+  const scheduler = await startScheduler(t, { dataDir: path.join(mount, 'data') });
+  const agents = new Map([['a', await startAgent(t, scheduler.address, 'a')], ['b', await startAgent(t, scheduler.address, 'b')]]);
+  const cluster = client(t, scheduler.address);
+  const id = await submit(t, scheduler.address, CLUSTER_JOB, args, ['--interval', '0.2', '--retries', '0']);
+  const running = await waitFor('an image of the job', async () => {
+    const j = await job(cluster, id);
+    return j.state === 'running' && j.images > 0 ? j : undefined;
+  });
+  const filler = fill(mount);
+  // Its node dies while nothing can be written: the lease expires during the full period, and
+  // the surviving node's uploads (once the job moves) are refused too.
+  agents.get(running.node)!.child.kill('SIGKILL');
+  const nodes = await waitFor('the scheduler to say its storage is full', async () => {
+    const run = await runCli(t, ['nodes', ...scheduler.args]);
+    return run.stderr.includes(STORAGE_FULL) ? run : undefined;
+  });
+  t.is(nodes.code, 0, show(nodes));
+  const refused = await runCli(t, ['submit', CLUSTER_JOB, ...scheduler.args]);
+  t.is(refused.code, 1, show(refused));
+  t.regex(refused.stderr, /scheduler storage full: new work refused/);
+  t.false(scheduler.cli.exited, 'the scheduler is alive');
+  t.is((await cluster.call('ListJobs', { states: [] })).jobs.length, 1, 'no job was added');
+
+  fs.rmSync(filler);
+  const done = await finished(cluster, id);
+  t.is(done.state, 'succeeded', done.errorJson);
+  t.deepEqual(JSON.parse(done.resultJson), await expected);
+  t.true(done.moves >= 1, 'the job moved off the dead node once the expiry could be recorded');
+  t.false(scheduler.cli.exited);
+  t.regex(scheduler.cli.stderr, /has room again/);
+  const after = await runCli(t, ['nodes', ...scheduler.args]);
+  t.notRegex(after.stderr, /storage full/);
 });
