@@ -17,13 +17,13 @@ import type {
 import { openDb, type Db } from './db.js';
 import { basesOf, ImageStore, type UploadHeader, type UploadResult } from './images.js';
 import { Retention, RETENTION_SWEEP_MS } from './retention.js';
-import { STORAGE_FULL, StorageHealth } from './storage.js';
-import { Refused } from './upload.js';
+import { StorageHealth } from './storage.js';
 import { Jobs, TERMINAL, type JobRow, type Finish } from './jobs.js';
 import { Leases, type CommandSink } from './leases.js';
 import { Nodes, type NodeRow } from './nodes.js';
 import { place } from './placement.js';
-import { cutLogLine, jobNameProblem, MAX_RESULT_BYTES } from '../names.js';
+import { cutLogLine, jobNameProblem } from '../names.js';
+import { finite, int, keptError, resultProblem, text } from './inputs.js';
 
 export interface SchedulerCoreOptions {
   dataDir: string;
@@ -58,40 +58,6 @@ export class SchedulerError extends Error {
   }
 }
 
-/** A result is JSON of at most MAX_RESULT_BYTES: what `result` and `list --json` can always print. */
-function checkedResult(json: string): string {
-  const bytes = Buffer.byteLength(json);
-  if (bytes > MAX_RESULT_BYTES) throw new SchedulerError('INVALID_ARGUMENT', `the result is ${bytes} bytes of JSON; at most ${MAX_RESULT_BYTES}: return a summary and write bulk data to files`);
-  try {
-    JSON.parse(json);
-  } catch {
-    throw new SchedulerError('INVALID_ARGUMENT', 'the result is not valid JSON');
-  }
-  return json;
-}
-
-/**
- * An attempt's error is kept whatever it is (refusing it would leave the job running for good):
- * one that is not JSON, or too long, is kept as the start of its text.
- */
-function checkedError(json: string): string {
-  const bytes = Buffer.byteLength(json);
-  if (bytes <= MAX_RESULT_BYTES) {
-    try {
-      JSON.parse(json);
-      return json;
-    } catch {
-      return JSON.stringify({ message: `(the attempt's error was not JSON) ${json.slice(0, 4096)}` });
-    }
-  }
-  return JSON.stringify({ message: `(the attempt's error was ${bytes} bytes, cut) ${json.slice(0, 4096)}` });
-}
-
-/** Stored values as their wire types: a row cannot make a reply fail to encode. */
-const text = (v: unknown): string => (v === null || v === undefined ? '' : typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('utf8') : String(v));
-const finite = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
-const int = (v: unknown, min = 0, max = 2 ** 32 - 1): number => (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? v : 0);
-
 const TICK_MS_MAX = 250;
 const MAX_CODE_BYTES = 32 << 20;
 
@@ -124,15 +90,17 @@ export class SchedulerCore {
       maxJobImageBytes: options.maxJobImageBytes,
       minUploadBytesPerS: options.minUploadBytesPerS,
       rateWindowMs: options.uploadRateWindowMs,
-      room: (bytes) => this.#room(bytes),
+      room: (bytes) => this.storage.room(bytes, () => this.sweep()),
       diskError: (err) => this.storage.noticed(err, 'storing an image'),
     });
     this.retention = new Retention(this.db, this.images, options.keepFinishedMs);
     this.leases = new Leases(options.leaseTimeoutMs);
     // Every write an RPC reaches: a full disk makes it a refusal with a status, and the scheduler degraded.
-    this.submit = this.#guarded('accepting the job', 'RESOURCE_EXHAUSTED', this.submit);
+    const guard = <A extends unknown[], R>(what: string, status: 'UNAVAILABLE' | 'RESOURCE_EXHAUSTED', fn: (...args: A) => R) =>
+      this.storage.guard(what, fn.bind(this), (message) => new SchedulerError(status, message));
+    this.submit = guard('accepting the job', 'RESOURCE_EXHAUSTED', this.submit);
     for (const [name, what] of [['report', 'recording a report'], ['finish', 'recording how an attempt ended'], ['connect', 'registering a node'], ['cancel', 'cancelling a job'], ['checkpoint', 'asking for a checkpoint'], ['drain', 'draining a node'], ['deleteImages', 'removing images']] as const) {
-      (this as Record<string, unknown>)[name] = this.#guarded(what, 'UNAVAILABLE', this[name] as (...args: never[]) => unknown);
+      (this as Record<string, unknown>)[name] = guard(what, 'UNAVAILABLE', this[name] as (...args: never[]) => unknown);
     }
     // Nodes alive when the scheduler stopped keep their jobs if they reconnect within a lease.
     for (const node of this.nodes.alive()) this.leases.adopt(node.name, node.slots);
@@ -188,35 +156,7 @@ export class SchedulerCore {
     );
   }
 
-  /** Refuses new work while the disk is full. */
-  #refuseIfDegraded(): void {
-    if (this.storage.degraded !== null) throw new SchedulerError('RESOURCE_EXHAUSTED', `${this.storage.status}; free space in the scheduler's data directory and retry`);
-  }
 
-  /**
-   * Before an upload: room for `bytes` beside the reserve on the data directory's disk, after
-   * pruning what retention allows; refused otherwise.
-   */
-  #room(bytes: number): void {
-    if (this.storage.degraded !== null) throw new Refused(false, `${this.storage.status}; the image is not stored`, 'RESOURCE_EXHAUSTED');
-    const fits = (): boolean => this.storage.freeBytes() >= bytes + this.storage.reserveBytes;
-    if (fits()) return;
-    this.sweep();
-    if (fits()) return;
-    throw new Refused(false, `the scheduler's disk has ${this.storage.freeBytes()} bytes free; this image needs ${bytes} and ${this.storage.reserveBytes} are kept in reserve: free space in its data directory`, 'RESOURCE_EXHAUSTED');
-  }
-
-  /** `fn` with disk errors turned into a refusal with `status` (and the scheduler degraded). */
-  #guarded<A extends unknown[], R>(what: string, status: 'UNAVAILABLE' | 'RESOURCE_EXHAUSTED', fn: (...args: A) => R): (...args: A) => R {
-    return (...args: A): R => {
-      try {
-        return fn.apply(this, args);
-      } catch (err) {
-        if (!this.storage.noticed(err, what)) throw err;
-        throw new SchedulerError(status, `${STORAGE_FULL}: ${what} failed (${(err as Error).message}); the scheduler resumes by itself when its disk has room`);
-      }
-    };
-  }
 
   close(): void {
     if (this.#timer) clearInterval(this.#timer);
@@ -307,11 +247,15 @@ export class SchedulerCore {
   finish(request: FinishRequest, now = Date.now()): boolean {
     let finish: Finish;
     switch (request.outcome) {
-      case 'SUCCEEDED':
-        finish = { outcome: 'succeeded', resultJson: checkedResult(request.resultJson || 'null') };
+      case 'SUCCEEDED': {
+        const resultJson = request.resultJson || 'null';
+        const problem = resultProblem(resultJson);
+        if (problem !== null) throw new SchedulerError('INVALID_ARGUMENT', problem);
+        finish = { outcome: 'succeeded', resultJson };
         break;
+      }
       case 'FAILED':
-        finish = { outcome: 'failed', errorJson: checkedError(request.errorJson || '{}'), retryable: request.retryable === true };
+        finish = { outcome: 'failed', errorJson: keptError(request.errorJson || '{}'), retryable: request.retryable === true };
         break;
       case 'STOPPED':
         finish = { outcome: 'stopped' };
@@ -320,7 +264,7 @@ export class SchedulerCore {
         finish = { outcome: 'cancelled' };
         break;
       case 'UNSTARTED':
-        finish = { outcome: 'unstarted', errorJson: checkedError(request.errorJson || '{}') };
+        finish = { outcome: 'unstarted', errorJson: keptError(request.errorJson || '{}') };
         break;
       default:
         throw new SchedulerError('INVALID_ARGUMENT', `unknown outcome ${String(request.outcome)}`);
@@ -407,7 +351,7 @@ export class SchedulerCore {
   // --- the CLI ---
 
   submit(request: SubmitRequest, now = Date.now()): JobInfo {
-    this.#refuseIfDegraded();
+    if (this.storage.degraded !== null) throw new SchedulerError('RESOURCE_EXHAUSTED', `${this.storage.status}; free space in the scheduler's data directory and retry`);
     const code = request.code ? Buffer.from(request.code as Uint8Array) : Buffer.alloc(0);
     if (code.length === 0) throw new SchedulerError('INVALID_ARGUMENT', 'the job has no code');
     if (code.length > MAX_CODE_BYTES) throw new SchedulerError('INVALID_ARGUMENT', `the job's code is ${code.length} bytes; at most ${MAX_CODE_BYTES}`);

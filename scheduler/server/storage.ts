@@ -7,6 +7,7 @@
 // and ends the degraded state by itself.
 import fs from 'node:fs';
 import { STORAGE_FULL } from '../names.js';
+import { Refused } from './upload.js';
 
 /** What `nodes` and `status` show, and what refusals say, while the scheduler is degraded. */
 export { STORAGE_FULL };
@@ -73,6 +74,31 @@ export class StorageHealth {
       this.#log(`${STORAGE_FULL}: ${reason}. Leases and running jobs go on; free space in ${this.#dir} and the scheduler resumes by itself`);
     }
     return true;
+  }
+
+  /** `fn` with errors of the disk turned into `refusal(message)` (and the scheduler degraded). */
+  guard<A extends unknown[], R>(what: string, fn: (...args: A) => R, refusal: (message: string) => Error): (...args: A) => R {
+    return (...args: A): R => {
+      try {
+        return fn(...args);
+      } catch (err) {
+        if (!this.noticed(err, what)) throw err;
+        throw refusal(`${STORAGE_FULL}: ${what} failed (${(err as Error).message}); the scheduler resumes by itself when its disk has room`);
+      }
+    };
+  }
+
+  /**
+   * Before an upload: room for `bytes` beside the reserve, after `prune` (what retention
+   * allows) if need be; refused (RESOURCE_EXHAUSTED) otherwise, and at once while degraded.
+   */
+  room(bytes: number, prune: () => void): void {
+    if (this.#degraded !== null) throw new Refused(false, `${this.status}; the image is not stored`, 'RESOURCE_EXHAUSTED');
+    const fits = (): boolean => this.freeBytes() >= bytes + this.reserveBytes;
+    if (fits()) return;
+    prune();
+    if (fits()) return;
+    throw new Refused(false, `the scheduler's disk has ${this.freeBytes()} bytes free; this image needs ${bytes} and ${this.reserveBytes} are kept in reserve: free space in its data directory`, 'RESOURCE_EXHAUSTED');
   }
 
   /**
