@@ -156,8 +156,6 @@ export class SchedulerCore {
     );
   }
 
-
-
   close(): void {
     if (this.#timer) clearInterval(this.#timer);
     for (const lease of this.leases.connected()) lease.sink?.end();
