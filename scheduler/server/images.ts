@@ -57,8 +57,12 @@ export type UploadResult = { accepted: true } | { accepted: false; stale: boolea
 
 /** An image larger than this is refused before a byte is written (`--max-image-bytes`). */
 export const DEFAULT_MAX_IMAGE_BYTES = 64 * 2 ** 30;
-/** The images of one job held at once, with the one being uploaded, at most (`--max-job-image-bytes`). */
-export const DEFAULT_MAX_JOB_IMAGE_BYTES = 256 * 2 ** 30;
+/**
+ * The images of one job held at once, with the one being uploaded, at most
+ * (`--max-job-image-bytes`): room for the images retention keeps and a new one, each of the
+ * largest size (256 GiB).
+ */
+export const DEFAULT_MAX_JOB_IMAGE_BYTES = (SCHEDULER_KEEP_IMAGES + 1) * DEFAULT_MAX_IMAGE_BYTES;
 
 export interface ImageStoreOptions {
   /** An upload that gets no byte for this long fails (a part never came), ms. */
