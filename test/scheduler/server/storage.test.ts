@@ -162,6 +162,9 @@ else test(SERVE_FULL, async (t) => {
     return run.stderr.includes(STORAGE_FULL) ? run : undefined;
   });
   t.is(nodes.code, 0, show(nodes));
+  const status = await runCli(t, ['status', ...scheduler.args]);
+  t.is(status.code, 0, show(status));
+  t.regex(status.stderr, /^warning: scheduler storage full: new work refused \(since /m);
   const refused = await runCli(t, ['submit', CLUSTER_JOB, ...scheduler.args]);
   t.is(refused.code, 1, show(refused));
   t.regex(refused.stderr, /scheduler storage full: new work refused/);
