@@ -373,9 +373,9 @@ test('An image declaring more than --max-image-bytes (even 2^53 − 1) is refuse
 
 test("An image that would take a job past its image quota is refused RESOURCE_EXHAUSTED; the job's images stay as they were.", async (t) => {
   const quota = limited(t, { maxJobImageBytes: 400_000 });
-  const bytes = await imageBytes(t, quota.c.images.key, `job-${quota.id}`, 1);
+  const bytes = await imageBytes(t, quota.c.images.jobKey(quota.id), `job-${quota.id}`, 1);
   t.true((await upload(quota.c, quota.id, 1, bytes, [{ offset: 0, length: bytes.length }]))[0]!.accepted);
-  const second = await imageBytes(t, quota.c.images.key, `job-${quota.id}`, 2);
+  const second = await imageBytes(t, quota.c.images.jobKey(quota.id), `job-${quota.id}`, 2);
   const r = await quota.c.upload({ job: quota.id, attempt: 1, sequence: 2, bytes: second.length, node: 'n1' }, untouched(t));
   t.like(r, { accepted: false, status: 'RESOURCE_EXHAUSTED' });
   t.regex((r as { reason: string }).reason, /quota of \d+ bytes .*--max-job-image-bytes/);
@@ -389,7 +389,7 @@ test('A stream that sends its header and then nothing is cut for its rate, DEADL
   let release!: () => void;
   const never = new Promise<void>((resolve) => (release = resolve));
   t.teardown(() => release());
-  const bytes = await imageBytes(t, c.images.key, `job-${id}`, 1);
+  const bytes = await imageBytes(t, c.images.jobKey(id), `job-${id}`, 1);
   async function* silent() {
     await never;
     yield { chunk: Buffer.alloc(1) };
