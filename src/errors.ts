@@ -13,7 +13,8 @@ export type CrErrorCode =
   | 'CR_NOT_IN_JOB'
   | 'CR_KEY_INVALID'
   | 'CR_JOB_STOPPED'
-  | 'CR_FILE_MISMATCH';
+  | 'CR_FILE_MISMATCH'
+  | 'CR_IDENTITY_MISMATCH';
 
 export class CrError extends Error {
   readonly code: CrErrorCode;
@@ -34,7 +35,8 @@ export type ImageCorruptReason =
   | 'manifest'
   | 'block'
   | 'base'
-  | 'mismatch';
+  | 'mismatch'
+  | 'not-a-file';
 
 /** The image is damaged, truncated, not a cr image, or belongs to another job. */
 export class ImageCorruptError extends CrError {
@@ -146,6 +148,20 @@ export class JobStoppedError extends CrError {
   constructor(imageId: string | null) {
     super('CR_JOB_STOPPED', `the job was asked to stop; ${imageId ? `checkpointed as ${imageId}` : 'no image was taken'}`);
     this.imageId = imageId;
+  }
+}
+
+/**
+ * An image (or a finished run) was made by other args or code than the job being run: resuming
+ * from it would compute something else. `args`/`code` say which differ.
+ */
+export class IdentityMismatchError extends CrError {
+  readonly argsDiffer: boolean;
+  readonly codeDiffers: boolean;
+  constructor(message: string, differs: { args: boolean; code: boolean }) {
+    super('CR_IDENTITY_MISMATCH', message);
+    this.argsDiffer = differs.args;
+    this.codeDiffers = differs.code;
   }
 }
 

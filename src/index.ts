@@ -21,5 +21,6 @@ export {
   JobStoppedError,
   KeyError,
   FileMismatchError,
+  IdentityMismatchError,
   type CrErrorCode,
 } from './errors.js';
