@@ -100,6 +100,7 @@ export class JobRunner {
   readonly #listeners: ((event: RunEvent) => void)[] = [];
   #pool: Piscina | null = null;
   #stopping = false;
+  readonly #warned = new Set<string>();
 
   constructor(options: RunOptions) {
     this.#options = options;
@@ -254,6 +255,11 @@ export class JobRunner {
   }
 
   #emit(event: RunEvent): void {
+    // The store's threads (this one, the job's, its image writer's) each see a planted entry: it is named once.
+    if (event.type === 'warning') {
+      if (this.#warned.has(event.message)) return;
+      this.#warned.add(event.message);
+    }
     for (const listener of this.#listeners) listener(event);
   }
 }

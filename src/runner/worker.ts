@@ -36,11 +36,17 @@ export default async function runAttempt(task: JobTask): Promise<JobTaskResult> 
       const reader = store.openImage(task.from, codec, { job: task.job });
       restoringFrom = reader.manifest.sequence;
       try {
-        check(reader, `image ${task.from}`);
+        try {
+          check(reader, `image ${task.from}`);
+        } catch (err) {
+          // --from is the user's explicit choice (to run a finished job on for more steps, say):
+          // what differs is said, not refused.
+          if (!(err instanceof IdentityMismatchError)) throw err;
+          post({ type: 'warning', message: `${err.message}; resuming from it as --from asks` });
+        }
         restored = RestoredImage.load(reader);
       } catch (err) {
         reader.close();
-        if (err instanceof IdentityMismatchError) restoringFrom = null;
         throw err;
       }
     } else {
