@@ -174,7 +174,7 @@ test('A restart that registers a region with another length fails clearly, is no
   const command = (...extra: string[]): string[] => ['run', job, ...counterCommand(store, { steps: 100 }, ...extra).slice(2)];
   const first = await runCli(t, command());
   t.is(first.code, 0, show(first));
-  fs.writeFileSync(job, fs.readFileSync(job, 'utf8').replace('length = 4096', 'length = 2048'));
+  fs.writeFileSync(job, fs.readFileSync(job, 'utf8').replace('length = 4096, throwAt', 'length = 2048, throwAt'));
 
   const changed = await runCli(t, command('--retries', '3', '--allow-code-change'));
   t.is(changed.code, 1, show(changed));
