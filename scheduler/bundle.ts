@@ -17,10 +17,9 @@ import { encodePack, JOB_MODULE, type CodeFile } from './code-pack.js';
 export { BundleError };
 
 // A relative module path as the first argument of `new URL(..., import.meta.url)`, in quotes.
-const MODULE_URL = /new\s+URL\(\s*(['"])(\.{1,2}\/[^'"\n]+?\.(?:[cm]?js|[cm]?ts))\1\s*,\s*import\.meta\.url\s*\)/g;
+export const MODULE_URL = /new\s+URL\(\s*(['"])(\.{1,2}\/[^'"\n]+?\.(?:[cm]?js|[cm]?ts))\1\s*,\s*import\.meta\.url\s*\)/g;
 
-/** `sources`, when given, receives the absolute path of every file bundled (packages' files included). */
-export async function bundleJob(file: string, sources?: Set<string>): Promise<Buffer> {
+export async function bundleJob(file: string): Promise<Buffer> {
   const entry = path.resolve(file);
   // Module file → its name in the pack. The job itself is JOB_MODULE, so a member that names the
   // job's own file gets the job's bundle.
@@ -50,11 +49,11 @@ export async function bundleJob(file: string, sources?: Set<string>): Promise<Bu
       });
     },
   };
-  const files: CodeFile[] = [{ name: JOB_MODULE, bytes: await bundleOne(file, entry, plugin, sources) }];
+  const files: CodeFile[] = [{ name: JOB_MODULE, bytes: await bundleOne(file, entry, plugin) }];
   // Members may name further modules; each is bundled once.
   while (pending.length > 0) {
     const target = pending.shift()!;
-    files.push({ name: names.get(target)!, bytes: await bundleOne(file, target, plugin, sources) });
+    files.push({ name: names.get(target)!, bytes: await bundleOne(file, target, plugin) });
   }
   // A job without such references travels as the plain bundle, as before packs existed.
   return files.length === 1 ? files[0]!.bytes : encodePack(files);
@@ -69,7 +68,7 @@ function uniqueName(file: string, taken: Set<string>): string {
   }
 }
 
-async function bundleOne(job: string, entry: string, plugin: Plugin, sources?: Set<string>): Promise<Buffer> {
+async function bundleOne(job: string, entry: string, plugin: Plugin): Promise<Buffer> {
   try {
     const result = await build({
       entryPoints: [entry],
@@ -85,9 +84,7 @@ async function bundleOne(job: string, entry: string, plugin: Plugin, sources?: S
       // Keeps `import.meta.url`-free code unchanged and error stacks readable.
       sourcemap: 'inline',
       sourcesContent: false,
-      metafile: sources !== undefined,
     });
-    for (const input of Object.keys(result.metafile?.inputs ?? {})) sources?.add(path.resolve(input));
     return Buffer.from(result.outputFiles[0]!.contents);
   } catch (err) {
     const errors = (err as { errors?: { text: string; location?: { file: string; line: number } | null }[] }).errors;

@@ -8,13 +8,13 @@ export type CrErrorCode =
   | 'CR_STATE_UNCAPTURABLE'
   | 'CR_REGION_MISMATCH'
   | 'CR_NO_IMAGE'
+  | 'CR_IDENTITY_MISMATCH'
   | 'CR_STORE_LOCKED'
   | 'CR_CHECKPOINT_FAILED'
   | 'CR_NOT_IN_JOB'
   | 'CR_KEY_INVALID'
   | 'CR_JOB_STOPPED'
-  | 'CR_FILE_MISMATCH'
-  | 'CR_IDENTITY_MISMATCH';
+  | 'CR_FILE_MISMATCH';
 
 export class CrError extends Error {
   readonly code: CrErrorCode;
@@ -129,6 +129,20 @@ export class NoImageError extends CrError {
   }
 }
 
+/**
+ * An image (or a finished run) was made by other args or code than the job being run: resuming
+ * from it would compute something else. `argsDiffer`/`codeDiffers` say which differ.
+ */
+export class IdentityMismatchError extends CrError {
+  readonly argsDiffer: boolean;
+  readonly codeDiffers: boolean;
+  constructor(message: string, differs: { args: boolean; code: boolean }) {
+    super('CR_IDENTITY_MISMATCH', message);
+    this.argsDiffer = differs.args;
+    this.codeDiffers = differs.code;
+  }
+}
+
 /** `cr` was used with no job running in this thread. */
 export class NotInJobError extends CrError {
   constructor(what: string) {
@@ -148,20 +162,6 @@ export class JobStoppedError extends CrError {
   constructor(imageId: string | null) {
     super('CR_JOB_STOPPED', `the job was asked to stop; ${imageId ? `checkpointed as ${imageId}` : 'no image was taken'}`);
     this.imageId = imageId;
-  }
-}
-
-/**
- * An image (or a finished run) was made by other args or code than the job being run: resuming
- * from it would compute something else. `args`/`code` say which differ.
- */
-export class IdentityMismatchError extends CrError {
-  readonly argsDiffer: boolean;
-  readonly codeDiffers: boolean;
-  constructor(message: string, differs: { args: boolean; code: boolean }) {
-    super('CR_IDENTITY_MISMATCH', message);
-    this.argsDiffer = differs.args;
-    this.codeDiffers = differs.code;
   }
 }
 
