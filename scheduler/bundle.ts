@@ -10,7 +10,7 @@
 // pack (code-pack.ts) that the agent unpacks into one directory, where the URL resolves.
 import fs from 'node:fs';
 import path from 'node:path';
-import { build, type Plugin } from 'esbuild';
+import { build, type BuildOptions, type Plugin } from 'esbuild';
 import { BundleError } from './cluster-errors.js';
 import { encodePack, JOB_MODULE, type CodeFile } from './code-pack.js';
 
@@ -68,17 +68,22 @@ function uniqueName(file: string, taken: Set<string>): string {
   }
 }
 
+/** How a job module is bundled: as one ES module for Node, `cr` left as an import (every agent has it). */
+export const JOB_BUILD_OPTIONS = {
+  bundle: true,
+  write: false,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external: ['cr', 'cr/*'],
+  logLevel: 'silent',
+} as const satisfies BuildOptions;
+
 async function bundleOne(job: string, entry: string, plugin: Plugin): Promise<Buffer> {
   try {
     const result = await build({
       entryPoints: [entry],
-      bundle: true,
-      write: false,
-      format: 'esm',
-      platform: 'node',
-      target: 'node20',
-      external: ['cr', 'cr/*'],
-      logLevel: 'silent',
+      ...JOB_BUILD_OPTIONS,
       legalComments: 'none',
       plugins: [plugin],
       // Keeps `import.meta.url`-free code unchanged and error stacks readable.

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { build, type Plugin } from 'esbuild';
 import { codeOfFiles, sha256Hex, type CodeIdentity } from '../src/runner/identity.js';
-import { BundleError, MODULE_URL } from './bundle.js';
+import { BundleError, JOB_BUILD_OPTIONS, MODULE_URL } from './bundle.js';
 
 export async function codeIdentity(jobFile: string): Promise<CodeIdentity> {
   const entry = path.resolve(jobFile);
@@ -32,18 +32,7 @@ export async function codeIdentity(jobFile: string): Promise<CodeIdentity> {
   while (pending.length > 0) {
     const module = pending.shift()!;
     try {
-      const result = await build({
-        entryPoints: [module],
-        bundle: true,
-        write: false,
-        format: 'esm',
-        platform: 'node',
-        target: 'node20',
-        external: ['cr', 'cr/*'],
-        logLevel: 'silent',
-        metafile: true,
-        plugins: [plugin],
-      });
+      const result = await build({ entryPoints: [module], ...JOB_BUILD_OPTIONS, metafile: true, plugins: [plugin] });
       for (const input of Object.keys(result.metafile.inputs)) sources.add(path.resolve(input));
     } catch (err) {
       const first = (err as { errors?: { text: string; location?: { file: string; line: number } | null }[] }).errors?.[0];
