@@ -262,8 +262,10 @@ export class LocalStore {
   /** Deletes the finished record (`--fresh`); gone once this returns. */
   removeFinished(job: string): boolean {
     const file = path.join(this.jobDir(job), FINISHED_FILE);
-    if (!fs.existsSync(file)) return false;
-    fs.rmSync(file, { force: true, recursive: false });
+    // Only a file (or link) is removed: a directory under that name is not the store's own.
+    const stat = fs.lstatSync(file, { throwIfNoEntry: false });
+    if (stat === undefined || stat.isDirectory()) return false;
+    fs.rmSync(file, { force: true });
     fsyncDirSync(path.dirname(file));
     return true;
   }
