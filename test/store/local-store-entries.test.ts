@@ -151,3 +151,14 @@ if (!immutable) console.log('skipping the unlink-failure test: chattr +i does no
   await commitImage(store, 'job', 3);
   t.deepEqual(store.list('job').map((e) => e.sequence), [3]);
 });
+
+test('A FIFO planted as the job\'s lock file is taken over without blocking.', (t) => {
+  const store = openStore([]);
+  fs.mkdirSync(store.jobDir('job'), { recursive: true });
+  const lock = path.join(store.jobDir('job'), 'lock');
+  mkfifo(lock);
+  const unlock = store.lock('job');
+  t.true(fs.lstatSync(lock).isFile(), 'the lock is ours now');
+  unlock();
+  t.false(fs.existsSync(lock));
+});
