@@ -13,6 +13,7 @@ import path from 'node:path';
 import { build, type BuildOptions, type Plugin } from 'esbuild';
 import { BundleError } from './cluster-errors.js';
 import { encodePack, JOB_MODULE, type CodeFile } from './code-pack.js';
+import { PACKAGE_NAME } from '../src/version.js';
 
 export { BundleError };
 
@@ -68,14 +69,14 @@ function uniqueName(file: string, taken: Set<string>): string {
   }
 }
 
-/** How a job module is bundled: as one ES module for Node, `cr` left as an import (every agent has it). */
+/** How a job module is bundled: one ES module for Node, the cr package left as an import (every agent has it). */
 export const JOB_BUILD_OPTIONS = {
   bundle: true,
   write: false,
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  external: ['cr', 'cr/*'],
+  external: [PACKAGE_NAME, `${PACKAGE_NAME}/*`],
   logLevel: 'silent',
 } as const satisfies BuildOptions;
 
