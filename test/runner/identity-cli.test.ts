@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
+import { EXIT_STOPPED } from '../../scheduler/signals.js';
 import { getCodec } from '../../src/codec/index.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import { rewriteManifest } from '../image/helpers.js';
@@ -182,7 +183,7 @@ test('A FIFO named as an image does not hang run: it is passed over with one war
   await run.waitUntil(() => fs.existsSync(imageFile(store, 'heat2d', 8)), 'the first image');
   run.child.kill('SIGTERM');
   const stopped = await run.exit;
-  t.is(stopped.code, 0, run.describe());
+  t.is(stopped.code, EXIT_STOPPED, run.describe());
   t.regex(stopped.stderr, /^job "heat2d" stopped after checkpoint heat2d-\d{8}\. Resume it with:$/m);
   const warning = `warning: passed over ${fifo}: it is a FIFO, not an image file`;
   t.is(stopped.stderr.split('\n').filter((line) => line === warning).length, 1, stopped.stderr);
