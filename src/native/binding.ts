@@ -232,7 +232,8 @@ export function loadNative(): NativeLoadResult {
   }
   const here = path.dirname(fileURLToPath(import.meta.url));
   // dist/src/native/binding.js → <package root>/build/Release/cr_native.node
-  const file = path.resolve(here, '..', '..', '..', 'build', 'Release', 'cr_native.node');
+  // CR_NATIVE_FILE: another build of the addon (npm run test:sanitize loads its ASan build).
+  const file = process.env.CR_NATIVE_FILE || path.resolve(here, '..', '..', '..', 'build', 'Release', 'cr_native.node');
   try {
     const require = createRequire(import.meta.url);
     const binding = require(file) as NativeBinding;
