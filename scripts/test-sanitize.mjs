@@ -76,9 +76,15 @@ if (build) {
 }
 if (!fs.existsSync(addon)) fail(`no sanitizer build at ${addon}: run without --no-build`);
 
+// Instrumented, or the run would prove nothing.
+const symbols = spawnSync('nm', ['-D', addon], { encoding: 'utf8' });
+if (!symbols.error && !/__asan_report_load/.test(symbols.stdout)) fail(`${addon} is not instrumented by AddressSanitizer`);
+
 const env = {
   ...process.env,
   CR_NATIVE_FILE: addon,
+  // The stress test of teardown.test.ts with fewer processes: each is many times slower here.
+  CR_TEARDOWN_PROCESSES: process.env.CR_TEARDOWN_PROCESSES || '12',
   LD_PRELOAD: runtime,
   // abort_on_error: a report ends the process with SIGABRT, which the tests' child processes and
   // ava report as a failure. Node handles SEGV itself (stack overflow checks), so ASan leaves it.
