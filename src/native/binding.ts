@@ -121,7 +121,8 @@ export interface NativeBinding {
    * is now, in the background (the addon's flusher thread, and the fault handler before the job's first
    * write to a block not yet saved); returns at once. ready[0] becomes 1 when every block is
    * saved, -1 when the flush was cancelled (the region was released by its finalizer or the
-   * environment's teardown). memory must stay alive and unwritten until then.
+   * environment's teardown). memory must stay alive and unwritten, and ready alive, until then:
+   * the addon holds no reference to either (a collected one would be written after it was freed).
    */
   cowFlush(buffer: ArrayBuffer, memory: Uint8Array, slots: Float64Array, ready: Int32Array): void;
   /**
