@@ -225,16 +225,22 @@ export interface NativeLoadResult {
 let cached: NativeLoadResult | undefined;
 
 /** Loads the addon once. `CR_NATIVE=0` forces the portable path. */
+/**
+ * Where the addon is loaded from: build/Release/cr_native.node, or CR_NATIVE_FILE (another build
+ * of it: npm run test:sanitize loads its AddressSanitizer build this way).
+ */
+export function nativeAddonFile(): string {
+  // dist/src/native/binding.js → <package root>/build/Release/cr_native.node
+  return process.env.CR_NATIVE_FILE || path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'build', 'Release', 'cr_native.node');
+}
+
 export function loadNative(): NativeLoadResult {
   if (cached) return cached;
   if (process.env.CR_NATIVE === '0') {
     cached = { binding: null, reason: 'disabled by CR_NATIVE=0' };
     return cached;
   }
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  // dist/src/native/binding.js → <package root>/build/Release/cr_native.node
-  // CR_NATIVE_FILE: another build of the addon (npm run test:sanitize loads its ASan build).
-  const file = process.env.CR_NATIVE_FILE || path.resolve(here, '..', '..', '..', 'build', 'Release', 'cr_native.node');
+  const file = nativeAddonFile();
   try {
     const require = createRequire(import.meta.url);
     const binding = require(file) as NativeBinding;
