@@ -3,7 +3,8 @@ import path from 'node:path';
 import os from 'node:os';
 import { Command, Option } from 'commander';
 import { DEFAULT_ADDRESS } from '../names.js';
-import { parseCount } from '../options.js';
+import { parseCount, parsePositiveNumber } from '../options.js';
+import { EXIT_STOPPED_AT_ONCE } from '../signals.js';
 import { credentialOptions, credentialsFrom, type CredentialFlags } from './common.js';
 import { defaultNodeName, logLine } from './serve.js';
 
@@ -12,7 +13,11 @@ interface AgentFlags extends CredentialFlags {
   name: string;
   slots: number;
   work: string;
+  drainTimeout: number;
 }
+
+/** Long enough for a job to reach its next safe point and write and upload a checkpoint. */
+export const DEFAULT_DRAIN_TIMEOUT_S = 120;
 
 export function agentCommand(): Command {
   return credentialOptions(new Command('agent'))
@@ -21,6 +26,12 @@ export function agentCommand(): Command {
     .addOption(new Option('--name <name>', "this node's name, unique in the cluster").env('CR_NODE').default(defaultNodeName()))
     .addOption(new Option('--slots <n>', 'jobs run at once').env('CR_SLOTS').argParser(parseCount('--slots', 1)).default(os.availableParallelism()))
     .addOption(new Option('--work <dir>', "where jobs' code, images and the image key are kept").env('CR_WORK').default('.cr-agent'))
+    .addOption(
+      new Option('--drain-timeout <seconds>', 'on SIGTERM/SIGINT, wait this long for the jobs to checkpoint and move before ending them')
+        .env('CR_DRAIN_TIMEOUT')
+        .argParser(parsePositiveNumber('--drain-timeout'))
+        .default(DEFAULT_DRAIN_TIMEOUT_S),
+    )
     .addHelpText(
       'after',
       `
@@ -32,7 +43,10 @@ client certificate (kept in <work>/tls/, mode 0600) and from then on talks mutua
 not needed again. Without --ca (a loopback scheduler) it sends the token with every call.
 
 The agent reconnects on its own when the scheduler restarts; its jobs keep running meanwhile.
-SIGINT/SIGTERM end its jobs' threads at once: the scheduler resumes them elsewhere.`,
+SIGTERM/SIGINT drain the node: it takes no new work, its jobs checkpoint at their next safe point
+and resume on other nodes from there, then the agent exits 0 (1 if --drain-timeout passed first;
+jobs not handed back by then resume from their previous image). A second signal exits at once
+(${EXIT_STOPPED_AT_ONCE}). Kubernetes' grace period and Slurm's signal lead must exceed --drain-timeout (docs/hpc.md).`,
     )
     .action(async (flags: AgentFlags) => {
       const [{ Agent }, { joinCluster }] = await Promise.all([import('../agent/agent.js'), import('../agent/join.js')]);
@@ -43,10 +57,29 @@ SIGINT/SIGTERM end its jobs' threads at once: the scheduler resumes them elsewhe
       if (credentials.ca) credentials = await joinCluster({ scheduler: flags.scheduler, name: flags.name, workDir, ca: credentials.ca, token: credentials.token });
       const agent = new Agent({ scheduler: flags.scheduler, name: flags.name, slots: flags.slots, workDir, credentials, log: logLine });
       agent.start();
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', () => resolve());
-        process.once('SIGTERM', () => resolve());
-      });
-      await agent.close();
+      const signal = (): Promise<NodeJS.Signals> =>
+        new Promise((resolve) => {
+          const on = (s: NodeJS.Signals): void => {
+            process.off('SIGINT', on);
+            process.off('SIGTERM', on);
+            resolve(s);
+          };
+          process.on('SIGINT', on);
+          process.on('SIGTERM', on);
+        });
+      const first = await signal();
+      logLine(`${first}: draining node ${flags.name}: ${agent.running} job${agent.running === 1 ? '' : 's'} will checkpoint and move to other nodes, for at most ${flags.drainTimeout} s (${first} again stops at once)`);
+      const again = signal();
+      const outcome = await Promise.race([agent.drain(flags.drainTimeout * 1000), again]);
+      if (typeof outcome === 'string') {
+        logLine(`${outcome} again: stopping at once; the scheduler resumes this node's jobs elsewhere from their latest images`);
+        await agent.close();
+        process.exitCode = EXIT_STOPPED_AT_ONCE;
+      } else if (outcome.left > 0) {
+        logLine(`--drain-timeout (${flags.drainTimeout} s) passed with ${outcome.left} job${outcome.left === 1 ? '' : 's'} still checkpointing: ended; they resume elsewhere from their previous image`);
+        process.exitCode = 1;
+      } else {
+        logLine(`drained: every job was handed back to the scheduler; exiting`);
+      }
     });
 }
