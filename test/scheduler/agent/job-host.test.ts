@@ -44,6 +44,8 @@ function options(t: ExecutionContext, jobFile: string, args: unknown): RunOption
     retryDelayMs: 1000,
     from: null,
     fresh: false,
+    code: { code: '0'.repeat(64), files: null },
+    recordFinished: false,
     level: 1,
     codec: 'auto',
     maxHeapMb: null,
