@@ -39,6 +39,11 @@ export function toJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2);
 }
 
+/** `1 image`, `3 images`; `plural(2, 'retry', 'retries')` for the irregular ones. */
+export function plural(count: number, one: string, many = `${one}s`): string {
+  return `${count} ${count === 1 ? one : many}`;
+}
+
 export class UsageError extends Error {}
 
 export function reportError(err: unknown, verbose: boolean): void {
