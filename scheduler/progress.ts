@@ -127,6 +127,8 @@ export class ProgressScreen {
         format: `${this.#label} [{bar}] {percentage}% | {message}`,
         hideCursor: true,
         clearOnComplete: true,
+        // Lines above the bar wrap as the terminal wraps them (the bar itself is cut to the width).
+        linewrap: true,
         // A line printed above clears the bar: draw it again even when its text is unchanged.
         forceRedraw: true,
         gracefulExit: false,
