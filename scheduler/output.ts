@@ -44,6 +44,22 @@ export function plural(count: number, one: string, many = `${one}s`): string {
   return `${count} ${count === 1 ? one : many}`;
 }
 
+/** A job's state in a sentence: "job 3 is queued", "has succeeded", "was cancelled". */
+export function stateInWords(state: string): string {
+  switch (state) {
+    case 'queued':
+    case 'running':
+      return `is ${state}`;
+    case 'succeeded':
+    case 'failed':
+      return `has ${state}`;
+    case 'cancelled':
+      return 'was cancelled';
+    default:
+      return `is ${state}`;
+  }
+}
+
 export class UsageError extends Error {}
 
 export function reportError(err: unknown, verbose: boolean): void {

@@ -106,7 +106,7 @@ test('checkpoint JOB makes a running job take an image now; cancel ends it; resu
   t.is(done.state, 'cancelled');
   const again = await runCli(t, ['checkpoint', String(id), ...s]);
   t.is(again.code, 1);
-  t.regex(again.stderr, /job \d+ is cancelled: only a running job can take a checkpoint/);
+  t.regex(again.stderr, /job \d+ was cancelled: only a running job can take a checkpoint/);
 });
 
 test("A job that fails by its own error is retried, with cr.attempt counting the cluster's attempts; past its retries it fails.", async (t) => {
