@@ -10,7 +10,9 @@
 // pack (code-pack.ts) that the agent unpacks into one directory, where the URL resolves.
 import fs from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { build, type Plugin } from 'esbuild';
+import { fromEsbuild, noDefaultExport } from '../src/job/job-module.js';
 import { BundleError } from './cluster-errors.js';
 import { encodePack, JOB_MODULE, type CodeFile } from './code-pack.js';
 
@@ -49,11 +51,12 @@ export async function bundleJob(file: string): Promise<Buffer> {
       });
     },
   };
-  const files: CodeFile[] = [{ name: JOB_MODULE, bytes: await bundleOne(file, entry, plugin) }];
-  // Members may name further modules; each is bundled once.
+  const files: CodeFile[] = [{ name: JOB_MODULE, bytes: await bundleOne(file, entry, plugin, 'job') }];
+  // Members may name further modules; each is bundled once. (A member that names the job's file
+  // gets the job's bundle, which was checked as a job.)
   while (pending.length > 0) {
     const target = pending.shift()!;
-    files.push({ name: names.get(target)!, bytes: await bundleOne(file, target, plugin) });
+    files.push({ name: names.get(target)!, bytes: await bundleOne(file, target, plugin, 'team member') });
   }
   // A job without such references travels as the plain bundle, as before packs existed.
   return files.length === 1 ? files[0]!.bytes : encodePack(files);
@@ -68,9 +71,15 @@ function uniqueName(file: string, taken: Set<string>): string {
   }
 }
 
-async function bundleOne(job: string, entry: string, plugin: Plugin): Promise<Buffer> {
+/**
+ * One module and what it imports, as one ES module. A syntax error, an import that cannot be
+ * resolved, or no default export is the user's to fix: a JobFileError naming their file, line
+ * and column, before anything reaches the cluster (where each attempt would fail the same way).
+ */
+async function bundleOne(job: string, entry: string, plugin: Plugin, kind: string): Promise<Buffer> {
+  let result;
   try {
-    const result = await build({
+    result = await build({
       entryPoints: [entry],
       bundle: true,
       write: false,
@@ -81,19 +90,27 @@ async function bundleOne(job: string, entry: string, plugin: Plugin): Promise<Bu
       logLevel: 'silent',
       legalComments: 'none',
       plugins: [plugin],
-      // Keeps `import.meta.url`-free code unchanged and error stacks readable.
+      metafile: true,
+      // Keeps `import.meta.url`-free code unchanged and error stacks readable: the agent's Node
+      // maps a stack through this map, and the sources, relative to this directory under this
+      // root, name the user's files (/home/ada/proj/job.ts:12:5), not the bundle on the agent.
       sourcemap: 'inline',
       sourcesContent: false,
+      sourceRoot: `${pathToFileURL(process.cwd()).href}/`,
     });
-    return Buffer.from(result.outputFiles[0]!.contents);
   } catch (err) {
-    const errors = (err as { errors?: { text: string; location?: { file: string; line: number } | null }[] }).errors;
+    const errors = (err as { errors?: EsbuildMessage[] }).errors;
     if (errors && errors.length > 0) {
-      const first = errors[0]!;
-      const where = first.location ? `${first.location.file}:${first.location.line}: ` : '';
+      const first = errors.find((e) => e.location) ?? errors[0]!;
+      if (first.location) throw fromEsbuild(entry, first);
       const what = entry === path.resolve(job) ? job : `${job} (its module ${path.relative(process.cwd(), entry)})`;
-      throw new BundleError(`cannot bundle ${what}: ${where}${first.text}`);
+      throw new BundleError(`cannot bundle ${what}: ${first.text}`);
     }
     throw err;
   }
+  const output = Object.values(result.metafile.outputs).find((o) => o.entryPoint !== undefined);
+  if (output && !output.exports.includes('default')) throw noDefaultExport(entry, kind);
+  return Buffer.from(result.outputFiles[0]!.contents);
 }
+
+type EsbuildMessage = Parameters<typeof fromEsbuild>[1];

@@ -67,7 +67,9 @@ export function reportError(err: unknown, verbose: boolean): void {
   if (verbose && e?.stack) {
     process.stderr.write(`${e.stack}\n`);
   } else {
-    process.stderr.write(`cr-scheduler: ${oneLine(e?.message ?? String(err))}\n`);
+    // A job file's error ends with a code frame: its lines stay lines, each kept to one.
+    const text = e?.code === 'CR_JOB_FILE' ? e.message.split('\n').map(oneLine).join('\n') : oneLine(e?.message ?? String(err));
+    process.stderr.write(`cr-scheduler: ${text}\n`);
   }
 }
 

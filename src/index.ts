@@ -21,5 +21,6 @@ export {
   JobStoppedError,
   KeyError,
   FileMismatchError,
+  JobFileError,
   type CrErrorCode,
 } from './errors.js';

@@ -70,7 +70,8 @@ export class RunView {
         break;
       }
       case 'attempt-failed': {
-        if (this.#killed) break;
+        // A job file that cannot load is said once, by the run's end, with its code frame.
+        if (this.#killed || event.error.code === 'CR_JOB_FILE') break;
         this.#screen.stop();
         const retry = event.retryInMs === null ? '' : `; restarting from the latest image in ${formatMs(event.retryInMs)}`;
         this.line(`attempt ${event.attempt} of "${this.#job}" failed: ${event.error.message}${retry}`);
