@@ -51,12 +51,12 @@ export async function bundleJob(file: string): Promise<Buffer> {
       });
     },
   };
-  const files: CodeFile[] = [{ name: JOB_MODULE, bytes: await bundleOne(file, entry, plugin, 'job') }];
-  // Members may name further modules; each is bundled once. (A member that names the job's file
-  // gets the job's bundle, which was checked as a job.)
+  const files: CodeFile[] = [{ name: JOB_MODULE, bytes: await bundleOne(file, entry, plugin, true) }];
+  // Members may name further modules; each is bundled once. (They are not all team members with
+  // a default export: a Worker's file is named the same way.)
   while (pending.length > 0) {
     const target = pending.shift()!;
-    files.push({ name: names.get(target)!, bytes: await bundleOne(file, target, plugin, 'team member') });
+    files.push({ name: names.get(target)!, bytes: await bundleOne(file, target, plugin, false) });
   }
   // A job without such references travels as the plain bundle, as before packs existed.
   return files.length === 1 ? files[0]!.bytes : encodePack(files);
@@ -73,10 +73,10 @@ function uniqueName(file: string, taken: Set<string>): string {
 
 /**
  * One module and what it imports, as one ES module. A syntax error, an import that cannot be
- * resolved, or no default export is the user's to fix: a JobFileError naming their file, line
+ * resolved, or a job without a default export is the user's to fix: a JobFileError naming their file, line
  * and column, before anything reaches the cluster (where each attempt would fail the same way).
  */
-async function bundleOne(job: string, entry: string, plugin: Plugin, kind: string): Promise<Buffer> {
+async function bundleOne(job: string, entry: string, plugin: Plugin, isJob: boolean): Promise<Buffer> {
   let result;
   try {
     result = await build({
@@ -109,7 +109,7 @@ async function bundleOne(job: string, entry: string, plugin: Plugin, kind: strin
     throw err;
   }
   const output = Object.values(result.metafile.outputs).find((o) => o.entryPoint !== undefined);
-  if (output && !output.exports.includes('default')) throw noDefaultExport(entry, kind);
+  if (isJob && output && !output.exports.includes('default')) throw noDefaultExport(entry, 'job');
   return Buffer.from(result.outputFiles[0]!.contents);
 }
 
