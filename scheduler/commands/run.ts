@@ -205,6 +205,8 @@ async function run(file: string, flags: RunFlags, verbose: boolean, command: Com
       }
     }
   } finally {
+    // Also when the run throws (a locked store): the error then prints below a cleared bar.
+    view.done();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
