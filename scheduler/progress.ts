@@ -131,6 +131,9 @@ export class ProgressScreen {
         linewrap: true,
         // A line printed above clears the bar: draw it again even when its text is unchanged.
         forceRedraw: true,
+        // Redrawn 4 times a second (lines above it are written at once): a job of days is not
+        // worth a busy terminal.
+        fps: 4,
         gracefulExit: false,
       },
       cliProgress.Presets.shades_classic,

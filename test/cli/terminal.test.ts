@@ -4,7 +4,9 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
+import { defaultNodeName } from '../../scheduler/commands/serve.js';
 import { CLI, FIXTURES, runCli, show, tempDir } from '../runner/helpers.js';
+import { CLUSTER_JOB, startScheduler } from '../scheduler/helpers.js';
 
 const TICKER = path.join(FIXTURES, 'ticker-job.mjs');
 const HANG_GUARD_MS = 90_000;
@@ -88,11 +90,25 @@ tmuxTest('On a terminal, Ctrl-C leaves the notice and a runnable resume command 
   t.false(BAR.test(again), again);
 });
 
-tmuxTest('On a terminal, the result is printed on its own lines after the bar is cleared.', async (t) => {
+tmuxTest("On a terminal, the job's console output goes above the bar, and the result is printed on its own lines after the bar is cleared.", async (t) => {
   const dir = tempDir(t, 'tty-result');
-  const pane = new Pane(t, dir, cli(`run ${shq(TICKER)} --args '{"steps": 150, "logEvery": 50}'`));
+  const pane = new Pane(t, dir, cli(`run ${shq(TICKER)} --args '{"steps": 150, "logEvery": 50, "printEvery": 75}'`));
   const screen = (await pane.waitFor(/^EXIT=\d+$/m)).input!;
-  t.deepEqual(lines(screen), ['ticker: step 50', 'ticker: step 100', 'ticker: step 150', '{', '  "steps": 150', '}', 'EXIT=0']);
+  t.deepEqual(lines(screen), ['ticker: step 50', 'ticker printed: step 75', 'ticker: step 100', 'ticker: step 150', 'ticker printed: step 150', '{', '  "steps": 150', '}', 'EXIT=0']);
+});
+
+tmuxTest('On a terminal, submit --watch prints the log above its bar and the result on its own lines.', async (t) => {
+  const scheduler = await startScheduler(t, { localAgent: true });
+  const pane = new Pane(t, tempDir(t, 'tty-watch'), cli(`submit ${shq(CLUSTER_JOB)} --args '{"steps": 40, "stepMs": 20}' --watch ${scheduler.args.map(shq).join(' ')}`));
+  const screen = (await pane.waitFor(/^EXIT=\d+$/m)).input!;
+  const shown = lines(screen);
+  t.is(shown[0], 'submitted job 1 "cluster-job"', screen);
+  t.true(shown.includes('[scheduler] succeeded on node ' + defaultNodeName()), screen);
+  const result = shown.indexOf('{');
+  t.true(result > 0, screen);
+  t.is((JSON.parse(shown.slice(result, -1).join('\n')) as { steps: number }).steps, 40, screen);
+  t.is(shown.at(-1), 'EXIT=0');
+  t.false(BAR.test(screen), screen);
 });
 
 tmuxTest('On a terminal, a second Ctrl-C says the job stopped without a checkpoint and how to resume it.', async (t) => {
