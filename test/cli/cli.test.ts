@@ -34,6 +34,7 @@ const HELP: { command: string[]; lists: string[] }[] = [
       '--codec <codec>',
       '--max-heap <MiB>',
       '--no-progress',
+      '-q, --quiet',
       '(default: ".cr", env: CR_STORE)',
       '(default: 60, env: CR_INTERVAL)',
       '(env: CR_MTBF)',
