@@ -108,6 +108,7 @@ export function locate(file: string, line: number, column: number): SourceLocati
   let lines: string[] = [];
   try {
     lines = fs.readFileSync(file, 'utf8').split(/\r?\n/);
+    if (lines.at(-1) === '') lines.pop();
   } catch {
     // Gone since it failed to load: the place alone still helps.
   }
@@ -117,10 +118,16 @@ export function locate(file: string, line: number, column: number): SourceLocati
   const frame: string[] = [];
   for (let n = first; n <= last; n++) {
     const text = lines[n - 1]!;
-    frame.push(`${n === line ? '>' : ' '} ${String(n).padStart(width)} | ${text}`.trimEnd());
-    if (n === line) frame.push(`  ${' '.repeat(width)} | ${text.slice(0, column - 1).replace(/[^\t]/g, ' ')}^`);
+    frame.push(`${n === line ? '>' : ' '} ${String(n).padStart(width)} | ${shown(text)}`.trimEnd());
+    if (n === line) frame.push(`  ${' '.repeat(width)} | ${shown(text.slice(0, column - 1)).replace(/[^\t]/g, ' ')}^`);
   }
   return { file: display(file), line, column, frame: frame.join('\n') };
+}
+
+/** A control character in the source (an escape in a string) is shown, not sent to the terminal. */
+function shown(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 /** A path as the user would write it: relative to the current directory when inside it. */

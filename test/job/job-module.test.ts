@@ -130,4 +130,8 @@ test('JobFileError carries the code CR_JOB_FILE and the place; the frame marks t
   t.is(err.file, file);
   t.deepEqual(err.location, { file, line: 3, column: 2, frame: '  1 | a\n  2 | b\n> 3 | ccc\n    |  ^\n  4 | d' });
   t.is(err.message, `${file}:3:2: something\n  1 | a\n  2 | b\n> 3 | ccc\n    |  ^\n  4 | d`);
+
+  // A control character in the source is shown escaped, and the caret still stands under the column.
+  fs.writeFileSync(file, 'let a = "\u001b[2J"; let b = ;\n');
+  t.is(locate(file, 1, 25).frame, '> 1 | let a = "\\x1b[2J"; let b = ;\n    |                            ^');
 });
