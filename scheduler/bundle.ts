@@ -15,6 +15,7 @@ import { build, type Plugin } from 'esbuild';
 import { fromEsbuild, noDefaultExport } from '../src/job/job-module.js';
 import { BundleError } from './cluster-errors.js';
 import { encodePack, JOB_MODULE, type CodeFile } from './code-pack.js';
+import { PACKAGE_NAME } from '../src/version.js';
 
 export { BundleError };
 
@@ -86,7 +87,7 @@ async function bundleOne(job: string, entry: string, plugin: Plugin, isJob: bool
       format: 'esm',
       platform: 'node',
       target: 'node20',
-      external: ['cr', 'cr/*'],
+      external: [PACKAGE_NAME, `${PACKAGE_NAME}/*`],
       logLevel: 'silent',
       legalComments: 'none',
       plugins: [plugin],

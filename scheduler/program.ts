@@ -6,9 +6,11 @@ import { BundleError, ClusterError } from './cluster-errors.js';
 import { agentCommand } from './commands/agent.js';
 import { cancelCommand } from './commands/cancel.js';
 import { checkpointCommand } from './commands/checkpoint.js';
+import { doctorCommand } from './commands/doctor.js';
 import { drainCommand } from './commands/drain.js';
 import { imageCommand } from './commands/image.js';
 import { imagesCommand } from './commands/images.js';
+import { initCommand } from './commands/init.js';
 import { listCommand } from './commands/list.js';
 import { logsCommand } from './commands/logs.js';
 import { nodesCommand } from './commands/nodes.js';
@@ -39,6 +41,8 @@ process.on('warning', (warning: Error & { code?: string }) => {
 program.addCommand(runCommand(verbose).exitOverride());
 program.addCommand(imageCommand().exitOverride());
 for (const command of [
+  initCommand(),
+  doctorCommand(),
   serveCommand(),
   agentCommand(),
   submitCommand(),
