@@ -7,6 +7,7 @@ import { register } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { JobFileError, type SourceLocation } from '../errors.js';
+import { PACKAGE_NAME } from '../version.js';
 
 const TYPESCRIPT = /\.m?ts$/;
 /** Node's codes for a module that cannot be found or loaded as one. */
@@ -74,7 +75,7 @@ async function esbuildProblem(file: string): Promise<EsbuildMessage | null> {
       format: 'esm',
       platform: 'node',
       target: 'node20',
-      external: ['cr', 'cr/*'],
+      external: [PACKAGE_NAME, `${PACKAGE_NAME}/*`],
       logLevel: 'silent',
     });
     return null;

@@ -16,7 +16,7 @@ function project(t: ExecutionContext, files: Record<string, string>): string {
 }
 
 const TS_JOB = `import { double } from './helper.js';
-import type { Cr } from 'cr';
+import type { Cr } from 'cr-checkpoint';
 
 interface Args { n?: number; fail?: boolean }
 
