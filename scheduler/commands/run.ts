@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { MAX_LEVEL, MIN_LEVEL } from '../../src/image/format.js';
 import { resolvePolicyOptions } from '../../src/policy.js';
-import { JobRunner, type RunEvent, type RunOptions } from '../../src/runner/runner.js';
+import { JobRunner, type RunOptions } from '../../src/runner/runner.js';
 import { checkJobName } from '../../src/store/local-store.js';
 import { commandLine, givenOptions, invokedAs } from '../invocation.js';
 import { plural, toJson, UsageError } from '../output.js';
