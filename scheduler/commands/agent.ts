@@ -19,7 +19,7 @@ export function agentCommand(): Command {
   return credentialOptions(new Command('agent'), LOCAL_AGENT_TOKEN_FILE)
     .description("run jobs on this machine for a scheduler; jobs of a node that dies resume elsewhere from their latest image")
     .addOption(new Option('--scheduler <host:port>', 'the scheduler').env('CR_SCHEDULER').default(DEFAULT_ADDRESS))
-    .addOption(new Option('--name <name>', "this node's name, unique in the cluster (default: the host name)").env('CR_NODE').default(defaultNodeName()))
+    .addOption(new Option('--name <name>', "this node's name, unique in the cluster").env('CR_NODE').default(defaultNodeName(), `the host name, ${defaultNodeName()}`))
     .addOption(new Option('--slots <n>', 'jobs run at once').env('CR_SLOTS').argParser(parseCount('--slots', 1)).default(os.availableParallelism()))
     .addOption(new Option('--work <dir>', "where jobs' code, images and the image key are kept").env('CR_WORK').default('.cr-agent'))
     .addHelpText(
