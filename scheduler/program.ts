@@ -20,6 +20,7 @@ import { statusCommand } from './commands/status.js';
 import { tokenCommand } from './commands/token.js';
 import { submitCommand } from './commands/submit.js';
 import { runCommand } from './commands/run.js';
+import { slurmCommand } from './commands/slurm.js';
 import { oneLine, reportError, UsageError } from './output.js';
 
 const program = new Command('cr-scheduler')
@@ -56,6 +57,7 @@ for (const command of [
   drainCommand(),
   imagesCommand(),
   tokenCommand(),
+  slurmCommand(),
 ]) {
   program.addCommand(command.exitOverride());
 }

@@ -3,8 +3,9 @@ import path from 'node:path';
 import os from 'node:os';
 import { Command, Option } from 'commander';
 import { DEFAULT_ADDRESS } from '../names.js';
-import { parseCount } from '../options.js';
+import { parseCount, parsePositiveNumber } from '../options.js';
 import { ClusterError } from '../cluster-errors.js';
+import { EXIT_STOPPED_AT_ONCE } from '../signals.js';
 import { credentialOptions, credentialsFrom, LOCAL_AGENT_TOKEN_FILE, type CredentialFlags } from './common.js';
 import { defaultNodeName, logLine } from './serve.js';
 
@@ -13,7 +14,11 @@ interface AgentFlags extends CredentialFlags {
   name: string;
   slots: number;
   work: string;
+  drainTimeout: number;
 }
+
+/** Long enough for a job to reach its next safe point and write and upload a checkpoint. */
+export const DEFAULT_DRAIN_TIMEOUT_S = 120;
 
 export function agentCommand(): Command {
   return credentialOptions(new Command('agent'), LOCAL_AGENT_TOKEN_FILE)
@@ -22,6 +27,12 @@ export function agentCommand(): Command {
     .addOption(new Option('--name <name>', "this node's name, unique in the cluster").env('CR_NODE').default(defaultNodeName(), `the host name, ${defaultNodeName()}`))
     .addOption(new Option('--slots <n>', 'jobs run at once').env('CR_SLOTS').argParser(parseCount('--slots', 1)).default(os.availableParallelism()))
     .addOption(new Option('--work <dir>', "where jobs' code, images and the image key are kept").env('CR_WORK').default('.cr-agent'))
+    .addOption(
+      new Option('--drain-timeout <seconds>', 'on SIGTERM/SIGINT, wait this long for the jobs to checkpoint and move before ending them')
+        .env('CR_DRAIN_TIMEOUT')
+        .argParser(parsePositiveNumber('--drain-timeout'))
+        .default(DEFAULT_DRAIN_TIMEOUT_S),
+    )
     .addHelpText(
       'after',
       `
@@ -35,7 +46,10 @@ not needed again. Without --ca (a loopback scheduler) it sends the token with ev
 
 The agent reconnects on its own when the scheduler restarts; its jobs keep running meanwhile.
 When the scheduler refuses its credential, it says why and exits with status 1.
-SIGINT/SIGTERM end its jobs' threads at once: the scheduler resumes them elsewhere.`,
+SIGTERM/SIGINT drain the node: it takes no new work, its jobs checkpoint at their next safe point
+and resume on other nodes from there, then the agent exits 0 (1 if --drain-timeout passed first;
+jobs not handed back by then resume from their previous image). A second signal exits at once
+(${EXIT_STOPPED_AT_ONCE}). Kubernetes' grace period and Slurm's signal lead must exceed --drain-timeout (docs/hpc.md).`,
     )
     .action(async (flags: AgentFlags) => {
       const [{ Agent }, { joinCluster }] = await Promise.all([import('../agent/agent.js'), import('../agent/join.js')]);
@@ -46,19 +60,36 @@ SIGINT/SIGTERM end its jobs' threads at once: the scheduler resumes them elsewhe
       if (credentials.ca) credentials = await joinCluster({ scheduler: flags.scheduler, name: flags.name, workDir, ca: credentials.ca, token: credentials.token });
       const agent = new Agent({ scheduler: flags.scheduler, name: flags.name, slots: flags.slots, workDir, credentials, log: logLine });
       agent.start();
-      const refused = await Promise.race([
-        agent.refused,
-        new Promise<null>((resolve) => {
-          process.once('SIGINT', () => resolve(null));
-          process.once('SIGTERM', () => resolve(null));
-        }),
-      ]);
-      await agent.close();
-      if (refused !== null) {
+      const signal = (): Promise<NodeJS.Signals> =>
+        new Promise((resolve) => {
+          const on = (s: NodeJS.Signals): void => {
+            process.off('SIGINT', on);
+            process.off('SIGTERM', on);
+            resolve(s);
+          };
+          process.on('SIGINT', on);
+          process.on('SIGTERM', on);
+        });
+      const first = await Promise.race([signal(), agent.refused.then((why) => ({ refused: why }))]);
+      if (typeof first !== 'string') {
+        await agent.close();
         throw new ClusterError(
-          `the scheduler at ${flags.scheduler} refused this agent: ${refused}. An agent needs an agent token ` +
+          `the scheduler at ${flags.scheduler} refused this agent: ${first.refused}. An agent needs an agent token ` +
             `(on the scheduler's machine: <data>/${LOCAL_AGENT_TOKEN_FILE}, or "cr-scheduler token create --role agent"), given with --token-file or CR_TOKEN_FILE`,
         );
+      }
+      logLine(`${first}: draining node ${flags.name}: ${agent.running} job${agent.running === 1 ? '' : 's'} will checkpoint and move to other nodes, for at most ${flags.drainTimeout} s (${first} again stops at once)`);
+      const again = signal();
+      const outcome = await Promise.race([agent.drain(flags.drainTimeout * 1000), again]);
+      if (typeof outcome === 'string') {
+        logLine(`${outcome} again: stopping at once; the scheduler resumes this node's jobs elsewhere from their latest images`);
+        await agent.close();
+        process.exitCode = EXIT_STOPPED_AT_ONCE;
+      } else if (outcome.left > 0) {
+        logLine(`--drain-timeout (${flags.drainTimeout} s) passed with ${outcome.left} job${outcome.left === 1 ? '' : 's'} still checkpointing: ended; they resume elsewhere from their previous image`);
+        process.exitCode = 1;
+      } else {
+        logLine(`drained: every job was handed back to the scheduler; exiting`);
       }
     });
 }

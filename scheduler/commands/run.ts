@@ -11,6 +11,7 @@ import { commandLine, givenOptions, invokedAs } from '../invocation.js';
 import { plural, toJson, UsageError } from '../output.js';
 import { MAX_TIMER_SECONDS, parseCount, parseJsonText, parseNonNegativeNumber, parsePath, parsePositiveNumber } from '../options.js';
 import { screenMode } from '../progress.js';
+import { EXIT_STOPPED, EXIT_STOPPED_AT_ONCE, onSignals, parseSignal, signalPlan, type NamedSignal } from '../signals.js';
 import { RunView } from './run-view.js';
 
 export const DEFAULT_STORE = '.cr';
@@ -37,6 +38,8 @@ interface RunFlags {
   maxHeap?: number;
   progress: boolean;
   quiet?: boolean;
+  stopSignal: NamedSignal;
+  checkpointSignal?: NamedSignal;
 }
 
 export function runCommand(verbose: () => boolean): Command {
@@ -87,6 +90,13 @@ export function runCommand(verbose: () => boolean): Command {
     .addOption(new Option('--max-heap <MiB>', "V8 heap limit of the job's thread").argParser(parseCount('--max-heap', 16)))
     .addOption(new Option('--no-progress', 'no progress bar, even on a terminal: lines as in a batch log'))
     .addOption(new Option('-q, --quiet', 'no progress bar and no progress or checkpoint lines (the job\'s own log lines, warnings and errors still show)'))
+    .addOption(
+      new Option('--stop-signal <signal>', 'also this signal means "checkpoint at the next safe point, then stop" (SIGTERM and SIGINT always do), e.g. SIGUSR1 for sbatch --signal=B:USR1@120')
+        .env('CR_STOP_SIGNAL')
+        .argParser(parseSignal('--stop-signal'))
+        .default('SIGTERM'),
+    )
+    .addOption(new Option('--checkpoint-signal <signal>', 'this signal means "checkpoint at the next safe point and go on"').env('CR_CHECKPOINT_SIGNAL').argParser(parseSignal('--checkpoint-signal')))
     .addHelpText(
       'after',
       `
@@ -98,9 +108,11 @@ Examples:
 Running the same command again after the process died resumes from the latest image.
 On a terminal a progress bar shows; otherwise (a pipe, a batch log) a timestamped line per
 checkpoint and a progress line at most once a minute.
-SIGINT or SIGTERM: checkpoint at the next safe point, then stop (a second one stops at once).
-Exit status: 0 when the job succeeded or was stopped after a checkpoint, 1 when it failed,
-2 on a usage error.`,
+SIGINT, SIGTERM or the --stop-signal: checkpoint at the next safe point, then stop (a second
+one stops at once, exit ${EXIT_STOPPED_AT_ONCE}). The --checkpoint-signal: checkpoint at the next safe point and go on.
+Exit status: 0 when the job succeeded, ${EXIT_STOPPED} when it stopped after a signal and resumes when run
+again (EX_TEMPFAIL: batch scripts requeue on it, see docs/hpc.md), 1 when it failed, 2 on a
+usage error.`,
     )
     .action(async (file: string, flags: RunFlags, command: Command) => {
       process.exitCode = await run(file, flags, verbose(), command);
@@ -159,31 +171,33 @@ async function run(file: string, flags: RunFlags, verbose: boolean, command: Com
     view.line(`job "${job}" stopped without a checkpoint. It resumes ${from} with:\n  ${resume}`);
   };
 
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signals++;
-    if (signals === 1) {
-      view.line(`${signal}: checkpointing "${job}" at its next safe point, then stopping (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again stops at once)`);
-      runner.requestStop();
-    } else {
-      view.line(`${signal} again: stopping "${job}" at once, without a checkpoint`);
-      killed = true;
-      view.killed();
-      // Waiting for the run to return could take a restart's delay: exit once the thread is gone.
-      void runner.kill().finally(() => {
-        noteKilled();
-        process.exit(130);
-      });
-    }
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const removeHandlers = onSignals(signalPlan(flags.stopSignal, flags.checkpointSignal ?? null), {
+    stop: (signal, count) => {
+      if (count === 1) {
+        view.line(`${signal}: checkpointing "${job}" at its next safe point, then stopping (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again stops at once)`);
+        runner.requestStop();
+      } else {
+        view.line(`${signal} again: stopping "${job}" at once, without a checkpoint`);
+        killed = true;
+        view.killed();
+        // Waiting for the run to return could take a restart's delay: exit once the thread is gone.
+        void runner.kill().finally(() => {
+          noteKilled();
+          process.exit(EXIT_STOPPED_AT_ONCE);
+        });
+      }
+    },
+    checkpoint: (signal) => {
+      view.line(`${signal}: checkpointing "${job}" at its next safe point and going on`);
+      runner.requestCheckpoint();
+    },
+  });
   try {
     const outcome = await runner.run();
     view.done();
     if (killed) {
       noteKilled();
-      return 130;
+      return EXIT_STOPPED_AT_ONCE;
     }
     switch (outcome.status) {
       case 'succeeded':
@@ -196,7 +210,7 @@ async function run(file: string, flags: RunFlags, verbose: boolean, command: Com
             ? `job "${job}" stopped after checkpoint ${outcome.imageId}. Resume it with:\n  ${resume}`
             : `job "${job}" stopped; its checkpoint failed, so it will resume from its previous image with:\n  ${resume}`,
         );
-        return 0;
+        return EXIT_STOPPED;
       case 'failed': {
         const e = outcome.error;
         view.line(`job "${job}" failed after ${plural(outcome.attempts, 'attempt')}: ${e.message}`);
@@ -207,7 +221,6 @@ async function run(file: string, flags: RunFlags, verbose: boolean, command: Com
   } finally {
     // Also when the run throws (a locked store): the error then prints below a cleared bar.
     view.done();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    removeHandlers();
   }
 }

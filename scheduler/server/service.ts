@@ -102,7 +102,7 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
         call.emit('error', toStatus(err));
       }
     },
-    Heartbeat: unaryHandler((r) => ({ known: core.heartbeat(r.node, r.session) })),
+    Heartbeat: unaryHandler((r) => ({ known: core.heartbeat(r.node, r.session, Date.now(), r.draining) })),
     GetCode: unaryHandler((r) => ({ code: core.code(r.sha256) })),
     Report: unaryHandler((r) => ({ stale: !core.report(r) })),
     Finish: unaryHandler((r) => ({ stale: !core.finish(r) })),

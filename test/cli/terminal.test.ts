@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { defaultNodeName } from '../../scheduler/commands/serve.js';
+import { EXIT_STOPPED, EXIT_STOPPED_AT_ONCE } from '../../scheduler/signals.js';
 import { CLI, FIXTURES, runCli, show, tempDir } from '../runner/helpers.js';
 import { CLUSTER_JOB, startScheduler } from '../scheduler/helpers.js';
 
@@ -76,7 +77,7 @@ tmuxTest('On a terminal, Ctrl-C leaves the notice and a runnable resume command 
   t.true(stopped >= 0, screen);
   const resume = shown[stopped + 1]!;
   t.is(resume, `  node ${CLI} run ${TICKER} --args '{"logEvery": 20}' --interval 1`, screen);
-  t.is(shown[stopped + 2], 'EXIT=0', screen);
+  t.is(shown[stopped + 2], `EXIT=${EXIT_STOPPED}`, screen);
   t.false(BAR.test(screen), `a bar was left on the screen:\n${screen}`);
 
   // The printed command, pasted as it is, resumes the job.
@@ -129,7 +130,7 @@ tmuxTest('On a terminal, a second Ctrl-C says the job stopped without a checkpoi
     'SIGINT again: stopping "slow" at once, without a checkpoint',
     'job "slow" stopped without a checkpoint. It resumes from the beginning (it has no image yet) with:',
     `  node ${CLI} run ${TICKER} --args '{"stepMs": 600000}' --name slow`,
-    'EXIT=130',
+    `EXIT=${EXIT_STOPPED_AT_ONCE}`,
   ]);
 });
 
