@@ -42,7 +42,7 @@ const HELP: { command: string[]; lists: string[] }[] = [
       '(default: 3, env: CR_KEEP)',
       '(env: CR_KEY_FILE)',
       'default: "auto", env: CR_CODEC)',
-      'Exit status: 0 when the job succeeded or was stopped after a checkpoint, 1 when it failed, 2 on a usage error.',
+      'Exit status: 0 when the job succeeded, 75 when it stopped after a signal and resumes when run again (EX_TEMPFAIL: batch scripts requeue on it, see docs/hpc.md), 1 when it failed, 2 on a usage error.',
     ],
   },
   { command: ['image', '--help'], lists: ['Usage: cr-scheduler image [options] [command]', 'inspect [options] <file>', 'verify [options] <file...>'] },
