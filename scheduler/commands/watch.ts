@@ -3,8 +3,9 @@
 // lines as they come. Used by `submit --watch` and `status --watch`.
 import type { Cluster } from '../client.js';
 import { toJson } from '../output.js';
+import { printable } from '../escape.js';
 import { ProgressScreen, screenMode } from '../progress.js';
-import { errorMessage, jobJson, jobState } from './common.js';
+import { errorMessage, jobJson, jobState, storedJson } from './common.js';
 
 const POLL_MS = 300;
 
@@ -18,17 +19,17 @@ export async function watchJob(cluster: Cluster, id: number, json: boolean): Pro
       const logs = await cluster.call('GetLogs', { job: id, after });
       for (const line of logs.lines) {
         after = Math.max(after, line.id);
-        if (!json) screen.log(line.kind === 'log' ? line.text : `[scheduler] ${line.text}`);
+        if (!json) screen.log(line.kind === 'log' ? printable(line.text) : `[scheduler] ${printable(line.text)}`);
       }
       const job = await cluster.call('GetJob', { job: id });
-      const state = `${jobState(job)}${job.node ? ` on ${job.node}` : ''}`;
+      const state = `${jobState(job)}${job.node ? ` on ${printable(job.node)}` : ''}`;
       if (state !== lastState) screen.report(`job ${id}: ${state}`);
       lastState = state;
-      screen.progress(job.progress, `${state}${job.message ? ` ${job.message}` : ''}`);
+      screen.progress(job.progress, `${state}${job.message ? ` ${printable(job.message)}` : ''}`);
       if (job.state === 'succeeded' || job.state === 'failed' || job.state === 'cancelled') {
         screen.stop();
         if (json) process.stdout.write(`${toJson(jobJson(job))}\n`);
-        else if (job.state === 'succeeded') process.stdout.write(`${job.resultJson ? toJson(JSON.parse(job.resultJson)) : 'null'}\n`);
+        else if (job.state === 'succeeded') process.stdout.write(`${job.resultJson ? toJson(storedJson(job.resultJson)) : 'null'}\n`);
         else process.stderr.write(`job ${id} ${job.state === 'failed' ? `failed: ${errorMessage(job)}` : 'was cancelled'}\n`);
         return job.state === 'succeeded' ? 0 : 1;
       }

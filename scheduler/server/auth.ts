@@ -8,7 +8,7 @@ import { AGENT_OU } from './pki.js';
 import { TokenRefusal, type Role, type Tokens } from './tokens.js';
 
 const AGENT_RPCS = ['Connect', 'Heartbeat', 'GetCode', 'DownloadImage', 'UploadImage', 'Report', 'Finish'] as const;
-const USER_RPCS = ['Submit', 'GetJob', 'ListJobs', 'ListNodes', 'GetLogs', 'Cancel', 'Checkpoint', 'ListImages'] as const;
+const USER_RPCS = ['Submit', 'GetJob', 'ListJobs', 'ListNodes', 'GetLogs', 'Cancel', 'Checkpoint', 'ListImages', 'DeleteImages'] as const;
 const ADMIN_RPCS = [...USER_RPCS, 'Drain', 'CreateToken', 'ListTokens', 'RevokeToken'] as const;
 
 /** Role → the RPCs it may call. `Join` is the one RPC an agent calls with its token over TLS. */

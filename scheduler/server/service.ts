@@ -8,6 +8,7 @@ import { AuthError, type Authenticator, type CallContext, type Caller } from './
 import type { CommandSink } from './leases.js';
 import type { ClusterCa, ServerTls } from './pki.js';
 import { SchedulerCore, SchedulerError } from './scheduler.js';
+import { isStorageError, STORAGE_FULL } from './storage.js';
 import { isRole, type TokenRow, type Tokens } from './tokens.js';
 import { raiseReceiveWindow } from './window.js';
 
@@ -25,6 +26,7 @@ function short(message: string): string {
 }
 
 function toStatus(err: unknown): Partial<grpc.StatusObject> {
+  if (isStorageError(err)) return { code: grpc.status.UNAVAILABLE, details: short(`${STORAGE_FULL}: ${(err as Error).message}`) };
   if (err instanceof SchedulerError || err instanceof AuthError) return { code: grpc.status[err.status], details: short(err.message) };
   if (err instanceof TypeError) return { code: grpc.status.INVALID_ARGUMENT, details: short(err.message) };
   return { code: grpc.status.INTERNAL, details: short((err as Error)?.message ?? String(err)) };
@@ -126,7 +128,11 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
         };
         return core.upload(header, parts);
       })().then(
-        (result) => callback(null, result.accepted ? { accepted: true } : { accepted: false, stale: result.stale, reason: result.reason }),
+        (result) => {
+          // A limit the upload passed ends the call with its status; other refusals are replies.
+          if (!result.accepted && result.status) callback(toStatus(new SchedulerError(result.status, result.reason)) as grpc.ServiceError);
+          else callback(null, result.accepted ? { accepted: true } : { accepted: false, stale: result.stale, reason: result.reason });
+        },
         (err) => callback(toStatus(err) as grpc.ServiceError),
       );
     },
@@ -168,7 +174,7 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
     Submit: unaryHandler((r) => core.submit(r)),
     GetJob: unaryHandler((r) => core.jobInfo(core.job(r.job))),
     ListJobs: unaryHandler((r) => ({ jobs: core.jobs.list(r.states).map((j) => core.jobInfo(j)) })),
-    ListNodes: unaryHandler(() => ({ nodes: core.listNodes() })),
+    ListNodes: unaryHandler(() => ({ nodes: core.listNodes(), storage: core.storage.status })),
     GetLogs: unaryHandler((r) => {
       const job = core.job(r.job);
       return { lines: core.jobs.events(r.job, r.after), state: job.state };
@@ -177,6 +183,7 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
     Checkpoint: unaryHandler((r) => core.checkpoint(r.job)),
     Drain: unaryHandler((r) => core.drain(r.node, r.undo)),
     ListImages: unaryHandler((r) => ({ images: core.listImages(r.job) })),
+    DeleteImages: unaryHandler((r) => ({ images: core.deleteImages(r.job) })),
     Join(call, callback) {
       const { node, publicKeyPem } = call.request;
       const caller = callerOf(call);
