@@ -15,18 +15,23 @@ export async function watchJob(cluster: Cluster, id: number, json: boolean): Pro
   let after = 0;
   let lastState = '';
   try {
-    for (;;) {
+    const printLogs = async (): Promise<void> => {
       const logs = await cluster.call('GetLogs', { job: id, after });
       for (const line of logs.lines) {
         after = Math.max(after, line.id);
         if (!json) screen.log(line.kind === 'log' ? printable(line.text) : `[scheduler] ${printable(line.text)}`);
       }
+    };
+    for (;;) {
+      await printLogs();
       const job = await cluster.call('GetJob', { job: id });
       const state = `${jobState(job)}${job.node ? ` on ${printable(job.node)}` : ''}`;
       if (state !== lastState) screen.report(`job ${id}: ${state}`);
       lastState = state;
       screen.progress(job.progress, `${state}${job.message ? ` ${printable(job.message)}` : ''}`);
       if (job.state === 'succeeded' || job.state === 'failed' || job.state === 'cancelled') {
+        // The lines logged between the last look and the end (the scheduler's "succeeded").
+        await printLogs();
         screen.stop();
         if (json) process.stdout.write(`${toJson(jobJson(job))}\n`);
         else if (job.state === 'succeeded') process.stdout.write(`${job.resultJson ? toJson(storedJson(job.resultJson)) : 'null'}\n`);
