@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { build, type Plugin } from 'esbuild';
+import { build, type BuildOptions, type Plugin } from 'esbuild';
 import { fromEsbuild, noDefaultExport } from '../src/job/job-module.js';
 import { BundleError } from './cluster-errors.js';
 import { encodePack, JOB_MODULE, type CodeFile } from './code-pack.js';
@@ -20,7 +20,7 @@ import { PACKAGE_NAME } from '../src/version.js';
 export { BundleError };
 
 // A relative module path as the first argument of `new URL(..., import.meta.url)`, in quotes.
-const MODULE_URL = /new\s+URL\(\s*(['"])(\.{1,2}\/[^'"\n]+?\.(?:[cm]?js|[cm]?ts))\1\s*,\s*import\.meta\.url\s*\)/g;
+export const MODULE_URL = /new\s+URL\(\s*(['"])(\.{1,2}\/[^'"\n]+?\.(?:[cm]?js|[cm]?ts))\1\s*,\s*import\.meta\.url\s*\)/g;
 
 export async function bundleJob(file: string): Promise<Buffer> {
   const entry = path.resolve(file);
@@ -72,6 +72,17 @@ function uniqueName(file: string, taken: Set<string>): string {
   }
 }
 
+/** How a job module is bundled: one ES module for Node, the cr package left as an import (every agent has it). */
+export const JOB_BUILD_OPTIONS = {
+  bundle: true,
+  write: false,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external: [PACKAGE_NAME, `${PACKAGE_NAME}/*`],
+  logLevel: 'silent',
+} as const satisfies BuildOptions;
+
 /**
  * One module and what it imports, as one ES module. A syntax error, an import that cannot be
  * resolved, or a job without a default export is the user's to fix: a JobFileError naming their file, line
@@ -82,13 +93,7 @@ async function bundleOne(job: string, entry: string, plugin: Plugin, isJob: bool
   try {
     result = await build({
       entryPoints: [entry],
-      bundle: true,
-      write: false,
-      format: 'esm',
-      platform: 'node',
-      target: 'node20',
-      external: [PACKAGE_NAME, `${PACKAGE_NAME}/*`],
-      logLevel: 'silent',
+      ...JOB_BUILD_OPTIONS,
       legalComments: 'none',
       plugins: [plugin],
       metafile: true,
@@ -100,14 +105,7 @@ async function bundleOne(job: string, entry: string, plugin: Plugin, isJob: bool
       sourceRoot: `${pathToFileURL(process.cwd()).href}/`,
     });
   } catch (err) {
-    const errors = (err as { errors?: EsbuildMessage[] }).errors;
-    if (errors && errors.length > 0) {
-      const first = errors.find((e) => e.location) ?? errors[0]!;
-      if (first.location) throw fromEsbuild(entry, first);
-      const what = entry === path.resolve(job) ? job : `${job} (its module ${path.relative(process.cwd(), entry)})`;
-      throw new BundleError(`cannot bundle ${what}: ${first.text}`);
-    }
-    throw err;
+    throw esbuildFailure(err, entry, `cannot bundle ${entry === path.resolve(job) ? job : `${job} (its module ${path.relative(process.cwd(), entry)})`}`);
   }
   const output = Object.values(result.metafile.outputs).find((o) => o.entryPoint !== undefined);
   if (isJob && output && !output.exports.includes('default')) throw noDefaultExport(entry, 'job');
@@ -115,3 +113,15 @@ async function bundleOne(job: string, entry: string, plugin: Plugin, isJob: bool
 }
 
 type EsbuildMessage = Parameters<typeof fromEsbuild>[1];
+
+/**
+ * An esbuild failure of `entry` as the user's error: a JobFileError at the place it names (a
+ * syntax error, an import not found), else a BundleError saying `what` failed.
+ */
+export function esbuildFailure(err: unknown, entry: string, what: string): unknown {
+  const errors = (err as { errors?: EsbuildMessage[] }).errors;
+  if (!errors || errors.length === 0) return err;
+  const first = errors.find((e) => e.location) ?? errors[0]!;
+  if (first.location) return fromEsbuild(entry, first);
+  return new BundleError(`${what}: ${first.text}`);
+}

@@ -68,8 +68,15 @@ export function reportError(err: unknown, verbose: boolean): void {
   if (verbose && e?.stack) {
     process.stderr.write(`${e.stack}\n`);
   } else {
-    // A job file's error ends with a code frame: its lines stay lines, each kept to one.
-    const text = e?.code === 'CR_JOB_FILE' ? e.message.split('\n').map(oneLine).join('\n') : oneLine(e?.message ?? String(err));
+    // A job file's error ends with a code frame: its lines stay lines, each kept to one (the
+    // frame's tabs stay, so that its caret lines up; its control characters are already escaped).
+    const text =
+      e?.code === 'CR_JOB_FILE'
+        ? e.message
+            .split('\n')
+            .map((line) => line.split('\t').map(oneLine).join('\t'))
+            .join('\n')
+        : oneLine(e?.message ?? String(err));
     process.stderr.write(`cr-scheduler: ${text}\n`);
   }
 }

@@ -22,6 +22,7 @@ export {
   JobStoppedError,
   KeyError,
   FileMismatchError,
+  IdentityMismatchError,
   JobFileError,
   type CrErrorCode,
 } from './errors.js';

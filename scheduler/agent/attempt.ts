@@ -115,6 +115,9 @@ export class Attempt {
         retryDelayMs: 1000,
         from: null,
         fresh: false,
+        // Checked against the images it resumes from: a mismatch fails the attempt, not retried.
+        code: { code: a.codeSha256, files: null },
+        recordFinished: false,
         level: 1,
         codec: 'auto',
         maxHeapMb: null,

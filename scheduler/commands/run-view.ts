@@ -32,9 +32,11 @@ export class RunView {
 
   event(event: RunEvent): void {
     switch (event.type) {
-      case 'discarded':
-        if (event.images > 0) this.line(`--fresh: deleted ${plural(event.images, 'image')} of "${this.#job}"`);
+      case 'discarded': {
+        const what = [event.images > 0 ? plural(event.images, 'image') : '', event.finished ? 'its recorded result' : ''].filter(Boolean);
+        if (what.length > 0) this.line(`--fresh: deleted ${what.join(' and ')} of "${this.#job}"`);
         break;
+      }
       case 'started':
         // Image errors already start with the file's name.
         for (const s of event.skipped) this.line(`warning: passed over ${s.error.startsWith(`${s.file}: `) ? s.error : `${s.file}: ${s.error}`}`);

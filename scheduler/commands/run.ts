@@ -7,6 +7,7 @@ import { MAX_LEVEL, MIN_LEVEL } from '../../src/image/format.js';
 import { resolvePolicyOptions } from '../../src/policy.js';
 import { JobRunner, type RunOptions } from '../../src/runner/runner.js';
 import { checkJobName } from '../../src/store/local-store.js';
+import { codeIdentity } from '../code-identity.js';
 import { commandLine, givenOptions, invokedAs } from '../invocation.js';
 import { plural, toJson, UsageError } from '../output.js';
 import { MAX_TIMER_SECONDS, parseCount, parseJsonText, parseNonNegativeNumber, parsePath, parsePositiveNumber } from '../options.js';
@@ -28,6 +29,7 @@ interface RunFlags {
   retryDelay: number;
   from?: string;
   fresh?: boolean;
+  allowCodeChange?: boolean;
   keep: number;
   fullEvery: number;
   dirty: 'auto' | 'hash';
@@ -64,7 +66,8 @@ export function runCommand(verbose: () => boolean): Command {
     .addOption(new Option('--retries <n>', 'restarts after the job dies').env('CR_RETRIES').argParser(parseCount('--retries')).default(3))
     .addOption(new Option('--retry-delay <seconds>', 'wait before the first restart; doubles each time').argParser(parseNonNegativeNumber('--retry-delay', MAX_TIMER_SECONDS)).default(1))
     .addOption(new Option('--from <image>', 'resume from this image file instead of the latest').argParser(parsePath('--from')))
-    .addOption(new Option('--fresh', "delete the job's images and start over").conflicts('from'))
+    .addOption(new Option('--fresh', "delete the job's images and finished result, and start over").conflicts('from'))
+    .addOption(new Option('--allow-code-change', "resume from images the job's previous code made (never from other args)"))
     .addOption(new Option('--keep <n>', 'images kept per job').env('CR_KEEP').argParser(parseCount('--keep', 1)).default(3))
     .addOption(
       new Option('--full-every <n>', 'every nth image is full; those between share unchanged blocks with older images (1: always full)')
@@ -105,14 +108,16 @@ Examples:
   $ cr-scheduler run job.mjs --interval 300 --retries 5
   $ cr-scheduler run job.mjs --from .cr/job/00000007.crimg
 
-Running the same command again after the process died resumes from the latest image.
+Running the same command again after the process died resumes from the latest image; after the
+job finished, it prints the recorded result without computing. Images made with other --args or
+code are not resumed (see --fresh, --name, --allow-code-change).
 On a terminal a progress bar shows; otherwise (a pipe, a batch log) a timestamped line per
 checkpoint and a progress line at most once a minute.
 SIGINT, SIGTERM or the --stop-signal: checkpoint at the next safe point, then stop (a second
 one stops at once, exit ${EXIT_STOPPED_AT_ONCE}). The --checkpoint-signal: checkpoint at the next safe point and go on.
 Exit status: 0 when the job succeeded, ${EXIT_STOPPED} when it stopped after a signal and resumes when run
-again (EX_TEMPFAIL: batch scripts requeue on it, see docs/hpc.md), 1 when it failed, 2 on a
-usage error.`,
+again (EX_TEMPFAIL: batch scripts requeue on it, see docs/hpc.md), 1 when it failed or was not
+run (other args or code than its images'), 2 on a usage error.`,
     )
     .action(async (file: string, flags: RunFlags, command: Command) => {
       process.exitCode = await run(file, flags, verbose(), command);
@@ -150,6 +155,8 @@ async function run(file: string, flags: RunFlags, verbose: boolean, command: Com
     retryDelayMs: flags.retryDelay * 1000,
     from: flags.from ?? null,
     fresh: flags.fresh === true,
+    code: await codeIdentity(file),
+    allowCodeChange: flags.allowCodeChange === true,
     level: flags.level,
     codec: flags.codec,
     maxHeapMb: flags.maxHeap ?? null,
@@ -201,6 +208,10 @@ async function run(file: string, flags: RunFlags, verbose: boolean, command: Com
     }
     switch (outcome.status) {
       case 'succeeded':
+        if (outcome.earlier) {
+          const e = outcome.earlier;
+          view.line(`"${job}" finished at ${e.finishedAt} after ${e.attempts} attempt${e.attempts === 1 ? '' : 's'}; its result:`);
+        }
         process.stdout.write(`${toJson(outcome.result ?? null)}\n`);
         if (outcome.attempts > 1) view.line(`job "${job}" succeeded after ${outcome.attempts} attempts`);
         return 0;
@@ -213,6 +224,15 @@ async function run(file: string, flags: RunFlags, verbose: boolean, command: Com
         return EXIT_STOPPED;
       case 'failed': {
         const e = outcome.error;
+        if (e.code === 'CR_IDENTITY_MISMATCH') {
+          view.line(
+            `job "${job}" was not run: ${e.message}. Either\n` +
+              `  --fresh              starts it over (deleting its images and recorded result),\n` +
+              `  --name <new name>    runs it beside them, or\n` +
+              `  --allow-code-change  resumes anyway when only the code changed (a fix that keeps the saved state valid)`,
+          );
+          return 1;
+        }
         view.line(`job "${job}" failed after ${plural(outcome.attempts, 'attempt')}: ${e.message}`);
         if (verbose && e.stack) view.line(e.stack);
         return 1;

@@ -13,7 +13,7 @@ import { getCodec } from '../../src/codec/index.js';
 import type { BlockCodec } from '../../src/codec/types.js';
 import { CrError } from '../../src/errors.js';
 import { DirectStagingPool } from '../../src/image/direct-sink.js';
-import { ImageReader, readBasesUnverified } from '../../src/image/reader.js';
+import { ImageReader } from '../../src/image/reader.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import { storeJobName } from '../names.js';
 import type { Db } from './db.js';
@@ -255,6 +255,7 @@ export class ImageStore {
       fs.rmSync(this.file(job, sequence), { force: true });
       const codec = await getCodec();
       let sha256 = '';
+      let bases: number[] = [];
       await this.store.commit(name, sequence, async (handle, temp) => {
         upload.opened({ handle, path: temp });
         await upload.allIn;
@@ -274,6 +275,7 @@ export class ImageStore {
           let reader: ImageReader | null = null;
           try {
             reader = ImageReader.open(temp, { codec, key: this.key, expect: { job: name, sequence } });
+            bases = reader.manifest.bases;
             // Blocks hashed as they streamed in are not read again. Without a tail sent ahead,
             // every block is read back: parts written directly left nothing in the page cache,
             // so they are read back the same way.
@@ -298,7 +300,6 @@ export class ImageStore {
         this.committing.add(job);
       });
       const file = this.file(job, sequence);
-      const bases = readBasesUnverified(file);
       try {
         this.#db
           .prepare(`INSERT INTO images (job, sequence, attempt, node, bytes, sha256, bases_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)

@@ -48,11 +48,16 @@ test("A TypeScript job's runtime error points into the .ts file, at the line and
   t.true(run.stderr.includes(`at job (${path.join(dir, 'job.ts')}:12:19)`), run.stderr);
 });
 
-const CASES: { what: string; files: Record<string, string>; job: string; message: (dir: string) => string[] }[] = [
+/**
+ * `early`: found as `run` reads the job's code (esbuild parses and resolves it) and said as the
+ * command's error; else found as the job's thread loads it and said as the run's failure.
+ */
+const CASES: { what: string; files: Record<string, string>; job: string; early: boolean; message: (dir: string) => string[] }[] = [
   {
     what: 'A syntax error in a JavaScript job',
     files: { 'bad.mjs': 'const a = 1;\n\nexport default async function (cr) {\n  let x = ;\n}\n' },
     job: 'bad.mjs',
+    early: true,
     message: (dir) => [
       `${path.join(dir, 'bad.mjs')}:4:11: SyntaxError: Unexpected ";"`,
       '  2 |',
@@ -66,6 +71,7 @@ const CASES: { what: string; files: Record<string, string>; job: string; message
     what: 'A syntax error in a TypeScript job',
     files: { 'bad.ts': 'const a: number = 1;\nexport default async function (cr: unknown): Promise<void> {\n\tlet x: number = ;\n}\n' },
     job: 'bad.ts',
+    early: true,
     message: (dir) => [
       `${path.join(dir, 'bad.ts')}:3:18: SyntaxError: Unexpected ";"`,
       '  1 | const a: number = 1;',
@@ -79,12 +85,14 @@ const CASES: { what: string; files: Record<string, string>; job: string; message
     what: 'A syntax error in a module the job imports',
     files: { 'job.mjs': "import { f } from './lib.mjs';\nexport default async () => f();\n", 'lib.mjs': 'export function f() {\n  return (1 + ;\n}\n' },
     job: 'job.mjs',
+    early: true,
     message: (dir) => [`${path.join(dir, 'lib.mjs')}:2:15: SyntaxError: Unexpected ";"`, '  1 | export function f() {', '> 2 |   return (1 + ;', '    |               ^', '  3 | }'],
   },
   {
     what: 'A package that cannot be found',
     files: { 'job.mjs': "import fs from 'node:fs';\nimport { thing } from 'no-such-package-for-cr';\nexport default async () => thing;\n" },
     job: 'job.mjs',
+    early: true,
     message: (dir) => [
       `${path.join(dir, 'job.mjs')}:2:23: Cannot find module "no-such-package-for-cr"`,
       "  1 | import fs from 'node:fs';",
@@ -97,24 +105,27 @@ const CASES: { what: string; files: Record<string, string>; job: string; message
     what: 'A missing relative module',
     files: { 'job.mjs': "import { x } from './gone.mjs';\nexport default async () => x;\n" },
     job: 'job.mjs',
+    early: true,
     message: (dir) => [`${path.join(dir, 'job.mjs')}:1:19: Cannot find module "./gone.mjs"`, "> 1 | import { x } from './gone.mjs';", '    |                   ^', '  2 | export default async () => x;'],
   },
   {
     what: 'A module without a default export',
     files: { 'job.mjs': 'export async function job() {}\n' },
     job: 'job.mjs',
+    early: false,
     message: (dir) => [`${path.join(dir, 'job.mjs')}: has no default export function: a job is "export default async function (cr, args) { ... }"`],
   },
 ];
 
-for (const { what, files, job, message } of CASES) {
+for (const { what, files, job, early, message } of CASES) {
   test(`${what} fails at once, not retried, with the file, line, column and a code frame.`, async (t) => {
     const dir = project(t, files);
     const run = await runCli(t, ['run', path.join(dir, job), '--store', path.join(dir, 'store'), '--retries', '3', '--retry-delay', '0']);
     t.is(run.code, 1, show(run));
     t.is(run.stdout, '');
     const name = job.replace(/\.[cm]?[jt]s$/, '');
-    t.is(run.stderr, `job "${name}" failed after 1 attempt: ${message(dir).join('\n')}\n`);
+    const said = message(dir).join('\n');
+    t.is(run.stderr, early ? `cr-scheduler: ${said.replace(': SyntaxError: ', ': ')}\n` : `job "${name}" failed after 1 attempt: ${said}\n`);
     t.notRegex(run.stderr, STACK_FRAME);
     t.notRegex(run.stderr, /restarting/);
   });
