@@ -11,11 +11,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { build, type BuildOptions, type Plugin } from 'esbuild';
-import { fromEsbuild, noDefaultExport } from '../src/job/job-module.js';
+import { build, type Plugin } from 'esbuild';
+import { fromEsbuild, JOB_BUILD_OPTIONS, noDefaultExport } from '../src/job/job-module.js';
 import { BundleError } from './cluster-errors.js';
 import { encodePack, JOB_MODULE, type CodeFile } from './code-pack.js';
-import { PACKAGE_NAME } from '../src/version.js';
 
 export { BundleError };
 
@@ -72,16 +71,7 @@ function uniqueName(file: string, taken: Set<string>): string {
   }
 }
 
-/** How a job module is bundled: one ES module for Node, the cr package left as an import (every agent has it). */
-export const JOB_BUILD_OPTIONS = {
-  bundle: true,
-  write: false,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  external: [PACKAGE_NAME, `${PACKAGE_NAME}/*`],
-  logLevel: 'silent',
-} as const satisfies BuildOptions;
+export { JOB_BUILD_OPTIONS };
 
 /**
  * One module and what it imports, as one ES module. A syntax error, an import that cannot be

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { register } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { BuildOptions } from 'esbuild';
 import { JobFileError, type SourceLocation } from '../errors.js';
 import { PACKAGE_NAME } from '../version.js';
 
@@ -43,6 +44,17 @@ export function noDefaultExport(file: string, kind: string): JobFileError {
   return new JobFileError(display(file), `has no default export function: a ${kind} is "export default async function (cr, args) { ... }"`);
 }
 
+/** How a job module is bundled (`submit`) and read (`run`'s diagnosis): one ES module for Node, the cr package left as an import (every agent has it). */
+export const JOB_BUILD_OPTIONS = {
+  bundle: true,
+  write: false,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external: [PACKAGE_NAME, `${PACKAGE_NAME}/*`],
+  logLevel: 'silent',
+} as const satisfies BuildOptions;
+
 export interface EsbuildMessage {
   text: string;
   location: { file: string; line: number; column: number; lineText: string } | null;
@@ -68,16 +80,7 @@ async function diagnose(url: string, err: unknown): Promise<JobFileError | null>
 async function esbuildProblem(file: string): Promise<EsbuildMessage | null> {
   try {
     const { build } = await import('esbuild');
-    await build({
-      entryPoints: [file],
-      bundle: true,
-      write: false,
-      format: 'esm',
-      platform: 'node',
-      target: 'node20',
-      external: [PACKAGE_NAME, `${PACKAGE_NAME}/*`],
-      logLevel: 'silent',
-    });
+    await build({ entryPoints: [file], ...JOB_BUILD_OPTIONS });
     return null;
   } catch (err) {
     const errors = (err as { errors?: EsbuildMessage[] }).errors ?? [];
