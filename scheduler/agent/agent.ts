@@ -5,7 +5,7 @@
 // it drains (drain()): its jobs checkpoint and go back to the scheduler to resume elsewhere.
 import fs from 'node:fs';
 import path from 'node:path';
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import { VERSION } from '../../src/version.js';
 import { AGENT_RECONNECT_MAX_MS } from '../names.js';
 import type { ClientCredentials } from '../credentials.js';
@@ -51,6 +51,13 @@ export class Agent {
   /** Resolves the first time the agent is registered. */
   readonly registered: Promise<void>;
   #onRegistered!: () => void;
+  /**
+   * Resolves, with the scheduler's reason, when it refuses this agent's credential (a revoked
+   * token, a token of another role, another node's certificate): retrying would be refused the
+   * same way, so the agent stops trying.
+   */
+  readonly refused: Promise<string>;
+  #onRefused!: (why: string) => void;
 
   constructor(options: AgentOptions) {
     this.#options = options;
@@ -59,6 +66,7 @@ export class Agent {
     this.#log = options.log ?? (() => undefined);
     this.#keyFile = path.join(options.workDir, 'image.key');
     this.registered = new Promise((resolve) => (this.#onRegistered = resolve));
+    this.refused = new Promise((resolve) => (this.#onRefused = resolve));
     // Attempts of an earlier agent process in this directory died with it: their files are litter.
     fs.rmSync(path.join(options.workDir, 'jobs'), { recursive: true, force: true });
     fs.mkdirSync(path.join(options.workDir, 'code'), { recursive: true });
@@ -129,6 +137,7 @@ export class Agent {
     let delay = RECONNECT_MS;
     let lastError = '';
     while (!this.#closed) {
+      let refused = false;
       const ended = new Promise<string>((resolve) => {
         const running = [...this.#attempts.values()].map((a) => ({ job: a.job, attempt: a.attempt }));
         const call = this.#client.Connect({ node: this.#options.name, slots: this.#options.slots, running, version: VERSION });
@@ -137,7 +146,10 @@ export class Agent {
           delay = RECONNECT_MS;
           this.#command(command);
         });
-        call.on('error', (err: grpc.ServiceError) => resolve(err.details || err.message));
+        call.on('error', (err: grpc.ServiceError) => {
+          refused = err.code === grpc.status.UNAUTHENTICATED || err.code === grpc.status.PERMISSION_DENIED;
+          resolve(err.details || err.message);
+        });
         call.on('end', () => resolve('the scheduler ended the session'));
       });
       const why = await ended;
@@ -145,6 +157,11 @@ export class Agent {
       this.#session = null;
       this.#stopHeartbeat();
       if (this.#closed) break;
+      if (refused) {
+        this.#log(`the scheduler at ${this.#options.scheduler} refused this agent: ${why}`);
+        this.#onRefused(why);
+        break;
+      }
       if (why !== lastError) this.#log(`disconnected from the scheduler at ${this.#options.scheduler}: ${why}; reconnecting`);
       lastError = why;
       await new Promise((resolve) => setTimeout(resolve, delay));

@@ -22,6 +22,7 @@ import { Jobs, TERMINAL, type JobRow, type Finish } from './jobs.js';
 import { Leases, type CommandSink } from './leases.js';
 import { Nodes, type NodeRow } from './nodes.js';
 import { place } from './placement.js';
+import { stateInWords } from '../output.js';
 import { cutLogLine, jobNameProblem } from '../names.js';
 import { finite, int, keptError, resultProblem, text } from './inputs.js';
 
@@ -430,7 +431,7 @@ export class SchedulerCore {
 
   checkpoint(id: number): JobInfo {
     const job = this.job(id);
-    if (job.state !== 'running') throw new SchedulerError('FAILED_PRECONDITION', `job ${id} is ${job.state}: only a running job can take a checkpoint`);
+    if (job.state !== 'running') throw new SchedulerError('FAILED_PRECONDITION', `job ${id} ${stateInWords(job.state)}: only a running job can take a checkpoint`);
     if (job.pending !== 'migrate') this.jobs.setPending(id, 'checkpoint');
     this.#control(job, 'CHECKPOINT');
     return this.jobInfo(this.jobs.get(id)!);
