@@ -5,8 +5,6 @@ import * as grpc from '@grpc/grpc-js';
 
 export interface ClientCredentials {
   token?: string | undefined;
-  /** The node an agent speaks for, sent with its token (a certificate proves it instead). */
-  node?: string | undefined;
   /** PEM of the cluster CA: use TLS and trust only certificates it signed. */
   ca?: string | undefined;
   /** An agent's client key and certificate (PEM). */
@@ -19,7 +17,7 @@ export function channelCredentials(c: ClientCredentials): grpc.ChannelCredential
   return grpc.credentials.createSsl(Buffer.from(c.ca), c.key ? Buffer.from(c.key) : null, c.cert ? Buffer.from(c.cert) : null);
 }
 
-/** Adds the token (and node name) to every call, unary or streaming. */
+/** Adds the token to every call, unary or streaming. */
 export function credentialInterceptor(c: ClientCredentials): grpc.Interceptor | null {
   if (!c.token) return null;
   const token = c.token;
@@ -27,7 +25,6 @@ export function credentialInterceptor(c: ClientCredentials): grpc.Interceptor | 
     new grpc.InterceptingCall(nextCall(options), {
       start(metadata, listener, next) {
         metadata.set('authorization', `Bearer ${token}`);
-        if (c.node) metadata.set('cr-node', c.node);
         next(metadata, listener);
       },
     });

@@ -50,8 +50,8 @@ export class Agent {
 
   constructor(options: AgentOptions) {
     this.#options = options;
-    this.#client = schedulerClient(options.scheduler, { ...options.credentials, node: options.name });
-    this.#lanes = transferClients(options.scheduler, { ...options.credentials, node: options.name });
+    this.#client = schedulerClient(options.scheduler, options.credentials);
+    this.#lanes = transferClients(options.scheduler, options.credentials);
     this.#log = options.log ?? (() => undefined);
     this.#keyFile = path.join(options.workDir, 'image.key');
     this.registered = new Promise((resolve) => (this.#onRegistered = resolve));

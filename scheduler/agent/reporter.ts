@@ -11,6 +11,7 @@ export class Reporter {
   readonly #client: SchedulerClient;
   readonly #job: number;
   readonly #attempt: number;
+  readonly #secret: string;
   readonly #onStale: () => void;
   #logs: string[] = [];
   #progress: number | null = null;
@@ -19,10 +20,11 @@ export class Reporter {
   #timer: NodeJS.Timeout | null = null;
   #sending: Promise<void> | null = null;
 
-  constructor(client: SchedulerClient, job: number, attempt: number, onStale: () => void) {
+  constructor(client: SchedulerClient, job: number, attempt: number, secret: string, onStale: () => void) {
     this.#client = client;
     this.#job = job;
     this.#attempt = attempt;
+    this.#secret = secret;
     this.#onStale = onStale;
   }
 
@@ -59,7 +61,7 @@ export class Reporter {
     this.#dropped = 0;
     this.#sending = (async () => {
       try {
-        const reply = await unary(this.#client, 'Report', { job: this.#job, attempt: this.#attempt, progress: progress ?? -1, message: this.#message, logs });
+        const reply = await unary(this.#client, 'Report', { job: this.#job, attempt: this.#attempt, secret: this.#secret, progress: progress ?? -1, message: this.#message, logs });
         if (reply.stale) this.#onStale();
       } catch {
         // Unreachable: keep the lines for the next try.

@@ -14,11 +14,13 @@ import type {
   ReportRequest__Output as ReportRequest,
   SubmitRequest__Output as SubmitRequest,
 } from '../proto/types.js';
+import { AttemptGuard } from './attempt-guard.js';
 import { openDb, type Db } from './db.js';
 import { ImageStore, type UploadHeader, type UploadResult } from './images.js';
 import { Jobs, TERMINAL, type JobRow, type Finish } from './jobs.js';
 import { Leases, type CommandSink } from './leases.js';
 import { Nodes, type NodeRow } from './nodes.js';
+import { ownerName, Owners, type Owner } from './owners.js';
 import { place } from './placement.js';
 
 export interface SchedulerCoreOptions {
@@ -54,6 +56,10 @@ export class SchedulerCore {
   readonly nodes: Nodes;
   readonly images: ImageStore;
   readonly leases: Leases;
+  /** Whether a caller may act for an attempt (its node, its secret). */
+  readonly attempts: AttemptGuard;
+  /** Who submitted each job, and whether a caller may act on it. */
+  readonly owners: Owners;
   readonly #log: (line: string) => void;
   #timer: NodeJS.Timeout | null = null;
   #placing = false;
@@ -71,6 +77,8 @@ export class SchedulerCore {
     });
     this.leases = new Leases(options.leaseTimeoutMs);
     this.#log = options.log ?? (() => undefined);
+    this.attempts = new AttemptGuard(this.db, this.jobs, this.#log);
+    this.owners = new Owners(this.db, this.jobs, this.#log);
     // Nodes alive when the scheduler stopped keep their jobs if they reconnect within a lease.
     for (const node of this.nodes.alive()) this.leases.adopt(node.name, node.slots);
   }
@@ -155,12 +163,12 @@ export class SchedulerCore {
     return code;
   }
 
-  report(request: ReportRequest, now = Date.now()): boolean {
+  report(request: Omit<ReportRequest, 'secret'>, now = Date.now()): boolean {
     const progress = request.progress !== undefined && request.progress >= 0 ? request.progress : null;
     return this.jobs.report(request.job ?? 0, request.attempt ?? 0, progress, request.message || null, request.logs ?? [], now);
   }
 
-  finish(request: FinishRequest, now = Date.now()): boolean {
+  finish(request: Omit<FinishRequest, 'secret'>, now = Date.now()): boolean {
     let finish: Finish;
     switch (request.outcome) {
       case 'SUCCEEDED':
@@ -224,8 +232,9 @@ export class SchedulerCore {
       }
       if (total === 0) return 0;
       const queued = this.jobs.placeable(now, total + this.images.committing.size).filter((j) => !this.images.committing.has(j.id));
-      const started = this.jobs.start(place(queued, free), now);
-      for (const job of started) this.leases.get(job.node!)?.sink?.write({ assign: this.#assignment(job) });
+      // Each attempt's secret is made in the transaction that starts it: no attempt runs without one.
+      const started = this.db.transaction(() => this.jobs.start(place(queued, free), now).map((job) => ({ job, secret: this.attempts.issue(job.id, job.attempt, job.node!) })))();
+      for (const { job, secret } of started) this.leases.get(job.node!)?.sink?.write({ assign: { ...this.#assignment(job), secret } });
       this.placed += started.length;
       return started.length;
     } finally {
@@ -256,7 +265,7 @@ export class SchedulerCore {
 
   // --- the CLI ---
 
-  submit(request: SubmitRequest, now = Date.now()): JobInfo {
+  submit(request: SubmitRequest, owner: Owner | null = null, now = Date.now()): JobInfo {
     const code = request.code ? Buffer.from(request.code as Uint8Array) : Buffer.alloc(0);
     if (code.length === 0) throw new SchedulerError('INVALID_ARGUMENT', 'the job has no code');
     if (code.length > MAX_CODE_BYTES) throw new SchedulerError('INVALID_ARGUMENT', `the job's code is ${code.length} bytes; at most ${MAX_CODE_BYTES}`);
@@ -267,7 +276,8 @@ export class SchedulerCore {
       throw new SchedulerError('INVALID_ARGUMENT', 'args_json is not valid JSON');
     }
     const name = request.name || 'job';
-    const row = this.jobs.submit(
+    const row = this.db.transaction(() => {
+      const submitted = this.jobs.submit(
       {
         name,
         code,
@@ -279,7 +289,10 @@ export class SchedulerCore {
         fullEvery: request.fullEvery || 8,
       },
       now,
-    );
+      );
+      if (owner !== null) this.owners.record(submitted.id, owner);
+      return submitted;
+    })();
     this.schedule(now);
     return this.jobInfo(this.jobs.get(row.id)!);
   }
@@ -310,6 +323,7 @@ export class SchedulerCore {
       pending: job.pending ?? '',
       images: this.images.count(job.id),
       moves: job.moves,
+      owner: ownerName(this.owners.of(job.id)),
     };
   }
 
