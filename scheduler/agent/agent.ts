@@ -4,7 +4,7 @@
 // telling the scheduler which attempts it runs, so that nothing is lost or run twice.
 import fs from 'node:fs';
 import path from 'node:path';
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import { VERSION } from '../../src/version.js';
 import { AGENT_RECONNECT_MAX_MS } from '../names.js';
 import type { ClientCredentials } from '../credentials.js';
@@ -47,6 +47,9 @@ export class Agent {
   /** Resolves the first time the agent is registered. */
   readonly registered: Promise<void>;
   #onRegistered!: () => void;
+  /** Resolves when the scheduler refused this agent's credential or node name: retrying cannot help. */
+  readonly refused: Promise<Error>;
+  #onRefused!: (err: Error) => void;
 
   constructor(options: AgentOptions) {
     this.#options = options;
@@ -55,6 +58,7 @@ export class Agent {
     this.#log = options.log ?? (() => undefined);
     this.#keyFile = path.join(options.workDir, 'image.key');
     this.registered = new Promise((resolve) => (this.#onRegistered = resolve));
+    this.refused = new Promise((resolve) => (this.#onRefused = resolve));
     // Attempts of an earlier agent process in this directory died with it: their files are litter.
     fs.rmSync(path.join(options.workDir, 'jobs'), { recursive: true, force: true });
     fs.mkdirSync(path.join(options.workDir, 'code'), { recursive: true });
@@ -93,7 +97,13 @@ export class Agent {
           delay = RECONNECT_MS;
           this.#command(command);
         });
-        call.on('error', (err: grpc.ServiceError) => resolve(err.details || err.message));
+        call.on('error', (err: grpc.ServiceError) => {
+          if (err.code === grpc.status.UNAUTHENTICATED || err.code === grpc.status.PERMISSION_DENIED) {
+            this.#closed = true;
+            this.#onRefused(new Error(`the scheduler at ${this.#options.scheduler} refused this agent: ${err.details}`));
+          }
+          resolve(err.details || err.message);
+        });
         call.on('end', () => resolve('the scheduler ended the session'));
       });
       const why = await ended;

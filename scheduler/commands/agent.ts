@@ -2,6 +2,7 @@
 import path from 'node:path';
 import os from 'node:os';
 import { Command, Option } from 'commander';
+import { ClusterError } from '../cluster-errors.js';
 import { DEFAULT_ADDRESS } from '../names.js';
 import { parseCount } from '../options.js';
 import { credentialOptions, credentialsFrom, type CredentialFlags } from './common.js';
@@ -35,18 +36,26 @@ The agent reconnects on its own when the scheduler restarts; its jobs keep runni
 SIGINT/SIGTERM end its jobs' threads at once: the scheduler resumes them elsewhere.`,
     )
     .action(async (flags: AgentFlags) => {
-      const [{ Agent }, { joinCluster }] = await Promise.all([import('../agent/agent.js'), import('../agent/join.js')]);
+      const [{ Agent }, { joinCluster, keepRenewed }] = await Promise.all([import('../agent/agent.js'), import('../agent/join.js')]);
       const workDir = path.resolve(flags.work);
       let credentials = credentialsFrom(flags);
       // Jobs run in this process's worker threads: they must not find the token in their environment.
       delete process.env.CR_TOKEN;
-      if (credentials.ca) credentials = await joinCluster({ scheduler: flags.scheduler, name: flags.name, workDir, ca: credentials.ca, token: credentials.token });
+      let stopRenewing = (): void => undefined;
+      if (credentials.ca) {
+        credentials = await joinCluster({ scheduler: flags.scheduler, name: flags.name, workDir, ca: credentials.ca, token: credentials.token });
+        stopRenewing = keepRenewed({ scheduler: flags.scheduler, workDir, ca: credentials.ca! }, credentials.identity!, logLine);
+      }
       const agent = new Agent({ scheduler: flags.scheduler, name: flags.name, slots: flags.slots, workDir, credentials, log: logLine });
       agent.start();
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', () => resolve());
-        process.once('SIGTERM', () => resolve());
+      const refused = await new Promise<Error | null>((resolve) => {
+        process.once('SIGINT', () => resolve(null));
+        process.once('SIGTERM', () => resolve(null));
+        void agent.refused.then(resolve);
       });
+      stopRenewing();
       await agent.close();
+      // A refused credential or node name: retrying cannot help, so the agent stops (exit 1).
+      if (refused !== null) throw new ClusterError(refused.message);
     });
 }

@@ -129,6 +129,7 @@ export class Authenticator {
       if (!ALLOWED[caller.role].has(method)) {
         throw new AuthError('PERMISSION_DENIED', `${method} needs the role ${neededRole(method)}; this call came with the role ${caller.role} (${caller.via}): use a credential of that role`);
       }
+      if (caller.role === 'agent' && caller.token !== null) this.#agentToken(method, caller);
       return caller;
     } catch (err) {
       if (err instanceof AuthError) this.#log(`refused ${method} from ${peer}: ${err.status}: ${err.message}`);
@@ -155,13 +156,17 @@ export class Authenticator {
       throw err;
     }
     if (row.role !== 'agent') return { role: row.role, node: null, token: row.id, via: `token ${row.id} (${row.role}${row.label ? ` "${row.label}"` : ''})` };
-    if (this.#tls && method !== 'Join') {
-      throw new AuthError('PERMISSION_DENIED', `agent token ${row.id} only joins (Join) on a scheduler with TLS: ${method} needs the agent's client certificate, which it gets by joining (cr-scheduler agent --ca …)`);
-    }
     const node = this.#tls ? null : (this.#identity.boundNode(row.id) ?? null);
-    if (node === null && method !== 'Connect' && method !== 'Join') {
-      throw new AuthError('PERMISSION_DENIED', `agent token ${row.id} is not bound to a node yet: its first Connect binds it to its node name`);
-    }
     return { role: 'agent', node, token: row.id, via: node === null ? `token ${row.id}` : `token ${row.id} of node ${node}` };
+  }
+
+  /** What an agent token may do: under TLS only join; on loopback, once bound (by its first Connect), act as its node. */
+  #agentToken(method: string, caller: Caller): void {
+    if (this.#tls && method !== 'Join') {
+      throw new AuthError('PERMISSION_DENIED', `agent ${caller.via} only joins (Join) on a scheduler with TLS: ${method} needs the agent's client certificate, which it gets by joining (cr-scheduler agent --ca …)`);
+    }
+    if (caller.node === null && method !== 'Connect' && method !== 'Join') {
+      throw new AuthError('PERMISSION_DENIED', `agent token ${caller.token} is not bound to a node yet: its first Connect binds it to its node name`);
+    }
   }
 }
