@@ -11,6 +11,7 @@ import { imageCommand } from './commands/image.js';
 import { imagesCommand } from './commands/images.js';
 import { listCommand } from './commands/list.js';
 import { logsCommand } from './commands/logs.js';
+import { nodeCommand } from './commands/node.js';
 import { nodesCommand } from './commands/nodes.js';
 import { resultCommand } from './commands/result.js';
 import { serveCommand } from './commands/serve.js';
@@ -45,6 +46,7 @@ for (const command of [
   statusCommand(),
   listCommand(),
   nodesCommand(),
+  nodeCommand(),
   logsCommand(),
   resultCommand(),
   cancelCommand(),

@@ -27,6 +27,7 @@ export function statusCommand() {
         if (flags.json) return void process.stdout.write(`${toJson(jobJson(job))}\n`);
         const lines: [string, string][] = [
           ['job', `${job.id} "${job.name}"`],
+          ['owner', job.owner || '-'],
           ['state', jobState(job)],
           ['node', job.node || '-'],
           ['progress', `${process.stdout.isTTY ? `${progressBar(job.progress)} ` : ''}${(job.progress * 100).toFixed(1)}%${job.message ? ` ${job.message}` : ''}`],
