@@ -19,6 +19,7 @@ export class Reporter {
   #dropped = 0;
   #timer: NodeJS.Timeout | null = null;
   #sending: Promise<void> | null = null;
+  #closed = false;
 
   constructor(client: SchedulerClient, job: number, attempt: number, secret: string, onStale: () => void) {
     this.#client = client;
@@ -44,6 +45,8 @@ export class Reporter {
   }
 
   #arm(): void {
+    // Closed: a send that fails after close must not arm a timer that keeps the process alive.
+    if (this.#closed) return;
     this.#timer ??= setTimeout(() => {
       this.#timer = null;
       void this.flush();
@@ -75,6 +78,7 @@ export class Reporter {
   }
 
   close(): void {
+    this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
   }
