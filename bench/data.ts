@@ -1,7 +1,7 @@
 // The benchmark's data sets, generated deterministically: a smooth float64 field (the kind of
 // array a PDE solver checkpoints) and a state of many small objects.
 
-/** sin(x)·cos(y) on a square grid plus uniform noise of amplitude `noise` (FACTS.md uses 1e-6). */
+/** sin(x)·cos(y) on a square grid plus uniform noise of amplitude `noise`. */
 export function fillSmoothField(field: Float64Array, noise = 1e-6, seed = 12345): void {
   const side = Math.max(1, Math.floor(Math.sqrt(field.length)));
   let s = seed >>> 0;

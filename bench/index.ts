@@ -1,7 +1,7 @@
 // `npm run bench`: what a checkpoint costs, against a baseline measured in the same run
 // (v8.serialize + fs.writeFileSync + fsync, and readFileSync + v8.deserialize for restart).
-// Figures are medians of a few repetitions on a warm page cache; see ../shared/FACTS.md for the
-// machine's limits they should be read against. Flags: --quick (64 MiB field, smaller runs),
+// Figures are medians of a few repetitions on a warm page cache, to be read against the
+// references measured beside them in the same run. Flags: --quick (64 MiB field, smaller runs),
 // --cow (only the copy-on-write lines), --cluster, --portable.
 import fs from 'node:fs';
 import os from 'node:os';

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { build, type Plugin } from 'esbuild';
 import { BundleError } from './cluster-errors.js';
 import { encodePack, JOB_MODULE, type CodeFile } from './code-pack.js';
+import { PACKAGE_NAME } from '../src/version.js';
 
 export { BundleError };
 
@@ -77,7 +78,7 @@ async function bundleOne(job: string, entry: string, plugin: Plugin): Promise<Bu
       format: 'esm',
       platform: 'node',
       target: 'node20',
-      external: ['cr', 'cr/*'],
+      external: [PACKAGE_NAME, `${PACKAGE_NAME}/*`],
       logLevel: 'silent',
       legalComments: 'none',
       plugins: [plugin],

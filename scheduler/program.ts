@@ -6,9 +6,11 @@ import { BundleError, ClusterError } from './cluster-errors.js';
 import { agentCommand } from './commands/agent.js';
 import { cancelCommand } from './commands/cancel.js';
 import { checkpointCommand } from './commands/checkpoint.js';
+import { doctorCommand } from './commands/doctor.js';
 import { drainCommand } from './commands/drain.js';
 import { imageCommand } from './commands/image.js';
 import { imagesCommand } from './commands/images.js';
+import { initCommand } from './commands/init.js';
 import { listCommand } from './commands/list.js';
 import { logsCommand } from './commands/logs.js';
 import { nodeCommand } from './commands/node.js';
@@ -19,6 +21,7 @@ import { statusCommand } from './commands/status.js';
 import { tokenCommand } from './commands/token.js';
 import { submitCommand } from './commands/submit.js';
 import { runCommand } from './commands/run.js';
+import { slurmCommand } from './commands/slurm.js';
 import { oneLine, reportError, UsageError } from './output.js';
 
 const program = new Command('cr-scheduler')
@@ -40,6 +43,8 @@ process.on('warning', (warning: Error & { code?: string }) => {
 program.addCommand(runCommand(verbose).exitOverride());
 program.addCommand(imageCommand().exitOverride());
 for (const command of [
+  initCommand(),
+  doctorCommand(),
   serveCommand(),
   agentCommand(),
   submitCommand(),
@@ -54,6 +59,7 @@ for (const command of [
   drainCommand(),
   imagesCommand(),
   tokenCommand(),
+  slurmCommand(),
 ]) {
   program.addCommand(command.exitOverride());
 }

@@ -1,5 +1,6 @@
 // The public face of cr: the job API and its error classes. Everything else is internal.
 export { cr, type Cr } from './job/cr.js';
+export type { Job } from './job/job-type.js';
 export type { CheckpointInfo, CheckpointOptions } from './job/context.js';
 export type { ImageInfo } from './restore.js';
 export type { RegionArray, RegionConstructor } from './image/format.js';

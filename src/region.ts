@@ -1,6 +1,6 @@
 // Region memory: page-aligned, outside the JS heap, from the native addon (mmap); a plain
 // ArrayBuffer when the addon is unavailable. Regions are allocated in the thread that uses
-// them: an external ArrayBuffer in a transferList is silently copied by Node 20 (FACTS.md).
+// them: an external ArrayBuffer in a transferList is silently copied by Node 20.
 import type { RegionArray, RegionConstructor } from './image/format.js';
 import { loadNative } from './native/binding.js';
 

@@ -14,7 +14,7 @@
 // in the interval that follows is seen too: the next capture knows exactly which blocks changed,
 // at one fault per written block per interval (not one per page, as async tracking costs).
 //
-// The hang hazard (../shared/FACTS.md): a protected page with no live handler blocks the
+// The hang hazard: a protected page with no live handler blocks the
 // writing thread forever, and a Worker's terminate() then never resolves. So the handler is one
 // thread for the whole process that is never stopped (like the pool's and the flusher's), and every way a
 // region ends — free(), its ArrayBuffer's finalizer, the environment's teardown — first lifts

@@ -1,7 +1,7 @@
 // Dirty-block tracking for regions: userfaultfd write-protection in asynchronous mode, read and
 // re-armed with the PAGEMAP_SCAN ioctl (Linux ≥ 6.7). In async mode the kernel resolves a write
 // to a protected page by itself and marks the page written, so no handler thread is needed and
-// a thread can never hang on a fault (the hazard of sync mode, ../shared/FACTS.md). Anything
+// a thread can never hang on a fault (the hazard of sync mode, cow.cc). Anything
 // missing at run time — an old kernel, seccomp refusing the syscall, a feature not offered —
 // makes `dirtyTrackingSupport()` say why, and cr falls back to comparing block hashes.
 // Debian 12's headers predate these interfaces, so their constants are spelled out here from the

@@ -89,7 +89,7 @@ void Region::EndCow(bool finish) {
 
 void Region::RequestFree() {
   // Before the memory can go: no protection may outlive the mapping's owner, and no copy may
-  // read it after the unmap (the hang hazard, ../shared/FACTS.md).
+  // read it after the unmap (the hang hazard, cow.cc).
   EndCow(false);
   std::lock_guard<std::mutex> lock(mutex_);
   freeRequested_ = true;

@@ -1,7 +1,8 @@
 // The node agent: registers this node with the scheduler, renews its lease, and runs what it is
 // assigned. The connection is a server stream of commands; when it breaks (the scheduler was
 // restarted, the network failed) the agent keeps its jobs running and reconnects on its own,
-// telling the scheduler which attempts it runs, so that nothing is lost or run twice.
+// telling the scheduler which attempts it runs, so that nothing is lost or run twice. Stopping,
+// it drains (drain()): its jobs checkpoint and go back to the scheduler to resume elsewhere.
 import fs from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -44,6 +45,9 @@ export class Agent {
   /** Longest pause between reconnection tries: a third of the lease, so a restarted scheduler sees us in time. */
   #reconnectMaxMs = AGENT_RECONNECT_MAX_MS;
   #loop: Promise<void> | null = null;
+  #closing: Promise<void> | null = null;
+  /** Stopping: heartbeats say so, and every job, also one assigned meanwhile, checkpoints and stops. */
+  #draining = false;
   /** Resolves the first time the agent is registered. */
   readonly registered: Promise<void>;
   #onRegistered!: () => void;
@@ -69,8 +73,48 @@ export class Agent {
     this.#loop ??= this.#connectLoop();
   }
 
+  /**
+   * Drains this node before it stops (SIGTERM, a batch system taking the machine back): the
+   * scheduler is told first, so that it places nothing more here and a job that stops is queued
+   * for another node, then each job checkpoints at its next safe point, uploads that image and
+   * stops, and the scheduler resumes it elsewhere from there. After `timeoutMs` the jobs still
+   * running are ended without a checkpoint (they resume from their previous image). Closes the
+   * agent; resolves with how many jobs were not handed back in time.
+   */
+  async drain(timeoutMs: number): Promise<{ left: number }> {
+    this.#draining = true;
+    const deadline = Date.now() + timeoutMs;
+    // Told at once and then with every heartbeat, so that a scheduler that restarts meanwhile learns it too.
+    if (this.#session !== null) {
+      const session = this.#session;
+      await unary(this.#client, 'Heartbeat', { node: this.#options.name, session, draining: true }, Math.max(1000, Math.min(10_000, timeoutMs / 4))).then(
+        (reply) => {
+          if (!reply.known && this.#session === session) this.#call?.cancel();
+        },
+        () => undefined, // unreachable: the jobs checkpoint anyway, and report when it is back
+      );
+    }
+    for (const attempt of this.#attempts.values()) attempt.migrate();
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), Math.max(0, deadline - Date.now()))));
+    // Jobs assigned in the meantime are in #attempts too: wait until none is left.
+    while (this.#attempts.size > 0) {
+      const all = Promise.all([...this.#attempts.values()].map((a) => a.done)).then(() => 'done' as const);
+      if ((await Promise.race([all, timedOut])) === 'timeout') break;
+    }
+    clearTimeout(timer);
+    const left = this.#attempts.size;
+    await this.close();
+    return { left };
+  }
+
   /** Ends every job's thread (no checkpoint) and the connection. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true;
     this.#stopHeartbeat();
     this.#call?.cancel();
@@ -144,6 +188,8 @@ export class Agent {
         void attempt.done.then(() => {
           if (this.#attempts.get(a.job) === attempt) this.#attempts.delete(a.job);
         });
+        // Placed here before the scheduler heard that this node is stopping: hand it straight back.
+        if (this.#draining) attempt.migrate();
         break;
       }
       case 'control': {
@@ -165,7 +211,7 @@ export class Agent {
     this.#stopHeartbeat();
     const session = this.#session!;
     this.#heartbeat = setInterval(() => {
-      unary(this.#client, 'Heartbeat', { node: this.#options.name, session }, Math.max(1000, intervalMs * 2)).then(
+      unary(this.#client, 'Heartbeat', { node: this.#options.name, session, draining: this.#draining }, Math.max(1000, intervalMs * 2)).then(
         (reply) => {
           // The scheduler ended this session (our lease expired): register again.
           if (!reply.known && this.#session === session) this.#call?.cancel();

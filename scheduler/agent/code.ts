@@ -1,13 +1,14 @@
 // Job code on an agent: the bundle the scheduler holds, cached by its sha256 under
-// <work>/code/. The bundle leaves `import ... from 'cr'` as it was written; a link
-// <work>/code/node_modules/cr → this package lets Node's own resolution find it, and since Node
-// resolves the link to its real path, the job gets the very module instance the runner's
-// worker binds to the running job (the `cr` that `import { cr } from 'cr'` returns).
+// <work>/code/. The bundle leaves `import ... from 'cr-checkpoint'` as it was written; a link
+// <work>/code/node_modules/cr-checkpoint → this package lets Node's own resolution find it, and
+// since Node resolves the link to its real path, the job gets the very module instance the
+// runner's worker binds to the running job (the `cr` that `import { cr } from 'cr-checkpoint'` returns).
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createFileOnceSync, fsyncDirSync } from '../../src/store/durable.js';
+import { PACKAGE_NAME } from '../../src/version.js';
 import { decodePack, isPack, JOB_MODULE, type CodeFile } from '../code-pack.js';
 import { unary, type SchedulerClient } from '../proto/load.js';
 
@@ -16,7 +17,7 @@ export const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 
 export function linkPackage(codeDir: string): void {
   const modules = path.join(codeDir, 'node_modules');
-  const link = path.join(modules, 'cr');
+  const link = path.join(modules, PACKAGE_NAME);
   fs.mkdirSync(modules, { recursive: true });
   try {
     if (fs.realpathSync(link) === fs.realpathSync(PACKAGE_ROOT)) return;

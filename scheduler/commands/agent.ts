@@ -4,7 +4,8 @@ import os from 'node:os';
 import { Command, Option } from 'commander';
 import { ClusterError } from '../cluster-errors.js';
 import { DEFAULT_ADDRESS } from '../names.js';
-import { parseCount } from '../options.js';
+import { parseCount, parsePositiveNumber } from '../options.js';
+import { EXIT_STOPPED_AT_ONCE } from '../signals.js';
 import { credentialOptions, credentialsFrom, type CredentialFlags } from './common.js';
 import { defaultNodeName, logLine } from './serve.js';
 
@@ -13,7 +14,11 @@ interface AgentFlags extends CredentialFlags {
   name: string;
   slots: number;
   work: string;
+  drainTimeout: number;
 }
+
+/** Long enough for a job to reach its next safe point and write and upload a checkpoint. */
+export const DEFAULT_DRAIN_TIMEOUT_S = 120;
 
 export function agentCommand(): Command {
   return credentialOptions(new Command('agent'))
@@ -22,6 +27,12 @@ export function agentCommand(): Command {
     .addOption(new Option('--name <name>', "this node's name, unique in the cluster").env('CR_NODE').default(defaultNodeName()))
     .addOption(new Option('--slots <n>', 'jobs run at once').env('CR_SLOTS').argParser(parseCount('--slots', 1)).default(os.availableParallelism()))
     .addOption(new Option('--work <dir>', "where jobs' code, images and the image key are kept").env('CR_WORK').default('.cr-agent'))
+    .addOption(
+      new Option('--drain-timeout <seconds>', 'on SIGTERM/SIGINT, wait this long for the jobs to checkpoint and move before ending them')
+        .env('CR_DRAIN_TIMEOUT')
+        .argParser(parsePositiveNumber('--drain-timeout'))
+        .default(DEFAULT_DRAIN_TIMEOUT_S),
+    )
     .addHelpText(
       'after',
       `
@@ -33,7 +44,10 @@ client certificate (kept in <work>/tls/, mode 0600) and from then on talks mutua
 not needed again. Without --ca (a loopback scheduler) it sends the token with every call.
 
 The agent reconnects on its own when the scheduler restarts; its jobs keep running meanwhile.
-SIGINT/SIGTERM end its jobs' threads at once: the scheduler resumes them elsewhere.`,
+SIGTERM/SIGINT drain the node: it takes no new work, its jobs checkpoint at their next safe point
+and resume on other nodes from there, then the agent exits 0 (1 if --drain-timeout passed first;
+jobs not handed back by then resume from their previous image). A second signal exits at once
+(${EXIT_STOPPED_AT_ONCE}). Kubernetes' grace period and Slurm's signal lead must exceed --drain-timeout (docs/hpc.md).`,
     )
     .action(async (flags: AgentFlags) => {
       const [{ Agent }, { joinCluster, keepRenewed }] = await Promise.all([import('../agent/agent.js'), import('../agent/join.js')]);
@@ -48,14 +62,36 @@ SIGINT/SIGTERM end its jobs' threads at once: the scheduler resumes them elsewhe
       }
       const agent = new Agent({ scheduler: flags.scheduler, name: flags.name, slots: flags.slots, workDir, credentials, log: logLine });
       agent.start();
-      const refused = await new Promise<Error | null>((resolve) => {
-        process.once('SIGINT', () => resolve(null));
-        process.once('SIGTERM', () => resolve(null));
-        void agent.refused.then(resolve);
-      });
+      const signal = (): Promise<NodeJS.Signals> =>
+        new Promise((resolve) => {
+          const on = (s: NodeJS.Signals): void => {
+            process.off('SIGINT', on);
+            process.off('SIGTERM', on);
+            resolve(s);
+          };
+          process.on('SIGINT', on);
+          process.on('SIGTERM', on);
+        });
+      const first = await Promise.race([signal(), agent.refused]);
+      if (first instanceof Error) {
+        // A refused credential or node name: retrying cannot help, so the agent stops (exit 1).
+        stopRenewing();
+        await agent.close();
+        throw new ClusterError(first.message);
+      }
+      logLine(`${first}: draining node ${flags.name}: ${agent.running} job${agent.running === 1 ? '' : 's'} will checkpoint and move to other nodes, for at most ${flags.drainTimeout} s (${first} again stops at once)`);
+      const again = signal();
+      const outcome = await Promise.race([agent.drain(flags.drainTimeout * 1000), again]);
+      if (typeof outcome === 'string') {
+        logLine(`${outcome} again: stopping at once; the scheduler resumes this node's jobs elsewhere from their latest images`);
+        await agent.close();
+        process.exitCode = EXIT_STOPPED_AT_ONCE;
+      } else if (outcome.left > 0) {
+        logLine(`--drain-timeout (${flags.drainTimeout} s) passed with ${outcome.left} job${outcome.left === 1 ? '' : 's'} still checkpointing: ended; they resume elsewhere from their previous image`);
+        process.exitCode = 1;
+      } else {
+        logLine(`drained: every job was handed back to the scheduler; exiting`);
+      }
       stopRenewing();
-      await agent.close();
-      // A refused credential or node name: retrying cannot help, so the agent stops (exit 1).
-      if (refused !== null) throw new ClusterError(refused.message);
     });
 }

@@ -10,6 +10,7 @@ import { JobRunner, type RunEvent, type RunOptions } from '../../src/runner/runn
 import { checkJobName } from '../../src/store/local-store.js';
 import { formatBytes, formatMs, toJson, UsageError } from '../output.js';
 import { MAX_TIMER_SECONDS, parseCount, parseJsonText, parsePath, parsePositiveNumber } from '../options.js';
+import { EXIT_STOPPED, EXIT_STOPPED_AT_ONCE, onSignals, parseSignal, signalPlan, type NamedSignal } from '../signals.js';
 
 export const DEFAULT_STORE = '.cr';
 
@@ -34,6 +35,8 @@ interface RunFlags {
   codec: 'auto' | 'native' | 'portable';
   maxHeap?: number;
   progress: boolean;
+  stopSignal: NamedSignal;
+  checkpointSignal?: NamedSignal;
 }
 
 export function runCommand(verbose: () => boolean): Command {
@@ -83,6 +86,13 @@ export function runCommand(verbose: () => boolean): Command {
     .addOption(new Option('--codec <codec>', 'block codec').choices(['auto', 'native', 'portable']).env('CR_CODEC').default('auto'))
     .addOption(new Option('--max-heap <MiB>', "V8 heap limit of the job's thread").argParser(parseCount('--max-heap', 16)))
     .addOption(new Option('--no-progress', 'no progress bar, even on a terminal'))
+    .addOption(
+      new Option('--stop-signal <signal>', 'also this signal means "checkpoint at the next safe point, then stop" (SIGTERM and SIGINT always do), e.g. SIGUSR1 for sbatch --signal=B:USR1@120')
+        .env('CR_STOP_SIGNAL')
+        .argParser(parseSignal('--stop-signal'))
+        .default('SIGTERM'),
+    )
+    .addOption(new Option('--checkpoint-signal <signal>', 'this signal means "checkpoint at the next safe point and go on"').env('CR_CHECKPOINT_SIGNAL').argParser(parseSignal('--checkpoint-signal')))
     .addHelpText(
       'after',
       `
@@ -92,9 +102,11 @@ Examples:
   $ cr-scheduler run job.mjs --from .cr/job/00000007.crimg
 
 Running the same command again after the process died resumes from the latest image.
-SIGINT or SIGTERM: checkpoint at the next safe point, then stop (a second one stops at once).
-Exit status: 0 when the job succeeded or was stopped after a checkpoint, 1 when it failed,
-2 on a usage error.`,
+SIGINT, SIGTERM or the --stop-signal: checkpoint at the next safe point, then stop (a second
+one stops at once, exit ${EXIT_STOPPED_AT_ONCE}). The --checkpoint-signal: checkpoint at the next safe point and go on.
+Exit status: 0 when the job succeeded, ${EXIT_STOPPED} when it stopped after a signal and resumes when run
+again (EX_TEMPFAIL: batch scripts requeue on it, see docs/hpc.md), 1 when it failed, 2 on a
+usage error.`,
     )
     .action(async (file: string, flags: RunFlags) => {
       process.exitCode = await run(file, flags, verbose());
@@ -140,19 +152,21 @@ async function run(file: string, flags: RunFlags, verbose: boolean): Promise<num
   const view = new RunView(job, flags.progress && process.stderr.isTTY === true, verbose);
   runner.on((event) => view.event(event));
 
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signals++;
-    if (signals === 1) {
-      view.line(`${signal}: checkpointing "${job}" at its next safe point, then stopping (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again stops at once)`);
-      runner.requestStop();
-    } else {
-      view.line(`${signal} again: stopping at once, without a checkpoint`);
-      void runner.kill().finally(() => process.exit(130));
-    }
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const removeHandlers = onSignals(signalPlan(flags.stopSignal, flags.checkpointSignal ?? null), {
+    stop: (signal, count) => {
+      if (count === 1) {
+        view.line(`${signal}: checkpointing "${job}" at its next safe point, then stopping (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again stops at once)`);
+        runner.requestStop();
+      } else {
+        view.line(`${signal} again: stopping at once, without a checkpoint`);
+        void runner.kill().finally(() => process.exit(EXIT_STOPPED_AT_ONCE));
+      }
+    },
+    checkpoint: (signal) => {
+      view.line(`${signal}: checkpointing "${job}" at its next safe point and going on`);
+      runner.requestCheckpoint();
+    },
+  });
   try {
     const outcome = await runner.run();
     view.done();
@@ -171,7 +185,7 @@ async function run(file: string, flags: RunFlags, verbose: boolean): Promise<num
             ? `job "${job}" stopped after checkpoint ${outcome.imageId}. Resume it with:\n  ${resume}`
             : `job "${job}" stopped; its checkpoint failed, so it will resume from its previous image with:\n  ${resume}`,
         );
-        return 0;
+        return EXIT_STOPPED;
       case 'failed': {
         const e = outcome.error;
         view.line(`job "${job}" failed after ${outcome.attempts} attempt${outcome.attempts === 1 ? '' : 's'}: ${e.message}`);
@@ -180,8 +194,7 @@ async function run(file: string, flags: RunFlags, verbose: boolean): Promise<num
       }
     }
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    removeHandlers();
   }
 }
 

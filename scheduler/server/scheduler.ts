@@ -139,9 +139,15 @@ export class SchedulerCore {
     this.leases.detach(node, sink);
   }
 
-  heartbeat(node: string, session: string, now = Date.now()): boolean {
+  /** `draining`: the agent is stopping; the node is drained (once) until it registers again. */
+  heartbeat(node: string, session: string, now = Date.now(), draining = false): boolean {
     const known = this.leases.renew(node, session, now);
     if (known) this.nodes.touch(node, now);
+    if (known && draining && this.nodes.get(node)?.draining === 0) {
+      this.nodes.setLeaving(node);
+      this.#migrateAll(node, `node ${node} is stopping (its agent was signalled): checkpointing to move the job`);
+      this.#log(`node ${node} is draining: its agent is stopping`);
+    }
     return known;
   }
 
@@ -346,16 +352,21 @@ export class SchedulerCore {
     if (this.nodes.get(name) === undefined) throw new SchedulerError('NOT_FOUND', `no node ${JSON.stringify(name)}: "cr-scheduler nodes" lists them`);
     this.nodes.setDraining(name, !undo);
     if (!undo) {
-      for (const job of this.jobs.runningOn(name)) {
-        this.jobs.setPending(job.id, 'migrate');
-        this.jobs.event(job.id, job.attempt, 'event', `node ${name} is draining: checkpointing to move the job`);
-        this.#control(job, 'MIGRATE');
-      }
+      this.#migrateAll(name, `node ${name} is draining: checkpointing to move the job`);
       this.#log(`node ${name} is draining`);
     } else {
       this.schedule();
     }
     return this.nodeInfo(this.nodes.get(name)!);
+  }
+
+  /** Each job running on `node` checkpoints at its next safe point, stops, and goes back to the queue. */
+  #migrateAll(node: string, why: string): void {
+    for (const job of this.jobs.runningOn(node)) {
+      this.jobs.setPending(job.id, 'migrate');
+      this.jobs.event(job.id, job.attempt, 'event', why);
+      this.#control(job, 'MIGRATE');
+    }
   }
 
   nodeInfo(node: NodeRow, running = this.jobs.runningCounts()): NodeInfo {

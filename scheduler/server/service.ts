@@ -127,7 +127,7 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
         call.emit('error', toStatus(err));
       }
     },
-    Heartbeat: unaryHandler((r) => ({ known: core.heartbeat(r.node, r.session) })),
+    Heartbeat: unaryHandler((r) => ({ known: core.heartbeat(r.node, r.session, Date.now(), r.draining) })),
     GetCode: unaryHandler((r) => ({ code: core.code(r.sha256) })),
     Report: unaryHandler((r, caller) => {
       core.attempts.check(caller, 'Report', r.job, r.attempt, r.secret);

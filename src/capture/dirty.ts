@@ -48,8 +48,8 @@ export function dirtyTrackingMode(): { mode: DirtyMode; reason: string | null } 
  * compares each block's hash with the previous image (on the writer thread), which also measures
  * how much of the region changes. A region starts unarmed (its first image is full anyway), is
  * armed at a safe point once a hashed image found little changed, and disarmed when an interval
- * wrote most of it: a page's first write after each scan costs a fault (0.65 µs in FACTS.md, and
- * up to ~15 µs on a loaded virtual machine), which a region rewritten whole gains nothing for.
+ * wrote most of it: a page's first write after each scan costs a fault (under a microsecond on
+ * bare metal, up to ~15 µs on a loaded virtual machine), which a region rewritten whole gains nothing for.
  *
  * `pending` has a byte per block, set when the block may differ from the last committed image (1
  * written, 2 maybe written: a copy-on-write region let a sequential writer into it ahead, and the

@@ -3,6 +3,7 @@
 // (SIGKILLs of a running team are in kill-restart.test.ts, case heat2d-team.)
 import path from 'node:path';
 import test from 'ava';
+import { EXIT_STOPPED } from '../../scheduler/signals.js';
 import { EXAMPLES, FIXTURES, imageId, newestSequence, resultOf, runCli, show, startCli, tempDir, uninterruptedResult } from './helpers.js';
 
 test('heat2d-team over 2 and 3 members ends with exactly the result and checksum of heat2d', async (t) => {
@@ -35,7 +36,7 @@ test('SIGTERM stops a team at its next safe point with an image, and the next ru
   await run.waitUntil(() => newestSequence(store, 'heat2d-team') > 0, 'the first image');
   run.child.kill('SIGTERM');
   const stopped = await run.exit;
-  t.is(stopped.code, 0, run.describe());
+  t.is(stopped.code, EXIT_STOPPED, run.describe());
   t.is(stopped.stdout, '');
   const stopImage = newestSequence(store, 'heat2d-team');
   t.regex(stopped.stderr, new RegExp(`job "heat2d-team" stopped after checkpoint ${imageId('heat2d-team', stopImage)}\\.`));

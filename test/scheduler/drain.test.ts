@@ -2,7 +2,7 @@
 // from that image; the drained node takes no new work.
 import test from 'ava';
 import { runCli, uninterruptedResult } from '../runner/helpers.js';
-import { CLUSTER_JOB, client, finished, job, startAgent, startScheduler, submit, waitFor } from './helpers.js';
+import { CLUSTER_JOB, client, finished, job, startAgent, startScheduler, submit, underWay, waitFor } from './helpers.js';
 
 test('drain moves a running job to another node through a checkpoint, and the node takes no new work.', async (t) => {
   const args = { steps: 300, stepMs: 15 };
@@ -12,10 +12,7 @@ test('drain moves a running job to another node through a checkpoint, and the no
   const cluster = client(t, scheduler.address);
   // An interval far beyond the run: the only image is the one the drain asks for.
   const id = await submit(t, scheduler.address, CLUSTER_JOB, args, ['--interval', '3600']);
-  const first = await waitFor('the job to be under way', async () => {
-    const j = await job(cluster, id);
-    return j.state === 'running' && j.progress > 0.2 ? j : undefined;
-  });
+  const first = await underWay(cluster, id);
   t.is(first.images, 0);
   const drain = await runCli(t, ['drain', first.node, ...scheduler.args]);
   t.is(drain.code, 0, drain.stderr);

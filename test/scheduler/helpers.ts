@@ -64,9 +64,9 @@ export async function createToken(address: string, role: 'agent' | 'user' | 'adm
 }
 
 /** An agent process; it authenticates with a fresh agent token passed in its environment (never its command line). */
-export async function startAgent(t: ExecutionContext, address: string, name: string, slots = 1): Promise<CliProcess> {
+export async function startAgent(t: ExecutionContext, address: string, name: string, slots = 1, extra: string[] = []): Promise<CliProcess> {
   const work = tempDir(t, `agent-${name}`);
-  const cli = startCli(t, ['agent', '--scheduler', address, '--name', name, '--slots', String(slots), '--work', work], { CR_TOKEN: await createToken(address, 'agent') });
+  const cli = startCli(t, ['agent', '--scheduler', address, '--name', name, '--slots', String(slots), '--work', work, ...extra], { CR_TOKEN: await createToken(address, 'agent') });
   keepLog(t, `agent-${name}`, cli);
   await cli.waitForStderr(/registered with the scheduler/);
   return cli;
@@ -107,6 +107,14 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
 
 export function job(cluster: Cluster, id: number): Promise<JobInfo__Output> {
   return cluster.call('GetJob', { job: id }, 3000);
+}
+
+/** Waits until the job runs and has done more than `progress` of its work; returns it. */
+export function underWay(cluster: Cluster, id: number, progress = 0.2): Promise<JobInfo__Output> {
+  return waitFor('the job to be under way', async () => {
+    const j = await job(cluster, id);
+    return j.state === 'running' && j.progress > progress ? j : undefined;
+  });
 }
 
 /** Waits until the job ends; returns it. */

@@ -71,6 +71,38 @@ test('A node whose lease expires is dead: its stream is ended and its jobs move 
   t.false(c.heartbeat('n1', 'old-session'), 'its old session is over: the agent must reconnect');
 });
 
+test('A heartbeat that says the agent is stopping drains its node until it registers again; an admin drain outlasts that.', (t) => {
+  const c = core(t);
+  const id = submit(c);
+  const n1 = new Sink();
+  const session = c.connect({ node: 'n1', slots: 2, running: [], version: '' }, n1);
+  t.like(c.jobs.get(id), { node: 'n1', state: 'running' });
+  t.true(c.heartbeat('n1', session, Date.now(), true));
+  t.deepEqual(n1.of('control').map((x) => x.control), [{ job: id, attempt: 1, action: 'MIGRATE' }]);
+  t.like(c.jobs.get(id), { pending: 'migrate' });
+  t.is(c.listNodes()[0]!.state, 'draining');
+  // Said again with every heartbeat: no second MIGRATE.
+  t.true(c.heartbeat('n1', session, Date.now(), true));
+  t.is(n1.of('control').length, 1);
+  // Stopped after its checkpoint: queued, and not placed back on the stopping node.
+  t.true(c.finish({ job: id, attempt: 1, outcome: 'STOPPED', resultJson: '', errorJson: '', retryable: false }));
+  t.like(c.jobs.get(id), { state: 'queued', moves: 1 });
+  t.is(n1.of('assign').length, 1);
+  // The agent started again: it takes work at once.
+  const again = new Sink();
+  c.connect({ node: 'n1', slots: 2, running: [], version: '' }, again);
+  t.is(c.listNodes()[0]!.state, 'alive');
+  t.deepEqual(again.of('assign').map((x) => [x.assign!.job, x.assign!.attempt]), [[id, 2]]);
+  // An admin's drain is not ended by the agent's coming back.
+  c.drain('n1');
+  const third = new Sink();
+  const s3 = c.connect({ node: 'n1', slots: 2, running: [{ job: id, attempt: 2 }], version: '' }, third);
+  t.true(c.heartbeat('n1', s3, Date.now(), true));
+  t.is(c.listNodes()[0]!.state, 'draining');
+  c.connect({ node: 'n1', slots: 2, running: [{ job: id, attempt: 2 }], version: '' }, new Sink());
+  t.is(c.listNodes()[0]!.state, 'draining');
+});
+
 test('An image from the current attempt is stored; one from a stale attempt, or superseded mid-upload, leaves nothing.', async (t) => {
   const c = core(t);
   const id = submit(c);

@@ -1,0 +1,123 @@
+// `cr-scheduler slurm script`: the sbatch scripts it prints (valid bash, the signal ahead of the
+// wall time, the requeue on exit 75, run and agent flags checked by those commands), Slurm's
+// time formats, and clear refusals. The scripts run under a real Slurm in slurm.test.ts.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import test from 'ava';
+import { slurmTimeSeconds, shellWord } from '../../../scheduler/hpc/slurm-script.js';
+import { CLUSTER_JOB } from '../helpers.js';
+import { runCli, show } from '../../runner/helpers.js';
+
+const exec = promisify(execFile);
+
+async function bashSyntaxError(script: string): Promise<string | null> {
+  const child = exec('/bin/bash', ['-n']);
+  child.child.stdin!.end(script);
+  return child.then(
+    () => null,
+    (err: Error & { stderr?: string }) => err.stderr ?? err.message,
+  );
+}
+
+test("Slurm's time formats are read as seconds; anything else is null.", (t) => {
+  const cases: [string, number | null][] = [
+    ['1', 60],
+    ['90', 5400],
+    ['10:30', 630],
+    ['2:00:00', 7200],
+    ['1-0', 86_400],
+    ['1-2:30', 95_400],
+    ['1-02:30:15', 95_415],
+    ['UNLIMITED', Infinity],
+    ['infinite', Infinity],
+    ['', null],
+    ['1h', null],
+    ['1:2:3:4', null],
+    ['-5', null],
+  ];
+  for (const [text, seconds] of cases) t.is(slurmTimeSeconds(text), seconds, text);
+});
+
+test('Shell words are quoted only when they need it, and a quote inside survives.', (t) => {
+  t.is(shellWord('/a/b-c.mjs'), '/a/b-c.mjs');
+  t.is(shellWord('{"n": 1}'), `'{"n": 1}'`);
+  t.is(shellWord("Ada's"), `'Ada'\\''s'`);
+});
+
+test('A job script asks for USR1 ahead of the wall time, runs the job with it as the stop signal, and requeues on exit 75.', async (t) => {
+  const run = await runCli(t, ['slurm', 'script', CLUSTER_JOB, '--store', '/shared/cr', '--args', '{"steps": 5}', '--interval', '600', '--time', '2:00:00', '--signal-lead', '300', '--sbatch=--partition=long']);
+  t.is(run.code, 0, show(run));
+  const script = run.stdout;
+  t.is(await bashSyntaxError(script), null);
+  t.true(script.startsWith('#!/bin/bash\n'));
+  for (const line of ['#SBATCH --job-name=cr-cluster-job', '#SBATCH --time=2:00:00', '#SBATCH --signal=B:USR1@300', '#SBATCH --requeue', '#SBATCH --open-mode=append', '#SBATCH --partition=long', `#SBATCH --chdir=${process.cwd()}`]) {
+    t.true(script.split('\n').includes(line), line);
+  }
+  t.regex(script, new RegExp(` run ${CLUSTER_JOB} --store /shared/cr --args '\\{"steps": 5\\}' --interval 600 --stop-signal SIGUSR1 --checkpoint-signal SIGUSR2 --no-progress &$`, 'm'));
+  t.regex(script, /^trap 'signalled=1; \[ -n "\$\{pid:-\}" \] && kill -USR2 "\$pid" 2>\/dev\/null' USR2$/m);
+  t.regex(script, /^trap 'signalled=1; \[ -n "\$\{pid:-\}" \] && kill -USR1 "\$pid" 2>\/dev\/null' USR1$/m);
+  t.regex(script, /^if \[ "\$status" -eq 75 \] \|\| \{ \[ "\$signalled" -eq 1 \] && \[ "\$status" -gt 128 \]; \}; then\n.*\n {2}scontrol requeue "\$SLURM_JOB_ID"$/m);
+  t.regex(script, /SLURM_RESTART_COUNT/);
+  // #SBATCH lines are read only before the first command.
+  const firstCommand = script.split('\n').findIndex((l) => l !== '' && !l.startsWith('#'));
+  t.false(script.split('\n').slice(firstCommand).some((l) => l.startsWith('#SBATCH')));
+  t.regex(run.stderr, /^note: the job's images go to \/shared\/cr: it must be on storage every compute node mounts/m);
+
+  const once = await runCli(t, ['slurm', 'script', CLUSTER_JOB, '--store', '/tmp/x', '--no-requeue']);
+  t.is(once.code, 0, show(once));
+  t.false(once.stdout.includes('scontrol requeue'));
+  t.false(once.stdout.includes('#SBATCH --requeue'));
+  t.regex(once.stderr, /^warning: the store \/tmp\/x is node-local/m);
+});
+
+test('A pilot script runs an agent named after the Slurm job, with the allocation\'s CPUs, and drains it on USR1.', async (t) => {
+  const run = await runCli(t, ['slurm', 'script', '--agent', '--scheduler', 'head:7070', '--token-file', '/home/a/agent.token', '--time', '4:00:00', '--sbatch=--array=1-8']);
+  t.is(run.code, 0, show(run));
+  const script = run.stdout;
+  t.is(await bashSyntaxError(script), null);
+  t.true(script.split('\n').includes('#SBATCH --array=1-8'));
+  t.true(script.split('\n').includes('#SBATCH --signal=B:USR1@180'));
+  t.false(script.includes('#SBATCH --requeue'), 'a pilot is not requeued unless asked');
+  t.regex(script, / agent --name "\$\(hostname -s\)-slurm\$\{SLURM_JOB_ID\}" --slots "\$\{SLURM_CPUS_ON_NODE:-1\}" --work "\$work" --drain-timeout 180 --scheduler head:7070 --token-file \/home\/a\/agent.token &$/m);
+  t.regex(script, /kill -TERM "\$pid" 2>\/dev\/null' USR1$/m);
+  const requeued = await runCli(t, ['slurm', 'script', '--agent', '--scheduler', 'head:7070', '--requeue', '--slots', '4', '--drain-timeout', '100']);
+  t.is(requeued.code, 0, show(requeued));
+  t.regex(requeued.stdout, /scontrol requeue/);
+  t.regex(requeued.stdout, / agent --name "[^"]+" --work "\$work" --scheduler head:7070 --slots 4 --drain-timeout 100 &$/m);
+});
+
+test('Flags that would harm a requeued job, bad run or agent flags and impossible times are refused with exit 2 and why.', async (t) => {
+  const refusals: [string[], RegExp][] = [
+    [[CLUSTER_JOB, '--fresh'], /--fresh cannot go into a Slurm script: it would delete the images at every requeue/],
+    [[CLUSTER_JOB, '--from', 'x.crimg'], /--from cannot go into a Slurm script/],
+    [[CLUSTER_JOB, '--stop-signal', 'USR2'], /--stop-signal cannot go into a Slurm script: the script sets it/],
+    [[CLUSTER_JOB, '--checkpoint-signal=HUP'], /--checkpoint-signal cannot go into a Slurm script: the script sets it/],
+    [[CLUSTER_JOB, '--interval', 'soon'], /run flags: .*--interval must be a positive number, got "soon"/],
+    [[CLUSTER_JOB, '--no-such-flag'], /run flags: unknown option '--no-such-flag'/],
+    [[CLUSTER_JOB, '--time', '1h'], /--time "1h" is not a Slurm time/],
+    [[CLUSTER_JOB, '--time', '2', '--signal-lead', '120'], /--signal-lead 120 s must be shorter than --time 2 \(120 s\)/],
+    [[CLUSTER_JOB, '--signal-lead', '70000'], /--signal-lead must be at most 65535 seconds/],
+    [[CLUSTER_JOB, '--signal-lead', 'soon'], /option '--signal-lead <seconds>' argument 'soon' is invalid\. --signal-lead must be a whole number ≥ 1, got "soon"/],
+    [[], /name the job module first/],
+    [['no-such-job.mjs'], /no job file at no-such-job\.mjs/],
+    [['--agent'], /--agent needs --scheduler HOST:PORT/],
+    [['--agent', '--scheduler', 'h:1', '--name', 'x'], /--name cannot go into a Slurm script: each pilot names itself/],
+    [['--agent', '--scheduler', 'h:1', '--token', 'crt_x'], /--token cannot go into a Slurm script: the token would be written into the script/],
+    [['--agent', '--scheduler', 'h:1', '--slots', 'many'], /agent flags: .*--slots must be a whole number/],
+  ];
+  for (const [args, message] of refusals) {
+    const run = await runCli(t, ['slurm', 'script', ...args]);
+    t.is(run.code, 2, `${args.join(' ')}\n${show(run)}`);
+    t.regex(run.stderr, message, args.join(' '));
+    t.is(run.stdout, '', 'no script for a refused command');
+  }
+});
+
+test('"cr-scheduler slurm script --help" exits 0 and shows usage, the defaults and examples.', async (t) => {
+  const run = await runCli(t, ['slurm', 'script', '--help']);
+  t.is(run.code, 0, show(run));
+  t.regex(run.stdout, /^Usage: cr-scheduler slurm script \[options\] \[job\] \[flags\.\.\.\]/);
+  t.regex(run.stdout, /--signal-lead <seconds>[\s\S]*\(default: 180\)/);
+  t.regex(run.stdout, /\$ sbatch sim\.sbatch/);
+  t.is(run.stderr, '');
+});
