@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import Database from 'better-sqlite3';
 import * as grpc from '@grpc/grpc-js';
+import { bundleJob } from '../../scheduler/bundle.js';
 import type { ClientCredentials } from '../../scheduler/credentials.js';
 import { schedulerClient, unary, type SchedulerClient } from '../../scheduler/proto/load.js';
 import type { Assignment__Output, JobInfo__Output } from '../../scheduler/proto/types.js';
@@ -112,11 +113,11 @@ export async function ownNode(t: ExecutionContext, cluster: SecureCluster, name:
 
 /** A running job of the victim with exactly one image, that checkpoints no more on its own. */
 export async function victimJob(t: ExecutionContext, cluster: SecureCluster, userToken: string): Promise<JobInfo__Output> {
-  const run = await startCli(t, ['submit', CLUSTER_JOB, '--name', 'victim', '--args', JSON.stringify({ steps: 1_000_000, stepMs: 5 }), '--interval', '36000', ...cluster.args.filter((a, i, all) => a !== '--token-file' && all[i - 1] !== '--token-file')], {
-    CR_TOKEN: userToken,
-  }).exit;
-  if (run.code !== 0) throw new Error(`submit failed: ${run.stderr}`);
-  const id = Number(run.stdout.trim());
+  // Bundled here and submitted over gRPC as the user: a `submit` process costs seconds on a loaded machine.
+  const user = schedulerClient(cluster.address, cluster.withToken(userToken));
+  t.teardown(() => user.close());
+  const code = await bundleJob(CLUSTER_JOB);
+  const { id } = await unary(user, 'Submit', { name: 'victim', code, argsJson: JSON.stringify({ steps: 1_000_000, stepMs: 5 }), intervalMs: 36_000_000, retries: 3 });
   await waitFor('the victim job to run', async () => ((await unary(cluster.admin, 'GetJob', { job: id })).state === 'running' ? true : undefined));
   await unary(cluster.admin, 'Checkpoint', { job: id });
   return waitFor('its first image', async () => {
