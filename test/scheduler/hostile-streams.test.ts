@@ -32,10 +32,7 @@ const id = fc.oneof(fc.constantFrom(0, 1, 2, 0xffffffff), fc.nat({ max: 0xffffff
 const size = fc.oneof(fc.nat({ max: 1 << 20 }), fc.constantFrom(0, Number.MAX_SAFE_INTEGER));
 /** The secret of attempt 1 of job 1, from its assignment to node "fuzz": uploads and downloads carry it or a wrong one. */
 let heldSecret = '';
-const secret = fc.oneof(
-  fc.constant(null).map(() => heldSecret),
-  nasty,
-);
+const secret = fc.oneof({ arbitrary: fc.constant(null).map(() => heldSecret), weight: 3 }, { arbitrary: nasty, weight: 1 });
 const part: fc.Arbitrary<UploadImageMessage> = fc.oneof(
   fc.record({
     header: fc.record(
@@ -80,7 +77,14 @@ test('Connect, DownloadImage and UploadImage answer random, huge and out-of-orde
   const dataDir = path.join(parent, 'data');
   // Parallel uploads whose other parts never come fail after the idle timeout: short here.
   const scheduler = await startScheduler(t, { dataDir, extra: ['--upload-idle-timeout', '0.3'] });
-  const tokens = { admin: adminToken(scheduler.address), agent: await createToken(scheduler.address, 'agent'), user: await createToken(scheduler.address, 'user') };
+  // Two agent tokens: "agent" is node fuzz, which runs the job and keeps its session (its
+  // attempt's secret stays the one in heldSecret); "agent2" is node fuzz2, whose Connects are fuzzed.
+  const tokens = {
+    admin: adminToken(scheduler.address),
+    agent: await createToken(scheduler.address, 'agent'),
+    agent2: await createToken(scheduler.address, 'agent'),
+    user: await createToken(scheduler.address, 'user'),
+  };
   const clients = Object.fromEntries(Object.entries(tokens).map(([role, token]) => [role, schedulerClient(scheduler.address, { token })]));
   t.teardown(() => Object.values(clients).forEach((c) => c.close()));
   const admin = clients.admin!;
@@ -97,12 +101,19 @@ test('Connect, DownloadImage and UploadImage answer random, huge and out-of-orde
   t.teardown(() => held.cancel());
   for (let i = 0; i < 100 && (await unary(admin, 'GetJob', { job: 1 })).state !== 'running'; i++) await new Promise((r) => setTimeout(r, 50));
 
+  const second = clients.agent2!.Connect({ node: 'fuzz2', slots: 1, running: [], version: 'fuzz' });
+  second.on('error', () => undefined);
+  await new Promise((resolve) => second.once('data', resolve));
+  second.cancel();
+
   const role = fc.constantFrom('admin', 'agent', 'user');
-  const node = fc.oneof(fc.constant('fuzz'), nasty);
-  const job = fc.oneof(fc.constant(1), id);
+  const connectRole = fc.constantFrom('admin', 'agent2', 'user');
+  const node = fc.oneof(fc.constant('fuzz2'), fc.constant('fuzz'), nasty);
+  const job = fc.oneof({ arbitrary: fc.constant(1), weight: 3 }, { arbitrary: id, weight: 1 });
+  const attempt = fc.oneof({ arbitrary: fc.constant(1), weight: 3 }, { arbitrary: id, weight: 1 });
   const call = fc.oneof(
-    fc.record({ rpc: fc.constant('Connect' as const), role, request: fc.record({ node, slots: id, running: fc.array(fc.record({ job: id, attempt: id }), { maxLength: 3 }), version: nasty }) }),
-    fc.record({ rpc: fc.constant('DownloadImage' as const), role, request: fc.record({ job, sequence: id, offset: size, length: size, attempt: fc.oneof(fc.constant(1), id), secret }, { requiredKeys: ['job', 'sequence', 'attempt', 'secret'] }) }),
+    fc.record({ rpc: fc.constant('Connect' as const), role: connectRole, request: fc.record({ node, slots: id, running: fc.array(fc.record({ job: id, attempt: id }), { maxLength: 3 }), version: nasty }) }),
+    fc.record({ rpc: fc.constant('DownloadImage' as const), role, request: fc.record({ job, sequence: id, offset: size, length: size, attempt, secret }, { requiredKeys: ['job', 'sequence', 'attempt', 'secret'] }) }),
     fc.record({ rpc: fc.constant('UploadImage' as const), role, parts: fc.array(part, { maxLength: 6 }) }),
   );
   const seen = new Map<string, number>();
