@@ -63,6 +63,10 @@
         'NAPI_CPP_EXCEPTIONS',
         # std::bad_alloc and friends become JS errors instead of aborting the process.
         'NODE_ADDON_API_CPP_EXCEPTIONS_ALL',
+        # A Worker being terminated cannot take a JS exception: without this, an error thrown in
+        # a call that its termination interrupted (napi_throw fails) is rethrown as a C++
+        # exception from node-addon-api's own catch block, and std::terminate aborts the process.
+        'NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS',
         'NODE_ADDON_API_DISABLE_DEPRECATED',
       ],
       'cflags_cc': ['-std=c++17', '-fexceptions'],

@@ -10,7 +10,7 @@
 // pack (code-pack.ts) that the agent unpacks into one directory, where the URL resolves.
 import fs from 'node:fs';
 import path from 'node:path';
-import { build, type Plugin } from 'esbuild';
+import { build, type BuildOptions, type Plugin } from 'esbuild';
 import { BundleError } from './cluster-errors.js';
 import { encodePack, JOB_MODULE, type CodeFile } from './code-pack.js';
 import { PACKAGE_NAME } from '../src/version.js';
@@ -18,7 +18,7 @@ import { PACKAGE_NAME } from '../src/version.js';
 export { BundleError };
 
 // A relative module path as the first argument of `new URL(..., import.meta.url)`, in quotes.
-const MODULE_URL = /new\s+URL\(\s*(['"])(\.{1,2}\/[^'"\n]+?\.(?:[cm]?js|[cm]?ts))\1\s*,\s*import\.meta\.url\s*\)/g;
+export const MODULE_URL = /new\s+URL\(\s*(['"])(\.{1,2}\/[^'"\n]+?\.(?:[cm]?js|[cm]?ts))\1\s*,\s*import\.meta\.url\s*\)/g;
 
 export async function bundleJob(file: string): Promise<Buffer> {
   const entry = path.resolve(file);
@@ -69,17 +69,22 @@ function uniqueName(file: string, taken: Set<string>): string {
   }
 }
 
+/** How a job module is bundled: one ES module for Node, the cr package left as an import (every agent has it). */
+export const JOB_BUILD_OPTIONS = {
+  bundle: true,
+  write: false,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  external: [PACKAGE_NAME, `${PACKAGE_NAME}/*`],
+  logLevel: 'silent',
+} as const satisfies BuildOptions;
+
 async function bundleOne(job: string, entry: string, plugin: Plugin): Promise<Buffer> {
   try {
     const result = await build({
       entryPoints: [entry],
-      bundle: true,
-      write: false,
-      format: 'esm',
-      platform: 'node',
-      target: 'node20',
-      external: [PACKAGE_NAME, `${PACKAGE_NAME}/*`],
-      logLevel: 'silent',
+      ...JOB_BUILD_OPTIONS,
       legalComments: 'none',
       plugins: [plugin],
       // Keeps `import.meta.url`-free code unchanged and error stacks readable.

@@ -3,7 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { ClusterError } from './cluster-errors.js';
 import type { ClientCredentials } from './credentials.js';
-import { DEFAULT_ADDRESS } from './names.js';
+import { DEFAULT_ADDRESS, STORAGE_FULL } from './names.js';
 import { schedulerClient, unary, type SchedulerClient, type UnaryRpcs } from './proto/load.js';
 
 export { ClusterError };
@@ -22,7 +22,8 @@ export class Cluster {
       return await unary(this.client, method, request, deadlineMs);
     } catch (err) {
       const e = err as grpc.ServiceError;
-      if (e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.DEADLINE_EXCEEDED) {
+      // A scheduler whose disk is full answers UNAVAILABLE too, and says so.
+      if ((e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.DEADLINE_EXCEEDED) && !e.details?.startsWith(STORAGE_FULL)) {
         throw new ClusterError(`cannot reach the scheduler at ${this.address}: is "cr-scheduler serve" running? (set --scheduler or CR_SCHEDULER; if it listens with TLS, give --ca or CR_CA)`);
       }
       if (e.code === grpc.status.UNAUTHENTICATED) throw new ClusterError(`not authenticated: ${e.details}`);

@@ -55,3 +55,29 @@ export function parseJsonText(value: string): string {
 export function quote(value: string): string {
   return JSON.stringify(value);
 }
+
+const BYTE_UNITS: Record<string, number> = { '': 1, b: 1, k: 2 ** 10, kib: 2 ** 10, m: 2 ** 20, mib: 2 ** 20, g: 2 ** 30, gib: 2 ** 30, t: 2 ** 40, tib: 2 ** 40 };
+
+/** A size: a number with an optional binary unit (`64GiB`, `512M`, `1048576`); `min` allows 0 where 0 means "off". */
+export function parseBytes(what: string, min = 1) {
+  return (value: string): number => {
+    const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(value.trim());
+    const unit = m ? BYTE_UNITS[m[2]!.toLowerCase()] : undefined;
+    const n = m && unit !== undefined ? Math.floor(Number(m[1]) * unit) : NaN;
+    if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${what} must be a size of at least ${min} bytes, like 64GiB, 512MiB or 1048576, got ${quote(value)}`);
+    return n;
+  };
+}
+
+const DURATION_UNITS: Record<string, number> = { '': 1, s: 1, m: 60, min: 60, h: 3600, d: 86_400, w: 604_800 };
+
+/** A duration in seconds: a number with an optional unit (`7d`, `12h`, `30m`, `45s`, `90`). */
+export function parseDuration(what: string) {
+  return (value: string): number => {
+    const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(value.trim());
+    const unit = m ? DURATION_UNITS[m[2]!.toLowerCase()] : undefined;
+    const n = m && unit !== undefined ? Number(m[1]) * unit : NaN;
+    if (!Number.isFinite(n) || n <= 0 || n > MAX_SECONDS) throw new InvalidArgumentError(`${what} must be a positive duration like 7d, 12h, 30m or 45s, got ${quote(value)}`);
+    return n;
+  };
+}

@@ -1,5 +1,6 @@
 // Human-facing output helpers shared by the commands: sizes, durations, aligned tables, and
 // the one place that decides how an error is shown (no stack trace unless --verbose).
+import { printable, printableJson } from './escape.js';
 
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -36,7 +37,7 @@ export function table(header: string[], rows: (string | number)[][]): string {
 
 /** JSON for people and scripts: BigInt as a string, 2-space indent. */
 export function toJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2);
+  return printableJson(JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2) ?? 'null');
 }
 
 export class UsageError extends Error {}
@@ -57,7 +58,5 @@ export function reportError(err: unknown, verbose: boolean): void {
  */
 export function oneLine(text: string): string {
   const end = text.endsWith('\n') ? '\n' : '';
-  const body = end ? text.slice(0, -1) : text;
-  // eslint-disable-next-line no-control-regex
-  return body.replace(/[\u0000-\u001f\u007f]/g, (c) => (c === '\t' ? ' ' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)) + end;
+  return printable(end ? text.slice(0, -1) : text) + end;
 }

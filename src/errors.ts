@@ -8,6 +8,7 @@ export type CrErrorCode =
   | 'CR_STATE_UNCAPTURABLE'
   | 'CR_REGION_MISMATCH'
   | 'CR_NO_IMAGE'
+  | 'CR_IDENTITY_MISMATCH'
   | 'CR_STORE_LOCKED'
   | 'CR_CHECKPOINT_FAILED'
   | 'CR_NOT_IN_JOB'
@@ -34,7 +35,8 @@ export type ImageCorruptReason =
   | 'manifest'
   | 'block'
   | 'base'
-  | 'mismatch';
+  | 'mismatch'
+  | 'not-a-file';
 
 /** The image is damaged, truncated, not a cr image, or belongs to another job. */
 export class ImageCorruptError extends CrError {
@@ -124,6 +126,20 @@ export class StoreLockedError extends CrError {
 export class NoImageError extends CrError {
   constructor(message: string) {
     super('CR_NO_IMAGE', message);
+  }
+}
+
+/**
+ * An image (or a finished run) was made by other args or code than the job being run: resuming
+ * from it would compute something else. `argsDiffer`/`codeDiffers` say which differ.
+ */
+export class IdentityMismatchError extends CrError {
+  readonly argsDiffer: boolean;
+  readonly codeDiffers: boolean;
+  constructor(message: string, differs: { args: boolean; code: boolean }) {
+    super('CR_IDENTITY_MISMATCH', message);
+    this.argsDiffer = differs.args;
+    this.codeDiffers = differs.code;
   }
 }
 

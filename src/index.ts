@@ -22,5 +22,6 @@ export {
   JobStoppedError,
   KeyError,
   FileMismatchError,
+  IdentityMismatchError,
   type CrErrorCode,
 } from './errors.js';

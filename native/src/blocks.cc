@@ -62,6 +62,10 @@ class EncodeJob : public Batch, public std::enable_shared_from_this<EncodeJob> {
   std::condition_variable doneCv;
   bool done = false;
   bool cleanupHookRan = false;
+  // The cleanup hook's own reference to the job (its argument): without it, the pool could drop
+  // the last reference while the hook is still running the job's last block (the pool pops a
+  // batch whose blocks were all claimed, here by the hook), and Finish would run on freed memory.
+  std::shared_ptr<EncodeJob>* hook = nullptr;
 
   static void OnEnvCleanup(void* arg);
   static void CallJs(napi_env env, napi_value, void*, void* data);
@@ -94,11 +98,20 @@ void EncodeJob::Finish() noexcept {
   dstPin.reset();
   // The holder is the JS side's reference to the job; CallJs takes it over.
   auto* holder = new (std::nothrow) std::shared_ptr<EncodeJob>(shared_from_this());
-  // The queue is unbounded (max_queue_size 0), so a blocking call never blocks. It can only
-  // fail once the environment is being torn down; then holder is left to leak on purpose,
-  // because OnEnvCleanup may still be about to look at this job.
-  if (holder != nullptr) napi_call_threadsafe_function(tsfn, holder, napi_tsfn_blocking);
-  napi_release_threadsafe_function(tsfn, napi_tsfn_release);
+  // The queue is unbounded (max_queue_size 0), so a blocking call never blocks. This is the
+  // pool's last use of the tsfn: CallJs releases it on the JS thread. Releasing it here, after
+  // the call, raced with teardown: CallJs could run, remove OnEnvCleanup, and the environment
+  // (a worker terminated right then) free the tsfn before this thread released it, which then
+  // locked a freed mutex and aborted the process.
+  napi_status status = napi_invalid_arg;
+  if (holder != nullptr) status = napi_call_threadsafe_function(tsfn, holder, napi_tsfn_blocking);
+  if (status != napi_ok) {
+    // napi_closing: the environment is being torn down and CallJs will not see this holder
+    // (the failed call gave up this thread's hold on the tsfn). The pool thread running this
+    // keeps its own reference to the job, so dropping the holder frees nothing in use.
+    delete holder;
+    if (holder == nullptr) napi_release_threadsafe_function(tsfn, napi_tsfn_release);
+  }
   {
     std::lock_guard<std::mutex> lock(doneMutex);
     done = true;
@@ -107,7 +120,8 @@ void EncodeJob::Finish() noexcept {
 }
 
 void EncodeJob::OnEnvCleanup(void* arg) {
-  auto* job = static_cast<EncodeJob*>(arg);
+  auto* hook = static_cast<std::shared_ptr<EncodeJob>*>(arg);
+  EncodeJob* job = hook->get();
   job->cancelled.store(true, std::memory_order_relaxed);
   // Skip our own unclaimed blocks here rather than wait for their turn in the pool's queue,
   // which may hold other environments' work; only blocks already running are waited for.
@@ -116,6 +130,9 @@ void EncodeJob::OnEnvCleanup(void* arg) {
   std::unique_lock<std::mutex> lock(job->doneMutex);
   job->doneCv.wait(lock, [job] { return job->done; });
   job->cleanupHookRan = true;
+  job->hook = nullptr;
+  lock.unlock();
+  delete hook;  // a holder still queued for CallJs keeps the job alive
 }
 
 void EncodeJob::CallJs(napi_env env, napi_value, void*, void* data) {
@@ -133,7 +150,10 @@ void EncodeJob::CallJs(napi_env env, napi_value, void*, void* data) {
     if (hookRan) delete holder;
     return;
   }
-  napi_remove_env_cleanup_hook(env, OnEnvCleanup, job);
+  napi_remove_env_cleanup_hook(env, OnEnvCleanup, job->hook);
+  delete job->hook;
+  job->hook = nullptr;
+  napi_release_threadsafe_function(job->tsfn, napi_tsfn_release);
   job->Settle(env);
   delete holder;
 }
@@ -281,7 +301,8 @@ void StartEncode(const Napi::CallbackInfo& info, napi_deferred deferred) {
   // Registered after the tsfn on purpose: hooks run in reverse order, so this one waits for
   // the pool before the tsfn's own hook drains its queue, and before the finalizers of any
   // region src or dst lives in.
-  napi_add_env_cleanup_hook(env, EncodeJob::OnEnvCleanup, job.get());
+  job->hook = new std::shared_ptr<EncodeJob>(job);
+  napi_add_env_cleanup_hook(env, EncodeJob::OnEnvCleanup, job->hook);
   job->deferred = deferred;
   (background ? Pool::Background() : Pool::Get()).Submit(job);
 }

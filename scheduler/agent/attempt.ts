@@ -11,7 +11,7 @@ import { ImageReader } from '../../src/image/reader.js';
 import type { ImageCommitted } from '../../src/job/context.js';
 import { resolvePolicyOptions } from '../../src/policy.js';
 import { isRetryable, JobRunner, type RunOutcome } from '../../src/runner/runner.js';
-import { storeJobName } from '../names.js';
+import { MAX_RESULT_BYTES, storeJobName } from '../names.js';
 import { unary, type SchedulerClient } from '../proto/load.js';
 import type { Assignment__Output, FinishRequest, ImageRef__Output } from '../proto/types.js';
 import { fetchCode } from './code.js';
@@ -115,6 +115,9 @@ export class Attempt {
         retryDelayMs: 1000,
         from: null,
         fresh: false,
+        // Checked against the images it resumes from: a mismatch fails the attempt, not retried.
+        code: { code: a.codeSha256, files: null },
+        recordFinished: false,
         level: 1,
         codec: 'auto',
         maxHeapMb: null,
@@ -254,6 +257,13 @@ export class Attempt {
     } else if (outcome.status === 'succeeded') {
       request.outcome = 'SUCCEEDED';
       request.resultJson = JSON.stringify(outcome.result ?? null);
+      const bytes = Buffer.byteLength(request.resultJson);
+      if (bytes > MAX_RESULT_BYTES) {
+        // The scheduler would refuse it: the job fails with the reason instead of never ending.
+        request.outcome = 'FAILED';
+        request.resultJson = '';
+        request.errorJson = JSON.stringify({ name: 'Error', code: 'CR_RESULT_TOO_LARGE', message: `the job's result is ${bytes} bytes of JSON; at most ${MAX_RESULT_BYTES}: return a summary and write bulk data to files` });
+      }
     } else if (outcome.status === 'stopped') {
       request.outcome = 'STOPPED';
     } else {

@@ -7,6 +7,7 @@ import type { Cluster } from '../client.js';
 import { ClusterError } from '../cluster-errors.js';
 import type { ClientCredentials } from '../credentials.js';
 import type { JobInfo__Output } from '../proto/types.js';
+import { printable } from '../escape.js';
 import { formatMs } from '../output.js';
 
 export interface ClusterFlags extends CredentialFlags {
@@ -78,7 +79,7 @@ export async function withCluster<T>(flags: ClusterFlags, fn: (cluster: Cluster)
 
 /** A job as scripts get it: JSON fields parsed, times as ISO strings. */
 export function jobJson(job: JobInfo__Output): Record<string, unknown> {
-  const time = (ms: number): string | null => (ms > 0 ? new Date(ms).toISOString() : null);
+  const time = (ms: number): string | null => (ms > 0 ? isoTime(ms) : null);
   return {
     id: job.id,
     name: job.name,
@@ -91,8 +92,8 @@ export function jobJson(job: JobInfo__Output): Record<string, unknown> {
     owner: job.owner || null,
     progress: job.progress,
     message: job.message || null,
-    result: job.resultJson ? (JSON.parse(job.resultJson) as unknown) : null,
-    error: job.errorJson ? (JSON.parse(job.errorJson) as unknown) : null,
+    result: job.resultJson ? storedJson(job.resultJson) : null,
+    error: job.errorJson ? storedJson(job.errorJson) : null,
     submittedAt: time(job.submittedAt),
     startedAt: time(job.startedAt),
     finishedAt: time(job.finishedAt),
@@ -102,13 +103,26 @@ export function jobJson(job: JobInfo__Output): Record<string, unknown> {
   };
 }
 
+/** The error's message, escaped for a terminal. */
 export function errorMessage(job: JobInfo__Output): string {
   if (!job.errorJson) return '';
+  const error = storedJson(job.errorJson) as { message?: unknown } | null;
+  return printable(typeof error === 'object' && error !== null ? String(error.message ?? '') : String(error));
+}
+
+/** A JSON value the scheduler stored; text that is not JSON is shown as the string it is, never thrown on. */
+export function storedJson(text: string): unknown {
   try {
-    return String((JSON.parse(job.errorJson) as { message?: unknown }).message ?? '');
+    return JSON.parse(text) as unknown;
   } catch {
-    return job.errorJson;
+    return text;
   }
+}
+
+/** A time from the scheduler as ISO 8601; a value no Date can hold is shown as the number it is. */
+export function isoTime(ms: number): string {
+  const date = new Date(ms);
+  return Number.isFinite(date.getTime()) ? date.toISOString() : String(ms);
 }
 
 export function jobState(job: JobInfo__Output): string {

@@ -1,6 +1,6 @@
 // `cr-scheduler result JOB`: the job's result as JSON on stdout (exit 0), or why there is none (exit 1).
 import { toJson } from '../output.js';
-import { clusterCommand, errorMessage, parseJobArg, withCluster, type ClusterFlags } from './common.js';
+import { clusterCommand, errorMessage, parseJobArg, storedJson, withCluster, type ClusterFlags } from './common.js';
 
 export function resultCommand() {
   return clusterCommand('result', "a finished job's result, as JSON")
@@ -9,10 +9,10 @@ export function resultCommand() {
       await withCluster(flags, async (cluster) => {
         const job = await cluster.call('GetJob', { job: id });
         if (job.state === 'succeeded') {
-          process.stdout.write(`${toJson(JSON.parse(job.resultJson || 'null'))}\n`);
+          process.stdout.write(`${toJson(storedJson(job.resultJson || 'null'))}\n`);
           return;
         }
-        if (flags.json) process.stdout.write(`${toJson({ state: job.state, error: job.errorJson ? JSON.parse(job.errorJson) : null })}\n`);
+        if (flags.json) process.stdout.write(`${toJson({ state: job.state, error: job.errorJson ? storedJson(job.errorJson) : null })}\n`);
         const why =
           job.state === 'failed'
             ? `failed: ${errorMessage(job)}`

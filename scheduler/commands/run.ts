@@ -8,6 +8,7 @@ import { MAX_LEVEL, MIN_LEVEL } from '../../src/image/format.js';
 import { resolvePolicyOptions } from '../../src/policy.js';
 import { JobRunner, type RunEvent, type RunOptions } from '../../src/runner/runner.js';
 import { checkJobName } from '../../src/store/local-store.js';
+import { codeIdentity } from '../code-identity.js';
 import { formatBytes, formatMs, toJson, UsageError } from '../output.js';
 import { MAX_TIMER_SECONDS, parseCount, parseJsonText, parsePath, parsePositiveNumber } from '../options.js';
 import { EXIT_STOPPED, EXIT_STOPPED_AT_ONCE, onSignals, parseSignal, signalPlan, type NamedSignal } from '../signals.js';
@@ -26,6 +27,7 @@ interface RunFlags {
   retryDelay: number;
   from?: string;
   fresh?: boolean;
+  allowCodeChange?: boolean;
   keep: number;
   fullEvery: number;
   dirty: 'auto' | 'hash';
@@ -61,7 +63,8 @@ export function runCommand(verbose: () => boolean): Command {
     .addOption(new Option('--retries <n>', 'restarts after the job dies').env('CR_RETRIES').argParser(parseCount('--retries')).default(3))
     .addOption(new Option('--retry-delay <seconds>', 'wait before the first restart; doubles each time').argParser(parsePositiveNumber('--retry-delay', MAX_TIMER_SECONDS)).default(1))
     .addOption(new Option('--from <image>', 'resume from this image file instead of the latest').argParser(parsePath('--from')))
-    .addOption(new Option('--fresh', "delete the job's images and start over").conflicts('from'))
+    .addOption(new Option('--fresh', "delete the job's images and finished result, and start over").conflicts('from'))
+    .addOption(new Option('--allow-code-change', "resume from images the job's previous code made (never from other args)"))
     .addOption(new Option('--keep <n>', 'images kept per job').env('CR_KEEP').argParser(parseCount('--keep', 1)).default(3))
     .addOption(
       new Option('--full-every <n>', 'every nth image is full; those between share unchanged blocks with older images (1: always full)')
@@ -101,12 +104,14 @@ Examples:
   $ cr-scheduler run job.mjs --interval 300 --retries 5
   $ cr-scheduler run job.mjs --from .cr/job/00000007.crimg
 
-Running the same command again after the process died resumes from the latest image.
+Running the same command again after the process died resumes from the latest image; after the
+job finished, it prints the recorded result without computing. Images made with other --args or
+code are not resumed (see --fresh, --name, --allow-code-change).
 SIGINT, SIGTERM or the --stop-signal: checkpoint at the next safe point, then stop (a second
 one stops at once, exit ${EXIT_STOPPED_AT_ONCE}). The --checkpoint-signal: checkpoint at the next safe point and go on.
 Exit status: 0 when the job succeeded, ${EXIT_STOPPED} when it stopped after a signal and resumes when run
-again (EX_TEMPFAIL: batch scripts requeue on it, see docs/hpc.md), 1 when it failed, 2 on a
-usage error.`,
+again (EX_TEMPFAIL: batch scripts requeue on it, see docs/hpc.md), 1 when it failed or was not
+run (other args or code than its images'), 2 on a usage error.`,
     )
     .action(async (file: string, flags: RunFlags) => {
       process.exitCode = await run(file, flags, verbose());
@@ -144,6 +149,8 @@ async function run(file: string, flags: RunFlags, verbose: boolean): Promise<num
     retryDelayMs: flags.retryDelay * 1000,
     from: flags.from ?? null,
     fresh: flags.fresh === true,
+    code: await codeIdentity(file),
+    allowCodeChange: flags.allowCodeChange === true,
     level: flags.level,
     codec: flags.codec,
     maxHeapMb: flags.maxHeap ?? null,
@@ -176,6 +183,10 @@ async function run(file: string, flags: RunFlags, verbose: boolean): Promise<num
       `${flags.args !== '{}' ? ` --args ${shellQuote(flags.args)}` : ''}${flags.keyFile ? ` --key-file ${flags.keyFile}` : ''}`;
     switch (outcome.status) {
       case 'succeeded':
+        if (outcome.earlier) {
+          const e = outcome.earlier;
+          view.line(`"${job}" finished at ${e.finishedAt} after ${e.attempts} attempt${e.attempts === 1 ? '' : 's'}; its result:`);
+        }
         process.stdout.write(`${toJson(outcome.result ?? null)}\n`);
         if (outcome.attempts > 1) view.line(`job "${job}" succeeded after ${outcome.attempts} attempts`);
         return 0;
@@ -188,6 +199,15 @@ async function run(file: string, flags: RunFlags, verbose: boolean): Promise<num
         return EXIT_STOPPED;
       case 'failed': {
         const e = outcome.error;
+        if (e.code === 'CR_IDENTITY_MISMATCH') {
+          view.line(
+            `job "${job}" was not run: ${e.message}. Either\n` +
+              `  --fresh              starts it over (deleting its images and recorded result),\n` +
+              `  --name <new name>    runs it beside them, or\n` +
+              `  --allow-code-change  resumes anyway when only the code changed (a fix that keeps the saved state valid)`,
+          );
+          return 1;
+        }
         view.line(`job "${job}" failed after ${outcome.attempts} attempt${outcome.attempts === 1 ? '' : 's'}: ${e.message}`);
         if (verbose && e.stack) view.line(e.stack);
         return 1;
@@ -233,9 +253,11 @@ class RunView {
 
   event(event: RunEvent): void {
     switch (event.type) {
-      case 'discarded':
-        if (event.images > 0) this.line(`--fresh: deleted ${event.images} image${event.images === 1 ? '' : 's'} of "${this.#job}"`);
+      case 'discarded': {
+        const what = [event.images > 0 ? `${event.images} image${event.images === 1 ? '' : 's'}` : '', event.finished ? 'its recorded result' : ''].filter(Boolean);
+        if (what.length > 0) this.line(`--fresh: deleted ${what.join(' and ')} of "${this.#job}"`);
         break;
+      }
       case 'started':
         // Image errors already start with the file's name.
         for (const s of event.skipped) this.line(`warning: passed over ${s.error.startsWith(`${s.file}: `) ? s.error : `${s.file}: ${s.error}`}`);

@@ -8,7 +8,7 @@ import { Command, Option } from 'commander';
 import { DEFAULT_HOST, DEFAULT_LEASE_TIMEOUT_MS, DEFAULT_PORT } from '../names.js';
 import { ClusterError } from '../cluster-errors.js';
 import type { ClientCredentials } from '../credentials.js';
-import { parseCount, parsePositiveNumber } from '../options.js';
+import { parseBytes, parseCount, parseDuration, parsePositiveNumber } from '../options.js';
 import type { Tokens } from '../server/tokens.js';
 import { LOCAL_TOKEN_FILE } from './common.js';
 
@@ -21,6 +21,11 @@ interface ServeFlags {
   data: string;
   leaseTimeout: number;
   uploadIdleTimeout: number;
+  maxImageBytes: number;
+  maxJobImageBytes: number;
+  minUploadRate: number;
+  uploadRateWindow: number;
+  keepFinished: number;
   localAgent: boolean;
   slots: number;
   name: string;
@@ -58,6 +63,16 @@ export function serveCommand(): Command {
         .argParser(parsePositiveNumber('--upload-idle-timeout'))
         .default(30),
     )
+    .addOption(new Option('--max-image-bytes <size>', 'an image upload declaring more is refused before a byte is written').env('CR_MAX_IMAGE_BYTES').argParser(parseBytes('--max-image-bytes')).default(64 * 2 ** 30, '64GiB'))
+    .addOption(
+      new Option('--max-job-image-bytes <size>', "a job's images held at once, with the one being uploaded, at most (its quota)")
+        .env('CR_MAX_JOB_IMAGE_BYTES')
+        .argParser(parseBytes('--max-job-image-bytes'))
+        .default(256 * 2 ** 30, '256GiB'),
+    )
+    .addOption(new Option('--min-upload-rate <size>', 'an upload slower than this per second, averaged over --upload-rate-window, is cut (0: never)').env('CR_MIN_UPLOAD_RATE').argParser(parseBytes('--min-upload-rate', 0)).default(2 ** 20, '1MiB'))
+    .addOption(new Option('--upload-rate-window <duration>', 'the window the upload rate is averaged over').env('CR_UPLOAD_RATE_WINDOW').argParser(parseDuration('--upload-rate-window')).default(30, '30s'))
+    .addOption(new Option('--keep-finished <duration>', "a finished job's images are removed this long after it ended (until then it keeps its newest)").env('CR_KEEP_FINISHED').argParser(parseDuration('--keep-finished')).default(7 * 86_400, '7d'))
     .addOption(new Option('--no-local-agent', 'do not run jobs on this machine'))
     .addOption(new Option('--slots <n>', "the local agent's slots").argParser(parseCount('--slots', 1)).default(os.availableParallelism()))
     .addOption(new Option('--name <name>', "the local agent's node name").default(defaultNodeName()))
@@ -87,20 +102,33 @@ function parseListen(value: string, port: number): { host: string; port: number 
 
 async function serve(flags: ServeFlags): Promise<void> {
   const { host, port: wanted } = parseListen(flags.listen ?? flags.host, flags.port);
-  const [{ Agent }, { SchedulerCore }, { listen }, pki, { Tokens }, { Authenticator }, { NodeIdentity }] = await Promise.all([
+  const [{ Agent }, { SchedulerCore }, { listen }, pki, { Tokens }, { Authenticator }, { checkDataDir }, { NodeIdentity }] = await Promise.all([
     import('../agent/agent.js'),
     import('../server/scheduler.js'),
     import('../server/service.js'),
     import('../server/pki.js'),
     import('../server/tokens.js'),
     import('../server/auth.js'),
+    import('../server/db.js'),
     import('../server/node-identity.js'),
   ]);
   const useTls = flags.tls ?? !pki.isLoopback(host);
   if (!useTls && !pki.isLoopback(host)) {
     throw new ClusterError(`refusing to listen on ${host} without TLS: anyone who reaches it could submit code and read images. Drop --no-tls (the cluster CA is created in ${path.join(path.resolve(flags.data), 'tls')}), or listen on 127.0.0.1`);
   }
-  const core = new SchedulerCore({ dataDir: flags.data, leaseTimeoutMs: Math.round(flags.leaseTimeout * 1000), uploadIdleTimeoutMs: Math.round(flags.uploadIdleTimeout * 1000), log: logLine });
+  const unsafe = checkDataDir(flags.data);
+  if (unsafe !== null) logLine(`warning: ${unsafe}`);
+  const core = new SchedulerCore({
+    dataDir: flags.data,
+    leaseTimeoutMs: Math.round(flags.leaseTimeout * 1000),
+    uploadIdleTimeoutMs: Math.round(flags.uploadIdleTimeout * 1000),
+    maxImageBytes: flags.maxImageBytes,
+    maxJobImageBytes: flags.maxJobImageBytes,
+    minUploadBytesPerS: flags.minUploadRate,
+    uploadRateWindowMs: Math.round(flags.uploadRateWindow * 1000),
+    keepFinishedMs: Math.round(flags.keepFinished * 1000),
+    log: logLine,
+  });
   const tokens = new Tokens(core.db);
   const identity = new NodeIdentity(core.db);
   // Without a usable CA and certificate the scheduler does not start: never silently open.

@@ -1,6 +1,7 @@
 // `cr-scheduler token create|list|revoke`: the cluster's bearer tokens (admin only). The secret
 // is printed once, by `create`, and stored hashed; `list` and the logs show only the public id.
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { printable } from '../escape.js';
 import type { TokenInfo__Output } from '../proto/types.js';
 import { table, toJson } from '../output.js';
 import { clusterCommand, withCluster, type ClusterFlags } from './common.js';
@@ -51,7 +52,7 @@ The token is printed on stdout only: the scheduler keeps its SHA-256, not the to
     await withCluster(flags, async (cluster) => {
       const { tokens } = await cluster.call('ListTokens', {});
       if (flags.json) return void process.stdout.write(`${toJson(tokens.map(info))}\n`);
-      process.stdout.write(`${table(['ID', 'ROLE', 'STATE', 'CREATED', 'EXPIRES', 'LABEL'], tokens.map((t) => [t.id, t.role, state(t), time(t.createdAt), time(t.expiresAt) || 'never', t.label]))}\n`);
+      process.stdout.write(`${table(['ID', 'ROLE', 'STATE', 'CREATED', 'EXPIRES', 'LABEL'], tokens.map((t) => [t.id, t.role, state(t), time(t.createdAt), time(t.expiresAt) || 'never', printable(t.label)]))}\n`);
     });
   });
   const revoke = clusterCommand('revoke', 'revoke a token: calls with it are refused from now on')

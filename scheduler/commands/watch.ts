@@ -3,7 +3,8 @@
 import cliProgress from 'cli-progress';
 import type { Cluster } from '../client.js';
 import { toJson } from '../output.js';
-import { errorMessage, jobJson, jobState } from './common.js';
+import { printable } from '../escape.js';
+import { errorMessage, jobJson, jobState, storedJson } from './common.js';
 
 const POLL_MS = 300;
 
@@ -28,20 +29,20 @@ export async function watchJob(cluster: Cluster, id: number, json: boolean): Pro
     const logs = await cluster.call('GetLogs', { job: id, after });
     for (const line of logs.lines) {
       after = Math.max(after, line.id);
-      if (!json) print(line.kind === 'log' ? line.text : `[scheduler] ${line.text}`);
+      if (!json) print(line.kind === 'log' ? printable(line.text) : `[scheduler] ${printable(line.text)}`);
     }
     const job = await cluster.call('GetJob', { job: id });
     if (bar) {
-      bar.update(job.progress, { state: jobState(job), node: job.node ? `on ${job.node}` : '', message: job.message });
+      bar.update(job.progress, { state: jobState(job), node: job.node ? `on ${printable(job.node)}` : '', message: printable(job.message) });
     } else if (!json) {
-      const line = `job ${id}: ${jobState(job)}${job.node ? ` on ${job.node}` : ''}, ${(job.progress * 100).toFixed(0)}%${job.message ? ` ${job.message}` : ''}`;
+      const line = `job ${id}: ${jobState(job)}${job.node ? ` on ${printable(job.node)}` : ''}, ${(job.progress * 100).toFixed(0)}%${job.message ? ` ${printable(job.message)}` : ''}`;
       if (line !== lastLine) print(line);
       lastLine = line;
     }
     if (job.state === 'succeeded' || job.state === 'failed' || job.state === 'cancelled') {
       bar?.stop();
       if (json) process.stdout.write(`${toJson(jobJson(job))}\n`);
-      else if (job.state === 'succeeded') process.stdout.write(`${job.resultJson ? toJson(JSON.parse(job.resultJson)) : 'null'}\n`);
+      else if (job.state === 'succeeded') process.stdout.write(`${job.resultJson ? toJson(storedJson(job.resultJson)) : 'null'}\n`);
       else process.stderr.write(`job ${id} ${job.state}${job.state === 'failed' ? `: ${errorMessage(job)}` : ''}\n`);
       return job.state === 'succeeded' ? 0 : 1;
     }

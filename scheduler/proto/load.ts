@@ -127,6 +127,7 @@ export interface UnaryRpcs {
   Checkpoint: [T.JobRef, T.JobInfo__Output];
   Drain: [T.DrainRequest, T.NodeInfo__Output];
   ListImages: [T.JobRef, T.ListImagesReply__Output];
+  DeleteImages: [T.JobRef, T.ListImagesReply__Output];
   Join: [T.JoinRequest, T.JoinReply__Output];
   CreateToken: [T.CreateTokenRequest, T.TokenInfo__Output];
   ListTokens: [T.ListTokensRequest, T.ListTokensReply__Output];

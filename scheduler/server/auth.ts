@@ -11,7 +11,7 @@ import { AGENT_OU } from './pki.js';
 import { TokenRefusal, type Role, type Tokens } from './tokens.js';
 
 const AGENT_RPCS = ['Connect', 'Heartbeat', 'GetCode', 'DownloadImage', 'UploadImage', 'Report', 'Finish', 'Renew'] as const;
-const USER_RPCS = ['Submit', 'GetJob', 'ListJobs', 'ListNodes', 'GetLogs', 'Cancel', 'Checkpoint', 'ListImages'] as const;
+const USER_RPCS = ['Submit', 'GetJob', 'ListJobs', 'ListNodes', 'GetLogs', 'Cancel', 'Checkpoint', 'ListImages', 'DeleteImages'] as const;
 const ADMIN_RPCS = [...USER_RPCS, 'Drain', 'CreateToken', 'ListTokens', 'RevokeToken', 'RevokeNode'] as const;
 
 /** Role → the RPCs it may call. `Join` is the one RPC an agent token serves under TLS. */

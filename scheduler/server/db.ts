@@ -82,9 +82,37 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_job ON events (job, id);
 `;
 
+/** The data directory is one that others could plant or swap files in: the scheduler does not start. */
+export class DataDirError extends Error {
+  readonly code = 'CR_DATA_DIR_UNSAFE';
+}
+
+/**
+ * The data directory holds job code, args, results, the image key and the CA key: it is created
+ * 0700 (a missing parent too), and one that group or others can write is refused (they could
+ * replace the database or plant a key). Returns a warning when others can read or enter it.
+ */
+export function checkDataDir(dataDir: string): string | null {
+  fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const st = fs.statSync(dataDir);
+  const shown = path.resolve(dataDir);
+  if (!st.isDirectory()) throw new DataDirError(`the data directory ${shown} is not a directory`);
+  if ((st.mode & 0o022) !== 0) {
+    throw new DataDirError(
+      `the data directory ${shown} can be written by ${st.mode & 0o020 ? 'its group' : ''}${(st.mode & 0o022) === 0o022 ? ' and ' : ''}${st.mode & 0o002 ? 'others' : ''} (mode ${(st.mode & 0o777).toString(8)}): ` +
+        `they could replace the scheduler's database or keys. Fix it with "chmod 700 ${shown}" (and check who owns it), then start again`,
+    );
+  }
+  return (st.mode & 0o077) !== 0 ? `the data directory ${shown} can be read by other users (mode ${(st.mode & 0o777).toString(8)}): "chmod 700 ${shown}" keeps job code, args and results private` : null;
+}
+
 export function openDb(dataDir: string): Db {
-  fs.mkdirSync(dataDir, { recursive: true });
-  const db = new Database(path.join(dataDir, DB_FILE));
+  checkDataDir(dataDir);
+  // Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the database
+  // file's mode, so all three are private from their creation on.
+  const file = path.join(dataDir, DB_FILE);
+  fs.closeSync(fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600));
+  const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');

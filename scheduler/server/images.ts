@@ -13,11 +13,11 @@ import { getCodec } from '../../src/codec/index.js';
 import type { BlockCodec } from '../../src/codec/types.js';
 import { CrError } from '../../src/errors.js';
 import { DirectStagingPool } from '../../src/image/direct-sink.js';
-import { ImageReader, readBasesUnverified } from '../../src/image/reader.js';
+import { ImageReader } from '../../src/image/reader.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import { storeJobName } from '../names.js';
 import type { Db } from './db.js';
-import { partHeader, Refused, Upload, UPLOAD_IDLE_TIMEOUT_MS, type PartHeader, type PartMessage } from './upload.js';
+import { MIN_UPLOAD_BYTES_PER_S, partHeader, Refused, Upload, UPLOAD_IDLE_TIMEOUT_MS, UPLOAD_RATE_WINDOW_MS, type PartHeader, type PartMessage, type RefusalStatus } from './upload.js';
 
 export const SCHEDULER_KEEP_IMAGES = 3;
 /** Parts of uploads written directly at once, each through 16 MiB of staging kept for the next. */
@@ -52,7 +52,17 @@ export interface UploadHeader {
   tail?: Buffer;
 }
 
-export type UploadResult = { accepted: true } | { accepted: false; stale: boolean; reason: string };
+/** `status`: the upload was refused for a limit (a gRPC status the service ends the call with), not answered with a reply. */
+export type UploadResult = { accepted: true } | { accepted: false; stale: boolean; reason: string; status?: RefusalStatus };
+
+/** An image larger than this is refused before a byte is written (`--max-image-bytes`). */
+export const DEFAULT_MAX_IMAGE_BYTES = 64 * 2 ** 30;
+/**
+ * The images of one job held at once, with the one being uploaded, at most
+ * (`--max-job-image-bytes`): room for the images retention keeps and a new one, each of the
+ * largest size (256 GiB).
+ */
+export const DEFAULT_MAX_JOB_IMAGE_BYTES = (SCHEDULER_KEEP_IMAGES + 1) * DEFAULT_MAX_IMAGE_BYTES;
 
 export interface ImageStoreOptions {
   /** An upload that gets no byte for this long fails (a part never came), ms. */
@@ -61,6 +71,20 @@ export interface ImageStoreOptions {
   flushBehindBytes?: number;
   /** Parts at least this long are written directly (O_DIRECT) where they can be; default DIRECT_MIN_BYTES. */
   directMinBytes?: number;
+  /** An image declared larger is refused (default DEFAULT_MAX_IMAGE_BYTES). */
+  maxImageBytes?: number;
+  /** A job's images with the new one, at most (default DEFAULT_MAX_JOB_IMAGE_BYTES). */
+  maxJobImageBytes?: number;
+  /** An upload slower than this, averaged over `rateWindowMs`, is cut, bytes/s (default MIN_UPLOAD_BYTES_PER_S). */
+  minUploadBytesPerS?: number;
+  rateWindowMs?: number;
+  /**
+   * Asked before an upload starts, with its declared size: throws a Refused when the disk
+   * cannot take it (after pruning what retention allows). Default: no check.
+   */
+  room?: (bytes: number) => void;
+  /** Told of every error of an upload's commit, so that the scheduler sees its disk fail. */
+  diskError?: (err: unknown) => void;
 }
 
 export class ImageStore {
@@ -69,6 +93,7 @@ export class ImageStore {
   readonly #idleMs: number;
   readonly #flushBehindBytes: number | undefined;
   readonly #directMinBytes: number | undefined;
+  readonly #limits: Required<Pick<ImageStoreOptions, 'maxImageBytes' | 'maxJobImageBytes' | 'minUploadBytesPerS' | 'rateWindowMs' | 'room' | 'diskError'>>;
   readonly #direct = new DirectStagingPool(DIRECT_PARTS_AT_ONCE);
   /** Jobs whose image is between its final fencing check and its record: not placeable. */
   readonly committing = new Set<number>();
@@ -82,6 +107,14 @@ export class ImageStore {
     this.#idleMs = options.uploadIdleTimeoutMs ?? UPLOAD_IDLE_TIMEOUT_MS;
     this.#flushBehindBytes = options.flushBehindBytes;
     this.#directMinBytes = options.directMinBytes;
+    this.#limits = {
+      maxImageBytes: options.maxImageBytes ?? DEFAULT_MAX_IMAGE_BYTES,
+      maxJobImageBytes: options.maxJobImageBytes ?? DEFAULT_MAX_JOB_IMAGE_BYTES,
+      minUploadBytesPerS: options.minUploadBytesPerS ?? MIN_UPLOAD_BYTES_PER_S,
+      rateWindowMs: options.rateWindowMs ?? UPLOAD_RATE_WINDOW_MS,
+      room: options.room ?? (() => undefined),
+      diskError: options.diskError ?? (() => undefined),
+    };
     this.store = LocalStore.open({ dir, keepImages: SCHEDULER_KEEP_IMAGES });
   }
 
@@ -91,6 +124,11 @@ export class ImageStore {
 
   list(job: number): ImageRow[] {
     return this.#db.prepare<[number], ImageRow>(`SELECT * FROM images WHERE job = ? ORDER BY sequence`).all(job);
+  }
+
+  /** Bytes of the job's stored images. */
+  bytes(job: number): number {
+    return (this.#db.prepare(`SELECT COALESCE(SUM(bytes), 0) AS n FROM images WHERE job = ?`).get(job) as { n: number }).n;
   }
 
   count(job: number): number {
@@ -109,7 +147,7 @@ export class ImageStore {
     const rows = this.list(job);
     const bySequence = new Map(rows.map((r) => [r.sequence, r]));
     for (let i = rows.length - 1; i >= 0; i--) {
-      const bases = (JSON.parse(rows[i]!.bases_json) as number[]).map((b) => bySequence.get(b));
+      const bases = (basesOf(rows[i]!) ?? [-1]).map((b) => bySequence.get(b));
       if (bases.every((b) => b !== undefined)) return [...(bases as ImageRow[]).sort((a, b) => a.sequence - b.sequence), rows[i]!];
     }
     return [];
@@ -146,6 +184,7 @@ export class ImageStore {
       // once, instead of starting a new upload that would wait for parts that never come.
       const ended = this.#ended.get(part.uploadId);
       if (ended !== undefined) return await ended;
+      if (part.part === 0 || !this.#uploads.has(key)) this.#checkLimits(job, part);
       for (;;) {
         const existing = this.#uploads.get(key);
         if (existing === undefined) break;
@@ -165,9 +204,23 @@ export class ImageStore {
     } catch (err) {
       // A part's failure failed its upload: every part answers with that upload's outcome.
       if (entry !== undefined) return await entry.result;
-      if (err instanceof Refused) return { accepted: false, stale: err.stale, reason: err.message };
+      if (err instanceof Refused) return { accepted: false, stale: err.stale, reason: err.message, ...(err.status ? { status: err.status } : {}) };
       return { accepted: false, stale: false, reason: (err as Error).message };
     }
+  }
+
+  /** Limits an upload must fit, checked before its first byte is written. */
+  #checkLimits(job: number, part: PartHeader): void {
+    const { maxImageBytes, maxJobImageBytes } = this.#limits;
+    const gib = (n: number): string => `${(n / 2 ** 30).toFixed(n < 2 ** 30 ? 3 : 1)} GiB`;
+    if (part.bytes > maxImageBytes) {
+      throw new Refused(false, `image of job ${job} is ${part.bytes} bytes (${gib(part.bytes)}); this scheduler takes images up to ${maxImageBytes} bytes (${gib(maxImageBytes)}, --max-image-bytes)`, 'RESOURCE_EXHAUSTED');
+    }
+    const held = this.bytes(job);
+    if (held + part.bytes > maxJobImageBytes) {
+      throw new Refused(false, `job ${job} holds ${held} bytes of images; with this one (${part.bytes} bytes) it would pass its quota of ${maxJobImageBytes} bytes (${gib(maxJobImageBytes)}, --max-job-image-bytes)`, 'RESOURCE_EXHAUSTED');
+    }
+    this.#limits.room(part.bytes);
   }
 
   #start(job: number, sequence: number, first: PartHeader, codec: BlockCodec, isCurrent: () => boolean, onStored: () => void): { upload: Upload; result: Promise<UploadResult> } {
@@ -178,6 +231,8 @@ export class ImageStore {
       direct: this.#direct,
       directMinBytes: this.#directMinBytes,
       codec,
+      minBytesPerS: this.#limits.minUploadBytesPerS,
+      rateWindowMs: this.#limits.rateWindowMs,
     });
     const entry = { upload, result: this.#commit(job, sequence, upload, isCurrent, onStored) };
     this.#uploads.set(key, entry);
@@ -200,6 +255,7 @@ export class ImageStore {
       fs.rmSync(this.file(job, sequence), { force: true });
       const codec = await getCodec();
       let sha256 = '';
+      let bases: number[] = [];
       await this.store.commit(name, sequence, async (handle, temp) => {
         upload.opened({ handle, path: temp });
         await upload.allIn;
@@ -219,6 +275,7 @@ export class ImageStore {
           let reader: ImageReader | null = null;
           try {
             reader = ImageReader.open(temp, { codec, key: this.key, expect: { job: name, sequence } });
+            bases = reader.manifest.bases;
             // Blocks hashed as they streamed in are not read again. Without a tail sent ahead,
             // every block is read back: parts written directly left nothing in the page cache,
             // so they are read back the same way.
@@ -243,18 +300,24 @@ export class ImageStore {
         this.committing.add(job);
       });
       const file = this.file(job, sequence);
-      const bases = readBasesUnverified(file);
-      this.#db
-        .prepare(`INSERT INTO images (job, sequence, attempt, node, bytes, sha256, bases_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
-        .run(job, sequence, upload.attempt, upload.node, upload.bytes, sha256, JSON.stringify(bases), Date.now());
+      try {
+        this.#db
+          .prepare(`INSERT INTO images (job, sequence, attempt, node, bytes, sha256, bases_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+          .run(job, sequence, upload.attempt, upload.node, upload.bytes, sha256, JSON.stringify(bases), Date.now());
+      } catch (err) {
+        // Not recorded (the database's disk is full): not kept either, so that no file outlives its record.
+        fs.rmSync(file, { force: true });
+        throw err;
+      }
       this.#forgetPruned(job);
       onStored();
       return { accepted: true };
     } catch (err) {
       const reason = err instanceof Refused ? err : new Refused(false, (err as Error).message);
+      this.#limits.diskError(err);
       // Parts still arriving stop at once (their bytes would go to a removed file).
       upload.fail(reason);
-      return { accepted: false, stale: reason.stale, reason: reason.message };
+      return { accepted: false, stale: reason.stale, reason: reason.message, ...(reason.status ? { status: reason.status } : {}) };
     } finally {
       this.committing.delete(job);
     }
@@ -274,10 +337,39 @@ export class ImageStore {
     }
   }
 
-  /** A job that ended keeps its images (for `images JOB`) until removed by an operator. */
-  remove(job: number): void {
-    fs.rmSync(this.store.jobDir(storeJobName(job)), { recursive: true, force: true });
-    this.#db.prepare(`DELETE FROM images WHERE job = ?`).run(job);
+  /**
+   * Removes images of a job (all of them without `sequences`): their records first, in one
+   * transaction, then their files, so that no record names a missing file. Returns what was
+   * removed and the files that could not be (kept on disk, named in the log by the caller).
+   */
+  remove(job: number, sequences?: readonly number[]): { removed: ImageRow[]; failed: string[] } {
+    const rows = this.list(job).filter((r) => sequences === undefined || sequences.includes(r.sequence));
+    if (rows.length === 0 && sequences !== undefined) return { removed: [], failed: [] };
+    const del = this.#db.prepare(`DELETE FROM images WHERE job = ? AND sequence = ?`);
+    this.#db.transaction(() => {
+      for (const r of rows) del.run(job, r.sequence);
+    })();
+    const failed: string[] = [];
+    const unlink = (file: string, recursive: boolean): void => {
+      try {
+        fs.rmSync(file, { force: true, recursive });
+      } catch (err) {
+        failed.push(`${file}: ${(err as Error).message}`);
+      }
+    };
+    if (sequences === undefined) unlink(this.store.jobDir(storeJobName(job)), true);
+    else for (const r of rows) unlink(this.file(job, r.sequence), false);
+    return { removed: rows, failed };
+  }
+}
+
+/** The bases a record lists; null when the stored value is not a list of numbers (such an image is never restored from). */
+export function basesOf(row: ImageRow): number[] | null {
+  try {
+    const bases = JSON.parse(row.bases_json) as unknown;
+    return Array.isArray(bases) && bases.every((b) => Number.isSafeInteger(b)) ? (bases as number[]) : null;
+  } catch {
+    return null;
   }
 }
 

@@ -69,6 +69,14 @@ export class Leases {
     for (const lease of this.#leases.values()) lease.deadline += ms;
   }
 
+  /**
+   * An expired lease whose expiry could not be recorded: back, still expired, so the next check
+   * tries again; unless the node opened a new session meanwhile.
+   */
+  putBack(lease: Lease): void {
+    if (!this.#leases.has(lease.node)) this.#leases.set(lease.node, lease);
+  }
+
   /** Removes and returns the leases that expired. */
   expire(now = Date.now()): Lease[] {
     const expired: Lease[] = [];

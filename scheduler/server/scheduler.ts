@@ -16,12 +16,16 @@ import type {
 } from '../proto/types.js';
 import { AttemptGuard } from './attempt-guard.js';
 import { openDb, type Db } from './db.js';
-import { ImageStore, type UploadHeader, type UploadResult } from './images.js';
+import { basesOf, ImageStore, type UploadHeader, type UploadResult } from './images.js';
+import { Retention, RETENTION_SWEEP_MS } from './retention.js';
+import { StorageHealth } from './storage.js';
 import { Jobs, TERMINAL, type JobRow, type Finish } from './jobs.js';
 import { Leases, type CommandSink } from './leases.js';
 import { Nodes, type NodeRow } from './nodes.js';
 import { ownerName, Owners, type Owner } from './owners.js';
 import { place } from './placement.js';
+import { cutLogLine, jobNameProblem } from '../names.js';
+import { finite, int, keptError, resultProblem, text } from './inputs.js';
 
 export interface SchedulerCoreOptions {
   dataDir: string;
@@ -35,12 +39,21 @@ export interface SchedulerCoreOptions {
   flushBehindBytes?: number;
   /** Upload parts at least this long are written directly, O_DIRECT (tests; default 16 MiB). */
   directMinBytes?: number;
+  /** Upload limits (images.ts): image size, a job's images, the minimum rate and its window. */
+  maxImageBytes?: number;
+  maxJobImageBytes?: number;
+  minUploadBytesPerS?: number;
+  uploadRateWindowMs?: number;
+  /** Finished jobs' images are removed this long after they ended, ms (retention.ts). */
+  keepFinishedMs?: number;
+  /** Free space wanted on the data directory's disk before new work is taken again after it was full (storage.ts). */
+  storageReserveBytes?: number;
 }
 
 /** A refusal the service maps to a gRPC status; its message says what to do. */
 export class SchedulerError extends Error {
   constructor(
-    readonly status: 'NOT_FOUND' | 'FAILED_PRECONDITION' | 'INVALID_ARGUMENT',
+    readonly status: 'NOT_FOUND' | 'FAILED_PRECONDITION' | 'INVALID_ARGUMENT' | 'RESOURCE_EXHAUSTED' | 'UNAVAILABLE' | 'DEADLINE_EXCEEDED' | 'PERMISSION_DENIED',
     message: string,
   ) {
     super(message);
@@ -60,25 +73,43 @@ export class SchedulerCore {
   readonly attempts: AttemptGuard;
   /** Who submitted each job, and whether a caller may act on it. */
   readonly owners: Owners;
+  readonly storage: StorageHealth;
+  readonly retention: Retention;
   readonly #log: (line: string) => void;
   #timer: NodeJS.Timeout | null = null;
+  #lastSweep = 0;
   #placing = false;
   /** Jobs placed since start: the scheduling-throughput figure of the bench. */
   placed = 0;
 
   constructor(options: SchedulerCoreOptions) {
+    this.#log = options.log ?? (() => undefined);
     this.db = openDb(options.dataDir);
+    this.storage = new StorageHealth(options.dataDir, this.#log, options.storageReserveBytes);
     this.jobs = new Jobs(this.db);
     this.nodes = new Nodes(this.db);
     this.images = new ImageStore(this.db, path.join(options.dataDir, 'images'), {
       uploadIdleTimeoutMs: options.uploadIdleTimeoutMs,
       flushBehindBytes: options.flushBehindBytes,
       directMinBytes: options.directMinBytes,
+      maxImageBytes: options.maxImageBytes,
+      maxJobImageBytes: options.maxJobImageBytes,
+      minUploadBytesPerS: options.minUploadBytesPerS,
+      rateWindowMs: options.uploadRateWindowMs,
+      room: (bytes) => this.storage.room(bytes, () => this.sweep()),
+      diskError: (err) => this.storage.noticed(err, 'storing an image'),
     });
+    this.retention = new Retention(this.db, this.images, options.keepFinishedMs);
     this.leases = new Leases(options.leaseTimeoutMs);
-    this.#log = options.log ?? (() => undefined);
     this.attempts = new AttemptGuard(this.db, this.jobs, this.#log);
     this.owners = new Owners(this.db, this.jobs, this.#log);
+    // Every write an RPC reaches: a full disk makes it a refusal with a status, and the scheduler degraded.
+    const guard = <A extends unknown[], R>(what: string, status: 'UNAVAILABLE' | 'RESOURCE_EXHAUSTED', fn: (...args: A) => R) =>
+      this.storage.guard(what, fn.bind(this), (message) => new SchedulerError(status, message));
+    this.submit = guard('accepting the job', 'RESOURCE_EXHAUSTED', this.submit);
+    for (const [name, what] of [['report', 'recording a report'], ['finish', 'recording how an attempt ended'], ['connect', 'registering a node'], ['cancel', 'cancelling a job'], ['checkpoint', 'asking for a checkpoint'], ['drain', 'draining a node'], ['deleteImages', 'removing images']] as const) {
+      (this as Record<string, unknown>)[name] = guard(what, 'UNAVAILABLE', this[name] as (...args: never[]) => unknown);
+    }
     // Nodes alive when the scheduler stopped keep their jobs if they reconnect within a lease.
     for (const node of this.nodes.alive()) this.leases.adopt(node.name, node.slots);
   }
@@ -93,9 +124,44 @@ export class SchedulerCore {
       // meanwhile were not read yet, so the stall must not count against the nodes.
       if (now - last > 2 * tick) this.leases.extend(now - last - tick);
       last = now;
-      this.checkLeases(now);
-      this.schedule(now);
+      this.tick(now);
     }, tick);
+  }
+
+  /**
+   * One turn of the timer: lease checks, the retention sweep when due, placement, and, while
+   * degraded, the check for space. Never throws: an error of the disk degrades the scheduler,
+   * any other is logged, and the next tick runs as usual.
+   */
+  tick(now = Date.now()): void {
+    const steps: [string, () => void][] = [
+      ['checking leases', () => this.checkLeases(now)],
+      ['recovering from a full disk', () => this.#recover()],
+      ['removing finished jobs\' images', () => now - this.#lastSweep >= RETENTION_SWEEP_MS && this.sweep(now)],
+      ['placing jobs', () => this.schedule(now)],
+    ];
+    for (const [what, step] of steps) {
+      try {
+        step();
+      } catch (err) {
+        if (!this.storage.noticed(err, what)) this.#log(`error while ${what} (the scheduler goes on): ${(err as Error)?.stack ?? String(err)}`);
+      }
+    }
+  }
+
+  /** Retention (retention.ts) now; logs what it removed and what it could not. */
+  sweep(now = Date.now()): void {
+    this.#lastSweep = now;
+    const swept = this.retention.sweep(now);
+    if (swept.images > 0) this.#log(`retention: removed ${swept.images} image${swept.images === 1 ? '' : 's'} (${swept.bytes} bytes) of ${swept.jobs} finished job${swept.jobs === 1 ? '' : 's'}`);
+    for (const failure of swept.failed) this.#log(`retention: could not remove ${failure}`);
+  }
+
+  #recover(): void {
+    this.storage.recover(
+      () => this.sweep(),
+      () => this.db.prepare(`INSERT INTO meta (key, value) VALUES ('storage-probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(String(Date.now())),
+    );
   }
 
   close(): void {
@@ -142,9 +208,20 @@ export class SchedulerCore {
   /** `draining`: the agent is stopping; the node is drained (once) until it registers again. */
   heartbeat(node: string, session: string, now = Date.now(), draining = false): boolean {
     const known = this.leases.renew(node, session, now);
-    if (known) this.nodes.touch(node, now);
+    // The lease is renewed in memory whatever the disk does; last_seen is only for people.
+    try {
+      if (known) this.nodes.touch(node, now);
+    } catch (err) {
+      if (!this.storage.noticed(err, 'recording a heartbeat')) throw err;
+    }
     if (known && draining && this.nodes.get(node)?.draining === 0) {
-      this.nodes.setLeaving(node);
+      try {
+        this.nodes.setLeaving(node);
+      } catch (err) {
+        // Not recorded: the next heartbeat (it says draining again) retries.
+        if (!this.storage.noticed(err, 'recording a draining node')) throw err;
+        return known;
+      }
       this.#migrateAll(node, `node ${node} is stopping (its agent was signalled): checkpointing to move the job`);
       this.#log(`node ${node} is draining: its agent is stopping`);
     }
@@ -154,10 +231,21 @@ export class SchedulerCore {
   /** Nodes whose lease expired are dead; their jobs go back to the queue, no retry spent. */
   checkLeases(now = Date.now()): void {
     for (const lease of this.leases.expire(now)) {
+      let moved: JobRow[];
+      try {
+        moved = this.db.transaction(() => {
+          this.nodes.setAlive(lease.node, false);
+          const running = this.jobs.runningOn(lease.node).map((j) => ({ id: j.id, attempt: j.attempt }));
+          return this.jobs.requeueLost(running, `node ${lease.node} missed its lease (${this.leases.timeoutMs} ms)`, now);
+        })();
+      } catch (err) {
+        // Not recorded (a full disk): the lease stays expired in memory and is tried again at the
+        // next tick; nothing changed, so its jobs are still the node's if it comes back.
+        this.leases.putBack(lease);
+        if (this.storage.noticed(err, `expiring the lease of node ${lease.node}`)) continue;
+        throw err;
+      }
       lease.sink?.end();
-      this.nodes.setAlive(lease.node, false);
-      const running = this.jobs.runningOn(lease.node).map((j) => ({ id: j.id, attempt: j.attempt }));
-      const moved = this.jobs.requeueLost(running, `node ${lease.node} missed its lease (${this.leases.timeoutMs} ms)`, now);
       this.#log(`node ${lease.node} is dead (no heartbeat for ${this.leases.timeoutMs} ms); ${moved.length} job${moved.length === 1 ? '' : 's'} back in the queue`);
     }
     if (!this.#placing) this.schedule(now);
@@ -171,17 +259,21 @@ export class SchedulerCore {
 
   report(request: Omit<ReportRequest, 'secret'>, now = Date.now()): boolean {
     const progress = request.progress !== undefined && request.progress >= 0 ? request.progress : null;
-    return this.jobs.report(request.job ?? 0, request.attempt ?? 0, progress, request.message || null, request.logs ?? [], now);
+    return this.jobs.report(request.job ?? 0, request.attempt ?? 0, progress, request.message || null, (request.logs ?? []).map(cutLogLine), now);
   }
 
   finish(request: Omit<FinishRequest, 'secret'>, now = Date.now()): boolean {
     let finish: Finish;
     switch (request.outcome) {
-      case 'SUCCEEDED':
-        finish = { outcome: 'succeeded', resultJson: request.resultJson || 'null' };
+      case 'SUCCEEDED': {
+        const resultJson = request.resultJson || 'null';
+        const problem = resultProblem(resultJson);
+        if (problem !== null) throw new SchedulerError('INVALID_ARGUMENT', problem);
+        finish = { outcome: 'succeeded', resultJson };
         break;
+      }
       case 'FAILED':
-        finish = { outcome: 'failed', errorJson: request.errorJson || '{}', retryable: request.retryable === true };
+        finish = { outcome: 'failed', errorJson: keptError(request.errorJson || '{}'), retryable: request.retryable === true };
         break;
       case 'STOPPED':
         finish = { outcome: 'stopped' };
@@ -190,7 +282,7 @@ export class SchedulerCore {
         finish = { outcome: 'cancelled' };
         break;
       case 'UNSTARTED':
-        finish = { outcome: 'unstarted', errorJson: request.errorJson || '{}' };
+        finish = { outcome: 'unstarted', errorJson: keptError(request.errorJson || '{}') };
         break;
       default:
         throw new SchedulerError('INVALID_ARGUMENT', `unknown outcome ${String(request.outcome)}`);
@@ -204,10 +296,15 @@ export class SchedulerCore {
   async upload(header: UploadHeader, parts: AsyncIterable<{ chunk?: Buffer; sha256?: string }>): Promise<UploadResult> {
     // Once per image, however many parts carried it.
     const stored = (): void => {
-      const job = this.jobs.get(header.job);
-      if (job?.pending === 'checkpoint' && job.attempt === header.attempt) this.jobs.setPending(job.id, null);
-      const how = (header.parts ?? 0) > 1 ? ` in ${header.parts} parts` : '';
-      this.jobs.event(header.job, header.attempt, 'event', `image ${header.sequence} stored (${header.bytes} bytes${how}, from node ${header.node})`);
+      try {
+        const job = this.jobs.get(header.job);
+        if (job?.pending === 'checkpoint' && job.attempt === header.attempt) this.jobs.setPending(job.id, null);
+        const how = (header.parts ?? 0) > 1 ? ` in ${header.parts} parts` : '';
+        this.jobs.event(header.job, header.attempt, 'event', `image ${header.sequence} stored (${header.bytes} bytes${how}, from node ${header.node})`);
+      } catch (err) {
+        // The image is recorded; only its event is lost.
+        if (!this.storage.noticed(err, 'recording an image\'s event')) throw err;
+      }
     };
     return this.images.receive(header, parts, () => this.jobs.isCurrent(header.job, header.attempt), stored);
   }
@@ -221,7 +318,8 @@ export class SchedulerCore {
 
   /** Places queued jobs on connected nodes with free slots; sends each its assignment. */
   schedule(now = Date.now()): number {
-    if (this.#placing) return 0;
+    // Degraded: no new work (a placement is a write, and a new attempt would upload images).
+    if (this.#placing || this.storage.degraded !== null) return 0;
     this.#placing = true;
     try {
       const running = this.jobs.runningCounts();
@@ -272,6 +370,7 @@ export class SchedulerCore {
   // --- the CLI ---
 
   submit(request: SubmitRequest, owner: Owner | null = null, now = Date.now()): JobInfo {
+    if (this.storage.degraded !== null) throw new SchedulerError('RESOURCE_EXHAUSTED', `${this.storage.status}; free space in the scheduler's data directory and retry`);
     const code = request.code ? Buffer.from(request.code as Uint8Array) : Buffer.alloc(0);
     if (code.length === 0) throw new SchedulerError('INVALID_ARGUMENT', 'the job has no code');
     if (code.length > MAX_CODE_BYTES) throw new SchedulerError('INVALID_ARGUMENT', `the job's code is ${code.length} bytes; at most ${MAX_CODE_BYTES}`);
@@ -282,6 +381,8 @@ export class SchedulerCore {
       throw new SchedulerError('INVALID_ARGUMENT', 'args_json is not valid JSON');
     }
     const name = request.name || 'job';
+    const problem = jobNameProblem(name);
+    if (problem !== null) throw new SchedulerError('INVALID_ARGUMENT', problem);
     const row = this.db.transaction(() => {
       const submitted = this.jobs.submit(
       {
@@ -309,26 +410,27 @@ export class SchedulerCore {
     return job;
   }
 
+  /** A job as the CLI gets it: whatever a row holds (a value written by hand, a bad disk), each field has its type. */
   jobInfo(job: JobRow): JobInfo {
     return {
       id: job.id,
-      name: job.name,
-      state: job.state,
-      priority: job.priority,
-      retries: job.retries,
-      retriesUsed: job.retries_used,
-      attempt: job.attempt,
-      node: job.node ?? '',
-      progress: job.progress,
-      message: job.message,
-      resultJson: job.result_json ?? '',
-      errorJson: job.error_json ?? '',
-      submittedAt: job.submitted_at,
-      startedAt: job.started_at ?? 0,
-      finishedAt: job.finished_at ?? 0,
-      pending: job.pending ?? '',
+      name: text(job.name),
+      state: text(job.state),
+      priority: int(job.priority, -(2 ** 31), 2 ** 31 - 1),
+      retries: int(job.retries),
+      retriesUsed: int(job.retries_used),
+      attempt: int(job.attempt),
+      node: text(job.node),
+      progress: finite(job.progress),
+      message: text(job.message),
+      resultJson: text(job.result_json),
+      errorJson: text(job.error_json),
+      submittedAt: finite(job.submitted_at),
+      startedAt: finite(job.started_at),
+      finishedAt: finite(job.finished_at),
+      pending: text(job.pending),
       images: this.images.count(job.id),
-      moves: job.moves,
+      moves: int(job.moves),
       owner: ownerName(this.owners.of(job.id)),
     };
   }
@@ -381,6 +483,19 @@ export class SchedulerCore {
     };
   }
 
+  /** A finished job's images, removed (`images JOB --delete`): its records, then its files. */
+  deleteImages(id: number): ImageInfo[] {
+    const job = this.job(id);
+    if (!this.isTerminal(job)) {
+      throw new SchedulerError('FAILED_PRECONDITION', `job ${id} is ${job.state}: its images are what it resumes from; cancel it first ("cr-scheduler cancel ${id}") to remove them`);
+    }
+    const images = this.listImages(id);
+    const { failed } = this.images.remove(id);
+    this.jobs.event(id, job.attempt, 'event', `${images.length} image${images.length === 1 ? '' : 's'} removed on request`);
+    for (const failure of failed) this.#log(`images of job ${id}: could not remove ${failure}`);
+    return images;
+  }
+
   listNodes(): NodeInfo[] {
     const running = this.jobs.runningCounts();
     return this.nodes.list().map((n) => this.nodeInfo(n, running));
@@ -393,7 +508,7 @@ export class SchedulerCore {
       attempt: r.attempt,
       bytes: r.bytes,
       sha256: r.sha256,
-      bases: JSON.parse(r.bases_json) as number[],
+      bases: basesOf(r) ?? [],
       createdAt: r.created_at,
       node: r.node,
     }));

@@ -9,6 +9,7 @@ import type { CommandSink } from './leases.js';
 import type { NodeIdentity } from './node-identity.js';
 import type { ClusterCa, ServerTls } from './pki.js';
 import { SchedulerCore, SchedulerError } from './scheduler.js';
+import { isStorageError, STORAGE_FULL } from './storage.js';
 import { isRole, type TokenRow, type Tokens } from './tokens.js';
 import { raiseReceiveWindow } from './window.js';
 
@@ -27,6 +28,7 @@ function short(message: string): string {
 }
 
 function toStatus(err: unknown): Partial<grpc.StatusObject> {
+  if (isStorageError(err)) return { code: grpc.status.UNAVAILABLE, details: short(`${STORAGE_FULL}: ${(err as Error).message}`) };
   if (err instanceof SchedulerError || err instanceof AuthError) return { code: grpc.status[err.status], details: short(err.message) };
   if (err instanceof TypeError) return { code: grpc.status.INVALID_ARGUMENT, details: short(err.message) };
   return { code: grpc.status.INTERNAL, details: short((err as Error)?.message ?? String(err)) };
@@ -158,7 +160,11 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
         };
         return core.upload(header, parts);
       })().then(
-        (result) => callback(null, result.accepted ? { accepted: true } : { accepted: false, stale: result.stale, reason: result.reason }),
+        (result) => {
+          // A limit the upload passed ends the call with its status; other refusals are replies.
+          if (!result.accepted && result.status) callback(toStatus(new SchedulerError(result.status, result.reason)) as grpc.ServiceError);
+          else callback(null, result.accepted ? { accepted: true } : { accepted: false, stale: result.stale, reason: result.reason });
+        },
         (err) => callback(toStatus(err) as grpc.ServiceError),
       );
     },
@@ -213,7 +219,7 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
         }),
       };
     }),
-    ListNodes: unaryHandler(() => ({ nodes: core.listNodes() })),
+    ListNodes: unaryHandler(() => ({ nodes: core.listNodes(), storage: core.storage.status })),
     GetLogs: unaryHandler((r, caller) => {
       core.owners.check(caller, 'read the logs of', r.job);
       const job = core.job(r.job);
@@ -231,6 +237,10 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
     ListImages: unaryHandler((r, caller) => {
       core.owners.check(caller, 'list the images of', r.job);
       return { images: core.listImages(r.job) };
+    }),
+    DeleteImages: unaryHandler((r, caller) => {
+      core.owners.check(caller, 'delete the images of', r.job);
+      return { images: core.deleteImages(r.job) };
     }),
     Join(call, callback) {
       const { node, publicKeyPem } = call.request;

@@ -28,13 +28,28 @@ export const UPLOAD_IDLE_TIMEOUT_MS = 30_000;
 /** Bytes written after which an fdatasync of the temp file starts behind the writes. */
 export const FLUSH_BEHIND_BYTES = 32 << 20;
 
-/** A refusal: it fails the upload; `stale` says the attempt is no longer current. */
+/**
+ * An upload slower than this, averaged over UPLOAD_RATE_WINDOW_MS, is cut (`--min-upload-rate`):
+ * a sender that trickles cannot hold a temp file and a connection for ever.
+ */
+export const MIN_UPLOAD_BYTES_PER_S = 1 << 20;
+export const UPLOAD_RATE_WINDOW_MS = 30_000;
+
+/** The gRPC status of a refusal that ends the call instead of a reply (a limit the sender passed). */
+export type RefusalStatus = 'RESOURCE_EXHAUSTED' | 'DEADLINE_EXCEEDED';
+
+/**
+ * A refusal: it fails the upload; `stale` says the attempt is no longer current; `status`, a
+ * limit passed; `cause`, the disk's error when writing failed.
+ */
 export class Refused extends Error {
   constructor(
     readonly stale: boolean,
     message: string,
+    readonly status?: RefusalStatus,
+    cause?: unknown,
   ) {
-    super(message);
+    super(message, cause === undefined ? undefined : { cause });
   }
 }
 
@@ -68,6 +83,9 @@ export interface UploadOptions {
   directMinBytes?: number;
   /** Hashes the blocks that the first header's tail lists as their bytes pass. */
   codec: BlockCodec;
+  /** Cut when fewer bytes than this per second arrive over `rateWindowMs` (defaults above). */
+  minBytesPerS?: number;
+  rateWindowMs?: number;
 }
 
 /** The commit's temp file, open for the parts to write into. */
@@ -107,6 +125,10 @@ export class Upload {
   /** All bytes are in: from here on the commit decides, and no part can fail the upload. */
   #sealed = false;
   #timer: NodeJS.Timeout | null = null;
+  #rateTimer: NodeJS.Timeout | null = null;
+  /** Bytes received since the rate was last checked, and in all. */
+  #recent = 0;
+  #received = 0;
   #unflushed = 0;
   #flushing: Promise<void> | null = null;
   #flushError: Error | null = null;
@@ -128,6 +150,34 @@ export class Upload {
     this.#directMinBytes = options.directMinBytes ?? DIRECT_MIN_BYTES;
     this.#passing = first.tail === null ? null : PassingBlocks.fromTail(options.codec, first.tail, first.bytes);
     this.#touch();
+    this.#watchRate(options.minBytesPerS ?? MIN_UPLOAD_BYTES_PER_S, options.rateWindowMs ?? UPLOAD_RATE_WINDOW_MS);
+  }
+
+  /**
+   * Every window, the bytes that arrived in it (all parts together) must reach the minimum
+   * rate, or the upload is cut: its parts end, its temp file is removed, its staging returns.
+   * A last window shorter than the image needs is not held against it: sealed uploads stop the check.
+   */
+  #watchRate(minBytesPerS: number, windowMs: number): void {
+    if (minBytesPerS <= 0) return;
+    const perWindow = Math.ceil((minBytesPerS * windowMs) / 1000);
+    let left = this.bytes;
+    this.#rateTimer = setInterval(() => {
+      const got = this.#recent;
+      this.#recent = 0;
+      // The window's share, or what was left of the image when it began (a short last window).
+      const needed = Math.min(perWindow, left);
+      left = this.bytes - this.#received;
+      if (got >= needed) return;
+      this.fail(
+        new Refused(
+          false,
+          `${this.#what}: ${got} bytes arrived in the last ${windowMs / 1000} s, below the scheduler's minimum upload rate of ${minBytesPerS} bytes/s (--min-upload-rate, --upload-rate-window): upload cut, its staging freed`,
+          'DEADLINE_EXCEEDED',
+        ),
+      );
+    }, windowMs);
+    this.#rateTimer.unref();
   }
 
   /** The commit's temp file is open: parts may write. */
@@ -208,6 +258,8 @@ export class Upload {
               writer ??= await this.#writer(file, part);
               await writer.write(message.chunk, part.offset + written);
               written += message.chunk.length;
+              this.#recent += message.chunk.length;
+              this.#received += message.chunk.length;
               this.#touch();
             } else if (message.sha256 !== undefined) {
               trailer = message.sha256;
@@ -296,7 +348,7 @@ export class Upload {
   }
 
   #diskFailed(err: Error): Refused {
-    return new Refused(false, `${this.#what}: writing it to disk failed: ${err.message}`);
+    return new Refused(false, `${this.#what}: writing it to disk failed: ${err.message}`, undefined, err);
   }
 
   #declare(part: PartHeader): void {
@@ -321,7 +373,7 @@ export class Upload {
 
   #touch(): void {
     if (this.#sealed || this.#failure) return;
-    this.#stopTimer();
+    if (this.#timer) clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       const missing = [...Array(this.parts).keys()].filter((i) => !this.#declared.has(i));
       const stalled = [...this.#declared].filter(([, p]) => p.sha256 === null).map(([i]) => i);
@@ -333,6 +385,8 @@ export class Upload {
   #stopTimer(): void {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
+    if (this.#rateTimer) clearInterval(this.#rateTimer);
+    this.#rateTimer = null;
   }
 }
 

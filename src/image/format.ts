@@ -92,7 +92,29 @@ export interface Manifest {
   writer: string;
   sections: Section[];
   meta: Record<string, unknown>;
+  /** What made the image (docs/image-format.md, "Job identity"); null in images written before cr recorded it. */
+  identity: JobIdentity | null;
 }
+
+/**
+ * What computation an image belongs to: its code, its args and the cr that wrote it. A resume
+ * whose identity differs computes something else from this image's state.
+ */
+export interface JobIdentity {
+  /** sha256 (hex) of the job's code: its files (`run`) or the bundle `submit` shipped. */
+  code: string;
+  /** Path (relative to the job file's directory, "/"-separated) → sha256 (hex) of each file behind `code`; null when the code is one bundle. */
+  files: Record<string, string> | null;
+  /** sha256 (hex) of the args as canonical JSON (object keys sorted). */
+  args: string;
+  /** The args as canonical JSON when short (to say which differ), else null. */
+  argsJson: string | null;
+  /** The cr version that wrote the image. */
+  cr: string;
+}
+
+/** Canonical args JSON longer than this is recorded by its hash only. */
+export const MAX_IDENTITY_ARGS_JSON = 4096;
 
 export function imageId(job: string, sequence: number): string {
   return `${job}-${String(sequence).padStart(8, '0')}`;
@@ -147,6 +169,8 @@ export function validateManifest(value: unknown, blocksEnd: number, file: string
   }
   if (typeof m.writer !== 'string') fail('writer is not a string');
   if (!isPlainObject(m.meta)) fail('meta is not an object');
+  if (m.identity === undefined) m.identity = null; // written before cr recorded identities
+  else if (m.identity !== null) validateIdentity(m.identity, fail);
   if (!Array.isArray(m.sections)) return fail('sections is not an array');
 
   const seenStates = new Map<string, number>(); // name → buffers seen so far
@@ -185,6 +209,23 @@ export function validateManifest(value: unknown, blocksEnd: number, file: string
     validateBlocks(s.blocks, s.length as number, blockSize, blocksEnd, new Set(bases as number[]), where, fail);
   }
   return value as unknown as Manifest;
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+export function validateIdentity(value: unknown, fail: (what: string) => never): void {
+  if (!isPlainObject(value)) fail('identity is not an object');
+  const i = value as Record<string, unknown>;
+  if (typeof i.code !== 'string' || !SHA256_HEX.test(i.code)) fail('identity.code is not a sha256');
+  if (typeof i.args !== 'string' || !SHA256_HEX.test(i.args)) fail('identity.args is not a sha256');
+  if (i.argsJson !== null && (typeof i.argsJson !== 'string' || i.argsJson.length > MAX_IDENTITY_ARGS_JSON)) fail('identity.argsJson is not a short string');
+  if (typeof i.cr !== 'string' || i.cr.length > 64) fail('identity.cr is not a version');
+  if (i.files !== null) {
+    if (!isPlainObject(i.files)) fail('identity.files is not an object');
+    for (const [name, hash] of Object.entries(i.files as Record<string, unknown>)) {
+      if (name.length === 0 || name.length > 4096 || typeof hash !== 'string' || !SHA256_HEX.test(hash)) fail('identity.files holds an invalid entry');
+    }
+  }
 }
 
 function validateBlocks(

@@ -45,6 +45,11 @@ export interface OpenImageOptions {
    * Default: the file of that number beside this one (`<dir>/00000007.crimg`).
    */
   resolveBase?: (sequence: number) => string | null;
+  /**
+   * Whether a symbolic link at `file` (or at a base's file) is followed. Default true, for a path
+   * the user named; a store opens its own files with false, so a planted link is not an image.
+   */
+  followLinks?: boolean;
 }
 
 export class ImageReader {
@@ -76,7 +81,7 @@ export class ImageReader {
 
   /** Checks 1–5 of the spec: everything but the blocks themselves. */
   static open(file: string, options: OpenImageOptions): ImageReader {
-    const fd = fs.openSync(file, 'r');
+    const fd = openRegularFile(file, options.followLinks ?? true);
     try {
       const size = fs.fstatSync(fd).size;
       const { manifest, offset } = readManifest(fd, size, file, options);
@@ -486,27 +491,67 @@ function readExactly(fd: number, buffer: Uint8Array, at: number, length: number,
 }
 
 /**
+ * Opens `file` for reading only if it is a regular file: O_NONBLOCK, so that a FIFO planted under
+ * an image's name cannot block the open (it waits for a writer otherwise), O_NOFOLLOW unless
+ * `followLinks`, then fstat on the descriptor (no race with a swap after a check by name).
+ */
+function openRegularFile(file: string, followLinks: boolean): number {
+  const { O_RDONLY, O_NONBLOCK, O_NOFOLLOW } = fs.constants;
+  let fd: number;
+  try {
+    fd = fs.openSync(file, O_RDONLY | O_NONBLOCK | (followLinks ? 0 : O_NOFOLLOW));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new ImageCorruptError('not-a-file', 'it is a symbolic link, not an image file', file);
+    throw err;
+  }
+  const stat = fs.fstatSync(fd);
+  if (!stat.isFile()) {
+    fs.closeSync(fd);
+    throw new ImageCorruptError('not-a-file', `it is ${fileKind(stat)}, not an image file`, file);
+  }
+  return fd;
+}
+
+/** What a directory entry is, for messages: "a directory", "a FIFO", … */
+export function fileKind(stat: fs.Stats | fs.Dirent): string {
+  if (stat.isFile()) return 'a regular file';
+  if (stat.isDirectory()) return 'a directory';
+  if (stat.isSymbolicLink()) return 'a symbolic link';
+  if (stat.isFIFO()) return 'a FIFO';
+  if (stat.isSocket()) return 'a socket';
+  if (stat.isBlockDevice() || stat.isCharacterDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+/**
  * The bases an image names, read without verifying it: retention uses this only to decide what
- * it must *not* delete, so a damaged manifest can at worst keep a file longer. [] if unreadable.
+ * it must *not* delete, so a damaged manifest can at worst keep a file longer. Throws when they
+ * cannot be read (an I/O error, a damaged or foreign file): the caller cannot prove then that any
+ * older image is unneeded.
  */
 export function readBasesUnverified(file: string): number[] {
-  let fd: number | null = null;
+  const fd = openRegularFile(file, false);
   try {
-    fd = fs.openSync(file, 'r');
     const size = fs.fstatSync(fd).size;
-    if (size < HEADER_LENGTH + FOOTER_LENGTH) return [];
+    if (size < HEADER_LENGTH + FOOTER_LENGTH) throw new ImageCorruptError('truncated', 'too short to name its bases', file);
     const footer = Buffer.alloc(FOOTER_LENGTH);
-    fs.readSync(fd, footer, 0, FOOTER_LENGTH, size - FOOTER_LENGTH);
+    readExactly(fd, footer, 0, FOOTER_LENGTH, size - FOOTER_LENGTH, file);
     const offset = Number(footer.readBigUInt64LE(0));
     const length = Number(footer.readBigUInt64LE(8));
-    if (!footer.subarray(56).equals(FOOTER_MAGIC) || length > MAX_MANIFEST_LENGTH || offset + length + FOOTER_LENGTH !== size) return [];
+    if (!footer.subarray(56).equals(FOOTER_MAGIC) || length > MAX_MANIFEST_LENGTH || offset + length + FOOTER_LENGTH !== size) {
+      throw new ImageCorruptError('footer', 'its footer does not describe it', file);
+    }
     const bytes = Buffer.alloc(length);
-    fs.readSync(fd, bytes, 0, length, offset);
-    const bases = (JSON.parse(bytes.toString('utf8')) as { bases?: unknown }).bases;
-    return Array.isArray(bases) ? bases.filter((b): b is number => Number.isSafeInteger(b)) : [];
-  } catch {
-    return [];
+    readExactly(fd, bytes, 0, length, offset, file);
+    let bases: unknown;
+    try {
+      bases = (JSON.parse(bytes.toString('utf8')) as { bases?: unknown } | null)?.bases;
+    } catch {
+      throw new ImageCorruptError('manifest', 'the manifest is not valid JSON', file);
+    }
+    if (!Array.isArray(bases) || !bases.every((b) => Number.isSafeInteger(b))) throw new ImageCorruptError('manifest', 'its bases are not a list of images', file);
+    return bases as number[];
   } finally {
-    if (fd !== null) fs.closeSync(fd);
+    fs.closeSync(fd);
   }
 }

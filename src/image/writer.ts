@@ -18,6 +18,7 @@ import {
   MAX_LEVEL,
   MIN_BLOCK_SIZE,
   MIN_LEVEL,
+  type JobIdentity,
   type Manifest,
   type RegionTypeName,
   type Section,
@@ -44,6 +45,8 @@ export interface ImageHeaderInfo {
   attempt: number;
   createdAt: Date;
   meta: Record<string, unknown>;
+  /** What made the image (its code, args, cr); null when the caller does not know it. */
+  identity?: JobIdentity | null;
 }
 
 export interface WrittenImage {
@@ -308,6 +311,7 @@ export class ImageWriter {
       writer: this.#options.writerName,
       sections,
       meta: header.meta,
+      identity: header.identity ?? null,
     };
     const manifestBytes = Buffer.from(JSON.stringify(manifest), 'utf8');
     const footer = Buffer.alloc(FOOTER_LENGTH);

@@ -32,7 +32,7 @@ export interface WarmRequest {
 }
 
 export type CommitResult =
-  | { type: 'committed'; sequence: number; file: string; bytes: number; rawBytes: number; sharedBytes: number; manifest: Manifest }
+  | { type: 'committed'; sequence: number; file: string; bytes: number; rawBytes: number; sharedBytes: number; manifest: Manifest; warnings: string[] }
   | { type: 'failed'; sequence: number; error: { message: string; code: string | null; path: string | null; cr: boolean } };
 
 export type CommittedImage = Extract<CommitResult, { type: 'committed' }>;

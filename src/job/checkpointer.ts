@@ -7,7 +7,7 @@ import type { RegisteredRegion } from '../capture/capture.js';
 import { captureSections } from '../capture/capture.js';
 import { DEFAULT_STAGING_BUDGET_BYTES, Staging } from '../capture/staging.js';
 import { CheckpointError, CrError, JobStoppedError } from '../errors.js';
-import { imageId, type Manifest } from '../image/format.js';
+import { imageId, type JobIdentity, type Manifest } from '../image/format.js';
 import { matchingSection, sectionKey, type ImageHeaderInfo, type ImageWriter, type SectionInput } from '../image/writer.js';
 import { CONTROL_NONE, CONTROL_STOP, type CheckpointPolicy } from '../policy.js';
 import type { LocalStore } from '../store/local-store.js';
@@ -83,6 +83,8 @@ export interface CheckpointerOptions {
   stagingBudgetBytes?: number;
   /** The image the attempt was restored from: the first incremental image follows it. */
   restored: Manifest | null;
+  /** Recorded in every image: what computation it belongs to. */
+  identity: JobIdentity | null;
 }
 
 export class Checkpointer {
@@ -202,7 +204,7 @@ export class Checkpointer {
     const id = imageId(job, sequence);
 
     const meta: Record<string, unknown> = { calls, chain: previous ? previous.chain + 1 : 0 };
-    const header = { job, sequence, attempt: this.#options.attempt, createdAt: new Date(started + performance.timeOrigin), meta };
+    const header = { job, sequence, attempt: this.#options.attempt, createdAt: new Date(started + performance.timeOrigin), meta, identity: this.#options.identity };
     const commit = staged
       ? this.#commitInBackground(header, sections, regions, previous, changed, pauseMs, started)
       : this.#commit(header, sections, regions, previous, changed, pauseMs, started);
@@ -304,6 +306,7 @@ export class Checkpointer {
     } catch (err) {
       throw this.#failure(err instanceof WriterThreadError && err.crError ? new CheckpointError(err.message) : err, header.sequence);
     }
+    for (const warning of result.warnings) this.#options.events.warning(warning);
     return this.#committed(result, regions, previous, pauseMs, started);
   }
 

@@ -3,7 +3,7 @@
 import type { RegisteredRegion } from '../capture/capture.js';
 import type { CapturePreference } from '../capture/cow.js';
 import { RegionTracker, type DirtyPreference } from '../capture/dirty.js';
-import { REGION_TYPES, type RegionArray, type RegionConstructor, type RegionTypeName } from '../image/format.js';
+import { REGION_TYPES, type JobIdentity, type RegionArray, type RegionConstructor, type RegionTypeName } from '../image/format.js';
 import type { ImageWriter } from '../image/writer.js';
 import { CheckpointPolicy, type PolicyOptions } from '../policy.js';
 import { allocateRegion, type RegionMemory } from '../region.js';
@@ -49,6 +49,8 @@ export interface JobContextOptions {
   /** Shared control word written by the runner (policy.ts CONTROL_*); null when run alone. */
   control: Int32Array | null;
   events: JobEvents;
+  /** Recorded in every image (docs/image-format.md, "Job identity"); default null. */
+  identity?: JobIdentity | null;
 }
 
 
@@ -92,6 +94,7 @@ export class JobContext {
       fullEvery: options.fullEvery,
       stagingBudgetBytes: options.stagingBudgetBytes,
       restored: options.restored?.manifest ?? null,
+      identity: options.identity ?? null,
     });
     this.#policy.prepareBefore(STAGING_WARM_LEAD_MS, () => this.#checkpointer.prepareStaging());
     const restored = options.restored;

@@ -19,7 +19,9 @@ const codec = await getCodec({ prefer: data.writer.codec });
 // lower-priority threads. A durable checkpoint's image is encoded there too; the job's thread
 // waits then, so yielding costs it nothing unless other processes want the cores.
 const writer = new ImageWriter({ ...data.writer, codec, key: Buffer.from(data.writer.key), background: true });
-const store = LocalStore.withKey(data.store.dir, data.store.key, data.store.keepImages);
+/** The store's warnings (retention), handed to the job's thread with the next committed image. */
+const warnings: string[] = [];
+const store = LocalStore.withKey(data.store.dir, data.store.key, data.store.keepImages, (message) => warnings.push(message));
 /** The manifest of the last image this thread committed: the usual parent of the next one. */
 let last: Manifest | null = null;
 /** `data` of a staged section: never read, its bytes are in staging memory. */
@@ -62,7 +64,7 @@ async function commit(request: CommitRequest): Promise<void> {
     writer.write(handle, header, sections, previous ? { manifest: previous, changed: request.changed } : null, direct?.(temp) ?? null),
   );
   last = result.manifest;
-  reply({ type: 'committed', sequence: header.sequence, file, bytes: result.bytes, rawBytes: result.rawBytes, sharedBytes: result.sharedBytes, manifest: result.manifest });
+  reply({ type: 'committed', sequence: header.sequence, file, bytes: result.bytes, rawBytes: result.rawBytes, sharedBytes: result.sharedBytes, manifest: result.manifest, warnings: warnings.splice(0) });
 }
 
 /** One write per page: afterwards the job's staging copy finds every page present. */

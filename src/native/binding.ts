@@ -121,7 +121,8 @@ export interface NativeBinding {
    * is now, in the background (the addon's flusher thread, and the fault handler before the job's first
    * write to a block not yet saved); returns at once. ready[0] becomes 1 when every block is
    * saved, -1 when the flush was cancelled (the region was released by its finalizer or the
-   * environment's teardown). memory must stay alive and unwritten until then.
+   * environment's teardown). memory must stay alive and unwritten, and ready alive, until then:
+   * the addon holds no reference to either (a collected one would be written after it was freed).
    */
   cowFlush(buffer: ArrayBuffer, memory: Uint8Array, slots: Float64Array, ready: Int32Array): void;
   /**
@@ -224,15 +225,22 @@ export interface NativeLoadResult {
 let cached: NativeLoadResult | undefined;
 
 /** Loads the addon once. `CR_NATIVE=0` forces the portable path. */
+/**
+ * Where the addon is loaded from: build/Release/cr_native.node, or CR_NATIVE_FILE (another build
+ * of it: npm run test:sanitize loads its AddressSanitizer build this way).
+ */
+export function nativeAddonFile(): string {
+  // dist/src/native/binding.js → <package root>/build/Release/cr_native.node
+  return process.env.CR_NATIVE_FILE || path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'build', 'Release', 'cr_native.node');
+}
+
 export function loadNative(): NativeLoadResult {
   if (cached) return cached;
   if (process.env.CR_NATIVE === '0') {
     cached = { binding: null, reason: 'disabled by CR_NATIVE=0' };
     return cached;
   }
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  // dist/src/native/binding.js → <package root>/build/Release/cr_native.node
-  const file = path.resolve(here, '..', '..', '..', 'build', 'Release', 'cr_native.node');
+  const file = nativeAddonFile();
   try {
     const require = createRequire(import.meta.url);
     const binding = require(file) as NativeBinding;

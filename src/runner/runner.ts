@@ -10,7 +10,10 @@ import type { DirtyPreference } from '../capture/dirty.js';
 import { toErrorRecord, type ErrorRecord } from '../errors.js';
 import type { PolicyOptions } from '../policy.js';
 import { CONTROL_CHECKPOINT, CONTROL_NONE, CONTROL_STOP } from '../policy.js';
+import type { JobIdentity } from '../image/format.js';
+import type { FinishedRecord } from '../store/finished.js';
 import { LocalStore } from '../store/local-store.js';
+import { checkResume, jobIdentity, type CodeIdentity } from './identity.js';
 import type { CodecPreference, JobEvent, JobTask, JobTaskResult } from './task.js';
 
 export interface RunOptions {
@@ -37,8 +40,18 @@ export interface RunOptions {
   retryDelayMs: number;
   /** Restore the first attempt from this image file. */
   from: string | null;
-  /** Delete the job's images and start over. */
+  /** Delete the job's images and finished record, and start over. */
   fresh: boolean;
+  /** The job's code, recorded in its images with its args (docs/operations.md, "Job identity"). */
+  code: CodeIdentity;
+  /** Resume from images (or a finished run) made by other code; other args are never resumed. Default false. */
+  allowCodeChange?: boolean;
+  /**
+   * When the job succeeds, record it as finished (its result) and prune its images to the last
+   * one; a later run of the same computation then returns that result. Default true; a cluster
+   * agent, whose store lasts one attempt, passes false.
+   */
+  recordFinished?: boolean;
   level: number;
   codec: CodecPreference;
   /** V8 heap limit of the job's thread, MiB; null: Node's default. */
@@ -52,17 +65,18 @@ export interface RunOptions {
 
 export type RunEvent =
   | JobEvent
-  | { type: 'discarded'; images: number }
+  | { type: 'discarded'; images: number; finished: boolean }
   | { type: 'attempt-failed'; attempt: number; error: ErrorRecord; retryInMs: number | null }
   | { type: 'stop-requested' };
 
 export type RunOutcome =
-  | { status: 'succeeded'; result: unknown; attempts: number }
+  /** `earlier`: the job had finished before, and this is its recorded result (nothing was computed). */
+  | { status: 'succeeded'; result: unknown; attempts: number; earlier: FinishedRecord | null }
   | { status: 'stopped'; imageId: string | null; attempts: number }
   | { status: 'failed'; error: ErrorRecord; attempts: number };
 
 /** Errors that come back the same on every restart: retrying them would only waste time. */
-const FATAL_CODES = new Set(['CR_REGION_MISMATCH', 'CR_STATE_UNCAPTURABLE', 'CR_NO_IMAGE', 'CR_STORE_LOCKED', 'CR_NOT_IN_JOB', 'CR_KEY_INVALID', 'CR_FILE_MISMATCH']);
+const FATAL_CODES = new Set(['CR_REGION_MISMATCH', 'CR_STATE_UNCAPTURABLE', 'CR_NO_IMAGE', 'CR_STORE_LOCKED', 'CR_NOT_IN_JOB', 'CR_KEY_INVALID', 'CR_FILE_MISMATCH', 'CR_IDENTITY_MISMATCH']);
 const MAX_RETRY_DELAY_MS = 30_000;
 
 /** Whether restarting after this error could help (false: it would fail the same way again). */
@@ -77,6 +91,7 @@ export class JobRunner {
   readonly #listeners: ((event: RunEvent) => void)[] = [];
   #pool: Piscina | null = null;
   #stopping = false;
+  readonly #warned = new Set<string>();
 
   constructor(options: RunOptions) {
     this.#options = options;
@@ -107,11 +122,25 @@ export class JobRunner {
 
   async run(): Promise<RunOutcome> {
     const o = this.#options;
-    const store = LocalStore.open({ dir: o.storeDir, keyFile: o.keyFile, keepImages: o.keepImages });
+    const identity = jobIdentity(o.code, o.args);
+    const allowCodeChange = o.allowCodeChange ?? false;
+    const store = LocalStore.open({ dir: o.storeDir, keyFile: o.keyFile, keepImages: o.keepImages, warn: (message) => this.#emit({ type: 'warning', message }) });
     const unlock = store.lock(o.job);
     try {
       store.removeStaleTemps(o.job);
       if (o.fresh) this.#discard(store);
+      const finished = o.fresh || o.from !== null ? null : store.readFinished(o.job);
+      if (finished !== null) {
+        try {
+          // The same computation finished already: its result, without computing. Changed code
+          // that is allowed runs again, from the image kept at the end.
+          if (checkResume(finished.identity, identity, allowCodeChange, `the finished run of "${o.job}"`) === null) {
+            return { status: 'succeeded', result: finished.result, attempts: 0, earlier: finished };
+          }
+        } catch (err) {
+          return { status: 'failed', error: toErrorRecord(err), attempts: 0 };
+        }
+      }
       const skipSequences: number[] = [];
       let delay = o.retryDelayMs;
       for (let attempt = 1; ; attempt++) {
@@ -125,6 +154,8 @@ export class JobRunner {
           keepImages: o.keepImages,
           from: first ? o.from : null,
           skipSequences,
+          identity,
+          allowCodeChange,
           attempt: attempt - 1 + (o.firstAttempt ?? 1),
           policy: o.policy,
           fullEvery: o.fullEvery,
@@ -133,8 +164,13 @@ export class JobRunner {
           level: o.level,
           codec: o.codec,
         });
-        if (outcome.status === 'succeeded') return { status: 'succeeded', result: outcome.result, attempts: attempt };
+        if (outcome.status === 'succeeded') {
+          if (o.recordFinished ?? true) await this.#recordFinished(store, identity, outcome.result, attempt);
+          return { status: 'succeeded', result: outcome.result, attempts: attempt, earlier: null };
+        }
         if (outcome.status === 'stopped') return { status: 'stopped', imageId: outcome.imageId, attempts: attempt };
+        // Refused before anything ran: not an attempt that failed.
+        if (outcome.error.code === 'CR_IDENTITY_MISMATCH') return { status: 'failed', error: outcome.error, attempts: attempt - 1 };
         if (outcome.restoringFrom !== null) skipSequences.push(outcome.restoringFrom);
         const fatal = outcome.error.code !== null && FATAL_CODES.has(outcome.error.code);
         const retry = !fatal && !this.#stopping && attempt <= o.retries;
@@ -152,7 +188,31 @@ export class JobRunner {
   #discard(store: LocalStore): void {
     const entries = store.list(this.#options.job);
     for (const entry of entries) store.removeImage(entry);
-    this.#emit({ type: 'discarded', images: entries.length });
+    const finished = store.removeFinished(this.#options.job);
+    this.#emit({ type: 'discarded', images: entries.length, finished });
+  }
+
+  /**
+   * The record first (the work is done once it is durable), then the images but the last (kept
+   * for --from and for a rerun with changed code). A crash between leaves extra images, no harm.
+   */
+  async #recordFinished(store: LocalStore, identity: JobIdentity, value: unknown, attempts: number): Promise<void> {
+    const job = this.#options.job;
+    let result: unknown;
+    try {
+      // As the CLI prints it: JSON, a BigInt as its decimal text.
+      result = JSON.parse(JSON.stringify(value ?? null, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ?? 'null');
+    } catch (err) {
+      this.#emit({ type: 'warning', message: `the result of "${job}" cannot be recorded as JSON (${(err as Error).message}): a rerun will compute it again` });
+      return;
+    }
+    try {
+      const image = store.list(job).at(-1)?.sequence ?? null;
+      store.recordFinished({ job, identity, finishedAt: new Date().toISOString(), attempts, result, image });
+      await store.prune(job, 1);
+    } catch (err) {
+      this.#emit({ type: 'warning', message: `could not record that "${job}" finished (${(err as Error).message}): a rerun will resume from its images` });
+    }
   }
 
   async #attempt(task: Omit<JobTask, 'control' | 'port'>): Promise<JobTaskResult> {
@@ -186,6 +246,11 @@ export class JobRunner {
   }
 
   #emit(event: RunEvent): void {
+    // The store's threads (this one, the job's, its image writer's) each see a planted entry: it is named once.
+    if (event.type === 'warning') {
+      if (this.#warned.has(event.message)) return;
+      this.#warned.add(event.message);
+    }
     for (const listener of this.#listeners) listener(event);
   }
 }

@@ -3,6 +3,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { CapturePreference } from '../capture/cow.js';
 import type { DirtyPreference } from '../capture/dirty.js';
 import type { ErrorRecord } from '../errors.js';
+import type { JobIdentity } from '../image/format.js';
 import type { ImageCommitted } from '../job/context.js';
 import type { PolicyOptions } from '../policy.js';
 import type { ImageInfo } from '../restore.js';
@@ -21,6 +22,10 @@ export interface JobTask {
   from: string | null;
   /** Image sequences not to restore from (they failed while restoring in an earlier attempt). */
   skipSequences: number[];
+  /** What this run computes: recorded in its images, checked against the image it resumes from. */
+  identity: JobIdentity;
+  /** Resume from an image made by other code (the args must still match). */
+  allowCodeChange: boolean;
   attempt: number;
   policy: PolicyOptions;
   /** Every fullEvery-th image is full, the others incremental. */

@@ -1,14 +1,16 @@
 // Runs one attempt of a job inside a piscina worker thread: picks the image to restore from,
 // builds the job's `cr`, imports the job module and calls its default export.
 import { getCodec } from '../codec/index.js';
-import { CrError, JobStoppedError, toErrorRecord } from '../errors.js';
+import { CrError, IdentityMismatchError, JobStoppedError, toErrorRecord } from '../errors.js';
 import { DEFAULT_BLOCK_SIZE } from '../image/format.js';
+import type { ImageReader } from '../image/reader.js';
 import { ImageWriter } from '../image/writer.js';
 import { JobContext, type JobEvents } from '../job/context.js';
 import { setCurrentJob } from '../job/cr.js';
 import { RestoredImage } from '../restore.js';
 import { LocalStore } from '../store/local-store.js';
 import { WRITER_NAME } from '../version.js';
+import { checkResume } from './identity.js';
 import type { JobEvent, JobTask, JobTaskResult } from './task.js';
 
 export default async function runAttempt(task: JobTask): Promise<JobTaskResult> {
@@ -17,13 +19,31 @@ export default async function runAttempt(task: JobTask): Promise<JobTaskResult> 
   let context: JobContext | null = null;
   try {
     const codec = await getCodec({ prefer: task.codec === 'auto' ? undefined : task.codec });
-    const store = LocalStore.open({ dir: task.storeDir, keyFile: task.keyFile, keepImages: task.keepImages });
+    const store = LocalStore.open({
+      dir: task.storeDir,
+      keyFile: task.keyFile,
+      keepImages: task.keepImages,
+      warn: (message) => post({ type: 'warning', message }),
+    });
     let restored: RestoredImage | null = null;
     const skipped: { file: string; error: string }[] = [];
+    // The one check of what an image was made by, before anything of it is restored.
+    const check = (reader: ImageReader, what: string): void => {
+      const note = checkResume(reader.manifest.identity, task.identity, task.allowCodeChange, what);
+      if (note !== null) post({ type: 'warning', message: note });
+    };
     if (task.from) {
       const reader = store.openImage(task.from, codec, { job: task.job });
       restoringFrom = reader.manifest.sequence;
       try {
+        try {
+          check(reader, `image ${task.from}`);
+        } catch (err) {
+          // --from is the user's explicit choice (to run a finished job on for more steps, say):
+          // what differs is said, not refused.
+          if (!(err instanceof IdentityMismatchError)) throw err;
+          post({ type: 'warning', message: `${err.message}; resuming from it as --from asks` });
+        }
         restored = RestoredImage.load(reader);
       } catch (err) {
         reader.close();
@@ -31,10 +51,24 @@ export default async function runAttempt(task: JobTask): Promise<JobTaskResult> 
       }
     } else {
       // Every block is decoded and verified before the job runs: a damaged one passes over to
-      // the next older image, with nothing of the job started.
+      // the next older image, with nothing of the job started. An image of another computation
+      // is not passed over: the run is refused.
       let loaded: RestoredImage | null = null;
-      const latest = store.latest(task.job, codec, task.skipSequences, (reader) => (loaded = RestoredImage.load(reader)));
+      let refused: unknown = null;
+      const latest = store.latest(task.job, codec, task.skipSequences, (reader) => {
+        try {
+          check(reader, `image ${reader.manifest.sequence} of "${task.job}"`);
+        } catch (err) {
+          refused = err;
+          return;
+        }
+        loaded = RestoredImage.load(reader);
+      });
       for (const s of latest?.skipped ?? []) skipped.push({ file: s.entry.file, error: s.error.message });
+      if (refused !== null) {
+        latest?.reader.close();
+        throw refused;
+      }
       if (latest) {
         restoringFrom = latest.entry.sequence;
         restored = loaded;
@@ -66,6 +100,7 @@ export default async function runAttempt(task: JobTask): Promise<JobTaskResult> 
       capture: task.capture,
       control: new Int32Array(task.control),
       events,
+      identity: task.identity,
     });
     post({ type: 'started', attempt: task.attempt, image: context.image, codec: codec.description, skipped });
     const module = (await import(task.jobUrl)) as { default?: unknown };

@@ -4,6 +4,9 @@
 //   <store>/<job>/00000012.crimg     image number 12 of <job>
 //   <store>/<job>/.00000013.crimg.tmp.<pid>   an image being written (never read as an image)
 //   <store>/<job>/lock               the pid of the process running the job
+//   <store>/<job>/finished.json      that the job finished, and its result (finished.ts)
+// Only regular files named as image names of a valid sequence are images; anything else with
+// such a name (a FIFO, a directory, a link, a number beyond 2^53 − 1) is passed over with a warning.
 // Commits are atomic (temp, fsync, rename, fsync dir): a crash at any instant leaves the images
 // that were committed before it, each whole.
 import fs from 'node:fs';
@@ -13,8 +16,9 @@ import path from 'node:path';
 import type { BlockCodec } from '../codec/types.js';
 import { CrError, NoImageError, StoreLockedError } from '../errors.js';
 import { IMAGE_EXTENSION, JOB_NAME_PATTERN } from '../image/format.js';
-import { ImageReader, readBasesUnverified } from '../image/reader.js';
-import { fsyncDir, fsyncDirSync } from './durable.js';
+import { fileKind, ImageReader, readBasesUnverified } from '../image/reader.js';
+import { fsyncDir, fsyncDirSync, readOwnFileSync } from './durable.js';
+import { FINISHED_FILE, readFinished, writeFinished, type FinishedRecord } from './finished.js';
 import { loadOrCreateKey, readKeyFile } from './key.js';
 
 export const DEFAULT_KEEP_IMAGES = 3;
@@ -28,6 +32,8 @@ export interface LocalStoreOptions {
   keepImages?: number;
   /** An explicit key file; default `<dir>/.key`, created on first use. */
   keyFile?: string | null;
+  /** Where the store's warnings go (entries passed over, files retention could not delete); default process.emitWarning. */
+  warn?: (message: string) => void;
 }
 
 export interface ImageEntry {
@@ -44,17 +50,34 @@ export interface LatestImage {
   skipped: { entry: ImageEntry; error: Error }[];
 }
 
-const IMAGE_NAME = /^(\d{8,})\.crimg$/;
+/** A name that looks like an image's; whether it is one is `imageSequence`'s to say. */
+const IMAGE_LIKE_NAME = /^(\d+)\.crimg$/;
+
+/** The sequence an entry's name gives, if it is exactly the name `imageFile` makes for it; else null. */
+function imageSequence(name: string): number | null {
+  const match = IMAGE_LIKE_NAME.exec(name);
+  if (!match) return null;
+  const sequence = Number(match[1]);
+  return Number.isSafeInteger(sequence) && sequence >= 1 && String(sequence).padStart(8, '0') === match[1] ? sequence : null;
+}
+
+function defaultWarn(message: string): void {
+  process.emitWarning(message, 'CrStoreWarning');
+}
 
 export class LocalStore {
   readonly dir: string;
   readonly key: Buffer;
   readonly keepImages: number;
+  readonly #warn: (message: string) => void;
+  /** What was warned about already: each entry passed over is named once. */
+  readonly #warned = new Set<string>();
 
-  private constructor(dir: string, key: Buffer, keepImages: number) {
+  private constructor(dir: string, key: Buffer, keepImages: number, warn: (message: string) => void) {
     this.dir = dir;
     this.key = key;
     this.keepImages = keepImages;
+    this.#warn = warn;
   }
 
   static open(options: LocalStoreOptions): LocalStore {
@@ -63,13 +86,19 @@ export class LocalStore {
     const dir = path.resolve(options.dir);
     fs.mkdirSync(dir, { recursive: true });
     const key = options.keyFile ? readKeyFile(options.keyFile) : loadOrCreateKey(path.join(dir, STORE_KEY_FILE));
-    return new LocalStore(dir, key, keep);
+    return new LocalStore(dir, key, keep, options.warn ?? defaultWarn);
   }
 
   /** The same store in another thread (the image writer's): the key is passed, not read again. */
-  static withKey(dir: string, key: Uint8Array, keepImages: number): LocalStore {
+  static withKey(dir: string, key: Uint8Array, keepImages: number, warn: (message: string) => void = defaultWarn): LocalStore {
     if (!Number.isInteger(keepImages) || keepImages < 1) throw new RangeError('keepImages must be a positive integer');
-    return new LocalStore(path.resolve(dir), Buffer.from(key), keepImages);
+    return new LocalStore(path.resolve(dir), Buffer.from(key), keepImages, warn);
+  }
+
+  #warnOnce(key: string, message: string): void {
+    if (this.#warned.has(key)) return;
+    this.#warned.add(key);
+    this.#warn(message);
   }
 
   jobDir(job: string): string {
@@ -77,14 +106,15 @@ export class LocalStore {
     return path.join(this.dir, job);
   }
 
-  /** The job's committed images, oldest first. Temp files are never listed. */
+  /** The job's committed images, oldest first: regular files with an image's name. Temp files are never listed. */
   list(job: string): ImageEntry[] {
     const entries: ImageEntry[] = [];
-    for (const sequence of this.#sequences(job)) {
+    for (const { sequence, image } of this.#scan(job)) {
+      if (!image) continue;
       const file = this.imageFile(job, sequence);
       let bytes = 0;
       try {
-        bytes = fs.statSync(file).size;
+        bytes = fs.lstatSync(file).size;
       } catch {
         continue; // pruned meanwhile
       }
@@ -93,28 +123,44 @@ export class LocalStore {
     return entries;
   }
 
-  /** One more than the highest sequence on disk, so that nothing committed is ever overwritten. */
+  /**
+   * One more than the highest sequence named on disk, so that nothing committed is ever
+   * overwritten (a non-image entry holding a valid name keeps its number taken too).
+   */
   nextSequence(job: string): number {
-    // Names only: this runs at every checkpoint, and needs no stat of each image.
-    const sequences = this.#sequences(job);
-    return sequences.length === 0 ? 1 : sequences[sequences.length - 1]! + 1;
+    // Names and entry types only: this runs at every checkpoint, and needs no stat of each image.
+    const scanned = this.#scan(job);
+    return scanned.length === 0 ? 1 : scanned[scanned.length - 1]!.sequence + 1;
   }
 
-  /** Sequences of the job's committed images, ascending, from the directory's names. */
-  #sequences(job: string): number[] {
-    let names: string[];
+  /**
+   * The entries of the job's directory with a valid image name, ascending; `image` is true for
+   * regular files. Other entries that look like images are passed over, each named once in a warning.
+   */
+  #scan(job: string): { sequence: number; image: boolean }[] {
+    const dir = this.jobDir(job);
+    let entries: fs.Dirent[];
     try {
-      names = fs.readdirSync(this.jobDir(job));
+      entries = fs.readdirSync(dir, { withFileTypes: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
     }
-    const sequences: number[] = [];
-    for (const name of names) {
-      const match = IMAGE_NAME.exec(name);
-      if (match) sequences.push(Number(match[1]));
+    const found: { sequence: number; image: boolean }[] = [];
+    for (const entry of entries) {
+      if (!IMAGE_LIKE_NAME.test(entry.name)) continue;
+      const sequence = imageSequence(entry.name);
+      const where = path.join(dir, entry.name);
+      if (sequence === null) {
+        this.#warnOnce(where, `passed over ${where}: its name is not an image name this store writes (a number from 1 to 2^53 − 1, at least 8 digits, no extra leading zeros)`);
+        continue;
+      }
+      // readdir's type is lstat's (Node asks lstat where the file system does not say): a link is a link.
+      const image = entry.isFile();
+      if (!image) this.#warnOnce(where, `passed over ${where}: it is ${fileKind(entry)}, not an image file`);
+      found.push({ sequence, image });
     }
-    return sequences.sort((a, b) => a - b);
+    return found.sort((a, b) => a.sequence - b.sequence);
   }
 
   imageFile(job: string, sequence: number): string {
@@ -158,17 +204,70 @@ export class LocalStore {
   }
 
   /**
-   * Removes images older than the newest `keepImages`, except those a kept image shares blocks
-   * with (its bases), which an incremental image needs to be restored.
+   * Removes images older than the newest `keep` (default `keepImages`), except those a kept image
+   * shares blocks with (its bases), which an incremental image needs to be restored. Only what is
+   * proven unneeded goes: when a kept image's bases cannot be read, every image older than it
+   * stays. What cannot be read or deleted is warned about; the images removed are returned.
    */
-  async prune(job: string): Promise<void> {
+  async prune(job: string, keep = this.keepImages): Promise<ImageEntry[]> {
     const entries = this.list(job);
-    const kept = entries.slice(Math.max(0, entries.length - this.keepImages));
+    const kept = entries.slice(Math.max(0, entries.length - keep));
     const needed = new Set(kept.map((e) => e.sequence));
-    for (const entry of kept) for (const base of readBasesUnverified(entry.file)) needed.add(base);
-    const doomed = entries.filter((e) => !needed.has(e.sequence));
-    for (const entry of doomed) await fsp.unlink(entry.file).catch(() => undefined);
-    if (doomed.length > 0) await fsyncDir(this.jobDir(job));
+    /** Every image below this sequence is kept: a kept image above it did not say which it needs. */
+    let keepBelow = 0;
+    for (const entry of kept) {
+      try {
+        for (const base of readBasesUnverified(entry.file)) needed.add(base);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed meanwhile: it needs nothing now
+        keepBelow = Math.max(keepBelow, entry.sequence);
+        this.#warnOnce(
+          `bases:${entry.file}`,
+          `kept the images of "${job}" older than ${path.basename(entry.file)}: which of them it needs could not be read (${(err as Error).message})`,
+        );
+      }
+    }
+    const doomed = entries.filter((e) => !needed.has(e.sequence) && e.sequence > keepBelow);
+    const removed: ImageEntry[] = [];
+    for (const entry of doomed) {
+      try {
+        await fsp.unlink(entry.file);
+        removed.push(entry);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') continue;
+        this.#warnOnce(`unlink:${entry.file}`, `could not delete ${entry.file}, an image retention no longer needs: ${code ?? (err as Error).message}`);
+      }
+    }
+    if (removed.length > 0) await fsyncDir(this.jobDir(job));
+    return removed;
+  }
+
+  /** The record that `job` finished, or null. A damaged one is warned about and treated as absent (the run resumes from its images instead). */
+  readFinished(job: string): FinishedRecord | null {
+    try {
+      return readFinished(this.jobDir(job));
+    } catch (err) {
+      this.#warnOnce(`finished:${job}`, `passed over the finished record of "${job}": ${(err as Error).message}`);
+      return null;
+    }
+  }
+
+  /** Records atomically that `job` finished, with its result. */
+  recordFinished(record: FinishedRecord): void {
+    fs.mkdirSync(this.jobDir(record.job), { recursive: true });
+    writeFinished(this.jobDir(record.job), record);
+  }
+
+  /** Deletes the finished record (`--fresh`); gone once this returns. */
+  removeFinished(job: string): boolean {
+    const file = path.join(this.jobDir(job), FINISHED_FILE);
+    // Only a file (or link) is removed: a directory under that name is not the store's own.
+    const stat = fs.lstatSync(file, { throwIfNoEntry: false });
+    if (stat === undefined || stat.isDirectory()) return false;
+    fs.rmSync(file, { force: true });
+    fsyncDirSync(path.dirname(file));
+    return true;
   }
 
   /** Deletes one image (`--fresh`): it is gone once this returns. */
@@ -200,7 +299,9 @@ export class LocalStore {
 
   /** Opens one image file of this store (or any path) with this store's key, checks 1–5 of the spec. */
   openImage(file: string, codec: BlockCodec, expect?: { job?: string; sequence?: number }): ImageReader {
-    return ImageReader.open(file, { codec, key: this.key, expect });
+    // The store's own files are never reached through a link; a file the user names (--from) is.
+    const own = path.dirname(path.dirname(path.resolve(file))) === this.dir;
+    return ImageReader.open(file, { codec, key: this.key, expect, followLinks: !own });
   }
 
   /**
@@ -294,7 +395,8 @@ function isAlive(pid: number): boolean {
 
 function readOr(file: string, fallback: string): string {
   try {
-    return fs.readFileSync(file, 'utf8');
+    // A FIFO planted as the lock must not block the run: read only a regular file.
+    return readOwnFileSync(file, 4096)?.toString('utf8') ?? fallback;
   } catch {
     return fallback;
   }

@@ -20,14 +20,15 @@ test('cr used outside a job throws NotInJobError saying how to run one', (t) => 
 test('library code that imports cr from the package reaches the running job, and resumes with it', (t) => {
   const store = fs.mkdtempSync(path.join(os.tmpdir(), 'cr-library-'));
   t.teardown(() => fs.rmSync(store, { recursive: true, force: true }));
-  const run = (): ReturnType<typeof spawnSync> =>
-    spawnSync(process.execPath, [CLI, 'run', JOB, '--store', store, '--every', '3', '--no-progress'], { encoding: 'utf8' });
+  const run = (...extra: string[]): ReturnType<typeof spawnSync> =>
+    spawnSync(process.execPath, [CLI, 'run', JOB, '--store', store, '--every', '3', '--no-progress', ...extra], { encoding: 'utf8' });
   const first = run();
   t.is(first.status, 0, String(first.stderr));
   t.deepEqual(JSON.parse(String(first.stdout)), { count: 10, restored: false });
-  t.deepEqual(fs.readdirSync(path.join(store, 'library-job')).filter((f) => f.endsWith('.crimg')), ['00000001.crimg', '00000002.crimg', '00000003.crimg']);
-  // Run again: it resumes from image 3 (count 9, the state the helper registered) and finishes.
-  const second = run();
+  // A finished run keeps its last image.
+  t.deepEqual(fs.readdirSync(path.join(store, 'library-job')).filter((f) => f.endsWith('.crimg')).at(-1), '00000003.crimg');
+  // Run again from image 3 (count 9, the state the helper registered): it resumes and finishes.
+  const second = run('--from', path.join(store, 'library-job', '00000003.crimg'));
   t.is(second.status, 0, String(second.stderr));
   t.regex(String(second.stderr), /library-job: resumed at 9/);
   t.deepEqual(JSON.parse(String(second.stdout)), { count: 10, restored: true });

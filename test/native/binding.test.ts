@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import xxhash from 'xxhash-wasm';
-import { BLOCK_FLAG_SHUFFLE, BLOCK_FLAG_ZSTD, NATIVE_ABI_VERSION, loadNative } from '../../src/native/binding.js';
+import { BLOCK_FLAG_SHUFFLE, BLOCK_FLAG_ZSTD, NATIVE_ABI_VERSION, loadNative, nativeAddonFile } from '../../src/native/binding.js';
 import type { NativeBinding, NativeEncodeOut } from '../../src/native/binding.js';
 import { randomBytes, smoothField } from './data.js';
 
@@ -21,7 +21,7 @@ const native = loaded as TestBinding;
 
 const MiB = 1024 * 1024;
 // dist/test/native/ → <package root>/build/Release/cr_native.node, as the loader finds it.
-const addonFile = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'build', 'Release', 'cr_native.node');
+const addonFile = nativeAddonFile();
 
 interface ZstdSimple {
   compress(data: Uint8Array, level?: number): Uint8Array;

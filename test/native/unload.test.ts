@@ -4,10 +4,9 @@
 // loads the addon itself, which is how `cr-scheduler run` uses it.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { nativeAddonFile } from '../../src/native/binding.js';
 
-const addonFile = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'build', 'Release', 'cr_native.node');
+const addonFile = nativeAddonFile();
 
 const script = `
 const { Worker } = require('node:worker_threads');

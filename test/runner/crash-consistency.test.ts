@@ -1,7 +1,11 @@
 // "A process killed at any moment of a checkpoint never leaves a store from which restart fails
 // or restores a torn image." The writer fixture checkpoints 16 MiB at every safe point, so it is
-// almost always inside a checkpoint write; it is SIGKILLed at 60 moments spread evenly over the
-// time one checkpoint takes, and after each kill the store is checked and the job restarted.
+// almost always inside a checkpoint write; it is SIGKILLed 60 times, and after each kill the
+// store is checked and the job restarted. A third of the kills fall at moments spread evenly over
+// the time one checkpoint takes; where those land depends on the machine's speed and load, so the
+// other kills are placed by what the writer has done, not by time: a third inside an image write
+// (the process is stopped while a temp file exists and killed once it is known to be stopped
+// there), a third right after the run reported an image committed.
 //
 // What each kill must leave: a store that opens; only committed images and temp files of the
 // image being written (never listed as images); a newest image that `cr-scheduler image verify`
@@ -36,7 +40,10 @@ const WRITER = path.join(FIXTURES, 'writer-job.mjs');
 // no checkpoints, does the rest in a second or two.
 const ARGS = { mib: 16, steps: 6000 };
 const KILLS = 60;
-/** Visiting order of the offsets: a stride coprime with KILLS, so that load drifting over the test does not follow the offset. */
+/** Kinds of kill, taken in turn. */
+const KINDS = ['timed', 'inside-write', 'after-commit'] as const;
+const PER_KIND = KILLS / KINDS.length;
+/** Visiting order of the timed offsets: a stride coprime with PER_KIND, so that load drifting over the test does not follow the offset. */
 const STRIDE = 23;
 
 interface AfterKill {
@@ -46,6 +53,9 @@ interface AfterKill {
 }
 
 test.serial(`A writer SIGKILLed at ${KILLS} moments across its checkpoint writes always restarts from a whole, untorn image.`, async (t) => {
+  // 62 runs of the writer, each a process that restores 16 MiB: minutes on a loaded machine, more
+  // than ava's inactivity timeout; this is only the bound on a hang.
+  t.timeout(30 * 60_000);
   const store = tempDir(t, 'crash');
   const links = tempDir(t, 'crash-links');
   const codec = await getCodec();
@@ -73,14 +83,14 @@ test.serial(`A writer SIGKILLed at ${KILLS} moments across its checkpoint writes
   timed.child.kill('SIGKILL');
   await checkVerified(t, previous, 'the first run');
   previous = await afterKill(t, timed, store, links, codec, 'the timed restart');
-  t.log(`checkpoints take up to ${slowestMs} ms here: ${KILLS} kills spread over the ${windowMs.toFixed(0)} ms after a restore`);
+  t.log(`checkpoints take up to ${slowestMs} ms here: ${PER_KIND} timed kills spread over the ${windowMs.toFixed(0)} ms after a restore`);
 
   const offsets: number[] = [];
   let killedMidWrite = 0;
   let killedAfterCommit = 0;
   const resumedFrom = new Set<number>();
   for (let i = 1; i <= KILLS; i++) {
-    const offset = (((i * STRIDE) % KILLS) + 0.5) * (windowMs / KILLS);
+    const kind = KINDS[i % KINDS.length]!;
     const run = startCli(t, command);
     const restored = await run.waitForStderr(/writer: restored step (\d+) from image (\S+); content verified/);
     t.is(restored[2], imageId(JOB, previous.newest), `kill ${i}: not restored from the newest image\n${run.describe()}`);
@@ -90,10 +100,17 @@ test.serial(`A writer SIGKILLed at ${KILLS} moments across its checkpoint writes
     for (const temp of previous.temps) t.false(fs.existsSync(temp.file), `kill ${i}: the dead writer's temp file ${temp.file} was not removed`);
     await checkVerified(t, previous, i === 1 ? 'the timed restart' : `kill ${i - 1}`);
 
-    await sleep(offset);
+    if (kind === 'timed') {
+      const offset = ((((i / KINDS.length) * STRIDE) % PER_KIND) + 0.5) * (windowMs / PER_KIND);
+      await sleep(offset);
+      offsets.push(offset);
+    } else if (kind === 'inside-write') {
+      await stopInsideWrite(run, store);
+    } else {
+      await run.waitUntil(() => checkpointCount(run) >= 1, 'an image committed after the restore', 60_000, 1);
+    }
     t.false(run.exited, `kill ${i}: the writer ended by itself\n${run.describe()}`);
     run.child.kill('SIGKILL');
-    offsets.push(offset);
     const before = previous.newest;
     previous = await afterKill(t, run, store, links, codec, `kill ${i}`);
     if (previous.temps.length > 0) killedMidWrite++;
@@ -101,16 +118,15 @@ test.serial(`A writer SIGKILLed at ${KILLS} moments across its checkpoint writes
   }
   await checkVerified(t, previous, `kill ${KILLS}`);
 
-  t.is(new Set(offsets.map((o) => o.toFixed(3))).size, KILLS, 'every kill was at a different moment');
+  t.is(new Set(offsets.map((o) => o.toFixed(3))).size, PER_KIND, 'every timed kill was at a different moment');
   t.log(
-    `${KILLS} kills from ${Math.min(...offsets).toFixed(1)} to ${Math.max(...offsets).toFixed(1)} ms after the restore: ` +
-      `${killedMidWrite} left a half-written temp file, ${killedAfterCommit} came after the run had committed an image; ` +
+    `${PER_KIND} timed kills from ${Math.min(...offsets).toFixed(1)} to ${Math.max(...offsets).toFixed(1)} ms after the restore; ` +
+      `of all ${KILLS}, ${killedMidWrite} left a temp file, ${killedAfterCommit} came after the run had committed an image; ` +
       `restarts resumed from ${resumedFrom.size} different images`,
   );
-  // Kills that never land inside a write, or never after a commit, would prove little. The split
-  // depends on the machine's load (images are written in the background), so ask for a tenth each.
-  t.true(killedMidWrite >= KILLS / 10, `only ${killedMidWrite} of ${KILLS} kills landed inside an image write`);
-  t.true(killedAfterCommit >= KILLS / 10, `only ${killedAfterCommit} of ${KILLS} kills came after the run committed an image`);
+  // The placed kills guarantee both cases whatever the load (the timed ones add to either).
+  t.true(killedMidWrite >= PER_KIND, `only ${killedMidWrite} of ${KILLS} kills landed inside an image write`);
+  t.true(killedAfterCommit >= PER_KIND, `only ${killedAfterCommit} of ${KILLS} kills came after the run committed an image`);
 
   // The last run goes to the end without checkpoints and must give the uninterrupted result.
   const last = startCli(t, command.filter((arg, k) => arg !== '--every' && command[k - 1] !== '--every'));
@@ -119,6 +135,35 @@ test.serial(`A writer SIGKILLed at ${KILLS} moments across its checkpoint writes
   t.regex(final.stderr, new RegExp(`writer: restored step ${previous.newest} from image ${imageId(JOB, previous.newest)}; content verified`));
   t.deepEqual(resultOf(t, final), await uninterruptedResult(WRITER, ARGS));
 });
+
+/**
+ * Stops the run (SIGSTOP) while one of its image writes is unfinished: waits for a temp file,
+ * stops the process, waits until every thread is stopped, and keeps it stopped if the temp file
+ * is still there (else lets it go on and tries again). The caller then kills it.
+ */
+async function stopInsideWrite(run: CliProcess, store: string): Promise<void> {
+  const pid = run.child.pid!;
+  for (;;) {
+    await run.waitUntil(() => listJobDir(store, JOB).temps.length > 0, 'an image write', 60_000, 1);
+    run.child.kill('SIGSTOP');
+    await run.waitUntil(() => allThreadsStopped(pid), 'the stopped process', 60_000, 1);
+    if (listJobDir(store, JOB).temps.length > 0) return;
+    run.child.kill('SIGCONT');
+  }
+}
+
+/** Whether every thread of `pid` is in the stopped state (/proc/<pid>/task/<tid>/stat: 'T'). */
+function allThreadsStopped(pid: number): boolean {
+  const tasks = fs.readdirSync(`/proc/${pid}/task`);
+  return tasks.every((tid) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2)[0] === 'T';
+    } catch {
+      return true; // the thread has ended
+    }
+  });
+}
 
 /** Checkpoints the run reported so far (-v). */
 function checkpointCount(run: CliProcess): number {

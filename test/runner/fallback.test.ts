@@ -25,15 +25,18 @@ const HEAT = path.join(EXAMPLES, 'heat2d.mjs');
 const HEAT_ARGS = { n: 96, steps: 3000 };
 const COUNTER = path.join(FIXTURES, 'counter-job.mjs');
 
+// heat2d, but able to fail after its last step: a finished run would keep only its last image.
+const HEAT_FAILING = path.join(FIXTURES, 'heat2d-fails-at-end.mjs');
+
 function heatCommand(store: string, ...extra: string[]): string[] {
-  return ['run', HEAT, '--store', store, '--args', JSON.stringify(HEAT_ARGS), '--every', '500', '--interval', '3600', ...extra];
+  return ['run', HEAT_FAILING, '--name', 'heat2d', '--store', store, '--args', JSON.stringify(HEAT_ARGS), '--every', '500', '--interval', '3600', ...extra];
 }
 
-/** A store where a finished heat2d run left images 4, 5 and 6. */
+/** A store where a heat2d run that failed after its last step left images 4, 5 and 6. */
 async function heatStore(t: ExecutionContext): Promise<string> {
   const store = tempDir(t, 'fallback');
-  const run = await runCli(t, heatCommand(store));
-  t.is(run.code, 0, show(run));
+  const run = await runCli(t, [...heatCommand(store), '--retries', '0'], { FAIL_AT_END: '1' });
+  t.is(run.code, 1, show(run));
   t.deepEqual(
     listJobDir(store, 'heat2d').images.map((i) => i.sequence),
     [4, 5, 6],
@@ -165,10 +168,15 @@ test('A state that holds a function fails the job with its path and is not retri
 
 test('A restart that registers a region with another length fails clearly, is not retried, and --fresh starts over.', async (t) => {
   const store = tempDir(t, 'region-length');
-  const first = await runCli(t, counterCommand(store, { steps: 100, length: 4096 }));
+  // Other args would be refused before anything runs: the code changes the length instead.
+  const job = path.join(tempDir(t, 'region-length-job'), 'counter-job.mjs');
+  fs.copyFileSync(COUNTER, job);
+  const command = (...extra: string[]): string[] => ['run', job, ...counterCommand(store, { steps: 100 }, ...extra).slice(2)];
+  const first = await runCli(t, command());
   t.is(first.code, 0, show(first));
+  fs.writeFileSync(job, fs.readFileSync(job, 'utf8').replace('length = 4096, throwAt', 'length = 2048, throwAt'));
 
-  const changed = await runCli(t, counterCommand(store, { steps: 100, length: 2048 }, '--retries', '3'));
+  const changed = await runCli(t, command('--retries', '3', '--allow-code-change'));
   t.is(changed.code, 1, show(changed));
   t.is(changed.stdout, '');
   t.is(attemptFailures(changed).length, 1, changed.stderr);
@@ -178,7 +186,7 @@ test('A restart that registers a region with another length fails clearly, is no
   );
   t.notRegex(changed.stderr, STACK_FRAME);
 
-  const fresh = await runCli(t, counterCommand(store, { steps: 100, length: 2048 }, '--fresh'));
+  const fresh = await runCli(t, command('--fresh'));
   t.is(fresh.code, 0, show(fresh));
   t.deepEqual(resultOf(t, fresh), await uninterruptedResult(COUNTER, { steps: 100, length: 2048 }));
 });

@@ -24,6 +24,7 @@ test("A user cannot see, follow, cancel, checkpoint or read the images of anothe
     GetJob: await statusOf(unary(asBob, 'GetJob', { job: job.id })),
     GetLogs: await statusOf(unary(asBob, 'GetLogs', { job: job.id, after: 0 })),
     ListImages: await statusOf(unary(asBob, 'ListImages', { job: job.id })),
+    DeleteImages: await statusOf(unary(asBob, 'DeleteImages', { job: job.id })),
     Checkpoint: await statusOf(unary(asBob, 'Checkpoint', { job: job.id })),
     Cancel: await statusOf(unary(asBob, 'Cancel', { job: job.id })),
   };
@@ -53,7 +54,7 @@ test("A user cannot see, follow, cancel, checkpoint or read the images of anothe
   t.like(own, { state: 'running', owner: 'alice' });
   t.is((await unary(asAlice, 'ListJobs', { states: [] })).jobs.length, 1);
   const lines = await events(cluster, job.id);
-  for (const what of ['see', 'read the logs of', 'list the images of', 'checkpoint', 'cancel']) {
+  for (const what of ['see', 'read the logs of', 'list the images of', 'delete the images of', 'checkpoint', 'cancel']) {
     t.true(lines.some((l) => new RegExp(`^refused ${what} from token [0-9a-f]{12} \\(user "bob"\\): not its owner$`).test(l)), `${what}: ${lines.join('\n')}`);
   }
   const { lines: seen } = await unary(asAlice, 'GetLogs', { job: job.id, after: 0 });

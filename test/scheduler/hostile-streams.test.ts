@@ -99,7 +99,8 @@ test('Connect, DownloadImage and UploadImage answer random, huge and out-of-orde
   });
   held.on('error', () => undefined);
   t.teardown(() => held.cancel());
-  for (let i = 0; i < 100 && (await unary(admin, 'GetJob', { job: 1 })).state !== 'running'; i++) await new Promise((r) => setTimeout(r, 50));
+  const deadline = Date.now() + 60_000; // a hang guard only: a fixed number of polls was too short under load
+  while ((await unary(admin, 'GetJob', { job: 1 })).state !== 'running' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 
   const second = clients.agent2!.Connect({ node: 'fuzz2', slots: 1, running: [], version: 'fuzz' });
   second.on('error', () => undefined);

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import type { CliProcess } from '../../runner/helpers.js';
-import { uninterruptedResult } from '../../runner/helpers.js';
+import { tempDir, uninterruptedResult } from '../../runner/helpers.js';
 import { CLUSTER_JOB, client, finished, job, startAgent, startScheduler, submit, waitFor } from '../helpers.js';
 
 test("An attempt whose newest image arrives damaged resumes from an older image the scheduler holds, spending no retry, and ends with an uninterrupted run's result.", async (t) => {
@@ -47,4 +47,21 @@ test("An attempt whose newest image arrives damaged resumes from an older image 
   const resumed = /resumed from image (\d+)/.exec(text);
   t.truthy(resumed, text);
   t.true(Number(resumed![1]) < newest.sequence, `resumed from image ${resumed![1]}, older than the damaged ${newest.sequence}`);
+});
+
+test('A job whose result is over 1 MiB of JSON fails with CR_RESULT_TOO_LARGE instead of never ending; nothing is stored as its result.', async (t) => {
+  const dir = tempDir(t, 'big-result');
+  const file = path.join(dir, 'big.mjs');
+  fs.writeFileSync(file, "export default async () => ({ blob: 'x'.repeat(1100000) });\n");
+  const scheduler = await startScheduler(t);
+  await startAgent(t, scheduler.address, 'a');
+  const cluster = client(t, scheduler.address);
+  const id = await submit(t, scheduler.address, file, {}, ['--retries', '2']);
+  const done = await finished(cluster, id);
+  t.is(done.state, 'failed');
+  t.is(done.resultJson, '');
+  const error = JSON.parse(done.errorJson) as { code: string; message: string };
+  t.is(error.code, 'CR_RESULT_TOO_LARGE');
+  t.regex(error.message, /the job's result is \d+ bytes of JSON; at most 1048576/);
+  t.is(done.retriesUsed, 0, 'not retried: it would fail the same way');
 });

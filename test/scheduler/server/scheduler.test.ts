@@ -169,3 +169,61 @@ test('A restarted scheduler keeps its nodes alive for one lease and its jobs run
   t.deepEqual(sink.of('control'), []);
   t.like(second.jobs.get(id), { state: 'running', attempt: 1 });
 });
+
+test('A job name with control characters or over 200 characters is refused at Submit, and no job is made.', (t) => {
+  const c = core(t);
+  const request = { code: Buffer.from('export default async () => 1'), argsJson: '{}', retries: 1, priority: 0, intervalMs: 1000, fullEvery: 8 };
+  for (const name of ['two\nlines', 'esc\u001b[2J', 'x'.repeat(201)]) {
+    const e = t.throws(() => c.submit({ ...request, name }), { instanceOf: SchedulerError });
+    t.is(e.status, 'INVALID_ARGUMENT');
+    t.regex(e.message, /control character|at most 200 characters/);
+  }
+  t.deepEqual(c.jobs.list(), []);
+  t.is(c.submit({ ...request, name: 'ok name' }).name, 'ok name');
+});
+
+test('Finish refuses a result that is not JSON or over 1 MiB, and the job stays running with no result.', (t) => {
+  const c = core(t);
+  const id = submit(c);
+  c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
+  const base = { job: id, attempt: 1, outcome: 'SUCCEEDED' as const, errorJson: '', retryable: false };
+  for (const [resultJson, why] of [['{nope', /not valid JSON/], [JSON.stringify('x'.repeat(1 << 20)), /at most 1048576/]] as const) {
+    const e = t.throws(() => c.finish({ ...base, resultJson }), { instanceOf: SchedulerError });
+    t.is(e.status, 'INVALID_ARGUMENT');
+    t.regex(e.message, why);
+    t.like(c.jobs.get(id), { state: 'running', result_json: null, attempt: 1 });
+  }
+  t.true(c.finish({ ...base, resultJson: '{"ok":true}' }));
+  t.like(c.jobs.get(id), { state: 'succeeded', result_json: '{"ok":true}' });
+});
+
+test('An attempt error that is not JSON is kept as text: the job still ends.', (t) => {
+  const c = core(t);
+  const id = submit(c);
+  c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
+  t.true(c.finish({ job: id, attempt: 1, outcome: 'FAILED', resultJson: '', errorJson: 'boom{', retryable: false }));
+  const job = c.jobs.get(id)!;
+  t.is(job.state, 'failed');
+  t.regex((JSON.parse(job.error_json!) as { message: string }).message, /was not JSON.*boom\{/);
+});
+
+test('Garbage written straight into the rows does not break jobInfo, listImages or placement.', (t) => {
+  const c = core(t);
+  const id = submit(c);
+  c.db.prepare(`INSERT INTO images (job, sequence, attempt, node, bytes, sha256, bases_json, created_at) VALUES (?, 1, 1, 'n1', 10, 'x', 'not json', 0)`).run(id);
+  c.db
+    .prepare(`UPDATE jobs SET name = ?, progress = 'lots', result_json = 'nope', error_json = x'00ff', submitted_at = 'yesterday', retries = -5, message = x'1b5b324a', moves = 1e300 WHERE id = ?`)
+    .run(Buffer.from([0xff, 0x00, 0x1b]), id);
+  const info = c.jobInfo(c.jobs.get(id)!);
+  t.is(typeof info.name, 'string');
+  t.is(info.progress, 0);
+  t.is(info.submittedAt, 0);
+  t.is(info.retries, 0);
+  t.is(info.moves, 0);
+  t.is(info.resultJson, 'nope');
+  t.deepEqual(c.listImages(id)[0]!.bases, []);
+  t.deepEqual(c.images.restorePlan(id), [], 'an image whose bases cannot be read is never restored from');
+  const sink = new Sink();
+  t.notThrows(() => c.connect({ node: 'n1', slots: 1, running: [], version: '' }, sink));
+  t.deepEqual(sink.of('assign')[0]!.assign!.images, []);
+});

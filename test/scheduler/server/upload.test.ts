@@ -312,6 +312,10 @@ test.serial('A full disk, under direct writes or the page cache, fails the uploa
     refusedAll(t, replies, /image 1 of job \d+: writing it to disk failed: ENOSPC/, what);
     nothingLeft(t, c, id, what);
   }
+  // ENOSPC on its own disk degrades the scheduler; the next tick finds room again (storage.ts).
+  t.truthy(c.storage.degraded);
+  c.tick();
+  t.is(c.storage.degraded, null);
   t.true((await upload(c, id, 1, bytes, [{ offset: 0, length: bytes.length }], { id: 'after-full-1' })).every((r) => r.accepted));
   t.true(fs.readFileSync(c.images.file(id, 1)).equals(bytes));
 });
@@ -335,4 +339,64 @@ test('A part whose sender goes quiet ends with the upload when another part fail
   t.true(Date.now() - started < 20_000, `the replies took ${Date.now() - started} ms`);
   refusedAll(t, replies, /part 2 of 3 .*sha256 mismatch/, 'quiet part');
   nothingLeft(t, c, id, 'quiet part');
+});
+
+function limited(t: ExecutionContext, options: Partial<ConstructorParameters<typeof SchedulerCore>[0]>): { c: SchedulerCore; id: number } {
+  const c = new SchedulerCore({ dataDir: tempDir(t, 'limits'), leaseTimeoutMs: 60_000, ...options });
+  t.teardown(() => c.close());
+  const id = submit(c);
+  c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
+  return { c, id };
+}
+
+/** A stream that must never be read: the refusal comes before a byte is taken. */
+function untouched(t: ExecutionContext): AsyncIterable<{ chunk?: Buffer; sha256?: string }> {
+  return {
+    [Symbol.asyncIterator]: () => ({
+      next: async () => {
+        t.fail('the upload read a byte');
+        return { done: true as const, value: undefined };
+      },
+    }),
+  };
+}
+
+test('An image declaring more than --max-image-bytes (even 2^53 − 1) is refused RESOURCE_EXHAUSTED before a byte is read or a file made.', async (t) => {
+  const { c, id } = limited(t, { maxImageBytes: 1 << 20 });
+  for (const bytes of [(1 << 20) + 1, Number.MAX_SAFE_INTEGER]) {
+    const r = await c.upload({ job: id, attempt: 1, sequence: 1, bytes, node: 'n1' }, untouched(t));
+    t.like(r, { accepted: false, status: 'RESOURCE_EXHAUSTED' });
+    t.regex((r as { reason: string }).reason, /--max-image-bytes/);
+    nothingLeft(t, c, id, `${bytes} bytes`);
+  }
+});
+
+test("An image that would take a job past its image quota is refused RESOURCE_EXHAUSTED; the job's images stay as they were.", async (t) => {
+  const quota = limited(t, { maxJobImageBytes: 400_000 });
+  const bytes = await imageBytes(t, quota.c.images.key, `job-${quota.id}`, 1);
+  t.true((await upload(quota.c, quota.id, 1, bytes, [{ offset: 0, length: bytes.length }]))[0]!.accepted);
+  const second = await imageBytes(t, quota.c.images.key, `job-${quota.id}`, 2);
+  const r = await quota.c.upload({ job: quota.id, attempt: 1, sequence: 2, bytes: second.length, node: 'n1' }, untouched(t));
+  t.like(r, { accepted: false, status: 'RESOURCE_EXHAUSTED' });
+  t.regex((r as { reason: string }).reason, /quota of \d+ bytes .*--max-job-image-bytes/);
+  t.deepEqual(quota.c.listImages(quota.id).map((i) => i.sequence), [1]);
+  t.false(fs.existsSync(quota.c.images.file(quota.id, 2)));
+});
+
+test('A stream that sends its header and then nothing is cut for its rate, DEADLINE_EXCEEDED, its temp file removed.', async (t) => {
+  // The window is short so that the cut comes soon; the test waits for the cut itself, not a time.
+  const { c, id } = limited(t, { minUploadBytesPerS: 1 << 20, uploadRateWindowMs: 50 });
+  let release!: () => void;
+  const never = new Promise<void>((resolve) => (release = resolve));
+  t.teardown(() => release());
+  const bytes = await imageBytes(t, c.images.key, `job-${id}`, 1);
+  async function* silent() {
+    await never;
+    yield { chunk: Buffer.alloc(1) };
+  }
+  const r = await c.upload({ job: id, attempt: 1, sequence: 1, bytes: bytes.length, node: 'n1' }, silent());
+  t.like(r, { accepted: false, status: 'DEADLINE_EXCEEDED' });
+  t.regex((r as { reason: string }).reason, /below the scheduler's minimum upload rate .*cut/);
+  nothingLeft(t, c, id, 'the cut upload');
+  t.is(c.images.committing.size, 0);
 });

@@ -19,7 +19,9 @@ async function windows(url: string, options: http2.SecureClientSessionOptions = 
     });
     // The scheduler's own SETTINGS (and the connection's WINDOW_UPDATE) follow its first ones.
     const grown = (): boolean => (session.remoteSettings.initialWindowSize ?? 0) >= SERVER_RECEIVE_WINDOW_BYTES && (session.state.remoteWindowSize ?? 0) >= SERVER_RECEIVE_WINDOW_BYTES;
-    for (let i = 0; i < 100 && !grown(); i++) await new Promise((r) => setTimeout(r, 20));
+    // Until they have come: a fixed number of polls was too short on a loaded machine.
+    const deadline = Date.now() + 60_000; // a hang guard only
+    while (!grown() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     return { stream: session.remoteSettings.initialWindowSize ?? 0, connection: session.state.remoteWindowSize ?? 0 };
   } finally {
     session.close();

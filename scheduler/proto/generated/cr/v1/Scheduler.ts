@@ -82,6 +82,21 @@ export interface SchedulerClient extends grpc.Client {
   createToken(argument: _cr_v1_CreateTokenRequest, callback: grpc.requestCallback<_cr_v1_TokenInfo__Output>): grpc.ClientUnaryCall;
   
   /**
+   * Removes a finished job's images; the reply lists those removed.
+   */
+  DeleteImages(argument: _cr_v1_JobRef, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_ListImagesReply__Output>): grpc.ClientUnaryCall;
+  DeleteImages(argument: _cr_v1_JobRef, metadata: grpc.Metadata, callback: grpc.requestCallback<_cr_v1_ListImagesReply__Output>): grpc.ClientUnaryCall;
+  DeleteImages(argument: _cr_v1_JobRef, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_ListImagesReply__Output>): grpc.ClientUnaryCall;
+  DeleteImages(argument: _cr_v1_JobRef, callback: grpc.requestCallback<_cr_v1_ListImagesReply__Output>): grpc.ClientUnaryCall;
+  /**
+   * Removes a finished job's images; the reply lists those removed.
+   */
+  deleteImages(argument: _cr_v1_JobRef, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_ListImagesReply__Output>): grpc.ClientUnaryCall;
+  deleteImages(argument: _cr_v1_JobRef, metadata: grpc.Metadata, callback: grpc.requestCallback<_cr_v1_ListImagesReply__Output>): grpc.ClientUnaryCall;
+  deleteImages(argument: _cr_v1_JobRef, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_ListImagesReply__Output>): grpc.ClientUnaryCall;
+  deleteImages(argument: _cr_v1_JobRef, callback: grpc.requestCallback<_cr_v1_ListImagesReply__Output>): grpc.ClientUnaryCall;
+  
+  /**
    * An image file, or one byte range of it, in chunks.
    */
   DownloadImage(argument: _cr_v1_DownloadImageRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_cr_v1_ImageChunk__Output>;
@@ -324,6 +339,11 @@ export interface SchedulerHandlers extends grpc.UntypedServiceImplementation {
   CreateToken: grpc.handleUnaryCall<_cr_v1_CreateTokenRequest__Output, _cr_v1_TokenInfo>;
   
   /**
+   * Removes a finished job's images; the reply lists those removed.
+   */
+  DeleteImages: grpc.handleUnaryCall<_cr_v1_JobRef__Output, _cr_v1_ListImagesReply>;
+  
+  /**
    * An image file, or one byte range of it, in chunks.
    */
   DownloadImage: grpc.handleServerStreamingCall<_cr_v1_DownloadImageRequest__Output, _cr_v1_ImageChunk>;
@@ -400,6 +420,7 @@ export interface SchedulerDefinition extends grpc.ServiceDefinition {
   Checkpoint: MethodDefinition<_cr_v1_JobRef, _cr_v1_JobInfo, _cr_v1_JobRef__Output, _cr_v1_JobInfo__Output>
   Connect: MethodDefinition<_cr_v1_ConnectRequest, _cr_v1_Command, _cr_v1_ConnectRequest__Output, _cr_v1_Command__Output>
   CreateToken: MethodDefinition<_cr_v1_CreateTokenRequest, _cr_v1_TokenInfo, _cr_v1_CreateTokenRequest__Output, _cr_v1_TokenInfo__Output>
+  DeleteImages: MethodDefinition<_cr_v1_JobRef, _cr_v1_ListImagesReply, _cr_v1_JobRef__Output, _cr_v1_ListImagesReply__Output>
   DownloadImage: MethodDefinition<_cr_v1_DownloadImageRequest, _cr_v1_ImageChunk, _cr_v1_DownloadImageRequest__Output, _cr_v1_ImageChunk__Output>
   Drain: MethodDefinition<_cr_v1_DrainRequest, _cr_v1_NodeInfo, _cr_v1_DrainRequest__Output, _cr_v1_NodeInfo__Output>
   Finish: MethodDefinition<_cr_v1_FinishRequest, _cr_v1_AttemptReply, _cr_v1_FinishRequest__Output, _cr_v1_AttemptReply__Output>
