@@ -21,6 +21,7 @@ const PROPER = new Set([
   grpc.status.PERMISSION_DENIED,
   grpc.status.UNAUTHENTICATED,
   grpc.status.CANCELLED, // Connect streams that were accepted are cancelled by the test itself
+  grpc.status.RESOURCE_EXHAUSTED, // an upload, with its attempt's secret, declaring more than --max-image-bytes
 ]);
 
 const nasty = fc.oneof(
