@@ -13,6 +13,7 @@ import { imagesCommand } from './commands/images.js';
 import { initCommand } from './commands/init.js';
 import { listCommand } from './commands/list.js';
 import { logsCommand } from './commands/logs.js';
+import { nodeCommand } from './commands/node.js';
 import { nodesCommand } from './commands/nodes.js';
 import { resultCommand } from './commands/result.js';
 import { serveCommand } from './commands/serve.js';
@@ -50,6 +51,7 @@ for (const command of [
   statusCommand(),
   listCommand(),
   nodesCommand(),
+  nodeCommand(),
   logsCommand(),
   resultCommand(),
   cancelCommand(),

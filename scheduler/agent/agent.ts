@@ -51,18 +51,14 @@ export class Agent {
   /** Resolves the first time the agent is registered. */
   readonly registered: Promise<void>;
   #onRegistered!: () => void;
-  /**
-   * Resolves, with the scheduler's reason, when it refuses this agent's credential (a revoked
-   * token, a token of another role, another node's certificate): retrying would be refused the
-   * same way, so the agent stops trying.
-   */
-  readonly refused: Promise<string>;
-  #onRefused!: (why: string) => void;
+  /** Resolves when the scheduler refused this agent's credential or node name: retrying cannot help. */
+  readonly refused: Promise<Error>;
+  #onRefused!: (err: Error) => void;
 
   constructor(options: AgentOptions) {
     this.#options = options;
-    this.#client = schedulerClient(options.scheduler, { ...options.credentials, node: options.name });
-    this.#lanes = transferClients(options.scheduler, { ...options.credentials, node: options.name });
+    this.#client = schedulerClient(options.scheduler, options.credentials);
+    this.#lanes = transferClients(options.scheduler, options.credentials);
     this.#log = options.log ?? (() => undefined);
     this.#keyFile = path.join(options.workDir, 'image.key');
     this.registered = new Promise((resolve) => (this.#onRegistered = resolve));
@@ -137,7 +133,6 @@ export class Agent {
     let delay = RECONNECT_MS;
     let lastError = '';
     while (!this.#closed) {
-      let refused = false;
       const ended = new Promise<string>((resolve) => {
         const running = [...this.#attempts.values()].map((a) => ({ job: a.job, attempt: a.attempt }));
         const call = this.#client.Connect({ node: this.#options.name, slots: this.#options.slots, running, version: VERSION });
@@ -147,7 +142,10 @@ export class Agent {
           this.#command(command);
         });
         call.on('error', (err: grpc.ServiceError) => {
-          refused = err.code === grpc.status.UNAUTHENTICATED || err.code === grpc.status.PERMISSION_DENIED;
+          if (err.code === grpc.status.UNAUTHENTICATED || err.code === grpc.status.PERMISSION_DENIED) {
+            this.#closed = true;
+            this.#onRefused(new Error(`the scheduler at ${this.#options.scheduler} refused this agent: ${err.details}`));
+          }
           resolve(err.details || err.message);
         });
         call.on('end', () => resolve('the scheduler ended the session'));
@@ -157,11 +155,6 @@ export class Agent {
       this.#session = null;
       this.#stopHeartbeat();
       if (this.#closed) break;
-      if (refused) {
-        this.#log(`the scheduler at ${this.#options.scheduler} refused this agent: ${why}`);
-        this.#onRefused(why);
-        break;
-      }
       if (why !== lastError) this.#log(`disconnected from the scheduler at ${this.#options.scheduler}: ${why}; reconnecting`);
       lastError = why;
       await new Promise((resolve) => setTimeout(resolve, delay));

@@ -2,9 +2,9 @@
 import path from 'node:path';
 import os from 'node:os';
 import { Command, Option } from 'commander';
+import { ClusterError } from '../cluster-errors.js';
 import { DEFAULT_ADDRESS } from '../names.js';
 import { parseCount, parsePositiveNumber } from '../options.js';
-import { ClusterError } from '../cluster-errors.js';
 import { EXIT_STOPPED_AT_ONCE } from '../signals.js';
 import { credentialOptions, credentialsFrom, LOCAL_AGENT_TOKEN_FILE, type CredentialFlags } from './common.js';
 import { defaultNodeName, logLine } from './serve.js';
@@ -52,12 +52,16 @@ jobs not handed back by then resume from their previous image). A second signal 
 (${EXIT_STOPPED_AT_ONCE}). Kubernetes' grace period and Slurm's signal lead must exceed --drain-timeout (docs/hpc.md).`,
     )
     .action(async (flags: AgentFlags) => {
-      const [{ Agent }, { joinCluster }] = await Promise.all([import('../agent/agent.js'), import('../agent/join.js')]);
+      const [{ Agent }, { joinCluster, keepRenewed }] = await Promise.all([import('../agent/agent.js'), import('../agent/join.js')]);
       const workDir = path.resolve(flags.work);
       let credentials = credentialsFrom(flags, LOCAL_AGENT_TOKEN_FILE);
       // Jobs run in this process's worker threads: they must not find the token in their environment.
       delete process.env.CR_TOKEN;
-      if (credentials.ca) credentials = await joinCluster({ scheduler: flags.scheduler, name: flags.name, workDir, ca: credentials.ca, token: credentials.token });
+      let stopRenewing = (): void => undefined;
+      if (credentials.ca) {
+        credentials = await joinCluster({ scheduler: flags.scheduler, name: flags.name, workDir, ca: credentials.ca, token: credentials.token });
+        stopRenewing = keepRenewed({ scheduler: flags.scheduler, workDir, ca: credentials.ca! }, credentials.identity!, logLine);
+      }
       const agent = new Agent({ scheduler: flags.scheduler, name: flags.name, slots: flags.slots, workDir, credentials, log: logLine });
       agent.start();
       const signal = (): Promise<NodeJS.Signals> =>
@@ -70,11 +74,13 @@ jobs not handed back by then resume from their previous image). A second signal 
           process.on('SIGINT', on);
           process.on('SIGTERM', on);
         });
-      const first = await Promise.race([signal(), agent.refused.then((why) => ({ refused: why }))]);
-      if (typeof first !== 'string') {
+      const first = await Promise.race([signal(), agent.refused]);
+      if (first instanceof Error) {
+        // A refused credential or node name: retrying cannot help, so the agent stops (exit 1).
+        stopRenewing();
         await agent.close();
         throw new ClusterError(
-          `the scheduler at ${flags.scheduler} refused this agent: ${first.refused}. An agent needs an agent token ` +
+          `${first.message}. An agent needs an agent token of its own ` +
             `(on the scheduler's machine: <data>/${LOCAL_AGENT_TOKEN_FILE}, or "cr-scheduler token create --role agent"), given with --token-file or CR_TOKEN_FILE`,
         );
       }
@@ -91,5 +97,6 @@ jobs not handed back by then resume from their previous image). A second signal 
       } else {
         logLine(`drained: every job was handed back to the scheduler; exiting`);
       }
+      stopRenewing();
     });
 }

@@ -115,6 +115,7 @@ export function jobJson(job: JobInfo__Output): Record<string, unknown> {
     retriesUsed: job.retriesUsed,
     attempt: job.attempt,
     node: job.node || null,
+    owner: job.owner || null,
     progress: job.progress,
     message: job.message || null,
     result: job.resultJson ? storedJson(job.resultJson) : null,

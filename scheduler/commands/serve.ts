@@ -104,7 +104,7 @@ function parseListen(value: string, port: number): { host: string; port: number 
 
 async function serve(flags: ServeFlags): Promise<void> {
   const { host, port: wanted } = parseListen(flags.listen ?? flags.host, flags.port);
-  const [{ Agent }, { SchedulerCore }, { listen }, pki, { Tokens }, { Authenticator }, { checkDataDir }] = await Promise.all([
+  const [{ Agent }, { SchedulerCore }, { listen }, pki, { Tokens }, { Authenticator }, { checkDataDir }, { NodeIdentity }] = await Promise.all([
     import('../agent/agent.js'),
     import('../server/scheduler.js'),
     import('../server/service.js'),
@@ -112,6 +112,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     import('../server/tokens.js'),
     import('../server/auth.js'),
     import('../server/db.js'),
+    import('../server/node-identity.js'),
   ]);
   const useTls = flags.tls ?? !pki.isLoopback(host);
   if (!useTls && !pki.isLoopback(host)) {
@@ -131,6 +132,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     log: logLine,
   });
   const tokens = new Tokens(core.db);
+  const identity = new NodeIdentity(core.db);
   // Without a usable CA and certificate the scheduler does not start: never silently open.
   const ca = useTls ? await pki.ClusterCa.open(flags.data) : null;
   const tls = ca ? await ca.serverTls(pki.serverNames(host, flags.san)) : null;
@@ -138,7 +140,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   const agentTokenFile = path.join(flags.data, LOCAL_AGENT_TOKEN_FILE);
   ensureLocalToken(tokens, tokenFile, 'admin', 'local-admin', pki.writeSecretFile);
   ensureLocalToken(tokens, agentTokenFile, 'agent', 'local-agents', pki.writeSecretFile);
-  const { server, port } = await listen(core, { auth: new Authenticator(tokens, logLine), tokens, ca, log: logLine }, host, wanted, tls);
+  const { server, port } = await listen(core, { auth: new Authenticator({ tokens, identity, tls: ca !== null, log: logLine }), tokens, identity, ca, log: logLine }, host, wanted, tls);
   core.start();
   const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   process.stdout.write(`listening on ${address}\n`);
@@ -154,7 +156,8 @@ async function serve(flags: ServeFlags): Promise<void> {
     if (ca) {
       const keys = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
       const cert = await ca.agentCertificate(flags.name, keys.publicKey.export({ type: 'spki', format: 'pem' }) as string);
-      credentials = { ca: ca.caPem, key: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, cert };
+      identity.recordCertificate(cert.serial, flags.name, cert.expiresAt);
+      credentials = { ca: ca.caPem, key: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, cert: cert.pem };
     } else {
       tokens.revokeLabel('local-agent');
       credentials = { token: tokens.create('agent', 0, 'local-agent').token };

@@ -66,10 +66,11 @@ test('submit --watch, status, list, nodes, logs, images and result against a sch
   t.regex(watched.stderr, /\[scheduler\] attempt 1 placed on node/);
 
   const list = await runCli(t, ['list', ...s]);
-  t.regex(list.stdout, /^ID\s+NAME\s+STATE\s+NODE\s+DONE\s+ATTEMPTS\s+TIME$/m);
-  t.regex(list.stdout, /^\s*1\s+watched\s+succeeded\s+-\s+100%\s+1\s/m);
+  t.regex(list.stdout, /^ID\s+NAME\s+OWNER\s+STATE\s+NODE\s+DONE\s+ATTEMPTS\s+TIME$/m);
+  t.regex(list.stdout, /^\s*1\s+watched\s+local-admin\s+succeeded\s+-\s+100%\s+1\s/m);
   const status = await runCli(t, ['status', '1', ...s]);
   t.regex(status.stdout, /^state\s+succeeded$/m);
+  t.regex(status.stdout, /^owner\s+local-admin$/m);
   const json = JSON.parse((await runCli(t, ['status', '1', '--json', ...s])).stdout) as { state: string; result: unknown; images: number };
   t.is(json.state, 'succeeded');
   t.deepEqual(json.result, result);
