@@ -64,12 +64,12 @@ test("End to end, a real scheduler refuses job B's image tagged with job A's key
   });
   connect.on('error', () => undefined);
   // The cluster key as an agent gets it, and the two jobs' attempts.
-  const assigned = new Promise<{ key: Buffer; attempts: Map<number, number> }>((resolve) => {
+  const assigned = new Promise<{ key: Buffer; attempts: Map<number, { attempt: number; secret: string }> }>((resolve) => {
     let key: Buffer;
-    const attempts = new Map<number, number>();
+    const attempts = new Map<number, { attempt: number; secret: string }>();
     connect.on('data', (c) => {
       if (c.command === 'registered') key = c.registered.imageKey as Buffer;
-      if (c.command === 'assign') attempts.set(c.assign.job, c.assign.attempt);
+      if (c.command === 'assign') attempts.set(c.assign.job, { attempt: c.assign.attempt, secret: c.assign.secret });
       if (attempts.size === 2) resolve({ key, attempts });
     });
   });
@@ -81,13 +81,13 @@ test("End to end, a real scheduler refuses job B's image tagged with job A's key
   const dir = tempDir(t, 'keyed');
   const forged = path.join(dir, 'forged.crimg');
   await writeImage(forged, { codec: main, key: jobImageKey(key, a) }, [region('grid', 'Float64Array', randomBytes(64 << 10))], header(`job-${b}`, 1));
-  const refused = await uploadImage(lanes, { job: b, attempt: attempts.get(b)!, sequence: 1, node: 'n1', file: forged });
+  const refused = await uploadImage(lanes, { job: b, ...attempts.get(b)!, sequence: 1, node: 'n1', file: forged });
   t.like(refused, { accepted: false, stale: false });
   t.regex(refused.reason, /image 1 of job \d+ does not verify: .*(tag|key)/);
   t.deepEqual((await unary(admin, 'ListImages', { job: b })).images, []);
   t.false(fs.existsSync(path.join(scheduler.dataDir, 'images', `job-${b}`, '00000001.crimg')));
   const genuine = path.join(dir, 'genuine.crimg');
   await writeImage(genuine, { codec: main, key: jobImageKey(key, b) }, [region('grid', 'Float64Array', randomBytes(64 << 10))], header(`job-${b}`, 1));
-  t.like(await uploadImage(lanes, { job: b, attempt: attempts.get(b)!, sequence: 1, node: 'n1', file: genuine }), { accepted: true });
+  t.like(await uploadImage(lanes, { job: b, ...attempts.get(b)!, sequence: 1, node: 'n1', file: genuine }), { accepted: true });
   t.is((await unary(admin, 'ListImages', { job: b })).images.length, 1);
 });
