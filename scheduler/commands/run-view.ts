@@ -75,7 +75,8 @@ export class RunView {
         // A job file that cannot load is said once, by the run's end, with its code frame.
         if (this.#killed || event.error.code === 'CR_JOB_FILE') break;
         this.#screen.stop();
-        const retry = event.retryInMs === null ? '' : `; restarting from the latest image in ${formatMs(event.retryInMs)}`;
+        // The next line says where it restarts from: the latest image, or the beginning when there is none.
+        const retry = event.retryInMs === null ? '' : event.retryInMs === 0 ? '; restarting now' : `; restarting in ${formatMs(event.retryInMs)}`;
         this.line(`attempt ${event.attempt} of "${this.#job}" failed: ${event.error.message}${retry}`);
         break;
       }

@@ -112,7 +112,7 @@ test('A job that throws on its first attempt only is restarted from its latest i
   const store = tempDir(t, 'throw-once');
   const run = await runCli(t, counterCommand(store, { throwAt: 155 }));
   t.is(run.code, 0, show(run));
-  t.deepEqual(attemptFailures(run), ['1: counter: planned failure at step 155 (attempt 1); restarting from the latest image in 10 ms']);
+  t.deepEqual(attemptFailures(run), ['1: counter: planned failure at step 155 (attempt 1); restarting in 10 ms']);
   t.regex(run.stderr, /resuming "counter-job" from image counter-job-00000015 \(.*\), attempt 2/);
   t.regex(run.stderr, /counter: resumed at step 150 \(attempt 2\)/);
   t.regex(run.stderr, /job "counter-job" succeeded after 2 attempts/);
@@ -126,8 +126,8 @@ test('A job that always throws exhausts --retries and exits 1 with its error mes
   t.is(run.code, 1, show(run));
   t.is(run.stdout, '');
   t.deepEqual(attemptFailures(run), [
-    '1: counter: planned failure at step 155 (attempt 1); restarting from the latest image in 10 ms',
-    '2: counter: planned failure at step 155 (attempt 2); restarting from the latest image in 20 ms',
+    '1: counter: planned failure at step 155 (attempt 1); restarting in 10 ms',
+    '2: counter: planned failure at step 155 (attempt 2); restarting in 20 ms',
     '3: counter: planned failure at step 155 (attempt 3)',
   ]);
   t.regex(run.stderr, /job "counter-job" failed after 3 attempts: counter: planned failure at step 155 \(attempt 3\)\n$/);
@@ -145,7 +145,7 @@ test('A job that calls process.exit in the middle is restarted from its latest i
   t.is(run.code, 0, show(run));
   const failures = attemptFailures(run);
   t.is(failures.length, 1, run.stderr);
-  t.regex(failures[0]!, /^1: .*exited with code:? 3; restarting from the latest image in 10 ms$/);
+  t.regex(failures[0]!, /^1: .*exited with code:? 3; restarting in 10 ms$/);
   // Image 15 (step 150) was taken without waiting for it to be durable, so the exit may have cut
   // its write short: the restart resumes from whichever of 14 and 15 was committed.
   const resumed = /resuming "counter-job" from image counter-job-0000001(4|5) \(.*\), attempt 2/.exec(run.stderr);
