@@ -3,7 +3,7 @@ import { toJson } from '../output.js';
 import { clusterCommand, jobJson, parseJobArg, withCluster, type ClusterFlags } from './common.js';
 
 export function cancelCommand() {
-  return clusterCommand('cancel', 'cancel a queued or running job (its thread is ended at once, without a checkpoint)')
+  return clusterCommand('cancel', 'cancel a queued or running job (its process is ended at once, without a checkpoint)')
     .argument('<job>', 'a job id', parseJobArg)
     .action(async (id: number, flags: ClusterFlags) => {
       await withCluster(flags, async (cluster) => {

@@ -40,7 +40,8 @@ export function initCommand(): Command {
       // 'wx': a file that appeared since the check above is not overwritten.
       for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(target, name), text, { flag: 'wx' });
       const job = flags.ts ? 'job.ts' : 'job.mjs';
-      const cd = path.relative(process.cwd(), target);
+      // Said the way the user gave it: an absolute DIR stays absolute (no ../../.. from here).
+      const cd = path.isAbsolute(dir) ? target : path.relative(process.cwd(), target);
       process.stdout.write(
         `wrote ${Object.keys(files).join(', ')} in ${target}${note ? `\n${note}` : ''}\nnext:\n` +
           (cd ? `  cd ${shellWord(cd)}\n` : '') +

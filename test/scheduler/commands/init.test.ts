@@ -24,6 +24,7 @@ test('init writes a JavaScript project that depends on this checkout', async (t)
   t.like(pkg, { name: 'my-project', private: true, type: 'module', dependencies: { [PACKAGE_NAME]: `file:${ROOT.replace(/\/$/, '')}` } });
   t.regex(fs.readFileSync(path.join(dir, 'job.mjs'), 'utf8'), new RegExp(`@param \\{import\\('${PACKAGE_NAME}'\\)\\.Cr\\} cr`));
   t.regex(fs.readFileSync(path.join(dir, '.gitignore'), 'utf8'), /^\.cr\/$/m);
+  t.true(run.stdout.includes(`\n  cd '${dir}'\n`), 'an absolute DIR is printed as given');
   t.regex(run.stdout, /npm install\n {2}npx cr-scheduler run job\.mjs/);
 });
 
