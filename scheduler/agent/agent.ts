@@ -58,7 +58,9 @@ export class Agent {
   readonly refused: Promise<Error>;
   #onRefused!: (err: Error) => void;
 
-  constructor(options: AgentOptions) {
+  constructor(given: AgentOptions) {
+    // Absolute once, here: a job's process runs in its own directory, where a relative path means nothing.
+    const options = { ...given, workDir: path.resolve(given.workDir) };
     this.#options = options;
     this.#client = schedulerClient(options.scheduler, options.credentials);
     this.#lanes = transferClients(options.scheduler, options.credentials);

@@ -1,7 +1,9 @@
 // `serve` on a data directory others can write: refused before anything is created, with the fix.
 import fs from 'node:fs';
+import path from 'node:path';
 import test from 'ava';
 import { runCli, show, STACK_FRAME, tempDir } from '../../runner/helpers.js';
+import { CLUSTER_JOB, startScheduler } from '../helpers.js';
 
 test('serve refuses a data directory that group or others can write, says how to fix it, and creates nothing there.', async (t) => {
   const dir = tempDir(t, 'serve-unsafe');
@@ -12,4 +14,13 @@ test('serve refuses a data directory that group or others can write, says how to
   t.notRegex(run.stderr, STACK_FRAME);
   t.is(run.stdout, '');
   t.deepEqual(fs.readdirSync(dir), []);
+});
+
+test('serve with a relative --data runs jobs on its own agent, as the README starts it.', async (t) => {
+  const dataDir = path.relative(process.cwd(), path.join(tempDir(t, 'serve-relative'), 'data'));
+  t.false(path.isAbsolute(dataDir));
+  const scheduler = await startScheduler(t, { dataDir, localAgent: true });
+  const run = await runCli(t, ['submit', CLUSTER_JOB, '--args', '{"steps": 20, "stepMs": 0}', '--watch', ...scheduler.args]);
+  t.is(run.code, 0, show(run));
+  t.is((JSON.parse(run.stdout) as { steps: number }).steps, 20);
 });
