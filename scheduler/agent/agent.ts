@@ -151,7 +151,9 @@ export class Agent {
             this.#closed = true;
             this.#onRefused(new Error(`the scheduler at ${this.#options.scheduler} refused this agent: ${err.details}`));
           }
-          resolve(err.details || err.message);
+          // grpc-js says "No connection established. Last error: Error: connect ECONNREFUSED …. Resolution note: ".
+          const connect = /connect (E[A-Z]+)/.exec(err.details ?? '');
+          resolve(connect ? `cannot connect (${connect[1]}): is "cr-scheduler serve" running there?` : err.details || err.message);
         });
         call.on('end', () => resolve('the scheduler ended the session'));
       });

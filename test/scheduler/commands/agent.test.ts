@@ -2,6 +2,7 @@
 // writes is its default credential, its default name is the host name, and a credential the
 // scheduler refuses ends it with the reason and exit 1 instead of retrying forever.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import test from 'ava';
 import { defaultNodeName } from '../../../scheduler/commands/serve.js';
@@ -39,4 +40,15 @@ test('An agent whose token was revoked is refused: it says so and exits 1.', asy
   const exit = await agent.exit;
   t.is(exit.code, 1, agent.describe());
   t.regex(exit.stderr, new RegExp(`refused this agent: token ${id} was revoked at `));
+});
+
+test('An agent whose scheduler is not listening says so in one plain line and keeps trying.', async (t) => {
+  // A port that was free a moment ago: nothing listens there.
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  const agent = startCli(t, ['agent', '--scheduler', `127.0.0.1:${port}`, '--name', 'n1', '--work', tempDir(t, 'agent-work')], { CR_TOKEN: 'crt_x_y' });
+  await agent.waitForStderr(new RegExp(`disconnected from the scheduler at 127\\.0\\.0\\.1:${port}: cannot connect \\(ECONNREFUSED\\): is "cr-scheduler serve" running there\\?; reconnecting`));
+  t.notRegex(agent.describe(), /Resolution note|Last error/);
 });
