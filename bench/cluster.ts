@@ -84,7 +84,7 @@ async function transfer(dir: string, admin: SchedulerClient, agent: SchedulerCli
   const key = await node.registered;
   await unary(admin, 'Submit', { name: 'transfer', code, argsJson: '{}', retries: 0 });
   while (assigned.length === 0) await sleep(5);
-  const { job, attempt } = assigned[0]!;
+  const { job, attempt, secret } = assigned[0]!;
   const file = path.join(dir, 'image.crimg');
   // Real images (the scheduler verifies each before it keeps it) of incompressible bytes: what
   // is measured is the wire, not a codec.
@@ -104,7 +104,7 @@ async function transfer(dir: string, admin: SchedulerClient, agent: SchedulerCli
     await handle.close();
     let t = performance.now();
     let cpu = [process.cpuUsage(), cpuMs(schedulerPid)] as const;
-    const reply = await uploadImage(lanes, { job, attempt, sequence: rep, node: 'bench-transfer', file });
+    const reply = await uploadImage(lanes, { job, attempt, sequence: rep, node: 'bench-transfer', secret, file });
     ups.push(performance.now() - t);
     upCpu.push([cpuSince(cpu[0]), cpuMs(schedulerPid) - cpu[1]]);
     if (!reply.accepted) throw new Error(`upload refused: ${reply.reason}`);
@@ -112,7 +112,7 @@ async function transfer(dir: string, admin: SchedulerClient, agent: SchedulerCli
     const sha = images.find((i) => i.sequence === rep)!.sha256;
     t = performance.now();
     cpu = [process.cpuUsage(), cpuMs(schedulerPid)] as const;
-    await downloadImage(lanes, job, rep, sha, path.join(dir, `down-${rep}.bin`));
+    await downloadImage(lanes, job, rep, sha, path.join(dir, `down-${rep}.bin`), { attempt, secret });
     downs.push(performance.now() - t);
     downCpu.push([cpuSince(cpu[0]), cpuMs(schedulerPid) - cpu[1]]);
     fs.rmSync(path.join(dir, `down-${rep}.bin`));
@@ -243,7 +243,12 @@ async function cluster(dir: string, tls: boolean): Promise<{ scheduler: ReturnTy
   const ca = tls ? fs.readFileSync(path.join(data, 'tls', 'ca.pem'), 'utf8') : undefined;
   const admin = schedulerClient(address, { ca, token: adminToken(data) });
   const { token } = await unary(admin, 'CreateToken', { role: 'agent', ttlS: 3600, label: 'bench' });
-  if (!tls) return { scheduler, address, admin, agent: (node) => ({ token, node }) };
+  if (!tls) {
+    // On loopback an agent token is bound to the first node name it connects as: one per node.
+    const tokens = new Map<string, string>();
+    for (const node of ['bench-transfer', 'bench-place', 'bench-loop']) tokens.set(node, (await unary(admin, 'CreateToken', { role: 'agent', ttlS: 3600, label: node })).token);
+    return { scheduler, address, admin, agent: (node) => ({ token: tokens.get(node) ?? token }) };
+  }
   // Mutual TLS: the agent joins with its token, then talks with its own client certificate.
   const joined = await joinCluster({ scheduler: address, name: 'bench-transfer', workDir: path.join(dir, 'agent-tls'), ca: ca!, token });
   return { scheduler, address, admin, agent: () => joined };

@@ -10,10 +10,11 @@
 // pack (code-pack.ts) that the agent unpacks into one directory, where the URL resolves.
 import fs from 'node:fs';
 import path from 'node:path';
-import { build, type BuildOptions, type Plugin } from 'esbuild';
+import { pathToFileURL } from 'node:url';
+import { build, type Plugin } from 'esbuild';
+import { fromEsbuild, JOB_BUILD_OPTIONS, noDefaultExport } from '../src/job/job-module.js';
 import { BundleError } from './cluster-errors.js';
 import { encodePack, JOB_MODULE, type CodeFile } from './code-pack.js';
-import { PACKAGE_NAME } from '../src/version.js';
 
 export { BundleError };
 
@@ -50,11 +51,12 @@ export async function bundleJob(file: string): Promise<Buffer> {
       });
     },
   };
-  const files: CodeFile[] = [{ name: JOB_MODULE, bytes: await bundleOne(file, entry, plugin) }];
-  // Members may name further modules; each is bundled once.
+  const files: CodeFile[] = [{ name: JOB_MODULE, bytes: await bundleOne(file, entry, plugin, true) }];
+  // Members may name further modules; each is bundled once. (They are not all team members with
+  // a default export: a Worker's file is named the same way.)
   while (pending.length > 0) {
     const target = pending.shift()!;
-    files.push({ name: names.get(target)!, bytes: await bundleOne(file, target, plugin) });
+    files.push({ name: names.get(target)!, bytes: await bundleOne(file, target, plugin, false) });
   }
   // A job without such references travels as the plain bundle, as before packs existed.
   return files.length === 1 ? files[0]!.bytes : encodePack(files);
@@ -69,37 +71,47 @@ function uniqueName(file: string, taken: Set<string>): string {
   }
 }
 
-/** How a job module is bundled: one ES module for Node, the cr package left as an import (every agent has it). */
-export const JOB_BUILD_OPTIONS = {
-  bundle: true,
-  write: false,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  external: [PACKAGE_NAME, `${PACKAGE_NAME}/*`],
-  logLevel: 'silent',
-} as const satisfies BuildOptions;
+export { JOB_BUILD_OPTIONS };
 
-async function bundleOne(job: string, entry: string, plugin: Plugin): Promise<Buffer> {
+/**
+ * One module and what it imports, as one ES module. A syntax error, an import that cannot be
+ * resolved, or a job without a default export is the user's to fix: a JobFileError naming their file, line
+ * and column, before anything reaches the cluster (where each attempt would fail the same way).
+ */
+async function bundleOne(job: string, entry: string, plugin: Plugin, isJob: boolean): Promise<Buffer> {
+  let result;
   try {
-    const result = await build({
+    result = await build({
       entryPoints: [entry],
       ...JOB_BUILD_OPTIONS,
       legalComments: 'none',
       plugins: [plugin],
-      // Keeps `import.meta.url`-free code unchanged and error stacks readable.
+      metafile: true,
+      // Keeps `import.meta.url`-free code unchanged and error stacks readable: the agent's Node
+      // maps a stack through this map, and the sources, relative to this directory under this
+      // root, name the user's files (/home/ada/proj/job.ts:12:5), not the bundle on the agent.
       sourcemap: 'inline',
       sourcesContent: false,
+      sourceRoot: `${pathToFileURL(process.cwd()).href}/`,
     });
-    return Buffer.from(result.outputFiles[0]!.contents);
   } catch (err) {
-    const errors = (err as { errors?: { text: string; location?: { file: string; line: number } | null }[] }).errors;
-    if (errors && errors.length > 0) {
-      const first = errors[0]!;
-      const where = first.location ? `${first.location.file}:${first.location.line}: ` : '';
-      const what = entry === path.resolve(job) ? job : `${job} (its module ${path.relative(process.cwd(), entry)})`;
-      throw new BundleError(`cannot bundle ${what}: ${where}${first.text}`);
-    }
-    throw err;
+    throw esbuildFailure(err, entry, `cannot bundle ${entry === path.resolve(job) ? job : `${job} (its module ${path.relative(process.cwd(), entry)})`}`);
   }
+  const output = Object.values(result.metafile.outputs).find((o) => o.entryPoint !== undefined);
+  if (isJob && output && !output.exports.includes('default')) throw noDefaultExport(entry, 'job');
+  return Buffer.from(result.outputFiles[0]!.contents);
+}
+
+type EsbuildMessage = Parameters<typeof fromEsbuild>[1];
+
+/**
+ * An esbuild failure of `entry` as the user's error: a JobFileError at the place it names (a
+ * syntax error, an import not found), else a BundleError saying `what` failed.
+ */
+export function esbuildFailure(err: unknown, entry: string, what: string): unknown {
+  const errors = (err as { errors?: EsbuildMessage[] }).errors;
+  if (!errors || errors.length === 0) return err;
+  const first = errors.find((e) => e.location) ?? errors[0]!;
+  if (first.location) return fromEsbuild(entry, first);
+  return new BundleError(`${what}: ${first.text}`);
 }

@@ -18,9 +18,12 @@ export const CALL_DEADLINE_MS = 60_000;
 export class Cluster {
   readonly address: string;
   readonly client: SchedulerClient;
+  /** Where a token was looked for and not found: said when the scheduler wants one. */
+  readonly #noToken: string | null;
 
-  constructor(address: string | undefined, credentials: ClientCredentials = {}) {
+  constructor(address: string | undefined, credentials: ClientCredentials = {}, noToken: string | null = null) {
     this.address = address || process.env.CR_SCHEDULER || DEFAULT_ADDRESS;
+    this.#noToken = noToken;
     this.client = schedulerClient(this.address, credentials);
   }
 
@@ -37,7 +40,7 @@ export class Cluster {
       if (e.code === grpc.status.UNAVAILABLE && !e.details?.startsWith(STORAGE_FULL)) {
         throw new ClusterError(`cannot reach the scheduler at ${this.address}: is "cr-scheduler serve" running? (set --scheduler or CR_SCHEDULER; if it listens with TLS, give --ca or CR_CA)`);
       }
-      if (e.code === grpc.status.UNAUTHENTICATED) throw new ClusterError(`not authenticated: ${e.details}`);
+      if (e.code === grpc.status.UNAUTHENTICATED) throw new ClusterError(`not authenticated: ${e.details}${this.#noToken ? `. ${this.#noToken}` : ''}`);
       if (e.code === grpc.status.PERMISSION_DENIED) throw new ClusterError(`permission denied: ${e.details}`);
       if (e.details) throw new ClusterError(e.details);
       throw err;

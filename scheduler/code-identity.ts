@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { build, type Plugin } from 'esbuild';
 import { codeOfFiles, sha256Hex, type CodeIdentity } from '../src/runner/identity.js';
-import { BundleError, JOB_BUILD_OPTIONS, MODULE_URL } from './bundle.js';
+import { esbuildFailure, JOB_BUILD_OPTIONS, MODULE_URL } from './bundle.js';
 
 export async function codeIdentity(jobFile: string): Promise<CodeIdentity> {
   const entry = path.resolve(jobFile);
@@ -35,10 +35,8 @@ export async function codeIdentity(jobFile: string): Promise<CodeIdentity> {
       const result = await build({ entryPoints: [module], ...JOB_BUILD_OPTIONS, metafile: true, plugins: [plugin] });
       for (const input of Object.keys(result.metafile.inputs)) sources.add(path.resolve(input));
     } catch (err) {
-      const first = (err as { errors?: { text: string; location?: { file: string; line: number } | null }[] }).errors?.[0];
-      if (!first) throw err;
-      const where = first.location ? `${first.location.file}:${first.location.line}: ` : '';
-      throw new BundleError(`cannot read the code of ${jobFile}: ${where}${first.text}`);
+      // A syntax error or an import not found: the user's file, line, column and code frame.
+      throw esbuildFailure(err, module, `cannot read the code of ${jobFile}`);
     }
   }
   const base = path.dirname(entry);

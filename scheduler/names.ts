@@ -13,6 +13,8 @@ export const DEFAULT_ADDRESS = `${DEFAULT_HOST}:${DEFAULT_PORT}`;
 export const DEFAULT_LEASE_TIMEOUT_MS = 5000;
 /** Agents retry a lost connection at least this often; a restarted scheduler waits this much longer than a lease for them. */
 export const AGENT_RECONNECT_MAX_MS = 2000;
+/** Where `serve` keeps its database, images and token files unless told (--data, CR_DATA). */
+export const DEFAULT_DATA_DIR = '.cr-scheduler';
 
 /** What the scheduler says while its disk is full (server/storage.ts), and the CLI shows as it is. */
 export const STORAGE_FULL = 'scheduler storage full: new work refused';

@@ -21,6 +21,16 @@ export function parsePositiveNumber(what: string, max = MAX_SECONDS) {
   };
 }
 
+/** Like parsePositiveNumber, and 0 too (`--retry-delay 0`: restart at once). */
+export function parseNonNegativeNumber(what: string, max = MAX_SECONDS) {
+  return (value: string): number => {
+    const n = DECIMAL.test(value) ? Number(value) : NaN;
+    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${what} must be a number ≥ 0, got ${quote(value)}`);
+    if (n > max) throw new InvalidArgumentError(`${what} must be at most ${max} seconds, got ${quote(value)}`);
+    return n;
+  };
+}
+
 export function parseCount(what: string, min = 0) {
   return (value: string): number => {
     const n = DIGITS.test(value) ? Number(value) : NaN;

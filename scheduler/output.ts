@@ -40,6 +40,27 @@ export function toJson(value: unknown): string {
   return printableJson(JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2) ?? 'null');
 }
 
+/** `1 image`, `3 images`; `plural(2, 'retry', 'retries')` for the irregular ones. */
+export function plural(count: number, one: string, many = `${one}s`): string {
+  return `${count} ${count === 1 ? one : many}`;
+}
+
+/** A job's state in a sentence: "job 3 is queued", "has succeeded", "was cancelled". */
+export function stateInWords(state: string): string {
+  switch (state) {
+    case 'queued':
+    case 'running':
+      return `is ${state}`;
+    case 'succeeded':
+    case 'failed':
+      return `has ${state}`;
+    case 'cancelled':
+      return 'was cancelled';
+    default:
+      return `is ${state}`;
+  }
+}
+
 export class UsageError extends Error {}
 
 export function reportError(err: unknown, verbose: boolean): void {
@@ -47,7 +68,16 @@ export function reportError(err: unknown, verbose: boolean): void {
   if (verbose && e?.stack) {
     process.stderr.write(`${e.stack}\n`);
   } else {
-    process.stderr.write(`cr-scheduler: ${oneLine(e?.message ?? String(err))}\n`);
+    // A job file's error ends with a code frame: its lines stay lines, each kept to one (the
+    // frame's tabs stay, so that its caret lines up; its control characters are already escaped).
+    const text =
+      e?.code === 'CR_JOB_FILE'
+        ? e.message
+            .split('\n')
+            .map((line) => line.split('\t').map(oneLine).join('\t'))
+            .join('\n')
+        : oneLine(e?.message ?? String(err));
+    process.stderr.write(`cr-scheduler: ${text}\n`);
   }
 }
 

@@ -13,6 +13,7 @@ import { imagesCommand } from './commands/images.js';
 import { initCommand } from './commands/init.js';
 import { listCommand } from './commands/list.js';
 import { logsCommand } from './commands/logs.js';
+import { nodeCommand } from './commands/node.js';
 import { nodesCommand } from './commands/nodes.js';
 import { resultCommand } from './commands/result.js';
 import { serveCommand } from './commands/serve.js';
@@ -50,6 +51,7 @@ for (const command of [
   statusCommand(),
   listCommand(),
   nodesCommand(),
+  nodeCommand(),
   logsCommand(),
   resultCommand(),
   cancelCommand(),
@@ -61,12 +63,28 @@ for (const command of [
 ]) {
   program.addCommand(command.exitOverride());
 }
-// Commander's own usage errors quote the value given ("argument '...' is invalid"): one line too.
+// Commander's own usage errors quote the value given ("argument '...' is invalid"): one line too,
+// but for the line of suggestions commander adds itself ("(Did you mean logs?)").
 const configure = (command: Command): void => {
-  command.configureOutput({ outputError: (text, write) => write(oneLine(text)) });
+  command.configureOutput({ outputError: (text, write) => write(usageLines(text)) });
   command.commands.forEach(configure);
 };
 configure(program);
+
+function usageLines(text: string): string {
+  const suggestion = /\n(\(Did you mean [^\n]*\?\))\n?$/.exec(text);
+  if (!suggestion) return oneLine(text);
+  return `${oneLine(text.slice(0, suggestion.index))}\n${oneLine(suggestion[1]!)}\n`;
+}
+
+// A reader that goes away (`cr-scheduler logs --json | head`) is not an error of cr's: stop
+// writing and end as the pipeline expects, without a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(process.exitCode ?? 0);
+  });
+}
 
 try {
   await program.parseAsync(process.argv);

@@ -14,7 +14,8 @@ export type CrErrorCode =
   | 'CR_NOT_IN_JOB'
   | 'CR_KEY_INVALID'
   | 'CR_JOB_STOPPED'
-  | 'CR_FILE_MISMATCH';
+  | 'CR_FILE_MISMATCH'
+  | 'CR_JOB_FILE';
 
 export class CrError extends Error {
   readonly code: CrErrorCode;
@@ -162,6 +163,30 @@ export class JobStoppedError extends CrError {
   constructor(imageId: string | null) {
     super('CR_JOB_STOPPED', `the job was asked to stop; ${imageId ? `checkpointed as ${imageId}` : 'no image was taken'}`);
     this.imageId = imageId;
+  }
+}
+
+/** Where in a job's source a JobFileError points: 1-based line and column, and the code around it. */
+export interface SourceLocation {
+  file: string;
+  line: number;
+  column: number;
+  /** A few lines of the file with the line marked and a caret under the column. */
+  frame: string;
+}
+
+/**
+ * The job's module cannot be loaded as a job: a syntax error, an import that cannot be found, no
+ * default export function. It fails the same way on every attempt, so it is not retried. The
+ * message starts with `file:line:column:` and ends with a code frame.
+ */
+export class JobFileError extends CrError {
+  readonly file: string;
+  readonly location: SourceLocation | null;
+  constructor(file: string, what: string, location: SourceLocation | null = null) {
+    super('CR_JOB_FILE', location ? `${location.file}:${location.line}:${location.column}: ${what}\n${location.frame}` : `${file}: ${what}`);
+    this.file = location?.file ?? file;
+    this.location = location;
   }
 }
 

@@ -23,5 +23,6 @@ export {
   KeyError,
   FileMismatchError,
   IdentityMismatchError,
+  JobFileError,
   type CrErrorCode,
 } from './errors.js';

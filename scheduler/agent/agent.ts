@@ -5,7 +5,7 @@
 // it drains (drain()): its jobs checkpoint and go back to the scheduler to resume elsewhere.
 import fs from 'node:fs';
 import path from 'node:path';
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import { VERSION } from '../../src/version.js';
 import { AGENT_RECONNECT_MAX_MS } from '../names.js';
 import type { ClientCredentials } from '../credentials.js';
@@ -51,14 +51,18 @@ export class Agent {
   /** Resolves the first time the agent is registered. */
   readonly registered: Promise<void>;
   #onRegistered!: () => void;
+  /** Resolves when the scheduler refused this agent's credential or node name: retrying cannot help. */
+  readonly refused: Promise<Error>;
+  #onRefused!: (err: Error) => void;
 
   constructor(options: AgentOptions) {
     this.#options = options;
-    this.#client = schedulerClient(options.scheduler, { ...options.credentials, node: options.name });
-    this.#lanes = transferClients(options.scheduler, { ...options.credentials, node: options.name });
+    this.#client = schedulerClient(options.scheduler, options.credentials);
+    this.#lanes = transferClients(options.scheduler, options.credentials);
     this.#log = options.log ?? (() => undefined);
     this.#keyFile = path.join(options.workDir, 'image.key');
     this.registered = new Promise((resolve) => (this.#onRegistered = resolve));
+    this.refused = new Promise((resolve) => (this.#onRefused = resolve));
     // Attempts of an earlier agent process in this directory died with it: their files are litter.
     fs.rmSync(path.join(options.workDir, 'jobs'), { recursive: true, force: true });
     fs.mkdirSync(path.join(options.workDir, 'code'), { recursive: true });
@@ -137,7 +141,13 @@ export class Agent {
           delay = RECONNECT_MS;
           this.#command(command);
         });
-        call.on('error', (err: grpc.ServiceError) => resolve(err.details || err.message));
+        call.on('error', (err: grpc.ServiceError) => {
+          if (err.code === grpc.status.UNAUTHENTICATED || err.code === grpc.status.PERMISSION_DENIED) {
+            this.#closed = true;
+            this.#onRefused(new Error(`the scheduler at ${this.#options.scheduler} refused this agent: ${err.details}`));
+          }
+          resolve(err.details || err.message);
+        });
         call.on('end', () => resolve('the scheduler ended the session'));
       });
       const why = await ended;

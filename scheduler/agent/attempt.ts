@@ -55,7 +55,7 @@ export class Attempt {
     this.job = assignment.job;
     this.attempt = assignment.attempt;
     this.#dir = path.join(ctx.workDir, 'jobs', `${storeJobName(this.job)}-a${this.attempt}`);
-    this.#reporter = new Reporter(ctx.client, this.job, this.attempt, () => this.abandon('the scheduler says this attempt is stale'));
+    this.#reporter = new Reporter(ctx.client, this.job, this.attempt, assignment.secret, () => this.abandon('the scheduler says this attempt is stale'));
     this.done = this.#run().catch((err: unknown) => this.#ctx.log(`job ${this.job} attempt ${this.attempt}: ${(err as Error).message}`));
   }
 
@@ -186,7 +186,7 @@ export class Attempt {
     const fetch = async (image: ImageRef__Output): Promise<void> => {
       const file = path.join(storeDir, job, `${String(image.sequence).padStart(8, '0')}.crimg`);
       try {
-        await this.#retrying(() => downloadImage(this.#ctx.lanes, a.job, image.sequence, image.sha256, file));
+        await this.#retrying(() => downloadImage(this.#ctx.lanes, a.job, image.sequence, image.sha256, file, { attempt: a.attempt, secret: a.secret }));
         const reader = ImageReader.open(file, { codec, key, expect: { job, sequence: image.sequence } });
         try {
           reader.verifyStored();
@@ -235,7 +235,7 @@ export class Attempt {
       let reply;
       try {
         reply = await this.#retrying(() =>
-          uploadImage(this.#ctx.lanes, { job: this.job, attempt: this.attempt, sequence: info.sequence, node: this.#ctx.node, file: info.file }),
+          uploadImage(this.#ctx.lanes, { job: this.job, attempt: this.attempt, sequence: info.sequence, node: this.#ctx.node, secret: this.#assignment.secret, file: info.file }),
         );
       } catch (err) {
         // The attempt goes on; its next image is uploaded (the scheduler keeps what it has).
@@ -248,7 +248,7 @@ export class Attempt {
   }
 
   async #finish(outcome: RunOutcome, as?: 'UNSTARTED'): Promise<void> {
-    const request: FinishRequest = { job: this.job, attempt: this.attempt };
+    const request: FinishRequest = { job: this.job, attempt: this.attempt, secret: this.#assignment.secret };
     if (as === 'UNSTARTED' && outcome.status === 'failed') {
       request.outcome = 'UNSTARTED';
       request.errorJson = JSON.stringify(errorJson(outcome.error));

@@ -19,6 +19,7 @@ export class Reporter {
   readonly #client: SchedulerClient;
   readonly #job: number;
   readonly #attempt: number;
+  readonly #secret: string;
   readonly #onStale: () => void;
   #logs: string[] = [];
   #progress: number | null = null;
@@ -29,11 +30,13 @@ export class Reporter {
   #unreachable = false;
   #timer: NodeJS.Timeout | null = null;
   #sending: Promise<void> | null = null;
+  #closed = false;
 
-  constructor(client: SchedulerClient, job: number, attempt: number, onStale: () => void) {
+  constructor(client: SchedulerClient, job: number, attempt: number, secret: string, onStale: () => void) {
     this.#client = client;
     this.#job = job;
     this.#attempt = attempt;
+    this.#secret = secret;
     this.#onStale = onStale;
   }
 
@@ -74,6 +77,8 @@ export class Reporter {
   }
 
   #arm(): void {
+    // Closed: a send that fails after close must not arm a timer that keeps the process alive.
+    if (this.#closed) return;
     this.#timer ??= setTimeout(() => {
       this.#timer = null;
       void this.flush();
@@ -100,7 +105,7 @@ export class Reporter {
     this.#dropped = { unreachable: 0, fast: 0 };
     this.#sending = (async () => {
       try {
-        const reply = await unary(this.#client, 'Report', { job: this.#job, attempt: this.#attempt, progress: progress ?? -1, message: this.#message, logs });
+        const reply = await unary(this.#client, 'Report', { job: this.#job, attempt: this.#attempt, secret: this.#secret, progress: progress ?? -1, message: this.#message, logs });
         this.#unreachable = false;
         if (reply.stale) this.#onStale();
       } catch {
@@ -122,6 +127,7 @@ export class Reporter {
   }
 
   close(): void {
+    this.#closed = true;
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = null;
   }

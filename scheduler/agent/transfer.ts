@@ -15,6 +15,8 @@ export interface UploadRequest {
   attempt: number;
   sequence: number;
   node: string;
+  /** The attempt's secret (Assignment.secret). */
+  secret: string;
   file: string;
 }
 
@@ -55,7 +57,7 @@ export async function uploadImage(clients: SchedulerClient | SchedulerClient[], 
     // hashes the blocks as they stream in, and reads back only those that did not pass whole
     // on one stream (docs/protocol.md).
     const tail = await readImageTail(file.handle, size);
-    const header = { job: request.job, attempt: request.attempt, sequence: request.sequence, bytes: size, node: request.node, ...(tail ? { tail } : {}) };
+    const header = { job: request.job, attempt: request.attempt, sequence: request.sequence, bytes: size, node: request.node, secret: request.secret, ...(tail ? { tail } : {}) };
     if (ranges.length === 1) return await sendPart(lanes[0]!, file, header, null, deadlineMs, []);
     const uploadId = randomUUID();
     const calls: grpc.ClientWritableStream<unknown>[] = [];
@@ -80,7 +82,7 @@ export async function uploadImage(clients: SchedulerClient | SchedulerClient[], 
 async function sendPart(
   client: SchedulerClient,
   file: ChunkedFile,
-  header: { job: number; attempt: number; sequence: number; bytes: number; node: string; tail?: Buffer },
+  header: { job: number; attempt: number; sequence: number; bytes: number; node: string; secret: string; tail?: Buffer },
   part: PartSpec | null,
   deadlineMs: number,
   calls: grpc.ClientWritableStream<unknown>[],
@@ -140,9 +142,16 @@ async function sendPart(
 
 /**
  * Fetches one image into `file` (atomically: temp then rename) and checks its sha256 against
- * what the scheduler recorded when it received it.
+ * what the scheduler recorded when it received it. `access`: the attempt that reads it and its secret.
  */
-export async function downloadImage(clients: SchedulerClient | SchedulerClient[], job: number, sequence: number, sha256: string, file: string): Promise<number> {
+export async function downloadImage(
+  clients: SchedulerClient | SchedulerClient[],
+  job: number,
+  sequence: number,
+  sha256: string,
+  file: string,
+  access: { attempt: number; secret: string },
+): Promise<number> {
   const client = Array.isArray(clients) ? clients[0]! : clients;
   await fs.promises.mkdir(path.dirname(file), { recursive: true });
   const temp = `${file}.download`;
@@ -151,7 +160,7 @@ export async function downloadImage(clients: SchedulerClient | SchedulerClient[]
   let bytes = 0;
   try {
     await new Promise<void>((resolve, reject) => {
-      const call = client.DownloadImage({ job, sequence });
+      const call = client.DownloadImage({ job, sequence, attempt: access.attempt, secret: access.secret });
       call.on('data', (chunk: ImageChunk__Output) => {
         const data = chunk.data as Buffer;
         hash.update(data);

@@ -2,10 +2,11 @@
 import path from 'node:path';
 import os from 'node:os';
 import { Command, Option } from 'commander';
+import { ClusterError } from '../cluster-errors.js';
 import { DEFAULT_ADDRESS } from '../names.js';
 import { parseCount, parsePositiveNumber } from '../options.js';
 import { EXIT_STOPPED_AT_ONCE } from '../signals.js';
-import { credentialOptions, credentialsFrom, type CredentialFlags } from './common.js';
+import { credentialOptions, credentialsFrom, LOCAL_AGENT_TOKEN_FILE, type CredentialFlags } from './common.js';
 import { defaultNodeName, logLine } from './serve.js';
 
 interface AgentFlags extends CredentialFlags {
@@ -20,10 +21,10 @@ interface AgentFlags extends CredentialFlags {
 export const DEFAULT_DRAIN_TIMEOUT_S = 120;
 
 export function agentCommand(): Command {
-  return credentialOptions(new Command('agent'))
+  return credentialOptions(new Command('agent'), LOCAL_AGENT_TOKEN_FILE)
     .description("run jobs on this machine for a scheduler; jobs of a node that dies resume elsewhere from their latest image")
     .addOption(new Option('--scheduler <host:port>', 'the scheduler').env('CR_SCHEDULER').default(DEFAULT_ADDRESS))
-    .addOption(new Option('--name <name>', "this node's name, unique in the cluster").env('CR_NODE').default(defaultNodeName()))
+    .addOption(new Option('--name <name>', "this node's name, unique in the cluster").env('CR_NODE').default(defaultNodeName(), `the host name, ${defaultNodeName()}`))
     .addOption(new Option('--slots <n>', 'jobs run at once').env('CR_SLOTS').argParser(parseCount('--slots', 1)).default(os.availableParallelism()))
     .addOption(new Option('--work <dir>', "where jobs' code, images and the image key are kept").env('CR_WORK').default('.cr-agent'))
     .addOption(
@@ -35,7 +36,8 @@ export function agentCommand(): Command {
     .addHelpText(
       'after',
       `
-Example:
+Examples:
+  $ cr-scheduler agent --name node2          # beside a local "serve": its <data>/${LOCAL_AGENT_TOKEN_FILE}
   $ CR_TOKEN_FILE=join.token cr-scheduler agent --scheduler 10.0.0.1:7070 --ca ca.pem --name node7 --slots 16
 
 With --ca (the scheduler's <data>/tls/ca.pem) the agent joins over TLS with its agent token, gets a
@@ -43,18 +45,23 @@ client certificate (kept in <work>/tls/, mode 0600) and from then on talks mutua
 not needed again. Without --ca (a loopback scheduler) it sends the token with every call.
 
 The agent reconnects on its own when the scheduler restarts; its jobs keep running meanwhile.
+When the scheduler refuses its credential, it says why and exits with status 1.
 SIGTERM/SIGINT drain the node: it takes no new work, its jobs checkpoint at their next safe point
 and resume on other nodes from there, then the agent exits 0 (1 if --drain-timeout passed first;
 jobs not handed back by then resume from their previous image). A second signal exits at once
 (${EXIT_STOPPED_AT_ONCE}). Kubernetes' grace period and Slurm's signal lead must exceed --drain-timeout (docs/hpc.md).`,
     )
     .action(async (flags: AgentFlags) => {
-      const [{ Agent }, { joinCluster }] = await Promise.all([import('../agent/agent.js'), import('../agent/join.js')]);
+      const [{ Agent }, { joinCluster, keepRenewed }] = await Promise.all([import('../agent/agent.js'), import('../agent/join.js')]);
       const workDir = path.resolve(flags.work);
-      let credentials = credentialsFrom(flags);
+      let credentials = credentialsFrom(flags, LOCAL_AGENT_TOKEN_FILE);
       // Jobs run in this process's worker threads: they must not find the token in their environment.
       delete process.env.CR_TOKEN;
-      if (credentials.ca) credentials = await joinCluster({ scheduler: flags.scheduler, name: flags.name, workDir, ca: credentials.ca, token: credentials.token });
+      let stopRenewing = (): void => undefined;
+      if (credentials.ca) {
+        credentials = await joinCluster({ scheduler: flags.scheduler, name: flags.name, workDir, ca: credentials.ca, token: credentials.token });
+        stopRenewing = keepRenewed({ scheduler: flags.scheduler, workDir, ca: credentials.ca! }, credentials.identity!, logLine);
+      }
       const agent = new Agent({ scheduler: flags.scheduler, name: flags.name, slots: flags.slots, workDir, credentials, log: logLine });
       agent.start();
       // The listeners stay until the agent exits: removed between the first signal and the
@@ -71,7 +78,16 @@ jobs not handed back by then resume from their previous image). A second signal 
         while (received.length === 0) await new Promise<void>((resolve) => (wake = resolve));
         return received.shift()!;
       };
-      const first = await signal();
+      const first = await Promise.race([signal(), agent.refused]);
+      if (first instanceof Error) {
+        // A refused credential or node name: retrying cannot help, so the agent stops (exit 1).
+        stopRenewing();
+        await agent.close();
+        throw new ClusterError(
+          `${first.message}. An agent needs an agent token of its own ` +
+            `(on the scheduler's machine: <data>/${LOCAL_AGENT_TOKEN_FILE}, or "cr-scheduler token create --role agent"), given with --token-file or CR_TOKEN_FILE`,
+        );
+      }
       logLine(`${first}: draining node ${flags.name}: ${agent.running} job${agent.running === 1 ? '' : 's'} will checkpoint and move to other nodes, for at most ${flags.drainTimeout} s (${first} again stops at once)`);
       const again = signal();
       const outcome = await Promise.race([agent.drain(flags.drainTimeout * 1000), again]);
@@ -85,5 +101,6 @@ jobs not handed back by then resume from their previous image). A second signal 
       } else {
         logLine(`drained: every job was handed back to the scheduler; exiting`);
       }
+      stopRenewing();
     });
 }

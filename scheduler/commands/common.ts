@@ -7,6 +7,7 @@ import type { Cluster } from '../client.js';
 import { ClusterError } from '../cluster-errors.js';
 import type { ClientCredentials } from '../credentials.js';
 import type { JobInfo__Output } from '../proto/types.js';
+import { DEFAULT_DATA_DIR } from '../names.js';
 import { printable } from '../escape.js';
 import { formatMs } from '../output.js';
 
@@ -18,16 +19,22 @@ export interface ClusterFlags extends CredentialFlags {
 export interface CredentialFlags {
   token?: string;
   tokenFile?: string;
+  /** The data directory of a scheduler on this machine (its token files). */
+  data?: string;
   ca?: string;
 }
 
 /** A loopback scheduler writes an admin token here (mode 0600); the CLI on that machine uses it by default. */
 export const LOCAL_TOKEN_FILE = 'admin.token';
+/** ...and an agent token here, which agents started on that machine use by default. */
+export const LOCAL_AGENT_TOKEN_FILE = 'agent.token';
 
-export function credentialOptions(command: Command): Command {
+/** `file`: the token file of a local scheduler that this command uses by default. */
+export function credentialOptions(command: Command, file = LOCAL_TOKEN_FILE): Command {
   return command
-    .addOption(new Option('--token-file <file>', `file holding the token (default: ${'$CR_DATA'}/${LOCAL_TOKEN_FILE}, written by a local "serve")`).env('CR_TOKEN_FILE'))
+    .addOption(new Option('--token-file <file>', `file holding the token (default: <data>/${file}, written by a "serve" on this machine)`).env('CR_TOKEN_FILE'))
     .addOption(new Option('--token <token>', 'the token itself; visible to other users in "ps": prefer CR_TOKEN or --token-file').env('CR_TOKEN'))
+    .addOption(new Option('--data <dir>', `the data directory of a scheduler on this machine, where its token files are (default: ${DEFAULT_DATA_DIR})`).env('CR_DATA'))
     .addOption(new Option('--ca <file>', "the cluster CA's certificate (<data>/tls/ca.pem of the scheduler): talk TLS").env('CR_CA'));
 }
 
@@ -48,15 +55,33 @@ function readSecret(file: string, what: string): string {
   }
 }
 
-/** Flags, then CR_TOKEN / CR_TOKEN_FILE / CR_CA, then the token file of a scheduler in $CR_DATA (or ./.cr-scheduler). */
-export function credentialsFrom(flags: CredentialFlags): ClientCredentials {
+/** Credentials, and when no token was found, where it was looked for (for the message if the scheduler asks for one). */
+export interface FoundCredentials {
+  credentials: ClientCredentials;
+  notFound: string | null;
+}
+
+/**
+ * Flags, then CR_TOKEN / CR_TOKEN_FILE / CR_CA, then the token file (`file`) of a scheduler on
+ * this machine: in --data, else $CR_DATA, else ./.cr-scheduler.
+ */
+export function findCredentials(flags: CredentialFlags, file = LOCAL_TOKEN_FILE): FoundCredentials {
   let token = flags.token;
   if (!token && flags.tokenFile) token = readSecret(flags.tokenFile, 'token file');
+  let notFound: string | null = null;
   if (!token && !flags.tokenFile) {
-    const local = path.join(process.env.CR_DATA || '.cr-scheduler', LOCAL_TOKEN_FILE);
+    const local = path.resolve(flags.data || DEFAULT_DATA_DIR, file);
     if (fs.existsSync(local)) token = readSecret(local, 'token file');
+    else
+      notFound =
+        `Looked for a token in --token, CR_TOKEN, --token-file, CR_TOKEN_FILE and ${local} (none there); ` +
+        `on the scheduler's machine, give its data directory with --data or CR_DATA`;
   }
-  return { token, ca: flags.ca ? readSecret(flags.ca, 'CA certificate') : undefined };
+  return { credentials: { token, ca: flags.ca ? readSecret(flags.ca, 'CA certificate') : undefined }, notFound };
+}
+
+export function credentialsFrom(flags: CredentialFlags, file = LOCAL_TOKEN_FILE): ClientCredentials {
+  return findCredentials(flags, file).credentials;
 }
 
 export function parseJobArg(value: string): number {
@@ -69,7 +94,8 @@ export function parseJobArg(value: string): number {
 export async function withCluster<T>(flags: ClusterFlags, fn: (cluster: Cluster) => Promise<T>): Promise<T> {
   // Loaded here, not at start-up: `cr-scheduler run` and `--help` need no gRPC.
   const { Cluster } = await import('../client.js');
-  const cluster = new Cluster(flags.scheduler, credentialsFrom(flags));
+  const found = findCredentials(flags);
+  const cluster = new Cluster(flags.scheduler, found.credentials, found.notFound);
   try {
     return await fn(cluster);
   } finally {
@@ -89,6 +115,7 @@ export function jobJson(job: JobInfo__Output): Record<string, unknown> {
     retriesUsed: job.retriesUsed,
     attempt: job.attempt,
     node: job.node || null,
+    owner: job.owner || null,
     progress: job.progress,
     message: job.message || null,
     result: job.resultJson ? storedJson(job.resultJson) : null,

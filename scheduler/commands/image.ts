@@ -6,7 +6,7 @@ import { getCodec } from '../../src/codec/index.js';
 import { ImageReader } from '../../src/image/reader.js';
 import { readKeyFile } from '../../src/store/key.js';
 import { STORE_KEY_FILE } from '../../src/store/local-store.js';
-import { formatBytes, table, toJson, UsageError } from '../output.js';
+import { formatBytes, oneLine, table, toJson, UsageError } from '../output.js';
 import { parsePath } from '../options.js';
 
 interface ImageFlags {
@@ -92,30 +92,57 @@ export function imageCommand(): Command {
     });
   image
     .command('verify')
-    .description("check an image completely: its tag, manifest, and every block's hashes after decompression")
-    .argument('<file>', 'an image file (.crimg)')
-    .addOption(new Option('--key-file <file>', "the image key (default: the key of the image's store)").env('CR_KEY_FILE').argParser(parsePath('--key-file')))
-    .option('--json', 'print the outcome as JSON')
-    .action(async (file: string, flags: ImageFlags) => {
-      checkFile(file);
-      const key = findKey(file, flags.keyFile);
-      if (!key) throw new UsageError(`no image key found for ${file}: give the store's key with --key-file`);
-      const reader = ImageReader.open(file, { codec: await getCodec(), key: key.key });
-      try {
-        reader.verifyFull();
-        const blocks = reader.manifest.sections.reduce((a, s) => a + s.blocks.length, 0);
-        if (flags.json) {
-          process.stdout.write(`${toJson({ file, ok: true, id: reader.manifest.id, sections: reader.manifest.sections.length, blocks })}\n`);
-        } else {
+    .description("check images completely: each one's tag, manifest, and every block's hashes after decompression")
+    .argument('<file...>', 'image files (.crimg)')
+    .addOption(new Option('--key-file <file>', "the image key (default: the key of each image's store)").env('CR_KEY_FILE').argParser(parsePath('--key-file')))
+    .option('--json', 'print one JSON object per image, one per line: {file, ok, ...} or {file, ok: false, code, error}')
+    .addHelpText('after', '\nExit status: 0 when every image verified, 1 when one is damaged or unreadable, 2 when one is missing or has no key.')
+    .action(async (files: string[], flags: ImageFlags) => {
+      const codec = await getCodec();
+      let status = 0;
+      for (const file of files) {
+        const outcome = verifyOne(file, flags.keyFile, codec);
+        if (outcome.ok) {
+          const { id, sections, blocks } = outcome;
           process.stdout.write(
-            `OK  ${file}: image ${reader.manifest.id}, ${reader.manifest.sections.length} sections, ${blocks} blocks; tag and every hash verified\n`,
+            flags.json
+              ? `${JSON.stringify({ file, ok: true, id, sections, blocks })}\n`
+              : `OK  ${file}: image ${id}, ${sections} sections, ${blocks} blocks; tag and every hash verified\n`,
           );
+          continue;
         }
-      } finally {
-        reader.close();
+        // Damage outranks a usage problem in the exit status: it is what a script must not miss.
+        status = outcome.usage ? status || 2 : 1;
+        if (flags.json) process.stdout.write(`${JSON.stringify({ file, ok: false, code: outcome.code, error: outcome.message })}\n`);
+        else process.stderr.write(`cr-scheduler: ${oneLine(outcome.message)}\n`);
       }
+      process.exitCode = status;
     });
   return image;
+}
+
+type Verified =
+  | { ok: true; id: string; sections: number; blocks: number }
+  | { ok: false; usage: boolean; code: string | null; message: string };
+
+function verifyOne(file: string, keyFile: string | undefined, codec: Awaited<ReturnType<typeof getCodec>>): Verified {
+  try {
+    checkFile(file);
+    const key = findKey(file, keyFile);
+    if (!key) throw new UsageError(`no image key found for ${file}: give the store's key with --key-file`);
+    const reader = ImageReader.open(file, { codec, key: key.key });
+    try {
+      reader.verifyFull();
+      const blocks = reader.manifest.sections.reduce((a, s) => a + s.blocks.length, 0);
+      return { ok: true, id: reader.manifest.id, sections: reader.manifest.sections.length, blocks };
+    } finally {
+      reader.close();
+    }
+  } catch (err) {
+    const e = err as Error & { code?: unknown };
+    if (err instanceof UsageError) return { ok: false, usage: true, code: 'CR_USAGE', message: e.message };
+    return { ok: false, usage: false, code: typeof e.code === 'string' ? e.code : null, message: e.message ?? String(err) };
+  }
 }
 
 function ratio(raw: number, stored: number): string {

@@ -3,15 +3,17 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
-import cliProgress from 'cli-progress';
 import { MAX_LEVEL, MIN_LEVEL } from '../../src/image/format.js';
 import { resolvePolicyOptions } from '../../src/policy.js';
-import { JobRunner, type RunEvent, type RunOptions } from '../../src/runner/runner.js';
+import { JobRunner, type RunOptions } from '../../src/runner/runner.js';
 import { checkJobName } from '../../src/store/local-store.js';
 import { codeIdentity } from '../code-identity.js';
-import { formatBytes, formatMs, toJson, UsageError } from '../output.js';
-import { MAX_TIMER_SECONDS, parseCount, parseJsonText, parsePath, parsePositiveNumber } from '../options.js';
+import { commandLine, givenOptions, invokedAs } from '../invocation.js';
+import { plural, toJson, UsageError } from '../output.js';
+import { MAX_TIMER_SECONDS, parseCount, parseJsonText, parseNonNegativeNumber, parsePath, parsePositiveNumber } from '../options.js';
+import { screenMode } from '../progress.js';
 import { EXIT_STOPPED, EXIT_STOPPED_AT_ONCE, onSignals, parseSignal, signalPlan, type NamedSignal } from '../signals.js';
+import { RunView } from './run-view.js';
 
 export const DEFAULT_STORE = '.cr';
 
@@ -37,6 +39,7 @@ interface RunFlags {
   codec: 'auto' | 'native' | 'portable';
   maxHeap?: number;
   progress: boolean;
+  quiet?: boolean;
   stopSignal: NamedSignal;
   checkpointSignal?: NamedSignal;
 }
@@ -61,7 +64,7 @@ export function runCommand(verbose: () => boolean): Command {
         .argParser(parsePositiveNumber('--mtbf')),
     )
     .addOption(new Option('--retries <n>', 'restarts after the job dies').env('CR_RETRIES').argParser(parseCount('--retries')).default(3))
-    .addOption(new Option('--retry-delay <seconds>', 'wait before the first restart; doubles each time').argParser(parsePositiveNumber('--retry-delay', MAX_TIMER_SECONDS)).default(1))
+    .addOption(new Option('--retry-delay <seconds>', 'wait before the first restart; doubles each time').argParser(parseNonNegativeNumber('--retry-delay', MAX_TIMER_SECONDS)).default(1))
     .addOption(new Option('--from <image>', 'resume from this image file instead of the latest').argParser(parsePath('--from')))
     .addOption(new Option('--fresh', "delete the job's images and finished result, and start over").conflicts('from'))
     .addOption(new Option('--allow-code-change', "resume from images the job's previous code made (never from other args)"))
@@ -88,7 +91,8 @@ export function runCommand(verbose: () => boolean): Command {
     .addOption(new Option('--level <n>', `zstd compression level, ${MIN_LEVEL} to ${MAX_LEVEL}`).argParser(parseCount('--level', 1)).default(1))
     .addOption(new Option('--codec <codec>', 'block codec').choices(['auto', 'native', 'portable']).env('CR_CODEC').default('auto'))
     .addOption(new Option('--max-heap <MiB>', "V8 heap limit of the job's thread").argParser(parseCount('--max-heap', 16)))
-    .addOption(new Option('--no-progress', 'no progress bar, even on a terminal'))
+    .addOption(new Option('--no-progress', 'no progress bar, even on a terminal: lines as in a batch log'))
+    .addOption(new Option('-q, --quiet', 'no progress bar and no progress or checkpoint lines (the job\'s own log lines, warnings and errors still show)'))
     .addOption(
       new Option('--stop-signal <signal>', 'also this signal means "checkpoint at the next safe point, then stop" (SIGTERM and SIGINT always do), e.g. SIGUSR1 for sbatch --signal=B:USR1@120')
         .env('CR_STOP_SIGNAL')
@@ -107,18 +111,20 @@ Examples:
 Running the same command again after the process died resumes from the latest image; after the
 job finished, it prints the recorded result without computing. Images made with other --args or
 code are not resumed (see --fresh, --name, --allow-code-change).
+On a terminal a progress bar shows; otherwise (a pipe, a batch log) a timestamped line per
+checkpoint and a progress line at most once a minute.
 SIGINT, SIGTERM or the --stop-signal: checkpoint at the next safe point, then stop (a second
 one stops at once, exit ${EXIT_STOPPED_AT_ONCE}). The --checkpoint-signal: checkpoint at the next safe point and go on.
 Exit status: 0 when the job succeeded, ${EXIT_STOPPED} when it stopped after a signal and resumes when run
 again (EX_TEMPFAIL: batch scripts requeue on it, see docs/hpc.md), 1 when it failed or was not
 run (other args or code than its images'), 2 on a usage error.`,
     )
-    .action(async (file: string, flags: RunFlags) => {
-      process.exitCode = await run(file, flags, verbose());
+    .action(async (file: string, flags: RunFlags, command: Command) => {
+      process.exitCode = await run(file, flags, verbose(), command);
     });
 }
 
-async function run(file: string, flags: RunFlags, verbose: boolean): Promise<number> {
+async function run(file: string, flags: RunFlags, verbose: boolean, command: Command): Promise<number> {
   if (!fs.existsSync(file)) throw new UsageError(`no job file at ${file}`);
   const job = flags.name ?? path.basename(file).replace(/\.[cm]?[jt]s$/, '');
   try {
@@ -156,8 +162,21 @@ async function run(file: string, flags: RunFlags, verbose: boolean): Promise<num
     maxHeapMb: flags.maxHeap ?? null,
   };
   const runner = new JobRunner(options);
-  const view = new RunView(job, flags.progress && process.stderr.isTTY === true, verbose);
+  const view = new RunView(job, screenMode(flags), verbose);
   runner.on((event) => view.event(event));
+  // The same command, the way the user started cr, with the options that shape the run: the same
+  // arguments and key, or the rerun is another computation (or cannot read the images).
+  const resume = commandLine([...invokedAs(), 'run', file, ...givenOptions(command, ['--from', '--fresh'])]);
+  let killed = false;
+  let killedNoted = false;
+  // Said once, by whichever comes first: the killed thread's end, or the run's.
+  const noteKilled = (): void => {
+    if (killedNoted) return;
+    killedNoted = true;
+    view.done();
+    const from = view.latestImage ? `from image ${view.latestImage}` : 'from the beginning (it has no image yet)';
+    view.line(`job "${job}" stopped without a checkpoint. It resumes ${from} with:\n  ${resume}`);
+  };
 
   const removeHandlers = onSignals(signalPlan(flags.stopSignal, flags.checkpointSignal ?? null), {
     stop: (signal, count) => {
@@ -165,8 +184,14 @@ async function run(file: string, flags: RunFlags, verbose: boolean): Promise<num
         view.line(`${signal}: checkpointing "${job}" at its next safe point, then stopping (${signal === 'SIGINT' ? 'Ctrl-C' : signal} again stops at once)`);
         runner.requestStop();
       } else {
-        view.line(`${signal} again: stopping at once, without a checkpoint`);
-        void runner.kill().finally(() => process.exit(EXIT_STOPPED_AT_ONCE));
+        view.line(`${signal} again: stopping "${job}" at once, without a checkpoint`);
+        killed = true;
+        view.killed();
+        // Waiting for the run to return could take a restart's delay: exit once the thread is gone.
+        void runner.kill().finally(() => {
+          noteKilled();
+          process.exit(EXIT_STOPPED_AT_ONCE);
+        });
       }
     },
     checkpoint: (signal) => {
@@ -177,10 +202,10 @@ async function run(file: string, flags: RunFlags, verbose: boolean): Promise<num
   try {
     const outcome = await runner.run();
     view.done();
-    // The same arguments and key, or the rerun is another computation (or cannot read the images).
-    const resume =
-      `cr-scheduler run ${file}${flags.name ? ` --name ${job}` : ''}${flags.store !== DEFAULT_STORE ? ` --store ${flags.store}` : ''}` +
-      `${flags.args !== '{}' ? ` --args ${shellQuote(flags.args)}` : ''}${flags.keyFile ? ` --key-file ${flags.keyFile}` : ''}`;
+    if (killed) {
+      noteKilled();
+      return EXIT_STOPPED_AT_ONCE;
+    }
     switch (outcome.status) {
       case 'succeeded':
         if (outcome.earlier) {
@@ -208,101 +233,14 @@ async function run(file: string, flags: RunFlags, verbose: boolean): Promise<num
           );
           return 1;
         }
-        view.line(`job "${job}" failed after ${outcome.attempts} attempt${outcome.attempts === 1 ? '' : 's'}: ${e.message}`);
+        view.line(`job "${job}" failed after ${plural(outcome.attempts, 'attempt')}: ${e.message}`);
         if (verbose && e.stack) view.line(e.stack);
         return 1;
       }
     }
   } finally {
+    // Also when the run throws (a locked store): the error then prints below a cleared bar.
+    view.done();
     removeHandlers();
-  }
-}
-
-/** One shell word: single-quoted, with any single quote inside closed, escaped and reopened. */
-function shellQuote(text: string): string {
-  return `'${text.replaceAll("'", "'\\''")}'`;
-}
-
-/** What the user sees on stderr while a job runs: a progress bar on a terminal, lines otherwise. */
-class RunView {
-  readonly #job: string;
-  readonly #bar: cliProgress.SingleBar | null;
-  readonly #verbose: boolean;
-  #lastMessage = '';
-
-  constructor(job: string, tty: boolean, verbose: boolean) {
-    this.#job = job;
-    this.#verbose = verbose;
-    this.#bar = tty
-      ? new cliProgress.SingleBar(
-          { format: `${job} [{bar}] {percentage}% | {message}`, hideCursor: true, clearOnComplete: true, stream: process.stderr },
-          cliProgress.Presets.shades_classic,
-        )
-      : null;
-  }
-
-  line(text: string): void {
-    if (this.#bar?.isActive) {
-      // Print above the bar, then redraw it.
-      process.stderr.write(`\r\x1b[2K${text}\n`);
-      this.#bar.render();
-    } else {
-      process.stderr.write(`${text}\n`);
-    }
-  }
-
-  event(event: RunEvent): void {
-    switch (event.type) {
-      case 'discarded': {
-        const what = [event.images > 0 ? `${event.images} image${event.images === 1 ? '' : 's'}` : '', event.finished ? 'its recorded result' : ''].filter(Boolean);
-        if (what.length > 0) this.line(`--fresh: deleted ${what.join(' and ')} of "${this.#job}"`);
-        break;
-      }
-      case 'started':
-        // Image errors already start with the file's name.
-        for (const s of event.skipped) this.line(`warning: passed over ${s.error.startsWith(`${s.file}: `) ? s.error : `${s.file}: ${s.error}`}`);
-        if (event.image) {
-          this.line(
-            `resuming "${this.#job}" from image ${event.image.id} (taken ${event.image.createdAt}, ${formatBytes(event.image.bytes)})` +
-              (event.attempt > 1 ? `, attempt ${event.attempt}` : ''),
-          );
-        } else if (event.attempt > 1) {
-          this.line(`restarting "${this.#job}" from the beginning (no image yet), attempt ${event.attempt}`);
-        }
-        if (this.#verbose) this.line(`codec: ${event.codec}`);
-        this.#bar?.start(1, 0, { message: '' });
-        break;
-      case 'progress':
-        if (event.message !== null) this.#lastMessage = event.message;
-        if (this.#bar) this.#bar.update(event.fraction, { message: this.#lastMessage });
-        break;
-      case 'log':
-        this.line(event.line);
-        break;
-      case 'warning':
-        this.line(`warning: ${event.message}`);
-        break;
-      case 'checkpoint':
-        if (this.#verbose) {
-          const i = event.info;
-          const shared = i.incremental ? `, ${formatBytes(i.sharedBytes)} shared with older images` : '';
-          this.line(
-            `checkpoint ${i.id}: ${formatBytes(i.rawBytes)} → ${formatBytes(i.bytes)} (${i.ratio.toFixed(2)}×${shared}); the job paused ${formatMs(i.pauseMs)}, durable after ${formatMs(i.totalMs)}`,
-          );
-        }
-        break;
-      case 'attempt-failed': {
-        this.#bar?.stop();
-        const retry = event.retryInMs === null ? '' : `; restarting from the latest image in ${formatMs(event.retryInMs)}`;
-        this.line(`attempt ${event.attempt} of "${this.#job}" failed: ${event.error.message}${retry}`);
-        break;
-      }
-      case 'stop-requested':
-        break;
-    }
-  }
-
-  done(): void {
-    this.#bar?.stop();
   }
 }

@@ -5,12 +5,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { DEFAULT_HOST, DEFAULT_LEASE_TIMEOUT_MS, DEFAULT_PORT } from '../names.js';
+import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_LEASE_TIMEOUT_MS, DEFAULT_PORT } from '../names.js';
 import { ClusterError } from '../cluster-errors.js';
 import type { ClientCredentials } from '../credentials.js';
 import { parseBytes, parseCount, parseDuration, parsePositiveNumber } from '../options.js';
-import type { Tokens } from '../server/tokens.js';
-import { LOCAL_TOKEN_FILE } from './common.js';
+import type { Role, Tokens } from '../server/tokens.js';
+import { LOCAL_AGENT_TOKEN_FILE, LOCAL_TOKEN_FILE } from './common.js';
 
 interface ServeFlags {
   host: string;
@@ -31,7 +31,7 @@ interface ServeFlags {
   name: string;
 }
 
-export const DEFAULT_DATA_DIR = '.cr-scheduler';
+export { DEFAULT_DATA_DIR };
 
 export function defaultNodeName(): string {
   return os.hostname().replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'node';
@@ -83,8 +83,10 @@ Examples:
   $ cr-scheduler serve
   $ cr-scheduler serve --listen 0.0.0.0:7070 --data /var/lib/cr --lease-timeout 10 --no-local-agent
 
-Prints "listening on HOST:PORT" on stdout when ready. Writes an admin token to <data>/admin.token
-(mode 0600), which the CLI on this machine uses by default; every call needs a token or an
+Prints "listening on HOST:PORT" on stdout when ready. Writes an admin token to <data>/${LOCAL_TOKEN_FILE}
+(mode 0600), which the CLI on this machine uses by default, and an agent token to
+<data>/${LOCAL_AGENT_TOKEN_FILE}, which agents started on this machine use by default (more agents:
+"cr-scheduler agent --name node2"; other machines: docs/security-cluster.md). Every call needs a token or an
 agent certificate (docs/security-cluster.md). Killed at any moment, it restarts with the
 jobs it had: running jobs keep running on their agents, which reconnect on their own.`,
     )
@@ -102,7 +104,7 @@ function parseListen(value: string, port: number): { host: string; port: number 
 
 async function serve(flags: ServeFlags): Promise<void> {
   const { host, port: wanted } = parseListen(flags.listen ?? flags.host, flags.port);
-  const [{ Agent }, { SchedulerCore }, { listen }, pki, { Tokens }, { Authenticator }, { checkDataDir }] = await Promise.all([
+  const [{ Agent }, { SchedulerCore }, { listen }, pki, { Tokens }, { Authenticator }, { checkDataDir }, { NodeIdentity }] = await Promise.all([
     import('../agent/agent.js'),
     import('../server/scheduler.js'),
     import('../server/service.js'),
@@ -110,6 +112,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     import('../server/tokens.js'),
     import('../server/auth.js'),
     import('../server/db.js'),
+    import('../server/node-identity.js'),
   ]);
   const useTls = flags.tls ?? !pki.isLoopback(host);
   if (!useTls && !pki.isLoopback(host)) {
@@ -129,17 +132,20 @@ async function serve(flags: ServeFlags): Promise<void> {
     log: logLine,
   });
   const tokens = new Tokens(core.db);
+  const identity = new NodeIdentity(core.db);
   // Without a usable CA and certificate the scheduler does not start: never silently open.
   const ca = useTls ? await pki.ClusterCa.open(flags.data) : null;
   const tls = ca ? await ca.serverTls(pki.serverNames(host, flags.san)) : null;
   const tokenFile = path.join(flags.data, LOCAL_TOKEN_FILE);
-  ensureLocalToken(tokens, tokenFile, pki.writeSecretFile);
-  const { server, port } = await listen(core, { auth: new Authenticator(tokens, logLine), tokens, ca, log: logLine }, host, wanted, tls);
+  const agentTokenFile = path.join(flags.data, LOCAL_AGENT_TOKEN_FILE);
+  ensureLocalToken(tokens, tokenFile, 'admin', 'local-admin', pki.writeSecretFile);
+  ensureLocalToken(tokens, agentTokenFile, 'agent', 'local-agents', pki.writeSecretFile);
+  const { server, port } = await listen(core, { auth: new Authenticator({ tokens, identity, tls: ca !== null, log: logLine }), tokens, identity, ca, log: logLine }, host, wanted, tls);
   core.start();
   const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   process.stdout.write(`listening on ${address}\n`);
   logLine(
-    `scheduler ${address} (${tls ? `TLS, CA ${path.join(path.resolve(flags.data), 'tls', 'ca.pem')}` : 'plain TCP, loopback only'}), data in ${path.resolve(flags.data)}, lease timeout ${flags.leaseTimeout} s, admin token in ${path.resolve(tokenFile)}`,
+    `scheduler ${address} (${tls ? `TLS, CA ${path.join(path.resolve(flags.data), 'tls', 'ca.pem')}` : 'plain TCP, loopback only'}), data in ${path.resolve(flags.data)}, lease timeout ${flags.leaseTimeout} s, admin token in ${path.resolve(tokenFile)}, agent token in ${path.resolve(agentTokenFile)}`,
   );
   let agent: InstanceType<typeof Agent> | null = null;
   if (flags.localAgent) {
@@ -150,7 +156,8 @@ async function serve(flags: ServeFlags): Promise<void> {
     if (ca) {
       const keys = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
       const cert = await ca.agentCertificate(flags.name, keys.publicKey.export({ type: 'spki', format: 'pem' }) as string);
-      credentials = { ca: ca.caPem, key: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, cert };
+      identity.recordCertificate(cert.serial, flags.name, cert.expiresAt);
+      credentials = { ca: ca.caPem, key: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, cert: cert.pem };
     } else {
       tokens.revokeLabel('local-agent');
       credentials = { token: tokens.create('agent', 0, 'local-agent').token };
@@ -172,17 +179,17 @@ async function serve(flags: ServeFlags): Promise<void> {
 }
 
 /**
- * The admin token of this machine's CLI, like Jupyter's token file: kept while it is valid, else
- * (revoked, expired, deleted) replaced by a new one. Whoever can read the data directory owns
- * the cluster anyway (CA key, database), so the file adds no new secret to protect.
+ * A token of this machine, like Jupyter's token file: the admin token of its CLI, the agent token
+ * of agents started on it. Kept while it is valid and of its role, else (revoked, expired,
+ * deleted) replaced by a new one. Whoever can read the data directory owns the cluster anyway
+ * (CA key, database), so the files add no new secret to protect.
  */
-function ensureLocalToken(tokens: Tokens, file: string, write: (file: string, data: string) => void): void {
+function ensureLocalToken(tokens: Tokens, file: string, role: Role, label: string, write: (file: string, data: string) => void): void {
   try {
-    tokens.verify(fs.readFileSync(file, 'utf8').trim());
-    return;
+    if (tokens.verify(fs.readFileSync(file, 'utf8').trim()).role === role) return;
   } catch {
     // missing or no longer valid: make a new one
   }
-  tokens.revokeLabel('local-admin');
-  write(file, `${tokens.create('admin', 0, 'local-admin').token}\n`);
+  tokens.revokeLabel(label);
+  write(file, `${tokens.create(role, 0, label).token}\n`);
 }

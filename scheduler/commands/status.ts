@@ -30,6 +30,7 @@ export function statusCommand() {
         if (flags.json) return void process.stdout.write(`${toJson(jobJson(job))}\n`);
         const lines: [string, string][] = [
           ['job', `${job.id} "${printable(job.name)}"`],
+          ['owner', printable(job.owner) || '-'],
           ['state', jobState(job)],
           ['node', printable(job.node) || '-'],
           ['progress', `${process.stdout.isTTY ? `${progressBar(job.progress)} ` : ''}${(job.progress * 100).toFixed(1)}%${job.message ? ` ${printable(job.message)}` : ''}`],

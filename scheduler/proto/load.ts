@@ -132,6 +132,8 @@ export interface UnaryRpcs {
   CreateToken: [T.CreateTokenRequest, T.TokenInfo__Output];
   ListTokens: [T.ListTokensRequest, T.ListTokensReply__Output];
   RevokeToken: [T.RevokeTokenRequest, T.TokenInfo__Output];
+  Renew: [T.RenewRequest, T.JoinReply__Output];
+  RevokeNode: [T.RevokeNodeRequest, T.RevokeNodeReply__Output];
 }
 
 /**

@@ -40,3 +40,6 @@ export type { TokenInfo, TokenInfo__Output } from './generated/cr/v1/TokenInfo.j
 export type { ListTokensRequest, ListTokensRequest__Output } from './generated/cr/v1/ListTokensRequest.js';
 export type { ListTokensReply, ListTokensReply__Output } from './generated/cr/v1/ListTokensReply.js';
 export type { RevokeTokenRequest, RevokeTokenRequest__Output } from './generated/cr/v1/RevokeTokenRequest.js';
+export type { RenewRequest, RenewRequest__Output } from './generated/cr/v1/RenewRequest.js';
+export type { RevokeNodeRequest, RevokeNodeRequest__Output } from './generated/cr/v1/RevokeNodeRequest.js';
+export type { RevokeNodeReply, RevokeNodeReply__Output } from './generated/cr/v1/RevokeNodeReply.js';

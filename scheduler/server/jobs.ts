@@ -3,6 +3,7 @@
 // every method checks the attempt it is told about against the job's current one, so a report
 // from an attempt that was superseded (its node presumed dead, then back) changes nothing.
 import type { Db } from './db.js';
+import { plural } from '../output.js';
 
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 /** A request being served on a running job. */
@@ -82,7 +83,7 @@ export class Jobs {
         )
         .run(job.name, job.priority, job.retries, job.codeSha256, job.argsJson, job.intervalMs, job.fullEvery, now);
       const id = Number(lastInsertRowid);
-      this.event(id, 0, 'event', `submitted (priority ${job.priority}, ${job.retries} retries)`, now);
+      this.event(id, 0, 'event', `submitted (priority ${job.priority}, ${plural(job.retries, 'retry', 'retries')})`, now);
       return this.#get.get(id)!;
     })();
   }
@@ -184,7 +185,7 @@ export class Jobs {
           this.#db
             .prepare(`UPDATE jobs SET state = 'failed', error_json = ?, node = NULL, pending = NULL, finished_at = ? WHERE id = ?`)
             .run(finish.errorJson, now, id);
-          this.event(id, attempt, 'event', `failed: ${message}${finish.retryable ? ` (after ${job.retries} retries)` : ' (not retried: it would fail the same way)'}`, now);
+          this.event(id, attempt, 'event', `failed: ${message}${finish.retryable ? ` (after ${plural(job.retries, 'retry', 'retries')})` : ' (not retried: it would fail the same way)'}`, now);
           return 'failed';
         }
         case 'stopped':

@@ -19,10 +19,18 @@ x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoPro
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const DAY_MS = 86_400_000;
-/** Agents' client certificates; an agent re-joins with a new token after this. */
-export const AGENT_CERT_DAYS = 365;
+/** Agents' client certificates; an agent renews its own at 2/3 of this (agent/join.ts). */
+export const AGENT_CERT_DAYS = 30;
 /** Agent certificates carry this organizational unit: the role the scheduler gives their holder. */
 export const AGENT_OU = 'cr-agent';
+
+export interface IssuedCertificate {
+  pem: string;
+  /** Hex, as issued. */
+  serial: string;
+  /** notAfter, ms since the epoch. */
+  expiresAt: number;
+}
 
 export interface ServerTls {
   caPem: string;
@@ -106,26 +114,28 @@ export class ClusterCa {
     return new ClusterCa(dir, fs.readFileSync(certFile, 'utf8'), caKey);
   }
 
-  async #issue(subject: string, publicKey: CryptoKey, days: number, extensions: x509.Extension[]): Promise<string> {
+  async #issue(subject: string, publicKey: CryptoKey, days: number, extensions: x509.Extension[]): Promise<IssuedCertificate> {
+    const serialNumber = serial();
+    const notAfter = new Date(Date.now() + days * DAY_MS);
     const cert = await x509.X509CertificateGenerator.create({
-      serialNumber: serial(),
+      serialNumber,
       subject,
       issuer: this.#caCert.subject,
       notBefore: new Date(Date.now() - 60_000),
-      notAfter: new Date(Date.now() + days * DAY_MS),
+      notAfter,
       signingAlgorithm: ALG,
       publicKey,
       signingKey: this.#caKey,
       extensions: [new x509.BasicConstraintsExtension(false, undefined, true), await x509.AuthorityKeyIdentifierExtension.create(this.#caCert), ...extensions],
     });
-    return cert.toString('pem');
+    return { pem: cert.toString('pem'), serial: serialNumber, expiresAt: notAfter.getTime() };
   }
 
   /** A fresh server key and certificate naming `hosts` (DNS names or IP addresses), saved in tls/. */
   async serverTls(hosts: readonly string[]): Promise<ServerTls> {
     const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
     const names = [...new Set(hosts)].map((h) => ({ type: (/^[\d.]+$/.test(h) || h.includes(':') ? 'ip' : 'dns') as 'ip' | 'dns', value: h }));
-    const certPem = await this.#issue(`CN=cr-scheduler`, keys.publicKey, 397, [
+    const { pem: certPem } = await this.#issue(`CN=cr-scheduler`, keys.publicKey, 397, [
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
       new x509.SubjectAlternativeNameExtension(names),
@@ -136,15 +146,18 @@ export class ClusterCa {
     return { caPem: this.caPem, keyPem, certPem };
   }
 
-  /** A client certificate for an agent's public key (SPKI PEM); throws TypeError on a bad key. */
-  async agentCertificate(node: string, publicKeyPem: string): Promise<string> {
+  /**
+   * A client certificate for an agent's public key (SPKI PEM); throws TypeError on a bad key.
+   * The caller records its serial (node-identity.ts): revocation is checked on every call.
+   */
+  async agentCertificate(node: string, publicKeyPem: string, days = AGENT_CERT_DAYS): Promise<IssuedCertificate> {
     let publicKey: CryptoKey;
     try {
       publicKey = await webcrypto.subtle.importKey('spki', crypto.createPublicKey(publicKeyPem).export({ type: 'spki', format: 'der' }), { name: 'ECDSA', namedCurve: 'P-256' }, true, ['verify']);
     } catch {
       throw new TypeError('public_key_pem is not an ECDSA P-256 public key in PEM (SPKI)');
     }
-    return this.#issue(`CN=${node}, OU=${AGENT_OU}`, publicKey, AGENT_CERT_DAYS, [
+    return this.#issue(`CN=${node}, OU=${AGENT_OU}`, publicKey, days, [
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
     ]);

@@ -14,6 +14,7 @@ import type {
   ReportRequest__Output as ReportRequest,
   SubmitRequest__Output as SubmitRequest,
 } from '../proto/types.js';
+import { AttemptGuard } from './attempt-guard.js';
 import { openDb, type Db } from './db.js';
 import { basesOf, ImageStore, type UploadHeader, type UploadResult } from './images.js';
 import { Retention, RETENTION_SWEEP_MS } from './retention.js';
@@ -21,7 +22,9 @@ import { StorageHealth } from './storage.js';
 import { Jobs, TERMINAL, type JobRow, type Finish } from './jobs.js';
 import { Leases, type CommandSink } from './leases.js';
 import { Nodes, type NodeRow } from './nodes.js';
+import { ownerName, Owners, type Owner } from './owners.js';
 import { place } from './placement.js';
+import { stateInWords } from '../output.js';
 import { cutLogLine, jobNameProblem } from '../names.js';
 import { finite, int, keptError, resultProblem, text } from './inputs.js';
 
@@ -67,6 +70,10 @@ export class SchedulerCore {
   readonly nodes: Nodes;
   readonly images: ImageStore;
   readonly leases: Leases;
+  /** Whether a caller may act for an attempt (its node, its secret). */
+  readonly attempts: AttemptGuard;
+  /** Who submitted each job, and whether a caller may act on it. */
+  readonly owners: Owners;
   readonly storage: StorageHealth;
   readonly retention: Retention;
   readonly #log: (line: string) => void;
@@ -95,6 +102,8 @@ export class SchedulerCore {
     });
     this.retention = new Retention(this.db, this.images, options.keepFinishedMs);
     this.leases = new Leases(options.leaseTimeoutMs);
+    this.attempts = new AttemptGuard(this.db, this.jobs, this.#log);
+    this.owners = new Owners(this.db, this.jobs, this.#log);
     // Every write an RPC reaches: a full disk makes it a refusal with a status, and the scheduler degraded.
     const guard = <A extends unknown[], R>(what: string, status: 'UNAVAILABLE' | 'RESOURCE_EXHAUSTED', fn: (...args: A) => R) =>
       this.storage.guard(what, fn.bind(this), (message) => new SchedulerError(status, message));
@@ -249,12 +258,12 @@ export class SchedulerCore {
     return code;
   }
 
-  report(request: ReportRequest, now = Date.now()): boolean {
+  report(request: Omit<ReportRequest, 'secret'>, now = Date.now()): boolean {
     const progress = request.progress !== undefined && request.progress >= 0 ? request.progress : null;
     return this.jobs.report(request.job ?? 0, request.attempt ?? 0, progress, request.message || null, (request.logs ?? []).map(cutLogLine), now);
   }
 
-  finish(request: FinishRequest, now = Date.now()): boolean {
+  finish(request: Omit<FinishRequest, 'secret'>, now = Date.now()): boolean {
     let finish: Finish;
     switch (request.outcome) {
       case 'SUCCEEDED': {
@@ -328,8 +337,9 @@ export class SchedulerCore {
       }
       if (total === 0) return 0;
       const queued = this.jobs.placeable(now, total + this.images.committing.size).filter((j) => !this.images.committing.has(j.id));
-      const started = this.jobs.start(place(queued, free), now);
-      for (const job of started) this.leases.get(job.node!)?.sink?.write({ assign: this.#assignment(job) });
+      // Each attempt's secret is made in the transaction that starts it: no attempt runs without one.
+      const started = this.db.transaction(() => this.jobs.start(place(queued, free), now).map((job) => ({ job, secret: this.attempts.issue(job.id, job.attempt, job.node!) })))();
+      for (const { job, secret } of started) this.leases.get(job.node!)?.sink?.write({ assign: { ...this.#assignment(job), secret } });
       this.placed += started.length;
       return started.length;
     } finally {
@@ -360,7 +370,7 @@ export class SchedulerCore {
 
   // --- the CLI ---
 
-  submit(request: SubmitRequest, now = Date.now()): JobInfo {
+  submit(request: SubmitRequest, owner: Owner | null = null, now = Date.now()): JobInfo {
     if (this.storage.degraded !== null) throw new SchedulerError('RESOURCE_EXHAUSTED', `${this.storage.status}; free space in the scheduler's data directory and retry`);
     const code = request.code ? Buffer.from(request.code as Uint8Array) : Buffer.alloc(0);
     if (code.length === 0) throw new SchedulerError('INVALID_ARGUMENT', 'the job has no code');
@@ -374,7 +384,8 @@ export class SchedulerCore {
     const name = request.name || 'job';
     const problem = jobNameProblem(name);
     if (problem !== null) throw new SchedulerError('INVALID_ARGUMENT', problem);
-    const row = this.jobs.submit(
+    const row = this.db.transaction(() => {
+      const submitted = this.jobs.submit(
       {
         name,
         code,
@@ -386,7 +397,10 @@ export class SchedulerCore {
         fullEvery: request.fullEvery || 8,
       },
       now,
-    );
+      );
+      if (owner !== null) this.owners.record(submitted.id, owner);
+      return submitted;
+    })();
     this.schedule(now);
     return this.jobInfo(this.jobs.get(row.id)!);
   }
@@ -418,6 +432,7 @@ export class SchedulerCore {
       pending: text(job.pending),
       images: this.images.count(job.id),
       moves: int(job.moves),
+      owner: ownerName(this.owners.of(job.id)),
     };
   }
 
@@ -430,7 +445,7 @@ export class SchedulerCore {
 
   checkpoint(id: number): JobInfo {
     const job = this.job(id);
-    if (job.state !== 'running') throw new SchedulerError('FAILED_PRECONDITION', `job ${id} is ${job.state}: only a running job can take a checkpoint`);
+    if (job.state !== 'running') throw new SchedulerError('FAILED_PRECONDITION', `job ${id} ${stateInWords(job.state)}: only a running job can take a checkpoint`);
     if (job.pending !== 'migrate') this.jobs.setPending(id, 'checkpoint');
     this.#control(job, 'CHECKPOINT');
     return this.jobInfo(this.jobs.get(id)!);

@@ -6,6 +6,7 @@ import { CHANNEL_OPTIONS, Encoded, encodeBytesField, schedulerService, type Sche
 import type { Command, ImageChunk, UploadImageMessage__Output } from '../proto/types.js';
 import { AuthError, type Authenticator, type CallContext, type Caller } from './auth.js';
 import type { CommandSink } from './leases.js';
+import type { NodeIdentity } from './node-identity.js';
 import type { ClusterCa, ServerTls } from './pki.js';
 import { SchedulerCore, SchedulerError } from './scheduler.js';
 import { isStorageError, STORAGE_FULL } from './storage.js';
@@ -16,6 +17,7 @@ import { raiseReceiveWindow } from './window.js';
 export interface Security {
   auth: Authenticator;
   tokens: Tokens;
+  identity: NodeIdentity;
   ca: ClusterCa | null;
   log: (line: string) => void;
 }
@@ -32,11 +34,11 @@ function toStatus(err: unknown): Partial<grpc.StatusObject> {
   return { code: grpc.status.INTERNAL, details: short((err as Error)?.message ?? String(err)) };
 }
 
-/** A unary handler around a synchronous core method. */
-function unaryHandler<Req, Res>(fn: (request: Req) => Res): grpc.handleUnaryCall<Req, Res> {
+/** A unary handler around a synchronous core method, given the request and its caller. */
+function unaryHandler<Req, Res>(fn: (request: Req, caller: Caller) => Res): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     try {
-      callback(null, fn(call.request));
+      callback(null, fn(call.request, callerOf(call)));
     } catch (err) {
       callback(toStatus(err) as grpc.ServiceError);
     }
@@ -82,10 +84,29 @@ function guard(plain: SchedulerHandlers, auth: Authenticator): SchedulerHandlers
 }
 
 export function handlers(core: SchedulerCore, security: Security): SchedulerHandlers {
-  const { tokens, ca, log } = security;
+  const { tokens, identity, ca, log, auth } = security;
+  /** The agent token each connected node came with (loopback): whose the name is right now. */
+  const holders = new Map<string, { sink: CommandSink; token: string | null }>();
+  /** Names being joined right now: two Joins for one name must not both get a certificate. */
+  const joining = new Set<string>();
+  const issue = async (node: string, publicKeyPem: string): Promise<{ certificatePem: string; caPem: string }> => {
+    const cert = await ca!.agentCertificate(node, publicKeyPem);
+    identity.recordCertificate(cert.serial, node, cert.expiresAt);
+    return { certificatePem: cert.pem, caPem: ca!.caPem };
+  };
+  const owner = (caller: Caller) => (caller.token === null ? null : { token: caller.token, label: tokens.get(caller.token)?.label ?? '' });
   return guard({
     Connect(call) {
       const node = call.request.node;
+      const holder = holders.get(node);
+      try {
+        const connected = holder !== undefined && core.leases.get(node)?.sink === holder.sink;
+        callers.set(call, auth.connectAs(callerOf(call), node, connected ? holder.token : null));
+      } catch (err) {
+        if (err instanceof AuthError) auth.refused('Connect', call, err);
+        call.emit('error', toStatus(err));
+        return;
+      }
       const sink: CommandSink = {
         write: (command: Command) => {
           if (!call.writableEnded && !call.destroyed) call.write(command);
@@ -94,20 +115,30 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
           if (!call.writableEnded && !call.destroyed) call.end();
         },
       };
-      const gone = (): void => core.disconnected(node, sink);
+      const gone = (): void => {
+        if (holders.get(node)?.sink === sink) holders.delete(node);
+        core.disconnected(node, sink);
+      };
       call.on('cancelled', gone);
       call.on('close', gone);
       call.on('error', gone);
       try {
         core.connect(call.request, sink);
+        holders.set(node, { sink, token: callerOf(call).token });
       } catch (err) {
         call.emit('error', toStatus(err));
       }
     },
     Heartbeat: unaryHandler((r) => ({ known: core.heartbeat(r.node, r.session, Date.now(), r.draining) })),
     GetCode: unaryHandler((r) => ({ code: core.code(r.sha256) })),
-    Report: unaryHandler((r) => ({ stale: !core.report(r) })),
-    Finish: unaryHandler((r) => ({ stale: !core.finish(r) })),
+    Report: unaryHandler((r, caller) => {
+      core.attempts.check(caller, 'Report', r.job, r.attempt, r.secret);
+      return { stale: !core.report(r) };
+    }),
+    Finish: unaryHandler((r, caller) => {
+      core.attempts.check(caller, 'Finish', r.job, r.attempt, r.secret);
+      return { stale: !core.finish(r) };
+    }),
     UploadImage(call, callback) {
       const iterator = (call as AsyncIterable<UploadImageMessage__Output>)[Symbol.asyncIterator]();
       void (async () => {
@@ -115,7 +146,8 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
         const header = first.done ? undefined : first.value.header;
         if (!header) throw new SchedulerError('INVALID_ARGUMENT', 'an upload starts with its header');
         const caller = callerOf(call);
-        if (caller.node !== null && header.node !== caller.node) throw new AuthError('PERMISSION_DENIED', `this agent is node ${caller.node}: it cannot upload for node ${JSON.stringify(header.node)}`);
+        if (caller.node !== null && header.node !== caller.node) throw new AuthError('PERMISSION_DENIED', `this agent is node ${caller.node}: it cannot upload for node ${JSON.stringify(header.node.slice(0, 100))}`);
+        core.attempts.check(caller, 'UploadImage', header.job, header.attempt, header.secret);
         const parts = {
           async *[Symbol.asyncIterator]() {
             for (;;) {
@@ -140,9 +172,10 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
       void (async () => {
         // Only the node that runs the job's current attempt reads its images: a job cannot read another's.
         const caller = callerOf(call);
+        core.attempts.check(caller, 'DownloadImage', call.request.job, call.request.attempt, call.request.secret);
         const job = core.jobs.get(call.request.job);
-        if (caller.node === null || job === undefined || job.state !== 'running' || job.node !== caller.node) {
-          throw new AuthError('PERMISSION_DENIED', `node ${caller.node ?? '(unnamed)'} does not run job ${call.request.job}: only the node running a job may read its images`);
+        if (job === undefined || job.state !== 'running' || job.attempt !== call.request.attempt) {
+          throw new AuthError('PERMISSION_DENIED', `attempt ${call.request.attempt} of job ${call.request.job} is not running: only the node running a job may read its images`);
         }
         const file = await ChunkedFile.open(core.imageFile(call.request.job, call.request.sequence));
         try {
@@ -171,33 +204,99 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
         call.end();
       })().catch((err) => call.emit('error', toStatus(err)));
     },
-    Submit: unaryHandler((r) => core.submit(r)),
-    GetJob: unaryHandler((r) => core.jobInfo(core.job(r.job))),
-    ListJobs: unaryHandler((r) => ({ jobs: core.jobs.list(r.states).map((j) => core.jobInfo(j)) })),
+    Submit: unaryHandler((r, caller) => core.submit(r, owner(caller))),
+    GetJob: unaryHandler((r, caller) => {
+      core.owners.check(caller, 'see', r.job);
+      return core.jobInfo(core.job(r.job));
+    }),
+    ListJobs: unaryHandler((r, caller) => {
+      // Without --all: the jobs the caller may act on. With it: everyone's, read-only, without what others' code produced.
+      const jobs = core.jobs.list(r.states).filter((j) => r.all || core.owners.owns(caller, j.id));
+      return {
+        jobs: jobs.map((j) => {
+          const info = core.jobInfo(j);
+          return core.owners.owns(caller, j.id) ? info : { ...info, resultJson: '', errorJson: '', message: '' };
+        }),
+      };
+    }),
     ListNodes: unaryHandler(() => ({ nodes: core.listNodes(), storage: core.storage.status })),
-    GetLogs: unaryHandler((r) => {
+    GetLogs: unaryHandler((r, caller) => {
+      core.owners.check(caller, 'read the logs of', r.job);
       const job = core.job(r.job);
       return { lines: core.jobs.events(r.job, r.after), state: job.state };
     }),
-    Cancel: unaryHandler((r) => core.cancel(r.job)),
-    Checkpoint: unaryHandler((r) => core.checkpoint(r.job)),
+    Cancel: unaryHandler((r, caller) => {
+      core.owners.check(caller, 'cancel', r.job);
+      return core.cancel(r.job);
+    }),
+    Checkpoint: unaryHandler((r, caller) => {
+      core.owners.check(caller, 'checkpoint', r.job);
+      return core.checkpoint(r.job);
+    }),
     Drain: unaryHandler((r) => core.drain(r.node, r.undo)),
-    ListImages: unaryHandler((r) => ({ images: core.listImages(r.job) })),
-    DeleteImages: unaryHandler((r) => ({ images: core.deleteImages(r.job) })),
+    ListImages: unaryHandler((r, caller) => {
+      core.owners.check(caller, 'list the images of', r.job);
+      return { images: core.listImages(r.job) };
+    }),
+    DeleteImages: unaryHandler((r, caller) => {
+      core.owners.check(caller, 'delete the images of', r.job);
+      return { images: core.deleteImages(r.job) };
+    }),
     Join(call, callback) {
       const { node, publicKeyPem } = call.request;
       const caller = callerOf(call);
       void (async () => {
         if (ca === null) throw new SchedulerError('FAILED_PRECONDITION', 'this scheduler listens without TLS (loopback): agents use their token on every call, no certificate is needed');
         if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(node)) throw new SchedulerError('INVALID_ARGUMENT', `node name ${JSON.stringify(node.slice(0, 100))} is not valid: letters, digits, ".", "_" and "-"`);
-        const certificatePem = await ca.agentCertificate(node, publicKeyPem);
-        log(`node ${node} joined with ${caller.via}: issued its client certificate`);
-        return { certificatePem, caPem: ca.caPem };
+        // A name is joined once: while it holds a live certificate, a join token cannot get another.
+        const live = identity.liveCertificate(node);
+        if (live !== undefined || joining.has(node)) {
+          const err = new AuthError(
+            'PERMISSION_DENIED',
+            `node name ${node} already holds a live certificate${live ? ` (serial ${live.serial}, expires ${new Date(live.expiresAt).toISOString()})` : ''}: choose another --name, or an admin revokes it first (cr-scheduler node revoke ${node})`,
+          );
+          auth.refused('Join', call, err);
+          throw err;
+        }
+        joining.add(node);
+        try {
+          const reply = await issue(node, publicKeyPem);
+          log(`node ${node} joined with ${caller.via}: issued its client certificate`);
+          return reply;
+        } finally {
+          joining.delete(node);
+        }
       })().then(
         (reply) => callback(null, reply),
         (err) => callback(toStatus(err) as grpc.ServiceError),
       );
     },
+    Renew(call, callback) {
+      const caller = callerOf(call);
+      void (async () => {
+        // Only with the certificate being renewed: a token (even an agent's) cannot renew one.
+        if (ca === null || caller.token !== null || caller.node === null) throw new AuthError('PERMISSION_DENIED', 'Renew needs the client certificate being renewed (mutual TLS)');
+        const reply = await issue(caller.node, call.request.publicKeyPem);
+        log(`node ${caller.node} renewed its client certificate`);
+        return reply;
+      })().then(
+        (reply) => callback(null, reply),
+        (err) => callback(toStatus(err) as grpc.ServiceError),
+      );
+    },
+    RevokeNode: unaryHandler((r) => {
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(r.node)) throw new SchedulerError('INVALID_ARGUMENT', `node name ${JSON.stringify(r.node.slice(0, 100))} is not valid: letters, digits, ".", "_" and "-"`);
+      const revoked = identity.revokeNode(r.node);
+      if (revoked.certificates === 0 && revoked.tokens.length === 0 && core.nodes.get(r.node) === undefined) {
+        throw new SchedulerError('NOT_FOUND', `no node ${r.node}: "cr-scheduler nodes" lists them`);
+      }
+      let count = 0;
+      for (const id of revoked.tokens) if (tokens.get(id)?.revokedAt === 0 && tokens.revoke(id)) count++;
+      // Its session ends now; its calls are refused from now on, so its lease runs out and its jobs move.
+      core.leases.get(r.node)?.sink?.end();
+      log(`node ${r.node} revoked: ${revoked.certificates} certificate${revoked.certificates === 1 ? '' : 's'}, ${count} agent token${count === 1 ? '' : 's'}`);
+      return { certificates: revoked.certificates, tokens: count };
+    }),
     CreateToken: unaryHandler((r) => {
       if (!isRole(r.role)) throw new SchedulerError('INVALID_ARGUMENT', `role ${JSON.stringify(r.role.slice(0, 100))} is not one of agent, user, admin`);
       if (r.label.length > 200) throw new SchedulerError('INVALID_ARGUMENT', 'a token label has at most 200 characters');

@@ -5,6 +5,7 @@ import { isMainThread, parentPort, receiveMessageOnPort, workerData, type Messag
 import { RegionMismatchError, StateCaptureError, toErrorRecord, type ErrorRecord } from '../errors.js';
 import { REGION_TYPES, type RegionConstructor, type RegionTypeName } from '../image/format.js';
 import { CONTROL_NONE } from '../policy.js';
+import { importJobModule } from './job-module.js';
 import { RNG_STATE_NAME, RngRegistry, type Rng, type Seed } from './rng.js';
 import { arrive, SYNC_CAPTURED, SYNC_FINISHED, SYNC_GENERATION, SYNC_TIME_DUE, SYNC_WORDS, waitUntil } from './team-sync.js';
 
@@ -228,9 +229,8 @@ function typeName(Ctor: unknown, what: string): RegionTypeName {
 async function main(data: MemberData): Promise<void> {
   const member = new TeamMember(data);
   try {
-    const module = (await import(data.moduleUrl)) as { default?: unknown };
-    if (typeof module.default !== 'function') throw new TypeError(`${data.moduleUrl} has no default export function: a team member is "export default async function (cr, args) { ... }"`);
-    const result = await (module.default as (cr: TeamMemberCr, args: unknown) => unknown)(member, data.args);
+    const main = await importJobModule(data.moduleUrl, 'team member');
+    const result = await (main as (cr: TeamMemberCr, args: unknown) => unknown)(member, data.args);
     // A peer still waiting at a barrier now fails instead of waiting forever.
     Atomics.add(new Int32Array(data.sync), SYNC_FINISHED, 1);
     Atomics.notify(new Int32Array(data.sync), SYNC_GENERATION);

@@ -76,7 +76,7 @@ export type RunOutcome =
   | { status: 'failed'; error: ErrorRecord; attempts: number };
 
 /** Errors that come back the same on every restart: retrying them would only waste time. */
-const FATAL_CODES = new Set(['CR_REGION_MISMATCH', 'CR_STATE_UNCAPTURABLE', 'CR_NO_IMAGE', 'CR_STORE_LOCKED', 'CR_NOT_IN_JOB', 'CR_KEY_INVALID', 'CR_FILE_MISMATCH', 'CR_IDENTITY_MISMATCH']);
+const FATAL_CODES = new Set(['CR_REGION_MISMATCH', 'CR_STATE_UNCAPTURABLE', 'CR_NO_IMAGE', 'CR_STORE_LOCKED', 'CR_NOT_IN_JOB', 'CR_KEY_INVALID', 'CR_FILE_MISMATCH', 'CR_IDENTITY_MISMATCH', 'CR_JOB_FILE']);
 const MAX_RETRY_DELAY_MS = 30_000;
 
 /** Whether restarting after this error could help (false: it would fail the same way again). */

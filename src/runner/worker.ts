@@ -10,6 +10,7 @@ import { setCurrentJob } from '../job/cr.js';
 import { RestoredImage } from '../restore.js';
 import { LocalStore } from '../store/local-store.js';
 import { WRITER_NAME } from '../version.js';
+import { importJobModule } from '../job/job-module.js';
 import { checkResume } from './identity.js';
 import type { JobEvent, JobTask, JobTaskResult } from './task.js';
 
@@ -103,13 +104,10 @@ export default async function runAttempt(task: JobTask): Promise<JobTaskResult> 
       identity: task.identity,
     });
     post({ type: 'started', attempt: task.attempt, image: context.image, codec: codec.description, skipped });
-    const module = (await import(task.jobUrl)) as { default?: unknown };
-    if (typeof module.default !== 'function') {
-      throw new TypeError(`${task.jobUrl} has no default export function: a job is "export default async function (cr, args) { ... }"`);
-    }
+    const main = await importJobModule(task.jobUrl, 'job');
     setCurrentJob(context);
     // Restore errors from here on come from the regions the job registers.
-    const result = await (module.default as (cr: unknown, args: unknown) => unknown)(context, task.args);
+    const result = await (main as (cr: unknown, args: unknown) => unknown)(context, task.args);
     restoringFrom = null;
     await context.close();
     return { status: 'succeeded', result };

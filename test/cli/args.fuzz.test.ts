@@ -82,10 +82,11 @@ const anyValue = fc.oneof(
   fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }).map(String),
 );
 
-const SECONDS: { flag: string; key: string; max: number; env?: string }[] = [
+/** `zero`: 0 is a value (--retry-delay 0 restarts at once); else only positive numbers are. */
+const SECONDS: { flag: string; key: string; max: number; env?: string; zero?: boolean }[] = [
   { flag: '--interval', key: 'interval', max: MAX_SECONDS, env: 'CR_INTERVAL' },
   { flag: '--mtbf', key: 'mtbf', max: MAX_SECONDS, env: 'CR_MTBF' },
-  { flag: '--retry-delay', key: 'retryDelay', max: MAX_TIMER_SECONDS },
+  { flag: '--retry-delay', key: 'retryDelay', max: MAX_TIMER_SECONDS, zero: true },
 ];
 const COUNTS: { flag: string; key: string; min: number; env?: string }[] = [
   { flag: '--every', key: 'every', min: 1 },
@@ -117,8 +118,8 @@ function assertOption(flag: string, key: string, env: string | undefined, wellFo
   );
 }
 
-test('Every value of a seconds option is either a positive decimal number within its bound, taken as written, or a usage error naming the option.', (t) => {
-  for (const { flag, key, max, env } of SECONDS) assertOption(flag, key, env, (v) => decimal(v) && Number(v) > 0 && Number(v) <= max);
+test('Every value of a seconds option is either a positive (or, where allowed, zero) decimal number within its bound, taken as written, or a usage error naming the option.', (t) => {
+  for (const { flag, key, max, env, zero } of SECONDS) assertOption(flag, key, env, (v) => decimal(v) && (zero ? Number(v) >= 0 : Number(v) > 0) && Number(v) <= max);
   t.pass();
 });
 

@@ -1,10 +1,11 @@
 // The command line as a user meets it: help on every command, usage errors (exit 2, the flag
 // named, no stack trace), and `image inspect` / `image verify` on good and damaged images.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { STORE_KEY_FILE } from '../../src/store/local-store.js';
-import { EXAMPLES, FIXTURES, STACK_FRAME, flipBitInBlock, runCli, show, tempDir } from '../runner/helpers.js';
+import { CLI, EXAMPLES, FIXTURES, STACK_FRAME, flipBitInBlock, runCli, show, tempDir } from '../runner/helpers.js';
 
 const HEAT = path.join(EXAMPLES, 'heat2d.mjs');
 const COUNTER = path.join(FIXTURES, 'counter-job.mjs');
@@ -33,6 +34,7 @@ const HELP: { command: string[]; lists: string[] }[] = [
       '--codec <codec>',
       '--max-heap <MiB>',
       '--no-progress',
+      '-q, --quiet',
       '(default: ".cr", env: CR_STORE)',
       '(default: 60, env: CR_INTERVAL)',
       '(env: CR_MTBF)',
@@ -45,14 +47,14 @@ const HELP: { command: string[]; lists: string[] }[] = [
       'Exit status: 0 when the job succeeded, 75 when it stopped after a signal and resumes when run again (EX_TEMPFAIL: batch scripts requeue on it, see docs/hpc.md), 1 when it failed or was not run (other args or code than its images\'), 2 on a usage error.',
     ],
   },
-  { command: ['image', '--help'], lists: ['Usage: cr-scheduler image [options] [command]', 'inspect [options] <file>', 'verify [options] <file>'] },
+  { command: ['image', '--help'], lists: ['Usage: cr-scheduler image [options] [command]', 'inspect [options] <file>', 'verify [options] <file...>'] },
   {
     command: ['image', 'inspect', '--help'],
     lists: ['Usage: cr-scheduler image inspect [options] <file>', '--key-file <file>', '(env: CR_KEY_FILE)', '--json'],
   },
   {
     command: ['image', 'verify', '--help'],
-    lists: ['Usage: cr-scheduler image verify [options] <file>', '--key-file <file>', '(env: CR_KEY_FILE)', '--json'],
+    lists: ['Usage: cr-scheduler image verify [options] <file...>', '--key-file <file>', '(env: CR_KEY_FILE)', '--json'],
   },
 ];
 
@@ -111,6 +113,15 @@ test('An unknown command exits 2 and names it.', async (t) => {
   t.notRegex(run.stderr, STACK_FRAME);
 });
 
+test('A mistyped command gets the suggestion on a line of its own, and a control character in it stays escaped.', async (t) => {
+  const run = await runCli(t, ['bogus']);
+  t.is(run.code, 2, show(run));
+  t.is(run.stderr, "error: unknown command 'bogus'\n(Did you mean logs?)\n(add --help for usage)\n");
+  const sneaky = await runCli(t, ['log\ns']);
+  t.is(sneaky.code, 2, show(sneaky));
+  t.true(sneaky.stderr.startsWith("error: unknown command 'log\\ns'\n"), sneaky.stderr);
+});
+
 /** A store of its own holding the images of a finished heat2d run; returns its newest image. */
 async function heatImage(t: ExecutionContext): Promise<{ store: string; image: string }> {
   const store = tempDir(t, 'image');
@@ -158,6 +169,45 @@ test('image verify exits 0 on a good image and 1 with the error on a damaged one
   t.is(bad.code, 1, show(bad));
   t.is(bad.stdout, '');
   t.is(bad.stderr, `cr-scheduler: ${image}: region "u1" block 0 is damaged: its stored bytes do not match their hash\n`);
+});
+
+test('A reader that goes away (| head) ends cr quietly: no EPIPE stack trace, exit 0.', async (t) => {
+  // The pipe's read end is closed before cr starts, so its first write meets EPIPE.
+  const child = spawn(process.execPath, [CLI, 'run', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.destroy();
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  t.is(stderr, '');
+  t.is(code, 0);
+});
+
+test('image verify takes several images and prints a result for each, as text or one JSON object per line, failures included.', async (t) => {
+  const { store, image: good } = await heatImage(t);
+  // A damaged copy in a copy of the store (whose key it finds beside it).
+  const copy = tempDir(t, 'verify-copy');
+  fs.cpSync(store, copy, { recursive: true });
+  const image = path.join(copy, path.relative(store, good));
+  await flipBitInBlock(image, 'u1');
+  const missing = path.join(path.dirname(image), 'nope.crimg');
+  const damage = `${image}: region "u1" block 0 is damaged: its stored bytes do not match their hash`;
+
+  const text = await runCli(t, ['image', 'verify', good, image, missing]);
+  t.is(text.code, 1, show(text));
+  t.regex(text.stdout, /^OK {2}.+00000002\.crimg: image heat2d-00000002, 4 sections, .*tag and every hash verified\n$/);
+  t.is(text.stderr, `cr-scheduler: ${damage}\ncr-scheduler: no file at ${missing}\n`);
+
+  const json = await runCli(t, ['image', 'verify', '--json', good, image, missing]);
+  t.is(json.code, 1, show(json));
+  t.is(json.stderr, '');
+  const results = json.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.deepEqual(results[0], { file: good, ok: true, id: 'heat2d-00000002', sections: 4, blocks: results[0]!.blocks });
+  t.deepEqual(results[1], { file: image, ok: false, code: 'CR_IMAGE_CORRUPT', error: damage });
+  t.deepEqual(results[2], { file: missing, ok: false, code: 'CR_USAGE', error: `no file at ${missing}` });
+
+  const onlyMissing = await runCli(t, ['image', 'verify', '--json', missing]);
+  t.is(onlyMissing.code, 2, show(onlyMissing));
+  t.deepEqual(JSON.parse(onlyMissing.stdout), { file: missing, ok: false, code: 'CR_USAGE', error: `no file at ${missing}` });
 });
 
 test('image verify without a key exits 2 telling to pass --key-file, and checks the tag with it.', async (t) => {

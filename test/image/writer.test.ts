@@ -174,7 +174,7 @@ test('The header, manifest and footer hold exactly the fields docs/image-format.
   const m = parts.manifest;
   t.deepEqual(m, written.manifest);
   t.deepEqual(Object.keys(m).sort(), [
-    'attempt', 'bases', 'blockSize', 'codec', 'createdAt', 'format', 'id', 'job', 'level', 'meta', 'parent', 'sections', 'sequence', 'writer',
+    'attempt', 'bases', 'blockSize', 'codec', 'createdAt', 'format', 'id', 'identity', 'job', 'level', 'meta', 'parent', 'sections', 'sequence', 'writer',
   ]);
   t.like(m, {
     format: 1,
@@ -190,6 +190,7 @@ test('The header, manifest and footer hold exactly the fields docs/image-format.
     blockSize: 4 * KiB,
     writer: 'cr test',
     meta: { calls: 7, note: 'x' },
+    identity: null,
   });
   t.deepEqual(
     m.sections.map((s) => [s.kind, s.name, s.kind === 'state' ? s.role : s.type, s.elementSize, s.length]),

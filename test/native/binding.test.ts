@@ -1,3 +1,4 @@
+import os from 'node:os';
 import test from 'ava';
 import type { ExecutionContext } from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -735,8 +736,11 @@ test('encodeBlocks on the background threads writes the same blocks, and those t
     const kind = comm.replace(/-\d+$/, '');
     nice.set(kind, [...(nice.get(kind) ?? []), Number(fields[16])]);
   }
-  t.deepEqual(nice.get('cr-bg'), Array(native.threads).fill(5));
-  t.deepEqual(nice.get('cr-pool'), Array(native.threads).fill(0));
+  // The pool sets nice 5 outright; under a suite run with nice above 5, only root may lower it.
+  const base = os.getPriority();
+  const bg = base <= 5 || process.getuid?.() === 0 ? 5 : base;
+  t.deepEqual(nice.get('cr-bg'), Array(native.threads).fill(bg));
+  t.deepEqual(nice.get('cr-pool'), Array(native.threads).fill(base));
 });
 
 test('exec replaces the process with another program: the same pid, the environment, stdout and stderr kept; a program that cannot run throws.', (t) => {

@@ -18,12 +18,16 @@ function counterCommand(store: string, args: Record<string, unknown>, ...extra: 
   return ['run', COUNTER, '--store', store, '--args', JSON.stringify(args), '--every', '10', '--interval', '3600', '--full-every', '1', '--retry-delay', '0.01', ...extra];
 }
 
-/** Name, size and mtime of every file in the job's directory: equal before and after means nothing was written. */
+/**
+ * Name, size and mtime of every file in the job's directory: equal before and after means nothing
+ * was written. A run killed mid-commit leaves a temp file that the next run's store clears away:
+ * it holds nothing committed, so it is not compared.
+ */
 function snapshot(store: string, job: string): string[] {
   const dir = path.join(store, job);
   return fs
     .readdirSync(dir)
-    .filter((name) => name !== 'lock')
+    .filter((name) => name !== 'lock' && !/^\..*\.tmp\.\d+$/.test(name))
     .sort()
     .map((name) => {
       const stat = fs.statSync(path.join(dir, name));

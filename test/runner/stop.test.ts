@@ -4,7 +4,7 @@
 import path from 'node:path';
 import test from 'ava';
 import { EXIT_STOPPED } from '../../scheduler/signals.js';
-import { EXAMPLES, imageId, newestSequence, resultOf, runCli, show, startCli, tempDir, uninterruptedResult } from './helpers.js';
+import { CLI, EXAMPLES, imageId, newestSequence, resultOf, runCli, show, startCli, tempDir, uninterruptedResult } from './helpers.js';
 
 const HEAT = path.join(EXAMPLES, 'heat2d.mjs');
 // About 2 s of work; the signal comes with the first image, long before the end.
@@ -22,14 +22,16 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     t.is(stopped.stdout, '', 'a stopped job prints no result');
     const key = signal === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM';
     t.regex(stopped.stderr, new RegExp(`^${signal}: checkpointing "heat2d" at its next safe point, then stopping \\(${key} again stops at once\\)$`, 'm'));
-    const said = /^job "heat2d" stopped after checkpoint (\S+)\. Resume it with:\n {2}cr-scheduler run (\S+) --store (\S+) --args '(.+)'$/m.exec(stopped.stderr);
+    const said = /^job "heat2d" stopped after checkpoint (\S+)\. Resume it with:\n {2}node (\S+) run (\S+) --args '(.+)' --store (\S+) --interval 3600 --every 1000$/m.exec(stopped.stderr);
     t.truthy(said, stopped.stderr);
-    // The stop's image is the newest, and the hint names this job file and this store.
+    // The stop's image is the newest, and the hint names cr as it was started, this job file,
+    // its arguments, this store and the checkpoint options.
     const stopImage = newestSequence(store, 'heat2d');
     t.is(said![1], imageId('heat2d', stopImage));
-    t.is(said![2], HEAT);
-    t.is(said![3], store);
+    t.is(path.resolve(said![2]!), CLI);
+    t.is(said![3], HEAT);
     t.is(said![4], JSON.stringify(HEAT_ARGS));
+    t.is(said![5], store);
 
     const resumed = await runCli(t, command);
     t.is(resumed.code, 0, show(resumed));
@@ -50,10 +52,11 @@ test('The resume command printed on a stop resumes the job when run as printed.'
   run.child.kill('SIGTERM');
   const stopped = await run.exit;
   t.is(stopped.code, EXIT_STOPPED, run.describe());
-  const hint = /Resume it with:\n {2}cr-scheduler (.+)$/m.exec(stopped.stderr)?.[1];
+  const hint = /Resume it with:\n {2}node (\S+) (.+)$/m.exec(stopped.stderr);
   if (!hint) return t.fail(stopped.stderr);
-  t.deepEqual(shellWords(hint), ['run', HEAT, '--store', store, '--args', JSON.stringify(args)]);
-  const resumed = await runCli(t, shellWords(hint));
+  t.is(path.resolve(hint[1]!), CLI);
+  t.deepEqual(shellWords(hint[2]!), ['run', HEAT, '--args', JSON.stringify(args), '--store', store, '--interval', '3600', '--every', '1000']);
+  const resumed = await runCli(t, shellWords(hint[2]!));
   t.is(resumed.code, 0, show(resumed));
   t.regex(resumed.stderr, /resuming "heat2d" from image /);
   t.deepEqual(resultOf(t, resumed), await uninterruptedResult(HEAT, HEAT_ARGS));

@@ -1,7 +1,9 @@
 // bundleJob: one module for a job, or a code pack when it names member modules by URL.
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import test from 'ava';
+import { JobFileError } from '../../src/index.js';
 import { bundleJob } from '../../scheduler/bundle.js';
 import { decodePack, isPack, JOB_MODULE } from '../../scheduler/code-pack.js';
 import { EXAMPLES, tempDir } from '../runner/helpers.js';
@@ -36,4 +38,38 @@ test('member modules from other directories get distinct names, and a member nam
   t.regex(job, /new URL\(["']\.\/missing\.mjs["'], import\.meta\.url\)/);
   t.regex(files[1]!.bytes.toString(), /new URL\("\.\/m-2\.mjs", import\.meta\.url\)/);
   t.notRegex(files[2]!.bytes.toString(), /: number/, 'the TypeScript member is compiled');
+});
+
+test('a TypeScript job bundles with its types stripped, and its source map names the user\'s files for the agent', async (t) => {
+  const dir = tempDir(t, 'bundle-ts');
+  fs.writeFileSync(path.join(dir, 'job.ts'), "import { two } from './two.js';\nexport default async function (cr: unknown, args: { n: number }): Promise<number> {\n  return two() * args.n;\n}\n");
+  fs.writeFileSync(path.join(dir, 'two.ts'), 'export const two = (): number => 2;\n');
+  const code = (await bundleJob(path.join(dir, 'job.ts'))).toString();
+  t.notRegex(code, /: Promise<number>/);
+  const map = JSON.parse(Buffer.from(/sourceMappingURL=data:application\/json;base64,(\S+)/.exec(code)![1]!, 'base64').toString()) as { sourceRoot: string; sources: string[] };
+  // Node resolves each source against the root: the files as they are on the submitting machine.
+  const files = map.sources.map((s) => fileURLToPath(new URL(s, map.sourceRoot))).sort();
+  t.deepEqual(files, [path.join(dir, 'job.ts'), path.join(dir, 'two.ts')]);
+});
+
+test('a syntax error, an import not found or no default export is a JobFileError with the place, before anything is sent', async (t) => {
+  const dir = tempDir(t, 'bundle-bad');
+  const bad = path.join(dir, 'bad.ts');
+  fs.writeFileSync(bad, 'export default async function () {\n  return 1 +;\n}\n');
+  const syntax = await t.throwsAsync(bundleJob(bad), { instanceOf: JobFileError });
+  t.is(syntax.code, 'CR_JOB_FILE');
+  t.like(syntax.location, { file: bad, line: 2, column: 13 });
+
+  const missing = path.join(dir, 'missing.mjs');
+  fs.writeFileSync(missing, "import x from 'no-such-package-for-cr';\nexport default async () => x;\n");
+  const notFound = await t.throwsAsync(bundleJob(missing), { instanceOf: JobFileError });
+  t.is(notFound.code, 'CR_JOB_FILE');
+  t.like(notFound.location, { file: missing, line: 1, column: 15 });
+  t.regex(notFound.message, /Cannot find module "no-such-package-for-cr"/);
+
+  const nodefault = path.join(dir, 'nodefault.mjs');
+  fs.writeFileSync(nodefault, 'export async function job() {}\n');
+  const noDefault = await t.throwsAsync(bundleJob(nodefault), { instanceOf: JobFileError });
+  t.is(noDefault.code, 'CR_JOB_FILE');
+  t.is(noDefault.message, `${nodefault}: has no default export function: a job is "export default async function (cr, args) { ... }"`);
 });

@@ -1,10 +1,10 @@
 // The code identity `run` records: the job file and the project files it imports or names as a
-// module, each by its hash; packages are left out; code that cannot be read is a BundleError.
+// module, each by its hash; packages are left out; code that cannot be parsed is a JobFileError.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { BundleError } from '../../scheduler/bundle.js';
+import { JobFileError } from '../../src/index.js';
 import { codeIdentity } from '../../scheduler/code-identity.js';
 import { codeOfFiles, sha256Hex } from '../../src/runner/identity.js';
 
@@ -42,9 +42,10 @@ test('The identity hashes the job file, its imports and the modules it names, by
   t.not(changed.files!['lib/a.mjs'], identity.files!['lib/a.mjs']);
 });
 
-test('A job whose code cannot be read is a BundleError naming the file and line.', async (t) => {
+test('A job whose code cannot be parsed is a JobFileError naming the file, line and column.', async (t) => {
   const dir = project(t);
   fs.writeFileSync(path.join(dir, 'lib/a.mjs'), 'export const a = (;\n');
-  const err = await t.throwsAsync(codeIdentity(path.join(dir, 'job.mjs')), { instanceOf: BundleError });
-  t.regex(err?.message ?? '', /^cannot read the code of .*job\.mjs: .*lib\/a\.mjs:1: /);
+  const err = await t.throwsAsync(codeIdentity(path.join(dir, 'job.mjs')), { instanceOf: JobFileError });
+  t.is(err?.code, 'CR_JOB_FILE');
+  t.like(err?.location, { file: path.join(dir, 'lib/a.mjs'), line: 1, column: 19 });
 });

@@ -21,6 +21,7 @@ const PROPER = new Set([
   grpc.status.PERMISSION_DENIED,
   grpc.status.UNAUTHENTICATED,
   grpc.status.CANCELLED, // Connect streams that were accepted are cancelled by the test itself
+  grpc.status.RESOURCE_EXHAUSTED, // an upload, with its attempt's secret, declaring more than --max-image-bytes
 ]);
 
 const nasty = fc.oneof(
@@ -30,6 +31,9 @@ const nasty = fc.oneof(
 );
 const id = fc.oneof(fc.constantFrom(0, 1, 2, 0xffffffff), fc.nat({ max: 0xffffffff }));
 const size = fc.oneof(fc.nat({ max: 1 << 20 }), fc.constantFrom(0, Number.MAX_SAFE_INTEGER));
+/** The secret of attempt 1 of job 1, from its assignment to node "fuzz": uploads and downloads carry it or a wrong one. */
+let heldSecret = '';
+const secret = fc.oneof({ arbitrary: fc.constant(null).map(() => heldSecret), weight: 3 }, { arbitrary: nasty, weight: 1 });
 const part: fc.Arbitrary<UploadImageMessage> = fc.oneof(
   fc.record({
     header: fc.record(
@@ -39,6 +43,7 @@ const part: fc.Arbitrary<UploadImageMessage> = fc.oneof(
         sequence: id,
         bytes: size,
         node: fc.oneof(fc.constant('fuzz'), nasty),
+        secret,
         // A parallel upload's part: counts, ranges and ids in and out of bounds.
         parts: fc.oneof(fc.constantFrom(0, 1, 2, 3, 16, 17), id),
         part: fc.oneof(fc.constantFrom(0, 1, 2), id),
@@ -46,7 +51,7 @@ const part: fc.Arbitrary<UploadImageMessage> = fc.oneof(
         length: size,
         uploadId: fc.oneof(fc.constantFrom('fuzz-upload-1', 'fuzz-upload-2'), nasty),
       },
-      { requiredKeys: ['job', 'attempt', 'sequence', 'bytes', 'node'] },
+      { requiredKeys: ['job', 'attempt', 'sequence', 'bytes', 'node', 'secret'] },
     ),
   }),
   fc.record({ chunk: fc.uint8Array({ maxLength: 4096 }).map((a) => Buffer.from(a)) }),
@@ -73,8 +78,15 @@ test('Connect, DownloadImage and UploadImage answer random, huge and out-of-orde
   const dataDir = path.join(parent, 'data');
   // Parallel uploads whose other parts never come fail after the idle timeout: short here.
   const scheduler = await startScheduler(t, { dataDir, extra: ['--upload-idle-timeout', '0.3'] });
-  const tokens = { admin: adminToken(scheduler.address), agent: await createToken(scheduler.address, 'agent'), user: await createToken(scheduler.address, 'user') };
-  const clients = Object.fromEntries(Object.entries(tokens).map(([role, token]) => [role, schedulerClient(scheduler.address, { token, node: 'fuzz' })]));
+  // Two agent tokens: "agent" is node fuzz, which runs the job and keeps its session (its
+  // attempt's secret stays the one in heldSecret); "agent2" is node fuzz2, whose Connects are fuzzed.
+  const tokens = {
+    admin: adminToken(scheduler.address),
+    agent: await createToken(scheduler.address, 'agent'),
+    agent2: await createToken(scheduler.address, 'agent'),
+    user: await createToken(scheduler.address, 'user'),
+  };
+  const clients = Object.fromEntries(Object.entries(tokens).map(([role, token]) => [role, schedulerClient(scheduler.address, { token })]));
   t.teardown(() => Object.values(clients).forEach((c) => c.close()));
   const admin = clients.admin!;
   // A real job, so that ids 1 and 2 reach the checks behind "no such job".
@@ -83,18 +95,27 @@ test('Connect, DownloadImage and UploadImage answer random, huge and out-of-orde
   // Node "fuzz" (the agent token's node) is connected and runs the job, so that calls in its name
   // get past the authorization checks into the handlers' own (ids, sizes, order, fencing).
   const held = clients.agent!.Connect({ node: 'fuzz', slots: 1, running: [], version: 'fuzz' });
-  held.on('data', () => undefined);
+  held.on('data', (c: { command?: string; assign?: { secret: string } }) => {
+    if (c.command === 'assign') heldSecret = c.assign!.secret;
+  });
   held.on('error', () => undefined);
   t.teardown(() => held.cancel());
   const deadline = Date.now() + 60_000; // a hang guard only: a fixed number of polls was too short under load
   while ((await unary(admin, 'GetJob', { job: 1 })).state !== 'running' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 
+  const second = clients.agent2!.Connect({ node: 'fuzz2', slots: 1, running: [], version: 'fuzz' });
+  second.on('error', () => undefined);
+  await new Promise((resolve) => second.once('data', resolve));
+  second.cancel();
+
   const role = fc.constantFrom('admin', 'agent', 'user');
-  const node = fc.oneof(fc.constant('fuzz'), nasty);
-  const job = fc.oneof(fc.constant(1), id);
+  const connectRole = fc.constantFrom('admin', 'agent2', 'user');
+  const node = fc.oneof(fc.constant('fuzz2'), fc.constant('fuzz'), nasty);
+  const job = fc.oneof({ arbitrary: fc.constant(1), weight: 3 }, { arbitrary: id, weight: 1 });
+  const attempt = fc.oneof({ arbitrary: fc.constant(1), weight: 3 }, { arbitrary: id, weight: 1 });
   const call = fc.oneof(
-    fc.record({ rpc: fc.constant('Connect' as const), role, request: fc.record({ node, slots: id, running: fc.array(fc.record({ job: id, attempt: id }), { maxLength: 3 }), version: nasty }) }),
-    fc.record({ rpc: fc.constant('DownloadImage' as const), role, request: fc.record({ job, sequence: id, offset: size, length: size }, { requiredKeys: ['job', 'sequence'] }) }),
+    fc.record({ rpc: fc.constant('Connect' as const), role: connectRole, request: fc.record({ node, slots: id, running: fc.array(fc.record({ job: id, attempt: id }), { maxLength: 3 }), version: nasty }) }),
+    fc.record({ rpc: fc.constant('DownloadImage' as const), role, request: fc.record({ job, sequence: id, offset: size, length: size, attempt, secret }, { requiredKeys: ['job', 'sequence', 'attempt', 'secret'] }) }),
     fc.record({ rpc: fc.constant('UploadImage' as const), role, parts: fc.array(part, { maxLength: 6 }) }),
   );
   const seen = new Map<string, number>();

@@ -22,11 +22,11 @@ const id = fc.oneof(fc.constantFrom(0, 1, 2, 0xffffffff), fc.nat({ max: 0xffffff
 const REQUESTS: { [K in keyof UnaryRpcs]?: fc.Arbitrary<UnaryRpcs[K][0]> } = {
   Heartbeat: fc.record({ node: nasty, session: nasty }),
   GetCode: fc.record({ sha256: nasty }),
-  Report: fc.record({ job: id, attempt: id, progress: fc.double(), message: nasty }),
-  Finish: fc.record({ job: id, attempt: id, outcome: fc.constantFrom('SUCCEEDED', 'FAILED', 'CANCELLED', 'STOPPED'), resultJson: nasty, errorJson: nasty }),
+  Report: fc.record({ job: id, attempt: id, secret: nasty, progress: fc.double(), message: nasty }),
+  Finish: fc.record({ job: id, attempt: id, secret: nasty, outcome: fc.constantFrom('SUCCEEDED', 'FAILED', 'CANCELLED', 'STOPPED'), resultJson: nasty, errorJson: nasty }),
   Submit: fc.record({ name: nasty, code: fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)), argsJson: nasty, priority: fc.integer({ min: -1000, max: 1000 }), retries: id, intervalMs: id, fullEvery: id }),
   GetJob: fc.record({ job: id }),
-  ListJobs: fc.record({ states: fc.array(nasty, { maxLength: 3 }) }),
+  ListJobs: fc.record({ states: fc.array(nasty, { maxLength: 3 }), all: fc.boolean() }),
   GetLogs: fc.record({ job: id, after: id }),
   Cancel: fc.record({ job: id }),
   Checkpoint: fc.record({ job: id }),
@@ -35,6 +35,8 @@ const REQUESTS: { [K in keyof UnaryRpcs]?: fc.Arbitrary<UnaryRpcs[K][0]> } = {
   Join: fc.record({ node: nasty, publicKeyPem: nasty }),
   CreateToken: fc.record({ role: fc.oneof(nasty, fc.constantFrom('agent', 'user', 'admin')), ttlS: id, label: nasty }),
   RevokeToken: fc.record({ id: fc.oneof(nasty, fc.stringMatching(/^[0-9a-f]{12}$/)) }),
+  Renew: fc.record({ publicKeyPem: nasty }),
+  RevokeNode: fc.record({ node: nasty }),
 };
 
 function codeOf(promise: Promise<unknown>): Promise<{ code: number; details: string }> {
@@ -49,8 +51,13 @@ test('Every unary RPC answers random, huge and path-traversal requests with a pr
   const dataDir = path.join(parent, 'data');
   const scheduler = await startScheduler(t, { dataDir });
   const tokens = { admin: adminToken(scheduler.address), agent: await createToken(scheduler.address, 'agent'), user: await createToken(scheduler.address, 'user') };
-  const clients = Object.fromEntries(Object.entries(tokens).map(([role, token]) => [role, schedulerClient(scheduler.address, { token, node: 'fuzz' })]));
+  const clients = Object.fromEntries(Object.entries(tokens).map(([role, token]) => [role, schedulerClient(scheduler.address, { token })]));
   t.teardown(() => Object.values(clients).forEach((c) => c.close()));
+  // The agent token's first Connect binds it to node "fuzz": its calls then reach the handlers' checks.
+  const held = clients.agent!.Connect({ node: 'fuzz', slots: 1, running: [], version: 'fuzz' });
+  held.on('error', () => undefined);
+  await new Promise((resolve) => held.once('data', resolve));
+  t.teardown(() => held.cancel());
   const methods = Object.keys(REQUESTS) as (keyof UnaryRpcs)[];
   const call = fc.constantFrom(...methods).chain((method) => fc.tuple(fc.constant(method), REQUESTS[method]! as fc.Arbitrary<unknown>, fc.constantFrom('admin', 'agent', 'user')));
   await fc.assert(

@@ -33,7 +33,10 @@ import type { ListTokensRequest as _cr_v1_ListTokensRequest, ListTokensRequest__
 import type { LogLine as _cr_v1_LogLine, LogLine__Output as _cr_v1_LogLine__Output } from './cr/v1/LogLine.js';
 import type { NodeInfo as _cr_v1_NodeInfo, NodeInfo__Output as _cr_v1_NodeInfo__Output } from './cr/v1/NodeInfo.js';
 import type { Registered as _cr_v1_Registered, Registered__Output as _cr_v1_Registered__Output } from './cr/v1/Registered.js';
+import type { RenewRequest as _cr_v1_RenewRequest, RenewRequest__Output as _cr_v1_RenewRequest__Output } from './cr/v1/RenewRequest.js';
 import type { ReportRequest as _cr_v1_ReportRequest, ReportRequest__Output as _cr_v1_ReportRequest__Output } from './cr/v1/ReportRequest.js';
+import type { RevokeNodeReply as _cr_v1_RevokeNodeReply, RevokeNodeReply__Output as _cr_v1_RevokeNodeReply__Output } from './cr/v1/RevokeNodeReply.js';
+import type { RevokeNodeRequest as _cr_v1_RevokeNodeRequest, RevokeNodeRequest__Output as _cr_v1_RevokeNodeRequest__Output } from './cr/v1/RevokeNodeRequest.js';
 import type { RevokeTokenRequest as _cr_v1_RevokeTokenRequest, RevokeTokenRequest__Output as _cr_v1_RevokeTokenRequest__Output } from './cr/v1/RevokeTokenRequest.js';
 import type { RunningAttempt as _cr_v1_RunningAttempt, RunningAttempt__Output as _cr_v1_RunningAttempt__Output } from './cr/v1/RunningAttempt.js';
 import type { SchedulerClient as _cr_v1_SchedulerClient, SchedulerDefinition as _cr_v1_SchedulerDefinition } from './cr/v1/Scheduler.js';
@@ -83,7 +86,10 @@ export interface ProtoGrpcType {
       LogLine: MessageTypeDefinition<_cr_v1_LogLine, _cr_v1_LogLine__Output>
       NodeInfo: MessageTypeDefinition<_cr_v1_NodeInfo, _cr_v1_NodeInfo__Output>
       Registered: MessageTypeDefinition<_cr_v1_Registered, _cr_v1_Registered__Output>
+      RenewRequest: MessageTypeDefinition<_cr_v1_RenewRequest, _cr_v1_RenewRequest__Output>
       ReportRequest: MessageTypeDefinition<_cr_v1_ReportRequest, _cr_v1_ReportRequest__Output>
+      RevokeNodeReply: MessageTypeDefinition<_cr_v1_RevokeNodeReply, _cr_v1_RevokeNodeReply__Output>
+      RevokeNodeRequest: MessageTypeDefinition<_cr_v1_RevokeNodeRequest, _cr_v1_RevokeNodeRequest__Output>
       RevokeTokenRequest: MessageTypeDefinition<_cr_v1_RevokeTokenRequest, _cr_v1_RevokeTokenRequest__Output>
       RunningAttempt: MessageTypeDefinition<_cr_v1_RunningAttempt, _cr_v1_RunningAttempt__Output>
       Scheduler: SubtypeConstructor<typeof grpc.Client, _cr_v1_SchedulerClient> & { service: _cr_v1_SchedulerDefinition }

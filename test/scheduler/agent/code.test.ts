@@ -12,8 +12,13 @@ import { adminToken, createToken, startScheduler } from '../helpers.js';
 test("Job code is cached whole under its sha256, once, by slots fetching it at the same time, leaving no temp file; damaged code is refused.", async (t) => {
   const scheduler = await startScheduler(t);
   const admin = schedulerClient(scheduler.address, { token: adminToken(scheduler.address) });
-  const agent = schedulerClient(scheduler.address, { token: await createToken(scheduler.address, 'agent'), node: 'n1' });
+  const agent = schedulerClient(scheduler.address, { token: await createToken(scheduler.address, 'agent') });
+  // The agent token's first Connect binds it to its node: only then may it fetch code.
+  const connect = agent.Connect({ node: 'n1', slots: 1, running: [], version: 'test' });
+  connect.on('error', () => undefined);
+  await new Promise((resolve) => connect.once('data', resolve));
   t.teardown(() => {
+    connect.cancel();
     admin.close();
     agent.close();
   });

@@ -8,16 +8,20 @@ import { client, createToken, startScheduler, waitFor, type SchedulerProcess } f
 import type { Cluster } from '../../../scheduler/client.js';
 
 /** A job running as attempt 1 on node n1, whose agent is this test (a Connect stream it holds). */
-async function runningJob(t: Parameters<typeof client>[0], scheduler: SchedulerProcess): Promise<{ agent: SchedulerClient; cluster: Cluster; id: number }> {
+async function runningJob(t: Parameters<typeof client>[0], scheduler: SchedulerProcess): Promise<{ agent: SchedulerClient; cluster: Cluster; id: number; secret: string }> {
   const cluster = client(t, scheduler.address);
   const agent = schedulerClient(scheduler.address, { token: await createToken(scheduler.address, 'agent') });
   t.teardown(() => agent.close());
   const stream = agent.Connect({ node: 'n1', slots: 1, running: [], version: 'test' });
   stream.on('error', () => undefined);
+  let secret = '';
+  stream.on('data', (c: { command?: string; assign?: { secret: string } }) => {
+    if (c.command === 'assign') secret = c.assign!.secret;
+  });
   t.teardown(() => stream.cancel());
   const id = (await cluster.call('Submit', { name: 'loud', code: Buffer.from('export default async () => 1'), argsJson: '{}' })).id;
-  await waitFor('the job to run on n1', async () => ((await cluster.call('GetJob', { job: id })).state === 'running' ? true : undefined));
-  return { agent, cluster, id };
+  await waitFor('the job to run on n1', async () => ((await cluster.call('GetJob', { job: id })).state === 'running' && secret !== '' ? true : undefined));
+  return { agent, cluster, id, secret };
 }
 
 async function allLines(cluster: Cluster, id: number): Promise<string[]> {
@@ -32,9 +36,9 @@ async function allLines(cluster: Cluster, id: number): Promise<string[]> {
 
 test('A job that logs faster than reports go out loses its oldest lines past the bound, and its log says how many and that it logged too fast.', async (t) => {
   const scheduler = await startScheduler(t, { leaseS: 120 });
-  const { agent, cluster, id } = await runningJob(t, scheduler);
+  const { agent, cluster, id, secret } = await runningJob(t, scheduler);
   let stale = false;
-  const reporter = new Reporter(agent, id, 1, () => (stale = true));
+  const reporter = new Reporter(agent, id, 1, secret, () => (stale = true));
   t.teardown(() => reporter.close());
   const total = MAX_BUFFERED_LINES + 2500;
   for (let i = 0; i < total; i++) reporter.log(`line ${i}`);
@@ -50,8 +54,8 @@ test('A job that logs faster than reports go out loses its oldest lines past the
 
 test('Lines dropped while the scheduler was down are reported, once it is back, as dropped while it was unreachable.', async (t) => {
   const first = await startScheduler(t, { leaseS: 120 });
-  const { agent, id } = await runningJob(t, first);
-  const reporter = new Reporter(agent, id, 1, () => undefined);
+  const { agent, id, secret } = await runningJob(t, first);
+  const reporter = new Reporter(agent, id, 1, secret, () => undefined);
   t.teardown(() => reporter.close());
   first.cli.child.kill('SIGKILL');
   await first.cli.exit;

@@ -167,6 +167,10 @@ test('The packed package installs into a new project, builds its addon there, an
   t.is(result.samples, 2_000_000);
   t.true(Math.abs(result.pi - Math.PI) < 0.01, String(result.pi));
   t.true(fs.readdirSync(path.join(project, '.cr', 'job')).some((name) => name.endsWith('.crimg')), 'images were written in the project');
+  // The TypeScript job itself runs as well, with no build step.
+  const direct = await sh(cli, ['run', path.join(project, 'job.ts'), '--args', '{"samples": 2000000}', '--fresh'], project);
+  t.is(direct.status, 0, direct.output);
+  t.is((JSON.parse(direct.stdout) as { samples: number }).samples, 2_000_000);
   fs.writeFileSync(path.join(project, 'same.mjs'), `import { cr as imported } from '${PACKAGE_NAME}';\nexport default async (cr) => ({ same: imported.attempt === cr.attempt && typeof imported.state === 'function' });\n`);
   const same = await sh(cli, ['run', path.join(project, 'same.mjs')], project);
   t.is(same.status, 0, same.output);

@@ -64,6 +64,20 @@ test("A job's own failure is retried with back-off up to its limit, then fails; 
   t.is(j.get(fatal)!.retries_used, 0);
 });
 
+test('The timeline counts retries in words: "1 retry", "2 retries".', (t) => {
+  const j = jobs(t);
+  const one = j.submit({ ...JOB, retries: 1 }).id;
+  j.start([{ job: one, node: 'a' }], 0);
+  j.finish(one, 1, { outcome: 'failed', errorJson: JSON.stringify({ message: 'boom' }), retryable: true }, 10);
+  j.start([{ job: one, node: 'a' }], 10 + RETRY_BASE_MS);
+  t.is(j.finish(one, 2, { outcome: 'failed', errorJson: JSON.stringify({ message: 'boom' }), retryable: true }, 5000), 'failed');
+  const texts = j.events(one, 0).map((e) => e.text);
+  t.true(texts.includes('submitted (priority 0, 1 retry)'), texts.join('\n'));
+  t.true(texts.includes('failed: boom (after 1 retry)'), texts.join('\n'));
+  const two = j.submit(JOB).id;
+  t.true(j.events(two, 0).some((e) => e.text === 'submitted (priority 0, 2 retries)'));
+});
+
 test('A stopped attempt (drain) requeues the job without spending a retry; cancel ends it for good.', (t) => {
   const j = jobs(t);
   const { id } = j.submit(JOB);

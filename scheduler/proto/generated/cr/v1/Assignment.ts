@@ -20,6 +20,11 @@ export interface Assignment {
    * image of `images` cannot be fetched or does not verify (the newest of them that does).
    */
   'fallback'?: (_cr_v1_ImageRef)[];
+  /**
+   * This attempt's secret (256 random bits, base64url), sent only to the node it is assigned
+   * to: Report, Finish, UploadImage and DownloadImage of the attempt carry it.
+   */
+  'secret'?: (string);
 }
 
 export interface Assignment__Output {
@@ -40,4 +45,9 @@ export interface Assignment__Output {
    * image of `images` cannot be fetched or does not verify (the newest of them that does).
    */
   'fallback': (_cr_v1_ImageRef__Output)[];
+  /**
+   * This attempt's secret (256 random bits, base64url), sent only to the node it is assigned
+   * to: Report, Finish, UploadImage and DownloadImage of the attempt carry it.
+   */
+  'secret': (string);
 }

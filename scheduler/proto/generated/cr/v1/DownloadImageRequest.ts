@@ -11,6 +11,11 @@ export interface DownloadImageRequest {
    */
   'offset'?: (number | string | Long);
   'length'?: (number | string | Long);
+  /**
+   * The attempt that reads the images, and its secret (Assignment.secret).
+   */
+  'attempt'?: (number);
+  'secret'?: (string);
 }
 
 export interface DownloadImageRequest__Output {
@@ -22,4 +27,9 @@ export interface DownloadImageRequest__Output {
    */
   'offset': (number);
   'length': (number);
+  /**
+   * The attempt that reads the images, and its secret (Assignment.secret).
+   */
+  'attempt': (number);
+  'secret': (string);
 }

@@ -61,6 +61,10 @@ export interface FinishRequest {
    * Whether the runner would retry this error (false: it would only repeat).
    */
   'retryable'?: (boolean);
+  /**
+   * The attempt's secret (Assignment.secret).
+   */
+  'secret'?: (string);
 }
 
 export interface FinishRequest__Output {
@@ -76,4 +80,8 @@ export interface FinishRequest__Output {
    * Whether the runner would retry this error (false: it would only repeat).
    */
   'retryable': (boolean);
+  /**
+   * The attempt's secret (Assignment.secret).
+   */
+  'secret': (string);
 }

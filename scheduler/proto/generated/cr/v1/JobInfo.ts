@@ -29,6 +29,10 @@ export interface JobInfo {
    * Attempts that ended because their node died or was drained.
    */
   'moves'?: (number);
+  /**
+   * Who submitted it: the label of the token it was submitted with, else `token <id>`.
+   */
+  'owner'?: (string);
 }
 
 export interface JobInfo__Output {
@@ -59,4 +63,8 @@ export interface JobInfo__Output {
    * Attempts that ended because their node died or was drained.
    */
   'moves': (number);
+  /**
+   * Who submitted it: the label of the token it was submitted with, else `token <id>`.
+   */
+  'owner': (string);
 }

@@ -6,6 +6,11 @@ export interface ListJobsRequest {
    * Empty: all jobs.
    */
   'states'?: (string)[];
+  /**
+   * Everyone's jobs, not only the caller's own (a user sees others' jobs without their results,
+   * errors or messages, and cannot act on them).
+   */
+  'all'?: (boolean);
 }
 
 export interface ListJobsRequest__Output {
@@ -13,4 +18,9 @@ export interface ListJobsRequest__Output {
    * Empty: all jobs.
    */
   'states': (string)[];
+  /**
+   * Everyone's jobs, not only the caller's own (a user sees others' jobs without their results,
+   * errors or messages, and cannot act on them).
+   */
+  'all': (boolean);
 }

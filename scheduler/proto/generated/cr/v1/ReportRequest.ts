@@ -10,6 +10,10 @@ export interface ReportRequest {
   'progress'?: (number | string);
   'message'?: (string);
   'logs'?: (string)[];
+  /**
+   * The attempt's secret (Assignment.secret).
+   */
+  'secret'?: (string);
 }
 
 export interface ReportRequest__Output {
@@ -21,4 +25,8 @@ export interface ReportRequest__Output {
   'progress': (number);
   'message': (string);
   'logs': (string)[];
+  /**
+   * The attempt's secret (Assignment.secret).
+   */
+  'secret': (string);
 }

@@ -28,7 +28,10 @@ import type { ListNodesRequest as _cr_v1_ListNodesRequest, ListNodesRequest__Out
 import type { ListTokensReply as _cr_v1_ListTokensReply, ListTokensReply__Output as _cr_v1_ListTokensReply__Output } from '../../cr/v1/ListTokensReply.js';
 import type { ListTokensRequest as _cr_v1_ListTokensRequest, ListTokensRequest__Output as _cr_v1_ListTokensRequest__Output } from '../../cr/v1/ListTokensRequest.js';
 import type { NodeInfo as _cr_v1_NodeInfo, NodeInfo__Output as _cr_v1_NodeInfo__Output } from '../../cr/v1/NodeInfo.js';
+import type { RenewRequest as _cr_v1_RenewRequest, RenewRequest__Output as _cr_v1_RenewRequest__Output } from '../../cr/v1/RenewRequest.js';
 import type { ReportRequest as _cr_v1_ReportRequest, ReportRequest__Output as _cr_v1_ReportRequest__Output } from '../../cr/v1/ReportRequest.js';
+import type { RevokeNodeReply as _cr_v1_RevokeNodeReply, RevokeNodeReply__Output as _cr_v1_RevokeNodeReply__Output } from '../../cr/v1/RevokeNodeReply.js';
+import type { RevokeNodeRequest as _cr_v1_RevokeNodeRequest, RevokeNodeRequest__Output as _cr_v1_RevokeNodeRequest__Output } from '../../cr/v1/RevokeNodeRequest.js';
 import type { RevokeTokenRequest as _cr_v1_RevokeTokenRequest, RevokeTokenRequest__Output as _cr_v1_RevokeTokenRequest__Output } from '../../cr/v1/RevokeTokenRequest.js';
 import type { SubmitRequest as _cr_v1_SubmitRequest, SubmitRequest__Output as _cr_v1_SubmitRequest__Output } from '../../cr/v1/SubmitRequest.js';
 import type { TokenInfo as _cr_v1_TokenInfo, TokenInfo__Output as _cr_v1_TokenInfo__Output } from '../../cr/v1/TokenInfo.js';
@@ -232,6 +235,21 @@ export interface SchedulerClient extends grpc.Client {
   listTokens(argument: _cr_v1_ListTokensRequest, callback: grpc.requestCallback<_cr_v1_ListTokensReply__Output>): grpc.ClientUnaryCall;
   
   /**
+   * An agent renews its own client certificate before it expires (called with that certificate).
+   */
+  Renew(argument: _cr_v1_RenewRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_JoinReply__Output>): grpc.ClientUnaryCall;
+  Renew(argument: _cr_v1_RenewRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_cr_v1_JoinReply__Output>): grpc.ClientUnaryCall;
+  Renew(argument: _cr_v1_RenewRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_JoinReply__Output>): grpc.ClientUnaryCall;
+  Renew(argument: _cr_v1_RenewRequest, callback: grpc.requestCallback<_cr_v1_JoinReply__Output>): grpc.ClientUnaryCall;
+  /**
+   * An agent renews its own client certificate before it expires (called with that certificate).
+   */
+  renew(argument: _cr_v1_RenewRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_JoinReply__Output>): grpc.ClientUnaryCall;
+  renew(argument: _cr_v1_RenewRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_cr_v1_JoinReply__Output>): grpc.ClientUnaryCall;
+  renew(argument: _cr_v1_RenewRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_JoinReply__Output>): grpc.ClientUnaryCall;
+  renew(argument: _cr_v1_RenewRequest, callback: grpc.requestCallback<_cr_v1_JoinReply__Output>): grpc.ClientUnaryCall;
+  
+  /**
    * Progress and log lines of a running attempt.
    */
   Report(argument: _cr_v1_ReportRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_AttemptReply__Output>): grpc.ClientUnaryCall;
@@ -245,6 +263,23 @@ export interface SchedulerClient extends grpc.Client {
   report(argument: _cr_v1_ReportRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_cr_v1_AttemptReply__Output>): grpc.ClientUnaryCall;
   report(argument: _cr_v1_ReportRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_AttemptReply__Output>): grpc.ClientUnaryCall;
   report(argument: _cr_v1_ReportRequest, callback: grpc.requestCallback<_cr_v1_AttemptReply__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Revokes a node's certificates (and on loopback the agent tokens bound to it) and ends its
+   * session: its jobs move, and the name may join again (admin).
+   */
+  RevokeNode(argument: _cr_v1_RevokeNodeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_RevokeNodeReply__Output>): grpc.ClientUnaryCall;
+  RevokeNode(argument: _cr_v1_RevokeNodeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_cr_v1_RevokeNodeReply__Output>): grpc.ClientUnaryCall;
+  RevokeNode(argument: _cr_v1_RevokeNodeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_RevokeNodeReply__Output>): grpc.ClientUnaryCall;
+  RevokeNode(argument: _cr_v1_RevokeNodeRequest, callback: grpc.requestCallback<_cr_v1_RevokeNodeReply__Output>): grpc.ClientUnaryCall;
+  /**
+   * Revokes a node's certificates (and on loopback the agent tokens bound to it) and ends its
+   * session: its jobs move, and the name may join again (admin).
+   */
+  revokeNode(argument: _cr_v1_RevokeNodeRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_RevokeNodeReply__Output>): grpc.ClientUnaryCall;
+  revokeNode(argument: _cr_v1_RevokeNodeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_cr_v1_RevokeNodeReply__Output>): grpc.ClientUnaryCall;
+  revokeNode(argument: _cr_v1_RevokeNodeRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_RevokeNodeReply__Output>): grpc.ClientUnaryCall;
+  revokeNode(argument: _cr_v1_RevokeNodeRequest, callback: grpc.requestCallback<_cr_v1_RevokeNodeReply__Output>): grpc.ClientUnaryCall;
   
   RevokeToken(argument: _cr_v1_RevokeTokenRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_cr_v1_TokenInfo__Output>): grpc.ClientUnaryCall;
   RevokeToken(argument: _cr_v1_RevokeTokenRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_cr_v1_TokenInfo__Output>): grpc.ClientUnaryCall;
@@ -350,9 +385,20 @@ export interface SchedulerHandlers extends grpc.UntypedServiceImplementation {
   ListTokens: grpc.handleUnaryCall<_cr_v1_ListTokensRequest__Output, _cr_v1_ListTokensReply>;
   
   /**
+   * An agent renews its own client certificate before it expires (called with that certificate).
+   */
+  Renew: grpc.handleUnaryCall<_cr_v1_RenewRequest__Output, _cr_v1_JoinReply>;
+  
+  /**
    * Progress and log lines of a running attempt.
    */
   Report: grpc.handleUnaryCall<_cr_v1_ReportRequest__Output, _cr_v1_AttemptReply>;
+  
+  /**
+   * Revokes a node's certificates (and on loopback the agent tokens bound to it) and ends its
+   * session: its jobs move, and the name may join again (admin).
+   */
+  RevokeNode: grpc.handleUnaryCall<_cr_v1_RevokeNodeRequest__Output, _cr_v1_RevokeNodeReply>;
   
   RevokeToken: grpc.handleUnaryCall<_cr_v1_RevokeTokenRequest__Output, _cr_v1_TokenInfo>;
   
@@ -387,7 +433,9 @@ export interface SchedulerDefinition extends grpc.ServiceDefinition {
   ListJobs: MethodDefinition<_cr_v1_ListJobsRequest, _cr_v1_ListJobsReply, _cr_v1_ListJobsRequest__Output, _cr_v1_ListJobsReply__Output>
   ListNodes: MethodDefinition<_cr_v1_ListNodesRequest, _cr_v1_ListNodesReply, _cr_v1_ListNodesRequest__Output, _cr_v1_ListNodesReply__Output>
   ListTokens: MethodDefinition<_cr_v1_ListTokensRequest, _cr_v1_ListTokensReply, _cr_v1_ListTokensRequest__Output, _cr_v1_ListTokensReply__Output>
+  Renew: MethodDefinition<_cr_v1_RenewRequest, _cr_v1_JoinReply, _cr_v1_RenewRequest__Output, _cr_v1_JoinReply__Output>
   Report: MethodDefinition<_cr_v1_ReportRequest, _cr_v1_AttemptReply, _cr_v1_ReportRequest__Output, _cr_v1_AttemptReply__Output>
+  RevokeNode: MethodDefinition<_cr_v1_RevokeNodeRequest, _cr_v1_RevokeNodeReply, _cr_v1_RevokeNodeRequest__Output, _cr_v1_RevokeNodeReply__Output>
   RevokeToken: MethodDefinition<_cr_v1_RevokeTokenRequest, _cr_v1_TokenInfo, _cr_v1_RevokeTokenRequest__Output, _cr_v1_TokenInfo__Output>
   Submit: MethodDefinition<_cr_v1_SubmitRequest, _cr_v1_JobInfo, _cr_v1_SubmitRequest__Output, _cr_v1_JobInfo__Output>
   UploadImage: MethodDefinition<_cr_v1_UploadImageMessage, _cr_v1_UploadImageReply, _cr_v1_UploadImageMessage__Output, _cr_v1_UploadImageReply__Output>

@@ -28,6 +28,10 @@ export interface UploadImageHeader {
    * hash of the bytes received where it lies matches the manifest read from the stored file.
    */
   'tail'?: (Buffer | Uint8Array | string);
+  /**
+   * The attempt's secret (Assignment.secret).
+   */
+  'secret'?: (string);
 }
 
 export interface UploadImageHeader__Output {
@@ -56,4 +60,8 @@ export interface UploadImageHeader__Output {
    * hash of the bytes received where it lies matches the manifest read from the stored file.
    */
   'tail': (Buffer);
+  /**
+   * The attempt's secret (Assignment.secret).
+   */
+  'secret': (string);
 }

@@ -1,0 +1,10 @@
+// Original file: scheduler/proto/cr.proto
+
+
+export interface RevokeNodeRequest {
+  'node'?: (string);
+}
+
+export interface RevokeNodeRequest__Output {
+  'node': (string);
+}

@@ -1,0 +1,67 @@
+// The one place that decides whether a caller may act for an attempt (report, finish, upload or
+// download its images). Each attempt gets a secret of 256 random bits when it is placed, sent
+// only in the assignment to its node; the scheduler keeps its SHA-256. A call for an attempt
+// must come from that node (its certificate, or its bound token on loopback) AND carry the
+// secret: job and attempt numbers are small integers anyone can guess. A refusal changes
+// nothing, is logged, and is recorded as an event of the job naming the caller.
+import crypto from 'node:crypto';
+import { AuthError, type Caller } from './auth.js';
+import type { Db } from './db.js';
+import type { Jobs } from './jobs.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS attempt_secrets (
+  job INTEGER NOT NULL,
+  attempt INTEGER NOT NULL,
+  node TEXT NOT NULL,
+  secret_sha256 BLOB NOT NULL,
+  PRIMARY KEY (job, attempt)
+);`;
+
+/** Random bytes of an attempt's secret. */
+export const ATTEMPT_SECRET_BYTES = 32;
+
+function digest(secret: string): Buffer {
+  return crypto.createHash('sha256').update(secret).digest();
+}
+
+export class AttemptGuard {
+  readonly #db: Db;
+  readonly #jobs: Jobs;
+  readonly #log: (line: string) => void;
+  readonly #get;
+
+  constructor(db: Db, jobs: Jobs, log: (line: string) => void) {
+    this.#db = db;
+    this.#jobs = jobs;
+    this.#log = log;
+    db.exec(SCHEMA);
+    this.#get = db.prepare<[number, number], { node: string; secret: Buffer }>(`SELECT node, secret_sha256 AS secret FROM attempt_secrets WHERE job = ? AND attempt = ?`);
+  }
+
+  /** A new secret for an attempt placed on `node` (inside the transaction that starts it); the returned secret is the only copy. */
+  issue(job: number, attempt: number, node: string): string {
+    const secret = crypto.randomBytes(ATTEMPT_SECRET_BYTES).toString('base64url');
+    this.#db.prepare(`INSERT OR REPLACE INTO attempt_secrets (job, attempt, node, secret_sha256) VALUES (?, ?, ?, ?)`).run(job, attempt, node, digest(secret));
+    return secret;
+  }
+
+  /**
+   * Throws AuthError(PERMISSION_DENIED) unless `caller` is the node attempt `attempt` of `job`
+   * was given to and `secret` is that attempt's. Whether the attempt is still the job's current
+   * one is the fencing check's (stale replies), decided after this.
+   */
+  check(caller: Caller, method: string, job: number, attempt: number, secret: string): void {
+    const row = this.#get.get(job, attempt);
+    let why: string | null = null;
+    if (caller.role !== 'agent' || caller.node === null) why = 'only the node running an attempt may act for it';
+    else if (row === undefined) why = 'no such attempt';
+    else if (row.node !== caller.node) why = `the attempt was given to another node`;
+    else if (secret.length === 0 || !crypto.timingSafeEqual(digest(secret), row.secret)) why = "the attempt's secret is missing or wrong";
+    if (why === null) return;
+    const err = new AuthError('PERMISSION_DENIED', `${caller.via} may not ${method} for attempt ${attempt} of job ${job}: ${why}`);
+    this.#log(`refused ${method}: ${err.message}`);
+    if (this.#jobs.get(job) !== undefined) this.#jobs.event(job, attempt, 'event', `refused ${method} from ${caller.via}: ${why}`);
+    throw err;
+  }
+}
