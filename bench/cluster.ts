@@ -14,6 +14,7 @@ import { getCodec } from '../src/codec/index.js';
 import { DEFAULT_BLOCK_SIZE } from '../src/image/format.js';
 import { ImageWriter } from '../src/image/writer.js';
 import { bundleJob } from '../scheduler/bundle.js';
+import { jobImageKey } from '../scheduler/job-key.js';
 import { storeJobName } from '../scheduler/names.js';
 import type { ClientCredentials } from '../scheduler/credentials.js';
 import { rawGrpcFloor } from './raw-grpc.js';
@@ -98,7 +99,7 @@ async function transfer(dir: string, admin: SchedulerClient, agent: SchedulerCli
   const downCpu: [number, number][] = [];
   for (let rep = 1; rep <= REPS; rep++) {
     const handle = await fs.promises.open(file, 'w', 0o600);
-    const writer = new ImageWriter({ codec, key, level: 1, blockSize: DEFAULT_BLOCK_SIZE, batchBlocks: 8, writerName: 'bench' });
+    const writer = new ImageWriter({ codec, key: jobImageKey(key, job), level: 1, blockSize: DEFAULT_BLOCK_SIZE, batchBlocks: 8, writerName: 'bench' });
     // Written as the agent's runner writes it (O_DIRECT): the upload reads it from the disk, not the page cache.
     await writer.write(handle, { job: storeJobName(job), sequence: rep, attempt, createdAt: new Date(), meta: {} }, [{ kind: 'region', name: 'bytes', type: 'Uint8Array', elementSize: 1, data: bytes }], null, { path: file });
     await handle.close();

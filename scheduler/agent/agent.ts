@@ -13,6 +13,7 @@ import { schedulerClient, transferClients, unary, type SchedulerClient } from '.
 import type { Command__Output } from '../proto/types.js';
 import { Attempt } from './attempt.js';
 import { linkPackage } from './code.js';
+import type { JobIsolation } from './job-host.js';
 
 export interface AgentOptions {
   /** host:port of the scheduler. */
@@ -25,6 +26,8 @@ export interface AgentOptions {
   workDir: string;
   /** A token (loopback without TLS) or a client certificate (mutual TLS, see join.ts). */
   credentials?: ClientCredentials;
+  /** How jobs' processes are kept from the agent's secrets (job-host.ts); default: scrubbed environment, the agent's uid. */
+  isolation?: JobIsolation;
   log?: (line: string) => void;
 }
 
@@ -108,7 +111,7 @@ export class Agent {
     return { left };
   }
 
-  /** Ends every job's thread (no checkpoint) and the connection. */
+  /** Ends every job's process (no checkpoint) and the connection. */
   close(): Promise<void> {
     this.#closing ??= this.#close();
     return this.#closing;
@@ -182,7 +185,8 @@ export class Agent {
         const current = this.#attempts.get(a.job);
         if (current?.attempt === a.attempt) break;
         current?.abandon(`attempt ${a.attempt} replaces it`);
-        const attempt = new Attempt({ client: this.#client, lanes: this.#lanes, node: this.#options.name, workDir: this.#options.workDir, keyFile: this.#keyFile, log: this.#log }, a);
+        const isolation = this.#options.isolation ?? { runAs: null, hidden: [this.#options.workDir] };
+        const attempt = new Attempt({ client: this.#client, lanes: this.#lanes, node: this.#options.name, workDir: this.#options.workDir, keyFile: this.#keyFile, isolation, log: this.#log }, a);
         this.#attempts.set(a.job, attempt);
         this.#log(`job ${a.job} "${a.name}" attempt ${a.attempt}: starting${a.images.length > 0 ? ` from image ${a.images[a.images.length - 1]!.sequence}` : ''}`);
         void attempt.done.then(() => {

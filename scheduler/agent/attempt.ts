@@ -1,8 +1,12 @@
 // One attempt of a job on this node: fetch its code and the images to resume from, run it with
-// the one-machine runner (a piscina worker thread, the same `cr` as `cr-scheduler run`), upload
-// each committed image in order, report progress and logs, then how it ended. The scheduler's
-// attempt number fences all of it: the moment the scheduler says this attempt is stale (in any
-// reply, or by a STALE command), the job's thread is ended and nothing more is reported.
+// the one-machine runner (the same `cr` as `cr-scheduler run`) in a process of its own, apart
+// from the agent's credentials (job-host.ts), upload each committed image in order, report
+// progress and logs, then how it ended. The scheduler's attempt number fences all of it: the
+// moment the scheduler says this attempt is stale (in any reply, or by a STALE command), the
+// job's process is killed and nothing more is reported.
+//
+// The job's store holds the job's own image key (job-key.ts), never the cluster's: what the job
+// can tag, only this job's restores and the scheduler accept.
 import fs from 'node:fs';
 import path from 'node:path';
 import { getCodec } from '../../src/codec/index.js';
@@ -10,11 +14,16 @@ import type { ErrorRecord } from '../../src/errors.js';
 import { ImageReader } from '../../src/image/reader.js';
 import type { ImageCommitted } from '../../src/job/context.js';
 import { resolvePolicyOptions } from '../../src/policy.js';
-import { isRetryable, JobRunner, type RunOutcome } from '../../src/runner/runner.js';
+import { isRetryable, type RunOutcome } from '../../src/runner/runner.js';
+import { createFileOnceSync } from '../../src/store/durable.js';
+import { STORE_KEY_FILE } from '../../src/store/local-store.js';
+import { jobImageKey } from '../job-key.js';
 import { MAX_RESULT_BYTES, storeJobName } from '../names.js';
 import { unary, type SchedulerClient } from '../proto/load.js';
 import type { Assignment__Output, FinishRequest, ImageRef__Output } from '../proto/types.js';
 import { fetchCode } from './code.js';
+import { JobProcess, type JobIsolation } from './job-host.js';
+import { giveToJob } from './run-as.js';
 import { Reporter } from './reporter.js';
 import { downloadImage, uploadImage } from './transfer.js';
 
@@ -24,7 +33,9 @@ export interface AttemptContext {
   lanes: SchedulerClient[];
   node: string;
   workDir: string;
+  /** The cluster's image key (the agent's; never given to a job). */
   keyFile: string;
+  isolation: JobIsolation;
   log: (line: string) => void;
 }
 
@@ -40,7 +51,7 @@ export class Attempt {
   readonly #assignment: Assignment__Output;
   readonly #dir: string;
   readonly #reporter: Reporter;
-  #runner: JobRunner | null = null;
+  #runner: JobProcess | null = null;
   #uploads: Promise<void> = Promise.resolve();
   #abandoned = false;
   #cancelled = false;
@@ -80,7 +91,7 @@ export class Attempt {
     void this.#runner?.kill();
   }
 
-  /** The attempt was superseded: end the job's thread now, report nothing more. */
+  /** The attempt was superseded: end the job's process now, report nothing more. */
   abandon(why: string): void {
     if (this.#abandoned) return;
     this.#abandoned = true;
@@ -93,19 +104,26 @@ export class Attempt {
     const job = storeJobName(a.job);
     const storeDir = path.join(this.#dir, 'store');
     fs.rmSync(this.#dir, { recursive: true, force: true });
-    fs.mkdirSync(storeDir, { recursive: true });
+    // Others may pass through <work>/jobs (a job run as another user reaches its own directory), not list it.
+    fs.mkdirSync(path.dirname(this.#dir), { recursive: true, mode: 0o711 });
+    fs.mkdirSync(storeDir, { recursive: true, mode: 0o700 });
     let fetched = false;
     try {
       const codeFile = await this.#retrying(() => fetchCode(this.#ctx.client, path.join(this.#ctx.workDir, 'code'), a.codeSha256));
-      await this.#fetchImages(storeDir);
+      const key = jobImageKey(fs.readFileSync(this.#ctx.keyFile), a.job);
+      await this.#fetchImages(storeDir, key);
       fetched = true;
       if (this.#abandoned) return;
-      const runner = new JobRunner({
+      // The store's own key file: the job's process reads it as `cr-scheduler run` reads a store's.
+      createFileOnceSync(path.join(storeDir, STORE_KEY_FILE), key, 0o600);
+      const runAs = this.#ctx.isolation.runAs;
+      if (runAs) giveToJob(this.#dir, runAs);
+      const runner = new JobProcess({
         jobFile: codeFile,
         args: JSON.parse(a.argsJson || '{}') as unknown,
         job,
         storeDir,
-        keyFile: this.#ctx.keyFile,
+        keyFile: null,
         keepImages: AGENT_KEEP_IMAGES,
         policy: resolvePolicyOptions({ intervalMs: a.intervalMs || 60_000, everyCalls: null, mtbfMs: null }),
         fullEvery: a.fullEvery || 8,
@@ -122,7 +140,7 @@ export class Attempt {
         codec: 'auto',
         maxHeapMb: null,
         firstAttempt: a.attempt,
-      });
+      }, this.#ctx.isolation, this.#dir);
       this.#runner = runner;
       runner.on((event) => {
         switch (event.type) {
@@ -154,7 +172,9 @@ export class Attempt {
       if (this.#stopRequested) runner.requestStop();
       if (this.#checkpointRequested) runner.requestCheckpoint();
       if (this.#cancelled || this.#abandoned) return;
-      const outcome = await runner.run();
+      const running = runner.run();
+      this.#ctx.log(`job ${a.job} attempt ${a.attempt}: running in process ${runner.pid ?? '(none)'}${runAs ? ` as user ${runAs.user}` : ''}`);
+      const outcome = await running;
       await this.#uploads;
       await this.#reporter.flush();
       if (this.#abandoned) return;
@@ -176,12 +196,11 @@ export class Attempt {
    * Downloads the images to restore from and verifies each (tag, manifest, every block) before
    * the job sees it. If one cannot be fetched or does not verify, the older images the scheduler
    * holds are fetched instead, as HTCondor falls back to the previous checkpoint; those that
-   * verify are kept and the runner resumes from the newest of them.
+   * verify are kept and the runner resumes from the newest of them. `key` is the job's own.
    */
-  async #fetchImages(storeDir: string): Promise<void> {
+  async #fetchImages(storeDir: string, key: Buffer): Promise<void> {
     const a = this.#assignment;
     const job = storeJobName(a.job);
-    const key = fs.readFileSync(this.#ctx.keyFile);
     const codec = await getCodec();
     const fetch = async (image: ImageRef__Output): Promise<void> => {
       const file = path.join(storeDir, job, `${String(image.sequence).padStart(8, '0')}.crimg`);

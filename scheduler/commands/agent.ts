@@ -14,6 +14,7 @@ interface AgentFlags extends CredentialFlags {
   name: string;
   slots: number;
   work: string;
+  runAs?: string;
   drainTimeout: number;
 }
 
@@ -27,6 +28,7 @@ export function agentCommand(): Command {
     .addOption(new Option('--name <name>', "this node's name, unique in the cluster").env('CR_NODE').default(defaultNodeName(), `the host name, ${defaultNodeName()}`))
     .addOption(new Option('--slots <n>', 'jobs run at once').env('CR_SLOTS').argParser(parseCount('--slots', 1)).default(os.availableParallelism()))
     .addOption(new Option('--work <dir>', "where jobs' code, images and the image key are kept").env('CR_WORK').default('.cr-agent'))
+    .addOption(new Option('--run-as <user>', "run jobs' processes as this user, who cannot read the agent's secrets (the agent runs as root)").env('CR_RUN_AS'))
     .addOption(
       new Option('--drain-timeout <seconds>', 'on SIGTERM/SIGINT, wait this long for the jobs to checkpoint and move before ending them')
         .env('CR_DRAIN_TIMEOUT')
@@ -44,6 +46,10 @@ With --ca (the scheduler's <data>/tls/ca.pem) the agent joins over TLS with its 
 client certificate (kept in <work>/tls/, mode 0600) and from then on talks mutual TLS; the token is
 not needed again. Without --ca (a loopback scheduler) it sends the token with every call.
 
+Each job runs in a process of its own, with none of the agent's CR_* variables. With --run-as
+it also runs under that user's uid and cannot open the agent's token file, certificate key or
+the cluster's image key (docs/security-cluster.md says what a job can reach without it).
+
 The agent reconnects on its own when the scheduler restarts; its jobs keep running meanwhile.
 When the scheduler refuses its credential, it says why and exits with status 1.
 SIGTERM/SIGINT drain the node: it takes no new work, its jobs checkpoint at their next safe point
@@ -52,17 +58,21 @@ jobs not handed back by then resume from their previous image). A second signal 
 (${EXIT_STOPPED_AT_ONCE}). Kubernetes' grace period and Slurm's signal lead must exceed --drain-timeout (docs/hpc.md).`,
     )
     .action(async (flags: AgentFlags) => {
-      const [{ Agent }, { joinCluster, keepRenewed }] = await Promise.all([import('../agent/agent.js'), import('../agent/join.js')]);
+      const [{ Agent }, { joinCluster, keepRenewed }, { resolveRunAs, prepareWorkDir }] = await Promise.all([import('../agent/agent.js'), import('../agent/join.js'), import('../agent/run-as.js')]);
       const workDir = path.resolve(flags.work);
       let credentials = credentialsFrom(flags, LOCAL_AGENT_TOKEN_FILE);
-      // Jobs run in this process's worker threads: they must not find the token in their environment.
+      const tokenFile = flags.tokenFile ? path.resolve(flags.tokenFile) : null;
+      const runAs = flags.runAs ? resolveRunAs(flags.runAs) : null;
+      if (runAs) prepareWorkDir(workDir, runAs, tokenFile ? [tokenFile] : []);
+      // Jobs' processes get none of this: no CR_* variable, nothing that names the token or the agent's files.
+      const isolation = { runAs, hidden: [workDir, ...(tokenFile ? [tokenFile] : []), ...(credentials.token ? [credentials.token] : [])] };
       delete process.env.CR_TOKEN;
       let stopRenewing = (): void => undefined;
       if (credentials.ca) {
         credentials = await joinCluster({ scheduler: flags.scheduler, name: flags.name, workDir, ca: credentials.ca, token: credentials.token });
         stopRenewing = keepRenewed({ scheduler: flags.scheduler, workDir, ca: credentials.ca! }, credentials.identity!, logLine);
       }
-      const agent = new Agent({ scheduler: flags.scheduler, name: flags.name, slots: flags.slots, workDir, credentials, log: logLine });
+      const agent = new Agent({ scheduler: flags.scheduler, name: flags.name, slots: flags.slots, workDir, credentials, isolation, log: logLine });
       agent.start();
       // The listeners stay until the agent exits: removed between the first signal and the
       // second, they left a gap in which a second signal killed the agent with the default action.

@@ -104,7 +104,7 @@ function parseListen(value: string, port: number): { host: string; port: number 
 
 async function serve(flags: ServeFlags): Promise<void> {
   const { host, port: wanted } = parseListen(flags.listen ?? flags.host, flags.port);
-  const [{ Agent }, { SchedulerCore }, { listen }, pki, { Tokens }, { Authenticator }, { checkDataDir }, { NodeIdentity }] = await Promise.all([
+  const [{ Agent }, { SchedulerCore }, { listen }, pki, { Tokens }, { Authenticator }, { checkDataDir }, { NodeIdentity }, { retagLegacyImages }] = await Promise.all([
     import('../agent/agent.js'),
     import('../server/scheduler.js'),
     import('../server/service.js'),
@@ -113,6 +113,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     import('../server/auth.js'),
     import('../server/db.js'),
     import('../server/node-identity.js'),
+    import('../server/legacy-images.js'),
   ]);
   const useTls = flags.tls ?? !pki.isLoopback(host);
   if (!useTls && !pki.isLoopback(host)) {
@@ -131,6 +132,7 @@ async function serve(flags: ServeFlags): Promise<void> {
     keepFinishedMs: Math.round(flags.keepFinished * 1000),
     log: logLine,
   });
+  await retagLegacyImages(core.db, core.images, logLine);
   const tokens = new Tokens(core.db);
   const identity = new NodeIdentity(core.db);
   // Without a usable CA and certificate the scheduler does not start: never silently open.
@@ -162,7 +164,9 @@ async function serve(flags: ServeFlags): Promise<void> {
       tokens.revokeLabel('local-agent');
       credentials = { token: tokens.create('agent', 0, 'local-agent').token };
     }
-    agent = new Agent({ scheduler: local, name: flags.name, slots: flags.slots, workDir: path.join(flags.data, 'agent'), credentials, log: (l) => logLine(`agent: ${l}`) });
+    // Its jobs' processes find nothing in their environment that names the data directory.
+    const isolation = { runAs: null, hidden: [path.resolve(flags.data)] };
+    agent = new Agent({ scheduler: local, name: flags.name, slots: flags.slots, workDir: path.join(flags.data, 'agent'), credentials, isolation, log: (l) => logLine(`agent: ${l}`) });
     agent.start();
   }
   await new Promise<void>((resolve) => {

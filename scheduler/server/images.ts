@@ -1,6 +1,7 @@
 // The scheduler's images: files in a LocalStore under <data>/images (atomic commits, retention
 // that keeps the bases of kept incremental images), records in the database. The store's key is
-// the cluster's image key, which agents receive when they register.
+// the cluster's image key, which agents receive when they register; each job's images are tagged
+// with a key derived from it (job-key.ts).
 //
 // Fencing an upload: the bytes stream into a temp file while the attempt may be superseded at
 // any moment; after the last byte (and its sha256) arrived, the attempt is checked once more,
@@ -15,6 +16,7 @@ import { CrError } from '../../src/errors.js';
 import { DirectStagingPool } from '../../src/image/direct-sink.js';
 import { ImageReader } from '../../src/image/reader.js';
 import { LocalStore } from '../../src/store/local-store.js';
+import { jobImageKey } from '../job-key.js';
 import { storeJobName } from '../names.js';
 import type { Db } from './db.js';
 import { MIN_UPLOAD_BYTES_PER_S, partHeader, Refused, Upload, UPLOAD_IDLE_TIMEOUT_MS, UPLOAD_RATE_WINDOW_MS, type PartHeader, type PartMessage, type RefusalStatus } from './upload.js';
@@ -120,6 +122,11 @@ export class ImageStore {
 
   get key(): Buffer {
     return this.store.key;
+  }
+
+  /** The key that tags `job`'s images: the only key an upload of that job may be tagged with. */
+  jobKey(job: number): Buffer {
+    return jobImageKey(this.key, job);
   }
 
   list(job: number): ImageRow[] {
@@ -268,13 +275,13 @@ export class ImageStore {
           // One stream hashed the whole image as it came; parts were each hashed, and the record
           // keeps the whole image's sha256 (what a download is checked against): read back once.
           sha256 = upload.onlySha256 ?? (await fileSha256(temp, upload.bytes));
-          // The bytes arrived whole; now the image itself: its tag (the cluster's key), its manifest
+          // The bytes arrived whole; now the image itself: its tag (this job's key), its manifest
           // (this job, this number) and every block's stored hash, through the bases it shares
           // blocks with (uploaded before it, beside it in the store). Before the link, so that an
           // image that does not verify is never listed, kept by retention or served.
           let reader: ImageReader | null = null;
           try {
-            reader = ImageReader.open(temp, { codec, key: this.key, expect: { job: name, sequence } });
+            reader = ImageReader.open(temp, { codec, key: this.jobKey(job), expect: { job: name, sequence } });
             bases = reader.manifest.bases;
             // Blocks hashed as they streamed in are not read again. Without a tail sent ahead,
             // every block is read back: parts written directly left nothing in the page cache,

@@ -233,7 +233,9 @@ test('A restored image whose region does not match its state fails the writer\'s
   const torn = await runCli(t, [...base, '--args', JSON.stringify({ mib: 1, steps: 20, tearAt: 20 })]);
   t.is(torn.code, 0, show(torn));
 
-  const restart = await runCli(t, [...base, '--args', JSON.stringify({ mib: 1, steps: 25 })]);
+  // The finished run is carried on for more steps from its last image: other args, so --from.
+  const last = path.join(store, 'writer-job', '00000020.crimg');
+  const restart = await runCli(t, [...base, '--args', JSON.stringify({ mib: 1, steps: 25 }), '--from', last]);
   t.is(restart.code, 1, show(restart));
   t.is(restart.stdout, '');
   // Stripe 19 of 32 (elements 77824 to 81919 of a 1 MiB region) holds step 21's values.

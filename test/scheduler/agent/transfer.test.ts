@@ -9,6 +9,7 @@ import test, { type ExecutionContext } from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { downloadImage, partRanges, uploadImage } from '../../../scheduler/agent/transfer.js';
 import { CHUNKS_IN_FLIGHT } from '../../../scheduler/file-chunks.js';
+import { jobImageKey } from '../../../scheduler/job-key.js';
 import { schedulerClient, transferClients, unary, type SchedulerClient } from '../../../scheduler/proto/load.js';
 import type { ImageChunk__Output, UploadImageReply__Output } from '../../../scheduler/proto/types.js';
 import { tempDir } from '../../runner/helpers.js';
@@ -40,7 +41,8 @@ async function setup(t: ExecutionContext): Promise<{ scheduler: SchedulerProcess
         const beat = setInterval(() => void unary(node, 'Heartbeat', { node: 'n1', session }).catch(() => undefined), c.registered.heartbeatIntervalMs);
         t.teardown(() => clearInterval(beat));
       }
-      if (c.command === 'assign') resolve({ key, job: c.assign.job, attempt: c.assign.attempt, secret: c.assign.secret });
+      // The job's images are tagged with its own key, derived as the agent derives it.
+      if (c.command === 'assign') resolve({ key: jobImageKey(key, c.assign.job), job: c.assign.job, attempt: c.assign.attempt, secret: c.assign.secret });
     });
   });
   await unary(admin, 'Submit', { name: 'transfer', code: Buffer.from('export default async () => 1'), argsJson: '{}', retries: 0 });

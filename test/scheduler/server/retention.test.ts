@@ -15,7 +15,7 @@ async function* stream(bytes: Buffer) {
 }
 
 async function store(t: Parameters<typeof imageBytes>[0], c: SchedulerCore, job: number, sequence: number): Promise<void> {
-  const bytes = await imageBytes(t, c.images.key, `job-${job}`, sequence);
+  const bytes = await imageBytes(t, c.images.jobKey(job), `job-${job}`, sequence);
   const r = await c.upload({ job, attempt: 1, sequence, bytes: bytes.length, node: 'n1' }, stream(bytes));
   t.true(r.accepted, JSON.stringify(r));
 }

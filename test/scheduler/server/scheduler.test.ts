@@ -107,12 +107,12 @@ test('An image from the current attempt is stored; one from a stale attempt, or 
   const c = core(t);
   const id = submit(c);
   c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
-  const first = await imageBytes(t, c.images.key, `job-${id}`, 1);
+  const first = await imageBytes(t, c.images.jobKey(id), `job-${id}`, 1);
   const ok = await c.upload({ job: id, attempt: 1, sequence: 1, bytes: first.length, node: 'n1' }, parts(first));
   t.deepEqual(ok, { accepted: true });
   t.deepEqual(fs.readFileSync(c.images.file(id, 1)), first);
   t.deepEqual(c.images.restorePlan(id).map((r) => r.sequence), [1]);
-  const bytes = await imageBytes(t, c.images.key, `job-${id}`, 2);
+  const bytes = await imageBytes(t, c.images.jobKey(id), `job-${id}`, 2);
 
   const damaged = await c.upload({ job: id, attempt: 1, sequence: 2, bytes: bytes.length, node: 'n1' }, parts(bytes, '00'.repeat(32)));
   t.like(damaged, { accepted: false, stale: false });
@@ -124,23 +124,26 @@ test('An image from the current attempt is stored; one from a stale attempt, or 
   const late = await c.upload({ job: id, attempt: 1, sequence: 2, bytes: bytes.length, node: 'n1' }, parts(bytes, undefined, during));
   t.like(late, { accepted: false, stale: true });
   t.false(fs.existsSync(c.images.file(id, 2)));
-  const third = await imageBytes(t, c.images.key, `job-${id}`, 3);
+  const third = await imageBytes(t, c.images.jobKey(id), `job-${id}`, 3);
   const stale = await c.upload({ job: id, attempt: 1, sequence: 3, bytes: third.length, node: 'n1' }, parts(third));
   t.like(stale, { accepted: false, stale: true });
   t.deepEqual(c.listImages(id).map((i) => [i.sequence, i.attempt]), [[1, 1]]);
 });
 
-test('An upload that is not an image of this job under the cluster key, whole, is refused and leaves nothing.', async (t) => {
+test("An upload that is not an image of this job under the job's own key, whole, is refused and leaves nothing.", async (t) => {
   const c = core(t);
   const id = submit(c);
   c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
   const cases: [string, Buffer, RegExp][] = [
     ['random bytes', randomBytes(300_000), /does not verify: .*(not a cr image|magic)/],
     ['another key', await imageBytes(t, newKey(), `job-${id}`, 1), /does not verify: .*tag/],
-    ["another job's image", await imageBytes(t, c.images.key, `job-${id + 1}`, 1), /does not verify: .*job/],
-    ['another number', await imageBytes(t, c.images.key, `job-${id}`, 7), /does not verify: .*(sequence|number)/],
+    // A job holds only its own key: what it tags is no image of another job.
+    ["another job's image under that job's key", await imageBytes(t, c.images.jobKey(id + 1), `job-${id + 1}`, 1), /does not verify: .*tag/],
+    ["another job's name under this job's key", await imageBytes(t, c.images.jobKey(id), `job-${id + 1}`, 1), /does not verify: .*job/],
+    ['the cluster key itself (images are tagged with the job key)', await imageBytes(t, c.images.key, `job-${id}`, 1), /does not verify: .*tag/],
+    ['another number', await imageBytes(t, c.images.jobKey(id), `job-${id}`, 7), /does not verify: .*(sequence|number)/],
   ];
-  const good = await imageBytes(t, c.images.key, `job-${id}`, 1);
+  const good = await imageBytes(t, c.images.jobKey(id), `job-${id}`, 1);
   const flipped = Buffer.from(good);
   flipped[100]! ^= 0x10; // inside the first block: the sha256 of what was sent still matches
   cases.push(['a flipped bit in a block', flipped, /does not verify: .*(hash|block)/]);

@@ -89,7 +89,7 @@ else test(FULL_DISK, async (t) => {
   c.connect({ node: 'n1', slots: 1, running: [], version: '' }, n1);
   c.connect({ node: 'n2', slots: 1, running: [], version: '' }, n2);
   t.like(c.jobs.get(job), { state: 'running', node: 'n1' });
-  const image = await imageBytes(t, c.images.key, `job-${job}`, 1);
+  const image = await imageBytes(t, c.images.jobKey(job), `job-${job}`, 1);
   const n2Session = n2.of('registered')[0]!.registered!.session!;
 
   const filler = fill(mount);

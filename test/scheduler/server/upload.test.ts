@@ -76,7 +76,7 @@ async function setup(t: ExecutionContext, idleMs = 30_000): Promise<{ c: Schedul
   const c = core(t, undefined, idleMs);
   const id = submit(c);
   c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
-  return { c, id, bytes: await imageBytes(t, c.images.key, `job-${id}`, 1) };
+  return { c, id, bytes: await imageBytes(t, c.images.jobKey(id), `job-${id}`, 1) };
 }
 
 /** Nothing of the upload is left: no image, no record, no temp file in the job's directory. */
@@ -213,7 +213,7 @@ test('An upload that flushes behind its writes many times is stored byte for byt
   t.teardown(() => c.close());
   const id = submit(c);
   c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
-  const bytes = await imageBytes(t, c.images.key, `job-${id}`, 1);
+  const bytes = await imageBytes(t, c.images.jobKey(id), `job-${id}`, 1);
   t.true(bytes.length > 8 * (4 << 10), 'the image spans several flushes');
   const header = { job: id, attempt: 1, sequence: 1, bytes: bytes.length, node: 'n1' };
   const refused = await c.upload(header, stream(bytes, { offset: 0, length: bytes.length, sha256: '0'.repeat(64) }));
@@ -236,7 +236,7 @@ test('Uploads written directly (O_DIRECT), their tail sent ahead or not, whole o
   // Many 64 KiB blocks of noise, so that blocks cross chunks and parts.
   const imageOf = async (sequence: number): Promise<Buffer> => {
     const file = `${tempDir(t, 'direct-image')}/image.crimg`;
-    await writeImage(file, { codec: main, key: c.images.key, blockSize: 64 << 10 }, [region('noise', 'Uint8Array', noise((1 << 20) + 4_321, sequence))], header(`job-${id}`, sequence));
+    await writeImage(file, { codec: main, key: c.images.jobKey(id), blockSize: 64 << 10 }, [region('noise', 'Uint8Array', noise((1 << 20) + 4_321, sequence))], header(`job-${id}`, sequence));
     return fs.readFileSync(file);
   };
   const tailOf = (b: Buffer): Buffer => b.subarray(Number(b.readBigUInt64LE(b.length - FOOTER_LENGTH)));
@@ -304,7 +304,7 @@ test.serial('A full disk, under direct writes or the page cache, fails the uploa
   c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
   const { main } = await codecs();
   const file = `${tempDir(t, 'full-image')}/image.crimg`;
-  await writeImage(file, { codec: main, key: c.images.key, blockSize: 64 << 10 }, [region('noise', 'Uint8Array', noise(3 << 20, 5))], header(`job-${id}`, 1));
+  await writeImage(file, { codec: main, key: c.images.jobKey(id), blockSize: 64 << 10 }, [region('noise', 'Uint8Array', noise(3 << 20, 5))], header(`job-${id}`, 1));
   const bytes = fs.readFileSync(file);
   const isDirect = (flags: string | number | undefined): boolean => typeof flags === 'number' && (flags & fs.constants.O_DIRECT) !== 0;
   // The direct path (one stream of 3 MiB), then the page cache (a part of 40 KiB, below directMinBytes).
@@ -383,9 +383,9 @@ test('An image declaring more than --max-image-bytes (even 2^53 − 1) is refuse
 
 test("An image that would take a job past its image quota is refused RESOURCE_EXHAUSTED; the job's images stay as they were.", async (t) => {
   const quota = limited(t, { maxJobImageBytes: 400_000 });
-  const bytes = await imageBytes(t, quota.c.images.key, `job-${quota.id}`, 1);
+  const bytes = await imageBytes(t, quota.c.images.jobKey(quota.id), `job-${quota.id}`, 1);
   t.true((await upload(quota.c, quota.id, 1, bytes, [{ offset: 0, length: bytes.length }]))[0]!.accepted);
-  const second = await imageBytes(t, quota.c.images.key, `job-${quota.id}`, 2);
+  const second = await imageBytes(t, quota.c.images.jobKey(quota.id), `job-${quota.id}`, 2);
   const r = await quota.c.upload({ job: quota.id, attempt: 1, sequence: 2, bytes: second.length, node: 'n1' }, untouched(t));
   t.like(r, { accepted: false, status: 'RESOURCE_EXHAUSTED' });
   t.regex((r as { reason: string }).reason, /quota of \d+ bytes .*--max-job-image-bytes/);
@@ -399,7 +399,7 @@ test('A stream that sends its header and then nothing is cut for its rate, DEADL
   let release!: () => void;
   const never = new Promise<void>((resolve) => (release = resolve));
   t.teardown(() => release());
-  const bytes = await imageBytes(t, c.images.key, `job-${id}`, 1);
+  const bytes = await imageBytes(t, c.images.jobKey(id), `job-${id}`, 1);
   async function* silent() {
     await never;
     yield { chunk: Buffer.alloc(1) };
