@@ -9,9 +9,9 @@
 // upload 220–275 MiB/s median against 270–330). V8 takes that mode only at start-up (set later,
 // it trips a check in its marker and aborts), so the process replaces itself (execv, the same
 // pid) with Node started with `--single-threaded-gc`, before anything else has run. Every other
-// command, and a `serve` whose embedded agent runs jobs in this process, keeps V8's default, so
-// that jobs run under the same collector wherever they run. CR_SCHEDULER_GC=parallel or =single
-// overrides; without the native addon, the default collector stays.
+// command keeps V8's default, `serve` with its embedded agent too (not measured with this mode;
+// jobs run in processes of their own, started without this process's flags, either way).
+// CR_SCHEDULER_GC=parallel or =single overrides; without the native addon, the default stays.
 const SINGLE = '--single-threaded-gc';
 const command = process.argv.slice(2).find((a) => !a.startsWith('-'));
 const fallback = command === 'serve' && process.argv.includes('--no-local-agent') ? 'single' : 'parallel';

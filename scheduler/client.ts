@@ -8,6 +8,13 @@ import { schedulerClient, unary, type SchedulerClient, type UnaryRpcs } from './
 
 export { ClusterError };
 
+/**
+ * How long a CLI call waits for the scheduler's answer. A scheduler that is running but busy (a
+ * loaded machine, a slow disk) can take many seconds; one that is not running refuses the
+ * connection at once (UNAVAILABLE), so a long deadline costs nothing then.
+ */
+export const CALL_DEADLINE_MS = 60_000;
+
 export class Cluster {
   readonly address: string;
   readonly client: SchedulerClient;
@@ -20,13 +27,17 @@ export class Cluster {
     this.client = schedulerClient(this.address, credentials);
   }
 
-  async call<K extends keyof UnaryRpcs>(method: K, request: UnaryRpcs[K][0], deadlineMs = 15_000): Promise<UnaryRpcs[K][1]> {
+  async call<K extends keyof UnaryRpcs>(method: K, request: UnaryRpcs[K][0], deadlineMs = CALL_DEADLINE_MS): Promise<UnaryRpcs[K][1]> {
     try {
       return await unary(this.client, method, request, deadlineMs);
     } catch (err) {
       const e = err as grpc.ServiceError;
+      // A scheduler that is there but slow is not one that cannot be reached: "is it running?" would mislead.
+      if (e.code === grpc.status.DEADLINE_EXCEEDED) {
+        throw new ClusterError(`the scheduler at ${this.address} did not answer within ${deadlineMs / 1000} s: it may be overloaded; try again (set --scheduler or CR_SCHEDULER if the address is wrong)`);
+      }
       // A scheduler whose disk is full answers UNAVAILABLE too, and says so.
-      if ((e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.DEADLINE_EXCEEDED) && !e.details?.startsWith(STORAGE_FULL)) {
+      if (e.code === grpc.status.UNAVAILABLE && !e.details?.startsWith(STORAGE_FULL)) {
         throw new ClusterError(`cannot reach the scheduler at ${this.address}: is "cr-scheduler serve" running? (set --scheduler or CR_SCHEDULER; if it listens with TLS, give --ca or CR_CA)`);
       }
       if (e.code === grpc.status.UNAUTHENTICATED) throw new ClusterError(`not authenticated: ${e.details}${this.#noToken ? `. ${this.#noToken}` : ''}`);

@@ -14,13 +14,14 @@ function safePointsFor(policy: CheckpointPolicy, ms: number, each?: () => void):
 }
 
 test('prepareBefore is called once, at a safe point within its lead of the first checkpoint, before that checkpoint is due', (t) => {
-  const policy = new CheckpointPolicy(resolvePolicyOptions({ intervalMs: 400 }), null);
+  // Notice at 500 ms, due at 2 s: margins wide enough for a loaded machine's pauses.
+  const policy = new CheckpointPolicy(resolvePolicyOptions({ intervalMs: 2_000 }), null);
   let prepared = 0;
-  policy.prepareBefore(250, () => prepared++);
+  policy.prepareBefore(1_500, () => prepared++);
   t.false(safePointsFor(policy, 50), 'not due yet');
   t.is(prepared, 0, 'far from due: not yet');
   let dueWhenPrepared = null as boolean | null;
-  t.true(safePointsFor(policy, 5_000, () => {
+  t.true(safePointsFor(policy, 60_000, () => {
     if (prepared === 1 && dueWhenPrepared === null) dueWhenPrepared = false;
   }));
   t.is(prepared, 1);

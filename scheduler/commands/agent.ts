@@ -74,16 +74,20 @@ jobs not handed back by then resume from their previous image). A second signal 
       }
       const agent = new Agent({ scheduler: flags.scheduler, name: flags.name, slots: flags.slots, workDir, credentials, isolation, log: logLine });
       agent.start();
-      const signal = (): Promise<NodeJS.Signals> =>
-        new Promise((resolve) => {
-          const on = (s: NodeJS.Signals): void => {
-            process.off('SIGINT', on);
-            process.off('SIGTERM', on);
-            resolve(s);
-          };
-          process.on('SIGINT', on);
-          process.on('SIGTERM', on);
-        });
+      // The listeners stay until the agent exits: removed between the first signal and the
+      // second, they left a gap in which a second signal killed the agent with the default action.
+      const received: NodeJS.Signals[] = [];
+      let wake: (() => void) | null = null;
+      const on = (s: NodeJS.Signals): void => {
+        received.push(s);
+        wake?.();
+      };
+      process.on('SIGINT', on);
+      process.on('SIGTERM', on);
+      const signal = async (): Promise<NodeJS.Signals> => {
+        while (received.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+        return received.shift()!;
+      };
       const first = await Promise.race([signal(), agent.refused]);
       if (first instanceof Error) {
         // A refused credential or node name: retrying cannot help, so the agent stops (exit 1).

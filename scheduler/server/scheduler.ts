@@ -269,7 +269,13 @@ export class SchedulerCore {
       case 'SUCCEEDED': {
         const resultJson = request.resultJson || 'null';
         const problem = resultProblem(resultJson);
-        if (problem !== null) throw new SchedulerError('INVALID_ARGUMENT', problem);
+        if (problem !== null) {
+          // Refused and changes nothing but the job's record of the refusal, as every refusal.
+          const job = request.job ?? 0;
+          this.#log(`refused Finish of job ${job} attempt ${request.attempt ?? 0}: ${problem}`);
+          if (this.jobs.get(job) !== undefined) this.jobs.event(job, request.attempt ?? 0, 'event', `refused Finish: ${problem}`, now);
+          throw new SchedulerError('INVALID_ARGUMENT', problem);
+        }
         finish = { outcome: 'succeeded', resultJson };
         break;
       }

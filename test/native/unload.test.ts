@@ -2,7 +2,7 @@
 // mapped after the worker thread that loaded it exits (Node dlcloses an addon when the last
 // environment that loaded it goes away). Checked in a fresh process whose main thread never
 // loads the addon itself, which is how `cr-scheduler run` uses it.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
 import { nativeAddonFile } from '../../src/native/binding.js';
 
@@ -21,13 +21,13 @@ const worker = new Worker(
 worker.on('exit', (code) => setTimeout(() => console.log(JSON.stringify({ before, code, after: mapped() })), 100));
 `;
 
-test('The addon stays loaded after the only worker thread that loaded it has exited.', (t) => {
-  if (process.platform !== 'linux') {
-    t.pass('/proc/self/maps is Linux only');
-    return;
-  }
+const TITLE = 'The addon stays loaded after the only worker thread that loaded it has exited.';
+if (process.platform === 'linux') test(TITLE, staysLoaded);
+else test.skip(`${TITLE} [/proc/self/maps is Linux only]`, staysLoaded);
+
+function staysLoaded(t: ExecutionContext): void {
   const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' })) as { before: boolean; code: number; after: boolean };
   t.false(out.before, 'the main thread of the probe must not have loaded the addon');
   t.is(out.code, 0);
   t.true(out.after, 'cr_native.node was unmapped when the worker exited: the pool threads parked in it would crash');
-});
+}

@@ -26,7 +26,9 @@ const cow = copyOnWriteMode();
   for (let i = 1; i <= 5; i++) {
     const run = startCli(t, command);
     await run.waitForStderr(/writer: restored step (\d+) from image (\S+); content verified/);
-    await sleep(100 + random() * 900);
+    // At a random moment, but no later than 10 checkpoints on: a fast machine cannot end the job first.
+    const checkpoints = (): number => (run.stderr.match(/^checkpoint writer-job-\d+: /gm) ?? []).length;
+    await Promise.race([sleep(100 + random() * 900), run.waitUntil(() => run.exited || checkpoints() >= 10, 'ten checkpoints', 120_000)]);
     t.false(run.exited, `run ${i} ended by itself\n${run.describe()}`);
     run.child.kill('SIGKILL');
     await run.exit;

@@ -157,6 +157,16 @@ export function testSeed(): number {
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Waits for a random kill moment of a run that has just committed image `before + 1`: `delayMs`
+ * later, or as soon as its newest image reaches `before + maxImages`, whichever comes first, so
+ * that on a fast machine a run still cannot go far between two kills (nor end before the last).
+ */
+export async function killMoment(run: CliProcess, store: string, job: string, before: number, delayMs: number, maxImages: number): Promise<void> {
+  const far = run.waitUntil(() => run.exited || newestSequence(store, job) >= before + maxImages, `image ${before + maxImages}`, delayMs + 60_000, 2);
+  await Promise.race([sleep(delayMs), far]);
+}
+
 /** The files of a job's directory in a store, sorted into what the runner makes of them. */
 export interface JobDirListing {
   /** Committed images, oldest first. */

@@ -10,10 +10,10 @@ import { loadNative } from '../../src/native/binding.js';
 import {
   EXAMPLES,
   imageId,
+  killMoment,
   newestSequence,
   resultOf,
   seededRandom,
-  sleep,
   startCli,
   tempDir,
   testSeed,
@@ -30,7 +30,7 @@ interface KillCase {
 }
 
 // Sized so that one uninterrupted run takes 1–2 s here, and so that 5 kill rounds (each at most
-// one image plus MAX_DELAY_MS of progress) cannot finish the job before the last kill.
+// MAX_IMAGES_PER_ROUND images, however fast the machine) cannot finish the job before the last kill.
 const CASES: KillCase[] = [
   { job: 'heat2d', args: { n: 128, steps: 8000 }, every: 100, resumedLine: /heat2d: resumed at step (\d+)\/8000/ },
   // 2e8 samples: on a quiet machine one round of 1e8 went 11 images of 50 in 200 ms, and 5 rounds ended the job.
@@ -41,6 +41,7 @@ const CASES: KillCase[] = [
   { job: 'gray-scott-wasm', args: { n: 128, steps: 4000 }, every: 100, resumedLine: /gray-scott-wasm: resumed at step (\d+)\/4000/ },
 ];
 const MAX_DELAY_MS = 250;
+const MAX_IMAGES_PER_ROUND = 4;
 
 const native = loadNative();
 const CODECS: { codec: 'native' | 'portable'; available: boolean }[] = [
@@ -95,7 +96,7 @@ async function killAndResume(t: ExecutionContext, c: KillCase, codec: 'native' |
     // Let it make progress (a new image), then kill it at a random moment after that.
     await run.waitUntil(() => newestSequence(store, c.job) > before, 'a new image', 60_000, 2);
     const delay = Math.round(random() * MAX_DELAY_MS);
-    await sleep(delay);
+    await killMoment(run, store, c.job, before, delay, MAX_IMAGES_PER_ROUND);
     t.false(run.exited, `kill ${k} of ${kills}: the job ended before it could be killed; make it longer\n${run.describe()}`);
     run.child.kill('SIGKILL');
     const exit = await run.exit;

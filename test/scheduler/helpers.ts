@@ -106,7 +106,7 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>,
 }
 
 export function job(cluster: Cluster, id: number): Promise<JobInfo__Output> {
-  return cluster.call('GetJob', { job: id }, 3000);
+  return cluster.call('GetJob', { job: id });
 }
 
 /** Waits until the job runs and has done more than `progress` of its work; returns it. */

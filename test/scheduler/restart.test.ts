@@ -2,15 +2,16 @@
 // jobs keep running on their agents (which reconnect on their own), and none is lost or run
 // twice to completion.
 import test from 'ava';
-import { runCli, sleep, uninterruptedResult } from '../runner/helpers.js';
+import { runCli, uninterruptedResult } from '../runner/helpers.js';
 import { bundleJob } from '../../scheduler/bundle.js';
 import { CLUSTER_JOB, client, finished, job, startAgent, startScheduler, waitFor } from './helpers.js';
 
 test('a scheduler killed with SIGKILL and restarted loses no job and runs none twice; list shows the same jobs.', async (t) => {
   const args = { steps: 300, stepMs: 15 };
   const expected = uninterruptedResult(CLUSTER_JOB, args);
-  // A lease long enough that the agents reconnect within it even on a loaded machine.
-  const first = await startScheduler(t, { leaseS: 6 });
+  // A lease far longer than the agents can take to reconnect, however loaded the machine (no
+  // agent dies here, so nothing waits for it to expire).
+  const first = await startScheduler(t, { leaseS: 60 });
   for (const name of ['a', 'b', 'c']) await startAgent(t, first.address, name);
   const before = client(t, first.address);
   // Five jobs on three one-slot nodes, submitted at once (a `submit` process each would take
@@ -27,10 +28,10 @@ test('a scheduler killed with SIGKILL and restarted loses no job and runs none t
   const listed = await runCli(t, ['list', ...first.args, '--json']);
   t.is(listed.code, 0, listed.stderr);
   first.cli.child.kill('SIGKILL');
+  // Dead, its port closed: the new scheduler can listen on it at once.
   await first.cli.exit;
-  await sleep(500);
 
-  const second = await startScheduler(t, { dataDir: first.dataDir, port: first.port, leaseS: 6 });
+  const second = await startScheduler(t, { dataDir: first.dataDir, port: first.port, leaseS: 60 });
   const after = client(t, second.address);
   const relisted = await runCli(t, ['list', ...second.args, '--json']);
   const shape = (text: string) => (JSON.parse(text) as { id: number; name: string }[]).map((j) => ({ id: j.id, name: j.name }));

@@ -195,6 +195,7 @@ test('Finish refuses a result that is not JSON or over 1 MiB, and the job stays 
     t.is(e.status, 'INVALID_ARGUMENT');
     t.regex(e.message, why);
     t.like(c.jobs.get(id), { state: 'running', result_json: null, attempt: 1 });
+    t.regex(c.jobs.events(id, 0).at(-1)?.text ?? '', /^refused Finish: /, 'the refusal is recorded as an event of the job');
   }
   t.true(c.finish({ ...base, resultJson: '{"ok":true}' }));
   t.like(c.jobs.get(id), { state: 'succeeded', result_json: '{"ok":true}' });
