@@ -7,17 +7,8 @@ import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { schedulerClient, unary } from '../../scheduler/proto/load.js';
 import { runCli, sleep, startCli, tempDir } from '../runner/helpers.js';
+import { statusOf } from './adversary.js';
 import { CLUSTER_JOB, adminToken, createToken, startScheduler, waitFor } from './helpers.js';
-
-async function status(promise: Promise<unknown>): Promise<{ code: number; details: string }> {
-  try {
-    await promise;
-    return { code: grpc.status.OK, details: '' };
-  } catch (err) {
-    const e = err as grpc.ServiceError;
-    return { code: e.code, details: e.details };
-  }
-}
 
 function call(address: string, token: string | undefined, method: 'ListJobs' | 'Drain' | 'Submit' | 'Heartbeat' | 'CreateToken' | 'RevokeToken'): Promise<unknown> {
   const c = schedulerClient(address, { token });
@@ -28,27 +19,27 @@ function call(address: string, token: string | undefined, method: 'ListJobs' | '
 test('Missing, malformed, unknown, expired and revoked tokens get UNAUTHENTICATED saying which; each refusal is logged without the secret.', async (t) => {
   const scheduler = await startScheduler(t);
   const { address } = scheduler;
-  const missing = await status(call(address, undefined, 'ListJobs'));
+  const missing = await statusOf(call(address, undefined, 'ListJobs'));
   t.is(missing.code, grpc.status.UNAUTHENTICATED);
   t.regex(missing.details, /no credentials: pass a token with --token-file FILE or CR_TOKEN/);
-  const malformed = await status(call(address, 'hunter2', 'ListJobs'));
+  const malformed = await statusOf(call(address, 'hunter2', 'ListJobs'));
   t.is(malformed.code, grpc.status.UNAUTHENTICATED);
   t.regex(malformed.details, /malformed/);
   const user = await createToken(address, 'user');
   const forged = `${user.slice(0, -4)}AAAA`;
-  const unknown = await status(call(address, forged, 'ListJobs'));
+  const unknown = await statusOf(call(address, forged, 'ListJobs'));
   t.is(unknown.code, grpc.status.UNAUTHENTICATED);
   t.regex(unknown.details, /is not known to this scheduler/);
   const shortLived = await createToken(address, 'user', 1);
   await sleep(1500);
-  const expired = await status(call(address, shortLived, 'ListJobs'));
+  const expired = await statusOf(call(address, shortLived, 'ListJobs'));
   t.is(expired.code, grpc.status.UNAUTHENTICATED);
   t.regex(expired.details, /expired at .*ask an admin for a new one/);
-  t.is((await status(call(address, user, 'ListJobs'))).code, grpc.status.OK);
+  t.is((await statusOf(call(address, user, 'ListJobs'))).code, grpc.status.OK);
   const id = /^crt_([0-9a-f]{12})_/.exec(user)![1]!;
   const revoke = await runCli(t, ['token', 'revoke', id, ...scheduler.args]);
   t.is(revoke.code, 0, revoke.stderr);
-  const revoked = await status(call(address, user, 'ListJobs'));
+  const revoked = await statusOf(call(address, user, 'ListJobs'));
   t.is(revoked.code, grpc.status.UNAUTHENTICATED);
   t.regex(revoked.details, /was revoked/);
   await waitFor('the refusals in the log', async () => ((scheduler.cli.stderr.match(/refused ListJobs/g) ?? []).length >= 5 ? true : undefined));
@@ -65,7 +56,7 @@ test('Each role may call only its RPCs: others get PERMISSION_DENIED naming the 
   const { address } = scheduler;
   const [user, agent, admin] = await Promise.all([createToken(address, 'user'), createToken(address, 'agent'), createToken(address, 'admin')]);
   const denied = async (token: string, method: Parameters<typeof call>[2], needs: RegExp): Promise<void> => {
-    const s = await status(call(address, token, method));
+    const s = await statusOf(call(address, token, method));
     t.is(s.code, grpc.status.PERMISSION_DENIED, `${method}: ${s.details}`);
     t.regex(s.details, needs);
   };
@@ -76,7 +67,7 @@ test('Each role may call only its RPCs: others get PERMISSION_DENIED naming the 
   await denied(agent, 'Submit', /needs the role user or admin; this call came with the role agent/);
   await denied(agent, 'ListJobs', /needs the role user or admin/);
   await denied(admin, 'Heartbeat', /needs the role agent/);
-  t.is((await status(call(address, admin, 'CreateToken'))).code, grpc.status.OK);
+  t.is((await statusOf(call(address, admin, 'CreateToken'))).code, grpc.status.OK);
   // An agent token's first Connect binds it to its node; before that it may call nothing else.
   await denied(agent, 'Heartbeat', /agent token [0-9a-f]{12} is not bound to a node yet/);
   // The CLI says the same, without a stack trace.
