@@ -156,13 +156,19 @@ async function waitingJob(t: ExecutionContext, address: string): Promise<{ id: n
   });
 }
 
-test("Cancelling a job kills its process and the processes it started.", async (t) => {
+/** A scheduler, one agent, and a job on it that waits (with a child process of its own) until ended. */
+async function agentWithWaitingJob(t: ExecutionContext) {
   const scheduler = await startScheduler(t);
   const token = await createToken(scheduler.address, 'agent');
   const agent = startAgent(t, ['--scheduler', scheduler.address, '--name', 'n1', '--work', tempDir(t, 'agent')], { CR_TOKEN: token });
   await agent.waitForStderr(/registered with the scheduler/);
   const { id, pid, child } = await waitingJob(t, scheduler.address);
   t.true(running(pid) && running(child), 'the job and its child run');
+  return { scheduler, agent, id, pid, child };
+}
+
+test("Cancelling a job kills its process and the processes it started.", async (t) => {
+  const { scheduler, agent, id, pid, child } = await agentWithWaitingJob(t);
   const cancel = await runCli(t, ['cancel', String(id), ...scheduler.args]);
   t.is(cancel.code, 0, cancel.stderr);
   const cluster = client(t, scheduler.address);
@@ -172,12 +178,7 @@ test("Cancelling a job kills its process and the processes it started.", async (
 });
 
 test("Killing the agent with SIGKILL ends its job's process and the processes it started.", async (t) => {
-  const scheduler = await startScheduler(t);
-  const token = await createToken(scheduler.address, 'agent');
-  const agent = startAgent(t, ['--scheduler', scheduler.address, '--name', 'n1', '--work', tempDir(t, 'agent')], { CR_TOKEN: token });
-  await agent.waitForStderr(/registered with the scheduler/);
-  const { id, pid, child } = await waitingJob(t, scheduler.address);
-  t.true(running(pid) && running(child), 'the job and its child run');
+  const { scheduler, agent, id, pid, child } = await agentWithWaitingJob(t);
   // Should the job outlive its agent (the failure this test looks for), it is ended after the test.
   t.teardown(() => {
     if (running(pid)) process.kill(-pid, 'SIGKILL');
