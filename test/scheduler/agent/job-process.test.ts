@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
 import { JOB_ENV_KEPT } from '../../../scheduler/agent/job-host.js';
 import { FIXTURES, runCli, startCli, tempDir, type CliProcess } from '../../runner/helpers.js';
@@ -64,6 +65,14 @@ function runAsUser(): { uid: number } | { reason: string } {
       // Another test file may have created it meanwhile.
       if (!exists()) return { reason: `there is no user ${RUN_AS_USER} and useradd could not create one (${(err as Error).message})` };
     }
+  }
+  // The job's process runs cr's own code as that user: a checkout under a private directory (a
+  // `mktemp -d` clone, mode 0700) cannot be run from at all.
+  const entry = fileURLToPath(new URL('../../../scheduler/agent/job-process.js', import.meta.url));
+  try {
+    execFileSync('runuser', ['-u', RUN_AS_USER, '--', 'test', '-r', entry], { stdio: 'ignore' });
+  } catch {
+    return { reason: `${RUN_AS_USER} cannot read cr's code at ${entry} (a directory above it is private): --run-as needs cr installed where the job's user can read it` };
   }
   return { uid: Number(execFileSync('id', ['-u', RUN_AS_USER], { encoding: 'utf8' }).trim()) };
 }
