@@ -28,9 +28,10 @@ import { Reporter } from './reporter.js';
 import { downloadImage, uploadImage } from './transfer.js';
 
 export interface AttemptContext {
-  client: SchedulerClient;
-  /** The connections images travel on, in parallel parts. */
-  lanes: SchedulerClient[];
+  /** The scheduler the agent is connected to now (it changes when a standby takes over). */
+  client: () => SchedulerClient;
+  /** The connections images travel on to it, in parallel parts. */
+  lanes: () => SchedulerClient[];
   node: string;
   workDir: string;
   /** The cluster's image key (the agent's; never given to a job). */
@@ -109,7 +110,7 @@ export class Attempt {
     fs.mkdirSync(storeDir, { recursive: true, mode: 0o700 });
     let fetched = false;
     try {
-      const codeFile = await this.#retrying(() => fetchCode(this.#ctx.client, path.join(this.#ctx.workDir, 'code'), a.codeSha256));
+      const codeFile = await this.#retrying(() => fetchCode(this.#ctx.client(), path.join(this.#ctx.workDir, 'code'), a.codeSha256));
       const key = jobImageKey(fs.readFileSync(this.#ctx.keyFile), a.job);
       await this.#fetchImages(storeDir, key);
       fetched = true;
@@ -205,7 +206,7 @@ export class Attempt {
     const fetch = async (image: ImageRef__Output): Promise<void> => {
       const file = path.join(storeDir, job, `${String(image.sequence).padStart(8, '0')}.crimg`);
       try {
-        await this.#retrying(() => downloadImage(this.#ctx.lanes, a.job, image.sequence, image.sha256, file, { attempt: a.attempt, secret: a.secret }));
+        await this.#retrying(() => downloadImage(this.#ctx.lanes(), a.job, image.sequence, image.sha256, file, { attempt: a.attempt, secret: a.secret }));
         const reader = ImageReader.open(file, { codec, key, expect: { job, sequence: image.sequence } });
         try {
           reader.verifyStored();
@@ -254,7 +255,7 @@ export class Attempt {
       let reply;
       try {
         reply = await this.#retrying(() =>
-          uploadImage(this.#ctx.lanes, { job: this.job, attempt: this.attempt, sequence: info.sequence, node: this.#ctx.node, secret: this.#assignment.secret, file: info.file }),
+          uploadImage(this.#ctx.lanes(), { job: this.job, attempt: this.attempt, sequence: info.sequence, node: this.#ctx.node, secret: this.#assignment.secret, file: info.file }),
         );
       } catch (err) {
         // The attempt goes on; its next image is uploaded (the scheduler keeps what it has).
@@ -290,7 +291,7 @@ export class Attempt {
       request.errorJson = JSON.stringify(errorJson(outcome.error));
       request.retryable = isRetryable(outcome.error);
     }
-    const reply = await this.#retrying(() => unary(this.#ctx.client, 'Finish', request));
+    const reply = await this.#retrying(() => unary(this.#ctx.client(), 'Finish', request));
     if (reply.stale) this.#ctx.log(`job ${this.job} attempt ${this.attempt}: the scheduler had already moved on (stale attempt)`);
   }
 

@@ -7,7 +7,7 @@ import type { Cluster } from '../client.js';
 import { ClusterError } from '../cluster-errors.js';
 import type { ClientCredentials } from '../credentials.js';
 import type { JobInfo__Output } from '../proto/types.js';
-import { DEFAULT_DATA_DIR } from '../names.js';
+import { DEFAULT_ADDRESS, DEFAULT_DATA_DIR } from '../names.js';
 import { printable } from '../escape.js';
 import { formatMs } from '../output.js';
 
@@ -42,7 +42,7 @@ export function clusterCommand(name: string, description: string): Command {
   return credentialOptions(
     new Command(name)
       .description(description)
-      .addOption(new Option('--scheduler <host:port>', 'the scheduler (default: 127.0.0.1:7070)').env('CR_SCHEDULER'))
+      .addOption(new Option('--scheduler <host:port,...>', `the scheduler; with standby schedulers, several: a:7070,b:7070 (default: ${DEFAULT_ADDRESS})`).env('CR_SCHEDULER'))
       .addOption(new Option('--json', 'machine-readable output')),
   );
 }
