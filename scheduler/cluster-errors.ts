@@ -17,12 +17,13 @@ export class NoSchedulerError extends ClusterError {
   readonly tried: readonly { address: string; kind: string; said: string }[];
 
   constructor(tried: readonly { address: string; kind: string; said: string }[], lostMethod: string | null = null) {
-    const list = tried.map((t) => `\n  ${t.address}: ${t.said}`).join('');
+    // One line, as every CLI error is (output.ts): "Tried a:7070: …; b:7070: …".
+    const list = tried.map((t) => `${t.address}: ${t.said}`).join('; ');
     const last = tried[tried.length - 1];
     super(
       lostMethod !== null && last
-        ? `the scheduler at ${last.address} went away after it may have received ${lostMethod}; check (e.g. "cr-scheduler list") before trying again. Tried:${list}`
-        : `no scheduler could take the call (set --scheduler or CR_SCHEDULER to host:port,host:port; if they listen with TLS, give --ca or CR_CA). Tried:${list}`,
+        ? `the scheduler at ${last.address} went away after it may have received ${lostMethod}; check (e.g. "cr-scheduler list") before trying again. Tried ${list}`
+        : `no scheduler could take the call (set --scheduler or CR_SCHEDULER to host:port,host:port; if they listen with TLS, give --ca or CR_CA). Tried ${list}`,
     );
     this.name = 'NoSchedulerError';
     this.code = lostMethod !== null ? 'CR_SCHEDULER_LOST' : 'CR_NO_SCHEDULER';
