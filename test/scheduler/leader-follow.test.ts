@@ -1,11 +1,14 @@
 // Clients with several scheduler addresses: what a refusal says (classify), where they go next
 // (SchedulerSet.next), and the CLI and the agent against real schedulers where the first address
 // is a closed port, a stopped scheduler, or a scheduler that has moved to another port.
+import fs from 'node:fs';
+import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import test from 'ava';
 import { bundleJob } from '../../scheduler/bundle.js';
 import { Cluster, ClusterError, NoSchedulerError } from '../../scheduler/client.js';
 import { classify, LEADER_METADATA, parseSchedulerAddresses, SchedulerSet } from '../../scheduler/leader-follow.js';
+import { storeJobName } from '../../scheduler/names.js';
 import { schedulerService } from '../../scheduler/proto/load.js';
 import { runCli, show, startCli, tempDir, uninterruptedResult } from '../runner/helpers.js';
 import { adminToken, CLUSTER_JOB, client, createToken, finished, freePort, startScheduler, waitFor } from './helpers.js';
@@ -121,8 +124,9 @@ test('Standbys that name the leader in cr-leader are followed: a write goes to t
   t.is((await client(t, leader.address).call('GetJob', { job: job.id })).name, 'followed');
 });
 
-test('An agent given a closed port and a scheduler registers with the scheduler; when that scheduler moves to the first address, its running job keeps its attempt and finishes once.', async (t) => {
-  const args = { steps: 200, stepMs: 15 };
+test('An agent given a closed port and a scheduler registers with the scheduler; when that scheduler is SIGKILLed mid-upload and comes back at the first address, the upload goes there again and the running job keeps its attempt and finishes once.', async (t) => {
+  // A large region: each image takes a while to stream, so the kill lands in one.
+  const args = { steps: 60, stepMs: 40, length: 4 << 20 };
   const expected = uninterruptedResult(CLUSTER_JOB, args);
   const firstPort = await freePort();
   // A lease far longer than a reconnection can take however loaded the machine: nothing waits for it.
@@ -131,19 +135,25 @@ test('An agent given a closed port and a scheduler registers with the scheduler;
   const agent = startCli(t, ['agent', '--scheduler', addresses, '--name', 'n1', '--slots', '1', '--work', tempDir(t, 'agent-n1')], { CR_TOKEN: await createToken(before.address, 'agent') });
   await agent.waitForStderr(new RegExp(`registered with the scheduler at ${before.address.replace(/\./g, '\\.')} as node n1`));
   t.regex(agent.stderr, new RegExp(`disconnected from the scheduler at 127\\.0\\.0\\.1:${firstPort}: cannot connect \\(ECONNREFUSED\\).*; reconnecting to ${before.address.replace(/\./g, '\\.')}`));
-  const watch = client(t, before.address);
-  const { id } = await watch.call('Submit', { name: 'moving', code: await bundleJob(CLUSTER_JOB), argsJson: JSON.stringify(args), intervalMs: 200, retries: 0 });
-  await waitFor('the job to run with an image', async () => {
-    const j = await watch.call('GetJob', { job: id });
-    return j.state === 'running' && j.images > 0 ? true : undefined;
-  });
+  const { id } = await client(t, before.address).call('Submit', { name: 'moving', code: await bundleJob(CLUSTER_JOB), argsJson: JSON.stringify(args), intervalMs: 200, retries: 0 });
+  // An image being received: the scheduler's temp file in the job's image directory.
+  const jobDir = path.join(before.dataDir, 'images', storeJobName(id));
+  const cut = await waitFor('an upload under way', async () => {
+    const temp = fs.existsSync(jobDir) ? fs.readdirSync(jobDir).find((f) => f.includes('.tmp.')) : undefined;
+    return temp === undefined ? undefined : Number(/^\.(\d+)\.crimg/.exec(temp)?.[1]);
+  }, 90_000, 5);
   before.cli.child.kill('SIGKILL');
   await before.cli.exit;
   // The same database, now served at the agent's first address.
   const after = await startScheduler(t, { dataDir: before.dataDir, port: firstPort, leaseS: 60 });
   await agent.waitForStderr(new RegExp(`registered with the scheduler at 127\\.0\\.0\\.1:${firstPort} as node n1`));
-  const done = await finished(client(t, after.address), id);
+  const watch = client(t, after.address);
+  const done = await finished(watch, id);
   t.is(done.state, 'succeeded', done.errorJson);
   t.is(done.attempt, 1, 'the running attempt was reported to the scheduler at the new address and kept');
   t.deepEqual(JSON.parse(done.resultJson), await expected);
+  // The image cut mid-way was sent again, whole, rather than given up.
+  const { lines } = await watch.call('GetLogs', { job: id, after: 0 });
+  t.false(lines.some((l) => l.text.includes(`image ${cut} could not be uploaded`)), lines.map((l) => l.text).join('\n'));
+  t.notRegex(agent.stderr, new RegExp(`image ${cut} could not be uploaded`));
 });
