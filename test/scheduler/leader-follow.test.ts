@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { bundleJob } from '../../scheduler/bundle.js';
 import { Cluster, ClusterError, NoSchedulerError } from '../../scheduler/client.js';
 import { classify, LEADER_METADATA, parseSchedulerAddresses, SchedulerSet } from '../../scheduler/leader-follow.js';
@@ -104,24 +104,54 @@ test('A read that a stopped scheduler does not answer in time is answered by the
   t.deepEqual(nodes, []);
 });
 
-test('Standbys that name the leader in cr-leader are followed: a write goes to the scheduler they name.', async (t) => {
-  // A server that answers every call as the contract's standby does (UNAVAILABLE, the leader's
-  // address in the trailing metadata cr-leader): until standby schedulers exist, the wire contract itself.
-  const leader = await startScheduler(t);
+/**
+ * A server that answers every call as the contract's standby does (UNAVAILABLE, the leader's
+ * address in the trailing metadata cr-leader): until standby schedulers exist, the wire
+ * contract itself. Returns its address.
+ */
+async function contractStandby(t: ExecutionContext, leader: string): Promise<string> {
   const standby = new grpc.Server();
-  const refuse = (_call: unknown, callback: grpc.sendUnaryData<unknown>): void => {
+  const refusal = (): Partial<grpc.StatusObject> => {
     const metadata = new grpc.Metadata();
-    metadata.set(LEADER_METADATA, leader.address);
-    callback({ code: grpc.status.UNAVAILABLE, details: `this scheduler is a standby; the leader is at ${leader.address}`, metadata });
+    metadata.set(LEADER_METADATA, leader);
+    return { code: grpc.status.UNAVAILABLE, details: `this scheduler is a standby; the leader is at ${leader}`, metadata };
   };
-  const handlers = Object.fromEntries(Object.keys(schedulerService()).map((name) => [name, refuse]));
+  const handlers = Object.fromEntries(
+    Object.entries(schedulerService()).map(([name, method]) => [
+      name,
+      method.responseStream
+        ? (call: grpc.ServerWritableStream<unknown, unknown>) => call.emit('error', refusal())
+        : method.requestStream
+          ? (call: grpc.ServerReadableStream<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => (call.on('data', () => undefined), callback(refusal()))
+          : (_call: unknown, callback: grpc.sendUnaryData<unknown>) => callback(refusal()),
+    ]),
+  );
   const port = await new Promise<number>((resolve, reject) => standby.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))));
   t.teardown(() => standby.forceShutdown());
   standby.addService(schedulerService(), handlers as grpc.UntypedServiceImplementation);
-  const cluster = new Cluster(`127.0.0.1:${port}`, { token: adminToken(leader.address) });
+  return `127.0.0.1:${port}`;
+}
+
+test('Standbys that name the leader in cr-leader are followed: a write goes to the scheduler they name.', async (t) => {
+  const leader = await startScheduler(t);
+  const cluster = new Cluster(await contractStandby(t, leader.address), { token: adminToken(leader.address) });
   t.teardown(() => cluster.close());
   const job = await cluster.call('Submit', { name: 'followed', code: Buffer.from('export default async () => 1;'), argsJson: '{}' });
   t.is((await client(t, leader.address).call('GetJob', { job: job.id })).name, 'followed');
+});
+
+test('An agent given only a standby follows the leader it names, registers there and runs a job to its uninterrupted result.', async (t) => {
+  const args = { steps: 40, stepMs: 10 };
+  const leader = await startScheduler(t);
+  const standby = await contractStandby(t, leader.address);
+  const agent = startCli(t, ['agent', '--scheduler', standby, '--name', 'n1', '--slots', '1', '--work', tempDir(t, 'agent-n1')], { CR_TOKEN: await createToken(leader.address, 'agent') });
+  await agent.waitForStderr(new RegExp(`registered with the scheduler at ${leader.address.replace(/\./g, '\\.')} as node n1`));
+  t.regex(agent.stderr, new RegExp(`disconnected from the scheduler at ${standby.replace(/\./g, '\\.')}: a standby; it says the leader is at ${leader.address.replace(/\./g, '\\.')}; reconnecting to ${leader.address.replace(/\./g, '\\.')}`));
+  const watch = client(t, leader.address);
+  const { id } = await watch.call('Submit', { name: 'via-standby', code: await bundleJob(CLUSTER_JOB), argsJson: JSON.stringify(args), retries: 0 });
+  const done = await finished(watch, id);
+  t.is(done.state, 'succeeded', done.errorJson);
+  t.deepEqual(JSON.parse(done.resultJson), await uninterruptedResult(CLUSTER_JOB, args));
 });
 
 test('An agent given a closed port and a scheduler registers with the scheduler; when that scheduler is SIGKILLed mid-upload and comes back at the first address, the upload goes there again and the running job keeps its attempt and finishes once.', async (t) => {
