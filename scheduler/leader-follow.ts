@@ -67,16 +67,16 @@ export function parseSchedulerAddresses(value: string): string[] {
 /**
  * The schedulers one client knows of, a connection to each made when first needed, and which
  * one it believes leads. `next` is the one rule for where to go after a refusal: to the leader
- * a standby names, unless that address just could not be reached; else to the next address
- * in the list, in turn.
+ * a standby names, unless that address just failed (could not be reached, or did not answer);
+ * else to the next address in the list, in turn.
  */
 export class SchedulerSet {
   readonly #addresses: string[];
   readonly #credentials: ClientCredentials;
   readonly #clients = new Map<string, SchedulerClient>();
   readonly #lanes = new Map<string, SchedulerClient[]>();
-  /** Addresses that refused a connection since a leader last answered. */
-  readonly #unreachable = new Set<string>();
+  /** Addresses that could not be reached or broke a call since a leader last answered: a standby's pointer to one is not followed. */
+  readonly #failed = new Set<string>();
   #current: string;
 
   constructor(addresses: string[], credentials: ClientCredentials = {}) {
@@ -113,18 +113,19 @@ export class SchedulerSet {
   answered(address: string, asLeader: boolean): void {
     if (asLeader) {
       this.#current = address;
-      this.#unreachable.clear();
+      this.#failed.clear();
     } else {
-      this.#unreachable.delete(address);
+      this.#failed.delete(address);
     }
   }
 
   /** Where to go after `from` gave `refusal`; becomes the current address. */
   next(from: string, refusal: Refusal): string {
-    if (refusal.kind === 'unreachable') this.#unreachable.add(from);
-    else this.#unreachable.delete(from);
+    // A scheduler paused (SIGSTOP) accepts connections but answers nothing: "lost" counts as failed too.
+    if (refusal.kind === 'unreachable' || refusal.kind === 'lost') this.#failed.add(from);
+    else this.#failed.delete(from);
     let to: string;
-    if (refusal.kind === 'standby' && refusal.leader !== null && refusal.leader !== from && !this.#unreachable.has(refusal.leader)) {
+    if (refusal.kind === 'standby' && refusal.leader !== null && refusal.leader !== from && !this.#failed.has(refusal.leader)) {
       to = refusal.leader;
       // A leader known by another name (its advertised address) is followed all the same.
       if (!this.#addresses.includes(to)) this.#addresses.push(to);

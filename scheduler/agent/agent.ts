@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { VERSION } from '../../src/version.js';
-import { AGENT_RECONNECT_MAX_MS } from '../names.js';
+import { AGENT_RECONNECT_MAX_MS, DEFAULT_LEASE_TIMEOUT_MS } from '../names.js';
 import type { ClientCredentials } from '../credentials.js';
 import { classify, parseSchedulerAddresses, SchedulerSet, type Refusal } from '../leader-follow.js';
 import { unary } from '../proto/load.js';
@@ -36,6 +36,8 @@ export interface AgentOptions {
 }
 
 const RECONNECT_MS = 200;
+/** A connection that has not registered this node after twice the lease (or this, if longer) is given up. */
+const REGISTER_MIN_MS = 2000;
 
 export class Agent {
   readonly #options: AgentOptions;
@@ -52,6 +54,8 @@ export class Agent {
   #closed = false;
   /** Longest pause between reconnection tries: a third of the lease, so a restarted scheduler sees us in time. */
   #reconnectMaxMs = AGENT_RECONNECT_MAX_MS;
+  /** The lease the scheduler last gave; the default until one registered this node. */
+  #leaseMs = DEFAULT_LEASE_TIMEOUT_MS;
   #loop: Promise<void> | null = null;
   #closing: Promise<void> | null = null;
   /** Stopping: heartbeats say so, and every job, also one assigned meanwhile, checkpoints and stops. */
@@ -148,12 +152,22 @@ export class Agent {
         const running = [...this.#attempts.values()].map((a) => ({ job: a.job, attempt: a.attempt }));
         const call = this.#set.client(address).Connect({ node: this.#options.name, slots: this.#options.slots, running, version: VERSION });
         this.#call = call;
+        // A scheduler that takes the connection but never registers us (paused by SIGSTOP: the
+        // kernel still accepts) is left for the next, rather than waited on until keepalive notices.
+        const registerMs = Math.max(REGISTER_MIN_MS, 2 * this.#leaseMs);
+        const unregistered = setTimeout(() => {
+          const said = `it did not register this node within ${registerMs / 1000} s`;
+          this.#leaving = { refusal: { kind: 'lost', said }, said };
+          call.cancel();
+        }, registerMs);
         call.on('data', (command: Command__Output) => {
+          clearTimeout(unregistered);
           delay = RECONNECT_MS;
           if (command.command === 'registered') this.#set.answered(address, true);
           this.#command(command, address);
         });
         call.on('error', (err: grpc.ServiceError) => {
+          clearTimeout(unregistered);
           if (err.code === grpc.status.UNAUTHENTICATED || err.code === grpc.status.PERMISSION_DENIED) {
             this.#closed = true;
             this.#onRefused(new Error(`the scheduler at ${address} refused this agent: ${err.details}`));
@@ -163,7 +177,10 @@ export class Agent {
           const why = refusal.kind === 'answer' ? err.details || err.message : refusal.kind === 'unreachable' ? `${refusal.said}: is "cr-scheduler serve" running there?` : refusal.said;
           resolve({ why, refusal });
         });
-        call.on('end', () => resolve({ why: 'the scheduler ended the session', refusal: null }));
+        call.on('end', () => {
+          clearTimeout(unregistered);
+          resolve({ why: 'the scheduler ended the session', refusal: null });
+        });
       });
       const { why, refusal } = await ended;
       this.#call = null;
@@ -195,6 +212,7 @@ export class Agent {
         fs.writeFileSync(temp, r.imageKey as Buffer, { mode: 0o600 });
         fs.renameSync(temp, this.#keyFile);
         this.#session = r.session;
+        this.#leaseMs = r.leaseTimeoutMs;
         this.#reconnectMaxMs = Math.max(RECONNECT_MS, Math.min(AGENT_RECONNECT_MAX_MS, Math.floor(r.leaseTimeoutMs / 3)));
         this.#startHeartbeat(r.heartbeatIntervalMs, r.leaseTimeoutMs);
         this.#log(`registered with the scheduler at ${address} as node ${this.#options.name} (${this.#options.slots} slots)`);

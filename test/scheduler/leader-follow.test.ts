@@ -52,7 +52,9 @@ test('After a refusal the client goes to the leader a standby names, unless that
   t.is(set.next('b:1', { kind: 'standby', leader: 'a:1', said: '' }), 'c:1');
   t.is(set.next('c:1', { kind: 'standby', leader: 'b:1', said: '' }), 'b:1');
   t.is(set.next('b:1', { kind: 'lost', said: '' }), 'c:1');
-  t.is(set.next('c:1', { kind: 'standby', leader: null, said: '' }), 'a:1');
+  // b did not answer (paused, say): c's pointer to it is not followed either.
+  t.is(set.next('c:1', { kind: 'standby', leader: 'b:1', said: '' }), 'a:1');
+  t.is(set.next('a:1', { kind: 'standby', leader: null, said: '' }), 'b:1');
   // A leader that answered clears what was unreachable; a leader by another name is followed and remembered.
   set.answered('a:1', true);
   t.is(set.next('a:1', { kind: 'standby', leader: 'leader.example:7070', said: '' }), 'leader.example:7070');
