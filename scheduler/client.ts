@@ -4,7 +4,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { ClusterError, NoSchedulerError } from './cluster-errors.js';
 import type { ClientCredentials } from './credentials.js';
-import { followCall, parseSchedulerAddresses, SchedulerSet } from './leader-follow.js';
+import { parseSchedulerAddresses } from './addresses.js';
+import { followCall, SchedulerSet } from './leader-follow.js';
 import { DEFAULT_ADDRESS } from './names.js';
 import type { SchedulerClient, UnaryRpcs } from './proto/load.js';
 

@@ -11,7 +11,8 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { ClusterError, NoSchedulerError } from '../cluster-errors.js';
 import { AgentIdentity, type ClientCredentials } from '../credentials.js';
-import { followCall, parseSchedulerAddresses, SchedulerSet } from '../leader-follow.js';
+import { parseSchedulerAddresses } from '../addresses.js';
+import { followCall, SchedulerSet } from '../leader-follow.js';
 import { writeSecretFile } from '../server/pki.js';
 
 export interface JoinOptions {

@@ -6,7 +6,7 @@ import { ClusterError } from '../cluster-errors.js';
 import { DEFAULT_ADDRESS } from '../names.js';
 import { parseCount, parsePositiveNumber } from '../options.js';
 import { EXIT_STOPPED_AT_ONCE } from '../signals.js';
-import { credentialOptions, credentialsFrom, LOCAL_AGENT_TOKEN_FILE, type CredentialFlags } from './common.js';
+import { credentialOptions, credentialsFrom, LOCAL_AGENT_TOKEN_FILE, schedulerOption, type CredentialFlags } from './common.js';
 import { defaultNodeName, logLine } from './serve.js';
 
 interface AgentFlags extends CredentialFlags {
@@ -24,7 +24,7 @@ export const DEFAULT_DRAIN_TIMEOUT_S = 120;
 export function agentCommand(): Command {
   return credentialOptions(new Command('agent'), LOCAL_AGENT_TOKEN_FILE)
     .description("run jobs on this machine for a scheduler; jobs of a node that dies resume elsewhere from their latest image")
-    .addOption(new Option('--scheduler <host:port,...>', 'the scheduler; with standby schedulers, several: a:7070,b:7070 (the agent follows the leader)').env('CR_SCHEDULER').default(DEFAULT_ADDRESS))
+    .addOption(schedulerOption('the scheduler; with standby schedulers, several: a:7070,b:7070 (the agent follows the leader)').default(DEFAULT_ADDRESS))
     .addOption(new Option('--name <name>', "this node's name, unique in the cluster").env('CR_NODE').default(defaultNodeName(), `the host name, ${defaultNodeName()}`))
     .addOption(new Option('--slots <n>', 'jobs run at once').env('CR_SLOTS').argParser(parseCount('--slots', 1)).default(os.availableParallelism()))
     .addOption(new Option('--work <dir>', "where jobs' code, images and the image key are kept").env('CR_WORK').default('.cr-agent'))

@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import test, { type ExecutionContext } from 'ava';
 import { bundleJob } from '../../scheduler/bundle.js';
 import { Cluster, ClusterError, NoSchedulerError } from '../../scheduler/client.js';
-import { classify, LEADER_METADATA, parseSchedulerAddresses, SchedulerSet } from '../../scheduler/leader-follow.js';
+import { classify, LEADER_METADATA, SchedulerSet } from '../../scheduler/leader-follow.js';
 import { storeJobName } from '../../scheduler/names.js';
 import { schedulerService } from '../../scheduler/proto/load.js';
 import { runCli, show, startCli, tempDir, uninterruptedResult } from '../runner/helpers.js';
@@ -19,12 +19,6 @@ function statusError(code: grpc.status, details: string, leader?: string): grpc.
   if (leader !== undefined) metadata.set(LEADER_METADATA, leader);
   return Object.assign(new Error(`${code} ${grpc.status[code]}: ${details}`), { code, details, metadata });
 }
-
-test('--scheduler a:7070,b:7070 is read as distinct addresses in order; a list with a bad entry is refused naming it.', (t) => {
-  t.deepEqual(parseSchedulerAddresses('a:7070, b:7070,a:7070,[::1]:7071'), ['a:7070', 'b:7070', '[::1]:7071']);
-  t.is(t.throws(() => parseSchedulerAddresses(' , '), { instanceOf: TypeError })?.message, '--scheduler " , " names no scheduler: give host:port, or several as host:port,host:port');
-  t.is(t.throws(() => parseSchedulerAddresses('a:7070,b'), { instanceOf: TypeError })?.message, '--scheduler: "b" is not host:port (several schedulers are given as host:port,host:port)');
-});
 
 test('A standby refusal names the leader from cr-leader; a refused connection was never sent; a broken one may have been; other errors are answers.', (t) => {
   t.deepEqual(classify(statusError(grpc.status.UNAVAILABLE, 'this scheduler is a standby; the leader is at b:7070', 'b:7070')), {
