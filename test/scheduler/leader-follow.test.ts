@@ -10,7 +10,7 @@ import { Cluster, ClusterError, NoSchedulerError } from '../../scheduler/client.
 import { classify, LEADER_METADATA, SchedulerSet } from '../../scheduler/leader-follow.js';
 import { storeJobName } from '../../scheduler/names.js';
 import { schedulerService } from '../../scheduler/proto/load.js';
-import { runCli, show, startCli, tempDir, uninterruptedResult } from '../runner/helpers.js';
+import { HANG_GUARD_MS, runCli, show, startCli, tempDir, uninterruptedResult } from '../runner/helpers.js';
 import { adminToken, CLUSTER_JOB, client, createToken, finished, freePort, startScheduler, waitFor } from './helpers.js';
 
 /** A gRPC status error as grpc-js delivers it. */
@@ -167,7 +167,7 @@ test('An agent given a closed port and a scheduler registers with the scheduler;
   const cut = await waitFor('an upload under way', async () => {
     const temp = fs.existsSync(jobDir) ? fs.readdirSync(jobDir).find((f) => f.includes('.tmp.')) : undefined;
     return temp === undefined ? undefined : Number(/^\.(\d+)\.crimg/.exec(temp)?.[1]);
-  }, 90_000, 5);
+  }, HANG_GUARD_MS, 5);
   before.cli.child.kill('SIGKILL');
   await before.cli.exit;
   // The same database, now served at the agent's first address.

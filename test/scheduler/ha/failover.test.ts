@@ -12,6 +12,7 @@ import { NoSchedulerError } from '../../../scheduler/cluster-errors.js';
 import { classify, SchedulerSet } from '../../../scheduler/leader-follow.js';
 import { storeJobName } from '../../../scheduler/names.js';
 import { unary } from '../../../scheduler/proto/load.js';
+import { HANG_GUARD_MS } from '../../runner/helpers.js';
 import { CLUSTER_JOB, waitFor } from '../helpers.js';
 import { assertExactlyOnce, standbyUnsupported, startHa, type Ha } from './helpers.js';
 
@@ -69,7 +70,7 @@ it(title('The leader SIGKILLed during an image upload: the agent uploads again t
   const leader = await ha.leader();
   const jobDir = path.join(ha.dataDir, 'images', storeJobName(id));
   // An image being received: the scheduler's temp file in the job's image directory.
-  await waitFor('an upload under way', async () => (fs.existsSync(jobDir) && fs.readdirSync(jobDir).some((f) => f.includes('.tmp.')) ? true : undefined), 120_000, 5);
+  await waitFor('an upload under way', async () => (fs.existsSync(jobDir) && fs.readdirSync(jobDir).some((f) => f.includes('.tmp.')) ? true : undefined), HANG_GUARD_MS, 5);
   const before = await ha.call('GetJob', { job: id });
   await kill(ha, leader);
   await assertExactlyOnce(t, ha, [{ id, args }]);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { followCall, SchedulerSet } from '../../../scheduler/leader-follow.js';
 import { unary, type UnaryRpcs } from '../../../scheduler/proto/load.js';
-import { CliProcess, startCli, tempDir, uninterruptedResult } from '../../runner/helpers.js';
+import { CliProcess, HANG_GUARD_MS, startCli, tempDir, uninterruptedResult } from '../../runner/helpers.js';
 import { CLUSTER_JOB, freePort, waitFor } from '../helpers.js';
 
 /** Short enough that a failover is quick, long enough that a loaded machine does not lose leases for nothing. */
@@ -49,7 +49,7 @@ export async function startHa(t: ExecutionContext, agents: string[], leaseS = HA
   const set = new SchedulerSet(addresses, { token });
   t.teardown(() => set.close());
   const call = <K extends keyof UnaryRpcs>(method: K, request: UnaryRpcs[K][0]): Promise<UnaryRpcs[K][1]> =>
-    followCall(set, method, request, { deadlineMs: 10_000, leaderWaitMs: 120_000, roundPauseMs: 50 });
+    followCall(set, method, request, { deadlineMs: 30_000, leaderWaitMs: HANG_GUARD_MS, roundPauseMs: 50 });
   const ha: Ha = {
     dataDir,
     addresses,
@@ -68,9 +68,16 @@ export async function startHa(t: ExecutionContext, agents: string[], leaseS = HA
     },
     call,
     async leader() {
-      // A token made and left unused: a write only the leader carries out.
-      await call('CreateToken', { role: 'user', ttlS: 60, label: 'who leads' });
-      return addresses.indexOf(set.current);
+      // A token made and left unused: a write only the leader carries out. One that a scheduler
+      // may have taken before it went silent is not sent again by followCall: ask anew.
+      for (;;) {
+        try {
+          await call('CreateToken', { role: 'user', ttlS: 60, label: 'who leads' });
+          return addresses.indexOf(set.current);
+        } catch (err) {
+          if ((err as { code?: unknown }).code !== 'CR_SCHEDULER_LOST') throw err;
+        }
+      }
     },
   };
   const tokens = new Map<string, string>();
@@ -84,7 +91,7 @@ async function writers(addresses: string[], token: string): Promise<number> {
   for (const address of addresses) {
     const one = new SchedulerSet([address], { token });
     try {
-      await unary(one.client(), 'CreateToken', { role: 'user', ttlS: 60, label: 'standby probe' }, 30_000);
+      await unary(one.client(), 'CreateToken', { role: 'user', ttlS: 60, label: 'standby probe' }, HANG_GUARD_MS);
       n++;
     } catch {
       // a standby (or not answering): not a writer
@@ -104,7 +111,7 @@ export async function assertExactlyOnce(t: ExecutionContext, ha: Ha, jobs: { id:
     const job = await waitFor(`job ${id} to end`, async () => {
       const j = await ha.call('GetJob', { job: id });
       return j.state === 'queued' || j.state === 'running' ? undefined : j;
-    }, 180_000);
+    });
     t.is(job.state, 'succeeded', `job ${id}: ${job.errorJson}`);
     t.deepEqual(JSON.parse(job.resultJson), await uninterruptedResult(CLUSTER_JOB, args), `job ${id}'s result`);
     const { lines } = await ha.call('GetLogs', { job: id, after: 0 });
