@@ -114,7 +114,7 @@ it(title('A leader SIGSTOPped past its lease loses it to a standby; SIGCONTed, i
   t.teardown(() => direct.close());
   const refusal = await waitFor('the old leader to refuse a write', async () => {
     try {
-      await unary(direct.client(), 'CreateToken', { role: 'user', ttlS: 60, label: 'old leader' }, 10_000);
+      await unary(direct.client(), 'CreateToken', { role: 'user', ttlS: 60, label: 'old leader' }, 30_000);
       t.fail('the old leader carried out a write after it lost its lease');
       return 'wrote';
     } catch (err) {
