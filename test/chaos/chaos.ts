@@ -4,7 +4,7 @@
 // run. Long and heavy, so not part of `npm test`.
 //
 // Flags (defaults in brackets): --jobs [100] --agents [4] --slots [1] --schedulers [3]
-// --every-s [4] (a kill every that many seconds, until every job has ended) --lease-s [3]
+// --every-s [4] (a kill every that many seconds, until every job has ended) --lease-s [3] (nodes' and the leader's)
 // --seed [time] --keep (keep the data directory and logs).
 // With --schedulers 1 the scheduler is killed and restarted in place (no standby needed).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -83,7 +83,8 @@ async function main(): Promise<void> {
   const schedulers: (Proc | null)[] = addresses.map(() => null);
   const agents: (Proc | null)[] = Array.from({ length: options.agents }, () => null);
   const startScheduler = async (i: number): Promise<void> => {
-    const proc = new Proc(['serve', '--data', data, '--port', String(ports[i]), '--lease-timeout', String(options.leaseS), '--no-local-agent'], path.join(dir, `scheduler-${i}.log`));
+    const lease = ['--lease-timeout', String(options.leaseS), ...(options.schedulers > 1 ? ['--leader-lease', String(options.leaseS)] : [])];
+    const proc = new Proc(['serve', '--data', data, '--port', String(ports[i]), ...lease, '--no-local-agent'], path.join(dir, `scheduler-${i}.log`));
     schedulers[i] = proc;
     await proc.waitFor(/listening on /, `scheduler ${i} to listen`);
   };

@@ -11,7 +11,7 @@ import { unary, type UnaryRpcs } from '../../../scheduler/proto/load.js';
 import { CliProcess, HANG_GUARD_MS, startCli, tempDir, uninterruptedResult } from '../../runner/helpers.js';
 import { CLUSTER_JOB, freePort, waitFor } from '../helpers.js';
 
-/** Short enough that a failover is quick, long enough that a loaded machine does not lose leases for nothing. */
+/** Nodes' and the leader's lease: short enough that a failover is quick, long enough that a loaded machine does not lose leases for nothing. */
 export const HA_LEASE_S = 4;
 
 export interface Ha {
@@ -39,7 +39,7 @@ export async function startHa(t: ExecutionContext, agents: string[], leaseS = HA
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
   const schedulers: (CliProcess | null)[] = [null, null, null];
   const startScheduler = async (i: number): Promise<void> => {
-    const cli = startCli(t, ['serve', '--data', dataDir, '--port', String(ports[i]), '--lease-timeout', String(leaseS), '--no-local-agent']);
+    const cli = startCli(t, ['serve', '--data', dataDir, '--port', String(ports[i]), '--lease-timeout', String(leaseS), '--leader-lease', String(leaseS), '--no-local-agent']);
     schedulers[i] = cli;
     await cli.waitUntil(() => /listening on /.test(cli.stdout), `scheduler ${i} to listen`);
   };
