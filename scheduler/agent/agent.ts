@@ -52,6 +52,8 @@ export class Agent {
   #heartbeat: NodeJS.Timeout | null = null;
   /** Why the agent itself ended the session (a heartbeat's answer), which decides where it goes next. */
   #leaving: { refusal: Refusal; said: string } | null = null;
+  /** Per scheduler address: aborted when the agent leaves it, ending calls still waiting on it. */
+  readonly #departures = new Map<string, AbortController>();
   #closed = false;
   /** Longest pause between reconnection tries: a third of the lease, so a restarted scheduler sees us in time. */
   #reconnectMaxMs = AGENT_RECONNECT_MAX_MS;
@@ -190,6 +192,10 @@ export class Agent {
       if (this.#closed) break;
       // A scheduler's own answer or end of the session: the same scheduler again; else where leader-follow.ts says.
       const next = refusal === null || refusal.kind === 'answer' ? address : this.#set.next(address, refusal);
+      if (next !== address) {
+        this.#departures.get(address)?.abort();
+        this.#departures.delete(address);
+      }
       const message = `disconnected from the scheduler at ${address}: ${why}; reconnecting${next !== address ? ` to ${next}` : ''}`;
       if (message !== lastError) this.#log(message);
       lastError = message;
@@ -202,6 +208,13 @@ export class Agent {
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(this.#reconnectMaxMs, delay * 2);
     }
+  }
+
+  /** A signal aborted when this agent leaves `address` for another scheduler. */
+  #departure(address: string): AbortSignal {
+    let controller = this.#departures.get(address);
+    if (controller === undefined) this.#departures.set(address, (controller = new AbortController()));
+    return controller.signal;
   }
 
   #command(command: Command__Output, address: string): void {
@@ -227,7 +240,7 @@ export class Agent {
         current?.abandon(`attempt ${a.attempt} replaces it`);
         const isolation = this.#options.isolation ?? { runAs: null, hidden: [this.#options.workDir] };
         const set = this.#set;
-        const attempt = new Attempt({ client: () => set.client(), lanes: () => set.lanes(), node: this.#options.name, workDir: this.#options.workDir, keyFile: this.#keyFile, isolation, log: this.#log }, a);
+        const attempt = new Attempt({ client: () => set.client(), lanes: () => set.lanes(), departure: () => this.#departure(set.current), node: this.#options.name, workDir: this.#options.workDir, keyFile: this.#keyFile, isolation, log: this.#log }, a);
         this.#attempts.set(a.job, attempt);
         this.#log(`job ${a.job} "${a.name}" attempt ${a.attempt}: starting${a.images.length > 0 ? ` from image ${a.images[a.images.length - 1]!.sequence}` : ''}`);
         void attempt.done.then(() => {

@@ -32,6 +32,8 @@ export interface AttemptContext {
   client: () => SchedulerClient;
   /** The connections images travel on to it, in parallel parts. */
   lanes: () => SchedulerClient[];
+  /** Aborted when the agent gives up the scheduler it is connected to now (a paused leader would hold an upload until its deadline). */
+  departure: () => AbortSignal;
   node: string;
   workDir: string;
   /** The cluster's image key (the agent's; never given to a job). */
@@ -255,7 +257,7 @@ export class Attempt {
       let reply;
       try {
         reply = await this.#retrying(() =>
-          uploadImage(this.#ctx.lanes(), { job: this.job, attempt: this.attempt, sequence: info.sequence, node: this.#ctx.node, secret: this.#assignment.secret, file: info.file }),
+          uploadImage(this.#ctx.lanes(), { job: this.job, attempt: this.attempt, sequence: info.sequence, node: this.#ctx.node, secret: this.#assignment.secret, file: info.file }, undefined, this.#ctx.departure()),
         );
       } catch (err) {
         // The attempt goes on; its next image is uploaded (the scheduler keeps what it has).
