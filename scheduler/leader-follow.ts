@@ -185,9 +185,10 @@ export async function followCall<K extends keyof UnaryRpcs>(set: SchedulerSet, m
           throw err;
         }
         tried.push({ address, kind: refusal.kind, said: refusal.said });
+        // Decided first, so that the next call goes on from there even when this one ends here.
+        address = set.next(address, refusal);
         if (refusal.kind === 'lost' && !read && NOT_REPEATABLE.has(method)) throw new NoSchedulerError(tried, method);
         if (refusal.kind === 'standby') sawStandby = true;
-        address = set.next(address, refusal);
       }
     }
     // A cluster that answered (as standbys) but has no leader yet gets time to elect one; one
