@@ -29,10 +29,12 @@ constexpr size_t kSampleWindow = 256;
 constexpr size_t kSampleWindows = 4;
 constexpr size_t kMaxSample = kSampleWindow * kSampleWindows;
 
-// A plane whose sampled order-0 entropy is at least this (bits per byte) is stored raw once a
-// predictor has removed what repeats: zstd would spend a pass to save at most ~6% of it. (With
-// 1024 samples, uniformly random bytes measure about 7.8 bits.)
-constexpr double kRawEntropyBits = 7.5;
+// Once a predictor has removed what repeats, a plane whose sampled order-0 entropy (bits per
+// byte) is at least this is stored raw: at level 1 (the default, chosen for speed) unless zstd
+// would halve it, since coding a plane costs about as much time as writing what it saves does;
+// above level 1 unless zstd would save under ~6%. (With 1024 samples, uniformly random bytes
+// measure about 7.8 bits.)
+double RawEntropyBits(int level) { return level <= 1 ? 4.0 : 7.5; }
 
 template <typename T>
 T Zig(T r) {
@@ -261,7 +263,7 @@ size_t EncodePlanes(const uint8_t* raw, size_t len, unsigned es, int level, ZSTD
     PlaneCoding coding = PlaneCoding::kRaw;
     size_t stored = n;
     // Unpredicted planes always go through zstd: their repeats are what compresses them.
-    const bool tryZstd = p == Predictor::kNone || bits[best][b] < kRawEntropyBits;
+    const bool tryZstd = p == Predictor::kNone || bits[best][b] < RawEntropyBits(level);
     if (tryZstd && outCapacity - pos > 1) {
       // A frame must come out shorter than the plane; a capacity of n - 1 makes zstd give up
       // (with an error) as soon as it cannot.
