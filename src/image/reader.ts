@@ -22,7 +22,6 @@ import {
   type Section,
 } from './format.js';
 import { DIRECT_ALIGN, DIRECT_CHUNK, openDirect, type DirectStaging } from './direct-sink.js';
-import type { PassingBlocks } from './passing-blocks.js';
 import { imageTag } from './writer.js';
 
 /**
@@ -31,6 +30,14 @@ import { imageTag } from './writer.js';
  * bytes at a time. A call ends when its last block is done, so larger calls wait less at the end.
  */
 const READ_CALL_BLOCKS = 1024;
+
+/**
+ * Blocks whose stored bytes were hashed before the reader looked at them (as they streamed into
+ * the file): true when the bytes at [offset, offset + length) hashed to `hash` (16 hex digits).
+ */
+export interface HashedBlocks {
+  passed(offset: number, length: number, hash: string): boolean;
+}
 
 export interface OpenImageOptions {
   codec: BlockCodec;
@@ -142,7 +149,7 @@ export class ImageReader {
    * byte. With `passed`, a block of this file whose bytes were hashed as they streamed into it
    * (and matched this manifest's offset, length and stored hash) is not read again.
    */
-  verifyStored(passed: PassingBlocks | null = null): void {
+  verifyStored(passed: HashedBlocks | null = null): void {
     if (passed !== null) return this.#verifyStoredExcept(passed);
     for (const section of this.manifest.sections) {
       const { blocks } = section;
@@ -158,7 +165,7 @@ export class ImageReader {
     }
   }
 
-  #verifyStoredExcept(passed: PassingBlocks): void {
+  #verifyStoredExcept(passed: HashedBlocks): void {
     const scratch = (this.#staging ??= Buffer.allocUnsafe(zstdBound(this.manifest.blockSize) * this.#batchBlocks));
     for (const section of this.manifest.sections) {
       for (let i = 0; i < section.blocks.length; i++) {

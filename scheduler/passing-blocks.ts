@@ -8,8 +8,8 @@
 // (ImageReader.verifyStored's `passed`); every other block is read back and hashed there. A tail
 // that lies, is damaged or is missing therefore costs reads, never a wrong answer.
 import type { FileHandle } from 'node:fs/promises';
-import type { BlockCodec } from '../codec/types.js';
-import { FOOTER_LENGTH, FOOTER_MAGIC, MAX_MANIFEST_LENGTH, validateManifest, zstdBound } from './format.js';
+import type { BlockCodec } from '../src/codec/types.js';
+import { FOOTER_LENGTH, FOOTER_MAGIC, MAX_MANIFEST_LENGTH, validateManifest, zstdBound } from '../src/image/format.js';
 
 /** Tails longer than this are not sent ahead (the manifest of an image of about 50 GiB). */
 export const MAX_PASSING_TAIL_BYTES = 4 << 20;
