@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import { getCodec } from '../../src/codec/index.js';
 import type { BlockCodec } from '../../src/codec/types.js';
 import { CrError } from '../../src/errors.js';
-import { DirectStagingPool } from '../../src/image/direct-sink.js';
+import { DirectStagingPool } from './direct-staging-pool.js';
 import { ImageReader } from '../../src/image/reader.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import { jobImageKey } from '../job-key.js';

@@ -16,7 +16,8 @@
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { BlockCodec } from '../../src/codec/types.js';
-import { DirectSink, type DirectStagingPool } from '../../src/image/direct-sink.js';
+import { DirectSink } from '../../src/image/direct-sink.js';
+import type { DirectStagingPool } from './direct-staging-pool.js';
 import { PassingBlocks } from '../passing-blocks.js';
 import { bufferedPartWriter, directPartWriter, DiskError, type PartWriter } from './part-writer.js';
 import { DIRECT_MIN_BYTES } from '../../src/image/writer.js';
