@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { VERSION } from '../../src/version.js';
+import { VERSION } from '../../src/internal.js';
 import { AGENT_RECONNECT_MAX_MS } from '../names.js';
 import type { ClientCredentials } from '../credentials.js';
 import { schedulerClient, transferClients, unary, type SchedulerClient } from '../proto/load.js';

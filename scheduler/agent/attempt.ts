@@ -9,14 +9,7 @@
 // can tag, only this job's restores and the scheduler accept.
 import fs from 'node:fs';
 import path from 'node:path';
-import { getCodec } from '../../src/codec/index.js';
-import type { ErrorRecord } from '../../src/errors.js';
-import { ImageReader } from '../../src/image/reader.js';
-import type { ImageCommitted } from '../../src/job/context.js';
-import { resolvePolicyOptions } from '../../src/policy.js';
-import { isRetryable, type RunOutcome } from '../../src/runner/runner.js';
-import { createFileOnceSync } from '../../src/store/durable.js';
-import { STORE_KEY_FILE } from '../../src/store/local-store.js';
+import { createFileOnceSync, type ErrorRecord, getCodec, type ImageCommitted, ImageReader, isRetryable, resolvePolicyOptions, type RunOutcome, STORE_KEY_FILE } from '../../src/internal.js';
 import { jobImageKey } from '../job-key.js';
 import { MAX_RESULT_BYTES, storeJobName } from '../names.js';
 import { unary, type SchedulerClient } from '../proto/load.js';

@@ -1,7 +1,7 @@
 // What `cr-scheduler run` shows on stderr while a job runs, from the runner's events: the job's
 // log lines and warnings always, the progress bar on a terminal, a timestamped line per
 // checkpoint and a progress line at most once a minute in a batch log (progress.ts decides how).
-import type { RunEvent } from '../../src/runner/runner.js';
+import type { RunEvent } from '../../src/internal.js';
 import { formatBytes, formatMs, plural } from '../output.js';
 import { ProgressScreen, type ScreenMode } from '../progress.js';
 

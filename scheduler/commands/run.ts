@@ -3,10 +3,7 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
-import { MAX_LEVEL, MIN_LEVEL } from '../../src/image/format.js';
-import { resolvePolicyOptions } from '../../src/policy.js';
-import { JobRunner, type RunOptions } from '../../src/runner/runner.js';
-import { checkJobName } from '../../src/store/local-store.js';
+import { checkJobName, JobRunner, MAX_LEVEL, MIN_LEVEL, resolvePolicyOptions, type RunOptions } from '../../src/internal.js';
 import { codeIdentity } from '../code-identity.js';
 import { commandLine, givenOptions, invokedAs } from '../invocation.js';
 import { plural, toJson, UsageError } from '../output.js';

@@ -1,4 +1,4 @@
-import { DirectStaging } from '../../src/image/direct-sink.js';
+import { DirectStaging } from '../../src/internal.js';
 
 /**
  * Stagings for direct sinks shared by writers that run at once (the scheduler's uploads): at

@@ -15,12 +15,10 @@
 // direct). Other parts, and file systems without O_DIRECT, are written through the page cache.
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import type { BlockCodec } from '../../src/codec/types.js';
-import { DirectSink } from '../../src/image/direct-sink.js';
+import { type BlockCodec, DIRECT_MIN_BYTES, DirectSink } from '../../src/internal.js';
 import type { DirectStagingPool } from './direct-staging-pool.js';
 import { PassingBlocks } from '../passing-blocks.js';
 import { bufferedPartWriter, directPartWriter, DiskError, type PartWriter } from './part-writer.js';
-import { DIRECT_MIN_BYTES } from '../../src/image/writer.js';
 
 /** Parts of one upload, at most (the agent uses a few; more only costs connections). */
 export const MAX_UPLOAD_PARTS = 16;
