@@ -4,6 +4,7 @@
 import type { RunEvent } from '../../src/internal.js';
 import { formatBytes, formatMs, plural } from '../output.js';
 import { ProgressScreen, type ScreenMode } from '../progress.js';
+import { withRunRemedy } from './run-remedies.js';
 
 export class RunView {
   readonly #job: string;
@@ -77,7 +78,7 @@ export class RunView {
         this.#screen.stop();
         // The next line says where it restarts from: the latest image, or the beginning when there is none.
         const retry = event.retryInMs === null ? '' : event.retryInMs === 0 ? '; restarting now' : `; restarting in ${formatMs(event.retryInMs)}`;
-        this.line(`attempt ${event.attempt} of "${this.#job}" failed: ${event.error.message}${retry}`);
+        this.line(`attempt ${event.attempt} of "${this.#job}" failed: ${withRunRemedy(event.error.code, event.error.message)}${retry}`);
         break;
       }
       case 'stop-requested':

@@ -3,6 +3,7 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
+import { CrError } from '../../src/index.js';
 import { checkJobName, JobRunner, MAX_LEVEL, MIN_LEVEL, resolvePolicyOptions, type RunOptions } from '../../src/internal.js';
 import { codeIdentity } from '../code-identity.js';
 import { commandLine, givenOptions, invokedAs } from '../invocation.js';
@@ -10,6 +11,7 @@ import { plural, toJson, UsageError } from '../output.js';
 import { MAX_TIMER_SECONDS, parseCount, parseJsonText, parseNonNegativeNumber, parsePath, parsePositiveNumber } from '../options.js';
 import { screenMode } from '../progress.js';
 import { EXIT_STOPPED, EXIT_STOPPED_AT_ONCE, onSignals, parseSignal, signalPlan, type NamedSignal } from '../signals.js';
+import { withRunRemedy } from './run-remedies.js';
 import { RunView } from './run-view.js';
 
 export const DEFAULT_STORE = '.cr';
@@ -197,7 +199,10 @@ async function run(file: string, flags: RunFlags, verbose: boolean, command: Com
     },
   });
   try {
-    const outcome = await runner.run();
+    const outcome = await runner.run().catch((err: unknown) => {
+      if (err instanceof CrError) err.message = withRunRemedy(err.code, err.message);
+      throw err;
+    });
     view.done();
     if (killed) {
       noteKilled();
@@ -230,7 +235,7 @@ async function run(file: string, flags: RunFlags, verbose: boolean, command: Com
           );
           return 1;
         }
-        view.line(`job "${job}" failed after ${plural(outcome.attempts, 'attempt')}: ${e.message}`);
+        view.line(`job "${job}" failed after ${plural(outcome.attempts, 'attempt')}: ${withRunRemedy(e.code, e.message)}`);
         if (verbose && e.stack) view.line(e.stack);
         return 1;
       }
