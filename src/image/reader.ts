@@ -13,7 +13,8 @@ import {
   FORMAT_VERSION,
   HEADER_LENGTH,
   HEADER_MAGIC,
-  IMAGE_EXTENSION,
+  imageFileName,
+  imageId,
   MAX_MANIFEST_LENGTH,
   validateManifest,
   zstdBound,
@@ -116,8 +117,8 @@ export class ImageReader {
     if (!reader) {
       const file = this.#options.resolveBase
         ? this.#options.resolveBase(base)
-        : path.join(path.dirname(this.file), `${String(base).padStart(8, '0')}${IMAGE_EXTENSION}`);
-      const id = `${this.manifest.job}-${String(base).padStart(8, '0')}`;
+        : path.join(path.dirname(this.file), imageFileName(base));
+      const id = imageId(this.manifest.job, base);
       if (file === null || !fs.existsSync(file)) {
         throw new ImageCorruptError('base', `it shares blocks with image ${id}, which is missing`, this.file);
       }

@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { BlockCodec } from '../codec/types.js';
 import { CrError, NoImageError, StoreLockedError } from '../errors.js';
-import { IMAGE_EXTENSION, JOB_NAME_PATTERN } from '../image/format.js';
+import { imageFileName, JOB_NAME_PATTERN } from '../image/format.js';
 import { fileKind, ImageReader, readBasesUnverified } from '../image/reader.js';
 import { fsyncDir, fsyncDirSync, readOwnFileSync } from './durable.js';
 import { FINISHED_FILE, readFinished, writeFinished, type FinishedRecord } from './finished.js';
@@ -58,7 +58,7 @@ function imageSequence(name: string): number | null {
   const match = IMAGE_LIKE_NAME.exec(name);
   if (!match) return null;
   const sequence = Number(match[1]);
-  return Number.isSafeInteger(sequence) && sequence >= 1 && String(sequence).padStart(8, '0') === match[1] ? sequence : null;
+  return Number.isSafeInteger(sequence) && sequence >= 1 && imageFileName(sequence) === name ? sequence : null;
 }
 
 function defaultWarn(message: string): void {
@@ -166,7 +166,7 @@ export class LocalStore {
   imageFile(job: string, sequence: number): string {
     // The number becomes a file name: -1, 1.5 or NaN would name a file no listing recognises.
     if (!Number.isSafeInteger(sequence) || sequence < 1) throw new RangeError(`an image sequence is a positive whole number, got ${String(sequence)}`);
-    return path.join(this.jobDir(job), `${String(sequence).padStart(8, '0')}${IMAGE_EXTENSION}`);
+    return path.join(this.jobDir(job), imageFileName(sequence));
   }
 
   /**
