@@ -8,7 +8,8 @@
 // Running a job: the local runner (`cr-scheduler run`, and each attempt on an agent), its
 // options and events, and how its failures are classed.
 export { JobRunner, isRetryable, type RunEvent, type RunOptions, type RunOutcome } from './runner/runner.js';
-export { resolvePolicyOptions } from './policy.js';
+export { DEFAULT_FULL_EVERY, DEFAULT_INTERVAL_MS, resolvePolicyOptions } from './policy.js';
+export { Backoff, backoff } from './backoff.js';
 export type { ImageCommitted } from './job/context.js';
 export { toErrorRecord, type ErrorRecord } from './errors.js';
 
@@ -23,7 +24,7 @@ export { FOOTER_LENGTH, FOOTER_MAGIC, HEADER_LENGTH, imageFileName, MAX_LEVEL, M
 export { imageTag, DIRECT_MIN_BYTES } from './image/writer.js';
 export { getCodec, getPortableCodec } from './codec/index.js';
 export type { BlockCodec } from './codec/types.js';
-export { LocalStore, STORE_KEY_FILE, checkJobName } from './store/local-store.js';
+export { DEFAULT_KEEP_IMAGES, LocalStore, STORE_KEY_FILE, checkJobName } from './store/local-store.js';
 export { readKeyFile } from './store/key.js';
 export { createFileOnceSync, fsyncDirSync } from './store/durable.js';
 

@@ -4,7 +4,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { CrError } from '../../src/index.js';
-import { checkJobName, JobRunner, MAX_LEVEL, MIN_LEVEL, resolvePolicyOptions, type RunOptions } from '../../src/internal.js';
+import { checkJobName, DEFAULT_FULL_EVERY, DEFAULT_INTERVAL_MS, DEFAULT_KEEP_IMAGES, JobRunner, MAX_LEVEL, MIN_LEVEL, resolvePolicyOptions, type RunOptions } from '../../src/internal.js';
 import { codeIdentity } from '../code-identity.js';
 import { commandLine, givenOptions, invokedAs } from '../invocation.js';
 import { plural, toJson, UsageError } from '../output.js';
@@ -54,7 +54,7 @@ export function runCommand(verbose: () => boolean): Command {
       new Option('--interval <seconds>', 'take a checkpoint when this much time passed since the last one')
         .env('CR_INTERVAL')
         .argParser(parsePositiveNumber('--interval'))
-        .default(60),
+        .default(DEFAULT_INTERVAL_MS / 1000),
     )
     .addOption(new Option('--every <n>', 'also take a checkpoint every n safe points').argParser(parseCount('--every', 1)))
     .addOption(
@@ -67,12 +67,12 @@ export function runCommand(verbose: () => boolean): Command {
     .addOption(new Option('--from <image>', 'resume from this image file instead of the latest').argParser(parsePath('--from')))
     .addOption(new Option('--fresh', "delete the job's images and finished result, and start over").conflicts('from'))
     .addOption(new Option('--allow-code-change', "resume from images the job's previous code made (never from other args)"))
-    .addOption(new Option('--keep <n>', 'images kept per job').env('CR_KEEP').argParser(parseCount('--keep', 1)).default(3))
+    .addOption(new Option('--keep <n>', 'images kept per job').env('CR_KEEP').argParser(parseCount('--keep', 1)).default(DEFAULT_KEEP_IMAGES))
     .addOption(
       new Option('--full-every <n>', 'every nth image is full; those between share unchanged blocks with older images (1: always full)')
         .env('CR_FULL_EVERY')
         .argParser(parseCount('--full-every', 1))
-        .default(8),
+        .default(DEFAULT_FULL_EVERY),
     )
     .addOption(
       new Option('--dirty <how>', 'how changed blocks are found: kernel dirty tracking where available, or block hashes')
