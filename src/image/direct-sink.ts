@@ -2,8 +2,7 @@
 // from position 0 on are gathered into page-aligned staging memory and written through a second
 // descriptor of the same file opened with O_DIRECT, in aligned pieces, two in flight. The bytes
 // go from staging to the disk by DMA: no copy into the page cache, no page-cache pages to
-// allocate and write back, which on this kind of machine cost more CPU than zstd does (measured:
-// 706 MiB written buffered + fsync took 0.3–0.7 s of system CPU, O_DIRECT 15 ms). The unaligned
+// allocate and write back, which can cost more CPU than zstd does. The unaligned
 // tail is left for the caller to write through its ordinary descriptor, and the caller's fsync
 // still makes the file durable (O_DIRECT does not write the file's size or extents).
 import fsp, { type FileHandle } from 'node:fs/promises';
