@@ -9,7 +9,7 @@
 // can tag, only this job's restores and the scheduler accept.
 import fs from 'node:fs';
 import path from 'node:path';
-import { Backoff, createFileOnceSync, DEFAULT_FULL_EVERY, DEFAULT_INTERVAL_MS, type ErrorRecord, getCodec, type ImageCommitted, imageFileName, ImageReader, isRetryable, resolvePolicyOptions, type RunOutcome, STORE_KEY_FILE } from '../../src/internal.js';
+import { Backoff, createFileOnceSync, DEFAULT_FULL_EVERY, DEFAULT_INTERVAL_MS, type ErrorRecord, getCodec, type ImageCommitted, ImageReader, isRetryable, resolvePolicyOptions, type RunOutcome, STORE_KEY_FILE } from '../../src/internal.js';
 import { jobImageKey } from '../job-key.js';
 import { MAX_RESULT_BYTES, storeJobName } from '../names.js';
 import { unary, type SchedulerClient } from '../proto/load.js';
@@ -196,7 +196,7 @@ export class Attempt {
     const job = storeJobName(a.job);
     const codec = await getCodec();
     const fetch = async (image: ImageRef__Output): Promise<void> => {
-      const file = path.join(storeDir, job, imageFileName(image.sequence));
+      const file = path.join(storeDir, job, `${String(image.sequence).padStart(8, '0')}.crimg`);
       try {
         await this.#retrying(() => downloadImage(this.#ctx.lanes, a.job, image.sequence, image.sha256, file, { attempt: a.attempt, secret: a.secret }));
         const reader = ImageReader.open(file, { codec, key, expect: { job, sequence: image.sequence } });
