@@ -69,6 +69,15 @@ test('scheduler/ imports from src/ only the public index and the internal entry 
   t.deepEqual(wrong, [], 'add what the scheduler needs to src/internal.ts, or move code only the scheduler uses to scheduler/');
 });
 
+test('Everything src/internal.ts lists is used by the scheduler: the face stays no larger than its use.', (t) => {
+  const listed = [...fs.readFileSync(path.join(ROOT, 'src', 'internal.ts'), 'utf8').matchAll(/^export (?:type )?\{([^}]*)\}/gm)].flatMap((m) =>
+    m[1]!.split(',').map((name) => name.trim().replace(/^type /, '')).filter(Boolean),
+  );
+  t.true(listed.length > 0);
+  const scheduler = sources('scheduler').map((file) => fs.readFileSync(path.join(ROOT, file), 'utf8')).join('\n');
+  t.deepEqual(listed.filter((name) => !new RegExp(`\\b${name}\\b`).test(scheduler)), []);
+});
+
 test('Nothing in src/ or examples/ imports scheduler/ or gRPC.', (t) => {
   const wrong: string[] = [];
   for (const file of [...sources('src'), ...sources('examples')]) {
