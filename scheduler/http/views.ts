@@ -139,7 +139,7 @@ export async function jobView(core: SchedulerCore, caller: Caller, id: number): 
         rawBytes: stat?.rawBytes ?? 0,
         pauseMs: stat?.pauseMs ?? 0,
         commitMs: stat?.commitMs ?? 0,
-        incremental: image ? (image.bases.length > 0) : false,
+        incremental: image ? image.bases.length > 0 : (stat?.incremental ?? false),
         stored: image !== undefined,
       });
     }

@@ -13,6 +13,7 @@ CREATE TABLE IF NOT EXISTS image_stats (
   raw_bytes INTEGER NOT NULL,
   pause_ms REAL NOT NULL,
   commit_ms REAL NOT NULL,
+  incremental INTEGER NOT NULL,
   PRIMARY KEY (job, sequence)
 );`;
 
@@ -23,6 +24,8 @@ export interface ImageStat {
   rawBytes: number;
   pauseMs: number;
   commitMs: number;
+  /** Shares blocks with older images (its record in `images` may be gone). */
+  incremental: boolean;
 }
 
 /** A figure a node reported: a finite number from 0 up, else 0 (unknown). */
@@ -38,15 +41,16 @@ export class ImageStats {
     db.exec(SCHEMA);
   }
 
-  record(job: number, sequence: number, attempt: number, stat: { rawBytes?: unknown; pauseMs?: unknown; commitMs?: unknown }): void {
+  record(job: number, sequence: number, attempt: number, incremental: boolean, stat: { rawBytes?: unknown; pauseMs?: unknown; commitMs?: unknown }): void {
     this.#db
-      .prepare(`INSERT OR REPLACE INTO image_stats (job, sequence, attempt, raw_bytes, pause_ms, commit_ms) VALUES (?, ?, ?, ?, ?, ?)`)
-      .run(job, sequence, attempt, Math.round(figure(stat.rawBytes)), figure(stat.pauseMs), figure(stat.commitMs));
+      .prepare(`INSERT OR REPLACE INTO image_stats (job, sequence, attempt, raw_bytes, pause_ms, commit_ms, incremental) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+      .run(job, sequence, attempt, Math.round(figure(stat.rawBytes)), figure(stat.pauseMs), figure(stat.commitMs), incremental ? 1 : 0);
   }
 
   of(job: number): ImageStat[] {
     return this.#db
-      .prepare(`SELECT sequence, attempt, raw_bytes AS rawBytes, pause_ms AS pauseMs, commit_ms AS commitMs FROM image_stats WHERE job = ? ORDER BY sequence`)
-      .all(job) as ImageStat[];
+      .prepare(`SELECT sequence, attempt, raw_bytes AS rawBytes, pause_ms AS pauseMs, commit_ms AS commitMs, incremental FROM image_stats WHERE job = ? ORDER BY sequence`)
+      .all(job)
+      .map((r) => ({ ...(r as ImageStat), incremental: (r as { incremental: number }).incremental === 1 }));
   }
 }

@@ -315,7 +315,8 @@ export class SchedulerCore {
         if (job?.pending === 'checkpoint' && job.attempt === header.attempt) this.jobs.setPending(job.id, null);
         const how = (header.parts ?? 0) > 1 ? ` in ${header.parts} parts` : '';
         this.jobs.event(header.job, header.attempt, 'event', `image ${header.sequence} stored (${header.bytes} bytes${how}, from node ${header.node})`);
-        this.imageStats.record(header.job, header.sequence, header.attempt, header);
+        const row = this.images.list(header.job).find((r) => r.sequence === header.sequence);
+        this.imageStats.record(header.job, header.sequence, header.attempt, row !== undefined && (basesOf(row)?.length ?? 0) > 0, header);
       } catch (err) {
         // The image is recorded; only its event is lost.
         if (!this.storage.noticed(err, 'recording an image\'s event')) throw err;

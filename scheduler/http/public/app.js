@@ -50,7 +50,7 @@
     // Set through the DOM, not a style attribute: the page's Content-Security-Policy allows no inline styles.
     const bar = h('span', { class: 'bar' });
     bar.style.width = fmt.pct(p);
-    return h('span', { class: 'progress', title: fmt.pct(p) }, bar, h('span', { class: 'pct' }, fmt.pct(p)));
+    return h('span', { class: 'progress', title: fmt.pct(p) }, h('span', { class: 'track' }, bar), h('span', { class: 'pct' }, fmt.pct(p)));
   }
 
   function badge(state) {

@@ -91,7 +91,7 @@
       height: 180,
       title: 'Checkpoints: image size and pause',
       scales: { x: { time: false }, ms: {} },
-      axes: [{ label: 'image sequence' }, { label: 'MiB' }, { side: 1, scale: 'ms', label: 'pause ms', grid: { show: false } }],
+      axes: [{ label: 'image sequence', incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }, { label: 'MiB' }, { side: 1, scale: 'ms', label: 'pause ms', grid: { show: false } }],
       series: [{ label: 'image' }, { label: 'size MiB', stroke: '#2f6fdf', points: { show: true } }, { label: 'pause ms', scale: 'ms', stroke: '#d9822b', points: { show: true } }],
     }, data, box);
   }
