@@ -80,7 +80,8 @@ export function liveRoutes(app: FastifyInstance, core: SchedulerCore, sessions: 
       clearInterval(timer);
       if (!res.destroyed) res.end();
     };
-    request.raw.on('close', () => clearInterval(timer));
+    // The response's close: the browser went away (or the listener closed).
+    res.on('close', () => clearInterval(timer));
     await look();
   });
 }

@@ -171,7 +171,7 @@
     let plot = null;
     live('job', id, (view) => {
       if (view === null) {
-        header.replaceChildren(h('h1', {}, `Job ${id}`), h('p', { class: 'error' }, 'No such job, or not one you may see.'));
+        main.replaceChildren(h('p', {}, h('a', { href: '#/jobs' }, '← Jobs')), h('div', { id: 'job-head' }, h('h1', {}, `Job ${id}`), h('p', { class: 'error' }, 'No such job, or not one you may see.')));
         return;
       }
       drawJobHead(header, view);
@@ -215,11 +215,11 @@
       ...(j.result ? [['Result', h('code', {}, j.result)]] : []),
       ...(j.error ? [['Error', h('code', {}, j.error)]] : []),
     ];
-    box.replaceChildren(
+    box.replaceChildren(...[
       h('h1', {}, `Job ${j.id}: `, h('span', { id: 'job-name' }, j.name)),
       actions,
       h('table', { class: 'props' }, h('tbody', {}, rows.map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, v))))),
-    );
+    ].filter(Boolean));
   }
 
   function drawImages(images) {
