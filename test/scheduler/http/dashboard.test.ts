@@ -139,7 +139,18 @@ if (missing) {
   t.is(await page.textContent('#storage'), 'healthy');
   await page.click('a[data-nav=nodes]');
   await page.waitForSelector(`tr[data-node="${running.node}"] .state-dead`);
+  // An admin drains the surviving node from the page, then undrains it.
+  const other = running.node === 'node-a' ? 'node-b' : 'node-a';
+  await page.click(`tr[data-node="${other}"] button.drain`);
+  await page.waitForSelector('#confirm[open]');
+  t.regex((await page.textContent('#confirm-text')) ?? '', new RegExp(`Drain node ${other}\\?`));
+  await page.click('#confirm-ok');
+  await page.waitForSelector(`tr[data-node="${other}"] .state-draining`);
+  t.is((await cluster.call('ListNodes', {})).nodes.find((n) => n.name === other)?.state, 'draining');
   await shot(page, '5-nodes');
+  await page.click(`tr[data-node="${other}"] button.drain`);
+  await page.click('#confirm-ok');
+  await page.waitForSelector(`tr[data-node="${other}"] .state-alive`);
   t.deepEqual(problems, []);
 });
 
