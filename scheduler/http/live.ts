@@ -35,12 +35,14 @@ export function liveRoutes(app: FastifyInstance, core: SchedulerCore, sessions: 
     let after = 0;
     let busy = false;
     let lastWrite = Date.now();
+    const open = (): boolean => !res.destroyed && !res.writableEnded;
     const send = (event: string, data: unknown): void => {
+      if (!open()) return;
       res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
       lastWrite = Date.now();
     };
     const look = async (): Promise<void> => {
-      if (busy || res.destroyed) return;
+      if (busy || !open()) return;
       busy = true;
       try {
         let who: Caller;
@@ -53,7 +55,7 @@ export function liveRoutes(app: FastifyInstance, core: SchedulerCore, sessions: 
         }
         const data = await viewOf(core, who, view, id);
         const json = JSON.stringify(data ?? null);
-        if (json !== last) {
+        if (json !== last && open()) {
           last = json;
           res.write(`event: view\ndata: ${json}\n\n`);
           lastWrite = Date.now();
@@ -65,7 +67,7 @@ export function liveRoutes(app: FastifyInstance, core: SchedulerCore, sessions: 
             send('log', log.lines);
           }
         }
-        if (Date.now() - lastWrite >= KEEPALIVE_MS) {
+        if (Date.now() - lastWrite >= KEEPALIVE_MS && open()) {
           res.write(': keep-alive\n\n');
           lastWrite = Date.now();
         }
@@ -75,13 +77,15 @@ export function liveRoutes(app: FastifyInstance, core: SchedulerCore, sessions: 
         busy = false;
       }
     };
-    const timer = setInterval(() => void look(), intervalMs);
+    const timer = setInterval(() => void look().catch(() => undefined), intervalMs);
     const stop = (): void => {
       clearInterval(timer);
       if (!res.destroyed) res.end();
     };
-    // The response's close: the browser went away (or the listener closed).
+    // The response's close: the browser went away (or the listener closed). A write to a
+    // connection that broke meanwhile is an 'error' of the response, not of the scheduler.
     res.on('close', () => clearInterval(timer));
+    res.on('error', () => clearInterval(timer));
     await look();
   });
 }

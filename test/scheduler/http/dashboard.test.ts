@@ -33,9 +33,12 @@ async function browser(t: ExecutionContext): Promise<BrowserContext> {
   return context;
 }
 
-/** A page, and the script errors and dialogs it had (the test asserts there were none). */
-async function newPage(context: BrowserContext): Promise<{ page: Page; problems: string[] }> {
+/** A page, and the script errors and dialogs it had (the test asserts there were none). A failed test leaves a screenshot. */
+async function newPage(t: ExecutionContext, context: BrowserContext): Promise<{ page: Page; problems: string[] }> {
   const page = context.pages()[0] ?? (await context.newPage());
+  t.teardown(async () => {
+    if (!t.passed) await shot(page, `failed-${t.title.slice(0, 30).replace(/\W+/g, '-')}`).catch(() => undefined);
+  });
   page.setDefaultTimeout(90_000);
   const problems: string[] = [];
   page.on('pageerror', (err) => problems.push(`script error: ${err.stack ?? err.message}`));
@@ -81,12 +84,13 @@ if (missing) {
   const agents = new Map<string, CliProcess>();
   for (const name of ['node-a', 'node-b']) agents.set(name, await startAgent(t, scheduler.address, name));
   const cluster = client(t, scheduler.address);
-  const { page, problems } = await newPage(await browser(t));
+  const { page, problems } = await newPage(t, await browser(t));
   await signIn(page, url, fs.readFileSync(scheduler.tokenFile, 'utf8').trim());
   await shot(page, '1-jobs-empty');
 
-  // Attempt 1 holds at step 80 until its node is killed: it is surely running when the test acts.
-  const id = await submit(t, scheduler.address, CLUSTER_JOB, { steps: 400, stepMs: 20, length: 1 << 18, holdAt: 80, holdAttempts: 1 }, ['--interval', '0.3', '--retries', '0', '--name', 'heat-on-dashboard']);
+  // Attempt 1 holds at step 80 until its node is killed, attempt 2 at step 160 until it is
+  // cancelled: the job surely runs when the test acts.
+  const id = await submit(t, scheduler.address, CLUSTER_JOB, { steps: 400, stepMs: 20, length: 1 << 18, holdAt: 80, holdAttempts: 2 }, ['--interval', '0.3', '--retries', '0', '--name', 'heat-on-dashboard']);
   await page.waitForSelector(`tr[data-job="${id}"]`);
   t.is(await page.textContent(`tr[data-job="${id}"] td.name`), 'heat-on-dashboard');
   // Progress moves on the page without a reload: two different values seen in turn.
@@ -166,12 +170,24 @@ if (missing) {
   };
   const alicesJob = await submitAs(alice, 'alices-job');
   const bobsJob = await submitAs(bob, XSS);
+  const bobsOther = await submitAs(bob, 'zz-bobs-second');
 
-  const { page, problems } = await newPage(await browser(t));
+  const { page, problems } = await newPage(t, await browser(t));
   await signIn(page, url, bob);
   await page.waitForSelector(`tr[data-job="${bobsJob}"]`);
+  await page.waitForSelector(`tr[data-job="${bobsOther}"]`);
   t.is(await page.$(`tr[data-job="${alicesJob}"]`), null, "alice's job is not in bob's table");
-  t.deepEqual(await page.$$eval('tbody tr', (rows) => rows.map((r) => r.getAttribute('data-job'))), [String(bobsJob)]);
+  const order = () => page.$$eval('tbody tr', (rows) => rows.map((r) => Number(r.getAttribute('data-job'))));
+  t.deepEqual(await order(), [bobsOther, bobsJob], 'newest first');
+  // Sorted by name, ascending ('<' before 'z'), then descending; filtered by state.
+  await page.click('th[data-sort=name]');
+  t.deepEqual(await order(), [bobsJob, bobsOther]);
+  await page.click('th[data-sort=name]');
+  t.deepEqual(await order(), [bobsOther, bobsJob]);
+  await page.selectOption('#filter-state', 'running');
+  await page.waitForSelector('#jobs .empty');
+  await page.selectOption('#filter-state', 'queued');
+  t.deepEqual((await order()).sort(), [bobsJob, bobsOther].sort());
   t.is(await page.textContent(`tr[data-job="${bobsJob}"] td.name`), XSS);
   t.is(await page.$('tbody img'), null, 'the name made no element');
   await shot(page, '6-user-jobs');
