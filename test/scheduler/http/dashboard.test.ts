@@ -8,7 +8,7 @@ import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import type { BrowserContext, Page } from 'playwright-core';
 import { CliProcess, ROOT, runCli, tempDir } from '../../runner/helpers.js';
-import { CLUSTER_JOB, client, createToken, job, startAgent, startScheduler, submit, waitFor } from '../helpers.js';
+import { CLUSTER_JOB, client, createToken, job, startAgent, startScheduler, submit, waitFor, type SchedulerProcess } from '../helpers.js';
 
 /** The page's own document, in functions that run in the page (the tests compile without the DOM types). */
 declare const document: { querySelector(selector: string): { textContent: string | null } | null };
@@ -63,10 +63,12 @@ async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 }
 
-function dashboardUrl(cli: CliProcess): string {
-  const m = /dashboard on (http\S+)\n/.exec(cli.stdout);
-  if (!m) throw new Error(`no dashboard line in ${cli.stdout}`);
-  return m[1]!;
+/** A scheduler serving the dashboard on a free port of loopback, and the dashboard's address. */
+async function dashboardScheduler(t: ExecutionContext, extra: string[] = [], localAgent = false): Promise<{ scheduler: SchedulerProcess; url: string }> {
+  const scheduler = await startScheduler(t, { extra: ['--http', '127.0.0.1:0', ...extra], localAgent });
+  let m: RegExpExecArray | null = null;
+  await scheduler.cli.waitUntil(() => (m = /dashboard on (http\S+)\n/.exec(scheduler.cli.stdout)) !== null, 'the dashboard to listen');
+  return { scheduler, url: (m as unknown as RegExpExecArray)[1]! };
 }
 
 const percent = (page: Page, id: number) => page.$eval(`tr[data-job="${id}"] .pct`, (el) => Number.parseInt(el.textContent ?? '0', 10));
@@ -77,14 +79,12 @@ if (missing) {
   });
 }
 
-(missing ? test.skip : test)('an admin signs in, sees a job progress live, finds its failure and restore on the timeline after its agent was SIGKILLed, and cancels it from the page.', async (t) => {
-  const scheduler = await startScheduler(t, { extra: ['--http', '127.0.0.1:0'] });
-  await scheduler.cli.waitUntil(() => /dashboard on /.test(scheduler.cli.stdout), 'the dashboard to listen');
-  const url = dashboardUrl(scheduler.cli);
-  const agents = new Map<string, CliProcess>();
-  for (const name of ['node-a', 'node-b']) agents.set(name, await startAgent(t, scheduler.address, name));
-  const cluster = client(t, scheduler.address);
+(missing ? test.serial.skip : test.serial)('an admin signs in, sees a job progress live, finds its failure and restore on the timeline after its agent was SIGKILLed, and cancels it from the page.', async (t) => {
+  // The browser starts first, and the agents together: the test's processes live at most 2 minutes (runner/helpers.ts).
   const { page, problems } = await newPage(t, await browser(t));
+  const { scheduler, url } = await dashboardScheduler(t);
+  const agents = new Map<string, CliProcess>(await Promise.all(['node-a', 'node-b'].map(async (name) => [name, await startAgent(t, scheduler.address, name)] as const)));
+  const cluster = client(t, scheduler.address);
   await signIn(page, url, fs.readFileSync(scheduler.tokenFile, 'utf8').trim());
   await shot(page, '1-jobs-empty');
 
@@ -134,34 +134,41 @@ if (missing) {
   await page.waitForSelector('#job-head .state-cancelled');
   t.is((await job(cluster, id)).state, 'cancelled');
   await shot(page, '4-job-cancelled');
-
   await page.click('a[data-nav=nodes]');
-  await page.waitForSelector('tr[data-node="node-a"]');
+  await page.waitForSelector(`tr[data-node="${running.node}"] .state-dead`);
+
+  t.deepEqual(problems, []);
+});
+
+(missing ? test.serial.skip : test.serial)('an admin sees the nodes and the cluster, and drains and undrains a node from the page.', async (t) => {
+  const { page, problems } = await newPage(t, await browser(t));
+  const { scheduler, url } = await dashboardScheduler(t, ['--name', 'node-x', '--slots', '1'], true);
+  const cluster = client(t, scheduler.address);
+  await signIn(page, url, fs.readFileSync(scheduler.tokenFile, 'utf8').trim());
   await page.click('a[data-nav=cluster]');
   await page.waitForSelector('#leadership');
   t.is(await page.textContent('#leadership'), 'single scheduler');
   t.is(await page.textContent('#storage'), 'healthy');
+  await shot(page, '5-cluster');
   await page.click('a[data-nav=nodes]');
-  await page.waitForSelector(`tr[data-node="${running.node}"] .state-dead`);
-  // An admin drains the surviving node from the page, then undrains it.
-  const other = running.node === 'node-a' ? 'node-b' : 'node-a';
-  await page.click(`tr[data-node="${other}"] button.drain`);
+  await page.waitForSelector('tr[data-node="node-x"] .state-alive');
+  await page.click('tr[data-node="node-x"] button.drain');
   await page.waitForSelector('#confirm[open]');
-  t.regex((await page.textContent('#confirm-text')) ?? '', new RegExp(`Drain node ${other}\\?`));
+  t.is(await page.textContent('#confirm-text'), 'Drain node node-x? Its jobs checkpoint and move; it takes no new ones.');
   await page.click('#confirm-ok');
-  await page.waitForSelector(`tr[data-node="${other}"] .state-draining`);
-  t.is((await cluster.call('ListNodes', {})).nodes.find((n) => n.name === other)?.state, 'draining');
-  await shot(page, '5-nodes');
-  await page.click(`tr[data-node="${other}"] button.drain`);
+  await page.waitForSelector('tr[data-node="node-x"] .state-draining');
+  t.is((await cluster.call('ListNodes', {})).nodes.find((n) => n.name === 'node-x')?.state, 'draining');
+  await shot(page, '6-nodes-draining');
+  await page.click('tr[data-node="node-x"] button.drain');
   await page.click('#confirm-ok');
-  await page.waitForSelector(`tr[data-node="${other}"] .state-alive`);
+  await page.waitForSelector('tr[data-node="node-x"] .state-alive');
+  t.is((await cluster.call('ListNodes', {})).nodes.find((n) => n.name === 'node-x')?.state, 'alive');
   t.deepEqual(problems, []);
 });
 
-(missing ? test.skip : test)('a user signed in sees only its own jobs, and a job named like markup shows as text.', async (t) => {
-  const scheduler = await startScheduler(t, { extra: ['--http', '127.0.0.1:0'] });
-  await scheduler.cli.waitUntil(() => /dashboard on /.test(scheduler.cli.stdout), 'the dashboard to listen');
-  const url = dashboardUrl(scheduler.cli);
+(missing ? test.serial.skip : test.serial)('a user signed in sees only its own jobs, and a job named like markup shows as text.', async (t) => {
+  const { page, problems } = await newPage(t, await browser(t));
+  const { scheduler, url } = await dashboardScheduler(t);
   const [alice, bob] = [await createToken(scheduler.address, 'user'), await createToken(scheduler.address, 'user')];
   const submitAs = async (token: string, name: string): Promise<number> => {
     const run = await runCli(t, ['submit', CLUSTER_JOB, '--scheduler', scheduler.address, '--name', name], { CR_TOKEN: token });
@@ -171,8 +178,6 @@ if (missing) {
   const alicesJob = await submitAs(alice, 'alices-job');
   const bobsJob = await submitAs(bob, XSS);
   const bobsOther = await submitAs(bob, 'zz-bobs-second');
-
-  const { page, problems } = await newPage(t, await browser(t));
   await signIn(page, url, bob);
   await page.waitForSelector(`tr[data-job="${bobsJob}"]`);
   await page.waitForSelector(`tr[data-job="${bobsOther}"]`);
@@ -190,7 +195,7 @@ if (missing) {
   t.deepEqual((await order()).sort(), [bobsJob, bobsOther].sort());
   t.is(await page.textContent(`tr[data-job="${bobsJob}"] td.name`), XSS);
   t.is(await page.$('tbody img'), null, 'the name made no element');
-  await shot(page, '6-user-jobs');
+  await shot(page, '7-user-jobs');
   await page.goto(`${url}/#/job/${bobsJob}`);
   await page.waitForSelector('#job-name');
   t.is(await page.textContent('#job-name'), XSS);
@@ -199,6 +204,6 @@ if (missing) {
   await page.waitForSelector('#job-head .error');
   t.regex((await page.textContent('#job-head')) ?? '', /No such job, or not one you may see/);
   t.false(((await page.textContent('body')) ?? '').includes('alices-job'));
-  await shot(page, '7-user-other-job');
+  await shot(page, '8-user-other-job');
   t.deepEqual(problems, []);
 });
