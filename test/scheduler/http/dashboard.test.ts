@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import type { BrowserContext, Page } from 'playwright-core';
+import { HANG_GUARD_MS } from '../../hang-guard.js';
 import { CliProcess, ROOT, runCli, tempDir } from '../../runner/helpers.js';
 import { CLUSTER_JOB, client, createToken, job, startAgent, startScheduler, submit, waitFor, type SchedulerProcess } from '../helpers.js';
 
@@ -26,6 +27,7 @@ async function browser(t: ExecutionContext): Promise<BrowserContext> {
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
+    timeout: HANG_GUARD_MS,
     viewport: { width: 1280, height: 900 },
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
@@ -39,7 +41,7 @@ async function newPage(t: ExecutionContext, context: BrowserContext): Promise<{ 
   t.teardown(async () => {
     if (!t.passed) await shot(page, `failed-${t.title.slice(0, 30).replace(/\W+/g, '-')}`).catch(() => undefined);
   });
-  page.setDefaultTimeout(90_000);
+  page.setDefaultTimeout(HANG_GUARD_MS);
   const problems: string[] = [];
   page.on('pageerror', (err) => problems.push(`script error: ${err.stack ?? err.message}`));
   page.on('dialog', (dialog) => {
@@ -80,7 +82,7 @@ if (missing) {
 }
 
 (missing ? test.serial.skip : test.serial)('an admin signs in, sees a job progress live, finds its failure and restore on the timeline after its agent was SIGKILLed, and cancels it from the page.', async (t) => {
-  // The browser starts first, and the agents together: the test's processes live at most 2 minutes (runner/helpers.ts).
+  // The browser starts first, and the agents together: quicker on a loaded machine.
   const { page, problems } = await newPage(t, await browser(t));
   const { scheduler, url } = await dashboardScheduler(t);
   const agents = new Map<string, CliProcess>(await Promise.all(['node-a', 'node-b'].map(async (name) => [name, await startAgent(t, scheduler.address, name)] as const)));
