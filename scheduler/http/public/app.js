@@ -271,7 +271,7 @@
         h('tr', {}, h('th', {}, 'Schedulers'), h('td', { id: 'leadership' }, c.leadership)),
         h('tr', {}, h('th', {}, 'Storage'), h('td', { id: 'storage', class: c.degraded ? 'error' : '' }, c.degraded ? c.storage : 'healthy')),
         h('tr', {}, h('th', {}, 'Nodes'), h('td', {}, c.nodes)),
-        h('tr', {}, h('th', {}, 'Jobs you see'), h('td', {}, Object.entries(c.jobs).map(([s, n]) => h('span', { class: 'chip' }, `${s} ${n}`)))),
+        h('tr', {}, h('th', {}, 'Jobs you see'), h('td', {}, Object.keys(c.jobs).length ? Object.entries(c.jobs).map(([s, n]) => h('span', { class: 'chip' }, `${s} ${n}`)) : 'none')),
       )));
     });
   }
