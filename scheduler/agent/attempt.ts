@@ -247,7 +247,7 @@ export class Attempt {
       let reply;
       try {
         reply = await this.#retrying(() =>
-          uploadImage(this.#ctx.lanes, { job: this.job, attempt: this.attempt, sequence: info.sequence, node: this.#ctx.node, secret: this.#assignment.secret, file: info.file }),
+          uploadImage(this.#ctx.lanes, { job: this.job, attempt: this.attempt, sequence: info.sequence, node: this.#ctx.node, secret: this.#assignment.secret, file: info.file, stats: { rawBytes: info.rawBytes, pauseMs: info.pauseMs, commitMs: info.commitMs } }),
         );
       } catch (err) {
         // The attempt goes on; its next image is uploaded (the scheduler keeps what it has).
