@@ -3,7 +3,7 @@
 // sees its own jobs, an admin all. Every value is data (JSON); the page puts it in the DOM as
 // text, never as markup. Calls into the core are awaited so that an async store changes nothing here.
 import path from 'node:path';
-import { VERSION } from '../../src/version.js';
+import { VERSION } from '../../src/internal.js';
 import type { ImageInfo__Output, JobInfo__Output, NodeInfo__Output } from '../proto/types.js';
 import type { Caller } from '../server/auth.js';
 import type { SchedulerCore } from '../server/scheduler.js';
