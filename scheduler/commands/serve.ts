@@ -19,6 +19,7 @@ interface ServeFlags {
   san: string[];
   port: number;
   data: string;
+  db?: string;
   leaseTimeout: number;
   uploadIdleTimeout: number;
   maxImageBytes: number;
@@ -50,7 +51,8 @@ export function serveCommand(): Command {
     .addOption(new Option('--no-tls', 'plain TCP: allowed on loopback only'))
     .addOption(new Option('--san <name...>', "more names or addresses for the scheduler's certificate (it already names this host and its addresses)").default([]))
     .addOption(new Option('--port <port>', 'port to listen on (0: any free port)').env('CR_PORT').argParser(parseCount('--port')).default(DEFAULT_PORT))
-    .addOption(new Option('--data <dir>', 'the database, images and image key').env('CR_DATA').default(DEFAULT_DATA_DIR))
+    .addOption(new Option('--data <dir>', 'the database (without --db), images, keys and token files').env('CR_DATA').default(DEFAULT_DATA_DIR))
+    .addOption(new Option('--db <url>', 'keep jobs, nodes and tokens in PostgreSQL (postgres://user:pass@host:5432/db) instead of <data>/scheduler.db; several serve processes on one database: one leads, the others stand by').env('CR_DB'))
     .addOption(
       new Option('--lease-timeout <seconds>', 'a node not heard from for this long is presumed dead and its jobs move')
         .env('CR_LEASE_TIMEOUT')
@@ -121,8 +123,9 @@ async function serve(flags: ServeFlags): Promise<void> {
   }
   const unsafe = checkDataDir(flags.data);
   if (unsafe !== null) logLine(`warning: ${unsafe}`);
-  const core = new SchedulerCore({
+  const core = await SchedulerCore.open({
     dataDir: flags.data,
+    dbUrl: flags.db ?? null,
     leaseTimeoutMs: Math.round(flags.leaseTimeout * 1000),
     uploadIdleTimeoutMs: Math.round(flags.uploadIdleTimeout * 1000),
     maxImageBytes: flags.maxImageBytes,
@@ -140,8 +143,8 @@ async function serve(flags: ServeFlags): Promise<void> {
   const tls = ca ? await ca.serverTls(pki.serverNames(host, flags.san)) : null;
   const tokenFile = path.join(flags.data, LOCAL_TOKEN_FILE);
   const agentTokenFile = path.join(flags.data, LOCAL_AGENT_TOKEN_FILE);
-  ensureLocalToken(tokens, tokenFile, 'admin', 'local-admin', pki.writeSecretFile);
-  ensureLocalToken(tokens, agentTokenFile, 'agent', 'local-agents', pki.writeSecretFile);
+  await ensureLocalToken(tokens, tokenFile, 'admin', 'local-admin', pki.writeSecretFile);
+  await ensureLocalToken(tokens, agentTokenFile, 'agent', 'local-agents', pki.writeSecretFile);
   const { server, port } = await listen(core, { auth: new Authenticator({ tokens, identity, tls: ca !== null, log: logLine }), tokens, identity, ca, log: logLine }, host, wanted, tls);
   core.start();
   const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -158,11 +161,11 @@ async function serve(flags: ServeFlags): Promise<void> {
     if (ca) {
       const keys = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
       const cert = await ca.agentCertificate(flags.name, keys.publicKey.export({ type: 'spki', format: 'pem' }) as string);
-      identity.recordCertificate(cert.serial, flags.name, cert.expiresAt);
+      await identity.recordCertificate(cert.serial, flags.name, cert.expiresAt);
       credentials = { ca: ca.caPem, key: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, cert: cert.pem };
     } else {
-      tokens.revokeLabel('local-agent');
-      credentials = { token: tokens.create('agent', 0, 'local-agent').token };
+      await tokens.revokeLabel('local-agent');
+      credentials = { token: (await tokens.create('agent', 0, 'local-agent')).token };
     }
     // Its jobs' processes find nothing in their environment that names the data directory.
     const isolation = { runAs: null, hidden: [path.resolve(flags.data)] };
@@ -179,7 +182,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   });
   await agent?.close();
   await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-  core.close();
+  await core.close();
 }
 
 /**
@@ -188,12 +191,12 @@ async function serve(flags: ServeFlags): Promise<void> {
  * deleted) replaced by a new one. Whoever can read the data directory owns the cluster anyway
  * (CA key, database), so the files add no new secret to protect.
  */
-function ensureLocalToken(tokens: Tokens, file: string, role: Role, label: string, write: (file: string, data: string) => void): void {
+async function ensureLocalToken(tokens: Tokens, file: string, role: Role, label: string, write: (file: string, data: string) => void): Promise<void> {
   try {
-    if (tokens.verify(fs.readFileSync(file, 'utf8').trim()).role === role) return;
+    if ((await tokens.verify(fs.readFileSync(file, 'utf8').trim())).role === role) return;
   } catch {
     // missing or no longer valid: make a new one
   }
-  tokens.revokeLabel(label);
-  write(file, `${tokens.create(role, 0, label).token}\n`);
+  await tokens.revokeLabel(label);
+  write(file, `${(await tokens.create(role, 0, label)).token}\n`);
 }
