@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_LEASE_TIMEOUT_MS, DEFAULT_PORT } from '../names.js';
+import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_LEADER_LEASE_MS, DEFAULT_LEASE_TIMEOUT_MS, DEFAULT_PORT } from '../names.js';
 import { ClusterError } from '../cluster-errors.js';
 import type { ClientCredentials } from '../credentials.js';
 import { parseBytes, parseCount, parseDuration, parsePositiveNumber } from '../options.js';
@@ -20,6 +20,8 @@ interface ServeFlags {
   port: number;
   data: string;
   db?: string;
+  advertise?: string;
+  leaderLease: number;
   leaseTimeout: number;
   uploadIdleTimeout: number;
   maxImageBytes: number;
@@ -58,6 +60,13 @@ export function serveCommand(): Command {
         .env('CR_LEASE_TIMEOUT')
         .argParser(parsePositiveNumber('--lease-timeout'))
         .default(DEFAULT_LEASE_TIMEOUT_MS / 1000),
+    )
+    .addOption(new Option('--advertise <host:port>', 'where clients and agents reach this scheduler, as standbys tell them (default: the listen address)').env('CR_ADVERTISE'))
+    .addOption(
+      new Option('--leader-lease <seconds>', 'with several serve processes on one database: a leader not heard from for this long is replaced by a standby')
+        .env('CR_LEADER_LEASE')
+        .argParser(parsePositiveNumber('--leader-lease'))
+        .default(DEFAULT_LEADER_LEASE_MS / 1000),
     )
     .addOption(
       new Option('--upload-idle-timeout <seconds>', 'an image upload that sends no byte for this long fails (a part of a parallel upload never came)')
@@ -133,9 +142,11 @@ async function serve(flags: ServeFlags): Promise<void> {
     minUploadBytesPerS: flags.minUploadRate,
     uploadRateWindowMs: Math.round(flags.uploadRateWindow * 1000),
     keepFinishedMs: Math.round(flags.keepFinished * 1000),
+    leaderLeaseMs: Math.round(flags.leaderLease * 1000),
     log: logLine,
   });
-  await retagLegacyImages(core.db, core.images, logLine);
+  // A standby leaves what changes the database to the leader.
+  if (core.leadership.leading) await retagLegacyImages(core.db, core.images, logLine);
   const tokens = new Tokens(core.db);
   const identity = new NodeIdentity(core.db);
   // Without a usable CA and certificate the scheduler does not start: never silently open.
@@ -146,14 +157,18 @@ async function serve(flags: ServeFlags): Promise<void> {
   await ensureLocalToken(tokens, tokenFile, 'admin', 'local-admin', pki.writeSecretFile);
   await ensureLocalToken(tokens, agentTokenFile, 'agent', 'local-agents', pki.writeSecretFile);
   const { server, port } = await listen(core, { auth: new Authenticator({ tokens, identity, tls: ca !== null, log: logLine }), tokens, identity, ca, log: logLine }, host, wanted, tls);
-  core.start();
   const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  core.leadership.advertise(flags.advertise ?? address);
+  core.start();
+  if (!core.leadership.leading) logLine(`standing by: ${core.leadership.leader ? `the leader is at ${core.leadership.leader}` : 'no leader yet'}; this scheduler answers reads and takes the lead when the leader's lease (${flags.leaderLease} s) runs out`);
   process.stdout.write(`listening on ${address}\n`);
   logLine(
     `scheduler ${address} (${tls ? `TLS, CA ${path.join(path.resolve(flags.data), 'tls', 'ca.pem')}` : 'plain TCP, loopback only'}), data in ${path.resolve(flags.data)}, lease timeout ${flags.leaseTimeout} s, admin token in ${path.resolve(tokenFile)}, agent token in ${path.resolve(agentTokenFile)}`,
   );
   let agent: InstanceType<typeof Agent> | null = null;
-  if (flags.localAgent) {
+  if (flags.localAgent && !core.leadership.leading) {
+    logLine('the embedded agent is not started: this scheduler is a standby (run agents with --scheduler naming the schedulers)');
+  } else if (flags.localAgent) {
     const local = pki.isLoopback(host) || host === '0.0.0.0' || host === '::' ? `127.0.0.1:${port}` : address;
     // The embedded agent gets its credential in-process: a certificate under TLS, else a token
     // that the next start revokes (label local-agent).
@@ -197,6 +212,12 @@ async function ensureLocalToken(tokens: Tokens, file: string, role: Role, label:
   } catch {
     // missing or no longer valid: make a new one
   }
-  await tokens.revokeLabel(label);
-  write(file, `${(await tokens.create(role, 0, label)).token}\n`);
+  try {
+    await tokens.revokeLabel(label);
+    write(file, `${(await tokens.create(role, 0, label)).token}\n`);
+  } catch (err) {
+    // A standby writes nothing: the leader (or this scheduler once it leads and starts again) makes the token.
+    if ((err as { code?: unknown }).code !== 'CR_NOT_LEADER') throw err;
+    logLine(`${file} holds no valid ${role} token, and this standby cannot make one: use a token the leader made`);
+  }
 }

@@ -15,7 +15,6 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { Kysely, PostgresDialect, sql, SqliteDialect, type RawBuilder } from 'kysely';
 import { Migrator } from 'kysely/migration';
-import pg from 'pg';
 import { migrations, type Dialect } from './migrations.js';
 import type { Schema } from './schema.js';
 
@@ -170,11 +169,13 @@ export async function openDb(options: OpenDbOptions | string): Promise<Db> {
     db = new Db(new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) }), 'sqlite', file);
   } else {
     if (!/^postgres(ql)?:\/\//.test(url)) throw new DatabaseError(`--db ${shownUrl(url)} is not a postgres:// URL (without --db the scheduler keeps its database in <data>/${DB_FILE})`);
+    // Loaded only here: a scheduler on SQLite never loads pg.
+    const { default: pg } = await import('pg');
     const pool = new pg.Pool({
       connectionString: url,
       // COUNT, SUM and bigint columns arrive as numbers: every such value here is a count of
       // bytes, jobs or ms, far below 2^53.
-      types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === 20 || oid === 1700 ? Number : pg.types.getTypeParser(oid, format as 'text'))) as typeof pg.types.getTypeParser },
+      types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === 20 || oid === 1700 ? Number : pg.types.getTypeParser(oid, format as 'text'))) as never },
     });
     // An idle client that loses its server (a restart, a failover) must not end the scheduler.
     pool.on('error', () => undefined);

@@ -324,9 +324,14 @@ export class ImageStore {
     }
   }
 
+  /** Fails the uploads in progress: their temp files are removed. */
+  abortUploads(why: string): void {
+    for (const { upload } of this.#uploads.values()) upload.fail(new Refused(false, why));
+  }
+
   /** Fails the uploads in progress (the scheduler shuts down): their temp files are removed. */
   close(): void {
-    for (const { upload } of this.#uploads.values()) upload.fail(new Refused(false, 'the scheduler is shutting down'));
+    this.abortUploads('the scheduler is shutting down');
     this.#direct.free();
   }
 

@@ -20,6 +20,7 @@ import { basesOf, ImageStore, type UploadHeader, type UploadResult } from './ima
 import { Retention, RETENTION_SWEEP_MS } from './retention.js';
 import { StorageHealth } from './storage.js';
 import { Jobs, TERMINAL, type JobRow, type Finish } from './jobs.js';
+import { Leadership, NotLeaderError } from './leadership.js';
 import { Leases, type CommandSink } from './leases.js';
 import { Nodes, type NodeRow } from './nodes.js';
 import { ownerName, Owners, type Owner } from './owners.js';
@@ -51,6 +52,10 @@ export interface SchedulerCoreOptions {
   keepFinishedMs?: number;
   /** Free space wanted on the data directory's disk before new work is taken again after it was full (storage.ts). */
   storageReserveBytes?: number;
+  /** Where clients reach this scheduler (`serve --advertise`); what standbys tell writers (default: "this process"). */
+  address?: string;
+  /** The leader's lease, ms (leadership.ts). */
+  leaderLeaseMs?: number;
 }
 
 /** A refusal the service maps to a gRPC status; its message says what to do. */
@@ -78,6 +83,8 @@ export class SchedulerCore {
   readonly owners: Owners;
   readonly storage: StorageHealth;
   readonly retention: Retention;
+  /** Whether this scheduler leads, and the fence of every write. */
+  readonly leadership: Leadership;
   readonly #log: (line: string) => void;
   #timer: NodeJS.Timeout | null = null;
   #lastSweep = 0;
@@ -91,13 +98,8 @@ export class SchedulerCore {
   static async open(options: SchedulerCoreOptions): Promise<SchedulerCore> {
     const db = await openDb({ dataDir: options.dataDir, url: options.dbUrl ?? null });
     const core = new SchedulerCore(db, options);
-    try {
-      // Nodes alive when the scheduler stopped keep their jobs if they reconnect within a lease.
-      for (const node of await core.nodes.alive()) core.leases.adopt(node.name, node.slots);
-    } catch (err) {
-      await core.close();
-      throw err;
-    }
+    // Leads at once when nobody else does; else stands by (start() keeps trying).
+    await core.leadership.round();
     return core;
   }
 
@@ -122,6 +124,13 @@ export class SchedulerCore {
     this.leases = new Leases(options.leaseTimeoutMs);
     this.attempts = new AttemptGuard(this.db, this.jobs, this.#log);
     this.owners = new Owners(this.db, this.jobs, this.#log);
+    this.leadership = new Leadership(this.db, {
+      address: options.address ?? `pid ${process.pid}`,
+      leaseMs: options.leaderLeaseMs,
+      log: this.#log,
+      onLead: () => this.#lead(),
+      onStandby: () => this.#standBy(),
+    });
     // Every write an RPC reaches: a full disk makes it a refusal with a status, and the scheduler degraded.
     const guard = <A extends unknown[], R>(what: string, status: 'UNAVAILABLE' | 'RESOURCE_EXHAUSTED', fn: (...args: A) => Promise<R>) =>
       this.storage.guard(what, fn.bind(this), (message) => new SchedulerError(status, message));
@@ -131,8 +140,27 @@ export class SchedulerCore {
     }
   }
 
-  /** Lease checks and placement of jobs whose back-off has passed. */
+  /**
+   * Taking the lead (at start, or from a leader that died): every node the database knows as
+   * alive gets one fresh lease, plus an agent's reconnection pause, to reconnect to this
+   * scheduler in, so that the handover is not counted as node deaths; their jobs keep running.
+   */
+  async #lead(): Promise<void> {
+    const alive = await this.nodes.alive();
+    this.leases.clear();
+    for (const node of alive) this.leases.adopt(node.name, node.slots);
+  }
+
+  /** Lost the lead: its agents' streams end (they reconnect to the leader), its uploads fail. */
+  #standBy(): void {
+    for (const lease of this.leases.connected()) lease.sink?.end();
+    this.leases.clear();
+    this.images.abortUploads('this scheduler stopped leading: upload the image to the leader');
+  }
+
+  /** Leadership rounds, lease checks and placement of jobs whose back-off has passed. */
   start(): void {
+    this.leadership.start();
     const tick = Math.min(TICK_MS_MAX, Math.max(20, this.leases.timeoutMs / 5));
     let last = Date.now();
     this.#timer = setInterval(() => {
@@ -151,8 +179,8 @@ export class SchedulerCore {
    * any other is logged, and the next tick runs as usual.
    */
   async tick(now = Date.now()): Promise<void> {
-    // A slow database (or a long sweep) must not have ticks overlap.
-    if (this.#ticking) return;
+    // A slow database (or a long sweep) must not have ticks overlap; a standby has nothing to do.
+    if (this.#ticking || !this.leadership.leading) return;
     this.#ticking = true;
     try {
       await this.#steps(now);
@@ -169,9 +197,11 @@ export class SchedulerCore {
       ['placing jobs', () => this.schedule(now)],
     ];
     for (const [what, step] of steps) {
+      if (!this.leadership.leading) return;
       try {
         await step();
       } catch (err) {
+        if (err instanceof NotLeaderError) return;
         if (!this.storage.noticed(err, what)) this.#log(`error while ${what} (the scheduler goes on): ${(err as Error)?.stack ?? String(err)}`);
       }
     }
@@ -197,6 +227,7 @@ export class SchedulerCore {
     this.#timer = null;
     for (const lease of this.leases.connected()) lease.sink?.end();
     this.images.close();
+    await this.leadership.close();
     await this.db.close();
   }
 

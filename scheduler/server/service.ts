@@ -6,6 +6,7 @@ import { CHANNEL_OPTIONS, Encoded, encodeBytesField, schedulerService, type Sche
 import type { Command, ImageChunk, JobInfo, UploadImageMessage__Output } from '../proto/types.js';
 import { AuthError, type Authenticator, type CallContext, type Caller } from './auth.js';
 import type { CommandSink } from './leases.js';
+import { NotLeaderError, type Leadership } from './leadership.js';
 import type { NodeIdentity } from './node-identity.js';
 import type { ClusterCa, ServerTls } from './pki.js';
 import { SchedulerCore, SchedulerError } from './scheduler.js';
@@ -27,7 +28,18 @@ function short(message: string): string {
   return message.length <= 500 ? message : `${message.slice(0, 480)}… (${message.length} characters)`;
 }
 
+/** Calls a standby answers itself: they change nothing. Every other call is the leader's. */
+const READS = new Set(['GetJob', 'ListJobs', 'ListNodes', 'GetLogs', 'ListImages', 'ListTokens', 'GetCode']);
+
+/** Trailing metadata of a standby's refusal: where the leader is, for clients that follow it. */
+export const LEADER_METADATA = 'cr-leader';
+
 function toStatus(err: unknown): Partial<grpc.StatusObject> {
+  if (err instanceof NotLeaderError) {
+    const metadata = new grpc.Metadata();
+    if (err.leader !== null) metadata.set(LEADER_METADATA, err.leader);
+    return { code: grpc.status.UNAVAILABLE, details: err.message, metadata };
+  }
   if (isStorageError(err)) return { code: grpc.status.UNAVAILABLE, details: short(`${STORAGE_FULL}: ${(err as Error).message}`) };
   if (err instanceof SchedulerError || err instanceof AuthError) return { code: grpc.status[err.status], details: short(err.message) };
   if (err instanceof TypeError) return { code: grpc.status.INVALID_ARGUMENT, details: short(err.message) };
@@ -60,12 +72,13 @@ function callerOf(call: object): Caller {
  * with their status before the handler sees the request. An agent that proved its node name
  * may speak only for that node.
  */
-function guard(plain: SchedulerHandlers, auth: Authenticator): SchedulerHandlers {
+function guard(plain: SchedulerHandlers, auth: Authenticator, leadership: Leadership): SchedulerHandlers {
   const guarded: Record<string, unknown> = {};
   for (const [method, fn] of Object.entries(plain) as [string, (call: CallContext, callback?: (e: unknown) => void) => void][]) {
     guarded[method] = (call: CallContext & { request?: { node?: unknown } }, callback?: (e: unknown) => void) => {
       void (async () => {
         try {
+          if (!READS.has(method)) leadership.mustLead();
           const caller = await auth.check(method, call);
           const claimed = call.request?.node;
           if (caller.role === 'agent' && caller.node !== null && typeof claimed === 'string' && method !== 'Join' && claimed !== caller.node) {
@@ -316,7 +329,7 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
       log(`token ${row.id} (${row.role}) revoked`);
       return tokenInfo(row);
     }),
-  } as SchedulerHandlers, security.auth);
+  } as SchedulerHandlers, security.auth, core.leadership);
 }
 
 /** Binds the service; resolves with the port it listens on (useful with port 0). */
