@@ -6,6 +6,7 @@ import type { Command } from '../../../scheduler/proto/types.js';
 import type { CommandSink } from '../../../scheduler/server/leases.js';
 import { SchedulerCore } from '../../../scheduler/server/scheduler.js';
 import { tempDir } from '../../runner/helpers.js';
+import { testDbUrl } from './postgres.js';
 import { codecs, header, region, smoothBytes, writeImage } from '../../image/helpers.js';
 
 export const LEASE_MS = 1000;
@@ -25,7 +26,7 @@ export class Sink implements CommandSink {
 }
 
 export async function core(t: ExecutionContext, dataDir = tempDir(t, 'core'), uploadIdleTimeoutMs?: number): Promise<SchedulerCore> {
-  const c = await SchedulerCore.open({ dataDir, leaseTimeoutMs: LEASE_MS, ...(uploadIdleTimeoutMs === undefined ? {} : { uploadIdleTimeoutMs }) });
+  const c = await SchedulerCore.open({ dataDir, dbUrl: await testDbUrl(t), leaseTimeoutMs: LEASE_MS, ...(uploadIdleTimeoutMs === undefined ? {} : { uploadIdleTimeoutMs }) });
   t.teardown(() => c.close().catch(() => undefined));
   return c;
 }
