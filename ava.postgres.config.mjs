@@ -10,6 +10,6 @@ export default {
   files: present ? core : ['test/scheduler/server/postgres-absent.test.ts'],
   typescript: { rewritePaths: { 'test/': 'dist/test/' }, compile: false },
   workerThreads: false,
-  timeout: '5m',
+  timeout: '15m',
   environmentVariables: { CR_TEST_DB: 'postgres' },
 };
