@@ -3,6 +3,8 @@
 // a lease, and a leader paused past its lease (SIGSTOP) writes nothing when it resumes and steps
 // down. On SQLite (one data directory shared by the processes of one host) in npm test's first
 // run, on PostgreSQL (a real server, each scheduler with a data directory of its own) in its second.
+import fs from 'node:fs';
+import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import test, { type ExecutionContext } from 'ava';
 import { schedulerClient, unary, type SchedulerClient } from '../../../scheduler/proto/load.js';
@@ -27,7 +29,12 @@ async function pair(t: ExecutionContext): Promise<Pair> {
   });
   const leader = await startScheduler(t, options(1));
   await leader.cli.waitForStderr(/leading \(epoch \d+/);
-  const standby = await startScheduler(t, options(2));
+  const second = options(2);
+  if (second.dataDir !== shared) {
+    // Its own data directory: the operator gives it the cluster's admin token (a standby makes none).
+    fs.copyFileSync(path.join(leader.dataDir, 'admin.token'), path.join(second.dataDir, 'admin.token'));
+  }
+  const standby = await startScheduler(t, second);
   await standby.cli.waitForStderr(/standing by: the leader is at /);
   return { leader, standby };
 }
