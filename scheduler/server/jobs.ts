@@ -2,6 +2,7 @@
 // attempt number that fences every report. Each transition is one transaction, and
 // every method checks the attempt it is told about against the job's current one, so a report
 // from an attempt that was superseded (its node presumed dead, then back) changes nothing.
+import { backoff } from '../../src/internal.js';
 import type { Db } from './db.js';
 import type { JobRow, JobState, Pending } from './schema.js';
 import { plural } from '../output.js';
@@ -165,7 +166,7 @@ export class Jobs {
           await this.#end(id, attempt, 'failed', now);
           const message = errorMessage(finish.errorJson);
           if (finish.retryable && job.retries_used < job.retries) {
-            const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** job.retries_used);
+            const delay = backoff(RETRY_BASE_MS, RETRY_MAX_MS, job.retries_used);
             await jobs()
               .set((eb) => ({ state: 'queued', node: null, pending: null, retries_used: eb('retries_used', '+', 1), error_json: finish.errorJson, not_before: now + delay }))
               .execute();

@@ -14,6 +14,7 @@ import type {
   ReportRequest__Output as ReportRequest,
   SubmitRequest__Output as SubmitRequest,
 } from '../proto/types.js';
+import { DEFAULT_FULL_EVERY, DEFAULT_INTERVAL_MS } from '../../src/internal.js';
 import { AttemptGuard } from './attempt-guard.js';
 import { openDb, setMeta, type Db } from './db.js';
 import { basesOf, ImageStore, type UploadHeader, type UploadResult } from './images.js';
@@ -91,8 +92,6 @@ export class SchedulerCore {
   #placing = false;
   #placeAgain = false;
   #ticking = false;
-  /** Jobs placed since start: the scheduling-throughput figure of the bench. */
-  placed = 0;
 
   /** Opens the database (migrating it) and the image store. */
   static async open(options: SchedulerCoreOptions): Promise<SchedulerCore> {
@@ -433,7 +432,6 @@ export class SchedulerCore {
         const assignment = await this.#assignment(job);
         this.leases.get(job.node!)?.sink?.write({ assign: { ...assignment, secret } });
       }
-      this.placed += started.length;
       return started.length;
     }
   }
@@ -484,8 +482,8 @@ export class SchedulerCore {
         argsJson,
         retries: request.retries ?? 3,
         priority: request.priority ?? 0,
-        intervalMs: request.intervalMs || 60_000,
-        fullEvery: request.fullEvery || 8,
+        intervalMs: request.intervalMs || DEFAULT_INTERVAL_MS,
+        fullEvery: request.fullEvery || DEFAULT_FULL_EVERY,
       },
       now,
       );
@@ -580,7 +578,7 @@ export class SchedulerCore {
   /** A finished job's images, removed (`images JOB --delete`): its records, then its files. */
   async deleteImages(id: number): Promise<ImageInfo[]> {
     const job = await this.job(id);
-    if (!this.isTerminal(job)) {
+    if (!TERMINAL.includes(job.state)) {
       throw new SchedulerError('FAILED_PRECONDITION', `job ${id} is ${job.state}: its images are what it resumes from; cancel it first ("cr-scheduler cancel ${id}") to remove them`);
     }
     const images = await this.listImages(id);
@@ -606,9 +604,5 @@ export class SchedulerCore {
       createdAt: r.created_at,
       node: r.node,
     }));
-  }
-
-  isTerminal(job: JobRow): boolean {
-    return TERMINAL.includes(job.state);
   }
 }

@@ -1,13 +1,13 @@
-// Blocks hashed as an image's bytes stream past (src/image/passing-blocks.ts): with the image's
+// Blocks hashed as an image's bytes stream past (scheduler/passing-blocks.ts): with the image's
 // tail sent ahead, every block of the file is hashed in passing whatever the pieces' sizes, and
 // verifyStored then reads none of them again; bytes damaged on the way, a tail that lies or is
 // garbage, and parts that cut blocks in two only ever cost reads, never let a damaged image pass.
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { PassingBlocks } from '../../src/image/passing-blocks.js';
+import { PassingBlocks } from '../../scheduler/passing-blocks.js';
 import { FOOTER_LENGTH } from '../../src/image/format.js';
-import { KiB, MiB, codecs, header, newKey, noise, region, smallInputs, splitImage, tempRoot, throwsCorrupt, withReader, writeImage, writeWithManifest } from './helpers.js';
+import { KiB, MiB, codecs, header, newKey, noise, region, smallInputs, splitImage, tempRoot, throwsCorrupt, withReader, writeImage, writeWithManifest } from '../image/helpers.js';
 
 const tmp = tempRoot('passing');
 test.after.always(() => tmp.cleanup());
@@ -79,12 +79,12 @@ test('Bytes damaged on the way, a tail that lies and a garbage tail never let a 
   const lies = [tailOf(fs.readFileSync(liar)), tailOf(other.bytes)];
   for (const [i, lie] of lies.entries()) {
     // Sized so that the lie's footer fits: the tail is taken, its blocks hashed where it says.
-    const fromLie = PassingBlocks.fromTail(main, lie, lie.length + (bytes.length - tailOf(bytes).length));
+    const fromLie = PassingBlocks.fromTail(main, lie, lie.length + Number(lie.readBigUInt64LE(lie.length - FOOTER_LENGTH)));
     t.not(fromLie, null, `lie ${i} is taken`);
     if (fromLie === null) continue;
     pass(fromLie, damaged, 0, damaged.length, 64 * KiB);
     throwsCorrupt(t, () => withReader(damagedFile, main, key, (r) => r.verifyStored(fromLie)), 'block', `lie ${i}, damaged image`);
-    const forGood = PassingBlocks.fromTail(main, lie, lie.length + (bytes.length - tailOf(bytes).length))!;
+    const forGood = PassingBlocks.fromTail(main, lie, lie.length + Number(lie.readBigUInt64LE(lie.length - FOOTER_LENGTH)))!;
     pass(forGood, bytes, 0, bytes.length, 64 * KiB);
     withReader(file, main, key, (r) => t.notThrows(() => r.verifyStored(forGood), `lie ${i}, whole image`));
   }
