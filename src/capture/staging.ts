@@ -2,7 +2,7 @@
 // memory at the safe point, so the job can run on while they are encoded and written. A copy into
 // warm memory runs several times faster than one into fresh memory (whose first touch faults
 // every page in), so the memory is allocated once and reused, never per checkpoint. The memory is a SharedArrayBuffer:
-// the image writer thread (job/background-writer.ts) encodes and writes straight from it.
+// the image writer thread (pipeline/background-writer.ts) encodes and writes straight from it.
 import { loadNative } from '../native/binding.js';
 
 /** Where each block of a region section sits in staging memory. */

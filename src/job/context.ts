@@ -9,12 +9,12 @@ import { CheckpointPolicy, type PolicyOptions } from '../policy.js';
 import { allocateRegion, type RegionMemory } from '../region.js';
 import type { ImageInfo, RestoredImage } from '../restore.js';
 import type { LocalStore } from '../store/local-store.js';
-import { Checkpointer, NO_CHECKPOINT, type CheckpointInfo, type CheckpointOptions, type JobEvents } from './checkpointer.js';
-import { CLOCK_STATE_NAME, JobClock } from './clock.js';
-import { FILES_STATE_NAME, FileRegistry, type CrFile } from './files.js';
-import { ProtectRegistry, type ProtectedMemory } from './protect.js';
-import { RNG_STATE_NAME, RngRegistry, type Rng, type Seed } from './rng.js';
-import { MAX_TEAM_SIZE, SharedRegistry, Team, memberModuleUrl } from './team.js';
+import { Checkpointer, NO_CHECKPOINT, type CheckpointInfo, type CheckpointOptions, type JobEvents } from '../pipeline/checkpointer.js';
+import { CLOCK_STATE_NAME, JobClock } from '../determinism/clock.js';
+import { FILES_STATE_NAME, FileRegistry, type CrFile } from '../determinism/files.js';
+import { ProtectRegistry, type ProtectedMemory } from '../determinism/protect.js';
+import { RNG_STATE_NAME, RngRegistry, type Rng, type Seed } from '../determinism/rng.js';
+import { MAX_TEAM_SIZE, SharedRegistry, Team, memberModuleUrl } from '../team/team.js';
 
 /**
  * Staging memory for the regions is reserved and warmed (off the job's thread) this long before
@@ -22,7 +22,7 @@ import { MAX_TEAM_SIZE, SharedRegistry, Team, memberModuleUrl } from './team.js'
  */
 const STAGING_WARM_LEAD_MS = 30_000;
 
-export type { CheckpointInfo, CheckpointOptions, ImageCommitted, JobEvents } from './checkpointer.js';
+export type { CheckpointInfo, CheckpointOptions, ImageCommitted, JobEvents } from '../pipeline/checkpointer.js';
 
 export interface JobContextOptions {
   job: string;

@@ -5,8 +5,8 @@ import { isMainThread, parentPort, receiveMessageOnPort, workerData, type Messag
 import { RegionMismatchError, StateCaptureError, toErrorRecord, type ErrorRecord } from '../errors.js';
 import { REGION_TYPES, type RegionConstructor, type RegionTypeName } from '../image/format.js';
 import { CONTROL_NONE } from '../policy.js';
-import { importJobModule } from './job-module.js';
-import { RNG_STATE_NAME, RngRegistry, type Rng, type Seed } from './rng.js';
+import { importJobModule } from '../loader/job-module.js';
+import { RNG_STATE_NAME, RngRegistry, type Rng, type Seed } from '../determinism/rng.js';
 import { arrive, SYNC_CAPTURED, SYNC_FINISHED, SYNC_GENERATION, SYNC_TIME_DUE, SYNC_WORDS, waitUntil } from './team-sync.js';
 
 /** What a member thread starts with. */

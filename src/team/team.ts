@@ -13,7 +13,7 @@ import { RegionMismatchError, toErrorRecord, type ErrorRecord } from '../errors.
 import { REGION_TYPES, type RegionTypeName } from '../image/format.js';
 import type { RegionMemory } from '../region.js';
 import type { RestoredImage } from '../restore.js';
-import type { JobEvents } from './checkpointer.js';
+import type { JobEvents } from '../pipeline/checkpointer.js';
 import type { MemberData, MemberMessage, SharedAnswer } from './team-member.js';
 import { SYNC_ABORT, SYNC_CAPTURED, SYNC_TIME_DUE, SYNC_WORDS } from './team-sync.js';
 
