@@ -36,6 +36,28 @@ export type BlockTuple =
   | [number, number, number, number, string, string]
   | [number, number, number, number, string, string, number];
 
+/** A block by name: what a BlockTuple holds. Code reads and writes blocks through these two functions. */
+export interface BlockRecord {
+  offset: number;
+  storedLength: number;
+  rawLength: number;
+  flags: number;
+  storedHash: string;
+  rawHash: string;
+  /** For a block shared with an older image: that image's sequence (its file holds the stored bytes); else null. */
+  base: number | null;
+}
+
+export function blockRecord(tuple: BlockTuple): BlockRecord {
+  const [offset, storedLength, rawLength, flags, storedHash, rawHash, base] = tuple;
+  return { offset, storedLength, rawLength, flags, storedHash, rawHash, base: base ?? null };
+}
+
+export function blockTuple(b: BlockRecord): BlockTuple {
+  const head: [number, number, number, number, string, string] = [b.offset, b.storedLength, b.rawLength, b.flags, b.storedHash, b.rawHash];
+  return b.base === null ? head : [...head, b.base];
+}
+
 export const REGION_TYPES = {
   Int8Array,
   Uint8Array,

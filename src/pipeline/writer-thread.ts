@@ -6,11 +6,12 @@
 // picked up) and never the job's regions, which are not shareable.
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { getCodec } from '../codec/index.js';
-import { CrError } from '../errors.js';
+import { toErrorRecord } from '../errors.js';
 import type { Manifest } from '../image/format.js';
-import { ImageWriter, type ImageHeaderInfo, type SectionInput } from '../image/writer.js';
+import { ImageWriter } from '../image/writer.js';
 import { LocalStore } from '../store/local-store.js';
-import type { CommitRequest, CommitResult, WarmRequest, WriterThreadData } from './background-writer.js';
+import type { CommitResult, PostedCommit, WarmRequest, WriterThreadData } from './background-writer.js';
+import { commitImage } from './commit.js';
 
 const data = workerData as WriterThreadData;
 const port: MessagePort = data.port;
@@ -24,8 +25,10 @@ const warnings: string[] = [];
 const store = LocalStore.withKey(data.store.dir, data.store.key, data.store.keepImages, (message) => warnings.push(message));
 /** The manifest of the last image this thread committed: the usual parent of the next one. */
 let last: Manifest | null = null;
-/** `data` of a staged section: never read, its bytes are in staging memory. */
-const UNUSED = new Uint8Array(0);
+// Direct writes: this thread's images are the ones a job does not wait for, and its CPU is
+// better spent encoding than copying into the page cache (docs/image-format.md, "Write
+// pipeline"). CR_DIRECT_WRITES=0 writes them buffered, which leaves the image in the page cache.
+const direct = process.env.CR_DIRECT_WRITES !== '0';
 
 function reply(result: CommitResult): void {
   port.postMessage(result);
@@ -33,38 +36,13 @@ function reply(result: CommitResult): void {
   Atomics.add(data.signal, 0, 1);
 }
 
-/**
- * Copy-on-write sections are copied into staging memory by the addon's threads after the job
- * went on; the word each one carries becomes 1 when its blocks are all there. The addon cannot
- * wake Atomics.waitAsync (V8 keeps its own waiter lists), so it is polled: a flush of 1 GiB takes
- * about 0.1 s, against a poll every millisecond.
- */
-async function flushed(sections: CommitRequest['sections']): Promise<void> {
-  for (const s of sections) {
-    const ready = s.staged.ready;
-    if (ready === null) continue;
-    while (Atomics.load(ready, 0) === 0) await new Promise((resolve) => setTimeout(resolve, 1));
-    if (Atomics.load(ready, 0) !== 1) {
-      throw new Error(`the copy-on-write copy of ${s.kind} "${s.name}" was cancelled: the region was released during the checkpoint`);
-    }
-  }
-}
-
-async function commit(request: CommitRequest): Promise<void> {
-  await flushed(request.sections);
-  const previous = request.previous === 'last' ? last : request.previous;
-  if (request.previous === 'last' && last === null) throw new Error('internal error: no previous image on the writer thread');
-  const sections = request.sections.map((s) => ({ ...s, data: UNUSED }) as SectionInput);
-  const header: ImageHeaderInfo = request.header;
-  // Direct writes: this thread's images are the ones a job does not wait for, and its CPU is
-  // better spent encoding than copying into the page cache (docs/image-format.md, "Write
-  // pipeline"). CR_DIRECT_WRITES=0 writes them buffered, which leaves the image in the page cache.
-  const direct = process.env.CR_DIRECT_WRITES === '0' ? null : (temp: string) => ({ path: temp });
-  const { file, result } = await store.commit(request.header.job, request.header.sequence, (handle, temp) =>
-    writer.write(handle, header, sections, previous ? { manifest: previous, changed: request.changed } : null, direct?.(temp) ?? null),
-  );
-  last = result.manifest;
-  reply({ type: 'committed', sequence: header.sequence, file, bytes: result.bytes, rawBytes: result.rawBytes, sharedBytes: result.sharedBytes, manifest: result.manifest, warnings: warnings.splice(0) });
+async function commit({ request }: PostedCommit): Promise<void> {
+  const { parent } = request.plan;
+  if (parent === 'last' && last === null) throw new Error('internal error: no previous image on the writer thread');
+  const plan = { ...request.plan, parent: parent === 'last' ? last : parent };
+  const image = await commitImage(store, writer, { ...request, plan }, { direct, warnings });
+  last = image.manifest;
+  reply({ type: 'committed', sequence: request.header.sequence, image });
 }
 
 /** One write per page: afterwards the job's staging copy finds every page present. */
@@ -74,14 +52,7 @@ function warm(request: WarmRequest): void {
   Atomics.store(ready, 0, 1);
 }
 
-port.on('message', (request: CommitRequest | WarmRequest) => {
-  if (request.type === 'warm') return warm(request);
-  commit(request).catch((err: unknown) => {
-    const e = err as NodeJS.ErrnoException;
-    reply({
-      type: 'failed',
-      sequence: request.header.sequence,
-      error: { message: e?.message ?? String(err), code: typeof e?.code === 'string' ? e.code : null, path: e?.path ?? null, cr: err instanceof CrError },
-    });
-  });
+port.on('message', (message: PostedCommit | WarmRequest) => {
+  if (message.type === 'warm') return warm(message);
+  commit(message).catch((err: unknown) => reply({ type: 'failed', sequence: message.request.header.sequence, error: toErrorRecord(err) }));
 });

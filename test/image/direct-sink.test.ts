@@ -9,7 +9,10 @@ import path from 'node:path';
 import { getNativeCodec, type BlockCodec } from '../../src/codec/index.js';
 import { DIRECT_CHUNK, DirectStaging } from '../../src/image/direct-sink.js';
 import { ImageReader } from '../../src/image/reader.js';
-import { DIRECT_MIN_BYTES, type ImageWriter, type PreviousImage, type SectionInput, type WrittenImage } from '../../src/image/writer.js';
+import type { Manifest } from '../../src/image/format.js';
+import { planImage } from '../../src/image/plan.js';
+import type { SectionInput } from '../../src/image/sections.js';
+import { DIRECT_MIN_BYTES, type ImageWriter, type WrittenImage } from '../../src/image/writer.js';
 import { KiB, MiB, assertSectionsEqual, header, makeWriter, newKey, noise, region, smallInputs, smoothBytes, tempRoot, withReader } from './helpers.js';
 
 const tmp = tempRoot('direct');
@@ -20,11 +23,11 @@ if (!native) throw new Error('the native addon must load for these tests');
 const codec: BlockCodec = native;
 const key = newKey();
 
-async function writeTo(file: string, writer: ImageWriter, inputs: SectionInput[], direct: boolean, previous: PreviousImage | null = null, sequence = 1): Promise<WrittenImage> {
+async function writeTo(file: string, writer: ImageWriter, inputs: SectionInput[], direct: boolean, previous: { manifest: Manifest } | null = null, sequence = 1): Promise<WrittenImage> {
   const handle = await fsp.open(file, 'wx', 0o600);
   try {
     // minBytes 0: even the smallest images take the direct path here.
-    const written = await writer.write(handle, header('job', sequence), inputs, previous, direct ? { path: file, minBytes: 0 } : null);
+    const written = await writer.write(handle, header('job', sequence), inputs, previous ? planImage(inputs, { previous: previous.manifest, blockSize: writer.blockSize }) : null, direct ? { path: file, minBytes: 0 } : null);
     await handle.sync();
     return written;
   } finally {

@@ -9,7 +9,8 @@ import { getCodec, getNativeCodec, getPortableCodec, type BlockCodec } from '../
 import { ImageAuthError, ImageCorruptError, ImageVersionError, type ImageCorruptReason } from '../../src/errors.js';
 import { FOOTER_LENGTH, FOOTER_MAGIC, HEADER_LENGTH, REGION_TYPES, type Manifest, type RegionTypeName } from '../../src/image/format.js';
 import { ImageReader } from '../../src/image/reader.js';
-import { ImageWriter, imageTag, type ImageHeaderInfo, type SectionInput, type WrittenImage } from '../../src/image/writer.js';
+import type { SectionInput } from '../../src/image/sections.js';
+import { ImageWriter, imageTag, type ImageHeaderInfo, type WrittenImage } from '../../src/image/writer.js';
 
 export const KiB = 1024;
 export const MiB = 1024 * 1024;
