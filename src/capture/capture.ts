@@ -4,7 +4,7 @@
 import type { SectionInput } from '../image/sections.js';
 import type { RegionTypeName } from '../image/format.js';
 import type { RegionMemory } from '../region.js';
-import type { RegionTracker } from './dirty.js';
+import type { RegionTracker } from './tracker.js';
 import { serializeState } from './state-serializer.js';
 
 export interface RegisteredRegion {

@@ -2,7 +2,8 @@
 // and reporting (progress, log). One JobContext per job attempt, in the thread that runs it.
 import type { RegisteredRegion } from '../capture/capture.js';
 import type { CapturePreference } from '../capture/cow.js';
-import { RegionTracker, type DirtyPreference } from '../capture/dirty.js';
+import type { DirtyPreference } from '../capture/dirty.js';
+import { RegionTracker } from '../capture/tracker.js';
 import { REGION_TYPES, type JobIdentity, type RegionArray, type RegionConstructor, type RegionTypeName } from '../image/format.js';
 import type { ImageWriter } from '../image/writer.js';
 import { CheckpointPolicy, type PolicyOptions } from '../policy.js';
