@@ -26,6 +26,11 @@ export const BLOCK_FLAG_ZSTD = 1;
 export const BLOCK_FLAG_SHUFFLE = 2;
 export const IMAGE_EXTENSION = '.crimg';
 export const JOB_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/**
+ * A section's name: a registered name (at most 256 characters, capture/registration.ts) behind the
+ * longest prefix cr gives its own sections ("cr:team:<rank>:", "cr:protect:"), with room to spare.
+ */
+export const MAX_SECTION_NAME_LENGTH = 320;
 
 /**
  * [offset, storedLength, rawLength, flags, storedHash (hex), rawHash (hex)], and for a block an
@@ -201,7 +206,7 @@ export function validateManifest(value: unknown, blocksEnd: number, file: string
     const where = `section ${si}`;
     if (!isPlainObject(raw)) fail(`${where} is not an object`);
     const s = raw as Record<string, unknown>;
-    if (typeof s.name !== 'string' || s.name.length === 0 || s.name.length > 256) fail(`${where} has an invalid name`);
+    if (typeof s.name !== 'string' || s.name.length === 0 || s.name.length > MAX_SECTION_NAME_LENGTH) fail(`${where} has an invalid name`);
     const name = s.name as string;
     if (![1, 2, 4, 8].includes(s.elementSize as number)) fail(`${where} has an invalid elementSize`);
     if (!isCount(s.length)) fail(`${where} has an invalid length`);

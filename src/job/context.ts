@@ -2,9 +2,10 @@
 // and reporting (progress, log). One JobContext per job attempt, in the thread that runs it.
 import type { RegisteredRegion } from '../capture/capture.js';
 import type { CapturePreference } from '../capture/cow.js';
+import { checkName, checkRegion, regionTypeName, StateRegistry } from '../capture/registration.js';
 import type { DirtyPreference } from '../capture/dirty.js';
 import { RegionTracker } from '../capture/tracker.js';
-import { REGION_TYPES, type JobIdentity, type RegionArray, type RegionConstructor, type RegionTypeName } from '../image/format.js';
+import type { JobIdentity, RegionArray, RegionConstructor } from '../image/format.js';
 import type { ImageWriter } from '../image/writer.js';
 import { CheckpointPolicy, type PolicyOptions } from '../policy.js';
 import { allocateRegion, type RegionMemory } from '../region.js';
@@ -63,7 +64,9 @@ export class JobContext {
 
   readonly #options: JobContextOptions;
   readonly #policy: CheckpointPolicy;
-  readonly #states = new Map<string, unknown>();
+  readonly #registry: StateRegistry;
+  /** The registry's states: what each image captures. */
+  readonly #states: Map<string, unknown>;
   readonly #regions = new Map<string, RegisteredRegion>();
   /** Settles (never rejects) when the checkpoint in flight is committed or has failed. */
   readonly #checkpointer: Checkpointer;
@@ -99,6 +102,8 @@ export class JobContext {
     });
     this.#policy.prepareBefore(STAGING_WARM_LEAD_MS, () => this.#checkpointer.prepareStaging());
     const restored = options.restored;
+    this.#registry = new StateRegistry((name) => restored?.state(name)?.value);
+    this.#states = this.#registry.states;
     this.#shared = new SharedRegistry(restored);
     this.#clock = new JobClock(restored?.state(CLOCK_STATE_NAME)?.value);
     this.#states.set(CLOCK_STATE_NAME, this.#clock.value);
@@ -115,19 +120,7 @@ export class JobContext {
    */
   state<T>(name: string, initial: T): T {
     this.#checkOpen('state');
-    checkName('state', name);
-    checkNotReserved('state', name);
-    if (this.#states.has(name)) throw new TypeError(`state ${JSON.stringify(name)} is already registered`);
-    if (typeof initial !== 'object' || initial === null) {
-      throw new TypeError(
-        `state ${JSON.stringify(name)} must be an object, array, Map, Set or typed array that the job updates in place ` +
-          `(got ${initial === null ? 'null' : typeof initial}); wrap a number as { value: 0 }`,
-      );
-    }
-    const restored = this.#options.restored?.state(name);
-    const value = restored ? (restored.value as T) : initial;
-    this.#states.set(name, value);
-    return value;
+    return this.#registry.register(name, initial);
   }
 
   /**
@@ -136,10 +129,7 @@ export class JobContext {
    */
   region<C extends RegionConstructor>(name: string, Ctor: C, length: number): InstanceType<C> {
     this.#checkOpen('region');
-    checkName('region', name);
-    checkNotReserved('region', name);
-    if (this.#regions.has(name)) throw new TypeError(`region ${JSON.stringify(name)} is already registered`);
-    const type = regionTypeName(Ctor);
+    const type = checkRegion(name, Ctor, length, (n) => this.#regions.has(n));
     const restored = this.#options.restored;
     const memory = restored?.hasRegion(name) ? restored.region(name, Ctor, type, length) : allocateRegion(name, Ctor, length);
     if (restored && !restored.hasRegion(name)) {
@@ -321,22 +311,6 @@ export class JobContext {
   #checkOpen(what: string): void {
     if (this.#closed) throw new TypeError(`cr.${what}() was called after the job ended`);
   }
-}
-
-function checkName(what: string, name: unknown): void {
-  if (typeof name !== 'string' || name.length === 0 || name.length > 256) {
-    throw new TypeError(`${what} name must be a non-empty string of at most 256 characters`);
-  }
-}
-
-/** Names starting with "cr:" belong to what cr keeps for the job (its clock, streams, files). */
-function checkNotReserved(what: string, name: string): void {
-  if (name.startsWith('cr:')) throw new TypeError(`${what} name ${JSON.stringify(name)}: names starting with "cr:" are reserved for cr`);
-}
-
-function regionTypeName(Ctor: unknown): RegionTypeName {
-  for (const [name, C] of Object.entries(REGION_TYPES)) if (C === Ctor) return name as RegionTypeName;
-  throw new TypeError(`region type must be a typed-array constructor (${Object.keys(REGION_TYPES).join(', ')})`);
 }
 
 function inspectValue(value: unknown): string {

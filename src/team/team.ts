@@ -9,6 +9,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { RegisteredRegion } from '../capture/capture.js';
+import { checkLength } from '../capture/registration.js';
 import { RegionMismatchError, toErrorRecord, type ErrorRecord } from '../errors.js';
 import { REGION_TYPES, type RegionTypeName } from '../image/format.js';
 import type { RegionMemory } from '../region.js';
@@ -43,7 +44,7 @@ export class SharedRegistry {
       }
       return known.buffer;
     }
-    if (!Number.isSafeInteger(length) || length <= 0) throw new RangeError(`shared ${JSON.stringify(name)}: length must be a positive whole number of elements`);
+    checkLength('shared', name, length);
     const bytes = length * REGION_TYPES[type].BYTES_PER_ELEMENT;
     const buffer = new SharedArrayBuffer(bytes);
     const section = SHARED_PREFIX + name;
