@@ -1,17 +1,22 @@
 // The rules of registration, one set for the job's `cr` and a team member's: what a state,
 // region, shared buffer or stream may be called, what a region may be, and that a state comes
 // back from the image it was restored from.
-import { REGION_TYPES, type RegionTypeName } from '../image/format.js';
+import { MAX_SECTION_NAME_LENGTH, REGION_TYPES, type RegionTypeName } from '../image/format.js';
 
-/** The longest name a job may give what it registers. The image holds it behind cr's prefixes (format.ts, MAX_SECTION_NAME_LENGTH). */
-export const MAX_NAME_LENGTH = 256;
+/** The longest name a job may give its own states and regions: the image stores them as they are. */
+export const MAX_NAME_LENGTH = MAX_SECTION_NAME_LENGTH;
 
 /** Names starting with this belong to what cr keeps for the job (its clock, streams, files, team). */
 export const RESERVED_PREFIX = 'cr:';
 
-export function checkName(what: string, name: unknown): asserts name is string {
-  if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_LENGTH) {
-    throw new TypeError(`${what} name must be a non-empty string of at most ${MAX_NAME_LENGTH} characters`);
+/**
+ * A name must fit the image as its section's name: `prefix` is what cr puts before it there
+ * ("cr:protect:", a team member's "cr:team:<rank>:"), so such names are that much shorter.
+ */
+export function checkName(what: string, name: unknown, prefix = ''): asserts name is string {
+  const limit = MAX_NAME_LENGTH - prefix.length;
+  if (typeof name !== 'string' || name.length === 0 || name.length > limit) {
+    throw new TypeError(`${what} name must be a non-empty string of at most ${limit} characters`);
   }
 }
 
@@ -31,8 +36,8 @@ export function checkLength(what: string, name: string, length: unknown): void {
 }
 
 /** A new region `name` of `Ctor`'s elements: its type, once the name, the type and `length` are checked. */
-export function checkRegion(name: unknown, Ctor: unknown, length: unknown, registered: (name: string) => boolean): RegionTypeName {
-  checkName('region', name);
+export function checkRegion(name: unknown, Ctor: unknown, length: unknown, registered: (name: string) => boolean, prefix = ''): RegionTypeName {
+  checkName('region', name, prefix);
   checkNotReserved('region', name);
   if (registered(name)) throw new TypeError(`region ${JSON.stringify(name)} is already registered`);
   const type = regionTypeName(Ctor);
@@ -45,15 +50,17 @@ export class StateRegistry {
   /** Name → the value captured at each checkpoint; cr's own states ("cr:*") are set here directly. */
   readonly states = new Map<string, unknown>();
   readonly #restored: (name: string) => unknown;
+  readonly #prefix: string;
 
-  /** `restored`: the value a state had in the image this attempt starts from, undefined when it has none. */
-  constructor(restored: (name: string) => unknown) {
+  /** `restored`: the value a state had in the image this attempt starts from, undefined when it has none; `prefix`: see checkName. */
+  constructor(restored: (name: string) => unknown, prefix = '') {
     this.#restored = restored;
+    this.#prefix = prefix;
   }
 
   /** Registers `name` and returns its value: the restored one after a restart, `initial` otherwise. */
   register<T>(name: unknown, initial: T): T {
-    checkName('state', name);
+    checkName('state', name, this.#prefix);
     checkNotReserved('state', name);
     if (this.states.has(name)) throw new TypeError(`state ${JSON.stringify(name)} is already registered`);
     if (typeof initial !== 'object' || initial === null) {

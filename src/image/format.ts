@@ -26,11 +26,8 @@ export const BLOCK_FLAG_ZSTD = 1;
 export const BLOCK_FLAG_SHUFFLE = 2;
 export const IMAGE_EXTENSION = '.crimg';
 export const JOB_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-/**
- * A section's name: a registered name (at most 256 characters, capture/registration.ts) behind the
- * longest prefix cr gives its own sections ("cr:team:<rank>:", "cr:protect:"), with room to spare.
- */
-export const MAX_SECTION_NAME_LENGTH = 320;
+/** The longest section name an image may hold (capture/registration.ts keeps registered names within it). */
+export const MAX_SECTION_NAME_LENGTH = 256;
 
 /**
  * [offset, storedLength, rawLength, flags, storedHash (hex), rawHash (hex)], and for a block an

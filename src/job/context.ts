@@ -14,7 +14,7 @@ import type { LocalStore } from '../store/local-store.js';
 import { Checkpointer, NO_CHECKPOINT, type CheckpointInfo, type CheckpointOptions, type JobEvents } from '../pipeline/checkpointer.js';
 import { CLOCK_STATE_NAME, JobClock } from '../determinism/clock.js';
 import { FILES_STATE_NAME, FileRegistry, type CrFile } from '../determinism/files.js';
-import { ProtectRegistry, type ProtectedMemory } from '../determinism/protect.js';
+import { PROTECT_PREFIX, ProtectRegistry, type ProtectedMemory } from '../determinism/protect.js';
 import { RNG_STATE_NAME, RngRegistry, type Rng, type Seed } from '../determinism/rng.js';
 import { MAX_TEAM_SIZE, SharedRegistry, Team, memberModuleUrl } from '../team/team.js';
 
@@ -231,7 +231,6 @@ export class JobContext {
   /** A typed array over the SharedArrayBuffer `name` that the job's team members share; captured once per image. */
   shared<C extends RegionConstructor>(name: string, Ctor: C, length: number): InstanceType<C> {
     this.#checkOpen('shared');
-    checkName('shared', name);
     const buffer = this.#shared.get(name, regionTypeName(Ctor), length);
     return new Ctor(buffer as unknown as ArrayBuffer, 0, length) as InstanceType<C>;
   }
@@ -266,7 +265,7 @@ export class JobContext {
   /** Registers memory the job owns; restores its contents in place after a restart. */
   protect<M extends ProtectedMemory>(name: string, memory: M): M {
     this.#checkOpen('protect');
-    checkName('protect', name);
+    checkName('protect', name, PROTECT_PREFIX);
     return this.#protected.protect(name, memory, this.#options.restored);
   }
 

@@ -1,8 +1,8 @@
-// The checkpoint pipeline of one job attempt, after the policy said a checkpoint is due:
-// capture (states serialized, changed blocks found and staged) while the job waits, then encode,
-// write and commit on the job's image writer thread (background-writer.ts; docs/incremental.md,
-// "Staging"), or on this thread while the job waits when the image could not be staged. At most
-// one in flight.
+// The checkpoint pipeline of one job attempt, after the policy said a checkpoint is due: capture
+// (states serialized, changed blocks found), the image plan (image/plan.ts) and staging while the
+// job waits, then the commit (commit.ts) on the job's image writer thread (background-writer.ts;
+// docs/incremental.md, "Staging"), or on this thread while the job waits when the image could not
+// be staged. At most one in flight.
 import type { RegisteredRegion } from '../capture/capture.js';
 import { captureSections } from '../capture/capture.js';
 import { DEFAULT_STAGING_BUDGET_BYTES, Staging } from '../capture/staging.js';
@@ -243,8 +243,8 @@ export class Checkpointer {
   /**
    * Copies what the image will read from the job's memory — regions, and the typed arrays inside
    * states, which capture references rather than copies — into staging memory, so that the job
-   * may write to them again at once. Tracked regions with a matching section in `previous` stage
-   * only their changed blocks; the others stage every block (hashing reads them all). A region
+   * may write to them again at once: the blocks the plan writes or leaves to their hash
+   * (blocksToStage), which for an untracked or full section is every block. A region
    * whose capture chose copy-on-write only gets its slots here: its blocks are copied into them in
    * the background (capture/cow.ts), and the writer thread waits for them. Returns false when it
    * did not fit the staging budget: the image is then written from the job's memory itself while

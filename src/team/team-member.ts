@@ -2,7 +2,7 @@
 // default export receives (its own states and regions, the team's shared buffers, the collective
 // safe point), and the thread's entry point.
 import { isMainThread, parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { checkLength, checkName, checkRegion, regionTypeName, StateRegistry } from '../capture/registration.js';
+import { checkName, checkRegion, regionTypeName, StateRegistry } from '../capture/registration.js';
 import { fromErrorRecord, RegionMismatchError, StateCaptureError, toErrorRecord, type ErrorRecord } from '../errors.js';
 import type { RegionConstructor, RegionTypeName } from '../image/format.js';
 import { CONTROL_NONE } from '../policy.js';
@@ -13,6 +13,8 @@ import { arrive, SYNC_CAPTURED, SYNC_FINISHED, SYNC_GENERATION, SYNC_TIME_DUE, S
 /** What a member thread starts with. */
 export interface MemberData {
   rank: number;
+  /** What the image calls this member's states and regions before their own names ("cr:team:<rank>:"). */
+  sectionPrefix: string;
   size: number;
   moduleUrl: string;
   args: unknown;
@@ -93,7 +95,7 @@ class TeamMember implements TeamMemberCr {
     this.#sync = new Int32Array(data.sync);
     this.#control = data.control ? new Int32Array(data.control) : null;
     this.#restoredStates = new Map(data.restored?.states ?? []);
-    this.#registry = new StateRegistry((name) => this.#restoredStates.get(name));
+    this.#registry = new StateRegistry((name) => this.#restoredStates.get(name), data.sectionPrefix);
     this.#states = this.#registry.states;
     this.#restoredRegions = new Map((data.restored?.regions ?? []).map(([name, type, buffer]) => [name, [type, buffer]]));
     if (this.#restoredStates.has(RNG_STATE_NAME)) this.#rngRegistry();
@@ -120,7 +122,7 @@ class TeamMember implements TeamMemberCr {
   }
 
   region<C extends RegionConstructor>(name: string, Ctor: C, length: number): InstanceType<C> {
-    const type = checkRegion(name, Ctor, length, (n) => this.#regions.has(n));
+    const type = checkRegion(name, Ctor, length, (n) => this.#regions.has(n), this.#data.sectionPrefix);
     // A member's regions are plain ArrayBuffers, not the addon's mmap'd memory: the leader may
     // terminate a member at any moment (a peer died), and a native call cut short by terminate()
     // aborts the whole process. Their bytes are copied at every capture anyway.
@@ -140,9 +142,10 @@ class TeamMember implements TeamMemberCr {
   }
 
   shared<C extends RegionConstructor>(name: string, Ctor: C, length: number): InstanceType<C> {
+    // A string here (it is posted); its length, with the shared prefix, and the array's length are
+    // checked by the leader (SharedRegistry.get), which answers with the error.
     checkName('shared', name);
     const type = regionTypeName(Ctor);
-    checkLength('shared', name, length);
     const known = this.#shared.get(name) as InstanceType<C> | undefined;
     if (known && known.constructor === Ctor && known.length === length) return known;
     // Ask the leader, and block until it answers on this member's port (its event loop is free).

@@ -33,14 +33,24 @@ test('A state is registered once, must be an object, and comes back from the ima
   t.deepEqual([...registry.states.keys()], ['progress', 'other']);
 });
 
-test('Names of the longest length are restored under every prefix cr gives its sections (a state, a region, a protected buffer).', async (t) => {
+test('A name cr stores behind a prefix is shorter by the prefix: the image holds section names of at most 256 characters.', (t) => {
+  t.notThrows(() => checkName('protect', 'p'.repeat(245), 'cr:protect:'));
+  t.throws(() => checkName('protect', 'p'.repeat(246), 'cr:protect:'), { instanceOf: TypeError, message: 'protect name must be a non-empty string of at most 245 characters' });
+  const member = new StateRegistry(() => undefined, 'cr:team:12:');
+  t.throws(() => member.register('s'.repeat(246), {}), { instanceOf: TypeError, message: 'state name must be a non-empty string of at most 245 characters' });
+  t.throws(() => checkRegion('r'.repeat(246), Float64Array, 1, () => false, 'cr:team:12:'), { instanceOf: TypeError, message: /at most 245 characters/ });
+});
+
+test('Names of the longest length are restored, with and without a prefix (a state, a region, a protected buffer).', async (t) => {
   const dir = tempDir(t, 'registration');
   const name = 'n'.repeat(MAX_NAME_LENGTH);
+  const protectedName = 'p'.repeat(MAX_NAME_LENGTH - 'cr:protect:'.length);
   const first = await attempt(dir, false);
   first.context.state(name, { value: 41 });
   first.context.region(name, Float64Array, 16).fill(2.5);
   const buffer = new Uint8Array(100).fill(9);
-  first.context.protect(name, buffer);
+  t.throws(() => first.context.protect(name, buffer), { instanceOf: TypeError, message: /at most 245 characters/ });
+  first.context.protect(protectedName, buffer);
   const info = await first.context.checkpoint({ force: true, durable: true });
   t.truthy(info);
   await first.context.close();
@@ -49,7 +59,7 @@ test('Names of the longest length are restored under every prefix cr gives its s
   t.deepEqual(second.context.state(name, { value: 0 }), { value: 41 });
   t.true(second.context.region(name, Float64Array, 16).every((x) => x === 2.5));
   const restored = new Uint8Array(100);
-  second.context.protect(name, restored);
+  second.context.protect(protectedName, restored);
   t.true(restored.every((x) => x === 9));
   t.deepEqual(second.warnings, []);
   await second.context.close();
