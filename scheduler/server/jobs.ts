@@ -2,6 +2,7 @@
 // attempt number that fences every report. Each transition is one SQLite transaction, and
 // every method checks the attempt it is told about against the job's current one, so a report
 // from an attempt that was superseded (its node presumed dead, then back) changes nothing.
+import { backoff } from '../../src/internal.js';
 import type { Db } from './db.js';
 import { plural } from '../output.js';
 
@@ -175,7 +176,7 @@ export class Jobs {
           end('failed');
           const message = errorMessage(finish.errorJson);
           if (finish.retryable && job.retries_used < job.retries) {
-            const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** job.retries_used);
+            const delay = backoff(RETRY_BASE_MS, RETRY_MAX_MS, job.retries_used);
             this.#db
               .prepare(`UPDATE jobs SET state = 'queued', node = NULL, pending = NULL, retries_used = retries_used + 1, error_json = ?, not_before = ? WHERE id = ?`)
               .run(finish.errorJson, now + delay, id);
@@ -264,12 +265,14 @@ export class Jobs {
       .all(id, after, limit) as { id: number; attempt: number; at: number; kind: string; text: string }[];
   }
 
-  /** Attempts of a job that ran to completion (succeeded): the exactly-once check of the tests. */
-  attempts(id: number): { number: number; node: string; outcome: string | null }[] {
-    return this.#db.prepare(`SELECT number, node, outcome FROM attempts WHERE job = ? ORDER BY number`).all(id) as {
+  /** A job's attempts, in order: where each ran, when, and how it ended (null: not yet). */
+  attempts(id: number): { number: number; node: string; outcome: string | null; started_at: number; ended_at: number | null }[] {
+    return this.#db.prepare(`SELECT number, node, outcome, started_at, ended_at FROM attempts WHERE job = ? ORDER BY number`).all(id) as {
       number: number;
       node: string;
       outcome: string | null;
+      started_at: number;
+      ended_at: number | null;
     }[];
   }
 }

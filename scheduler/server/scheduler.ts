@@ -14,9 +14,11 @@ import type {
   ReportRequest__Output as ReportRequest,
   SubmitRequest__Output as SubmitRequest,
 } from '../proto/types.js';
+import { DEFAULT_FULL_EVERY, DEFAULT_INTERVAL_MS } from '../../src/internal.js';
 import { AttemptGuard } from './attempt-guard.js';
 import { openDb, type Db } from './db.js';
 import { basesOf, ImageStore, type UploadHeader, type UploadResult } from './images.js';
+import { ImageStats } from './image-stats.js';
 import { Retention, RETENTION_SWEEP_MS } from './retention.js';
 import { StorageHealth } from './storage.js';
 import { Jobs, TERMINAL, type JobRow, type Finish } from './jobs.js';
@@ -76,12 +78,14 @@ export class SchedulerCore {
   readonly owners: Owners;
   readonly storage: StorageHealth;
   readonly retention: Retention;
+  /** What each checkpoint cost its job (pause, commit, raw bytes), as its node measured it. */
+  readonly imageStats: ImageStats;
   readonly #log: (line: string) => void;
   #timer: NodeJS.Timeout | null = null;
   #lastSweep = 0;
   #placing = false;
-  /** Jobs placed since start: the scheduling-throughput figure of the bench. */
-  placed = 0;
+  /** The cr version each node's agent said it runs when it last connected (for people: the dashboard). */
+  readonly versions = new Map<string, string>();
 
   constructor(options: SchedulerCoreOptions) {
     this.#log = options.log ?? (() => undefined);
@@ -104,6 +108,7 @@ export class SchedulerCore {
     this.leases = new Leases(options.leaseTimeoutMs);
     this.attempts = new AttemptGuard(this.db, this.jobs, this.#log);
     this.owners = new Owners(this.db, this.jobs, this.#log);
+    this.imageStats = new ImageStats(this.db);
     // Every write an RPC reaches: a full disk makes it a refusal with a status, and the scheduler degraded.
     const guard = <A extends unknown[], R>(what: string, status: 'UNAVAILABLE' | 'RESOURCE_EXHAUSTED', fn: (...args: A) => R) =>
       this.storage.guard(what, fn.bind(this), (message) => new SchedulerError(status, message));
@@ -183,6 +188,7 @@ export class SchedulerCore {
     const previous = this.leases.open(node, session, sink, slots, now);
     previous?.sink?.end();
     const row = this.nodes.register(node, slots, now);
+    this.versions.set(node, String(request.version ?? '').slice(0, 64));
     sink.write({ registered: { session, imageKey: this.images.key, leaseTimeoutMs: this.leases.timeoutMs, heartbeatIntervalMs: Math.max(50, Math.floor(this.leases.timeoutMs / 4)) } });
     // Reconcile what the agent runs with what the database says runs there.
     const reported = new Map((request.running ?? []).map((r) => [r.job ?? 0, r.attempt ?? 0]));
@@ -308,6 +314,8 @@ export class SchedulerCore {
         if (job?.pending === 'checkpoint' && job.attempt === header.attempt) this.jobs.setPending(job.id, null);
         const how = (header.parts ?? 0) > 1 ? ` in ${header.parts} parts` : '';
         this.jobs.event(header.job, header.attempt, 'event', `image ${header.sequence} stored (${header.bytes} bytes${how}, from node ${header.node})`);
+        const row = this.images.list(header.job).find((r) => r.sequence === header.sequence);
+        this.imageStats.record(header.job, header.sequence, header.attempt, row !== undefined && (basesOf(row)?.length ?? 0) > 0, header);
       } catch (err) {
         // The image is recorded; only its event is lost.
         if (!this.storage.noticed(err, 'recording an image\'s event')) throw err;
@@ -346,7 +354,6 @@ export class SchedulerCore {
       // Each attempt's secret is made in the transaction that starts it: no attempt runs without one.
       const started = this.db.transaction(() => this.jobs.start(place(queued, free), now).map((job) => ({ job, secret: this.attempts.issue(job.id, job.attempt, job.node!) })))();
       for (const { job, secret } of started) this.leases.get(job.node!)?.sink?.write({ assign: { ...this.#assignment(job), secret } });
-      this.placed += started.length;
       return started.length;
     } finally {
       this.#placing = false;
@@ -399,8 +406,8 @@ export class SchedulerCore {
         argsJson,
         retries: request.retries ?? 3,
         priority: request.priority ?? 0,
-        intervalMs: request.intervalMs || 60_000,
-        fullEvery: request.fullEvery || 8,
+        intervalMs: request.intervalMs || DEFAULT_INTERVAL_MS,
+        fullEvery: request.fullEvery || DEFAULT_FULL_EVERY,
       },
       now,
       );
@@ -493,7 +500,7 @@ export class SchedulerCore {
   /** A finished job's images, removed (`images JOB --delete`): its records, then its files. */
   deleteImages(id: number): ImageInfo[] {
     const job = this.job(id);
-    if (!this.isTerminal(job)) {
+    if (!TERMINAL.includes(job.state)) {
       throw new SchedulerError('FAILED_PRECONDITION', `job ${id} is ${job.state}: its images are what it resumes from; cancel it first ("cr-scheduler cancel ${id}") to remove them`);
     }
     const images = this.listImages(id);
@@ -519,9 +526,5 @@ export class SchedulerCore {
       createdAt: r.created_at,
       node: r.node,
     }));
-  }
-
-  isTerminal(job: JobRow): boolean {
-    return TERMINAL.includes(job.state);
   }
 }
