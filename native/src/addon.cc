@@ -12,7 +12,6 @@
 #include "blocks.h"
 #include "cow.h"
 #include "dirty.h"
-#include "exec.h"
 #include "helpers.h"
 #include "pool.h"
 #include "readblocks.h"
@@ -26,7 +25,7 @@ namespace {
 
 // Bumped together with NATIVE_ABI_VERSION in src/native/binding.ts whenever the contract there
 // changes, so that a stale build/ is refused instead of misbehaving.
-constexpr int kAbiVersion = 5;
+constexpr int kAbiVersion = 6;
 
 // Node dlcloses an addon when the last environment that loaded it goes away: a worker thread
 // that loaded it alone (the runner's job threads do) unmaps its code when it exits. The pool's
@@ -84,7 +83,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cowFlush", Napi::Function::New(env, CowFlushJs, "cowFlush"));
   exports.Set("cowRelease", Napi::Function::New(env, CowReleaseJs, "cowRelease"));
   exports.Set("cowStats", Napi::Function::New(env, CowStatsJs, "cowStats"));
-  exports.Set("exec", Napi::Function::New(env, ExecJs, "exec"));
   exports.Set("_addressOf", Napi::Function::New(env, AddressOfJs, "_addressOf"));
   return exports;
 }

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { VERSION } from '../../src/version.js';
+import { Backoff, VERSION } from '../../src/internal.js';
 import { AGENT_RECONNECT_MAX_MS, DEFAULT_LEASE_TIMEOUT_MS } from '../names.js';
 import type { ClientCredentials } from '../credentials.js';
 import { parseSchedulerAddresses } from '../addresses.js';
@@ -145,7 +145,7 @@ export class Agent {
   }
 
   async #connectLoop(): Promise<void> {
-    let delay = RECONNECT_MS;
+    const delays = new Backoff(RECONNECT_MS, this.#reconnectMaxMs);
     let lastError = '';
     let hopped = false;
     while (!this.#closed) {
@@ -165,7 +165,7 @@ export class Agent {
         }, registerMs);
         call.on('data', (command: Command__Output) => {
           clearTimeout(unregistered);
-          delay = RECONNECT_MS;
+          delays.reset();
           if (command.command === 'registered') this.#set.answered(address, true);
           this.#command(command, address);
         });
@@ -205,8 +205,8 @@ export class Agent {
         continue;
       }
       hopped = false;
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      delay = Math.min(this.#reconnectMaxMs, delay * 2);
+      delays.max = this.#reconnectMaxMs;
+      await new Promise((resolve) => setTimeout(resolve, delays.next()));
     }
   }
 

@@ -5,7 +5,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { readImageTail } from '../../src/image/passing-blocks.js';
+import { readImageTail } from '../passing-blocks.js';
 import { ChunkBuffers, ChunkedFile, ChunkReader } from '../file-chunks.js';
 import { CHUNK_BYTES, Encoded, encodeBytesField, type SchedulerClient } from '../proto/load.js';
 import type { ImageChunk__Output, UploadImageReply__Output } from '../proto/types.js';
@@ -18,6 +18,8 @@ export interface UploadRequest {
   /** The attempt's secret (Assignment.secret). */
   secret: string;
   file: string;
+  /** What the checkpoint cost the job (ImageCommitted), sent along for the scheduler's records. */
+  stats?: { rawBytes: number; pauseMs: number; commitMs: number };
 }
 
 /** An image smaller than this per part goes on one stream: parts of a few chunks gain nothing. */
@@ -58,7 +60,7 @@ export async function uploadImage(clients: SchedulerClient | SchedulerClient[], 
     // hashes the blocks as they stream in, and reads back only those that did not pass whole
     // on one stream (docs/protocol.md).
     const tail = await readImageTail(file.handle, size);
-    const header = { job: request.job, attempt: request.attempt, sequence: request.sequence, bytes: size, node: request.node, secret: request.secret, ...(tail ? { tail } : {}) };
+    const header = { job: request.job, attempt: request.attempt, sequence: request.sequence, bytes: size, node: request.node, secret: request.secret, ...request.stats, ...(tail ? { tail } : {}) };
     const calls: grpc.ClientWritableStream<unknown>[] = [];
     // Aborted (the agent left that scheduler): the calls end now, not at their deadline.
     const abort = (): void => calls.forEach((c) => c.cancel());

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_LEASE_TIMEOUT_MS, DEFAULT_PORT } from '../names.js';
+import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_LEADER_LEASE_MS, DEFAULT_LEASE_TIMEOUT_MS, DEFAULT_PORT } from '../names.js';
 import { ClusterError } from '../cluster-errors.js';
 import type { ClientCredentials } from '../credentials.js';
 import { parseBytes, parseCount, parseDuration, parsePositiveNumber } from '../options.js';
@@ -19,6 +19,9 @@ interface ServeFlags {
   san: string[];
   port: number;
   data: string;
+  db?: string;
+  advertise?: string;
+  leaderLease: number;
   leaseTimeout: number;
   uploadIdleTimeout: number;
   maxImageBytes: number;
@@ -29,6 +32,7 @@ interface ServeFlags {
   localAgent: boolean;
   slots: number;
   name: string;
+  http?: string;
 }
 
 export { DEFAULT_DATA_DIR };
@@ -50,12 +54,20 @@ export function serveCommand(): Command {
     .addOption(new Option('--no-tls', 'plain TCP: allowed on loopback only'))
     .addOption(new Option('--san <name...>', "more names or addresses for the scheduler's certificate (it already names this host and its addresses)").default([]))
     .addOption(new Option('--port <port>', 'port to listen on (0: any free port)').env('CR_PORT').argParser(parseCount('--port')).default(DEFAULT_PORT))
-    .addOption(new Option('--data <dir>', 'the database, images and image key').env('CR_DATA').default(DEFAULT_DATA_DIR))
+    .addOption(new Option('--data <dir>', 'the database (without --db), images, keys and token files').env('CR_DATA').default(DEFAULT_DATA_DIR))
+    .addOption(new Option('--db <url>', 'keep jobs, nodes and tokens in PostgreSQL (postgres://user:pass@host:5432/db) instead of <data>/scheduler.db; several serve processes on one database: one leads, the others stand by').env('CR_DB'))
     .addOption(
       new Option('--lease-timeout <seconds>', 'a node not heard from for this long is presumed dead and its jobs move')
         .env('CR_LEASE_TIMEOUT')
         .argParser(parsePositiveNumber('--lease-timeout'))
         .default(DEFAULT_LEASE_TIMEOUT_MS / 1000),
+    )
+    .addOption(new Option('--advertise <host:port>', 'where clients and agents reach this scheduler, as standbys tell them (default: the listen address)').env('CR_ADVERTISE'))
+    .addOption(
+      new Option('--leader-lease <seconds>', 'with several serve processes on one database: a leader not heard from for this long is replaced by a standby')
+        .env('CR_LEADER_LEASE')
+        .argParser(parsePositiveNumber('--leader-lease'))
+        .default(DEFAULT_LEADER_LEASE_MS / 1000),
     )
     .addOption(
       new Option('--upload-idle-timeout <seconds>', 'an image upload that sends no byte for this long fails (a part of a parallel upload never came)')
@@ -73,6 +85,7 @@ export function serveCommand(): Command {
     .addOption(new Option('--min-upload-rate <size>', 'an upload slower than this per second, averaged over --upload-rate-window, is cut (0: never)').env('CR_MIN_UPLOAD_RATE').argParser(parseBytes('--min-upload-rate', 0)).default(2 ** 20, '1MiB'))
     .addOption(new Option('--upload-rate-window <duration>', 'the window the upload rate is averaged over').env('CR_UPLOAD_RATE_WINDOW').argParser(parseDuration('--upload-rate-window')).default(30, '30s'))
     .addOption(new Option('--keep-finished <duration>', "a finished job's images are removed this long after it ended (until then it keeps its newest)").env('CR_KEEP_FINISHED').argParser(parseDuration('--keep-finished')).default(7 * 86_400, '7d'))
+    .addOption(new Option('--http <addr>', 'serve the dashboard on HOST:PORT (e.g. 127.0.0.1:8080); any other than loopback needs TLS (docs/dashboard.md)').env('CR_HTTP'))
     .addOption(new Option('--no-local-agent', 'do not run jobs on this machine'))
     .addOption(new Option('--slots <n>', "the local agent's slots").argParser(parseCount('--slots', 1)).default(os.availableParallelism()))
     .addOption(new Option('--name <name>', "the local agent's node name").default(defaultNodeName()))
@@ -104,6 +117,8 @@ function parseListen(value: string, port: number): { host: string; port: number 
 
 async function serve(flags: ServeFlags): Promise<void> {
   const { host, port: wanted } = parseListen(flags.listen ?? flags.host, flags.port);
+  const web = flags.http ? await import('../http/server.js') : null;
+  const http = flags.http && web ? web.parseHttpAddress(flags.http) : null;
   const [{ Agent }, { SchedulerCore }, { listen }, pki, { Tokens }, { Authenticator }, { checkDataDir }, { NodeIdentity }, { retagLegacyImages }] = await Promise.all([
     import('../agent/agent.js'),
     import('../server/scheduler.js'),
@@ -121,8 +136,9 @@ async function serve(flags: ServeFlags): Promise<void> {
   }
   const unsafe = checkDataDir(flags.data);
   if (unsafe !== null) logLine(`warning: ${unsafe}`);
-  const core = new SchedulerCore({
+  const core = await SchedulerCore.open({
     dataDir: flags.data,
+    dbUrl: flags.db ?? null,
     leaseTimeoutMs: Math.round(flags.leaseTimeout * 1000),
     uploadIdleTimeoutMs: Math.round(flags.uploadIdleTimeout * 1000),
     maxImageBytes: flags.maxImageBytes,
@@ -130,27 +146,40 @@ async function serve(flags: ServeFlags): Promise<void> {
     minUploadBytesPerS: flags.minUploadRate,
     uploadRateWindowMs: Math.round(flags.uploadRateWindow * 1000),
     keepFinishedMs: Math.round(flags.keepFinished * 1000),
+    leaderLeaseMs: Math.round(flags.leaderLease * 1000),
     log: logLine,
   });
-  await retagLegacyImages(core.db, core.images, logLine);
+  // A standby leaves what changes the database to the leader.
+  if (core.leadership.leading) await retagLegacyImages(core.db, core.images, logLine);
   const tokens = new Tokens(core.db);
   const identity = new NodeIdentity(core.db);
   // Without a usable CA and certificate the scheduler does not start: never silently open.
   const ca = useTls ? await pki.ClusterCa.open(flags.data) : null;
-  const tls = ca ? await ca.serverTls(pki.serverNames(host, flags.san)) : null;
+  // One certificate for both listeners: it names the dashboard's host too.
+  const tls = ca ? await ca.serverTls(pki.serverNames(host, http ? [...flags.san, http.host] : flags.san)) : null;
   const tokenFile = path.join(flags.data, LOCAL_TOKEN_FILE);
   const agentTokenFile = path.join(flags.data, LOCAL_AGENT_TOKEN_FILE);
-  ensureLocalToken(tokens, tokenFile, 'admin', 'local-admin', pki.writeSecretFile);
-  ensureLocalToken(tokens, agentTokenFile, 'agent', 'local-agents', pki.writeSecretFile);
-  const { server, port } = await listen(core, { auth: new Authenticator({ tokens, identity, tls: ca !== null, log: logLine }), tokens, identity, ca, log: logLine }, host, wanted, tls);
-  core.start();
+  await ensureLocalToken(tokens, tokenFile, 'admin', 'local-admin', pki.writeSecretFile);
+  await ensureLocalToken(tokens, agentTokenFile, 'agent', 'local-agents', pki.writeSecretFile);
+  const auth = new Authenticator({ tokens, identity, tls: ca !== null, log: logLine });
+  const { server, port } = await listen(core, { auth, tokens, identity, ca, log: logLine }, host, wanted, tls);
+  const dashboard = http && web ? await web.startHttp({ ...http, tls, core, auth, log: logLine, routes: await httpRoutes() }) : null;
   const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  core.leadership.advertise(flags.advertise ?? address);
+  core.start();
+  if (!core.leadership.leading) logLine(`standing by: ${core.leadership.leader ? `the leader is at ${core.leadership.leader}` : 'no leader yet'}; this scheduler answers reads and takes the lead when the leader's lease (${flags.leaderLease} s) runs out`);
   process.stdout.write(`listening on ${address}\n`);
+  if (dashboard) {
+    process.stdout.write(`dashboard on ${dashboard.url}\n`);
+    logLine(`dashboard on ${dashboard.url} (sign in with a user or admin token)`);
+  }
   logLine(
     `scheduler ${address} (${tls ? `TLS, CA ${path.join(path.resolve(flags.data), 'tls', 'ca.pem')}` : 'plain TCP, loopback only'}), data in ${path.resolve(flags.data)}, lease timeout ${flags.leaseTimeout} s, admin token in ${path.resolve(tokenFile)}, agent token in ${path.resolve(agentTokenFile)}`,
   );
   let agent: InstanceType<typeof Agent> | null = null;
-  if (flags.localAgent) {
+  if (flags.localAgent && !core.leadership.leading) {
+    logLine('the embedded agent is not started: this scheduler is a standby (run agents with --scheduler naming the schedulers)');
+  } else if (flags.localAgent) {
     const local = pki.isLoopback(host) || host === '0.0.0.0' || host === '::' ? `127.0.0.1:${port}` : address;
     // The embedded agent gets its credential in-process: a certificate under TLS, else a token
     // that the next start revokes (label local-agent).
@@ -158,11 +187,11 @@ async function serve(flags: ServeFlags): Promise<void> {
     if (ca) {
       const keys = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
       const cert = await ca.agentCertificate(flags.name, keys.publicKey.export({ type: 'spki', format: 'pem' }) as string);
-      identity.recordCertificate(cert.serial, flags.name, cert.expiresAt);
+      await identity.recordCertificate(cert.serial, flags.name, cert.expiresAt);
       credentials = { ca: ca.caPem, key: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, cert: cert.pem };
     } else {
-      tokens.revokeLabel('local-agent');
-      credentials = { token: tokens.create('agent', 0, 'local-agent').token };
+      await tokens.revokeLabel('local-agent');
+      credentials = { token: (await tokens.create('agent', 0, 'local-agent')).token };
     }
     // Its jobs' processes find nothing in their environment that names the data directory.
     const isolation = { runAs: null, hidden: [path.resolve(flags.data)] };
@@ -178,8 +207,17 @@ async function serve(flags: ServeFlags): Promise<void> {
     process.once('SIGTERM', stop);
   });
   await agent?.close();
+  await dashboard?.close();
   await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-  core.close();
+  await core.close();
+}
+
+/**
+ * Routes other modules serve on the dashboard's listener, each a Fastify plugin deciding its
+ * own access. Hook: Prometheus metrics add `(await import('../http/metrics.js')).metricsRoutes` here.
+ */
+async function httpRoutes(): Promise<import('../http/server.js').HttpRoutes[]> {
+  return [];
 }
 
 /**
@@ -188,12 +226,18 @@ async function serve(flags: ServeFlags): Promise<void> {
  * deleted) replaced by a new one. Whoever can read the data directory owns the cluster anyway
  * (CA key, database), so the files add no new secret to protect.
  */
-function ensureLocalToken(tokens: Tokens, file: string, role: Role, label: string, write: (file: string, data: string) => void): void {
+async function ensureLocalToken(tokens: Tokens, file: string, role: Role, label: string, write: (file: string, data: string) => void): Promise<void> {
   try {
-    if (tokens.verify(fs.readFileSync(file, 'utf8').trim()).role === role) return;
+    if ((await tokens.verify(fs.readFileSync(file, 'utf8').trim())).role === role) return;
   } catch {
     // missing or no longer valid: make a new one
   }
-  tokens.revokeLabel(label);
-  write(file, `${tokens.create(role, 0, label).token}\n`);
+  try {
+    await tokens.revokeLabel(label);
+    write(file, `${(await tokens.create(role, 0, label)).token}\n`);
+  } catch (err) {
+    // A standby writes nothing: the leader (or this scheduler once it leads and starts again) makes the token.
+    if ((err as { code?: unknown }).code !== 'CR_NOT_LEADER') throw err;
+    logLine(`${file} holds no valid ${role} token, and this standby cannot make one: use a token the leader made`);
+  }
 }

@@ -1,9 +1,12 @@
-// Constants and types of image format version 1 (docs/image-format.md), and the strict
+// Constants and types of image format version 2 (docs/image-format.md), and the strict
 // validation of a manifest read from disk. Nothing here does I/O.
 import { constants as bufferConstants } from 'node:buffer';
 import { ImageCorruptError } from '../errors.js';
 
-export const FORMAT_VERSION = 1;
+/** The version this cr writes. */
+export const FORMAT_VERSION = 2;
+/** The oldest version this cr reads: version 1 differs only in lacking plane-coded blocks. */
+export const MIN_FORMAT_VERSION = 1;
 export const HEADER_LENGTH = 16;
 export const FOOTER_LENGTH = 64;
 export const HEADER_MAGIC = Buffer.from([0x43, 0x52, 0x49, 0x4d, 0x47, 0x0d, 0x0a, 0x1a]); // CRIMG\r\n\x1a
@@ -18,14 +21,18 @@ export const MAX_STATE_SECTION_LENGTH = bufferConstants.MAX_LENGTH;
 export const MAX_BLOCK_SIZE = 1024 * 1024;
 export const MIN_BLOCK_SIZE = 4096;
 export const DEFAULT_BLOCK_SIZE = MAX_BLOCK_SIZE;
-export const DEFAULT_LEVEL = 1;
 /** zstd levels an image may record (negative "fast" levels are not used by cr). */
 export const MIN_LEVEL = 1;
 export const MAX_LEVEL = 22;
+/** Block flags, as the manifest stores them and the addon (src/native/binding.ts) writes them. */
 export const BLOCK_FLAG_ZSTD = 1;
 export const BLOCK_FLAG_SHUFFLE = 2;
+/** Format 2: a plane-coded block (docs/image-format.md, "Plane-coded blocks"), never with other bits. */
+export const BLOCK_FLAG_PLANES = 4;
 export const IMAGE_EXTENSION = '.crimg';
 export const JOB_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** The longest section name an image may hold (capture/registration.ts keeps registered names within it). */
+export const MAX_SECTION_NAME_LENGTH = 256;
 
 /**
  * [offset, storedLength, rawLength, flags, storedHash (hex), rawHash (hex)], and for a block an
@@ -35,6 +42,28 @@ export const JOB_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export type BlockTuple =
   | [number, number, number, number, string, string]
   | [number, number, number, number, string, string, number];
+
+/** A block by name: what a BlockTuple holds. Code reads and writes blocks through these two functions. */
+export interface BlockRecord {
+  offset: number;
+  storedLength: number;
+  rawLength: number;
+  flags: number;
+  storedHash: string;
+  rawHash: string;
+  /** For a block shared with an older image: that image's sequence (its file holds the stored bytes); else null. */
+  base: number | null;
+}
+
+export function blockRecord(tuple: BlockTuple): BlockRecord {
+  const [offset, storedLength, rawLength, flags, storedHash, rawHash, base] = tuple;
+  return { offset, storedLength, rawLength, flags, storedHash, rawHash, base: base ?? null };
+}
+
+export function blockTuple(b: BlockRecord): BlockTuple {
+  const head: [number, number, number, number, string, string] = [b.offset, b.storedLength, b.rawLength, b.flags, b.storedHash, b.rawHash];
+  return b.base === null ? head : [...head, b.base];
+}
 
 export const REGION_TYPES = {
   Int8Array,
@@ -116,8 +145,19 @@ export interface JobIdentity {
 /** Canonical args JSON longer than this is recorded by its hash only. */
 export const MAX_IDENTITY_ARGS_JSON = 4096;
 
+/** An image's number as its id and file name spell it: at least 8 digits, zero-padded. */
+function paddedSequence(sequence: number): string {
+  return String(sequence).padStart(8, '0');
+}
+
+/** The id of image `sequence` of `job`: `heat2d-00000012`. */
 export function imageId(job: string, sequence: number): string {
-  return `${job}-${String(sequence).padStart(8, '0')}`;
+  return `${job}-${paddedSequence(sequence)}`;
+}
+
+/** The name of image `sequence`'s file in its job's directory: `00000012.crimg`. */
+export function imageFileName(sequence: number): string {
+  return `${paddedSequence(sequence)}${IMAGE_EXTENSION}`;
 }
 
 export function hashToHex(hash: bigint): string {
@@ -136,13 +176,13 @@ const HEX16 = /^[0-9a-f]{16}$/;
  * trusts a length, offset or name from disk. `blocksEnd` is the manifest offset: blocks live
  * before it.
  */
-export function validateManifest(value: unknown, blocksEnd: number, file: string | null): Manifest {
+export function validateManifest(value: unknown, blocksEnd: number, file: string | null, headerVersion: number = FORMAT_VERSION): Manifest {
   const fail = (what: string): never => {
     throw new ImageCorruptError('manifest', `invalid manifest: ${what}`, file);
   };
   if (!isPlainObject(value)) return fail('not an object');
   const m = value as Record<string, unknown>;
-  if (m.format !== FORMAT_VERSION) fail(`format is ${JSON.stringify(m.format)}, expected ${FORMAT_VERSION}`);
+  if (m.format !== headerVersion) fail(`format is ${JSON.stringify(m.format)}, expected ${headerVersion} as in the header`);
   if (typeof m.job !== 'string' || !JOB_NAME_PATTERN.test(m.job)) fail('job is not a valid job name');
   if (!isCount(m.sequence) || (m.sequence as number) < 1) fail('sequence is not a positive integer');
   if (m.id !== imageId(m.job as string, m.sequence as number)) fail('id does not match job and sequence');
@@ -179,7 +219,7 @@ export function validateManifest(value: unknown, blocksEnd: number, file: string
     const where = `section ${si}`;
     if (!isPlainObject(raw)) fail(`${where} is not an object`);
     const s = raw as Record<string, unknown>;
-    if (typeof s.name !== 'string' || s.name.length === 0 || s.name.length > 256) fail(`${where} has an invalid name`);
+    if (typeof s.name !== 'string' || s.name.length === 0 || s.name.length > MAX_SECTION_NAME_LENGTH) fail(`${where} has an invalid name`);
     const name = s.name as string;
     if (![1, 2, 4, 8].includes(s.elementSize as number)) fail(`${where} has an invalid elementSize`);
     if (!isCount(s.length)) fail(`${where} has an invalid length`);
@@ -206,7 +246,7 @@ export function validateManifest(value: unknown, blocksEnd: number, file: string
     } else {
       fail(`${where} has an unknown kind`);
     }
-    validateBlocks(s.blocks, s.length as number, blockSize, blocksEnd, new Set(bases as number[]), where, fail);
+    validateBlocks(s.blocks, s.length as number, blockSize, blocksEnd, new Set(bases as number[]), headerVersion, where, fail);
   }
   return value as unknown as Manifest;
 }
@@ -234,6 +274,7 @@ function validateBlocks(
   blockSize: number,
   blocksEnd: number,
   bases: Set<number>,
+  version: number,
   where: string,
   fail: (what: string) => never,
 ): void {
@@ -253,7 +294,8 @@ function validateBlocks(
     if (!isCount(stored) || (stored as number) > bound) fail(`${at} has an invalid stored length`);
     // A shared block's offset is checked against its own image when it is read.
     if (base === undefined && (offset as number) + (stored as number) > blocksEnd) fail(`${at} lies outside the block area`);
-    if (flags !== 0 && flags !== BLOCK_FLAG_ZSTD && flags !== (BLOCK_FLAG_ZSTD | BLOCK_FLAG_SHUFFLE)) fail(`${at} has invalid flags`);
+    const planes = version >= 2 && flags === BLOCK_FLAG_PLANES;
+    if (flags !== 0 && flags !== BLOCK_FLAG_ZSTD && flags !== (BLOCK_FLAG_ZSTD | BLOCK_FLAG_SHUFFLE) && !planes) fail(`${at} has invalid flags`);
     if (flags === 0 && stored !== rawLength) fail(`${at} is stored raw but its lengths differ`);
     if (typeof storedHash !== 'string' || !HEX16.test(storedHash)) fail(`${at} has an invalid stored hash`);
     if (typeof rawHash !== 'string' || !HEX16.test(rawHash)) fail(`${at} has an invalid raw hash`);
