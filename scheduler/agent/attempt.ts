@@ -24,6 +24,7 @@ import type { Assignment__Output, FinishRequest, ImageRef__Output } from '../pro
 import { fetchCode } from './code.js';
 import { JobProcess, type JobIsolation } from './job-host.js';
 import { giveToJob } from './run-as.js';
+import type { AgentMetrics } from './metrics.js';
 import { Reporter } from './reporter.js';
 import { downloadImage, uploadImage } from './transfer.js';
 
@@ -37,6 +38,8 @@ export interface AttemptContext {
   keyFile: string;
   isolation: JobIsolation;
   log: (line: string) => void;
+  /** This node's metrics (metrics.ts). */
+  metrics?: AgentMetrics | null;
 }
 
 /** Images kept in an attempt's local store: enough that none is pruned before it is uploaded. */
@@ -162,6 +165,8 @@ export class Attempt {
             this.#reporter.log(`[cr] warning: ${event.message}`);
             break;
           case 'checkpoint':
+            this.#ctx.metrics?.checkpoint(event.info);
+            this.#reporter.checkpoint({ sequence: event.info.sequence, bytes: event.info.bytes, incremental: event.info.incremental, pauseMs: event.info.pauseMs, commitMs: event.info.commitMs });
             this.#queueUpload(event.info);
             break;
           default:
@@ -205,7 +210,8 @@ export class Attempt {
     const fetch = async (image: ImageRef__Output): Promise<void> => {
       const file = path.join(storeDir, job, `${String(image.sequence).padStart(8, '0')}.crimg`);
       try {
-        await this.#retrying(() => downloadImage(this.#ctx.lanes, a.job, image.sequence, image.sha256, file, { attempt: a.attempt, secret: a.secret }));
+        const downloading = this.#retrying(() => downloadImage(this.#ctx.lanes, a.job, image.sequence, image.sha256, file, { attempt: a.attempt, secret: a.secret }));
+        await (this.#ctx.metrics?.transfer('download', image.bytes, downloading) ?? downloading);
         const reader = ImageReader.open(file, { codec, key, expect: { job, sequence: image.sequence } });
         try {
           reader.verifyStored();
@@ -253,17 +259,27 @@ export class Attempt {
       }
       let reply;
       try {
-        reply = await this.#retrying(() =>
+        const uploading = this.#retrying(() =>
           uploadImage(this.#ctx.lanes, { job: this.job, attempt: this.attempt, sequence: info.sequence, node: this.#ctx.node, secret: this.#assignment.secret, file: info.file }),
         );
+        reply = await (this.#ctx.metrics?.transfer('upload', info.bytes, uploading, (r) => r.accepted) ?? uploading);
       } catch (err) {
         // The attempt goes on; its next image is uploaded (the scheduler keeps what it has).
+        this.#failedUpload();
         this.#reporter.log(`[cr] warning: image ${info.sequence} could not be uploaded: ${(err as Error).message}`);
         return;
       }
       if (reply.stale) this.abandon(`the scheduler refused image ${info.sequence}: ${reply.reason}`);
-      else if (!reply.accepted) this.#reporter.log(`[cr] warning: the scheduler refused image ${info.sequence}: ${reply.reason}`);
+      else if (!reply.accepted) {
+        this.#failedUpload();
+        this.#reporter.log(`[cr] warning: the scheduler refused image ${info.sequence}: ${reply.reason}`);
+      }
     });
+  }
+
+  #failedUpload(): void {
+    this.#ctx.metrics?.uploadFailures.inc();
+    this.#reporter.checkpointFailed();
   }
 
   async #finish(outcome: RunOutcome, as?: 'UNSTARTED'): Promise<void> {

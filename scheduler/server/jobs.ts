@@ -113,6 +113,12 @@ export class Jobs {
     return this.#db.prepare<[string], JobRow>(`SELECT * FROM jobs WHERE state = 'running' AND node = ? ORDER BY id`).all(node);
   }
 
+  /** How many jobs are in each state (the metrics' gauge). */
+  countByState(): Map<string, number> {
+    const rows = this.#db.prepare(`SELECT state, COUNT(*) AS n FROM jobs GROUP BY state`).all() as { state: string; n: number }[];
+    return new Map(rows.map((r) => [r.state, r.n]));
+  }
+
   /** Running jobs per node. */
   runningCounts(): Map<string, number> {
     const rows = this.#db.prepare(`SELECT node, COUNT(*) AS n FROM jobs WHERE state = 'running' GROUP BY node`).all() as { node: string; n: number }[];

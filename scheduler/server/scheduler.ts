@@ -19,6 +19,7 @@ import { openDb, type Db } from './db.js';
 import { basesOf, ImageStore, type UploadHeader, type UploadResult } from './images.js';
 import { Retention, RETENTION_SWEEP_MS } from './retention.js';
 import { StorageHealth } from './storage.js';
+import { SchedulerMetrics } from './metrics.js';
 import { Jobs, TERMINAL, type JobRow, type Finish } from './jobs.js';
 import { Leases, type CommandSink } from './leases.js';
 import { Nodes, type NodeRow } from './nodes.js';
@@ -76,6 +77,8 @@ export class SchedulerCore {
   readonly owners: Owners;
   readonly storage: StorageHealth;
   readonly retention: Retention;
+  /** Prometheus metrics (metrics.ts); served by the HTTP listener. */
+  readonly metrics: SchedulerMetrics;
   readonly #log: (line: string) => void;
   #timer: NodeJS.Timeout | null = null;
   #lastSweep = 0;
@@ -104,6 +107,7 @@ export class SchedulerCore {
     this.leases = new Leases(options.leaseTimeoutMs);
     this.attempts = new AttemptGuard(this.db, this.jobs, this.#log);
     this.owners = new Owners(this.db, this.jobs, this.#log);
+    this.metrics = new SchedulerMetrics({ jobsByState: () => this.jobs.countByState(), nodeStates: () => this.listNodes() });
     // Every write an RPC reaches: a full disk makes it a refusal with a status, and the scheduler degraded.
     const guard = <A extends unknown[], R>(what: string, status: 'UNAVAILABLE' | 'RESOURCE_EXHAUSTED', fn: (...args: A) => R) =>
       this.storage.guard(what, fn.bind(this), (message) => new SchedulerError(status, message));
@@ -196,7 +200,7 @@ export class SchedulerCore {
       }
     }
     for (const [job, attempt] of reported) sink.write({ control: { job, attempt, action: 'STALE' } });
-    if (lost.length > 0) this.jobs.requeueLost(lost, `node ${node} reconnected without it`, now);
+    if (lost.length > 0) this.metrics.restarts.inc({ reason: 'node_reconnected' }, this.jobs.requeueLost(lost, `node ${node} reconnected without it`, now).length);
     this.#log(`node ${node} connected (${slots} slot${slots === 1 ? '' : 's'}${row.draining ? ', draining' : ''}, running ${request.running?.length ?? 0})`);
     this.schedule();
     return session;
@@ -247,6 +251,7 @@ export class SchedulerCore {
         throw err;
       }
       lease.sink?.end();
+      this.metrics.leaseExpired(moved.length);
       this.#log(`node ${lease.node} is dead (no heartbeat for ${this.leases.timeoutMs} ms); ${moved.length} job${moved.length === 1 ? '' : 's'} back in the queue`);
     }
     if (!this.#placing) this.schedule(now);
@@ -260,6 +265,7 @@ export class SchedulerCore {
 
   report(request: Omit<ReportRequest, 'secret'>, now = Date.now()): boolean {
     const progress = request.progress !== undefined && request.progress >= 0 ? request.progress : null;
+    this.metrics.reported(request.checkpoints ?? [], request.checkpointsFailed ?? 0);
     return this.jobs.report(request.job ?? 0, request.attempt ?? 0, progress, request.message || null, (request.logs ?? []).map(cutLogLine), now);
   }
 
@@ -295,6 +301,7 @@ export class SchedulerCore {
         throw new SchedulerError('INVALID_ARGUMENT', `unknown outcome ${String(request.outcome)}`);
     }
     const effect = this.jobs.finish(request.job ?? 0, request.attempt ?? 0, finish, now);
+    this.metrics.attemptEnded(finish.outcome, effect);
     if (effect !== 'stale') this.schedule();
     return effect !== 'stale';
   }
@@ -307,13 +314,14 @@ export class SchedulerCore {
         const job = this.jobs.get(header.job);
         if (job?.pending === 'checkpoint' && job.attempt === header.attempt) this.jobs.setPending(job.id, null);
         const how = (header.parts ?? 0) > 1 ? ` in ${header.parts} parts` : '';
+        this.metrics.stored(header.bytes);
         this.jobs.event(header.job, header.attempt, 'event', `image ${header.sequence} stored (${header.bytes} bytes${how}, from node ${header.node})`);
       } catch (err) {
         // The image is recorded; only its event is lost.
         if (!this.storage.noticed(err, 'recording an image\'s event')) throw err;
       }
     };
-    return this.images.receive(header, parts, () => this.jobs.isCurrent(header.job, header.attempt), stored);
+    return this.metrics.upload((header.parts ?? 0) > 1 ? (header.length ?? 0) : header.bytes, this.images.receive(header, parts, () => this.jobs.isCurrent(header.job, header.attempt), stored));
   }
 
   imageFile(job: number, sequence: number): string {
@@ -347,6 +355,7 @@ export class SchedulerCore {
       const started = this.db.transaction(() => this.jobs.start(place(queued, free), now).map((job) => ({ job, secret: this.attempts.issue(job.id, job.attempt, job.node!) })))();
       for (const { job, secret } of started) this.leases.get(job.node!)?.sink?.write({ assign: { ...this.#assignment(job), secret } });
       this.placed += started.length;
+      this.metrics.placements.inc(started.length);
       return started.length;
     } finally {
       this.#placing = false;

@@ -1,5 +1,6 @@
 // Original file: scheduler/proto/cr.proto
 
+import type { CheckpointFigures as _cr_v1_CheckpointFigures, CheckpointFigures__Output as _cr_v1_CheckpointFigures__Output } from '../../cr/v1/CheckpointFigures.js';
 
 export interface ReportRequest {
   'job'?: (number);
@@ -14,6 +15,15 @@ export interface ReportRequest {
    * The attempt's secret (Assignment.secret).
    */
   'secret'?: (string);
+  /**
+   * The checkpoints the job committed on the node since the last report, as the node measured
+   * them (the scheduler's metrics; docs/observability.md).
+   */
+  'checkpoints'?: (_cr_v1_CheckpointFigures)[];
+  /**
+   * Committed images of this attempt the node gave up uploading since the last report.
+   */
+  'checkpointsFailed'?: (number);
 }
 
 export interface ReportRequest__Output {
@@ -29,4 +39,13 @@ export interface ReportRequest__Output {
    * The attempt's secret (Assignment.secret).
    */
   'secret': (string);
+  /**
+   * The checkpoints the job committed on the node since the last report, as the node measured
+   * them (the scheduler's metrics; docs/observability.md).
+   */
+  'checkpoints': (_cr_v1_CheckpointFigures__Output)[];
+  /**
+   * Committed images of this attempt the node gave up uploading since the last report.
+   */
+  'checkpointsFailed': (number);
 }
