@@ -8,6 +8,7 @@ import { resolvePolicyOptions } from '../../src/policy.js';
 import { JobRunner, type RunOptions } from '../../src/runner/runner.js';
 import { checkJobName } from '../../src/store/local-store.js';
 import { codeIdentity } from '../code-identity.js';
+import { MetricsFileWriter } from '../metrics-file.js';
 import { commandLine, givenOptions, invokedAs } from '../invocation.js';
 import { plural, toJson, UsageError } from '../output.js';
 import { MAX_TIMER_SECONDS, parseCount, parseJsonText, parseNonNegativeNumber, parsePath, parsePositiveNumber } from '../options.js';
@@ -42,6 +43,7 @@ interface RunFlags {
   quiet?: boolean;
   stopSignal: NamedSignal;
   checkpointSignal?: NamedSignal;
+  metricsFile?: string;
 }
 
 export function runCommand(verbose: () => boolean): Command {
@@ -99,6 +101,7 @@ export function runCommand(verbose: () => boolean): Command {
         .argParser(parseSignal('--stop-signal'))
         .default('SIGTERM'),
     )
+    .addOption(new Option('--metrics-file <file>', 'append a JSON line per attempt, checkpoint, restart and end to FILE ("cr-scheduler report FILE" sums it up)').env('CR_METRICS_FILE').argParser(parsePath('--metrics-file')))
     .addOption(new Option('--checkpoint-signal <signal>', 'this signal means "checkpoint at the next safe point and go on"').env('CR_CHECKPOINT_SIGNAL').argParser(parseSignal('--checkpoint-signal')))
     .addHelpText(
       'after',
@@ -164,6 +167,9 @@ async function run(file: string, flags: RunFlags, verbose: boolean, command: Com
   const runner = new JobRunner(options);
   const view = new RunView(job, screenMode(flags), verbose);
   runner.on((event) => view.event(event));
+  const metrics = flags.metricsFile ? new MetricsFileWriter(flags.metricsFile, job, (message) => view.line(`warning: ${message}`)) : null;
+  if (metrics) runner.on((event) => metrics.event(event));
+  const closeMetrics = (): void => metrics?.close();
   // The same command, the way the user started cr, with the options that shape the run: the same
   // arguments and key, or the rerun is another computation (or cannot read the images).
   const resume = commandLine([...invokedAs(), 'run', file, ...givenOptions(command, ['--from', '--fresh'])]);
@@ -173,6 +179,7 @@ async function run(file: string, flags: RunFlags, verbose: boolean, command: Com
   const noteKilled = (): void => {
     if (killedNoted) return;
     killedNoted = true;
+    metrics?.end({ status: 'killed' });
     view.done();
     const from = view.latestImage ? `from image ${view.latestImage}` : 'from the beginning (it has no image yet)';
     view.line(`job "${job}" stopped without a checkpoint. It resumes ${from} with:\n  ${resume}`);
@@ -201,6 +208,7 @@ async function run(file: string, flags: RunFlags, verbose: boolean, command: Com
   });
   try {
     const outcome = await runner.run();
+    metrics?.end(outcome); // after a second Ctrl-C it was ended as killed, and this adds nothing
     view.done();
     if (killed) {
       noteKilled();
@@ -242,5 +250,6 @@ async function run(file: string, flags: RunFlags, verbose: boolean, command: Com
     // Also when the run throws (a locked store): the error then prints below a cleared bar.
     view.done();
     removeHandlers();
+    closeMetrics();
   }
 }
