@@ -169,7 +169,7 @@ export class MetricsFileWriter {
     let mtimeMs = 0;
     if (fs.existsSync(file)) {
       previous = readMetricsFile(file).lines.filter((l) => l.job === job);
-      mtimeMs = fs.statSync(file).mtimeMs;
+      mtimeMs = Math.floor(fs.statSync(file).mtimeMs); // whole ms, as the lines hold times
     }
     for (const l of previous) if (l.event === 'checkpoint') this.#images.set(l.sequence, { safePointMs: Date.parse(l.safe_point_at), pauseMs: l.pause_ms });
     const segment = previous.findLast((l) => l.event !== 'checkpoint' && l.event !== 'end');
@@ -221,13 +221,14 @@ export class MetricsFileWriter {
 
   #started(attempt: number, image: { sequence: number; createdAt: string } | null, now: number): void {
     this.#attempt = attempt;
-    const base = { v: METRICS_FILE_VERSION, at: new Date(now).toISOString(), job: this.#job, attempt, restored: image?.sequence ?? null };
     const failure = this.#failure ?? (this.#segmentStartMs === null && !this.#fresh ? this.#earlierFailure() : null);
     const failedSegmentMs = this.#segmentStartMs ?? this.#before.segmentStartMs;
     this.#failure = null;
     this.#segmentStartMs = now;
+    const at = new Date(now).toISOString();
+    const restored = image?.sequence ?? null;
     if (failure === null) {
-      this.#write({ ...base, event: image === null ? 'start' : 'resume' });
+      this.#write({ v: METRICS_FILE_VERSION, event: image === null ? 'start' : 'resume', at, job: this.#job, attempt, restored });
       return;
     }
     // The work the failed attempt did after the point this one resumes from.
@@ -235,8 +236,12 @@ export class MetricsFileWriter {
     const resumesAt = image === null ? -Infinity : known ? known.safePointMs + known.pauseMs : Date.parse(image.createdAt);
     const from = Math.max(failedSegmentMs ?? -Infinity, resumesAt);
     this.#write({
-      ...base,
+      v: METRICS_FILE_VERSION,
       event: 'restart',
+      at,
+      job: this.#job,
+      attempt,
+      restored,
       failed_at: new Date(failure.atMs).toISOString(),
       failure: failure.message,
       lost_ms: Number.isFinite(from) ? round(Math.max(0, failure.atMs - from)) : 0,

@@ -5,6 +5,7 @@ import { printable } from '../escape.js';
 import { readMetricsFile } from '../metrics-file.js';
 import { summarize, type JobSummary } from '../metrics-summary.js';
 import { formatBytes, formatMs, plural, toJson, UsageError } from '../output.js';
+import { MIN_YOUNG_INTERVAL_MS } from '../../src/policy.js';
 
 export function reportCommand(): Command {
   return new Command('report')
@@ -62,9 +63,16 @@ function describe(s: JobSummary): string {
       'Young interval',
       s.youngIntervalMs === null
         ? 'none: no checkpoint was taken, so its cost is unknown'
-        : `${formatMs(s.youngIntervalMs)} = sqrt(2 × ${formatMs(s.meanPauseMs!)} × ${formatMs(s.mtbfMs!)}): run --interval ${seconds(s.youngIntervalMs)}, or --mtbf ${seconds(s.mtbfMs!)} to let cr follow the measured cost`,
+        : `${formatMs(s.youngIntervalMs)} ${youngFormula(s.meanPauseMs!, s.mtbfMs!, s.youngIntervalMs)}: run --interval ${seconds(s.youngIntervalMs)}, or --mtbf ${seconds(s.mtbfMs!)} to let cr follow the measured cost`,
     ]);
   }
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n');
+}
+
+/** How the interval came from the formula: equal to it, or raised to the minimum --mtbf keeps. */
+function youngFormula(costMs: number, mtbfMs: number, intervalMs: number): string {
+  const formula = `sqrt(2 × ${formatMs(costMs)} × ${formatMs(mtbfMs)})`;
+  const raw = Math.sqrt(2 * Math.max(costMs, 1) * mtbfMs);
+  return intervalMs > raw ? `(${formula} is ${formatMs(raw)}; raised to the ${formatMs(MIN_YOUNG_INTERVAL_MS)} minimum that --mtbf keeps)` : `= ${formula}`;
 }
