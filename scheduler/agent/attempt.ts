@@ -166,7 +166,6 @@ export class Attempt {
             break;
           case 'checkpoint':
             this.#ctx.metrics?.checkpoint(event.info);
-            this.#reporter.checkpoint({ sequence: event.info.sequence, bytes: event.info.bytes, incremental: event.info.incremental, pauseMs: event.info.pauseMs, commitMs: event.info.commitMs });
             this.#queueUpload(event.info);
             break;
           default:
@@ -210,8 +209,9 @@ export class Attempt {
     const fetch = async (image: ImageRef__Output): Promise<void> => {
       const file = path.join(storeDir, job, `${String(image.sequence).padStart(8, '0')}.crimg`);
       try {
-        const downloading = this.#retrying(() => downloadImage(this.#ctx.lanes, a.job, image.sequence, image.sha256, file, { attempt: a.attempt, secret: a.secret }));
-        await (this.#ctx.metrics?.transfer('download', image.bytes, downloading) ?? downloading);
+        const downloadStarted = performance.now();
+        await this.#retrying(() => downloadImage(this.#ctx.lanes, a.job, image.sequence, image.sha256, file, { attempt: a.attempt, secret: a.secret }));
+        this.#ctx.metrics?.transferred('download', image.bytes, performance.now() - downloadStarted);
         const reader = ImageReader.open(file, { codec, key, expect: { job, sequence: image.sequence } });
         try {
           reader.verifyStored();
@@ -258,17 +258,18 @@ export class Attempt {
         return;
       }
       let reply;
+      const uploadStarted = performance.now();
       try {
-        const uploading = this.#retrying(() =>
-          uploadImage(this.#ctx.lanes, { job: this.job, attempt: this.attempt, sequence: info.sequence, node: this.#ctx.node, secret: this.#assignment.secret, file: info.file }),
+        reply = await this.#retrying(() =>
+          uploadImage(this.#ctx.lanes, { job: this.job, attempt: this.attempt, sequence: info.sequence, node: this.#ctx.node, secret: this.#assignment.secret, file: info.file, stats: { rawBytes: info.rawBytes, pauseMs: info.pauseMs, commitMs: info.commitMs } }),
         );
-        reply = await (this.#ctx.metrics?.transfer('upload', info.bytes, uploading, (r) => r.accepted) ?? uploading);
       } catch (err) {
         // The attempt goes on; its next image is uploaded (the scheduler keeps what it has).
         this.#failedUpload();
         this.#reporter.log(`[cr] warning: image ${info.sequence} could not be uploaded: ${(err as Error).message}`);
         return;
       }
+      if (reply.accepted) this.#ctx.metrics?.transferred('upload', info.bytes, performance.now() - uploadStarted);
       if (reply.stale) this.abandon(`the scheduler refused image ${info.sequence}: ${reply.reason}`);
       else if (!reply.accepted) {
         this.#failedUpload();
@@ -277,6 +278,7 @@ export class Attempt {
     });
   }
 
+  /** A committed image that will not reach the scheduler: counted here and reported there. */
   #failedUpload(): void {
     this.#ctx.metrics?.uploadFailures.inc();
     this.#reporter.checkpointFailed();

@@ -50,15 +50,9 @@ export class AgentMetrics {
     this.checkpointCommit.observe(Math.max(0, figures.commitMs) / 1000);
   }
 
-  /** Times a transfer; `bytes` count once it succeeded (an upload: once accepted). */
-  async transfer<R>(direction: 'upload' | 'download', bytes: number, moving: Promise<R>, succeeded: (r: R) => boolean = () => true): Promise<R> {
-    const end = (direction === 'upload' ? this.uploadDuration : this.downloadDuration).startTimer();
-    try {
-      const result = await moving;
-      if (succeeded(result)) (direction === 'upload' ? this.uploadBytes : this.downloadBytes).inc(bytes);
-      return result;
-    } finally {
-      end();
-    }
+  /** An image moved whole (all its parts, retries included) in `ms`. */
+  transferred(direction: 'upload' | 'download', bytes: number, ms: number): void {
+    (direction === 'upload' ? this.uploadBytes : this.downloadBytes).inc(bytes);
+    (direction === 'upload' ? this.uploadDuration : this.downloadDuration).observe(ms / 1000);
   }
 }

@@ -6,7 +6,6 @@
 // unreachable, or the job logged faster than reports carry lines).
 import { cutLogLine } from '../names.js';
 import { unary, type SchedulerClient } from '../proto/load.js';
-import type { CheckpointFigures } from '../proto/types.js';
 
 const REPORT_PERIOD_MS = 200;
 /** Lines waiting to be sent, at most; older ones are dropped past this. */
@@ -26,8 +25,7 @@ export class Reporter {
   #progress: number | null = null;
   #message = '';
   #bufferedChars = 0;
-  /** Figures of checkpoints not reported yet (bounded as lines are), and images given up. */
-  #checkpoints: CheckpointFigures[] = [];
+  /** Committed images given up since the last report. */
   #checkpointsFailed = 0;
   /** Lines dropped since the last report, by why: the last send had failed, or the job outran the reports. */
   #dropped = { unreachable: 0, fast: 0 };
@@ -74,14 +72,7 @@ export class Reporter {
     return notices;
   }
 
-  /** A checkpoint the job committed: its figures go with the next report (the scheduler's metrics). */
-  checkpoint(figures: CheckpointFigures): void {
-    this.#checkpoints.push(figures);
-    if (this.#checkpoints.length > MAX_BUFFERED_LINES) this.#checkpoints.shift();
-    this.#arm();
-  }
-
-  /** A committed image that could not be uploaded. */
+  /** A committed image that could not be uploaded: counted in the next report (the scheduler's metrics). */
   checkpointFailed(): void {
     this.#checkpointsFailed++;
     this.#arm();
@@ -112,20 +103,19 @@ export class Reporter {
   /** Sends one report's worth; true when it was sent and more lines wait. */
   async #sendBatch(): Promise<boolean> {
     while (this.#sending) await this.#sending;
-    if (this.#logs.length === 0 && this.#progress === null && this.#dropped.unreachable + this.#dropped.fast === 0 && this.#checkpoints.length === 0 && this.#checkpointsFailed === 0) return false;
+    if (this.#logs.length === 0 && this.#progress === null && this.#dropped.unreachable + this.#dropped.fast === 0 && this.#checkpointsFailed === 0) return false;
     const batch = this.#logs.splice(0, MAX_LINES_PER_REPORT);
     this.#bufferedChars -= batch.reduce((sum, l) => sum + l.length, 0);
     const logs = [...this.#dropNotices(), ...batch];
     const dropped = this.#dropped;
     const progress = this.#progress;
     this.#progress = null;
-    const checkpoints = this.#checkpoints.splice(0, MAX_LINES_PER_REPORT);
     const checkpointsFailed = this.#checkpointsFailed;
     this.#checkpointsFailed = 0;
     this.#dropped = { unreachable: 0, fast: 0 };
     this.#sending = (async () => {
       try {
-        const reply = await unary(this.#client, 'Report', { job: this.#job, attempt: this.#attempt, secret: this.#secret, progress: progress ?? -1, message: this.#message, logs, checkpoints, checkpointsFailed });
+        const reply = await unary(this.#client, 'Report', { job: this.#job, attempt: this.#attempt, secret: this.#secret, progress: progress ?? -1, message: this.#message, logs, checkpointsFailed });
         this.#unreachable = false;
         if (reply.stale) this.#onStale();
       } catch {
@@ -138,14 +128,13 @@ export class Reporter {
         this.#dropped.fast += dropped.fast;
         this.#trim();
         this.#progress ??= progress;
-        this.#checkpoints = [...checkpoints, ...this.#checkpoints];
         this.#checkpointsFailed += checkpointsFailed;
         this.#arm();
       }
     })();
     await this.#sending;
     this.#sending = null;
-    return !this.#unreachable && (this.#logs.length > 0 || this.#checkpoints.length > 0);
+    return !this.#unreachable && this.#logs.length > 0;
   }
 
   close(): void {

@@ -1,7 +1,6 @@
 // Every message type of cr.proto under one name (the generated types, re-exported).
 export type { Assignment, Assignment__Output } from './generated/cr/v1/Assignment.js';
 export type { AttemptReply, AttemptReply__Output } from './generated/cr/v1/AttemptReply.js';
-export type { CheckpointFigures, CheckpointFigures__Output } from './generated/cr/v1/CheckpointFigures.js';
 export type { Command, Command__Output } from './generated/cr/v1/Command.js';
 export type { ConnectRequest, ConnectRequest__Output } from './generated/cr/v1/ConnectRequest.js';
 export type { Control, Control__Output } from './generated/cr/v1/Control.js';

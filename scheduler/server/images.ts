@@ -52,6 +52,10 @@ export interface UploadHeader {
   uploadId?: string;
   /** The image's tail (manifest and footer) sent ahead: blocks are hashed as they pass. */
   tail?: Buffer;
+  /** What the checkpoint cost the job, as its node measured it (image-stats.ts). */
+  rawBytes?: number;
+  pauseMs?: number;
+  commitMs?: number;
 }
 
 /** `status`: the upload was refused for a limit (a gRPC status the service ends the call with), not answered with a reply. */

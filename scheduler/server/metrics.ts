@@ -26,13 +26,6 @@ export type CheckpointFailure = 'upload';
 export const PAUSE_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 export const DURATION_BUCKETS_S = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900];
 
-/** One checkpoint's figures as the node measured them (ReportRequest.checkpoints). */
-export interface CheckpointFigures {
-  bytes: number;
-  pauseMs: number;
-  commitMs: number;
-}
-
 /** Where the gauges read their values at scrape time. */
 export interface MetricSources {
   /** Jobs by state (states missing from the map count 0). */
@@ -97,13 +90,13 @@ export class SchedulerMetrics {
     });
     this.checkpointPause = new Histogram({
       name: 'cr_checkpoint_pause_seconds',
-      help: 'Time a job was paused in cr.checkpoint() for one image, as its node measured it.',
+      help: 'Time a job was paused in cr.checkpoint() for one image the scheduler stored, as its node measured it.',
       buckets: PAUSE_BUCKETS_S,
       registers,
     });
     this.checkpointCommit = new Histogram({
       name: 'cr_checkpoint_commit_seconds',
-      help: 'Time from the end of the pause to the durable image on the node, as its node measured it.',
+      help: 'Time from the end of the pause to the durable image on the node, for each image the scheduler stored.',
       buckets: DURATION_BUCKETS_S,
       registers,
     });
@@ -145,13 +138,9 @@ export class SchedulerMetrics {
     this.restarts.inc({ reason: 'node_lost' }, requeued);
   }
 
-  /** Figures a node reported with its progress: one per checkpoint, and those it could not upload. */
-  reported(checkpoints: readonly CheckpointFigures[], failedUploads: number): void {
-    for (const c of checkpoints) {
-      this.checkpointPause.observe(Math.max(0, c.pauseMs) / 1000);
-      this.checkpointCommit.observe(Math.max(0, c.commitMs) / 1000);
-    }
-    if (failedUploads > 0) this.checkpointsFailed.inc({ stage: 'upload' }, failedUploads);
+  /** Committed images a node reported it gave up uploading. */
+  failedUploads(count: number): void {
+    if (count > 0) this.checkpointsFailed.inc({ stage: 'upload' }, count);
   }
 
   /** Times one upload stream; an accepted one counts its bytes. */
@@ -166,9 +155,14 @@ export class SchedulerMetrics {
     }
   }
 
-  /** An image was stored (once per image, however many parts carried it). */
-  stored(bytes: number): void {
+  /**
+   * An image was stored (once per image, however many parts carried it), with what it cost its
+   * job as the node measured it (sent in the upload's header; 0: an agent that does not send it).
+   */
+  stored(image: { bytes: number; pauseMs?: number; commitMs?: number }): void {
     this.checkpointsCommitted.inc();
-    this.imageBytesWritten.inc(bytes);
+    this.imageBytesWritten.inc(image.bytes);
+    if (image.pauseMs) this.checkpointPause.observe(image.pauseMs / 1000);
+    if (image.commitMs) this.checkpointCommit.observe(image.commitMs / 1000);
   }
 }

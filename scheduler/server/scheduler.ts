@@ -265,7 +265,7 @@ export class SchedulerCore {
 
   report(request: Omit<ReportRequest, 'secret'>, now = Date.now()): boolean {
     const progress = request.progress !== undefined && request.progress >= 0 ? request.progress : null;
-    this.metrics.reported(request.checkpoints ?? [], request.checkpointsFailed ?? 0);
+    this.metrics.failedUploads(request.checkpointsFailed ?? 0);
     return this.jobs.report(request.job ?? 0, request.attempt ?? 0, progress, request.message || null, (request.logs ?? []).map(cutLogLine), now);
   }
 
@@ -314,7 +314,7 @@ export class SchedulerCore {
         const job = this.jobs.get(header.job);
         if (job?.pending === 'checkpoint' && job.attempt === header.attempt) this.jobs.setPending(job.id, null);
         const how = (header.parts ?? 0) > 1 ? ` in ${header.parts} parts` : '';
-        this.metrics.stored(header.bytes);
+        this.metrics.stored(header);
         this.jobs.event(header.job, header.attempt, 'event', `image ${header.sequence} stored (${header.bytes} bytes${how}, from node ${header.node})`);
       } catch (err) {
         // The image is recorded; only its event is lost.

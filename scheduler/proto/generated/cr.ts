@@ -3,7 +3,6 @@ import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { Assignment as _cr_v1_Assignment, Assignment__Output as _cr_v1_Assignment__Output } from './cr/v1/Assignment.js';
 import type { AttemptReply as _cr_v1_AttemptReply, AttemptReply__Output as _cr_v1_AttemptReply__Output } from './cr/v1/AttemptReply.js';
-import type { CheckpointFigures as _cr_v1_CheckpointFigures, CheckpointFigures__Output as _cr_v1_CheckpointFigures__Output } from './cr/v1/CheckpointFigures.js';
 import type { Command as _cr_v1_Command, Command__Output as _cr_v1_Command__Output } from './cr/v1/Command.js';
 import type { ConnectRequest as _cr_v1_ConnectRequest, ConnectRequest__Output as _cr_v1_ConnectRequest__Output } from './cr/v1/ConnectRequest.js';
 import type { Control as _cr_v1_Control, Control__Output as _cr_v1_Control__Output } from './cr/v1/Control.js';
@@ -57,7 +56,6 @@ export interface ProtoGrpcType {
     v1: {
       Assignment: MessageTypeDefinition<_cr_v1_Assignment, _cr_v1_Assignment__Output>
       AttemptReply: MessageTypeDefinition<_cr_v1_AttemptReply, _cr_v1_AttemptReply__Output>
-      CheckpointFigures: MessageTypeDefinition<_cr_v1_CheckpointFigures, _cr_v1_CheckpointFigures__Output>
       Command: MessageTypeDefinition<_cr_v1_Command, _cr_v1_Command__Output>
       ConnectRequest: MessageTypeDefinition<_cr_v1_ConnectRequest, _cr_v1_ConnectRequest__Output>
       Control: MessageTypeDefinition<_cr_v1_Control, _cr_v1_Control__Output>

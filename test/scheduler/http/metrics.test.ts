@@ -108,12 +108,10 @@ test("the scheduler's /metrics, scraped while an agent is SIGKILLed mid-run, cou
   t.true(valueOf(after, 'cr_image_upload_duration_seconds_count') >= stored.length);
   t.true(valueOf(after, 'cr_image_download_bytes_total') > 0, 'attempt 2 downloaded what it resumed from');
   t.true(valueOf(after, 'cr_image_download_duration_seconds_count') >= 1);
-  // Every image attempt 2 stored was reported with its figures before its Finish (attempt 1's last ones may have died with it).
-  const storedByAttempt2 = lines.filter((l) => l.attempt === 2 && /^image \d+ stored/.test(l.text)).length;
-  t.true(storedByAttempt2 >= 1);
-  t.true(valueOf(after, 'cr_checkpoint_pause_seconds_count') >= storedByAttempt2);
-  t.is(valueOf(after, 'cr_checkpoint_pause_seconds_count'), valueOf(after, 'cr_checkpoint_commit_seconds_count'));
-  t.true(valueOf(after, 'cr_checkpoint_pause_seconds_sum') > 0);
+  // Each stored image came with what it cost its job, as its node measured it.
+  t.is(valueOf(after, 'cr_checkpoint_pause_seconds_count'), stored.length);
+  t.is(valueOf(after, 'cr_checkpoint_commit_seconds_count'), stored.length);
+  t.true(valueOf(after, 'cr_checkpoint_pause_seconds_sum') > 0 && valueOf(after, 'cr_checkpoint_commit_seconds_sum') > 0);
   t.is(valueOf(after, 'cr_checkpoints_failed_total', { stage: 'upload' }), 0);
   t.is(valueOf(after, 'cr_jobs', { state: 'succeeded' }), 1);
   t.is(valueOf(after, 'cr_jobs', { state: 'running' }), 0);

@@ -1,6 +1,5 @@
 // Original file: scheduler/proto/cr.proto
 
-import type { CheckpointFigures as _cr_v1_CheckpointFigures, CheckpointFigures__Output as _cr_v1_CheckpointFigures__Output } from '../../cr/v1/CheckpointFigures.js';
 
 export interface ReportRequest {
   'job'?: (number);
@@ -16,12 +15,8 @@ export interface ReportRequest {
    */
   'secret'?: (string);
   /**
-   * The checkpoints the job committed on the node since the last report, as the node measured
-   * them (the scheduler's metrics; docs/observability.md).
-   */
-  'checkpoints'?: (_cr_v1_CheckpointFigures)[];
-  /**
-   * Committed images of this attempt the node gave up uploading since the last report.
+   * Committed images of this attempt the node gave up uploading since the last report (the
+   * scheduler's metrics; docs/observability.md).
    */
   'checkpointsFailed'?: (number);
 }
@@ -40,12 +35,8 @@ export interface ReportRequest__Output {
    */
   'secret': (string);
   /**
-   * The checkpoints the job committed on the node since the last report, as the node measured
-   * them (the scheduler's metrics; docs/observability.md).
-   */
-  'checkpoints': (_cr_v1_CheckpointFigures__Output)[];
-  /**
-   * Committed images of this attempt the node gave up uploading since the last report.
+   * Committed images of this attempt the node gave up uploading since the last report (the
+   * scheduler's metrics; docs/observability.md).
    */
   'checkpointsFailed': (number);
 }

@@ -32,6 +32,14 @@ export interface UploadImageHeader {
    * The attempt's secret (Assignment.secret).
    */
   'secret'?: (string);
+  /**
+   * What the checkpoint cost the job, as its node measured it (for people: the dashboard's
+   * timeline); 0 when unknown. Bytes of state and region data the image holds, the job's pause
+   * in checkpoint(), and the time from the end of the pause to the durable image on the node.
+   */
+  'rawBytes'?: (number | string | Long);
+  'pauseMs'?: (number | string);
+  'commitMs'?: (number | string);
 }
 
 export interface UploadImageHeader__Output {
@@ -64,4 +72,12 @@ export interface UploadImageHeader__Output {
    * The attempt's secret (Assignment.secret).
    */
   'secret': (string);
+  /**
+   * What the checkpoint cost the job, as its node measured it (for people: the dashboard's
+   * timeline); 0 when unknown. Bytes of state and region data the image holds, the job's pause
+   * in checkpoint(), and the time from the end of the pause to the durable image on the node.
+   */
+  'rawBytes': (number);
+  'pauseMs': (number);
+  'commitMs': (number);
 }
