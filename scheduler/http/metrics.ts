@@ -2,8 +2,11 @@
 // scheduler's HTTP listener registers with its SchedulerMetrics' registry, and a listener of its
 // own for `agent --metrics` (an agent has no other HTTP server). The metric objects themselves are
 // built where the events happen: server/metrics.ts (the scheduler), agent/metrics.ts (an agent).
+import * as grpc from '@grpc/grpc-js';
 import Fastify, { type FastifyPluginAsync, type FastifyRequest } from 'fastify';
 import type { Registry } from 'prom-client';
+import { AuthError, type Authenticator } from '../server/auth.js';
+import type { SchedulerCore } from '../server/scheduler.js';
 
 export { SchedulerMetrics } from '../server/metrics.js';
 export { AgentMetrics } from '../agent/metrics.js';
@@ -28,6 +31,30 @@ export const metricsPlugin: FastifyPluginAsync<MetricsPluginOptions> = async (ap
     return reply.type(registry.contentType).header('cache-control', 'no-store').send(text);
   });
 };
+
+/**
+ * The scheduler's /metrics on its HTTP listener (serve --http registers it beside the dashboard):
+ * the core's registry with the process metrics, readable with `Authorization: Bearer TOKEN` by
+ * whoever may list the cluster's nodes (a user or admin token, checked by the scheduler's
+ * Authenticator as a ListNodes call; refusals are logged as gRPC ones are). The metrics hold no
+ * job or user data, but the listener may face the network.
+ */
+export const metricsRoutes: FastifyPluginAsync<{ core: SchedulerCore; auth: Authenticator }> = async (app, { core, auth }) => {
+  await app.register(metricsPlugin, { registry: core.metrics.withProcessMetrics().registry, authorize: (request) => mayRead(auth, request) });
+};
+
+function mayRead(auth: Authenticator, request: FastifyRequest): boolean {
+  const metadata = new grpc.Metadata();
+  const header = request.headers.authorization;
+  if (typeof header === 'string') metadata.set('authorization', header);
+  try {
+    auth.check('ListNodes', { metadata, getPeer: () => `http ${request.ip}`, emit: () => false });
+    return true;
+  } catch (err) {
+    if (err instanceof AuthError) return false;
+    throw err;
+  }
+}
 
 export interface MetricsListener {
   /** http://HOST:PORT/metrics, with the port bound (useful with port 0). */

@@ -6,7 +6,7 @@ import net from 'node:net';
 import test, { type ExecutionContext } from 'ava';
 import Fastify from 'fastify';
 import { Cluster } from '../../../scheduler/client.js';
-import { metricsPlugin, MetricsListenError, serveMetrics } from '../../../scheduler/http/metrics.js';
+import { MetricsListenError, metricsRoutes, serveMetrics } from '../../../scheduler/http/metrics.js';
 import { Authenticator } from '../../../scheduler/server/auth.js';
 import { NodeIdentity } from '../../../scheduler/server/node-identity.js';
 import { SchedulerCore } from '../../../scheduler/server/scheduler.js';
@@ -31,10 +31,12 @@ async function startScheduler(t: ExecutionContext): Promise<InProcessScheduler> 
   const tokens = new Tokens(core.db);
   const identity = new NodeIdentity(core.db);
   const log = (): void => undefined;
-  const { server, port } = await listen(core, { auth: new Authenticator({ tokens, identity, tls: false, log }), tokens, identity, ca: null, log }, '127.0.0.1', 0, null);
+  const auth = new Authenticator({ tokens, identity, tls: false, log });
+  const { server, port } = await listen(core, { auth, tokens, identity, ca: null, log }, '127.0.0.1', 0, null);
   core.start();
+  // As serve --http registers it beside the dashboard.
   const app = Fastify();
-  await app.register(metricsPlugin, { registry: core.metrics.withProcessMetrics().registry });
+  await app.register(metricsRoutes, { core, auth });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const adminToken = tokens.create('admin', 0, 'test').token;
   const address = `127.0.0.1:${port}`;
@@ -55,8 +57,8 @@ async function startAgent(t: ExecutionContext, s: InProcessScheduler, name: stri
   return cli;
 }
 
-async function scrape(url: string): Promise<Map<string, Family>> {
-  const response = await fetch(url);
+async function scrape(url: string, token: string): Promise<Map<string, Family>> {
+  const response = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
   if (response.status !== 200) throw new Error(`GET ${url}: ${response.status}`);
   if (!/^text\/plain; version=0\.0\.4/.test(response.headers.get('content-type') ?? '')) throw new Error(`content-type ${response.headers.get('content-type')}`);
   return parsePrometheusText(await response.text());
@@ -64,7 +66,7 @@ async function scrape(url: string): Promise<Map<string, Family>> {
 
 test("the scheduler's /metrics, scraped while an agent is SIGKILLed mid-run, counts the placements, the node lost, the lease expiry, the checkpoints and their bytes as the scheduler recorded them", async (t) => {
   const s = await startScheduler(t);
-  const before = await scrape(s.metricsUrl);
+  const before = await scrape(s.metricsUrl, s.adminToken);
   for (const [name, labels] of [['cr_placements_total', {}], ['cr_lease_expiries_total', {}], ['cr_checkpoints_committed_total', {}], ['cr_job_restarts_total', { reason: 'node_lost' }], ['cr_image_bytes_written_total', {}]] as const) {
     t.is(valueOf(before, name, labels), 0, `${name} starts at 0`);
   }
@@ -82,7 +84,7 @@ test("the scheduler's /metrics, scraped while an agent is SIGKILLed mid-run, cou
     const { images } = await s.admin.call('ListImages', { job: id });
     return j.state === 'running' && images.length > 0 ? j : undefined;
   });
-  const during = await scrape(s.metricsUrl);
+  const during = await scrape(s.metricsUrl, s.adminToken);
   t.is(valueOf(during, 'cr_placements_total'), 1);
   t.is(valueOf(during, 'cr_jobs', { state: 'running' }), 1);
   t.is(valueOf(during, 'cr_nodes', { state: 'alive' }), 2);
@@ -91,7 +93,7 @@ test("the scheduler's /metrics, scraped while an agent is SIGKILLed mid-run, cou
   agents.get(running.node)!.child.kill('SIGKILL');
   const done = await finished(s.admin, id);
   t.is(done.state, 'succeeded', done.errorJson);
-  const after = await scrape(s.metricsUrl);
+  const after = await scrape(s.metricsUrl, s.adminToken);
 
   // What the scheduler's own records say happened.
   const { lines } = await s.admin.call('GetLogs', { job: id, after: 0 });
@@ -122,20 +124,20 @@ test("the scheduler's /metrics, scraped while an agent is SIGKILLed mid-run, cou
   t.deepEqual([...labels].sort(), ['le', 'reason', 'stage', 'state']);
 });
 
-test('the metrics plugin answers 401 without reading the registry when its authorize hook refuses the request', async (t) => {
+test("the scheduler's /metrics answers a user or admin token, and 401 to no token, a wrong one, or an agent's", async (t) => {
   const s = await startScheduler(t);
-  const app = Fastify();
-  await app.register(metricsPlugin, { registry: s.core.metrics.registry, authorize: (request) => request.headers.authorization === 'Bearer right' });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  t.teardown(() => app.close());
-  const url = `http://127.0.0.1:${(app.server.address() as net.AddressInfo).port}/metrics`;
-  const refused = await fetch(url, { headers: { authorization: 'Bearer wrong' } });
-  t.is(refused.status, 401);
-  t.is(refused.headers.get('www-authenticate'), 'Bearer');
-  t.notRegex(await refused.text(), /cr_jobs/);
-  const allowed = await fetch(url, { headers: { authorization: 'Bearer right' } });
-  t.is(allowed.status, 200);
-  t.is(valueOf(parsePrometheusText(await allowed.text()), 'cr_jobs', { state: 'queued' }), 0);
+  const get = (authorization?: string) => fetch(s.metricsUrl, authorization === undefined ? {} : { headers: { authorization } });
+  for (const [what, header] of [['no token', undefined], ['a wrong token', 'Bearer cr_not-a-token'], ["an agent's token", `Bearer ${s.tokens.create('agent', 0, 'a').token}`]] as const) {
+    const refused = await get(header);
+    t.is(refused.status, 401, what);
+    t.is(refused.headers.get('www-authenticate'), 'Bearer');
+    t.notRegex(await refused.text(), /cr_jobs/, what);
+  }
+  for (const role of ['user', 'admin'] as const) {
+    const allowed = await get(`Bearer ${s.tokens.create(role, 0, role).token}`);
+    t.is(allowed.status, 200, role);
+    t.is(valueOf(parsePrometheusText(await allowed.text()), 'cr_jobs', { state: 'queued' }), 0);
+  }
 });
 
 test('a metrics listener whose port is taken fails with MetricsListenError naming the address', async (t) => {
