@@ -76,6 +76,53 @@ if (promtool.error === undefined && promtool.status === 0) {
     const checked = spawnSync('promtool', ['check', 'config', path.join(dir, 'prometheus.yaml')], { encoding: 'utf8' });
     t.is(checked.status, 0, checked.stdout + checked.stderr);
   });
+
+  test("promtool's rule tests: a lease expiry, failed checkpoint uploads and a restart loop fire their alerts, and quiet counters fire none", (t) => {
+    const dir = tempDir(t, 'promtool');
+    fs.copyFileSync(path.join(DIR, 'cr-alerts.yaml'), path.join(dir, 'cr-alerts.yaml'));
+    const described = new Map<string, string>();
+    for (const group of load('cr-alerts.yaml').groups) for (const rule of group.rules) described.set(rule.alert, rule.annotations.description);
+    const at = { instance: 's:8080', job: 'cr-scheduler' };
+    const series = (name: string, labels: Record<string, string>, values: string) => ({
+      series: `${name}{${Object.entries({ ...at, ...labels }).map(([k, v]) => `${k}="${v}"`).join(',')}}`,
+      values,
+    });
+    const fires = (alertname: string, labels: Record<string, string>, summary: string) => ({
+      alertname,
+      exp_alerts: [{ exp_labels: { ...at, ...labels }, exp_annotations: { summary, description: described.get(alertname) } }],
+    });
+    const tests = {
+      rule_files: ['cr-alerts.yaml'],
+      evaluation_interval: '1m',
+      tests: [
+        {
+          interval: '1m',
+          input_series: [series('cr_lease_expiries_total', {}, '0 0 1 1 1')],
+          alert_rule_test: [{ eval_time: '4m', ...fires('CrNodeMissedLease', { severity: 'warning' }, '1 node lease(s) expired in the last 10 minutes on s:8080') }],
+        },
+        {
+          interval: '1m',
+          input_series: [series('cr_checkpoints_failed_total', { stage: 'upload' }, '0 0 2 2')],
+          alert_rule_test: [{ eval_time: '3m', ...fires('CrCheckpointsFailing', { severity: 'warning', stage: 'upload' }, '2 checkpoint(s) failed to reach the scheduler s:8080 in 15 minutes') }],
+        },
+        {
+          interval: '1m',
+          input_series: [series('cr_job_restarts_total', { reason: 'node_lost' }, '0+1x40'), series('cr_job_restarts_total', { reason: 'failed' }, '0x40')],
+          alert_rule_test: [{ eval_time: '35m', ...fires('CrJobRestartLoop', { severity: 'critical', reason: 'node_lost' }, '30 job restarts (node_lost) in 30 minutes on s:8080') }],
+        },
+        {
+          interval: '1m',
+          input_series: [series('cr_lease_expiries_total', {}, '3x20'), series('cr_checkpoints_failed_total', { stage: 'upload' }, '1x20'), series('cr_job_restarts_total', { reason: 'failed' }, '0+1x5 5x15')],
+          alert_rule_test: ['CrNodeMissedLease', 'CrCheckpointsFailing', 'CrJobRestartLoop'].map((alertname) => ({ eval_time: '20m', alertname, exp_alerts: [] })),
+        },
+      ],
+    };
+    fs.writeFileSync(path.join(dir, 'tests.yaml'), stringify(tests));
+    const run = spawnSync('promtool', ['test', 'rules', path.join(dir, 'tests.yaml')], { encoding: 'utf8' });
+    t.is(run.status, 0, run.stdout + run.stderr);
+    t.regex(run.stdout, /SUCCESS/);
+  });
 } else {
+  test.skip("promtool's rule tests [promtool is not installed: Debian has it in the \"prometheus\" package]", () => undefined);
   test.skip('promtool accepts the alert rules and the example configuration [promtool is not installed: Debian has it in the "prometheus" package]', () => undefined);
 }
