@@ -200,7 +200,8 @@ export class SchedulerCore {
       }
     }
     for (const [job, attempt] of reported) sink.write({ control: { job, attempt, action: 'STALE' } });
-    if (lost.length > 0) this.metrics.restarts.inc({ reason: 'node_reconnected' }, this.jobs.requeueLost(lost, `node ${node} reconnected without it`, now).length);
+    if (lost.length > 0) this.jobs.requeueLost(lost, `node ${node} reconnected without it`, now);
+    this.metrics.restarts.inc({ reason: 'node_reconnected' }, lost.length);
     this.#log(`node ${node} connected (${slots} slot${slots === 1 ? '' : 's'}${row.draining ? ', draining' : ''}, running ${request.running?.length ?? 0})`);
     this.schedule();
     return session;
