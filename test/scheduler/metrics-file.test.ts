@@ -7,7 +7,7 @@ import test from 'ava';
 import { MetricsFileError, readMetricsFile, type CheckpointLine, type EndLine, type MetricsLine, type RestartLine, type StartLine } from '../../scheduler/metrics-file.js';
 import type { JobSummary } from '../../scheduler/metrics-summary.js';
 import { youngIntervalMs } from '../../src/policy.js';
-import { FIXTURES, resultOf, runCli, startCli, tempDir } from '../runner/helpers.js';
+import { FIXTURES, HANG_GUARD_MS, resultOf, runCli, startCli, tempDir } from '../runner/helpers.js';
 
 const TICKER = path.join(FIXTURES, 'ticker-job.mjs');
 const COUNTER = path.join(FIXTURES, 'counter-job.mjs');
@@ -23,7 +23,7 @@ test('a run killed with SIGKILL and resumed by the same command writes start, ch
   const file = path.join(dir, 'run.jsonl');
   const args = ['run', TICKER, '--args', JSON.stringify({ steps: 600, stepMs: 10, logEvery: 1e9 }), '--interval', '0.2', '--store', path.join(dir, 'store'), '--metrics-file', file, '--no-progress'];
   const first = startCli(t, args);
-  await first.waitUntil(() => linesOf(file).filter((l) => l.event === 'checkpoint').length >= 2, 'two checkpoint lines', 120_000, 20);
+  await first.waitUntil(() => linesOf(file).filter((l) => l.event === 'checkpoint').length >= 2, 'two checkpoint lines', HANG_GUARD_MS, 20);
   const killedAt = Date.now();
   first.child.kill('SIGKILL');
   await first.exit;
