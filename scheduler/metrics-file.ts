@@ -8,7 +8,7 @@
 // restores. Each line is one write(2) with O_APPEND: a kill cannot leave half a line, and the
 // reader passes over a torn last line (a machine that failed mid-write) with a note.
 import fs from 'node:fs';
-import type { RunEvent, RunOutcome } from '../src/runner/runner.js';
+import type { RunEvent, RunOutcome } from '../src/internal.js';
 
 export const METRICS_FILE_VERSION = 1;
 /** How often a live run renews the file's modification time. */

@@ -1,7 +1,7 @@
 // What `cr-scheduler report` says about a metrics file (metrics-file.ts), per job: its
 // checkpoints and what they cost, the work its failures lost, and the checkpoint interval Young's
 // formula suggests from the two. One function decides every figure; the command only prints.
-import { youngIntervalMs } from '../src/policy.js';
+import { youngIntervalMs } from '../src/internal.js';
 import type { MetricsLine } from './metrics-file.js';
 
 export interface JobSummary {

@@ -5,7 +5,7 @@ import { printable } from '../escape.js';
 import { readMetricsFile } from '../metrics-file.js';
 import { summarize, type JobSummary } from '../metrics-summary.js';
 import { formatBytes, formatMs, plural, toJson, UsageError } from '../output.js';
-import { MIN_YOUNG_INTERVAL_MS } from '../../src/policy.js';
+import { MIN_YOUNG_INTERVAL_MS } from '../../src/internal.js';
 
 export function reportCommand(): Command {
   return new Command('report')

@@ -6,7 +6,7 @@ import path from 'node:path';
 import test from 'ava';
 import { MetricsFileError, readMetricsFile, type CheckpointLine, type EndLine, type MetricsLine, type RestartLine, type StartLine } from '../../scheduler/metrics-file.js';
 import type { JobSummary } from '../../scheduler/metrics-summary.js';
-import { youngIntervalMs } from '../../src/policy.js';
+import { youngIntervalMs } from '../../src/internal.js';
 import { FIXTURES, HANG_GUARD_MS, resultOf, runCli, startCli, tempDir } from '../runner/helpers.js';
 
 const TICKER = path.join(FIXTURES, 'ticker-job.mjs');
