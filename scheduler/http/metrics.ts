@@ -43,12 +43,12 @@ export const metricsRoutes: FastifyPluginAsync<{ core: SchedulerCore; auth: Auth
   await app.register(metricsPlugin, { registry: core.metrics.withProcessMetrics().registry, authorize: (request) => mayRead(auth, request) });
 };
 
-function mayRead(auth: Authenticator, request: FastifyRequest): boolean {
+async function mayRead(auth: Authenticator, request: FastifyRequest): Promise<boolean> {
   const metadata = new grpc.Metadata();
   const header = request.headers.authorization;
   if (typeof header === 'string') metadata.set('authorization', header);
   try {
-    auth.check('ListNodes', { metadata, getPeer: () => `http ${request.ip}`, emit: () => false });
+    await auth.check('ListNodes', { metadata, getPeer: () => `http ${request.ip}`, emit: () => false });
     return true;
   } catch (err) {
     if (err instanceof AuthError) return false;

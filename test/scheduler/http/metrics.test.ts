@@ -27,7 +27,7 @@ interface InProcessScheduler {
 
 /** What `serve` sets up, in this process: the core, gRPC on a free loopback port, /metrics on another. */
 async function startScheduler(t: ExecutionContext): Promise<InProcessScheduler> {
-  const core = new SchedulerCore({ dataDir: tempDir(t, 'metrics-scheduler'), leaseTimeoutMs: TEST_LEASE_S * 1000 });
+  const core = await SchedulerCore.open({ dataDir: tempDir(t, 'metrics-scheduler'), leaseTimeoutMs: TEST_LEASE_S * 1000 });
   const tokens = new Tokens(core.db);
   const identity = new NodeIdentity(core.db);
   const log = (): void => undefined;
@@ -38,21 +38,21 @@ async function startScheduler(t: ExecutionContext): Promise<InProcessScheduler> 
   const app = Fastify();
   await app.register(metricsRoutes, { core, auth });
   await app.listen({ host: '127.0.0.1', port: 0 });
-  const adminToken = tokens.create('admin', 0, 'test').token;
+  const adminToken = (await tokens.create('admin', 0, 'test')).token;
   const address = `127.0.0.1:${port}`;
   const admin = new Cluster(address, { token: adminToken });
   t.teardown(async () => {
     admin.close();
     await app.close();
     await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-    core.close();
+    await core.close();
   });
   const bound = app.server.address() as net.AddressInfo;
   return { core, address, admin, adminToken, tokens, metricsUrl: `http://127.0.0.1:${bound.port}/metrics` };
 }
 
 async function startAgent(t: ExecutionContext, s: InProcessScheduler, name: string): Promise<CliProcess> {
-  const cli = startCli(t, ['agent', '--scheduler', s.address, '--name', name, '--slots', '1', '--work', tempDir(t, `agent-${name}`)], { CR_TOKEN: s.tokens.create('agent', 0, name).token });
+  const cli = startCli(t, ['agent', '--scheduler', s.address, '--name', name, '--slots', '1', '--work', tempDir(t, `agent-${name}`)], { CR_TOKEN: (await s.tokens.create('agent', 0, name)).token });
   await cli.waitForStderr(/registered with the scheduler/);
   return cli;
 }
@@ -127,14 +127,14 @@ test("the scheduler's /metrics, scraped while an agent is SIGKILLed mid-run, cou
 test("the scheduler's /metrics answers a user or admin token, and 401 to no token, a wrong one, or an agent's", async (t) => {
   const s = await startScheduler(t);
   const get = (authorization?: string) => fetch(s.metricsUrl, authorization === undefined ? {} : { headers: { authorization } });
-  for (const [what, header] of [['no token', undefined], ['a wrong token', 'Bearer cr_not-a-token'], ["an agent's token", `Bearer ${s.tokens.create('agent', 0, 'a').token}`]] as const) {
+  for (const [what, header] of [['no token', undefined], ['a wrong token', 'Bearer cr_not-a-token'], ["an agent's token", `Bearer ${(await s.tokens.create('agent', 0, 'a')).token}`]] as const) {
     const refused = await get(header);
     t.is(refused.status, 401, what);
     t.is(refused.headers.get('www-authenticate'), 'Bearer');
     t.notRegex(await refused.text(), /cr_jobs/, what);
   }
   for (const role of ['user', 'admin'] as const) {
-    const allowed = await get(`Bearer ${s.tokens.create(role, 0, role).token}`);
+    const allowed = await get(`Bearer ${(await s.tokens.create(role, 0, role)).token}`);
     t.is(allowed.status, 200, role);
     t.is(valueOf(parsePrometheusText(await allowed.text()), 'cr_jobs', { state: 'queued' }), 0);
   }
