@@ -17,6 +17,7 @@ import type { Assignment__Output, FinishRequest, ImageRef__Output } from '../pro
 import { fetchCode } from './code.js';
 import { JobProcess, type JobIsolation } from './job-host.js';
 import { giveToJob } from './run-as.js';
+import type { AgentMetrics } from './metrics.js';
 import { Reporter } from './reporter.js';
 import { downloadImage, uploadImage } from './transfer.js';
 
@@ -33,6 +34,8 @@ export interface AttemptContext {
   keyFile: string;
   isolation: JobIsolation;
   log: (line: string) => void;
+  /** This node's metrics (metrics.ts). */
+  metrics?: AgentMetrics | null;
 }
 
 /** Images kept in an attempt's local store: enough that none is pruned before it is uploaded. */
@@ -158,6 +161,7 @@ export class Attempt {
             this.#reporter.log(`[cr] warning: ${event.message}`);
             break;
           case 'checkpoint':
+            this.#ctx.metrics?.checkpoint(event.info);
             this.#queueUpload(event.info);
             break;
           default:
@@ -201,7 +205,9 @@ export class Attempt {
     const fetch = async (image: ImageRef__Output): Promise<void> => {
       const file = path.join(storeDir, job, `${String(image.sequence).padStart(8, '0')}.crimg`);
       try {
+        const downloadStarted = performance.now();
         await this.#retrying(() => downloadImage(this.#ctx.lanes(), a.job, image.sequence, image.sha256, file, { attempt: a.attempt, secret: a.secret }));
+        this.#ctx.metrics?.transferred('download', image.bytes, performance.now() - downloadStarted);
         const reader = ImageReader.open(file, { codec, key, expect: { job, sequence: image.sequence } });
         try {
           reader.verifyStored();
@@ -248,18 +254,30 @@ export class Attempt {
         return;
       }
       let reply;
+      const uploadStarted = performance.now();
       try {
         reply = await this.#retrying(() =>
           uploadImage(this.#ctx.lanes(), { job: this.job, attempt: this.attempt, sequence: info.sequence, node: this.#ctx.node, secret: this.#assignment.secret, file: info.file, stats: { rawBytes: info.rawBytes, pauseMs: info.pauseMs, commitMs: info.commitMs } }, undefined, this.#ctx.departure()),
         );
       } catch (err) {
         // The attempt goes on; its next image is uploaded (the scheduler keeps what it has).
+        this.#failedUpload();
         this.#reporter.log(`[cr] warning: image ${info.sequence} could not be uploaded: ${(err as Error).message}`);
         return;
       }
+      if (reply.accepted) this.#ctx.metrics?.transferred('upload', info.bytes, performance.now() - uploadStarted);
       if (reply.stale) this.abandon(`the scheduler refused image ${info.sequence}: ${reply.reason}`);
-      else if (!reply.accepted) this.#reporter.log(`[cr] warning: the scheduler refused image ${info.sequence}: ${reply.reason}`);
+      else if (!reply.accepted) {
+        this.#failedUpload();
+        this.#reporter.log(`[cr] warning: the scheduler refused image ${info.sequence}: ${reply.reason}`);
+      }
     });
+  }
+
+  /** A committed image that will not reach the scheduler: counted here and reported there. */
+  #failedUpload(): void {
+    this.#ctx.metrics?.uploadFailures.inc();
+    this.#reporter.checkpointFailed();
   }
 
   async #finish(outcome: RunOutcome, as?: 'UNSTARTED'): Promise<void> {
