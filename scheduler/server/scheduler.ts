@@ -14,6 +14,7 @@ import type {
   ReportRequest__Output as ReportRequest,
   SubmitRequest__Output as SubmitRequest,
 } from '../proto/types.js';
+import type { SharedStore } from '../images/store.js';
 import { AttemptGuard } from './attempt-guard.js';
 import { openDb, type Db } from './db.js';
 import { basesOf, ImageStore, type UploadHeader, type UploadResult } from './images.js';
@@ -49,6 +50,10 @@ export interface SchedulerCoreOptions {
   keepFinishedMs?: number;
   /** Free space wanted on the data directory's disk before new work is taken again after it was full (storage.ts). */
   storageReserveBytes?: number;
+  /** The shared image store agents write images to and read them from (`--images`); default none: over gRPC to <data>/images. */
+  sharedImages?: SharedStore | null;
+  /** Its S3-compatible endpoint, told to agents with its location (`--images-endpoint`). */
+  sharedImagesEndpoint?: string;
 }
 
 /** A refusal the service maps to a gRPC status; its message says what to do. */
@@ -77,6 +82,7 @@ export class SchedulerCore {
   readonly storage: StorageHealth;
   readonly retention: Retention;
   readonly #log: (line: string) => void;
+  readonly #sharedEndpoint: string;
   #timer: NodeJS.Timeout | null = null;
   #lastSweep = 0;
   #placing = false;
@@ -99,7 +105,10 @@ export class SchedulerCore {
       rateWindowMs: options.uploadRateWindowMs,
       room: (bytes) => this.storage.room(bytes, () => this.sweep()),
       diskError: (err) => this.storage.noticed(err, 'storing an image'),
+      shared: options.sharedImages ?? null,
+      log: this.#log,
     });
+    this.#sharedEndpoint = options.sharedImagesEndpoint ?? '';
     this.retention = new Retention(this.db, this.images, options.keepFinishedMs);
     this.leases = new Leases(options.leaseTimeoutMs);
     this.attempts = new AttemptGuard(this.db, this.jobs, this.#log);
@@ -169,6 +178,7 @@ export class SchedulerCore {
     if (this.#timer) clearInterval(this.#timer);
     for (const lease of this.leases.connected()) lease.sink?.end();
     this.images.close();
+    this.images.shared?.close();
     this.db.close();
   }
 
@@ -183,7 +193,8 @@ export class SchedulerCore {
     const previous = this.leases.open(node, session, sink, slots, now);
     previous?.sink?.end();
     const row = this.nodes.register(node, slots, now);
-    sink.write({ registered: { session, imageKey: this.images.key, leaseTimeoutMs: this.leases.timeoutMs, heartbeatIntervalMs: Math.max(50, Math.floor(this.leases.timeoutMs / 4)) } });
+    const store = this.images.shared ? { imageStore: this.images.shared.location, imageStoreEndpoint: this.#sharedEndpoint } : {};
+    sink.write({ registered: { session, imageKey: this.images.key, leaseTimeoutMs: this.leases.timeoutMs, heartbeatIntervalMs: Math.max(50, Math.floor(this.leases.timeoutMs / 4)), ...store } });
     // Reconcile what the agent runs with what the database says runs there.
     const reported = new Map((request.running ?? []).map((r) => [r.job ?? 0, r.attempt ?? 0]));
     const lost: { id: number; attempt: number }[] = [];
@@ -263,7 +274,7 @@ export class SchedulerCore {
     return this.jobs.report(request.job ?? 0, request.attempt ?? 0, progress, request.message || null, (request.logs ?? []).map(cutLogLine), now);
   }
 
-  finish(request: Omit<FinishRequest, 'secret'>, now = Date.now()): boolean {
+  finish(request: Omit<FinishRequest, 'secret' | 'unusableImages'> & { unusableImages?: number[] }, now = Date.now()): boolean {
     let finish: Finish;
     switch (request.outcome) {
       case 'SUCCEEDED': {
@@ -294,7 +305,19 @@ export class SchedulerCore {
       default:
         throw new SchedulerError('INVALID_ARGUMENT', `unknown outcome ${String(request.outcome)}`);
     }
-    const effect = this.jobs.finish(request.job ?? 0, request.attempt ?? 0, finish, now);
+    const job = request.job ?? 0;
+    const unusable = request.outcome === 'UNSTARTED' ? (request.unusableImages ?? []) : [];
+    // The one fallback: the images the attempt found missing or damaged are forgotten (records,
+    // then objects), so the next plan is the newest image left that it can restore.
+    if (unusable.length > 0 && this.jobs.isCurrent(job, request.attempt ?? 0)) {
+      const { removed } = this.images.remove(job, unusable);
+      if (removed.length > 0) {
+        const numbers = removed.map((r) => r.sequence).join(', ');
+        this.jobs.event(job, request.attempt ?? 0, 'event', `image${removed.length === 1 ? '' : 's'} ${numbers} could not be used (missing or damaged in store): forgotten; the next attempt restores from the image before`, now);
+        this.#log(`job ${job}: image${removed.length === 1 ? '' : 's'} ${numbers} missing or damaged in the store, forgotten`);
+      }
+    }
+    const effect = this.jobs.finish(job, request.attempt ?? 0, finish, now);
     if (effect !== 'stale') this.schedule();
     return effect !== 'stale';
   }
@@ -313,10 +336,13 @@ export class SchedulerCore {
         if (!this.storage.noticed(err, 'recording an image\'s event')) throw err;
       }
     };
-    return this.images.receive(header, parts, () => this.jobs.isCurrent(header.job, header.attempt), stored);
+    const isCurrent = (): boolean => this.jobs.isCurrent(header.job, header.attempt);
+    if (header.storedSha256) return this.images.record({ ...header, storedSha256: header.storedSha256 }, isCurrent, stored);
+    return this.images.receive(header, parts, isCurrent, stored);
   }
 
   imageFile(job: number, sequence: number): string {
+    if (this.images.shared) throw new SchedulerError('FAILED_PRECONDITION', `images are in the shared image store ${this.images.shared.location}: agents read them there`);
     if (!this.images.list(job).some((r) => r.sequence === sequence)) throw new SchedulerError('NOT_FOUND', `job ${job} has no image ${sequence}`);
     return this.images.file(job, sequence);
   }
@@ -355,7 +381,6 @@ export class SchedulerCore {
 
   #assignment(job: JobRow): Assignment {
     const plan = this.images.restorePlan(job.id);
-    const inPlan = new Set(plan.map((r) => r.sequence));
     const ref = (r: { sequence: number; bytes: number; sha256: string }) => ({ sequence: r.sequence, bytes: r.bytes, sha256: r.sha256 });
     return {
       job: job.id,
@@ -366,7 +391,6 @@ export class SchedulerCore {
       intervalMs: job.interval_ms,
       fullEvery: job.full_every,
       images: plan.map(ref),
-      fallback: this.images.list(job.id).filter((r) => !inPlan.has(r.sequence)).map(ref),
     };
   }
 

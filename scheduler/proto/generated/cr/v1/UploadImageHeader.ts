@@ -32,6 +32,12 @@ export interface UploadImageHeader {
    * The attempt's secret (Assignment.secret).
    */
   'secret'?: (string);
+  /**
+   * Set when the image is already in the shared image store (Registered.image_store), under its
+   * attempt's name, with this sha256: the stream is this header alone. The scheduler records it
+   * after checking its size, tag and manifest from the store.
+   */
+  'storedSha256'?: (string);
 }
 
 export interface UploadImageHeader__Output {
@@ -64,4 +70,10 @@ export interface UploadImageHeader__Output {
    * The attempt's secret (Assignment.secret).
    */
   'secret': (string);
+  /**
+   * Set when the image is already in the shared image store (Registered.image_store), under its
+   * attempt's name, with this sha256: the stream is this header alone. The scheduler records it
+   * after checking its size, tag and manifest from the store.
+   */
+  'storedSha256': (string);
 }

@@ -1,0 +1,183 @@
+// A shared image store in a POSIX directory every node mounts (NFS, Lustre, GPFS, or a local
+// disk for one machine). A write goes to a temp name beside its object, is fsynced, then linked
+// to its name (link, unlike rename, refuses to replace an object that exists) and the directory
+// fsynced: a crash at any point leaves either no object or the whole one.
+import { createHash, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { fsyncDir } from '../../src/store/durable.js';
+import { checkName, SharedStoreError, type SharedStore } from './store.js';
+
+/** Bytes read and written per step of a copy. */
+const COPY_BYTES = 4 << 20;
+
+export class DirectoryStore implements SharedStore {
+  readonly location: string;
+
+  private constructor(readonly dir: string) {
+    this.location = dir;
+  }
+
+  /** The store at `dir`, which must exist and be a directory (it is shared: cr does not create its mount point). */
+  static open(dir: string): DirectoryStore {
+    const resolved = path.resolve(dir);
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(resolved);
+    } catch (err) {
+      throw new SharedStoreError('CR_IMAGE_STORE_LOCATION', `image store ${resolved} cannot be used: ${(err as Error).message}; create the directory (on storage every node mounts) or name another with --images`);
+    }
+    if (!stat.isDirectory()) throw new SharedStoreError('CR_IMAGE_STORE_LOCATION', `image store ${resolved} is not a directory; name a directory every node mounts with --images`);
+    return new DirectoryStore(resolved);
+  }
+
+  #path(name: string): string {
+    checkName(name);
+    return path.join(this.dir, name);
+  }
+
+  async put(name: string, file: string): Promise<{ bytes: number; sha256: string }> {
+    const target = this.#path(name);
+    const dir = path.dirname(target);
+    const temp = path.join(dir, `.${path.basename(target)}.${randomUUID()}.tmp`);
+    let written: { bytes: number; sha256: string };
+    try {
+      await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+      written = await copy(file, temp, 'wx', true);
+      try {
+        // link, not rename: an object is never replaced.
+        await fsp.link(temp, target);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        // The same bytes are a retry of this put (its reply was lost); other bytes are refused.
+        const existing = await hashFile(target);
+        if (existing !== written.sha256) throw new SharedStoreError('CR_IMAGE_STORE_EXISTS', `${name} is already in image store ${this.dir} with other bytes; images are never replaced`);
+      }
+      await fsp.unlink(temp);
+      await fsyncDir(dir);
+    } catch (err) {
+      await fsp.rm(temp, { force: true }).catch(() => undefined);
+      throw failure(err, `writing ${name} to image store ${this.dir}`);
+    }
+    return written;
+  }
+
+  async fetch(name: string, file: string): Promise<{ bytes: number; sha256: string }> {
+    const source = this.#path(name);
+    const temp = `${file}.${randomUUID()}.fetch`;
+    try {
+      await fsp.mkdir(path.dirname(file), { recursive: true });
+      const got = await copy(source, temp, 'wx', false);
+      await fsp.rename(temp, file);
+      return got;
+    } catch (err) {
+      await fsp.rm(temp, { force: true }).catch(() => undefined);
+      throw failure(err, `reading ${name} from image store ${this.dir}`);
+    }
+  }
+
+  async size(name: string): Promise<number | null> {
+    try {
+      const stat = await fsp.stat(this.#path(name));
+      return stat.isFile() ? stat.size : null;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw failure(err, `looking for ${name} in image store ${this.dir}`);
+    }
+  }
+
+  async read(name: string, position: number, length: number): Promise<Buffer> {
+    let handle: fsp.FileHandle | null = null;
+    try {
+      handle = await fsp.open(this.#path(name), 'r');
+      const buffer = Buffer.alloc(length);
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      return buffer.subarray(0, done);
+    } catch (err) {
+      throw failure(err, `reading ${name} from image store ${this.dir}`);
+    } finally {
+      await handle?.close();
+    }
+  }
+
+  async remove(names: readonly string[]): Promise<void> {
+    const dirs = new Set<string>();
+    for (const name of names) {
+      const file = this.#path(name);
+      try {
+        await fsp.unlink(file);
+        dirs.add(path.dirname(file));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw failure(err, `removing ${name} from image store ${this.dir}`);
+      }
+    }
+    for (const dir of dirs) await fsyncDir(dir);
+  }
+
+  async removeAll(prefix: string): Promise<void> {
+    try {
+      await fsp.rm(this.#path(prefix), { recursive: true, force: true });
+      await fsyncDir(this.dir);
+    } catch (err) {
+      throw failure(err, `removing ${prefix} from image store ${this.dir}`);
+    }
+  }
+
+  close(): void {}
+}
+
+function failure(err: unknown, what: string): SharedStoreError {
+  if (err instanceof SharedStoreError) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  return new SharedStoreError(code === 'ENOENT' && what.startsWith('reading') ? 'CR_IMAGE_STORE_MISSING' : 'CR_IMAGE_STORE_FAILED', `${what}: ${(err as Error).message}`, { cause: err });
+}
+
+/**
+ * Copies `from` to a new file `to` (flags 'wx': never through a planted link), hashing the bytes
+ * as they pass; `durable` fsyncs it before returning. The next read runs while a write is under way.
+ */
+async function copy(from: string, to: string, flags: string, durable: boolean): Promise<{ bytes: number; sha256: string }> {
+  const source = await fsp.open(from, 'r');
+  let target: fsp.FileHandle | null = null;
+  try {
+    target = await fsp.open(to, flags, 0o600);
+    const hash = createHash('sha256');
+    const buffers = [Buffer.allocUnsafe(COPY_BYTES), Buffer.allocUnsafe(COPY_BYTES)];
+    let bytes = 0;
+    let writing: Promise<unknown> = Promise.resolve();
+    for (let i = 0; ; i++) {
+      const buffer = buffers[i % 2]!;
+      const { bytesRead } = await source.read(buffer, 0, buffer.length, bytes);
+      await writing;
+      if (bytesRead === 0) break;
+      const chunk = buffer.subarray(0, bytesRead);
+      hash.update(chunk);
+      writing = writeAll(target, chunk, bytes);
+      bytes += bytesRead;
+    }
+    if (durable) await target.sync();
+    return { bytes, sha256: hash.digest('hex') };
+  } finally {
+    await target?.close();
+    await source.close();
+  }
+}
+
+async function writeAll(handle: fsp.FileHandle, chunk: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < chunk.length; ) {
+    const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+export async function hashFile(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: COPY_BYTES })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
