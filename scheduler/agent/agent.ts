@@ -11,6 +11,9 @@ import { AGENT_RECONNECT_MAX_MS } from '../names.js';
 import type { ClientCredentials } from '../credentials.js';
 import { schedulerClient, transferClients, unary, type SchedulerClient } from '../proto/load.js';
 import type { Command__Output } from '../proto/types.js';
+import { LocalLevel } from './local-level.js';
+import { openSharedStore } from '../images/open.js';
+import type { SharedStore } from '../images/store.js';
 import { Attempt } from './attempt.js';
 import { linkPackage } from './code.js';
 import type { JobIsolation } from './job-host.js';
@@ -41,6 +44,10 @@ export class Agent {
   readonly #log: (line: string) => void;
   readonly #attempts = new Map<number, Attempt>();
   readonly #keyFile: string;
+  /** This node's copies of its jobs' latest images (<work>/images). */
+  readonly #local: LocalLevel;
+  /** The shared image store the scheduler named at registration, opened once per location. */
+  #shared: { location: string; endpoint: string; store: Promise<SharedStore | null> } | null = null;
   #call: grpc.ClientReadableStream<Command__Output> | null = null;
   #session: string | null = null;
   #heartbeat: NodeJS.Timeout | null = null;
@@ -66,6 +73,7 @@ export class Agent {
     this.#lanes = transferClients(options.scheduler, options.credentials);
     this.#log = options.log ?? (() => undefined);
     this.#keyFile = path.join(options.workDir, 'image.key');
+    this.#local = new LocalLevel(path.join(options.workDir, 'images'));
     this.registered = new Promise((resolve) => (this.#onRegistered = resolve));
     this.refused = new Promise((resolve) => (this.#onRefused = resolve));
     // Attempts of an earlier agent process in this directory died with it: their files are litter.
@@ -178,6 +186,7 @@ export class Agent {
         fs.writeFileSync(temp, r.imageKey as Buffer, { mode: 0o600 });
         fs.renameSync(temp, this.#keyFile);
         this.#session = r.session;
+        this.#useStore(r.imageStore, r.imageStoreEndpoint);
         this.#reconnectMaxMs = Math.max(RECONNECT_MS, Math.min(AGENT_RECONNECT_MAX_MS, Math.floor(r.leaseTimeoutMs / 3)));
         this.#startHeartbeat(r.heartbeatIntervalMs);
         this.#log(`registered with the scheduler at ${this.#options.scheduler} as node ${this.#options.name} (${this.#options.slots} slots)`);
@@ -190,7 +199,8 @@ export class Agent {
         if (current?.attempt === a.attempt) break;
         current?.abandon(`attempt ${a.attempt} replaces it`);
         const isolation = this.#options.isolation ?? { runAs: null, hidden: [this.#options.workDir] };
-        const attempt = new Attempt({ client: this.#client, lanes: this.#lanes, node: this.#options.name, workDir: this.#options.workDir, keyFile: this.#keyFile, isolation, log: this.#log }, a);
+        const context = { client: this.#client, lanes: this.#lanes, node: this.#options.name, workDir: this.#options.workDir, keyFile: this.#keyFile, isolation, log: this.#log };
+        const attempt = new Attempt({ ...context, shared: this.#shared?.store ?? Promise.resolve(null), sharedNamed: this.#shared !== null, local: this.#local }, a);
         this.#attempts.set(a.job, attempt);
         this.#log(`job ${a.job} "${a.name}" attempt ${a.attempt}: starting${a.images.length > 0 ? ` from image ${a.images[a.images.length - 1]!.sequence}` : ''}`);
         void attempt.done.then(() => {
@@ -213,6 +223,26 @@ export class Agent {
       default:
         break;
     }
+  }
+
+  /** Opens the shared image store the scheduler named (none: images go over gRPC). */
+  #useStore(location: string, endpoint: string): void {
+    if ((this.#shared?.location ?? '') === location && (this.#shared?.endpoint ?? '') === endpoint) return;
+    void this.#shared?.store.then((s) => s?.close());
+    this.#shared = null;
+    if (!location) return;
+    const store = openSharedStore(location, endpoint ? { endpoint } : {}).then(
+      (s) => {
+        this.#log(`images go to the shared image store ${location}${endpoint ? ` (endpoint ${endpoint})` : ''}`);
+        return s;
+      },
+      (err: Error) => {
+        // Without it, this node's jobs cannot store or read images: their attempts end unstarted, saying why.
+        this.#log(`the scheduler's image store ${location} cannot be used on this node: ${err.message}`);
+        return null;
+      },
+    );
+    this.#shared = { location, endpoint, store };
   }
 
   #startHeartbeat(intervalMs: number): void {

@@ -44,7 +44,7 @@ export class DirectoryStore implements SharedStore {
     let written: { bytes: number; sha256: string };
     try {
       await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-      written = await copy(file, temp, 'wx', true);
+      written = await copyHashed(file, temp, 'wx', true);
       try {
         // link, not rename: an object is never replaced.
         await fsp.link(temp, target);
@@ -68,7 +68,7 @@ export class DirectoryStore implements SharedStore {
     const temp = `${file}.${randomUUID()}.fetch`;
     try {
       await fsp.mkdir(path.dirname(file), { recursive: true });
-      const got = await copy(source, temp, 'wx', false);
+      const got = await copyHashed(source, temp, 'wx', false);
       await fsp.rename(temp, file);
       return got;
     } catch (err) {
@@ -142,7 +142,7 @@ function failure(err: unknown, what: string): SharedStoreError {
  * Copies `from` to a new file `to` (flags 'wx': never through a planted link), hashing the bytes
  * as they pass; `durable` fsyncs it before returning. The next read runs while a write is under way.
  */
-async function copy(from: string, to: string, flags: string, durable: boolean): Promise<{ bytes: number; sha256: string }> {
+export async function copyHashed(from: string, to: string, flags: string, durable: boolean): Promise<{ bytes: number; sha256: string }> {
   const source = await fsp.open(from, 'r');
   let target: fsp.FileHandle | null = null;
   try {

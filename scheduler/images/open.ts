@@ -1,11 +1,14 @@
 // Which shared image store a location names: s3://… is S3-compatible object storage, anything
-// else a directory every node mounts.
+// else a directory every node mounts. The AWS SDK is loaded only for an S3 store (it takes a
+// noticeable fraction of a second to load, which every agent and `serve` would pay otherwise).
 import { DirectoryStore } from './directory.js';
-import { S3Store, type S3StoreOptions } from './s3.js';
+import type { S3StoreOptions } from './s3.js';
 import type { SharedStore } from './store.js';
 
-export interface OpenStoreOptions extends S3StoreOptions {}
+export type OpenStoreOptions = S3StoreOptions;
 
-export function openSharedStore(location: string, options: OpenStoreOptions = {}): SharedStore {
-  return location.startsWith('s3://') ? S3Store.open(location, options) : DirectoryStore.open(location);
+export async function openSharedStore(location: string, options: OpenStoreOptions = {}): Promise<SharedStore> {
+  if (!location.startsWith('s3://')) return DirectoryStore.open(location);
+  const { S3Store } = await import('./s3.js');
+  return S3Store.open(location, options);
 }

@@ -338,6 +338,7 @@ export class SchedulerCore {
     };
     const isCurrent = (): boolean => this.jobs.isCurrent(header.job, header.attempt);
     if (header.storedSha256) return this.images.record({ ...header, storedSha256: header.storedSha256 }, isCurrent, stored);
+    if (this.images.shared) return { accepted: false, stale: false, reason: `this scheduler keeps images in the shared image store ${this.images.shared.location}: write the image there and record it` };
     return this.images.receive(header, parts, isCurrent, stored);
   }
 
@@ -381,7 +382,7 @@ export class SchedulerCore {
 
   #assignment(job: JobRow): Assignment {
     const plan = this.images.restorePlan(job.id);
-    const ref = (r: { sequence: number; bytes: number; sha256: string }) => ({ sequence: r.sequence, bytes: r.bytes, sha256: r.sha256 });
+    const ref = (r: { sequence: number; bytes: number; sha256: string; attempt: number }) => ({ sequence: r.sequence, bytes: r.bytes, sha256: r.sha256, attempt: r.attempt });
     return {
       job: job.id,
       attempt: job.attempt,
