@@ -205,6 +205,7 @@ export class Attempt {
       await this.#finish(outcome);
     } catch (err) {
       if (this.#abandoned) return;
+      if (err instanceof UnusableImage) this.#reporter.log(`[cr] warning: image ${err.sequence} could not be used: ${err.message}`);
       await this.#reporter.flush();
       const error = { name: 'Error', code: null, message: (err as Error).message, stack: (err as Error).stack ?? null };
       // Code or images could not be fetched: not the job's error, so it must not spend a retry.

@@ -313,7 +313,7 @@ export class SchedulerCore {
       const { removed } = this.images.remove(job, unusable);
       if (removed.length > 0) {
         const numbers = removed.map((r) => r.sequence).join(', ');
-        this.jobs.event(job, request.attempt ?? 0, 'event', `image${removed.length === 1 ? '' : 's'} ${numbers} could not be used (missing or damaged in store): forgotten; the next attempt restores from the image before`, now);
+        this.jobs.event(job, request.attempt ?? 0, 'event', `image${removed.length === 1 ? '' : 's'} ${numbers} could not be used (missing or damaged where stored): forgotten, falling back to an older image`, now);
         this.#log(`job ${job}: image${removed.length === 1 ? '' : 's'} ${numbers} missing or damaged in the store, forgotten`);
       }
     }
