@@ -1,0 +1,53 @@
+// Images in S3-compatible object storage (serve --images s3://…), against a real S3-protocol
+// server: agents write multipart images straight to it, the scheduler records each from its
+// checked manifest (bases included), and an image missing at restore makes the scheduler fall
+// back to the image before it, recorded as an event, with no retry spent and the uninterrupted result.
+import test from 'ava';
+import { tempDir, uninterruptedResult } from '../../runner/helpers.js';
+import { DEFAULT_PART_BYTES, S3Store } from '../../../scheduler/images/s3.js';
+import { objectName } from '../../../scheduler/images/store.js';
+import { CLUSTER_JOB, client, finished, job, startScheduler, submit, waitFor } from '../helpers.js';
+import { logText, startAgentIn } from '../images/cluster.js';
+import { BUCKET, S3_ENV, startS3 } from '../images/s3-server.js';
+
+test('With an S3 store, images larger than one part go to it from the agent, and one missing at restore makes the scheduler fall back to the image before it.', async (t) => {
+  const s3 = await startS3(t);
+  const location = `s3://${BUCKET}/cr`;
+  // 8 MiB of region that does not compress: the full image is larger than one part. Attempt 1 holds at step 100.
+  const args = { steps: 200, stepMs: 5, length: 1 << 20, holdAt: 100, holdAttempts: 1, noise: true };
+  const expected = uninterruptedResult(CLUSTER_JOB, { steps: 200, stepMs: 0, length: 1 << 20, noise: true });
+  const scheduler = await startScheduler(t, { extra: ['--images', location, '--images-endpoint', s3.endpoint], env: S3_ENV });
+  const cluster = client(t, scheduler.address);
+  const a = await startAgentIn(t, scheduler.address, 'a', tempDir(t, 'agent-a'), S3_ENV);
+  const id = await submit(t, scheduler.address, CLUSTER_JOB, args, ['--interval', '3600', '--retries', '0']);
+  await waitFor('attempt 1 to hold', async () => ((await job(cluster, id)).message === 'step 100' ? true : undefined));
+  for (const n of [1, 2]) {
+    await cluster.call('Checkpoint', { job: id });
+    await waitFor(`image ${n}`, async () => ((await cluster.call('ListImages', { job: id })).images.length === n ? true : undefined));
+  }
+  const images = (await cluster.call('ListImages', { job: id })).images;
+  t.true(Number(images[0]!.bytes) > DEFAULT_PART_BYTES, `image 1 is ${images[0]!.bytes} bytes, more than one part`);
+  t.deepEqual(images[1]!.bases, [images[0]!.sequence], "the record's bases are those of the image's checked manifest");
+
+  a.child.kill('SIGKILL');
+  await a.exit;
+  // The newest image is lost from the store.
+  Object.assign(process.env, S3_ENV);
+  const store = S3Store.open(location, { endpoint: s3.endpoint });
+  t.teardown(() => store.close());
+  const lost = images[1]!;
+  await store.remove([objectName(id, lost.sequence, lost.attempt)]);
+  t.is(await store.size(objectName(id, lost.sequence, lost.attempt)), null);
+  await startAgentIn(t, scheduler.address, 'b', tempDir(t, 'agent-b'), S3_ENV);
+
+  const done = await finished(cluster, id);
+  t.is(done.state, 'succeeded', done.errorJson);
+  t.deepEqual(JSON.parse(done.resultJson), await expected);
+  t.is(done.retriesUsed, 0, 'neither the lost node nor the missing image spent a retry');
+  const text = logText((await cluster.call('GetLogs', { job: id, after: 0 })).lines);
+  t.regex(text, new RegExp(`image ${lost.sequence} could not be used: .*not|NoSuchKey|missing`, 'i'));
+  t.regex(text, new RegExp(`image ${lost.sequence} could not be used \\(missing or damaged where stored\\): forgotten, falling back to an older image`));
+  t.regex(text, new RegExp(`on node b: resumed from image ${images[0]!.sequence}`));
+  t.regex(text, new RegExp(`image ${images[0]!.sequence}: read from the image store ${location}`));
+  t.deepEqual((await cluster.call('ListImages', { job: id })).images.map((i) => i.sequence).includes(lost.sequence), false, 'the missing image is no longer listed');
+});
