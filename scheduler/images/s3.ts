@@ -60,6 +60,9 @@ export class S3Store implements SharedStore {
       config.requestChecksumCalculation = 'WHEN_REQUIRED';
       config.responseChecksumValidation = 'WHEN_REQUIRED';
     }
+    // cr runs on Node 20; the SDK's notice that its future versions will not is for cr's
+    // maintainers (package.json pins a range that works), not for every agent's log.
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     const partBytes = options.partBytes ?? DEFAULT_PART_BYTES;
     if (!Number.isSafeInteger(partBytes) || partBytes < DEFAULT_PART_BYTES) throw new RangeError(`partBytes must be at least ${DEFAULT_PART_BYTES} (S3's smallest part)`);
     return new S3Store(location, match[1]!, prefix, new S3Client(config), partBytes);

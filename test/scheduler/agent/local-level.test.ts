@@ -60,4 +60,8 @@ test("A job killed with its agent resumes from the node's own copy when the agen
   const own = path.join(scheduler.dataDir, 'images');
   const files = fs.existsSync(own) ? fs.readdirSync(own, { recursive: true }).map(String).filter((f) => f.endsWith('.crimg')) : [];
   t.deepEqual(files, []);
+  // Removing a finished job's images removes them from the store.
+  t.true(fs.existsSync(path.join(shared, `job-${id}`)));
+  await cluster.call('DeleteImages', { job: id });
+  await waitFor('the job\'s images to leave the shared directory', async () => (fs.existsSync(path.join(shared, `job-${id}`)) ? undefined : true));
 });

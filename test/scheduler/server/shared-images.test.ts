@@ -6,6 +6,7 @@ import test from 'ava';
 import { tempDir, uninterruptedResult } from '../../runner/helpers.js';
 import { DEFAULT_PART_BYTES, S3Store } from '../../../scheduler/images/s3.js';
 import { objectName } from '../../../scheduler/images/store.js';
+import { keptSequences } from '../../../scheduler/server/shared-images.js';
 import { CLUSTER_JOB, client, finished, job, startScheduler, submit, waitFor } from '../helpers.js';
 import { logText, startAgentIn } from '../images/cluster.js';
 import { BUCKET, S3_ENV, startS3 } from '../images/s3-server.js';
@@ -50,4 +51,11 @@ test('With an S3 store, images larger than one part go to it from the agent, and
   t.regex(text, new RegExp(`on node b: resumed from image ${images[0]!.sequence}`));
   t.regex(text, new RegExp(`image ${images[0]!.sequence}: read from the image store ${location}`));
   t.deepEqual((await cluster.call('ListImages', { job: id })).images.map((i) => i.sequence).includes(lost.sequence), false, 'the missing image is no longer listed');
+});
+
+test("The shared store keeps a job's newest images and every image they share blocks with; an image whose bases are unknown keeps all older ones.", (t) => {
+  const images = (list: [number, number[] | null][]) => list.map(([sequence, bases]) => ({ sequence, bases }));
+  t.deepEqual([...keptSequences(images([[1, []], [2, [1]], [3, [1]], [4, []], [5, [4]], [6, [4]]]), 3)].sort(), [4, 5, 6]);
+  t.deepEqual([...keptSequences(images([[1, []], [2, [1]], [3, [1]], [4, [1]], [5, []]]), 3)].sort(), [1, 3, 4, 5]);
+  t.deepEqual([...keptSequences(images([[1, []], [2, [1]], [3, null], [4, []], [5, []]]), 3)].sort(), [1, 2, 3, 4, 5]);
 });
