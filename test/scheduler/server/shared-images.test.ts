@@ -2,7 +2,14 @@
 // server: agents write multipart images straight to it, the scheduler records each from its
 // checked manifest (bases included), and an image missing at restore makes the scheduler fall
 // back to the image before it, recorded as an event, with no retry spent and the uninterrupted result.
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import test from 'ava';
+import { DirectoryStore } from '../../../scheduler/images/directory.js';
+import { SchedulerCore, SchedulerError } from '../../../scheduler/server/scheduler.js';
+import { newKey } from '../../image/helpers.js';
+import { imageBytes, LEASE_MS, Sink, submit as submitTo } from './helpers.js';
 import { tempDir, uninterruptedResult } from '../../runner/helpers.js';
 import { DEFAULT_PART_BYTES, S3Store } from '../../../scheduler/images/s3.js';
 import { objectName } from '../../../scheduler/images/store.js';
@@ -58,4 +65,49 @@ test("The shared store keeps a job's newest images and every image they share bl
   t.deepEqual([...keptSequences(images([[1, []], [2, [1]], [3, [1]], [4, []], [5, [4]], [6, [4]]]), 3)].sort(), [4, 5, 6]);
   t.deepEqual([...keptSequences(images([[1, []], [2, [1]], [3, [1]], [4, [1]], [5, []]]), 3)].sort(), [1, 3, 4, 5]);
   t.deepEqual([...keptSequences(images([[1, []], [2, [1]], [3, null], [4, []], [5, []]]), 3)].sort(), [1, 2, 3, 4, 5]);
+});
+
+test('An image in the shared store is recorded only after its size, tag and manifest check from the store; a stale attempt\'s is refused as stale; nothing is uploaded to the scheduler.', async (t) => {
+  const shared = DirectoryStore.open(tempDir(t, 'shared'));
+  const c = new SchedulerCore({ dataDir: tempDir(t, 'core'), leaseTimeoutMs: LEASE_MS, sharedImages: shared });
+  t.teardown(() => c.close());
+  const id = submitTo(c);
+  const sink = new Sink();
+  c.connect({ node: 'n1', slots: 1, running: [], version: '' }, sink);
+  t.like(sink.of('registered')[0]!.registered, { imageStore: shared.location });
+  const none = (async function* () {})();
+  const record = async (bytes: Buffer | null, sequence = 1, attempt = 1, declared?: number) => {
+    if (bytes !== null) {
+      const file = path.join(tempDir(t, 'src'), 'image.crimg');
+      fs.writeFileSync(file, bytes);
+      fs.rmSync(path.join(shared.dir, objectName(id, sequence, attempt)), { force: true });
+      await shared.put(objectName(id, sequence, attempt), file);
+    }
+    const sha256 = createHash('sha256').update(bytes ?? '').digest('hex');
+    return await c.upload({ job: id, attempt, sequence, bytes: declared ?? bytes?.length ?? 1000, node: 'n1', storedSha256: sha256 }, none);
+  };
+  const good = await imageBytes(t, c.images.jobKey(id), `job-${id}`, 1);
+  const cases: [string, () => ReturnType<typeof record>, RegExp][] = [
+    ['nothing in the store', () => record(null, 1), /is not in the image store/],
+    ['another size than the agent says', () => record(good, 1, 1, good.length + 1), /is \d+ bytes, the agent says/],
+    ['another key', async () => record(await imageBytes(t, newKey(), `job-${id}`, 1)), /does not verify: .*tag/],
+    ["another job's name under this job's key", async () => record(await imageBytes(t, c.images.jobKey(id), `job-${id + 1}`, 1)), /does not verify: .*job/],
+    ['another number', async () => record(await imageBytes(t, c.images.jobKey(id), `job-${id}`, 7)), /does not verify: .*(sequence|number)/],
+  ];
+  for (const [what, run, reason] of cases) {
+    const refused = await run();
+    t.like(refused, { accepted: false, stale: false }, what);
+    t.regex((refused as { reason: string }).reason, reason, what);
+  }
+  t.deepEqual(c.listImages(id), []);
+  t.like(await record(good, 1, 2), { accepted: false, stale: true }, "attempt 2 is not the job's current attempt");
+  t.deepEqual(await record(good), { accepted: true });
+  t.deepEqual(await record(good), { accepted: true }, 'a retry of the same record');
+  t.like(await record(null, 1, 1, good.length), { accepted: false, stale: false, reason: `image 1 of job ${id} is already stored` }, 'another sha256 for a recorded image');
+  t.like(c.listImages(id), [{ sequence: 1, attempt: 1, bases: [], sha256: createHash('sha256').update(good).digest('hex') }]);
+  const uploaded = await c.upload({ job: id, attempt: 1, sequence: 2, bytes: good.length, node: 'n1' }, none);
+  t.like(uploaded, { accepted: false, stale: false });
+  t.regex((uploaded as { reason: string }).reason, /keeps images in the shared image store/);
+  const err = t.throws(() => c.imageFile(id, 1), { instanceOf: SchedulerError, message: /agents read them there/ });
+  t.is(err?.status, 'FAILED_PRECONDITION');
 });
