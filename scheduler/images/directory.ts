@@ -11,6 +11,8 @@ import { checkName, SharedStoreError, type SharedStore } from './store.js';
 
 /** Bytes read and written per step of a copy. */
 const COPY_BYTES = 4 << 20;
+/** Bytes written between the fdatasyncs behind a durable copy's writes. */
+const FLUSH_BEHIND_BYTES = 32 << 20;
 
 export class DirectoryStore implements SharedStore {
   readonly location: string;
@@ -151,16 +153,31 @@ export async function copyHashed(from: string, to: string, flags: string, durabl
     const buffers = [Buffer.allocUnsafe(COPY_BYTES), Buffer.allocUnsafe(COPY_BYTES)];
     let bytes = 0;
     let writing: Promise<unknown> = Promise.resolve();
+    // A durable copy starts an fdatasync behind the writes every FLUSH_BEHIND_BYTES, one at a
+    // time: the disk writes while the next bytes are read and hashed, and the last fsync has
+    // only the tail left (a plain write + fsync leaves it all to the end).
+    let flushing: Promise<void> | null = null;
+    let unflushed = 0;
     for (let i = 0; ; i++) {
       const buffer = buffers[i % 2]!;
       const { bytesRead } = await source.read(buffer, 0, buffer.length, bytes);
       await writing;
       if (bytesRead === 0) break;
       const chunk = buffer.subarray(0, bytesRead);
-      hash.update(chunk);
+      // The write (on libuv's threads) starts before the hash (here): both only read the chunk.
       writing = writeAll(target, chunk, bytes);
+      hash.update(chunk);
       bytes += bytesRead;
+      unflushed += bytesRead;
+      if (durable && flushing === null && unflushed >= FLUSH_BEHIND_BYTES) {
+        unflushed = 0;
+        const handle = target;
+        flushing = writing.then(() => handle.datasync()).finally(() => (flushing = null));
+        flushing.catch(() => undefined);
+      }
     }
+    // Its failure is the copy's: the kernel reports a write-back error once per file.
+    await flushing;
     if (durable) await target.sync();
     return { bytes, sha256: hash.digest('hex') };
   } finally {
