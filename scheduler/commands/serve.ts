@@ -130,7 +130,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   let sharedImages = null;
   if (flags.images) {
     try {
-      sharedImages = await openSharedStore(flags.images, { endpoint: flags.imagesEndpoint });
+      sharedImages = await openSharedStore(flags.images, { endpoint: flags.imagesEndpoint, create: true });
     } catch (err) {
       if (err instanceof SharedStoreError) throw new ClusterError(err.message);
       throw err;

@@ -6,9 +6,11 @@ import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { fsyncDir } from '../../src/store/durable.js';
+import { createFileOnceSync, fsyncDir } from '../../src/store/durable.js';
 import { checkName, SharedStoreError, type SharedStore } from './store.js';
 
+/** Written by the scheduler at the top of a directory store: a missing image is told from a missing mount by it. */
+export const MARKER_FILE = '.cr-image-store';
 /** Bytes read and written per step of a copy. */
 const COPY_BYTES = 4 << 20;
 /** Bytes written between the fdatasyncs behind a durable copy's writes. */
@@ -21,8 +23,11 @@ export class DirectoryStore implements SharedStore {
     this.location = dir;
   }
 
-  /** The store at `dir`, which must exist and be a directory (it is shared: cr does not create its mount point). */
-  static open(dir: string): DirectoryStore {
+  /**
+   * The store at `dir`, which must exist and be a directory (it is shared: cr does not create its
+   * mount point). `create` (the scheduler) marks it as a store with MARKER_FILE, if not yet.
+   */
+  static open(dir: string, options: { create?: boolean } = {}): DirectoryStore {
     const resolved = path.resolve(dir);
     let stat: fs.Stats;
     try {
@@ -31,6 +36,13 @@ export class DirectoryStore implements SharedStore {
       throw new SharedStoreError('CR_IMAGE_STORE_LOCATION', `image store ${resolved} cannot be used: ${(err as Error).message}; create the directory (on storage every node mounts) or name another with --images`);
     }
     if (!stat.isDirectory()) throw new SharedStoreError('CR_IMAGE_STORE_LOCATION', `image store ${resolved} is not a directory; name a directory every node mounts with --images`);
+    if (options.create) {
+      try {
+        createFileOnceSync(path.join(resolved, MARKER_FILE), Buffer.from('a cr image store: images are job-N/SSSSSSSS-aA.crimg (docs/image-stores.md)\n'), 0o600);
+      } catch (err) {
+        throw new SharedStoreError('CR_IMAGE_STORE_LOCATION', `image store ${resolved} cannot be written: ${(err as Error).message}`);
+      }
+    }
     return new DirectoryStore(resolved);
   }
 
@@ -75,7 +87,7 @@ export class DirectoryStore implements SharedStore {
       return got;
     } catch (err) {
       await fsp.rm(temp, { force: true }).catch(() => undefined);
-      throw failure(err, `reading ${name} from image store ${this.dir}`);
+      throw this.#failure(err, `reading ${name} from image store ${this.dir}`);
     }
   }
 
@@ -102,7 +114,7 @@ export class DirectoryStore implements SharedStore {
       }
       return buffer.subarray(0, done);
     } catch (err) {
-      throw failure(err, `reading ${name} from image store ${this.dir}`);
+      throw this.#failure(err, `reading ${name} from image store ${this.dir}`);
     } finally {
       await handle?.close();
     }
@@ -132,12 +144,25 @@ export class DirectoryStore implements SharedStore {
   }
 
   close(): void {}
+
+  /**
+   * A read's failure. A missing file is a missing image only where the store's marker is: in an
+   * empty mount point (the shared file system not mounted on this node) it is the store that is
+   * missing, and forgetting the image would lose it.
+   */
+  #failure(err: unknown, what: string): SharedStoreError {
+    if (err instanceof SharedStoreError) return err;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && what.startsWith('reading')) {
+      if (fs.existsSync(path.join(this.dir, MARKER_FILE))) return new SharedStoreError('CR_IMAGE_STORE_MISSING', `${what}: ${(err as Error).message}`, { cause: err });
+      return new SharedStoreError('CR_IMAGE_STORE_FAILED', `${what}: ${this.dir} holds no ${MARKER_FILE}: it is not the image store the scheduler opened (is the shared file system mounted on this node?)`, { cause: err });
+    }
+    return failure(err, what);
+  }
 }
 
 function failure(err: unknown, what: string): SharedStoreError {
   if (err instanceof SharedStoreError) return err;
-  const code = (err as NodeJS.ErrnoException).code;
-  return new SharedStoreError(code === 'ENOENT' && what.startsWith('reading') ? 'CR_IMAGE_STORE_MISSING' : 'CR_IMAGE_STORE_FAILED', `${what}: ${(err as Error).message}`, { cause: err });
+  return new SharedStoreError('CR_IMAGE_STORE_FAILED', `${what}: ${(err as Error).message}`, { cause: err });
 }
 
 /**

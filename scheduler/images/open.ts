@@ -5,10 +5,13 @@ import { DirectoryStore } from './directory.js';
 import type { S3StoreOptions } from './s3.js';
 import type { SharedStore } from './store.js';
 
-export type OpenStoreOptions = S3StoreOptions;
+export interface OpenStoreOptions extends S3StoreOptions {
+  /** The scheduler: mark a directory as its store (agents only open it). */
+  create?: boolean;
+}
 
 export async function openSharedStore(location: string, options: OpenStoreOptions = {}): Promise<SharedStore> {
-  if (!location.startsWith('s3://')) return DirectoryStore.open(location);
+  if (!location.startsWith('s3://')) return DirectoryStore.open(location, { create: options.create ?? false });
   const { S3Store } = await import('./s3.js');
   return S3Store.open(location, options);
 }

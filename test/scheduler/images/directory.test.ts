@@ -20,7 +20,7 @@ const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 test('An image put in a directory store is read back whole, by range and by size, and leaves no temp file.', async (t) => {
   const dir = tempDir(t, 'dir-store');
-  const store = DirectoryStore.open(dir);
+  const store = DirectoryStore.open(dir, { create: true });
   const bytes = randomBytes((9 << 20) + 123);
   const name = objectName(7, 3, 2);
   t.deepEqual(await store.put(name, fileOf(t, bytes)), { bytes: bytes.length, sha256: sha(bytes) });
@@ -36,7 +36,7 @@ test('An image put in a directory store is read back whole, by range and by size
 
 test('An object is never replaced: the same bytes again are a retry, other bytes are refused with CR_IMAGE_STORE_EXISTS and change nothing.', async (t) => {
   const dir = tempDir(t, 'dir-store');
-  const store = DirectoryStore.open(dir);
+  const store = DirectoryStore.open(dir, { create: true });
   const name = objectName(1, 1, 1);
   const first = randomBytes(1 << 20);
   await store.put(name, fileOf(t, first));
@@ -48,13 +48,25 @@ test('An object is never replaced: the same bytes again are a retry, other bytes
 });
 
 test('A missing object is CR_IMAGE_STORE_MISSING to fetch and read, and has no size.', async (t) => {
-  const store = DirectoryStore.open(tempDir(t, 'dir-store'));
+  const store = DirectoryStore.open(tempDir(t, 'dir-store'), { create: true });
   const name = objectName(2, 5, 1);
   t.is(await store.size(name), null);
   const out = path.join(tempDir(t, 'fetch'), 'image.crimg');
   t.is((await t.throwsAsync(store.fetch(name, out), { instanceOf: SharedStoreError }))?.code, 'CR_IMAGE_STORE_MISSING');
   t.is((await t.throwsAsync(store.read(name, 0, 10), { instanceOf: SharedStoreError }))?.code, 'CR_IMAGE_STORE_MISSING');
   t.false(fs.existsSync(out));
+});
+
+test("A missing file where the store's marker is not (the shared file system not mounted on this node) is the store's failure, never a missing image.", async (t) => {
+  const dir = tempDir(t, 'dir-store');
+  const store = DirectoryStore.open(dir, { create: true });
+  await store.put(objectName(2, 1, 1), fileOf(t, randomBytes(100)));
+  // As an agent sees an empty mount point.
+  const unmounted = DirectoryStore.open(tempDir(t, 'mount-point'));
+  const err = await t.throwsAsync(unmounted.fetch(objectName(2, 1, 1), path.join(tempDir(t, 'fetch'), 'image.crimg')), { instanceOf: SharedStoreError });
+  t.is(err?.code, 'CR_IMAGE_STORE_FAILED');
+  t.regex(err!.message, /holds no \.cr-image-store: .*mounted on this node/);
+  t.is((await t.throwsAsync(unmounted.read(objectName(2, 1, 1), 0, 1), { instanceOf: SharedStoreError }))?.code, 'CR_IMAGE_STORE_FAILED');
 });
 
 /** Why a small tmpfs cannot be mounted here (a full disk to write to), or null when it can. */
@@ -77,7 +89,7 @@ const noTmpfs = tmpfsProblem();
   const dir = tempDir(t, 'dir-store-full');
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', dir], { stdio: 'pipe' });
   t.teardown(() => execFileSync('umount', [dir]));
-  const store = DirectoryStore.open(dir);
+  const store = DirectoryStore.open(dir, { create: true });
   const name = objectName(3, 1, 1);
   const err = await t.throwsAsync(store.put(name, fileOf(t, randomBytes(4 << 20))), { instanceOf: SharedStoreError });
   t.is(err?.code, 'CR_IMAGE_STORE_FAILED');
@@ -90,7 +102,7 @@ const noTmpfs = tmpfsProblem();
 
 test('Removing objects and a whole job: what is gone is not an error; a job\'s objects go with their directory.', async (t) => {
   const dir = tempDir(t, 'dir-store');
-  const store = DirectoryStore.open(dir);
+  const store = DirectoryStore.open(dir, { create: true });
   const file = fileOf(t, randomBytes(1000));
   for (const seq of [1, 2, 3]) await store.put(objectName(4, seq, 1), file);
   await store.remove([objectName(4, 1, 1), objectName(4, 9, 1)]);
