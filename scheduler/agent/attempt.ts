@@ -73,6 +73,8 @@ export class Attempt {
   readonly #reporter: Reporter;
   #runner: JobProcess | null = null;
   #uploads: Promise<void> = Promise.resolve();
+  /** Set when the job's reader did not restore the planned image: the attempt ends unstarted, naming it. */
+  #notRestored: UnusableImage | null = null;
   /** The shared image store, once #run has it open. */
   #shared: SharedStore | null = null;
   #abandoned = false;
@@ -166,9 +168,17 @@ export class Attempt {
         firstAttempt: a.attempt,
       }, this.#ctx.isolation, this.#dir);
       this.#runner = runner;
+      const planned = a.images.at(-1)?.sequence ?? null;
       runner.on((event) => {
         switch (event.type) {
           case 'started':
+            // The reader found the planned image damaged and passed over it: the job must not go
+            // on from another image than the scheduler's, so the attempt ends, naming it (the one fallback).
+            if (planned !== null && event.image?.sequence !== planned) {
+              this.#notRestored = new UnusableImage(planned, `the job's reader passed over it: ${event.skipped.map((s) => s.error).join('; ') || 'not restored'}`);
+              void runner.kill();
+              break;
+            }
             this.#reporter.log(
               event.image
                 ? `[cr] attempt ${a.attempt} on node ${this.#ctx.node}: resumed from image ${event.image.sequence}`
@@ -200,6 +210,7 @@ export class Attempt {
       this.#ctx.log(`job ${a.job} attempt ${a.attempt}: running in process ${runner.pid ?? '(none)'}${runAs ? ` as user ${runAs.user}` : ''}`);
       const outcome = await running;
       await this.#uploads;
+      if (this.#notRestored !== null) throw this.#notRestored;
       await this.#reporter.flush();
       if (this.#abandoned) return;
       await this.#finish(outcome);
@@ -209,7 +220,7 @@ export class Attempt {
       await this.#reporter.flush();
       const error = { name: 'Error', code: null, message: (err as Error).message, stack: (err as Error).stack ?? null };
       // Code or images could not be fetched: not the job's error, so it must not spend a retry.
-      if (!fetched) await this.#finish({ status: 'failed', error, attempts: 1 }, 'UNSTARTED', err instanceof UnusableImage ? [err.sequence] : []);
+      if (!fetched || err === this.#notRestored) await this.#finish({ status: 'failed', error, attempts: 1 }, 'UNSTARTED', err instanceof UnusableImage ? [err.sequence] : []);
       else await this.#finish({ status: 'failed', error, attempts: 1 });
     } finally {
       this.#reporter.close();
@@ -272,7 +283,7 @@ export class Attempt {
 
   #queueUpload(info: ImageCommitted): void {
     this.#uploads = this.#uploads.then(async () => {
-      if (this.#abandoned) return;
+      if (this.#abandoned || this.#notRestored !== null) return;
       if (!fs.existsSync(info.file)) {
         this.#reporter.log(`[cr] warning: image ${info.sequence} was pruned before it could be uploaded`);
         return;
