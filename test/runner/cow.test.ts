@@ -20,7 +20,7 @@ const cow = copyOnWriteMode();
   const command = ['-v', 'run', WRITER, '--store', store, '--args', JSON.stringify(ARGS), '--every', '1', '--interval', '3600', '--retries', '0', '--capture', 'cow'];
   const first = startCli(t, command);
   await first.waitForStderr(/writer: fresh start/);
-  await first.waitUntil(() => (first.stderr.match(/^checkpoint writer-job-\d+: /gm) ?? []).length >= 3, 'three checkpoints', 120_000);
+  await first.waitUntil(() => (first.stderr.match(/^checkpoint writer-job-\d+: /gm) ?? []).length >= 3, 'three checkpoints');
   first.child.kill('SIGKILL');
   await first.exit;
   for (let i = 1; i <= 5; i++) {
@@ -28,7 +28,7 @@ const cow = copyOnWriteMode();
     await run.waitForStderr(/writer: restored step (\d+) from image (\S+); content verified/);
     // At a random moment, but no later than 10 checkpoints on: a fast machine cannot end the job first.
     const checkpoints = (): number => (run.stderr.match(/^checkpoint writer-job-\d+: /gm) ?? []).length;
-    await Promise.race([sleep(100 + random() * 900), run.waitUntil(() => run.exited || checkpoints() >= 10, 'ten checkpoints', 120_000)]);
+    await Promise.race([sleep(100 + random() * 900), run.waitUntil(() => run.exited || checkpoints() >= 10, 'ten checkpoints')]);
     t.false(run.exited, `run ${i} ended by itself\n${run.describe()}`);
     run.child.kill('SIGKILL');
     await run.exit;

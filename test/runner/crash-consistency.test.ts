@@ -19,6 +19,7 @@ import { LocalStore, STORE_KEY_FILE } from '../../src/store/local-store.js';
 import type { BlockCodec } from '../../src/codec/index.js';
 import {
   FIXTURES,
+  HANG_GUARD_MS,
   imageId,
   listJobDir,
   resultOf,
@@ -75,7 +76,7 @@ test.serial(`A writer SIGKILLed at ${KILLS} moments across its checkpoint writes
   const timedRestore = await timed.waitForStderr(/writer: restored step (\d+) from image (\S+); content verified/);
   const restoredAt = performance.now();
   t.is(timedRestore[2], imageId(JOB, previous.newest), `the timed restart did not restore the newest image\n${timed.describe()}`);
-  await timed.waitUntil(() => checkpointCount(timed) >= 2, 'two checkpoints after the restore', 60_000, 1);
+  await timed.waitUntil(() => checkpointCount(timed) >= 2, 'two checkpoints after the restore', HANG_GUARD_MS, 1);
   // Every few images is a full one (the others share unchanged blocks), and it takes longer:
   // the window is wide enough for the slowest checkpoint seen too, the first run's full image 1.
   const slowestMs = Math.max(...checkpointMs(first), ...checkpointMs(timed));
@@ -107,7 +108,7 @@ test.serial(`A writer SIGKILLed at ${KILLS} moments across its checkpoint writes
     } else if (kind === 'inside-write') {
       await stopInsideWrite(run, store);
     } else {
-      await run.waitUntil(() => checkpointCount(run) >= 1, 'an image committed after the restore', 60_000, 1);
+      await run.waitUntil(() => checkpointCount(run) >= 1, 'an image committed after the restore', HANG_GUARD_MS, 1);
     }
     t.false(run.exited, `kill ${i}: the writer ended by itself\n${run.describe()}`);
     run.child.kill('SIGKILL');
@@ -144,9 +145,9 @@ test.serial(`A writer SIGKILLed at ${KILLS} moments across its checkpoint writes
 async function stopInsideWrite(run: CliProcess, store: string): Promise<void> {
   const pid = run.child.pid!;
   for (;;) {
-    await run.waitUntil(() => listJobDir(store, JOB).temps.length > 0, 'an image write', 60_000, 1);
+    await run.waitUntil(() => listJobDir(store, JOB).temps.length > 0, 'an image write', HANG_GUARD_MS, 1);
     run.child.kill('SIGSTOP');
-    await run.waitUntil(() => allThreadsStopped(pid), 'the stopped process', 60_000, 1);
+    await run.waitUntil(() => allThreadsStopped(pid), 'the stopped process', HANG_GUARD_MS, 1);
     if (listJobDir(store, JOB).temps.length > 0) return;
     run.child.kill('SIGCONT');
   }

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
+import { HANG_GUARD_MS } from '../hang-guard.js';
 import { getCodec } from '../../src/codec/index.js';
 import { ImageReader } from '../../src/image/reader.js';
 
@@ -17,8 +18,10 @@ export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const EXAMPLES = path.join(ROOT, 'examples');
 export const FIXTURES = path.join(ROOT, 'test', 'fixtures');
 
-/** No CLI call of these tests legitimately takes this long; past it the process is killed. */
-const CLI_TIMEOUT_MS = 120_000;
+export { HANG_GUARD_MS };
+
+/** A CLI call still running after the hang guard is killed, so that no test waits for ever. */
+const CLI_TIMEOUT_MS = HANG_GUARD_MS;
 
 /** The developer's CR_* settings must not leak into the runs, except CR_NATIVE (it picks the codec). */
 function cleanEnv(): NodeJS.ProcessEnv {
@@ -69,7 +72,7 @@ export class CliProcess {
   }
 
   /** Resolves with the first match of `pattern` in stderr; rejects if the process exits first. */
-  async waitForStderr(pattern: RegExp, timeoutMs = 60_000): Promise<RegExpMatchArray> {
+  async waitForStderr(pattern: RegExp, timeoutMs = HANG_GUARD_MS): Promise<RegExpMatchArray> {
     let match: RegExpMatchArray | null = null;
     await this.waitUntil(() => (match = pattern.exec(this.stderr)) !== null, `stderr to match ${pattern}`, timeoutMs);
     return match!;
@@ -79,7 +82,7 @@ export class CliProcess {
    * Resolves once `ready()` holds, checking it on every output chunk and every `pollMs`;
    * rejects when the process exits first or after `timeoutMs`, with its output in the message.
    */
-  waitUntil(ready: () => boolean, what: string, timeoutMs = 60_000, pollMs = 5): Promise<void> {
+  waitUntil(ready: () => boolean, what: string, timeoutMs = HANG_GUARD_MS, pollMs = 5): Promise<void> {
     return new Promise((resolve, reject) => {
       const started = Date.now();
       const check = (): void => {
@@ -163,7 +166,7 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
  * that on a fast machine a run still cannot go far between two kills (nor end before the last).
  */
 export async function killMoment(run: CliProcess, store: string, job: string, before: number, delayMs: number, maxImages: number): Promise<void> {
-  const far = run.waitUntil(() => run.exited || newestSequence(store, job) >= before + maxImages, `image ${before + maxImages}`, delayMs + 60_000, 2);
+  const far = run.waitUntil(() => run.exited || newestSequence(store, job) >= before + maxImages, `image ${before + maxImages}`, delayMs + HANG_GUARD_MS, 2);
   await Promise.race([sleep(delayMs), far]);
 }
 

@@ -9,6 +9,7 @@ import test, { type ExecutionContext } from 'ava';
 import { loadNative } from '../../src/native/binding.js';
 import {
   EXAMPLES,
+  HANG_GUARD_MS,
   imageId,
   killMoment,
   newestSequence,
@@ -94,7 +95,7 @@ async function killAndResume(t: ExecutionContext, c: KillCase, codec: 'native' |
       resumedAt = at;
     }
     // Let it make progress (a new image), then kill it at a random moment after that.
-    await run.waitUntil(() => newestSequence(store, c.job) > before, 'a new image', 60_000, 2);
+    await run.waitUntil(() => newestSequence(store, c.job) > before, 'a new image', HANG_GUARD_MS, 2);
     const delay = Math.round(random() * MAX_DELAY_MS);
     await killMoment(run, store, c.job, before, delay, MAX_IMAGES_PER_ROUND);
     t.false(run.exited, `kill ${k} of ${kills}: the job ended before it could be killed; make it longer\n${run.describe()}`);

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
 import { Rng } from '../../src/job/rng.js';
-import { FIXTURES, imageId, killMoment, newestSequence, resultOf, runCli, seededRandom, show, startCli, tempDir, testSeed } from './helpers.js';
+import { FIXTURES, HANG_GUARD_MS, imageId, killMoment, newestSequence, resultOf, runCli, seededRandom, show, startCli, tempDir, testSeed } from './helpers.js';
 
 const JOB = path.join(FIXTURES, 'stream-job.mjs');
 const STEPS = 6000;
@@ -55,7 +55,7 @@ test.serial('a job killed with SIGKILL 3 to 5 times ends with an output file hol
       const resuming = await run.waitForStderr(new RegExp(`resuming "${job}" from image (\\S+)`));
       t.is(resuming[1], imageId(job, before), run.describe());
     }
-    await run.waitUntil(() => newestSequence(store, job) > before, 'a new image', 60_000, 2);
+    await run.waitUntil(() => newestSequence(store, job) > before, 'a new image', HANG_GUARD_MS, 2);
     const delay = Math.round(random() * MAX_DELAY_MS);
     await killMoment(run, store, job, before, delay, MAX_IMAGES_PER_ROUND);
     t.false(run.exited, `kill ${k} of ${kills}: the job ended before it could be killed; make it longer\n${run.describe()}`);

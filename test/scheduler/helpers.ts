@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { Cluster } from '../../scheduler/client.js';
 import type { JobInfo__Output } from '../../scheduler/proto/types.js';
-import { CliProcess, FIXTURES, startCli, tempDir, sleep } from '../runner/helpers.js';
+import { CliProcess, FIXTURES, HANG_GUARD_MS, startCli, tempDir, sleep } from '../runner/helpers.js';
 
 export const CLUSTER_JOB = path.join(FIXTURES, 'cluster-job.mjs');
 /**
@@ -90,7 +90,7 @@ export function client(t: ExecutionContext, address: string, token = adminToken(
 }
 
 /** Polls `fn` until it returns a value that is not undefined; fails after `timeoutMs`. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 90_000, pollMs = 100): Promise<T> {
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = HANG_GUARD_MS, pollMs = 100): Promise<T> {
   const started = Date.now();
   let lastError: unknown = null;
   for (;;) {
@@ -118,7 +118,7 @@ export function underWay(cluster: Cluster, id: number, progress = 0.2): Promise<
 }
 
 /** Waits until the job ends; returns it. */
-export function finished(cluster: Cluster, id: number, timeoutMs = 120_000): Promise<JobInfo__Output> {
+export function finished(cluster: Cluster, id: number, timeoutMs = HANG_GUARD_MS): Promise<JobInfo__Output> {
   return waitFor(`job ${id} to end`, async () => {
     const j = await job(cluster, id);
     return j.state === 'succeeded' || j.state === 'failed' || j.state === 'cancelled' ? j : undefined;

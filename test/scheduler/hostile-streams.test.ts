@@ -12,6 +12,7 @@ import { schedulerClient, unary } from '../../scheduler/proto/load.js';
 import type { UploadImageMessage } from '../../scheduler/proto/types.js';
 import { tempDir, testSeed } from '../runner/helpers.js';
 import { adminToken, createToken, startScheduler } from './helpers.js';
+import { HANG_GUARD_MS } from '../hang-guard.js';
 
 const PROPER = new Set([
   grpc.status.OK,
@@ -100,7 +101,7 @@ test('Connect, DownloadImage and UploadImage answer random, huge and out-of-orde
   });
   held.on('error', () => undefined);
   t.teardown(() => held.cancel());
-  const deadline = Date.now() + 60_000; // a hang guard only: a fixed number of polls was too short under load
+  const deadline = Date.now() + HANG_GUARD_MS; // a hang guard only: a fixed number of polls was too short under load
   while ((await unary(admin, 'GetJob', { job: 1 })).state !== 'running' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 
   const second = clients.agent2!.Connect({ node: 'fuzz2', slots: 1, running: [], version: 'fuzz' });

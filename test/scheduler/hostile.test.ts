@@ -9,6 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { schedulerClient, unary, type UnaryRpcs } from '../../scheduler/proto/load.js';
 import { tempDir, testSeed } from '../runner/helpers.js';
 import { adminToken, createToken, startAgent, startScheduler } from './helpers.js';
+import { HANG_GUARD_MS } from '../hang-guard.js';
 
 const PROPER = new Set([grpc.status.OK, grpc.status.INVALID_ARGUMENT, grpc.status.NOT_FOUND, grpc.status.FAILED_PRECONDITION, grpc.status.PERMISSION_DENIED, grpc.status.UNAUTHENTICATED]);
 
@@ -62,7 +63,7 @@ test('Every unary RPC answers random, huge and path-traversal requests with a pr
   const call = fc.constantFrom(...methods).chain((method) => fc.tuple(fc.constant(method), REQUESTS[method]! as fc.Arbitrary<unknown>, fc.constantFrom('admin', 'agent', 'user')));
   await fc.assert(
     fc.asyncProperty(call, async ([method, request, role]) => {
-      const { code, details } = await codeOf(unary(clients[role]!, method, request as never, 20_000));
+      const { code, details } = await codeOf(unary(clients[role]!, method, request as never, HANG_GUARD_MS));
       if (!PROPER.has(code)) throw new Error(`${method} as ${role} answered ${grpc.status[code]}: ${details}`);
       if (details.length > 2000) throw new Error(`${method}: a ${details.length}-character message echoes the input`);
     }),
@@ -86,7 +87,7 @@ test('A flood of concurrent calls for a few seconds does not starve heartbeats: 
     Array.from({ length: 64 }, async (_, i) => {
       const c = floodClients[i % floodClients.length]!;
       while (Date.now() < until) {
-        await codeOf(unary(c, i % 2 === 0 ? 'ListJobs' : 'GetJob', (i % 2 === 0 ? { states: [] } : { job: i + 1 }) as never, 20_000));
+        await codeOf(unary(c, i % 2 === 0 ? 'ListJobs' : 'GetJob', (i % 2 === 0 ? { states: [] } : { job: i + 1 }) as never, HANG_GUARD_MS));
         calls++;
       }
     }),

@@ -2,6 +2,7 @@
 import test from 'ava';
 import { bundleJob } from '../../scheduler/bundle.js';
 import { CLUSTER_JOB, client, startAgent, startScheduler, waitFor } from './helpers.js';
+import { HANG_GUARD_MS } from '../hang-guard.js';
 
 test('200 small jobs across three agents all finish, each exactly once.', async (t) => {
   const scheduler = await startScheduler(t);
@@ -16,7 +17,7 @@ test('200 small jobs across three agents all finish, each exactly once.', async 
   const jobs = await waitFor('all 200 jobs to end', async () => {
     const { jobs } = await cluster.call('ListJobs', {});
     return jobs.every((j) => j.state !== 'queued' && j.state !== 'running') ? jobs : undefined;
-  }, 300_000, 500);
+  }, HANG_GUARD_MS, 500);
   t.is(jobs.length, 200);
   t.deepEqual(jobs.filter((j) => j.state !== 'succeeded').map((j) => `${j.id}: ${j.state} ${j.errorJson}`), []);
   t.true(jobs.every((j) => j.attempt === 1), 'each ran once');

@@ -9,11 +9,12 @@ import { schedulerClient, unary } from '../../scheduler/proto/load.js';
 import { runCli, sleep, startCli, tempDir } from '../runner/helpers.js';
 import { statusOf } from './adversary.js';
 import { CLUSTER_JOB, adminToken, createToken, startScheduler, waitFor } from './helpers.js';
+import { HANG_GUARD_MS } from '../hang-guard.js';
 
 function call(address: string, token: string | undefined, method: 'ListJobs' | 'Drain' | 'Submit' | 'Heartbeat' | 'CreateToken' | 'RevokeToken'): Promise<unknown> {
   const c = schedulerClient(address, { token });
   const requests = { ListJobs: {}, Drain: { node: 'n1' }, Submit: { name: 'x', code: Buffer.from('x'), argsJson: '{}' }, Heartbeat: { node: 'n1', session: 's' }, CreateToken: { role: 'admin' }, RevokeToken: { id: '000000000000' } };
-  return unary(c, method, requests[method] as never, 10_000).finally(() => c.close());
+  return unary(c, method, requests[method] as never, HANG_GUARD_MS).finally(() => c.close());
 }
 
 test('Missing, malformed, unknown, expired and revoked tokens get UNAUTHENTICATED saying which; each refusal is logged without the secret.', async (t) => {

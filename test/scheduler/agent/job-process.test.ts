@@ -10,6 +10,7 @@ import test, { type ExecutionContext } from 'ava';
 import { JOB_ENV_KEPT } from '../../../scheduler/agent/job-host.js';
 import { FIXTURES, runCli, startCli, tempDir, type CliProcess } from '../../runner/helpers.js';
 import { client, createToken, finished, job, startScheduler, submit, waitFor } from '../helpers.js';
+import { HANG_GUARD_MS } from '../../hang-guard.js';
 
 const SNOOP_JOB = path.join(FIXTURES, 'snoop-job.mjs');
 const RUN_AS_USER = 'cr-test-job';
@@ -182,7 +183,7 @@ test("Cancelling a job kills its process and the processes it started.", async (
   t.is(cancel.code, 0, cancel.stderr);
   const cluster = client(t, scheduler.address);
   t.is((await finished(cluster, id)).state, 'cancelled');
-  await waitFor('the job process and its child to end', async () => (!running(pid) && !running(child) ? true : undefined), 30_000);
+  await waitFor('the job process and its child to end', async () => (!running(pid) && !running(child) ? true : undefined), HANG_GUARD_MS);
   t.false(agent.exited, 'the agent goes on');
 });
 
@@ -196,7 +197,7 @@ test("Killing the agent with SIGKILL ends its job's process and the processes it
   agent.child.kill('SIGKILL');
   // 'exit', not the end of its output: a job process that outlived it would hold that open.
   await exited;
-  await waitFor('the orphaned job process and its child to end', async () => (!running(pid) && !running(child) ? true : undefined), 30_000);
+  await waitFor('the orphaned job process and its child to end', async () => (!running(pid) && !running(child) ? true : undefined), HANG_GUARD_MS);
   // The scheduler sees the node go and queues the job again.
   const cluster = client(t, scheduler.address);
   const queued = await waitFor('the job to be queued again', async () => ((await job(cluster, id)).state === 'queued' ? true : undefined));

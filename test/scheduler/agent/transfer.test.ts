@@ -15,6 +15,7 @@ import type { ImageChunk__Output, UploadImageReply__Output } from '../../../sche
 import { tempDir } from '../../runner/helpers.js';
 import { codecs, header, region, writeImage } from '../../image/helpers.js';
 import { adminToken, createToken, startScheduler, waitFor, type SchedulerProcess } from '../helpers.js';
+import { HANG_GUARD_MS } from '../../hang-guard.js';
 
 const MiB = 1 << 20;
 
@@ -144,7 +145,7 @@ test('A part whose connection is dropped mid-part fails the whole upload: the ot
   await waitFor('part 1 to be written in part', async () => {
     const temp = jobDirEntries(scheduler, job).find((n) => n.includes('.tmp.'));
     return temp && fs.statSync(path.join(scheduler.dataDir, 'images', `job-${job}`, temp)).size > half ? true : undefined;
-  }, 60_000, 20);
+  }, HANG_GUARD_MS, 20);
   second.cancel();
   const result = await reply;
   t.like(result, { accepted: false, stale: false });

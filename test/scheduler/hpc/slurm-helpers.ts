@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { ExecutionContext } from 'ava';
-import { sleep } from '../../runner/helpers.js';
+import { HANG_GUARD_MS, sleep } from '../../runner/helpers.js';
 
 const run = promisify(execFile);
 
@@ -178,7 +178,7 @@ export async function startSlurm(t: ExecutionContext): Promise<Slurm> {
       (err: Error) => err.message,
     );
     if (state === 'idle') break;
-    if (Date.now() - ready > 60_000) throw new Error(`the Slurm node did not become idle (sinfo: ${state})\n${logs()}`);
+    if (Date.now() - ready > HANG_GUARD_MS) throw new Error(`the Slurm node did not become idle (sinfo: ${state})\n${logs()}`);
     await sleep(250);
   }
   return {
@@ -213,7 +213,7 @@ export async function startSlurm(t: ExecutionContext): Promise<Slurm> {
 async function waitFile(file: string, what: string, logs: () => string): Promise<void> {
   const started = Date.now();
   while (!fs.existsSync(file)) {
-    if (Date.now() - started > 30_000) throw new Error(`timed out waiting for ${what}\n${logs()}`);
+    if (Date.now() - started > HANG_GUARD_MS) throw new Error(`timed out waiting for ${what}\n${logs()}`);
     await sleep(50);
   }
 }

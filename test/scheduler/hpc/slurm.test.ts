@@ -11,6 +11,7 @@ import test, { type ExecutionContext } from 'ava';
 import { CLI, tempDir, uninterruptedResult } from '../../runner/helpers.js';
 import { CLUSTER_JOB, client, createToken, finished, startAgent, startScheduler, submit, underWay, waitFor } from '../helpers.js';
 import { slurmUnavailable, startSlurm, type Slurm } from './slurm-helpers.js';
+import { HANG_GUARD_MS } from '../../hang-guard.js';
 
 const exec = promisify(execFile);
 const unavailable = slurmUnavailable();
@@ -56,7 +57,7 @@ slurmTest('A job with a wall time shorter than its work checkpoints ahead of it 
   t.regex(text, /^#SBATCH --requeue$/m);
   const id = await slurm.sbatch(script);
   // Bounded below ava's own timeout, so that a hang fails here with the logs.
-  const end = await slurmEnd(slurm, id, 4 * 60_000);
+  const end = await slurmEnd(slurm, id, HANG_GUARD_MS);
   const log = fs.readFileSync(path.join(cwd, `cr-cr-cluster-job-${id}.out`), 'utf8');
   const describe = `${log}\n${slurm.logs()}`;
   t.is(end.JobState, 'COMPLETED', describe);
@@ -87,13 +88,13 @@ slurmTest("A pilot agent is drained at its allocation's end: its job checkpoints
   t.regex(fs.readFileSync(script, 'utf8'), /--drain-timeout 50 /);
   const id = await slurm.sbatch(script);
   const pilot = `${slurm.node}-slurm${id}`;
-  await waitFor('the pilot to register', async () => ((await cluster.call('ListNodes', {})).nodes.some((n) => n.name === pilot && n.state === 'alive') ? true : undefined), 120_000, 250);
+  await waitFor('the pilot to register', async () => ((await cluster.call('ListNodes', {})).nodes.some((n) => n.name === pilot && n.state === 'alive') ? true : undefined), HANG_GUARD_MS, 250);
   const jobId = await submit(t, scheduler.address, CLUSTER_JOB, args, ['--interval', '3600']);
   const first = await underWay(cluster, jobId, 0);
   t.is(first.node, pilot);
   // The other agent joins only now, so the job started on the pilot.
   await startAgent(t, scheduler.address, 'outside');
-  const end = await slurmEnd(slurm, id, 3 * 60_000);
+  const end = await slurmEnd(slurm, id, HANG_GUARD_MS);
   const log = fs.readFileSync(path.join(cwd, `cr-cr-agent-${id}.out`), 'utf8');
   const describe = `${log}\n${slurm.logs()}`;
   t.is(end.JobState, 'COMPLETED', describe);
@@ -101,7 +102,7 @@ slurmTest("A pilot agent is drained at its allocation's end: its job checkpoints
   t.regex(log, /SIGTERM: draining node .*: 1 job will checkpoint and move to other nodes/, describe);
   t.regex(log, /drained: every job was handed back to the scheduler; exiting/, describe);
   t.regex(log, /^\[cr\] pilot: the agent exited with status 0$/m, describe);
-  const done = await finished(cluster, jobId, 3 * 60_000);
+  const done = await finished(cluster, jobId);
   t.is(done.state, 'succeeded', done.errorJson);
   t.deepEqual(JSON.parse(done.resultJson), await expected);
   t.is(done.moves, 1);

@@ -8,6 +8,7 @@ import path from 'node:path';
 import test from 'ava';
 import { SERVER_RECEIVE_WINDOW_BYTES } from '../../../scheduler/server/window.js';
 import { startScheduler } from '../helpers.js';
+import { HANG_GUARD_MS } from '../../hang-guard.js';
 
 async function windows(url: string, options: http2.SecureClientSessionOptions = {}): Promise<{ stream: number; connection: number }> {
   const session = http2.connect(url, options);
@@ -20,7 +21,7 @@ async function windows(url: string, options: http2.SecureClientSessionOptions = 
     // The scheduler's own SETTINGS (and the connection's WINDOW_UPDATE) follow its first ones.
     const grown = (): boolean => (session.remoteSettings.initialWindowSize ?? 0) >= SERVER_RECEIVE_WINDOW_BYTES && (session.state.remoteWindowSize ?? 0) >= SERVER_RECEIVE_WINDOW_BYTES;
     // Until they have come: a fixed number of polls was too short on a loaded machine.
-    const deadline = Date.now() + 60_000; // a hang guard only
+    const deadline = Date.now() + HANG_GUARD_MS; // a hang guard only
     while (!grown() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     return { stream: session.remoteSettings.initialWindowSize ?? 0, connection: session.state.remoteWindowSize ?? 0 };
   } finally {
