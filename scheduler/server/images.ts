@@ -268,15 +268,20 @@ export class ImageStore {
       this.#checkLimits(job, { bytes: header.bytes });
       const bases = await checkStoredImage(shared, objectName(job, sequence, attempt), job, sequence, header.bytes, this.jobKey(job));
       if (!isCurrent()) throw new Refused(true, `attempt ${attempt} of job ${job} was superseded while its image was checked`);
-      this.#db
-        .prepare(`INSERT INTO images (job, sequence, attempt, node, bytes, sha256, bases_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
-        .run(job, sequence, attempt, header.node, header.bytes, header.storedSha256, JSON.stringify(bases), Date.now());
+      this.#insert({ job, sequence, attempt, node: header.node, bytes: header.bytes, sha256: header.storedSha256, bases_json: JSON.stringify(bases), created_at: Date.now() });
       this.#retainShared(job);
       onStored();
       return { accepted: true };
     } catch (err) {
       return refusal(err);
     }
+  }
+
+  /** An image's record: the one INSERT of both ways an image arrives (uploaded, or recorded from the shared store). */
+  #insert(r: ImageRow): void {
+    this.#db
+      .prepare(`INSERT INTO images (job, sequence, attempt, node, bytes, sha256, bases_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+      .run(r.job, r.sequence, r.attempt, r.node, r.bytes, r.sha256, r.bases_json, r.created_at);
   }
 
   /** The shared store's retention, as LocalStore's: the newest images and the bases they need, by their records. */
@@ -379,9 +384,7 @@ export class ImageStore {
       });
       const file = this.file(job, sequence);
       try {
-        this.#db
-          .prepare(`INSERT INTO images (job, sequence, attempt, node, bytes, sha256, bases_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
-          .run(job, sequence, upload.attempt, upload.node, upload.bytes, sha256, JSON.stringify(bases), Date.now());
+        this.#insert({ job, sequence, attempt: upload.attempt, node: upload.node, bytes: upload.bytes, sha256, bases_json: JSON.stringify(bases), created_at: Date.now() });
       } catch (err) {
         // Not recorded (the database's disk is full): not kept either, so that no file outlives its record.
         fs.rmSync(file, { force: true });
