@@ -210,6 +210,8 @@ export class Attempt {
       this.#ctx.log(`job ${a.job} attempt ${a.attempt}: running in process ${runner.pid ?? '(none)'}${runAs ? ` as user ${runAs.user}` : ''}`);
       const outcome = await running;
       await this.#uploads;
+      // No image at all verified (the planned one is full, or its bases failed too): the same case.
+      if (planned !== null && outcome.status === 'failed' && outcome.error.code === 'CR_NO_IMAGE') this.#notRestored ??= new UnusableImage(planned, `the job's reader passed over it: ${outcome.error.message}`);
       if (this.#notRestored !== null) throw this.#notRestored;
       await this.#reporter.flush();
       if (this.#abandoned) return;
