@@ -47,6 +47,7 @@
         'native/src/dirty.cc',
         'native/src/exec.cc',
         'native/src/helpers.cc',
+        'native/src/planes.cc',
         'native/src/pool.cc',
         'native/src/readblocks.cc',
         'native/src/region.cc',

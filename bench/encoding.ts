@@ -1,109 +1,247 @@
-// Encoding throughput against Blosc, on the same data in the same run: cr's encoder (XXH64 +
-// byte shuffle + zstd-1 per 1 MiB block) with its pool at 1 and at 2 threads (each in a child
-// process, CR_THREADS=n), and the only Blosc that npm has: numcodecs 0.3.2, Blosc 1.x compiled
-// to WebAssembly, one thread. numcodecs.js calls blosc_compress with typesize 1, which makes its
-// byte shuffle a no-op; so it is measured as it is, and again on input that cr's shuffle has
-// already shuffled per 1 MiB block (Blosc's own shuffle, done for it, not counted in its time).
-// Native Blosc with 2 threads is not on npm and is not measured here: the bench says so rather
-// than print a figure from elsewhere.
-import { execFileSync } from 'node:child_process';
+// Encoding and decoding against native Blosc and zstd's own CLI, on the same bytes in the same
+// run: the bench field is written to a temporary file once, and cr (in child processes whose
+// pool has CR_THREADS threads), Blosc (bench/blosc-rate.py, python3-blosc's libblosc through
+// ctypes) and `zstd -1 -T2` all read that file. Nothing here prints a figure it did not measure:
+// a peer that is not installed is named as such.
+//
+// Wall-clock rates are medians of `reps` passes after a warm-up pass. This machine is shared, so
+// each row also gives the CPU time its process spent per MiB (all its threads), which the load
+// of others disturbs far less than wall time; the targets are checked on both.
+//
+// Threads: cr's encoder runs on its pool alone (the JS thread waits), so CR_THREADS=2 is two
+// threads. Its decoder runs on the pool and the calling thread together, so two threads is
+// CR_THREADS=1. Blosc gets 2 threads for both; the zstd CLI compresses with -T2 and decompresses
+// on one thread (it has no other mode).
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Blosc from 'numcodecs/blosc';
 import { getCodec } from '../src/codec/index.js';
-import { loadNative } from '../src/native/binding.js';
+import type { DecodeRequest } from '../src/codec/index.js';
 import { fillSmoothField } from './data.js';
 
 const MiB = 1024 * 1024;
 const BLOCK = MiB;
+const BATCH_BLOCKS = 16;
+const PYTHON = '/usr/bin/python3'; // Debian's python3-blosc installs for this one, not for a pyenv python3
+const BLOSC_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), '../../bench/blosc-rate.py');
 
-interface Rate {
-  mbps: number;
+interface Rates {
+  label: string;
+  encodeMBps: number;
+  encodeCpuMsPerMiB: number | null;
+  decodeMBps: number;
+  decodeCpuMsPerMiB: number | null;
   ratio: number;
 }
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-/** cr's encoder over `bytes` of the bench field, in this process: MB/s and ratio. */
-async function crRate(bytes: number, reps: number): Promise<Rate> {
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/** cr's codec over the field in `file`, in this process: encode and decode rates and the ratio. */
+async function crRates(file: string, reps: number): Promise<Rates> {
   const codec = await getCodec({ prefer: 'native' });
-  const field = new Float64Array(bytes / 8);
-  fillSmoothField(field);
-  const data = new Uint8Array(field.buffer);
-  const batch = 16;
-  const encoder = codec.createEncoder(BLOCK, batch);
-  const times: number[] = [];
+  const data = new Uint8Array(fs.readFileSync(file));
+  const mib = data.length / MiB;
+  const encoder = codec.createEncoder(BLOCK, BATCH_BLOCKS);
+  const count = Math.ceil(data.length / BLOCK);
+  // The blocks laid out back to back, as in an image, for the decode passes.
+  const image = new Uint8Array(codec.name === 'native' ? data.length + count * 64 : 2 * data.length);
+  const r: DecodeRequest = {
+    count,
+    src: image,
+    srcOffsets: new Float64Array(count),
+    storedLengths: new Uint32Array(count),
+    flags: new Uint8Array(count),
+    storedHashes: new BigUint64Array(count),
+    rawHashes: new BigUint64Array(count),
+    dst: new Uint8Array(data.length),
+    dstOffsets: Float64Array.from({ length: count }, (_, i) => i * BLOCK),
+    rawLengths: Uint32Array.from({ length: count }, (_, i) => Math.min(BLOCK, data.length - i * BLOCK)),
+    elementSize: 8,
+  };
+  const encWall: number[] = [];
+  const encCpu: number[] = [];
   let stored = 0;
-  for (let r = 0; r <= reps; r++) {
+  // A warm-up pass, `reps` timed passes, and one more whose blocks are copied out for decoding.
+  for (let rep = 0; rep <= reps + 1; rep++) {
+    const copy = rep === reps + 1;
     stored = 0;
-    const t0 = performance.now();
-    for (let at = 0; at < data.length; at += batch * BLOCK) {
-      const out = await encoder.encode(data.subarray(at, Math.min(data.length, at + batch * BLOCK)), 8, 1);
-      for (let i = 0; i < out.count; i++) stored += out.storedLengths[i]!;
+    const w0 = performance.now();
+    const c0 = cpuMs();
+    for (let at = 0, block = 0; at < data.length; at += BATCH_BLOCKS * BLOCK) {
+      const out = await encoder.encode(data.subarray(at, Math.min(data.length, at + BATCH_BLOCKS * BLOCK)), 8, 1);
+      for (let i = 0; i < out.count; i++, block++) {
+        if (copy) {
+          r.srcOffsets[block] = stored;
+          r.storedLengths[block] = out.storedLengths[i]!;
+          r.flags[block] = out.flags[i]!;
+          r.storedHashes[block] = out.storedHashes[i]!;
+          r.rawHashes[block] = out.rawHashes[i]!;
+          image.set(out.stored.subarray(i * out.stride, i * out.stride + out.storedLengths[i]!), stored);
+        }
+        stored += out.storedLengths[i]!;
+      }
     }
-    if (r > 0) times.push(performance.now() - t0); // the first pass warms the pool and the caches
+    if (rep > 0 && !copy) {
+      encWall.push(performance.now() - w0);
+      encCpu.push(cpuMs() - c0);
+    }
   }
-  return { mbps: bytes / 1e6 / (median(times) / 1000), ratio: bytes / stored };
-}
-
-/** numcodecs' WebAssembly Blosc, zstd level 1, 1 MiB chunks, on `data` as given. */
-async function bloscRate(data: Uint8Array, reps: number): Promise<Rate> {
-  const codec = Blosc.fromConfig({ id: 'blosc', cname: 'zstd', clevel: 1, shuffle: 1, blocksize: 0 });
-  const times: number[] = [];
-  let stored = 0;
-  for (let r = 0; r <= reps; r++) {
-    stored = 0;
-    const t0 = performance.now();
-    for (let at = 0; at < data.length; at += BLOCK) stored += (await codec.encode(data.subarray(at, Math.min(data.length, at + BLOCK)))).length;
-    if (r > 0) times.push(performance.now() - t0);
+  const decWall: number[] = [];
+  const decCpu: number[] = [];
+  for (let rep = 0; rep <= reps; rep++) {
+    const w0 = performance.now();
+    const c0 = cpuMs();
+    const failure = codec.decode(r);
+    if (failure) throw new Error(`decode failed at block ${failure.index}: ${failure.reason}`);
+    if (rep > 0) {
+      decWall.push(performance.now() - w0);
+      decCpu.push(cpuMs() - c0);
+    }
   }
-  return { mbps: data.length / 1e6 / (median(times) / 1000), ratio: data.length / stored };
+  if (Buffer.compare(r.dst, data) !== 0) throw new Error('decoded bytes differ from the field');
+  return {
+    label: 'cr',
+    encodeMBps: data.length / 1e6 / (median(encWall) / 1000),
+    encodeCpuMsPerMiB: median(encCpu) / mib,
+    decodeMBps: data.length / 1e6 / (median(decWall) / 1000),
+    decodeCpuMsPerMiB: median(decCpu) / mib,
+    ratio: data.length / stored,
+  };
 }
 
-/** The bench field, byte-shuffled per 1 MiB block by cr's native shuffle. */
-function preShuffled(bytes: number): Uint8Array {
-  const { binding } = loadNative();
-  if (!binding) throw new Error('the native addon is needed to pre-shuffle the Blosc input');
-  const field = new Float64Array(bytes / 8);
-  fillSmoothField(field);
-  const raw = new Uint8Array(field.buffer);
-  const out = new Uint8Array(bytes);
-  for (let at = 0; at < bytes; at += BLOCK) binding.shuffle(raw.subarray(at, at + BLOCK), out.subarray(at, at + BLOCK), 8);
-  return out;
-}
-
-/** Runs cr's encoder in a child process whose pool has `threads` threads. */
-function crRateInChild(threads: number, bytes: number, reps: number): Rate {
+/** Runs crRates in a child process whose pool has `threads` threads. */
+function crInChild(threads: number, file: string, reps: number): Rates {
   const self = fileURLToPath(import.meta.url);
-  const out = execFileSync(process.execPath, [self, '--child', String(bytes), String(reps)], {
+  const out = execFileSync(process.execPath, [self, '--child', file, String(reps)], {
     env: { ...process.env, CR_THREADS: String(threads) },
     encoding: 'utf8',
   });
-  return JSON.parse(out) as Rate;
+  return JSON.parse(out) as Rates;
+}
+
+/** Native Blosc through bench/blosc-rate.py, or why it cannot run. */
+function bloscRates(file: string, reps: number): Rates[] | string {
+  if (!fs.existsSync(PYTHON)) return `not installed: apt-get install python3-blosc (${PYTHON} is missing)`;
+  const run = spawnSync(PYTHON, [BLOSC_SCRIPT, file, '2', String(reps)], { encoding: 'utf8' });
+  if (run.status === 3) return 'not installed: apt-get install python3-blosc';
+  if (run.status !== 0) return `failed: ${(run.stderr || run.error?.message || `exit ${run.status}`).trim()}`;
+  return run.stdout.trim().split('\n').map((line) => {
+    const r = JSON.parse(line) as Rates & { version: string };
+    return { ...r, label: `Blosc ${r.version} ${r.label}, 2 threads` };
+  });
+}
+
+/** Wall and CPU time of one command, its stdout to /dev/null, via GNU time when present. */
+function timed(command: string, args: string[]): { wallMs: number; cpuMs: number | null } {
+  const gnuTime = fs.existsSync('/usr/bin/time');
+  const devNull = fs.openSync('/dev/null', 'w');
+  try {
+    const w0 = performance.now();
+    const run = gnuTime
+      ? spawnSync('/usr/bin/time', ['-f', '%U %S', command, ...args], { stdio: ['ignore', devNull, 'pipe'], encoding: 'utf8' })
+      : spawnSync(command, args, { stdio: ['ignore', devNull, 'pipe'], encoding: 'utf8' });
+    const wallMs = performance.now() - w0;
+    if (run.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${run.stderr}`);
+    if (!gnuTime) return { wallMs, cpuMs: null };
+    const [user, sys] = run.stderr.trim().split('\n').pop()!.split(' ').map(Number);
+    return { wallMs, cpuMs: (user! + sys!) * 1000 };
+  } finally {
+    fs.closeSync(devNull);
+  }
+}
+
+/** `zstd -1 -T2` on the file and `zstd -d` of its output, or why it cannot run. */
+function zstdCliRates(file: string, reps: number): Rates | string {
+  const which = spawnSync('zstd', ['--version'], { encoding: 'utf8' });
+  if (which.error || which.status !== 0) return 'not installed: apt-get install zstd';
+  const version = /v(\d+\.\d+\.\d+)/.exec(which.stdout)?.[1] ?? '?';
+  const frame = `${file}.zst`;
+  execFileSync('zstd', ['-1', '-T2', '-q', '-f', file, '-o', frame]);
+  try {
+    const bytes = fs.statSync(file).size;
+    const mib = bytes / MiB;
+    const enc = Array.from({ length: reps + 1 }, () => timed('zstd', ['-1', '-T2', '-q', '-c', file])).slice(1);
+    const dec = Array.from({ length: reps + 1 }, () => timed('zstd', ['-d', '-q', '-c', frame])).slice(1);
+    const cpu = (xs: { cpuMs: number | null }[]): number | null => (xs[0]!.cpuMs === null ? null : median(xs.map((x) => x.cpuMs!)) / mib);
+    return {
+      label: `zstd ${version} CLI, -1 -T2 (decompression: 1 thread)`,
+      encodeMBps: bytes / 1e6 / (median(enc.map((x) => x.wallMs)) / 1000),
+      encodeCpuMsPerMiB: cpu(enc),
+      decodeMBps: bytes / 1e6 / (median(dec.map((x) => x.wallMs)) / 1000),
+      decodeCpuMsPerMiB: cpu(dec),
+      ratio: bytes / fs.statSync(frame).size,
+    };
+  } finally {
+    fs.rmSync(frame, { force: true });
+  }
+}
+
+function formatRow(r: Rates, width: number): string {
+  const cpu = (v: number | null): string => (v === null ? '—' : v.toFixed(3));
+  return `  ${r.label.padEnd(width)}  ${r.encodeMBps.toFixed(0).padStart(6)}  ${cpu(r.encodeCpuMsPerMiB).padStart(7)}  ${r.decodeMBps.toFixed(0).padStart(6)}  ${cpu(r.decodeCpuMsPerMiB).padStart(7)}  ${r.ratio.toFixed(3).padStart(6)}`;
+}
+
+/** "2.13× (target ≥ 2×: met)" for mine ÷ theirs, higher being better. */
+function against(mine: number, theirs: number, target: number): string {
+  const x = mine / theirs;
+  return `${x.toFixed(2)}× (target ≥ ${target}×: ${x >= target ? 'met' : 'not met'})`;
 }
 
 export async function benchEncoding(bytes: number, reps: number): Promise<string[]> {
-  const one = crRateInChild(1, bytes, reps);
-  const two = crRateInChild(2, bytes, reps);
-  const field = new Float64Array(bytes / 8);
-  fillSmoothField(field);
-  const asIs = await bloscRate(new Uint8Array(field.buffer), reps);
-  const shuffled = await bloscRate(preShuffled(bytes), reps);
-  const rate = (r: Rate): string => `${r.mbps.toFixed(0)} MB/s, ratio ${r.ratio.toFixed(3)}`;
-  return [
-    `${bytes / MiB} MiB sin·cos field + 1e-6 noise, zstd level 1, 1 MiB blocks:`,
-    `  cr (shuffle + zstd + 2×XXH64), 1 thread:        ${rate(one)}`,
-    `  cr, 2 threads:                                  ${rate(two)}`,
-    `  Blosc (numcodecs 0.3.2 WebAssembly, 1 thread):  ${rate(asIs)}  (typesize 1: its shuffle does nothing)`,
-    `  the same Blosc on input shuffled beforehand:    ${rate(shuffled)}  (shuffle time not counted)`,
-    `  cr 1 thread ÷ Blosc WebAssembly 1 thread (pre-shuffled): ${(one.mbps / shuffled.mbps).toFixed(2)}× the speed, ratio ${(one.ratio / shuffled.ratio).toFixed(2)}× (target ≥ 1.5×, ratio ≥ 1)`,
-    '  native Blosc with 2 threads:                    not measured in this run (not on npm)',
-  ];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cr-bench-encoding-'));
+  try {
+    const file = path.join(dir, 'field.f64');
+    const field = new Float64Array(bytes / 8);
+    fillSmoothField(field);
+    fs.writeFileSync(file, new Uint8Array(field.buffer));
+    const one = crInChild(1, file, reps);
+    const two = crInChild(2, file, reps);
+    const blosc = bloscRates(file, reps);
+    const zstd = zstdCliRates(file, reps);
+    const crEncode2: Rates = { ...two, label: 'cr plane-coded, level 1: encode 2 threads, decode 2 (pool 1 + caller)', decodeMBps: one.decodeMBps, decodeCpuMsPerMiB: one.decodeCpuMsPerMiB };
+    const crEncode1: Rates = { ...one, label: 'cr, encode 1 thread (decode as above)' };
+    const rows: Rates[] = [crEncode2, crEncode1, ...(typeof blosc === 'string' ? [] : blosc), ...(typeof zstd === 'string' ? [] : [zstd])];
+    const width = Math.max(...rows.map((r) => r.label.length));
+    const lines = [
+      `${bytes / MiB} MiB sin·cos field + 1e-6 noise (float64), the same file for every row; wall: median of ${reps} passes after a warm-up; CPU: the process's CPU time per MiB, median`,
+      `  ${''.padEnd(width)}  enc MB/s  CPU ms  dec MB/s  CPU ms   ratio`,
+      ...rows.map((r) => formatRow(r, width)),
+    ];
+    if (typeof blosc === 'string') lines.push(`  native Blosc: ${blosc}`);
+    if (typeof zstd === 'string') lines.push(`  zstd CLI: ${zstd}`);
+    if (typeof blosc !== 'string') {
+      const anchor = blosc[0]!; // zstd-1, shuffle, 1 MiB blocks
+      const cpuRatio = (mine: number | null, theirs: number | null): string =>
+        mine === null || theirs === null ? '' : `; by CPU time ${(theirs / mine).toFixed(2)}×`;
+      lines.push(
+        `  targets against ${anchor.label}, measured above:`,
+        `    encode: ${crEncode2.encodeMBps.toFixed(0)} MB/s vs ${anchor.encodeMBps.toFixed(0)} MB/s = ${against(crEncode2.encodeMBps, anchor.encodeMBps, 2)}${cpuRatio(crEncode2.encodeCpuMsPerMiB, anchor.encodeCpuMsPerMiB)}`,
+        `    ratio:  ${crEncode2.ratio.toFixed(3)} vs ${anchor.ratio.toFixed(3)} (target ≥ its ratio: ${crEncode2.ratio >= anchor.ratio ? 'met' : 'not met'})`,
+        `    decode: ${crEncode2.decodeMBps.toFixed(0)} MB/s vs ${anchor.decodeMBps.toFixed(0)} MB/s = ${against(crEncode2.decodeMBps, anchor.decodeMBps, 2)}${cpuRatio(crEncode2.decodeCpuMsPerMiB, anchor.decodeCpuMsPerMiB)}`,
+      );
+    }
+    return lines;
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 if (process.argv[2] === '--child') {
-  const rate = await crRate(Number(process.argv[3]), Number(process.argv[4]));
-  process.stdout.write(JSON.stringify(rate));
+  const rates = await crRates(process.argv[3]!, Number(process.argv[4]));
+  process.stdout.write(JSON.stringify(rates));
+} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  // Only this section: node dist/bench/encoding.js [--quick]
+  const quick = process.argv.includes('--quick');
+  console.log((await benchEncoding(quick ? 64 * MiB : 256 * MiB, 5)).join('\n'));
 }

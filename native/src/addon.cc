@@ -26,7 +26,7 @@ namespace {
 
 // Bumped together with NATIVE_ABI_VERSION in src/native/binding.ts whenever the contract there
 // changes, so that a stale build/ is refused instead of misbehaving.
-constexpr int kAbiVersion = 5;
+constexpr int kAbiVersion = 6;
 
 // Node dlcloses an addon when the last environment that loaded it goes away: a worker thread
 // that loaded it alone (the runner's job threads do) unmaps its code when it exits. The pool's

@@ -441,7 +441,7 @@ Napi::Value DecodeBlocks(const Napi::CallbackInfo& info) {
     }
     b.srcOffset = static_cast<size_t>(srcOffset);
     b.dstOffset = static_cast<size_t>(dstOffset);
-    if (b.flags != 0 && b.flags != kFlagZstd && b.flags != (kFlagZstd | kFlagShuffle)) {
+    if (!FlagsAreDefined(b.flags)) {
       ThrowRange(env, std::string(fn) + ": " + BlockText(i) + " has invalid flags " +
                           std::to_string(b.flags));
     }

@@ -5,6 +5,7 @@
 #include <new>
 
 #include "common/xxhash.h"
+#include "planes.h"
 #include "shuffle.h"
 
 namespace cr {
@@ -49,10 +50,34 @@ ThreadCodec& LocalCodec() {
   return codec;
 }
 
+bool FlagsAreDefined(uint8_t flags) {
+  return flags == 0 || flags == kFlagZstd || flags == (kFlagZstd | kFlagShuffle) ||
+         flags == kFlagPlanes;
+}
+
 EncodedBlock EncodeBlock(const uint8_t* raw, size_t len, unsigned elementSize, int level,
                          uint8_t* out, size_t outCapacity) {
   ThreadCodec& tc = LocalCodec();
   EncodedBlock r{};
+  if (PlanesApply(len, elementSize)) {
+    uint8_t* scratch = tc.Scratch();
+    ZSTD_CCtx* cctx = tc.Compressor();
+    if (scratch != nullptr && cctx != nullptr) {
+      const size_t stored =
+          EncodePlanes(raw, len, elementSize, level, cctx, scratch, out, outCapacity, &r.rawHash);
+      if (stored > 0) {
+        r.storedLength = static_cast<uint32_t>(stored);
+        r.flags = kFlagPlanes;
+      } else {
+        // Nothing to gain: the block compresses no better as a whole (its planes did not).
+        std::memcpy(out, raw, len);
+        r.storedLength = static_cast<uint32_t>(len);
+        r.flags = 0;
+      }
+      r.storedHash = r.flags == 0 ? r.rawHash : Hash64(out, r.storedLength);
+      return r;
+    }
+  }
   r.rawHash = Hash64(raw, len);
 
   const uint8_t* input = raw;
@@ -94,6 +119,17 @@ DecodeStatus DecodeBlock(const uint8_t* stored, size_t storedLength, uint8_t fla
 DecodeStatus DecodeVerifiedBlock(const uint8_t* stored, size_t storedLength, uint8_t flags,
                                  uint64_t rawHash, uint8_t* dst, size_t rawLength,
                                  unsigned elementSize) {
+  if (flags == kFlagPlanes) {
+    ThreadCodec& tc = LocalCodec();
+    uint64_t hash = 0;
+    switch (DecodePlanes(stored, storedLength, dst, rawLength, elementSize, tc.Decompressor(),
+                         tc.Scratch(), &hash)) {
+      case PlanesStatus::kOk: break;
+      case PlanesStatus::kMalformed: return DecodeStatus::kDecompress;
+      case PlanesStatus::kNoMemory: return DecodeStatus::kNoMemory;
+    }
+    return hash == rawHash ? DecodeStatus::kOk : DecodeStatus::kRawHash;
+  }
   if (flags & kFlagZstd) {
     // The format stores exactly one frame that records its content size. libzstd alone would
     // also accept concatenated or skippable frames, or a frame without a size; refusing them
@@ -132,9 +168,10 @@ uint32_t Le(const uint8_t* p, int n) {
   return v;
 }
 
-// The content size of `frame` if it is exactly one frame as StoredBlockIsWellFormed requires,
-// else -1. A line-by-line port of zstdFrameContentSize in src/codec/portable.ts.
-int64_t FrameContentSize(const uint8_t* frame, size_t len) {
+}  // namespace
+
+// A line-by-line port of zstdFrameContentSize in src/codec/portable.ts.
+int64_t ZstdFrameContentSize(const uint8_t* frame, size_t len) {
   constexpr uint32_t kMagic = 0xFD2FB528u;
   constexpr uint64_t kBlockSizeMax = 128 * 1024;
   if (len < 5) return -1;
@@ -190,14 +227,16 @@ int64_t FrameContentSize(const uint8_t* frame, size_t len) {
   return p == len ? static_cast<int64_t>(contentSize) : -1;
 }
 
-}  // namespace
-
 bool StoredBlockIsWellFormed(const uint8_t* stored, size_t storedLength, uint8_t flags,
                              size_t rawLength) {
   if (flags == 0) return storedLength == rawLength;
+  if (flags == kFlagPlanes) {
+    return rawLength > 0 && storedLength <= ZSTD_compressBound(rawLength) &&
+           PlanesAreWellFormed(stored, storedLength, rawLength);
+  }
   if (flags != kFlagZstd && flags != (kFlagZstd | kFlagShuffle)) return false;
   return rawLength > 0 && storedLength <= ZSTD_compressBound(rawLength) &&
-         FrameContentSize(stored, storedLength) == static_cast<int64_t>(rawLength);
+         ZstdFrameContentSize(stored, storedLength) == static_cast<int64_t>(rawLength);
 }
 
 }  // namespace cr

@@ -12,6 +12,15 @@ namespace cr {
 constexpr size_t kMaxBlockSize = size_t{1} << 20;
 constexpr uint8_t kFlagZstd = 1;
 constexpr uint8_t kFlagShuffle = 2;
+// Format 2: the block is plane-coded (planes.h); never combined with the other bits.
+constexpr uint8_t kFlagPlanes = 4;
+
+// Whether `flags` is a combination the format defines: 0, zstd, zstd + shuffle, or planes.
+bool FlagsAreDefined(uint8_t flags);
+
+// The content size of `frame` if it is exactly one zstd frame as StoredBlockIsWellFormed
+// requires (RFC 8878: content size recorded, no dictionary, no trailing bytes), else -1.
+int64_t ZstdFrameContentSize(const uint8_t* frame, size_t len);
 
 // XXH64 with seed 0, from the xxhash that zstd itself compiles (namespaced ZSTD_XXH64).
 uint64_t Hash64(const void* data, size_t len);
@@ -61,7 +70,7 @@ enum class DecodeStatus : uint8_t {
 };
 
 // Verifies and decodes one block into dst[0, rawLength). Writes nowhere else. The caller has
-// checked flags in {0, 1, 3}, rawLength <= kMaxBlockSize, and storedLength == rawLength for a
+// checked FlagsAreDefined(flags), rawLength <= kMaxBlockSize, and storedLength == rawLength for a
 // raw block.
 DecodeStatus DecodeBlock(const uint8_t* stored, size_t storedLength, uint8_t flags,
                          uint64_t storedHash, uint64_t rawHash, uint8_t* dst, size_t rawLength,
@@ -73,9 +82,10 @@ DecodeStatus DecodeVerifiedBlock(const uint8_t* stored, size_t storedLength, uin
                                  unsigned elementSize);
 
 // Whether stored bytes have the shape their flags promise, by the rules of the portable codec's
-// storedBlockIsWellFormed (src/codec/portable.ts): raw bytes of exactly rawLength, or exactly one
+// storedBlockIsWellFormed (src/codec/portable.ts): raw bytes of exactly rawLength, exactly one
 // structurally sound zstd frame (RFC 8878) with a content size of rawLength, no dictionary, no
-// trailing bytes. Both codecs refuse the same blocks this way.
+// trailing bytes, or a well-formed plane-coded block (PlanesAreWellFormed). Both codecs refuse
+// the same blocks this way.
 bool StoredBlockIsWellFormed(const uint8_t* stored, size_t storedLength, uint8_t flags,
                              size_t rawLength);
 

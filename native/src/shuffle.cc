@@ -12,16 +12,18 @@ namespace cr {
 namespace {
 
 // Portable paths, also used for the elements left over after the vector loops.
-void ShuffleScalar(const uint8_t* src, uint8_t* dst, size_t n, size_t from, unsigned es) {
+void ShuffleScalar(const uint8_t* src, uint8_t* dst, size_t n, size_t stride, size_t from,
+                   unsigned es) {
   for (unsigned b = 0; b < es; ++b) {
-    uint8_t* plane = dst + b * n;
+    uint8_t* plane = dst + b * stride;
     for (size_t i = from; i < n; ++i) plane[i] = src[i * es + b];
   }
 }
 
-void UnshuffleScalar(const uint8_t* src, uint8_t* dst, size_t n, size_t from, unsigned es) {
+void UnshuffleScalar(const uint8_t* const* planes, uint8_t* dst, size_t n, size_t from,
+                     unsigned es) {
   for (unsigned b = 0; b < es; ++b) {
-    const uint8_t* plane = src + b * n;
+    const uint8_t* plane = planes[b];
     for (size_t i = from; i < n; ++i) dst[i * es + b] = plane[i];
   }
 }
@@ -45,7 +47,7 @@ inline void Round(__m128i (&x)[R]) {
 }
 
 template <int ES>
-size_t ShuffleVector(const uint8_t* src, uint8_t* dst, size_t n) {
+size_t ShuffleVector(const uint8_t* src, uint8_t* dst, size_t n, size_t stride) {
   size_t i = 0;
   for (; i + 16 <= n; i += 16) {
     __m128i x[ES];
@@ -57,19 +59,19 @@ size_t ShuffleVector(const uint8_t* src, uint8_t* dst, size_t n) {
     Round<ES>(x);
     Round<ES>(x);
     for (int b = 0; b < ES; ++b) {
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + b * n + i), x[b]);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + b * stride + i), x[b]);
     }
   }
   return i;
 }
 
 template <int ES, int LOG2>
-size_t UnshuffleVector(const uint8_t* src, uint8_t* dst, size_t n) {
+size_t UnshuffleVector(const uint8_t* const* planes, uint8_t* dst, size_t n) {
   size_t i = 0;
   for (; i + 16 <= n; i += 16) {
     __m128i x[ES];
     for (int b = 0; b < ES; ++b) {
-      x[b] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + b * n + i));
+      x[b] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(planes[b] + i));
     }
     for (int r = 0; r < LOG2; ++r) Round<ES>(x);
     for (int k = 0; k < ES; ++k) {
@@ -83,6 +85,32 @@ size_t UnshuffleVector(const uint8_t* src, uint8_t* dst, size_t n) {
 
 }  // namespace
 
+void ShuffleStrided(const uint8_t* src, uint8_t* dst, size_t n, size_t stride, unsigned es) {
+  size_t done = 0;
+#if CR_SHUFFLE_SSE2
+  switch (es) {
+    case 2: done = ShuffleVector<2>(src, dst, n, stride); break;
+    case 4: done = ShuffleVector<4>(src, dst, n, stride); break;
+    case 8: done = ShuffleVector<8>(src, dst, n, stride); break;
+    default: break;
+  }
+#endif
+  ShuffleScalar(src, dst, n, stride, done, es);
+}
+
+void UnshufflePlanes(const uint8_t* const* planes, uint8_t* dst, size_t n, unsigned es) {
+  size_t done = 0;
+#if CR_SHUFFLE_SSE2
+  switch (es) {
+    case 2: done = UnshuffleVector<2, 1>(planes, dst, n); break;
+    case 4: done = UnshuffleVector<4, 2>(planes, dst, n); break;
+    case 8: done = UnshuffleVector<8, 3>(planes, dst, n); break;
+    default: break;
+  }
+#endif
+  UnshuffleScalar(planes, dst, n, done, es);
+}
+
 void Shuffle(const uint8_t* src, uint8_t* dst, size_t len, unsigned es) {
   if (len == 0) return;
   if (es <= 1) {
@@ -90,16 +118,7 @@ void Shuffle(const uint8_t* src, uint8_t* dst, size_t len, unsigned es) {
     return;
   }
   const size_t n = len / es;
-  size_t done = 0;
-#if CR_SHUFFLE_SSE2
-  switch (es) {
-    case 2: done = ShuffleVector<2>(src, dst, n); break;
-    case 4: done = ShuffleVector<4>(src, dst, n); break;
-    case 8: done = ShuffleVector<8>(src, dst, n); break;
-    default: break;
-  }
-#endif
-  ShuffleScalar(src, dst, n, done, es);
+  ShuffleStrided(src, dst, n, n, es);
   const size_t body = n * es;
   if (len > body) std::memcpy(dst + body, src + body, len - body);
 }
@@ -111,16 +130,15 @@ void Unshuffle(const uint8_t* src, uint8_t* dst, size_t len, unsigned es) {
     return;
   }
   const size_t n = len / es;
-  size_t done = 0;
-#if CR_SHUFFLE_SSE2
-  switch (es) {
-    case 2: done = UnshuffleVector<2, 1>(src, dst, n); break;
-    case 4: done = UnshuffleVector<4, 2>(src, dst, n); break;
-    case 8: done = UnshuffleVector<8, 3>(src, dst, n); break;
-    default: break;
+  const uint8_t* planes[kMaxPlanes];
+  for (unsigned b = 0; b < es && b < kMaxPlanes; ++b) planes[b] = src + b * n;
+  if (es <= kMaxPlanes) {
+    UnshufflePlanes(planes, dst, n, es);
+  } else {
+    for (unsigned b = 0; b < es; ++b) {
+      for (size_t i = 0; i < n; ++i) dst[i * es + b] = src[b * n + i];
+    }
   }
-#endif
-  UnshuffleScalar(src, dst, n, done, es);
   const size_t body = n * es;
   if (len > body) std::memcpy(dst + body, src + body, len - body);
 }

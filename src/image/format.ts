@@ -1,9 +1,12 @@
-// Constants and types of image format version 1 (docs/image-format.md), and the strict
+// Constants and types of image format version 2 (docs/image-format.md), and the strict
 // validation of a manifest read from disk. Nothing here does I/O.
 import { constants as bufferConstants } from 'node:buffer';
 import { ImageCorruptError } from '../errors.js';
 
-export const FORMAT_VERSION = 1;
+/** The version this cr writes. */
+export const FORMAT_VERSION = 2;
+/** The oldest version this cr reads: version 1 differs only in lacking plane-coded blocks. */
+export const MIN_FORMAT_VERSION = 1;
 export const HEADER_LENGTH = 16;
 export const FOOTER_LENGTH = 64;
 export const HEADER_MAGIC = Buffer.from([0x43, 0x52, 0x49, 0x4d, 0x47, 0x0d, 0x0a, 0x1a]); // CRIMG\r\n\x1a
@@ -24,6 +27,8 @@ export const MIN_LEVEL = 1;
 export const MAX_LEVEL = 22;
 export const BLOCK_FLAG_ZSTD = 1;
 export const BLOCK_FLAG_SHUFFLE = 2;
+/** Format 2: a plane-coded block (docs/image-format.md, "Plane-coded blocks"), never with other bits. */
+export const BLOCK_FLAG_PLANES = 4;
 export const IMAGE_EXTENSION = '.crimg';
 export const JOB_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -136,13 +141,13 @@ const HEX16 = /^[0-9a-f]{16}$/;
  * trusts a length, offset or name from disk. `blocksEnd` is the manifest offset: blocks live
  * before it.
  */
-export function validateManifest(value: unknown, blocksEnd: number, file: string | null): Manifest {
+export function validateManifest(value: unknown, blocksEnd: number, file: string | null, headerVersion: number = FORMAT_VERSION): Manifest {
   const fail = (what: string): never => {
     throw new ImageCorruptError('manifest', `invalid manifest: ${what}`, file);
   };
   if (!isPlainObject(value)) return fail('not an object');
   const m = value as Record<string, unknown>;
-  if (m.format !== FORMAT_VERSION) fail(`format is ${JSON.stringify(m.format)}, expected ${FORMAT_VERSION}`);
+  if (m.format !== headerVersion) fail(`format is ${JSON.stringify(m.format)}, expected ${headerVersion} as in the header`);
   if (typeof m.job !== 'string' || !JOB_NAME_PATTERN.test(m.job)) fail('job is not a valid job name');
   if (!isCount(m.sequence) || (m.sequence as number) < 1) fail('sequence is not a positive integer');
   if (m.id !== imageId(m.job as string, m.sequence as number)) fail('id does not match job and sequence');
@@ -206,7 +211,7 @@ export function validateManifest(value: unknown, blocksEnd: number, file: string
     } else {
       fail(`${where} has an unknown kind`);
     }
-    validateBlocks(s.blocks, s.length as number, blockSize, blocksEnd, new Set(bases as number[]), where, fail);
+    validateBlocks(s.blocks, s.length as number, blockSize, blocksEnd, new Set(bases as number[]), headerVersion, where, fail);
   }
   return value as unknown as Manifest;
 }
@@ -234,6 +239,7 @@ function validateBlocks(
   blockSize: number,
   blocksEnd: number,
   bases: Set<number>,
+  version: number,
   where: string,
   fail: (what: string) => never,
 ): void {
@@ -253,7 +259,8 @@ function validateBlocks(
     if (!isCount(stored) || (stored as number) > bound) fail(`${at} has an invalid stored length`);
     // A shared block's offset is checked against its own image when it is read.
     if (base === undefined && (offset as number) + (stored as number) > blocksEnd) fail(`${at} lies outside the block area`);
-    if (flags !== 0 && flags !== BLOCK_FLAG_ZSTD && flags !== (BLOCK_FLAG_ZSTD | BLOCK_FLAG_SHUFFLE)) fail(`${at} has invalid flags`);
+    const planes = version >= 2 && flags === BLOCK_FLAG_PLANES;
+    if (flags !== 0 && flags !== BLOCK_FLAG_ZSTD && flags !== (BLOCK_FLAG_ZSTD | BLOCK_FLAG_SHUFFLE) && !planes) fail(`${at} has invalid flags`);
     if (flags === 0 && stored !== rawLength) fail(`${at} is stored raw but its lengths differ`);
     if (typeof storedHash !== 'string' || !HEX16.test(storedHash)) fail(`${at} has an invalid stored hash`);
     if (typeof rawHash !== 'string' || !HEX16.test(rawHash)) fail(`${at} has an invalid raw hash`);

@@ -9,7 +9,7 @@
 // that lies, is damaged or is missing therefore costs reads, never a wrong answer.
 import type { FileHandle } from 'node:fs/promises';
 import type { BlockCodec } from '../codec/types.js';
-import { FOOTER_LENGTH, FOOTER_MAGIC, MAX_MANIFEST_LENGTH, validateManifest, zstdBound } from './format.js';
+import { FOOTER_LENGTH, FOOTER_MAGIC, FORMAT_VERSION, MAX_MANIFEST_LENGTH, MIN_FORMAT_VERSION, validateManifest, zstdBound } from './format.js';
 
 /** Tails longer than this are not sent ahead (the manifest of an image of about 50 GiB). */
 export const MAX_PASSING_TAIL_BYTES = 4 << 20;
@@ -65,7 +65,10 @@ export class PassingBlocks {
     if (manifestLength > MAX_MANIFEST_LENGTH || manifestOffset !== size - tail.length || manifestLength !== tail.length - FOOTER_LENGTH) return null;
     let manifest;
     try {
-      manifest = validateManifest(JSON.parse(bytes.subarray(0, manifestLength).toString('utf8')), manifestOffset, null);
+      const parsed = JSON.parse(bytes.subarray(0, manifestLength).toString('utf8')) as { format?: unknown };
+      // An image of an older format this cr still reads is hashed in passing too.
+      const version = parsed.format === MIN_FORMAT_VERSION ? MIN_FORMAT_VERSION : FORMAT_VERSION;
+      manifest = validateManifest(parsed, manifestOffset, null, version);
     } catch {
       return null;
     }

@@ -12,6 +12,7 @@ import {
   FOOTER_LENGTH,
   FOOTER_MAGIC,
   FORMAT_VERSION,
+  MIN_FORMAT_VERSION,
   HEADER_LENGTH,
   HEADER_MAGIC,
   IMAGE_EXTENSION,
@@ -455,7 +456,7 @@ function readManifest(read: ReadAt, size: number, file: string, options: OpenIma
     throw new ImageCorruptError('truncated', `the file is truncated (${size} bytes, an image has at least ${HEADER_LENGTH + FOOTER_LENGTH})`, file);
   }
   const version = header.readUInt32LE(8);
-  if (version !== FORMAT_VERSION) throw new ImageVersionError(version, FORMAT_VERSION, file);
+  if (version < MIN_FORMAT_VERSION || version > FORMAT_VERSION) throw new ImageVersionError(version, FORMAT_VERSION, file);
   if (header.readUInt32LE(12) !== 0) throw new ImageCorruptError('manifest', 'unknown header flags', file);
 
   const footer = Buffer.alloc(FOOTER_LENGTH);
@@ -490,7 +491,7 @@ function readManifest(read: ReadAt, size: number, file: string, options: OpenIma
   } catch {
     throw new ImageCorruptError('manifest', 'the manifest is not valid JSON', file);
   }
-  const manifest = validateManifest(parsed, offset, file);
+  const manifest = validateManifest(parsed, offset, file, version);
   const { expect } = options;
   if (expect?.job !== undefined && manifest.job !== expect.job) {
     throw new ImageCorruptError('mismatch', `the image belongs to job "${manifest.job}", not "${expect.job}"`, file);

@@ -210,11 +210,13 @@ export interface NativeBinding {
   ): NativeReadFailure | null;
 }
 
-export const NATIVE_ABI_VERSION = 5;
+export const NATIVE_ABI_VERSION = 6;
 
 /** Block flags, as stored in the image manifest and used by the addon. */
 export const BLOCK_FLAG_ZSTD = 1;
 export const BLOCK_FLAG_SHUFFLE = 2;
+/** Format 2: a plane-coded block (docs/image-format.md), never combined with the other bits. */
+export const BLOCK_FLAG_PLANES = 4;
 
 export interface NativeLoadResult {
   binding: NativeBinding | null;

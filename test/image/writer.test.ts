@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import fsp, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import {
+  BLOCK_FLAG_PLANES,
+  FORMAT_VERSION,
   BLOCK_FLAG_SHUFFLE,
   BLOCK_FLAG_ZSTD,
   FOOTER_LENGTH,
@@ -156,7 +158,7 @@ test('The header, manifest and footer hold exactly the fields docs/image-format.
   // Header
   t.true(parts.header.subarray(0, 8).equals(HEADER_MAGIC));
   t.deepEqual([...parts.header.subarray(0, 8)], [0x43, 0x52, 0x49, 0x4d, 0x47, 0x0d, 0x0a, 0x1a]);
-  t.is(parts.header.readUInt32LE(8), 1);
+  t.is(parts.header.readUInt32LE(8), FORMAT_VERSION);
   t.is(parts.header.readUInt32LE(12), 0);
 
   // Footer
@@ -177,7 +179,7 @@ test('The header, manifest and footer hold exactly the fields docs/image-format.
     'attempt', 'bases', 'blockSize', 'codec', 'createdAt', 'format', 'id', 'identity', 'job', 'level', 'meta', 'parent', 'sections', 'sequence', 'writer',
   ]);
   t.like(m, {
-    format: 1,
+    format: FORMAT_VERSION,
     id: 'heat2d-00000012',
     job: 'heat2d',
     sequence: 12,
@@ -229,17 +231,22 @@ test('The header, manifest and footer hold exactly the fields docs/image-format.
         t.is(stored, rawLength, at);
         t.true(equalBytes(storedBytes, raw), `${at}: a raw block holds the unshuffled bytes`);
       } else {
-        t.true(flags === BLOCK_FLAG_ZSTD || flags === (BLOCK_FLAG_ZSTD | BLOCK_FLAG_SHUFFLE), at);
         t.true(stored < rawLength, `${at}: a compressed block is smaller than its raw bytes`);
-        t.is(storedBytes.readUInt32LE(0), 0xfd2fb528, `${at}: a zstd frame`);
-        t.is((flags & BLOCK_FLAG_SHUFFLE) !== 0, section.elementSize > 1, `${at}: shuffled exactly when elementSize > 1`);
+        if (flags === BLOCK_FLAG_PLANES) {
+          t.is(storedBytes[1], section.elementSize, `${at}: a plane-coded block names its element size`);
+        } else {
+          t.true(flags === BLOCK_FLAG_ZSTD || flags === (BLOCK_FLAG_ZSTD | BLOCK_FLAG_SHUFFLE), at);
+          t.is(storedBytes.readUInt32LE(0), 0xfd2fb528, `${at}: a zstd frame`);
+          t.is((flags & BLOCK_FLAG_SHUFFLE) !== 0, section.elementSize > 1, `${at}: shuffled exactly when elementSize > 1`);
+        }
       }
       expectedOffset += stored;
     }
   }
   t.is(expectedOffset, parts.manifestOffset);
   // The smooth float field compresses (shuffled), the noise does not.
-  t.true(m.sections[3]!.blocks.every((b) => b[3] === (BLOCK_FLAG_ZSTD | BLOCK_FLAG_SHUFFLE)));
+  const coded = codec.name === 'native' ? BLOCK_FLAG_PLANES : BLOCK_FLAG_ZSTD | BLOCK_FLAG_SHUFFLE;
+  t.true(m.sections[3]!.blocks.every((b) => b[3] === coded));
   t.true(m.sections[4]!.blocks.every((b) => b[3] === 0));
 });
 

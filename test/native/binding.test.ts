@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import xxhash from 'xxhash-wasm';
-import { BLOCK_FLAG_SHUFFLE, BLOCK_FLAG_ZSTD, NATIVE_ABI_VERSION, loadNative, nativeAddonFile } from '../../src/native/binding.js';
+import { BLOCK_FLAG_PLANES, BLOCK_FLAG_SHUFFLE, BLOCK_FLAG_ZSTD, NATIVE_ABI_VERSION, loadNative, nativeAddonFile } from '../../src/native/binding.js';
 import type { NativeBinding, NativeEncodeOut } from '../../src/native/binding.js';
 import { randomBytes, smoothField } from './data.js';
 
@@ -168,9 +168,9 @@ function runWorker(
 
 // --- loading --------------------------------------------------------------------------------
 
-test('The addon loads with ABI 5, zstd 1.5.x, its own threads and the page size.', (t) => {
+test('The addon loads with ABI 6, zstd 1.5.x, its own threads and the page size.', (t) => {
   t.is(native.abiVersion, NATIVE_ABI_VERSION);
-  t.is(native.abiVersion, 5);
+  t.is(native.abiVersion, 6);
   t.regex(native.zstdVersion, /^1\.5\.\d+$/);
   t.true(Number.isInteger(native.threads) && native.threads >= 1);
   t.true(native.pageSize >= 4096 && (native.pageSize & (native.pageSize - 1)) === 0);
@@ -413,7 +413,7 @@ async function roundTrip(t: ExecutionContext, name: string, src: Uint8Array, blo
 test('encode then decode is bit-identical for random, zero and smooth float64 data.', async (t) => {
   const smooth = smoothField(512, 300, 7); // 1.17 MiB: the last block is short
   const e = await roundTrip(t, 'smooth', smooth, 64 * 1024, 8, 1);
-  t.true(e.out.flags.every((f) => f === (BLOCK_FLAG_ZSTD | BLOCK_FLAG_SHUFFLE)));
+  t.true(e.out.flags.every((f) => f === BLOCK_FLAG_PLANES));
   const total = e.out.storedLengths.reduce((a, x) => a + x, 0);
   t.true(total < smooth.length / 1.2, `ratio ${smooth.length / total}`);
 
@@ -427,16 +427,16 @@ test('encode then decode is bit-identical for random, zero and smooth float64 da
 
   for (const es of [1, 2, 4]) {
     const e2 = await roundTrip(t, `smooth es ${es}`, smooth.subarray(0, 200_003), 32 * 1024, es, 1);
-    const want = es === 1 ? BLOCK_FLAG_ZSTD : BLOCK_FLAG_ZSTD | BLOCK_FLAG_SHUFFLE;
+    const want = es === 1 ? BLOCK_FLAG_ZSTD : BLOCK_FLAG_PLANES;
     t.true(e2.out.flags.every((f) => f === want || f === 0), `es ${es}`);
   }
   await roundTrip(t, 'one byte', Uint8Array.of(42), 4096, 8, 1);
   await roundTrip(t, 'negative level', smooth.subarray(0, 100_000), 16 * 1024, 8, -5);
 });
 
-test('A compressed block is one frame of the shuffled bytes with the content size recorded.', async (t) => {
+test('A compressed block too short to plane-code is one frame of the shuffled bytes with the content size recorded.', async (t) => {
   const simple = await withZstdCodec();
-  const src = smoothField(128, 128, 5); // 128 KiB
+  const src = new Uint8Array(new Float64Array(63).map((_, i) => 1.5 + (i & 3)).buffer); // under 64 elements
   const e = await encode(src, 128 * 1024, 8, 1);
   t.is(e.out.flags[0], BLOCK_FLAG_ZSTD | BLOCK_FLAG_SHUFFLE);
   const frame = e.stored.subarray(0, e.out.storedLengths[0]!);
@@ -447,7 +447,7 @@ test('An incompressible block is stored raw, unshuffled, with flags 0.', async (
   const src = new Uint8Array(3 * 64 * 1024);
   src.set(randomBytes(64 * 1024, 99), 64 * 1024); // only block 1 is noise
   const e = await encode(src, 64 * 1024, 8, 1);
-  t.deepEqual(Array.from(e.out.flags), [3, 0, 3]);
+  t.deepEqual(Array.from(e.out.flags), [BLOCK_FLAG_PLANES, 0, BLOCK_FLAG_PLANES]);
   t.is(e.out.storedLengths[1], 64 * 1024);
   sameBytes(t, e.stored.subarray(e.stride, e.stride + 64 * 1024), src.subarray(64 * 1024, 128 * 1024));
   t.is(e.out.storedHashes[1], e.out.rawHashes[1]);
@@ -559,8 +559,8 @@ test('decodeBlocks reports flipped bits by the lowest failing block and its reas
   rawHashes[7]! ^= 1n;
   t.deepEqual(decode(e, new Uint8Array(src.length), 8, { rawHashes }), { index: 4, reason: 'raw-hash' });
 
-  // Unshuffling with the wrong element size also shows up as a raw-hash failure.
-  t.deepEqual(decode(e, new Uint8Array(src.length), 4), { index: 0, reason: 'raw-hash' });
+  // A plane-coded block names its element size: decoding it as another is refused.
+  t.deepEqual(decode(e, new Uint8Array(src.length), 4), { index: 0, reason: 'decompress' });
 
   // The lowest index wins whatever the reasons.
   t.deepEqual(decode(e, new Uint8Array(src.length), 8, { stored: flipped, rawHashes }), { index: 4, reason: 'raw-hash' });
