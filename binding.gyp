@@ -21,6 +21,21 @@
   },
   'targets': [
     {
+      # The scheduler's own addon (scheduler/exec.ts): execv, to restart Node with start-up-only
+      # V8 flags. Apart from cr_native, so that the job addon holds nothing only the scheduler uses.
+      'target_name': 'cr_exec',
+      'sources': ['native/exec/exec.cc'],
+      'include_dirs': ['<!(node -p "require(\'node-addon-api\').include_dir")'],
+      'defines': ['NAPI_VERSION=8', 'NAPI_CPP_EXCEPTIONS', 'NODE_ADDON_API_DISABLE_DEPRECATED'],
+      'cflags_cc': ['-std=c++17', '-fexceptions'],
+      'cflags_cc!': ['-fno-exceptions', '-std=gnu++17'],
+      'cflags!': ['-fno-exceptions'],
+      'xcode_settings': {
+        'GCC_ENABLE_CPP_EXCEPTIONS': 'YES',
+        'CLANG_CXX_LANGUAGE_STANDARD': 'c++17',
+      },
+    },
+    {
       'target_name': 'cr_zstd',
       'type': 'static_library',
       'sources': ['<!@(node native/zstd-sources.cjs sources)'],
@@ -45,7 +60,6 @@
         'native/src/cow.cc',
         'native/src/cow-handler.cc',
         'native/src/dirty.cc',
-        'native/src/exec.cc',
         'native/src/helpers.cc',
         'native/src/planes.cc',
         'native/src/pool.cc',

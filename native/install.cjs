@@ -1,6 +1,6 @@
 'use strict';
-// npm's install hook for the addon: builds it with node-gyp unless build/Release/cr_native.node
-// is newer than binding.gyp and every file in native/. `npx cr-scheduler` installs the package
+// npm's install hook for the addons: builds them with node-gyp unless build/Release/cr_native.node
+// (the job addon) and cr_exec.node (the scheduler's) are newer than binding.gyp and every file in native/. `npx cr-scheduler` installs the package
 // into npm's cache as a link and runs this hook again; without the check it would rebuild the
 // addon (about a minute) under every process that has it loaded.
 //
@@ -12,7 +12,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
-const output = path.join(root, 'build', 'Release', 'cr_native.node');
+const outputs = ['cr_native.node', 'cr_exec.node'].map((name) => path.join(root, 'build', 'Release', name));
 const log = path.join(root, 'build', 'install.log');
 
 function newestSource() {
@@ -28,7 +28,7 @@ function newestSource() {
   return newest;
 }
 
-if (process.env.CR_FORCE_BUILD !== '1' && fs.existsSync(output) && fs.statSync(output).mtimeMs >= newestSource()) {
+if (process.env.CR_FORCE_BUILD !== '1' && outputs.every((output) => fs.existsSync(output) && fs.statSync(output).mtimeMs >= newestSource())) {
   console.log('cr: the native addon is up to date (CR_FORCE_BUILD=1 rebuilds it)');
   process.exit(0);
 }

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { build, type Plugin } from 'esbuild';
-import { fromEsbuild, JOB_BUILD_OPTIONS, noDefaultExport } from '../src/job/job-module.js';
+import { fromEsbuild, JOB_BUILD_OPTIONS, noDefaultExport } from '../src/internal.js';
 import { BundleError } from './cluster-errors.js';
 import { encodePack, JOB_MODULE, type CodeFile } from './code-pack.js';
 

@@ -51,10 +51,3 @@ export class Cluster {
     this.client.close();
   }
 }
-
-/** `JOB` arguments: a job id, as `list` shows it. */
-export function parseJobId(value: string): number {
-  const n = Number(value.replace(/^#/, ''));
-  if (!Number.isInteger(n) || n < 1 || n > 0xffffffff) throw new ClusterError(`"${value}" is not a job id: ids are numbers, as "cr-scheduler list" shows them`);
-  return n;
-}

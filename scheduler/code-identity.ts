@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { build, type Plugin } from 'esbuild';
-import { codeOfFiles, sha256Hex, type CodeIdentity } from '../src/runner/identity.js';
+import { type CodeIdentity, codeOfFiles, sha256Hex } from '../src/internal.js';
 import { esbuildFailure, JOB_BUILD_OPTIONS, MODULE_URL } from './bundle.js';
 
 export async function codeIdentity(jobFile: string): Promise<CodeIdentity> {

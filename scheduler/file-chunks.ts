@@ -10,9 +10,7 @@
 // buffers (DIRECT_ALIGN into the buffer, the field's head just before), where the file system
 // offers it; without kernel read-ahead, the reader keeps READ_AHEAD reads in flight itself.
 import fs from 'node:fs';
-import { DIRECT_ALIGN, openDirect } from '../src/image/direct-sink.js';
-import { DIRECT_MIN_BYTES } from '../src/image/writer.js';
-import { allocateRegion } from '../src/region.js';
+import { allocateRegion, DIRECT_ALIGN, DIRECT_MIN_BYTES, openDirect } from '../src/internal.js';
 import { BYTES_FIELD_HEAD, CHUNK_BYTES } from './proto/load.js';
 
 /** Chunk buffers one stream has at most, read or being sent: with 16 MiB HTTP/2 windows, enough to keep the connection busy. */

@@ -1,7 +1,7 @@
 // cr-scheduler's command line (run by cli.ts): flags, then CR_* environment variables, then defaults.
 import { Command, CommanderError } from 'commander';
-import { CrError } from '../src/errors.js';
-import { VERSION } from '../src/version.js';
+import { CrError } from '../src/index.js';
+import { VERSION } from '../src/internal.js';
 import { BundleError, ClusterError } from './cluster-errors.js';
 import { agentCommand } from './commands/agent.js';
 import { cancelCommand } from './commands/cancel.js';

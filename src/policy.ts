@@ -22,7 +22,10 @@ export interface PolicyOptions {
   mtbfMs: number | null;
 }
 
+/** Checkpoint interval when none is given, ms. */
 export const DEFAULT_INTERVAL_MS = 60_000;
+/** Every this-many-th image is full when not told otherwise; those between are incremental. */
+export const DEFAULT_FULL_EVERY = 8;
 /** The clock is read about this often (ms of the job's time), not at every safe point. */
 const CLOCK_PERIOD_MS = 1;
 /** ...and at least every this many safe points, so a loop that slows down is noticed soon. */

@@ -139,7 +139,7 @@ export class RestoredImage {
     if (section.type !== type || savedLength !== length) {
       throw new RegionMismatchError(
         `region ${JSON.stringify(name)} was checkpointed as ${section.type}(${savedLength}) but the job now asks for ` +
-          `${type}(${length}): register regions as they were when the image was taken, or start over with --fresh`,
+          `${type}(${length}): register regions as they were when the image was taken`,
       );
     }
     return section;

@@ -12,7 +12,6 @@
 #include "blocks.h"
 #include "cow.h"
 #include "dirty.h"
-#include "exec.h"
 #include "helpers.h"
 #include "pool.h"
 #include "readblocks.h"
@@ -84,7 +83,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cowFlush", Napi::Function::New(env, CowFlushJs, "cowFlush"));
   exports.Set("cowRelease", Napi::Function::New(env, CowReleaseJs, "cowRelease"));
   exports.Set("cowStats", Napi::Function::New(env, CowStatsJs, "cowStats"));
-  exports.Set("exec", Napi::Function::New(env, ExecJs, "exec"));
   exports.Set("_addressOf", Napi::Function::New(env, AddressOfJs, "_addressOf"));
   return exports;
 }

@@ -28,8 +28,8 @@ namespace cr {
 // but from where the job writes first (see Loop).
 // It runs at a lower priority (nice 5) than the job's thread: on a two-core machine, waking the
 // pool's two threads for the copy took both cores from the job's thread at the very moment
-// checkpoint() was returning (measured: the call that starts the flush took 8–20 ms instead of
-// 0.1 ms). Yielding costs nothing in exactness: a block the job reaches first is saved by the
+// checkpoint() was returning, and the call that starts the flush took a hundred times longer.
+// Yielding costs nothing in exactness: a block the job reaches first is saved by the
 // handler thread, at normal priority, as for any write that outruns the flush.
 namespace {
 

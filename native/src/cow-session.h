@@ -280,8 +280,8 @@ class CowSession {
     for (size_t k = b + 1; k < end; k++) state[k] = kAhead;
     // Regions are mapped with transparent huge pages (2 MiB), blocks are smaller: lifting the
     // protection of part of a huge page splits it into 4 KiB pages, after which every protect and
-    // unprotect of that memory walks 512 entries instead of one (measured: a capture of 64 MiB
-    // went from 0.3 ms to 20–30 ms). So the run is widened to whole huge pages where the blocks
+    // unprotect of that memory walks 512 entries instead of one, and a capture takes tens of times
+    // longer. So the run is widened to whole huge pages where the blocks
     // around it are saved and protected (let in as "maybe written", like the blocks ahead).
     size_t start = b;
     constexpr uint64_t kHuge = uint64_t{2} << 20;

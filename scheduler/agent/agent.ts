@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { VERSION } from '../../src/version.js';
+import { Backoff, VERSION } from '../../src/internal.js';
 import { AGENT_RECONNECT_MAX_MS } from '../names.js';
 import type { ClientCredentials } from '../credentials.js';
 import { schedulerClient, transferClients, unary, type SchedulerClient } from '../proto/load.js';
@@ -143,7 +143,7 @@ export class Agent {
   }
 
   async #connectLoop(): Promise<void> {
-    let delay = RECONNECT_MS;
+    const delays = new Backoff(RECONNECT_MS, this.#reconnectMaxMs);
     let lastError = '';
     while (!this.#closed) {
       const ended = new Promise<string>((resolve) => {
@@ -151,7 +151,7 @@ export class Agent {
         const call = this.#client.Connect({ node: this.#options.name, slots: this.#options.slots, running, version: VERSION });
         this.#call = call;
         call.on('data', (command: Command__Output) => {
-          delay = RECONNECT_MS;
+          delays.reset();
           this.#command(command);
         });
         call.on('error', (err: grpc.ServiceError) => {
@@ -172,8 +172,8 @@ export class Agent {
       if (this.#closed) break;
       if (why !== lastError) this.#log(`disconnected from the scheduler at ${this.#options.scheduler}: ${why}; reconnecting`);
       lastError = why;
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      delay = Math.min(this.#reconnectMaxMs, delay * 2);
+      delays.max = this.#reconnectMaxMs;
+      await new Promise((resolve) => setTimeout(resolve, delays.next()));
     }
   }
 

@@ -10,14 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { getCodec } from '../../src/codec/index.js';
-import type { ErrorRecord } from '../../src/errors.js';
-import { ImageReader } from '../../src/image/reader.js';
-import type { ImageCommitted } from '../../src/job/context.js';
-import { resolvePolicyOptions } from '../../src/policy.js';
-import { isRetryable, type RunOutcome } from '../../src/runner/runner.js';
-import { createFileOnceSync } from '../../src/store/durable.js';
-import { STORE_KEY_FILE } from '../../src/store/local-store.js';
+import { Backoff, createFileOnceSync, DEFAULT_FULL_EVERY, DEFAULT_INTERVAL_MS, type ErrorRecord, getCodec, type ImageCommitted, ImageReader, isRetryable, resolvePolicyOptions, type RunOutcome, STORE_KEY_FILE } from '../../src/internal.js';
 import { hashFile } from '../images/directory.js';
 import { objectName, SharedStoreError, type SharedStore } from '../images/store.js';
 import { jobImageKey } from '../job-key.js';
@@ -151,8 +144,8 @@ export class Attempt {
         storeDir,
         keyFile: null,
         keepImages: AGENT_KEEP_IMAGES,
-        policy: resolvePolicyOptions({ intervalMs: a.intervalMs || 60_000, everyCalls: null, mtbfMs: null }),
-        fullEvery: a.fullEvery || 8,
+        policy: resolvePolicyOptions({ intervalMs: a.intervalMs || DEFAULT_INTERVAL_MS, everyCalls: null, mtbfMs: null }),
+        fullEvery: a.fullEvery || DEFAULT_FULL_EVERY,
         dirty: 'auto',
         // The scheduler decides about retries (and places them anywhere): one attempt here.
         retries: 0,
@@ -363,7 +356,7 @@ export class Attempt {
 
   /** Retries a call while the scheduler cannot be reached (it restarts, the network blips). */
   async #retrying<T>(fn: () => Promise<T>): Promise<T> {
-    let delay = RETRY_MS;
+    const delays = new Backoff(RETRY_MS, RETRY_MAX_MS);
     for (;;) {
       try {
         return await fn();
@@ -371,8 +364,7 @@ export class Attempt {
         const code = (err as { code?: unknown }).code;
         // 14 UNAVAILABLE, 4 DEADLINE_EXCEEDED, 1 CANCELLED: the scheduler is away, try again.
         if (this.#abandoned || (code !== 14 && code !== 4 && code !== 1)) throw err;
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        delay = Math.min(RETRY_MAX_MS, delay * 2);
+        await new Promise((resolve) => setTimeout(resolve, delays.next()));
       }
     }
   }

@@ -7,8 +7,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createFileOnceSync, fsyncDirSync } from '../../src/store/durable.js';
-import { PACKAGE_NAME } from '../../src/version.js';
+import { createFileOnceSync, fsyncDirSync, PACKAGE_NAME } from '../../src/internal.js';
 import { decodePack, isPack, JOB_MODULE, type CodeFile } from '../code-pack.js';
 import { unary, type SchedulerClient } from '../proto/load.js';
 

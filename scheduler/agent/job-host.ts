@@ -4,7 +4,7 @@
 // abandoned. Its face is the one-machine runner's (on, requestCheckpoint, requestStop, kill, run).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { RunEvent, RunOptions, RunOutcome } from '../../src/runner/runner.js';
+import type { RunEvent, RunOptions, RunOutcome } from '../../src/internal.js';
 import type { FromJob, ToJob } from './job-messages.js';
 import type { RunAs } from './run-as.js';
 

@@ -6,8 +6,7 @@
 // It is the leader of its own process group. When the agent goes away (its IPC channel closes:
 // the agent exited or was killed with SIGKILL) it kills its whole group at once, so that no job
 // outlives its agent and runs on unseen beside the attempt the scheduler starts elsewhere.
-import { JobRunner, type RunOutcome } from '../../src/runner/runner.js';
-import { toErrorRecord } from '../../src/errors.js';
+import { JobRunner, type RunOutcome, toErrorRecord } from '../../src/internal.js';
 import type { FromJob, ToJob } from './job-messages.js';
 
 let runner: JobRunner | null = null;

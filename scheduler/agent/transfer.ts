@@ -5,7 +5,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { readImageTail } from '../../src/image/passing-blocks.js';
+import { readImageTail } from '../passing-blocks.js';
 import { ChunkBuffers, ChunkedFile, ChunkReader } from '../file-chunks.js';
 import { CHUNK_BYTES, Encoded, encodeBytesField, type SchedulerClient } from '../proto/load.js';
 import type { ImageChunk__Output, UploadImageReply__Output } from '../proto/types.js';

@@ -2,10 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { getCodec } from '../../src/codec/index.js';
-import { ImageReader } from '../../src/image/reader.js';
-import { readKeyFile } from '../../src/store/key.js';
-import { STORE_KEY_FILE } from '../../src/store/local-store.js';
+import { getCodec, ImageReader, readKeyFile, STORE_KEY_FILE } from '../../src/internal.js';
 import { formatBytes, oneLine, table, toJson, UsageError } from '../output.js';
 import { parsePath } from '../options.js';
 

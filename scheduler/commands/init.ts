@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, Option } from 'commander';
-import { PACKAGE_NAME, VERSION } from '../../src/version.js';
+import { PACKAGE_NAME, VERSION } from '../../src/internal.js';
 import { UsageError } from '../output.js';
 
 /** This package's root: from dist/scheduler/commands/ up to package.json. */

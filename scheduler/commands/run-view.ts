@@ -1,9 +1,10 @@
 // What `cr-scheduler run` shows on stderr while a job runs, from the runner's events: the job's
 // log lines and warnings always, the progress bar on a terminal, a timestamped line per
 // checkpoint and a progress line at most once a minute in a batch log (progress.ts decides how).
-import type { RunEvent } from '../../src/runner/runner.js';
+import type { RunEvent } from '../../src/internal.js';
 import { formatBytes, formatMs, plural } from '../output.js';
 import { ProgressScreen, type ScreenMode } from '../progress.js';
+import { withRunRemedy } from './run-remedies.js';
 
 export class RunView {
   readonly #job: string;
@@ -77,7 +78,7 @@ export class RunView {
         this.#screen.stop();
         // The next line says where it restarts from: the latest image, or the beginning when there is none.
         const retry = event.retryInMs === null ? '' : event.retryInMs === 0 ? '; restarting now' : `; restarting in ${formatMs(event.retryInMs)}`;
-        this.line(`attempt ${event.attempt} of "${this.#job}" failed: ${event.error.message}${retry}`);
+        this.line(`attempt ${event.attempt} of "${this.#job}" failed: ${withRunRemedy(event.error.code, event.error.message)}${retry}`);
         break;
       }
       case 'stop-requested':

@@ -3,16 +3,15 @@
 import path from 'node:path';
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
-import { MAX_LEVEL, MIN_LEVEL } from '../../src/image/format.js';
-import { resolvePolicyOptions } from '../../src/policy.js';
-import { JobRunner, type RunOptions } from '../../src/runner/runner.js';
-import { checkJobName } from '../../src/store/local-store.js';
+import { CrError } from '../../src/index.js';
+import { checkJobName, DEFAULT_FULL_EVERY, DEFAULT_INTERVAL_MS, DEFAULT_KEEP_IMAGES, JobRunner, MAX_LEVEL, MIN_LEVEL, resolvePolicyOptions, type RunOptions } from '../../src/internal.js';
 import { codeIdentity } from '../code-identity.js';
 import { commandLine, givenOptions, invokedAs } from '../invocation.js';
 import { plural, toJson, UsageError } from '../output.js';
 import { MAX_TIMER_SECONDS, parseCount, parseJsonText, parseNonNegativeNumber, parsePath, parsePositiveNumber } from '../options.js';
 import { screenMode } from '../progress.js';
 import { EXIT_STOPPED, EXIT_STOPPED_AT_ONCE, onSignals, parseSignal, signalPlan, type NamedSignal } from '../signals.js';
+import { withRunRemedy } from './run-remedies.js';
 import { RunView } from './run-view.js';
 
 export const DEFAULT_STORE = '.cr';
@@ -55,7 +54,7 @@ export function runCommand(verbose: () => boolean): Command {
       new Option('--interval <seconds>', 'take a checkpoint when this much time passed since the last one')
         .env('CR_INTERVAL')
         .argParser(parsePositiveNumber('--interval'))
-        .default(60),
+        .default(DEFAULT_INTERVAL_MS / 1000),
     )
     .addOption(new Option('--every <n>', 'also take a checkpoint every n safe points').argParser(parseCount('--every', 1)))
     .addOption(
@@ -68,12 +67,12 @@ export function runCommand(verbose: () => boolean): Command {
     .addOption(new Option('--from <image>', 'resume from this image file instead of the latest').argParser(parsePath('--from')))
     .addOption(new Option('--fresh', "delete the job's images and finished result, and start over").conflicts('from'))
     .addOption(new Option('--allow-code-change', "resume from images the job's previous code made (never from other args)"))
-    .addOption(new Option('--keep <n>', 'images kept per job').env('CR_KEEP').argParser(parseCount('--keep', 1)).default(3))
+    .addOption(new Option('--keep <n>', 'images kept per job').env('CR_KEEP').argParser(parseCount('--keep', 1)).default(DEFAULT_KEEP_IMAGES))
     .addOption(
       new Option('--full-every <n>', 'every nth image is full; those between share unchanged blocks with older images (1: always full)')
         .env('CR_FULL_EVERY')
         .argParser(parseCount('--full-every', 1))
-        .default(8),
+        .default(DEFAULT_FULL_EVERY),
     )
     .addOption(
       new Option('--dirty <how>', 'how changed blocks are found: kernel dirty tracking where available, or block hashes')
@@ -200,7 +199,10 @@ async function run(file: string, flags: RunFlags, verbose: boolean, command: Com
     },
   });
   try {
-    const outcome = await runner.run();
+    const outcome = await runner.run().catch((err: unknown) => {
+      if (err instanceof CrError) err.message = withRunRemedy(err.code, err.message);
+      throw err;
+    });
     view.done();
     if (killed) {
       noteKilled();
@@ -233,7 +235,7 @@ async function run(file: string, flags: RunFlags, verbose: boolean, command: Com
           );
           return 1;
         }
-        view.line(`job "${job}" failed after ${plural(outcome.attempts, 'attempt')}: ${e.message}`);
+        view.line(`job "${job}" failed after ${plural(outcome.attempts, 'attempt')}: ${withRunRemedy(e.code, e.message)}`);
         if (verbose && e.stack) view.line(e.stack);
         return 1;
       }

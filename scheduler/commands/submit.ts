@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_FULL_EVERY, DEFAULT_INTERVAL_MS } from '../../src/internal.js';
 import { parseCount, parseJsonText, parsePositiveNumber } from '../options.js';
 import { toJson, UsageError } from '../output.js';
 import { clusterCommand, jobJson, withCluster, type ClusterFlags } from './common.js';
@@ -25,8 +26,8 @@ export function submitCommand() {
     .addOption(new Option('--name <name>', 'a name to show (default: the file\'s base name)'))
     .addOption(new Option('--retries <n>', 'restarts after the job fails by its own error (a lost node costs none)').argParser(parseCount('--retries')).default(3))
     .addOption(new Option('--priority <p>', 'higher runs first; equal priorities run in submission order').argParser(parseInteger('--priority')).default(0))
-    .addOption(new Option('--interval <seconds>', 'checkpoint interval').env('CR_INTERVAL').argParser(parsePositiveNumber('--interval')).default(60))
-    .addOption(new Option('--full-every <n>', 'every nth image is full, the others incremental').argParser(parseCount('--full-every', 1)).default(8))
+    .addOption(new Option('--interval <seconds>', 'checkpoint interval').env('CR_INTERVAL').argParser(parsePositiveNumber('--interval')).default(DEFAULT_INTERVAL_MS / 1000))
+    .addOption(new Option('--full-every <n>', 'every nth image is full, the others incremental').argParser(parseCount('--full-every', 1)).default(DEFAULT_FULL_EVERY))
     .addOption(new Option('--watch', 'then follow the job until it ends (progress bar on a terminal)'))
     .addHelpText(
       'after',

@@ -7,7 +7,7 @@
 // process of the job, cr included, and the shell should die with it then (no requeue of a
 // cancelled job), while cr uses KillWait to finish what it can.
 import { EXIT_STOPPED } from '../signals.js';
-import { VERSION } from '../../src/version.js';
+import { VERSION } from '../../src/internal.js';
 
 /** Slurm's largest --signal lead time, seconds (a 16-bit field). */
 export const MAX_SIGNAL_LEAD_S = 65_535;

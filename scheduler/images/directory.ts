@@ -6,7 +6,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { createFileOnceSync, fsyncDir } from '../../src/store/durable.js';
+import { createFileOnceSync, fsyncDir } from '../../src/internal.js';
 import { checkName, SharedStoreError, type SharedStore } from './store.js';
 
 /** Written by the scheduler at the top of a directory store: a missing image is told from a missing mount by it. */

@@ -142,7 +142,7 @@ export interface UnaryRpcs {
  * once. Parallel parts were a way around grpc-js's 64 KiB server window; now that the scheduler
  * raises it (scheduler/server/window.ts) one stream is faster than several: the scheduler is
  * single-threaded either way, and parts cost it a second sha256 pass over the assembled image
- * (measured on 256 MiB: 3.8–4.0 ms of scheduler CPU per MiB with one, 4.4–5.3 with two or four).
+ * (more scheduler CPU per MiB with two or four parts than with one).
  * A client raises its own receive window, which a download is limited by.
  */
 export const TRANSFER_LANES = 1;

@@ -10,13 +10,11 @@
 // of the old attempt could contradict, and an attempt that is stale at the check leaves nothing.
 import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import { getCodec } from '../../src/codec/index.js';
-import type { BlockCodec } from '../../src/codec/types.js';
-import { CrError } from '../../src/errors.js';
-import { DirectStagingPool } from '../../src/image/direct-sink.js';
-import { ImageReader } from '../../src/image/reader.js';
-import { LocalStore } from '../../src/store/local-store.js';
+import { type BlockCodec, getCodec, ImageReader, LocalStore } from '../../src/internal.js';
+import { CrError } from '../../src/index.js';
 import { jobPrefix, objectName, type SharedStore } from '../images/store.js';
+import { DirectStagingPool } from './direct-staging-pool.js';
+import { verifyStoredDirect } from './verify-direct.js';
 import { jobImageKey } from '../job-key.js';
 import { storeJobName } from '../names.js';
 import type { Db } from './db.js';
@@ -364,7 +362,7 @@ export class ImageStore {
             // so they are read back the same way.
             const staging = upload.passing === null && upload.direct ? this.#direct.take() : null;
             try {
-              if (staging !== null) await reader.verifyStoredDirect(staging);
+              if (staging !== null) await verifyStoredDirect(reader, codec, staging);
               else reader.verifyStored(upload.passing);
             } finally {
               if (staging !== null) this.#direct.give(staging);

@@ -2,6 +2,7 @@
 // attempt number that fences every report. Each transition is one SQLite transaction, and
 // every method checks the attempt it is told about against the job's current one, so a report
 // from an attempt that was superseded (its node presumed dead, then back) changes nothing.
+import { backoff } from '../../src/internal.js';
 import type { Db } from './db.js';
 import { plural } from '../output.js';
 
@@ -175,7 +176,7 @@ export class Jobs {
           end('failed');
           const message = errorMessage(finish.errorJson);
           if (finish.retryable && job.retries_used < job.retries) {
-            const delay = Math.min(RETRY_MAX_MS, RETRY_BASE_MS * 2 ** job.retries_used);
+            const delay = backoff(RETRY_BASE_MS, RETRY_MAX_MS, job.retries_used);
             this.#db
               .prepare(`UPDATE jobs SET state = 'queued', node = NULL, pending = NULL, retries_used = retries_used + 1, error_json = ?, not_before = ? WHERE id = ?`)
               .run(finish.errorJson, now + delay, id);

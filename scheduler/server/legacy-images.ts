@@ -12,12 +12,8 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { getCodec } from '../../src/codec/index.js';
-import { CrError } from '../../src/errors.js';
-import { FOOTER_LENGTH, HEADER_LENGTH } from '../../src/image/format.js';
-import { ImageReader } from '../../src/image/reader.js';
-import { imageTag } from '../../src/image/writer.js';
-import { fsyncDirSync } from '../../src/store/durable.js';
+import { FOOTER_LENGTH, fsyncDirSync, getCodec, HEADER_LENGTH, ImageReader, imageTag } from '../../src/internal.js';
+import { CrError } from '../../src/index.js';
 import { storeJobName } from '../names.js';
 import type { ImageStore } from './images.js';
 import type { Db } from './db.js';

@@ -4,7 +4,7 @@
 // write is continued, since a hole would go unnoticed (the blocks hashed as they passed are not
 // read back).
 import type { FileHandle } from 'node:fs/promises';
-import { writeAll, type DirectSink } from '../../src/image/direct-sink.js';
+import { type DirectSink, writeAll } from '../../src/internal.js';
 
 /** Where one stream's chunks go, in order; `finish` after the last, `close` in any case. */
 export interface PartWriter {

@@ -14,6 +14,7 @@ import type {
   ReportRequest__Output as ReportRequest,
   SubmitRequest__Output as SubmitRequest,
 } from '../proto/types.js';
+import { DEFAULT_FULL_EVERY, DEFAULT_INTERVAL_MS } from '../../src/internal.js';
 import type { SharedStore } from '../images/store.js';
 import { AttemptGuard } from './attempt-guard.js';
 import { openDb, type Db } from './db.js';
@@ -86,8 +87,6 @@ export class SchedulerCore {
   #timer: NodeJS.Timeout | null = null;
   #lastSweep = 0;
   #placing = false;
-  /** Jobs placed since start: the scheduling-throughput figure of the bench. */
-  placed = 0;
 
   constructor(options: SchedulerCoreOptions) {
     this.#log = options.log ?? (() => undefined);
@@ -373,7 +372,6 @@ export class SchedulerCore {
       // Each attempt's secret is made in the transaction that starts it: no attempt runs without one.
       const started = this.db.transaction(() => this.jobs.start(place(queued, free), now).map((job) => ({ job, secret: this.attempts.issue(job.id, job.attempt, job.node!) })))();
       for (const { job, secret } of started) this.leases.get(job.node!)?.sink?.write({ assign: { ...this.#assignment(job), secret } });
-      this.placed += started.length;
       return started.length;
     } finally {
       this.#placing = false;
@@ -424,8 +422,8 @@ export class SchedulerCore {
         argsJson,
         retries: request.retries ?? 3,
         priority: request.priority ?? 0,
-        intervalMs: request.intervalMs || 60_000,
-        fullEvery: request.fullEvery || 8,
+        intervalMs: request.intervalMs || DEFAULT_INTERVAL_MS,
+        fullEvery: request.fullEvery || DEFAULT_FULL_EVERY,
       },
       now,
       );
@@ -518,7 +516,7 @@ export class SchedulerCore {
   /** A finished job's images, removed (`images JOB --delete`): its records, then its files. */
   deleteImages(id: number): ImageInfo[] {
     const job = this.job(id);
-    if (!this.isTerminal(job)) {
+    if (!TERMINAL.includes(job.state)) {
       throw new SchedulerError('FAILED_PRECONDITION', `job ${id} is ${job.state}: its images are what it resumes from; cancel it first ("cr-scheduler cancel ${id}") to remove them`);
     }
     const images = this.listImages(id);
@@ -544,9 +542,5 @@ export class SchedulerCore {
       createdAt: r.created_at,
       node: r.node,
     }));
-  }
-
-  isTerminal(job: JobRow): boolean {
-    return TERMINAL.includes(job.state);
   }
 }

@@ -4,10 +4,8 @@
 // this job's (only its key makes it), the manifest says which image it is and which bases it
 // shares blocks with, and those bases are what the record keeps. The blocks are checked by the
 // reader of the agent that restores from it, against the hashes of this manifest.
-import { getCodec } from '../../src/codec/index.js';
-import { CrError } from '../../src/errors.js';
-import { FOOTER_LENGTH, HEADER_LENGTH, MAX_MANIFEST_LENGTH } from '../../src/image/format.js';
-import { manifestFromEnds } from '../../src/image/reader.js';
+import { FOOTER_LENGTH, getCodec, HEADER_LENGTH, manifestFromEnds, MAX_MANIFEST_LENGTH } from '../../src/internal.js';
+import { CrError } from '../../src/index.js';
 import { SharedStoreError, type SharedStore } from '../images/store.js';
 import { storeJobName } from '../names.js';
 import { Refused } from './upload.js';

@@ -43,11 +43,6 @@ export function isRole(value: string): value is Role {
   return (ROLES as readonly string[]).includes(value);
 }
 
-/** The id of a token-shaped string, for messages; null when it is not one. */
-export function tokenId(token: string): string | null {
-  return TOKEN_RE.exec(token)?.[1] ?? null;
-}
-
 export class Tokens {
   readonly #db: Db;
 

@@ -10,16 +10,14 @@
 // A part of at least `directMinBytes` whose range starts on a page boundary is written through
 // an O_DIRECT descriptor from page-aligned staging (src/image/direct-sink.ts), while a staging
 // of the store's pool is free: its bytes go to the disk by DMA, with no page-cache pages to
-// allocate and write back, which on this kind of machine cost more CPU than the rest of the
-// upload (measured: 2.2–3.5 ms of system CPU per MiB written buffered into fresh memory, 0.07
-// direct). Other parts, and file systems without O_DIRECT, are written through the page cache.
+// allocate and write back, which costs more CPU than the rest of the upload (buffered writes
+// into fresh memory take tens of times the system CPU per MiB of direct ones). Other parts, and file systems without O_DIRECT, are written through the page cache.
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import type { BlockCodec } from '../../src/codec/types.js';
-import { DirectSink, type DirectStagingPool } from '../../src/image/direct-sink.js';
-import { PassingBlocks } from '../../src/image/passing-blocks.js';
+import { type BlockCodec, DIRECT_MIN_BYTES, DirectSink } from '../../src/internal.js';
+import type { DirectStagingPool } from './direct-staging-pool.js';
+import { PassingBlocks } from '../passing-blocks.js';
 import { bufferedPartWriter, directPartWriter, DiskError, type PartWriter } from './part-writer.js';
-import { DIRECT_MIN_BYTES } from '../../src/image/writer.js';
 
 /** Parts of one upload, at most (the agent uses a few; more only costs connections). */
 export const MAX_UPLOAD_PARTS = 16;

@@ -2,8 +2,7 @@
 // from position 0 on are gathered into page-aligned staging memory and written through a second
 // descriptor of the same file opened with O_DIRECT, in aligned pieces, two in flight. The bytes
 // go from staging to the disk by DMA: no copy into the page cache, no page-cache pages to
-// allocate and write back, which on this kind of machine cost more CPU than zstd does (measured:
-// 706 MiB written buffered + fsync took 0.3–0.7 s of system CPU, O_DIRECT 15 ms). The unaligned
+// allocate and write back, which can cost more CPU than zstd does. The unaligned
 // tail is left for the caller to write through its ordinary descriptor, and the caller's fsync
 // still makes the file durable (O_DIRECT does not write the file's size or extents).
 import fsp, { type FileHandle } from 'node:fs/promises';
@@ -166,38 +165,5 @@ export async function writeAll(handle: FileHandle, bytes: Uint8Array, position: 
       throw Object.assign(new Error(`a direct write stopped at an unaligned ${bytesWritten} bytes`), { code: 'EIO' });
     }
     done += bytesWritten;
-  }
-}
-
-/**
- * Stagings for direct sinks shared by writers that run at once (the scheduler's uploads): at
- * most `size` exist, each allocated when first taken and kept for the next; when all are taken,
- * `take` gives null and the caller writes through the page cache instead.
- */
-export class DirectStagingPool {
-  readonly #free: DirectStaging[] = [];
-  #made = 0;
-  #closed = false;
-
-  constructor(readonly size: number) {}
-
-  take(): DirectStaging | null {
-    if (this.#closed) return null;
-    const staging = this.#free.pop();
-    if (staging !== undefined) return staging;
-    if (this.#made >= this.size) return null;
-    this.#made++;
-    return new DirectStaging();
-  }
-
-  give(staging: DirectStaging): void {
-    if (this.#closed) staging.free();
-    else this.#free.push(staging);
-  }
-
-  /** Frees the stagings not taken now, and each one taken when it is given back; takes nothing more. */
-  free(): void {
-    this.#closed = true;
-    for (const staging of this.#free.splice(0)) staging.free();
   }
 }

@@ -21,10 +21,10 @@ export const MAX_STATE_SECTION_LENGTH = bufferConstants.MAX_LENGTH;
 export const MAX_BLOCK_SIZE = 1024 * 1024;
 export const MIN_BLOCK_SIZE = 4096;
 export const DEFAULT_BLOCK_SIZE = MAX_BLOCK_SIZE;
-export const DEFAULT_LEVEL = 1;
 /** zstd levels an image may record (negative "fast" levels are not used by cr). */
 export const MIN_LEVEL = 1;
 export const MAX_LEVEL = 22;
+/** Block flags, as the manifest stores them and the addon (src/native/binding.ts) writes them. */
 export const BLOCK_FLAG_ZSTD = 1;
 export const BLOCK_FLAG_SHUFFLE = 2;
 /** Format 2: a plane-coded block (docs/image-format.md, "Plane-coded blocks"), never with other bits. */
@@ -121,8 +121,19 @@ export interface JobIdentity {
 /** Canonical args JSON longer than this is recorded by its hash only. */
 export const MAX_IDENTITY_ARGS_JSON = 4096;
 
+/** An image's number as its id and file name spell it: at least 8 digits, zero-padded. */
+function paddedSequence(sequence: number): string {
+  return String(sequence).padStart(8, '0');
+}
+
+/** The id of image `sequence` of `job`: `heat2d-00000012`. */
 export function imageId(job: string, sequence: number): string {
-  return `${job}-${String(sequence).padStart(8, '0')}`;
+  return `${job}-${paddedSequence(sequence)}`;
+}
+
+/** The name of image `sequence`'s file in its job's directory: `00000012.crimg`. */
+export function imageFileName(sequence: number): string {
+  return `${paddedSequence(sequence)}${IMAGE_EXTENSION}`;
 }
 
 export function hashToHex(hash: bigint): string {

@@ -3,7 +3,6 @@
 // purpose: `cr.region()` restores inside a synchronous call, and restore happens once per start.
 import { timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import util from 'node:util';
 import type { BlockCodec, DecodeRequest, ReadFailure } from '../codec/types.js';
@@ -15,15 +14,14 @@ import {
   MIN_FORMAT_VERSION,
   HEADER_LENGTH,
   HEADER_MAGIC,
-  IMAGE_EXTENSION,
+  imageFileName,
+  imageId,
   MAX_MANIFEST_LENGTH,
   validateManifest,
   zstdBound,
   type Manifest,
   type Section,
 } from './format.js';
-import { DIRECT_ALIGN, DIRECT_CHUNK, openDirect, type DirectStaging } from './direct-sink.js';
-import type { PassingBlocks } from './passing-blocks.js';
 import { imageTag } from './writer.js';
 
 /**
@@ -32,6 +30,14 @@ import { imageTag } from './writer.js';
  * bytes at a time. A call ends when its last block is done, so larger calls wait less at the end.
  */
 const READ_CALL_BLOCKS = 1024;
+
+/**
+ * Blocks whose stored bytes were hashed before the reader looked at them (as they streamed into
+ * the file): true when the bytes at [offset, offset + length) hashed to `hash` (16 hex digits).
+ */
+export interface HashedBlocks {
+  passed(offset: number, length: number, hash: string): boolean;
+}
 
 export interface OpenImageOptions {
   codec: BlockCodec;
@@ -112,8 +118,8 @@ export class ImageReader {
     if (!reader) {
       const file = this.#options.resolveBase
         ? this.#options.resolveBase(base)
-        : path.join(path.dirname(this.file), `${String(base).padStart(8, '0')}${IMAGE_EXTENSION}`);
-      const id = `${this.manifest.job}-${String(base).padStart(8, '0')}`;
+        : path.join(path.dirname(this.file), imageFileName(base));
+      const id = imageId(this.manifest.job, base);
       if (file === null || !fs.existsSync(file)) {
         throw new ImageCorruptError('base', `it shares blocks with image ${id}, which is missing`, this.file);
       }
@@ -143,7 +149,7 @@ export class ImageReader {
    * byte. With `passed`, a block of this file whose bytes were hashed as they streamed into it
    * (and matched this manifest's offset, length and stored hash) is not read again.
    */
-  verifyStored(passed: PassingBlocks | null = null): void {
+  verifyStored(passed: HashedBlocks | null = null): void {
     if (passed !== null) return this.#verifyStoredExcept(passed);
     for (const section of this.manifest.sections) {
       const { blocks } = section;
@@ -159,7 +165,7 @@ export class ImageReader {
     }
   }
 
-  #verifyStoredExcept(passed: PassingBlocks): void {
+  #verifyStoredExcept(passed: HashedBlocks): void {
     const scratch = (this.#staging ??= Buffer.allocUnsafe(zstdBound(this.manifest.blockSize) * this.#batchBlocks));
     for (const section of this.manifest.sections) {
       for (let i = 0; i < section.blocks.length; i++) {
@@ -180,99 +186,6 @@ export class ImageReader {
   #readMatches(source: { fd: number; file: string }, scratch: Buffer, offset: number, length: number, hash: string): boolean {
     readExactly(source.fd, scratch, 0, length, offset, source.file);
     return this.#storedMatches(scratch.subarray(0, length), hash);
-  }
-
-  /**
-   * The checks of `verifyStored`, for a file that is not in the page cache (written with
-   * O_DIRECT, as the scheduler stores uploads): this file's block area is read once, in order,
-   * through an O_DIRECT descriptor into `staging`, the next piece read while this one is hashed,
-   * so no page-cache pages are allocated for bytes read once (on this kind of machine that costs
-   * more CPU than the hashing). Blocks held by a base, or that the one pass cannot take (listed
-   * out of order, overlapping), are read as `verifyStored` reads them. On any failure
-   * `verifyStored` runs, so a damaged image is refused with the error it names. Without O_DIRECT
-   * (or the addon) this is `verifyStored`.
-   */
-  async verifyStoredDirect(staging: DirectStaging): Promise<void> {
-    const direct = await openDirect(this.file, fs.constants.O_RDONLY);
-    if (direct === null) return this.verifyStored();
-    let outcome: 'whole' | 'damaged' | 'unread';
-    try {
-      // Anything that stops the pass (a block outside its file, a missing base, a direct read
-      // the file system refuses) leaves the answer to verifyStored, which names the first thing
-      // wrong in the manifest's order as it would have alone, or reports the read error itself.
-      outcome = await this.#hashInOnePass(direct, staging.buffers).then(
-        (whole) => (whole ? 'whole' : 'damaged'),
-        () => 'unread' as const,
-      );
-    } finally {
-      await direct.close();
-    }
-    if (outcome === 'whole') return;
-    this.verifyStored();
-    if (outcome === 'damaged') {
-      // The one pass saw a damaged block that the ordinary reads then found whole: a disk that
-      // returns different bytes for the same place is not one to keep an image on either.
-      throw new ImageCorruptError('block', 'a block read back differently on two reads of the file', this.file);
-    }
-  }
-
-  /** True when every block's stored bytes match their hash (see verifyStoredDirect). */
-  async #hashInOnePass(direct: FileHandle, buffers: Uint8Array[]): Promise<boolean> {
-    const scratch = Buffer.allocUnsafe(zstdBound(this.manifest.blockSize));
-    const local: { offset: number; length: number; hash: string }[] = [];
-    for (const section of this.manifest.sections) {
-      for (let i = 0; i < section.blocks.length; i++) {
-        const [offset, length, , , hash] = section.blocks[i]!;
-        const source = this.#locate(section, i);
-        if (source.fd === this.#fd) local.push({ offset, length, hash });
-        else if (!this.#readMatches(source, scratch, offset, length, hash)) return false;
-      }
-    }
-    local.sort((a, b) => a.offset - b.offset);
-    const end = Math.ceil(this.blocksEnd / DIRECT_ALIGN) * DIRECT_ALIGN;
-    const read = async (piece: number): Promise<number> => {
-      const position = piece * DIRECT_CHUNK;
-      if (position >= end) return 0;
-      return (await direct.read(buffers[piece % 2]!, 0, Math.min(DIRECT_CHUNK, end - position), position)).bytesRead;
-    };
-    // Piece k of the file is [k·DIRECT_CHUNK, +DIRECT_CHUNK), in buffers[k % 2]; k + 1 is read meanwhile.
-    let piece = 0;
-    let got = await read(0);
-    let next = read(1);
-    next.catch(() => undefined);
-    const advance = async (): Promise<void> => {
-      got = await next;
-      piece++;
-      next = read(piece + 1);
-      next.catch(() => undefined);
-    };
-    try {
-      for (const block of local) {
-        if (block.offset < piece * DIRECT_CHUNK) {
-          // Before the piece in hand (blocks that overlap): read on its own.
-          if (!this.#readMatches({ fd: this.#fd, file: this.file }, scratch, block.offset, block.length, block.hash)) return false;
-          continue;
-        }
-        while (block.offset >= piece * DIRECT_CHUNK + DIRECT_CHUNK) await advance();
-        const at = block.offset - piece * DIRECT_CHUNK;
-        if (at + block.length <= got) {
-          if (!this.#storedMatches(buffers[piece % 2]!.subarray(at, at + block.length), block.hash)) return false;
-        } else if (got === DIRECT_CHUNK) {
-          // Across two pieces (a block is never longer than one): its halves are put together.
-          const head = DIRECT_CHUNK - at;
-          scratch.set(buffers[piece % 2]!.subarray(at), 0);
-          await advance();
-          if (got < block.length - head) return false;
-          scratch.set(buffers[piece % 2]!.subarray(0, block.length - head), head);
-          if (!this.#storedMatches(scratch.subarray(0, block.length), block.hash)) return false;
-        } else {
-          return false; // the file ends inside the block
-        }
-      }
-    } finally {
-      await next.catch(() => undefined);
-    }
-    return true;
   }
 
   /** Decodes every block into scratch memory with all checks: what `image verify` runs. */

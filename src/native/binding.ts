@@ -135,12 +135,6 @@ export interface NativeBinding {
 
   /** XXH64 with seed 0. */
   hash64(data: Uint8Array): bigint;
-  /**
-   * Replaces the process with `path` run with `argv` (argv[0] included), as execv(3) does: the
-   * same pid, the environment and stdin/stdout/stderr kept. Returns only by throwing, when
-   * execv fails.
-   */
-  exec(path: string, argv: string[]): never;
   /** Byte-plane shuffle: dst[b*n + i] = src[i*es + b] for n = floor(len/es); the len % es tail is copied. */
   shuffle(src: Uint8Array, dst: Uint8Array, elementSize: number): void;
   unshuffle(src: Uint8Array, dst: Uint8Array, elementSize: number): void;
@@ -212,11 +206,8 @@ export interface NativeBinding {
 
 export const NATIVE_ABI_VERSION = 6;
 
-/** Block flags, as stored in the image manifest and used by the addon. */
-export const BLOCK_FLAG_ZSTD = 1;
-export const BLOCK_FLAG_SHUFFLE = 2;
-/** Format 2: a plane-coded block (docs/image-format.md), never combined with the other bits. */
-export const BLOCK_FLAG_PLANES = 4;
+/** Block flags, as stored in the image manifest and used by the addon (defined with the format). */
+export { BLOCK_FLAG_PLANES, BLOCK_FLAG_SHUFFLE, BLOCK_FLAG_ZSTD } from '../image/format.js';
 
 export interface NativeLoadResult {
   binding: NativeBinding | null;

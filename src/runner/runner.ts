@@ -5,6 +5,7 @@ import { MessageChannel } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { Piscina } from 'piscina';
+import { Backoff } from '../backoff.js';
 import type { CapturePreference } from '../capture/cow.js';
 import type { DirtyPreference } from '../capture/dirty.js';
 import { toErrorRecord, type ErrorRecord } from '../errors.js';
@@ -142,7 +143,8 @@ export class JobRunner {
         }
       }
       const skipSequences: number[] = [];
-      let delay = o.retryDelayMs;
+      // A first delay above the ceiling is kept as given: a delay never shrinks.
+      const delays = new Backoff(o.retryDelayMs, Math.max(MAX_RETRY_DELAY_MS, o.retryDelayMs));
       for (let attempt = 1; ; attempt++) {
         const first = attempt === 1;
         const outcome = await this.#attempt({
@@ -174,10 +176,10 @@ export class JobRunner {
         if (outcome.restoringFrom !== null) skipSequences.push(outcome.restoringFrom);
         const fatal = outcome.error.code !== null && FATAL_CODES.has(outcome.error.code);
         const retry = !fatal && !this.#stopping && attempt <= o.retries;
-        this.#emit({ type: 'attempt-failed', attempt, error: outcome.error, retryInMs: retry ? delay : null });
+        const delay = retry ? delays.next() : null;
+        this.#emit({ type: 'attempt-failed', attempt, error: outcome.error, retryInMs: delay });
         if (!retry) return { status: 'failed', error: outcome.error, attempts: attempt };
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        delay = Math.min(MAX_RETRY_DELAY_MS, delay * 2);
+        await new Promise((resolve) => setTimeout(resolve, delay!));
         if (this.#stopping) return { status: 'failed', error: outcome.error, attempts: attempt };
       }
     } finally {

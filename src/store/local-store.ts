@@ -7,15 +7,15 @@
 //   <store>/<job>/finished.json      that the job finished, and its result (finished.ts)
 // Only regular files named as image names of a valid sequence are images; anything else with
 // such a name (a FIFO, a directory, a link, a number beyond 2^53 − 1) is passed over with a warning.
-// Commits are atomic (temp, fsync, rename, fsync dir): a crash at any instant leaves the images
-// that were committed before it, each whole.
+// Commits are atomic (temp, fsync, link to the image's name, unlink the temp, fsync dir): a crash
+// at any instant leaves the images that were committed before it, each whole.
 import fs from 'node:fs';
 import fsp, { type FileHandle } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { BlockCodec } from '../codec/types.js';
 import { CrError, NoImageError, StoreLockedError } from '../errors.js';
-import { IMAGE_EXTENSION, JOB_NAME_PATTERN } from '../image/format.js';
+import { imageFileName, JOB_NAME_PATTERN } from '../image/format.js';
 import { fileKind, ImageReader, readBasesUnverified } from '../image/reader.js';
 import { fsyncDir, fsyncDirSync, readOwnFileSync } from './durable.js';
 import { FINISHED_FILE, readFinished, writeFinished, type FinishedRecord } from './finished.js';
@@ -58,7 +58,7 @@ function imageSequence(name: string): number | null {
   const match = IMAGE_LIKE_NAME.exec(name);
   if (!match) return null;
   const sequence = Number(match[1]);
-  return Number.isSafeInteger(sequence) && sequence >= 1 && String(sequence).padStart(8, '0') === match[1] ? sequence : null;
+  return Number.isSafeInteger(sequence) && sequence >= 1 && imageFileName(sequence) === name ? sequence : null;
 }
 
 function defaultWarn(message: string): void {
@@ -166,7 +166,7 @@ export class LocalStore {
   imageFile(job: string, sequence: number): string {
     // The number becomes a file name: -1, 1.5 or NaN would name a file no listing recognises.
     if (!Number.isSafeInteger(sequence) || sequence < 1) throw new RangeError(`an image sequence is a positive whole number, got ${String(sequence)}`);
-    return path.join(this.jobDir(job), `${String(sequence).padStart(8, '0')}${IMAGE_EXTENSION}`);
+    return path.join(this.jobDir(job), imageFileName(sequence));
   }
 
   /**
@@ -185,7 +185,7 @@ export class LocalStore {
     await fsp.rm(temp, { force: true });
     let handle: FileHandle | null = await fsp.open(temp, 'wx', 0o600);
     try {
-      // `temp` lets the writer read back what it wrote (the scheduler verifies an upload) before it is linked.
+      // `temp` is the file's path, for a writer that opens it again (direct writes; reading it back to verify it before it is linked).
       const result = await write(handle, temp);
       await handle.sync();
       await handle.close();
@@ -259,7 +259,7 @@ export class LocalStore {
     writeFinished(this.jobDir(record.job), record);
   }
 
-  /** Deletes the finished record (`--fresh`); gone once this returns. */
+  /** Deletes the finished record (a run that starts over); gone once this returns. */
   removeFinished(job: string): boolean {
     const file = path.join(this.jobDir(job), FINISHED_FILE);
     // Only a file (or link) is removed: a directory under that name is not the store's own.
@@ -270,7 +270,7 @@ export class LocalStore {
     return true;
   }
 
-  /** Deletes one image (`--fresh`): it is gone once this returns. */
+  /** Deletes one image (a run that starts over): it is gone once this returns. */
   removeImage(entry: ImageEntry): void {
     fs.rmSync(entry.file, { force: true });
     fsyncDirSync(path.dirname(entry.file));
@@ -333,7 +333,7 @@ export class LocalStore {
     if (skipped.length > 0) {
       throw new NoImageError(
         `none of the ${skipped.length} images of job "${job}" in ${this.jobDir(job)} verifies ` +
-          `(newest: ${skipped[0]!.error.message}); start over with --fresh, or give an image with --from`,
+          `(newest: ${skipped[0]!.error.message})`,
       );
     }
     return null;
@@ -365,7 +365,7 @@ export class LocalStore {
       const pid = Number(pidText);
       if (host === os.hostname() && Number.isInteger(pid) && pid > 0 && isAlive(pid)) {
         throw new StoreLockedError(
-          `job "${job}" is already running in process ${pid} (lock ${file}): stop that run first, or use another --name or --store`,
+          `job "${job}" is already running in process ${pid} (lock ${file}): stop that run first`,
         );
       }
       if (host !== undefined && host !== os.hostname()) {

@@ -9,7 +9,7 @@ import { getCodec, getNativeCodec, getPortableCodec, type BlockCodec } from '../
 import { ImageAuthError, ImageCorruptError, ImageVersionError, type ImageCorruptReason } from '../../src/errors.js';
 import { FOOTER_LENGTH, FOOTER_MAGIC, HEADER_LENGTH, REGION_TYPES, type Manifest, type RegionTypeName } from '../../src/image/format.js';
 import { ImageReader } from '../../src/image/reader.js';
-import { ImageWriter, imageTag, type ImageHeaderInfo, type SectionInput, type WrittenImage } from '../../src/image/writer.js';
+import { ImageWriter, imageTag, type ImageHeaderInfo, type PreviousImage, type SectionInput, type WrittenImage } from '../../src/image/writer.js';
 
 export const KiB = 1024;
 export const MiB = 1024 * 1024;
@@ -246,5 +246,17 @@ export function assertSectionsEqual(t: ExecutionContext, reader: ImageReader, in
     const input = inputs[i]!;
     t.is(section.name, input.name, what);
     t.true(equalBytes(reader.readSection(section), input.data), `${what}: section ${i} (${section.kind} "${section.name}") reads back different bytes`);
+  }
+}
+
+/** Writes one image to a new `file` (directly, O_DIRECT, when `direct`: minBytes 0 takes even the smallest) and fsyncs it. */
+export async function writeTo(file: string, writer: ImageWriter, inputs: SectionInput[], direct: boolean, previous: PreviousImage | null = null, sequence = 1): Promise<WrittenImage> {
+  const handle = await fsp.open(file, 'wx', 0o600);
+  try {
+    const written = await writer.write(handle, header('job', sequence), inputs, previous, direct ? { path: file, minBytes: 0 } : null);
+    await handle.sync();
+    return written;
+  } finally {
+    await handle.close();
   }
 }

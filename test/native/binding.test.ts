@@ -742,21 +742,3 @@ test('encodeBlocks on the background threads writes the same blocks, and those t
   t.deepEqual(nice.get('cr-bg'), Array(native.threads).fill(bg));
   t.deepEqual(nice.get('cr-pool'), Array(native.threads).fill(base));
 });
-
-test('exec replaces the process with another program: the same pid, the environment, stdout and stderr kept; a program that cannot run throws.', (t) => {
-  const script = [
-    `const { loadNative } = await import(${JSON.stringify(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'native', 'binding.js'))});`,
-    'console.log(`before ${process.pid}`);',
-    'try { loadNative().binding.exec("/nonexistent/program", ["x"]); } catch (err) { console.log(`refused: ${err.message}`); }',
-    'loadNative().binding.exec(process.execPath, [process.execPath, "-e", "console.log(`after ${process.pid} ${process.env.CR_EXEC_PROBE}`); console.error(`on stderr`)"]);',
-    'console.log("not reached");',
-  ].join('\n');
-  const run = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, CR_EXEC_PROBE: 'kept' } });
-  t.is(run.status, 0, run.stderr);
-  const lines = run.stdout.trim().split('\n');
-  const pid = /^before (\d+)$/.exec(lines[0]!)![1];
-  t.regex(lines[1]!, /^refused: exec \/nonexistent\/program: No such file or directory$/);
-  t.is(lines[2], `after ${pid} kept`, 'the same process, its environment and its stdout');
-  t.is(lines.length, 3);
-  t.is(run.stderr.trim(), 'on stderr');
-});

@@ -11,6 +11,7 @@ import { FIXTURES, resultOf, seededRandom, sleep, startCli, tempDir, testSeed, u
 const WRITER = path.join(FIXTURES, 'writer-job.mjs');
 const ARGS = { mib: 96, steps: 3000, stripes: 48 };
 const cow = copyOnWriteMode();
+if (!cow.available) console.log(`runner/cow.test: skipped, copy-on-write is unavailable here: ${cow.reason}`);
 
 (cow.available ? test.serial : test.skip)('A writer under --capture cow, SIGKILLed at 5 random moments, always restarts from an untorn image and ends with the uninterrupted result.', async (t) => {
   const seed = testSeed();

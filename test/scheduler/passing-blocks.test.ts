@@ -1,13 +1,13 @@
-// Blocks hashed as an image's bytes stream past (src/image/passing-blocks.ts): with the image's
+// Blocks hashed as an image's bytes stream past (scheduler/passing-blocks.ts): with the image's
 // tail sent ahead, every block of the file is hashed in passing whatever the pieces' sizes, and
 // verifyStored then reads none of them again; bytes damaged on the way, a tail that lies or is
 // garbage, and parts that cut blocks in two only ever cost reads, never let a damaged image pass.
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { PassingBlocks } from '../../src/image/passing-blocks.js';
+import { PassingBlocks } from '../../scheduler/passing-blocks.js';
 import { FOOTER_LENGTH } from '../../src/image/format.js';
-import { KiB, MiB, codecs, header, newKey, noise, region, smallInputs, splitImage, tempRoot, throwsCorrupt, withReader, writeImage, writeWithManifest } from './helpers.js';
+import { KiB, MiB, codecs, header, newKey, noise, region, smallInputs, splitImage, tempRoot, throwsCorrupt, withReader, writeImage, writeWithManifest } from '../image/helpers.js';
 
 const tmp = tempRoot('passing');
 test.after.always(() => tmp.cleanup());

@@ -8,8 +8,7 @@
 // (ImageReader.verifyStored's `passed`); every other block is read back and hashed there. A tail
 // that lies, is damaged or is missing therefore costs reads, never a wrong answer.
 import type { FileHandle } from 'node:fs/promises';
-import type { BlockCodec } from '../codec/types.js';
-import { FOOTER_LENGTH, FOOTER_MAGIC, FORMAT_VERSION, MAX_MANIFEST_LENGTH, MIN_FORMAT_VERSION, validateManifest, zstdBound } from './format.js';
+import { type BlockCodec, FOOTER_LENGTH, FOOTER_MAGIC, FORMAT_VERSION, type Manifest, MAX_MANIFEST_LENGTH, MIN_FORMAT_VERSION, validateManifest, zstdBound } from '../src/internal.js';
 
 /** Tails longer than this are not sent ahead (the manifest of an image of about 50 GiB). */
 export const MAX_PASSING_TAIL_BYTES = 4 << 20;
@@ -34,6 +33,8 @@ export async function readImageTail(handle: FileHandle, size: number): Promise<B
 interface Range {
   offset: number;
   length: number;
+  /** The XXH64 of the block's stored bytes, as the manifest lists it (16 hex digits). */
+  hash: string;
 }
 
 export class PassingBlocks {
@@ -72,9 +73,14 @@ export class PassingBlocks {
     } catch {
       return null;
     }
+    return PassingBlocks.fromManifest(codec, manifest);
+  }
+
+  /** The block ranges of the image `manifest` describes (one already verified, when the scheduler reads its own file back). */
+  static fromManifest(codec: BlockCodec, manifest: Manifest): PassingBlocks {
     const ranges: Range[] = [];
     for (const section of manifest.sections) {
-      for (const block of section.blocks) if (block[6] === undefined) ranges.push({ offset: block[0], length: block[1] });
+      for (const block of section.blocks) if (block[6] === undefined) ranges.push({ offset: block[0], length: block[1], hash: block[4] });
     }
     ranges.sort((a, b) => a.offset - b.offset || a.length - b.length);
     return new PassingBlocks(codec, ranges, zstdBound(manifest.blockSize));
@@ -97,6 +103,14 @@ export class PassingBlocks {
   passed(offset: number, length: number, hash: string): boolean {
     const seen = this.#seen.get(`${offset}:${length}`);
     return seen !== undefined && seen === BigInt(`0x${hash}`);
+  }
+
+  /** True when some block passed with bytes whose hash is not the one the manifest lists for it. */
+  sawDamage(): boolean {
+    return this.#ranges.some((r) => {
+      const seen = this.#seen.get(`${r.offset}:${r.length}`);
+      return seen !== undefined && seen !== BigInt(`0x${r.hash}`);
+    });
   }
 }
 

@@ -1,4 +1,8 @@
-#include "exec.h"
+// cr_exec: the scheduler's own tiny addon, apart from the job addon (cr_native). One function,
+// exec(path, argv), which replaces the process with another program (execv(3)): cr-scheduler
+// uses it to restart Node, in the same process, with V8 flags that V8 takes only at start-up
+// (scheduler/exec.ts). It never returns on success; it throws with errno's message when execv fails.
+#include <napi.h>
 
 #include <cerrno>
 #include <cstring>
@@ -11,6 +15,8 @@
 #endif
 
 namespace cr {
+
+namespace {
 
 Napi::Value ExecJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -55,4 +61,18 @@ Napi::Value ExecJs(const Napi::CallbackInfo& info) {
 #endif
 }
 
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("exec", Napi::Function::New(env, ExecJs, "exec"));
+  return exports;
+}
+
+}  // namespace
+
 }  // namespace cr
+
+// NODE_API_MODULE pastes the name into an identifier, so it needs an unqualified one.
+static Napi::Object InitCrExec(Napi::Env env, Napi::Object exports) {
+  return cr::Init(env, exports);
+}
+
+NODE_API_MODULE(cr_exec, InitCrExec)
