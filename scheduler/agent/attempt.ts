@@ -288,13 +288,14 @@ export class Attempt {
       let reply;
       let sha256: string | null = null;
       try {
+        const stats = { rawBytes: info.rawBytes, pauseMs: info.pauseMs, commitMs: info.commitMs };
         if (shared !== null) {
           // Written to the shared store, then recorded by the scheduler: the bytes never pass through it.
           const stored = await shared.put(objectName(this.job, info.sequence, this.attempt), info.file);
           sha256 = stored.sha256;
-          reply = await this.#retrying(() => recordImage(this.#ctx.client, { ...request, bytes: stored.bytes, sha256: stored.sha256 }));
+          reply = await this.#retrying(() => recordImage(this.#ctx.client, { ...request, bytes: stored.bytes, sha256: stored.sha256, stats }));
         } else {
-          reply = await this.#retrying(() => uploadImage(this.#ctx.lanes, { ...request, file: info.file }));
+          reply = await this.#retrying(() => uploadImage(this.#ctx.lanes, { ...request, file: info.file, stats }));
         }
       } catch (err) {
         // The attempt goes on; its next image is uploaded (the scheduler keeps what it has).

@@ -18,6 +18,8 @@ export interface UploadRequest {
   /** The attempt's secret (Assignment.secret). */
   secret: string;
   file: string;
+  /** What the checkpoint cost the job (ImageCommitted), sent along for the scheduler's records. */
+  stats?: { rawBytes: number; pauseMs: number; commitMs: number };
 }
 
 /** An image smaller than this per part goes on one stream: parts of a few chunks gain nothing. */
@@ -57,7 +59,7 @@ export async function uploadImage(clients: SchedulerClient | SchedulerClient[], 
     // hashes the blocks as they stream in, and reads back only those that did not pass whole
     // on one stream (docs/protocol.md).
     const tail = await readImageTail(file.handle, size);
-    const header = { job: request.job, attempt: request.attempt, sequence: request.sequence, bytes: size, node: request.node, secret: request.secret, ...(tail ? { tail } : {}) };
+    const header = { job: request.job, attempt: request.attempt, sequence: request.sequence, bytes: size, node: request.node, secret: request.secret, ...request.stats, ...(tail ? { tail } : {}) };
     if (ranges.length === 1) return await sendPart(lanes[0]!, file, header, null, deadlineMs, []);
     const uploadId = randomUUID();
     const calls: grpc.ClientWritableStream<unknown>[] = [];
@@ -149,7 +151,7 @@ export async function recordImage(client: SchedulerClient, request: Omit<UploadR
   return await new Promise<UploadImageReply__Output>((resolve, reject) => {
     const call = client.UploadImage({ deadline: Date.now() + deadlineMs }, (err, value) => (err ? reject(err) : resolve(value!)));
     const { job, attempt, sequence, node, secret, bytes, sha256 } = request;
-    call.write({ header: { job, attempt, sequence, node, secret, bytes, storedSha256: sha256 } });
+    call.write({ header: { job, attempt, sequence, node, secret, bytes, ...request.stats, storedSha256: sha256 } });
     call.end();
   });
 }

@@ -31,6 +31,7 @@ interface ServeFlags {
   localAgent: boolean;
   slots: number;
   name: string;
+  http?: string;
 }
 
 export { DEFAULT_DATA_DIR };
@@ -77,6 +78,7 @@ export function serveCommand(): Command {
     .addOption(new Option('--keep-finished <duration>', "a finished job's images are removed this long after it ended (until then it keeps its newest)").env('CR_KEEP_FINISHED').argParser(parseDuration('--keep-finished')).default(7 * 86_400, '7d'))
     .addOption(new Option('--images <dir-or-url>', 'a shared image store agents write to and read from directly: a directory every node mounts, or s3://BUCKET/PREFIX (default: images go over gRPC to <data>/images)').env('CR_IMAGES'))
     .addOption(new Option('--images-endpoint <url>', 'the endpoint of an S3-compatible store (default: AWS; region and credentials the standard AWS way)').env('CR_IMAGES_ENDPOINT'))
+    .addOption(new Option('--http <addr>', 'serve the dashboard on HOST:PORT (e.g. 127.0.0.1:8080); any other than loopback needs TLS (docs/dashboard.md)').env('CR_HTTP'))
     .addOption(new Option('--no-local-agent', 'do not run jobs on this machine'))
     .addOption(new Option('--slots <n>', "the local agent's slots").argParser(parseCount('--slots', 1)).default(os.availableParallelism()))
     .addOption(new Option('--name <name>', "the local agent's node name").default(defaultNodeName()))
@@ -108,6 +110,8 @@ function parseListen(value: string, port: number): { host: string; port: number 
 
 async function serve(flags: ServeFlags): Promise<void> {
   const { host, port: wanted } = parseListen(flags.listen ?? flags.host, flags.port);
+  const web = flags.http ? await import('../http/server.js') : null;
+  const http = flags.http && web ? web.parseHttpAddress(flags.http) : null;
   const [{ Agent }, { SchedulerCore }, { listen }, pki, { Tokens }, { Authenticator }, { checkDataDir }, { NodeIdentity }, { retagLegacyImages }, { openSharedStore }, { SharedStoreError }] = await Promise.all([
     import('../agent/agent.js'),
     import('../server/scheduler.js'),
@@ -154,15 +158,22 @@ async function serve(flags: ServeFlags): Promise<void> {
   const identity = new NodeIdentity(core.db);
   // Without a usable CA and certificate the scheduler does not start: never silently open.
   const ca = useTls ? await pki.ClusterCa.open(flags.data) : null;
-  const tls = ca ? await ca.serverTls(pki.serverNames(host, flags.san)) : null;
+  // One certificate for both listeners: it names the dashboard's host too.
+  const tls = ca ? await ca.serverTls(pki.serverNames(host, http ? [...flags.san, http.host] : flags.san)) : null;
   const tokenFile = path.join(flags.data, LOCAL_TOKEN_FILE);
   const agentTokenFile = path.join(flags.data, LOCAL_AGENT_TOKEN_FILE);
   ensureLocalToken(tokens, tokenFile, 'admin', 'local-admin', pki.writeSecretFile);
   ensureLocalToken(tokens, agentTokenFile, 'agent', 'local-agents', pki.writeSecretFile);
-  const { server, port } = await listen(core, { auth: new Authenticator({ tokens, identity, tls: ca !== null, log: logLine }), tokens, identity, ca, log: logLine }, host, wanted, tls);
+  const auth = new Authenticator({ tokens, identity, tls: ca !== null, log: logLine });
+  const { server, port } = await listen(core, { auth, tokens, identity, ca, log: logLine }, host, wanted, tls);
+  const dashboard = http && web ? await web.startHttp({ ...http, tls, core, auth, log: logLine, routes: await httpRoutes() }) : null;
   core.start();
   const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   process.stdout.write(`listening on ${address}\n`);
+  if (dashboard) {
+    process.stdout.write(`dashboard on ${dashboard.url}\n`);
+    logLine(`dashboard on ${dashboard.url} (sign in with a user or admin token)`);
+  }
   logLine(
     `scheduler ${address} (${tls ? `TLS, CA ${path.join(path.resolve(flags.data), 'tls', 'ca.pem')}` : 'plain TCP, loopback only'}), data in ${path.resolve(flags.data)}, lease timeout ${flags.leaseTimeout} s, admin token in ${path.resolve(tokenFile)}, agent token in ${path.resolve(agentTokenFile)}`,
   );
@@ -195,8 +206,17 @@ async function serve(flags: ServeFlags): Promise<void> {
     process.once('SIGTERM', stop);
   });
   await agent?.close();
+  await dashboard?.close();
   await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
   core.close();
+}
+
+/**
+ * Routes other modules serve on the dashboard's listener, each a Fastify plugin deciding its
+ * own access. Hook: Prometheus metrics add `(await import('../http/metrics.js')).metricsRoutes` here.
+ */
+async function httpRoutes(): Promise<import('../http/server.js').HttpRoutes[]> {
+  return [];
 }
 
 /**

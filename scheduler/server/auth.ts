@@ -8,7 +8,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { NodeIdentity } from './node-identity.js';
 import { AGENT_OU } from './pki.js';
-import { TokenRefusal, type Role, type Tokens } from './tokens.js';
+import { TokenRefusal, type Role, type TokenRow, type Tokens } from './tokens.js';
 
 const AGENT_RPCS = ['Connect', 'Heartbeat', 'GetCode', 'DownloadImage', 'UploadImage', 'Report', 'Finish', 'Renew'] as const;
 const USER_RPCS = ['Submit', 'GetJob', 'ListJobs', 'ListNodes', 'GetLogs', 'Cancel', 'Checkpoint', 'ListImages', 'DeleteImages'] as const;
@@ -148,16 +148,33 @@ export class Authenticator {
       return { role: 'agent', node: cert.node, token: null, via: `certificate of ${cert.node}` };
     }
     if (token === null) throw new AuthError('UNAUTHENTICATED', `no credentials: ${TOKEN_HINT}`);
-    let row;
+    const row = this.#verify(token);
+    if (row.role !== 'agent') return this.#person(row);
+    const node = this.#tls ? null : (this.#identity.boundNode(row.id) ?? null);
+    return { role: 'agent', node, token: row.id, via: node === null ? `token ${row.id}` : `token ${row.id} of node ${node}` };
+  }
+
+  /**
+   * A person's caller from a bearer token that came another way than gRPC metadata (the
+   * dashboard's cookie): user or admin only; an agent token is refused. Throws AuthError.
+   */
+  personCaller(token: string): Caller {
+    const row = this.#verify(token);
+    if (row.role === 'agent') throw new AuthError('PERMISSION_DENIED', `token ${row.id} is an agent token: sign in with a user or admin token`);
+    return this.#person(row);
+  }
+
+  #verify(token: string): TokenRow {
     try {
-      row = this.#tokens.verify(token);
+      return this.#tokens.verify(token);
     } catch (err) {
       if (err instanceof TokenRefusal) throw new AuthError('UNAUTHENTICATED', err.message);
       throw err;
     }
-    if (row.role !== 'agent') return { role: row.role, node: null, token: row.id, via: `token ${row.id} (${row.role}${row.label ? ` "${row.label}"` : ''})` };
-    const node = this.#tls ? null : (this.#identity.boundNode(row.id) ?? null);
-    return { role: 'agent', node, token: row.id, via: node === null ? `token ${row.id}` : `token ${row.id} of node ${node}` };
+  }
+
+  #person(row: TokenRow): Caller {
+    return { role: row.role, node: null, token: row.id, via: `token ${row.id} (${row.role}${row.label ? ` "${row.label}"` : ''})` };
   }
 
   /** What an agent token may do: under TLS only join; on loopback, once bound (by its first Connect), act as its node. */

@@ -52,6 +52,10 @@ export interface UploadHeader {
   uploadId?: string;
   /** The image's tail (manifest and footer) sent ahead: blocks are hashed as they pass. */
   tail?: Buffer;
+  /** What the checkpoint cost the job, as its node measured it (image-stats.ts). */
+  rawBytes?: number;
+  pauseMs?: number;
+  commitMs?: number;
   /** Set when the image is in the shared store already (`record`): its sha256, and the stream holds no bytes. */
   storedSha256?: string;
 }

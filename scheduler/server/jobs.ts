@@ -265,12 +265,14 @@ export class Jobs {
       .all(id, after, limit) as { id: number; attempt: number; at: number; kind: string; text: string }[];
   }
 
-  /** Attempts of a job that ran to completion (succeeded): the exactly-once check of the tests. */
-  attempts(id: number): { number: number; node: string; outcome: string | null }[] {
-    return this.#db.prepare(`SELECT number, node, outcome FROM attempts WHERE job = ? ORDER BY number`).all(id) as {
+  /** A job's attempts, in order: where each ran, when, and how it ended (null: not yet). */
+  attempts(id: number): { number: number; node: string; outcome: string | null; started_at: number; ended_at: number | null }[] {
+    return this.#db.prepare(`SELECT number, node, outcome, started_at, ended_at FROM attempts WHERE job = ? ORDER BY number`).all(id) as {
       number: number;
       node: string;
       outcome: string | null;
+      started_at: number;
+      ended_at: number | null;
     }[];
   }
 }

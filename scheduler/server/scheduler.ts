@@ -19,6 +19,7 @@ import type { SharedStore } from '../images/store.js';
 import { AttemptGuard } from './attempt-guard.js';
 import { openDb, type Db } from './db.js';
 import { basesOf, ImageStore, type UploadHeader, type UploadResult } from './images.js';
+import { ImageStats } from './image-stats.js';
 import { Retention, RETENTION_SWEEP_MS } from './retention.js';
 import { StorageHealth } from './storage.js';
 import { Jobs, TERMINAL, type JobRow, type Finish } from './jobs.js';
@@ -82,11 +83,15 @@ export class SchedulerCore {
   readonly owners: Owners;
   readonly storage: StorageHealth;
   readonly retention: Retention;
+  /** What each checkpoint cost its job (pause, commit, raw bytes), as its node measured it. */
+  readonly imageStats: ImageStats;
   readonly #log: (line: string) => void;
   readonly #sharedEndpoint: string;
   #timer: NodeJS.Timeout | null = null;
   #lastSweep = 0;
   #placing = false;
+  /** The cr version each node's agent said it runs when it last connected (for people: the dashboard). */
+  readonly versions = new Map<string, string>();
 
   constructor(options: SchedulerCoreOptions) {
     this.#log = options.log ?? (() => undefined);
@@ -112,6 +117,7 @@ export class SchedulerCore {
     this.leases = new Leases(options.leaseTimeoutMs);
     this.attempts = new AttemptGuard(this.db, this.jobs, this.#log);
     this.owners = new Owners(this.db, this.jobs, this.#log);
+    this.imageStats = new ImageStats(this.db);
     // Every write an RPC reaches: a full disk makes it a refusal with a status, and the scheduler degraded.
     const guard = <A extends unknown[], R>(what: string, status: 'UNAVAILABLE' | 'RESOURCE_EXHAUSTED', fn: (...args: A) => R) =>
       this.storage.guard(what, fn.bind(this), (message) => new SchedulerError(status, message));
@@ -192,6 +198,7 @@ export class SchedulerCore {
     const previous = this.leases.open(node, session, sink, slots, now);
     previous?.sink?.end();
     const row = this.nodes.register(node, slots, now);
+    this.versions.set(node, String(request.version ?? '').slice(0, 64));
     const store = this.images.shared ? { imageStore: this.images.shared.location, imageStoreEndpoint: this.#sharedEndpoint } : {};
     sink.write({ registered: { session, imageKey: this.images.key, leaseTimeoutMs: this.leases.timeoutMs, heartbeatIntervalMs: Math.max(50, Math.floor(this.leases.timeoutMs / 4)), ...store } });
     // Reconcile what the agent runs with what the database says runs there.
@@ -330,6 +337,8 @@ export class SchedulerCore {
         if (job?.pending === 'checkpoint' && job.attempt === header.attempt) this.jobs.setPending(job.id, null);
         const how = (header.parts ?? 0) > 1 ? ` in ${header.parts} parts` : '';
         this.jobs.event(header.job, header.attempt, 'event', `image ${header.sequence} stored (${header.bytes} bytes${how}, from node ${header.node})`);
+        const row = this.images.list(header.job).find((r) => r.sequence === header.sequence);
+        this.imageStats.record(header.job, header.sequence, header.attempt, row !== undefined && (basesOf(row)?.length ?? 0) > 0, header);
       } catch (err) {
         // The image is recorded; only its event is lost.
         if (!this.storage.noticed(err, 'recording an image\'s event')) throw err;

@@ -33,6 +33,14 @@ export interface UploadImageHeader {
    */
   'secret'?: (string);
   /**
+   * What the checkpoint cost the job, as its node measured it (for people: the dashboard's
+   * timeline); 0 when unknown. Bytes of state and region data the image holds, the job's pause
+   * in checkpoint(), and the time from the end of the pause to the durable image on the node.
+   */
+  'rawBytes'?: (number | string | Long);
+  'pauseMs'?: (number | string);
+  'commitMs'?: (number | string);
+  /**
    * Set when the image is already in the shared image store (Registered.image_store), under its
    * attempt's name, with this sha256: the stream is this header alone. The scheduler records it
    * after checking its size, tag and manifest from the store.
@@ -70,6 +78,14 @@ export interface UploadImageHeader__Output {
    * The attempt's secret (Assignment.secret).
    */
   'secret': (string);
+  /**
+   * What the checkpoint cost the job, as its node measured it (for people: the dashboard's
+   * timeline); 0 when unknown. Bytes of state and region data the image holds, the job's pause
+   * in checkpoint(), and the time from the end of the pause to the durable image on the node.
+   */
+  'rawBytes': (number);
+  'pauseMs': (number);
+  'commitMs': (number);
   /**
    * Set when the image is already in the shared image store (Registered.image_store), under its
    * attempt's name, with this sha256: the stream is this header alone. The scheduler records it
