@@ -37,7 +37,8 @@ export class Cluster {
         throw new ClusterError(`the scheduler at ${this.address} did not answer within ${deadlineMs / 1000} s: it may be overloaded; try again (set --scheduler or CR_SCHEDULER if the address is wrong)`);
       }
       // A scheduler whose disk is full answers UNAVAILABLE too, and says so.
-      if (e.code === grpc.status.UNAVAILABLE && !e.details?.startsWith(STORAGE_FULL)) {
+      // A standby answers UNAVAILABLE too, naming the leader.
+      if (e.code === grpc.status.UNAVAILABLE && !e.details?.startsWith(STORAGE_FULL) && !e.details?.startsWith('this scheduler is a standby')) {
         throw new ClusterError(`cannot reach the scheduler at ${this.address}: is "cr-scheduler serve" running? (set --scheduler or CR_SCHEDULER; if it listens with TLS, give --ca or CR_CA)`);
       }
       if (e.code === grpc.status.UNAUTHENTICATED) throw new ClusterError(`not authenticated: ${e.details}${this.#noToken ? `. ${this.#noToken}` : ''}`);

@@ -1,21 +1,24 @@
 // cr's runtime errors, built in one place. Each has a stable string `code`: across a worker
 // thread `instanceof` does not survive, `code` does (see `toErrorRecord` / `fromErrorRecord`).
 
-export type CrErrorCode =
-  | 'CR_IMAGE_CORRUPT'
-  | 'CR_IMAGE_AUTH'
-  | 'CR_IMAGE_VERSION'
-  | 'CR_STATE_UNCAPTURABLE'
-  | 'CR_REGION_MISMATCH'
-  | 'CR_NO_IMAGE'
-  | 'CR_IDENTITY_MISMATCH'
-  | 'CR_STORE_LOCKED'
-  | 'CR_CHECKPOINT_FAILED'
-  | 'CR_NOT_IN_JOB'
-  | 'CR_KEY_INVALID'
-  | 'CR_JOB_STOPPED'
-  | 'CR_FILE_MISMATCH'
-  | 'CR_JOB_FILE';
+const CR_ERROR_CODES = [
+  'CR_IMAGE_CORRUPT',
+  'CR_IMAGE_AUTH',
+  'CR_IMAGE_VERSION',
+  'CR_STATE_UNCAPTURABLE',
+  'CR_REGION_MISMATCH',
+  'CR_NO_IMAGE',
+  'CR_IDENTITY_MISMATCH',
+  'CR_STORE_LOCKED',
+  'CR_CHECKPOINT_FAILED',
+  'CR_NOT_IN_JOB',
+  'CR_KEY_INVALID',
+  'CR_JOB_STOPPED',
+  'CR_FILE_MISMATCH',
+  'CR_JOB_FILE',
+] as const;
+
+export type CrErrorCode = (typeof CR_ERROR_CODES)[number];
 
 export class CrError extends Error {
   readonly code: CrErrorCode;
@@ -209,4 +212,34 @@ export function toErrorRecord(err: unknown): ErrorRecord {
     };
   }
   return { name: 'Error', code: null, message: `non-error thrown: ${String(err)}`, stack: null };
+}
+
+/** cr's error classes that a message alone rebuilds; the others come back as a CrError with their code and name. */
+const REBUILT: Partial<Record<CrErrorCode, new (message: string) => CrError>> = {
+  CR_CHECKPOINT_FAILED: CheckpointError,
+  CR_REGION_MISMATCH: RegionMismatchError,
+  CR_KEY_INVALID: KeyError,
+  CR_STORE_LOCKED: StoreLockedError,
+  CR_NO_IMAGE: NoImageError,
+};
+const BUILT_IN: Record<string, new (message: string) => Error> = { TypeError, RangeError };
+
+/**
+ * The error an ErrorRecord was made from, as near as plain data allows: the same class for cr's
+ * errors that take only a message and for TypeError/RangeError, else a CrError (or Error) with
+ * the same code, name and message; the stack is the one where it was thrown.
+ */
+export function fromErrorRecord(record: ErrorRecord): Error {
+  const code = record.code;
+  const Rebuilt = code !== null ? REBUILT[code as CrErrorCode] : undefined;
+  let err: Error;
+  if (Rebuilt) err = new Rebuilt(record.message);
+  else if (code !== null && (CR_ERROR_CODES as readonly string[]).includes(code)) err = new CrError(code as CrErrorCode, record.message);
+  else {
+    err = new (BUILT_IN[record.name] ?? Error)(record.message);
+    if (code !== null) (err as Error & { code: string }).code = code;
+  }
+  err.name = record.name;
+  if (record.stack !== null) err.stack = record.stack;
+  return err;
 }

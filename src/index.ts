@@ -4,10 +4,10 @@ export type { Job } from './job/job-type.js';
 export type { CheckpointInfo, CheckpointOptions } from './job/context.js';
 export type { ImageInfo } from './restore.js';
 export type { RegionArray, RegionConstructor } from './image/format.js';
-export type { CrFile, FileMode } from './job/files.js';
-export type { ProtectedMemory, WasmMemory } from './job/protect.js';
-export type { Rng, Seed } from './job/rng.js';
-export type { TeamMemberCr } from './job/team-member.js';
+export type { CrFile, FileMode } from './determinism/files.js';
+export type { ProtectedMemory, WasmMemory } from './determinism/protect.js';
+export type { Rng, Seed } from './determinism/rng.js';
+export type { TeamMemberCr } from './team/team-member.js';
 export {
   CrError,
   ImageCorruptError,

@@ -14,7 +14,7 @@ export type { ImageCommitted } from './job/context.js';
 export { toErrorRecord, type ErrorRecord } from './errors.js';
 
 // A job's code: how a job module is bundled for the cluster, and what identifies its code.
-export { fromEsbuild, JOB_BUILD_OPTIONS, noDefaultExport } from './job/job-module.js';
+export { fromEsbuild, JOB_BUILD_OPTIONS, noDefaultExport } from './loader/job-module.js';
 export { codeOfFiles, sha256Hex, type CodeIdentity } from './runner/identity.js';
 
 // Images and their stores: reading and checking an image, the codec its blocks need, the tag,

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_LEASE_TIMEOUT_MS, DEFAULT_PORT } from '../names.js';
+import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_LEADER_LEASE_MS, DEFAULT_LEASE_TIMEOUT_MS, DEFAULT_PORT } from '../names.js';
 import { ClusterError } from '../cluster-errors.js';
 import type { ClientCredentials } from '../credentials.js';
 import { parseBytes, parseCount, parseDuration, parsePositiveNumber } from '../options.js';
@@ -19,6 +19,9 @@ interface ServeFlags {
   san: string[];
   port: number;
   data: string;
+  db?: string;
+  advertise?: string;
+  leaderLease: number;
   leaseTimeout: number;
   uploadIdleTimeout: number;
   maxImageBytes: number;
@@ -53,12 +56,20 @@ export function serveCommand(): Command {
     .addOption(new Option('--no-tls', 'plain TCP: allowed on loopback only'))
     .addOption(new Option('--san <name...>', "more names or addresses for the scheduler's certificate (it already names this host and its addresses)").default([]))
     .addOption(new Option('--port <port>', 'port to listen on (0: any free port)').env('CR_PORT').argParser(parseCount('--port')).default(DEFAULT_PORT))
-    .addOption(new Option('--data <dir>', 'the database, images and image key').env('CR_DATA').default(DEFAULT_DATA_DIR))
+    .addOption(new Option('--data <dir>', 'the database (without --db), images, keys and token files').env('CR_DATA').default(DEFAULT_DATA_DIR))
+    .addOption(new Option('--db <url>', 'keep jobs, nodes and tokens in PostgreSQL (postgres://user:pass@host:5432/db) instead of <data>/scheduler.db; several serve processes on one database: one leads, the others stand by').env('CR_DB'))
     .addOption(
       new Option('--lease-timeout <seconds>', 'a node not heard from for this long is presumed dead and its jobs move')
         .env('CR_LEASE_TIMEOUT')
         .argParser(parsePositiveNumber('--lease-timeout'))
         .default(DEFAULT_LEASE_TIMEOUT_MS / 1000),
+    )
+    .addOption(new Option('--advertise <host:port>', 'where clients and agents reach this scheduler, as standbys tell them (default: the listen address)').env('CR_ADVERTISE'))
+    .addOption(
+      new Option('--leader-lease <seconds>', 'with several serve processes on one database: a leader not heard from for this long is replaced by a standby')
+        .env('CR_LEADER_LEASE')
+        .argParser(parsePositiveNumber('--leader-lease'))
+        .default(DEFAULT_LEADER_LEASE_MS / 1000),
     )
     .addOption(
       new Option('--upload-idle-timeout <seconds>', 'an image upload that sends no byte for this long fails (a part of a parallel upload never came)')
@@ -140,10 +151,11 @@ async function serve(flags: ServeFlags): Promise<void> {
       throw err;
     }
   }
-  const core = new SchedulerCore({
+  const core = await SchedulerCore.open({
     sharedImages,
     sharedImagesEndpoint: flags.imagesEndpoint,
     dataDir: flags.data,
+    dbUrl: flags.db ?? null,
     leaseTimeoutMs: Math.round(flags.leaseTimeout * 1000),
     uploadIdleTimeoutMs: Math.round(flags.uploadIdleTimeout * 1000),
     maxImageBytes: flags.maxImageBytes,
@@ -151,9 +163,11 @@ async function serve(flags: ServeFlags): Promise<void> {
     minUploadBytesPerS: flags.minUploadRate,
     uploadRateWindowMs: Math.round(flags.uploadRateWindow * 1000),
     keepFinishedMs: Math.round(flags.keepFinished * 1000),
+    leaderLeaseMs: Math.round(flags.leaderLease * 1000),
     log: logLine,
   });
-  await retagLegacyImages(core.db, core.images, logLine);
+  // A standby leaves what changes the database to the leader.
+  if (core.leadership.leading) await retagLegacyImages(core.db, core.images, logLine);
   const tokens = new Tokens(core.db);
   const identity = new NodeIdentity(core.db);
   // Without a usable CA and certificate the scheduler does not start: never silently open.
@@ -162,13 +176,15 @@ async function serve(flags: ServeFlags): Promise<void> {
   const tls = ca ? await ca.serverTls(pki.serverNames(host, http ? [...flags.san, http.host] : flags.san)) : null;
   const tokenFile = path.join(flags.data, LOCAL_TOKEN_FILE);
   const agentTokenFile = path.join(flags.data, LOCAL_AGENT_TOKEN_FILE);
-  ensureLocalToken(tokens, tokenFile, 'admin', 'local-admin', pki.writeSecretFile);
-  ensureLocalToken(tokens, agentTokenFile, 'agent', 'local-agents', pki.writeSecretFile);
+  await ensureLocalToken(tokens, tokenFile, 'admin', 'local-admin', pki.writeSecretFile);
+  await ensureLocalToken(tokens, agentTokenFile, 'agent', 'local-agents', pki.writeSecretFile);
   const auth = new Authenticator({ tokens, identity, tls: ca !== null, log: logLine });
   const { server, port } = await listen(core, { auth, tokens, identity, ca, log: logLine }, host, wanted, tls);
   const dashboard = http && web ? await web.startHttp({ ...http, tls, core, auth, log: logLine, routes: await httpRoutes() }) : null;
-  core.start();
   const address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  core.leadership.advertise(flags.advertise ?? address);
+  core.start();
+  if (!core.leadership.leading) logLine(`standing by: ${core.leadership.leader ? `the leader is at ${core.leadership.leader}` : 'no leader yet'}; this scheduler answers reads and takes the lead when the leader's lease (${flags.leaderLease} s) runs out`);
   process.stdout.write(`listening on ${address}\n`);
   if (dashboard) {
     process.stdout.write(`dashboard on ${dashboard.url}\n`);
@@ -178,7 +194,9 @@ async function serve(flags: ServeFlags): Promise<void> {
     `scheduler ${address} (${tls ? `TLS, CA ${path.join(path.resolve(flags.data), 'tls', 'ca.pem')}` : 'plain TCP, loopback only'}), data in ${path.resolve(flags.data)}, lease timeout ${flags.leaseTimeout} s, admin token in ${path.resolve(tokenFile)}, agent token in ${path.resolve(agentTokenFile)}`,
   );
   let agent: InstanceType<typeof Agent> | null = null;
-  if (flags.localAgent) {
+  if (flags.localAgent && !core.leadership.leading) {
+    logLine('the embedded agent is not started: this scheduler is a standby (run agents with --scheduler naming the schedulers)');
+  } else if (flags.localAgent) {
     const local = pki.isLoopback(host) || host === '0.0.0.0' || host === '::' ? `127.0.0.1:${port}` : address;
     // The embedded agent gets its credential in-process: a certificate under TLS, else a token
     // that the next start revokes (label local-agent).
@@ -186,11 +204,11 @@ async function serve(flags: ServeFlags): Promise<void> {
     if (ca) {
       const keys = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
       const cert = await ca.agentCertificate(flags.name, keys.publicKey.export({ type: 'spki', format: 'pem' }) as string);
-      identity.recordCertificate(cert.serial, flags.name, cert.expiresAt);
+      await identity.recordCertificate(cert.serial, flags.name, cert.expiresAt);
       credentials = { ca: ca.caPem, key: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, cert: cert.pem };
     } else {
-      tokens.revokeLabel('local-agent');
-      credentials = { token: tokens.create('agent', 0, 'local-agent').token };
+      await tokens.revokeLabel('local-agent');
+      credentials = { token: (await tokens.create('agent', 0, 'local-agent')).token };
     }
     // Its jobs' processes find nothing in their environment that names the data directory.
     const isolation = { runAs: null, hidden: [path.resolve(flags.data)] };
@@ -208,7 +226,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   await agent?.close();
   await dashboard?.close();
   await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-  core.close();
+  await core.close();
 }
 
 /**
@@ -225,12 +243,18 @@ async function httpRoutes(): Promise<import('../http/server.js').HttpRoutes[]> {
  * deleted) replaced by a new one. Whoever can read the data directory owns the cluster anyway
  * (CA key, database), so the files add no new secret to protect.
  */
-function ensureLocalToken(tokens: Tokens, file: string, role: Role, label: string, write: (file: string, data: string) => void): void {
+async function ensureLocalToken(tokens: Tokens, file: string, role: Role, label: string, write: (file: string, data: string) => void): Promise<void> {
   try {
-    if (tokens.verify(fs.readFileSync(file, 'utf8').trim()).role === role) return;
+    if ((await tokens.verify(fs.readFileSync(file, 'utf8').trim())).role === role) return;
   } catch {
     // missing or no longer valid: make a new one
   }
-  tokens.revokeLabel(label);
-  write(file, `${tokens.create(role, 0, label).token}\n`);
+  try {
+    await tokens.revokeLabel(label);
+    write(file, `${(await tokens.create(role, 0, label)).token}\n`);
+  } catch (err) {
+    // A standby writes nothing: the leader (or this scheduler once it leads and starts again) makes the token.
+    if ((err as { code?: unknown }).code !== 'CR_NOT_LEADER') throw err;
+    logLine(`${file} holds no valid ${role} token, and this standby cannot make one: use a token the leader made`);
+  }
 }

@@ -79,7 +79,7 @@ export async function dashboard(app: FastifyInstance, options: DashboardOptions)
     const token = (request.body as { token?: unknown } | undefined)?.token;
     if (typeof token !== 'string' || token.length === 0 || token.length > 200) return reply.code(400).send({ error: 'paste a user or admin token (cr-scheduler token create --role user)' });
     try {
-      const caller = sessions.signIn(token);
+      const caller = await sessions.signIn(token);
       log(`dashboard: signed in with ${caller.via} from ${request.ip}`);
       return await reply.header('set-cookie', sessions.setCookie(token.trim())).send({ role: caller.role });
     } catch (err) {
@@ -92,7 +92,7 @@ export async function dashboard(app: FastifyInstance, options: DashboardOptions)
   await app.register(async (inner) => {
     inner.addHook('onRequest', async (request, reply) => {
       try {
-        request.caller = sessions.caller(request);
+        request.caller = await sessions.caller(request);
       } catch (err) {
         if (!(err instanceof AuthError)) return answerError(reply, err, log);
         if (request.method === 'GET' && gated.get(request.url)?.type.startsWith('text/html')) {

@@ -47,7 +47,7 @@ export function liveRoutes(app: FastifyInstance, core: SchedulerCore, sessions: 
       try {
         let who: Caller;
         try {
-          who = sessions.caller(request as FastifyRequest);
+          who = await sessions.caller(request as FastifyRequest);
         } catch {
           send('signed-out', { error: 'the session ended: sign in again' });
           stop();

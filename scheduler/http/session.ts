@@ -39,12 +39,12 @@ export class Sessions {
   }
 
   /** The caller a token signs in as; throws AuthError (unknown, expired, revoked, or an agent's). */
-  signIn(token: string): Caller {
+  signIn(token: string): Promise<Caller> {
     return this.#auth.personCaller(token.trim());
   }
 
   /** The caller of a request by its cookie; throws AuthError when there is none or it is no longer valid. */
-  caller(request: FastifyRequest): Caller {
+  async caller(request: FastifyRequest): Promise<Caller> {
     const token = cookieValue(request.headers.cookie, this.cookie);
     if (token === null || token === '') throw new AuthError('UNAUTHENTICATED', 'not signed in: sign in with a user or admin token');
     return this.#auth.personCaller(token);

@@ -9,15 +9,6 @@ import { AuthError, type Caller } from './auth.js';
 import type { Db } from './db.js';
 import type { Jobs } from './jobs.js';
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS attempt_secrets (
-  job INTEGER NOT NULL,
-  attempt INTEGER NOT NULL,
-  node TEXT NOT NULL,
-  secret_sha256 BLOB NOT NULL,
-  PRIMARY KEY (job, attempt)
-);`;
-
 /** Random bytes of an attempt's secret. */
 export const ATTEMPT_SECRET_BYTES = 32;
 
@@ -29,20 +20,24 @@ export class AttemptGuard {
   readonly #db: Db;
   readonly #jobs: Jobs;
   readonly #log: (line: string) => void;
-  readonly #get;
 
   constructor(db: Db, jobs: Jobs, log: (line: string) => void) {
     this.#db = db;
     this.#jobs = jobs;
     this.#log = log;
-    db.exec(SCHEMA);
-    this.#get = db.prepare<[number, number], { node: string; secret: Buffer }>(`SELECT node, secret_sha256 AS secret FROM attempt_secrets WHERE job = ? AND attempt = ?`);
   }
 
   /** A new secret for an attempt placed on `node` (inside the transaction that starts it); the returned secret is the only copy. */
-  issue(job: number, attempt: number, node: string): string {
+  async issue(job: number, attempt: number, node: string): Promise<string> {
     const secret = crypto.randomBytes(ATTEMPT_SECRET_BYTES).toString('base64url');
-    this.#db.prepare(`INSERT OR REPLACE INTO attempt_secrets (job, attempt, node, secret_sha256) VALUES (?, ?, ?, ?)`).run(job, attempt, node, digest(secret));
+    const secret_sha256 = digest(secret);
+    await this.#db.write(() =>
+      this.#db.q
+        .insertInto('attempt_secrets')
+        .values({ job, attempt, node, secret_sha256 })
+        .onConflict((oc) => oc.columns(['job', 'attempt']).doUpdateSet({ node, secret_sha256 }))
+        .execute(),
+    );
     return secret;
   }
 
@@ -51,8 +46,8 @@ export class AttemptGuard {
    * was given to and `secret` is that attempt's. Whether the attempt is still the job's current
    * one is the fencing check's (stale replies), decided after this.
    */
-  check(caller: Caller, method: string, job: number, attempt: number, secret: string): void {
-    const row = this.#get.get(job, attempt);
+  async check(caller: Caller, method: string, job: number, attempt: number, secret: string): Promise<void> {
+    const row = await this.#db.q.selectFrom('attempt_secrets').select(['node', 'secret_sha256 as secret']).where('job', '=', job).where('attempt', '=', attempt).executeTakeFirst();
     let why: string | null = null;
     if (caller.role !== 'agent' || caller.node === null) why = 'only the node running an attempt may act for it';
     else if (row === undefined) why = 'no such attempt';
@@ -61,7 +56,7 @@ export class AttemptGuard {
     if (why === null) return;
     const err = new AuthError('PERMISSION_DENIED', `${caller.via} may not ${method} for attempt ${attempt} of job ${job}: ${why}`);
     this.#log(`refused ${method}: ${err.message}`);
-    if (this.#jobs.get(job) !== undefined) this.#jobs.event(job, attempt, 'event', `refused ${method} from ${caller.via}: ${why}`);
+    if ((await this.#jobs.get(job)) !== undefined) await this.#jobs.event(job, attempt, 'event', `refused ${method} from ${caller.via}: ${why}`).catch(() => undefined);
     throw err;
   }
 }

@@ -106,7 +106,7 @@ export class Authenticator {
    * with another token, holds connected (`holder`: the token id of the agent connected as
    * `node`, or null). Under TLS the certificate already named the node.
    */
-  connectAs(caller: Caller, node: string, holder: string | null): Caller {
+  async connectAs(caller: Caller, node: string, holder: string | null): Promise<Caller> {
     if (caller.role !== 'agent' || caller.token === null) return caller;
     if (caller.node !== null && caller.node !== node) {
       throw new AuthError('PERMISSION_DENIED', `agent token ${caller.token} is bound to node ${caller.node}: it cannot connect as node ${JSON.stringify(node.slice(0, 100))} (use --name ${caller.node}, or ask an admin for a new agent token)`);
@@ -115,17 +115,17 @@ export class Authenticator {
       throw new AuthError('PERMISSION_DENIED', `node name ${JSON.stringify(node.slice(0, 100))} is held by another connected agent (token ${holder}): choose another --name, or stop that agent first`);
     }
     if (caller.node === null) {
-      this.#identity.bind(caller.token, node);
+      await this.#identity.bind(caller.token, node);
       this.#log(`agent token ${caller.token} bound to node ${node}`);
     }
     return { ...caller, node, via: `token ${caller.token} of node ${node}` };
   }
 
   /** The caller of `method`, if it may call it; throws AuthError (logged) otherwise. */
-  check(method: string, call: CallContext): Caller {
+  async check(method: string, call: CallContext): Promise<Caller> {
     const peer = call.getPeer();
     try {
-      const caller = this.#identify(method, call);
+      const caller = await this.#identify(method, call);
       if (!ALLOWED[caller.role].has(method)) {
         throw new AuthError('PERMISSION_DENIED', `${method} needs the role ${neededRole(method)}; this call came with the role ${caller.role} (${caller.via}): use a credential of that role`);
       }
@@ -137,20 +137,20 @@ export class Authenticator {
     }
   }
 
-  #identify(method: string, call: CallContext): Caller {
+  async #identify(method: string, call: CallContext): Promise<Caller> {
     const token = bearer(call.metadata);
     const cert = peerCertificate(call);
     if (cert !== null && (token === null || method !== 'Join')) {
-      const revokedAt = this.#identity.revokedAt(cert.serial);
+      const revokedAt = await this.#identity.revokedAt(cert.serial);
       if (revokedAt > 0) {
         throw new AuthError('UNAUTHENTICATED', `the certificate of node ${cert.node} (serial ${cert.serial}) was revoked at ${new Date(revokedAt).toISOString()}: the node joins again with a new agent token (remove <work>/tls/ on it first)`);
       }
       return { role: 'agent', node: cert.node, token: null, via: `certificate of ${cert.node}` };
     }
     if (token === null) throw new AuthError('UNAUTHENTICATED', `no credentials: ${TOKEN_HINT}`);
-    const row = this.#verify(token);
+    const row = await this.#verify(token);
     if (row.role !== 'agent') return this.#person(row);
-    const node = this.#tls ? null : (this.#identity.boundNode(row.id) ?? null);
+    const node = this.#tls ? null : ((await this.#identity.boundNode(row.id)) ?? null);
     return { role: 'agent', node, token: row.id, via: node === null ? `token ${row.id}` : `token ${row.id} of node ${node}` };
   }
 
@@ -158,15 +158,15 @@ export class Authenticator {
    * A person's caller from a bearer token that came another way than gRPC metadata (the
    * dashboard's cookie): user or admin only; an agent token is refused. Throws AuthError.
    */
-  personCaller(token: string): Caller {
-    const row = this.#verify(token);
+  async personCaller(token: string): Promise<Caller> {
+    const row = await this.#verify(token);
     if (row.role === 'agent') throw new AuthError('PERMISSION_DENIED', `token ${row.id} is an agent token: sign in with a user or admin token`);
     return this.#person(row);
   }
 
-  #verify(token: string): TokenRow {
+  async #verify(token: string): Promise<TokenRow> {
     try {
-      return this.#tokens.verify(token);
+      return await this.#tokens.verify(token);
     } catch (err) {
       if (err instanceof TokenRefusal) throw new AuthError('UNAUTHENTICATED', err.message);
       throw err;

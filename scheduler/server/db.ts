@@ -1,86 +1,31 @@
-// The scheduler's embedded database: one SQLite file under the data directory, in WAL mode.
-// Every state change is a transaction, committed before the reply that reports it, so a
-// scheduler killed at any instant (SIGKILL, a crash) restarts with everything it acknowledged.
-// synchronous=NORMAL: a commit reaches the WAL file in the OS's cache and is fsynced at WAL
-// checkpoints, not per transaction; per-transaction fsyncs (FULL) made the scheduler wait on the
-// disk for every progress report, and stall for seconds when the disk was busy. The cost is
-// that a power cut of the scheduler's machine can undo its last transactions (docs/operations.md).
+// The scheduler's database, behind one typed query builder (Kysely) for both engines:
+// - SQLite (the default): one file under the data directory, in WAL mode, through better-sqlite3.
+//   synchronous=NORMAL: a commit reaches the WAL file in the OS's cache and is fsynced at WAL
+//   checkpoints, not per transaction; per-transaction fsyncs (FULL) made the scheduler wait on
+//   the disk for every progress report. The cost is that a power cut of the scheduler's machine
+//   can undo its last transactions (docs/operations.md).
+// - PostgreSQL (`serve --db postgres://…`), through pg: the system of record that several
+//   schedulers share (docs/high-availability.md).
+// Every state change is one transaction (`write`), committed before the reply that reports it,
+// so a scheduler killed at any instant restarts with everything it acknowledged; and each
+// begins with the leader's fencing check (leadership.ts), inside the transaction.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-
-export type Db = Database.Database;
+import { Kysely, PostgresDialect, sql, SqliteDialect, type RawBuilder } from 'kysely';
+import { Migrator } from 'kysely/migration';
+import { migrations, type Dialect } from './migrations.js';
+import type { Schema } from './schema.js';
 
 export const DB_FILE = 'scheduler.db';
-const SCHEMA_VERSION = 1;
+/** Waits for another process's write lock on the SQLite file (several schedulers on one data directory), ms. */
+const SQLITE_BUSY_TIMEOUT_MS = 5000;
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS code (sha256 TEXT PRIMARY KEY, bytes BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS jobs (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  name TEXT NOT NULL,
-  state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
-  priority INTEGER NOT NULL,
-  retries INTEGER NOT NULL,
-  retries_used INTEGER NOT NULL DEFAULT 0,
-  moves INTEGER NOT NULL DEFAULT 0,
-  code_sha256 TEXT NOT NULL REFERENCES code(sha256),
-  args_json TEXT NOT NULL,
-  interval_ms INTEGER NOT NULL,
-  full_every INTEGER NOT NULL,
-  attempt INTEGER NOT NULL DEFAULT 0,
-  node TEXT,
-  pending TEXT,
-  progress REAL NOT NULL DEFAULT 0,
-  message TEXT NOT NULL DEFAULT '',
-  result_json TEXT,
-  error_json TEXT,
-  not_before REAL NOT NULL DEFAULT 0,
-  submitted_at REAL NOT NULL,
-  started_at REAL,
-  finished_at REAL
-);
-CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (state, priority DESC, id);
-CREATE INDEX IF NOT EXISTS jobs_node ON jobs (node) WHERE node IS NOT NULL;
-CREATE TABLE IF NOT EXISTS attempts (
-  job INTEGER NOT NULL REFERENCES jobs(id),
-  number INTEGER NOT NULL,
-  node TEXT NOT NULL,
-  started_at REAL NOT NULL,
-  ended_at REAL,
-  outcome TEXT,
-  PRIMARY KEY (job, number)
-);
-CREATE TABLE IF NOT EXISTS nodes (
-  name TEXT PRIMARY KEY,
-  slots INTEGER NOT NULL,
-  alive INTEGER NOT NULL,
-  draining INTEGER NOT NULL DEFAULT 0,
-  registered_at REAL NOT NULL,
-  last_seen REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS images (
-  job INTEGER NOT NULL REFERENCES jobs(id),
-  sequence INTEGER NOT NULL,
-  attempt INTEGER NOT NULL,
-  node TEXT NOT NULL,
-  bytes INTEGER NOT NULL,
-  sha256 TEXT NOT NULL,
-  bases_json TEXT NOT NULL,
-  created_at REAL NOT NULL,
-  PRIMARY KEY (job, sequence)
-);
-CREATE TABLE IF NOT EXISTS events (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  job INTEGER NOT NULL,
-  attempt INTEGER NOT NULL,
-  at REAL NOT NULL,
-  kind TEXT NOT NULL,
-  text TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_job ON events (job, id);
-`;
+/** The database could not be opened or brought to this scheduler's schema: the scheduler does not start. */
+export class DatabaseError extends Error {
+  readonly code = 'CR_DB';
+}
 
 /** The data directory is one that others could plant or swap files in: the scheduler does not start. */
 export class DataDirError extends Error {
@@ -106,26 +51,157 @@ export function checkDataDir(dataDir: string): string | null {
   return (st.mode & 0o077) !== 0 ? `the data directory ${shown} can be read by other users (mode ${(st.mode & 0o777).toString(8)}): "chmod 700 ${shown}" keeps job code, args and results private` : null;
 }
 
-export function openDb(dataDir: string): Db {
+/** Checks a transaction may change state (the leader's epoch); throws when it may not. */
+export type Fence = (q: Kysely<Schema>) => Promise<void>;
+
+export class Db {
+  readonly dialect: Dialect;
+  /** Where it is, for messages: the SQLite file or the PostgreSQL URL without its password. */
+  readonly where: string;
+  readonly #root: Kysely<Schema>;
+  /** The transaction the current async context runs in, if any. */
+  readonly #tx = new AsyncLocalStorage<Kysely<Schema>>();
+  #fence: Fence | null = null;
+
+  constructor(root: Kysely<Schema>, dialect: Dialect, where: string) {
+    this.#root = root;
+    this.dialect = dialect;
+    this.where = where;
+  }
+
+  /** The query builder: the current transaction's inside `write`, else the database's. */
+  get q(): Kysely<Schema> {
+    return this.#tx.getStore() ?? this.#root;
+  }
+
+  /** The database's own clock, ms since the epoch (never a host's: leadership.ts). */
+  get nowMs(): RawBuilder<number> {
+    return this.dialect === 'postgres' ? sql<number>`(extract(epoch from clock_timestamp()) * 1000)::double precision` : sql<number>`((julianday('now') - 2440587.5) * 86400000.0)`;
+  }
+
+  /** Set once by leadership.ts: every `write` runs it first. */
+  setFence(fence: Fence | null): void {
+    this.#fence = fence;
+  }
+
+  /**
+   * Runs `fn` in one transaction that starts with the fence; its queries use `db.q`. Inside
+   * another `write` it joins that one. SQLite's is BEGIN IMMEDIATE: the file's write lock is
+   * taken before the fence reads, so that another scheduler on the same file cannot take the
+   * lead between the check and the writes (and a read never has to be upgraded, which SQLite
+   * refuses under contention).
+   */
+  write<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#transaction(true, fn);
+  }
+
+  /** `write` without the fence: the leader's own lease (leadership.ts). */
+  unfenced<T>(fn: () => Promise<T>): Promise<T> {
+    return this.#transaction(false, fn);
+  }
+
+  async #transaction<T>(fenced: boolean, fn: () => Promise<T>): Promise<T> {
+    if (this.#tx.getStore() !== undefined) return fn();
+    return this.#root.connection().execute(async (conn) => {
+      await sql.raw(this.dialect === 'sqlite' ? 'BEGIN IMMEDIATE' : 'BEGIN').execute(conn);
+      try {
+        const result = await this.#tx.run(conn, async () => {
+          if (fenced) await this.#fence?.(conn);
+          return fn();
+        });
+        await sql.raw('COMMIT').execute(conn);
+        return result;
+      } catch (err) {
+        await sql.raw('ROLLBACK').execute(conn).catch(() => undefined);
+        throw err;
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#root.destroy();
+  }
+}
+
+/** Sets a `meta` value, in a write. */
+export async function setMeta(db: Db, key: string, value: string): Promise<void> {
+  await db.write(() =>
+    db.q
+      .insertInto('meta')
+      .values({ key, value })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
+      .execute(),
+  );
+}
+
+export interface OpenDbOptions {
+  /** The data directory: the SQLite file's home (and images, keys) whatever the database. */
+  dataDir: string;
+  /** A postgres:// URL; null or absent: SQLite under `dataDir`. */
+  url?: string | null;
+}
+
+/** The URL without its password, for messages and logs. */
+export function shownUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return '(a URL that does not parse)';
+  }
+}
+
+/** Opens the database and runs the migrations it lacks (migrations.ts). */
+export async function openDb(options: OpenDbOptions | string): Promise<Db> {
+  const { dataDir, url = null } = typeof options === 'string' ? { dataDir: options } : options;
   checkDataDir(dataDir);
-  // Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the database
-  // file's mode, so all three are private from their creation on.
-  const file = path.join(dataDir, DB_FILE);
-  fs.closeSync(fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600));
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 5000');
-  db.exec(SCHEMA);
-  const row = db.prepare(`SELECT value FROM meta WHERE key = 'schema'`).get() as { value: string } | undefined;
-  if (row === undefined) {
-    db.prepare(`INSERT INTO meta (key, value) VALUES ('schema', ?)`).run(String(SCHEMA_VERSION));
-  } else if (Number(row.value) !== SCHEMA_VERSION) {
-    db.close();
-    throw new Error(
-      `the scheduler database ${path.join(dataDir, DB_FILE)} has schema version ${row.value}, this cr-scheduler knows ${SCHEMA_VERSION}: use a matching cr-scheduler`,
-    );
+  let db: Db;
+  if (url === null || url === '') {
+    // Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the database
+    // file's mode, so all three are private from their creation on.
+    const file = path.join(dataDir, DB_FILE);
+    fs.closeSync(fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600));
+    const sqlite = new Database(file, { timeout: SQLITE_BUSY_TIMEOUT_MS });
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = NORMAL');
+    sqlite.pragma('foreign_keys = ON');
+    db = new Db(new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) }), 'sqlite', file);
+  } else {
+    if (!/^postgres(ql)?:\/\//.test(url)) throw new DatabaseError(`--db ${shownUrl(url)} is not a postgres:// URL (without --db the scheduler keeps its database in <data>/${DB_FILE})`);
+    // Loaded only here: a scheduler on SQLite never loads pg.
+    const { default: pg } = await import('pg');
+    const pool = new pg.Pool({
+      connectionString: url,
+      // COUNT, SUM and bigint columns arrive as numbers: every such value here is a count of
+      // bytes, jobs or ms, far below 2^53.
+      types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === 20 || oid === 1700 ? Number : pg.types.getTypeParser(oid, format as 'text'))) as never },
+    });
+    // An idle client that loses its server (a restart, a failover) must not end the scheduler.
+    pool.on('error', () => undefined);
+    db = new Db(new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) }), 'postgres', shownUrl(url));
+  }
+  try {
+    await migrate(db);
+  } catch (err) {
+    await db.close().catch(() => undefined);
+    if (err instanceof DatabaseError) throw err;
+    throw new DatabaseError(`cannot open the scheduler database ${db.where}: ${(err as Error).message}`, { cause: err });
   }
   return db;
+}
+
+async function migrate(db: Db): Promise<void> {
+  const migrator = new Migrator({ db: db.q, provider: { getMigrations: async () => migrations(db.dialect) } });
+  // Two schedulers starting at once on one SQLite file can race to record the same migration
+  // (PostgreSQL's migrations take a lock): the loser sees it done when it tries again.
+  for (let attempt = 1; ; attempt++) {
+    const { error } = await migrator.migrateToLatest();
+    if (error === undefined) return;
+    const message = (error as Error).message ?? String(error);
+    if (/corrupted migrations/.test(message)) {
+      throw new DatabaseError(`the scheduler database ${db.where} was brought to a newer schema by a newer cr-scheduler (${message}): use that one`);
+    }
+    if (attempt >= 3) throw error;
+  }
 }

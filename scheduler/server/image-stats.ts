@@ -5,18 +5,6 @@
 // whose rows retention removes: the timeline shows every checkpoint a job took.
 import type { Db } from './db.js';
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS image_stats (
-  job INTEGER NOT NULL,
-  sequence INTEGER NOT NULL,
-  attempt INTEGER NOT NULL,
-  raw_bytes INTEGER NOT NULL,
-  pause_ms REAL NOT NULL,
-  commit_ms REAL NOT NULL,
-  incremental INTEGER NOT NULL,
-  PRIMARY KEY (job, sequence)
-);`;
-
 export interface ImageStat {
   sequence: number;
   attempt: number;
@@ -38,19 +26,26 @@ export class ImageStats {
 
   constructor(db: Db) {
     this.#db = db;
-    db.exec(SCHEMA);
   }
 
-  record(job: number, sequence: number, attempt: number, incremental: boolean, stat: { rawBytes?: unknown; pauseMs?: unknown; commitMs?: unknown }): void {
-    this.#db
-      .prepare(`INSERT OR REPLACE INTO image_stats (job, sequence, attempt, raw_bytes, pause_ms, commit_ms, incremental) VALUES (?, ?, ?, ?, ?, ?, ?)`)
-      .run(job, sequence, attempt, Math.round(figure(stat.rawBytes)), figure(stat.pauseMs), figure(stat.commitMs), incremental ? 1 : 0);
+  async record(job: number, sequence: number, attempt: number, incremental: boolean, stat: { rawBytes?: unknown; pauseMs?: unknown; commitMs?: unknown }): Promise<void> {
+    const values = { raw_bytes: Math.round(figure(stat.rawBytes)), pause_ms: figure(stat.pauseMs), commit_ms: figure(stat.commitMs), incremental: incremental ? 1 : 0, attempt };
+    await this.#db.write(() =>
+      this.#db.q
+        .insertInto('image_stats')
+        .values({ job, sequence, ...values })
+        .onConflict((c) => c.columns(['job', 'sequence']).doUpdateSet(values))
+        .execute(),
+    );
   }
 
-  of(job: number): ImageStat[] {
-    return this.#db
-      .prepare(`SELECT sequence, attempt, raw_bytes AS rawBytes, pause_ms AS pauseMs, commit_ms AS commitMs, incremental FROM image_stats WHERE job = ? ORDER BY sequence`)
-      .all(job)
-      .map((r) => ({ ...(r as ImageStat), incremental: (r as { incremental: number }).incremental === 1 }));
+  async of(job: number): Promise<ImageStat[]> {
+    const rows = await this.#db.q
+      .selectFrom('image_stats')
+      .select(['sequence', 'attempt', 'raw_bytes', 'pause_ms', 'commit_ms', 'incremental'])
+      .where('job', '=', job)
+      .orderBy('sequence')
+      .execute();
+    return rows.map((r) => ({ sequence: r.sequence, attempt: r.attempt, rawBytes: Number(r.raw_bytes), pauseMs: r.pause_ms, commitMs: r.commit_ms, incremental: r.incremental === 1 }));
   }
 }

@@ -19,6 +19,7 @@ import { jobImageKey } from '../job-key.js';
 import { storeJobName } from '../names.js';
 import type { Db } from './db.js';
 import { checkStoredImage, keptSequences } from './shared-images.js';
+import type { ImageRow } from './schema.js';
 import { MIN_UPLOAD_BYTES_PER_S, partHeader, Refused, Upload, UPLOAD_IDLE_TIMEOUT_MS, UPLOAD_RATE_WINDOW_MS, type PartHeader, type PartMessage, type RefusalStatus } from './upload.js';
 
 export const SCHEDULER_KEEP_IMAGES = 3;
@@ -27,16 +28,7 @@ export const DIRECT_PARTS_AT_ONCE = 4;
 /** Ended uploads whose outcome a late part still gets. */
 const ENDED_UPLOADS_KEPT = 256;
 
-export interface ImageRow {
-  job: number;
-  sequence: number;
-  attempt: number;
-  node: string;
-  bytes: number;
-  sha256: string;
-  bases_json: string;
-  created_at: number;
-}
+export type { ImageRow };
 
 export interface UploadHeader {
   job: number;
@@ -90,7 +82,7 @@ export interface ImageStoreOptions {
    * Asked before an upload starts, with its declared size: throws a Refused when the disk
    * cannot take it (after pruning what retention allows). Default: no check.
    */
-  room?: (bytes: number) => void;
+  room?: (bytes: number) => Promise<void>;
   /** Told of every error of an upload's commit, so that the scheduler sees its disk fail. */
   diskError?: (err: unknown) => void;
   /**
@@ -133,7 +125,7 @@ export class ImageStore {
       minUploadBytesPerS: options.minUploadBytesPerS ?? MIN_UPLOAD_BYTES_PER_S,
       rateWindowMs: options.rateWindowMs ?? UPLOAD_RATE_WINDOW_MS,
       // The scheduler's disk holds no image bytes with a shared store: only its limits apply.
-      room: options.shared ? () => undefined : (options.room ?? (() => undefined)),
+      room: options.shared ? async () => undefined : (options.room ?? (async () => undefined)),
       diskError: options.diskError ?? (() => undefined),
     };
     this.shared = options.shared ?? null;
@@ -150,17 +142,19 @@ export class ImageStore {
     return jobImageKey(this.key, job);
   }
 
-  list(job: number): ImageRow[] {
-    return this.#db.prepare<[number], ImageRow>(`SELECT * FROM images WHERE job = ? ORDER BY sequence`).all(job);
+  list(job: number): Promise<ImageRow[]> {
+    return this.#db.q.selectFrom('images').selectAll().where('job', '=', job).orderBy('sequence').execute();
   }
 
   /** Bytes of the job's stored images. */
-  bytes(job: number): number {
-    return (this.#db.prepare(`SELECT COALESCE(SUM(bytes), 0) AS n FROM images WHERE job = ?`).get(job) as { n: number }).n;
+  async bytes(job: number): Promise<number> {
+    const row = await this.#db.q.selectFrom('images').select((eb) => eb.fn.sum<number>('bytes').as('n')).where('job', '=', job).executeTakeFirst();
+    return Number(row?.n ?? 0);
   }
 
-  count(job: number): number {
-    return (this.#db.prepare(`SELECT COUNT(*) AS n FROM images WHERE job = ?`).get(job) as { n: number }).n;
+  async count(job: number): Promise<number> {
+    const row = await this.#db.q.selectFrom('images').select((eb) => eb.fn.countAll<number>().as('n')).where('job', '=', job).executeTakeFirst();
+    return Number(row?.n ?? 0);
   }
 
   file(job: number, sequence: number): string {
@@ -176,8 +170,8 @@ export class ImageStore {
    * What a new attempt restores from: the newest image whose bases are all held, preceded by
    * those bases (oldest first). Empty when the job has no usable image.
    */
-  restorePlan(job: number): ImageRow[] {
-    const rows = this.list(job);
+  async restorePlan(job: number): Promise<ImageRow[]> {
+    const rows = await this.list(job);
     const bySequence = new Map(rows.map((r) => [r.sequence, r]));
     for (let i = rows.length - 1; i >= 0; i--) {
       const bases = (basesOf(rows[i]!) ?? [-1]).map((b) => bySequence.get(b));
@@ -192,7 +186,7 @@ export class ImageStore {
    * asked when each stream starts and once more after the last byte of the whole image.
    * Every stream of an upload resolves with the upload's one outcome.
    */
-  async receive(header: UploadHeader, messages: AsyncIterable<PartMessage>, isCurrent: () => boolean, onStored: () => void = () => undefined): Promise<UploadResult> {
+  async receive(header: UploadHeader, messages: AsyncIterable<PartMessage>, isCurrent: () => Promise<boolean>, onStored: () => Promise<void> = async () => undefined): Promise<UploadResult> {
     const { job, sequence } = header;
     const what = `image ${sequence} of job ${job}`;
     let entry: { upload: Upload; result: Promise<UploadResult> } | undefined;
@@ -210,14 +204,15 @@ export class ImageStore {
         }
         throw err;
       }
-      // Before the checks below: from them to #start nothing may wait, or two parts could each start an upload.
       const codec = await getCodec();
-      if (!isCurrent()) throw new Refused(true, `attempt ${header.attempt} is not the current attempt of job ${job}`);
+      if (!(await isCurrent())) throw new Refused(true, `attempt ${header.attempt} is not the current attempt of job ${job}`);
+      if (part.part === 0 || !this.#uploads.has(key)) await this.#checkLimits(job, part);
+      // From here to #start nothing may wait (but for a replaced upload's end, after which the
+      // loop looks again), or two parts could each start an upload.
       // A late part of an upload that already ended (another part failed it) gets its outcome at
       // once, instead of starting a new upload that would wait for parts that never come.
       const ended = this.#ended.get(part.uploadId);
       if (ended !== undefined) return await ended;
-      if (part.part === 0 || !this.#uploads.has(key)) this.#checkLimits(job, part);
       for (;;) {
         const existing = this.#uploads.get(key);
         if (existing === undefined) break;
@@ -249,7 +244,7 @@ export class ImageStore {
    * as an upload: a stale attempt's image is refused, and the job is `committing` from the last
    * check to the record.
    */
-  async record(header: UploadHeader & { storedSha256: string }, isCurrent: () => boolean, onStored: () => void = () => undefined): Promise<UploadResult> {
+  async record(header: UploadHeader & { storedSha256: string }, isCurrent: () => Promise<boolean>, onStored: () => Promise<void> = async () => undefined): Promise<UploadResult> {
     const { job, sequence, attempt } = header;
     const refusal = (err: unknown): UploadResult => {
       const r = err instanceof Refused ? err : new Refused(false, (err as Error).message);
@@ -260,19 +255,19 @@ export class ImageStore {
     try {
       if (!/^[0-9a-f]{64}$/.test(header.storedSha256)) throw new Refused(false, `stored_sha256 ${JSON.stringify(header.storedSha256.slice(0, 80))} is not a sha256 in hex`);
       if (!Number.isSafeInteger(header.bytes) || header.bytes < 0) throw new Refused(false, `an image of ${header.bytes} bytes cannot be stored`);
-      if (!isCurrent()) throw new Refused(true, `attempt ${attempt} is not the current attempt of job ${job}`);
-      const existing = this.list(job).find((r) => r.sequence === sequence);
+      if (!(await isCurrent())) throw new Refused(true, `attempt ${attempt} is not the current attempt of job ${job}`);
+      const existing = (await this.list(job)).find((r) => r.sequence === sequence);
       if (existing !== undefined) {
         // The agent's retry of a record whose reply was lost: the same image is accepted again.
         if (existing.attempt === attempt && existing.sha256 === header.storedSha256) return { accepted: true };
         throw new Refused(false, `image ${sequence} of job ${job} is already stored`);
       }
-      this.#checkLimits(job, { bytes: header.bytes });
+      await this.#checkLimits(job, { bytes: header.bytes });
       const bases = await checkStoredImage(shared, objectName(job, sequence, attempt), job, sequence, header.bytes, this.jobKey(job));
-      if (!isCurrent()) throw new Refused(true, `attempt ${attempt} of job ${job} was superseded while its image was checked`);
-      this.#insert({ job, sequence, attempt, node: header.node, bytes: header.bytes, sha256: header.storedSha256, bases_json: JSON.stringify(bases), created_at: Date.now() });
-      this.#retainShared(job);
-      onStored();
+      if (!(await isCurrent())) throw new Refused(true, `attempt ${attempt} of job ${job} was superseded while its image was checked`);
+      await this.#insert({ job, sequence, attempt, node: header.node, bytes: header.bytes, sha256: header.storedSha256, bases_json: JSON.stringify(bases), created_at: Date.now() });
+      await this.#retainShared(job);
+      await onStored();
       return { accepted: true };
     } catch (err) {
       return refusal(err);
@@ -280,35 +275,33 @@ export class ImageStore {
   }
 
   /** An image's record: the one INSERT of both ways an image arrives (uploaded, or recorded from the shared store). */
-  #insert(r: ImageRow): void {
-    this.#db
-      .prepare(`INSERT INTO images (job, sequence, attempt, node, bytes, sha256, bases_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
-      .run(r.job, r.sequence, r.attempt, r.node, r.bytes, r.sha256, r.bases_json, r.created_at);
+  async #insert(row: ImageRow): Promise<void> {
+    await this.#db.write(() => this.#db.q.insertInto('images').values(row).execute());
   }
 
   /** The shared store's retention, as LocalStore's: the newest images and the bases they need, by their records. */
-  #retainShared(job: number): void {
-    const rows = this.list(job);
+  async #retainShared(job: number): Promise<void> {
+    const rows = await this.list(job);
     const kept = keptSequences(rows.map((r) => ({ sequence: r.sequence, bases: basesOf(r) })), SCHEDULER_KEEP_IMAGES);
     const doomed = rows.filter((r) => !kept.has(r.sequence)).map((r) => r.sequence);
-    if (doomed.length > 0) this.remove(job, doomed);
+    if (doomed.length > 0) await this.remove(job, doomed);
   }
 
   /** Limits an upload must fit, checked before its first byte is written. */
-  #checkLimits(job: number, part: Pick<PartHeader, 'bytes'>): void {
+  async #checkLimits(job: number, part: Pick<PartHeader, 'bytes'>): Promise<void> {
     const { maxImageBytes, maxJobImageBytes } = this.#limits;
     const gib = (n: number): string => `${(n / 2 ** 30).toFixed(n < 2 ** 30 ? 3 : 1)} GiB`;
     if (part.bytes > maxImageBytes) {
       throw new Refused(false, `image of job ${job} is ${part.bytes} bytes (${gib(part.bytes)}); this scheduler takes images up to ${maxImageBytes} bytes (${gib(maxImageBytes)}, --max-image-bytes)`, 'RESOURCE_EXHAUSTED');
     }
-    const held = this.bytes(job);
+    const held = await this.bytes(job);
     if (held + part.bytes > maxJobImageBytes) {
       throw new Refused(false, `job ${job} holds ${held} bytes of images; with this one (${part.bytes} bytes) it would pass its quota of ${maxJobImageBytes} bytes (${gib(maxJobImageBytes)}, --max-job-image-bytes)`, 'RESOURCE_EXHAUSTED');
     }
-    this.#limits.room(part.bytes);
+    await this.#limits.room(part.bytes);
   }
 
-  #start(job: number, sequence: number, first: PartHeader, codec: BlockCodec, isCurrent: () => boolean, onStored: () => void): { upload: Upload; result: Promise<UploadResult> } {
+  #start(job: number, sequence: number, first: PartHeader, codec: BlockCodec, isCurrent: () => Promise<boolean>, onStored: () => Promise<void>): { upload: Upload; result: Promise<UploadResult> } {
     const key = `${job}/${sequence}`;
     const upload = new Upload(first, `image ${sequence} of job ${job}`, {
       idleMs: this.#idleMs,
@@ -331,10 +324,10 @@ export class ImageStore {
   }
 
   /** The upload's one outcome: never rejects. */
-  async #commit(job: number, sequence: number, upload: Upload, isCurrent: () => boolean, onStored: () => void): Promise<UploadResult> {
+  async #commit(job: number, sequence: number, upload: Upload, isCurrent: () => Promise<boolean>, onStored: () => Promise<void>): Promise<UploadResult> {
     const name = storeJobName(job);
     try {
-      const existing = this.#db.prepare(`SELECT sha256 FROM images WHERE job = ? AND sequence = ?`).get(job, sequence) as { sha256: string } | undefined;
+      const existing = await this.#db.q.selectFrom('images').select('sha256').where('job', '=', job).where('sequence', '=', sequence).executeTakeFirst();
       if (existing !== undefined) throw new Refused(false, `image ${sequence} of job ${job} is already stored`);
       // A file without a record was linked by a scheduler that died before recording it.
       fs.rmSync(this.file(job, sequence), { force: true });
@@ -381,19 +374,19 @@ export class ImageStore {
           await synced.catch(() => undefined);
         }
         await synced;
-        if (!isCurrent()) throw new Refused(true, `attempt ${upload.attempt} of job ${job} was superseded during the upload`);
+        if (!(await isCurrent())) throw new Refused(true, `attempt ${upload.attempt} of job ${job} was superseded during the upload`);
         this.committing.add(job);
       });
       const file = this.file(job, sequence);
       try {
-        this.#insert({ job, sequence, attempt: upload.attempt, node: upload.node, bytes: upload.bytes, sha256, bases_json: JSON.stringify(bases), created_at: Date.now() });
+        await this.#insert({ job, sequence, attempt: upload.attempt, node: upload.node, bytes: upload.bytes, sha256, bases_json: JSON.stringify(bases), created_at: Date.now() });
       } catch (err) {
         // Not recorded (the database's disk is full): not kept either, so that no file outlives its record.
         fs.rmSync(file, { force: true });
         throw err;
       }
-      this.#forgetPruned(job);
-      onStored();
+      await this.#forgetPruned(job);
+      await onStored();
       return { accepted: true };
     } catch (err) {
       const reason = err instanceof Refused ? err : new Refused(false, (err as Error).message);
@@ -406,9 +399,14 @@ export class ImageStore {
     }
   }
 
+  /** Fails the uploads in progress: their temp files are removed. */
+  abortUploads(why: string): void {
+    for (const { upload } of this.#uploads.values()) upload.fail(new Refused(false, why));
+  }
+
   /** Fails the uploads in progress (the scheduler shuts down): their temp files are removed. */
   close(): void {
-    for (const { upload } of this.#uploads.values()) upload.fail(new Refused(false, 'the scheduler is shutting down'));
+    this.abortUploads('the scheduler is shutting down');
     this.#direct.free();
   }
 
@@ -418,11 +416,10 @@ export class ImageStore {
   }
 
   /** Records of images the store's retention removed. */
-  #forgetPruned(job: number): void {
+  async #forgetPruned(job: number): Promise<void> {
     const onDisk = new Set(this.store.list(storeJobName(job)).map((e) => e.sequence));
-    for (const row of this.list(job)) {
-      if (!onDisk.has(row.sequence)) this.#db.prepare(`DELETE FROM images WHERE job = ? AND sequence = ?`).run(job, row.sequence);
-    }
+    const gone = (await this.list(job)).filter((row) => !onDisk.has(row.sequence)).map((row) => row.sequence);
+    if (gone.length > 0) await this.#db.write(() => this.#db.q.deleteFrom('images').where('job', '=', job).where('sequence', 'in', gone).execute());
   }
 
   /**
@@ -430,13 +427,22 @@ export class ImageStore {
    * transaction, then their files, so that no record names a missing file. Returns what was
    * removed and the files that could not be (kept on disk, named in the log by the caller).
    */
-  remove(job: number, sequences?: readonly number[]): { removed: ImageRow[]; failed: string[] } {
-    const rows = this.list(job).filter((r) => sequences === undefined || sequences.includes(r.sequence));
+  async remove(job: number, sequences?: readonly number[]): Promise<{ removed: ImageRow[]; failed: string[] }> {
+    const rows = (await this.list(job)).filter((r) => sequences === undefined || sequences.includes(r.sequence));
     if (rows.length === 0 && sequences !== undefined) return { removed: [], failed: [] };
-    const del = this.#db.prepare(`DELETE FROM images WHERE job = ? AND sequence = ?`);
-    this.#db.transaction(() => {
-      for (const r of rows) del.run(job, r.sequence);
-    })();
+    if (rows.length > 0) {
+      await this.#db.write(() =>
+        this.#db.q
+          .deleteFrom('images')
+          .where('job', '=', job)
+          .where(
+            'sequence',
+            'in',
+            rows.map((r) => r.sequence),
+          )
+          .execute(),
+      );
+    }
     const failed: string[] = [];
     if (this.shared !== null) {
       // Objects go after their records, in the background: one that cannot be removed now is

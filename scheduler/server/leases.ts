@@ -77,6 +77,11 @@ export class Leases {
     if (!this.#leases.has(lease.node)) this.#leases.set(lease.node, lease);
   }
 
+  /** Forgets every lease (this scheduler stopped leading). */
+  clear(): void {
+    this.#leases.clear();
+  }
+
   /** Removes and returns the leases that expired. */
   expire(now = Date.now()): Lease[] {
     const expired: Lease[] = [];

@@ -16,17 +16,17 @@ import { FOOTER_LENGTH, fsyncDirSync, getCodec, HEADER_LENGTH, ImageReader, imag
 import { CrError } from '../../src/index.js';
 import { storeJobName } from '../names.js';
 import type { ImageStore } from './images.js';
-import type { Db } from './db.js';
+import { setMeta, type Db } from './db.js';
 
 const META_KEY = 'image_keys';
 const META_VALUE = 'per-job v1';
 
 /** Re-tags the images tagged with the cluster key (see above); returns how many it re-tagged. */
 export async function retagLegacyImages(db: Db, images: ImageStore, log: (line: string) => void): Promise<number> {
-  const done = db.prepare(`SELECT value FROM meta WHERE key = ?`).get(META_KEY) as { value: string } | undefined;
+  const done = await db.q.selectFrom('meta').select('value').where('key', '=', META_KEY).executeTakeFirst();
   if (done?.value === META_VALUE) return 0;
   const codec = await getCodec();
-  const rows = db.prepare(`SELECT job, sequence FROM images ORDER BY job, sequence`).all() as { job: number; sequence: number }[];
+  const rows = await db.q.selectFrom('images').select(['job', 'sequence']).orderBy('job').orderBy('sequence').execute();
   let retagged = 0;
   for (const { job, sequence } of rows) {
     const file = images.file(job, sequence);
@@ -36,12 +36,13 @@ export async function retagLegacyImages(db: Db, images: ImageStore, log: (line: 
       log(`image ${sequence} of job ${job} verifies under neither its job's key nor the cluster key: left as it is (a restore passes it over)`);
       continue;
     }
-    retag(file, images.jobKey(job), (temp) => {
-      db.prepare(`UPDATE images SET sha256 = ? WHERE job = ? AND sequence = ?`).run(sha256Of(temp), job, sequence);
+    await retag(file, images.jobKey(job), async (temp) => {
+      const sha256 = sha256Of(temp);
+      await db.write(() => db.q.updateTable('images').set({ sha256 }).where('job', '=', job).where('sequence', '=', sequence).execute());
     });
     retagged++;
   }
-  db.prepare(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(META_KEY, META_VALUE);
+  await setMeta(db, META_KEY, META_VALUE);
   if (retagged > 0) log(`re-tagged ${retagged} image${retagged === 1 ? '' : 's'} written before per-job image keys with their jobs' keys`);
   return retagged;
 }
@@ -58,7 +59,7 @@ function opens(file: string, key: Buffer, expect: { job: string; sequence: numbe
 }
 
 /** Writes `file` with its tag made under `key` to a temp file, calls `record(temp)`, then renames it over `file`. */
-function retag(file: string, key: Buffer, record: (temp: string) => void): void {
+async function retag(file: string, key: Buffer, record: (temp: string) => Promise<void>): Promise<void> {
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.retag.tmp`);
   fs.rmSync(temp, { force: true });
   fs.copyFileSync(file, temp);
@@ -76,7 +77,7 @@ function retag(file: string, key: Buffer, record: (temp: string) => void): void 
   } finally {
     fs.closeSync(fd);
   }
-  record(temp);
+  await record(temp);
   fs.renameSync(temp, file);
   fsyncDirSync(path.dirname(file));
 }

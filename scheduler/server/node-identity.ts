@@ -13,24 +13,6 @@ export interface CertificateRow {
   revokedAt: number;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS node_certificates (
-  serial TEXT PRIMARY KEY,
-  node TEXT NOT NULL,
-  issued_at REAL NOT NULL,
-  expires_at REAL NOT NULL,
-  revoked_at REAL NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS node_certificates_node ON node_certificates (node);
-CREATE TABLE IF NOT EXISTS token_nodes (
-  token TEXT PRIMARY KEY,
-  node TEXT NOT NULL,
-  bound_at REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS token_nodes_node ON token_nodes (node);`;
-
-const COLUMNS = `serial, node, issued_at AS issuedAt, expires_at AS expiresAt, revoked_at AS revokedAt`;
-
 /** Serials as X.509 tools print them: hex, upper case, no leading zero bytes' separators. */
 export function normalSerial(serial: string): string {
   return serial.replace(/[^0-9a-fA-F]/g, '').toUpperCase().replace(/^(00)+(?=..)/, '');
@@ -38,45 +20,49 @@ export function normalSerial(serial: string): string {
 
 export class NodeIdentity {
   readonly #db: Db;
-  readonly #revoked;
 
   constructor(db: Db) {
     this.#db = db;
-    db.exec(SCHEMA);
-    this.#revoked = db.prepare<[string], { revokedAt: number }>(`SELECT revoked_at AS revokedAt FROM node_certificates WHERE serial = ? AND revoked_at > 0`);
   }
 
-  recordCertificate(serial: string, node: string, expiresAt: number, now = Date.now()): void {
-    this.#db.prepare(`INSERT INTO node_certificates (serial, node, issued_at, expires_at) VALUES (?, ?, ?, ?)`).run(normalSerial(serial), node, now, expiresAt);
+  async recordCertificate(serial: string, node: string, expiresAt: number, now = Date.now()): Promise<void> {
+    await this.#db.write(() => this.#db.q.insertInto('node_certificates').values({ serial: normalSerial(serial), node, issued_at: now, expires_at: expiresAt }).execute());
   }
 
   /** When the certificate with this serial was revoked; 0 when it was not (the check of every call). */
-  revokedAt(serial: string): number {
-    return this.#revoked.get(normalSerial(serial))?.revokedAt ?? 0;
+  async revokedAt(serial: string): Promise<number> {
+    const row = await this.#db.q.selectFrom('node_certificates').select('revoked_at').where('serial', '=', normalSerial(serial)).where('revoked_at', '>', 0).executeTakeFirst();
+    return row?.revoked_at ?? 0;
   }
 
   /** A certificate of `node` that is neither expired nor revoked, if any. */
-  liveCertificate(node: string, now = Date.now()): CertificateRow | undefined {
-    return this.#db
-      .prepare<[string, number], CertificateRow>(`SELECT ${COLUMNS} FROM node_certificates WHERE node = ? AND revoked_at = 0 AND expires_at > ? ORDER BY expires_at DESC LIMIT 1`)
-      .get(node, now);
+  liveCertificate(node: string, now = Date.now()): Promise<CertificateRow | undefined> {
+    return this.#db.q
+      .selectFrom('node_certificates')
+      .select(['serial', 'node', 'issued_at as issuedAt', 'expires_at as expiresAt', 'revoked_at as revokedAt'])
+      .where('node', '=', node)
+      .where('revoked_at', '=', 0)
+      .where('expires_at', '>', now)
+      .orderBy('expires_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
   }
 
   /** The node an agent token was bound to at its first Connect (loopback), if any. */
-  boundNode(token: string): string | undefined {
-    return this.#db.prepare<[string], { node: string }>(`SELECT node FROM token_nodes WHERE token = ?`).get(token)?.node;
+  async boundNode(token: string): Promise<string | undefined> {
+    return (await this.#db.q.selectFrom('token_nodes').select('node').where('token', '=', token).executeTakeFirst())?.node;
   }
 
-  bind(token: string, node: string, now = Date.now()): void {
-    this.#db.prepare(`INSERT INTO token_nodes (token, node, bound_at) VALUES (?, ?, ?) ON CONFLICT (token) DO NOTHING`).run(token, node, now);
+  async bind(token: string, node: string, now = Date.now()): Promise<void> {
+    await this.#db.write(() => this.#db.q.insertInto('token_nodes').values({ token, node, bound_at: now }).onConflict((oc) => oc.column('token').doNothing()).execute());
   }
 
   /** Revokes every live certificate of `node` and returns the agent tokens bound to it (for the caller to revoke). */
-  revokeNode(node: string, now = Date.now()): { certificates: number; tokens: string[] } {
-    return this.#db.transaction(() => {
-      const { changes } = this.#db.prepare(`UPDATE node_certificates SET revoked_at = ? WHERE node = ? AND revoked_at = 0`).run(now, node);
-      const tokens = this.#db.prepare<[string], { token: string }>(`SELECT token FROM token_nodes WHERE node = ?`).all(node).map((r) => r.token);
-      return { certificates: changes, tokens };
-    })();
+  revokeNode(node: string, now = Date.now()): Promise<{ certificates: number; tokens: string[] }> {
+    return this.#db.write(async () => {
+      const { numUpdatedRows } = await this.#db.q.updateTable('node_certificates').set({ revoked_at: now }).where('node', '=', node).where('revoked_at', '=', 0).executeTakeFirst();
+      const tokens = (await this.#db.q.selectFrom('token_nodes').select('token').where('node', '=', node).execute()).map((r) => r.token);
+      return { certificates: Number(numUpdatedRows), tokens };
+    });
   }
 }

@@ -3,66 +3,69 @@
 // because its agent is stopping (until the node registers again). Leases themselves live in memory (leases.ts):
 // after a restart of the scheduler every node gets one fresh lease to reconnect in.
 import type { Db } from './db.js';
+import type { NodeRow } from './schema.js';
 
 /** `nodes.draining`: 0 no, 1 drained by an admin, 2 its agent is stopping (ends when it registers again). */
 export const DRAINED_BY_ADMIN = 1;
 export const DRAINED_LEAVING = 2;
 
-export interface NodeRow {
-  name: string;
-  slots: number;
-  alive: number;
-  draining: number;
-  registered_at: number;
-  last_seen: number;
-}
+export type { NodeRow };
 
 export class Nodes {
   readonly #db: Db;
-  readonly #touch;
 
   constructor(db: Db) {
     this.#db = db;
-    this.#touch = db.prepare(`UPDATE nodes SET last_seen = ? WHERE name = ?`);
   }
 
-  register(name: string, slots: number, now = Date.now()): NodeRow {
-    this.#db
-      .prepare(
-        `INSERT INTO nodes (name, slots, alive, registered_at, last_seen) VALUES (?, ?, 1, ?, ?)
-         ON CONFLICT (name) DO UPDATE SET slots = excluded.slots, alive = 1, last_seen = excluded.last_seen,
-           draining = CASE WHEN draining = ${DRAINED_LEAVING} THEN 0 ELSE draining END`,
-      )
-      .run(name, slots, now, now);
-    return this.get(name)!;
+  async register(name: string, slots: number, now = Date.now()): Promise<NodeRow> {
+    await this.#db.write(() =>
+      this.#db.q
+        .insertInto('nodes')
+        .values({ name, slots, alive: 1, registered_at: now, last_seen: now })
+        .onConflict((oc) =>
+          oc.column('name').doUpdateSet((eb) => ({
+            slots: eb.ref('excluded.slots'),
+            alive: 1,
+            last_seen: eb.ref('excluded.last_seen'),
+            draining: eb.case().when('nodes.draining', '=', DRAINED_LEAVING).then(0).else(eb.ref('nodes.draining')).end(),
+          })),
+        )
+        .execute(),
+    );
+    return (await this.get(name))!;
   }
 
-  get(name: string): NodeRow | undefined {
-    return this.#db.prepare<[string], NodeRow>(`SELECT * FROM nodes WHERE name = ?`).get(name);
+  get(name: string): Promise<NodeRow | undefined> {
+    return this.#db.q.selectFrom('nodes').selectAll().where('name', '=', name).executeTakeFirst();
   }
 
-  list(): NodeRow[] {
-    return this.#db.prepare<[], NodeRow>(`SELECT * FROM nodes ORDER BY name`).all();
+  list(): Promise<NodeRow[]> {
+    return this.#db.q.selectFrom('nodes').selectAll().orderBy('name').execute();
   }
 
-  alive(): NodeRow[] {
-    return this.#db.prepare<[], NodeRow>(`SELECT * FROM nodes WHERE alive = 1 ORDER BY name`).all();
+  alive(): Promise<NodeRow[]> {
+    return this.#db.q.selectFrom('nodes').selectAll().where('alive', '=', 1).orderBy('name').execute();
   }
 
-  touch(name: string, now = Date.now()): void {
-    this.#touch.run(now, name);
+  async touch(name: string, now = Date.now()): Promise<void> {
+    await this.#set(name, { last_seen: now });
   }
 
-  setAlive(name: string, alive: boolean): void {
-    this.#db.prepare(`UPDATE nodes SET alive = ? WHERE name = ?`).run(alive ? 1 : 0, name);
+  async setAlive(name: string, alive: boolean): Promise<void> {
+    await this.#set(name, { alive: alive ? 1 : 0 });
   }
 
-  setDraining(name: string, draining: boolean): void {
-    this.#db.prepare(`UPDATE nodes SET draining = ? WHERE name = ?`).run(draining ? DRAINED_BY_ADMIN : 0, name);
+  async setDraining(name: string, draining: boolean): Promise<void> {
+    await this.#set(name, { draining: draining ? DRAINED_BY_ADMIN : 0 });
   }
 
   /** The node's agent is stopping; an admin's drain, if any, stays as it is. */
-  setLeaving(name: string): void {
-    this.#db.prepare(`UPDATE nodes SET draining = ${DRAINED_LEAVING} WHERE name = ? AND draining = 0`).run(name);
+  async setLeaving(name: string): Promise<void> {
+    await this.#db.write(() => this.#db.q.updateTable('nodes').set({ draining: DRAINED_LEAVING }).where('name', '=', name).where('draining', '=', 0).execute());
+  }
+
+  async #set(name: string, values: { last_seen?: number; alive?: number; draining?: number }): Promise<void> {
+    await this.#db.write(() => this.#db.q.updateTable('nodes').set(values).where('name', '=', name).execute());
   }
 }

@@ -7,14 +7,6 @@ import { AuthError, type Caller } from './auth.js';
 import type { Db } from './db.js';
 import type { Jobs } from './jobs.js';
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS job_owners (
-  job INTEGER PRIMARY KEY,
-  token TEXT NOT NULL,
-  label TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS job_owners_token ON job_owners (token);`;
-
 export interface Owner {
   token: string;
   label: string;
@@ -30,40 +22,43 @@ export class Owners {
   readonly #db: Db;
   readonly #jobs: Jobs;
   readonly #log: (line: string) => void;
-  readonly #get;
 
   constructor(db: Db, jobs: Jobs, log: (line: string) => void) {
     this.#db = db;
     this.#jobs = jobs;
     this.#log = log;
-    db.exec(SCHEMA);
-    this.#get = db.prepare<[number], Owner>(`SELECT token, label FROM job_owners WHERE job = ?`);
   }
 
-  record(job: number, owner: Owner): void {
-    this.#db.prepare(`INSERT OR REPLACE INTO job_owners (job, token, label) VALUES (?, ?, ?)`).run(job, owner.token, owner.label);
+  async record(job: number, owner: Owner): Promise<void> {
+    await this.#db.write(() =>
+      this.#db.q
+        .insertInto('job_owners')
+        .values({ job, token: owner.token, label: owner.label })
+        .onConflict((oc) => oc.column('job').doUpdateSet({ token: owner.token, label: owner.label }))
+        .execute(),
+    );
   }
 
-  of(job: number): Owner | undefined {
-    return this.#get.get(job);
+  of(job: number): Promise<Owner | undefined> {
+    return this.#db.q.selectFrom('job_owners').select(['token', 'label']).where('job', '=', job).executeTakeFirst();
   }
 
   /** Whether `caller` may act on `job` (no event: for filtering lists). */
-  owns(caller: Caller, job: number): boolean {
+  async owns(caller: Caller, job: number): Promise<boolean> {
     if (caller.role === 'admin') return true;
-    return caller.role === 'user' && caller.token !== null && this.#get.get(job)?.token === caller.token;
+    return caller.role === 'user' && caller.token !== null && (await this.of(job))?.token === caller.token;
   }
 
   /**
    * Throws AuthError(PERMISSION_DENIED) unless `caller` may `action` job `job`. A job that does
    * not exist passes: the caller's own lookup says NOT_FOUND.
    */
-  check(caller: Caller, action: string, job: number): void {
-    const row = this.#jobs.get(job);
-    if (row === undefined || this.owns(caller, job)) return;
-    const err = new AuthError('PERMISSION_DENIED', `job ${job} belongs to ${ownerName(this.of(job)) || 'an admin'}: ${caller.via} may not ${action} it (list --all shows others' jobs, read-only)`);
+  async check(caller: Caller, action: string, job: number): Promise<void> {
+    const row = await this.#jobs.get(job);
+    if (row === undefined || (await this.owns(caller, job))) return;
+    const err = new AuthError('PERMISSION_DENIED', `job ${job} belongs to ${ownerName(await this.of(job)) || 'an admin'}: ${caller.via} may not ${action} it (list --all shows others' jobs, read-only)`);
     this.#log(`refused ${action} of job ${job}: ${err.message}`);
-    this.#jobs.event(job, row.attempt, 'event', `refused ${action} from ${caller.via}: not its owner`);
+    await this.#jobs.event(job, row.attempt, 'event', `refused ${action} from ${caller.via}: not its owner`).catch(() => undefined);
     throw err;
   }
 }

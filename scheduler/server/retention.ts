@@ -33,20 +33,24 @@ export class Retention {
   }
 
   /** Removes what retention allows now. */
-  sweep(now = Date.now()): SweepResult {
+  async sweep(now = Date.now()): Promise<SweepResult> {
     const result: SweepResult = { jobs: 0, images: 0, bytes: 0, failed: [] };
-    const ended = this.#db
-      .prepare(`SELECT DISTINCT j.id AS id, j.finished_at AS finished FROM jobs j JOIN images i ON i.job = j.id WHERE j.state IN (${TERMINAL.map(() => '?').join(',')})`)
-      .all(...TERMINAL) as { id: number; finished: number | null }[];
+    const ended = await this.#db.q
+      .selectFrom('jobs as j')
+      .innerJoin('images as i', 'i.job', 'j.id')
+      .select(['j.id as id', 'j.finished_at as finished'])
+      .distinct()
+      .where('j.state', 'in', TERMINAL)
+      .execute();
     for (const { id, finished } of ended) {
       const expired = typeof finished !== 'number' || !(finished + this.keepFinishedMs > now);
       let sequences: number[] | undefined;
       if (!expired) {
-        const keep = new Set(this.#images.restorePlan(id).map((r) => r.sequence));
-        sequences = this.#images.list(id).filter((r) => !keep.has(r.sequence)).map((r) => r.sequence);
+        const keep = new Set((await this.#images.restorePlan(id)).map((r) => r.sequence));
+        sequences = (await this.#images.list(id)).filter((r) => !keep.has(r.sequence)).map((r) => r.sequence);
         if (sequences.length === 0) continue;
       }
-      const { removed, failed } = this.#images.remove(id, sequences);
+      const { removed, failed } = await this.#images.remove(id, sequences);
       result.jobs++;
       result.images += removed.length;
       result.bytes += removed.reduce((sum, r) => sum + r.bytes, 0);

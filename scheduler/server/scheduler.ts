@@ -17,12 +17,13 @@ import type {
 import { DEFAULT_FULL_EVERY, DEFAULT_INTERVAL_MS } from '../../src/internal.js';
 import type { SharedStore } from '../images/store.js';
 import { AttemptGuard } from './attempt-guard.js';
-import { openDb, type Db } from './db.js';
+import { openDb, setMeta, type Db } from './db.js';
 import { basesOf, ImageStore, type UploadHeader, type UploadResult } from './images.js';
 import { ImageStats } from './image-stats.js';
 import { Retention, RETENTION_SWEEP_MS } from './retention.js';
 import { StorageHealth } from './storage.js';
 import { Jobs, TERMINAL, type JobRow, type Finish } from './jobs.js';
+import { Leadership, NotLeaderError } from './leadership.js';
 import { Leases, type CommandSink } from './leases.js';
 import { Nodes, type NodeRow } from './nodes.js';
 import { ownerName, Owners, type Owner } from './owners.js';
@@ -33,6 +34,8 @@ import { finite, int, keptError, resultProblem, text } from './inputs.js';
 
 export interface SchedulerCoreOptions {
   dataDir: string;
+  /** A postgres:// URL (`--db`); absent or null: SQLite under `dataDir`. */
+  dbUrl?: string | null;
   /** A node not heard from for this long is presumed dead, ms. */
   leaseTimeoutMs: number;
   /** Called with one line per thing worth telling an operator. */
@@ -56,6 +59,10 @@ export interface SchedulerCoreOptions {
   sharedImages?: SharedStore | null;
   /** Its S3-compatible endpoint, told to agents with its location (`--images-endpoint`). */
   sharedImagesEndpoint?: string;
+  /** Where clients reach this scheduler (`serve --advertise`); what standbys tell writers (default: "this process"). */
+  address?: string;
+  /** The leader's lease, ms (leadership.ts). */
+  leaderLeaseMs?: number;
 }
 
 /** A refusal the service maps to a gRPC status; its message says what to do. */
@@ -85,6 +92,8 @@ export class SchedulerCore {
   readonly retention: Retention;
   /** What each checkpoint cost its job (pause, commit, raw bytes), as its node measured it. */
   readonly imageStats: ImageStats;
+  /** Whether this scheduler leads, and the fence of every write. */
+  readonly leadership: Leadership;
   readonly #log: (line: string) => void;
   readonly #sharedEndpoint: string;
   #timer: NodeJS.Timeout | null = null;
@@ -92,10 +101,21 @@ export class SchedulerCore {
   #placing = false;
   /** The cr version each node's agent said it runs when it last connected (for people: the dashboard). */
   readonly versions = new Map<string, string>();
+  #placeAgain = false;
+  #ticking = false;
 
-  constructor(options: SchedulerCoreOptions) {
+  /** Opens the database (migrating it) and the image store. */
+  static async open(options: SchedulerCoreOptions): Promise<SchedulerCore> {
+    const db = await openDb({ dataDir: options.dataDir, url: options.dbUrl ?? null });
+    const core = new SchedulerCore(db, options);
+    // Leads at once when nobody else does; else stands by (start() keeps trying).
+    await core.leadership.round();
+    return core;
+  }
+
+  private constructor(db: Db, options: SchedulerCoreOptions) {
     this.#log = options.log ?? (() => undefined);
-    this.db = openDb(options.dataDir);
+    this.db = db;
     this.storage = new StorageHealth(options.dataDir, this.#log, options.storageReserveBytes);
     this.jobs = new Jobs(this.db);
     this.nodes = new Nodes(this.db);
@@ -118,19 +138,43 @@ export class SchedulerCore {
     this.attempts = new AttemptGuard(this.db, this.jobs, this.#log);
     this.owners = new Owners(this.db, this.jobs, this.#log);
     this.imageStats = new ImageStats(this.db);
+    this.leadership = new Leadership(this.db, {
+      address: options.address ?? `pid ${process.pid}`,
+      leaseMs: options.leaderLeaseMs,
+      log: this.#log,
+      onLead: () => this.#lead(),
+      onStandby: () => this.#standBy(),
+    });
     // Every write an RPC reaches: a full disk makes it a refusal with a status, and the scheduler degraded.
-    const guard = <A extends unknown[], R>(what: string, status: 'UNAVAILABLE' | 'RESOURCE_EXHAUSTED', fn: (...args: A) => R) =>
+    const guard = <A extends unknown[], R>(what: string, status: 'UNAVAILABLE' | 'RESOURCE_EXHAUSTED', fn: (...args: A) => Promise<R>) =>
       this.storage.guard(what, fn.bind(this), (message) => new SchedulerError(status, message));
     this.submit = guard('accepting the job', 'RESOURCE_EXHAUSTED', this.submit);
     for (const [name, what] of [['report', 'recording a report'], ['finish', 'recording how an attempt ended'], ['connect', 'registering a node'], ['cancel', 'cancelling a job'], ['checkpoint', 'asking for a checkpoint'], ['drain', 'draining a node'], ['deleteImages', 'removing images']] as const) {
-      (this as Record<string, unknown>)[name] = guard(what, 'UNAVAILABLE', this[name] as (...args: never[]) => unknown);
+      (this as Record<string, unknown>)[name] = guard(what, 'UNAVAILABLE', this[name] as (...args: never[]) => Promise<unknown>);
     }
-    // Nodes alive when the scheduler stopped keep their jobs if they reconnect within a lease.
-    for (const node of this.nodes.alive()) this.leases.adopt(node.name, node.slots);
   }
 
-  /** Lease checks and placement of jobs whose back-off has passed. */
+  /**
+   * Taking the lead (at start, or from a leader that died): every node the database knows as
+   * alive gets one fresh lease, plus an agent's reconnection pause, to reconnect to this
+   * scheduler in, so that the handover is not counted as node deaths; their jobs keep running.
+   */
+  async #lead(): Promise<void> {
+    const alive = await this.nodes.alive();
+    this.leases.clear();
+    for (const node of alive) this.leases.adopt(node.name, node.slots);
+  }
+
+  /** Lost the lead: its agents' streams end (they reconnect to the leader), its uploads fail. */
+  #standBy(): void {
+    for (const lease of this.leases.connected()) lease.sink?.end();
+    this.leases.clear();
+    this.images.abortUploads('this scheduler stopped leading: upload the image to the leader');
+  }
+
+  /** Leadership rounds, lease checks and placement of jobs whose back-off has passed. */
   start(): void {
+    this.leadership.start();
     const tick = Math.min(TICK_MS_MAX, Math.max(20, this.leases.timeoutMs / 5));
     let last = Date.now();
     this.#timer = setInterval(() => {
@@ -139,7 +183,7 @@ export class SchedulerCore {
       // meanwhile were not read yet, so the stall must not count against the nodes.
       if (now - last > 2 * tick) this.leases.extend(now - last - tick);
       last = now;
-      this.tick(now);
+      void this.tick(now);
     }, tick);
   }
 
@@ -148,48 +192,63 @@ export class SchedulerCore {
    * degraded, the check for space. Never throws: an error of the disk degrades the scheduler,
    * any other is logged, and the next tick runs as usual.
    */
-  tick(now = Date.now()): void {
-    const steps: [string, () => void][] = [
+  async tick(now = Date.now()): Promise<void> {
+    // A slow database (or a long sweep) must not have ticks overlap; a standby has nothing to do.
+    if (this.#ticking || !this.leadership.leading) return;
+    this.#ticking = true;
+    try {
+      await this.#steps(now);
+    } finally {
+      this.#ticking = false;
+    }
+  }
+
+  async #steps(now: number): Promise<void> {
+    const steps: [string, () => Promise<unknown>][] = [
       ['checking leases', () => this.checkLeases(now)],
       ['recovering from a full disk', () => this.#recover()],
-      ['removing finished jobs\' images', () => now - this.#lastSweep >= RETENTION_SWEEP_MS && this.sweep(now)],
+      ['removing finished jobs\' images', async () => now - this.#lastSweep >= RETENTION_SWEEP_MS && (await this.sweep(now))],
       ['placing jobs', () => this.schedule(now)],
     ];
     for (const [what, step] of steps) {
+      if (!this.leadership.leading) return;
       try {
-        step();
+        await step();
       } catch (err) {
+        if (err instanceof NotLeaderError) return;
         if (!this.storage.noticed(err, what)) this.#log(`error while ${what} (the scheduler goes on): ${(err as Error)?.stack ?? String(err)}`);
       }
     }
   }
 
   /** Retention (retention.ts) now; logs what it removed and what it could not. */
-  sweep(now = Date.now()): void {
+  async sweep(now = Date.now()): Promise<void> {
     this.#lastSweep = now;
-    const swept = this.retention.sweep(now);
+    const swept = await this.retention.sweep(now);
     if (swept.images > 0) this.#log(`retention: removed ${swept.images} image${swept.images === 1 ? '' : 's'} (${swept.bytes} bytes) of ${swept.jobs} finished job${swept.jobs === 1 ? '' : 's'}`);
     for (const failure of swept.failed) this.#log(`retention: could not remove ${failure}`);
   }
 
-  #recover(): void {
-    this.storage.recover(
+  async #recover(): Promise<void> {
+    await this.storage.recover(
       () => this.sweep(),
-      () => this.db.prepare(`INSERT INTO meta (key, value) VALUES ('storage-probe', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`).run(String(Date.now())),
+      () => setMeta(this.db, 'storage-probe', String(Date.now())),
     );
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
     for (const lease of this.leases.connected()) lease.sink?.end();
     this.images.close();
     this.images.shared?.close();
-    this.db.close();
+    await this.leadership.close();
+    await this.db.close();
   }
 
   // --- agents ---
 
-  connect(request: ConnectRequest, sink: CommandSink, now = Date.now()): string {
+  async connect(request: ConnectRequest, sink: CommandSink, now = Date.now()): Promise<string> {
     const node = request.node ?? '';
     if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(node)) throw new SchedulerError('INVALID_ARGUMENT', `node name ${JSON.stringify(node)} is not valid: letters, digits, ".", "_" and "-"`);
     const slots = request.slots ?? 0;
@@ -197,14 +256,14 @@ export class SchedulerCore {
     const session = randomUUID();
     const previous = this.leases.open(node, session, sink, slots, now);
     previous?.sink?.end();
-    const row = this.nodes.register(node, slots, now);
+    const row = await this.nodes.register(node, slots, now);
     this.versions.set(node, String(request.version ?? '').slice(0, 64));
     const store = this.images.shared ? { imageStore: this.images.shared.location, imageStoreEndpoint: this.#sharedEndpoint } : {};
     sink.write({ registered: { session, imageKey: this.images.key, leaseTimeoutMs: this.leases.timeoutMs, heartbeatIntervalMs: Math.max(50, Math.floor(this.leases.timeoutMs / 4)), ...store } });
     // Reconcile what the agent runs with what the database says runs there.
     const reported = new Map((request.running ?? []).map((r) => [r.job ?? 0, r.attempt ?? 0]));
     const lost: { id: number; attempt: number }[] = [];
-    for (const job of this.jobs.runningOn(node)) {
+    for (const job of await this.jobs.runningOn(node)) {
       if (reported.get(job.id) === job.attempt) {
         reported.delete(job.id);
         if (job.pending === 'migrate' || job.pending === 'checkpoint') this.#control(job, job.pending === 'migrate' ? 'MIGRATE' : 'CHECKPOINT');
@@ -213,9 +272,9 @@ export class SchedulerCore {
       }
     }
     for (const [job, attempt] of reported) sink.write({ control: { job, attempt, action: 'STALE' } });
-    if (lost.length > 0) this.jobs.requeueLost(lost, `node ${node} reconnected without it`, now);
+    if (lost.length > 0) await this.jobs.requeueLost(lost, `node ${node} reconnected without it`, now);
     this.#log(`node ${node} connected (${slots} slot${slots === 1 ? '' : 's'}${row.draining ? ', draining' : ''}, running ${request.running?.length ?? 0})`);
-    this.schedule();
+    await this.schedule();
     return session;
   }
 
@@ -224,38 +283,38 @@ export class SchedulerCore {
   }
 
   /** `draining`: the agent is stopping; the node is drained (once) until it registers again. */
-  heartbeat(node: string, session: string, now = Date.now(), draining = false): boolean {
+  async heartbeat(node: string, session: string, now = Date.now(), draining = false): Promise<boolean> {
     const known = this.leases.renew(node, session, now);
     // The lease is renewed in memory whatever the disk does; last_seen is only for people.
     try {
-      if (known) this.nodes.touch(node, now);
+      if (known) await this.nodes.touch(node, now);
     } catch (err) {
       if (!this.storage.noticed(err, 'recording a heartbeat')) throw err;
     }
-    if (known && draining && this.nodes.get(node)?.draining === 0) {
+    if (known && draining && (await this.nodes.get(node))?.draining === 0) {
       try {
-        this.nodes.setLeaving(node);
+        await this.nodes.setLeaving(node);
       } catch (err) {
         // Not recorded: the next heartbeat (it says draining again) retries.
         if (!this.storage.noticed(err, 'recording a draining node')) throw err;
         return known;
       }
-      this.#migrateAll(node, `node ${node} is stopping (its agent was signalled): checkpointing to move the job`);
+      await this.#migrateAll(node, `node ${node} is stopping (its agent was signalled): checkpointing to move the job`);
       this.#log(`node ${node} is draining: its agent is stopping`);
     }
     return known;
   }
 
   /** Nodes whose lease expired are dead; their jobs go back to the queue, no retry spent. */
-  checkLeases(now = Date.now()): void {
+  async checkLeases(now = Date.now()): Promise<void> {
     for (const lease of this.leases.expire(now)) {
       let moved: JobRow[];
       try {
-        moved = this.db.transaction(() => {
-          this.nodes.setAlive(lease.node, false);
-          const running = this.jobs.runningOn(lease.node).map((j) => ({ id: j.id, attempt: j.attempt }));
+        moved = await this.db.write(async () => {
+          await this.nodes.setAlive(lease.node, false);
+          const running = (await this.jobs.runningOn(lease.node)).map((j) => ({ id: j.id, attempt: j.attempt }));
           return this.jobs.requeueLost(running, `node ${lease.node} missed its lease (${this.leases.timeoutMs} ms)`, now);
-        })();
+        });
       } catch (err) {
         // Not recorded (a full disk): the lease stays expired in memory and is tried again at the
         // next tick; nothing changed, so its jobs are still the node's if it comes back.
@@ -266,21 +325,21 @@ export class SchedulerCore {
       lease.sink?.end();
       this.#log(`node ${lease.node} is dead (no heartbeat for ${this.leases.timeoutMs} ms); ${moved.length} job${moved.length === 1 ? '' : 's'} back in the queue`);
     }
-    if (!this.#placing) this.schedule(now);
+    if (!this.#placing) await this.schedule(now);
   }
 
-  code(sha256: string): Buffer {
-    const code = this.jobs.code(sha256);
+  async code(sha256: string): Promise<Buffer> {
+    const code = await this.jobs.code(sha256);
     if (code === undefined) throw new SchedulerError('NOT_FOUND', `no job code with sha256 ${sha256}`);
     return code;
   }
 
-  report(request: Omit<ReportRequest, 'secret'>, now = Date.now()): boolean {
+  report(request: Omit<ReportRequest, 'secret'>, now = Date.now()): Promise<boolean> {
     const progress = request.progress !== undefined && request.progress >= 0 ? request.progress : null;
     return this.jobs.report(request.job ?? 0, request.attempt ?? 0, progress, request.message || null, (request.logs ?? []).map(cutLogLine), now);
   }
 
-  finish(request: Omit<FinishRequest, 'secret' | 'unusableImages'> & { unusableImages?: number[] }, now = Date.now()): boolean {
+  async finish(request: Omit<FinishRequest, 'secret' | 'unusableImages'> & { unusableImages?: number[] }, now = Date.now()): Promise<boolean> {
     let finish: Finish;
     switch (request.outcome) {
       case 'SUCCEEDED': {
@@ -290,7 +349,7 @@ export class SchedulerCore {
           // Refused and changes nothing but the job's record of the refusal, as every refusal.
           const job = request.job ?? 0;
           this.#log(`refused Finish of job ${job} attempt ${request.attempt ?? 0}: ${problem}`);
-          if (this.jobs.get(job) !== undefined) this.jobs.event(job, request.attempt ?? 0, 'event', `refused Finish: ${problem}`, now);
+          if ((await this.jobs.get(job)) !== undefined) await this.jobs.event(job, request.attempt ?? 0, 'event', `refused Finish: ${problem}`, now);
           throw new SchedulerError('INVALID_ARGUMENT', problem);
         }
         finish = { outcome: 'succeeded', resultJson };
@@ -315,60 +374,79 @@ export class SchedulerCore {
     const unusable = request.outcome === 'UNSTARTED' ? (request.unusableImages ?? []) : [];
     // The one fallback: the images the attempt found missing or damaged are forgotten (records,
     // then objects), so the next plan is the newest image left that it can restore.
-    if (unusable.length > 0 && this.jobs.isCurrent(job, request.attempt ?? 0)) {
-      const { removed } = this.images.remove(job, unusable);
+    if (unusable.length > 0 && (await this.jobs.isCurrent(job, request.attempt ?? 0))) {
+      const { removed } = await this.images.remove(job, unusable);
       if (removed.length > 0) {
         const numbers = removed.map((r) => r.sequence).join(', ');
-        this.jobs.event(job, request.attempt ?? 0, 'event', `image${removed.length === 1 ? '' : 's'} ${numbers} could not be used (missing or damaged where stored): forgotten, falling back to an older image`, now);
+        await this.jobs.event(job, request.attempt ?? 0, 'event', `image${removed.length === 1 ? '' : 's'} ${numbers} could not be used (missing or damaged where stored): forgotten, falling back to an older image`, now);
         this.#log(`job ${job}: image${removed.length === 1 ? '' : 's'} ${numbers} missing or damaged in the store, forgotten`);
       }
     }
-    const effect = this.jobs.finish(job, request.attempt ?? 0, finish, now);
-    if (effect !== 'stale') this.schedule();
+    const effect = await this.jobs.finish(job, request.attempt ?? 0, finish, now);
+    if (effect !== 'stale') await this.schedule();
     return effect !== 'stale';
   }
 
   /** One stream of an upload (the whole image, or one part of a parallel upload). */
   async upload(header: UploadHeader, parts: AsyncIterable<{ chunk?: Buffer; sha256?: string }>): Promise<UploadResult> {
     // Once per image, however many parts carried it.
-    const stored = (): void => {
+    const stored = async (): Promise<void> => {
       try {
-        const job = this.jobs.get(header.job);
-        if (job?.pending === 'checkpoint' && job.attempt === header.attempt) this.jobs.setPending(job.id, null);
+        const job = await this.jobs.get(header.job);
+        if (job?.pending === 'checkpoint' && job.attempt === header.attempt) await this.jobs.setPending(job.id, null);
         const how = (header.parts ?? 0) > 1 ? ` in ${header.parts} parts` : '';
-        this.jobs.event(header.job, header.attempt, 'event', `image ${header.sequence} stored (${header.bytes} bytes${how}, from node ${header.node})`);
-        const row = this.images.list(header.job).find((r) => r.sequence === header.sequence);
-        this.imageStats.record(header.job, header.sequence, header.attempt, row !== undefined && (basesOf(row)?.length ?? 0) > 0, header);
+        await this.jobs.event(header.job, header.attempt, 'event', `image ${header.sequence} stored (${header.bytes} bytes${how}, from node ${header.node})`);
+        const row = (await this.images.list(header.job)).find((r) => r.sequence === header.sequence);
+        await this.imageStats.record(header.job, header.sequence, header.attempt, row !== undefined && (basesOf(row)?.length ?? 0) > 0, header);
       } catch (err) {
         // The image is recorded; only its event is lost.
         if (!this.storage.noticed(err, 'recording an image\'s event')) throw err;
       }
     };
-    const isCurrent = (): boolean => this.jobs.isCurrent(header.job, header.attempt);
+    const isCurrent = (): Promise<boolean> => this.jobs.isCurrent(header.job, header.attempt);
     if (header.storedSha256) return this.images.record({ ...header, storedSha256: header.storedSha256 }, isCurrent, stored);
     if (this.images.shared) return { accepted: false, stale: false, reason: `this scheduler keeps images in the shared image store ${this.images.shared.location}: write the image there and record it` };
     return this.images.receive(header, parts, isCurrent, stored);
   }
 
-  imageFile(job: number, sequence: number): string {
+  async imageFile(job: number, sequence: number): Promise<string> {
     if (this.images.shared) throw new SchedulerError('FAILED_PRECONDITION', `images are in the shared image store ${this.images.shared.location}: agents read them there`);
-    if (!this.images.list(job).some((r) => r.sequence === sequence)) throw new SchedulerError('NOT_FOUND', `job ${job} has no image ${sequence}`);
+    if (!(await this.images.list(job)).some((r) => r.sequence === sequence)) throw new SchedulerError('NOT_FOUND', `job ${job} has no image ${sequence}`);
     return this.images.file(job, sequence);
   }
 
   // --- placement ---
 
   /** Places queued jobs on connected nodes with free slots; sends each its assignment. */
-  schedule(now = Date.now()): number {
+  async schedule(now = Date.now()): Promise<number> {
     // Degraded: no new work (a placement is a write, and a new attempt would upload images).
-    if (this.#placing || this.storage.degraded !== null) return 0;
+    if (this.storage.degraded !== null) return 0;
+    // One placement at a time; one asked for meanwhile runs when it ends (its jobs may be new).
+    if (this.#placing) {
+      this.#placeAgain = true;
+      return 0;
+    }
     this.#placing = true;
     try {
-      const running = this.jobs.runningCounts();
+      let placed = 0;
+      do {
+        this.#placeAgain = false;
+        placed += await this.#place(now);
+        now = Date.now();
+      } while (this.#placeAgain && this.storage.degraded === null);
+      return placed;
+    } finally {
+      this.#placing = false;
+    }
+  }
+
+  async #place(now: number): Promise<number> {
+    {
+      const running = await this.jobs.runningCounts();
       const free = new Map<string, number>();
       let total = 0;
       for (const lease of this.leases.connected()) {
-        const node = this.nodes.get(lease.node);
+        const node = await this.nodes.get(lease.node);
         if (node === undefined || node.draining || !node.alive) continue;
         const n = lease.slots - (running.get(lease.node) ?? 0);
         if (n > 0) {
@@ -377,18 +455,25 @@ export class SchedulerCore {
         }
       }
       if (total === 0) return 0;
-      const queued = this.jobs.placeable(now, total + this.images.committing.size).filter((j) => !this.images.committing.has(j.id));
+      const queued = (await this.jobs.placeable(now, total + this.images.committing.size)).filter((j) => !this.images.committing.has(j.id));
+      if (queued.length === 0) return 0;
       // Each attempt's secret is made in the transaction that starts it: no attempt runs without one.
-      const started = this.db.transaction(() => this.jobs.start(place(queued, free), now).map((job) => ({ job, secret: this.attempts.issue(job.id, job.attempt, job.node!) })))();
-      for (const { job, secret } of started) this.leases.get(job.node!)?.sink?.write({ assign: { ...this.#assignment(job), secret } });
+      const started = await this.db.write(async () => {
+        const jobs = await this.jobs.start(place(queued, free), now);
+        const out: { job: JobRow; secret: string }[] = [];
+        for (const job of jobs) out.push({ job, secret: await this.attempts.issue(job.id, job.attempt, job.node!) });
+        return out;
+      });
+      for (const { job, secret } of started) {
+        const assignment = await this.#assignment(job);
+        this.leases.get(job.node!)?.sink?.write({ assign: { ...assignment, secret } });
+      }
       return started.length;
-    } finally {
-      this.#placing = false;
     }
   }
 
-  #assignment(job: JobRow): Assignment {
-    const plan = this.images.restorePlan(job.id);
+  async #assignment(job: JobRow): Promise<Assignment> {
+    const plan = await this.images.restorePlan(job.id);
     const ref = (r: { sequence: number; bytes: number; sha256: string; attempt: number }) => ({ sequence: r.sequence, bytes: r.bytes, sha256: r.sha256, attempt: r.attempt });
     return {
       job: job.id,
@@ -408,7 +493,7 @@ export class SchedulerCore {
 
   // --- the CLI ---
 
-  submit(request: SubmitRequest, owner: Owner | null = null, now = Date.now()): JobInfo {
+  async submit(request: SubmitRequest, owner: Owner | null = null, now = Date.now()): Promise<JobInfo> {
     if (this.storage.degraded !== null) throw new SchedulerError('RESOURCE_EXHAUSTED', `${this.storage.status}; free space in the scheduler's data directory and retry`);
     const code = request.code ? Buffer.from(request.code as Uint8Array) : Buffer.alloc(0);
     if (code.length === 0) throw new SchedulerError('INVALID_ARGUMENT', 'the job has no code');
@@ -422,8 +507,8 @@ export class SchedulerCore {
     const name = request.name || 'job';
     const problem = jobNameProblem(name);
     if (problem !== null) throw new SchedulerError('INVALID_ARGUMENT', problem);
-    const row = this.db.transaction(() => {
-      const submitted = this.jobs.submit(
+    const row = await this.db.write(async () => {
+      const submitted = await this.jobs.submit(
       {
         name,
         code,
@@ -436,21 +521,21 @@ export class SchedulerCore {
       },
       now,
       );
-      if (owner !== null) this.owners.record(submitted.id, owner);
+      if (owner !== null) await this.owners.record(submitted.id, owner);
       return submitted;
-    })();
-    this.schedule(now);
-    return this.jobInfo(this.jobs.get(row.id)!);
+    });
+    await this.schedule(now);
+    return this.jobInfo((await this.jobs.get(row.id))!);
   }
 
-  job(id: number): JobRow {
-    const job = this.jobs.get(id);
+  async job(id: number): Promise<JobRow> {
+    const job = await this.jobs.get(id);
     if (job === undefined) throw new SchedulerError('NOT_FOUND', `no job ${id}: "cr-scheduler list" shows the jobs`);
     return job;
   }
 
   /** A job as the CLI gets it: whatever a row holds (a value written by hand, a bad disk), each field has its type. */
-  jobInfo(job: JobRow): JobInfo {
+  async jobInfo(job: JobRow): Promise<JobInfo> {
     return {
       id: job.id,
       name: text(job.name),
@@ -468,49 +553,51 @@ export class SchedulerCore {
       startedAt: finite(job.started_at),
       finishedAt: finite(job.finished_at),
       pending: text(job.pending),
-      images: this.images.count(job.id),
+      images: await this.images.count(job.id),
       moves: int(job.moves),
-      owner: ownerName(this.owners.of(job.id)),
+      owner: ownerName(await this.owners.of(job.id)),
     };
   }
 
-  cancel(id: number): JobInfo {
-    this.job(id);
-    const { before, after } = this.jobs.cancel(id)!;
+  async cancel(id: number): Promise<JobInfo> {
+    await this.job(id);
+    const { before, after } = (await this.jobs.cancel(id))!;
     if (before.state === 'running') this.#control(before, 'CANCEL');
     return this.jobInfo(after);
   }
 
-  checkpoint(id: number): JobInfo {
-    const job = this.job(id);
+  async checkpoint(id: number): Promise<JobInfo> {
+    const job = await this.job(id);
     if (job.state !== 'running') throw new SchedulerError('FAILED_PRECONDITION', `job ${id} ${stateInWords(job.state)}: only a running job can take a checkpoint`);
-    if (job.pending !== 'migrate') this.jobs.setPending(id, 'checkpoint');
+    if (job.pending !== 'migrate') await this.jobs.setPending(id, 'checkpoint');
     this.#control(job, 'CHECKPOINT');
-    return this.jobInfo(this.jobs.get(id)!);
+    return this.jobInfo((await this.jobs.get(id))!);
   }
 
-  drain(name: string, undo = false): NodeInfo {
-    if (this.nodes.get(name) === undefined) throw new SchedulerError('NOT_FOUND', `no node ${JSON.stringify(name)}: "cr-scheduler nodes" lists them`);
-    this.nodes.setDraining(name, !undo);
+  async drain(name: string, undo = false): Promise<NodeInfo> {
+    if ((await this.nodes.get(name)) === undefined) throw new SchedulerError('NOT_FOUND', `no node ${JSON.stringify(name)}: "cr-scheduler nodes" lists them`);
+    await this.nodes.setDraining(name, !undo);
     if (!undo) {
-      this.#migrateAll(name, `node ${name} is draining: checkpointing to move the job`);
+      await this.#migrateAll(name, `node ${name} is draining: checkpointing to move the job`);
       this.#log(`node ${name} is draining`);
     } else {
-      this.schedule();
+      await this.schedule();
     }
-    return this.nodeInfo(this.nodes.get(name)!);
+    return this.nodeInfo((await this.nodes.get(name))!, await this.jobs.runningCounts());
   }
 
   /** Each job running on `node` checkpoints at its next safe point, stops, and goes back to the queue. */
-  #migrateAll(node: string, why: string): void {
-    for (const job of this.jobs.runningOn(node)) {
-      this.jobs.setPending(job.id, 'migrate');
-      this.jobs.event(job.id, job.attempt, 'event', why);
+  async #migrateAll(node: string, why: string): Promise<void> {
+    for (const job of await this.jobs.runningOn(node)) {
+      await this.db.write(async () => {
+        await this.jobs.setPending(job.id, 'migrate');
+        await this.jobs.event(job.id, job.attempt, 'event', why);
+      });
       this.#control(job, 'MIGRATE');
     }
   }
 
-  nodeInfo(node: NodeRow, running = this.jobs.runningCounts()): NodeInfo {
+  nodeInfo(node: NodeRow, running: ReadonlyMap<string, number>): NodeInfo {
     const connected = this.leases.get(node.name)?.sink != null;
     return {
       name: node.name,
@@ -523,26 +610,26 @@ export class SchedulerCore {
   }
 
   /** A finished job's images, removed (`images JOB --delete`): its records, then its files. */
-  deleteImages(id: number): ImageInfo[] {
-    const job = this.job(id);
+  async deleteImages(id: number): Promise<ImageInfo[]> {
+    const job = await this.job(id);
     if (!TERMINAL.includes(job.state)) {
       throw new SchedulerError('FAILED_PRECONDITION', `job ${id} is ${job.state}: its images are what it resumes from; cancel it first ("cr-scheduler cancel ${id}") to remove them`);
     }
-    const images = this.listImages(id);
-    const { failed } = this.images.remove(id);
-    this.jobs.event(id, job.attempt, 'event', `${images.length} image${images.length === 1 ? '' : 's'} removed on request`);
+    const images = await this.listImages(id);
+    const { failed } = await this.images.remove(id);
+    await this.jobs.event(id, job.attempt, 'event', `${images.length} image${images.length === 1 ? '' : 's'} removed on request`);
     for (const failure of failed) this.#log(`images of job ${id}: could not remove ${failure}`);
     return images;
   }
 
-  listNodes(): NodeInfo[] {
-    const running = this.jobs.runningCounts();
-    return this.nodes.list().map((n) => this.nodeInfo(n, running));
+  async listNodes(): Promise<NodeInfo[]> {
+    const running = await this.jobs.runningCounts();
+    return (await this.nodes.list()).map((n) => this.nodeInfo(n, running));
   }
 
-  listImages(id: number): ImageInfo[] {
-    this.job(id);
-    return this.images.list(id).map((r) => ({
+  async listImages(id: number): Promise<ImageInfo[]> {
+    await this.job(id);
+    return (await this.images.list(id)).map((r) => ({
       sequence: r.sequence,
       attempt: r.attempt,
       bytes: r.bytes,

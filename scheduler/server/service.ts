@@ -3,9 +3,10 @@
 import * as grpc from '@grpc/grpc-js';
 import { ChunkBuffers, ChunkedFile, ChunkReader } from '../file-chunks.js';
 import { CHANNEL_OPTIONS, Encoded, encodeBytesField, schedulerService, type SchedulerHandlers } from '../proto/load.js';
-import type { Command, ImageChunk, UploadImageMessage__Output } from '../proto/types.js';
+import type { Command, ImageChunk, JobInfo, UploadImageMessage__Output } from '../proto/types.js';
 import { AuthError, type Authenticator, type CallContext, type Caller } from './auth.js';
 import type { CommandSink } from './leases.js';
+import { NotLeaderError, type Leadership } from './leadership.js';
 import type { NodeIdentity } from './node-identity.js';
 import type { ClusterCa, ServerTls } from './pki.js';
 import { SchedulerCore, SchedulerError } from './scheduler.js';
@@ -27,21 +28,31 @@ function short(message: string): string {
   return message.length <= 500 ? message : `${message.slice(0, 480)}… (${message.length} characters)`;
 }
 
+/** Calls a standby answers itself: they change nothing. Every other call is the leader's. */
+const READS = new Set(['GetJob', 'ListJobs', 'ListNodes', 'GetLogs', 'ListImages', 'ListTokens', 'GetCode']);
+
+/** Trailing metadata of a standby's refusal: where the leader is, for clients that follow it. */
+export const LEADER_METADATA = 'cr-leader';
+
 function toStatus(err: unknown): Partial<grpc.StatusObject> {
+  if (err instanceof NotLeaderError) {
+    const metadata = new grpc.Metadata();
+    if (err.leader !== null) metadata.set(LEADER_METADATA, err.leader);
+    return { code: grpc.status.UNAVAILABLE, details: err.message, metadata };
+  }
   if (isStorageError(err)) return { code: grpc.status.UNAVAILABLE, details: short(`${STORAGE_FULL}: ${(err as Error).message}`) };
   if (err instanceof SchedulerError || err instanceof AuthError) return { code: grpc.status[err.status], details: short(err.message) };
   if (err instanceof TypeError) return { code: grpc.status.INVALID_ARGUMENT, details: short(err.message) };
   return { code: grpc.status.INTERNAL, details: short((err as Error)?.message ?? String(err)) };
 }
 
-/** A unary handler around a synchronous core method, given the request and its caller. */
-function unaryHandler<Req, Res>(fn: (request: Req, caller: Caller) => Res): grpc.handleUnaryCall<Req, Res> {
+/** A unary handler around a core method, given the request and its caller. */
+function unaryHandler<Req, Res>(fn: (request: Req, caller: Caller) => Res | Promise<Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    try {
-      callback(null, fn(call.request, callerOf(call)));
-    } catch (err) {
-      callback(toStatus(err) as grpc.ServiceError);
-    }
+    (async () => fn(call.request, callerOf(call)))().then(
+      (reply) => callback(null, reply),
+      (err) => callback(toStatus(err) as grpc.ServiceError),
+    );
   };
 }
 
@@ -61,23 +72,26 @@ function callerOf(call: object): Caller {
  * with their status before the handler sees the request. An agent that proved its node name
  * may speak only for that node.
  */
-function guard(plain: SchedulerHandlers, auth: Authenticator): SchedulerHandlers {
+function guard(plain: SchedulerHandlers, auth: Authenticator, leadership: Leadership): SchedulerHandlers {
   const guarded: Record<string, unknown> = {};
   for (const [method, fn] of Object.entries(plain) as [string, (call: CallContext, callback?: (e: unknown) => void) => void][]) {
     guarded[method] = (call: CallContext & { request?: { node?: unknown } }, callback?: (e: unknown) => void) => {
-      try {
-        const caller = auth.check(method, call);
-        const claimed = call.request?.node;
-        if (caller.role === 'agent' && caller.node !== null && typeof claimed === 'string' && method !== 'Join' && claimed !== caller.node) {
-          throw new AuthError('PERMISSION_DENIED', `this agent is node ${caller.node}: it cannot speak for node ${JSON.stringify(claimed)}`);
+      void (async () => {
+        try {
+          if (!READS.has(method)) leadership.mustLead();
+          const caller = await auth.check(method, call);
+          const claimed = call.request?.node;
+          if (caller.role === 'agent' && caller.node !== null && typeof claimed === 'string' && method !== 'Join' && claimed !== caller.node) {
+            throw new AuthError('PERMISSION_DENIED', `this agent is node ${caller.node}: it cannot speak for node ${JSON.stringify(claimed)}`);
+          }
+          callers.set(call, caller);
+        } catch (err) {
+          if (typeof callback === 'function') callback(toStatus(err));
+          else call.emit('error', toStatus(err));
+          return;
         }
-        callers.set(call, caller);
-      } catch (err) {
-        if (typeof callback === 'function') callback(toStatus(err));
-        else call.emit('error', toStatus(err));
-        return;
-      }
-      fn(call, callback);
+        fn(call, callback);
+      })();
     };
   }
   return guarded as unknown as SchedulerHandlers;
@@ -91,17 +105,17 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
   const joining = new Set<string>();
   const issue = async (node: string, publicKeyPem: string): Promise<{ certificatePem: string; caPem: string }> => {
     const cert = await ca!.agentCertificate(node, publicKeyPem);
-    identity.recordCertificate(cert.serial, node, cert.expiresAt);
+    await identity.recordCertificate(cert.serial, node, cert.expiresAt);
     return { certificatePem: cert.pem, caPem: ca!.caPem };
   };
-  const owner = (caller: Caller) => (caller.token === null ? null : { token: caller.token, label: tokens.get(caller.token)?.label ?? '' });
+  const owner = async (caller: Caller) => (caller.token === null ? null : { token: caller.token, label: (await tokens.get(caller.token))?.label ?? '' });
   return guard({
-    Connect(call) {
+    async Connect(call) {
       const node = call.request.node;
       const holder = holders.get(node);
       try {
         const connected = holder !== undefined && core.leases.get(node)?.sink === holder.sink;
-        callers.set(call, auth.connectAs(callerOf(call), node, connected ? holder.token : null));
+        callers.set(call, await auth.connectAs(callerOf(call), node, connected ? holder.token : null));
       } catch (err) {
         if (err instanceof AuthError) auth.refused('Connect', call, err);
         call.emit('error', toStatus(err));
@@ -122,22 +136,24 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
       call.on('cancelled', gone);
       call.on('close', gone);
       call.on('error', gone);
+      // Held before the first await of connect: a second Connect for the name sees this one.
+      holders.set(node, { sink, token: callerOf(call).token });
       try {
-        core.connect(call.request, sink);
-        holders.set(node, { sink, token: callerOf(call).token });
+        await core.connect(call.request, sink);
       } catch (err) {
+        if (holders.get(node)?.sink === sink) holders.delete(node);
         call.emit('error', toStatus(err));
       }
     },
-    Heartbeat: unaryHandler((r) => ({ known: core.heartbeat(r.node, r.session, Date.now(), r.draining) })),
-    GetCode: unaryHandler((r) => ({ code: core.code(r.sha256) })),
-    Report: unaryHandler((r, caller) => {
-      core.attempts.check(caller, 'Report', r.job, r.attempt, r.secret);
-      return { stale: !core.report(r) };
+    Heartbeat: unaryHandler(async (r) => ({ known: await core.heartbeat(r.node, r.session, Date.now(), r.draining) })),
+    GetCode: unaryHandler(async (r) => ({ code: await core.code(r.sha256) })),
+    Report: unaryHandler(async (r, caller) => {
+      await core.attempts.check(caller, 'Report', r.job, r.attempt, r.secret);
+      return { stale: !(await core.report(r)) };
     }),
-    Finish: unaryHandler((r, caller) => {
-      core.attempts.check(caller, 'Finish', r.job, r.attempt, r.secret);
-      return { stale: !core.finish(r) };
+    Finish: unaryHandler(async (r, caller) => {
+      await core.attempts.check(caller, 'Finish', r.job, r.attempt, r.secret);
+      return { stale: !(await core.finish(r)) };
     }),
     UploadImage(call, callback) {
       const iterator = (call as AsyncIterable<UploadImageMessage__Output>)[Symbol.asyncIterator]();
@@ -147,7 +163,7 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
         if (!header) throw new SchedulerError('INVALID_ARGUMENT', 'an upload starts with its header');
         const caller = callerOf(call);
         if (caller.node !== null && header.node !== caller.node) throw new AuthError('PERMISSION_DENIED', `this agent is node ${caller.node}: it cannot upload for node ${JSON.stringify(header.node.slice(0, 100))}`);
-        core.attempts.check(caller, 'UploadImage', header.job, header.attempt, header.secret);
+        await core.attempts.check(caller, 'UploadImage', header.job, header.attempt, header.secret);
         const parts = {
           async *[Symbol.asyncIterator]() {
             for (;;) {
@@ -172,12 +188,12 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
       void (async () => {
         // Only the node that runs the job's current attempt reads its images: a job cannot read another's.
         const caller = callerOf(call);
-        core.attempts.check(caller, 'DownloadImage', call.request.job, call.request.attempt, call.request.secret);
-        const job = core.jobs.get(call.request.job);
+        await core.attempts.check(caller, 'DownloadImage', call.request.job, call.request.attempt, call.request.secret);
+        const job = await core.jobs.get(call.request.job);
         if (job === undefined || job.state !== 'running' || job.attempt !== call.request.attempt) {
           throw new AuthError('PERMISSION_DENIED', `attempt ${call.request.attempt} of job ${call.request.job} is not running: only the node running a job may read its images`);
         }
-        const file = await ChunkedFile.open(core.imageFile(call.request.job, call.request.sequence));
+        const file = await ChunkedFile.open(await core.imageFile(call.request.job, call.request.sequence));
         try {
           // A byte range (a parallel download asks for several at once); length 0: to the end.
           const { size } = file;
@@ -204,43 +220,44 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
         call.end();
       })().catch((err) => call.emit('error', toStatus(err)));
     },
-    Submit: unaryHandler((r, caller) => core.submit(r, owner(caller))),
-    GetJob: unaryHandler((r, caller) => {
-      core.owners.check(caller, 'see', r.job);
-      return core.jobInfo(core.job(r.job));
+    Submit: unaryHandler(async (r, caller) => core.submit(r, await owner(caller))),
+    GetJob: unaryHandler(async (r, caller) => {
+      await core.owners.check(caller, 'see', r.job);
+      return core.jobInfo(await core.job(r.job));
     }),
-    ListJobs: unaryHandler((r, caller) => {
+    ListJobs: unaryHandler(async (r, caller) => {
       // Without --all: the jobs the caller may act on. With it: everyone's, read-only, without what others' code produced.
-      const jobs = core.jobs.list(r.states).filter((j) => r.all || core.owners.owns(caller, j.id));
-      return {
-        jobs: jobs.map((j) => {
-          const info = core.jobInfo(j);
-          return core.owners.owns(caller, j.id) ? info : { ...info, resultJson: '', errorJson: '', message: '' };
-        }),
-      };
+      const jobs: JobInfo[] = [];
+      for (const j of await core.jobs.list(r.states)) {
+        const owns = await core.owners.owns(caller, j.id);
+        if (!owns && !r.all) continue;
+        const info = await core.jobInfo(j);
+        jobs.push(owns ? info : { ...info, resultJson: '', errorJson: '', message: '' });
+      }
+      return { jobs };
     }),
-    ListNodes: unaryHandler(() => ({ nodes: core.listNodes(), storage: core.storage.status })),
-    GetLogs: unaryHandler((r, caller) => {
-      core.owners.check(caller, 'read the logs of', r.job);
-      const job = core.job(r.job);
-      return { lines: core.jobs.events(r.job, r.after), state: job.state };
+    ListNodes: unaryHandler(async () => ({ nodes: await core.listNodes(), storage: core.storage.status })),
+    GetLogs: unaryHandler(async (r, caller) => {
+      await core.owners.check(caller, 'read the logs of', r.job);
+      const job = await core.job(r.job);
+      return { lines: await core.jobs.events(r.job, r.after), state: job.state };
     }),
-    Cancel: unaryHandler((r, caller) => {
-      core.owners.check(caller, 'cancel', r.job);
+    Cancel: unaryHandler(async (r, caller) => {
+      await core.owners.check(caller, 'cancel', r.job);
       return core.cancel(r.job);
     }),
-    Checkpoint: unaryHandler((r, caller) => {
-      core.owners.check(caller, 'checkpoint', r.job);
+    Checkpoint: unaryHandler(async (r, caller) => {
+      await core.owners.check(caller, 'checkpoint', r.job);
       return core.checkpoint(r.job);
     }),
     Drain: unaryHandler((r) => core.drain(r.node, r.undo)),
-    ListImages: unaryHandler((r, caller) => {
-      core.owners.check(caller, 'list the images of', r.job);
-      return { images: core.listImages(r.job) };
+    ListImages: unaryHandler(async (r, caller) => {
+      await core.owners.check(caller, 'list the images of', r.job);
+      return { images: await core.listImages(r.job) };
     }),
-    DeleteImages: unaryHandler((r, caller) => {
-      core.owners.check(caller, 'delete the images of', r.job);
-      return { images: core.deleteImages(r.job) };
+    DeleteImages: unaryHandler(async (r, caller) => {
+      await core.owners.check(caller, 'delete the images of', r.job);
+      return { images: await core.deleteImages(r.job) };
     }),
     Join(call, callback) {
       const { node, publicKeyPem } = call.request;
@@ -249,7 +266,7 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
         if (ca === null) throw new SchedulerError('FAILED_PRECONDITION', 'this scheduler listens without TLS (loopback): agents use their token on every call, no certificate is needed');
         if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(node)) throw new SchedulerError('INVALID_ARGUMENT', `node name ${JSON.stringify(node.slice(0, 100))} is not valid: letters, digits, ".", "_" and "-"`);
         // A name is joined once: while it holds a live certificate, a join token cannot get another.
-        const live = identity.liveCertificate(node);
+        const live = await identity.liveCertificate(node);
         if (live !== undefined || joining.has(node)) {
           const err = new AuthError(
             'PERMISSION_DENIED',
@@ -284,35 +301,35 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
         (err) => callback(toStatus(err) as grpc.ServiceError),
       );
     },
-    RevokeNode: unaryHandler((r) => {
+    RevokeNode: unaryHandler(async (r) => {
       if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(r.node)) throw new SchedulerError('INVALID_ARGUMENT', `node name ${JSON.stringify(r.node.slice(0, 100))} is not valid: letters, digits, ".", "_" and "-"`);
-      const revoked = identity.revokeNode(r.node);
-      if (revoked.certificates === 0 && revoked.tokens.length === 0 && core.nodes.get(r.node) === undefined) {
+      const revoked = await identity.revokeNode(r.node);
+      if (revoked.certificates === 0 && revoked.tokens.length === 0 && (await core.nodes.get(r.node)) === undefined) {
         throw new SchedulerError('NOT_FOUND', `no node ${r.node}: "cr-scheduler nodes" lists them`);
       }
       let count = 0;
-      for (const id of revoked.tokens) if (tokens.get(id)?.revokedAt === 0 && tokens.revoke(id)) count++;
+      for (const id of revoked.tokens) if ((await tokens.get(id))?.revokedAt === 0 && (await tokens.revoke(id))) count++;
       // Its session ends now; its calls are refused from now on, so its lease runs out and its jobs move.
       core.leases.get(r.node)?.sink?.end();
       log(`node ${r.node} revoked: ${revoked.certificates} certificate${revoked.certificates === 1 ? '' : 's'}, ${count} agent token${count === 1 ? '' : 's'}`);
       return { certificates: revoked.certificates, tokens: count };
     }),
-    CreateToken: unaryHandler((r) => {
+    CreateToken: unaryHandler(async (r) => {
       if (!isRole(r.role)) throw new SchedulerError('INVALID_ARGUMENT', `role ${JSON.stringify(r.role.slice(0, 100))} is not one of agent, user, admin`);
       if (r.label.length > 200) throw new SchedulerError('INVALID_ARGUMENT', 'a token label has at most 200 characters');
-      const row = tokens.create(r.role, r.ttlS, r.label);
+      const row = await tokens.create(r.role, r.ttlS, r.label);
       log(`token ${row.id} (${row.role}${row.label ? `, "${row.label}"` : ''}) created`);
       return tokenInfo(row);
     }),
-    ListTokens: unaryHandler(() => ({ tokens: tokens.list().map((row) => tokenInfo(row)) })),
-    RevokeToken: unaryHandler((r) => {
+    ListTokens: unaryHandler(async () => ({ tokens: (await tokens.list()).map((row) => tokenInfo(row)) })),
+    RevokeToken: unaryHandler(async (r) => {
       if (!/^[0-9a-f]{12}$/.test(r.id)) throw new SchedulerError('INVALID_ARGUMENT', `${JSON.stringify(r.id.slice(0, 100))} is not a token id: 12 hex digits, as "cr-scheduler token list" shows them`);
-      const row = tokens.revoke(r.id);
+      const row = await tokens.revoke(r.id);
       if (row === undefined) throw new SchedulerError('NOT_FOUND', `no token ${r.id}: "cr-scheduler token list" shows them`);
       log(`token ${row.id} (${row.role}) revoked`);
       return tokenInfo(row);
     }),
-  } as SchedulerHandlers, security.auth);
+  } as SchedulerHandlers, security.auth, core.leadership);
 }
 
 /** Binds the service; resolves with the port it listens on (useful with port 0). */

@@ -77,10 +77,10 @@ export class StorageHealth {
   }
 
   /** `fn` with errors of the disk turned into `refusal(message)` (and the scheduler degraded). */
-  guard<A extends unknown[], R>(what: string, fn: (...args: A) => R, refusal: (message: string) => Error): (...args: A) => R {
-    return (...args: A): R => {
+  guard<A extends unknown[], R>(what: string, fn: (...args: A) => Promise<R>, refusal: (message: string) => Error): (...args: A) => Promise<R> {
+    return async (...args: A): Promise<R> => {
       try {
-        return fn(...args);
+        return await fn(...args);
       } catch (err) {
         if (!this.noticed(err, what)) throw err;
         throw refusal(`${STORAGE_FULL}: ${what} failed (${(err as Error).message}); the scheduler resumes by itself when its disk has room`);
@@ -92,11 +92,11 @@ export class StorageHealth {
    * Before an upload: room for `bytes` beside the reserve, after `prune` (what retention
    * allows) if need be; refused (RESOURCE_EXHAUSTED) otherwise, and at once while degraded.
    */
-  room(bytes: number, prune: () => void): void {
+  async room(bytes: number, prune: () => Promise<void>): Promise<void> {
     if (this.#degraded !== null) throw new Refused(false, `${this.status}; the image is not stored`, 'RESOURCE_EXHAUSTED');
     const fits = (): boolean => this.freeBytes() >= bytes + this.reserveBytes;
     if (fits()) return;
-    prune();
+    await prune();
     if (fits()) return;
     throw new Refused(false, `the scheduler's disk has ${this.freeBytes()} bytes free; this image needs ${bytes} and ${this.reserveBytes} are kept in reserve: free space in its data directory`, 'RESOURCE_EXHAUSTED');
   }
@@ -105,18 +105,18 @@ export class StorageHealth {
    * While degraded: tries `prune` (what retention may remove), then, with the reserve free,
    * `probe` (a test write); ends the degraded state when it commits. True when healthy.
    */
-  recover(prune: () => void, probe: () => void): boolean {
+  async recover(prune: () => Promise<void>, probe: () => Promise<void>): Promise<boolean> {
     if (this.#degraded === null) return true;
     if (this.freeBytes() < this.reserveBytes) {
       try {
-        prune();
+        await prune();
       } catch {
         // a prune that fails leaves the state as it is; the next tick tries again
       }
       if (this.freeBytes() < this.reserveBytes) return false;
     }
     try {
-      probe();
+      await probe();
     } catch (err) {
       if (isStorageError(err)) return false;
       throw err;

@@ -24,17 +24,6 @@ export class TokenRefusal extends Error {}
 
 const TOKEN_RE = /^crt_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS tokens (
-  id TEXT PRIMARY KEY,
-  role TEXT NOT NULL CHECK (role IN ('agent', 'user', 'admin')),
-  label TEXT NOT NULL,
-  secret_sha256 TEXT NOT NULL,
-  created_at REAL NOT NULL,
-  expires_at REAL NOT NULL,
-  revoked_at REAL NOT NULL DEFAULT 0
-);`;
-
 function hash(secret: string): Buffer {
   return crypto.createHash('sha256').update(secret).digest();
 }
@@ -48,50 +37,51 @@ export class Tokens {
 
   constructor(db: Db) {
     this.#db = db;
-    db.exec(SCHEMA);
   }
 
   /** A new token; the returned `token` is the only copy of its secret. */
-  create(role: Role, ttlS: number, label: string, now = Date.now()): TokenRow & { token: string } {
+  async create(role: Role, ttlS: number, label: string, now = Date.now()): Promise<TokenRow & { token: string }> {
     const id = crypto.randomBytes(6).toString('hex');
     const secret = crypto.randomBytes(32).toString('base64url');
     const expiresAt = ttlS > 0 ? now + ttlS * 1000 : 0;
-    this.#db
-      .prepare(`INSERT INTO tokens (id, role, label, secret_sha256, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)`)
-      .run(id, role, label, hash(secret).toString('hex'), now, expiresAt);
+    await this.#db.write(() =>
+      this.#db.q.insertInto('tokens').values({ id, role, label, secret_sha256: hash(secret).toString('hex'), created_at: now, expires_at: expiresAt }).execute(),
+    );
     return { id, role, label, createdAt: now, expiresAt, revokedAt: 0, token: `crt_${id}_${secret}` };
   }
 
-  list(): TokenRow[] {
-    return this.#db
-      .prepare(`SELECT id, role, label, created_at AS createdAt, expires_at AS expiresAt, revoked_at AS revokedAt FROM tokens ORDER BY created_at, id`)
-      .all() as TokenRow[];
+  #select() {
+    return this.#db.q.selectFrom('tokens').select(['id', 'role', 'label', 'created_at as createdAt', 'expires_at as expiresAt', 'revoked_at as revokedAt']);
   }
 
-  get(id: string): TokenRow | undefined {
-    return this.#db
-      .prepare(`SELECT id, role, label, created_at AS createdAt, expires_at AS expiresAt, revoked_at AS revokedAt FROM tokens WHERE id = ?`)
-      .get(id) as TokenRow | undefined;
+  list(): Promise<TokenRow[]> {
+    return this.#select().orderBy('created_at').orderBy('id').execute();
+  }
+
+  get(id: string): Promise<TokenRow | undefined> {
+    return this.#select().where('id', '=', id).executeTakeFirst();
   }
 
   /** Revokes a token; revoking twice is not an error (the first time stays recorded). */
-  revoke(id: string, now = Date.now()): TokenRow | undefined {
-    this.#db.prepare(`UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at = 0`).run(now, id);
+  async revoke(id: string, now = Date.now()): Promise<TokenRow | undefined> {
+    await this.#db.write(() => this.#db.q.updateTable('tokens').set({ revoked_at: now }).where('id', '=', id).where('revoked_at', '=', 0).execute());
     return this.get(id);
   }
 
   /** Revokes every live token with this label (the scheduler's own local tokens, on restart). */
-  revokeLabel(label: string, now = Date.now()): void {
-    this.#db.prepare(`UPDATE tokens SET revoked_at = ? WHERE label = ? AND revoked_at = 0`).run(now, label);
+  async revokeLabel(label: string, now = Date.now()): Promise<void> {
+    await this.#db.write(() => this.#db.q.updateTable('tokens').set({ revoked_at: now }).where('label', '=', label).where('revoked_at', '=', 0).execute());
   }
 
   /** The token's row if it is valid now; throws TokenRefusal saying why not. */
-  verify(token: string, now = Date.now()): TokenRow {
+  async verify(token: string, now = Date.now()): Promise<TokenRow> {
     const m = TOKEN_RE.exec(token);
     if (m === null) throw new TokenRefusal('the token is malformed (tokens look like crt_<id>_<secret>; check for a truncated copy)');
-    const row = this.#db
-      .prepare(`SELECT id, role, label, secret_sha256 AS secret, created_at AS createdAt, expires_at AS expiresAt, revoked_at AS revokedAt FROM tokens WHERE id = ?`)
-      .get(m[1]) as (TokenRow & { secret: string }) | undefined;
+    const row = await this.#db.q
+      .selectFrom('tokens')
+      .select(['id', 'role', 'label', 'secret_sha256 as secret', 'created_at as createdAt', 'expires_at as expiresAt', 'revoked_at as revokedAt'])
+      .where('id', '=', m[1]!)
+      .executeTakeFirst();
     const given = hash(m[2]!);
     if (row === undefined || !crypto.timingSafeEqual(given, Buffer.from(row.secret, 'hex'))) {
       throw new TokenRefusal(`token ${m[1]} is not known to this scheduler (wrong cluster, or a mistyped secret)`);

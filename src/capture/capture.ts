@@ -1,10 +1,10 @@
 // Capture: turns the registered states and regions into the sections of an image. States are
 // serialized now (the job is paused at its safe point); regions are passed by reference and
 // must not change until the image is written.
-import type { SectionInput } from '../image/writer.js';
+import type { SectionInput } from '../image/sections.js';
 import type { RegionTypeName } from '../image/format.js';
 import type { RegionMemory } from '../region.js';
-import type { RegionTracker } from './dirty.js';
+import type { RegionTracker } from './tracker.js';
 import { serializeState } from './state-serializer.js';
 
 export interface RegisteredRegion {

@@ -3,7 +3,7 @@
 // staging memory in the background, a block being saved by the fault handler first when the job
 // writes it before the flush got there. This file holds whether it is available, which capture a
 // region uses at each safe point, and why.
-import { loadNative } from '../native/binding.js';
+import { loadNative, type NativeBinding } from '../native/binding.js';
 
 /** 'auto': choose per region by measurement; 'cow': copy-on-write wherever possible; 'stage': never. */
 export type CapturePreference = 'auto' | 'cow' | 'stage';
@@ -107,5 +107,86 @@ export class CowChoice implements CaptureChoice {
       return false;
     }
     return (this.#cow = true);
+  }
+}
+
+/**
+ * The copy-on-write state of one region: entered at a safe point whose capture chose it (every
+ * block write-protected, the writes since the last capture folded into the caller's `pending`),
+ * flushed into staging in the background, and left when the choice says staging costs less.
+ */
+export class CowRegion {
+  readonly #binding: NativeBinding;
+  readonly #buffer: ArrayBuffer;
+  readonly #blockSize: number;
+  readonly #choice: CaptureChoice;
+  /** The region is registered for copy-on-write (synchronous write-protection). */
+  #active = false;
+  /** A flush ran since the last capture: its figures feed the choice. */
+  #flushed = false;
+  /** The last capture chose copy-on-write: the checkpoint calls flush() instead of copying the region. */
+  #chosen = false;
+  /** ready[0] of the flush in flight (see NativeBinding.cowFlush), reused. */
+  readonly #ready = new Int32Array(new SharedArrayBuffer(4));
+
+  constructor(binding: NativeBinding, buffer: ArrayBuffer, blockSize: number, choice: CaptureChoice) {
+    this.#binding = binding;
+    this.#buffer = buffer;
+    this.#blockSize = blockSize;
+    this.#choice = choice;
+  }
+
+  /** Whether the region is in copy-on-write mode (write-protected by the fault handler). */
+  get active(): boolean {
+    return this.#active;
+  }
+
+  /** Whether the last capture chose copy-on-write. */
+  get chosen(): boolean {
+    return this.#chosen;
+  }
+
+  /** At a safe point: whether this capture uses copy-on-write, from what the last flush measured. */
+  choose(): boolean {
+    this.#chosen = false;
+    const stats = this.#active && this.#flushed ? this.#binding.cowStats(this.#buffer) : null;
+    this.#flushed = false;
+    return this.#choice.next(stats && !stats.flushing ? stats : null);
+  }
+
+  /**
+   * A copy-on-write capture: registers and protects the region when it enters, and folds the
+   * blocks written since the last capture into `pending` (exactly those the fault handler saw: one
+   * fault per written block per interval).
+   */
+  capture(pending: Uint8Array): void {
+    this.#binding.cowCapture(this.#buffer, this.#blockSize, pending);
+    this.#active = true;
+    this.#chosen = true;
+  }
+
+  /** Back to staging: the blocks written since the last capture are folded into `pending`, then the region is released. */
+  leave(pending: Uint8Array): void {
+    this.#binding.cowCapture(this.#buffer, this.#blockSize, pending);
+    this.#binding.cowRelease(this.#buffer);
+    this.#active = false;
+  }
+
+  /**
+   * Right after a copy-on-write capture: saves the region's blocks with slots[b] ≥ 0 into
+   * `memory` in the background. Returns the word that becomes 1 once they are all saved (-1 if
+   * the flush was cancelled), for the image writer thread to wait on.
+   */
+  flush(memory: Uint8Array, slots: Float64Array): Int32Array {
+    if (!this.#chosen) throw new Error('internal error: flush() after a capture that did not choose copy-on-write');
+    this.#chosen = false;
+    this.#binding.cowFlush(this.#buffer, memory, slots, this.#ready);
+    this.#flushed = true;
+    return this.#ready;
+  }
+
+  /** The copy-on-write figures of the region (null when it is not in copy-on-write mode). */
+  stats(): ReturnType<NativeBinding['cowStats']> {
+    return this.#active ? this.#binding.cowStats(this.#buffer) : null;
   }
 }

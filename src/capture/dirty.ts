@@ -4,8 +4,6 @@
 // Elsewhere, or with CR_DIRTY=hash, regions are not tracked and the writer compares each block's
 // raw hash with the previous image's (docs/incremental.md).
 import { loadNative, type NativeBinding } from '../native/binding.js';
-import type { RegionMemory } from '../region.js';
-import { copyOnWriteMode, CowChoice, type CapturePreference, type CaptureChoice, type FlushMeasure } from './cow.js';
 
 export type DirtyMode = 'uffd' | 'hash';
 
@@ -42,21 +40,23 @@ export function dirtyTrackingMode(): { mode: DirtyMode; reason: string | null } 
 }
 
 /**
- * Tracks one region, when it pays (docs/incremental.md, "Choosing by measurement"). Armed, the
- * kernel records written pages and `capture()` says exactly which blocks changed; unarmed, the
- * region costs the job nothing between safe points and `capture()` returns null: the writer then
- * compares each block's hash with the previous image (on the writer thread), which also measures
- * how much of the region changes. A region starts unarmed (its first image is full anyway), is
- * armed at a safe point once a hashed image found little changed, and disarmed when an interval
- * wrote most of it: a page's first write after each scan costs a fault (under a microsecond on
- * bare metal, up to ~15 µs on a loaded virtual machine), which a region rewritten whole gains nothing for.
+ * Dirty tracking of one region, when it pays (docs/incremental.md, "Choosing by measurement").
+ * Armed, the kernel records written pages and `capture()` says exactly which blocks changed;
+ * unarmed, the region costs the job nothing between safe points and `capture()` returns null: the
+ * writer then compares each block's hash with the previous image (on the writer thread), which
+ * also measures how much of the region changes. A region starts unarmed (its first image is full
+ * anyway), is armed at a safe point once a hashed image found little changed, and disarmed when an
+ * interval wrote most of it: a page's first write after each scan costs a fault (under a
+ * microsecond on bare metal, up to ~15 µs on a loaded virtual machine), which a region rewritten
+ * whole gains nothing for. While copy-on-write holds the region (cow.ts, CowRegion), it records the
+ * writes into `pending` instead (handOver, takeBack).
  *
  * `pending` has a byte per block, set when the block may differ from the last committed image (1
  * written, 2 maybe written: a copy-on-write region let a sequential writer into it ahead, and the
  * writer compares its hash); it accumulates across failed checkpoints and is cleared by
  * `committed()`.
  */
-export class RegionTracker {
+export class DirtyTracker {
   readonly pending: Uint8Array;
   readonly #binding: NativeBinding;
   readonly #buffer: ArrayBuffer;
@@ -77,73 +77,19 @@ export class RegionTracker {
   readonly #asyncTracking: boolean;
   /** Blocks are compared by hash always (the 'hash' preference): captures return null. */
   readonly #hashOnly: boolean;
-  /** Copy-on-write: the choice, or null when it is never used for this region. */
-  readonly #cow: CaptureChoice | null;
-  /** The region is registered for copy-on-write (synchronous write-protection). */
-  #cowMode = false;
-  /** A flush ran since the last capture: its figures feed the choice. */
-  #flushed = false;
-  /** The last capture chose copy-on-write: the checkpoint calls flush() instead of copying the region. */
-  #cowCapture = false;
-  /** ready[0] of the flush in flight (see NativeBinding.cowFlush), reused. */
-  readonly #ready = new Int32Array(new SharedArrayBuffer(4));
 
-  private constructor(binding: NativeBinding, buffer: ArrayBuffer, blockSize: number, asyncTracking: boolean, hashOnly: boolean, cow: CaptureChoice | null) {
+  constructor(binding: NativeBinding, buffer: ArrayBuffer, blockSize: number, asyncTracking: boolean, hashOnly: boolean) {
     this.#binding = binding;
     this.#buffer = buffer;
     this.#blockSize = blockSize;
     this.#asyncTracking = asyncTracking;
     this.#hashOnly = hashOnly;
-    this.#cow = cow;
     this.pending = new Uint8Array(Math.ceil(buffer.byteLength / blockSize));
   }
 
-  /**
-   * A tracker for `memory` (unarmed until a safe point finds it pays), or null when blocks are to
-   * be compared by hash always and copy-on-write is not used: (`prefer` 'hash' or tracking
-   * unavailable here) and (`capture` 'stage' or copy-on-write unavailable). `capture` may also be
-   * a choice of one's own (tests script the transitions with one).
-   */
-  static start(memory: RegionMemory, blockSize: number, prefer: DirtyPreference = 'auto', capture: CapturePreference | CaptureChoice = 'auto'): RegionTracker | null {
-    const { binding } = loadNative();
-    if (!memory.native || !binding) return null;
-    const asyncTracking = prefer !== 'hash' && dirtyTrackingMode().mode === 'uffd';
-    const cowMode = copyOnWriteMode();
-    const chosen = typeof capture === 'object' || capture !== 'auto' ? capture : cowMode.forced;
-    if (chosen !== 'stage' && chosen !== 'auto' && !cowMode.available) {
-      throw new Error(`copy-on-write was asked for, but it is unavailable: ${cowMode.reason ?? 'unknown reason'}`);
-    }
-    const cow = !cowMode.available || chosen === 'stage' ? null : typeof chosen === 'object' ? chosen : new CowChoice(chosen, memory.bytes.length);
-    if (!asyncTracking && cow === null) return null;
-    return new RegionTracker(binding, memory.array.buffer as ArrayBuffer, blockSize, asyncTracking, prefer === 'hash', cow);
-  }
-
-  /** Whether writes are being recorded now (asynchronous tracking, or copy-on-write mode). */
-  get tracking(): boolean {
-    return this.#armed || this.#cowMode;
-  }
-
-  /** Whether the last capture chose copy-on-write: the checkpoint then calls `flush()` for the region instead of copying it. */
-  get copyOnWrite(): boolean {
-    return this.#cowCapture;
-  }
-
-  /**
-   * Right after a copy-on-write capture: saves the region's blocks with slots[b] ≥ 0 into
-   * `memory` in the background. Returns the word that becomes 1 once they are all saved (-1 if
-   * the flush was cancelled), for the image writer thread to wait on.
-   */
-  flush(memory: Uint8Array, slots: Float64Array): Int32Array {
-    if (!this.#cowCapture) throw new Error('internal error: flush() after a capture that did not choose copy-on-write');
-    this.#cowCapture = false;
-    this.#binding.cowFlush(this.#buffer, memory, slots, this.#ready);
-    this.#flushed = true;
-    return this.#ready;
-  }
-
-  /** The copy-on-write figures of the region (null when it is not in copy-on-write mode). */
-  cowStats(): ReturnType<NativeBinding['cowStats']> {
-    return this.#cowMode ? this.#binding.cowStats(this.#buffer) : null;
+  /** Whether the kernel records writes to the region now. */
+  get armed(): boolean {
+    return this.#armed;
   }
 
   /**
@@ -153,14 +99,6 @@ export class RegionTracker {
    * then the region is disarmed. Unarmed, arms it when the last hashed image found little changed.
    */
   capture(): Uint8Array | null {
-    this.#cowCapture = false;
-    if (this.#cow !== null) {
-      const stats = this.#cowMode && this.#flushed ? this.#binding.cowStats(this.#buffer) : null;
-      this.#flushed = false;
-      const last: FlushMeasure | null = stats && !stats.flushing ? stats : null;
-      if (this.#cow.next(last)) return this.#captureCow();
-      if (this.#cowMode) return this.#leaveCow();
-    }
     if (this.#armed) {
       this.#armedCaptures++;
       this.#binding.scanDirty(this.#buffer, this.#blockSize, this.pending);
@@ -194,50 +132,33 @@ export class RegionTracker {
   }
 
   /**
-   * A copy-on-write capture. Entering the mode from asynchronous tracking scans first (the two
-   * modes cannot share a mapping), so the blocks written before stay known; from no tracking, this
-   * image is hashed. In the mode, the blocks written since the last capture are exactly those the
-   * fault handler saw (one fault per written block per interval).
+   * Copy-on-write takes the region over (the two cannot share a mapping): an armed region is
+   * scanned first, so the blocks written before stay known; an unarmed one recorded nothing, so
+   * the next image is hashed.
    */
-  #captureCow(): Uint8Array | null {
-    if (!this.#cowMode) {
-      if (this.#armed) {
-        this.#binding.scanDirty(this.#buffer, this.#blockSize, this.pending);
-        this.#binding.untrackRegion(this.#buffer);
-        this.#armed = false;
-      } else {
-        this.#unknown = true; // nothing recorded the writes since the last image
-      }
-      this.#binding.cowCapture(this.#buffer, this.#blockSize, this.pending); // registers, protects every block
-      this.#cowMode = true;
+  handOver(): void {
+    if (this.#armed) {
+      this.#binding.scanDirty(this.#buffer, this.#blockSize, this.pending);
+      this.#binding.untrackRegion(this.#buffer);
+      this.#armed = false;
     } else {
-      this.#binding.cowCapture(this.#buffer, this.#blockSize, this.pending);
+      this.#unknown = true;
     }
-    this.#cowCapture = true;
-    return this.#result();
   }
 
   /**
-   * Back to staging: the blocks written since the last capture are folded into pending, then the
-   * region leaves copy-on-write at this safe point and goes straight to asynchronous tracking
-   * (when it may), so that no write goes unseen; otherwise the next images are hashed.
+   * Copy-on-write gave the region back, its last writes folded into pending. Not to asynchronous
+   * tracking: a region that outran the flush is one the job writes widely, and arming it made
+   * heat2d at 1 GiB run 4× slower for the rest of its run (a write-protect fault per page). Its
+   * next images are hashed; the usual rules (hashing's changed share, the back-off) decide whether
+   * it is armed later. Nothing records writes from here on: pending is exact for this capture only.
    */
-  #leaveCow(): Uint8Array | null {
-    this.#binding.cowCapture(this.#buffer, this.#blockSize, this.pending);
-    this.#binding.cowRelease(this.#buffer);
-    this.#cowMode = false;
-    const result = this.#result();
-    // Not to asynchronous tracking: a region that outran the flush is one the job writes widely,
-    // and arming it made heat2d at 1 GiB run 4× slower for the rest of its run (a write-protect
-    // fault per page). Its next images are hashed; the usual rules (hashing's changed share, the
-    // back-off) decide whether it is armed later. Nothing records writes from here on: pending is
-    // exact for this capture only.
+  takeBack(): void {
     this.#wait = this.#backoff;
-    return result;
   }
 
-  /** The changed blocks when pending describes them, else null (hashed), and what committed() will clear. */
-  #result(): Uint8Array | null {
+  /** After copy-on-write recorded the writes into pending: the changed blocks when pending describes them, else null (hashed). */
+  result(): Uint8Array | null {
     if (!this.#unknown && !this.#hashOnly) {
       this.#captured = this.pending.slice();
       return this.#captured;

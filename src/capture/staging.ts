@@ -2,22 +2,9 @@
 // memory at the safe point, so the job can run on while they are encoded and written. A copy into
 // warm memory runs several times faster than one into fresh memory (whose first touch faults
 // every page in), so the memory is allocated once and reused, never per checkpoint. The memory is a SharedArrayBuffer:
-// the image writer thread (job/background-writer.ts) encodes and writes straight from it.
+// the image writer thread (pipeline/background-writer.ts) encodes and writes straight from it.
+import type { StagedBlocks } from '../image/sections.js';
 import { loadNative } from '../native/binding.js';
-
-/** Where each block of a region section sits in staging memory. */
-export interface StagedBlocks {
-  memory: Uint8Array;
-  /** Bytes of the section (staged or not). */
-  length: number;
-  /** Byte offset of block b in `memory`, or -1 when the block is not staged (it will not be read). */
-  slots: Float64Array;
-  /**
-   * Copy-on-write: the blocks land in their slots in the background, and ready[0] becomes 1 once
-   * they all have (-1: the copy was cancelled); null when they were copied at the safe point.
-   */
-  ready: Int32Array | null;
-}
 
 export interface StagingRequest {
   data: Uint8Array;

@@ -31,6 +31,8 @@ export const BLOCK_FLAG_SHUFFLE = 2;
 export const BLOCK_FLAG_PLANES = 4;
 export const IMAGE_EXTENSION = '.crimg';
 export const JOB_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+/** The longest section name an image may hold (capture/registration.ts keeps registered names within it). */
+export const MAX_SECTION_NAME_LENGTH = 256;
 
 /**
  * [offset, storedLength, rawLength, flags, storedHash (hex), rawHash (hex)], and for a block an
@@ -40,6 +42,28 @@ export const JOB_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export type BlockTuple =
   | [number, number, number, number, string, string]
   | [number, number, number, number, string, string, number];
+
+/** A block by name: what a BlockTuple holds. Code reads and writes blocks through these two functions. */
+export interface BlockRecord {
+  offset: number;
+  storedLength: number;
+  rawLength: number;
+  flags: number;
+  storedHash: string;
+  rawHash: string;
+  /** For a block shared with an older image: that image's sequence (its file holds the stored bytes); else null. */
+  base: number | null;
+}
+
+export function blockRecord(tuple: BlockTuple): BlockRecord {
+  const [offset, storedLength, rawLength, flags, storedHash, rawHash, base] = tuple;
+  return { offset, storedLength, rawLength, flags, storedHash, rawHash, base: base ?? null };
+}
+
+export function blockTuple(b: BlockRecord): BlockTuple {
+  const head: [number, number, number, number, string, string] = [b.offset, b.storedLength, b.rawLength, b.flags, b.storedHash, b.rawHash];
+  return b.base === null ? head : [...head, b.base];
+}
 
 export const REGION_TYPES = {
   Int8Array,
@@ -195,7 +219,7 @@ export function validateManifest(value: unknown, blocksEnd: number, file: string
     const where = `section ${si}`;
     if (!isPlainObject(raw)) fail(`${where} is not an object`);
     const s = raw as Record<string, unknown>;
-    if (typeof s.name !== 'string' || s.name.length === 0 || s.name.length > 256) fail(`${where} has an invalid name`);
+    if (typeof s.name !== 'string' || s.name.length === 0 || s.name.length > MAX_SECTION_NAME_LENGTH) fail(`${where} has an invalid name`);
     const name = s.name as string;
     if (![1, 2, 4, 8].includes(s.elementSize as number)) fail(`${where} has an invalid elementSize`);
     if (!isCount(s.length)) fail(`${where} has an invalid length`);

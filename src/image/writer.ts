@@ -4,7 +4,6 @@
 // encoded on the codec's threads.
 import { createHmac } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import type { StagedBlocks } from '../capture/staging.js';
 import type { BlockCodec, BlockEncoder, EncodedBatch } from '../codec/types.js';
 import {
   FOOTER_LENGTH,
@@ -12,6 +11,7 @@ import {
   FORMAT_VERSION,
   HEADER_LENGTH,
   HEADER_MAGIC,
+  blockTuple,
   hashToHex,
   imageId,
   MAX_BLOCK_SIZE,
@@ -20,24 +20,16 @@ import {
   MIN_LEVEL,
   type JobIdentity,
   type Manifest,
-  type RegionTypeName,
   type Section,
 } from './format.js';
 import { DirectSink, DirectStaging } from './direct-sink.js';
+import { sectionOutcome, sharedBlock, type ImagePlan, type SectionOutcome } from './plan.js';
+import { describeSection, inputLength, type SectionInput } from './sections.js';
 
 /** Written bytes that trigger a background fdatasync while the image is still being encoded. */
 const BACKGROUND_FLUSH_BYTES = 16 * 1024 * 1024;
 /** The same for direct writes, which leave no page cache to write back: only the disk's cache and the extents. */
 const DIRECT_FLUSH_BYTES = 64 * 1024 * 1024;
-
-/**
- * A section to write: its descriptor and the raw bytes it holds, in `data` or, once staged, in
- * staging memory (then `data` is not read again: the image writer thread gets an empty one).
- */
-export type SectionInput =
-  | { kind: 'state'; role: 'v8'; name: string; data: Uint8Array; staged?: StagedBlocks }
-  | { kind: 'state'; role: 'buffer'; name: string; index: number; elementSize: number; data: Uint8Array; staged?: StagedBlocks }
-  | { kind: 'region'; name: string; type: RegionTypeName; elementSize: number; data: Uint8Array; staged?: StagedBlocks };
 
 export interface ImageHeaderInfo {
   job: string;
@@ -57,27 +49,8 @@ export interface WrittenImage {
   rawBytes: number;
   /** Raw bytes of the blocks shared with older images (0 for a full image). */
   sharedBytes: number;
-}
-
-/** The image an incremental image is taken after. */
-export interface PreviousImage {
-  manifest: Manifest;
-  /**
-   * Per section (by `sectionKey`), one byte per block: 0 when the block is known unchanged since
-   * `manifest` was taken (dirty tracking), 1 when it is known written, 2 when it may have been
-   * (compared by raw hash). Sections without an entry are compared by raw hash.
-   */
-  changed?: Map<string, Uint8Array>;
-}
-
-/** Identifies "the same" section across images. */
-export function sectionKey(section: Pick<Section, 'kind' | 'name'> & { role?: string; index?: number }): string {
-  return section.kind === 'region' ? `region:${section.name}` : `state:${section.name}:${section.role}:${section.index ?? ''}`;
-}
-
-/** Raw bytes of a section. */
-export function inputLength(input: SectionInput): number {
-  return input.staged ? input.staged.length : input.data.length;
+  /** What the plan came to, per input section. */
+  sections: SectionOutcome[];
 }
 
 /** The bytes of blocks [first, first + count) of a section: from staging when it was staged. */
@@ -92,23 +65,6 @@ function blockSource(input: SectionInput, first: number, count: number, blockSiz
     throw new Error(`internal error: blocks ${first}..${first + count - 1} of ${input.kind} "${input.name}" are not staged together`);
   }
   return memory.subarray(at, at + (end - begin));
-}
-
-/** The section of `previous` whose blocks can be shared with `section`: same key, shape and block size. */
-export function matchingSection(previous: PreviousImage, section: Pick<Section, 'kind' | 'name' | 'length' | 'elementSize'> & { type?: string; role?: string; index?: number }, blockSize: number): Section | null {
-  if (previous.manifest.blockSize !== blockSize) return null;
-  const key = sectionKey(section);
-  for (const old of previous.manifest.sections) {
-    if (
-      sectionKey(old) === key &&
-      old.length === section.length &&
-      old.elementSize === section.elementSize &&
-      (old.kind !== 'region' || section.kind !== 'region' || old.type === section.type)
-    ) {
-      return old;
-    }
-  }
-  return null;
 }
 
 export interface ImageWriterOptions {
@@ -179,12 +135,12 @@ export class ImageWriter {
 
   /**
    * Writes the whole image at position 0 of `file`; the caller makes it durable (fsync, rename).
-   * With `previous`, the image is incremental: a block whose bytes are unchanged since `previous`
-   * (by `previous.changed`, else by its raw hash) is not written again but shared.
+   * With a `plan` that has a parent, the image is incremental: the blocks the plan shares
+   * (planImage, sharedBlock) are not written again.
    * With `direct`, the blocks go to the disk through a second, O_DIRECT descriptor of the same
    * file where the file system offers it (DirectSink); the bytes of the image are the same.
    */
-  async write(file: FileHandle, header: ImageHeaderInfo, inputs: SectionInput[], previous: PreviousImage | null = null, direct: DirectWrite | null = null): Promise<WrittenImage> {
+  async write(file: FileHandle, header: ImageHeaderInfo, inputs: SectionInput[], plan: ImagePlan | null = null, direct: DirectWrite | null = null): Promise<WrittenImage> {
     const { blockSize, batchBlocks, level } = this.#options;
     const headerBytes = Buffer.alloc(HEADER_LENGTH);
     HEADER_MAGIC.copy(headerBytes, 0);
@@ -192,39 +148,41 @@ export class ImageWriter {
     headerBytes.writeUInt32LE(0, 12);
     let rawBytes = 0;
 
-    const sections: Section[] = inputs.map((input) => describe(input));
+    const sections: Section[] = inputs.map((input) => describeSection(input));
+    const parent = plan?.parent ?? null;
     const bases = new Set<number>();
     let sharedBytes = 0;
-    // Each chunk is a run of up to one batch of changed blocks of one section.
+    const outcomes: SectionOutcome[] = [];
+    // Each chunk is a run of up to one batch of written blocks of one section.
     const chunks: { section: number; first: number; count: number }[] = [];
     for (const [i, input] of inputs.entries()) {
       const blockCount = Math.ceil(inputLength(input) / blockSize);
       const blocks = sections[i]!.blocks;
       blocks.length = blockCount;
-      const old = previous ? matchingSection(previous, sections[i]!, blockSize) : null;
-      const changed = old ? previous!.changed?.get(sectionKey(sections[i]!)) ?? null : null;
+      const sectionPlan = plan?.sections[i] ?? null;
+      const base = parent !== null && sectionPlan !== null && sectionPlan.base !== null ? parent.sections[sectionPlan.base]! : null;
+      let written = 0;
       let run = -1;
       for (let b = 0; b <= blockCount; b++) {
-        let reuse = false;
-        if (b < blockCount && old) {
-          const prior = old.blocks[b]!;
-          // 2: maybe changed (a copy-on-write region let a sequential writer in ahead): by hash.
-          const known = changed === null || changed[b] === 2 ? null : changed[b] === 0;
-          reuse = known ?? hashToHex(this.#options.codec.hash64(blockSource(input, b, 1, blockSize))) === prior[5];
-          if (reuse) {
-            const base = prior[6] ?? previous!.manifest.sequence;
-            blocks[b] = [prior[0], prior[1], prior[2], prior[3], prior[4], prior[5], base];
-            bases.add(base);
-            sharedBytes += prior[2];
-          }
+        const shared =
+          b < blockCount && base !== null
+            ? sharedBlock(sectionPlan!, base, parent!.sequence, b, () => hashToHex(this.#options.codec.hash64(blockSource(input, b, 1, blockSize))))
+            : null;
+        if (shared !== null) {
+          blocks[b] = blockTuple(shared);
+          bases.add(shared.base!);
+          sharedBytes += shared.rawLength;
+        } else if (b < blockCount) {
+          written++;
         }
-        const end = b === blockCount || reuse;
+        const end = b === blockCount || shared !== null;
         if (!end && run < 0) run = b;
         if (run >= 0 && (end || b - run === batchBlocks)) {
           chunks.push({ section: i, first: run, count: b - run });
           run = end ? -1 : b;
         }
       }
+      outcomes.push(sectionOutcome(input, sectionPlan, blockCount, written));
       rawBytes += inputLength(input);
     }
     // Chunk k is encoded by encoder k % 2. Both encoders are kept busy: chunk k + 2 is started
@@ -267,7 +225,15 @@ export class ImageWriter {
         for (let i = 0; i < batch.count; i++) {
           const stored = batch.storedLengths[i]!;
           buffers.push(batch.stored.subarray(i * batch.stride, i * batch.stride + stored));
-          blocks[chunk.first + i] = [at, stored, batch.rawLengths[i]!, batch.flags[i]!, hashToHex(batch.storedHashes[i]!), hashToHex(batch.rawHashes[i]!)];
+          blocks[chunk.first + i] = blockTuple({
+            offset: at,
+            storedLength: stored,
+            rawLength: batch.rawLengths[i]!,
+            flags: batch.flags[i]!,
+            storedHash: hashToHex(batch.storedHashes[i]!),
+            rawHash: hashToHex(batch.rawHashes[i]!),
+            base: null,
+          });
           at += stored;
         }
         if (sink) await sink.append(buffers);
@@ -301,7 +267,7 @@ export class ImageWriter {
       id: imageId(header.job, header.sequence),
       job: header.job,
       sequence: header.sequence,
-      parent: previous && bases.size > 0 ? previous.manifest.id : null,
+      parent: parent !== null && bases.size > 0 ? parent.id : null,
       bases: [...bases].sort((a, b) => a - b),
       attempt: header.attempt,
       createdAt: header.createdAt.toISOString(),
@@ -323,33 +289,13 @@ export class ImageWriter {
     // The direct sink wrote every whole aligned piece; the rest of its bytes go with the manifest.
     const rest = sink ? await sink.finish() : { tail: new Uint8Array(0), position };
     await writeFully(file, [rest.tail, manifestBytes, footer], rest.position);
-    return { manifest, bytes: position + manifestBytes.length + FOOTER_LENGTH, rawBytes, sharedBytes };
+    return { manifest, bytes: position + manifestBytes.length + FOOTER_LENGTH, rawBytes, sharedBytes, sections: outcomes };
   }
 }
 
 /** HMAC-SHA256 over header ‖ footer[0, 24) ‖ manifest: what the footer's tag holds. */
 export function imageTag(key: Buffer, header: Uint8Array, footer: Uint8Array, manifest: Uint8Array): Buffer {
   return createHmac('sha256', key).update(header).update(footer.subarray(0, 24)).update(manifest).digest();
-}
-
-function describe(input: SectionInput): Section {
-  const length = inputLength(input);
-  switch (input.kind) {
-    case 'region':
-      return { kind: 'region', name: input.name, type: input.type, elementSize: input.elementSize, length, blocks: [] };
-    case 'state':
-      return input.role === 'v8'
-        ? { kind: 'state', role: 'v8', name: input.name, elementSize: 1, length, blocks: [] }
-        : {
-            kind: 'state',
-            role: 'buffer',
-            name: input.name,
-            index: input.index,
-            elementSize: input.elementSize,
-            length,
-            blocks: [],
-          };
-  }
 }
 
 /** writev until every byte is down: a short write (possible on a nearly full disk) is retried. */

@@ -2,19 +2,21 @@
 // and reporting (progress, log). One JobContext per job attempt, in the thread that runs it.
 import type { RegisteredRegion } from '../capture/capture.js';
 import type { CapturePreference } from '../capture/cow.js';
-import { RegionTracker, type DirtyPreference } from '../capture/dirty.js';
-import { REGION_TYPES, type JobIdentity, type RegionArray, type RegionConstructor, type RegionTypeName } from '../image/format.js';
+import { checkName, checkRegion, regionTypeName, StateRegistry } from '../capture/registration.js';
+import type { DirtyPreference } from '../capture/dirty.js';
+import { RegionTracker } from '../capture/tracker.js';
+import type { JobIdentity, RegionArray, RegionConstructor } from '../image/format.js';
 import type { ImageWriter } from '../image/writer.js';
 import { CheckpointPolicy, type PolicyOptions } from '../policy.js';
 import { allocateRegion, type RegionMemory } from '../region.js';
 import type { ImageInfo, RestoredImage } from '../restore.js';
 import type { LocalStore } from '../store/local-store.js';
-import { Checkpointer, NO_CHECKPOINT, type CheckpointInfo, type CheckpointOptions, type JobEvents } from './checkpointer.js';
-import { CLOCK_STATE_NAME, JobClock } from './clock.js';
-import { FILES_STATE_NAME, FileRegistry, type CrFile } from './files.js';
-import { ProtectRegistry, type ProtectedMemory } from './protect.js';
-import { RNG_STATE_NAME, RngRegistry, type Rng, type Seed } from './rng.js';
-import { MAX_TEAM_SIZE, SharedRegistry, Team, memberModuleUrl } from './team.js';
+import { Checkpointer, NO_CHECKPOINT, type CheckpointInfo, type CheckpointOptions, type JobEvents } from '../pipeline/checkpointer.js';
+import { CLOCK_STATE_NAME, JobClock } from '../determinism/clock.js';
+import { FILES_STATE_NAME, FileRegistry, type CrFile } from '../determinism/files.js';
+import { PROTECT_PREFIX, ProtectRegistry, type ProtectedMemory } from '../determinism/protect.js';
+import { RNG_STATE_NAME, RngRegistry, type Rng, type Seed } from '../determinism/rng.js';
+import { MAX_TEAM_SIZE, SharedRegistry, Team, memberModuleUrl } from '../team/team.js';
 
 /**
  * Staging memory for the regions is reserved and warmed (off the job's thread) this long before
@@ -22,7 +24,7 @@ import { MAX_TEAM_SIZE, SharedRegistry, Team, memberModuleUrl } from './team.js'
  */
 const STAGING_WARM_LEAD_MS = 30_000;
 
-export type { CheckpointInfo, CheckpointOptions, ImageCommitted, JobEvents } from './checkpointer.js';
+export type { CheckpointInfo, CheckpointOptions, ImageCommitted, JobEvents } from '../pipeline/checkpointer.js';
 
 export interface JobContextOptions {
   job: string;
@@ -62,7 +64,9 @@ export class JobContext {
 
   readonly #options: JobContextOptions;
   readonly #policy: CheckpointPolicy;
-  readonly #states = new Map<string, unknown>();
+  readonly #registry: StateRegistry;
+  /** The registry's states: what each image captures. */
+  readonly #states: Map<string, unknown>;
   readonly #regions = new Map<string, RegisteredRegion>();
   /** Settles (never rejects) when the checkpoint in flight is committed or has failed. */
   readonly #checkpointer: Checkpointer;
@@ -98,6 +102,8 @@ export class JobContext {
     });
     this.#policy.prepareBefore(STAGING_WARM_LEAD_MS, () => this.#checkpointer.prepareStaging());
     const restored = options.restored;
+    this.#registry = new StateRegistry((name) => restored?.state(name)?.value);
+    this.#states = this.#registry.states;
     this.#shared = new SharedRegistry(restored);
     this.#clock = new JobClock(restored?.state(CLOCK_STATE_NAME)?.value);
     this.#states.set(CLOCK_STATE_NAME, this.#clock.value);
@@ -114,19 +120,7 @@ export class JobContext {
    */
   state<T>(name: string, initial: T): T {
     this.#checkOpen('state');
-    checkName('state', name);
-    checkNotReserved('state', name);
-    if (this.#states.has(name)) throw new TypeError(`state ${JSON.stringify(name)} is already registered`);
-    if (typeof initial !== 'object' || initial === null) {
-      throw new TypeError(
-        `state ${JSON.stringify(name)} must be an object, array, Map, Set or typed array that the job updates in place ` +
-          `(got ${initial === null ? 'null' : typeof initial}); wrap a number as { value: 0 }`,
-      );
-    }
-    const restored = this.#options.restored?.state(name);
-    const value = restored ? (restored.value as T) : initial;
-    this.#states.set(name, value);
-    return value;
+    return this.#registry.register(name, initial);
   }
 
   /**
@@ -135,10 +129,7 @@ export class JobContext {
    */
   region<C extends RegionConstructor>(name: string, Ctor: C, length: number): InstanceType<C> {
     this.#checkOpen('region');
-    checkName('region', name);
-    checkNotReserved('region', name);
-    if (this.#regions.has(name)) throw new TypeError(`region ${JSON.stringify(name)} is already registered`);
-    const type = regionTypeName(Ctor);
+    const type = checkRegion(name, Ctor, length, (n) => this.#regions.has(n));
     const restored = this.#options.restored;
     const memory = restored?.hasRegion(name) ? restored.region(name, Ctor, type, length) : allocateRegion(name, Ctor, length);
     if (restored && !restored.hasRegion(name)) {
@@ -240,7 +231,6 @@ export class JobContext {
   /** A typed array over the SharedArrayBuffer `name` that the job's team members share; captured once per image. */
   shared<C extends RegionConstructor>(name: string, Ctor: C, length: number): InstanceType<C> {
     this.#checkOpen('shared');
-    checkName('shared', name);
     const buffer = this.#shared.get(name, regionTypeName(Ctor), length);
     return new Ctor(buffer as unknown as ArrayBuffer, 0, length) as InstanceType<C>;
   }
@@ -275,7 +265,7 @@ export class JobContext {
   /** Registers memory the job owns; restores its contents in place after a restart. */
   protect<M extends ProtectedMemory>(name: string, memory: M): M {
     this.#checkOpen('protect');
-    checkName('protect', name);
+    checkName('protect', name, PROTECT_PREFIX);
     return this.#protected.protect(name, memory, this.#options.restored);
   }
 
@@ -320,22 +310,6 @@ export class JobContext {
   #checkOpen(what: string): void {
     if (this.#closed) throw new TypeError(`cr.${what}() was called after the job ended`);
   }
-}
-
-function checkName(what: string, name: unknown): void {
-  if (typeof name !== 'string' || name.length === 0 || name.length > 256) {
-    throw new TypeError(`${what} name must be a non-empty string of at most 256 characters`);
-  }
-}
-
-/** Names starting with "cr:" belong to what cr keeps for the job (its clock, streams, files). */
-function checkNotReserved(what: string, name: string): void {
-  if (name.startsWith('cr:')) throw new TypeError(`${what} name ${JSON.stringify(name)}: names starting with "cr:" are reserved for cr`);
-}
-
-function regionTypeName(Ctor: unknown): RegionTypeName {
-  for (const [name, C] of Object.entries(REGION_TYPES)) if (C === Ctor) return name as RegionTypeName;
-  throw new TypeError(`region type must be a typed-array constructor (${Object.keys(REGION_TYPES).join(', ')})`);
 }
 
 function inspectValue(value: unknown): string {

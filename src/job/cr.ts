@@ -4,9 +4,9 @@ import { NotInJobError } from '../errors.js';
 import type { RegionArray, RegionConstructor } from '../image/format.js';
 import type { ImageInfo } from '../restore.js';
 import type { CheckpointInfo, CheckpointOptions, JobContext } from './context.js';
-import type { CrFile, FileMode } from './files.js';
-import type { ProtectedMemory } from './protect.js';
-import type { Rng, Seed } from './rng.js';
+import type { CrFile, FileMode } from '../determinism/files.js';
+import type { ProtectedMemory } from '../determinism/protect.js';
+import type { Rng, Seed } from '../determinism/rng.js';
 
 /** The job API: what the default export of a job file receives as its first argument. */
 export interface Cr {

@@ -10,7 +10,7 @@ import { setCurrentJob } from '../job/cr.js';
 import { RestoredImage } from '../restore.js';
 import { LocalStore } from '../store/local-store.js';
 import { WRITER_NAME } from '../version.js';
-import { importJobModule } from '../job/job-module.js';
+import { importJobModule } from '../loader/job-module.js';
 import { checkResume } from './identity.js';
 import type { JobEvent, JobTask, JobTaskResult } from './task.js';
 

@@ -12,7 +12,7 @@ import { ImageWriter } from '../../src/image/writer.js';
 import { JobContext } from '../../src/job/context.js';
 import { loadNative } from '../../src/native/binding.js';
 import { allocateRegion } from '../../src/region.js';
-import { RegionTracker } from '../../src/capture/dirty.js';
+import { RegionTracker } from '../../src/capture/tracker.js';
 import { layout, xorshift } from './helpers.js';
 import { resolvePolicyOptions } from '../../src/policy.js';
 import { RestoredImage } from '../../src/restore.js';

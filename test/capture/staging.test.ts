@@ -2,7 +2,8 @@
 // SharedArrayBuffer at the safe point, each section starting on a 64-byte boundary whatever the
 // length of the one before it, the memory reused from one checkpoint to the next.
 import test from 'ava';
-import { SECTION_ALIGNMENT, Staging, type StagedBlocks, type StagingRequest } from '../../src/capture/staging.js';
+import { SECTION_ALIGNMENT, Staging, type StagingRequest } from '../../src/capture/staging.js';
+import type { StagedBlocks } from '../../src/image/sections.js';
 import { allocateRegion } from '../../src/region.js';
 
 const MiB = 1024 * 1024;

@@ -8,7 +8,8 @@ import fsp, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { getNativeCodec, type BlockCodec } from '../../src/codec/index.js';
 import { DIRECT_CHUNK } from '../../src/image/direct-sink.js';
-import { DIRECT_MIN_BYTES, type SectionInput } from '../../src/image/writer.js';
+import type { SectionInput } from '../../src/image/sections.js';
+import { DIRECT_MIN_BYTES } from '../../src/image/writer.js';
 import { KiB, MiB, assertSectionsEqual, header, makeWriter, newKey, noise, region, smallInputs, smoothBytes, tempRoot, withReader, writeTo } from './helpers.js';
 
 const tmp = tempRoot('direct');

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BLOCK_FLAG_PLANES, FORMAT_VERSION } from '../../src/image/format.js';
-import type { SectionInput } from '../../src/image/writer.js';
+import type { SectionInput } from '../../src/image/sections.js';
 import { assertSectionsEqual, codecs, header, noise, region, rewriteManifest, smoothBytes, splitImage, tempRoot, throwsCorrupt, withReader, writeImage, openAndVerify, KiB } from './helpers.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

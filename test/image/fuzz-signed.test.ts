@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { serializeState } from '../../src/capture/state-serializer.js';
 import { ImageAuthError } from '../../src/errors.js';
-import type { SectionInput } from '../../src/image/writer.js';
+import type { SectionInput } from '../../src/image/sections.js';
 import { testSeed } from '../runner/helpers.js';
 import { PROPERTY_RUNS, attackerKey, buildCorpora, hashTree, openBound, restore, type Corpus } from './fuzz-corpus.js';
 import { fileName, layOut, partsOf, withManifest, type Case } from './fuzz-mutations.js';

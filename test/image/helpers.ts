@@ -9,7 +9,9 @@ import { getCodec, getNativeCodec, getPortableCodec, type BlockCodec } from '../
 import { ImageAuthError, ImageCorruptError, ImageVersionError, type ImageCorruptReason } from '../../src/errors.js';
 import { FOOTER_LENGTH, FOOTER_MAGIC, HEADER_LENGTH, REGION_TYPES, type Manifest, type RegionTypeName } from '../../src/image/format.js';
 import { ImageReader } from '../../src/image/reader.js';
-import { ImageWriter, imageTag, type ImageHeaderInfo, type PreviousImage, type SectionInput, type WrittenImage } from '../../src/image/writer.js';
+import { planImage } from '../../src/image/plan.js';
+import type { SectionInput } from '../../src/image/sections.js';
+import { ImageWriter, imageTag, type ImageHeaderInfo, type WrittenImage } from '../../src/image/writer.js';
 
 export const KiB = 1024;
 export const MiB = 1024 * 1024;
@@ -250,10 +252,10 @@ export function assertSectionsEqual(t: ExecutionContext, reader: ImageReader, in
 }
 
 /** Writes one image to a new `file` (directly, O_DIRECT, when `direct`: minBytes 0 takes even the smallest) and fsyncs it. */
-export async function writeTo(file: string, writer: ImageWriter, inputs: SectionInput[], direct: boolean, previous: PreviousImage | null = null, sequence = 1): Promise<WrittenImage> {
+export async function writeTo(file: string, writer: ImageWriter, inputs: SectionInput[], direct: boolean, previous: { manifest: Manifest } | null = null, sequence = 1): Promise<WrittenImage> {
   const handle = await fsp.open(file, 'wx', 0o600);
   try {
-    const written = await writer.write(handle, header('job', sequence), inputs, previous, direct ? { path: file, minBytes: 0 } : null);
+    const written = await writer.write(handle, header('job', sequence), inputs, previous ? planImage(inputs, { previous: previous.manifest, blockSize: writer.blockSize }) : null, direct ? { path: file, minBytes: 0 } : null);
     await handle.sync();
     return written;
   } finally {

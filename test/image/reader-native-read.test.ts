@@ -11,6 +11,7 @@ import { getNativeCodec, getPortableCodec, type BlockCodec } from '../../src/cod
 import { ImageCorruptError } from '../../src/errors.js';
 import { BLOCK_FLAG_PLANES, type Manifest, type RegionSection } from '../../src/image/format.js';
 import { ImageReader } from '../../src/image/reader.js';
+import { planImage } from '../../src/image/plan.js';
 import { RestoredImage } from '../../src/restore.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import {
@@ -159,7 +160,8 @@ async function incremental(dir: string, blocks: number): Promise<{ base: string;
   const image = path.join(dir, '00000002.crimg');
   const handle = await fsp.open(image, 'w', 0o600);
   try {
-    await writer.write(handle, header('job', 2), [region('grid', 'Float64Array', data)], { manifest: written.manifest });
+    const inputs = [region('grid', 'Float64Array', data)];
+    await writer.write(handle, header('job', 2), inputs, planImage(inputs, { previous: written.manifest, blockSize: writer.blockSize }));
   } finally {
     await handle.close();
   }

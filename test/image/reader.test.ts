@@ -7,7 +7,7 @@ import type { BlockCodec } from '../../src/codec/index.js';
 import { ImageAuthError, ImageCorruptError, ImageVersionError } from '../../src/errors.js';
 import { FOOTER_LENGTH, FOOTER_MAGIC, HEADER_LENGTH, hashToHex, zstdBound } from '../../src/image/format.js';
 import { ImageReader } from '../../src/image/reader.js';
-import type { SectionInput } from '../../src/image/writer.js';
+import type { SectionInput } from '../../src/image/sections.js';
 import {
   KiB,
   assertSectionsEqual,

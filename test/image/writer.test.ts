@@ -18,7 +18,8 @@ import {
   zstdBound,
 } from '../../src/image/format.js';
 import { ImageReader } from '../../src/image/reader.js';
-import { imageTag, type SectionInput } from '../../src/image/writer.js';
+import type { SectionInput } from '../../src/image/sections.js';
+import { imageTag } from '../../src/image/writer.js';
 import {
   KiB,
   MiB,

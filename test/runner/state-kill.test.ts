@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
-import { Rng } from '../../src/job/rng.js';
+import { Rng } from '../../src/determinism/rng.js';
 import { FIXTURES, HANG_GUARD_MS, imageId, killMoment, newestSequence, resultOf, runCli, seededRandom, show, startCli, tempDir, testSeed } from './helpers.js';
 
 const JOB = path.join(FIXTURES, 'stream-job.mjs');

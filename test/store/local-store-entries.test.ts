@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { BlockCodec } from '../../src/codec/index.js';
 import { ImageCorruptError } from '../../src/errors.js';
+import { planImage } from '../../src/image/plan.js';
 import { readBasesUnverified } from '../../src/image/reader.js';
 import { LocalStore, type LocalStoreOptions } from '../../src/store/local-store.js';
 import { KiB, codecs, header, makeWriter, smallInputs, tempRoot } from '../image/helpers.js';
@@ -26,8 +27,10 @@ function openStore(warnings: string[], options: Partial<LocalStoreOptions> = {})
 /** Commits image `sequence`; with `after`, an incremental image sharing every block with it. */
 async function commitImage(store: LocalStore, job: string, sequence: number, after: number | null = null) {
   const writer = makeWriter({ codec, key: store.key, blockSize: 4 * KiB });
-  const previous = after === null ? null : { manifest: store.openImage(store.imageFile(job, after), codec).manifest };
-  const { file, result } = await store.commit(job, sequence, (handle) => writer.write(handle, header(job, sequence), smallInputs(1), previous));
+  const previous = after === null ? null : store.openImage(store.imageFile(job, after), codec).manifest;
+  const inputs = smallInputs(1);
+  const plan = previous === null ? null : planImage(inputs, { previous, blockSize: writer.blockSize });
+  const { file, result } = await store.commit(job, sequence, (handle) => writer.write(handle, header(job, sequence), inputs, plan));
   return { file, manifest: result.manifest };
 }
 

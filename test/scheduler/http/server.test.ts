@@ -27,18 +27,18 @@ interface Setup {
 }
 
 async function setup(t: ExecutionContext, tls: ServerTls | null = null, dataDir = tempDir(t, 'dash')): Promise<Setup> {
-  const core = makeCore(t, dataDir);
+  const core = await makeCore(t, dataDir);
   const tokens = new Tokens(core.db);
   const auth = new Authenticator({ tokens, identity: new NodeIdentity(core.db), tls: tls !== null, log: () => undefined });
   const http = await startHttp({ host: '127.0.0.1', port: 0, tls, core, auth, log: () => undefined });
   t.teardown(() => http.close());
-  const admin = tokens.create('admin', 0, 'ops').token;
-  const aliceRow = tokens.create('user', 0, 'alice');
-  const bobRow = tokens.create('user', 0, 'bob');
-  const job = (name: string, owner: { token: string; label: string }) =>
-    core.submit({ name, code: Buffer.from('export default async () => 1'), argsJson: JSON.stringify({ note: XSS }), retries: 0, priority: 0, intervalMs: 1000, fullEvery: 8 }, owner).id!;
-  const aliceJob = job(XSS, { token: aliceRow.id, label: 'alice' });
-  const bobJob = job('bobs-job', { token: bobRow.id, label: 'bob' });
+  const admin = (await tokens.create('admin', 0, 'ops')).token;
+  const aliceRow = await tokens.create('user', 0, 'alice');
+  const bobRow = await tokens.create('user', 0, 'bob');
+  const job = async (name: string, owner: { token: string; label: string }) =>
+    (await core.submit({ name, code: Buffer.from('export default async () => 1'), argsJson: JSON.stringify({ note: XSS }), retries: 0, priority: 0, intervalMs: 1000, fullEvery: 8 }, owner)).id!;
+  const aliceJob = await job(XSS, { token: aliceRow.id, label: 'alice' });
+  const bobJob = await job('bobs-job', { token: bobRow.id, label: 'bob' });
   return { core, http, admin, alice: aliceRow.token, bob: bobRow.token, aliceJob, bobJob };
 }
 
@@ -73,7 +73,7 @@ test('no page, asset, API or stream answers without a valid session; pages send 
   // The sign-in page and its assets are the only things served without a session.
   for (const p of ['/login', '/login.js', '/style.css']) t.is((await fetch(`${http.url}${p}`)).status, 200, p);
   // An agent token does not sign in; a revoked token ends the session at once.
-  const agent = new Tokens(core.db).create('agent', 0, 'a').token;
+  const agent = (await new Tokens(core.db).create('agent', 0, 'a')).token;
   const refused = await fetch(`${http.url}/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: agent }) });
   t.is(refused.status, 403);
   t.regex(((await refused.json()) as { error: string }).error, /agent token/);
@@ -117,7 +117,7 @@ test('the session cookie is HttpOnly and SameSite=Strict, Secure with the __Host
 });
 
 test('off loopback the dashboard needs TLS: without it the listener refuses to start.', async (t) => {
-  const c = makeCore(t, tempDir(t, 'dash-open'));
+  const c = await makeCore(t, tempDir(t, 'dash-open'));
   const tokens = new Tokens(c.db);
   const auth = new Authenticator({ tokens, identity: new NodeIdentity(c.db), tls: false, log: () => undefined });
   const err = await t.throwsAsync(startHttp({ host: '0.0.0.0', port: 0, tls: null, core: c, auth, log: () => undefined }), { instanceOf: ClusterError });
@@ -135,10 +135,10 @@ test('state-changing requests need the session\'s CSRF token, and a sign-in from
     t.is(res.status, 403, `csrf ${header}`);
     t.regex(((await res.json()) as { error: string }).error, /x-csrf-token/);
   }
-  t.is(core.jobs.get(aliceJob)!.state, 'queued', 'nothing was cancelled');
+  t.is((await core.jobs.get(aliceJob))!.state, 'queued', 'nothing was cancelled');
   const ok = await fetch(`${http.url}/api/jobs/${aliceJob}/cancel`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrf } });
   t.is(ok.status, 200);
-  t.is(core.jobs.get(aliceJob)!.state, 'cancelled');
+  t.is((await core.jobs.get(aliceJob))!.state, 'cancelled');
   const cross = await fetch(`${http.url}/login`, { method: 'POST', headers: { 'content-type': 'application/json', origin: 'https://evil.example' }, body: JSON.stringify({ token: alice }) });
   t.is(cross.status, 403);
   t.is(cross.headers.get('set-cookie'), null);
@@ -154,7 +154,7 @@ test('a user sees and acts on its own jobs only; draining a node needs an admin.
   const cancel = await fetch(`${http.url}/api/jobs/${bobJob}/cancel`, { method: 'POST', headers: { cookie: a.cookie, 'x-csrf-token': a.csrf } });
   t.is(cancel.status, 403);
   t.regex(((await cancel.json()) as { error: string }).error, /belongs to bob/);
-  t.is(core.jobs.get(bobJob)!.state, 'queued');
+  t.is((await core.jobs.get(bobJob))!.state, 'queued');
   const drain = await fetch(`${http.url}/api/nodes/n1/drain`, { method: 'POST', headers: { cookie: a.cookie, 'x-csrf-token': a.csrf } });
   t.is(drain.status, 403);
   t.regex(((await drain.json()) as { error: string }).error, /Drain needs an admin/);

@@ -6,6 +6,7 @@ import type { Command } from '../../../scheduler/proto/types.js';
 import type { CommandSink } from '../../../scheduler/server/leases.js';
 import { SchedulerCore } from '../../../scheduler/server/scheduler.js';
 import { tempDir } from '../../runner/helpers.js';
+import { testDbUrl } from './postgres.js';
 import { codecs, header, region, smoothBytes, writeImage } from '../../image/helpers.js';
 
 export const LEASE_MS = 1000;
@@ -24,20 +25,14 @@ export class Sink implements CommandSink {
   }
 }
 
-export function core(t: ExecutionContext, dataDir = tempDir(t, 'core'), uploadIdleTimeoutMs?: number): SchedulerCore {
-  const c = new SchedulerCore({ dataDir, leaseTimeoutMs: LEASE_MS, ...(uploadIdleTimeoutMs === undefined ? {} : { uploadIdleTimeoutMs }) });
-  t.teardown(() => {
-    try {
-      c.close();
-    } catch {
-      // closed by the test
-    }
-  });
+export async function core(t: ExecutionContext, dataDir = tempDir(t, 'core'), uploadIdleTimeoutMs?: number): Promise<SchedulerCore> {
+  const c = await SchedulerCore.open({ dataDir, dbUrl: await testDbUrl(t), leaseTimeoutMs: LEASE_MS, ...(uploadIdleTimeoutMs === undefined ? {} : { uploadIdleTimeoutMs }) });
+  t.teardown(() => c.close().catch(() => undefined));
   return c;
 }
 
-export function submit(c: SchedulerCore): number {
-  return c.submit({ name: 'j', code: Buffer.from('export default async () => 1'), argsJson: '{}', retries: 1, priority: 0, intervalMs: 1000, fullEvery: 8 }).id!;
+export async function submit(c: SchedulerCore): Promise<number> {
+  return (await c.submit({ name: 'j', code: Buffer.from('export default async () => 1'), argsJson: '{}', retries: 1, priority: 0, intervalMs: 1000, fullEvery: 8 })).id!;
 }
 
 /** The bytes of a real image of `job` number `sequence`, tagged with `key`. */

@@ -1,123 +1,126 @@
 // The job lifecycle and its fencing, on a real SQLite file.
 import test, { type ExecutionContext } from 'ava';
+import { sql } from 'kysely';
 import { openDb } from '../../../scheduler/server/db.js';
 import { Jobs, RETRY_BASE_MS, UNSTARTED_DELAY_MS, type NewJob } from '../../../scheduler/server/jobs.js';
 import { tempDir } from '../../runner/helpers.js';
+import { TEST_DB, testDbUrl } from './postgres.js';
 
 const JOB: NewJob = { name: 'j', codeSha256: 'ab'.repeat(32), code: Buffer.from('export default () => 1'), argsJson: '{}', retries: 2, priority: 0, intervalMs: 1000, fullEvery: 8 };
 
-function jobs(t: ExecutionContext): Jobs {
-  const db = openDb(tempDir(t, 'jobs'));
+async function jobs(t: ExecutionContext): Promise<Jobs> {
+  const db = await openDb({ dataDir: tempDir(t, 'jobs'), url: await testDbUrl(t) });
   t.teardown(() => db.close());
   return new Jobs(db);
 }
 
-test('Queued jobs are placeable by priority, then submission order, once their back-off has passed.', (t) => {
-  const j = jobs(t);
-  const low = j.submit({ ...JOB, priority: 0 }, 1000);
-  const high = j.submit({ ...JOB, priority: 5 }, 1001);
-  const low2 = j.submit({ ...JOB, priority: 0 }, 1002);
-  t.deepEqual(j.placeable(2000, 10).map((r) => r.id), [high.id, low.id, low2.id]);
-  t.deepEqual(j.placeable(2000, 2).map((r) => r.id), [high.id, low.id]);
+test('Queued jobs are placeable by priority, then submission order, once their back-off has passed.', async (t) => {
+  const j = await jobs(t);
+  const low = await j.submit({ ...JOB, priority: 0 }, 1000);
+  const high = await j.submit({ ...JOB, priority: 5 }, 1001);
+  const low2 = await j.submit({ ...JOB, priority: 0 }, 1002);
+  t.deepEqual((await j.placeable(2000, 10)).map((r) => r.id), [high.id, low.id, low2.id]);
+  t.deepEqual((await j.placeable(2000, 2)).map((r) => r.id), [high.id, low.id]);
 });
 
-test('Starting a job numbers its attempt; only the current attempt may report or finish.', (t) => {
-  const j = jobs(t);
-  const { id } = j.submit(JOB);
-  const [started] = j.start([{ job: id, node: 'a' }]);
+test('Starting a job numbers its attempt; only the current attempt may report or finish.', async (t) => {
+  const j = await jobs(t);
+  const { id } = await j.submit(JOB);
+  const [started] = await j.start([{ job: id, node: 'a' }]);
   t.is(started!.attempt, 1);
   t.is(started!.state, 'running');
-  t.true(j.isCurrent(id, 1));
-  t.true(j.report(id, 1, 0.5, 'half', ['a line']));
+  t.true(await j.isCurrent(id, 1));
+  t.true(await j.report(id, 1, 0.5, 'half', ['a line']));
   // The node is lost: back to the queue, no retry spent; attempt 1 is now stale.
-  t.is(j.requeueLost([{ id, attempt: 1 }], 'lease expired').length, 1);
-  t.like(j.get(id), { state: 'queued', retries_used: 0, moves: 1, node: null });
-  t.false(j.isCurrent(id, 1));
-  t.false(j.report(id, 1, 0.9, null, ['late']));
-  t.is(j.finish(id, 1, { outcome: 'succeeded', resultJson: '1' }), 'stale');
-  j.start([{ job: id, node: 'b' }]);
-  t.is(j.finish(id, 1, { outcome: 'succeeded', resultJson: '1' }), 'stale', 'attempt 1 stays stale after attempt 2 starts');
-  t.is(j.finish(id, 2, { outcome: 'succeeded', resultJson: '42' }), 'succeeded');
-  t.like(j.get(id), { state: 'succeeded', result_json: '42', attempt: 2 });
-  t.false(j.events(id, 0).some((e) => e.text === 'late'));
-  t.deepEqual(j.attempts(id).map((a) => a.outcome), ['lost', 'succeeded']);
+  t.is((await j.requeueLost([{ id, attempt: 1 }], 'lease expired')).length, 1);
+  t.like(await j.get(id), { state: 'queued', retries_used: 0, moves: 1, node: null });
+  t.false(await j.isCurrent(id, 1));
+  t.false(await j.report(id, 1, 0.9, null, ['late']));
+  t.is(await j.finish(id, 1, { outcome: 'succeeded', resultJson: '1' }), 'stale');
+  await j.start([{ job: id, node: 'b' }]);
+  t.is(await j.finish(id, 1, { outcome: 'succeeded', resultJson: '1' }), 'stale', 'attempt 1 stays stale after attempt 2 starts');
+  t.is(await j.finish(id, 2, { outcome: 'succeeded', resultJson: '42' }), 'succeeded');
+  t.like(await j.get(id), { state: 'succeeded', result_json: '42', attempt: 2 });
+  t.false((await j.events(id, 0)).some((e) => e.text === 'late'));
+  t.deepEqual((await j.attempts(id)).map((a) => a.outcome), ['lost', 'succeeded']);
 });
 
-test("A job's own failure is retried with back-off up to its limit, then fails; a fatal error is not retried.", (t) => {
-  const j = jobs(t);
-  const { id } = j.submit(JOB);
+test("A job's own failure is retried with back-off up to its limit, then fails; a fatal error is not retried.", async (t) => {
+  const j = await jobs(t);
+  const { id } = await j.submit(JOB);
   const error = JSON.stringify({ message: 'boom' });
-  j.start([{ job: id, node: 'a' }], 0);
-  t.is(j.finish(id, 1, { outcome: 'failed', errorJson: error, retryable: true }, 10), 'retry');
-  t.like(j.get(id), { state: 'queued', retries_used: 1, not_before: 10 + RETRY_BASE_MS });
-  t.deepEqual(j.placeable(10 + RETRY_BASE_MS - 1, 10), []);
-  j.start([{ job: id, node: 'a' }], 10 + RETRY_BASE_MS);
-  t.is(j.finish(id, 2, { outcome: 'failed', errorJson: error, retryable: true }, 2000), 'retry');
-  t.is(j.get(id)!.not_before, 2000 + 2 * RETRY_BASE_MS, 'the back-off doubles');
-  j.start([{ job: id, node: 'a' }], 5000);
-  t.is(j.finish(id, 3, { outcome: 'failed', errorJson: error, retryable: true }, 6000), 'failed');
-  t.like(j.get(id), { state: 'failed', error_json: error });
+  await j.start([{ job: id, node: 'a' }], 0);
+  t.is(await j.finish(id, 1, { outcome: 'failed', errorJson: error, retryable: true }, 10), 'retry');
+  t.like(await j.get(id), { state: 'queued', retries_used: 1, not_before: 10 + RETRY_BASE_MS });
+  t.deepEqual(await j.placeable(10 + RETRY_BASE_MS - 1, 10), []);
+  await j.start([{ job: id, node: 'a' }], 10 + RETRY_BASE_MS);
+  t.is(await j.finish(id, 2, { outcome: 'failed', errorJson: error, retryable: true }, 2000), 'retry');
+  t.is((await j.get(id))!.not_before, 2000 + 2 * RETRY_BASE_MS, 'the back-off doubles');
+  await j.start([{ job: id, node: 'a' }], 5000);
+  t.is(await j.finish(id, 3, { outcome: 'failed', errorJson: error, retryable: true }, 6000), 'failed');
+  t.like(await j.get(id), { state: 'failed', error_json: error });
 
-  const fatal = j.submit(JOB).id;
-  j.start([{ job: fatal, node: 'a' }]);
-  t.is(j.finish(fatal, 1, { outcome: 'failed', errorJson: error, retryable: false }), 'failed');
-  t.is(j.get(fatal)!.retries_used, 0);
+  const fatal = (await j.submit(JOB)).id;
+  await j.start([{ job: fatal, node: 'a' }]);
+  t.is(await j.finish(fatal, 1, { outcome: 'failed', errorJson: error, retryable: false }), 'failed');
+  t.is((await j.get(fatal))!.retries_used, 0);
 });
 
-test('The timeline counts retries in words: "1 retry", "2 retries".', (t) => {
-  const j = jobs(t);
-  const one = j.submit({ ...JOB, retries: 1 }).id;
-  j.start([{ job: one, node: 'a' }], 0);
-  j.finish(one, 1, { outcome: 'failed', errorJson: JSON.stringify({ message: 'boom' }), retryable: true }, 10);
-  j.start([{ job: one, node: 'a' }], 10 + RETRY_BASE_MS);
-  t.is(j.finish(one, 2, { outcome: 'failed', errorJson: JSON.stringify({ message: 'boom' }), retryable: true }, 5000), 'failed');
-  const texts = j.events(one, 0).map((e) => e.text);
+test('The timeline counts retries in words: "1 retry", "2 retries".', async (t) => {
+  const j = await jobs(t);
+  const one = (await j.submit({ ...JOB, retries: 1 })).id;
+  await j.start([{ job: one, node: 'a' }], 0);
+  await j.finish(one, 1, { outcome: 'failed', errorJson: JSON.stringify({ message: 'boom' }), retryable: true }, 10);
+  await j.start([{ job: one, node: 'a' }], 10 + RETRY_BASE_MS);
+  t.is(await j.finish(one, 2, { outcome: 'failed', errorJson: JSON.stringify({ message: 'boom' }), retryable: true }, 5000), 'failed');
+  const texts = (await j.events(one, 0)).map((e) => e.text);
   t.true(texts.includes('submitted (priority 0, 1 retry)'), texts.join('\n'));
   t.true(texts.includes('failed: boom (after 1 retry)'), texts.join('\n'));
-  const two = j.submit(JOB).id;
-  t.true(j.events(two, 0).some((e) => e.text === 'submitted (priority 0, 2 retries)'));
+  const two = (await j.submit(JOB)).id;
+  t.true((await j.events(two, 0)).some((e) => e.text === 'submitted (priority 0, 2 retries)'));
 });
 
-test('A stopped attempt (drain) requeues the job without spending a retry; cancel ends it for good.', (t) => {
-  const j = jobs(t);
-  const { id } = j.submit(JOB);
-  j.start([{ job: id, node: 'a' }]);
-  t.is(j.finish(id, 1, { outcome: 'stopped' }), 'moved');
-  t.like(j.get(id), { state: 'queued', moves: 1, retries_used: 0 });
-  j.start([{ job: id, node: 'b' }]);
-  const { before, after } = j.cancel(id)!;
+test('A stopped attempt (drain) requeues the job without spending a retry; cancel ends it for good.', async (t) => {
+  const j = await jobs(t);
+  const { id } = await j.submit(JOB);
+  await j.start([{ job: id, node: 'a' }]);
+  t.is(await j.finish(id, 1, { outcome: 'stopped' }), 'moved');
+  t.like(await j.get(id), { state: 'queued', moves: 1, retries_used: 0 });
+  await j.start([{ job: id, node: 'b' }]);
+  const { before, after } = (await j.cancel(id))!;
   t.is(before.state, 'running');
   t.is(after.state, 'cancelled');
-  t.false(j.isCurrent(id, 2));
-  t.is(j.finish(id, 2, { outcome: 'cancelled' }), 'stale');
-  t.is(j.cancel(id)!.after.state, 'cancelled', 'cancelling again changes nothing');
+  t.false(await j.isCurrent(id, 2));
+  t.is(await j.finish(id, 2, { outcome: 'cancelled' }), 'stale');
+  t.is((await j.cancel(id))!.after.state, 'cancelled', 'cancelling again changes nothing');
 });
 
-test('The database keeps every job across a reopen (the scheduler restarted).', (t) => {
+// SQLite's file and its WAL mode; on PostgreSQL the restart is scheduler.test.ts's.
+(TEST_DB === 'sqlite' ? test : test.skip)('The database keeps every job across a reopen (the scheduler restarted).', async (t) => {
   const dir = tempDir(t, 'jobs-reopen');
-  let db = openDb(dir);
+  let db = await openDb(dir);
   const j = new Jobs(db);
-  const a = j.submit(JOB).id;
-  const b = j.submit(JOB).id;
-  j.start([{ job: a, node: 'n' }]);
-  db.close();
-  db = openDb(dir);
+  const a = (await j.submit(JOB)).id;
+  const b = (await j.submit(JOB)).id;
+  await j.start([{ job: a, node: 'n' }]);
+  await db.close();
+  db = await openDb(dir);
   t.teardown(() => db.close());
   const again = new Jobs(db);
-  t.deepEqual(again.list().map((r) => [r.id, r.state, r.attempt]), [
+  t.deepEqual((await again.list()).map((r) => [r.id, r.state, r.attempt]), [
     [a, 'running', 1],
     [b, 'queued', 0],
   ]);
-  t.is(db.pragma('journal_mode', { simple: true }), 'wal');
+  t.is((await sql<{ journal_mode: string }>`PRAGMA journal_mode`.execute(db.q)).rows[0]?.journal_mode, 'wal');
 });
 
-test('An attempt that could not fetch its code or images goes back to the queue without spending a retry, after a short pause.', (t) => {
-  const j = jobs(t);
-  const { id } = j.submit(JOB);
-  j.start([{ job: id, node: 'a' }], 1000);
-  t.is(j.finish(id, 1, { outcome: 'unstarted', errorJson: JSON.stringify({ message: 'image 3 of job 1 arrived damaged' }) }, 1000), 'moved');
-  t.like(j.get(id), { state: 'queued', retries_used: 0, moves: 1, node: null });
-  t.deepEqual(j.placeable(1000 + UNSTARTED_DELAY_MS - 1, 10), [], 'not placed again at once');
-  t.deepEqual(j.placeable(1000 + UNSTARTED_DELAY_MS, 10).map((r) => r.id), [id]);
-  t.true(j.events(id, 0).some((e) => /could not start on node a: image 3 of job 1 arrived damaged; back in the queue \(no retry spent\)/.test(e.text)));
+test('An attempt that could not fetch its code or images goes back to the queue without spending a retry, after a short pause.', async (t) => {
+  const j = await jobs(t);
+  const { id } = await j.submit(JOB);
+  await j.start([{ job: id, node: 'a' }], 1000);
+  t.is(await j.finish(id, 1, { outcome: 'unstarted', errorJson: JSON.stringify({ message: 'image 3 of job 1 arrived damaged' }) }, 1000), 'moved');
+  t.like(await j.get(id), { state: 'queued', retries_used: 0, moves: 1, node: null });
+  t.deepEqual(await j.placeable(1000 + UNSTARTED_DELAY_MS - 1, 10), [], 'not placed again at once');
+  t.deepEqual((await j.placeable(1000 + UNSTARTED_DELAY_MS, 10)).map((r) => r.id), [id]);
+  t.true((await j.events(id, 0)).some((e) => /could not start on node a: image 3 of job 1 arrived damaged; back in the queue \(no retry spent\)/.test(e.text)));
 });

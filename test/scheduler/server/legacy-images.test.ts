@@ -12,23 +12,23 @@ import { core, imageBytes, submit } from './helpers.js';
 const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 
 test("Images tagged with the cluster key are re-tagged with their job's key and their sha256 recorded again, once; others are left as they are.", async (t) => {
-  const c = core(t);
-  const id = submit(c);
-  const store = (sequence: number, bytes: Buffer): void => {
+  const c = await core(t);
+  const id = await submit(c);
+  const store = async (sequence: number, bytes: Buffer): Promise<void> => {
     const file = c.images.file(id, sequence);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, bytes);
-    c.db.prepare(`INSERT INTO images (job, sequence, attempt, node, bytes, sha256, bases_json, created_at) VALUES (?, ?, 1, 'n1', ?, ?, '[]', 0)`).run(id, sequence, bytes.length, sha256(bytes));
+    await c.db.q.insertInto('images').values({ job: id, sequence, attempt: 1, node: 'n1', bytes: bytes.length, sha256: sha256(bytes), bases_json: '[]', created_at: 0 }).execute();
   };
   const legacy = [await imageBytes(t, c.images.key, `job-${id}`, 1), await imageBytes(t, c.images.key, `job-${id}`, 2)];
   const current = await imageBytes(t, c.images.jobKey(id), `job-${id}`, 3);
   const otherKey = await imageBytes(t, randomBytes(32), `job-${id}`, 4);
   const garbage = randomBytes(4096);
-  store(1, legacy[0]!);
-  store(2, legacy[1]!);
-  store(3, current);
-  store(4, otherKey);
-  store(5, garbage);
+  await store(1, legacy[0]!);
+  await store(2, legacy[1]!);
+  await store(3, current);
+  await store(4, otherKey);
+  await store(5, garbage);
   const lines: string[] = [];
   t.is(await retagLegacyImages(c.db, c.images, (l) => lines.push(l)), 2);
   const codec = await getCodec();
@@ -37,7 +37,7 @@ test("Images tagged with the cluster key are re-tagged with their job's key and 
     const reader = ImageReader.open(file, { codec, key: c.images.jobKey(id), expect: { job: `job-${id}`, sequence } });
     reader.verifyStored();
     reader.close();
-    t.is(c.images.list(id).find((r) => r.sequence === sequence)!.sha256, sha256(fs.readFileSync(file)), `the record of image ${sequence} holds its sha256`);
+    t.is((await c.images.list(id)).find((r) => r.sequence === sequence)!.sha256, sha256(fs.readFileSync(file)), `the record of image ${sequence} holds its sha256`);
   }
   // Only the tag changed: the rest of each image is the same bytes.
   const retagged = fs.readFileSync(c.images.file(id, 1));
@@ -51,6 +51,6 @@ test("Images tagged with the cluster key are re-tagged with their job's key and 
   t.regex(lines.join('\n'), /re-tagged 2 images written before per-job image keys/);
   t.deepEqual(fs.readdirSync(path.dirname(c.images.file(id, 1))).filter((n) => n.includes('tmp')), [], 'no temp file is left');
   // Done once: a later start does not scan again.
-  store(6, await imageBytes(t, c.images.key, `job-${id}`, 6));
+  await store(6, await imageBytes(t, c.images.key, `job-${id}`, 6));
   t.is(await retagLegacyImages(c.db, c.images, (l) => lines.push(l)), 0);
 });

@@ -69,11 +69,11 @@ test("The shared store keeps a job's newest images and every image they share bl
 
 test('An image in the shared store is recorded only after its size, tag and manifest check from the store; a stale attempt\'s is refused as stale; nothing is uploaded to the scheduler.', async (t) => {
   const shared = DirectoryStore.open(tempDir(t, 'shared'));
-  const c = new SchedulerCore({ dataDir: tempDir(t, 'core'), leaseTimeoutMs: LEASE_MS, sharedImages: shared });
-  t.teardown(() => c.close());
-  const id = submitTo(c);
+  const c = await SchedulerCore.open({ dataDir: tempDir(t, 'core'), leaseTimeoutMs: LEASE_MS, sharedImages: shared });
+  t.teardown(() => c.close().catch(() => undefined));
+  const id = await submitTo(c);
   const sink = new Sink();
-  c.connect({ node: 'n1', slots: 1, running: [], version: '' }, sink);
+  await c.connect({ node: 'n1', slots: 1, running: [], version: '' }, sink);
   t.like(sink.of('registered')[0]!.registered, { imageStore: shared.location });
   const none = (async function* () {})();
   const record = async (bytes: Buffer | null, sequence = 1, attempt = 1, declared?: number) => {
@@ -99,15 +99,15 @@ test('An image in the shared store is recorded only after its size, tag and mani
     t.like(refused, { accepted: false, stale: false }, what);
     t.regex((refused as { reason: string }).reason, reason, what);
   }
-  t.deepEqual(c.listImages(id), []);
+  t.deepEqual(await c.listImages(id), []);
   t.like(await record(good, 1, 2), { accepted: false, stale: true }, "attempt 2 is not the job's current attempt");
   t.deepEqual(await record(good), { accepted: true });
   t.deepEqual(await record(good), { accepted: true }, 'a retry of the same record');
   t.like(await record(null, 1, 1, good.length), { accepted: false, stale: false, reason: `image 1 of job ${id} is already stored` }, 'another sha256 for a recorded image');
-  t.like(c.listImages(id), [{ sequence: 1, attempt: 1, bases: [], sha256: createHash('sha256').update(good).digest('hex') }]);
+  t.like(await c.listImages(id), [{ sequence: 1, attempt: 1, bases: [], sha256: createHash('sha256').update(good).digest('hex') }]);
   const uploaded = await c.upload({ job: id, attempt: 1, sequence: 2, bytes: good.length, node: 'n1' }, none);
   t.like(uploaded, { accepted: false, stale: false });
   t.regex((uploaded as { reason: string }).reason, /keeps images in the shared image store/);
-  const err = t.throws(() => c.imageFile(id, 1), { instanceOf: SchedulerError, message: /agents read them there/ });
+  const err = await t.throwsAsync(c.imageFile(id, 1), { instanceOf: SchedulerError, message: /agents read them there/ });
   t.is(err?.status, 'FAILED_PRECONDITION');
 });

@@ -75,59 +75,59 @@ else test(FULL_DISK, async (t) => {
   if (why !== null) throw new Error(why);
   const data = path.join(mount, 'data');
   const lines: string[] = [];
-  const c = new SchedulerCore({ dataDir: data, leaseTimeoutMs: 1000, storageReserveBytes: 1 << 20, log: (l) => lines.push(l) });
-  t.teardown(() => {
+  const c = await SchedulerCore.open({ dataDir: data, leaseTimeoutMs: 1000, storageReserveBytes: 1 << 20, log: (l) => lines.push(l) });
+  t.teardown(async () => {
     try {
-      c.close();
+      await c.close();
     } finally {
       execFileSync('umount', ['-l', mount]);
     }
   });
-  const job = c.submit({ ...NEW_JOB, name: 'held' }).id!;
+  const job = (await c.submit({ ...NEW_JOB, name: 'held' })).id!;
   const n1 = new Sink();
   const n2 = new Sink();
-  c.connect({ node: 'n1', slots: 1, running: [], version: '' }, n1);
-  c.connect({ node: 'n2', slots: 1, running: [], version: '' }, n2);
-  t.like(c.jobs.get(job), { state: 'running', node: 'n1' });
+  await c.connect({ node: 'n1', slots: 1, running: [], version: '' }, n1);
+  await c.connect({ node: 'n2', slots: 1, running: [], version: '' }, n2);
+  t.like(await c.jobs.get(job), { state: 'running', node: 'n1' });
   const image = await imageBytes(t, c.images.jobKey(job), `job-${job}`, 1);
   const n2Session = n2.of('registered')[0]!.registered!.session!;
 
   const filler = fill(mount);
   const now = Date.now();
   // n2 keeps heartbeating; n1 is silent for longer than its lease. The expiry is the first write.
-  t.true(c.heartbeat('n2', n2Session, now + 800));
-  t.notThrows(() => c.tick(now + 1500));
+  t.true(await c.heartbeat('n2', n2Session, now + 800));
+  await t.notThrowsAsync(() => c.tick(now + 1500));
   t.truthy(c.storage.degraded, 'the failed write degraded the scheduler');
   t.true(c.storage.status.startsWith(STORAGE_FULL));
   t.true(lines.some((l) => l.startsWith(STORAGE_FULL)), lines.join('\n'));
-  t.like(c.jobs.get(job), { state: 'running', node: 'n1', attempt: 1 }, 'the expiry is not recorded yet: nothing changed');
+  t.like(await c.jobs.get(job), { state: 'running', node: 'n1', attempt: 1 }, 'the expiry is not recorded yet: nothing changed');
   t.false(n1.ended, "n1's stream stays open until its expiry is recorded");
-  t.true(c.heartbeat('n2', n2Session, now + 1600), 'a heartbeat renews the lease in memory');
-  t.notThrows(() => c.tick(now + 1700));
+  t.true(await c.heartbeat('n2', n2Session, now + 1600), 'a heartbeat renews the lease in memory');
+  await t.notThrowsAsync(() => c.tick(now + 1700));
 
-  const refused = t.throws(() => c.submit(NEW_JOB), { instanceOf: SchedulerError });
+  const refused = await t.throwsAsync(() => c.submit(NEW_JOB), { instanceOf: SchedulerError });
   t.is(refused.status, 'RESOURCE_EXHAUSTED');
   t.regex(refused.message, /scheduler storage full: new work refused/);
-  t.is(c.jobs.list().length, 1, 'no job was added');
+  t.is((await c.jobs.list()).length, 1, 'no job was added');
   const upload = await c.upload({ job, attempt: 1, sequence: 1, bytes: image.length, node: 'n1' }, stream(image));
   t.like(upload, { accepted: false, status: 'RESOURCE_EXHAUSTED' });
-  t.deepEqual(c.listImages(job), []);
+  t.deepEqual(await c.listImages(job), []);
   t.deepEqual(fs.existsSync(c.images.store.jobDir(`job-${job}`)) ? fs.readdirSync(c.images.store.jobDir(`job-${job}`)) : [], []);
 
   // Space returns: the next tick records the expiry it could not, and takes work again.
   fs.rmSync(filler);
-  t.notThrows(() => c.tick(now + 1800));
+  await t.notThrowsAsync(() => c.tick(now + 1800));
   t.is(c.storage.degraded, null, lines.join('\n'));
   t.true(lines.some((l) => /has room again/.test(l)));
   t.true(n1.ended);
-  t.like(c.nodes.get('n1'), { alive: 0 });
-  const moved = c.jobs.get(job)!;
+  t.like(await c.nodes.get('n1'), { alive: 0 });
+  const moved = (await c.jobs.get(job))!;
   t.is(moved.moves, 1);
   t.true(moved.state === 'queued' || (moved.state === 'running' && moved.node === 'n2'), JSON.stringify(moved));
-  t.is(c.submit(NEW_JOB).state, 'queued');
+  t.is((await c.submit(NEW_JOB)).state, 'queued');
 });
 
-test('Errors of the disk are told apart from the others.', (t) => {
+test('Errors of the disk are told apart from the others.', async (t) => {
   t.true(isStorageError(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })));
   t.true(isStorageError(Object.assign(new Error('x'), { code: 'SQLITE_IOERR_WRITE' })));
   t.true(isStorageError(new Error('wrapped', { cause: Object.assign(new Error('no space'), { code: 'ENOSPC' }) })));

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp, { type FileHandle } from 'node:fs/promises';
 import test, { type ExecutionContext } from 'ava';
-import { SchedulerCore } from '../../../scheduler/server/scheduler.js';
+import { SchedulerCore, type SchedulerCoreOptions } from '../../../scheduler/server/scheduler.js';
 import type { UploadHeader, UploadResult } from '../../../scheduler/server/images.js';
 import { FOOTER_LENGTH } from '../../../src/image/format.js';
 import { tempDir } from '../../runner/helpers.js';
@@ -73,16 +73,16 @@ function thirds(size: number): Part[] {
 }
 
 async function setup(t: ExecutionContext, idleMs = 30_000): Promise<{ c: SchedulerCore; id: number; bytes: Buffer }> {
-  const c = core(t, undefined, idleMs);
-  const id = submit(c);
-  c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
+  const c = await core(t, undefined, idleMs);
+  const id = await submit(c);
+  await c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
   return { c, id, bytes: await imageBytes(t, c.images.jobKey(id), `job-${id}`, 1) };
 }
 
 /** Nothing of the upload is left: no image, no record, no temp file in the job's directory. */
-function nothingLeft(t: ExecutionContext, c: SchedulerCore, id: number, what: string): void {
+async function nothingLeft(t: ExecutionContext, c: SchedulerCore, id: number, what: string): Promise<void> {
   t.false(fs.existsSync(c.images.file(id, 1)), `${what}: an image was linked`);
-  t.deepEqual(c.listImages(id), [], `${what}: an image was recorded`);
+  t.deepEqual(await c.listImages(id), [], `${what}: an image was recorded`);
   const dir = c.images.store.jobDir(`job-${id}`);
   const left = fs.existsSync(dir) ? fs.readdirSync(dir) : [];
   t.deepEqual(left, [], `${what}: files were left`);
@@ -107,8 +107,8 @@ test('An image sent as three parts that arrive in any order is stored whole, wit
   }
   t.deepEqual(await replies, [{ accepted: true }, { accepted: true }, { accepted: true }]);
   t.deepEqual(fs.readFileSync(c.images.file(id, 1)), bytes);
-  t.like(c.listImages(id)[0], { sequence: 1, bytes: bytes.length, sha256: sha(bytes) });
-  const stored = c.jobs.events(id, 0).filter((e) => /image 1 stored/.test(e.text));
+  t.like((await c.listImages(id))[0], { sequence: 1, bytes: bytes.length, sha256: sha(bytes) });
+  const stored = (await c.jobs.events(id, 0)).filter((e) => /image 1 stored/.test(e.text));
   t.is(stored.length, 1, 'one event for the image, not one per part');
   t.regex(stored[0]!.text, /in 3 parts/);
 });
@@ -119,7 +119,7 @@ test('A part that never arrives fails the upload after the idle timeout, naming 
   const base = { job: id, attempt: 1, sequence: 1, bytes: bytes.length, node: 'n1', parts: 3, uploadId: 'upload-0002' };
   const replies = await Promise.all([p0!, p2!].map((p, i) => c.upload({ ...base, part: i * 2, offset: p.offset, length: p.length }, stream(bytes, p))));
   refusedAll(t, replies, /part 1 of 3 never arrived/, 'missing part');
-  nothingLeft(t, c, id, 'missing part');
+  await nothingLeft(t, c, id, 'missing part');
 });
 
 test('A part whose sha256 does not match fails every part of the upload.', async (t) => {
@@ -127,14 +127,14 @@ test('A part whose sha256 does not match fails every part of the upload.', async
   const parts = thirds(bytes.length);
   parts[1]!.sha256 = '00'.repeat(32);
   refusedAll(t, await upload(c, id, 1, bytes, parts), /part 1 of 3 .*sha256 mismatch/, 'wrong sha256');
-  nothingLeft(t, c, id, 'wrong sha256');
+  await nothingLeft(t, c, id, 'wrong sha256');
   // Bytes changed on the way (the trailer is the sha256 of the real range): the same.
   const damaged = thirds(bytes.length);
   damaged[2]!.sha256 = sha(bytes.subarray(damaged[2]!.offset));
   damaged[2]!.bytes = Buffer.from(bytes.subarray(damaged[2]!.offset));
   damaged[2]!.bytes[10]! ^= 1;
   refusedAll(t, await upload(c, id, 1, bytes, damaged, { id: 'upload-0003' }), /part 2 of 3 .*sha256 mismatch/, 'damaged bytes');
-  nothingLeft(t, c, id, 'damaged bytes');
+  await nothingLeft(t, c, id, 'damaged bytes');
   // And the image can then be sent again, whole.
   t.deepEqual(await upload(c, id, 1, bytes, thirds(bytes.length), { id: 'upload-0004' }), [{ accepted: true }, { accepted: true }, { accepted: true }]);
 });
@@ -146,14 +146,14 @@ test("A stale attempt's parts are refused as stale; an attempt superseded betwee
   const first = latch();
   const replies = upload(c, id, 1, bytes, thirds(bytes.length), { gates: [Promise.resolve(), later.promise, later.promise], sent: [first.open] });
   await first.promise;
-  c.jobs.requeueLost([{ id, attempt: 1 }], 'test');
+  await c.jobs.requeueLost([{ id, attempt: 1 }], 'test');
   later.open();
   const late = await replies;
   t.true(late.every((r) => !r.accepted && r.stale), JSON.stringify(late));
-  nothingLeft(t, c, id, 'superseded');
+  await nothingLeft(t, c, id, 'superseded');
   // The stale attempt tries again: refused at once.
   refusedAll(t, await upload(c, id, 1, bytes, thirds(bytes.length), { id: 'upload-0005' }), /not the current attempt/, 'stale', true);
-  nothingLeft(t, c, id, 'stale');
+  await nothingLeft(t, c, id, 'stale');
 });
 
 test('A part that overlaps another, passes the end of the image or sends more than its range fails the upload.', async (t) => {
@@ -170,7 +170,7 @@ test('A part that overlaps another, passes the end of the image or sends more th
     // A part refused by its header alone fails the others through the upload it named.
     t.true(replies.every((r) => !r.accepted), what);
     t.true(replies.some((r) => reason.test((r as { reason: string }).reason)), `${what}: ${JSON.stringify(replies)}`);
-    nothingLeft(t, c, id, what);
+    await nothingLeft(t, c, id, what);
   }
 });
 
@@ -179,7 +179,7 @@ test('A part whose connection drops mid-part fails the whole upload and says so.
   const parts = thirds(bytes.length);
   parts[1]!.dropAfter = 50_000;
   refusedAll(t, await upload(c, id, 1, bytes, parts), /part 1 of 3 \(bytes \d+–\d+\): the connection dropped after 50000 of \d+ bytes/, 'dropped');
-  nothingLeft(t, c, id, 'dropped');
+  await nothingLeft(t, c, id, 'dropped');
 });
 
 test('A new upload of the same image replaces one that is not complete; the old one ends refused.', async (t) => {
@@ -204,34 +204,34 @@ test('A part that arrives after its upload has failed gets that outcome at once,
   refusedAll(t, early, /part 1 of 3 .*sha256 mismatch/, 'the failed upload');
   const late = await c.upload({ ...base, part: 2, offset: p2!.offset, length: p2!.length }, stream(bytes, p2!));
   refusedAll(t, [late], /part 1 of 3 .*sha256 mismatch/, 'the late part');
-  nothingLeft(t, c, id, 'late part');
+  await nothingLeft(t, c, id, 'late part');
 });
 
 test('An upload that flushes behind its writes many times is stored byte for byte, with its sha256; a bad sha256 still leaves nothing.', async (t) => {
   // A flush every 4 KiB: fdatasyncs run while the chunks are still being written.
-  const c = new SchedulerCore({ dataDir: tempDir(t, 'flush'), leaseTimeoutMs: 60_000, flushBehindBytes: 4 << 10 });
-  t.teardown(() => c.close());
-  const id = submit(c);
-  c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
+  const c = await SchedulerCore.open({ dataDir: tempDir(t, 'flush'), leaseTimeoutMs: 60_000, flushBehindBytes: 4 << 10 });
+  t.teardown(() => c.close().catch(() => undefined));
+  const id = await submit(c);
+  await c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
   const bytes = await imageBytes(t, c.images.jobKey(id), `job-${id}`, 1);
   t.true(bytes.length > 8 * (4 << 10), 'the image spans several flushes');
   const header = { job: id, attempt: 1, sequence: 1, bytes: bytes.length, node: 'n1' };
   const refused = await c.upload(header, stream(bytes, { offset: 0, length: bytes.length, sha256: '0'.repeat(64) }));
   t.like(refused, { accepted: false, stale: false });
   t.regex((refused as { reason: string }).reason, /sha256 mismatch/);
-  nothingLeft(t, c, id, 'a wrong sha256');
+  await nothingLeft(t, c, id, 'a wrong sha256');
   t.deepEqual(await c.upload(header, stream(bytes, { offset: 0, length: bytes.length })), { accepted: true });
   t.true(fs.readFileSync(c.images.file(id, 1)).equals(bytes));
-  t.is(c.listImages(id)[0]!.sha256, sha(fs.readFileSync(c.images.file(id, 1))));
+  t.is((await c.listImages(id))[0]!.sha256, sha(fs.readFileSync(c.images.file(id, 1))));
 });
 
 test('Uploads written directly (O_DIRECT), their tail sent ahead or not, whole or in parts, are stored byte for byte; a block damaged on the way is refused.', async (t) => {
   // Every part takes the direct path where its offset allows (directMinBytes 0).
   const dataDir = tempDir(t, 'direct');
-  const c = new SchedulerCore({ dataDir, leaseTimeoutMs: 60_000, directMinBytes: 0 });
-  t.teardown(() => c.close());
-  const id = submit(c);
-  c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
+  const c = await SchedulerCore.open({ dataDir, leaseTimeoutMs: 60_000, directMinBytes: 0 });
+  t.teardown(() => c.close().catch(() => undefined));
+  const id = await submit(c);
+  await c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
   const { main } = await codecs();
   // Many 64 KiB blocks of noise, so that blocks cross chunks and parts.
   const imageOf = async (sequence: number): Promise<Buffer> => {
@@ -259,7 +259,7 @@ test('Uploads written directly (O_DIRECT), their tail sent ahead or not, whole o
     const replies = await upload(c, id, sequence, bytes, parts(bytes.length), { id: `good-${sequence}-upload`, tail });
     t.true(replies.every((r) => r.accepted), `${what}: ${JSON.stringify(replies)}`);
     t.true(fs.readFileSync(c.images.file(id, sequence)).equals(bytes), `${what}: the stored image is the one sent`);
-    t.is(c.listImages(id).find((r) => r.sequence === sequence)!.sha256, sha(bytes), what);
+    t.is((await c.listImages(id)).find((r) => r.sequence === sequence)!.sha256, sha(bytes), what);
   }
   t.deepEqual(fs.readdirSync(c.images.store.jobDir(`job-${id}`)).filter((f) => f.startsWith('.')), [], 'no temp file is left');
 });
@@ -298,10 +298,10 @@ async function failWrites(which: (flags: string | number | undefined) => boolean
 }
 
 test.serial('A full disk, under direct writes or the page cache, fails the upload with "writing it to disk failed", keeps nothing, and the next upload is stored.', async (t) => {
-  const c = new SchedulerCore({ dataDir: tempDir(t, 'full'), leaseTimeoutMs: 60_000, directMinBytes: 64 << 10 });
-  t.teardown(() => c.close());
-  const id = submit(c);
-  c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
+  const c = await SchedulerCore.open({ dataDir: tempDir(t, 'full'), leaseTimeoutMs: 60_000, directMinBytes: 64 << 10 });
+  t.teardown(() => c.close().catch(() => undefined));
+  const id = await submit(c);
+  await c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
   const { main } = await codecs();
   const file = `${tempDir(t, 'full-image')}/image.crimg`;
   await writeImage(file, { codec: main, key: c.images.jobKey(id), blockSize: 64 << 10 }, [region('noise', 'Uint8Array', noise(3 << 20, 5))], header(`job-${id}`, 1));
@@ -321,11 +321,11 @@ test.serial('A full disk, under direct writes or the page cache, fails the uploa
       uninstall();
     }
     refusedAll(t, replies, /image 1 of job \d+: writing it to disk failed: ENOSPC/, what);
-    nothingLeft(t, c, id, what);
+    await nothingLeft(t, c, id, what);
   }
   // ENOSPC on its own disk degrades the scheduler; the next tick finds room again (storage.ts).
   t.truthy(c.storage.degraded);
-  c.tick();
+  await c.tick();
   t.is(c.storage.degraded, null);
   t.true((await upload(c, id, 1, bytes, [{ offset: 0, length: bytes.length }], { id: 'after-full-1' })).every((r) => r.accepted));
   t.true(fs.readFileSync(c.images.file(id, 1)).equals(bytes));
@@ -348,14 +348,14 @@ test('A part whose sender goes quiet ends with the upload when another part fail
     ...[1, 2].map((i) => c.upload({ ...base, part: i, offset: parts[i]!.offset, length: parts[i]!.length }, stream(bytes, parts[i]!))),
   ]);
   refusedAll(t, replies, /part 2 of 3 .*sha256 mismatch/, 'quiet part');
-  nothingLeft(t, c, id, 'quiet part');
+  await nothingLeft(t, c, id, 'quiet part');
 });
 
-function limited(t: ExecutionContext, options: Partial<ConstructorParameters<typeof SchedulerCore>[0]>): { c: SchedulerCore; id: number } {
-  const c = new SchedulerCore({ dataDir: tempDir(t, 'limits'), leaseTimeoutMs: 60_000, ...options });
-  t.teardown(() => c.close());
-  const id = submit(c);
-  c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
+async function limited(t: ExecutionContext, options: Partial<SchedulerCoreOptions>): Promise<{ c: SchedulerCore; id: number }> {
+  const c = await SchedulerCore.open({ dataDir: tempDir(t, 'limits'), leaseTimeoutMs: 60_000, ...options });
+  t.teardown(() => c.close().catch(() => undefined));
+  const id = await submit(c);
+  await c.connect({ node: 'n1', slots: 1, running: [], version: '' }, new Sink());
   return { c, id };
 }
 
@@ -372,30 +372,30 @@ function untouched(t: ExecutionContext): AsyncIterable<{ chunk?: Buffer; sha256?
 }
 
 test('An image declaring more than --max-image-bytes (even 2^53 − 1) is refused RESOURCE_EXHAUSTED before a byte is read or a file made.', async (t) => {
-  const { c, id } = limited(t, { maxImageBytes: 1 << 20 });
+  const { c, id } = await limited(t, { maxImageBytes: 1 << 20 });
   for (const bytes of [(1 << 20) + 1, Number.MAX_SAFE_INTEGER]) {
     const r = await c.upload({ job: id, attempt: 1, sequence: 1, bytes, node: 'n1' }, untouched(t));
     t.like(r, { accepted: false, status: 'RESOURCE_EXHAUSTED' });
     t.regex((r as { reason: string }).reason, /--max-image-bytes/);
-    nothingLeft(t, c, id, `${bytes} bytes`);
+    await nothingLeft(t, c, id, `${bytes} bytes`);
   }
 });
 
 test("An image that would take a job past its image quota is refused RESOURCE_EXHAUSTED; the job's images stay as they were.", async (t) => {
-  const quota = limited(t, { maxJobImageBytes: 400_000 });
+  const quota = await limited(t, { maxJobImageBytes: 400_000 });
   const bytes = await imageBytes(t, quota.c.images.jobKey(quota.id), `job-${quota.id}`, 1);
   t.true((await upload(quota.c, quota.id, 1, bytes, [{ offset: 0, length: bytes.length }]))[0]!.accepted);
   const second = await imageBytes(t, quota.c.images.jobKey(quota.id), `job-${quota.id}`, 2);
   const r = await quota.c.upload({ job: quota.id, attempt: 1, sequence: 2, bytes: second.length, node: 'n1' }, untouched(t));
   t.like(r, { accepted: false, status: 'RESOURCE_EXHAUSTED' });
   t.regex((r as { reason: string }).reason, /quota of \d+ bytes .*--max-job-image-bytes/);
-  t.deepEqual(quota.c.listImages(quota.id).map((i) => i.sequence), [1]);
+  t.deepEqual((await quota.c.listImages(quota.id)).map((i) => i.sequence), [1]);
   t.false(fs.existsSync(quota.c.images.file(quota.id, 2)));
 });
 
 test('A stream that sends its header and then nothing is cut for its rate, DEADLINE_EXCEEDED, its temp file removed.', async (t) => {
   // The window is short so that the cut comes soon; the test waits for the cut itself, not a time.
-  const { c, id } = limited(t, { minUploadBytesPerS: 1 << 20, uploadRateWindowMs: 50 });
+  const { c, id } = await limited(t, { minUploadBytesPerS: 1 << 20, uploadRateWindowMs: 50 });
   let release!: () => void;
   const never = new Promise<void>((resolve) => (release = resolve));
   t.teardown(() => release());
@@ -407,6 +407,6 @@ test('A stream that sends its header and then nothing is cut for its rate, DEADL
   const r = await c.upload({ job: id, attempt: 1, sequence: 1, bytes: bytes.length, node: 'n1' }, silent());
   t.like(r, { accepted: false, status: 'DEADLINE_EXCEEDED' });
   t.regex((r as { reason: string }).reason, /below the scheduler's minimum upload rate .*cut/);
-  nothingLeft(t, c, id, 'the cut upload');
+  await nothingLeft(t, c, id, 'the cut upload');
   t.is(c.images.committing.size, 0);
 });

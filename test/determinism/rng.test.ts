@@ -1,6 +1,6 @@
 import test from 'ava';
-import { Rng, normalizeSeed, seedState } from '../../src/job/rng.js';
-import { attempt, tempDir } from './harness.js';
+import { Rng, normalizeSeed, seedState } from '../../src/determinism/rng.js';
+import { attempt, tempDir } from '../job/harness.js';
 
 // xoshiro128** by its definition, on plain unsigned words: the reference the fast version must match.
 function reference(state: number[], count: number): number[] {

@@ -2,16 +2,19 @@
 // default export receives (its own states and regions, the team's shared buffers, the collective
 // safe point), and the thread's entry point.
 import { isMainThread, parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
-import { RegionMismatchError, StateCaptureError, toErrorRecord, type ErrorRecord } from '../errors.js';
-import { REGION_TYPES, type RegionConstructor, type RegionTypeName } from '../image/format.js';
+import { checkName, checkRegion, regionTypeName, StateRegistry } from '../capture/registration.js';
+import { fromErrorRecord, RegionMismatchError, StateCaptureError, toErrorRecord, type ErrorRecord } from '../errors.js';
+import type { RegionConstructor, RegionTypeName } from '../image/format.js';
 import { CONTROL_NONE } from '../policy.js';
-import { importJobModule } from './job-module.js';
-import { RNG_STATE_NAME, RngRegistry, type Rng, type Seed } from './rng.js';
+import { importJobModule } from '../loader/job-module.js';
+import { RNG_STATE_NAME, RngRegistry, type Rng, type Seed } from '../determinism/rng.js';
 import { arrive, SYNC_CAPTURED, SYNC_FINISHED, SYNC_GENERATION, SYNC_TIME_DUE, SYNC_WORDS, waitUntil } from './team-sync.js';
 
 /** What a member thread starts with. */
 export interface MemberData {
   rank: number;
+  /** What the image calls this member's states and regions before their own names ("cr:team:<rank>:"). */
+  sectionPrefix: string;
   size: number;
   moduleUrl: string;
   args: unknown;
@@ -73,7 +76,8 @@ class TeamMember implements TeamMemberCr {
   readonly #data: MemberData;
   readonly #sync: Int32Array;
   readonly #control: Int32Array | null;
-  readonly #states = new Map<string, unknown>();
+  readonly #registry: StateRegistry;
+  readonly #states: Map<string, unknown>;
   readonly #regions = new Map<string, { type: RegionTypeName; bytes: Uint8Array }>();
   readonly #shared = new Map<string, unknown>();
   readonly #restoredStates: Map<string, unknown>;
@@ -91,6 +95,8 @@ class TeamMember implements TeamMemberCr {
     this.#sync = new Int32Array(data.sync);
     this.#control = data.control ? new Int32Array(data.control) : null;
     this.#restoredStates = new Map(data.restored?.states ?? []);
+    this.#registry = new StateRegistry((name) => this.#restoredStates.get(name), data.sectionPrefix);
+    this.#states = this.#registry.states;
     this.#restoredRegions = new Map((data.restored?.regions ?? []).map(([name, type, buffer]) => [name, [type, buffer]]));
     if (this.#restoredStates.has(RNG_STATE_NAME)) this.#rngRegistry();
   }
@@ -112,20 +118,11 @@ class TeamMember implements TeamMemberCr {
   }
 
   state<T>(name: string, initial: T): T {
-    checkMemberName('state', name);
-    if (name.startsWith('cr:')) throw new TypeError(`state name ${JSON.stringify(name)}: names starting with "cr:" are reserved for cr`);
-    if (this.#states.has(name)) throw new TypeError(`state ${JSON.stringify(name)} is already registered`);
-    if (typeof initial !== 'object' || initial === null) throw new TypeError(`state ${JSON.stringify(name)} must be an object the member updates in place`);
-    const value = this.#restoredStates.has(name) ? (this.#restoredStates.get(name) as T) : initial;
-    this.#states.set(name, value);
-    return value;
+    return this.#registry.register(name, initial);
   }
 
   region<C extends RegionConstructor>(name: string, Ctor: C, length: number): InstanceType<C> {
-    checkMemberName('region', name);
-    if (this.#regions.has(name)) throw new TypeError(`region ${JSON.stringify(name)} is already registered`);
-    const type = typeName(Ctor, 'region');
-    if (!Number.isSafeInteger(length) || length <= 0) throw new RangeError(`region ${JSON.stringify(name)}: length must be a positive whole number of elements, got ${String(length)}`);
+    const type = checkRegion(name, Ctor, length, (n) => this.#regions.has(n), this.#data.sectionPrefix);
     // A member's regions are plain ArrayBuffers, not the addon's mmap'd memory: the leader may
     // terminate a member at any moment (a peer died), and a native call cut short by terminate()
     // aborts the whole process. Their bytes are copied at every capture anyway.
@@ -145,22 +142,20 @@ class TeamMember implements TeamMemberCr {
   }
 
   shared<C extends RegionConstructor>(name: string, Ctor: C, length: number): InstanceType<C> {
-    checkMemberName('shared', name);
-    const typeName_ = typeName(Ctor, 'shared');
-    if (!Number.isSafeInteger(length) || length <= 0) throw new RangeError(`shared ${JSON.stringify(name)}: length must be a positive whole number of elements`);
+    // A string here (it is posted); its length, with the shared prefix, and the array's length are
+    // checked by the leader (SharedRegistry.get), which answers with the error.
+    checkName('shared', name);
+    const type = regionTypeName(Ctor);
     const known = this.#shared.get(name) as InstanceType<C> | undefined;
     if (known && known.constructor === Ctor && known.length === length) return known;
     // Ask the leader, and block until it answers on this member's port (its event loop is free).
     const request = ++this.#requests;
     const slot = SYNC_WORDS + this.rank;
-    this.#post({ type: 'shared', rank: this.rank, request, name, typeName: typeName_, length });
+    this.#post({ type: 'shared', rank: this.rank, request, name, typeName: type, length });
     waitUntil(this.#sync, slot, request);
     const answer = receiveMessageOnPort(this.#data.port)?.message as SharedAnswer | undefined;
     if (!answer) throw new Error(`shared ${JSON.stringify(name)}: the leader did not answer`);
-    if (!answer.ok) {
-      const { code, name: kind, message } = answer.error;
-      throw code === 'CR_REGION_MISMATCH' ? new RegionMismatchError(message) : kind === 'RangeError' ? new RangeError(message) : new TypeError(message);
-    }
+    if (!answer.ok) throw fromErrorRecord(answer.error);
     const view = new Ctor(answer.buffer as unknown as ArrayBuffer, 0, length) as InstanceType<C>;
     this.#shared.set(name, view);
     return view;
@@ -215,15 +210,6 @@ function cloneable(value: unknown): boolean {
   } catch {
     return false;
   }
-}
-
-function checkMemberName(what: string, name: unknown): void {
-  if (typeof name !== 'string' || name.length === 0 || name.length > 200) throw new TypeError(`${what} name must be a non-empty string of at most 200 characters`);
-}
-
-function typeName(Ctor: unknown, what: string): RegionTypeName {
-  for (const [name, C] of Object.entries(REGION_TYPES)) if (C === Ctor) return name as RegionTypeName;
-  throw new TypeError(`${what} type must be a typed-array constructor (${Object.keys(REGION_TYPES).join(', ')})`);
 }
 
 async function main(data: MemberData): Promise<void> {

@@ -9,11 +9,12 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { RegisteredRegion } from '../capture/capture.js';
+import { checkLength, checkName } from '../capture/registration.js';
 import { RegionMismatchError, toErrorRecord, type ErrorRecord } from '../errors.js';
 import { REGION_TYPES, type RegionTypeName } from '../image/format.js';
 import type { RegionMemory } from '../region.js';
 import type { RestoredImage } from '../restore.js';
-import type { JobEvents } from './checkpointer.js';
+import type { JobEvents } from '../pipeline/checkpointer.js';
 import type { MemberData, MemberMessage, SharedAnswer } from './team-member.js';
 import { SYNC_ABORT, SYNC_CAPTURED, SYNC_TIME_DUE, SYNC_WORDS } from './team-sync.js';
 
@@ -36,6 +37,7 @@ export class SharedRegistry {
   }
 
   get(name: string, type: RegionTypeName, length: number): SharedArrayBuffer {
+    checkName('shared', name, SHARED_PREFIX);
     const known = this.#buffers.get(name);
     if (known) {
       if (known.type !== type || known.length !== length) {
@@ -43,7 +45,7 @@ export class SharedRegistry {
       }
       return known.buffer;
     }
-    if (!Number.isSafeInteger(length) || length <= 0) throw new RangeError(`shared ${JSON.stringify(name)}: length must be a positive whole number of elements`);
+    checkLength('shared', name, length);
     const bytes = length * REGION_TYPES[type].BYTES_PER_ELEMENT;
     const buffer = new SharedArrayBuffer(bytes);
     const section = SHARED_PREFIX + name;
@@ -100,7 +102,7 @@ export class Team {
   /** The members' states of the capture in progress. */
   states(): [string, unknown][] {
     const out: [string, unknown][] = [];
-    for (const c of this.#pending ?? []) for (const [name, value] of c.states) out.push([`${TEAM_PREFIX}${c.rank}:${name}`, value]);
+    for (const c of this.#pending ?? []) for (const [name, value] of c.states) out.push([memberPrefix(c.rank) + name, value]);
     return out;
   }
 
@@ -111,7 +113,7 @@ export class Team {
       for (const [name, type, buffer] of c.regions) {
         const bytes = new Uint8Array(buffer);
         const memory = { array: bytes, bytes, native: false, free: () => undefined } as RegionMemory;
-        out.push([`${TEAM_PREFIX}${c.rank}:${name}`, { type, elementSize: REGION_TYPES[type].BYTES_PER_ELEMENT, memory, tracker: null }]);
+        out.push([memberPrefix(c.rank) + name, { type, elementSize: REGION_TYPES[type].BYTES_PER_ELEMENT, memory, tracker: null }]);
       }
     }
     return out;
@@ -148,6 +150,7 @@ export class Team {
         const part = restored.get(rank) ?? null;
         const data: MemberData = {
           rank,
+          sectionPrefix: memberPrefix(rank),
           size: this.#size,
           moduleUrl,
           args,
@@ -258,6 +261,11 @@ export class Team {
     }
     return parts;
   }
+}
+
+/** What a member's states and regions are called in the team's image, before their own names. */
+function memberPrefix(rank: number): string {
+  return `${TEAM_PREFIX}${rank}:`;
 }
 
 /** A member's file as a module URL: a URL or file: URL string as is, a path from the current directory. */

@@ -2,7 +2,7 @@ import test from 'ava';
 import fs from 'node:fs';
 import path from 'node:path';
 import { FileMismatchError } from '../../src/errors.js';
-import { attempt, tempDir } from './harness.js';
+import { attempt, tempDir } from '../job/harness.js';
 
 test('an output file is cut back on restart to the length the image recorded, and the job writes on from there', async (t) => {
   const dir = tempDir(t, 'files');

@@ -3,10 +3,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { JobStoppedError, RegionMismatchError } from '../../src/errors.js';
-import { Rng } from '../../src/job/rng.js';
+import { Rng } from '../../src/determinism/rng.js';
 import { CONTROL_STOP } from '../../src/policy.js';
 import { FIXTURES } from '../runner/helpers.js';
-import { attempt, tempDir } from './harness.js';
+import { attempt, tempDir } from '../job/harness.js';
 
 const MEMBER = pathToFileURL(path.join(FIXTURES, 'team-member.mjs'));
 

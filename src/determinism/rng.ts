@@ -7,6 +7,7 @@
 // instructions. The state is seeded through splitmix64, as its authors recommend, so that
 // nearby seeds (0, 1, 2...) give unrelated streams.
 import { randomFillSync } from 'node:crypto';
+import { checkName } from '../capture/registration.js';
 
 /** A seed: a safe integer or a bigint, taken modulo 2^64. */
 export type Seed = number | bigint;
@@ -152,9 +153,7 @@ export class RngRegistry {
   /** `cr.rng(seed, name)`: the stream of that seed (or name), continued where the image left it. */
   get(seed: unknown, name: unknown): Rng {
     if (seed === undefined && name === undefined) return this.default;
-    if (name !== undefined && (typeof name !== 'string' || name.length === 0 || name.length > 256)) {
-      throw new TypeError('rng name must be a non-empty string of at most 256 characters');
-    }
+    if (name !== undefined) checkName('rng', name);
     const value = normalizeSeed(seed, 'rng seed');
     const key = name === undefined ? `seed:${value}` : `name:${name}`;
     return this.#stream(key, value, name === undefined ? `cr.rng(${value})` : `cr.rng(${value}, ${JSON.stringify(name)})`);

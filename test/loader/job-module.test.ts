@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { JobFileError } from '../../src/index.js';
-import { locate } from '../../src/job/job-module.js';
+import { locate } from '../../src/loader/job-module.js';
 import { runCli, show, STACK_FRAME, tempDir } from '../runner/helpers.js';
 
 /** Writes `files` (name → text) into a new directory; returns the directory. */

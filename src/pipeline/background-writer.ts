@@ -7,21 +7,19 @@
 // the first safe point after it is durable, even in a job loop whose event loop never runs; when
 // the event loop does run (the job awaits the image, or ended), the port's listener takes it.
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
-import type { StagedBlocks } from '../capture/staging.js';
+import { fromErrorRecord, type ErrorRecord } from '../errors.js';
 import type { Manifest } from '../image/format.js';
-import type { ImageHeaderInfo, ImageWriter, SectionInput } from '../image/writer.js';
+import type { ImageWriter } from '../image/writer.js';
 import type { LocalStore } from '../store/local-store.js';
+import { checkpointFailure, type CommitRequest, type CommittedImage } from './commit.js';
 
-/** A section as the writer thread receives it: its descriptor and where it is staged. */
-export type StagedSection = Omit<SectionInput, 'data'> & { staged: StagedBlocks };
-
-export interface CommitRequest {
+/**
+ * A commit as posted to the writer thread. The plan's parent is 'last' when it is the image the
+ * writer thread committed last: a manifest is not copied across for every image.
+ */
+export interface PostedCommit {
   type: 'commit';
-  header: ImageHeaderInfo;
-  sections: StagedSection[];
-  /** The image this one is taken after: its manifest, 'last' for the one the writer thread committed last, or null (a full image). */
-  previous: Manifest | 'last' | null;
-  changed: Map<string, Uint8Array>;
+  request: Omit<CommitRequest, 'plan'> & { plan: Omit<CommitRequest['plan'], 'parent'> & { parent: Manifest | 'last' | null } };
 }
 
 /** Fresh staging memory to fault in (see capture/staging.ts); ready[0] is set to 1 after. */
@@ -32,10 +30,11 @@ export interface WarmRequest {
 }
 
 export type CommitResult =
-  | { type: 'committed'; sequence: number; file: string; bytes: number; rawBytes: number; sharedBytes: number; manifest: Manifest; warnings: string[] }
-  | { type: 'failed'; sequence: number; error: { message: string; code: string | null; path: string | null; cr: boolean } };
+  | { type: 'committed'; sequence: number; image: CommittedImage }
+  | { type: 'failed'; sequence: number; error: ErrorRecord };
 
-export type CommittedImage = Extract<CommitResult, { type: 'committed' }>;
+/** `data` of a staged section on its way to the writer thread. */
+const NOT_SENT = new Uint8Array(0);
 
 export interface WriterThreadData {
   port: MessagePort;
@@ -50,26 +49,13 @@ interface Thread {
   signal: Int32Array;
 }
 
-/** A commit failure as reported by the writer thread: like the error it threw there. */
-export class WriterThreadError extends Error {
-  readonly code: string | undefined;
-  readonly path: string | undefined;
-  readonly crError: boolean;
-  constructor(error: Extract<CommitResult, { type: 'failed' }>['error']) {
-    super(error.message);
-    this.code = error.code ?? undefined;
-    this.path = error.path ?? undefined;
-    this.crError = error.cr;
-  }
-}
-
 export class BackgroundWriter {
   readonly #store: LocalStore;
   readonly #writer: ImageWriter;
   #thread: Thread | null = null;
   /** Results taken so far (by a safe point or by the port's listener). */
   #seen = 0;
-  #pending: { sequence: number; resolve: (r: CommittedImage) => void; reject: (e: Error) => void } | null = null;
+  #pending: { job: string; sequence: number; resolve: (r: CommittedImage) => void; reject: (e: Error) => void } | null = null;
   /** The manifest the writer thread committed last, as received here. */
   #last: Manifest | null = null;
 
@@ -87,15 +73,19 @@ export class BackgroundWriter {
     if (thread !== null && Atomics.load(thread.signal, 0) !== this.#seen) this.#drain(thread);
   }
 
-  /** Hands a staged image to the writer thread; resolves once it is committed. One at a time. */
-  write(header: ImageHeaderInfo, sections: StagedSection[], previous: Manifest | null, changed: Map<string, Uint8Array>): Promise<CommittedImage> {
+  /** Hands a staged image to the writer thread; resolves once it is committed, rejects with a CrError. One at a time. */
+  write(request: CommitRequest): Promise<CommittedImage> {
     if (this.#pending) throw new Error('internal error: a background commit is already in flight');
     const thread = this.#thread ?? (this.#thread = this.#start());
-    const request: CommitRequest = { type: 'commit', header, sections, previous: previous !== null && previous === this.#last ? 'last' : previous, changed };
+    const { parent } = request.plan;
+    // Staged sections are read from staging memory only: the job's own memory is not sent along.
+    const sections = request.sections.map((s) => ({ ...s, data: NOT_SENT }));
+    const plan = { ...request.plan, parent: parent !== null && parent === this.#last ? ('last' as const) : parent };
+    const posted: PostedCommit = { type: 'commit', request: { ...request, sections, plan } };
     return new Promise<CommittedImage>((resolve, reject) => {
-      this.#pending = { sequence: header.sequence, resolve, reject };
+      this.#pending = { job: request.header.job, sequence: request.header.sequence, resolve, reject };
       thread.port.ref(); // a job that awaits only this image must not see the process exit under it
-      thread.port.postMessage(request);
+      thread.port.postMessage(posted);
     });
   }
 
@@ -134,7 +124,7 @@ export class BackgroundWriter {
       this.#last = null;
       const pending = this.#pending;
       this.#pending = null;
-      pending?.reject(new Error(`the image writer thread stopped (${why}) before the image was committed`));
+      if (pending) pending.reject(checkpointFailure(new Error(`the image writer thread stopped (${why}) before the image was committed`), pending.job, pending.sequence));
     };
     worker.on('error', (err) => lost(err.message));
     worker.on('exit', (code) => lost(`exit code ${code}`));
@@ -155,11 +145,11 @@ export class BackgroundWriter {
     this.#pending = null;
     thread.port.unref();
     if (result.type === 'committed') {
-      this.#last = result.manifest;
-      pending.resolve(result);
+      this.#last = result.image.manifest;
+      pending.resolve(result.image);
     } else {
       this.#last = null; // the writer thread forgot nothing, but the next image names its parent explicitly
-      pending.reject(new WriterThreadError(result.error));
+      pending.reject(checkpointFailure(fromErrorRecord(result.error), pending.job, pending.sequence));
     }
   }
 }

@@ -1,17 +1,20 @@
-// The checkpoint pipeline of one job attempt, after the policy said a checkpoint is due:
-// capture (states serialized, changed blocks found and staged) while the job waits, then encode,
-// write and commit on the job's image writer thread (background-writer.ts; docs/incremental.md,
-// "Staging"), or on this thread while the job waits when the image could not be staged. At most
-// one in flight.
+// The checkpoint pipeline of one job attempt, after the policy said a checkpoint is due: capture
+// (states serialized, changed blocks found), the image plan (image/plan.ts) and staging while the
+// job waits, then the commit (commit.ts) on the job's image writer thread (background-writer.ts;
+// docs/incremental.md, "Staging"), or on this thread while the job waits when the image could not
+// be staged. At most one in flight.
 import type { RegisteredRegion } from '../capture/capture.js';
 import { captureSections } from '../capture/capture.js';
 import { DEFAULT_STAGING_BUDGET_BYTES, Staging } from '../capture/staging.js';
-import { CheckpointError, CrError, JobStoppedError } from '../errors.js';
+import { JobStoppedError } from '../errors.js';
 import { imageId, type JobIdentity, type Manifest } from '../image/format.js';
-import { matchingSection, sectionKey, type ImageHeaderInfo, type ImageWriter, type SectionInput } from '../image/writer.js';
+import { blocksToStage, planImage, type ImagePlan } from '../image/plan.js';
+import { sectionKey, type SectionInput } from '../image/sections.js';
+import type { ImageWriter } from '../image/writer.js';
 import { CONTROL_NONE, CONTROL_STOP, type CheckpointPolicy } from '../policy.js';
 import type { LocalStore } from '../store/local-store.js';
-import { BackgroundWriter, WriterThreadError, type CommittedImage, type StagedSection } from './background-writer.js';
+import { BackgroundWriter } from './background-writer.js';
+import { checkpointFailure, commitImage, type CommitRequest, type CommittedImage } from './commit.js';
 
 export interface CheckpointOptions {
   /** Take a checkpoint now, whether or not one is due. With `durable`, a failure rejects instead of warning. */
@@ -93,8 +96,8 @@ export class Checkpointer {
   readonly #staging: Staging;
   /** Settles (never rejects) when the checkpoint in flight is committed or has failed. */
   #inflight: Promise<void> | null = null;
-  /** The last image committed (or restored from), and how many incremental images follow its full one. */
-  #previous: { manifest: Manifest; chain: number } | null;
+  /** The last image committed (or restored from): what the next image's plan starts from. */
+  #previous: Manifest | null;
   /** Set once the job was told to stop: every later safe point throws again. */
   #stopped: JobStoppedError | null = null;
   /** Encodes, writes and commits staged images on a thread of its own. */
@@ -109,7 +112,7 @@ export class Checkpointer {
     this.#policy = options.policy;
     this.#background = new BackgroundWriter(options.store, options.writer);
     this.#staging = new Staging(options.stagingBudgetBytes ?? DEFAULT_STAGING_BUDGET_BYTES, (memory, ready) => this.#background.warm(memory, ready));
-    this.#previous = options.restored ? { manifest: options.restored, chain: chainOf(options.restored) } : null;
+    this.#previous = options.restored;
   }
 
   /** The stop that ended the job, once a stop request was served. */
@@ -185,8 +188,8 @@ export class Checkpointer {
       const blocks = region.tracker?.capture() ?? null;
       if (blocks !== null) changed.set(sectionKey({ kind: 'region', name }), blocks);
     }
-    const previous = this.#previous !== null && this.#previous.chain + 1 < this.#options.fullEvery ? this.#previous : null;
-    const staged = this.#stage(sections, previous, changed, regions);
+    const plan = planImage(sections, { previous: this.#previous, blockSize: writer.blockSize, fullEvery: this.#options.fullEvery, changed });
+    const staged = this.#stage(sections, plan, regions);
     const pauseMs = performance.now() - started;
     // The next interval starts now: what the job pays for a checkpoint is its pause.
     this.#policy.rearm(pauseMs);
@@ -194,7 +197,7 @@ export class Checkpointer {
     try {
       sequence = store.nextSequence(job);
     } catch (err) {
-      const failure = this.#failure(err, null);
+      const failure = checkpointFailure(err, job, null);
       if (forced && durable && !stopping) throw failure;
       events.warning(failure.message);
       if (stopping) throw (this.#stopped = new JobStoppedError(null));
@@ -203,11 +206,9 @@ export class Checkpointer {
     const file = store.imageFile(job, sequence);
     const id = imageId(job, sequence);
 
-    const meta: Record<string, unknown> = { calls, chain: previous ? previous.chain + 1 : 0 };
+    const meta: Record<string, unknown> = { calls, chain: plan.chain };
     const header = { job, sequence, attempt: this.#options.attempt, createdAt: new Date(started + performance.timeOrigin), meta, identity: this.#options.identity };
-    const commit = staged
-      ? this.#commitInBackground(header, sections, regions, previous, changed, pauseMs, started)
-      : this.#commit(header, sections, regions, previous, changed, pauseMs, started);
+    const commit = this.#commit({ header, sections, plan }, staged, regions, pauseMs, started);
     // Internal bookkeeping must never see a rejection; the job sees it through `committed`.
     this.#inflight = commit.then(
       () => {
@@ -242,23 +243,20 @@ export class Checkpointer {
   /**
    * Copies what the image will read from the job's memory — regions, and the typed arrays inside
    * states, which capture references rather than copies — into staging memory, so that the job
-   * may write to them again at once. Tracked regions with a matching section in `previous` stage
-   * only their changed blocks; the others stage every block (hashing reads them all). A region
+   * may write to them again at once: the blocks the plan writes or leaves to their hash
+   * (blocksToStage), which for an untracked or full section is every block. A region
    * whose capture chose copy-on-write only gets its slots here: its blocks are copied into them in
    * the background (capture/cow.ts), and the writer thread waits for them. Returns false when it
    * did not fit the staging budget: the image is then written from the job's memory itself while
    * the job waits.
    */
-  #stage(sections: SectionInput[], previous: { manifest: Manifest; chain: number } | null, changed: Map<string, Uint8Array>, regions: Map<string, RegisteredRegion>): boolean {
-    const { blockSize } = this.#options.writer;
+  #stage(sections: SectionInput[], plan: ImagePlan, regions: Map<string, RegisteredRegion>): boolean {
     // The serialized states too: the writer thread reads every byte from staging.
-    const requests = sections.map((s) => {
-      const blocks = s.kind === 'region' ? (changed.get(sectionKey(s)) ?? null) : null;
-      const shares = previous !== null && matchingSection({ manifest: previous.manifest }, { ...s, elementSize: s.kind === 'state' && s.role === 'v8' ? 1 : s.elementSize, length: s.data.length }, blockSize) !== null;
+    const requests = sections.map((s, i) => {
       const tracker = s.kind === 'region' ? regions.get(s.name)?.tracker : undefined;
-      return { data: s.data, blocks: shares ? blocks : null, deferred: tracker?.copyOnWrite === true };
+      return { data: s.data, blocks: blocksToStage(plan.sections[i]!), deferred: tracker?.copyOnWrite === true };
     });
-    const staged = this.#staging.stage(requests, blockSize);
+    const staged = this.#staging.stage(requests, this.#options.writer.blockSize);
     if (staged === null) return false;
     sections.forEach((s, i) => {
       const blocks = staged[i]!;
@@ -268,64 +266,25 @@ export class Checkpointer {
     return true;
   }
 
-  /** Encodes, writes and commits the image on this thread, from the job's memory; resolves with its figures, rejects with a CrError. */
-  async #commit(
-    header: ImageHeaderInfo,
-    sections: SectionInput[],
-    regions: Map<string, RegisteredRegion>,
-    previous: { manifest: Manifest } | null,
-    changed: Map<string, Uint8Array>,
-    pauseMs: number,
-    started: number,
-  ): Promise<ImageCommitted> {
-    const { store, job, writer } = this.#options;
-    try {
-      const { file, result } = await store.commit(job, header.sequence, (handle) =>
-        writer.write(handle, header, sections, previous ? { manifest: previous.manifest, changed } : null),
-      );
-      return this.#committed({ file, ...result }, regions, previous, pauseMs, started);
-    } catch (err) {
-      throw this.#failure(err, header.sequence);
-    }
-  }
-
-  /** The same, from staging memory on the image writer thread, while the job goes on. */
-  async #commitInBackground(
-    header: ImageHeaderInfo,
-    sections: SectionInput[],
-    regions: Map<string, RegisteredRegion>,
-    previous: { manifest: Manifest } | null,
-    changed: Map<string, Uint8Array>,
-    pauseMs: number,
-    started: number,
-  ): Promise<ImageCommitted> {
-    const staged = sections.map(({ data: _data, ...section }) => section as StagedSection);
-    let result: CommittedImage;
-    try {
-      result = await this.#background.write(header, staged, previous?.manifest ?? null, changed);
-    } catch (err) {
-      throw this.#failure(err instanceof WriterThreadError && err.crError ? new CheckpointError(err.message) : err, header.sequence);
-    }
-    for (const warning of result.warnings) this.#options.events.warning(warning);
-    return this.#committed(result, regions, previous, pauseMs, started);
+  /**
+   * Encodes, writes and commits the image: a staged one on the image writer thread while the job
+   * goes on, else on this thread from the job's memory. Resolves with its figures, rejects with a CrError.
+   */
+  async #commit(request: CommitRequest, staged: boolean, regions: Map<string, RegisteredRegion>, pauseMs: number, started: number): Promise<ImageCommitted> {
+    const { store, writer, events } = this.#options;
+    const image = staged ? await this.#background.write(request) : await commitImage(store, writer, request, { direct: false, warnings: null });
+    for (const warning of image.warnings) events.warning(warning);
+    return this.#committed(image, regions, pauseMs, started);
   }
 
   /** Bookkeeping once an image is durable: trackers, the next image's parent, the event. */
-  #committed(
-    result: { file: string; manifest: Manifest; bytes: number; rawBytes: number; sharedBytes: number },
-    regions: Map<string, RegisteredRegion>,
-    previous: { manifest: Manifest } | null,
-    pauseMs: number,
-    started: number,
-  ): ImageCommitted {
+  #committed(result: CommittedImage, regions: Map<string, RegisteredRegion>, pauseMs: number, started: number): ImageCommitted {
+    const outcomes = new Map(result.sections.map((o) => [o.key, o.changedShare]));
     for (const [name, region] of regions) {
-      if (!region.tracker) continue;
       // What this image measured of the region: the share of its blocks that changed.
-      const section = result.manifest.sections.find((s) => s.kind === 'region' && s.name === name);
-      const shared = section && previous && matchingSection(previous, section, result.manifest.blockSize) !== null;
-      region.tracker.committed(shared ? section.blocks.filter((b) => b.length < 7).length / Math.max(1, section.blocks.length) : null);
+      region.tracker?.committed(outcomes.get(sectionKey({ kind: 'region', name })) ?? null);
     }
-    this.#previous = { manifest: result.manifest, chain: chainOf(result.manifest) };
+    this.#previous = result.manifest;
     const done = performance.now();
     const committed: ImageCommitted = {
       id: result.manifest.id,
@@ -343,29 +302,4 @@ export class Checkpointer {
     this.#options.events.checkpoint(committed);
     return committed;
   }
-
-  #failure(err: unknown, sequence: number | null): CrError {
-    if (err instanceof CrError) return err;
-    const { job } = this.#options;
-    const what = sequence === null ? 'a checkpoint' : `checkpoint ${imageId(job, sequence)}`;
-    return new CheckpointError(
-      `${what} of job "${job}" failed: ${describeIoError(err)}; the previous image stays the latest and the job goes on`,
-      { cause: err },
-    );
-  }
 }
-
-/** How many incremental images lead to this one from its last full image (0 when full). */
-function chainOf(manifest: Manifest): number {
-  const chain = manifest.meta.chain;
-  return manifest.parent === null ? 0 : typeof chain === 'number' && Number.isSafeInteger(chain) && chain > 0 ? chain : 1;
-}
-
-function describeIoError(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  if (e?.code === 'ENOSPC') return 'the disk is full (ENOSPC)';
-  if (e?.code === 'EDQUOT') return 'the disk quota is exceeded (EDQUOT)';
-  if (e?.code === 'EACCES' || e?.code === 'EPERM') return `permission denied (${e.code}) writing ${e.path ?? 'the store'}`;
-  return e?.message ?? String(err);
-}
-

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { RegionMismatchError } from '../../src/errors.js';
-import type { WasmMemory } from '../../src/job/protect.js';
-import { attempt, tempDir } from './harness.js';
+import type { WasmMemory } from '../../src/determinism/protect.js';
+import { attempt, tempDir } from '../job/harness.js';
 
 const PAGE = 65536;
 // The project compiles without the DOM typings that declare WebAssembly.

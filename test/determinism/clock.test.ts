@@ -1,5 +1,5 @@
 import test from 'ava';
-import { attempt, tempDir } from './harness.js';
+import { attempt, tempDir } from '../job/harness.js';
 
 test('elapsed() goes on after a restart from the compute time the image captured, not from zero', async (t) => {
   const dir = tempDir(t, 'clock');

@@ -1,0 +1,77 @@
+// The one commit path of a checkpoint: wait for sections still being copied in, encode and write
+// the image as planned, and commit it with the store's protocol (temp file, fsync, link, dir
+// fsync). The image writer thread runs it for a staged image, the job's thread for one that could
+// not be staged; either way it fails with one CrError, made here.
+import { CheckpointError, CrError } from '../errors.js';
+import { imageId } from '../image/format.js';
+import type { ImagePlan } from '../image/plan.js';
+import type { SectionInput } from '../image/sections.js';
+import type { ImageHeaderInfo, ImageWriter, WrittenImage } from '../image/writer.js';
+import type { LocalStore } from '../store/local-store.js';
+
+/** One image to commit: plain data, so that it crosses to the image writer thread as it is. */
+export interface CommitRequest {
+  header: ImageHeaderInfo;
+  sections: SectionInput[];
+  plan: ImagePlan;
+}
+
+export interface CommittedImage extends WrittenImage {
+  /** The image's path in the store. */
+  file: string;
+  /** What the store warned of while committing (retention), for the job. */
+  warnings: string[];
+}
+
+export interface CommitOptions {
+  /** Write the blocks with O_DIRECT where the file system offers it (image/direct-sink.ts). */
+  direct: boolean;
+  /** Collects the store's warnings since the last commit; null when the store reports them itself. */
+  warnings: string[] | null;
+}
+
+/** Encodes, writes and commits `request`; rejects with checkpointFailure's CrError. */
+export async function commitImage(store: LocalStore, writer: ImageWriter, request: CommitRequest, options: CommitOptions): Promise<CommittedImage> {
+  const { header, sections, plan } = request;
+  try {
+    await copiedIn(sections);
+    const { file, result } = await store.commit(header.job, header.sequence, (handle, temp) =>
+      writer.write(handle, header, sections, plan, options.direct ? { path: temp } : null),
+    );
+    return { ...result, file, warnings: options.warnings?.splice(0) ?? [] };
+  } catch (err) {
+    throw checkpointFailure(err, header.job, header.sequence);
+  }
+}
+
+/**
+ * Copy-on-write sections are copied into staging memory by the addon's threads after the job
+ * went on; the word each one carries becomes 1 when its blocks are all there. The addon cannot
+ * wake Atomics.waitAsync (V8 keeps its own waiter lists), so it is polled: a flush of 1 GiB takes
+ * about 0.1 s, against a poll every millisecond.
+ */
+async function copiedIn(sections: SectionInput[]): Promise<void> {
+  for (const s of sections) {
+    const ready = s.staged?.ready ?? null;
+    if (ready === null) continue;
+    while (Atomics.load(ready, 0) === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+    if (Atomics.load(ready, 0) !== 1) {
+      throw new Error(`the copy-on-write copy of ${s.kind} "${s.name}" was cancelled: the region was released during the checkpoint`);
+    }
+  }
+}
+
+/** What the job sees of a failed checkpoint: a CrError as it is, anything else as a CheckpointError saying what failed. */
+export function checkpointFailure(err: unknown, job: string, sequence: number | null): CrError {
+  if (err instanceof CrError) return err;
+  const what = sequence === null ? 'a checkpoint' : `checkpoint ${imageId(job, sequence)}`;
+  return new CheckpointError(`${what} of job "${job}" failed: ${describeIoError(err)}; the previous image stays the latest and the job goes on`, { cause: err });
+}
+
+function describeIoError(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ENOSPC') return 'the disk is full (ENOSPC)';
+  if (e?.code === 'EDQUOT') return 'the disk quota is exceeded (EDQUOT)';
+  if (e?.code === 'EACCES' || e?.code === 'EPERM') return `permission denied (${e.code}) writing ${e.path ?? 'the store'}`;
+  return e?.message ?? String(err);
+}

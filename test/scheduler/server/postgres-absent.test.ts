@@ -1,0 +1,6 @@
+// Run by ava.postgres.config.mjs in place of the PostgreSQL runs when PostgreSQL is not installed.
+import test from 'ava';
+import { postgresProblem } from './postgres.js';
+
+const problem = postgresProblem() ?? 'PostgreSQL was found after all: run npm test again';
+test.skip(`The scheduler core's tests on PostgreSQL (skipped: ${problem})`, () => undefined);
