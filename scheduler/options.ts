@@ -91,3 +91,13 @@ export function parseDuration(what: string) {
     return n;
   };
 }
+
+/** HOST:PORT, [IPv6]:PORT, or a PORT alone on `defaultHost` (port 0: any free port). */
+export function parseHostPort(what: string, defaultHost = '127.0.0.1') {
+  return (value: string): { host: string; port: number } => {
+    const m = /^(\d+)$/.exec(value) ? [value, defaultHost, value] : (/^\[([^\]]+)\]:(\d+)$/.exec(value) ?? /^([^:[\]]+):(\d+)$/.exec(value));
+    const port = m ? Number(m[2]) : NaN;
+    if (m === null || !m[1] || !Number.isSafeInteger(port) || port > 65_535) throw new InvalidArgumentError(`${what} must be HOST:PORT, [IPv6]:PORT or a PORT (on ${defaultHost}), got ${quote(value)}`);
+    return { host: m[1], port };
+  };
+}

@@ -15,6 +15,7 @@ import { listCommand } from './commands/list.js';
 import { logsCommand } from './commands/logs.js';
 import { nodeCommand } from './commands/node.js';
 import { nodesCommand } from './commands/nodes.js';
+import { reportCommand } from './commands/report.js';
 import { resultCommand } from './commands/result.js';
 import { serveCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
@@ -42,6 +43,7 @@ process.on('warning', (warning: Error & { code?: string }) => {
 });
 program.addCommand(runCommand(verbose).exitOverride());
 program.addCommand(imageCommand().exitOverride());
+program.addCommand(reportCommand().exitOverride());
 for (const command of [
   initCommand(),
   doctorCommand(),

@@ -8,7 +8,7 @@
 // Running a job: the local runner (`cr-scheduler run`, and each attempt on an agent), its
 // options and events, and how its failures are classed.
 export { JobRunner, isRetryable, type RunEvent, type RunOptions, type RunOutcome } from './runner/runner.js';
-export { DEFAULT_FULL_EVERY, DEFAULT_INTERVAL_MS, resolvePolicyOptions } from './policy.js';
+export { DEFAULT_FULL_EVERY, DEFAULT_INTERVAL_MS, MIN_YOUNG_INTERVAL_MS, resolvePolicyOptions, youngIntervalMs } from './policy.js';
 export { Backoff, backoff } from './backoff.js';
 export type { ImageCommitted } from './job/context.js';
 export { toErrorRecord, type ErrorRecord } from './errors.js';

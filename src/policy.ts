@@ -32,6 +32,11 @@ const CLOCK_PERIOD_MS = 1;
 const MAX_CALLS_PER_CLOCK = 1024;
 export const MIN_YOUNG_INTERVAL_MS = 1_000;
 
+/** Young's interval, sqrt(2 × checkpoint cost × MTBF), at least MIN_YOUNG_INTERVAL_MS (a cost under 1 ms counts 1 ms). */
+export function youngIntervalMs(costMs: number, mtbfMs: number): number {
+  return Math.max(MIN_YOUNG_INTERVAL_MS, Math.sqrt(2 * Math.max(costMs, 1) * mtbfMs));
+}
+
 export function resolvePolicyOptions(input: Partial<PolicyOptions> = {}): PolicyOptions {
   const intervalMs = input.intervalMs === undefined ? DEFAULT_INTERVAL_MS : input.intervalMs;
   const everyCalls = input.everyCalls ?? null;
@@ -134,7 +139,7 @@ export class CheckpointPolicy {
   /** Re-arms after a checkpoint (taken or failed) that cost `costMs` of the job's time. */
   rearm(costMs: number): void {
     if (this.#options.mtbfMs !== null) {
-      this.#intervalMs = Math.max(MIN_YOUNG_INTERVAL_MS, Math.sqrt(2 * Math.max(costMs, 1) * this.#options.mtbfMs));
+      this.#intervalMs = youngIntervalMs(costMs, this.#options.mtbfMs);
     }
     this.#lastClock = performance.now();
     this.#untilClock = this.#clockEvery;

@@ -17,6 +17,7 @@ import type { SharedStore } from '../images/store.js';
 import { Attempt } from './attempt.js';
 import { linkPackage } from './code.js';
 import type { JobIsolation } from './job-host.js';
+import type { AgentMetrics } from './metrics.js';
 
 export interface AgentOptions {
   /** host:port of the scheduler. */
@@ -32,6 +33,8 @@ export interface AgentOptions {
   /** How jobs' processes are kept from the agent's secrets (job-host.ts); default: scrubbed environment, the agent's uid. */
   isolation?: JobIsolation;
   log?: (line: string) => void;
+  /** Where this node's metrics go (metrics.ts); none by default. */
+  metrics?: AgentMetrics;
 }
 
 const RECONNECT_MS = 200;
@@ -58,6 +61,7 @@ export class Agent {
   #closing: Promise<void> | null = null;
   /** Stopping: heartbeats say so, and every job, also one assigned meanwhile, checkpoints and stops. */
   #draining = false;
+  #wasRegistered = false;
   /** Resolves the first time the agent is registered. */
   readonly registered: Promise<void>;
   #onRegistered!: () => void;
@@ -190,6 +194,8 @@ export class Agent {
         this.#reconnectMaxMs = Math.max(RECONNECT_MS, Math.min(AGENT_RECONNECT_MAX_MS, Math.floor(r.leaseTimeoutMs / 3)));
         this.#startHeartbeat(r.heartbeatIntervalMs);
         this.#log(`registered with the scheduler at ${this.#options.scheduler} as node ${this.#options.name} (${this.#options.slots} slots)`);
+        if (this.#wasRegistered) this.#options.metrics?.reconnects.inc();
+        this.#wasRegistered = true;
         this.#onRegistered();
         break;
       }
@@ -199,7 +205,7 @@ export class Agent {
         if (current?.attempt === a.attempt) break;
         current?.abandon(`attempt ${a.attempt} replaces it`);
         const isolation = this.#options.isolation ?? { runAs: null, hidden: [this.#options.workDir] };
-        const context = { client: this.#client, lanes: this.#lanes, node: this.#options.name, workDir: this.#options.workDir, keyFile: this.#keyFile, isolation, log: this.#log };
+        const context = { client: this.#client, lanes: this.#lanes, node: this.#options.name, workDir: this.#options.workDir, keyFile: this.#keyFile, isolation, log: this.#log, metrics: this.#options.metrics };
         const attempt = new Attempt({ ...context, shared: this.#shared?.store ?? Promise.resolve(null), sharedNamed: this.#shared !== null, local: this.#local }, a);
         this.#attempts.set(a.job, attempt);
         this.#log(`job ${a.job} "${a.name}" attempt ${a.attempt}: starting${a.images.length > 0 ? ` from image ${a.images[a.images.length - 1]!.sequence}` : ''}`);

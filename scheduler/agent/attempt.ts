@@ -21,6 +21,7 @@ import { fetchCode } from './code.js';
 import type { LocalLevel } from './local-level.js';
 import { JobProcess, type JobIsolation } from './job-host.js';
 import { giveToJob } from './run-as.js';
+import type { AgentMetrics } from './metrics.js';
 import { Reporter } from './reporter.js';
 import { downloadImage, recordImage, uploadImage } from './transfer.js';
 
@@ -40,6 +41,8 @@ export interface AttemptContext {
   sharedNamed: boolean;
   /** This node's copies of its jobs' latest images. */
   local: LocalLevel;
+  /** This node's metrics (metrics.ts). */
+  metrics?: AgentMetrics | null;
 }
 
 /** An image of the plan is missing or damaged where it is kept: the scheduler falls back to the image before it. */
@@ -189,6 +192,7 @@ export class Attempt {
             this.#reporter.log(`[cr] warning: ${event.message}`);
             break;
           case 'checkpoint':
+            this.#ctx.metrics?.checkpoint(event.info);
             this.#queueUpload(event.info);
             break;
           default:
@@ -263,7 +267,9 @@ export class Attempt {
         if (tries === 2) throw damaged(got.sha256);
       } else {
         try {
+          const started = performance.now();
           await this.#retrying(() => downloadImage(this.#ctx.lanes, a.job, image.sequence, image.sha256, file, { attempt: a.attempt, secret: a.secret }));
+          this.#ctx.metrics?.transferred('download', image.bytes, performance.now() - started);
           return 'downloaded from the scheduler';
         } catch (err) {
           const code = (err as { code?: unknown }).code;
@@ -287,6 +293,7 @@ export class Attempt {
       const shared = this.#shared;
       let reply;
       let sha256: string | null = null;
+      const uploadStarted = performance.now();
       try {
         const stats = { rawBytes: info.rawBytes, pauseMs: info.pauseMs, commitMs: info.commitMs };
         if (shared !== null) {
@@ -299,12 +306,19 @@ export class Attempt {
         }
       } catch (err) {
         // The attempt goes on; its next image is uploaded (the scheduler keeps what it has).
+        this.#failedUpload();
         this.#reporter.log(`[cr] warning: image ${info.sequence} could not be ${shared ? `stored in ${shared.location}` : 'uploaded'}: ${(err as Error).message}`);
         return;
       }
-      if (reply.accepted) await this.#keepLocally(info.file, info.sequence, sha256);
+      if (reply.accepted) {
+        this.#ctx.metrics?.transferred('upload', info.bytes, performance.now() - uploadStarted);
+        await this.#keepLocally(info.file, info.sequence, sha256);
+      }
       if (reply.stale) this.abandon(`the scheduler refused image ${info.sequence}: ${reply.reason}`);
-      else if (!reply.accepted) this.#reporter.log(`[cr] warning: the scheduler refused image ${info.sequence}: ${reply.reason}`);
+      else if (!reply.accepted) {
+        this.#failedUpload();
+        this.#reporter.log(`[cr] warning: the scheduler refused image ${info.sequence}: ${reply.reason}`);
+      }
     });
   }
 
@@ -323,6 +337,13 @@ export class Attempt {
       this.#ctx.log(`job ${this.job}: no local copy of image ${sequence}: ${(err as Error).message}`);
     }
   }
+
+  /** A committed image that will not reach the scheduler: counted here and reported there. */
+  #failedUpload(): void {
+    this.#ctx.metrics?.uploadFailures.inc();
+    this.#reporter.checkpointFailed();
+  }
+
 
   async #finish(outcome: RunOutcome, as?: 'UNSTARTED', unusable: number[] = []): Promise<void> {
     const request: FinishRequest = { job: this.job, attempt: this.attempt, secret: this.#assignment.secret };

@@ -25,6 +25,8 @@ export class Reporter {
   #progress: number | null = null;
   #message = '';
   #bufferedChars = 0;
+  /** Committed images given up since the last report. */
+  #checkpointsFailed = 0;
   /** Lines dropped since the last report, by why: the last send had failed, or the job outran the reports. */
   #dropped = { unreachable: 0, fast: 0 };
   #unreachable = false;
@@ -70,6 +72,12 @@ export class Reporter {
     return notices;
   }
 
+  /** A committed image that could not be uploaded: counted in the next report (the scheduler's metrics). */
+  checkpointFailed(): void {
+    this.#checkpointsFailed++;
+    this.#arm();
+  }
+
   progress(fraction: number, message: string | null): void {
     this.#progress = fraction;
     if (message !== null) this.#message = message;
@@ -95,17 +103,19 @@ export class Reporter {
   /** Sends one report's worth; true when it was sent and more lines wait. */
   async #sendBatch(): Promise<boolean> {
     while (this.#sending) await this.#sending;
-    if (this.#logs.length === 0 && this.#progress === null && this.#dropped.unreachable + this.#dropped.fast === 0) return false;
+    if (this.#logs.length === 0 && this.#progress === null && this.#dropped.unreachable + this.#dropped.fast === 0 && this.#checkpointsFailed === 0) return false;
     const batch = this.#logs.splice(0, MAX_LINES_PER_REPORT);
     this.#bufferedChars -= batch.reduce((sum, l) => sum + l.length, 0);
     const logs = [...this.#dropNotices(), ...batch];
     const dropped = this.#dropped;
     const progress = this.#progress;
     this.#progress = null;
+    const checkpointsFailed = this.#checkpointsFailed;
+    this.#checkpointsFailed = 0;
     this.#dropped = { unreachable: 0, fast: 0 };
     this.#sending = (async () => {
       try {
-        const reply = await unary(this.#client, 'Report', { job: this.#job, attempt: this.#attempt, secret: this.#secret, progress: progress ?? -1, message: this.#message, logs });
+        const reply = await unary(this.#client, 'Report', { job: this.#job, attempt: this.#attempt, secret: this.#secret, progress: progress ?? -1, message: this.#message, logs, checkpointsFailed });
         this.#unreachable = false;
         if (reply.stale) this.#onStale();
       } catch {
@@ -118,6 +128,7 @@ export class Reporter {
         this.#dropped.fast += dropped.fast;
         this.#trim();
         this.#progress ??= progress;
+        this.#checkpointsFailed += checkpointsFailed;
         this.#arm();
       }
     })();

@@ -4,7 +4,7 @@ import os from 'node:os';
 import { Command, Option } from 'commander';
 import { ClusterError } from '../cluster-errors.js';
 import { DEFAULT_ADDRESS } from '../names.js';
-import { parseCount, parsePositiveNumber } from '../options.js';
+import { parseCount, parseHostPort, parsePositiveNumber } from '../options.js';
 import { EXIT_STOPPED_AT_ONCE } from '../signals.js';
 import { credentialOptions, credentialsFrom, LOCAL_AGENT_TOKEN_FILE, type CredentialFlags } from './common.js';
 import { defaultNodeName, logLine } from './serve.js';
@@ -16,6 +16,7 @@ interface AgentFlags extends CredentialFlags {
   work: string;
   runAs?: string;
   drainTimeout: number;
+  metrics?: { host: string; port: number };
 }
 
 /** Long enough for a job to reach its next safe point and write and upload a checkpoint. */
@@ -35,6 +36,7 @@ export function agentCommand(): Command {
         .argParser(parsePositiveNumber('--drain-timeout'))
         .default(DEFAULT_DRAIN_TIMEOUT_S),
     )
+    .addOption(new Option('--metrics <host:port>', 'serve Prometheus metrics at http://HOST:PORT/metrics (a PORT alone: on 127.0.0.1)').env('CR_METRICS').argParser(parseHostPort('--metrics')))
     .addHelpText(
       'after',
       `
@@ -58,7 +60,12 @@ jobs not handed back by then resume from their previous image). A second signal 
 (${EXIT_STOPPED_AT_ONCE}). Kubernetes' grace period and Slurm's signal lead must exceed --drain-timeout (docs/hpc.md).`,
     )
     .action(async (flags: AgentFlags) => {
-      const [{ Agent }, { joinCluster, keepRenewed }, { resolveRunAs, prepareWorkDir }] = await Promise.all([import('../agent/agent.js'), import('../agent/join.js'), import('../agent/run-as.js')]);
+      const [{ Agent }, { joinCluster, keepRenewed }, { resolveRunAs, prepareWorkDir }, { AgentMetrics, serveMetrics }] = await Promise.all([
+        import('../agent/agent.js'),
+        import('../agent/join.js'),
+        import('../agent/run-as.js'),
+        import('../http/metrics.js'),
+      ]);
       const workDir = path.resolve(flags.work);
       let credentials = credentialsFrom(flags, LOCAL_AGENT_TOKEN_FILE);
       const tokenFile = flags.tokenFile ? path.resolve(flags.tokenFile) : null;
@@ -72,7 +79,13 @@ jobs not handed back by then resume from their previous image). A second signal 
         credentials = await joinCluster({ scheduler: flags.scheduler, name: flags.name, workDir, ca: credentials.ca, token: credentials.token });
         stopRenewing = keepRenewed({ scheduler: flags.scheduler, workDir, ca: credentials.ca! }, credentials.identity!, logLine);
       }
-      const agent = new Agent({ scheduler: flags.scheduler, name: flags.name, slots: flags.slots, workDir, credentials, isolation, log: logLine });
+      let running = (): number => 0;
+      const metrics = new AgentMetrics(() => running(), { processMetrics: flags.metrics !== undefined });
+      // Before the agent exists: a metrics address that cannot be served stops it with the reason.
+      const listener = flags.metrics ? await serveMetrics(flags.metrics.host, flags.metrics.port, metrics.registry) : null;
+      if (listener) logLine(`serving metrics at ${listener.url}`);
+      const agent = new Agent({ scheduler: flags.scheduler, name: flags.name, slots: flags.slots, workDir, credentials, isolation, log: logLine, metrics });
+      running = () => agent.running;
       agent.start();
       // The listeners stay until the agent exits: removed between the first signal and the
       // second, they left a gap in which a second signal killed the agent with the default action.
@@ -93,6 +106,7 @@ jobs not handed back by then resume from their previous image). A second signal 
         // A refused credential or node name: retrying cannot help, so the agent stops (exit 1).
         stopRenewing();
         await agent.close();
+        await listener?.close();
         throw new ClusterError(
           `${first.message}. An agent needs an agent token of its own ` +
             `(on the scheduler's machine: <data>/${LOCAL_AGENT_TOKEN_FILE}, or "cr-scheduler token create --role agent"), given with --token-file or CR_TOKEN_FILE`,
@@ -112,5 +126,6 @@ jobs not handed back by then resume from their previous image). A second signal 
         logLine(`drained: every job was handed back to the scheduler; exiting`);
       }
       stopRenewing();
+      await listener?.close();
     });
 }

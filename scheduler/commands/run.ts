@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { CrError } from '../../src/index.js';
 import { checkJobName, DEFAULT_FULL_EVERY, DEFAULT_INTERVAL_MS, DEFAULT_KEEP_IMAGES, JobRunner, MAX_LEVEL, MIN_LEVEL, resolvePolicyOptions, type RunOptions } from '../../src/internal.js';
 import { codeIdentity } from '../code-identity.js';
+import { MetricsFileWriter } from '../metrics-file.js';
 import { commandLine, givenOptions, invokedAs } from '../invocation.js';
 import { plural, toJson, UsageError } from '../output.js';
 import { MAX_TIMER_SECONDS, parseCount, parseJsonText, parseNonNegativeNumber, parsePath, parsePositiveNumber } from '../options.js';
@@ -41,6 +42,7 @@ interface RunFlags {
   quiet?: boolean;
   stopSignal: NamedSignal;
   checkpointSignal?: NamedSignal;
+  metricsFile?: string;
 }
 
 export function runCommand(verbose: () => boolean): Command {
@@ -98,6 +100,7 @@ export function runCommand(verbose: () => boolean): Command {
         .argParser(parseSignal('--stop-signal'))
         .default('SIGTERM'),
     )
+    .addOption(new Option('--metrics-file <file>', 'append a JSON line per attempt, checkpoint, restart and end to FILE ("cr-scheduler report FILE" sums it up)').env('CR_METRICS_FILE').argParser(parsePath('--metrics-file')))
     .addOption(new Option('--checkpoint-signal <signal>', 'this signal means "checkpoint at the next safe point and go on"').env('CR_CHECKPOINT_SIGNAL').argParser(parseSignal('--checkpoint-signal')))
     .addHelpText(
       'after',
@@ -163,6 +166,9 @@ async function run(file: string, flags: RunFlags, verbose: boolean, command: Com
   const runner = new JobRunner(options);
   const view = new RunView(job, screenMode(flags), verbose);
   runner.on((event) => view.event(event));
+  const metrics = flags.metricsFile ? new MetricsFileWriter(flags.metricsFile, job, (message) => view.line(`warning: ${message}`)) : null;
+  if (metrics) runner.on((event) => metrics.event(event));
+  const closeMetrics = (): void => metrics?.close();
   // The same command, the way the user started cr, with the options that shape the run: the same
   // arguments and key, or the rerun is another computation (or cannot read the images).
   const resume = commandLine([...invokedAs(), 'run', file, ...givenOptions(command, ['--from', '--fresh'])]);
@@ -172,6 +178,7 @@ async function run(file: string, flags: RunFlags, verbose: boolean, command: Com
   const noteKilled = (): void => {
     if (killedNoted) return;
     killedNoted = true;
+    metrics?.end({ status: 'killed' });
     view.done();
     const from = view.latestImage ? `from image ${view.latestImage}` : 'from the beginning (it has no image yet)';
     view.line(`job "${job}" stopped without a checkpoint. It resumes ${from} with:\n  ${resume}`);
@@ -203,6 +210,7 @@ async function run(file: string, flags: RunFlags, verbose: boolean, command: Com
       if (err instanceof CrError) err.message = withRunRemedy(err.code, err.message);
       throw err;
     });
+    metrics?.end(outcome); // after a second Ctrl-C it was ended as killed, and this adds nothing
     view.done();
     if (killed) {
       noteKilled();
@@ -244,5 +252,6 @@ async function run(file: string, flags: RunFlags, verbose: boolean, command: Com
     // Also when the run throws (a locked store): the error then prints below a cleared bar.
     view.done();
     removeHandlers();
+    closeMetrics();
   }
 }

@@ -212,7 +212,9 @@ async function serve(flags: ServeFlags): Promise<void> {
     }
     // Its jobs' processes find nothing in their environment that names the data directory.
     const isolation = { runAs: null, hidden: [path.resolve(flags.data)] };
-    agent = new Agent({ scheduler: local, name: flags.name, slots: flags.slots, workDir: path.join(flags.data, 'agent'), credentials, isolation, log: (l) => logLine(`agent: ${l}`) });
+    // Its metrics (cr_agent_*) are the scheduler's: one /metrics shows both.
+    const metrics = new (await import('../agent/metrics.js')).AgentMetrics(() => agent?.running ?? 0, { registry: core.metrics.registry, processMetrics: false });
+    agent = new Agent({ scheduler: local, name: flags.name, slots: flags.slots, workDir: path.join(flags.data, 'agent'), credentials, isolation, log: (l) => logLine(`agent: ${l}`), metrics });
     agent.start();
   }
   await new Promise<void>((resolve) => {
@@ -231,10 +233,10 @@ async function serve(flags: ServeFlags): Promise<void> {
 
 /**
  * Routes other modules serve on the dashboard's listener, each a Fastify plugin deciding its
- * own access. Hook: Prometheus metrics add `(await import('../http/metrics.js')).metricsRoutes` here.
+ * own access: Prometheus' /metrics (http/metrics.ts).
  */
 async function httpRoutes(): Promise<import('../http/server.js').HttpRoutes[]> {
-  return [];
+  return [(await import('../http/metrics.js')).metricsRoutes];
 }
 
 /**

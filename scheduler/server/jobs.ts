@@ -97,6 +97,12 @@ export class Jobs {
     return this.#db.q.selectFrom('jobs').selectAll().where('state', '=', 'running').where('node', '=', node).orderBy('id').execute();
   }
 
+  /** How many jobs are in each state (the metrics' gauge). */
+  async countByState(): Promise<Map<string, number>> {
+    const rows = await this.#db.q.selectFrom('jobs').select(['state', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('state').execute();
+    return new Map(rows.map((r) => [r.state, Number(r.n)]));
+  }
+
   /** Running jobs per node. */
   async runningCounts(): Promise<Map<string, number>> {
     const rows = await this.#db.q.selectFrom('jobs').select(['node', (eb) => eb.fn.countAll<number>().as('n')]).where('state', '=', 'running').groupBy('node').execute();

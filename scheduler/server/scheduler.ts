@@ -22,6 +22,7 @@ import { basesOf, ImageStore, type UploadHeader, type UploadResult } from './ima
 import { ImageStats } from './image-stats.js';
 import { Retention, RETENTION_SWEEP_MS } from './retention.js';
 import { StorageHealth } from './storage.js';
+import { SchedulerMetrics } from './metrics.js';
 import { Jobs, TERMINAL, type JobRow, type Finish } from './jobs.js';
 import { Leadership, NotLeaderError } from './leadership.js';
 import { Leases, type CommandSink } from './leases.js';
@@ -90,6 +91,8 @@ export class SchedulerCore {
   readonly owners: Owners;
   readonly storage: StorageHealth;
   readonly retention: Retention;
+  /** Prometheus metrics (metrics.ts); served by the HTTP listener. */
+  readonly metrics: SchedulerMetrics;
   /** What each checkpoint cost its job (pause, commit, raw bytes), as its node measured it. */
   readonly imageStats: ImageStats;
   /** Whether this scheduler leads, and the fence of every write. */
@@ -137,6 +140,7 @@ export class SchedulerCore {
     this.leases = new Leases(options.leaseTimeoutMs);
     this.attempts = new AttemptGuard(this.db, this.jobs, this.#log);
     this.owners = new Owners(this.db, this.jobs, this.#log);
+    this.metrics = new SchedulerMetrics({ jobsByState: () => this.jobs.countByState(), nodeStates: () => this.listNodes() });
     this.imageStats = new ImageStats(this.db);
     this.leadership = new Leadership(this.db, {
       address: options.address ?? `pid ${process.pid}`,
@@ -273,6 +277,7 @@ export class SchedulerCore {
     }
     for (const [job, attempt] of reported) sink.write({ control: { job, attempt, action: 'STALE' } });
     if (lost.length > 0) await this.jobs.requeueLost(lost, `node ${node} reconnected without it`, now);
+    this.metrics.restarts.inc({ reason: 'node_reconnected' }, lost.length);
     this.#log(`node ${node} connected (${slots} slot${slots === 1 ? '' : 's'}${row.draining ? ', draining' : ''}, running ${request.running?.length ?? 0})`);
     await this.schedule();
     return session;
@@ -323,6 +328,7 @@ export class SchedulerCore {
         throw err;
       }
       lease.sink?.end();
+      this.metrics.leaseExpired(moved.length);
       this.#log(`node ${lease.node} is dead (no heartbeat for ${this.leases.timeoutMs} ms); ${moved.length} job${moved.length === 1 ? '' : 's'} back in the queue`);
     }
     if (!this.#placing) await this.schedule(now);
@@ -336,6 +342,7 @@ export class SchedulerCore {
 
   report(request: Omit<ReportRequest, 'secret'>, now = Date.now()): Promise<boolean> {
     const progress = request.progress !== undefined && request.progress >= 0 ? request.progress : null;
+    this.metrics.failedUploads(request.checkpointsFailed ?? 0);
     return this.jobs.report(request.job ?? 0, request.attempt ?? 0, progress, request.message || null, (request.logs ?? []).map(cutLogLine), now);
   }
 
@@ -383,6 +390,7 @@ export class SchedulerCore {
       }
     }
     const effect = await this.jobs.finish(job, request.attempt ?? 0, finish, now);
+    this.metrics.attemptEnded(finish.outcome, effect);
     if (effect !== 'stale') await this.schedule();
     return effect !== 'stale';
   }
@@ -395,6 +403,7 @@ export class SchedulerCore {
         const job = await this.jobs.get(header.job);
         if (job?.pending === 'checkpoint' && job.attempt === header.attempt) await this.jobs.setPending(job.id, null);
         const how = (header.parts ?? 0) > 1 ? ` in ${header.parts} parts` : '';
+        this.metrics.stored(header);
         await this.jobs.event(header.job, header.attempt, 'event', `image ${header.sequence} stored (${header.bytes} bytes${how}, from node ${header.node})`);
         const row = (await this.images.list(header.job)).find((r) => r.sequence === header.sequence);
         await this.imageStats.record(header.job, header.sequence, header.attempt, row !== undefined && (basesOf(row)?.length ?? 0) > 0, header);
@@ -406,7 +415,7 @@ export class SchedulerCore {
     const isCurrent = (): Promise<boolean> => this.jobs.isCurrent(header.job, header.attempt);
     if (header.storedSha256) return this.images.record({ ...header, storedSha256: header.storedSha256 }, isCurrent, stored);
     if (this.images.shared) return { accepted: false, stale: false, reason: `this scheduler keeps images in the shared image store ${this.images.shared.location}: write the image there and record it` };
-    return this.images.receive(header, parts, isCurrent, stored);
+    return this.metrics.upload((header.parts ?? 0) > 1 ? (header.length ?? 0) : header.bytes, this.images.receive(header, parts, isCurrent, stored));
   }
 
   async imageFile(job: number, sequence: number): Promise<string> {
@@ -468,6 +477,7 @@ export class SchedulerCore {
         const assignment = await this.#assignment(job);
         this.leases.get(job.node!)?.sink?.write({ assign: { ...assignment, secret } });
       }
+      this.metrics.placements.inc(started.length);
       return started.length;
     }
   }

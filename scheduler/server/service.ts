@@ -194,6 +194,7 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
           throw new AuthError('PERMISSION_DENIED', `attempt ${call.request.attempt} of job ${call.request.job} is not running: only the node running a job may read its images`);
         }
         const file = await ChunkedFile.open(await core.imageFile(call.request.job, call.request.sequence));
+        const downloaded = core.metrics.downloadDuration.startTimer();
         try {
           // A byte range (a parallel download asks for several at once); length 0: to the end.
           const { size } = file;
@@ -210,11 +211,13 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
             const chunk = await chunks.next();
             if (chunk === null || call.cancelled) break;
             const { buffer, at, bytes } = chunk;
+            core.metrics.downloadBytes.inc(bytes);
             if (!call.write(new Encoded(encodeBytesField(1, buffer, at, bytes)) as unknown as ImageChunk, () => buffers.give(buffer))) {
               await Promise.race([new Promise((resolve) => call.once('drain', resolve)), cancelled]);
             }
           }
         } finally {
+          downloaded();
           await file.close();
         }
         call.end();

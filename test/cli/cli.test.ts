@@ -43,10 +43,13 @@ const HELP: { command: string[]; lists: string[] }[] = [
       '(env: CR_KEY_FILE)',
       'default: "auto", env: CR_CODEC)',
       '--allow-code-change',
+      '--metrics-file <file>',
+      '(env: CR_METRICS_FILE)',
       'after the job finished, it prints the recorded result without computing. Images made with other --args or code are not resumed (see --fresh, --name, --allow-code-change).',
       'Exit status: 0 when the job succeeded, 75 when it stopped after a signal and resumes when run again (EX_TEMPFAIL: batch scripts requeue on it, see docs/hpc.md), 1 when it failed or was not run (other args or code than its images\'), 2 on a usage error.',
     ],
   },
+  { command: ['report', '--help'], lists: ['Usage: cr-scheduler report [options] <file>', '--job <name>', '--json', "Young's interval, sqrt(2 × checkpoint cost × MTBF)"] },
   { command: ['image', '--help'], lists: ['Usage: cr-scheduler image [options] [command]', 'inspect [options] <file>', 'verify [options] <file...>'] },
   {
     command: ['image', 'inspect', '--help'],

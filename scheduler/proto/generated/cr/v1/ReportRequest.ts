@@ -14,6 +14,11 @@ export interface ReportRequest {
    * The attempt's secret (Assignment.secret).
    */
   'secret'?: (string);
+  /**
+   * Committed images of this attempt the node gave up uploading since the last report (the
+   * scheduler's metrics; docs/observability.md).
+   */
+  'checkpointsFailed'?: (number);
 }
 
 export interface ReportRequest__Output {
@@ -29,4 +34,9 @@ export interface ReportRequest__Output {
    * The attempt's secret (Assignment.secret).
    */
   'secret': (string);
+  /**
+   * Committed images of this attempt the node gave up uploading since the last report (the
+   * scheduler's metrics; docs/observability.md).
+   */
+  'checkpointsFailed': (number);
 }
