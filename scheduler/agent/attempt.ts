@@ -26,9 +26,12 @@ import { Reporter } from './reporter.js';
 import { downloadImage, recordImage, uploadImage } from './transfer.js';
 
 export interface AttemptContext {
-  client: SchedulerClient;
-  /** The connections images travel on, in parallel parts. */
-  lanes: SchedulerClient[];
+  /** The scheduler the agent is connected to now (it changes when a standby takes over). */
+  client: () => SchedulerClient;
+  /** The connections images travel on to it, in parallel parts. */
+  lanes: () => SchedulerClient[];
+  /** Aborted when the agent gives up the scheduler it is connected to now (a paused leader would hold an upload until its deadline). */
+  departure: () => AbortSignal;
   node: string;
   workDir: string;
   /** The cluster's image key (the agent's; never given to a job). */
@@ -131,7 +134,7 @@ export class Attempt {
     try {
       this.#shared = await this.#ctx.shared;
       if (this.#ctx.sharedNamed && this.#shared === null) throw new Error(`the scheduler keeps images in a shared store that this node cannot open (see the agent's log)`);
-      const codeFile = await this.#retrying(() => fetchCode(this.#ctx.client, path.join(this.#ctx.workDir, 'code'), a.codeSha256));
+      const codeFile = await this.#retrying(() => fetchCode(this.#ctx.client(), path.join(this.#ctx.workDir, 'code'), a.codeSha256));
       const key = jobImageKey(fs.readFileSync(this.#ctx.keyFile), a.job);
       await this.#fetchImages(storeDir);
       fetched = true;
@@ -268,7 +271,7 @@ export class Attempt {
       } else {
         try {
           const started = performance.now();
-          await this.#retrying(() => downloadImage(this.#ctx.lanes, a.job, image.sequence, image.sha256, file, { attempt: a.attempt, secret: a.secret }));
+          await this.#retrying(() => downloadImage(this.#ctx.lanes(), a.job, image.sequence, image.sha256, file, { attempt: a.attempt, secret: a.secret }));
           this.#ctx.metrics?.transferred('download', image.bytes, performance.now() - started);
           return 'downloaded from the scheduler';
         } catch (err) {
@@ -300,9 +303,9 @@ export class Attempt {
           // Written to the shared store, then recorded by the scheduler: the bytes never pass through it.
           const stored = await shared.put(objectName(this.job, info.sequence, this.attempt), info.file);
           sha256 = stored.sha256;
-          reply = await this.#retrying(() => recordImage(this.#ctx.client, { ...request, bytes: stored.bytes, sha256: stored.sha256, stats }));
+          reply = await this.#retrying(() => recordImage(this.#ctx.client(), { ...request, bytes: stored.bytes, sha256: stored.sha256, stats }));
         } else {
-          reply = await this.#retrying(() => uploadImage(this.#ctx.lanes, { ...request, file: info.file, stats }));
+          reply = await this.#retrying(() => uploadImage(this.#ctx.lanes(), { ...request, file: info.file, stats }));
         }
       } catch (err) {
         // The attempt goes on; its next image is uploaded (the scheduler keeps what it has).
@@ -372,7 +375,7 @@ export class Attempt {
       request.errorJson = JSON.stringify(errorJson(outcome.error));
       request.retryable = isRetryable(outcome.error);
     }
-    const reply = await this.#retrying(() => unary(this.#ctx.client, 'Finish', request));
+    const reply = await this.#retrying(() => unary(this.#ctx.client(), 'Finish', request));
     if (reply.stale) this.#ctx.log(`job ${this.job} attempt ${this.attempt}: the scheduler had already moved on (stale attempt)`);
   }
 

@@ -9,9 +9,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { ClusterError } from '../cluster-errors.js';
+import { ClusterError, NoSchedulerError } from '../cluster-errors.js';
 import { AgentIdentity, type ClientCredentials } from '../credentials.js';
-import { schedulerClient, unary } from '../proto/load.js';
+import { parseSchedulerAddresses } from '../addresses.js';
+import { followCall, SchedulerSet } from '../leader-follow.js';
 import { writeSecretFile } from '../server/pki.js';
 
 export interface JoinOptions {
@@ -71,21 +72,22 @@ export async function joinCluster(options: JoinOptions): Promise<ClientCredentia
     throw new ClusterError(`this agent has not joined the cluster yet: give it an agent token (CR_TOKEN or --token-file; an admin creates one with "cr-scheduler token create --role agent")`);
   }
   const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const client = schedulerClient(options.scheduler, { ca: options.ca, token: options.token });
+  // Any of the schedulers given: a standby names the leader, which joins it (leader-follow.ts).
+  const set = new SchedulerSet(parseSchedulerAddresses(options.scheduler), { ca: options.ca, token: options.token });
   try {
-    const reply = await unary(client, 'Join', { node: options.name, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }) as string }, 30_000);
+    const reply = await followCall(set, 'Join', { node: options.name, publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }) as string }, { deadlineMs: 30_000, leaderWaitMs: 30_000 });
     const key = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
     writeSecretFile(keyFile, key);
     writeSecretFile(certFile, reply.certificatePem);
     return { ca: options.ca, identity: new AgentIdentity(key, reply.certificatePem) };
   } catch (err) {
+    if (err instanceof NoSchedulerError) throw new ClusterError(`cannot join over TLS: ${err.message}; is --ca the scheduler's tls/ca.pem?`);
     const e = err as grpc.ServiceError;
     if (e.code === grpc.status.UNAUTHENTICATED) throw new ClusterError(`the scheduler refused to let this agent join: not authenticated: ${e.details}`);
     if (e.code === grpc.status.PERMISSION_DENIED) throw new ClusterError(`the scheduler refused to let this agent join: permission denied: ${e.details}`);
-    if (e.code === grpc.status.UNAVAILABLE) throw new ClusterError(`cannot reach the scheduler at ${options.scheduler} over TLS (${e.details}): is it running, and is --ca its tls/ca.pem?`);
     throw err;
   } finally {
-    client.close();
+    set.close();
   }
 }
 
@@ -105,9 +107,9 @@ export function renewalDue(certPem: string): number {
 export async function renewCertificate(options: { scheduler: string; workDir: string; ca: string }, identity: AgentIdentity): Promise<void> {
   const { keyFile, certFile, renewedKeyFile } = files(options.workDir);
   const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const client = schedulerClient(options.scheduler, { ca: options.ca, identity });
+  const set = new SchedulerSet(parseSchedulerAddresses(options.scheduler), { ca: options.ca, identity });
   try {
-    const reply = await unary(client, 'Renew', { publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }) as string }, 30_000);
+    const reply = await followCall(set, 'Renew', { publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }) as string }, { deadlineMs: 30_000, leaderWaitMs: 30_000 });
     const key = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
     writeSecretFile(renewedKeyFile, key);
     writeSecretFile(certFile, reply.certificatePem);
@@ -115,7 +117,7 @@ export async function renewCertificate(options: { scheduler: string; workDir: st
     fs.rmSync(renewedKeyFile, { force: true });
     identity.replace(key, reply.certificatePem);
   } finally {
-    client.close();
+    set.close();
   }
 }
 

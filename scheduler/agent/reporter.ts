@@ -16,7 +16,8 @@ export const MAX_BUFFERED_CHARS = 8 << 20;
 export const MAX_LINES_PER_REPORT = 2000;
 
 export class Reporter {
-  readonly #client: SchedulerClient;
+  /** Asked at each send: the scheduler the agent is connected to changes when a standby takes over. */
+  readonly #client: () => SchedulerClient;
   readonly #job: number;
   readonly #attempt: number;
   readonly #secret: string;
@@ -34,8 +35,8 @@ export class Reporter {
   #sending: Promise<void> | null = null;
   #closed = false;
 
-  constructor(client: SchedulerClient, job: number, attempt: number, secret: string, onStale: () => void) {
-    this.#client = client;
+  constructor(client: SchedulerClient | (() => SchedulerClient), job: number, attempt: number, secret: string, onStale: () => void) {
+    this.#client = typeof client === 'function' ? client : () => client;
     this.#job = job;
     this.#attempt = attempt;
     this.#secret = secret;
@@ -115,7 +116,7 @@ export class Reporter {
     this.#dropped = { unreachable: 0, fast: 0 };
     this.#sending = (async () => {
       try {
-        const reply = await unary(this.#client, 'Report', { job: this.#job, attempt: this.#attempt, secret: this.#secret, progress: progress ?? -1, message: this.#message, logs, checkpointsFailed });
+        const reply = await unary(this.#client(), 'Report', { job: this.#job, attempt: this.#attempt, secret: this.#secret, progress: progress ?? -1, message: this.#message, logs, checkpointsFailed });
         this.#unreachable = false;
         if (reply.stale) this.#onStale();
       } catch {

@@ -49,9 +49,10 @@ export function partRanges(size: number, lanes: number): { offset: number; lengt
  * the one outcome. A part that fails cancels the others, and the whole upload fails (the
  * scheduler keeps nothing of it), to be tried again whole.
  */
-export async function uploadImage(clients: SchedulerClient | SchedulerClient[], request: UploadRequest, deadlineMs = 600_000): Promise<UploadImageReply__Output> {
+export async function uploadImage(clients: SchedulerClient | SchedulerClient[], request: UploadRequest, deadlineMs = 600_000, signal?: AbortSignal): Promise<UploadImageReply__Output> {
   const lanes = Array.isArray(clients) ? clients : [clients];
   const file = await ChunkedFile.open(request.file);
+  let onDone = (): void => undefined;
   try {
     const { size } = file;
     const ranges = partRanges(size, lanes.length);
@@ -60,9 +61,13 @@ export async function uploadImage(clients: SchedulerClient | SchedulerClient[], 
     // on one stream (docs/protocol.md).
     const tail = await readImageTail(file.handle, size);
     const header = { job: request.job, attempt: request.attempt, sequence: request.sequence, bytes: size, node: request.node, secret: request.secret, ...request.stats, ...(tail ? { tail } : {}) };
-    if (ranges.length === 1) return await sendPart(lanes[0]!, file, header, null, deadlineMs, []);
-    const uploadId = randomUUID();
     const calls: grpc.ClientWritableStream<unknown>[] = [];
+    // Aborted (the agent left that scheduler): the calls end now, not at their deadline.
+    const abort = (): void => calls.forEach((c) => c.cancel());
+    signal?.addEventListener('abort', abort, { once: true });
+    onDone = () => signal?.removeEventListener('abort', abort);
+    if (ranges.length === 1) return await sendPart(lanes[0]!, file, header, null, deadlineMs, calls);
+    const uploadId = randomUUID();
     const replies = ranges.map((r, part) => sendPart(lanes[part]!, file, header, { parts: ranges.length, part, ...r, uploadId }, deadlineMs, calls));
     // The first failure or refusal ends the others at once, instead of letting them run on.
     const stop = (): void => calls.forEach((c) => c.cancel());
@@ -76,6 +81,7 @@ export async function uploadImage(clients: SchedulerClient | SchedulerClient[], 
     if (errors.length > 0) throw errors.find((e) => e.code !== grpc.status.CANCELLED) ?? errors[0];
     return answers[0]!;
   } finally {
+    onDone();
     await file.close();
   }
 }

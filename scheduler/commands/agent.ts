@@ -6,7 +6,7 @@ import { ClusterError } from '../cluster-errors.js';
 import { DEFAULT_ADDRESS } from '../names.js';
 import { parseCount, parseHostPort, parsePositiveNumber } from '../options.js';
 import { EXIT_STOPPED_AT_ONCE } from '../signals.js';
-import { credentialOptions, credentialsFrom, LOCAL_AGENT_TOKEN_FILE, type CredentialFlags } from './common.js';
+import { credentialOptions, credentialsFrom, LOCAL_AGENT_TOKEN_FILE, schedulerOption, type CredentialFlags } from './common.js';
 import { defaultNodeName, logLine } from './serve.js';
 
 interface AgentFlags extends CredentialFlags {
@@ -25,7 +25,7 @@ export const DEFAULT_DRAIN_TIMEOUT_S = 120;
 export function agentCommand(): Command {
   return credentialOptions(new Command('agent'), LOCAL_AGENT_TOKEN_FILE)
     .description("run jobs on this machine for a scheduler; jobs of a node that dies resume elsewhere from their latest image")
-    .addOption(new Option('--scheduler <host:port>', 'the scheduler').env('CR_SCHEDULER').default(DEFAULT_ADDRESS))
+    .addOption(schedulerOption('the scheduler; with standby schedulers, several: a:7070,b:7070 (the agent follows the leader)').default(DEFAULT_ADDRESS))
     .addOption(new Option('--name <name>', "this node's name, unique in the cluster").env('CR_NODE').default(defaultNodeName(), `the host name, ${defaultNodeName()}`))
     .addOption(new Option('--slots <n>', 'jobs run at once').env('CR_SLOTS').argParser(parseCount('--slots', 1)).default(os.availableParallelism()))
     .addOption(new Option('--work <dir>', "where jobs' code, images and the image key are kept").env('CR_WORK').default('.cr-agent'))
@@ -52,7 +52,8 @@ Each job runs in a process of its own, with none of the agent's CR_* variables. 
 it also runs under that user's uid and cannot open the agent's token file, certificate key or
 the cluster's image key (docs/security-cluster.md says what a job can reach without it).
 
-The agent reconnects on its own when the scheduler restarts; its jobs keep running meanwhile.
+The agent reconnects on its own when the scheduler restarts or the leader changes (to the leader a
+standby names, else the next address given); its jobs keep running meanwhile.
 When the scheduler refuses its credential, it says why and exits with status 1.
 SIGTERM/SIGINT drain the node: it takes no new work, its jobs checkpoint at their next safe point
 and resume on other nodes from there, then the agent exits 0 (1 if --drain-timeout passed first;

@@ -7,7 +7,8 @@ import type { Cluster } from '../client.js';
 import { ClusterError } from '../cluster-errors.js';
 import type { ClientCredentials } from '../credentials.js';
 import type { JobInfo__Output } from '../proto/types.js';
-import { DEFAULT_DATA_DIR } from '../names.js';
+import { parseSchedulerAddresses } from '../addresses.js';
+import { DEFAULT_ADDRESS, DEFAULT_DATA_DIR } from '../names.js';
 import { printable } from '../escape.js';
 import { formatMs } from '../output.js';
 
@@ -42,9 +43,21 @@ export function clusterCommand(name: string, description: string): Command {
   return credentialOptions(
     new Command(name)
       .description(description)
-      .addOption(new Option('--scheduler <host:port>', 'the scheduler (default: 127.0.0.1:7070)').env('CR_SCHEDULER'))
+      .addOption(schedulerOption(`the scheduler; with standby schedulers, several: a:7070,b:7070 (default: ${DEFAULT_ADDRESS})`))
       .addOption(new Option('--json', 'machine-readable output')),
   );
+}
+
+/** --scheduler (CR_SCHEDULER): host:port, or several comma-separated; a malformed list is refused as the flag is read. */
+export function schedulerOption(description: string): Option {
+  return new Option('--scheduler <host:port,...>', description).env('CR_SCHEDULER').argParser((value: string) => {
+    try {
+      parseSchedulerAddresses(value);
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message.replace(/^--scheduler:? ?/, ''));
+    }
+    return value;
+  });
 }
 
 function readSecret(file: string, what: string): string {

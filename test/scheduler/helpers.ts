@@ -2,6 +2,7 @@
 // loopback (so SIGKILL and SIGSTOP hit everything a node runs), each killed in the test's
 // teardown, and a gRPC client to watch the jobs.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { Cluster } from '../../scheduler/client.js';
@@ -130,4 +131,13 @@ export async function submit(t: ExecutionContext, address: string, file: string,
   const run = await startCli(t, ['submit', file, '--scheduler', address, '--args', JSON.stringify(args), ...extra], { CR_TOKEN: adminToken(address) }).exit;
   if (run.code !== 0) throw new Error(`submit failed: ${run.stderr}`);
   return Number(run.stdout.trim());
+}
+
+/** A loopback port that was free a moment ago: nothing listens there until a test starts something on it. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

@@ -4,12 +4,12 @@
 // every job the test started is stopped in its teardown, also when the test fails.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { ExecutionContext } from 'ava';
 import { HANG_GUARD_MS, sleep } from '../../runner/helpers.js';
+import { freePort } from '../helpers.js';
 
 const run = promisify(execFile);
 
@@ -40,14 +40,6 @@ export interface Slurm {
   hurry(id: number): Promise<void>;
   /** The daemons' logs, for a failure message. */
   logs(): string;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Starts munged, slurmctld and slurmd; resolves once the node is idle. */
