@@ -19,14 +19,14 @@ export { codeOfFiles, sha256Hex, type CodeIdentity } from './runner/identity.js'
 
 // Images and their stores: reading and checking an image, the codec its blocks need, the tag,
 // and the local store's layout (an agent's per-job store, the scheduler's image directory).
-export { ImageReader } from './image/reader.js';
+export { ImageReader, manifestFromEnds } from './image/reader.js';
 export { FOOTER_LENGTH, FOOTER_MAGIC, FORMAT_VERSION, HEADER_LENGTH, MAX_LEVEL, MAX_MANIFEST_LENGTH, MIN_FORMAT_VERSION, MIN_LEVEL, validateManifest, zstdBound, type Manifest } from './image/format.js';
 export { imageTag, DIRECT_MIN_BYTES } from './image/writer.js';
 export { getCodec, getPortableCodec } from './codec/index.js';
 export type { BlockCodec } from './codec/types.js';
 export { DEFAULT_KEEP_IMAGES, LocalStore, STORE_KEY_FILE, checkJobName } from './store/local-store.js';
 export { readKeyFile } from './store/key.js';
-export { createFileOnceSync, fsyncDirSync } from './store/durable.js';
+export { createFileOnceSync, fsyncDir, fsyncDirSync } from './store/durable.js';
 
 // Writing and reading files past the page cache (large transfers): page-aligned memory and
 // O_DIRECT descriptors.

@@ -16,6 +16,9 @@ import { parseSchedulerAddresses } from '../addresses.js';
 import { classify, SchedulerSet, type Refusal } from '../leader-follow.js';
 import { unary } from '../proto/load.js';
 import type { Command__Output } from '../proto/types.js';
+import { LocalLevel } from './local-level.js';
+import { openSharedStore } from '../images/open.js';
+import type { SharedStore } from '../images/store.js';
 import { Attempt } from './attempt.js';
 import { linkPackage } from './code.js';
 import type { JobIsolation } from './job-host.js';
@@ -50,6 +53,10 @@ export class Agent {
   readonly #log: (line: string) => void;
   readonly #attempts = new Map<number, Attempt>();
   readonly #keyFile: string;
+  /** This node's copies of its jobs' latest images (<work>/images). */
+  readonly #local: LocalLevel;
+  /** The shared image store the scheduler named at registration, opened once per location. */
+  #shared: { location: string; endpoint: string; store: Promise<SharedStore | null> } | null = null;
   #call: grpc.ClientReadableStream<Command__Output> | null = null;
   #session: string | null = null;
   #heartbeat: NodeJS.Timeout | null = null;
@@ -81,6 +88,7 @@ export class Agent {
     this.#set = new SchedulerSet(parseSchedulerAddresses(options.scheduler), options.credentials);
     this.#log = options.log ?? (() => undefined);
     this.#keyFile = path.join(options.workDir, 'image.key');
+    this.#local = new LocalLevel(path.join(options.workDir, 'images'));
     this.registered = new Promise((resolve) => (this.#onRegistered = resolve));
     this.refused = new Promise((resolve) => (this.#onRefused = resolve));
     // Attempts of an earlier agent process in this directory died with it: their files are litter.
@@ -230,6 +238,7 @@ export class Agent {
         fs.writeFileSync(temp, r.imageKey as Buffer, { mode: 0o600 });
         fs.renameSync(temp, this.#keyFile);
         this.#session = r.session;
+        this.#useStore(r.imageStore, r.imageStoreEndpoint);
         this.#leaseMs = r.leaseTimeoutMs;
         this.#reconnectMaxMs = Math.max(RECONNECT_MS, Math.min(AGENT_RECONNECT_MAX_MS, Math.floor(r.leaseTimeoutMs / 3)));
         this.#startHeartbeat(r.heartbeatIntervalMs, r.leaseTimeoutMs);
@@ -246,7 +255,7 @@ export class Agent {
         current?.abandon(`attempt ${a.attempt} replaces it`);
         const isolation = this.#options.isolation ?? { runAs: null, hidden: [this.#options.workDir] };
         const set = this.#set;
-        const attempt = new Attempt({ client: () => set.client(), lanes: () => set.lanes(), departure: () => this.#departure(set.current), node: this.#options.name, workDir: this.#options.workDir, keyFile: this.#keyFile, isolation, log: this.#log, metrics: this.#options.metrics }, a);
+        const attempt = new Attempt({ shared: this.#shared?.store ?? Promise.resolve(null), sharedNamed: this.#shared !== null, local: this.#local,  client: () => set.client(), lanes: () => set.lanes(), departure: () => this.#departure(set.current), node: this.#options.name, workDir: this.#options.workDir, keyFile: this.#keyFile, isolation, log: this.#log, metrics: this.#options.metrics }, a);
         this.#attempts.set(a.job, attempt);
         this.#log(`job ${a.job} "${a.name}" attempt ${a.attempt}: starting${a.images.length > 0 ? ` from image ${a.images[a.images.length - 1]!.sequence}` : ''}`);
         void attempt.done.then(() => {
@@ -269,6 +278,26 @@ export class Agent {
       default:
         break;
     }
+  }
+
+  /** Opens the shared image store the scheduler named (none: images go over gRPC). */
+  #useStore(location: string, endpoint: string): void {
+    if ((this.#shared?.location ?? '') === location && (this.#shared?.endpoint ?? '') === endpoint) return;
+    void this.#shared?.store.then((s) => s?.close());
+    this.#shared = null;
+    if (!location) return;
+    const store = openSharedStore(location, endpoint ? { endpoint } : {}).then(
+      (s) => {
+        this.#log(`images go to the shared image store ${location}${endpoint ? ` (endpoint ${endpoint})` : ''}`);
+        return s;
+      },
+      (err: Error) => {
+        // Without it, this node's jobs cannot store or read images: their attempts end unstarted, saying why.
+        this.#log(`the scheduler's image store ${location} cannot be used on this node: ${err.message}`);
+        return null;
+      },
+    );
+    this.#shared = { location, endpoint, store };
   }
 
   #startHeartbeat(intervalMs: number, leaseTimeoutMs: number): void {

@@ -9,17 +9,21 @@
 // can tag, only this job's restores and the scheduler accept.
 import fs from 'node:fs';
 import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
 import { Backoff, createFileOnceSync, DEFAULT_FULL_EVERY, DEFAULT_INTERVAL_MS, type ErrorRecord, getCodec, type ImageCommitted, ImageReader, isRetryable, resolvePolicyOptions, type RunOutcome, STORE_KEY_FILE } from '../../src/internal.js';
+import { hashFile } from '../images/directory.js';
+import { objectName, SharedStoreError, type SharedStore } from '../images/store.js';
 import { jobImageKey } from '../job-key.js';
 import { MAX_RESULT_BYTES, storeJobName } from '../names.js';
 import { unary, type SchedulerClient } from '../proto/load.js';
 import type { Assignment__Output, FinishRequest, ImageRef__Output } from '../proto/types.js';
 import { fetchCode } from './code.js';
+import type { LocalLevel } from './local-level.js';
 import { JobProcess, type JobIsolation } from './job-host.js';
 import { giveToJob } from './run-as.js';
 import type { AgentMetrics } from './metrics.js';
 import { Reporter } from './reporter.js';
-import { downloadImage, uploadImage } from './transfer.js';
+import { downloadImage, recordImage, uploadImage } from './transfer.js';
 
 export interface AttemptContext {
   /** The scheduler the agent is connected to now (it changes when a standby takes over). */
@@ -34,8 +38,24 @@ export interface AttemptContext {
   keyFile: string;
   isolation: JobIsolation;
   log: (line: string) => void;
+  /** The shared image store the scheduler named (Registered.image_store), as it opens; null: images go over gRPC. */
+  shared: Promise<SharedStore | null>;
+  /** True when the scheduler named a store (which may have failed to open on this node). */
+  sharedNamed: boolean;
+  /** This node's copies of its jobs' latest images. */
+  local: LocalLevel;
   /** This node's metrics (metrics.ts). */
   metrics?: AgentMetrics | null;
+}
+
+/** An image of the plan is missing or damaged where it is kept: the scheduler falls back to the image before it. */
+class UnusableImage extends Error {
+  constructor(
+    readonly sequence: number,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** Images kept in an attempt's local store: enough that none is pruned before it is uploaded. */
@@ -52,6 +72,10 @@ export class Attempt {
   readonly #reporter: Reporter;
   #runner: JobProcess | null = null;
   #uploads: Promise<void> = Promise.resolve();
+  /** Set when the job's reader did not restore the planned image: the attempt ends unstarted, naming it. */
+  #notRestored: UnusableImage | null = null;
+  /** The shared image store, once #run has it open. */
+  #shared: SharedStore | null = null;
   #abandoned = false;
   #cancelled = false;
   #stopRequested = false;
@@ -108,9 +132,11 @@ export class Attempt {
     fs.mkdirSync(storeDir, { recursive: true, mode: 0o700 });
     let fetched = false;
     try {
+      this.#shared = await this.#ctx.shared;
+      if (this.#ctx.sharedNamed && this.#shared === null) throw new Error(`the scheduler keeps images in a shared store that this node cannot open (see the agent's log)`);
       const codeFile = await this.#retrying(() => fetchCode(this.#ctx.client(), path.join(this.#ctx.workDir, 'code'), a.codeSha256));
       const key = jobImageKey(fs.readFileSync(this.#ctx.keyFile), a.job);
-      await this.#fetchImages(storeDir, key);
+      await this.#fetchImages(storeDir);
       fetched = true;
       if (this.#abandoned) return;
       // The store's own key file: the job's process reads it as `cr-scheduler run` reads a store's.
@@ -141,9 +167,17 @@ export class Attempt {
         firstAttempt: a.attempt,
       }, this.#ctx.isolation, this.#dir);
       this.#runner = runner;
+      const planned = a.images.at(-1)?.sequence ?? null;
       runner.on((event) => {
         switch (event.type) {
           case 'started':
+            // The reader found the planned image damaged and passed over it: the job must not go
+            // on from another image than the scheduler's, so the attempt ends, naming it (the one fallback).
+            if (planned !== null && event.image?.sequence !== planned) {
+              this.#notRestored = new UnusableImage(planned, `the job's reader passed over it: ${event.skipped.map((s) => s.error).join('; ') || 'not restored'}`);
+              void runner.kill();
+              break;
+            }
             this.#reporter.log(
               event.image
                 ? `[cr] attempt ${a.attempt} on node ${this.#ctx.node}: resumed from image ${event.image.sequence}`
@@ -176,15 +210,19 @@ export class Attempt {
       this.#ctx.log(`job ${a.job} attempt ${a.attempt}: running in process ${runner.pid ?? '(none)'}${runAs ? ` as user ${runAs.user}` : ''}`);
       const outcome = await running;
       await this.#uploads;
+      // No image at all verified (the planned one is full, or its bases failed too): the same case.
+      if (planned !== null && outcome.status === 'failed' && outcome.error.code === 'CR_NO_IMAGE') this.#notRestored ??= new UnusableImage(planned, `the job's reader passed over it: ${outcome.error.message}`);
+      if (this.#notRestored !== null) throw this.#notRestored;
       await this.#reporter.flush();
       if (this.#abandoned) return;
       await this.#finish(outcome);
     } catch (err) {
       if (this.#abandoned) return;
+      if (err instanceof UnusableImage) this.#reporter.log(`[cr] warning: image ${err.sequence} could not be used: ${err.message}`);
       await this.#reporter.flush();
       const error = { name: 'Error', code: null, message: (err as Error).message, stack: (err as Error).stack ?? null };
       // Code or images could not be fetched: not the job's error, so it must not spend a retry.
-      if (!fetched) await this.#finish({ status: 'failed', error, attempts: 1 }, 'UNSTARTED');
+      if (!fetched || err === this.#notRestored) await this.#finish({ status: 'failed', error, attempts: 1 }, 'UNSTARTED', err instanceof UnusableImage ? [err.sequence] : []);
       else await this.#finish({ status: 'failed', error, attempts: 1 });
     } finally {
       this.#reporter.close();
@@ -193,79 +231,92 @@ export class Attempt {
   }
 
   /**
-   * Downloads the images to restore from and verifies each (tag, manifest, every block) before
-   * the job sees it. If one cannot be fetched or does not verify, the older images the scheduler
-   * holds are fetched instead, as HTCondor falls back to the previous checkpoint; those that
-   * verify are kept and the runner resumes from the newest of them. `key` is the job's own.
+   * Fetches the images the scheduler planned (the image to restore and its bases), each from the
+   * nearest level that holds it: this node's copy, else the shared store, else the scheduler.
+   * Each arrives whole with the sha256 the scheduler recorded, or is not used; the job's reader
+   * checks the blocks when it restores. An image that is missing or damaged where it is kept
+   * ends the attempt unstarted, naming it (UnusableImage): the scheduler forgets it and plans
+   * the next attempt from the image before it. That is the one fallback.
    */
-  async #fetchImages(storeDir: string, key: Buffer): Promise<void> {
+  async #fetchImages(storeDir: string): Promise<void> {
     const a = this.#assignment;
     const job = storeJobName(a.job);
-    const codec = await getCodec();
-    const fetch = async (image: ImageRef__Output): Promise<void> => {
-      const file = path.join(storeDir, job, `${String(image.sequence).padStart(8, '0')}.crimg`);
-      try {
-        const downloadStarted = performance.now();
-        await this.#retrying(() => downloadImage(this.#ctx.lanes(), a.job, image.sequence, image.sha256, file, { attempt: a.attempt, secret: a.secret }));
-        this.#ctx.metrics?.transferred('download', image.bytes, performance.now() - downloadStarted);
-        const reader = ImageReader.open(file, { codec, key, expect: { job, sequence: image.sequence } });
-        try {
-          reader.verifyStored();
-        } finally {
-          reader.close();
-        }
-      } catch (err) {
-        fs.rmSync(file, { force: true });
-        throw err;
-      }
-    };
-    let failure: Error | null = null;
     for (const image of a.images) {
-      try {
-        await fetch(image);
-      } catch (err) {
-        if (this.#abandoned) throw err;
-        failure = err as Error;
-        this.#reporter.log(`[cr] warning: image ${image.sequence} could not be used: ${failure.message}`);
-        break;
+      const file = path.join(storeDir, job, `${String(image.sequence).padStart(8, '0')}.crimg`);
+      const from = await this.#fetchImage(image, file);
+      this.#reporter.log(`[cr] image ${image.sequence}: ${from}`);
+    }
+  }
+
+  /** One image into `file`; says where it came from. */
+  async #fetchImage(image: ImageRef__Output, file: string): Promise<string> {
+    const a = this.#assignment;
+    if (await this.#ctx.local.take(a.job, image, file)) return "this node's copy (no download)";
+    const damaged = (got: string): UnusableImage => new UnusableImage(image.sequence, `image ${image.sequence} of job ${a.job} arrived damaged twice (sha256 ${got}, recorded ${image.sha256})`);
+    const shared = this.#shared;
+    // A damaged transfer is tried once more; damaged again, it is the stored image that is.
+    for (let tries = 1; ; tries++) {
+      if (shared !== null) {
+        const name = objectName(a.job, image.sequence, image.attempt);
+        let got: { sha256: string };
+        try {
+          got = await shared.fetch(name, file);
+        } catch (err) {
+          if (err instanceof SharedStoreError && err.code === 'CR_IMAGE_STORE_MISSING') throw new UnusableImage(image.sequence, err.message);
+          throw err;
+        }
+        if (got.sha256 === image.sha256) return `read from the image store ${shared.location}`;
+        fs.rmSync(file, { force: true });
+        if (tries === 2) throw damaged(got.sha256);
+      } else {
+        try {
+          const started = performance.now();
+          await this.#retrying(() => downloadImage(this.#ctx.lanes(), a.job, image.sequence, image.sha256, file, { attempt: a.attempt, secret: a.secret }));
+          this.#ctx.metrics?.transferred('download', image.bytes, performance.now() - started);
+          return 'downloaded from the scheduler';
+        } catch (err) {
+          const code = (err as { code?: unknown }).code;
+          if (code === grpc.status.NOT_FOUND) throw new UnusableImage(image.sequence, (err as Error).message);
+          // A failed call or disk (a code) is not the image's fault; a sha256 mismatch (none) twice is.
+          if (code !== undefined) throw err;
+          if (tries === 2) throw new UnusableImage(image.sequence, (err as Error).message);
+        }
       }
     }
-    if (failure === null) return;
-    // Older images, oldest first (bases before the images built on them); each one that fails is left out.
-    let usable = 0;
-    for (const image of a.fallback) {
-      try {
-        await fetch(image);
-        usable++;
-      } catch (err) {
-        if (this.#abandoned) throw err;
-        this.#reporter.log(`[cr] warning: older image ${image.sequence} could not be used either: ${(err as Error).message}`);
-      }
-    }
-    if (usable === 0) throw new Error(`no image of job ${a.job} could be fetched and verified (${failure.message})`);
-    this.#reporter.log(`[cr] falling back to an older image: ${usable} of ${a.fallback.length} older image${a.fallback.length === 1 ? '' : 's'} fetched`);
   }
 
   #queueUpload(info: ImageCommitted): void {
     this.#uploads = this.#uploads.then(async () => {
-      if (this.#abandoned) return;
+      if (this.#abandoned || this.#notRestored !== null) return;
       if (!fs.existsSync(info.file)) {
         this.#reporter.log(`[cr] warning: image ${info.sequence} was pruned before it could be uploaded`);
         return;
       }
+      const request = { job: this.job, attempt: this.attempt, sequence: info.sequence, node: this.#ctx.node, secret: this.#assignment.secret };
+      const shared = this.#shared;
       let reply;
+      let sha256: string | null = null;
       const uploadStarted = performance.now();
       try {
-        reply = await this.#retrying(() =>
-          uploadImage(this.#ctx.lanes(), { job: this.job, attempt: this.attempt, sequence: info.sequence, node: this.#ctx.node, secret: this.#assignment.secret, file: info.file, stats: { rawBytes: info.rawBytes, pauseMs: info.pauseMs, commitMs: info.commitMs } }, undefined, this.#ctx.departure()),
-        );
+        const stats = { rawBytes: info.rawBytes, pauseMs: info.pauseMs, commitMs: info.commitMs };
+        if (shared !== null) {
+          // Written to the shared store, then recorded by the scheduler: the bytes never pass through it.
+          const stored = await shared.put(objectName(this.job, info.sequence, this.attempt), info.file);
+          sha256 = stored.sha256;
+          reply = await this.#retrying(() => recordImage(this.#ctx.client(), { ...request, bytes: stored.bytes, sha256: stored.sha256, stats }));
+        } else {
+          reply = await this.#retrying(() => uploadImage(this.#ctx.lanes(), { ...request, file: info.file, stats }));
+        }
       } catch (err) {
         // The attempt goes on; its next image is uploaded (the scheduler keeps what it has).
         this.#failedUpload();
-        this.#reporter.log(`[cr] warning: image ${info.sequence} could not be uploaded: ${(err as Error).message}`);
+        this.#reporter.log(`[cr] warning: image ${info.sequence} could not be ${shared ? `stored in ${shared.location}` : 'uploaded'}: ${(err as Error).message}`);
         return;
       }
-      if (reply.accepted) this.#ctx.metrics?.transferred('upload', info.bytes, performance.now() - uploadStarted);
+      if (reply.accepted) {
+        this.#ctx.metrics?.transferred('upload', info.bytes, performance.now() - uploadStarted);
+        await this.#keepLocally(info.file, info.sequence, sha256);
+      }
       if (reply.stale) this.abandon(`the scheduler refused image ${info.sequence}: ${reply.reason}`);
       else if (!reply.accepted) {
         this.#failedUpload();
@@ -274,16 +325,36 @@ export class Attempt {
     });
   }
 
+  /**
+   * The image the scheduler accepted becomes this node's copy of the job's latest (with the
+   * bases its tagged manifest names). A copy that cannot be made only costs a download later.
+   */
+  async #keepLocally(file: string, sequence: number, sha256: string | null): Promise<void> {
+    try {
+      const key = jobImageKey(fs.readFileSync(this.#ctx.keyFile), this.job);
+      const reader = ImageReader.open(file, { codec: await getCodec(), key, expect: { job: storeJobName(this.job), sequence } });
+      const bases = reader.manifest.bases;
+      reader.close();
+      await this.#ctx.local.keep(this.job, sequence, sha256 ?? (await hashFile(file)), file, bases);
+    } catch (err) {
+      this.#ctx.log(`job ${this.job}: no local copy of image ${sequence}: ${(err as Error).message}`);
+    }
+  }
+
   /** A committed image that will not reach the scheduler: counted here and reported there. */
   #failedUpload(): void {
     this.#ctx.metrics?.uploadFailures.inc();
     this.#reporter.checkpointFailed();
   }
 
-  async #finish(outcome: RunOutcome, as?: 'UNSTARTED'): Promise<void> {
+
+  async #finish(outcome: RunOutcome, as?: 'UNSTARTED', unusable: number[] = []): Promise<void> {
     const request: FinishRequest = { job: this.job, attempt: this.attempt, secret: this.#assignment.secret };
+    // A job that ended is never restored: its local copies go.
+    if (as === undefined && outcome.status !== 'stopped') this.#ctx.local.forget(this.job);
     if (as === 'UNSTARTED' && outcome.status === 'failed') {
       request.outcome = 'UNSTARTED';
+      request.unusableImages = unusable;
       request.errorJson = JSON.stringify(errorJson(outcome.error));
     } else if (this.#cancelled) {
       request.outcome = 'CANCELLED';

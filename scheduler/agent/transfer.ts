@@ -149,6 +149,20 @@ async function sendPart(
 }
 
 /**
+ * Records an image this agent wrote to the shared image store (Registered.image_store): an
+ * upload whose header carries the image's sha256 as stored and no bytes. The scheduler checks
+ * the image in the store before it records it, and answers as for an upload.
+ */
+export async function recordImage(client: SchedulerClient, request: Omit<UploadRequest, 'file'> & { bytes: number; sha256: string }, deadlineMs = 120_000): Promise<UploadImageReply__Output> {
+  return await new Promise<UploadImageReply__Output>((resolve, reject) => {
+    const call = client.UploadImage({ deadline: Date.now() + deadlineMs }, (err, value) => (err ? reject(err) : resolve(value!)));
+    const { job, attempt, sequence, node, secret, bytes, sha256 } = request;
+    call.write({ header: { job, attempt, sequence, node, secret, bytes, ...request.stats, storedSha256: sha256 } });
+    call.end();
+  });
+}
+
+/**
  * Fetches one image into `file` (atomically: temp then rename) and checks its sha256 against
  * what the scheduler recorded when it received it. `access`: the attempt that reads it and its secret.
  */

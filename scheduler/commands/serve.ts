@@ -29,6 +29,8 @@ interface ServeFlags {
   minUploadRate: number;
   uploadRateWindow: number;
   keepFinished: number;
+  images?: string;
+  imagesEndpoint?: string;
   localAgent: boolean;
   slots: number;
   name: string;
@@ -85,6 +87,8 @@ export function serveCommand(): Command {
     .addOption(new Option('--min-upload-rate <size>', 'an upload slower than this per second, averaged over --upload-rate-window, is cut (0: never)').env('CR_MIN_UPLOAD_RATE').argParser(parseBytes('--min-upload-rate', 0)).default(2 ** 20, '1MiB'))
     .addOption(new Option('--upload-rate-window <duration>', 'the window the upload rate is averaged over').env('CR_UPLOAD_RATE_WINDOW').argParser(parseDuration('--upload-rate-window')).default(30, '30s'))
     .addOption(new Option('--keep-finished <duration>', "a finished job's images are removed this long after it ended (until then it keeps its newest)").env('CR_KEEP_FINISHED').argParser(parseDuration('--keep-finished')).default(7 * 86_400, '7d'))
+    .addOption(new Option('--images <dir-or-url>', 'a shared image store agents write to and read from directly: a directory every node mounts, or s3://BUCKET/PREFIX (default: images go over gRPC to <data>/images)').env('CR_IMAGES'))
+    .addOption(new Option('--images-endpoint <url>', 'the endpoint of an S3-compatible store (default: AWS; region and credentials the standard AWS way)').env('CR_IMAGES_ENDPOINT'))
     .addOption(new Option('--http <addr>', 'serve the dashboard on HOST:PORT (e.g. 127.0.0.1:8080); any other than loopback needs TLS (docs/dashboard.md)').env('CR_HTTP'))
     .addOption(new Option('--no-local-agent', 'do not run jobs on this machine'))
     .addOption(new Option('--slots <n>', "the local agent's slots").argParser(parseCount('--slots', 1)).default(os.availableParallelism()))
@@ -119,7 +123,7 @@ async function serve(flags: ServeFlags): Promise<void> {
   const { host, port: wanted } = parseListen(flags.listen ?? flags.host, flags.port);
   const web = flags.http ? await import('../http/server.js') : null;
   const http = flags.http && web ? web.parseHttpAddress(flags.http) : null;
-  const [{ Agent }, { SchedulerCore }, { listen }, pki, { Tokens }, { Authenticator }, { checkDataDir }, { NodeIdentity }, { retagLegacyImages }] = await Promise.all([
+  const [{ Agent }, { SchedulerCore }, { listen }, pki, { Tokens }, { Authenticator }, { checkDataDir }, { NodeIdentity }, { retagLegacyImages }, { openSharedStore }, { SharedStoreError }] = await Promise.all([
     import('../agent/agent.js'),
     import('../server/scheduler.js'),
     import('../server/service.js'),
@@ -129,6 +133,8 @@ async function serve(flags: ServeFlags): Promise<void> {
     import('../server/db.js'),
     import('../server/node-identity.js'),
     import('../server/legacy-images.js'),
+    import('../images/open.js'),
+    import('../images/store.js'),
   ]);
   const useTls = flags.tls ?? !pki.isLoopback(host);
   if (!useTls && !pki.isLoopback(host)) {
@@ -136,7 +142,18 @@ async function serve(flags: ServeFlags): Promise<void> {
   }
   const unsafe = checkDataDir(flags.data);
   if (unsafe !== null) logLine(`warning: ${unsafe}`);
+  let sharedImages = null;
+  if (flags.images) {
+    try {
+      sharedImages = await openSharedStore(flags.images, { endpoint: flags.imagesEndpoint, create: true });
+    } catch (err) {
+      if (err instanceof SharedStoreError) throw new ClusterError(err.message);
+      throw err;
+    }
+  }
   const core = await SchedulerCore.open({
+    sharedImages,
+    sharedImagesEndpoint: flags.imagesEndpoint,
     dataDir: flags.data,
     dbUrl: flags.db ?? null,
     leaseTimeoutMs: Math.round(flags.leaseTimeout * 1000),

@@ -12,11 +12,13 @@ import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import { type BlockCodec, getCodec, ImageReader, LocalStore } from '../../src/internal.js';
 import { CrError } from '../../src/index.js';
+import { jobPrefix, objectName, type SharedStore } from '../images/store.js';
 import { DirectStagingPool } from './direct-staging-pool.js';
 import { verifyStoredDirect } from './verify-direct.js';
 import { jobImageKey } from '../job-key.js';
 import { storeJobName } from '../names.js';
 import type { Db } from './db.js';
+import { checkStoredImage, keptSequences } from './shared-images.js';
 import type { ImageRow } from './schema.js';
 import { MIN_UPLOAD_BYTES_PER_S, partHeader, Refused, Upload, UPLOAD_IDLE_TIMEOUT_MS, UPLOAD_RATE_WINDOW_MS, type PartHeader, type PartMessage, type RefusalStatus } from './upload.js';
 
@@ -46,6 +48,8 @@ export interface UploadHeader {
   rawBytes?: number;
   pauseMs?: number;
   commitMs?: number;
+  /** Set when the image is in the shared store already (`record`): its sha256, and the stream holds no bytes. */
+  storedSha256?: string;
 }
 
 /** `status`: the upload was refused for a limit (a gRPC status the service ends the call with), not answered with a reply. */
@@ -81,6 +85,13 @@ export interface ImageStoreOptions {
   room?: (bytes: number) => Promise<void>;
   /** Told of every error of an upload's commit, so that the scheduler sees its disk fail. */
   diskError?: (err: unknown) => void;
+  /**
+   * The shared image store (`--images`): agents write images there and the scheduler records
+   * them (`record`); nothing is uploaded to <data>/images. Default: none.
+   */
+  shared?: SharedStore | null;
+  /** Told what could not be removed from the shared store (its records are gone already). */
+  log?: (line: string) => void;
 }
 
 export class ImageStore {
@@ -90,6 +101,11 @@ export class ImageStore {
   readonly #flushBehindBytes: number | undefined;
   readonly #directMinBytes: number | undefined;
   readonly #limits: Required<Pick<ImageStoreOptions, 'maxImageBytes' | 'maxJobImageBytes' | 'minUploadBytesPerS' | 'rateWindowMs' | 'room' | 'diskError'>>;
+  /** The shared store images are in, or null: they are uploaded here. */
+  readonly shared: SharedStore | null;
+  readonly #log: (line: string) => void;
+  /** Removals from the shared store under way (close waits for them). */
+  readonly #removing = new Set<Promise<void>>();
   readonly #direct = new DirectStagingPool(DIRECT_PARTS_AT_ONCE);
   /** Jobs whose image is between its final fencing check and its record: not placeable. */
   readonly committing = new Set<number>();
@@ -108,9 +124,12 @@ export class ImageStore {
       maxJobImageBytes: options.maxJobImageBytes ?? DEFAULT_MAX_JOB_IMAGE_BYTES,
       minUploadBytesPerS: options.minUploadBytesPerS ?? MIN_UPLOAD_BYTES_PER_S,
       rateWindowMs: options.rateWindowMs ?? UPLOAD_RATE_WINDOW_MS,
-      room: options.room ?? (async () => undefined),
+      // The scheduler's disk holds no image bytes with a shared store: only its limits apply.
+      room: options.shared ? async () => undefined : (options.room ?? (async () => undefined)),
       diskError: options.diskError ?? (() => undefined),
     };
+    this.shared = options.shared ?? null;
+    this.#log = options.log ?? (() => undefined);
     this.store = LocalStore.open({ dir, keepImages: SCHEDULER_KEEP_IMAGES });
   }
 
@@ -140,6 +159,11 @@ export class ImageStore {
 
   file(job: number, sequence: number): string {
     return this.store.imageFile(storeJobName(job), sequence);
+  }
+
+  /** The shared store's object of an image record. */
+  object(row: Pick<ImageRow, 'job' | 'sequence' | 'attempt'>): string {
+    return objectName(row.job, row.sequence, row.attempt);
   }
 
   /**
@@ -213,8 +237,58 @@ export class ImageStore {
     }
   }
 
+  /**
+   * Records an image an agent wrote to the shared store (`header.storedSha256` is its sha256, as
+   * the agent computed it while writing): after the fencing check, its size, tag and manifest
+   * are checked from the store, and its bases come from that checked manifest. The same fencing
+   * as an upload: a stale attempt's image is refused, and the job is `committing` from the last
+   * check to the record.
+   */
+  async record(header: UploadHeader & { storedSha256: string }, isCurrent: () => Promise<boolean>, onStored: () => Promise<void> = async () => undefined): Promise<UploadResult> {
+    const { job, sequence, attempt } = header;
+    const refusal = (err: unknown): UploadResult => {
+      const r = err instanceof Refused ? err : new Refused(false, (err as Error).message);
+      return { accepted: false, stale: r.stale, reason: r.message, ...(r.status ? { status: r.status } : {}) };
+    };
+    const shared = this.shared;
+    if (shared === null) return refusal(new Refused(false, 'this scheduler has no shared image store (serve --images): upload the image instead'));
+    try {
+      if (!/^[0-9a-f]{64}$/.test(header.storedSha256)) throw new Refused(false, `stored_sha256 ${JSON.stringify(header.storedSha256.slice(0, 80))} is not a sha256 in hex`);
+      if (!Number.isSafeInteger(header.bytes) || header.bytes < 0) throw new Refused(false, `an image of ${header.bytes} bytes cannot be stored`);
+      if (!(await isCurrent())) throw new Refused(true, `attempt ${attempt} is not the current attempt of job ${job}`);
+      const existing = (await this.list(job)).find((r) => r.sequence === sequence);
+      if (existing !== undefined) {
+        // The agent's retry of a record whose reply was lost: the same image is accepted again.
+        if (existing.attempt === attempt && existing.sha256 === header.storedSha256) return { accepted: true };
+        throw new Refused(false, `image ${sequence} of job ${job} is already stored`);
+      }
+      await this.#checkLimits(job, { bytes: header.bytes });
+      const bases = await checkStoredImage(shared, objectName(job, sequence, attempt), job, sequence, header.bytes, this.jobKey(job));
+      if (!(await isCurrent())) throw new Refused(true, `attempt ${attempt} of job ${job} was superseded while its image was checked`);
+      await this.#insert({ job, sequence, attempt, node: header.node, bytes: header.bytes, sha256: header.storedSha256, bases_json: JSON.stringify(bases), created_at: Date.now() });
+      await this.#retainShared(job);
+      await onStored();
+      return { accepted: true };
+    } catch (err) {
+      return refusal(err);
+    }
+  }
+
+  /** An image's record: the one INSERT of both ways an image arrives (uploaded, or recorded from the shared store). */
+  async #insert(row: ImageRow): Promise<void> {
+    await this.#db.write(() => this.#db.q.insertInto('images').values(row).execute());
+  }
+
+  /** The shared store's retention, as LocalStore's: the newest images and the bases they need, by their records. */
+  async #retainShared(job: number): Promise<void> {
+    const rows = await this.list(job);
+    const kept = keptSequences(rows.map((r) => ({ sequence: r.sequence, bases: basesOf(r) })), SCHEDULER_KEEP_IMAGES);
+    const doomed = rows.filter((r) => !kept.has(r.sequence)).map((r) => r.sequence);
+    if (doomed.length > 0) await this.remove(job, doomed);
+  }
+
   /** Limits an upload must fit, checked before its first byte is written. */
-  async #checkLimits(job: number, part: PartHeader): Promise<void> {
+  async #checkLimits(job: number, part: Pick<PartHeader, 'bytes'>): Promise<void> {
     const { maxImageBytes, maxJobImageBytes } = this.#limits;
     const gib = (n: number): string => `${(n / 2 ** 30).toFixed(n < 2 ** 30 ? 3 : 1)} GiB`;
     if (part.bytes > maxImageBytes) {
@@ -305,8 +379,7 @@ export class ImageStore {
       });
       const file = this.file(job, sequence);
       try {
-        const row = { job, sequence, attempt: upload.attempt, node: upload.node, bytes: upload.bytes, sha256, bases_json: JSON.stringify(bases), created_at: Date.now() };
-        await this.#db.write(() => this.#db.q.insertInto('images').values(row).execute());
+        await this.#insert({ job, sequence, attempt: upload.attempt, node: upload.node, bytes: upload.bytes, sha256, bases_json: JSON.stringify(bases), created_at: Date.now() });
       } catch (err) {
         // Not recorded (the database's disk is full): not kept either, so that no file outlives its record.
         fs.rmSync(file, { force: true });
@@ -335,6 +408,11 @@ export class ImageStore {
   close(): void {
     this.abortUploads('the scheduler is shutting down');
     this.#direct.free();
+  }
+
+  /** Waits for removals from the shared store under way (tests; a clean shutdown). */
+  async settled(): Promise<void> {
+    while (this.#removing.size > 0) await Promise.all(this.#removing);
   }
 
   /** Records of images the store's retention removed. */
@@ -366,6 +444,16 @@ export class ImageStore {
       );
     }
     const failed: string[] = [];
+    if (this.shared !== null) {
+      // Objects go after their records, in the background: one that cannot be removed now is
+      // named in the log (an object without a record is never restored from).
+      const shared = this.shared;
+      const removing = (sequences === undefined ? shared.removeAll(jobPrefix(job)) : shared.remove(rows.map((r) => this.object(r))))
+        .catch((err: Error) => this.#log(`images of job ${job}: could not remove from ${shared.location}: ${err.message}`))
+        .finally(() => this.#removing.delete(removing));
+      this.#removing.add(removing);
+      return { removed: rows, failed };
+    }
     const unlink = (file: string, recursive: boolean): void => {
       try {
         fs.rmSync(file, { force: true, recursive });

@@ -15,6 +15,7 @@ import type {
   SubmitRequest__Output as SubmitRequest,
 } from '../proto/types.js';
 import { DEFAULT_FULL_EVERY, DEFAULT_INTERVAL_MS } from '../../src/internal.js';
+import type { SharedStore } from '../images/store.js';
 import { AttemptGuard } from './attempt-guard.js';
 import { openDb, setMeta, type Db } from './db.js';
 import { basesOf, ImageStore, type UploadHeader, type UploadResult } from './images.js';
@@ -55,6 +56,10 @@ export interface SchedulerCoreOptions {
   keepFinishedMs?: number;
   /** Free space wanted on the data directory's disk before new work is taken again after it was full (storage.ts). */
   storageReserveBytes?: number;
+  /** The shared image store agents write images to and read them from (`--images`); default none: over gRPC to <data>/images. */
+  sharedImages?: SharedStore | null;
+  /** Its S3-compatible endpoint, told to agents with its location (`--images-endpoint`). */
+  sharedImagesEndpoint?: string;
   /** Where clients reach this scheduler (`serve --advertise`); what standbys tell writers (default: "this process"). */
   address?: string;
   /** The leader's lease, ms (leadership.ts). */
@@ -93,6 +98,7 @@ export class SchedulerCore {
   /** Whether this scheduler leads, and the fence of every write. */
   readonly leadership: Leadership;
   readonly #log: (line: string) => void;
+  readonly #sharedEndpoint: string;
   #timer: NodeJS.Timeout | null = null;
   #lastSweep = 0;
   #placing = false;
@@ -126,7 +132,10 @@ export class SchedulerCore {
       rateWindowMs: options.uploadRateWindowMs,
       room: (bytes) => this.storage.room(bytes, () => this.sweep()),
       diskError: (err) => this.storage.noticed(err, 'storing an image'),
+      shared: options.sharedImages ?? null,
+      log: this.#log,
     });
+    this.#sharedEndpoint = options.sharedImagesEndpoint ?? '';
     this.retention = new Retention(this.db, this.images, options.keepFinishedMs);
     this.leases = new Leases(options.leaseTimeoutMs);
     this.attempts = new AttemptGuard(this.db, this.jobs, this.#log);
@@ -236,6 +245,7 @@ export class SchedulerCore {
     this.#timer = null;
     for (const lease of this.leases.connected()) lease.sink?.end();
     this.images.close();
+    this.images.shared?.close();
     await this.leadership.close();
     await this.db.close();
   }
@@ -252,7 +262,8 @@ export class SchedulerCore {
     previous?.sink?.end();
     const row = await this.nodes.register(node, slots, now);
     this.versions.set(node, String(request.version ?? '').slice(0, 64));
-    sink.write({ registered: { session, imageKey: this.images.key, leaseTimeoutMs: this.leases.timeoutMs, heartbeatIntervalMs: Math.max(50, Math.floor(this.leases.timeoutMs / 4)) } });
+    const store = this.images.shared ? { imageStore: this.images.shared.location, imageStoreEndpoint: this.#sharedEndpoint } : {};
+    sink.write({ registered: { session, imageKey: this.images.key, leaseTimeoutMs: this.leases.timeoutMs, heartbeatIntervalMs: Math.max(50, Math.floor(this.leases.timeoutMs / 4)), ...store } });
     // Reconcile what the agent runs with what the database says runs there.
     const reported = new Map((request.running ?? []).map((r) => [r.job ?? 0, r.attempt ?? 0]));
     const lost: { id: number; attempt: number }[] = [];
@@ -335,7 +346,7 @@ export class SchedulerCore {
     return this.jobs.report(request.job ?? 0, request.attempt ?? 0, progress, request.message || null, (request.logs ?? []).map(cutLogLine), now);
   }
 
-  async finish(request: Omit<FinishRequest, 'secret'>, now = Date.now()): Promise<boolean> {
+  async finish(request: Omit<FinishRequest, 'secret' | 'unusableImages'> & { unusableImages?: number[] }, now = Date.now()): Promise<boolean> {
     let finish: Finish;
     switch (request.outcome) {
       case 'SUCCEEDED': {
@@ -366,7 +377,19 @@ export class SchedulerCore {
       default:
         throw new SchedulerError('INVALID_ARGUMENT', `unknown outcome ${String(request.outcome)}`);
     }
-    const effect = await this.jobs.finish(request.job ?? 0, request.attempt ?? 0, finish, now);
+    const job = request.job ?? 0;
+    const unusable = request.outcome === 'UNSTARTED' ? (request.unusableImages ?? []) : [];
+    // The one fallback: the images the attempt found missing or damaged are forgotten (records,
+    // then objects), so the next plan is the newest image left that it can restore.
+    if (unusable.length > 0 && (await this.jobs.isCurrent(job, request.attempt ?? 0))) {
+      const { removed } = await this.images.remove(job, unusable);
+      if (removed.length > 0) {
+        const numbers = removed.map((r) => r.sequence).join(', ');
+        await this.jobs.event(job, request.attempt ?? 0, 'event', `image${removed.length === 1 ? '' : 's'} ${numbers} could not be used (missing or damaged where stored): forgotten, falling back to an older image`, now);
+        this.#log(`job ${job}: image${removed.length === 1 ? '' : 's'} ${numbers} missing or damaged in the store, forgotten`);
+      }
+    }
+    const effect = await this.jobs.finish(job, request.attempt ?? 0, finish, now);
     this.metrics.attemptEnded(finish.outcome, effect);
     if (effect !== 'stale') await this.schedule();
     return effect !== 'stale';
@@ -389,10 +412,14 @@ export class SchedulerCore {
         if (!this.storage.noticed(err, 'recording an image\'s event')) throw err;
       }
     };
-    return this.metrics.upload((header.parts ?? 0) > 1 ? (header.length ?? 0) : header.bytes, this.images.receive(header, parts, () => this.jobs.isCurrent(header.job, header.attempt), stored));
+    const isCurrent = (): Promise<boolean> => this.jobs.isCurrent(header.job, header.attempt);
+    if (header.storedSha256) return this.images.record({ ...header, storedSha256: header.storedSha256 }, isCurrent, stored);
+    if (this.images.shared) return { accepted: false, stale: false, reason: `this scheduler keeps images in the shared image store ${this.images.shared.location}: write the image there and record it` };
+    return this.metrics.upload((header.parts ?? 0) > 1 ? (header.length ?? 0) : header.bytes, this.images.receive(header, parts, isCurrent, stored));
   }
 
   async imageFile(job: number, sequence: number): Promise<string> {
+    if (this.images.shared) throw new SchedulerError('FAILED_PRECONDITION', `images are in the shared image store ${this.images.shared.location}: agents read them there`);
     if (!(await this.images.list(job)).some((r) => r.sequence === sequence)) throw new SchedulerError('NOT_FOUND', `job ${job} has no image ${sequence}`);
     return this.images.file(job, sequence);
   }
@@ -457,8 +484,7 @@ export class SchedulerCore {
 
   async #assignment(job: JobRow): Promise<Assignment> {
     const plan = await this.images.restorePlan(job.id);
-    const inPlan = new Set(plan.map((r) => r.sequence));
-    const ref = (r: { sequence: number; bytes: number; sha256: string }) => ({ sequence: r.sequence, bytes: r.bytes, sha256: r.sha256 });
+    const ref = (r: { sequence: number; bytes: number; sha256: string; attempt: number }) => ({ sequence: r.sequence, bytes: r.bytes, sha256: r.sha256, attempt: r.attempt });
     return {
       job: job.id,
       attempt: job.attempt,
@@ -468,7 +494,6 @@ export class SchedulerCore {
       intervalMs: job.interval_ms,
       fullEvery: job.full_every,
       images: plan.map(ref),
-      fallback: (await this.images.list(job.id)).filter((r) => !inPlan.has(r.sequence)).map(ref),
     };
   }
 

@@ -91,7 +91,7 @@ export class ImageReader {
     const fd = openRegularFile(file, options.followLinks ?? true);
     try {
       const size = fs.fstatSync(fd).size;
-      const { manifest, offset } = readManifest(fd, size, file, options);
+      const { manifest, offset } = readManifest((b, at, n, position) => fs.readSync(fd, b, at, n, position), size, file, options);
       return new ImageReader(file, fd, size, manifest, offset, options);
     } catch (err) {
       fs.closeSync(fd);
@@ -337,10 +337,30 @@ function blockError(file: string, section: Section, index: number, reason: strin
   return new ImageCorruptError('block', `${section.kind} "${section.name}" block ${index} is damaged: ${what}`, file);
 }
 
-function readManifest(fd: number, size: number, file: string, options: OpenImageOptions): { manifest: Manifest; offset: number } {
+/** Reads like fs.readSync: bytes read into `buffer` at `at`, 0 past what is there. */
+type ReadAt = (buffer: Uint8Array, at: number, length: number, position: number) => number;
+
+/**
+ * Checks 1–5 of the spec (everything but the blocks) of an image held where it is not a file
+ * (an object store), from its first bytes (`head`, at least HEADER_LENGTH) and its last bytes
+ * (`tail`, at least the manifest and footer) and its size: what the scheduler records an image
+ * of a shared store by, without reading its blocks. `name` names it in errors.
+ */
+export function manifestFromEnds(head: Buffer, tail: Buffer, size: number, name: string, options: OpenImageOptions): Manifest {
+  const tailStart = size - tail.length;
+  const read: ReadAt = (buffer, at, length, position) => {
+    const [source, start] = position >= tailStart ? [tail, tailStart] : [head, 0];
+    const from = position - start;
+    if (from < 0 || from >= source.length) return 0;
+    return source.copy(buffer, at, from, Math.min(source.length, from + length));
+  };
+  return readManifest(read, size, name, options).manifest;
+}
+
+function readManifest(read: ReadAt, size: number, file: string, options: OpenImageOptions): { manifest: Manifest; offset: number } {
   if (size === 0) throw new ImageCorruptError('empty', 'the file is empty: not a complete checkpoint image', file);
   const header = Buffer.alloc(HEADER_LENGTH);
-  const headerRead = fs.readSync(fd, header, 0, Math.min(HEADER_LENGTH, size), 0);
+  const headerRead = read(header, 0, Math.min(HEADER_LENGTH, size), 0);
   const magicRead = Math.min(headerRead, HEADER_MAGIC.length);
   if (!header.subarray(0, magicRead).equals(HEADER_MAGIC.subarray(0, magicRead))) {
     throw new ImageCorruptError('foreign', 'not a cr checkpoint image (wrong magic number)', file);
@@ -353,7 +373,7 @@ function readManifest(fd: number, size: number, file: string, options: OpenImage
   if (header.readUInt32LE(12) !== 0) throw new ImageCorruptError('manifest', 'unknown header flags', file);
 
   const footer = Buffer.alloc(FOOTER_LENGTH);
-  readExactly(fd, footer, 0, FOOTER_LENGTH, size - FOOTER_LENGTH, file);
+  readExactly(read, footer, 0, FOOTER_LENGTH, size - FOOTER_LENGTH, file);
   if (!footer.subarray(56, 64).equals(FOOTER_MAGIC)) {
     throw new ImageCorruptError('truncated', 'the footer is missing: the file is truncated or was not completely written', file);
   }
@@ -368,7 +388,7 @@ function readManifest(fd: number, size: number, file: string, options: OpenImage
   }
   const offset = Number(manifestOffset);
   const manifestBytes = Buffer.alloc(Number(manifestLength));
-  readExactly(fd, manifestBytes, 0, manifestBytes.length, offset, file);
+  readExactly(read, manifestBytes, 0, manifestBytes.length, offset, file);
   if (options.codec.hash64(manifestBytes) !== footer.readBigUInt64LE(16)) {
     throw new ImageCorruptError('manifest-hash', 'the manifest does not match its hash: the image is damaged', file);
   }
@@ -395,10 +415,11 @@ function readManifest(fd: number, size: number, file: string, options: OpenImage
   return { manifest, offset };
 }
 
-function readExactly(fd: number, buffer: Uint8Array, at: number, length: number, position: number, file: string): void {
+function readExactly(from: number | ReadAt, buffer: Uint8Array, at: number, length: number, position: number, file: string): void {
+  const read: ReadAt = typeof from === 'number' ? (b, i, n, p) => fs.readSync(from, b, i, n, p) : from;
   let done = 0;
   while (done < length) {
-    const n = fs.readSync(fd, buffer, at + done, length - done, position + done);
+    const n = read(buffer, at + done, length - done, position + done);
     if (n === 0) throw new ImageCorruptError('truncated', TRUNCATED_MESSAGE, file);
     done += n;
   }

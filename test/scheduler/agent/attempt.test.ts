@@ -1,9 +1,11 @@
 // An attempt on an agent, against a real scheduler and real agents as processes on loopback:
 // when the newest image cannot be used (damaged on the scheduler's disk), the attempt falls back
 // to an older one the scheduler holds instead of failing, and no retry is spent on it.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import test from 'ava';
+import Database from 'better-sqlite3';
 import type { CliProcess } from '../../runner/helpers.js';
 import { tempDir, uninterruptedResult } from '../../runner/helpers.js';
 import { CLUSTER_JOB, client, finished, job, startAgent, startScheduler, submit, waitFor } from '../helpers.js';
@@ -64,4 +66,43 @@ test('A job whose result is over 1 MiB of JSON fails with CR_RESULT_TOO_LARGE in
   t.is(error.code, 'CR_RESULT_TOO_LARGE');
   t.regex(error.message, /the job's result is \d+ bytes of JSON; at most 1048576/);
   t.is(done.retriesUsed, 0, 'not retried: it would fail the same way');
+});
+
+test("An image that arrives whole but whose blocks do not verify is passed over by the job's reader: the attempt ends unstarted naming it, and the scheduler falls back to the image before it.", async (t) => {
+  const args = { steps: 300, stepMs: 15, length: 1 << 19 };
+  const expected = uninterruptedResult(CLUSTER_JOB, args);
+  const scheduler = await startScheduler(t);
+  const a = await startAgent(t, scheduler.address, 'a');
+  const cluster = client(t, scheduler.address);
+  const id = await submit(t, scheduler.address, CLUSTER_JOB, args, ['--interval', '0.2', '--retries', '0']);
+  await waitFor('three images', async () => {
+    const j = await job(cluster, id);
+    const { images } = await cluster.call('ListImages', { job: id });
+    return j.state === 'running' && images.length >= 3 && j.progress > 0.2 ? images : undefined;
+  });
+  a.child.kill('SIGKILL');
+  await a.exit;
+  await waitFor('the job to be queued again', async () => ((await job(cluster, id)).state === 'queued' ? true : undefined));
+  // A block of the newest image is damaged, and its record says the damaged bytes are what was
+  // stored (as if its writer had written them): the transfer checks out, the reader must not.
+  const newest = (await cluster.call('ListImages', { job: id })).images.at(-1)!;
+  const file = path.join(scheduler.dataDir, 'images', `job-${id}`, `${String(newest.sequence).padStart(8, '0')}.crimg`);
+  const bytes = fs.readFileSync(file);
+  bytes[4096]! ^= 0x40;
+  fs.writeFileSync(file, bytes);
+  const db = new Database(path.join(scheduler.dataDir, 'scheduler.db'));
+  db.pragma('busy_timeout = 10000');
+  db.prepare('UPDATE images SET sha256 = ? WHERE job = ? AND sequence = ?').run(createHash('sha256').update(bytes).digest('hex'), id, newest.sequence);
+  db.close();
+
+  await startAgent(t, scheduler.address, 'b');
+  const done = await finished(cluster, id);
+  t.is(done.state, 'succeeded', done.errorJson);
+  t.deepEqual(JSON.parse(done.resultJson), await expected);
+  t.is(done.retriesUsed, 0);
+  const text = (await cluster.call('GetLogs', { job: id, after: 0 })).lines.map((l) => l.text).join('\n');
+  t.regex(text, new RegExp(`image ${newest.sequence} could not be used: the job's reader passed over it`));
+  t.regex(text, new RegExp(`image ${newest.sequence} could not be used \\(missing or damaged where stored\\): forgotten, falling back to an older image`));
+  const resumed = [...text.matchAll(/resumed from image (\d+)/g)].map((m) => Number(m[1]));
+  t.true(resumed.length > 0 && resumed.every((s) => s < newest.sequence), `resumed from ${resumed.join(', ')}, older than the damaged ${newest.sequence}`);
 });

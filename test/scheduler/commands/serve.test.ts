@@ -24,3 +24,18 @@ test('serve with a relative --data runs jobs on its own agent, as the README sta
   t.is(run.code, 0, show(run));
   t.is((JSON.parse(run.stdout) as { steps: number }).steps, 20);
 });
+
+test('serve refuses an --images store it cannot use, saying what to write instead, without a stack trace.', async (t) => {
+  const dir = tempDir(t, 'serve-images');
+  const cases: [string, RegExp][] = [
+    [path.join(dir, 'missing'), /image store .*missing cannot be used: .*create the directory \(on storage every node mounts\)/],
+    ['s3://Not_A_Bucket', /"s3:\/\/Not_A_Bucket" is not an S3 location; write s3:\/\/BUCKET or s3:\/\/BUCKET\/PREFIX/],
+  ];
+  for (const [images, reason] of cases) {
+    const run = await runCli(t, ['serve', '--port', '0', '--data', path.join(dir, 'data'), '--no-local-agent', '--images', images]);
+    t.is(run.code, 1, show(run));
+    t.regex(run.stderr, reason);
+    t.notRegex(run.stderr, STACK_FRAME);
+    t.is(run.stdout, '');
+  }
+});

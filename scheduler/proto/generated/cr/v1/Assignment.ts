@@ -16,8 +16,8 @@ export interface Assignment {
   'images'?: (_cr_v1_ImageRef)[];
   'fullEvery'?: (number);
   /**
-   * The job's other images on the scheduler, oldest first: what the agent restores from when an
-   * image of `images` cannot be fetched or does not verify (the newest of them that does).
+   * No longer sent: an image that cannot be used is named in FinishRequest.unusable_images, and
+   * the scheduler plans the next attempt from the image before it.
    */
   'fallback'?: (_cr_v1_ImageRef)[];
   /**
@@ -41,8 +41,8 @@ export interface Assignment__Output {
   'images': (_cr_v1_ImageRef__Output)[];
   'fullEvery': (number);
   /**
-   * The job's other images on the scheduler, oldest first: what the agent restores from when an
-   * image of `images` cannot be fetched or does not verify (the newest of them that does).
+   * No longer sent: an image that cannot be used is named in FinishRequest.unusable_images, and
+   * the scheduler plans the next attempt from the image before it.
    */
   'fallback': (_cr_v1_ImageRef__Output)[];
   /**

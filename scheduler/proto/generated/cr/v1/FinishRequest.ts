@@ -65,6 +65,11 @@ export interface FinishRequest {
    * The attempt's secret (Assignment.secret).
    */
   'secret'?: (string);
+  /**
+   * UNSTARTED because these images of the plan are missing or damaged where they are stored (not
+   * a failed connection): the scheduler forgets them and plans from the image before them.
+   */
+  'unusableImages'?: (number)[];
 }
 
 export interface FinishRequest__Output {
@@ -84,4 +89,9 @@ export interface FinishRequest__Output {
    * The attempt's secret (Assignment.secret).
    */
   'secret': (string);
+  /**
+   * UNSTARTED because these images of the plan are missing or damaged where they are stored (not
+   * a failed connection): the scheduler forgets them and plans from the image before them.
+   */
+  'unusableImages': (number)[];
 }

@@ -40,6 +40,12 @@ export interface UploadImageHeader {
   'rawBytes'?: (number | string | Long);
   'pauseMs'?: (number | string);
   'commitMs'?: (number | string);
+  /**
+   * Set when the image is already in the shared image store (Registered.image_store), under its
+   * attempt's name, with this sha256: the stream is this header alone. The scheduler records it
+   * after checking its size, tag and manifest from the store.
+   */
+  'storedSha256'?: (string);
 }
 
 export interface UploadImageHeader__Output {
@@ -80,4 +86,10 @@ export interface UploadImageHeader__Output {
   'rawBytes': (number);
   'pauseMs': (number);
   'commitMs': (number);
+  /**
+   * Set when the image is already in the shared image store (Registered.image_store), under its
+   * attempt's name, with this sha256: the stream is this header alone. The scheduler records it
+   * after checking its size, tag and manifest from the store.
+   */
+  'storedSha256': (string);
 }

@@ -1,0 +1,116 @@
+// `npm run bench -- --ha`, the image-store lines: an image written to a shared image store
+// against the store's own raw speed for the same bytes, in the same run. Directory: the store's
+// put (read the committed image, hash it, write a temp, fsync, link, fsync the directory) against
+// a plain write of the bytes from memory + fsync into a new file beside it. S3 (s3rver on
+// loopback, started here): the store's put (hash, HEAD, multipart Upload) against lib-storage's
+// Upload of the same file. Medians of three; target: the store at ≥ 0.9× the raw rate.
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { DirectoryStore } from '../scheduler/images/directory.js';
+import { DEFAULT_PART_BYTES, PARTS_AT_ONCE, S3Store } from '../scheduler/images/s3.js';
+import { objectName } from '../scheduler/images/store.js';
+
+const MiB = 1 << 20;
+const RUNS = 3;
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function timed(fn: () => Promise<void>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+function plainWrite(file: string, bytes: Buffer): void {
+  const fd = fs.openSync(file, 'wx', 0o600);
+  try {
+    for (let done = 0; done < bytes.length; ) done += fs.writeSync(fd, bytes, done, bytes.length - done, done);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+interface Line {
+  what: string;
+  bytes: number;
+  rawMs: number;
+  storeMs: number;
+}
+
+async function directoryLine(dir: string, source: string, bytes: Buffer): Promise<Line> {
+  const shared = path.join(dir, 'shared');
+  fs.mkdirSync(shared);
+  const store = DirectoryStore.open(shared);
+  const raw: number[] = [];
+  const put: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    raw.push(await timed(async () => plainWrite(path.join(dir, `plain-${i}`), bytes)));
+    put.push(await timed(async () => void (await store.put(objectName(1, i + 1, 1), source))));
+  }
+  return { what: `directory ${shared}`, bytes: bytes.length, rawMs: median(raw), storeMs: median(put) };
+}
+
+async function s3Line(dir: string, source: string, bytes: number): Promise<Line> {
+  const S3rver = createRequire(import.meta.url)('s3rver') as new (o: object) => { run(): Promise<{ port: number }>; close(): Promise<void> };
+  const objects = path.join(dir, 's3rver');
+  fs.mkdirSync(objects);
+  const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: objects, configureBuckets: [{ name: 'bench' }] });
+  const { port } = await server.run();
+  const endpoint = `http://127.0.0.1:${port}`;
+  Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' });
+  const store = S3Store.open('s3://bench/store', { endpoint });
+  const client = new S3Client({ endpoint, forcePathStyle: true, region: 'us-east-1', requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  try {
+    const raw: number[] = [];
+    const put: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      raw.push(
+        await timed(async () => {
+          const upload = new Upload({ client, params: { Bucket: 'bench', Key: `raw/${i}`, Body: fs.createReadStream(source, { highWaterMark: MiB }), ContentLength: bytes }, partSize: DEFAULT_PART_BYTES, queueSize: PARTS_AT_ONCE });
+          await upload.done();
+        }),
+      );
+      put.push(await timed(async () => void (await store.put(objectName(1, i + 1, 1), source))));
+    }
+    return { what: `S3 (s3rver on loopback, ${DEFAULT_PART_BYTES / MiB} MiB parts)`, bytes, rawMs: median(raw), storeMs: median(put) };
+  } finally {
+    client.destroy();
+    store.close();
+    await server.close();
+  }
+}
+
+export async function benchImageStore(quick: boolean): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(process.env.CR_BENCH_DIR ?? os.tmpdir(), 'cr-bench-images-'));
+  try {
+    const size = (quick ? 64 : 256) * MiB;
+    // Incompressible bytes: a store moves bytes, whatever they hold.
+    const bytes = randomBytes(size);
+    const source = path.join(dir, 'image.crimg');
+    fs.writeFileSync(source, bytes);
+    console.log(`cr bench --ha, image stores: ${size / MiB} MiB image (S3: ${size / 4 / MiB} MiB), ${os.cpus().length} cores, Node ${process.version}; in ${dir}`);
+    const lines = [await directoryLine(dir, source, bytes)];
+    const s3Source = path.join(dir, 'image-s3.crimg');
+    fs.writeFileSync(s3Source, bytes.subarray(0, size / 4));
+    lines.push(await s3Line(dir, s3Source, size / 4));
+    const header = ['store', 'MiB', 'raw ms', 'raw MiB/s', 'store ms', 'store MiB/s', 'store / raw'];
+    const cells = lines.map((l) => [l.what, String(l.bytes / MiB), l.rawMs.toFixed(0), (l.bytes / MiB / (l.rawMs / 1000)).toFixed(0), l.storeMs.toFixed(0), (l.bytes / MiB / (l.storeMs / 1000)).toFixed(0), `${(l.rawMs / l.storeMs).toFixed(2)}×`]);
+    const widths = header.map((h, c) => Math.max(h.length, ...cells.map((r) => r[c]!.length)));
+    const line = (r: string[]): string => `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+    console.log('raw: directory = write from memory + fsync into a new file; S3 = lib-storage Upload of the same file. store: the shared store\'s put. Target ≥ 0.90×.');
+    console.log(line(header));
+    console.log(`|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`);
+    for (const r of cells) console.log(line(r));
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}

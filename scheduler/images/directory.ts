@@ -1,0 +1,225 @@
+// A shared image store in a POSIX directory every node mounts (NFS, Lustre, GPFS, or a local
+// disk for one machine). A write goes to a temp name beside its object, is fsynced, then linked
+// to its name (link, unlike rename, refuses to replace an object that exists) and the directory
+// fsynced: a crash at any point leaves either no object or the whole one.
+import { createHash, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { createFileOnceSync, fsyncDir } from '../../src/internal.js';
+import { checkName, SharedStoreError, type SharedStore } from './store.js';
+
+/** Written by the scheduler at the top of a directory store: a missing image is told from a missing mount by it. */
+export const MARKER_FILE = '.cr-image-store';
+/** Bytes read and written per step of a copy. */
+const COPY_BYTES = 4 << 20;
+/** Bytes written between the fdatasyncs behind a durable copy's writes. */
+const FLUSH_BEHIND_BYTES = 32 << 20;
+
+export class DirectoryStore implements SharedStore {
+  readonly location: string;
+
+  private constructor(readonly dir: string) {
+    this.location = dir;
+  }
+
+  /**
+   * The store at `dir`, which must exist and be a directory (it is shared: cr does not create its
+   * mount point). `create` (the scheduler) marks it as a store with MARKER_FILE, if not yet.
+   */
+  static open(dir: string, options: { create?: boolean } = {}): DirectoryStore {
+    const resolved = path.resolve(dir);
+    let stat: fs.Stats;
+    try {
+      stat = fs.statSync(resolved);
+    } catch (err) {
+      throw new SharedStoreError('CR_IMAGE_STORE_LOCATION', `image store ${resolved} cannot be used: ${(err as Error).message}; create the directory (on storage every node mounts) or name another with --images`);
+    }
+    if (!stat.isDirectory()) throw new SharedStoreError('CR_IMAGE_STORE_LOCATION', `image store ${resolved} is not a directory; name a directory every node mounts with --images`);
+    if (options.create) {
+      try {
+        createFileOnceSync(path.join(resolved, MARKER_FILE), Buffer.from('a cr image store: images are job-N/SSSSSSSS-aA.crimg (docs/image-stores.md)\n'), 0o600);
+      } catch (err) {
+        throw new SharedStoreError('CR_IMAGE_STORE_LOCATION', `image store ${resolved} cannot be written: ${(err as Error).message}`);
+      }
+    }
+    return new DirectoryStore(resolved);
+  }
+
+  #path(name: string): string {
+    checkName(name);
+    return path.join(this.dir, name);
+  }
+
+  async put(name: string, file: string): Promise<{ bytes: number; sha256: string }> {
+    const target = this.#path(name);
+    const dir = path.dirname(target);
+    const temp = path.join(dir, `.${path.basename(target)}.${randomUUID()}.tmp`);
+    let written: { bytes: number; sha256: string };
+    try {
+      await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
+      written = await copyHashed(file, temp, 'wx', true);
+      try {
+        // link, not rename: an object is never replaced.
+        await fsp.link(temp, target);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        // The same bytes are a retry of this put (its reply was lost); other bytes are refused.
+        const existing = await hashFile(target);
+        if (existing !== written.sha256) throw new SharedStoreError('CR_IMAGE_STORE_EXISTS', `${name} is already in image store ${this.dir} with other bytes; images are never replaced`);
+      }
+      await fsp.unlink(temp);
+      await fsyncDir(dir);
+    } catch (err) {
+      await fsp.rm(temp, { force: true }).catch(() => undefined);
+      throw failure(err, `writing ${name} to image store ${this.dir}`);
+    }
+    return written;
+  }
+
+  async fetch(name: string, file: string): Promise<{ bytes: number; sha256: string }> {
+    const source = this.#path(name);
+    const temp = `${file}.${randomUUID()}.fetch`;
+    try {
+      await fsp.mkdir(path.dirname(file), { recursive: true });
+      const got = await copyHashed(source, temp, 'wx', false);
+      await fsp.rename(temp, file);
+      return got;
+    } catch (err) {
+      await fsp.rm(temp, { force: true }).catch(() => undefined);
+      throw this.#failure(err, `reading ${name} from image store ${this.dir}`);
+    }
+  }
+
+  async size(name: string): Promise<number | null> {
+    try {
+      const stat = await fsp.stat(this.#path(name));
+      return stat.isFile() ? stat.size : null;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw failure(err, `looking for ${name} in image store ${this.dir}`);
+    }
+  }
+
+  async read(name: string, position: number, length: number): Promise<Buffer> {
+    let handle: fsp.FileHandle | null = null;
+    try {
+      handle = await fsp.open(this.#path(name), 'r');
+      const buffer = Buffer.alloc(length);
+      let done = 0;
+      while (done < length) {
+        const { bytesRead } = await handle.read(buffer, done, length - done, position + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      return buffer.subarray(0, done);
+    } catch (err) {
+      throw this.#failure(err, `reading ${name} from image store ${this.dir}`);
+    } finally {
+      await handle?.close();
+    }
+  }
+
+  async remove(names: readonly string[]): Promise<void> {
+    const dirs = new Set<string>();
+    for (const name of names) {
+      const file = this.#path(name);
+      try {
+        await fsp.unlink(file);
+        dirs.add(path.dirname(file));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw failure(err, `removing ${name} from image store ${this.dir}`);
+      }
+    }
+    for (const dir of dirs) await fsyncDir(dir);
+  }
+
+  async removeAll(prefix: string): Promise<void> {
+    try {
+      await fsp.rm(this.#path(prefix), { recursive: true, force: true });
+      await fsyncDir(this.dir);
+    } catch (err) {
+      throw failure(err, `removing ${prefix} from image store ${this.dir}`);
+    }
+  }
+
+  close(): void {}
+
+  /**
+   * A read's failure. A missing file is a missing image only where the store's marker is: in an
+   * empty mount point (the shared file system not mounted on this node) it is the store that is
+   * missing, and forgetting the image would lose it.
+   */
+  #failure(err: unknown, what: string): SharedStoreError {
+    if (err instanceof SharedStoreError) return err;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && what.startsWith('reading')) {
+      if (fs.existsSync(path.join(this.dir, MARKER_FILE))) return new SharedStoreError('CR_IMAGE_STORE_MISSING', `${what}: ${(err as Error).message}`, { cause: err });
+      return new SharedStoreError('CR_IMAGE_STORE_FAILED', `${what}: ${this.dir} holds no ${MARKER_FILE}: it is not the image store the scheduler opened (is the shared file system mounted on this node?)`, { cause: err });
+    }
+    return failure(err, what);
+  }
+}
+
+function failure(err: unknown, what: string): SharedStoreError {
+  if (err instanceof SharedStoreError) return err;
+  return new SharedStoreError('CR_IMAGE_STORE_FAILED', `${what}: ${(err as Error).message}`, { cause: err });
+}
+
+/**
+ * Copies `from` to a new file `to` (flags 'wx': never through a planted link), hashing the bytes
+ * as they pass; `durable` fsyncs it before returning. The next read runs while a write is under way.
+ */
+export async function copyHashed(from: string, to: string, flags: string, durable: boolean): Promise<{ bytes: number; sha256: string }> {
+  const source = await fsp.open(from, 'r');
+  let target: fsp.FileHandle | null = null;
+  try {
+    target = await fsp.open(to, flags, 0o600);
+    const hash = createHash('sha256');
+    const buffers = [Buffer.allocUnsafe(COPY_BYTES), Buffer.allocUnsafe(COPY_BYTES)];
+    let bytes = 0;
+    let writing: Promise<unknown> = Promise.resolve();
+    // A durable copy starts an fdatasync behind the writes every FLUSH_BEHIND_BYTES, one at a
+    // time: the disk writes while the next bytes are read and hashed, and the last fsync has
+    // only the tail left (a plain write + fsync leaves it all to the end).
+    let flushing: Promise<void> | null = null;
+    let unflushed = 0;
+    for (let i = 0; ; i++) {
+      const buffer = buffers[i % 2]!;
+      const { bytesRead } = await source.read(buffer, 0, buffer.length, bytes);
+      await writing;
+      if (bytesRead === 0) break;
+      const chunk = buffer.subarray(0, bytesRead);
+      // The write (on libuv's threads) starts before the hash (here): both only read the chunk.
+      writing = writeAll(target, chunk, bytes);
+      hash.update(chunk);
+      bytes += bytesRead;
+      unflushed += bytesRead;
+      if (durable && flushing === null && unflushed >= FLUSH_BEHIND_BYTES) {
+        unflushed = 0;
+        const handle = target;
+        flushing = writing.then(() => handle.datasync()).finally(() => (flushing = null));
+        flushing.catch(() => undefined);
+      }
+    }
+    // Its failure is the copy's: the kernel reports a write-back error once per file.
+    await flushing;
+    if (durable) await target.sync();
+    return { bytes, sha256: hash.digest('hex') };
+  } finally {
+    await target?.close();
+    await source.close();
+  }
+}
+
+async function writeAll(handle: fsp.FileHandle, chunk: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < chunk.length; ) {
+    const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+export async function hashFile(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: COPY_BYTES })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
