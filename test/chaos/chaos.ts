@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { bundleJob } from '../../scheduler/bundle.js';
 import { Cluster } from '../../scheduler/client.js';
 import { followCall, SchedulerSet } from '../../scheduler/leader-follow.js';
@@ -20,11 +21,39 @@ import { freePort } from '../scheduler/helpers.js';
 
 const JOB = path.join(FIXTURES, 'cluster-job.mjs');
 
+const USAGE = `usage: npm run test:chaos -- [--jobs N] [--agents N] [--slots N] [--schedulers N] [--every-s S] [--lease-s S] [--seed N] [--keep]
+  --jobs 100        jobs submitted at the start
+  --agents 4        agents, each with --slots 1 slots
+  --schedulers 3    schedulers on one data directory (1: killed and restarted in place)
+  --every-s 4       a SIGKILL of an agent or the leader every that many seconds, until every job ended
+  --lease-s 3       the nodes' and the leader's lease
+  --seed N          replays a run's choice of victims (default: from the clock)
+  --keep            keep the data directory and logs`;
+
+const given: Record<string, string | boolean | undefined> = (() => {
+  try {
+    return parseArgs({
+      options: Object.fromEntries([...['jobs', 'agents', 'slots', 'schedulers', 'every-s', 'lease-s', 'seed'].map((n) => [n, { type: 'string' as const }]), ['keep', { type: 'boolean' as const }], ['help', { type: 'boolean' as const }]]),
+      strict: true,
+    }).values as Record<string, string | boolean | undefined>;
+  } catch (err) {
+    console.error(`chaos: ${(err as Error).message}\n${USAGE}`);
+    process.exit(2);
+  }
+})();
+if (given.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+
 function flag(name: string, fallback: number): number {
-  const at = process.argv.indexOf(`--${name}`);
-  if (at < 0) return fallback;
-  const value = Number(process.argv[at + 1]);
-  if (!Number.isFinite(value) || value < 0) throw new RangeError(`--${name} must be a non-negative number, not "${process.argv[at + 1]}"`);
+  const text = given[name];
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (typeof text !== 'string' || !Number.isFinite(value) || value < 0) {
+    console.error(`chaos: --${name} must be a non-negative number, not "${String(text)}"\n${USAGE}`);
+    process.exit(2);
+  }
   return value;
 }
 
@@ -36,7 +65,7 @@ const options = {
   everyMs: flag('every-s', 4) * 1000,
   leaseS: flag('lease-s', 3),
   seed: flag('seed', Date.now() % 1_000_000),
-  keep: process.argv.includes('--keep'),
+  keep: given.keep === true,
 };
 
 /** A `cr-scheduler` process of the run, its output kept in a log file. */
@@ -113,10 +142,17 @@ async function main(): Promise<void> {
 
   const started = Date.now();
   const kills = { agents: 0, schedulers: 0 };
+  let lastLine = 0;
   const allEnded = async (): Promise<boolean> => {
     const { jobs } = await cluster.call('ListJobs', { states: [], all: true });
     const ours = jobs.filter((j) => ids.includes(j.id));
-    process.stdout.write(`\r${Math.round((Date.now() - started) / 1000)} s: ${ours.filter((j) => j.state === 'succeeded').length}/${ids.length} succeeded, kills: ${kills.agents} agents, ${kills.schedulers} schedulers   `);
+    const line = `${Math.round((Date.now() - started) / 1000)} s: ${ours.filter((j) => j.state === 'succeeded').length}/${ids.length} succeeded, kills: ${kills.agents} agents, ${kills.schedulers} schedulers`;
+    // On a terminal one line rewritten in place; in a pipe a line every 10 s.
+    if (process.stdout.isTTY) process.stdout.write(`\r${line}   `);
+    else if (Date.now() - lastLine >= 10_000) {
+      lastLine = Date.now();
+      console.log(line);
+    }
     return ours.length === ids.length && ours.every((j) => ['succeeded', 'failed', 'cancelled'].includes(j.state));
   };
   let nextKill = Date.now() + options.everyMs;
@@ -144,7 +180,7 @@ async function main(): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
   const seconds = Math.round((Date.now() - started) / 1000);
-  console.log('');
+  if (process.stdout.isTTY) console.log('');
 
   // Every job: succeeded once, with the uninterrupted result.
   const problems: string[] = [];
