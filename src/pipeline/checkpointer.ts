@@ -14,7 +14,7 @@ import type { ImageWriter } from '../image/writer.js';
 import { CONTROL_NONE, CONTROL_STOP, type CheckpointPolicy } from '../policy.js';
 import type { LocalStore } from '../store/local-store.js';
 import { BackgroundWriter } from './background-writer.js';
-import { checkpointFailure, commitImage, type CommitRequest, type CommittedImage } from './commit.js';
+import { checkpointFailure, commitImage, systemErrorCode, type CommitRequest, type CommittedImage } from './commit.js';
 
 export interface CheckpointOptions {
   /** Take a checkpoint now, whether or not one is due. With `durable`, a failure rejects instead of warning. */
@@ -83,12 +83,7 @@ export interface CheckpointFailed {
 
 /** The CheckpointFailed event of an error a checkpoint's write rejected with. */
 export function checkpointFailed(err: unknown): CheckpointFailed {
-  let errno: string | null = null;
-  for (let e: unknown = err; e instanceof Error && errno === null; e = e.cause) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) errno = code;
-  }
-  return { stage: 'write', code: err instanceof CrError ? err.code : 'CR_CHECKPOINT_FAILED', errno, message: (err as Error)?.message ?? String(err) };
+  return { stage: 'write', code: err instanceof CrError ? err.code : 'CR_CHECKPOINT_FAILED', errno: systemErrorCode(err), message: (err as Error)?.message ?? String(err) };
 }
 
 /** What a safe point that takes no image returns: one promise, shared, so returning it allocates nothing. */
