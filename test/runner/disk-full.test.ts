@@ -5,10 +5,8 @@
 // mounting is refused; and with ENOSPC injected at the file handles the store opens, which needs
 // no privilege. Written against public behaviour (cr-scheduler run, JobContext, LocalStore.commit)
 // so that it holds whatever the checkpoint pipeline looks like inside.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import fsp, { type FileHandle } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { getCodec } from '../../src/codec/index.js';
@@ -18,29 +16,13 @@ import { JobContext } from '../../src/job/context.js';
 import { resolvePolicyOptions } from '../../src/policy.js';
 import { RestoredImage } from '../../src/restore.js';
 import { LocalStore } from '../../src/store/local-store.js';
-import { FIXTURES, runCli, show, tempDir, uninterruptedResult } from './helpers.js';
+import { FIXTURES, mountSmallFs, runCli, show, tempDir, uninterruptedResult, unmount } from './helpers.js';
 
 const FILLER_JOB = path.join(FIXTURES, 'disk-filler-job.mjs');
 const MiB = 1024 * 1024;
 const FULL = /disk is full \(ENOSPC\)/;
 
 // --- a small file system -----------------------------------------------------------------------
-
-/** Mounts a tmpfs of `bytes` on a new directory, unmounted at teardown; or says why it cannot. */
-function mountSmallFs(bytes: number): { dir: string } | { reason: string } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cr-smallfs-'));
-  const run = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes},mode=0700`, 'cr-test', dir], { encoding: 'utf8' });
-  if (run.status !== 0) {
-    fs.rmdirSync(dir);
-    return { reason: (run.error?.message ?? run.stderr.trim()) || `mount exited ${run.status}` };
-  }
-  return { dir };
-}
-
-function unmount(dir: string): void {
-  spawnSync('umount', ['-l', dir]);
-  fs.rmSync(dir, { recursive: true, force: true });
-}
 
 const probe = mountSmallFs(MiB);
 if ('dir' in probe) unmount(probe.dir);
