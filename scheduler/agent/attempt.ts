@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { Backoff, createFileOnceSync, DEFAULT_FULL_EVERY, DEFAULT_INTERVAL_MS, type ErrorRecord, getCodec, type ImageCommitted, ImageReader, isRetryable, resolvePolicyOptions, type RunOutcome, STORE_KEY_FILE } from '../../src/internal.js';
+import { Backoff, createFileOnceSync, DEFAULT_FULL_EVERY, DEFAULT_INTERVAL_MS, type ErrorRecord, getCodec, type ImageCommitted, imageFileName, ImageReader, isRetryable, resolvePolicyOptions, type RunOutcome, STORE_KEY_FILE } from '../../src/internal.js';
 import { hashFile } from '../images/directory.js';
 import { objectName, SharedStoreError, type SharedStore } from '../images/store.js';
 import { jobImageKey } from '../job-key.js';
@@ -247,7 +247,7 @@ export class Attempt {
     const a = this.#assignment;
     const job = storeJobName(a.job);
     for (const image of a.images) {
-      const file = path.join(storeDir, job, `${String(image.sequence).padStart(8, '0')}.crimg`);
+      const file = path.join(storeDir, job, imageFileName(image.sequence));
       const from = await this.#fetchImage(image, file);
       this.#reporter.log(`[cr] image ${image.sequence}: ${from}`);
     }

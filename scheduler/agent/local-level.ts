@@ -10,6 +10,7 @@ import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { copyHashed } from '../images/directory.js';
 import { storeJobName } from '../names.js';
+import { paddedSequence } from '../../src/internal.js';
 
 export class LocalLevel {
   constructor(readonly dir: string) {}
@@ -19,7 +20,7 @@ export class LocalLevel {
   }
 
   #file(job: number, sequence: number, sha256: string): string {
-    return path.join(this.#jobDir(job), `${String(sequence).padStart(8, '0')}-${sha256}.crimg`);
+    return path.join(this.#jobDir(job), `${paddedSequence(sequence)}-${sha256}.crimg`);
   }
 
   /**

@@ -9,6 +9,7 @@
 // Nothing in a store counts until the scheduler has recorded it (images.ts): an object without
 // a record is a write that did not finish or was not accepted, removed with its job.
 import { storeJobName } from '../names.js';
+import { paddedSequence } from '../../src/internal.js';
 
 export interface SharedStore {
   /** Where it is, as agents are told (Registered.image_store): a directory path or s3://bucket/prefix. */
@@ -48,7 +49,7 @@ export class SharedStoreError extends Error {
 
 /** The object that holds image `sequence` of `job`, written by `attempt`. */
 export function objectName(job: number, sequence: number, attempt: number): string {
-  return `${jobPrefix(job)}${String(sequence).padStart(8, '0')}-a${attempt}.crimg`;
+  return `${jobPrefix(job)}${paddedSequence(sequence)}-a${attempt}.crimg`;
 }
 
 /** The prefix of every object of `job`. */

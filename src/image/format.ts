@@ -145,8 +145,8 @@ export interface JobIdentity {
 /** Canonical args JSON longer than this is recorded by its hash only. */
 export const MAX_IDENTITY_ARGS_JSON = 4096;
 
-/** An image's number as its id and file name spell it: at least 8 digits, zero-padded. */
-function paddedSequence(sequence: number): string {
+/** An image's number as its id and file names spell it (here and in the scheduler's stores): at least 8 digits, zero-padded. */
+export function paddedSequence(sequence: number): string {
   return String(sequence).padStart(8, '0');
 }
 
