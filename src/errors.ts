@@ -152,7 +152,7 @@ export class NotInJobError extends CrError {
   constructor(what: string) {
     super(
       'CR_NOT_IN_JOB',
-      `cr.${what}() was called outside a job: run the job with "cr-scheduler run job.mjs", or call it from code the job calls`,
+      `cr.${what}() was called outside a job: call it from the code of a running job (the job file's exported function and what it calls, started by cr's runner)`,
     );
   }
 }

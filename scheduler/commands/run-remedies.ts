@@ -13,7 +13,5 @@ const REMEDIES: Readonly<Record<string, string>> = {
 /** `message` of an error with `code`, with the flags of `run` that remedy it. */
 export function withRunRemedy(code: string | null | undefined, message: string): string {
   const remedy = code == null ? undefined : REMEDIES[code];
-  // Some messages still name the flag themselves (src/job/: team, protect, files): said once.
-  if (remedy === undefined || message.includes(remedy.replace(/^[;,] (or )?/, ''))) return message;
-  return `${message}${remedy}`;
+  return remedy === undefined ? message : `${message}${remedy}`;
 }

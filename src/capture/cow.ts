@@ -3,6 +3,7 @@
 // staging memory in the background, a block being saved by the fault handler first when the job
 // writes it before the flush got there. This file holds whether it is available, which capture a
 // region uses at each safe point, and why.
+import { Backoff } from '../backoff.js';
 import { loadNative, type NativeBinding } from '../native/binding.js';
 
 /** 'auto': choose per region by measurement; 'cow': copy-on-write wherever possible; 'stage': never. */
@@ -77,7 +78,7 @@ export class CowChoice implements CaptureChoice {
   readonly #prefer: CapturePreference;
   readonly #large: boolean;
   #wait = 0;
-  #backoff = COW_RETRY_MIN;
+  readonly #retry = new Backoff(COW_RETRY_MIN, COW_RETRY_MAX);
   #cow = false;
 
   constructor(prefer: CapturePreference, byteLength: number) {
@@ -96,11 +97,10 @@ export class CowChoice implements CaptureChoice {
     if (!this.#large) return (this.#cow = false);
     if (this.#cow && last !== null && last.flushBlocks > 0) {
       if (Math.max(last.flushWritten, last.faultCopies) >= last.flushBlocks * COW_MAX_FAULT_SHARE) {
-        this.#wait = this.#backoff;
-        this.#backoff = Math.min(COW_RETRY_MAX, this.#backoff * 2);
+        this.#wait = this.#retry.next();
         return (this.#cow = false);
       }
-      this.#backoff = COW_RETRY_MIN;
+      this.#retry.reset();
     }
     if (!this.#cow && this.#wait > 0) {
       this.#wait--;

@@ -3,6 +3,7 @@
 // costs well under a millisecond per GiB, the first write to each page after a scan ≈ 0.65 µs).
 // Elsewhere, or with CR_DIRTY=hash, regions are not tracked and the writer compares each block's
 // raw hash with the previous image's (docs/incremental.md).
+import { backoff } from '../backoff.js';
 import { loadNative, type NativeBinding } from '../native/binding.js';
 
 export type DirtyMode = 'uffd' | 'hash';
@@ -68,7 +69,8 @@ export class DirtyTracker {
   #unknown = true;
   /** Share of blocks the last hashed image found changed; 1 until one was measured. */
   #changedShare = 1;
-  #backoff = REARM_BACKOFF_MIN;
+  /** Times in a row an armed region was disarmed for being written widely: sets the wait before it is armed again. */
+  #disarms = 0;
   /** Captures to wait before the region may be armed again. */
   #wait = 0;
   /** Captures since the region was last armed. */
@@ -110,8 +112,8 @@ export class DirtyTracker {
         // Hashing found little changed, yet the very first armed interval wrote most pages: the
         // job rewrites the region with mostly equal values (a stencil over a field that is still
         // zero in most places). Tracking cannot pay for such a region: wait the longest.
-        this.#wait = this.#armedCaptures === 1 ? REARM_BACKOFF_MAX : this.#backoff;
-        this.#backoff = Math.min(REARM_BACKOFF_MAX, this.#backoff * 2);
+        this.#wait = this.#armedCaptures === 1 ? REARM_BACKOFF_MAX : this.#rearmWait();
+        this.#disarms++;
       }
       if (!this.#unknown) {
         this.#captured = this.pending.slice();
@@ -154,7 +156,12 @@ export class DirtyTracker {
    * it is armed later. Nothing records writes from here on: pending is exact for this capture only.
    */
   takeBack(): void {
-    this.#wait = this.#backoff;
+    this.#wait = this.#rearmWait();
+  }
+
+  /** Captures to wait before arming again: the back-off after the disarms so far. */
+  #rearmWait(): number {
+    return backoff(REARM_BACKOFF_MIN, REARM_BACKOFF_MAX, this.#disarms);
   }
 
   /** After copy-on-write recorded the writes into pending: the changed blocks when pending describes them, else null (hashed). */
@@ -188,6 +195,6 @@ export class DirtyTracker {
     // Blocks written after the capture were folded into pending by no scan yet: clearing the
     // captured ones is exact.
     for (let b = 0; b < this.pending.length; b++) if (captured[b]) this.pending[b] = 0;
-    if (changedShare !== null && changedShare < ARM_FRACTION) this.#backoff = REARM_BACKOFF_MIN;
+    if (changedShare !== null && changedShare < ARM_FRACTION) this.#disarms = 0;
   }
 }

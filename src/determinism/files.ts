@@ -103,7 +103,7 @@ export class FileRegistry {
         if (size < saved.position) {
           throw new FileMismatchError(
             file,
-            `input file ${file} has ${size} bytes, but image ${this.#image} had read it to byte ${saved.position}: it was changed outside the job; restore it, or start over with --fresh`,
+            `input file ${file} has ${size} bytes, but image ${this.#image} had read it to byte ${saved.position}: it was changed outside the job; restore it`,
           );
         }
         if (size !== saved.size) this.#warning(`input file ${file} changed size since the job first opened it (${saved.size} → ${size} bytes): it reads on from byte ${saved.position}`);
@@ -130,7 +130,7 @@ export class FileRegistry {
         if (size < keep) {
           throw new FileMismatchError(
             file,
-            `output file ${file} has ${size} bytes, but image ${this.#image} recorded ${keep}: it was changed outside the job; restore it, or start over with --fresh`,
+            `output file ${file} has ${size} bytes, but image ${this.#image} recorded ${keep}: it was changed outside the job; restore it`,
           );
         }
         if (size > keep) fs.ftruncateSync(fd, keep);

@@ -54,7 +54,7 @@ export class ProtectRegistry {
       if (shape.type !== type || shape.bytes !== bytes.length) {
         throw new RegionMismatchError(
           `protected memory ${JSON.stringify(name)} was checkpointed as ${shape.type} of ${shape.bytes} bytes but the job now protects ` +
-            `${type} of ${bytes.length} bytes: protect the same memory as when the image was taken, or start over with --fresh`,
+            `${type} of ${bytes.length} bytes: protect the same memory as when the image was taken`,
         );
       }
       restored.restoreRegion(section, type, bytes.length / elementSize, { bytes } as RegionMemory);

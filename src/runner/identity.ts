@@ -67,7 +67,7 @@ export function checkResume(recorded: JobIdentity | null, current: JobIdentity, 
     if (codeDiffers) parts.push(`its code changed (${codeChanges.join(', ')})`);
     throw new IdentityMismatchError(`${what} was made by another computation: ${parts.join('; ')}`, { args: argsDiffer, code: codeDiffers });
   }
-  if (codeDiffers) return `resuming from ${what} with changed code (${codeChanges.join(', ')}), as --allow-code-change asks`;
+  if (codeDiffers) return `resuming from ${what} with changed code (${codeChanges.join(', ')}), as changed code is allowed`;
   return null;
 }
 

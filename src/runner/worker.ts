@@ -40,10 +40,10 @@ export default async function runAttempt(task: JobTask): Promise<JobTaskResult> 
         try {
           check(reader, `image ${task.from}`);
         } catch (err) {
-          // --from is the user's explicit choice (to run a finished job on for more steps, say):
-          // what differs is said, not refused.
+          // An image named by the task is the caller's explicit choice (to run a finished job on
+          // for more steps, say): what differs is said, not refused.
           if (!(err instanceof IdentityMismatchError)) throw err;
-          post({ type: 'warning', message: `${err.message}; resuming from it as --from asks` });
+          post({ type: 'warning', message: `${err.message}; resuming from it, as it was named explicitly` });
         }
         restored = RestoredImage.load(reader);
       } catch (err) {

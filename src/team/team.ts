@@ -239,7 +239,7 @@ export class Team {
     if (!restored) return parts;
     const part = (rank: number): NonNullable<MemberData['restored']> => {
       if (rank >= this.#size) {
-        throw new RegionMismatchError(`the image holds a team member of rank ${rank}, but this attempt starts a team of ${this.#size}: start the same team, or start over with --fresh`);
+        throw new RegionMismatchError(`the image holds a team member of rank ${rank}, but this attempt starts a team of ${this.#size}: start the same team`);
       }
       let p = parts.get(rank);
       if (!p) parts.set(rank, (p = { states: [], regions: [] }));

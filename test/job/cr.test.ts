@@ -13,7 +13,7 @@ const JOB = path.resolve(here, '../../../test/fixtures/library-job.mjs');
 test('cr used outside a job throws NotInJobError saying how to run one', (t) => {
   const error = t.throws(() => cr.state('x', {}), { instanceOf: NotInJobError });
   t.is(error?.code, 'CR_NOT_IN_JOB');
-  t.regex(error!.message, /cr\.state\(\) was called outside a job: run the job with "cr-scheduler run job\.mjs"/);
+  t.regex(error!.message, /cr\.state\(\) was called outside a job: call it from the code of a running job \(the job file's exported function/);
   t.throws(() => cr.restored, { instanceOf: NotInJobError });
 });
 

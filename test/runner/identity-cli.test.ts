@@ -147,7 +147,7 @@ test('Changed code is refused naming the file that changed; --allow-code-change 
 
   const allowed = await runCli(t, command('--allow-code-change'));
   t.is(allowed.code, 0, show(allowed));
-  t.regex(allowed.stderr, /^warning: resuming from image 3 of "two-files" with changed code \(helper\.mjs changed\), as --allow-code-change asks$/m);
+  t.regex(allowed.stderr, /^warning: resuming from image 3 of "two-files" with changed code \(helper\.mjs changed\), as changed code is allowed$/m);
   t.regex(allowed.stderr, /^two-files: resumed at step 30$/m);
   t.deepEqual(resultOf(t, allowed), { sum: 465, tripled: 1395 });
 

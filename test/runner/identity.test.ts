@@ -48,7 +48,7 @@ test('Changed code is refused naming each file, unless allowed; then it resumes 
   t.is(err?.code, 'CR_IDENTITY_MISMATCH');
   t.true(err?.codeDiffers);
   t.is(err?.message, 'image 3 of "job" was made by another computation: its code changed (lib/helper.mjs changed, lib/new.mjs is new)');
-  t.is(checkResume(was, now, true, 'image 3 of "job"'), 'resuming from image 3 of "job" with changed code (lib/helper.mjs changed, lib/new.mjs is new), as --allow-code-change asks');
+  t.is(checkResume(was, now, true, 'image 3 of "job"'), 'resuming from image 3 of "job" with changed code (lib/helper.mjs changed, lib/new.mjs is new), as changed code is allowed');
   // A bundle (the cluster's code) has no files to name: its hashes are shown.
   const bundle = t.throws(() => checkResume(jobIdentity({ code: sha256Hex('x'), files: null }, {}), jobIdentity({ code: sha256Hex('y'), files: null }, {}), false, 'image 1'), {
     instanceOf: IdentityMismatchError,

@@ -173,7 +173,7 @@ test('--from reads an image outside the store without changing anything there; n
   t.regex(run.stderr, /resuming "counter-job" from image counter-job-\d{8}/);
   t.regex(run.stderr, /counter: resumed at step 3 /);
   // Other args than the image's: said, and resumed all the same, as --from is the user's choice.
-  t.regex(run.stderr, /^warning: image .+ was made by another computation: its args differ \(steps was 3, now 5\); resuming from it as --from asks$/m);
+  t.regex(run.stderr, /^warning: image .+ was made by another computation: its args differ \(steps was 3, now 5\); resuming from it, as it was named explicitly$/m);
   t.deepEqual(hashTree(elsewhere), before, 'the --from directory is untouched');
   t.true(fs.readdirSync(path.join(store, 'counter-job')).some((n) => /^\d{8}\.crimg$/.test(n)), 'the new images are in the store');
 });
