@@ -55,6 +55,19 @@ export interface RestartLine extends LineBase {
   down_ms: number;
 }
 
+/**
+ * A checkpoint that failed on this machine (the job went on from its previous image): `stage`
+ * `write` (its capture or write failed), the CrError's `code`, the system error under it
+ * (`errno`: ENOSPC...; null if none) and the message the run warned with.
+ */
+export interface CheckpointFailedLine extends LineBase {
+  event: 'checkpoint-failed';
+  stage: 'write';
+  code: string;
+  errno: string | null;
+  message: string;
+}
+
 /** The run ended: `killed` is a second Ctrl-C (stopped at once, without a checkpoint). */
 export interface EndLine extends LineBase {
   event: 'end';
@@ -62,7 +75,7 @@ export interface EndLine extends LineBase {
   error: string | null;
 }
 
-export type MetricsLine = StartLine | CheckpointLine | RestartLine | EndLine;
+export type MetricsLine = StartLine | CheckpointLine | CheckpointFailedLine | RestartLine | EndLine;
 
 /** A metrics file that cannot be read or written: the message names the file and line. */
 export class MetricsFileError extends Error {
@@ -119,6 +132,12 @@ function checkLine(value: unknown): MetricsLine {
       for (const key of ['bytes', 'raw_bytes', 'pause_ms', 'commit_ms']) need(key, 'number');
       need('safe_point_at', 'time');
       break;
+    case 'checkpoint-failed':
+      if (o.stage !== 'write') throw new Error(`"stage" is ${JSON.stringify(o.stage)}, not write`);
+      need('code', 'string');
+      need('errno', 'string', true);
+      need('message', 'string');
+      break;
     case 'restart':
       need('restored', 'count', true);
       need('failed_at', 'time');
@@ -131,7 +150,7 @@ function checkLine(value: unknown): MetricsLine {
       need('error', 'string', true);
       break;
     default:
-      throw new Error(`"event" is ${JSON.stringify(o.event)}, not start, resume, checkpoint, restart or end`);
+      throw new Error(`"event" is ${JSON.stringify(o.event)}, not start, resume, checkpoint, checkpoint-failed, restart or end`);
   }
   return o as unknown as MetricsLine;
 }
@@ -172,7 +191,7 @@ export class MetricsFileWriter {
       mtimeMs = Math.floor(fs.statSync(file).mtimeMs); // whole ms, as the lines hold times
     }
     for (const l of previous) if (l.event === 'checkpoint') this.#images.set(l.sequence, { safePointMs: Date.parse(l.safe_point_at), pauseMs: l.pause_ms });
-    const segment = previous.findLast((l) => l.event !== 'checkpoint' && l.event !== 'end');
+    const segment = previous.findLast((l) => l.event === 'start' || l.event === 'resume' || l.event === 'restart');
     this.#before = { last: previous.at(-1) ?? null, mtimeMs, segmentStartMs: segment ? Date.parse(segment.at) : null };
     try {
       this.#fd = fs.openSync(file, 'a', 0o644);
@@ -209,6 +228,11 @@ export class MetricsFileWriter {
           commit_ms: round(info.commitMs),
           safe_point_at: safePointAt,
         });
+        break;
+      }
+      case 'checkpoint-failed': {
+        const { stage, code, errno, message } = event.failure;
+        this.#write({ v: METRICS_FILE_VERSION, event: 'checkpoint-failed', at: new Date(now).toISOString(), job: this.#job, attempt: this.#attempt, stage, code, errno, message });
         break;
       }
       case 'attempt-failed':

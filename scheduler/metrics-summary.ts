@@ -11,6 +11,8 @@ export interface JobSummary {
   /** Time the job's attempts ran: from each start to its end, failure, or last line. */
   runMs: number;
   checkpoints: number;
+  /** Checkpoints that failed on the machine (not written: a full disk...); the job went on. */
+  checkpointsFailed: number;
   full: number;
   incremental: number;
   /** Bytes of the image files written. */
@@ -58,6 +60,7 @@ function summarizeJob(job: string, lines: readonly MetricsLine[]): JobSummary {
   let lastAt = -Infinity;
   let attempts = 0;
   let full = 0;
+  let checkpointsFailed = 0;
   let pauseMs = 0;
   let commitMs = 0;
   let bytes = 0;
@@ -100,6 +103,9 @@ function summarizeJob(job: string, lines: readonly MetricsLine[]): JobSummary {
         bytes += line.bytes;
         break;
       }
+      case 'checkpoint-failed':
+        checkpointsFailed++;
+        break;
       case 'end':
         if (open !== null) runMs += Math.max(0, at - open);
         open = null;
@@ -116,6 +122,7 @@ function summarizeJob(job: string, lines: readonly MetricsLine[]): JobSummary {
     attempts,
     runMs,
     checkpoints,
+    checkpointsFailed,
     full,
     incremental: checkpoints - full,
     bytes,

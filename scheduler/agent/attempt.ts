@@ -198,6 +198,11 @@ export class Attempt {
             this.#ctx.metrics?.checkpoint(event.info);
             this.#queueUpload(event.info);
             break;
+          case 'checkpoint-failed':
+            // Its warning comes as a 'warning' event too: this only counts it.
+            this.#ctx.metrics?.writeFailures.inc();
+            this.#reporter.checkpointFailed('write');
+            break;
           default:
             break;
         }
@@ -344,7 +349,7 @@ export class Attempt {
   /** A committed image that will not reach the scheduler: counted here and reported there. */
   #failedUpload(): void {
     this.#ctx.metrics?.uploadFailures.inc();
-    this.#reporter.checkpointFailed();
+    this.#reporter.checkpointFailed('upload');
   }
 
 

@@ -10,6 +10,7 @@ export class AgentMetrics {
   readonly checkpointPause: Histogram;
   readonly checkpointCommit: Histogram;
   readonly uploadFailures: Counter;
+  readonly writeFailures: Counter;
   readonly uploadBytes: Counter;
   readonly uploadDuration: Histogram;
   readonly downloadBytes: Counter;
@@ -35,6 +36,7 @@ export class AgentMetrics {
     this.checkpointPause = new Histogram({ name: 'cr_agent_checkpoint_pause_seconds', help: 'Time a job on this node was paused in cr.checkpoint() for one image.', buckets: PAUSE_BUCKETS_S, registers });
     this.checkpointCommit = new Histogram({ name: 'cr_agent_checkpoint_commit_seconds', help: 'Time from the end of the pause to the durable image on this node.', buckets: DURATION_BUCKETS_S, registers });
     this.uploadFailures = new Counter({ name: 'cr_agent_checkpoint_upload_failures_total', help: 'Committed images this node gave up uploading to the scheduler (or that it refused).', registers });
+    this.writeFailures = new Counter({ name: 'cr_agent_checkpoint_write_failures_total', help: 'Checkpoints the jobs on this node could not write (the disk full, an I/O error...): the job went on from its previous image.', registers });
     this.uploadBytes = new Counter({ name: 'cr_agent_upload_bytes_total', help: 'Bytes of images uploaded to the scheduler and accepted.', registers });
     this.uploadDuration = new Histogram({ name: 'cr_agent_upload_duration_seconds', help: 'Duration of one image upload (all its parts, retries included).', buckets: DURATION_BUCKETS_S, registers });
     this.downloadBytes = new Counter({ name: 'cr_agent_download_bytes_total', help: 'Bytes of images downloaded to restore from.', registers });

@@ -26,8 +26,8 @@ export class Reporter {
   #progress: number | null = null;
   #message = '';
   #bufferedChars = 0;
-  /** Committed images given up since the last report. */
-  #checkpointsFailed = 0;
+  /** Checkpoints failed since the last report, by stage: committed images given up uploading, images the job could not write. */
+  #checkpointsFailed = { upload: 0, write: 0 };
   /** Lines dropped since the last report, by why: the last send had failed, or the job outran the reports. */
   #dropped = { unreachable: 0, fast: 0 };
   #unreachable = false;
@@ -73,9 +73,9 @@ export class Reporter {
     return notices;
   }
 
-  /** A committed image that could not be uploaded: counted in the next report (the scheduler's metrics). */
-  checkpointFailed(): void {
-    this.#checkpointsFailed++;
+  /** A committed image that could not be uploaded (`upload`), or a checkpoint the job could not write here (`write`): counted in the next report (the scheduler's metrics). */
+  checkpointFailed(stage: 'upload' | 'write'): void {
+    this.#checkpointsFailed[stage]++;
     this.#arm();
   }
 
@@ -104,7 +104,7 @@ export class Reporter {
   /** Sends one report's worth; true when it was sent and more lines wait. */
   async #sendBatch(): Promise<boolean> {
     while (this.#sending) await this.#sending;
-    if (this.#logs.length === 0 && this.#progress === null && this.#dropped.unreachable + this.#dropped.fast === 0 && this.#checkpointsFailed === 0) return false;
+    if (this.#logs.length === 0 && this.#progress === null && this.#dropped.unreachable + this.#dropped.fast === 0 && this.#checkpointsFailed.upload + this.#checkpointsFailed.write === 0) return false;
     const batch = this.#logs.splice(0, MAX_LINES_PER_REPORT);
     this.#bufferedChars -= batch.reduce((sum, l) => sum + l.length, 0);
     const logs = [...this.#dropNotices(), ...batch];
@@ -112,11 +112,11 @@ export class Reporter {
     const progress = this.#progress;
     this.#progress = null;
     const checkpointsFailed = this.#checkpointsFailed;
-    this.#checkpointsFailed = 0;
+    this.#checkpointsFailed = { upload: 0, write: 0 };
     this.#dropped = { unreachable: 0, fast: 0 };
     this.#sending = (async () => {
       try {
-        const reply = await unary(this.#client(), 'Report', { job: this.#job, attempt: this.#attempt, secret: this.#secret, progress: progress ?? -1, message: this.#message, logs, checkpointsFailed });
+        const reply = await unary(this.#client(), 'Report', { job: this.#job, attempt: this.#attempt, secret: this.#secret, progress: progress ?? -1, message: this.#message, logs, checkpointsFailed: checkpointsFailed.upload, checkpointWritesFailed: checkpointsFailed.write });
         this.#unreachable = false;
         if (reply.stale) this.#onStale();
       } catch {
@@ -129,7 +129,8 @@ export class Reporter {
         this.#dropped.fast += dropped.fast;
         this.#trim();
         this.#progress ??= progress;
-        this.#checkpointsFailed += checkpointsFailed;
+        this.#checkpointsFailed.upload += checkpointsFailed.upload;
+        this.#checkpointsFailed.write += checkpointsFailed.write;
         this.#arm();
       }
     })();

@@ -47,6 +47,7 @@ function describe(s: JobSummary): string {
     ['attempts', `${s.attempts}${s.failures > 0 ? ` (${plural(s.failures, 'restart')} after a failure)` : ''}`],
     ['run time', formatMs(s.runMs)],
     ['checkpoints', s.checkpoints === 0 ? 'none' : `${s.checkpoints}: ${s.full} full, ${s.incremental} incremental, ${formatBytes(s.bytes)} written`],
+    ['failed', s.checkpointsFailed === 0 ? 'no checkpoint failed' : `${plural(s.checkpointsFailed, 'checkpoint')} could not be written (the job went on from the image before; the run's warnings say why)`],
     ['total pause', s.meanPauseMs === null ? 'none' : `${formatMs(s.pauseMs)} (mean ${formatMs(s.meanPauseMs)} per checkpoint)`],
     ['overhead', s.overhead === null ? 'unknown: no run time' : `${(s.overhead * 100).toFixed(s.overhead < 0.1 ? 2 : 1)}% of the run time paused for checkpoints`],
   ];

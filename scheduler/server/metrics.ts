@@ -19,8 +19,11 @@ export const NODE_STATES = ['alive', 'draining', 'reconnecting', 'dead'] as cons
  */
 export type RestartReason = 'failed' | 'node_lost' | 'node_reconnected' | 'migrated' | 'unstarted';
 
-/** Where a checkpoint failed: `upload` (the agent could not get the committed image stored). */
-export type CheckpointFailure = 'upload';
+/**
+ * Where a checkpoint failed: `write` (the job could not write the image on its node: a full disk,
+ * an I/O error), `upload` (the agent could not get the committed image stored).
+ */
+export type CheckpointFailure = 'write' | 'upload';
 
 /** Seconds: a pause is milliseconds to seconds; a commit and a transfer up to many minutes. */
 export const PAUSE_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -84,7 +87,7 @@ export class SchedulerMetrics {
     this.checkpointsCommitted = new Counter({ name: 'cr_checkpoints_committed_total', help: 'Checkpoint images verified and stored by the scheduler.', registers });
     this.checkpointsFailed = new Counter({
       name: 'cr_checkpoints_failed_total',
-      help: 'Checkpoints committed on a node that never reached the scheduler, as agents report them, by stage (upload).',
+      help: 'Checkpoints that failed, as agents report them, by stage: write (not written on the node), upload (committed on the node, never stored by the scheduler).',
       labelNames: ['stage'],
       registers,
     });
@@ -116,7 +119,7 @@ export class SchedulerMetrics {
       registers,
     });
     for (const reason of ['failed', 'node_lost', 'node_reconnected', 'migrated', 'unstarted'] satisfies RestartReason[]) this.restarts.inc({ reason }, 0);
-    this.checkpointsFailed.inc({ stage: 'upload' satisfies CheckpointFailure }, 0);
+    for (const stage of ['write', 'upload'] satisfies CheckpointFailure[]) this.checkpointsFailed.inc({ stage }, 0);
   }
 
   /** prom-client's process and Node.js metrics (CPU, memory, event loop lag, handles), once: only a scheduler that serves them pays for them. */
@@ -138,9 +141,9 @@ export class SchedulerMetrics {
     this.restarts.inc({ reason: 'node_lost' }, requeued);
   }
 
-  /** Committed images a node reported it gave up uploading. */
-  failedUploads(count: number): void {
-    if (count > 0) this.checkpointsFailed.inc({ stage: 'upload' }, count);
+  /** Checkpoints a node reported failed, at `stage`. */
+  checkpointsFailedAt(stage: CheckpointFailure, count: number): void {
+    if (count > 0) this.checkpointsFailed.inc({ stage }, count);
   }
 
   /** Times one upload stream; an accepted one counts its bytes. */

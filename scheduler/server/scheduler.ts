@@ -342,7 +342,8 @@ export class SchedulerCore {
 
   report(request: Omit<ReportRequest, 'secret'>, now = Date.now()): Promise<boolean> {
     const progress = request.progress !== undefined && request.progress >= 0 ? request.progress : null;
-    this.metrics.failedUploads(request.checkpointsFailed ?? 0);
+    this.metrics.checkpointsFailedAt('upload', request.checkpointsFailed ?? 0);
+    this.metrics.checkpointsFailedAt('write', request.checkpointWritesFailed ?? 0);
     return this.jobs.report(request.job ?? 0, request.attempt ?? 0, progress, request.message || null, (request.logs ?? []).map(cutLogLine), now);
   }
 

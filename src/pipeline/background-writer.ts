@@ -31,7 +31,7 @@ export interface WarmRequest {
 
 export type CommitResult =
   | { type: 'committed'; sequence: number; image: CommittedImage }
-  | { type: 'failed'; sequence: number; error: ErrorRecord };
+  | { type: 'failed'; sequence: number; error: ErrorRecord; errno: string | null };
 
 /** `data` of a staged section on its way to the writer thread. */
 const NOT_SENT = new Uint8Array(0);
@@ -149,7 +149,10 @@ export class BackgroundWriter {
       pending.resolve(result.image);
     } else {
       this.#last = null; // the writer thread forgot nothing, but the next image names its parent explicitly
-      pending.reject(checkpointFailure(fromErrorRecord(result.error), pending.job, pending.sequence));
+      const error = fromErrorRecord(result.error);
+      // The system error under it crosses the thread as its code only (what metrics count).
+      if (result.errno !== null) error.cause = Object.assign(new Error(result.errno), { code: result.errno });
+      pending.reject(checkpointFailure(error, pending.job, pending.sequence));
     }
   }
 }

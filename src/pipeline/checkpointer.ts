@@ -6,7 +6,7 @@
 import type { RegisteredRegion } from '../capture/capture.js';
 import { captureSections } from '../capture/capture.js';
 import { DEFAULT_STAGING_BUDGET_BYTES, Staging } from '../capture/staging.js';
-import { JobStoppedError } from '../errors.js';
+import { CrError, JobStoppedError } from '../errors.js';
 import { imageId, type JobIdentity, type Manifest } from '../image/format.js';
 import { blocksToStage, planImage, type ImagePlan } from '../image/plan.js';
 import { sectionKey, type SectionInput } from '../image/sections.js';
@@ -14,7 +14,7 @@ import type { ImageWriter } from '../image/writer.js';
 import { CONTROL_NONE, CONTROL_STOP, type CheckpointPolicy } from '../policy.js';
 import type { LocalStore } from '../store/local-store.js';
 import { BackgroundWriter } from './background-writer.js';
-import { checkpointFailure, commitImage, type CommitRequest, type CommittedImage } from './commit.js';
+import { checkpointFailure, commitImage, systemErrorCode, type CommitRequest, type CommittedImage } from './commit.js';
 
 export interface CheckpointOptions {
   /** Take a checkpoint now, whether or not one is due. With `durable`, a failure rejects instead of warning. */
@@ -65,6 +65,25 @@ export interface JobEvents {
   log(line: string): void;
   warning(message: string): void;
   checkpoint(info: ImageCommitted): void;
+  /** A checkpoint failed here (besides the warning, or the rejection the job sees): for metrics. Optional: a listener without it sees only the warning. */
+  checkpointFailed?(failure: CheckpointFailed): void;
+}
+
+/**
+ * A checkpoint that failed on this machine: `write` is any failure between the pause and the
+ * durable image (its sequence, its encoding, its write, fsync or rename). `code` is the CrError's
+ * code, `errno` the system error under it (ENOSPC...), if any.
+ */
+export interface CheckpointFailed {
+  stage: 'write';
+  code: string;
+  errno: string | null;
+  message: string;
+}
+
+/** The CheckpointFailed event of an error a checkpoint's write rejected with. */
+export function checkpointFailed(err: unknown): CheckpointFailed {
+  return { stage: 'write', code: err instanceof CrError ? err.code : 'CR_CHECKPOINT_FAILED', errno: systemErrorCode(err), message: (err as Error)?.message ?? String(err) };
 }
 
 /** What a safe point that takes no image returns: one promise, shared, so returning it allocates nothing. */
@@ -198,6 +217,7 @@ export class Checkpointer {
       sequence = store.nextSequence(job);
     } catch (err) {
       const failure = checkpointFailure(err, job, null);
+      events.checkpointFailed?.(checkpointFailed(failure));
       if (forced && durable && !stopping) throw failure;
       events.warning(failure.message);
       if (stopping) throw (this.#stopped = new JobStoppedError(null));
@@ -220,7 +240,10 @@ export class Checkpointer {
     );
     if (!durable && !stopping && staged) {
       // The job goes on now; a failure is reported as a warning (and through `committed`).
-      commit.catch((err: Error) => events.warning(err.message));
+      commit.catch((err: Error) => {
+        events.checkpointFailed?.(checkpointFailed(err));
+        events.warning(err.message);
+      });
       return { durable: false, id, sequence, file, pauseMs, committed: commit };
     }
     let info: CheckpointInfo | null = null;
@@ -229,6 +252,7 @@ export class Checkpointer {
     } catch (err) {
       // As for a staged image: only { force: true, durable: true } turns a failed write into a
       // rejection; otherwise the job is warned and goes on, and `committed` rejects.
+      events.checkpointFailed?.(checkpointFailed(err));
       if (forced && durable && !stopping) throw err;
       events.warning((err as Error).message);
       if (!durable && !stopping) return { durable: false, id, sequence, file, pauseMs, committed: commit };

@@ -68,6 +68,15 @@ export function checkpointFailure(err: unknown, job: string, sequence: number | 
   return new CheckpointError(`${what} of job "${job}" failed: ${describeIoError(err)}; the previous image stays the latest and the job goes on`, { cause: err });
 }
 
+/** The system error code (ENOSPC, EIO...) of `err` or of the first of its causes that has one; null: none. */
+export function systemErrorCode(err: unknown): string | null {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return code;
+  }
+  return null;
+}
+
 function describeIoError(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
   if (e?.code === 'ENOSPC') return 'the disk is full (ENOSPC)';

@@ -11,7 +11,7 @@ import type { Manifest } from '../image/format.js';
 import { ImageWriter } from '../image/writer.js';
 import { LocalStore } from '../store/local-store.js';
 import type { CommitResult, PostedCommit, WarmRequest, WriterThreadData } from './background-writer.js';
-import { commitImage } from './commit.js';
+import { commitImage, systemErrorCode } from './commit.js';
 
 const data = workerData as WriterThreadData;
 const port: MessagePort = data.port;
@@ -54,5 +54,5 @@ function warm(request: WarmRequest): void {
 
 port.on('message', (message: PostedCommit | WarmRequest) => {
   if (message.type === 'warm') return warm(message);
-  commit(message).catch((err: unknown) => reply({ type: 'failed', sequence: message.request.header.sequence, error: toErrorRecord(err) }));
+  commit(message).catch((err: unknown) => reply({ type: 'failed', sequence: message.request.header.sequence, error: toErrorRecord(err), errno: systemErrorCode(err) }));
 });

@@ -5,6 +5,7 @@ import type { DirtyPreference } from '../capture/dirty.js';
 import type { ErrorRecord } from '../errors.js';
 import type { JobIdentity } from '../image/format.js';
 import type { ImageCommitted } from '../job/context.js';
+import type { CheckpointFailed } from '../pipeline/checkpointer.js';
 import type { PolicyOptions } from '../policy.js';
 import type { ImageInfo } from '../restore.js';
 
@@ -50,4 +51,5 @@ export type JobEvent =
   | { type: 'progress'; fraction: number; message: string | null }
   | { type: 'log'; line: string }
   | { type: 'warning'; message: string }
-  | { type: 'checkpoint'; info: ImageCommitted };
+  | { type: 'checkpoint'; info: ImageCommitted }
+  | { type: 'checkpoint-failed'; failure: CheckpointFailed };

@@ -80,6 +80,7 @@ export default async function runAttempt(task: JobTask): Promise<JobTaskResult> 
       log: (line) => post({ type: 'log', line }),
       warning: (message) => post({ type: 'warning', message }),
       checkpoint: (info) => post({ type: 'checkpoint', info }),
+      checkpointFailed: (failure) => post({ type: 'checkpoint-failed', failure }),
     };
     const writer = new ImageWriter({
       codec,

@@ -77,7 +77,7 @@ if (promtool.error === undefined && promtool.status === 0) {
     t.is(checked.status, 0, checked.stdout + checked.stderr);
   });
 
-  test("promtool's rule tests: a lease expiry, failed checkpoint uploads and a restart loop fire their alerts, and quiet counters fire none", (t) => {
+  test("promtool's rule tests: a lease expiry, failed checkpoint uploads and writes, and a restart loop fire their alerts, and quiet counters fire none", (t) => {
     const dir = tempDir(t, 'promtool');
     fs.copyFileSync(path.join(DIR, 'cr-alerts.yaml'), path.join(dir, 'cr-alerts.yaml'));
     const described = new Map<string, string>();
@@ -103,7 +103,12 @@ if (promtool.error === undefined && promtool.status === 0) {
         {
           interval: '1m',
           input_series: [series('cr_checkpoints_failed_total', { stage: 'upload' }, '0 0 2 2')],
-          alert_rule_test: [{ eval_time: '3m', ...fires('CrCheckpointsFailing', { severity: 'warning', stage: 'upload' }, '2 checkpoint(s) failed to reach the scheduler s:8080 in 15 minutes') }],
+          alert_rule_test: [{ eval_time: '3m', ...fires('CrCheckpointsFailing', { severity: 'warning', stage: 'upload' }, '2 checkpoint(s) failed at the upload stage, as the scheduler s:8080 counts them, in 15 minutes') }],
+        },
+        {
+          interval: '1m',
+          input_series: [series('cr_checkpoints_failed_total', { stage: 'write' }, '0 0 3 3'), series('cr_checkpoints_failed_total', { stage: 'upload' }, '0 0 0 0')],
+          alert_rule_test: [{ eval_time: '3m', ...fires('CrCheckpointsFailing', { severity: 'warning', stage: 'write' }, '3 checkpoint(s) failed at the write stage, as the scheduler s:8080 counts them, in 15 minutes') }],
         },
         {
           interval: '1m',

@@ -5,10 +5,8 @@
 // mounting is refused; and with ENOSPC injected at the file handles the store opens, which needs
 // no privilege. Written against public behaviour (cr-scheduler run, JobContext, LocalStore.commit)
 // so that it holds whatever the checkpoint pipeline looks like inside.
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import fsp, { type FileHandle } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { getCodec } from '../../src/codec/index.js';
@@ -18,29 +16,13 @@ import { JobContext } from '../../src/job/context.js';
 import { resolvePolicyOptions } from '../../src/policy.js';
 import { RestoredImage } from '../../src/restore.js';
 import { LocalStore } from '../../src/store/local-store.js';
-import { FIXTURES, runCli, show, tempDir, uninterruptedResult } from './helpers.js';
+import { FIXTURES, mountSmallFs, runCli, show, tempDir, uninterruptedResult, unmount } from './helpers.js';
 
 const FILLER_JOB = path.join(FIXTURES, 'disk-filler-job.mjs');
 const MiB = 1024 * 1024;
 const FULL = /disk is full \(ENOSPC\)/;
 
 // --- a small file system -----------------------------------------------------------------------
-
-/** Mounts a tmpfs of `bytes` on a new directory, unmounted at teardown; or says why it cannot. */
-function mountSmallFs(bytes: number): { dir: string } | { reason: string } {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cr-smallfs-'));
-  const run = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes},mode=0700`, 'cr-test', dir], { encoding: 'utf8' });
-  if (run.status !== 0) {
-    fs.rmdirSync(dir);
-    return { reason: (run.error?.message ?? run.stderr.trim()) || `mount exited ${run.status}` };
-  }
-  return { dir };
-}
-
-function unmount(dir: string): void {
-  spawnSync('umount', ['-l', dir]);
-  fs.rmSync(dir, { recursive: true, force: true });
-}
 
 const probe = mountSmallFs(MiB);
 if ('dir' in probe) unmount(probe.dir);
@@ -273,16 +255,33 @@ test.serial('LocalStore.commit on a full disk rejects with the ENOSPC error, lea
   t.deepEqual(store.list('job').map((e) => e.sequence), [1, 2]);
 });
 
-onSmallFs('cr-scheduler run on a disk that fills up and frees again warns, keeps the job running, and ends with the uninterrupted result and only good images.', async (t) => {
+onSmallFs('cr-scheduler run on a disk that fills up and frees again warns, records each failed checkpoint in --metrics-file and its report, keeps the job running, and ends with the uninterrupted result and only good images.', async (t) => {
   const mounted = mountSmallFs(4 * MiB);
   if (!('dir' in mounted)) return t.fail(mounted.reason);
   t.teardown(() => unmount(mounted.dir));
   const store = path.join(mounted.dir, 'store');
   const args = { steps: 60, fillAt: 15, freeAt: 40, filler: path.join(mounted.dir, 'filler') };
-  const run = await runCli(t, ['run', FILLER_JOB, '--store', store, '--args', JSON.stringify(args), '--every', '1', '--interval', '3600', '--retries', '0']);
+  // The metrics file is on another disk: it must record the failures, not suffer them.
+  const metricsFile = path.join(tempDir(t, 'disk-full-metrics'), 'job.metrics.jsonl');
+  const run = await runCli(t, ['run', FILLER_JOB, '--store', store, '--args', JSON.stringify(args), '--every', '1', '--interval', '3600', '--retries', '0', '--metrics-file', metricsFile]);
   t.is(run.code, 0, show(run));
   t.regex(run.stderr, /disk-filler: filled at step 15/);
   t.regex(run.stderr, /^warning: checkpoint disk-filler-job-\d{8} of job "disk-filler-job" failed: the disk is full \(ENOSPC\); the previous image stays the latest and the job goes on$/m);
+  // One metrics line per failed checkpoint, with the error's code and the system error under it;
+  // each message is one the run warned with (the runner shows a repeated warning once).
+  const warned = new Set([...run.stderr.matchAll(/^warning: (.*)$/gm)].map((m) => m[1]));
+  const failed = fs.readFileSync(metricsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.event === 'checkpoint-failed');
+  t.true(failed.length > 0, 'the failed checkpoints are in the metrics file');
+  for (const line of failed) {
+    t.like(line, { v: 1, job: 'disk-filler-job', attempt: 1, stage: 'write', code: 'CR_CHECKPOINT_FAILED', errno: 'ENOSPC' });
+    t.regex(line.message as string, FULL);
+    t.true(warned.has(line.message as string), `the run warned: ${line.message as string}`);
+  }
+  const report = await runCli(t, ['report', metricsFile, '--json']);
+  t.is(report.code, 0, show(report));
+  t.is((JSON.parse(report.stdout) as { jobs: { checkpointsFailed: number }[] }).jobs[0]!.checkpointsFailed, failed.length);
+  const text = await runCli(t, ['report', metricsFile]);
+  t.regex(text.stdout, new RegExp(`^failed +${failed.length} checkpoints? could not be written `, 'm'));
   t.regex(run.stderr, /disk-filler: freed at step 40/);
   t.deepEqual(JSON.parse(run.stdout), await uninterruptedResult(FILLER_JOB, { steps: 60 }));
   const names = fs.readdirSync(path.join(store, 'disk-filler-job'));

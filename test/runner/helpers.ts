@@ -1,7 +1,7 @@
 // What the end-to-end tests of the runner and the CLI share: spawning `cr-scheduler` as a real
 // process (so that SIGKILL kills everything the job runs on), temp stores, a seeded PRNG for
 // replayable kill times, and a look at a store's directory as the runner sees it.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -127,6 +127,22 @@ export function startCli(t: ExecutionContext, args: readonly string[], env: Node
 /** Runs `cr-scheduler ...args` to its end. */
 export function runCli(t: ExecutionContext, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<CliExit> {
   return startCli(t, args, env).exit;
+}
+
+/** Mounts a tmpfs of `bytes` on a new directory (a disk that can be filled); or says why it cannot. Unmount with `unmount`. */
+export function mountSmallFs(bytes: number): { dir: string } | { reason: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cr-smallfs-'));
+  const run = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${bytes},mode=0700`, 'cr-test', dir], { encoding: 'utf8' });
+  if (run.status !== 0) {
+    fs.rmdirSync(dir);
+    return { reason: (run.error?.message ?? run.stderr.trim()) || `mount exited ${run.status}` };
+  }
+  return { dir };
+}
+
+export function unmount(dir: string): void {
+  spawnSync('umount', ['-l', dir]);
+  fs.rmSync(dir, { recursive: true, force: true });
 }
 
 /** A new empty directory under os.tmpdir(), removed when the test ends. */

@@ -117,7 +117,7 @@ test('report says when no failure was recorded that there is no MTBF to estimate
   t.like(json.jobs[0], { failures: 0, mtbfMs: null, youngIntervalMs: null, checkpoints: 3 });
 });
 
-test('report refuses a file that is not a metrics file, naming the line, and passes over a torn last line with a note', async (t) => {
+test('report refuses a file that is not a metrics file (a checkpoint-failed line of an unknown stage too), naming the line, and passes over a torn last line with a note', async (t) => {
   const dir = tempDir(t, 'metrics-file');
   const bad = path.join(dir, 'bad.jsonl');
   fs.writeFileSync(bad, '{"v":1,"event":"start","at":"2026-01-01T00:00:00.000Z","job":"j","attempt":1,"restored":null}\n{"v":1,"event":"checkpoint","job":"j"}\n');
@@ -134,6 +134,11 @@ test('report refuses a file that is not a metrics file, naming the line, and pas
   t.is(read.code, 0, read.stderr);
   t.regex(read.stderr, /note: .*torn\.jsonl:3: a line cut short/);
   t.like((JSON.parse(read.stdout) as { jobs: JobSummary[] }).jobs[0], { runMs: 10_000, attempts: 1, outcome: 'succeeded' });
+
+  // A checkpoint-failed line names its stage: another is not ours.
+  const stage = path.join(dir, 'stage.jsonl');
+  fs.writeFileSync(stage, '{"v":1,"event":"checkpoint-failed","at":"2026-01-01T00:00:00.000Z","job":"j","attempt":1,"stage":"capture","code":"CR_CHECKPOINT_FAILED","errno":null,"message":"m"}\n');
+  t.throws(() => readMetricsFile(stage), { instanceOf: MetricsFileError, message: /stage\.jsonl:1 is not a line of a cr metrics file: "stage" is "capture", not write/ });
 
   const missing = await runCli(t, ['report', path.join(dir, 'none.jsonl')]);
   t.is(missing.code, 1);

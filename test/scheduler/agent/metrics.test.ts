@@ -1,13 +1,16 @@
 // An agent's own /metrics (`agent --metrics`): a real scheduler and agent as processes; the
 // agent's counters are checked against the images the scheduler stored from it, and its
-// reconnect counter against a scheduler SIGKILLed and restarted on the same port.
+// reconnect counter against a scheduler SIGKILLed and restarted on the same port; its count of
+// checkpoints that could not be written against a job that fills the node's disk (a small tmpfs).
+import fs from 'node:fs';
+import path from 'node:path';
 import test from 'ava';
-import { runCli } from '../../runner/helpers.js';
+import { FIXTURES, mountSmallFs, runCli, unmount } from '../../runner/helpers.js';
 import { CLUSTER_JOB, client, finished, startAgent, startScheduler, submit, waitFor } from '../helpers.js';
 import { parsePrometheusText, valueOf, type Family } from '../http/prometheus-text.js';
 
-async function scrape(url: string): Promise<Map<string, Family>> {
-  const response = await fetch(url);
+async function scrape(url: string, token?: string): Promise<Map<string, Family>> {
+  const response = await fetch(url, token === undefined ? {} : { headers: { authorization: `Bearer ${token}` } });
   if (response.status !== 200) throw new Error(`GET ${url}: ${response.status}`);
   return parsePrometheusText(await response.text());
 }
@@ -59,4 +62,39 @@ test('agent --metrics with a value that is not HOST:PORT is refused before the a
   t.is(run.code, 2, 'a usage error');
   t.regex(run.stderr, /--metrics must be HOST:PORT, \[IPv6\]:PORT or a PORT \(on 127\.0\.0\.1\), got "localhost:http"/);
   t.notRegex(run.stderr, /^\s+at /m);
+});
+
+const MiB = 1024 * 1024;
+const probe = mountSmallFs(MiB);
+if ('dir' in probe) unmount(probe.dir);
+else console.log(`agent metrics: the full-disk test is skipped: mounting a small tmpfs was refused (${probe.reason})`);
+
+('dir' in probe ? test : test.skip)("checkpoints a job cannot write on its node's full disk are counted by the agent (cr_agent_checkpoint_write_failures_total) and by the scheduler (cr_checkpoints_failed_total{stage=\"write\"}), and the job goes on to succeed", async (t) => {
+  const mounted = mountSmallFs(8 * MiB);
+  if (!('dir' in mounted)) return t.fail(mounted.reason);
+  t.teardown(() => unmount(mounted.dir));
+  const scheduler = await startScheduler(t, { extra: ['--http', '127.0.0.1:0'] });
+  let m: RegExpExecArray | null = null;
+  await scheduler.cli.waitUntil(() => (m = /dashboard on (http\S+)\n/.exec(scheduler.cli.stdout)) !== null, 'the dashboard to listen');
+  const schedulerMetrics = new URL('/metrics', (m as unknown as RegExpExecArray)[1]!).href;
+  const token = fs.readFileSync(scheduler.tokenFile, 'utf8').trim();
+  t.is(valueOf(await scrape(schedulerMetrics, token), 'cr_checkpoints_failed_total', { stage: 'write' }), 0);
+  // The agent's work directory, where its jobs write their images, is on the small disk.
+  const agent = await startAgent(t, scheduler.address, 'full', 1, ['--metrics', '127.0.0.1:0', '--work', path.join(mounted.dir, 'work')]);
+  const url = (await agent.waitForStderr(/serving metrics at (http:\/\/127\.0\.0\.1:\d+\/metrics)/))[1]!;
+  t.is(valueOf(await scrape(url), 'cr_agent_checkpoint_write_failures_total'), 0);
+
+  // Filled at step 10 and freed at step 20; a forced checkpoint at every step.
+  const args = { steps: 30, fillAt: 10, freeAt: 20, filler: path.join(mounted.dir, 'filler'), force: true };
+  const id = await submit(t, scheduler.address, path.join(FIXTURES, 'disk-filler-job.mjs'), args, ['--interval', '3600', '--retries', '0']);
+  const cluster = client(t, scheduler.address);
+  const done = await finished(cluster, id);
+  t.is(done.state, 'succeeded', done.errorJson);
+  const { lines } = await cluster.call('GetLogs', { job: id, after: 0 });
+  t.true(lines.some((l) => /^\[cr\] warning: checkpoint \S+ of job "\S+" failed: the disk is full \(ENOSPC\)/.test(l.text)), 'the job was warned');
+  const failed = valueOf(await scrape(url), 'cr_agent_checkpoint_write_failures_total');
+  t.true(failed >= 1, 'the agent counted the failed checkpoints');
+  // The last report carries them: the scheduler's count reaches the agent's.
+  await waitFor('the scheduler to count them', async () => (valueOf(await scrape(schedulerMetrics, token), 'cr_checkpoints_failed_total', { stage: 'write' }) === failed ? true : undefined));
+  t.is(valueOf(await scrape(schedulerMetrics, token), 'cr_checkpoints_failed_total', { stage: 'upload' }), 0);
 });

@@ -19,6 +19,11 @@ export interface ReportRequest {
    * scheduler's metrics; docs/observability.md).
    */
   'checkpointsFailed'?: (number);
+  /**
+   * Checkpoints of this attempt the job could not write on the node (capture or write failed:
+   * a full disk...) since the last report.
+   */
+  'checkpointWritesFailed'?: (number);
 }
 
 export interface ReportRequest__Output {
@@ -39,4 +44,9 @@ export interface ReportRequest__Output {
    * scheduler's metrics; docs/observability.md).
    */
   'checkpointsFailed': (number);
+  /**
+   * Checkpoints of this attempt the job could not write on the node (capture or write failed:
+   * a full disk...) since the last report.
+   */
+  'checkpointWritesFailed': (number);
 }
