@@ -11,7 +11,6 @@ export { JobRunner, isRetryable, type RunEvent, type RunOptions, type RunOutcome
 export { DEFAULT_FULL_EVERY, DEFAULT_INTERVAL_MS, MIN_YOUNG_INTERVAL_MS, resolvePolicyOptions, youngIntervalMs } from './policy.js';
 export { Backoff, backoff } from './backoff.js';
 export type { ImageCommitted } from './job/context.js';
-export type { CheckpointFailed } from './pipeline/checkpointer.js';
 export { toErrorRecord, type ErrorRecord } from './errors.js';
 
 // A job's code: how a job module is bundled for the cluster, and what identifies its code.
