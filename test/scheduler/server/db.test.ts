@@ -72,7 +72,7 @@ test('A data directory made by the scheduler before migrations upgrades in place
   t.teardown(() => c.close().catch(() => undefined));
   t.like(await c.jobs.get(running), { state: 'running', attempt: 1, node: 'n1' });
   t.like(await c.jobs.get(queued), { state: 'queued' });
-  t.deepEqual(await c.jobs.attempts(running), [{ number: 1, node: 'n1', outcome: null }]);
+  t.deepEqual(await c.jobs.attempts(running), [{ number: 1, node: 'n1', outcome: null, started_at: 1000, ended_at: null }]);
   t.is(await c.images.bytes(running), 5_000_000_000, 'byte counts past 2^32 survive');
   t.like(await new Tokens(c.db).get('0123456789ab'), { role: 'user', label: 'alice' });
   t.deepEqual((await c.jobs.events(running, 0)).map((e) => e.text), ['submitted']);
