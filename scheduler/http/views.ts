@@ -245,9 +245,15 @@ export async function clusterView(core: SchedulerCore, caller: Caller): Promise<
     version: VERSION,
     storage: core.storage.status,
     degraded: core.storage.degraded !== null,
-    leadership: 'single scheduler',
+    leadership: leadershipText(core),
     nodes: (await core.nodes.list()).length,
     jobs,
   };
 }
 
+/** Which scheduler leads, as the page says it: this one (with its epoch), or a standby naming the leader. */
+function leadershipText(core: SchedulerCore): string {
+  const l = core.leadership;
+  if (l.leading) return `this scheduler leads (epoch ${l.epoch}), at ${l.address}`;
+  return l.leader ? `this scheduler stands by; the leader is at ${l.leader}` : 'this scheduler stands by; no scheduler leads yet';
+}
