@@ -6,15 +6,13 @@
 import * as grpc from '@grpc/grpc-js';
 import { NoSchedulerError } from './cluster-errors.js';
 import type { ClientCredentials } from './credentials.js';
-import { schedulerClient, transferClients, unary, type SchedulerClient, type UnaryRpcs } from './proto/load.js';
+import { READ_RPCS, schedulerClient, transferClients, unary, type SchedulerClient, type UnaryRpcs } from './proto/load.js';
 
 /** The trailing metadata in which a standby names the leader (host:port; empty while it knows none). */
 export const LEADER_METADATA = 'cr-leader';
 /** How a standby's refusal begins (the contract's message; a standby of an older build may send no metadata). */
 const STANDBY_MESSAGE = 'this scheduler is a standby';
 
-/** Calls any scheduler may answer (a standby reads the shared database); every other call needs the leader. */
-const READS: ReadonlySet<keyof UnaryRpcs> = new Set(['GetJob', 'ListJobs', 'ListNodes', 'GetLogs', 'ListImages', 'ListTokens', 'GetCode']);
 /**
  * Writes that must not be sent again when a scheduler went away after it may have received
  * them: a second Submit would be a second job, a second CreateToken a second token. The others
@@ -163,7 +161,7 @@ const ROUND_PAUSE_MS = 250;
  * (NOT_REPEATABLE). Throws NoSchedulerError, with what each said, when none could take it.
  */
 export async function followCall<K extends keyof UnaryRpcs>(set: SchedulerSet, method: K, request: UnaryRpcs[K][0], options: FollowOptions): Promise<UnaryRpcs[K][1]> {
-  const read = READS.has(method);
+  const read = READ_RPCS.has(method);
   const waitUntil = Date.now() + (options.leaderWaitMs ?? 0);
   const pauseMs = options.roundPauseMs ?? ROUND_PAUSE_MS;
   const tried: Tried[] = [];

@@ -8,7 +8,7 @@ import { Command, Option } from 'commander';
 import { DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_LEADER_LEASE_MS, DEFAULT_LEASE_TIMEOUT_MS, DEFAULT_PORT } from '../names.js';
 import { ClusterError } from '../cluster-errors.js';
 import type { ClientCredentials } from '../credentials.js';
-import { parseBytes, parseCount, parseDuration, parsePositiveNumber } from '../options.js';
+import { parseBytes, parseCount, parseDuration, parseHostPort, parsePositiveNumber } from '../options.js';
 import type { Role, Tokens } from '../server/tokens.js';
 import { LOCAL_AGENT_TOKEN_FILE, LOCAL_TOKEN_FILE } from './common.js';
 
@@ -34,7 +34,7 @@ interface ServeFlags {
   localAgent: boolean;
   slots: number;
   name: string;
-  http?: string;
+  http?: { host: string; port: number };
 }
 
 export { DEFAULT_DATA_DIR };
@@ -89,7 +89,7 @@ export function serveCommand(): Command {
     .addOption(new Option('--keep-finished <duration>', "a finished job's images are removed this long after it ended (until then it keeps its newest)").env('CR_KEEP_FINISHED').argParser(parseDuration('--keep-finished')).default(7 * 86_400, '7d'))
     .addOption(new Option('--images <dir-or-url>', 'a shared image store agents write to and read from directly: a directory every node mounts, or s3://BUCKET/PREFIX (default: images go over gRPC to <data>/images)').env('CR_IMAGES'))
     .addOption(new Option('--images-endpoint <url>', 'the endpoint of an S3-compatible store (default: AWS; region and credentials the standard AWS way)').env('CR_IMAGES_ENDPOINT'))
-    .addOption(new Option('--http <addr>', 'serve the dashboard on HOST:PORT (e.g. 127.0.0.1:8080); any other than loopback needs TLS (docs/dashboard.md)').env('CR_HTTP'))
+    .addOption(new Option('--http <addr>', 'serve the dashboard on HOST:PORT (e.g. 127.0.0.1:8080); any other than loopback needs TLS (docs/dashboard.md)').env('CR_HTTP').argParser(parseHostPort('--http')))
     .addOption(new Option('--no-local-agent', 'do not run jobs on this machine'))
     .addOption(new Option('--slots <n>', "the local agent's slots").argParser(parseCount('--slots', 1)).default(os.availableParallelism()))
     .addOption(new Option('--name <name>', "the local agent's node name").default(defaultNodeName()))
@@ -122,7 +122,7 @@ function parseListen(value: string, port: number): { host: string; port: number 
 async function serve(flags: ServeFlags): Promise<void> {
   const { host, port: wanted } = parseListen(flags.listen ?? flags.host, flags.port);
   const web = flags.http ? await import('../http/server.js') : null;
-  const http = flags.http && web ? web.parseHttpAddress(flags.http) : null;
+  const http = flags.http ?? null;
   const [{ Agent }, { SchedulerCore }, { listen }, pki, { Tokens }, { Authenticator }, { checkDataDir }, { NodeIdentity }, { retagLegacyImages }, { openSharedStore }, { SharedStoreError }] = await Promise.all([
     import('../agent/agent.js'),
     import('../server/scheduler.js'),

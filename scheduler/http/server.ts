@@ -37,14 +37,6 @@ export interface HttpListener {
   close(): Promise<void>;
 }
 
-/** `--http` as HOST:PORT or [V6]:PORT (the port may be 0). */
-export function parseHttpAddress(value: string): { host: string; port: number } {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(value) ?? /^([^:[\]]+):(\d+)$/.exec(value);
-  const port = m ? Number(m[2]) : NaN;
-  if (m === null || !m[1] || !(port >= 0 && port <= 65535)) throw new ClusterError(`--http ${JSON.stringify(value)} is not HOST:PORT or [IPv6]:PORT (for example 127.0.0.1:8080)`);
-  return { host: m[1], port };
-}
-
 export async function startHttp(options: HttpOptions): Promise<HttpListener> {
   const { host, tls } = options;
   if (tls === null && !isLoopback(host)) {

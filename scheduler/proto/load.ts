@@ -166,6 +166,13 @@ export function transferClients(address: string, credentials: ClientCredentials 
   });
 }
 
+/**
+ * The calls that change nothing: any scheduler answers them, a standby included (it reads the
+ * shared database); every other call is the leader's. The server refuses the rest on a standby
+ * and clients send them to the leader, both by this one list.
+ */
+export const READ_RPCS: ReadonlySet<string> = new Set<keyof UnaryRpcs>(['GetJob', 'ListJobs', 'ListNodes', 'GetLogs', 'ListImages', 'ListTokens', 'GetCode']);
+
 /** A unary call as a promise, with a deadline: `await unary(client, 'GetJob', { job: 3 })`. */
 export function unary<K extends keyof UnaryRpcs>(client: SchedulerClient, method: K, request: UnaryRpcs[K][0], deadlineMs = 10_000): Promise<UnaryRpcs[K][1]> {
   type Fn = (r: UnaryRpcs[K][0], o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, v: UnaryRpcs[K][1]) => void) => void;

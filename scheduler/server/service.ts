@@ -2,7 +2,7 @@
 // become gRPC statuses whose details say what to do; streams respect back-pressure.
 import * as grpc from '@grpc/grpc-js';
 import { ChunkBuffers, ChunkedFile, ChunkReader } from '../file-chunks.js';
-import { CHANNEL_OPTIONS, Encoded, encodeBytesField, schedulerService, type SchedulerHandlers } from '../proto/load.js';
+import { CHANNEL_OPTIONS, Encoded, READ_RPCS, encodeBytesField, schedulerService, type SchedulerHandlers } from '../proto/load.js';
 import type { Command, ImageChunk, JobInfo, UploadImageMessage__Output } from '../proto/types.js';
 import { AuthError, type Authenticator, type CallContext, type Caller } from './auth.js';
 import type { CommandSink } from './leases.js';
@@ -27,9 +27,6 @@ export interface Security {
 function short(message: string): string {
   return message.length <= 500 ? message : `${message.slice(0, 480)}… (${message.length} characters)`;
 }
-
-/** Calls a standby answers itself: they change nothing. Every other call is the leader's. */
-const READS = new Set(['GetJob', 'ListJobs', 'ListNodes', 'GetLogs', 'ListImages', 'ListTokens', 'GetCode']);
 
 /** Trailing metadata of a standby's refusal: where the leader is, for clients that follow it. */
 export const LEADER_METADATA = 'cr-leader';
@@ -78,7 +75,7 @@ function guard(plain: SchedulerHandlers, auth: Authenticator, leadership: Leader
     guarded[method] = (call: CallContext & { request?: { node?: unknown } }, callback?: (e: unknown) => void) => {
       void (async () => {
         try {
-          if (!READS.has(method)) leadership.mustLead();
+          if (!READ_RPCS.has(method)) leadership.mustLead();
           const caller = await auth.check(method, call);
           const claimed = call.request?.node;
           if (caller.role === 'agent' && caller.node !== null && typeof claimed === 'string' && method !== 'Join' && claimed !== caller.node) {
