@@ -89,9 +89,12 @@ function parseSample(line: string, where: string): Sample {
 }
 
 function parseValue(text: string, where: string): number {
-  if (text === '+Inf' || text === 'Inf') return Infinity;
-  if (text === '-Inf') return -Infinity;
-  if (text === 'NaN') return NaN;
+  // Prometheus reads values with Go's ParseFloat, which ignores case in NaN and Inf;
+  // prom-client writes NaN as "Nan" (an event-loop lag with no samples yet).
+  const lower = text.toLowerCase();
+  if (lower === '+inf' || lower === 'inf') return Infinity;
+  if (lower === '-inf') return -Infinity;
+  if (lower === 'nan') return NaN;
   if (!/^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(text)) throw new Error(`${where}: ${text} is not a number`);
   return Number(text);
 }
