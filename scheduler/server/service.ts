@@ -354,15 +354,18 @@ export function listen(core: SchedulerCore, security: Security, host: string, po
  * TLS verifies), users and admins do not and authenticate with tokens instead. grpc-js's
  * createSsl can only require or ignore client certificates, hence the certificate provider.
  */
-function serverCredentials(tls: ServerTls | null): grpc.ServerCredentials {
+export function serverCredentials(tls: ServerTls | null): grpc.ServerCredentials {
   if (tls === null) return grpc.ServerCredentials.createInsecure();
   const identity = { certificate: Buffer.from(tls.certPem), privateKey: Buffer.from(tls.keyPem) };
   const caUpdate = { caCertificate: Buffer.from(tls.caPem) };
-  // Delivered on the next tick: grpc-js subscribes its watcher only after asking for listeners.
+  // Delivered in a microtask: grpc-js subscribes its watcher only after asking for listeners, so
+  // not synchronously; and not on a later turn of the event loop either, since grpc-js resets
+  // every connection that arrives before the certificates do, and a fast client can connect
+  // as soon as the port is bound.
   const fixed = <U>(update: U) => ({
-    addCaCertificateListener: (listener: (u: U) => void) => setImmediate(() => listener(update)),
+    addCaCertificateListener: (listener: (u: U) => void) => queueMicrotask(() => listener(update)),
     removeCaCertificateListener: () => undefined,
-    addIdentityCertificateListener: (listener: (u: U) => void) => setImmediate(() => listener(update)),
+    addIdentityCertificateListener: (listener: (u: U) => void) => queueMicrotask(() => listener(update)),
     removeIdentityCertificateListener: () => undefined,
   });
   return grpc.experimental.createCertificateProviderServerCredentials(
