@@ -1,7 +1,8 @@
 // `npm run bench -- --ha`, the image-store lines: an image written to a shared image store
 // against the store's own raw speed for the same bytes, in the same run. Directory: the store's
 // put (read the committed image, hash it, write a temp, fsync, link, fsync the directory) against
-// a plain write of the bytes from memory + fsync into a new file beside it. S3 (s3rver on
+// a plain write of the bytes from memory + fsync into a new file beside it (through the page
+// cache; the store writes with O_DIRECT where it can, as the image writer does). S3 (s3rver on
 // loopback, started here): the store's put (hash, HEAD, multipart Upload) against lib-storage's
 // Upload of the same file. Medians of three; target: the store at ≥ 0.9× the raw rate.
 import { randomBytes } from 'node:crypto';

@@ -6,12 +6,12 @@ import { createHash, randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { createFileOnceSync, fsyncDir } from '../../src/internal.js';
+import { createFileOnceSync, DIRECT_ALIGN, DirectStaging, fsyncDir, openDirect, writeAll } from '../../src/internal.js';
 import { checkName, SharedStoreError, type SharedStore } from './store.js';
 
 /** Written by the scheduler at the top of a directory store: a missing image is told from a missing mount by it. */
 export const MARKER_FILE = '.cr-image-store';
-/** Bytes read and written per step of a copy. */
+/** Bytes read and written per step of a copy through the page cache (a direct copy's step is DIRECT_CHUNK). */
 const COPY_BYTES = 4 << 20;
 /** Bytes written between the fdatasyncs behind a durable copy's writes. */
 const FLUSH_BEHIND_BYTES = 32 << 20;
@@ -167,15 +167,35 @@ function failure(err: unknown, what: string): SharedStoreError {
 
 /**
  * Copies `from` to a new file `to` (flags 'wx': never through a planted link), hashing the bytes
- * as they pass; `durable` fsyncs it before returning. The next read runs while a write is under way.
+ * as they pass; `durable` fsyncs it before returning. Reading the next piece, writing this one
+ * and hashing it run at once.
+ *
+ * A durable copy writes through a second descriptor opened with O_DIRECT where the file system
+ * allows it (as the image writer and the scheduler's uploads do): each piece is read into
+ * page-aligned staging, hashed there, and goes from there to the disk by DMA. Through the page
+ * cache, each byte would be copied again into pages allocated for it and written back at the
+ * fsync, which costs more than the read and the hash together. The unaligned tail goes through
+ * the ordinary descriptor, whose fsync makes the whole file durable.
  */
 export async function copyHashed(from: string, to: string, flags: string, durable: boolean): Promise<{ bytes: number; sha256: string }> {
   const source = await fsp.open(from, 'r');
   let target: fsp.FileHandle | null = null;
+  let direct: fsp.FileHandle | null = null;
+  let staging: DirectStaging | null = null;
+  // Every operation in flight, so that a failure closes no descriptor under a pending one.
+  const pending: Promise<unknown>[] = [];
+  const started = <T>(p: Promise<T>): Promise<T> => {
+    // Handled now, awaited (and thrown) later: a write failing during a read is not unhandled.
+    p.catch(() => undefined);
+    pending.push(p);
+    return p;
+  };
   try {
     target = await fsp.open(to, flags, 0o600);
+    if (durable) direct = await openDirect(to, fs.constants.O_WRONLY);
+    if (direct !== null) staging = takeStaging();
+    const buffers = staging?.buffers ?? [Buffer.allocUnsafe(COPY_BYTES), Buffer.allocUnsafe(COPY_BYTES)];
     const hash = createHash('sha256');
-    const buffers = [Buffer.allocUnsafe(COPY_BYTES), Buffer.allocUnsafe(COPY_BYTES)];
     let bytes = 0;
     let writing: Promise<unknown> = Promise.resolve();
     // A durable copy starts an fdatasync behind the writes every FLUSH_BEHIND_BYTES, one at a
@@ -183,39 +203,71 @@ export async function copyHashed(from: string, to: string, flags: string, durabl
     // only the tail left (a plain write + fsync leaves it all to the end).
     let flushing: Promise<void> | null = null;
     let unflushed = 0;
+    let next = started(readFull(source, buffers[0]!, 0));
     for (let i = 0; ; i++) {
       const buffer = buffers[i % 2]!;
-      const { bytesRead } = await source.read(buffer, 0, buffer.length, bytes);
+      const got = await next;
+      if (got === 0) break;
+      const chunk = buffer.subarray(0, got);
+      // The other buffer's write: then it may take the next read.
       await writing;
-      if (bytesRead === 0) break;
-      const chunk = buffer.subarray(0, bytesRead);
-      // The write (on libuv's threads) starts before the hash (here): both only read the chunk.
-      writing = writeAll(target, chunk, bytes);
+      const handle = target;
+      writing = started(writePiece(handle, direct, chunk, bytes));
+      // A short read is the end of the file.
+      next = got < buffer.length ? Promise.resolve(0) : started(readFull(source, buffers[(i + 1) % 2]!, bytes + got));
+      // The write and the next read (on libuv's threads) run while the hash (here) reads the chunk.
       hash.update(chunk);
-      bytes += bytesRead;
-      unflushed += bytesRead;
+      bytes += got;
+      unflushed += got;
       if (durable && flushing === null && unflushed >= FLUSH_BEHIND_BYTES) {
         unflushed = 0;
-        const handle = target;
-        flushing = writing.then(() => handle.datasync()).finally(() => (flushing = null));
-        flushing.catch(() => undefined);
+        flushing = started(writing.then(() => handle.datasync()).finally(() => (flushing = null)));
       }
     }
+    await writing;
     // Its failure is the copy's: the kernel reports a write-back error once per file.
     await flushing;
     if (durable) await target.sync();
     return { bytes, sha256: hash.digest('hex') };
   } finally {
+    await Promise.all(pending.map((p) => p.catch(() => undefined)));
+    await direct?.close().catch(() => undefined);
+    if (staging !== null) giveStaging(staging);
     await target?.close();
     await source.close();
   }
 }
 
-async function writeAll(handle: fsp.FileHandle, chunk: Buffer, position: number): Promise<void> {
-  for (let done = 0; done < chunk.length; ) {
-    const { bytesWritten } = await handle.write(chunk, done, chunk.length - done, position + done);
-    done += bytesWritten;
+/** Reads into `buffer` from `position` until it is full or the file ends; resolves with the bytes read. */
+async function readFull(handle: fsp.FileHandle, buffer: Uint8Array, position: number): Promise<number> {
+  let done = 0;
+  while (done < buffer.length) {
+    const { bytesRead } = await handle.read(buffer, done, buffer.length - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
   }
+  return done;
+}
+
+/** Writes `chunk` at `position`: its aligned part through `direct` if there is one, the rest (the file's tail) through `target`. */
+async function writePiece(target: fsp.FileHandle, direct: fsp.FileHandle | null, chunk: Uint8Array, position: number): Promise<void> {
+  const aligned = direct === null ? 0 : chunk.length - (chunk.length % DIRECT_ALIGN);
+  if (aligned > 0) await writeAll(direct!, chunk.subarray(0, aligned), position, DIRECT_ALIGN);
+  if (aligned < chunk.length) await writeAll(target, chunk.subarray(aligned), position + aligned);
+}
+
+/** One staging kept for the next durable copy (an agent stores one image at a time per job); others are freed. */
+let spareStaging: DirectStaging | null = null;
+
+function takeStaging(): DirectStaging {
+  const staging = spareStaging ?? new DirectStaging();
+  spareStaging = null;
+  return staging;
+}
+
+function giveStaging(staging: DirectStaging): void {
+  if (spareStaging === null) spareStaging = staging;
+  else staging.free();
 }
 
 export async function hashFile(file: string): Promise<string> {
