@@ -2,7 +2,7 @@
 // (v8.serialize + fs.writeFileSync + fsync, and readFileSync + v8.deserialize for restart).
 // Figures are medians of a few repetitions on a warm page cache, to be read against the
 // references measured beside them in the same run. Flags: --quick (64 MiB field, smaller runs),
-// --cow (only the copy-on-write lines), --cluster, --ha (standby schedulers; bench/image-store.ts: image stores), --portable.
+// --cow (only the copy-on-write lines), --cluster, --ha (standby schedulers; bench/ha-placement.ts: placement and reads on SQLite and PostgreSQL; bench/image-store.ts: image stores), --portable.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -455,6 +455,7 @@ async function main(): Promise<void> {
   if (process.argv.includes('--cluster')) return (await import('./cluster.js')).benchCluster(quick);
   if (process.argv.includes('--ha')) {
     await (await import('./ha-failover.js')).benchHaFailover();
+    await (await import('./ha-placement.js')).benchPlacement(quick);
     return (await import('./image-store.js')).benchImageStore(quick);
   }
   const codec = await getCodec({ prefer: process.argv.includes('--portable') ? 'portable' : 'native' });

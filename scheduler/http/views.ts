@@ -87,11 +87,11 @@ async function visible(core: SchedulerCore, caller: Caller, id: number): Promise
 }
 
 export async function jobsView(core: SchedulerCore, caller: Caller): Promise<JobRowView[]> {
-  const rows = await core.jobs.list();
+  const scope = core.owners.scope(caller);
+  if (scope === 'none') return [];
   const out: JobRowView[] = [];
-  for (const row of rows) {
-    if (!(await visible(core, caller, row.id))) continue;
-    const info = (await core.jobInfo(row)) as JobInfo__Output;
+  for (const job of (await core.jobs.listed([], scope === 'all' ? null : scope.token, 0)).jobs) {
+    const info = (await core.jobInfo(job.row, job)) as JobInfo__Output;
     out.push({
       id: info.id,
       name: info.name,

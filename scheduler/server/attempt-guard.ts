@@ -6,7 +6,7 @@
 // nothing, is logged, and is recorded as an event of the job naming the caller.
 import crypto from 'node:crypto';
 import { AuthError, type Caller } from './auth.js';
-import type { Db } from './db.js';
+import { batches, type Db } from './db.js';
 import type { Jobs } from './jobs.js';
 
 /** Random bytes of an attempt's secret. */
@@ -29,16 +29,23 @@ export class AttemptGuard {
 
   /** A new secret for an attempt placed on `node` (inside the transaction that starts it); the returned secret is the only copy. */
   async issue(job: number, attempt: number, node: string): Promise<string> {
-    const secret = crypto.randomBytes(ATTEMPT_SECRET_BYTES).toString('base64url');
-    const secret_sha256 = digest(secret);
-    await this.#db.write(() =>
-      this.#db.q
-        .insertInto('attempt_secrets')
-        .values({ job, attempt, node, secret_sha256 })
-        .onConflict((oc) => oc.columns(['job', 'attempt']).doUpdateSet({ node, secret_sha256 }))
-        .execute(),
-    );
-    return secret;
+    return (await this.issueAll([{ job, attempt, node }]))[0]!;
+  }
+
+  /** `issue` for many attempts at once (a burst of placements): their secrets, in order. */
+  async issueAll(attempts: readonly { job: number; attempt: number; node: string }[]): Promise<string[]> {
+    const secrets = attempts.map(() => crypto.randomBytes(ATTEMPT_SECRET_BYTES).toString('base64url'));
+    const rows = attempts.map((a, i) => ({ ...a, secret_sha256: digest(secrets[i]!) }));
+    await this.#db.write(async () => {
+      for (const batch of batches(rows)) {
+        await this.#db.q
+          .insertInto('attempt_secrets')
+          .values(batch)
+          .onConflict((oc) => oc.columns(['job', 'attempt']).doUpdateSet((eb) => ({ node: eb.ref('excluded.node'), secret_sha256: eb.ref('excluded.secret_sha256') })))
+          .execute();
+      }
+    });
+    return secrets;
   }
 
   /**

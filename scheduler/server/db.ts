@@ -54,6 +54,16 @@ export function checkDataDir(dataDir: string): string | null {
 /** Checks a transaction may change state (the leader's epoch); throws when it may not. */
 export type Fence = (q: Kysely<Schema>) => Promise<void>;
 
+/** Rows per statement of a batched write or read: well under either database's limit on bound values. */
+export const BATCH_ROWS = 500;
+
+/** `items` in slices of BATCH_ROWS. */
+export function batches<T>(items: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += BATCH_ROWS) out.push(items.slice(i, i + BATCH_ROWS));
+  return out;
+}
+
 export class Db {
   readonly dialect: Dialect;
   /** Where it is, for messages: the SQLite file or the PostgreSQL URL without its password. */

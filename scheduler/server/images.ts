@@ -17,7 +17,7 @@ import { DirectStagingPool } from './direct-staging-pool.js';
 import { verifyStoredDirect } from './verify-direct.js';
 import { jobImageKey } from '../job-key.js';
 import { storeJobName } from '../names.js';
-import type { Db } from './db.js';
+import { batches, type Db } from './db.js';
 import { checkStoredImage, keptSequences } from './shared-images.js';
 import type { ImageRow } from './schema.js';
 import { MIN_UPLOAD_BYTES_PER_S, partHeader, Refused, Upload, UPLOAD_IDLE_TIMEOUT_MS, UPLOAD_RATE_WINDOW_MS, type PartHeader, type PartMessage, type RefusalStatus } from './upload.js';
@@ -146,6 +146,15 @@ export class ImageStore {
     return this.#db.q.selectFrom('images').selectAll().where('job', '=', job).orderBy('sequence').execute();
   }
 
+  /** `list` of each of `jobs` (a burst of placements), a query per BATCH_ROWS jobs; a job without images has an empty list. */
+  async listMany(jobs: readonly number[]): Promise<Map<number, ImageRow[]>> {
+    const out = new Map<number, ImageRow[]>(jobs.map((job) => [job, []]));
+    for (const batch of batches(jobs)) {
+      for (const row of await this.#db.q.selectFrom('images').selectAll().where('job', 'in', batch).orderBy('job').orderBy('sequence').execute()) out.get(row.job)!.push(row);
+    }
+    return out;
+  }
+
   /** Bytes of the job's stored images. */
   async bytes(job: number): Promise<number> {
     const row = await this.#db.q.selectFrom('images').select((eb) => eb.fn.sum<number>('bytes').as('n')).where('job', '=', job).executeTakeFirst();
@@ -170,8 +179,8 @@ export class ImageStore {
    * What a new attempt restores from: the newest image whose bases are all held, preceded by
    * those bases (oldest first). Empty when the job has no usable image.
    */
-  async restorePlan(job: number): Promise<ImageRow[]> {
-    const rows = await this.list(job);
+  async restorePlan(job: number, known?: ImageRow[]): Promise<ImageRow[]> {
+    const rows = known ?? (await this.list(job));
     const bySequence = new Map(rows.map((r) => [r.sequence, r]));
     for (let i = rows.length - 1; i >= 0; i--) {
       const bases = (basesOf(rows[i]!) ?? [-1]).map((b) => bySequence.get(b));

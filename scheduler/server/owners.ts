@@ -46,7 +46,19 @@ export class Owners {
   /** Whether `caller` may act on `job` (no event: for filtering lists). */
   async owns(caller: Caller, job: number): Promise<boolean> {
     if (caller.role === 'admin') return true;
-    return caller.role === 'user' && caller.token !== null && (await this.of(job))?.token === caller.token;
+    return this.ownsBy(caller, (await this.of(job))?.token);
+  }
+
+  /** Whether `caller` may act on a job submitted with token `owner` (undefined: none recorded). */
+  ownsBy(caller: Caller, owner: string | undefined): boolean {
+    if (caller.role === 'admin') return true;
+    return caller.role === 'user' && caller.token !== null && owner === caller.token;
+  }
+
+  /** The jobs `caller` may act on, as a list asks for them: 'all' (an admin), those of one token, or 'none'. */
+  scope(caller: Caller): 'all' | 'none' | { token: string } {
+    if (caller.role === 'admin') return 'all';
+    return caller.role === 'user' && caller.token !== null ? { token: caller.token } : 'none';
   }
 
   /**

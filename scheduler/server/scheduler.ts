@@ -24,6 +24,7 @@ import { Retention, RETENTION_SWEEP_MS } from './retention.js';
 import { StorageHealth } from './storage.js';
 import { SchedulerMetrics } from './metrics.js';
 import { Jobs, TERMINAL, type JobRow, type Finish } from './jobs.js';
+import type { ImageRow } from './schema.js';
 import { Leadership, NotLeaderError } from './leadership.js';
 import { Leases, type CommandSink } from './leases.js';
 import { Nodes, type NodeRow } from './nodes.js';
@@ -470,12 +471,12 @@ export class SchedulerCore {
       // Each attempt's secret is made in the transaction that starts it: no attempt runs without one.
       const started = await this.db.write(async () => {
         const jobs = await this.jobs.start(place(queued, free), now);
-        const out: { job: JobRow; secret: string }[] = [];
-        for (const job of jobs) out.push({ job, secret: await this.attempts.issue(job.id, job.attempt, job.node!) });
-        return out;
+        const secrets = await this.attempts.issueAll(jobs.map((job) => ({ job: job.id, attempt: job.attempt, node: job.node! })));
+        return jobs.map((job, i) => ({ job, secret: secrets[i]! }));
       });
+      const images = await this.images.listMany(started.map(({ job }) => job.id));
       for (const { job, secret } of started) {
-        const assignment = await this.#assignment(job);
+        const assignment = await this.#assignment(job, images.get(job.id));
         this.leases.get(job.node!)?.sink?.write({ assign: { ...assignment, secret } });
       }
       this.metrics.placements.inc(started.length);
@@ -483,8 +484,8 @@ export class SchedulerCore {
     }
   }
 
-  async #assignment(job: JobRow): Promise<Assignment> {
-    const plan = await this.images.restorePlan(job.id);
+  async #assignment(job: JobRow, images?: ImageRow[]): Promise<Assignment> {
+    const plan = await this.images.restorePlan(job.id, images);
     const ref = (r: { sequence: number; bytes: number; sha256: string; attempt: number }) => ({ sequence: r.sequence, bytes: r.bytes, sha256: r.sha256, attempt: r.attempt });
     return {
       job: job.id,
@@ -545,8 +546,11 @@ export class SchedulerCore {
     return job;
   }
 
-  /** A job as the CLI gets it: whatever a row holds (a value written by hand, a bad disk), each field has its type. */
-  async jobInfo(job: JobRow): Promise<JobInfo> {
+  /**
+   * A job as the CLI gets it: whatever a row holds (a value written by hand, a bad disk), each
+   * field has its type. `known`: its images and owner, when a list read them with the row.
+   */
+  async jobInfo(job: JobRow, known?: { images: number; owner: Owner | undefined }): Promise<JobInfo> {
     return {
       id: job.id,
       name: text(job.name),
@@ -564,9 +568,9 @@ export class SchedulerCore {
       startedAt: finite(job.started_at),
       finishedAt: finite(job.finished_at),
       pending: text(job.pending),
-      images: await this.images.count(job.id),
+      images: known ? known.images : await this.images.count(job.id),
       moves: int(job.moves),
-      owner: ownerName(await this.owners.of(job.id)),
+      owner: ownerName(known ? known.owner : await this.owners.of(job.id)),
     };
   }
 

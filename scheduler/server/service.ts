@@ -227,14 +227,15 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
     }),
     ListJobs: unaryHandler(async (r, caller) => {
       // Without --all: the jobs the caller may act on. With it: everyone's, read-only, without what others' code produced.
+      const scope = core.owners.scope(caller);
+      if (scope === 'none' && !r.all) return { jobs: [], more: false };
+      const listed = await core.jobs.listed(r.states, r.all || scope === 'all' || scope === 'none' ? null : scope.token, r.limit);
       const jobs: JobInfo[] = [];
-      for (const j of await core.jobs.list(r.states)) {
-        const owns = await core.owners.owns(caller, j.id);
-        if (!owns && !r.all) continue;
-        const info = await core.jobInfo(j);
-        jobs.push(owns ? info : { ...info, resultJson: '', errorJson: '', message: '' });
+      for (const j of listed.jobs) {
+        const info = await core.jobInfo(j.row, j);
+        jobs.push(core.owners.ownsBy(caller, j.owner?.token) ? info : { ...info, resultJson: '', errorJson: '', message: '' });
       }
-      return { jobs };
+      return { jobs, more: listed.more };
     }),
     ListNodes: unaryHandler(async () => ({ nodes: await core.listNodes(), storage: core.storage.status })),
     GetLogs: unaryHandler(async (r, caller) => {

@@ -124,3 +124,40 @@ test('An attempt that could not fetch its code or images goes back to the queue 
   t.deepEqual((await j.placeable(1000 + UNSTARTED_DELAY_MS, 10)).map((r) => r.id), [id]);
   t.true((await j.events(id, 0)).some((e) => /could not start on node a: image 3 of job 1 arrived damaged; back in the queue \(no retry spent\)/.test(e.text)));
 });
+
+test('Starting many jobs at once spreads them over their nodes in placement order, each with an attempt and its event; a job no longer queued is left out.', async (t) => {
+  const j = await jobs(t);
+  const ids: number[] = [];
+  // More than one statement's worth of rows (BATCH_ROWS) on one node.
+  for (let i = 0; i < 1200; i++) ids.push((await j.submit(JOB)).id);
+  await j.cancel(ids[3]!);
+  const placements = ids.map((job, i) => ({ job, node: i % 3 === 0 ? 'b' : 'a' }));
+  const started = await j.start(placements, 500);
+  t.deepEqual(started.map((r) => r.id), ids.filter((id) => id !== ids[3]));
+  for (const r of started) t.like(r, { state: 'running', attempt: 1, node: placements.find((p) => p.job === r.id)!.node, started_at: 500 });
+  t.deepEqual((await j.attempts(ids[1]!)).map((a) => [a.node, a.outcome]), [['a', null]]);
+  t.true((await j.events(ids[0]!, 0)).some((e) => e.text === 'attempt 1 placed on node b'));
+  t.like(await j.get(ids[3]!), { state: 'cancelled', attempt: 0 });
+});
+
+test("A list holds the newest jobs up to its limit, oldest first, with each job's owner and image count, and says when older ones were left out.", async (t) => {
+  const db = await openDb({ dataDir: tempDir(t, 'jobs'), url: await testDbUrl(t) });
+  t.teardown(() => db.close());
+  const j = new Jobs(db);
+  const ids: number[] = [];
+  for (let i = 0; i < 5; i++) ids.push((await j.submit(JOB)).id);
+  await db.q.insertInto('job_owners').values(ids.map((job, i) => ({ job, token: i % 2 === 0 ? 'even' : 'odd', label: `user ${i % 2}` }))).execute();
+  await db.q.insertInto('images').values({ job: ids[4]!, sequence: 1, attempt: 1, node: 'a', bytes: 10, sha256: 'ab'.repeat(32), bases_json: '[]', created_at: 0 }).execute();
+  await j.start([{ job: ids[1]!, node: 'a' }]);
+  const all = await j.listed([], null, 0);
+  t.deepEqual(all.jobs.map((l) => l.row.id), ids);
+  t.false(all.more);
+  t.deepEqual(all.jobs.map((l) => l.images), [0, 0, 0, 0, 1]);
+  t.deepEqual(all.jobs[1]!.owner, { token: 'odd', label: 'user 1' });
+  const newest = await j.listed([], null, 2);
+  t.deepEqual(newest.jobs.map((l) => l.row.id), ids.slice(3));
+  t.true(newest.more);
+  t.deepEqual((await j.listed([], 'even', 2)).jobs.map((l) => l.row.id), [ids[2], ids[4]]);
+  t.deepEqual((await j.listed(['running'], 'odd', 0)).jobs.map((l) => l.row.id), [ids[1]]);
+  t.deepEqual((await j.listed(['running'], 'even', 0)).jobs, []);
+});

@@ -4,8 +4,16 @@ import type { JobInfo as _cr_v1_JobInfo, JobInfo__Output as _cr_v1_JobInfo__Outp
 
 export interface ListJobsReply {
   'jobs'?: (_cr_v1_JobInfo)[];
+  /**
+   * Older jobs matched too but were left out (limit).
+   */
+  'more'?: (boolean);
 }
 
 export interface ListJobsReply__Output {
   'jobs': (_cr_v1_JobInfo__Output)[];
+  /**
+   * Older jobs matched too but were left out (limit).
+   */
+  'more': (boolean);
 }

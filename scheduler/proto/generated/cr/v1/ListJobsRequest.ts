@@ -11,6 +11,10 @@ export interface ListJobsRequest {
    * errors or messages, and cannot act on them).
    */
   'all'?: (boolean);
+  /**
+   * The newest this many jobs that match (listed oldest first); 0: all of them.
+   */
+  'limit'?: (number);
 }
 
 export interface ListJobsRequest__Output {
@@ -23,4 +27,8 @@ export interface ListJobsRequest__Output {
    * errors or messages, and cannot act on them).
    */
   'all': (boolean);
+  /**
+   * The newest this many jobs that match (listed oldest first); 0: all of them.
+   */
+  'limit': (number);
 }
