@@ -24,6 +24,8 @@ import { postgresProblem, startPostgres, type PostgresServer } from '../test/pos
 const CLI = fileURLToPath(new URL('../scheduler/cli.js', import.meta.url));
 const NODES = 50;
 const READS = 200;
+/** Deadline of each call: a hang guard on a loaded machine, not a target. */
+const CALL_DEADLINE_MS = 300_000;
 /** Jobs left running on each node when the rest finish: what `status` lists. */
 const KEEP_RUNNING = 4;
 
@@ -103,7 +105,7 @@ async function measure(dir: string, db: PostgresServer | null, jobs: number, tot
     const user = schedulerClient(address, { token: userToken });
     closers.push(() => user.close());
     const code = Buffer.from('export default async () => 1;');
-    await inParallel(jobs, 16, (i) => unary(user, 'Submit', { name: `burst${i}`, code, argsJson: '{}', retries: 0 }));
+    await inParallel(jobs, 16, (i) => unary(user, 'Submit', { name: `burst${i}`, code, argsJson: '{}', retries: 0 }, CALL_DEADLINE_MS));
     // On loopback an agent token is bound to the first node name it connects as: one per node.
     const agents: SchedulerClient[] = [];
     for (let n = 0; n < NODES; n++) {
@@ -133,7 +135,7 @@ async function measure(dir: string, db: PostgresServer | null, jobs: number, tot
     const finishing = assigned.flatMap((list, n) => list.slice(KEEP_RUNNING).map((a) => ({ a, n })));
     await inParallel(finishing.length, 16, (i) => {
       const { a, n } = finishing[i]!;
-      return unary(agents[n]!, 'Finish', { job: a.job, attempt: a.attempt, secret: a.secret, outcome: 'SUCCEEDED', resultJson: '1' });
+      return unary(agents[n]!, 'Finish', { job: a.job, attempt: a.attempt, secret: a.secret, outcome: 'SUCCEEDED', resultJson: '1' }, CALL_DEADLINE_MS);
     });
     stage = 'filling the database';
     if (url) {
@@ -166,10 +168,10 @@ async function measure(dir: string, db: PostgresServer | null, jobs: number, tot
     stage = 'timing list and status';
     let listShown = 0;
     let statusShown = 0;
-    const list = await timed(async () => (listShown = (await unary(user, 'ListJobs', { states: [], all: false, limit: DEFAULT_LIST_LIMIT })).jobs.length));
-    const status = await timed(async () => (statusShown = (await unary(user, 'ListJobs', { states: ['queued', 'running'], all: false })).jobs.length));
+    const list = await timed(async () => (listShown = (await unary(user, 'ListJobs', { states: [], all: false, limit: DEFAULT_LIST_LIMIT }, CALL_DEADLINE_MS)).jobs.length));
+    const status = await timed(async () => (statusShown = (await unary(user, 'ListJobs', { states: ['queued', 'running'], all: false }, CALL_DEADLINE_MS)).jobs.length));
     let k = 0;
-    const get = await timed(() => unary(user, 'GetJob', { job: 1 + ((k++ * 7919) % jobs) }));
+    const get = await timed(() => unary(user, 'GetJob', { job: 1 + ((k++ * 7919) % jobs) }, CALL_DEADLINE_MS));
     return { placeMs, jobs, total, listP99: percentile(list, 99), listShown, statusP99: percentile(status, 99), statusShown, getP99: percentile(get, 99) };
   } catch (err) {
     throw new Error(`${stage}: ${(err as Error).message}; the scheduler said: ${out.slice(-2000)}`);
