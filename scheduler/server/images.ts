@@ -20,6 +20,7 @@ import { storeJobName } from '../names.js';
 import type { Db } from './db.js';
 import { checkStoredImage, keptSequences } from './shared-images.js';
 import type { ImageRow } from './schema.js';
+import { basesOf, restorePlan } from './restore-plan.js';
 import { MIN_UPLOAD_BYTES_PER_S, partHeader, Refused, Upload, UPLOAD_IDLE_TIMEOUT_MS, UPLOAD_RATE_WINDOW_MS, type PartHeader, type PartMessage, type RefusalStatus } from './upload.js';
 
 export const SCHEDULER_KEEP_IMAGES = 3;
@@ -166,18 +167,9 @@ export class ImageStore {
     return objectName(row.job, row.sequence, row.attempt);
   }
 
-  /**
-   * What a new attempt restores from: the newest image whose bases are all held, preceded by
-   * those bases (oldest first). Empty when the job has no usable image.
-   */
+  /** What a new attempt restores from (restore-plan.ts). */
   async restorePlan(job: number): Promise<ImageRow[]> {
-    const rows = await this.list(job);
-    const bySequence = new Map(rows.map((r) => [r.sequence, r]));
-    for (let i = rows.length - 1; i >= 0; i--) {
-      const bases = (basesOf(rows[i]!) ?? [-1]).map((b) => bySequence.get(b));
-      if (bases.every((b) => b !== undefined)) return [...(bases as ImageRow[]).sort((a, b) => a.sequence - b.sequence), rows[i]!];
-    }
-    return [];
+    return restorePlan(await this.list(job));
   }
 
   /**
@@ -464,16 +456,6 @@ export class ImageStore {
     if (sequences === undefined) unlink(this.store.jobDir(storeJobName(job)), true);
     else for (const r of rows) unlink(this.file(job, r.sequence), false);
     return { removed: rows, failed };
-  }
-}
-
-/** The bases a record lists; null when the stored value is not a list of numbers (such an image is never restored from). */
-export function basesOf(row: ImageRow): number[] | null {
-  try {
-    const bases = JSON.parse(row.bases_json) as unknown;
-    return Array.isArray(bases) && bases.every((b) => Number.isSafeInteger(b)) ? (bases as number[]) : null;
-  } catch {
-    return null;
   }
 }
 
