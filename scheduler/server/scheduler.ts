@@ -1,49 +1,26 @@
 // The scheduler's core: jobs, nodes, leases, placement and fencing, without the wire. The gRPC
 // service (service.ts) turns calls into these methods, and a node's command stream into a
-// CommandSink, so that this file is tested directly too. Here: what the core holds, its
-// leadership and its timer; the calls themselves are its parts' (core-parts.ts): nodes'
-// sessions (node-sessions.ts), placement (dispatch.ts), an attempt's calls (attempt-calls.ts)
-// and people's (job-requests.ts).
-import path from 'node:path';
-import type { SharedStore } from '../images/store.js';
-import { AttemptGuard } from './attempt-guard.js';
+// CommandSink, so that this file is tested directly too. Here: leadership, the timer and the
+// guard of every write; what the core holds is core-parts.ts's, and the calls are its parts':
+// nodes' sessions (node-sessions.ts), placement (dispatch.ts), an attempt's calls
+// (attempt-calls.ts) and people's (job-requests.ts).
 import { AttemptCalls } from './attempt-calls.js';
-import type { CoreParts } from './core-parts.js';
+import { CoreParts, type CorePartsOptions } from './core-parts.js';
 import { openDb, setMeta, type Db } from './db.js';
 import { Dispatch } from './dispatch.js';
-import { ImageStore, type ImageStoreOptions } from './images.js';
-import { ImageStats } from './image-stats.js';
 import { JobRequests } from './job-requests.js';
 import { Retention, RETENTION_SWEEP_MS } from './retention.js';
-import { StorageHealth } from './storage.js';
-import { SchedulerMetrics } from './metrics.js';
-import { Jobs } from './jobs.js';
 import { Leadership, NotLeaderError } from './leadership.js';
-import { Leases } from './leases.js';
 import { NodeSessions } from './node-sessions.js';
-import { Nodes } from './nodes.js';
-import { Owners } from './owners.js';
 import { SchedulerError } from './scheduler-error.js';
 
 export { SchedulerError };
 
-/** The upload limits and tunings are the image store's (images.ts). */
-export interface SchedulerCoreOptions extends Pick<ImageStoreOptions, 'uploadIdleTimeoutMs' | 'flushBehindBytes' | 'directMinBytes' | 'maxImageBytes' | 'maxJobImageBytes' | 'minUploadBytesPerS'> {
-  dataDir: string;
+export interface SchedulerCoreOptions extends CorePartsOptions {
   /** A postgres:// URL (`--db`); absent or null: SQLite under `dataDir`. */
   dbUrl?: string | null;
-  /** A node not heard from for this long is presumed dead, ms. */
-  leaseTimeoutMs: number;
-  /** Called with one line per thing worth telling an operator. */
-  log?: (line: string) => void;
-  /** An upload's rate is averaged over this window, ms (images.ts's rateWindowMs). */
-  uploadRateWindowMs?: number;
   /** Finished jobs' images are removed this long after they ended, ms (retention.ts). */
   keepFinishedMs?: number;
-  /** Free space wanted on the data directory's disk before new work is taken again after it was full (storage.ts). */
-  storageReserveBytes?: number;
-  /** The shared image store agents write images to and read them from (`--images`); default none: over gRPC to <data>/images. */
-  sharedImages?: SharedStore | null;
   /** Its S3-compatible endpoint, told to agents with its location (`--images-endpoint`). */
   sharedImagesEndpoint?: string;
   /** Where clients reach this scheduler (`serve --advertise`); what standbys tell writers (default: "this process"). */
@@ -54,25 +31,10 @@ export interface SchedulerCoreOptions extends Pick<ImageStoreOptions, 'uploadIdl
 
 const TICK_MS_MAX = 250;
 
-export class SchedulerCore implements CoreParts {
-  readonly db: Db;
-  readonly jobs: Jobs;
-  readonly nodes: Nodes;
-  readonly images: ImageStore;
-  readonly leases: Leases;
-  /** Whether a caller may act for an attempt (its node, its secret). */
-  readonly attempts: AttemptGuard;
-  /** Who submitted each job, and whether a caller may act on it. */
-  readonly owners: Owners;
-  readonly storage: StorageHealth;
+export class SchedulerCore extends CoreParts {
   readonly retention: Retention;
-  /** Prometheus metrics (metrics.ts); served by the HTTP listener. */
-  readonly metrics: SchedulerMetrics;
-  /** What each checkpoint cost its job (pause, commit, raw bytes), as its node measured it. */
-  readonly imageStats: ImageStats;
   /** Whether this scheduler leads, and the fence of every write. */
   readonly leadership: Leadership;
-  readonly log: (line: string) => void;
   readonly #sessions: NodeSessions;
   readonly #dispatch: Dispatch;
   readonly #attemptCalls: AttemptCalls;
@@ -91,30 +53,8 @@ export class SchedulerCore implements CoreParts {
   }
 
   private constructor(db: Db, options: SchedulerCoreOptions) {
-    this.log = options.log ?? (() => undefined);
-    this.db = db;
-    this.storage = new StorageHealth(options.dataDir, this.log, options.storageReserveBytes);
-    this.jobs = new Jobs(this.db);
-    this.nodes = new Nodes(this.db);
-    this.images = new ImageStore(this.db, path.join(options.dataDir, 'images'), {
-      uploadIdleTimeoutMs: options.uploadIdleTimeoutMs,
-      flushBehindBytes: options.flushBehindBytes,
-      directMinBytes: options.directMinBytes,
-      maxImageBytes: options.maxImageBytes,
-      maxJobImageBytes: options.maxJobImageBytes,
-      minUploadBytesPerS: options.minUploadBytesPerS,
-      rateWindowMs: options.uploadRateWindowMs,
-      room: (bytes) => this.storage.room(bytes, () => this.sweep()),
-      diskError: (err) => this.storage.noticed(err, 'storing an image'),
-      shared: options.sharedImages ?? null,
-      log: this.log,
-    });
+    super(db, options);
     this.retention = new Retention(this.db, this.images, options.keepFinishedMs);
-    this.leases = new Leases(options.leaseTimeoutMs);
-    this.attempts = new AttemptGuard(this.db, this.jobs, this.log);
-    this.owners = new Owners(this.db, this.jobs, this.log);
-    this.metrics = new SchedulerMetrics({ jobsByState: () => this.jobs.countByState(), nodeStates: () => this.listNodes() });
-    this.imageStats = new ImageStats(this.db);
     this.leadership = new Leadership(this.db, {
       address: options.address ?? `pid ${process.pid}`,
       leaseMs: options.leaderLeaseMs,
