@@ -5,7 +5,7 @@ import { timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import util from 'node:util';
-import type { BlockCodec, DecodeRequest, ReadFailure } from '../codec/types.js';
+import type { BlockCodec, BlockTargets, DecodeRequest, ReadFailure, ReadRequest } from '../codec/types.js';
 import { ImageAuthError, ImageCorruptError, ImageVersionError } from '../errors.js';
 import {
   FOOTER_LENGTH,
@@ -230,23 +230,10 @@ export class ImageReader {
    * so the error names the first bad block whichever check finds it.
    */
   #readDecode(section: Section, first: number, count: number, dst: Uint8Array, dstBias: number): void {
-    const request = {
-      count,
-      fds: new Int32Array(count),
-      positions: new Float64Array(count),
-      storedLengths: new Uint32Array(count),
-      flags: new Uint8Array(count),
-      storedHashes: new BigUint64Array(count),
-      rawHashes: new BigUint64Array(count),
-      dst,
-      dstOffsets: new Float64Array(count),
-      rawLengths: new Uint32Array(count),
-      elementSize: section.elementSize,
-    };
+    const request: ReadRequest = { ...this.#targets(section, first, count, dst, dstBias), fds: new Int32Array(count), positions: new Float64Array(count) };
     const files: string[] = new Array<string>(count);
     let unreadable: Error | null = null;
     for (let j = 0; j < count; j++) {
-      const [offset, stored, rawLength, flags, storedHash, rawHash] = section.blocks[first + j]!;
       let source: { fd: number; end: number; file: string };
       try {
         source = this.#locate(section, first + j);
@@ -257,17 +244,36 @@ export class ImageReader {
       }
       files[j] = source.file;
       request.fds[j] = source.fd;
-      request.positions[j] = offset;
-      request.storedLengths[j] = stored;
-      request.flags[j] = flags;
-      request.storedHashes[j] = BigInt(`0x${storedHash}`);
-      request.rawHashes[j] = BigInt(`0x${rawHash}`);
-      request.dstOffsets[j] = (first + j) * this.manifest.blockSize + dstBias;
-      request.rawLengths[j] = rawLength;
+      request.positions[j] = section.blocks[first + j]![0]; // the block's offset in its file
     }
     const failure = this.#codec.readBlocks!(request);
     if (failure) throw readError(this.file, files[failure.index]!, section, first + failure.index, failure);
     if (unreadable) throw unreadable;
+  }
+
+  /** What reading and decoding alike need of blocks [first, first+count): stored form, hashes, place in dst. */
+  #targets(section: Section, first: number, count: number, dst: Uint8Array, dstBias: number): BlockTargets {
+    const targets: BlockTargets = {
+      count,
+      storedLengths: new Uint32Array(count),
+      flags: new Uint8Array(count),
+      storedHashes: new BigUint64Array(count),
+      rawHashes: new BigUint64Array(count),
+      dst,
+      dstOffsets: new Float64Array(count),
+      rawLengths: new Uint32Array(count),
+      elementSize: section.elementSize,
+    };
+    for (let j = 0; j < count; j++) {
+      const [, stored, rawLength, flags, storedHash, rawHash] = section.blocks[first + j]!;
+      targets.storedLengths[j] = stored;
+      targets.flags[j] = flags;
+      targets.storedHashes[j] = BigInt(`0x${storedHash}`);
+      targets.rawHashes[j] = BigInt(`0x${rawHash}`);
+      targets.dstOffsets[j] = (first + j) * this.manifest.blockSize + dstBias;
+      targets.rawLengths[j] = rawLength;
+    }
+    return targets;
   }
 
   /** Reads the stored bytes of blocks [first, first+count) into staging, block j at j*stride. */
@@ -285,29 +291,8 @@ export class ImageReader {
   #decodeBatch(section: Section, first: number, count: number, dst: Uint8Array, dstBias: number): void {
     const staging = this.#readBatch(section, first, count);
     const stride = zstdBound(this.manifest.blockSize);
-    const request: DecodeRequest = {
-      count,
-      src: staging,
-      srcOffsets: new Float64Array(count),
-      storedLengths: new Uint32Array(count),
-      flags: new Uint8Array(count),
-      storedHashes: new BigUint64Array(count),
-      rawHashes: new BigUint64Array(count),
-      dst,
-      dstOffsets: new Float64Array(count),
-      rawLengths: new Uint32Array(count),
-      elementSize: section.elementSize,
-    };
-    for (let j = 0; j < count; j++) {
-      const [, stored, rawLength, flags, storedHash, rawHash] = section.blocks[first + j]!;
-      request.srcOffsets[j] = j * stride;
-      request.storedLengths[j] = stored;
-      request.flags[j] = flags;
-      request.storedHashes[j] = BigInt(`0x${storedHash}`);
-      request.rawHashes[j] = BigInt(`0x${rawHash}`);
-      request.dstOffsets[j] = (first + j) * this.manifest.blockSize + dstBias;
-      request.rawLengths[j] = rawLength;
-    }
+    const request: DecodeRequest = { ...this.#targets(section, first, count, dst, dstBias), src: staging, srcOffsets: new Float64Array(count) };
+    for (let j = 0; j < count; j++) request.srcOffsets[j] = j * stride;
     const failure = this.#codec.decode(request);
     if (failure) throw blockError(this.file, section, first + failure.index, failure.reason);
   }
