@@ -13,7 +13,9 @@ import { CrError } from '../../src/index.js';
 import { storeJobName } from '../names.js';
 import { DirectStagingPool } from './direct-staging-pool.js';
 import type { ImageRow } from './schema.js';
-import { partHeader, Refused, Upload, type PartHeader, type PartMessage, type RefusalStatus } from './upload.js';
+import { partHeader, type PartHeader, type PartMessage } from './part-header.js';
+import { Upload } from './upload.js';
+import { refusal, Refused, type UploadResult } from './upload-outcome.js';
 import { verifyStoredDirect } from './verify-direct.js';
 
 /** Parts of uploads written directly at once, each through 16 MiB of staging kept for the next. */
@@ -41,15 +43,6 @@ export interface UploadHeader {
   commitMs?: number;
   /** Set when the image is in the shared store already (`record`): its sha256, and the stream holds no bytes. */
   storedSha256?: string;
-}
-
-/** `status`: the upload was refused for a limit (a gRPC status the service ends the call with), not answered with a reply. */
-export type UploadResult = { accepted: true } | { accepted: false; stale: boolean; reason: string; status?: RefusalStatus };
-
-/** An upload's failure as its reply: a Refused says whether the attempt was stale and which status ends the call. */
-export function refusal(err: unknown): UploadResult {
-  const r = err instanceof Refused ? err : new Refused(false, (err as Error).message);
-  return { accepted: false, stale: r.stale, reason: r.message, ...(r.status ? { status: r.status } : {}) };
 }
 
 /** What uploads need of the image store (images.ts): where images go, and their records. */

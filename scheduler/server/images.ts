@@ -7,14 +7,16 @@
 import fs from 'node:fs';
 import { LocalStore } from '../../src/internal.js';
 import { jobPrefix, objectName, type SharedStore } from '../images/store.js';
-import { ImageUploads, refusal, type UploadHeader, type UploadResult } from './image-uploads.js';
+import { ImageUploads, type UploadHeader } from './image-uploads.js';
 import { jobImageKey } from '../job-key.js';
 import { storeJobName } from '../names.js';
 import type { Db } from './db.js';
 import { checkStoredImage, keptSequences } from './shared-images.js';
 import type { ImageRow } from './schema.js';
 import { basesOf, restorePlan } from './restore-plan.js';
-import { MIN_UPLOAD_BYTES_PER_S, Refused, UPLOAD_IDLE_TIMEOUT_MS, UPLOAD_RATE_WINDOW_MS, type PartHeader, type PartMessage } from './upload.js';
+import type { PartHeader, PartMessage } from './part-header.js';
+import { MIN_UPLOAD_BYTES_PER_S, UPLOAD_IDLE_TIMEOUT_MS, UPLOAD_RATE_WINDOW_MS } from './upload.js';
+import { refusal, Refused, type UploadResult } from './upload-outcome.js';
 
 export const SCHEDULER_KEEP_IMAGES = 3;
 
