@@ -7,7 +7,7 @@
 // and ends the degraded state by itself.
 import fs from 'node:fs';
 import { STORAGE_FULL } from '../names.js';
-import { Refused } from './upload.js';
+import { Refused } from './upload-outcome.js';
 
 /** What `nodes` and `status` show, and what refusals say, while the scheduler is degraded. */
 export { STORAGE_FULL };
