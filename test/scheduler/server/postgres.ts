@@ -1,121 +1,33 @@
-// A real PostgreSQL 15 for the tests: a cluster in a temp directory (initdb, then postgres on a
-// free loopback port, its socket in the temp directory), started once per test file when first
-// asked for, and removed when the file's tests end. initdb refuses root: as root both run as
-// the `postgres` user. Each caller gets a database of its own on it.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
+// The test database of the scheduler tests: SQLite, or with CR_TEST_DB=postgres a real
+// PostgreSQL 15 (test/postgres/server.ts) started once per test file when first asked for, and
+// stopped and removed when the file's tests end. Each caller gets a database of its own on it.
 import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
-import pg from 'pg';
+import { postgresProblem, startPostgres, type PostgresServer } from '../../postgres/server.js';
 
-const BIN = process.env.CR_TEST_PG_BIN ?? '/usr/lib/postgresql/15/bin';
-/** How long the server may take to accept connections (a hang guard, not a timing assumption). */
-const START_BOUND_MS = 120_000;
-
-/** Why PostgreSQL tests cannot run here, or null when they can. */
-export function postgresProblem(): string | null {
-  if (!fs.existsSync(path.join(BIN, 'initdb')) || !fs.existsSync(path.join(BIN, 'postgres'))) {
-    return `PostgreSQL 15 is not installed (no ${BIN}/initdb): apt-get install postgresql-15`;
-  }
-  if (process.getuid?.() === 0 && spawnSync('id', ['-u', 'postgres']).status !== 0) return 'running as root without a postgres user to run PostgreSQL as: apt-get install postgresql-15 creates it';
-  return null;
-}
+export { postgresProblem };
 
 /** Which database the scheduler tests run against: CR_TEST_DB=postgres, else SQLite. */
 export const TEST_DB: 'sqlite' | 'postgres' = process.env.CR_TEST_DB === 'postgres' ? 'postgres' : 'sqlite';
 
-interface Server {
-  port: number;
-  dir: string;
-  child: ChildProcess;
-}
+let server: Promise<PostgresServer> | null = null;
+/** The database of each data directory a test started a scheduler on, by its resolved path. */
+const ofDataDir = new Map<string, Promise<string | null>>();
 
-let server: Promise<Server> | null = null;
-let databases = 0;
-
-function asPostgres(command: string, args: string[]): [string, string[]] {
-  return process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args];
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
+// Declared only in the PostgreSQL run, so that the SQLite run of a file is unchanged by it (a
+// file that awaits before declaring its tests cannot declare them after a hook has been).
+if (TEST_DB === 'postgres') {
+  test.after.always(async () => {
+    if (server === null) return;
+    const started = await server.catch(() => null);
+    await started?.stop();
   });
-}
-
-async function start(): Promise<Server> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cr-pg-'));
-  fs.chmodSync(dir, 0o755);
-  if (process.getuid?.() === 0) spawnSync('chown', ['postgres:postgres', dir]);
-  const data = path.join(dir, 'data');
-  const [cmd, args] = asPostgres(path.join(BIN, 'initdb'), ['-D', data, '-U', 'cr', '--auth=trust', '--no-sync', '-E', 'UTF8']);
-  const init = spawnSync(cmd, args, { encoding: 'utf8' });
-  if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
-  const port = await freePort();
-  const [pcmd, pargs] = asPostgres(path.join(BIN, 'postgres'), ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'max_connections=200']);
-  const child = spawn(pcmd, pargs, { stdio: ['ignore', 'ignore', 'pipe'] });
-  process.once('exit', () => {
-    signalPostmaster(dir, 'SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const started = Date.now();
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`postgres exited (${child.exitCode}): ${stderr}`);
-    const client = new pg.Client({ host: '127.0.0.1', port, user: 'cr', database: 'postgres' });
-    try {
-      await client.connect();
-      await client.end();
-      break;
-    } catch {
-      await client.end().catch(() => undefined);
-      if (Date.now() - started > START_BOUND_MS) throw new Error(`postgres did not accept connections: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  return { port, dir, child };
-}
-
-// Stopped (fast shutdown: the postmaster itself, not runuser, gets SIGINT) and removed when
-// the file's tests end; and, should the worker die first, killed on its exit.
-test.after.always(async () => {
-  if (server === null) return;
-  const { dir, child } = await server.catch(() => ({ dir: null, child: null }));
-  if (dir === null || child === null) return;
-  signalPostmaster(dir, 'SIGINT');
-  if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
-  fs.rmSync(dir, { recursive: true, force: true });
-});
-
-function signalPostmaster(dir: string, signal: NodeJS.Signals): void {
-  try {
-    process.kill(Number(fs.readFileSync(path.join(dir, 'data', 'postmaster.pid'), 'utf8').split('\n')[0]), signal);
-  } catch {
-    // already gone
-  }
 }
 
 /** The URL of a new, empty database on this file's PostgreSQL server (started on first use). */
 export async function newDatabase(): Promise<string> {
-  server ??= start();
-  const { port } = await server;
-  const name = `t${process.pid}_${++databases}`;
-  const admin = new pg.Client({ host: '127.0.0.1', port, user: 'cr', database: 'postgres' });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  return `postgres://cr@127.0.0.1:${port}/${name}`;
+  server ??= startPostgres();
+  return (await server).newDatabase();
 }
 
 /** The `--db` URL a test's scheduler uses: null (SQLite under its data directory) unless CR_TEST_DB=postgres. */
@@ -127,4 +39,15 @@ export async function testDbUrl(t: ExecutionContext): Promise<string | null> {
     throw new Error(problem);
   }
   return newDatabase();
+}
+
+/**
+ * The `--db` URL of a scheduler process on `dataDir`: null on SQLite (the directory's own file);
+ * on PostgreSQL one database per data directory, so that a scheduler started again on the same
+ * directory finds its jobs, as it would on SQLite.
+ */
+export function testDbOfDataDir(t: ExecutionContext, dataDir: string): Promise<string | null> {
+  const key = path.resolve(dataDir);
+  if (!ofDataDir.has(key)) ofDataDir.set(key, testDbUrl(t));
+  return ofDataDir.get(key)!;
 }
