@@ -19,7 +19,8 @@ export { codeOfFiles, sha256Hex, type CodeIdentity } from './runner/identity.js'
 
 // Images and their stores: reading and checking an image, the codec its blocks need, the tag,
 // and the local store's layout (an agent's per-job store, the scheduler's image directory).
-export { ImageReader, manifestFromEnds } from './image/reader.js';
+export { ImageReader } from './image/reader.js';
+export { manifestFromEnds } from './image/manifest-reader.js';
 export { FOOTER_LENGTH, FOOTER_MAGIC, FORMAT_VERSION, HEADER_LENGTH, MAX_LEVEL, MAX_MANIFEST_LENGTH, MIN_FORMAT_VERSION, MIN_LEVEL, imageFileName, paddedSequence, validateManifest, zstdBound, type Manifest } from './image/format.js';
 export { imageTag, DIRECT_MIN_BYTES } from './image/writer.js';
 export { getCodec, getPortableCodec } from './codec/index.js';

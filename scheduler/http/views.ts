@@ -86,25 +86,30 @@ async function visible(core: SchedulerCore, caller: Caller, id: number): Promise
   return await core.owners.owns(caller, id);
 }
 
+/** A job as a row of the jobs table, and the head of its own page. */
+function rowView(info: JobInfo__Output): JobRowView {
+  return {
+    id: info.id,
+    name: info.name,
+    owner: info.owner,
+    state: info.state,
+    node: info.node,
+    progress: info.progress,
+    message: info.message,
+    attempts: info.attempt,
+    images: info.images,
+    submittedAt: info.submittedAt,
+    pending: info.pending,
+  };
+}
+
 export async function jobsView(core: SchedulerCore, caller: Caller): Promise<JobRowView[]> {
   const scope = core.owners.scope(caller);
   if (scope === 'none') return [];
   const out: JobRowView[] = [];
   for (const job of (await core.jobs.listed([], scope === 'all' ? null : scope.token, 0)).jobs) {
     const info = (await core.jobInfo(job.row, job)) as JobInfo__Output;
-    out.push({
-      id: info.id,
-      name: info.name,
-      owner: info.owner,
-      state: info.state,
-      node: info.node,
-      progress: info.progress,
-      message: info.message,
-      attempts: info.attempt,
-      images: info.images,
-      submittedAt: info.submittedAt,
-      pending: info.pending,
-    });
+    out.push(rowView(info));
   }
   return out;
 }
@@ -164,17 +169,7 @@ export async function jobView(core: SchedulerCore, caller: Caller, id: number): 
   const mayAct = await core.owners.owns(caller, id);
   return {
     job: {
-      id: info.id,
-      name: info.name,
-      owner: info.owner,
-      state: info.state,
-      node: info.node,
-      progress: info.progress,
-      message: info.message,
-      attempts: info.attempt,
-      images: info.images,
-      submittedAt: info.submittedAt,
-      pending: info.pending,
+      ...rowView(info),
       priority: info.priority,
       retries: info.retries,
       retriesUsed: info.retriesUsed,

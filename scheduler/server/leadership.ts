@@ -19,6 +19,7 @@ import { sql, type Kysely } from 'kysely';
 import { DEFAULT_LEADER_LEASE_MS } from '../names.js';
 import type { Db } from './db.js';
 import type { Schema } from './schema.js';
+import { isStorageError } from './storage.js';
 
 
 export { DEFAULT_LEADER_LEASE_MS };
@@ -158,6 +159,10 @@ export class Leadership {
         return Number(numUpdatedRows) === 1 ? epoch : null;
       });
     } catch (err) {
+      // The database's disk is full or failing: no standby can write to take over either, so a
+      // leader stays one (degraded: storage.ts) and its fenced writes still check the epoch once
+      // writes succeed again.
+      if (isStorageError(err)) return this.#epoch !== null;
       // The database cannot be reached: a leader whose own lease has run out since its last
       // renewal stops acting as one (a standby may lead by now); a standby just tries again.
       if (this.#epoch !== null && performance.now() - this.#renewedAt > this.leaseMs) {

@@ -64,6 +64,11 @@ export class Leases {
     return [...this.#leases.values()].filter((l) => l.sink !== null);
   }
 
+  /** Tells the node running an attempt what to do with it (if its agent is connected). */
+  control(job: { id: number; attempt: number; node: string | null }, action: 'CHECKPOINT' | 'MIGRATE' | 'CANCEL' | 'STALE'): void {
+    if (job.node) this.#leases.get(job.node)?.sink?.write({ control: { job: job.id, attempt: job.attempt, action } } satisfies Command);
+  }
+
   /** Pushes every deadline back by `ms` (the scheduler was not listening for that long). */
   extend(ms: number): void {
     for (const lease of this.#leases.values()) lease.deadline += ms;

@@ -8,7 +8,7 @@ import { FOOTER_LENGTH, getCodec, HEADER_LENGTH, manifestFromEnds, MAX_MANIFEST_
 import { CrError } from '../../src/index.js';
 import { SharedStoreError, type SharedStore } from '../images/store.js';
 import { storeJobName } from '../names.js';
-import { Refused } from './upload.js';
+import { Refused } from './upload-outcome.js';
 
 /**
  * The bases of object `name`, image `sequence` of `job`, once its size is `bytes` and its tag

@@ -7,7 +7,7 @@
 // and ends the degraded state by itself.
 import fs from 'node:fs';
 import { STORAGE_FULL } from '../names.js';
-import { Refused } from './upload.js';
+import { Refused } from './upload-outcome.js';
 
 /** What `nodes` and `status` show, and what refusals say, while the scheduler is degraded. */
 export { STORAGE_FULL };
@@ -16,12 +16,14 @@ export const DEFAULT_STORAGE_RESERVE_BYTES = 64 << 20;
 
 const SQLITE_STORAGE = /^SQLITE_(FULL|IOERR|CANTOPEN|READONLY)/;
 const ERRNO_STORAGE = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EFBIG']);
+// PostgreSQL's SQLSTATEs disk_full and io_error.
+const POSTGRES_STORAGE = new Set(['53100', '58030']);
 
 /** True for an error of the disk (full, failing, read-only), not of the request. */
 export function isStorageError(err: unknown): boolean {
   let e = err as { code?: unknown; cause?: unknown } | null;
   for (let depth = 0; e && depth < 3; depth++, e = e.cause as typeof e) {
-    if (typeof e.code === 'string' && (SQLITE_STORAGE.test(e.code) || ERRNO_STORAGE.has(e.code))) return true;
+    if (typeof e.code === 'string' && (SQLITE_STORAGE.test(e.code) || ERRNO_STORAGE.has(e.code) || POSTGRES_STORAGE.has(e.code))) return true;
   }
   return false;
 }

@@ -1,6 +1,6 @@
 // One upload of one image, as it arrives: on one stream (the whole image) or as several parts on
 // several connections at once, each a byte range written where it belongs (pwrite at its offset)
-// into the one temp file that ImageStore.receive commits. The parts are independent until the
+// into the one temp file that image-uploads.ts commits. The parts are independent until the
 // last one is in; any part that goes wrong (a range that overlaps another or passes the image's
 // size, a wrong sha256, a dropped connection, a part that never comes) fails the whole upload, so
 // the commit's temp file is removed and nothing is linked. Only when every byte is in, and each
@@ -18,9 +18,9 @@ import { type BlockCodec, DIRECT_MIN_BYTES, DirectSink } from '../../src/interna
 import type { DirectStagingPool } from './direct-staging-pool.js';
 import { PassingBlocks } from '../passing-blocks.js';
 import { bufferedPartWriter, directPartWriter, DiskError, type PartWriter } from './part-writer.js';
+import { range, type PartHeader, type PartMessage } from './part-header.js';
+import { Refused } from './upload-outcome.js';
 
-/** Parts of one upload, at most (the agent uses a few; more only costs connections). */
-export const MAX_UPLOAD_PARTS = 16;
 /** An upload that gets no byte (and no new part) for this long fails: a part never came. */
 export const UPLOAD_IDLE_TIMEOUT_MS = 30_000;
 /** Bytes written after which an fdatasync of the temp file starts behind the writes. */
@@ -32,43 +32,6 @@ export const FLUSH_BEHIND_BYTES = 32 << 20;
  */
 export const MIN_UPLOAD_BYTES_PER_S = 1 << 20;
 export const UPLOAD_RATE_WINDOW_MS = 30_000;
-
-/** The gRPC status of a refusal that ends the call instead of a reply (a limit the sender passed). */
-export type RefusalStatus = 'RESOURCE_EXHAUSTED' | 'DEADLINE_EXCEEDED';
-
-/**
- * A refusal: it fails the upload; `stale` says the attempt is no longer current; `status`, a
- * limit passed; `cause`, the disk's error when writing failed.
- */
-export class Refused extends Error {
-  constructor(
-    readonly stale: boolean,
-    message: string,
-    readonly status?: RefusalStatus,
-    cause?: unknown,
-  ) {
-    super(message, cause === undefined ? undefined : { cause });
-  }
-}
-
-/** What one stream of an upload declares in its header, checked. */
-export interface PartHeader {
-  uploadId: string;
-  attempt: number;
-  node: string;
-  bytes: number;
-  parts: number;
-  part: number;
-  offset: number;
-  length: number;
-  /** The image's tail (manifest and footer) sent ahead, if the header has one. */
-  tail: Buffer | null;
-}
-
-export interface PartMessage {
-  chunk?: Buffer;
-  sha256?: string;
-}
 
 export interface UploadOptions {
   /** An upload that gets no byte (and no new part) for this long fails, ms. */
@@ -102,8 +65,6 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: 
   promise.catch(() => undefined);
   return { promise, resolve, reject };
 }
-
-const range = (offset: number, length: number): string => `bytes ${offset}–${offset + length}`;
 
 export class Upload {
   readonly id: string;
@@ -389,24 +350,3 @@ export class Upload {
 }
 
 const STOPPED = Symbol('stopped');
-
-/**
- * The part a header declares, checked against what any header must satisfy; a one-stream upload
- * (parts 0) is part 0 of 1, the whole image, under an id of its own.
- */
-export function partHeader(
-  h: { attempt: number; node: string; bytes: number; parts?: number; part?: number; offset?: number; length?: number; uploadId?: string; tail?: Buffer },
-  ownId: string,
-): PartHeader {
-  const parts = h.parts ?? 0;
-  const tail = h.tail !== undefined && h.tail.length > 0 ? h.tail : null;
-  if (!Number.isSafeInteger(h.bytes) || h.bytes < 0) throw new Refused(false, `an image of ${h.bytes} bytes cannot be stored`);
-  if (parts === 0) return { uploadId: ownId, attempt: h.attempt, node: h.node, bytes: h.bytes, parts: 1, part: 0, offset: 0, length: h.bytes, tail };
-  const { part = 0, offset = 0, length = 0, uploadId = '' } = h;
-  if (parts > MAX_UPLOAD_PARTS) throw new Refused(false, `an upload has at most ${MAX_UPLOAD_PARTS} parts, this one announces ${parts}`);
-  if (part >= parts) throw new Refused(false, `part ${part} of an upload of ${parts} parts (they are numbered from 0)`);
-  if (!/^[A-Za-z0-9_-]{8,64}$/.test(uploadId)) throw new Refused(false, 'a parallel upload names its upload_id (8 to 64 letters, digits, "-" or "_") in every part');
-  if (length === 0) throw new Refused(false, `part ${part} of ${parts} is empty: every part holds at least one byte`);
-  if (!Number.isSafeInteger(offset + length) || offset + length > h.bytes) throw new Refused(false, `part ${part} (${range(offset, length)}) passes the end of the ${h.bytes}-byte image`);
-  return { uploadId, attempt: h.attempt, node: h.node, bytes: h.bytes, parts, part, offset, length, tail };
-}

@@ -4,22 +4,7 @@
 // arrays thus bypass the serializer, and views sharing a buffer still share it after restore.
 import v8 from 'node:v8';
 import { ImageCorruptError, StateCaptureError } from '../errors.js';
-
-const VIEW_TYPES = [
-  null,
-  Int8Array,
-  Uint8Array,
-  Uint8ClampedArray,
-  Int16Array,
-  Uint16Array,
-  Int32Array,
-  Uint32Array,
-  Float32Array,
-  Float64Array,
-  BigInt64Array,
-  BigUint64Array,
-  DataView,
-] as const;
+import { VIEW_TYPES } from '../image/format.js';
 
 export interface SerializedState {
   v8: Uint8Array;

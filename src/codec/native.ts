@@ -2,7 +2,7 @@
 // the work on its own threads; this wrapper owns the staging memory, applies the same argument
 // checks as the portable codec so both refuse the same requests, and keeps one encode in flight
 // per encoder because the addon writes into that encoder's staging until its promise settles.
-import type { NativeBinding } from '../native/binding.js';
+import type { NativeBinding, NativeBlockTargets } from '../native/binding.js';
 import {
   checkDecodeRequest,
   checkEncodeArgs,
@@ -10,7 +10,14 @@ import {
   storedBlockIsWellFormed,
   zstdCompressBound,
 } from './portable.js';
-import type { BlockCodec, BlockEncoder, DecodeFailure, DecodeRequest, EncodedBatch, ReadFailure, ReadRequest } from './types.js';
+import type { BlockCodec, BlockEncoder, BlockTargets, DecodeFailure, DecodeRequest, EncodedBatch, ReadFailure, ReadRequest } from './types.js';
+
+type PerBlock = Pick<BlockTargets, 'storedLengths' | 'flags' | 'storedHashes' | 'rawHashes' | 'dstOffsets' | 'rawLengths'>;
+
+/** The addon's arguments for blocks [0, n): it wants per-block arrays of exactly n entries. */
+function firstBlocks(n: number, b: PerBlock, r: Pick<BlockTargets, 'dst' | 'elementSize'>): NativeBlockTargets {
+  return [b.storedLengths.subarray(0, n), b.flags.subarray(0, n), b.storedHashes.subarray(0, n), b.rawHashes.subarray(0, n), r.dst, b.dstOffsets.subarray(0, n), b.rawLengths.subarray(0, n), r.elementSize];
+}
 
 export function createNativeCodec(binding: NativeBinding): BlockCodec {
   function createEncoder(blockSize: number, maxBlocks: number, options?: { background?: boolean }): BlockEncoder {
@@ -77,19 +84,7 @@ export function createNativeCodec(binding: NativeBinding): BlockCodec {
     }
     const n = firstMalformed < 0 ? b.count : firstMalformed;
     if (n > 0) {
-      // The addon wants arrays of exactly n entries.
-      const failure = binding.decodeBlocks(
-        r.src,
-        b.srcOffsets.subarray(0, n),
-        b.storedLengths.subarray(0, n),
-        b.flags.subarray(0, n),
-        b.storedHashes.subarray(0, n),
-        b.rawHashes.subarray(0, n),
-        r.dst,
-        b.dstOffsets.subarray(0, n),
-        b.rawLengths.subarray(0, n),
-        r.elementSize,
-      );
+      const failure = binding.decodeBlocks(r.src, b.srcOffsets.subarray(0, n), ...firstBlocks(n, b, r));
       // Copied so that only the contract's two fields reach callers and logs.
       if (failure !== null) return { index: failure.index, reason: failure.reason };
     }
@@ -109,18 +104,7 @@ export function createNativeCodec(binding: NativeBinding): BlockCodec {
       throw new RangeError(`readBlocks: count must be a whole number from 0 to ${r.positions.length}, got ${n}`);
     }
     if (n === 0) return null;
-    const failure = binding.readBlocks(
-      r.fds.subarray(0, n),
-      r.positions.subarray(0, n),
-      r.storedLengths.subarray(0, n),
-      r.flags.subarray(0, n),
-      r.storedHashes.subarray(0, n),
-      r.rawHashes.subarray(0, n),
-      r.dst,
-      r.dstOffsets.subarray(0, n),
-      r.rawLengths.subarray(0, n),
-      r.elementSize,
-    );
+    const failure = binding.readBlocks(r.fds.subarray(0, n), r.positions.subarray(0, n), ...firstBlocks(n, r, r));
     if (failure === null) return null;
     return failure.reason === 'io' ? { index: failure.index, reason: 'io', errno: failure.errno } : { index: failure.index, reason: failure.reason };
   }

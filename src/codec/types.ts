@@ -25,11 +25,12 @@ export interface BlockEncoder {
   encode(src: Uint8Array, elementSize: number, level: number): Promise<EncodedBatch>;
 }
 
-/** n blocks to decode: arrays of length ≥ count, index i describes block i. */
-export interface DecodeRequest {
+/**
+ * What decoding and reading alike say of n blocks: arrays of length ≥ count, index i describes
+ * block i — its stored form, its hashes, and where its raw bytes go in dst.
+ */
+export interface BlockTargets {
   count: number;
-  src: Uint8Array;
-  srcOffsets: Float64Array;
   storedLengths: Uint32Array;
   flags: Uint8Array;
   storedHashes: BigUint64Array;
@@ -38,6 +39,12 @@ export interface DecodeRequest {
   dstOffsets: Float64Array;
   rawLengths: Uint32Array;
   elementSize: number;
+}
+
+/** n blocks to decode from memory: block i's stored bytes start at src[srcOffsets[i]]. */
+export interface DecodeRequest extends BlockTargets {
+  src: Uint8Array;
+  srcOffsets: Float64Array;
 }
 
 export interface DecodeFailure {
@@ -46,19 +53,10 @@ export interface DecodeFailure {
 }
 
 /** n blocks to read from files and decode: `DecodeRequest` with file positions in place of `src`. */
-export interface ReadRequest {
-  count: number;
+export interface ReadRequest extends BlockTargets {
   /** Open file descriptors, one per block (an incremental image reads from several files). */
   fds: Int32Array;
   positions: Float64Array;
-  storedLengths: Uint32Array;
-  flags: Uint8Array;
-  storedHashes: BigUint64Array;
-  rawHashes: BigUint64Array;
-  dst: Uint8Array;
-  dstOffsets: Float64Array;
-  rawLengths: Uint32Array;
-  elementSize: number;
 }
 
 export interface ReadFailure {

@@ -65,6 +65,10 @@ export function blockTuple(b: BlockRecord): BlockTuple {
   return b.base === null ? head : [...head, b.base];
 }
 
+/**
+ * The typed arrays a region may be, by name. Their order is also the image format's type codes of
+ * views inside a state (VIEW_TYPES; docs/image-format.md): append only.
+ */
 export const REGION_TYPES = {
   Int8Array,
   Uint8Array,
@@ -81,6 +85,8 @@ export const REGION_TYPES = {
 export type RegionTypeName = keyof typeof REGION_TYPES;
 export type RegionArray = InstanceType<(typeof REGION_TYPES)[RegionTypeName]>;
 export type RegionConstructor = (typeof REGION_TYPES)[RegionTypeName];
+/** A view's constructor by its type code in a state's v8 stream: 0 is none, the typed arrays from 1, then DataView. */
+export const VIEW_TYPES = [null, ...Object.values(REGION_TYPES), DataView] as const;
 
 interface SectionCommon {
   name: string;

@@ -1,28 +1,15 @@
 // Opens an image and checks it in the order docs/image-format.md gives ("What a reader checks"),
 // so that no length, offset or hash from disk is used before it is validated. Synchronous on
 // purpose: `cr.region()` restores inside a synchronous call, and restore happens once per start.
-import { timingSafeEqual } from 'node:crypto';
+// The image's ends (header, footer, manifest: checks 1–5) are read by manifest-reader.ts; the
+// blocks here.
 import fs from 'node:fs';
 import path from 'node:path';
 import util from 'node:util';
-import type { BlockCodec, DecodeRequest, ReadFailure } from '../codec/types.js';
-import { ImageAuthError, ImageCorruptError, ImageVersionError } from '../errors.js';
-import {
-  FOOTER_LENGTH,
-  FOOTER_MAGIC,
-  FORMAT_VERSION,
-  MIN_FORMAT_VERSION,
-  HEADER_LENGTH,
-  HEADER_MAGIC,
-  imageFileName,
-  imageId,
-  MAX_MANIFEST_LENGTH,
-  validateManifest,
-  zstdBound,
-  type Manifest,
-  type Section,
-} from './format.js';
-import { imageTag } from './writer.js';
+import type { BlockCodec, BlockTargets, DecodeRequest, ReadFailure, ReadRequest } from '../codec/types.js';
+import { ImageCorruptError } from '../errors.js';
+import { imageFileName, imageId, zstdBound, type Manifest, type Section } from './format.js';
+import { openRegularFile, readExactly, readManifest, TRUNCATED_MESSAGE, type ManifestChecks } from './manifest-reader.js';
 
 /**
  * Blocks per call when the codec reads and decodes on its own threads (`readBlocks`). It bounds
@@ -39,12 +26,7 @@ export interface HashedBlocks {
   passed(offset: number, length: number, hash: string): boolean;
 }
 
-export interface OpenImageOptions {
-  codec: BlockCodec;
-  /** The image key. null skips the tag check (`image inspect` without a key); `authenticated` says so. */
-  key: Buffer | null;
-  /** What the caller expects the image to be; a mismatch is ImageCorruptError('mismatch'). */
-  expect?: { job?: string; sequence?: number };
+export interface OpenImageOptions extends ManifestChecks {
   /** Blocks read and decoded per batch on the JS thread (a codec without `readBlocks`), and per `verifyFull` batch. Default 16. */
   batchBlocks?: number;
   /**
@@ -230,23 +212,10 @@ export class ImageReader {
    * so the error names the first bad block whichever check finds it.
    */
   #readDecode(section: Section, first: number, count: number, dst: Uint8Array, dstBias: number): void {
-    const request = {
-      count,
-      fds: new Int32Array(count),
-      positions: new Float64Array(count),
-      storedLengths: new Uint32Array(count),
-      flags: new Uint8Array(count),
-      storedHashes: new BigUint64Array(count),
-      rawHashes: new BigUint64Array(count),
-      dst,
-      dstOffsets: new Float64Array(count),
-      rawLengths: new Uint32Array(count),
-      elementSize: section.elementSize,
-    };
+    const request: ReadRequest = { ...this.#targets(section, first, count, dst, dstBias), fds: new Int32Array(count), positions: new Float64Array(count) };
     const files: string[] = new Array<string>(count);
     let unreadable: Error | null = null;
     for (let j = 0; j < count; j++) {
-      const [offset, stored, rawLength, flags, storedHash, rawHash] = section.blocks[first + j]!;
       let source: { fd: number; end: number; file: string };
       try {
         source = this.#locate(section, first + j);
@@ -257,17 +226,36 @@ export class ImageReader {
       }
       files[j] = source.file;
       request.fds[j] = source.fd;
-      request.positions[j] = offset;
-      request.storedLengths[j] = stored;
-      request.flags[j] = flags;
-      request.storedHashes[j] = BigInt(`0x${storedHash}`);
-      request.rawHashes[j] = BigInt(`0x${rawHash}`);
-      request.dstOffsets[j] = (first + j) * this.manifest.blockSize + dstBias;
-      request.rawLengths[j] = rawLength;
+      request.positions[j] = section.blocks[first + j]![0]; // the block's offset in its file
     }
     const failure = this.#codec.readBlocks!(request);
     if (failure) throw readError(this.file, files[failure.index]!, section, first + failure.index, failure);
     if (unreadable) throw unreadable;
+  }
+
+  /** What reading and decoding alike need of blocks [first, first+count): stored form, hashes, place in dst. */
+  #targets(section: Section, first: number, count: number, dst: Uint8Array, dstBias: number): BlockTargets {
+    const targets: BlockTargets = {
+      count,
+      storedLengths: new Uint32Array(count),
+      flags: new Uint8Array(count),
+      storedHashes: new BigUint64Array(count),
+      rawHashes: new BigUint64Array(count),
+      dst,
+      dstOffsets: new Float64Array(count),
+      rawLengths: new Uint32Array(count),
+      elementSize: section.elementSize,
+    };
+    for (let j = 0; j < count; j++) {
+      const [, stored, rawLength, flags, storedHash, rawHash] = section.blocks[first + j]!;
+      targets.storedLengths[j] = stored;
+      targets.flags[j] = flags;
+      targets.storedHashes[j] = BigInt(`0x${storedHash}`);
+      targets.rawHashes[j] = BigInt(`0x${rawHash}`);
+      targets.dstOffsets[j] = (first + j) * this.manifest.blockSize + dstBias;
+      targets.rawLengths[j] = rawLength;
+    }
+    return targets;
   }
 
   /** Reads the stored bytes of blocks [first, first+count) into staging, block j at j*stride. */
@@ -285,29 +273,8 @@ export class ImageReader {
   #decodeBatch(section: Section, first: number, count: number, dst: Uint8Array, dstBias: number): void {
     const staging = this.#readBatch(section, first, count);
     const stride = zstdBound(this.manifest.blockSize);
-    const request: DecodeRequest = {
-      count,
-      src: staging,
-      srcOffsets: new Float64Array(count),
-      storedLengths: new Uint32Array(count),
-      flags: new Uint8Array(count),
-      storedHashes: new BigUint64Array(count),
-      rawHashes: new BigUint64Array(count),
-      dst,
-      dstOffsets: new Float64Array(count),
-      rawLengths: new Uint32Array(count),
-      elementSize: section.elementSize,
-    };
-    for (let j = 0; j < count; j++) {
-      const [, stored, rawLength, flags, storedHash, rawHash] = section.blocks[first + j]!;
-      request.srcOffsets[j] = j * stride;
-      request.storedLengths[j] = stored;
-      request.flags[j] = flags;
-      request.storedHashes[j] = BigInt(`0x${storedHash}`);
-      request.rawHashes[j] = BigInt(`0x${rawHash}`);
-      request.dstOffsets[j] = (first + j) * this.manifest.blockSize + dstBias;
-      request.rawLengths[j] = rawLength;
-    }
+    const request: DecodeRequest = { ...this.#targets(section, first, count, dst, dstBias), src: staging, srcOffsets: new Float64Array(count) };
+    for (let j = 0; j < count; j++) request.srcOffsets[j] = j * stride;
     const failure = this.#codec.decode(request);
     if (failure) throw blockError(this.file, section, first + failure.index, failure.reason);
   }
@@ -325,8 +292,6 @@ function readError(file: string, source: string, section: Section, index: number
   return blockError(file, section, index, failure.reason);
 }
 
-const TRUNCATED_MESSAGE = 'the file ended before a block it lists: it is truncated';
-
 function blockError(file: string, section: Section, index: number, reason: string): ImageCorruptError {
   const what =
     reason === 'stored-hash'
@@ -335,158 +300,4 @@ function blockError(file: string, section: Section, index: number, reason: strin
         ? 'its decoded bytes do not match their hash'
         : 'it does not decompress to its recorded length';
   return new ImageCorruptError('block', `${section.kind} "${section.name}" block ${index} is damaged: ${what}`, file);
-}
-
-/** Reads like fs.readSync: bytes read into `buffer` at `at`, 0 past what is there. */
-type ReadAt = (buffer: Uint8Array, at: number, length: number, position: number) => number;
-
-/**
- * Checks 1–5 of the spec (everything but the blocks) of an image held where it is not a file
- * (an object store), from its first bytes (`head`, at least HEADER_LENGTH) and its last bytes
- * (`tail`, at least the manifest and footer) and its size: what the scheduler records an image
- * of a shared store by, without reading its blocks. `name` names it in errors.
- */
-export function manifestFromEnds(head: Buffer, tail: Buffer, size: number, name: string, options: OpenImageOptions): Manifest {
-  const tailStart = size - tail.length;
-  const read: ReadAt = (buffer, at, length, position) => {
-    const [source, start] = position >= tailStart ? [tail, tailStart] : [head, 0];
-    const from = position - start;
-    if (from < 0 || from >= source.length) return 0;
-    return source.copy(buffer, at, from, Math.min(source.length, from + length));
-  };
-  return readManifest(read, size, name, options).manifest;
-}
-
-function readManifest(read: ReadAt, size: number, file: string, options: OpenImageOptions): { manifest: Manifest; offset: number } {
-  if (size === 0) throw new ImageCorruptError('empty', 'the file is empty: not a complete checkpoint image', file);
-  const header = Buffer.alloc(HEADER_LENGTH);
-  const headerRead = read(header, 0, Math.min(HEADER_LENGTH, size), 0);
-  const magicRead = Math.min(headerRead, HEADER_MAGIC.length);
-  if (!header.subarray(0, magicRead).equals(HEADER_MAGIC.subarray(0, magicRead))) {
-    throw new ImageCorruptError('foreign', 'not a cr checkpoint image (wrong magic number)', file);
-  }
-  if (size < HEADER_LENGTH + FOOTER_LENGTH) {
-    throw new ImageCorruptError('truncated', `the file is truncated (${size} bytes, an image has at least ${HEADER_LENGTH + FOOTER_LENGTH})`, file);
-  }
-  const version = header.readUInt32LE(8);
-  if (version < MIN_FORMAT_VERSION || version > FORMAT_VERSION) throw new ImageVersionError(version, FORMAT_VERSION, file);
-  if (header.readUInt32LE(12) !== 0) throw new ImageCorruptError('manifest', 'unknown header flags', file);
-
-  const footer = Buffer.alloc(FOOTER_LENGTH);
-  readExactly(read, footer, 0, FOOTER_LENGTH, size - FOOTER_LENGTH, file);
-  if (!footer.subarray(56, 64).equals(FOOTER_MAGIC)) {
-    throw new ImageCorruptError('truncated', 'the footer is missing: the file is truncated or was not completely written', file);
-  }
-  const manifestOffset = footer.readBigUInt64LE(0);
-  const manifestLength = footer.readBigUInt64LE(8);
-  if (
-    manifestOffset < BigInt(HEADER_LENGTH) ||
-    manifestLength > BigInt(MAX_MANIFEST_LENGTH) ||
-    manifestOffset + manifestLength + BigInt(FOOTER_LENGTH) !== BigInt(size)
-  ) {
-    throw new ImageCorruptError('footer', 'the footer does not describe this file (manifest offset or length is wrong)', file);
-  }
-  const offset = Number(manifestOffset);
-  const manifestBytes = Buffer.alloc(Number(manifestLength));
-  readExactly(read, manifestBytes, 0, manifestBytes.length, offset, file);
-  if (options.codec.hash64(manifestBytes) !== footer.readBigUInt64LE(16)) {
-    throw new ImageCorruptError('manifest-hash', 'the manifest does not match its hash: the image is damaged', file);
-  }
-  if (options.key) {
-    const expected = imageTag(options.key, header, footer, manifestBytes);
-    if (!timingSafeEqual(expected, footer.subarray(24, 56))) {
-      throw new ImageAuthError('the image tag does not match: it was written with another key, or altered since', file);
-    }
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(manifestBytes.toString('utf8'));
-  } catch {
-    throw new ImageCorruptError('manifest', 'the manifest is not valid JSON', file);
-  }
-  const manifest = validateManifest(parsed, offset, file, version);
-  const { expect } = options;
-  if (expect?.job !== undefined && manifest.job !== expect.job) {
-    throw new ImageCorruptError('mismatch', `the image belongs to job "${manifest.job}", not "${expect.job}"`, file);
-  }
-  if (expect?.sequence !== undefined && manifest.sequence !== expect.sequence) {
-    throw new ImageCorruptError('mismatch', `the image says it is number ${manifest.sequence}, its file name says ${expect.sequence}`, file);
-  }
-  return { manifest, offset };
-}
-
-function readExactly(from: number | ReadAt, buffer: Uint8Array, at: number, length: number, position: number, file: string): void {
-  const read: ReadAt = typeof from === 'number' ? (b, i, n, p) => fs.readSync(from, b, i, n, p) : from;
-  let done = 0;
-  while (done < length) {
-    const n = read(buffer, at + done, length - done, position + done);
-    if (n === 0) throw new ImageCorruptError('truncated', TRUNCATED_MESSAGE, file);
-    done += n;
-  }
-}
-
-/**
- * Opens `file` for reading only if it is a regular file: O_NONBLOCK, so that a FIFO planted under
- * an image's name cannot block the open (it waits for a writer otherwise), O_NOFOLLOW unless
- * `followLinks`, then fstat on the descriptor (no race with a swap after a check by name).
- */
-function openRegularFile(file: string, followLinks: boolean): number {
-  const { O_RDONLY, O_NONBLOCK, O_NOFOLLOW } = fs.constants;
-  let fd: number;
-  try {
-    fd = fs.openSync(file, O_RDONLY | O_NONBLOCK | (followLinks ? 0 : O_NOFOLLOW));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new ImageCorruptError('not-a-file', 'it is a symbolic link, not an image file', file);
-    throw err;
-  }
-  const stat = fs.fstatSync(fd);
-  if (!stat.isFile()) {
-    fs.closeSync(fd);
-    throw new ImageCorruptError('not-a-file', `it is ${fileKind(stat)}, not an image file`, file);
-  }
-  return fd;
-}
-
-/** What a directory entry is, for messages: "a directory", "a FIFO", … */
-export function fileKind(stat: fs.Stats | fs.Dirent): string {
-  if (stat.isFile()) return 'a regular file';
-  if (stat.isDirectory()) return 'a directory';
-  if (stat.isSymbolicLink()) return 'a symbolic link';
-  if (stat.isFIFO()) return 'a FIFO';
-  if (stat.isSocket()) return 'a socket';
-  if (stat.isBlockDevice() || stat.isCharacterDevice()) return 'a device';
-  return 'not a regular file';
-}
-
-/**
- * The bases an image names, read without verifying it: retention uses this only to decide what
- * it must *not* delete, so a damaged manifest can at worst keep a file longer. Throws when they
- * cannot be read (an I/O error, a damaged or foreign file): the caller cannot prove then that any
- * older image is unneeded.
- */
-export function readBasesUnverified(file: string): number[] {
-  const fd = openRegularFile(file, false);
-  try {
-    const size = fs.fstatSync(fd).size;
-    if (size < HEADER_LENGTH + FOOTER_LENGTH) throw new ImageCorruptError('truncated', 'too short to name its bases', file);
-    const footer = Buffer.alloc(FOOTER_LENGTH);
-    readExactly(fd, footer, 0, FOOTER_LENGTH, size - FOOTER_LENGTH, file);
-    const offset = Number(footer.readBigUInt64LE(0));
-    const length = Number(footer.readBigUInt64LE(8));
-    if (!footer.subarray(56).equals(FOOTER_MAGIC) || length > MAX_MANIFEST_LENGTH || offset + length + FOOTER_LENGTH !== size) {
-      throw new ImageCorruptError('footer', 'its footer does not describe it', file);
-    }
-    const bytes = Buffer.alloc(length);
-    readExactly(fd, bytes, 0, length, offset, file);
-    let bases: unknown;
-    try {
-      bases = (JSON.parse(bytes.toString('utf8')) as { bases?: unknown } | null)?.bases;
-    } catch {
-      throw new ImageCorruptError('manifest', 'the manifest is not valid JSON', file);
-    }
-    if (!Array.isArray(bases) || !bases.every((b) => Number.isSafeInteger(b))) throw new ImageCorruptError('manifest', 'its bases are not a list of images', file);
-    return bases as number[];
-  } finally {
-    fs.closeSync(fd);
-  }
 }

@@ -16,6 +16,22 @@ export interface NativeEncodeOut {
   storedHashes: BigUint64Array;
 }
 
+/**
+ * The arguments decodeBlocks and readBlocks both end with, each array with one entry per block:
+ * block i's stored length, flags and XXH64 (seed 0), its raw XXH64, and where its raw bytes go
+ * (dst[dstOffsets[i], +rawLengths[i]]), unshuffled by elementSize.
+ */
+export type NativeBlockTargets = [
+  storedLengths: Uint32Array,
+  flags: Uint8Array,
+  storedHashes: BigUint64Array,
+  rawHashes: BigUint64Array,
+  dst: Uint8Array,
+  dstOffsets: Float64Array,
+  rawLengths: Uint32Array,
+  elementSize: number,
+];
+
 /** What `decodeBlocks` reports when a block fails; `null` means every block decoded and verified. */
 export interface NativeDecodeFailure {
   index: number;
@@ -168,18 +184,7 @@ export interface NativeBinding {
    * dst[dstOffsets[i], +rawLengths[i]], then checks the raw hash. Never writes outside those
    * ranges, whatever the input.
    */
-  decodeBlocks(
-    src: Uint8Array,
-    srcOffsets: Float64Array,
-    storedLengths: Uint32Array,
-    flags: Uint8Array,
-    storedHashes: BigUint64Array,
-    rawHashes: BigUint64Array,
-    dst: Uint8Array,
-    dstOffsets: Float64Array,
-    rawLengths: Uint32Array,
-    elementSize: number,
-  ): NativeDecodeFailure | null;
+  decodeBlocks(src: Uint8Array, srcOffsets: Float64Array, ...blocks: NativeBlockTargets): NativeDecodeFailure | null;
 
   /**
    * Reads and decodes n blocks from files on the addon's threads while the caller waits (the
@@ -190,18 +195,7 @@ export interface NativeBinding {
    * the lowest failing block. Never writes outside dst[dstOffsets[i], +rawLengths[i]]; the fds
    * must stay open until it returns.
    */
-  readBlocks(
-    fds: Int32Array,
-    positions: Float64Array,
-    storedLengths: Uint32Array,
-    flags: Uint8Array,
-    storedHashes: BigUint64Array,
-    rawHashes: BigUint64Array,
-    dst: Uint8Array,
-    dstOffsets: Float64Array,
-    rawLengths: Uint32Array,
-    elementSize: number,
-  ): NativeReadFailure | null;
+  readBlocks(fds: Int32Array, positions: Float64Array, ...blocks: NativeBlockTargets): NativeReadFailure | null;
 }
 
 export const NATIVE_ABI_VERSION = 6;

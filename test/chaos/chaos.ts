@@ -5,7 +5,9 @@
 //
 // Flags (defaults in brackets): --jobs [100] --agents [4] --slots [1] --schedulers [3]
 // --every-s [4] (a kill every that many seconds, until every job has ended) --lease-s [3] (nodes' and the leader's)
-// --seed [time] --keep (keep the data directory and logs).
+// --seed [time] --keep (keep the data directory and logs) --db [sqlite] (postgres: a PostgreSQL
+// 15 started for the run, test/postgres/server.ts, holds the database instead of the data
+// directory's SQLite file).
 // With --schedulers 1 the scheduler is killed and restarted in place (no standby needed).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -18,22 +20,25 @@ import { followCall, SchedulerSet } from '../../scheduler/leader-follow.js';
 import type { JobInfo__Output } from '../../scheduler/proto/types.js';
 import { CLI, FIXTURES, seededRandom, uninterruptedResult } from '../runner/helpers.js';
 import { freePort } from '../scheduler/helpers.js';
+import { postgresProblem, startPostgres, type PostgresServer } from '../postgres/server.js';
 
 const JOB = path.join(FIXTURES, 'cluster-job.mjs');
 
-const USAGE = `usage: npm run test:chaos -- [--jobs N] [--agents N] [--slots N] [--schedulers N] [--every-s S] [--lease-s S] [--seed N] [--keep]
+const USAGE = `usage: npm run test:chaos -- [--jobs N] [--agents N] [--slots N] [--schedulers N] [--every-s S] [--lease-s S] [--seed N] [--db sqlite|postgres] [--keep]
   --jobs 100        jobs submitted at the start
   --agents 4        agents, each with --slots 1 slots
   --schedulers 3    schedulers on one data directory (1: killed and restarted in place)
   --every-s 4       a SIGKILL of an agent or the leader every that many seconds, until every job ended
   --lease-s 3       the nodes' and the leader's lease
   --seed N          replays a run's choice of victims (default: from the clock)
-  --keep            keep the data directory and logs`;
+  --db sqlite       the schedulers' database: sqlite (a file in the shared data directory) or
+                    postgres (a PostgreSQL 15 the run starts in a temp directory and removes)
+  --keep            keep the data directory and logs (a PostgreSQL server is removed all the same)`;
 
 const given: Record<string, string | boolean | undefined> = (() => {
   try {
     return parseArgs({
-      options: Object.fromEntries([...['jobs', 'agents', 'slots', 'schedulers', 'every-s', 'lease-s', 'seed'].map((n) => [n, { type: 'string' as const }]), ['keep', { type: 'boolean' as const }], ['help', { type: 'boolean' as const }]]),
+      options: Object.fromEntries([...['jobs', 'agents', 'slots', 'schedulers', 'every-s', 'lease-s', 'seed', 'db'].map((n) => [n, { type: 'string' as const }]), ['keep', { type: 'boolean' as const }], ['help', { type: 'boolean' as const }]]),
       strict: true,
     }).values as Record<string, string | boolean | undefined>;
   } catch (err) {
@@ -57,7 +62,17 @@ function flag(name: string, fallback: number): number {
   return value;
 }
 
+if (given.db !== undefined && given.db !== 'sqlite' && given.db !== 'postgres') {
+  console.error(`chaos: --db must be sqlite or postgres, not "${String(given.db)}"\n${USAGE}`);
+  process.exit(2);
+}
+if (given.db === 'postgres' && postgresProblem() !== null) {
+  console.error(`chaos: --db postgres cannot run here: ${postgresProblem()}`);
+  process.exit(2);
+}
+
 const options = {
+  db: given.db === 'postgres' ? ('postgres' as const) : ('sqlite' as const),
   jobs: flag('jobs', 100),
   agents: flag('agents', 4),
   slots: flag('slots', 1),
@@ -106,14 +121,17 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cr-chaos-'));
   const data = path.join(dir, 'data');
   const random = seededRandom(options.seed);
-  console.log(`chaos: ${options.jobs} jobs, ${options.agents} agents × ${options.slots} slots, ${options.schedulers} schedulers on ${data}, a kill every ${options.everyMs / 1000} s until all have ended, seed ${options.seed}`);
+  // The server outlives every kill: it is the database, not a machine of the cluster.
+  const postgres: PostgresServer | null = options.db === 'postgres' ? await startPostgres() : null;
+  const db = postgres === null ? [] : ['--db', await postgres.newDatabase()];
+  console.log(`chaos: ${options.jobs} jobs, ${options.agents} agents × ${options.slots} slots, ${options.schedulers} schedulers on ${data} (${options.db === 'postgres' ? `PostgreSQL on 127.0.0.1:${postgres!.port}` : 'SQLite'}), a kill every ${options.everyMs / 1000} s until all have ended, seed ${options.seed}`);
   const ports = await Promise.all(Array.from({ length: options.schedulers }, () => freePort()));
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
   const schedulers: (Proc | null)[] = addresses.map(() => null);
   const agents: (Proc | null)[] = Array.from({ length: options.agents }, () => null);
   const startScheduler = async (i: number): Promise<void> => {
     const lease = ['--lease-timeout', String(options.leaseS), ...(options.schedulers > 1 ? ['--leader-lease', String(options.leaseS)] : [])];
-    const proc = new Proc(['serve', '--data', data, '--port', String(ports[i]), ...lease, '--no-local-agent'], path.join(dir, `scheduler-${i}.log`));
+    const proc = new Proc(['serve', '--data', data, '--port', String(ports[i]), ...lease, '--no-local-agent', ...db], path.join(dir, `scheduler-${i}.log`));
     schedulers[i] = proc;
     await proc.waitFor(/listening on /, `scheduler ${i} to listen`);
   };
@@ -200,6 +218,7 @@ async function main(): Promise<void> {
   cluster.close();
   set.close();
   await Promise.all([...agents, ...schedulers].map((p) => p?.kill()));
+  await postgres?.stop();
   if (options.keep || problems.length > 0) console.log(`logs and data kept in ${dir}`);
   else fs.rmSync(dir, { recursive: true, force: true });
   process.exitCode = problems.length === 0 ? 0 : 1;

@@ -4,7 +4,7 @@
 import test from 'ava';
 import * as grpc from '@grpc/grpc-js';
 import { schedulerClient, unary } from '../../scheduler/proto/load.js';
-import { nodeForAnotherNodesJob, ownNode, snapshot, startRealAgent, startSecureCluster, statusOf, victimJob } from './adversary.js';
+import { nodeForAnotherNodesJob, REVOKED_LEASE_S, ownNode, snapshot, startRealAgent, startSecureCluster, statusOf, victimJob } from './adversary.js';
 import { startCli, tempDir } from '../runner/helpers.js';
 import { waitFor } from './helpers.js';
 
@@ -53,7 +53,7 @@ test('Loopback: an agent token is bound to its first node name; another name, or
 });
 
 test('Loopback: after "node revoke", the node\'s tokens are refused, its jobs move, and the name may be taken by a new agent.', async (t) => {
-  const cluster = await startSecureCluster(t, 'loopback');
+  const cluster = await startSecureCluster(t, 'loopback', REVOKED_LEASE_S);
   const honest = await startRealAgent(t, cluster, 'honest');
   const job = await victimJob(t, cluster, await cluster.token('user', 3600, 'victim'));
   const revoke = await startCli(t, ['node', 'revoke', 'honest', ...cluster.args]).exit;

@@ -10,7 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { schedulerClient, unary } from '../../scheduler/proto/load.js';
 import { ClusterCa } from '../../scheduler/server/pki.js';
 import { sleep, startCli, tempDir } from '../runner/helpers.js';
-import { download, forgeUpload, nodeForAnotherNodesJob, ownNode, snapshot, startRealAgent, startSecureCluster, statusOf, victimJob } from './adversary.js';
+import { download, forgeUpload, nodeForAnotherNodesJob, ownNode, REVOKED_LEASE_S, snapshot, startRealAgent, startSecureCluster, statusOf, victimJob } from './adversary.js';
 import { waitFor } from './helpers.js';
 
 function publicKey(): { key: string; publicKeyPem: string } {
@@ -56,7 +56,7 @@ test('TLS: a join token used as a bearer credential serves no agent RPC but Join
 });
 
 test('TLS: a name joins once; after "node revoke" its certificate is refused on every call, its agent stops, and the name may join again.', async (t) => {
-  const cluster = await startSecureCluster(t, 'tls');
+  const cluster = await startSecureCluster(t, 'tls', REVOKED_LEASE_S);
   const honest = await startRealAgent(t, cluster, 'honest');
   const job = await victimJob(t, cluster, await cluster.token('user', 3600, 'victim'));
   const joinToken = await cluster.token('agent');

@@ -8,6 +8,7 @@ import type { ExecutionContext } from 'ava';
 import { Cluster } from '../../scheduler/client.js';
 import type { JobInfo__Output } from '../../scheduler/proto/types.js';
 import { CliProcess, FIXTURES, HANG_GUARD_MS, startCli, tempDir, sleep } from '../runner/helpers.js';
+import { testDbOfDataDir } from './server/postgres.js';
 
 export const CLUSTER_JOB = path.join(FIXTURES, 'cluster-job.mjs');
 /**
@@ -42,6 +43,9 @@ export async function startScheduler(
 ): Promise<SchedulerProcess> {
   const dataDir = options.dataDir ?? tempDir(t, 'scheduler');
   const args = ['serve', '--port', String(options.port ?? 0), '--data', dataDir, '--lease-timeout', String(options.leaseS ?? TEST_LEASE_S), ...(options.extra ?? [])];
+  // The test database (CR_TEST_DB), unless the test names one itself.
+  const db = args.includes('--db') ? null : await testDbOfDataDir(t, dataDir);
+  if (db !== null) args.push('--db', db);
   if (options.localAgent !== true) args.push('--no-local-agent');
   const cli = startCli(t, args, options.env);
   keepLog(t, 'scheduler', cli);

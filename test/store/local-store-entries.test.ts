@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { BlockCodec } from '../../src/codec/index.js';
 import { ImageCorruptError } from '../../src/errors.js';
 import { planImage } from '../../src/image/plan.js';
-import { readBasesUnverified } from '../../src/image/reader.js';
+import { readBasesUnverified } from '../../src/image/manifest-reader.js';
 import { LocalStore, type LocalStoreOptions } from '../../src/store/local-store.js';
 import { KiB, codecs, header, makeWriter, smallInputs, tempRoot } from '../image/helpers.js';
 

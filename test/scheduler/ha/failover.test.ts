@@ -1,4 +1,5 @@
-// Three schedulers on one data directory and three agents: the leader SIGKILLed during a burst
+// Three schedulers on one data directory and three agents, on SQLite in npm test's first run and
+// on PostgreSQL in its second (ava.postgres.config.mjs): the leader SIGKILLed during a burst
 // of submits, during an image upload and during a drain; the leader SIGSTOPped past its lease
 // while a standby takes over, then SIGCONTed and unable to write; everything restarted. No
 // acknowledged job is lost, none runs twice, every result equals an uninterrupted run's.
@@ -14,11 +15,10 @@ import { storeJobName } from '../../../scheduler/names.js';
 import { unary } from '../../../scheduler/proto/load.js';
 import { HANG_GUARD_MS } from '../../runner/helpers.js';
 import { CLUSTER_JOB, waitFor } from '../helpers.js';
-import { assertExactlyOnce, standbyUnsupported, startHa, type Ha } from './helpers.js';
+import { assertExactlyOnce, haBackend, haProblem, startHa, type Ha } from './helpers.js';
 
-const unsupported = await standbyUnsupported();
-const it = unsupported === null ? test.serial : test.skip;
-const title = (s: string): string => (unsupported === null ? s : `${s} [skipped: ${unsupported}]`);
+const it = haProblem === null ? test.serial : test.skip;
+const title = (s: string): string => (haProblem === null ? `${s}${haBackend}` : `${s}${haBackend} [skipped: ${haProblem}]`);
 
 const ARGS = { steps: 120, stepMs: 20 };
 

@@ -1,15 +1,16 @@
 // What the failover tests share: three `serve` processes on one data directory (one leads, the
-// others stand by), agents given all three addresses, a client that follows the leader as the
-// CLI does, and the check every test ends with: each job succeeded exactly once, with the result
-// of an uninterrupted run.
+// others stand by) and one database: the directory's SQLite file, or with CR_TEST_DB=postgres a
+// database on a real PostgreSQL (images still go over gRPC into the shared directory); agents
+// given all three addresses, a client that follows the leader as the CLI does, and the check
+// every test ends with: each job succeeded exactly once, with the result of an uninterrupted run.
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { followCall, SchedulerSet } from '../../../scheduler/leader-follow.js';
-import { unary, type UnaryRpcs } from '../../../scheduler/proto/load.js';
-import { CliProcess, HANG_GUARD_MS, startCli, tempDir, uninterruptedResult } from '../../runner/helpers.js';
+import type { UnaryRpcs } from '../../../scheduler/proto/load.js';
+import { type CliProcess, HANG_GUARD_MS, startCli, tempDir, uninterruptedResult } from '../../runner/helpers.js';
 import { CLUSTER_JOB, freePort, waitFor } from '../helpers.js';
+import { postgresProblem, TEST_DB, testDbUrl } from '../server/postgres.js';
 
 /** Nodes' and the leader's lease: short enough that a failover is quick, long enough that a loaded machine does not lose leases for nothing. */
 export const HA_LEASE_S = 4;
@@ -32,14 +33,15 @@ export interface Ha {
   leader(): Promise<number>;
 }
 
-/** Three schedulers on one data directory (standbyUnsupported says whether the build has standbys) and agents of one slot each. */
+/** Three schedulers on one data directory and database, and agents of one slot each. */
 export async function startHa(t: ExecutionContext, agents: string[], leaseS = HA_LEASE_S): Promise<Ha> {
   const dataDir = tempDir(t, 'ha-data');
+  const url = await testDbUrl(t);
   const ports = await Promise.all([0, 1, 2].map(() => freePort()));
   const addresses = ports.map((p) => `127.0.0.1:${p}`);
   const schedulers: (CliProcess | null)[] = [null, null, null];
   const startScheduler = async (i: number): Promise<void> => {
-    const cli = startCli(t, ['serve', '--data', dataDir, '--port', String(ports[i]), '--lease-timeout', String(leaseS), '--leader-lease', String(leaseS), '--no-local-agent']);
+    const cli = startCli(t, ['serve', '--data', dataDir, '--port', String(ports[i]), '--lease-timeout', String(leaseS), '--leader-lease', String(leaseS), '--no-local-agent', ...(url === null ? [] : ['--db', url])]);
     schedulers[i] = cli;
     await cli.waitUntil(() => /listening on /.test(cli.stdout), `scheduler ${i} to listen`);
   };
@@ -85,23 +87,6 @@ export async function startHa(t: ExecutionContext, agents: string[], leaseS = HA
   return ha;
 }
 
-/** How many of `addresses` carry out a write (a standby refuses it). */
-async function writers(addresses: string[], token: string): Promise<number> {
-  let n = 0;
-  for (const address of addresses) {
-    const one = new SchedulerSet([address], { token });
-    try {
-      await unary(one.client(), 'CreateToken', { role: 'user', ttlS: 60, label: 'standby probe' }, HANG_GUARD_MS);
-      n++;
-    } catch {
-      // a standby (or not answering): not a writer
-    } finally {
-      one.close();
-    }
-  }
-  return n;
-}
-
 /**
  * Each job succeeded exactly once (one "succeeded" event) and its result equals an uninterrupted
  * run's with the same args: no job lost, none run twice, every result bit-identical.
@@ -120,29 +105,8 @@ export async function assertExactlyOnce(t: ExecutionContext, ha: Ha, jobs: { id:
 }
 
 /**
- * Why the failover tests cannot run in this build, or null when they can: two `serve` processes
- * are started on one new data directory, and both carrying out a write means there are no
- * standby schedulers. Asked once per test file, before its tests are declared.
+ * Why the failover tests cannot run here (PostgreSQL missing when it is the test database), or
+ * null; and the suffix of their titles that names the database.
  */
-export async function standbyUnsupported(): Promise<string | null> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cr-ha-probe-'));
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CR_') || k === 'CR_NATIVE'));
-  const started: CliProcess[] = [];
-  try {
-    const addresses: string[] = [];
-    for (let i = 0; i < 2; i++) {
-      const cli = new CliProcess(['serve', '--data', dir, '--port', '0', '--no-local-agent'], env);
-      started.push(cli);
-      await cli.waitUntil(() => /listening on (\S+)\n/.test(cli.stdout), 'the probe scheduler to listen');
-      addresses.push(/listening on (\S+)\n/.exec(cli.stdout)![1]!);
-    }
-    const token = fs.readFileSync(path.join(dir, 'admin.token'), 'utf8').trim();
-    const takers = await writers(addresses, token);
-    return takers === 1 ? null : `both of two schedulers on one data directory carried out a write: this build has no standby schedulers`;
-  } catch (err) {
-    return `the probe for standby schedulers failed: ${(err as Error).message.split('\n')[0]}`;
-  } finally {
-    await Promise.all(started.map((c) => c.stop()));
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
+export const haProblem: string | null = TEST_DB === 'postgres' ? postgresProblem() : null;
+export const haBackend = TEST_DB === 'postgres' ? ' [PostgreSQL]' : '';

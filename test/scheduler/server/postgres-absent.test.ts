@@ -3,4 +3,4 @@ import test from 'ava';
 import { postgresProblem } from './postgres.js';
 
 const problem = postgresProblem() ?? 'PostgreSQL was found after all: run npm test again';
-test.skip(`The scheduler core's tests on PostgreSQL (skipped: ${problem})`, () => undefined);
+test.skip(`The scheduler tests that touch the database, on PostgreSQL (skipped: ${problem})`, () => undefined);

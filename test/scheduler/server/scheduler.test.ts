@@ -11,9 +11,10 @@ import { newKey } from '../../image/helpers.js';
 import { core, imageBytes, LEASE_MS, Sink, submit } from './helpers.js';
 import { TEST_DB, testDbUrl } from './postgres.js';
 
-async function* parts(bytes: Buffer, sha256 = createHash('sha256').update(bytes).digest('hex'), during?: () => void) {
+async function* parts(bytes: Buffer, sha256 = createHash('sha256').update(bytes).digest('hex'), during?: () => Promise<unknown>) {
   yield { chunk: bytes.subarray(0, bytes.length >> 1) };
-  during?.();
+  // Done before the rest of the bytes arrive, on a database a round trip away too.
+  await during?.();
   yield { chunk: bytes.subarray(bytes.length >> 1) };
   yield { sha256 };
 }
@@ -122,7 +123,7 @@ test('An image from the current attempt is stored; one from a stale attempt, or 
   t.false(fs.existsSync(c.images.file(id, 2)));
 
   // Superseded while the bytes stream in: the node is presumed dead half-way.
-  const during = (): void => void c.jobs.requeueLost([{ id, attempt: 1 }], 'test');
+  const during = (): Promise<unknown> => c.jobs.requeueLost([{ id, attempt: 1 }], 'test');
   const late = await c.upload({ job: id, attempt: 1, sequence: 2, bytes: bytes.length, node: 'n1' }, parts(bytes, undefined, during));
   t.like(late, { accepted: false, stale: true });
   t.false(fs.existsSync(c.images.file(id, 2)));

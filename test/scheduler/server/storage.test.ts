@@ -75,7 +75,8 @@ else test(FULL_DISK, async (t) => {
   if (why !== null) throw new Error(why);
   const data = path.join(mount, 'data');
   const lines: string[] = [];
-  const c = await SchedulerCore.open({ dataDir: data, leaseTimeoutMs: 1000, storageReserveBytes: 1 << 20, log: (l) => lines.push(l) });
+  const leaderLeaseMs = 300;
+  const c = await SchedulerCore.open({ dataDir: data, leaseTimeoutMs: 1000, storageReserveBytes: 1 << 20, leaderLeaseMs, log: (l) => lines.push(l) });
   t.teardown(async () => {
     try {
       await c.close();
@@ -105,6 +106,14 @@ else test(FULL_DISK, async (t) => {
   t.true(await c.heartbeat('n2', n2Session, now + 1600), 'a heartbeat renews the lease in memory');
   await t.notThrowsAsync(() => c.tick(now + 1700));
 
+  // Longer than the leader's own lease with nothing written (however slow the machine, this only
+  // waits longer): renewals that fail for want of space do not make it step down, since no
+  // standby can write to take over either.
+  await new Promise((resolve) => setTimeout(resolve, 2 * leaderLeaseMs));
+  t.true(await c.leadership.round(), lines.join('\n'));
+  t.true(c.leadership.leading);
+  t.false(lines.some((l) => /stepped down/.test(l)), lines.join('\n'));
+
   const refused = await t.throwsAsync(() => c.submit(NEW_JOB), { instanceOf: SchedulerError });
   t.is(refused.status, 'RESOURCE_EXHAUSTED');
   t.regex(refused.message, /scheduler storage full: new work refused/);
@@ -131,6 +140,8 @@ test('Errors of the disk are told apart from the others.', async (t) => {
   t.true(isStorageError(Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' })));
   t.true(isStorageError(Object.assign(new Error('x'), { code: 'SQLITE_IOERR_WRITE' })));
   t.true(isStorageError(new Error('wrapped', { cause: Object.assign(new Error('no space'), { code: 'ENOSPC' }) })));
+  t.true(isStorageError(Object.assign(new Error('could not extend file'), { code: '53100' })), "PostgreSQL's disk_full");
+  t.false(isStorageError(Object.assign(new Error('duplicate key'), { code: '23505' })));
   t.false(isStorageError(Object.assign(new Error('x'), { code: 'SQLITE_CONSTRAINT' })));
   t.false(isStorageError(new TypeError('x')));
 });
