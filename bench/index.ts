@@ -2,28 +2,24 @@
 // (v8.serialize + fs.writeFileSync + fsync, and readFileSync + v8.deserialize for restart).
 // Figures are medians of a few repetitions on a warm page cache, to be read against the
 // references measured beside them in the same run. Flags: --quick (64 MiB field, smaller runs),
-// --cow (only the copy-on-write lines), --objects (only the small-objects row), --cluster, --ha (standby schedulers; bench/image-store.ts: image stores), --portable.
+// --cow (only the copy-on-write lines), --objects (only the small-objects row), --scaling [--plot FILE] (bench/scaling.ts: growth curves), --cluster, --ha (standby schedulers; bench/image-store.ts: image stores), --portable.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import v8 from 'node:v8';
 import { getCodec } from '../src/codec/index.js';
-import type { BlockCodec } from '../src/codec/types.js';
 import { DEFAULT_BLOCK_SIZE } from '../src/image/format.js';
-import { ImageWriter } from '../src/image/writer.js';
-import { JobContext, type ImageCommitted } from '../src/job/context.js';
-import { resolvePolicyOptions } from '../src/policy.js';
-import { RestoredImage } from '../src/restore.js';
+import type { BlockCodec } from '../src/codec/types.js';
+import type { ImageCommitted, JobContext } from '../src/job/context.js';
 import { LocalStore } from '../src/store/local-store.js';
 import { loadNative } from '../src/native/binding.js';
 import { allocateRegion } from '../src/region.js';
 import { copyOnWriteMode } from '../src/capture/cow.js';
 import { fillSmoothField, smallObjects } from './data.js';
+import { GiB, median, MiB, newContext, restartFromLatest, take, warmStaging } from './measure.js';
 import { benchEncoding } from './encoding.js';
 import { benchHeat2d } from './heat2d.js';
 
-const MiB = 1024 * 1024;
-const GiB = 1024 * MiB;
 
 interface Row {
   data: string;
@@ -44,67 +40,6 @@ interface Row {
   baseWriteMs: number;
   baseBytes: number;
   baseRestartMs: number;
-}
-
-/**
- * A forced checkpoint that returns after capture; its figures once the image is durable, with
- * `pauseMs` as the job sees it: from the call until its promise resolved (what checkpoint()
- * reports stops before the hand-over to the writer thread and the promise's resolution).
- */
-async function take(ctx: JobContext): Promise<ImageCommitted> {
-  const t0 = performance.now();
-  const info = await ctx.checkpoint({ force: true });
-  const pauseMs = performance.now() - t0;
-  if (!info) throw new Error('a forced checkpoint took no image');
-  return { ...(await info.committed), pauseMs };
-}
-
-/** Checkpoints until one is staged (its staging memory is warm), so that the next ones measure the steady state. */
-async function warmStaging(ctx: JobContext): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const info = await ctx.checkpoint({ force: true });
-    if (!info) throw new Error('a forced checkpoint took no image');
-    await info.committed;
-    if (!info.durable) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error('staging memory never became warm');
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
-interface ContextSettings {
-  restored?: RestoredImage | null;
-  /** Default 1: every image full, so rows measure full images. */
-  fullEvery?: number;
-  dirty?: 'auto' | 'hash';
-  /** Default 'stage': the region rows measure staging; the copy-on-write line asks for 'cow'. */
-  capture?: 'auto' | 'cow' | 'stage';
-  stagingBudgetBytes?: number;
-  intervalMs?: number | null;
-  control?: Int32Array | null;
-}
-
-/** A job context as the runner's worker builds one, without a worker. */
-function newContext(codec: BlockCodec, store: LocalStore, job: string, settings: ContextSettings = {}): JobContext {
-  const writer = new ImageWriter({ codec, key: store.key, level: 1, blockSize: DEFAULT_BLOCK_SIZE, batchBlocks: 8, writerName: 'bench' });
-  return new JobContext({
-    job,
-    attempt: 1,
-    store,
-    writer,
-    restored: settings.restored ?? null,
-    policy: resolvePolicyOptions({ intervalMs: settings.intervalMs ?? null }),
-    fullEvery: settings.fullEvery ?? 1,
-    dirty: settings.dirty ?? 'auto',
-    capture: settings.capture ?? 'stage',
-    stagingBudgetBytes: settings.stagingBudgetBytes,
-    control: settings.control ?? null,
-    events: { progress: () => undefined, log: () => undefined, warning: () => undefined, checkpoint: () => undefined },
-  });
 }
 
 /** v8.serialize + writeFileSync + fsync, then readFileSync + deserialize: what a job would do by hand. */
@@ -150,9 +85,7 @@ async function checkpointAndRestart(
     infos.push(await take(ctx));
     const t0 = performance.now();
     // As the runner restores: every block read once, verified as it is decoded, before the job starts.
-    let loaded: RestoredImage | null = null;
-    store.latest(job, codec, [], (reader) => (loaded = RestoredImage.load(reader)));
-    const again = newContext(codec, store, job, { restored: loaded });
+    const again = restartFromLatest(codec, store, job);
     restore(again);
     restarts.push(performance.now() - t0);
     await again.close();
@@ -483,6 +416,14 @@ async function main(): Promise<void> {
   }
   const codec = await getCodec({ prefer: process.argv.includes('--portable') ? 'portable' : 'native' });
   const dir = fs.mkdtempSync(path.join(process.env.CR_BENCH_DIR ?? os.tmpdir(), 'cr-bench-'));
+  if (process.argv.includes('--scaling')) {
+    const at = process.argv.indexOf('--plot');
+    try {
+      return await (await import('./scaling.js')).benchScaling(codec, dir, quick, at > 0 ? process.argv[at + 1]! : 'scaling.svg');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
   if (process.argv.includes('--cow')) {
     // Only the copy-on-write lines (1 GiB field; 64 MiB with --quick).
     try {

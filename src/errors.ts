@@ -193,6 +193,11 @@ export class JobFileError extends CrError {
   }
 }
 
+/** Codes that say an image, not the job, is at fault: another image may do where this one did not. */
+export function isImageFault(code: string | null): boolean {
+  return code === 'CR_IMAGE_CORRUPT' || code === 'CR_IMAGE_AUTH' || code === 'CR_IMAGE_VERSION';
+}
+
 /** An error as plain data, to cross a thread or process boundary. */
 export interface ErrorRecord {
   name: string;

@@ -8,7 +8,7 @@ import { Piscina } from 'piscina';
 import { Backoff } from '../backoff.js';
 import type { CapturePreference } from '../capture/cow.js';
 import type { DirtyPreference } from '../capture/dirty.js';
-import { toErrorRecord, type ErrorRecord } from '../errors.js';
+import { isImageFault, toErrorRecord, type ErrorRecord } from '../errors.js';
 import type { PolicyOptions } from '../policy.js';
 import { CONTROL_CHECKPOINT, CONTROL_NONE, CONTROL_STOP } from '../policy.js';
 import type { JobIdentity } from '../image/format.js';
@@ -173,6 +173,12 @@ export class JobRunner {
         if (outcome.status === 'stopped') return { status: 'stopped', imageId: outcome.imageId, attempts: attempt };
         // Refused before anything ran: not an attempt that failed.
         if (outcome.error.code === 'CR_IDENTITY_MISMATCH') return { status: 'failed', error: outcome.error, attempts: attempt - 1 };
+        // An image named to resume from that cannot be restored ends the run: going on from
+        // another image, or from the beginning, is not what was asked for.
+        if (first && o.from !== null && isImageFault(outcome.error.code)) {
+          const message = `the image given to resume from cannot be restored (${outcome.error.message}); the job's other images were not tried`;
+          return { status: 'failed', error: { ...outcome.error, message }, attempts: attempt };
+        }
         if (outcome.restoringFrom !== null) skipSequences.push(outcome.restoringFrom);
         const fatal = outcome.error.code !== null && FATAL_CODES.has(outcome.error.code);
         const retry = !fatal && !this.#stopping && attempt <= o.retries;

@@ -1,7 +1,7 @@
 // Runs one attempt of a job inside a piscina worker thread: picks the image to restore from,
 // builds the job's `cr`, imports the job module and calls its default export.
 import { getCodec } from '../codec/index.js';
-import { CrError, IdentityMismatchError, JobStoppedError, toErrorRecord } from '../errors.js';
+import { CrError, IdentityMismatchError, isImageFault, JobStoppedError, toErrorRecord } from '../errors.js';
 import { DEFAULT_BLOCK_SIZE } from '../image/format.js';
 import type { ImageReader } from '../image/reader.js';
 import { ImageWriter } from '../image/writer.js';
@@ -117,7 +117,7 @@ export default async function runAttempt(task: JobTask): Promise<JobTaskResult> 
     if (err instanceof JobStoppedError) return { status: 'stopped', imageId: err.imageId };
     const record = toErrorRecord(err);
     // Only an image error says the image was at fault; anything else is the job's.
-    const imageFault = err instanceof CrError && ['CR_IMAGE_CORRUPT', 'CR_IMAGE_AUTH', 'CR_IMAGE_VERSION'].includes(err.code);
+    const imageFault = err instanceof CrError && isImageFault(err.code);
     return { status: 'failed', error: record, restoringFrom: imageFault ? restoringFrom : null };
   } finally {
     setCurrentJob(null);

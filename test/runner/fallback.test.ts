@@ -99,6 +99,26 @@ test('When every image is damaged the run fails with exit code 1 and says to use
   t.deepEqual(resultOf(t, fresh), await uninterruptedResult(HEAT, HEAT_ARGS));
 });
 
+test('An image given with --from that cannot be restored fails the run, exit 1, naming it: no other image and no fresh start is taken instead.', async (t) => {
+  const store = await heatStore(t);
+  const damaged = imageFile(store, 'heat2d', 5);
+  truncateToHalf(damaged);
+  const before = listJobDir(store, 'heat2d');
+
+  const failed = await runCli(t, heatCommand(store, '--from', damaged));
+  t.is(failed.code, 1, show(failed));
+  t.is(failed.stdout, '');
+  t.regex(failed.stderr, /job "heat2d" failed after 1 attempt: the image given to resume from cannot be restored \(.*00000005\.crimg: .*\); the job's other images were not tried/);
+  t.notRegex(failed.stderr, /restarting|resuming/, 'neither image 6 nor a fresh start was taken instead');
+  t.notRegex(failed.stderr, STACK_FRAME);
+  t.deepEqual(listJobDir(store, 'heat2d'), before, 'the store is as it was');
+
+  // Another job's image: refused the same way.
+  const foreign = await runCli(t, ['run', HEAT_FAILING, '--name', 'other', '--store', store, '--args', JSON.stringify(HEAT_ARGS), '--from', imageFile(store, 'heat2d', 6)]);
+  t.is(foreign.code, 1, show(foreign));
+  t.regex(foreign.stderr, /the image given to resume from cannot be restored \(.*the image belongs to job "heat2d", not "other"\)/);
+});
+
 // The counter fixture takes an image every 10 steps: a failure at step 155 resumes from image 15 (step 150).
 function counterCommand(store: string, args: Record<string, unknown>, ...extra: string[]): string[] {
   return ['run', COUNTER, '--store', store, '--args', JSON.stringify(args), '--every', '10', '--interval', '3600', '--retry-delay', '0.01', ...extra];

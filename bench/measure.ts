@@ -1,0 +1,81 @@
+// What the bench's measurements share: a job context as the runner's worker builds one (without a
+// worker), a forced checkpoint timed as the job sees it, a restart from the store's latest image,
+// and medians.
+import type { BlockCodec } from '../src/codec/types.js';
+import { DEFAULT_BLOCK_SIZE } from '../src/image/format.js';
+import { ImageWriter } from '../src/image/writer.js';
+import { JobContext, type ImageCommitted } from '../src/job/context.js';
+import { resolvePolicyOptions } from '../src/policy.js';
+import { RestoredImage } from '../src/restore.js';
+import type { LocalStore } from '../src/store/local-store.js';
+
+export const MiB = 1024 * 1024;
+export const GiB = 1024 * MiB;
+
+/**
+ * A forced checkpoint that returns after capture; its figures once the image is durable, with
+ * `pauseMs` as the job sees it: from the call until its promise resolved (what checkpoint()
+ * reports stops before the hand-over to the writer thread and the promise's resolution).
+ */
+export async function take(ctx: JobContext): Promise<ImageCommitted> {
+  const t0 = performance.now();
+  const info = await ctx.checkpoint({ force: true });
+  const pauseMs = performance.now() - t0;
+  if (!info) throw new Error('a forced checkpoint took no image');
+  return { ...(await info.committed), pauseMs };
+}
+
+/** Checkpoints until one is staged (its staging memory is warm), so that the next ones measure the steady state. */
+export async function warmStaging(ctx: JobContext): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const info = await ctx.checkpoint({ force: true });
+    if (!info) throw new Error('a forced checkpoint took no image');
+    await info.committed;
+    if (!info.durable) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error('staging memory never became warm');
+}
+
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+export interface ContextSettings {
+  restored?: RestoredImage | null;
+  /** Default 1: every image full, so rows measure full images. */
+  fullEvery?: number;
+  dirty?: 'auto' | 'hash';
+  /** Default 'stage': the region rows measure staging; the copy-on-write line asks for 'cow'. */
+  capture?: 'auto' | 'cow' | 'stage';
+  stagingBudgetBytes?: number;
+  intervalMs?: number | null;
+  control?: Int32Array | null;
+}
+
+/** A job context as the runner's worker builds one, without a worker. */
+export function newContext(codec: BlockCodec, store: LocalStore, job: string, settings: ContextSettings = {}): JobContext {
+  const writer = new ImageWriter({ codec, key: store.key, level: 1, blockSize: DEFAULT_BLOCK_SIZE, batchBlocks: 8, writerName: 'bench' });
+  return new JobContext({
+    job,
+    attempt: 1,
+    store,
+    writer,
+    restored: settings.restored ?? null,
+    policy: resolvePolicyOptions({ intervalMs: settings.intervalMs ?? null }),
+    fullEvery: settings.fullEvery ?? 1,
+    dirty: settings.dirty ?? 'auto',
+    capture: settings.capture ?? 'stage',
+    stagingBudgetBytes: settings.stagingBudgetBytes,
+    control: settings.control ?? null,
+    events: { progress: () => undefined, log: () => undefined, warning: () => undefined, checkpoint: () => undefined },
+  });
+}
+
+/** A restart as the runner does it: the store's latest image found, every block read once and verified as it is decoded, into a new context. */
+export function restartFromLatest(codec: BlockCodec, store: LocalStore, job: string, settings: ContextSettings = {}): JobContext {
+  let loaded: RestoredImage | null = null;
+  store.latest(job, codec, [], (reader) => (loaded = RestoredImage.load(reader)));
+  return newContext(codec, store, job, { ...settings, restored: loaded });
+}
