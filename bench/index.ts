@@ -2,7 +2,7 @@
 // (v8.serialize + fs.writeFileSync + fsync, and readFileSync + v8.deserialize for restart).
 // Figures are medians of a few repetitions on a warm page cache, to be read against the
 // references measured beside them in the same run. Flags: --quick (64 MiB field, smaller runs),
-// --cow (only the copy-on-write lines), --scaling [--plot FILE] (bench/scaling.ts: growth curves), --cluster, --ha (standby schedulers; bench/ha-placement.ts: placement and reads on SQLite and PostgreSQL; bench/image-store.ts: image stores), --portable.
+// --cow (only the copy-on-write lines), --objects (only the small-objects row), --scaling [--plot FILE] (bench/scaling.ts: growth curves), --cluster, --ha (standby schedulers; bench/ha-placement.ts: placement and reads on SQLite and PostgreSQL; bench/image-store.ts: image stores), --portable.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,6 +28,8 @@ interface Row {
   firstTouchMs?: number;
   /** writeFileSync + fsync of the bytes of the last image, into a new file: the disk's durable write rate. */
   diskWriteMs?: number;
+  /** Object rows: v8.serialize of the same state alone, next to each checkpoint (the pause's anchor). */
+  serializeMs?: number;
   /** Region rows: the region's own size (rawBytes also counts the small states every image holds, e.g. cr:clock). */
   regionBytes?: number;
   rawBytes: number;
@@ -157,13 +159,35 @@ async function benchObjects(codec: BlockCodec, dir: string, count: number, reps:
   const job = 'objects';
   const ctx = newContext(codec, store, job);
   const particles = ctx.state('particles', smallObjects(count));
-  const { infos, restarts } = await checkpointAndRestart(codec, store, job, ctx, reps, (again) => {
-    if (again.state('particles', [] as typeof particles).length !== count) throw new Error('restore mismatch');
-  });
+  // The pause's anchor, measured next to each checkpoint: v8.serialize of the same state alone.
+  const serializeMs: number[] = [];
+  const { infos, restarts } = await checkpointAndRestart(
+    codec,
+    store,
+    job,
+    ctx,
+    reps,
+    (again) => {
+      if (again.state('particles', [] as typeof particles).length !== count) throw new Error('restore mismatch');
+    },
+    () => {
+      const t0 = performance.now();
+      v8.serialize(particles);
+      serializeMs.push(performance.now() - t0);
+    },
+  );
   await ctx.close();
   const base = [];
   for (let r = 0; r < reps; r++) base.push(baseline(dir, particles));
-  return row(`${count.toExponential(0).replace('+', '')} small objects`, infos, restarts, base);
+  return { ...row(`${count.toExponential(0).replace('+', '')} small objects`, infos, restarts, base), serializeMs: median(serializeMs) };
+}
+
+function printObjectTargets(objects: Row): void {
+  console.log(`\ntargets, ${objects.data}, this run:`);
+  console.log(
+    `  pause ${fmtMs(objects.pauseMs)} ms vs v8.serialize of the same state ${fmtMs(objects.serializeMs!)} ms: ${(objects.pauseMs / objects.serializeMs!).toFixed(2)}× (target ≤ 1.0×); ` +
+      `commit ${(objects.baseWriteMs / objects.commitMs).toFixed(2)}× the baseline (target ≥ 2×); restart ${(objects.baseRestartMs / objects.restartMs).toFixed(2)}× the baseline (target ≥ 1.5×)`,
+  );
 }
 
 function row(data: string, infos: ImageCommitted[], restarts: number[], base: ReturnType<typeof baseline>[]): Row {
@@ -415,6 +439,13 @@ async function main(): Promise<void> {
     console.log('pause = from the call to checkpoint() until its promise resolves; commit = until the image is durable (fsync + rename + dir fsync);');
     console.log('restart = find the latest image, open it (tag, manifest), decode and verify every block into new memory; base = v8.serialize + writeFileSync + fsync / readFileSync + deserialize\n');
     const rows: Row[] = [];
+    if (process.argv.includes('--objects')) {
+      // Only the small-objects row and its targets.
+      const objects = await benchObjects(codec, dir, quick ? 100_000 : 1_000_000, 5);
+      printTable([objects]);
+      printObjectTargets(objects);
+      return;
+    }
     rows.push(await benchRegion(codec, dir, 64 * MiB, 5));
     if (!quick) rows.push(await benchRegion(codec, dir, GiB, 3));
     // --regions: only the region rows and their targets (commit and restart rates), for measuring those.
@@ -424,6 +455,7 @@ async function main(): Promise<void> {
     const region = rows[quick ? 0 : 1]!;
     printTargets(region);
     if (regionsOnly) return;
+    printObjectTargets(rows.at(-1)!);
     const fieldBytes = region.regionBytes ?? region.rawBytes;
     for (const line of await benchCow(codec, dir, fieldBytes, 3)) console.log(line);
     console.log(`\nincremental, ${fieldBytes / MiB} MiB field:`);

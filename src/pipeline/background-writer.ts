@@ -9,6 +9,7 @@
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { fromErrorRecord, type ErrorRecord } from '../errors.js';
 import type { Manifest } from '../image/format.js';
+import { ownedByImage } from '../image/sections.js';
 import type { ImageWriter } from '../image/writer.js';
 import type { LocalStore } from '../store/local-store.js';
 import { checkpointFailure, type CommitRequest, type CommittedImage } from './commit.js';
@@ -32,6 +33,11 @@ export interface WarmRequest {
 export type CommitResult =
   | { type: 'committed'; sequence: number; image: CommittedImage }
   | { type: 'failed'; sequence: number; error: ErrorRecord; errno: string | null };
+
+/** Whether `data` spans all of an ArrayBuffer, which may then be transferred (else it is copied). */
+function wholeArrayBuffer(data: Uint8Array): data is Uint8Array & { buffer: ArrayBuffer } {
+  return data.buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+}
 
 /** `data` of a staged section on its way to the writer thread. */
 const NOT_SENT = new Uint8Array(0);
@@ -79,13 +85,21 @@ export class BackgroundWriter {
     const thread = this.#thread ?? (this.#thread = this.#start());
     const { parent } = request.plan;
     // Staged sections are read from staging memory only: the job's own memory is not sent along.
-    const sections = request.sections.map((s) => ({ ...s, data: NOT_SENT }));
+    // A section of the image's own (ownedByImage) goes as it is, its ArrayBuffer transferred: no
+    // copy on the job's thread, and its memory leaves the job's heap.
+    const transfer: ArrayBuffer[] = [];
+    const sections = request.sections.map((s) => {
+      if (s.staged) return { ...s, data: NOT_SENT };
+      if (!ownedByImage(s)) throw new Error(`internal error: ${s.kind} "${s.name}" of a staged image is not staged`);
+      if (wholeArrayBuffer(s.data) && !transfer.includes(s.data.buffer)) transfer.push(s.data.buffer);
+      return s;
+    });
     const plan = { ...request.plan, parent: parent !== null && parent === this.#last ? ('last' as const) : parent };
     const posted: PostedCommit = { type: 'commit', request: { ...request, sections, plan } };
     return new Promise<CommittedImage>((resolve, reject) => {
       this.#pending = { job: request.header.job, sequence: request.header.sequence, resolve, reject };
       thread.port.ref(); // a job that awaits only this image must not see the process exit under it
-      thread.port.postMessage(posted);
+      thread.port.postMessage(posted, transfer);
     });
   }
 

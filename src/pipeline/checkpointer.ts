@@ -9,7 +9,7 @@ import { DEFAULT_STAGING_BUDGET_BYTES, Staging } from '../capture/staging.js';
 import { CrError, JobStoppedError } from '../errors.js';
 import { imageId, type JobIdentity, type Manifest } from '../image/format.js';
 import { blocksToStage, planImage, type ImagePlan } from '../image/plan.js';
-import { sectionKey, type SectionInput } from '../image/sections.js';
+import { ownedByImage, sectionKey, type SectionInput } from '../image/sections.js';
 import type { ImageWriter } from '../image/writer.js';
 import { CONTROL_NONE, CONTROL_STOP, type CheckpointPolicy } from '../policy.js';
 import type { LocalStore } from '../store/local-store.js';
@@ -275,16 +275,20 @@ export class Checkpointer {
    * the job waits.
    */
   #stage(sections: SectionInput[], plan: ImagePlan, regions: Map<string, RegisteredRegion>): boolean {
-    // The serialized states too: the writer thread reads every byte from staging.
-    const requests = sections.map((s, i) => {
+    // Every byte the writer thread reads is in staging memory, or in a buffer of the image's own
+    // (a state's v8 stream: ownedByImage), which is handed over without a copy.
+    const toStage = sections.flatMap((s, i) => (ownedByImage(s) ? [] : [i]));
+    const requests = toStage.map((i) => {
+      const s = sections[i]!;
       const tracker = s.kind === 'region' ? regions.get(s.name)?.tracker : undefined;
       return { data: s.data, blocks: blocksToStage(plan.sections[i]!), deferred: tracker?.copyOnWrite === true };
     });
     const staged = this.#staging.stage(requests, this.#options.writer.blockSize);
     if (staged === null) return false;
-    sections.forEach((s, i) => {
-      const blocks = staged[i]!;
-      if (requests[i]!.deferred) blocks.ready = regions.get(s.name)!.tracker!.flush(blocks.memory, blocks.slots);
+    toStage.forEach((i, r) => {
+      const s = sections[i]!;
+      const blocks = staged[r]!;
+      if (requests[r]!.deferred) blocks.ready = regions.get(s.name)!.tracker!.flush(blocks.memory, blocks.slots);
       s.staged = blocks;
     });
     return true;

@@ -3,7 +3,8 @@
 // store's protocol (temp file, fsync, link, unlink, dir fsync). Its own event loop drives every
 // step, so the job's thread may compute without ever yielding while an image is written.
 // It reads only staging memory (a SharedArrayBuffer the job does not write until the result is
-// picked up) and never the job's regions, which are not shareable.
+// picked up) and the states' v8 streams transferred to it, never the job's regions, which are
+// not shareable.
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { getCodec } from '../codec/index.js';
 import { toErrorRecord } from '../errors.js';

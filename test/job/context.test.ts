@@ -281,6 +281,26 @@ test('a runner request checkpoints at the next safe point; a stop request then s
   await context.close();
 });
 
+test('a state\'s serialized bytes are handed to the writer thread, not staged: a large state goes on at once within a tiny staging budget', async (t) => {
+  const dir = tempDir(t);
+  const { context } = await harness(dir, { stagingBudgetBytes: 1024 });
+  // About 2 MB of v8 stream, far beyond the budget: were it copied into staging memory, the
+  // checkpoint would be written while the job waits (durable), as for a region that size.
+  const items = context.state('items', Array.from({ length: 50_000 }, (_, i) => ({ id: i, name: `item ${i}`, w: i / 3 })));
+  const info = await context.checkpoint({ force: true });
+  if (!info || info.durable) return t.fail('the state\'s checkpoint was not staged');
+  items[7]!.name = 'changed after the safe point';
+  const committed = await info.committed;
+  t.true(committed.rawBytes > 1024 * 1024, `the image holds the whole stream (${committed.rawBytes} bytes)`);
+  await context.close();
+  const again = await harness(dir, { restore: true });
+  const back = again.context.state('items', [] as { id: number; name: string; w: number }[]);
+  t.is(back.length, 50_000);
+  t.deepEqual(back[7], { id: 7, name: 'item 7', w: 7 / 3 });
+  t.deepEqual(back[49_999], { id: 49_999, name: 'item 49999', w: 49_999 / 3 });
+  await again.context.close();
+});
+
 test('an uncapturable state rejects the checkpoint with the path of the bad value', async (t) => {
   const { context } = await harness(tempDir(t));
   const progress = context.state('progress', { step: 1, cache: { fn: (): number => 1 } as Record<string, unknown> });
