@@ -293,10 +293,12 @@ export class Attempt {
   #queueUpload(info: ImageCommitted): void {
     this.#uploads = this.#uploads.then(async () => {
       if (this.#abandoned || this.#notRestored !== null) return;
-      if (!fs.existsSync(info.file)) {
+      const pruned = (): boolean => {
+        if (fs.existsSync(info.file)) return false;
         this.#reporter.log(`[cr] warning: image ${info.sequence} was pruned before it could be uploaded`);
-        return;
-      }
+        return true;
+      };
+      if (pruned()) return;
       const request = { job: this.job, attempt: this.attempt, sequence: info.sequence, node: this.#ctx.node, secret: this.#assignment.secret };
       const shared = this.#shared;
       let reply;
@@ -313,6 +315,9 @@ export class Attempt {
           reply = await this.#retrying(() => uploadImage(this.#ctx.lanes(), { ...request, file: info.file, stats }));
         }
       } catch (err) {
+        // Retried while the scheduler was away, the job's newer images pruned it meanwhile: they
+        // replace it, nothing failed.
+        if (pruned()) return;
         // The attempt goes on; its next image is uploaded (the scheduler keeps what it has).
         this.#failedUpload();
         this.#reporter.log(`[cr] warning: image ${info.sequence} could not be ${shared ? `stored in ${shared.location}` : 'uploaded'}: ${(err as Error).message}`);
