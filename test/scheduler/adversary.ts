@@ -13,7 +13,7 @@ import type { ClientCredentials } from '../../scheduler/credentials.js';
 import { schedulerClient, unary, type SchedulerClient } from '../../scheduler/proto/load.js';
 import type { Assignment__Output, JobInfo__Output } from '../../scheduler/proto/types.js';
 import { type CliProcess, startCli, tempDir } from '../runner/helpers.js';
-import { CLUSTER_JOB, waitFor } from './helpers.js';
+import { CLUSTER_JOB, STEADY_LEASE_S, waitFor } from './helpers.js';
 
 export type Mode = 'loopback' | 'tls';
 
@@ -33,16 +33,13 @@ export interface SecureCluster {
 }
 
 /**
- * Leases long enough that no node of an attack test expires while the test runs, however loaded
- * the machine: "nothing changed" must not fail because a starved agent missed a heartbeat.
- */
-export const STEADY_LEASE_S = 120;
-/**
  * For the tests that wait for a revoked node's lease to run out: still well above the gaps a
  * starved agent's heartbeats show on two loaded cores (3 s leases expired there).
  */
 export const REVOKED_LEASE_S = 20;
 
+// Leases no node of an attack test outlives by accident: "nothing changed" must not fail because a
+// starved agent missed a heartbeat.
 export async function startSecureCluster(t: ExecutionContext, mode: Mode, leaseS = STEADY_LEASE_S): Promise<SecureCluster> {
   const dataDir = tempDir(t, `adversary-${mode}`);
   const scheduler = startCli(t, ['serve', '--listen', '127.0.0.1', '--port', '0', '--data', dataDir, '--no-local-agent', '--lease-timeout', String(leaseS), ...(mode === 'tls' ? ['--tls'] : [])]);

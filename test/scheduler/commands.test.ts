@@ -2,7 +2,7 @@
 // no stack traces), and each command against a real scheduler with its embedded local agent.
 import test from 'ava';
 import { runCli, show, STACK_FRAME, tempDir } from '../runner/helpers.js';
-import { CLUSTER_JOB, client, finished, job, startScheduler, submit, waitFor } from './helpers.js';
+import { CLUSTER_JOB, client, finished, job, STEADY_LEASE_S, startScheduler, submit, waitFor } from './helpers.js';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -56,7 +56,7 @@ test('A job whose imports cannot be bundled is refused before it is sent, naming
 });
 
 test('submit --watch, status, list, nodes, logs, images and result against a scheduler with its local agent.', async (t) => {
-  const scheduler = await startScheduler(t, { localAgent: true });
+  const scheduler = await startScheduler(t, { localAgent: true, leaseS: STEADY_LEASE_S });
   const s = scheduler.args;
   const watched = await runCli(t, ['submit', CLUSTER_JOB, '--args', '{"steps": 40, "stepMs": 5}', '--interval', '0.05', '--name', 'watched', '--watch', ...s]);
   t.is(watched.code, 0, show(watched));
@@ -96,7 +96,7 @@ test('submit --watch, status, list, nodes, logs, images and result against a sch
 });
 
 test('checkpoint JOB makes a running job take an image now; cancel ends it; result says why there is none.', async (t) => {
-  const scheduler = await startScheduler(t, { localAgent: true });
+  const scheduler = await startScheduler(t, { localAgent: true, leaseS: STEADY_LEASE_S });
   const s = scheduler.args;
   const cluster = client(t, scheduler.address);
   const id = await submit(t, scheduler.address, CLUSTER_JOB, { steps: 100000, stepMs: 5 }, ['--interval', '3600']);
@@ -119,7 +119,7 @@ test('checkpoint JOB makes a running job take an image now; cancel ends it; resu
 });
 
 test("A job that fails by its own error is retried, with cr.attempt counting the cluster's attempts; past its retries it fails.", async (t) => {
-  const scheduler = await startScheduler(t, { localAgent: true });
+  const scheduler = await startScheduler(t, { localAgent: true, leaseS: STEADY_LEASE_S });
   const cluster = client(t, scheduler.address);
   const recovers = await submit(t, scheduler.address, CLUSTER_JOB, { steps: 20, stepMs: 0, failAttempts: 1 }, ['--retries', '1']);
   const gives = await submit(t, scheduler.address, CLUSTER_JOB, { steps: 20, stepMs: 0, failAttempts: 5 }, ['--retries', '1']);
@@ -139,7 +139,7 @@ test('A scheduler without a local agent runs under single-threaded garbage colle
   const alone = await startScheduler(t);
   // The pid the test started is the scheduler: execv kept it, so signals reach the scheduler itself.
   t.true(cmdline(alone.cli.child.pid!).includes('--single-threaded-gc'), cmdline(alone.cli.child.pid!).join(' '));
-  const withAgent = await startScheduler(t, { localAgent: true });
+  const withAgent = await startScheduler(t, { localAgent: true, leaseS: STEADY_LEASE_S });
   t.false(cmdline(withAgent.cli.child.pid!).includes('--single-threaded-gc'));
   const parallel = await startScheduler(t, { env: { CR_SCHEDULER_GC: 'parallel' } });
   t.false(cmdline(parallel.cli.child.pid!).includes('--single-threaded-gc'));

@@ -16,6 +16,11 @@ export const CLUSTER_JOB = path.join(FIXTURES, 'cluster-job.mjs');
  * that an agent starved of CPU on a loaded machine misses one and its jobs move for no reason.
  */
 export const TEST_LEASE_S = 3;
+/**
+ * For tests in which no node should die: far longer than the gaps a starved agent's heartbeats
+ * show on two loaded cores (3 s leases expired there, moving jobs and adding attempts and images).
+ */
+export const STEADY_LEASE_S = 120;
 
 export interface SchedulerProcess {
   cli: CliProcess;
