@@ -124,7 +124,9 @@ export function pilotScript(o: PilotScriptOptions): string {
   ];
   const lines = [
     ...header(o, `a pilot: runs a cr agent in this allocation; ${o.leadS} s before the wall time Slurm sends USR1 and the agent drains (its jobs checkpoint and move to other agents), then exits.`, 'cr-%x-%j.out'),
-    ...(o.workOnScratch ? ['work="${TMPDIR:-/tmp}/cr-agent-${SLURM_JOB_ID}"'] : []),
+    // A fresh private directory: another pilot with the same job id (another cluster on this
+    // host, a job id reused) must not share it, nor delete it when it ends.
+    ...(o.workOnScratch ? ['work="$(mktemp -d "${TMPDIR:-/tmp}/cr-agent-${SLURM_JOB_ID}.XXXXXX")" || exit 1'] : []),
     'echo "[cr] pilot: slurm job ${SLURM_JOB_ID} attempt ${attempt} on $(hostname -s), node $(hostname -s)-slurm${SLURM_JOB_ID}, at $(date -u +%Y-%m-%dT%H:%M:%SZ)"',
     ...runAndForward(`${o.command} agent ${args.join(' ')}`, 'TERM'),
     ...(o.workOnScratch ? ['rm -rf "$work"'] : []),

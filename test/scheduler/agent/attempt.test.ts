@@ -13,7 +13,9 @@ import { CLUSTER_JOB, client, finished, job, startAgent, startScheduler, submit,
 test("An attempt whose newest image arrives damaged resumes from an older image the scheduler holds, spending no retry, and ends with an uninterrupted run's result.", async (t) => {
   const args = { steps: 300, stepMs: 15, length: 1 << 19 };
   const expected = uninterruptedResult(CLUSTER_JOB, args);
-  const scheduler = await startScheduler(t);
+  // A lease only the SIGKILL below ends: a 3 s one ran out under load before it, and the job
+  // moved with images the test had not damaged.
+  const scheduler = await startScheduler(t, { leaseS: 20 });
   const agents = new Map<string, CliProcess>([['a', await startAgent(t, scheduler.address, 'a')]]);
   const cluster = client(t, scheduler.address);
   const id = await submit(t, scheduler.address, CLUSTER_JOB, args, ['--interval', '0.2', '--retries', '0']);
@@ -71,7 +73,9 @@ test('A job whose result is over 1 MiB of JSON fails with CR_RESULT_TOO_LARGE in
 test("An image that arrives whole but whose blocks do not verify is passed over by the job's reader: the attempt ends unstarted naming it, and the scheduler falls back to the image before it.", async (t) => {
   const args = { steps: 300, stepMs: 15, length: 1 << 19 };
   const expected = uninterruptedResult(CLUSTER_JOB, args);
-  const scheduler = await startScheduler(t);
+  // A lease only the SIGKILL below ends: a 3 s one ran out under load before it, and the job
+  // moved with images the test had not damaged.
+  const scheduler = await startScheduler(t, { leaseS: 20 });
   const a = await startAgent(t, scheduler.address, 'a');
   const cluster = client(t, scheduler.address);
   const id = await submit(t, scheduler.address, CLUSTER_JOB, args, ['--interval', '0.2', '--retries', '0']);

@@ -79,6 +79,8 @@ test('A pilot script runs an agent named after the Slurm job, with the allocatio
   t.true(script.split('\n').includes('#SBATCH --signal=B:USR1@180'));
   t.false(script.includes('#SBATCH --requeue'), 'a pilot is not requeued unless asked');
   t.regex(script, / agent --name "\$\(hostname -s\)-slurm\$\{SLURM_JOB_ID\}" --slots "\$\{SLURM_CPUS_ON_NODE:-1\}" --work "\$work" --drain-timeout 180 --scheduler head:7070 --token-file \/home\/a\/agent.token &$/m);
+  // Its scratch directory is its own: a pilot of another cluster with the same job id neither shares nor deletes it.
+  t.regex(script, /^work="\$\(mktemp -d "\$\{TMPDIR:-\/tmp\}\/cr-agent-\$\{SLURM_JOB_ID\}\.XXXXXX"\)" \|\| exit 1$/m);
   t.regex(script, /kill -TERM "\$pid" 2>\/dev\/null' USR1$/m);
   const requeued = await runCli(t, ['slurm', 'script', '--agent', '--scheduler', 'head:7070', '--requeue', '--slots', '4', '--drain-timeout', '100']);
   t.is(requeued.code, 0, show(requeued));
