@@ -10,13 +10,13 @@ import v8 from 'node:v8';
 import { getCodec } from '../src/codec/index.js';
 import { DEFAULT_BLOCK_SIZE } from '../src/image/format.js';
 import type { BlockCodec } from '../src/codec/types.js';
-import type { ImageCommitted, JobContext } from '../src/job/context.js';
+import type { ImageCommitted } from '../src/job/context.js';
 import { LocalStore } from '../src/store/local-store.js';
 import { loadNative } from '../src/native/binding.js';
 import { allocateRegion } from '../src/region.js';
 import { copyOnWriteMode } from '../src/capture/cow.js';
 import { fillSmoothField, smallObjects } from './data.js';
-import { GiB, median, MiB, newContext, restartFromLatest, take, warmStaging } from './measure.js';
+import { checkpointAndRestart, GiB, median, MiB, newContext, take, warmStaging } from './measure.js';
 import { benchEncoding } from './encoding.js';
 import { benchHeat2d } from './heat2d.js';
 
@@ -62,35 +62,6 @@ function baseline(dir: string, value: unknown): { writeMs: number; bytes: number
   if (back === undefined) throw new Error('baseline did not round-trip');
   fs.rmSync(file);
   return { writeMs: t1 - t0, bytes: bytes.length, restartMs: t2 - t1 };
-}
-
-/**
- * `reps` times: a forced checkpoint of `ctx`, then a restart from the store's latest image
- * (find, verify, restore through `restore`), timed.
- */
-async function checkpointAndRestart(
-  codec: BlockCodec,
-  store: LocalStore,
-  job: string,
-  ctx: JobContext,
-  reps: number,
-  restore: (again: JobContext) => void,
-  /** Runs just before each checkpoint: limits measured next to it see the same machine load. */
-  beforeEach: () => void = () => undefined,
-): Promise<{ infos: ImageCommitted[]; restarts: number[] }> {
-  const infos: ImageCommitted[] = [];
-  const restarts: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    beforeEach();
-    infos.push(await take(ctx));
-    const t0 = performance.now();
-    // As the runner restores: every block read once, verified as it is decoded, before the job starts.
-    const again = restartFromLatest(codec, store, job);
-    restore(again);
-    restarts.push(performance.now() - t0);
-    await again.close();
-  }
-  return { infos, restarts };
 }
 
 async function benchRegion(codec: BlockCodec, dir: string, bytes: number, reps: number): Promise<Row> {

@@ -73,9 +73,43 @@ export function newContext(codec: BlockCodec, store: LocalStore, job: string, se
   });
 }
 
-/** A restart as the runner does it: the store's latest image found, every block read once and verified as it is decoded, into a new context. */
-export function restartFromLatest(codec: BlockCodec, store: LocalStore, job: string, settings: ContextSettings = {}): JobContext {
+/** The store's latest image of `job` as the runner restores it: found, every block read once and verified as it is decoded. */
+export function loadLatest(codec: BlockCodec, store: LocalStore, job: string): RestoredImage | null {
   let loaded: RestoredImage | null = null;
   store.latest(job, codec, [], (reader) => (loaded = RestoredImage.load(reader)));
-  return newContext(codec, store, job, { ...settings, restored: loaded });
+  return loaded;
+}
+
+/** A restart as the runner does it: the latest image loaded (loadLatest) into a new context. */
+export function restartFromLatest(codec: BlockCodec, store: LocalStore, job: string, settings: ContextSettings = {}): JobContext {
+  return newContext(codec, store, job, { ...settings, restored: loadLatest(codec, store, job) });
+}
+
+/**
+ * `reps` times: a forced checkpoint of `ctx`, then a restart from the store's latest image
+ * (find, verify, restore through `restore`), timed.
+ */
+export async function checkpointAndRestart(
+  codec: BlockCodec,
+  store: LocalStore,
+  job: string,
+  ctx: JobContext,
+  reps: number,
+  restore: (again: JobContext) => void,
+  /** Runs just before each checkpoint: limits measured next to it see the same machine load. */
+  beforeEach: () => void = () => undefined,
+): Promise<{ infos: ImageCommitted[]; restarts: number[] }> {
+  const infos: ImageCommitted[] = [];
+  const restarts: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    beforeEach();
+    infos.push(await take(ctx));
+    const t0 = performance.now();
+    // As the runner restores: every block read once, verified as it is decoded, before the job starts.
+    const again = restartFromLatest(codec, store, job);
+    restore(again);
+    restarts.push(performance.now() - t0);
+    await again.close();
+  }
+  return { infos, restarts };
 }

@@ -16,10 +16,9 @@ import { fileURLToPath } from 'node:url';
 import v8 from 'node:v8';
 import type { BlockCodec } from '../src/codec/types.js';
 import type { JobContext } from '../src/job/context.js';
-import { RestoredImage } from '../src/restore.js';
 import { LocalStore } from '../src/store/local-store.js';
 import { fillSmoothField, smallObjects } from './data.js';
-import { GiB, median, MiB, newContext, restartFromLatest, take } from './measure.js';
+import { checkpointAndRestart, GiB, loadLatest, median, MiB, newContext, take } from './measure.js';
 
 export interface Point {
   dimension: string;
@@ -49,20 +48,8 @@ async function measure(codec: BlockCodec, store: LocalStore, job: string, ctx: J
   // Two unmeasured: the first makes the writer thread warm the staging memory it needs (where the
   // staging budget allows; above it the image is written from the job's memory, never staged).
   for (let w = 0; w < 2; w++) await take(ctx);
-  const pause: number[] = [];
-  const commit: number[] = [];
-  const restart: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    const info = await take(ctx);
-    pause.push(info.pauseMs);
-    commit.push(info.totalMs);
-    const t0 = performance.now();
-    const again = restartFromLatest(codec, store, job);
-    check(again);
-    restart.push(performance.now() - t0);
-    await again.close();
-  }
-  return { pauseMs: median(pause), commitMs: median(commit), restartMs: median(restart) };
+  const { infos, restarts } = await checkpointAndRestart(codec, store, job, ctx, reps, check);
+  return { pauseMs: median(infos.map((i) => i.pauseMs)), commitMs: median(infos.map((i) => i.totalMs)), restartMs: median(restarts) };
 }
 
 async function regionSizes(codec: BlockCodec, dir: string, sizes: number[], points: Point[], skips: Skip[]): Promise<void> {
@@ -197,11 +184,10 @@ async function teamSizes(codec: BlockCodec, dir: string, n: number, members: num
     const restarts: number[] = [];
     for (let r = 0; r < 3; r++) {
       const t0 = performance.now();
-      let loaded: RestoredImage | null = null;
-      store.latest('heat2d-team', codec, [], (reader) => (loaded = RestoredImage.load(reader)));
+      const loaded = loadLatest(codec, store, 'heat2d-team');
       restarts.push(performance.now() - t0);
       if (loaded === null) throw new Error(`the team of ${size} left no image to restart from`);
-      (loaded as RestoredImage).close();
+      loaded.close();
     }
     fs.rmSync(storeDir, { recursive: true, force: true });
     points.push({

@@ -107,7 +107,7 @@ export async function jobsView(core: SchedulerCore, caller: Caller): Promise<Job
   const scope = core.owners.scope(caller);
   if (scope === 'none') return [];
   const out: JobRowView[] = [];
-  for (const job of (await core.jobs.listed([], scope === 'all' ? null : scope.token, 0)).jobs) {
+  for (const job of (await core.jobs.listed([], scope.token, 0)).jobs) {
     const info = (await core.jobInfo(job.row, job)) as JobInfo__Output;
     out.push(rowView(info));
   }

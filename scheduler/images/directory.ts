@@ -7,12 +7,16 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { createFileOnceSync, DIRECT_ALIGN, DirectStaging, fsyncDir, openDirect, writeAll } from '../../src/internal.js';
+import { DirectStagingPool } from '../direct-staging-pool.js';
 import { checkName, SharedStoreError, type SharedStore } from './store.js';
 
 /** Written by the scheduler at the top of a directory store: a missing image is told from a missing mount by it. */
 export const MARKER_FILE = '.cr-image-store';
 /** Bytes read and written per step of a copy through the page cache (a direct copy's step is DIRECT_CHUNK). */
 const COPY_BYTES = 4 << 20;
+/** Durable copies at once that write past the page cache; more go through it. */
+const DIRECT_COPIES_AT_ONCE = 4;
+const STAGINGS = new DirectStagingPool(DIRECT_COPIES_AT_ONCE);
 /** Bytes written between the fdatasyncs behind a durable copy's writes. */
 const FLUSH_BEHIND_BYTES = 32 << 20;
 
@@ -192,9 +196,9 @@ export async function copyHashed(from: string, to: string, flags: string, durabl
   };
   try {
     target = await fsp.open(to, flags, 0o600);
-    if (durable) direct = await openDirect(to, fs.constants.O_WRONLY);
-    if (direct !== null) staging = takeStaging();
-    const buffers = staging?.buffers ?? [Buffer.allocUnsafe(COPY_BYTES), Buffer.allocUnsafe(COPY_BYTES)];
+    if (durable) staging = STAGINGS.take();
+    if (staging !== null) direct = await openDirect(to, fs.constants.O_WRONLY);
+    const buffers = direct !== null ? staging!.buffers : [Buffer.allocUnsafe(COPY_BYTES), Buffer.allocUnsafe(COPY_BYTES)];
     const hash = createHash('sha256');
     let bytes = 0;
     let writing: Promise<unknown> = Promise.resolve();
@@ -232,7 +236,7 @@ export async function copyHashed(from: string, to: string, flags: string, durabl
   } finally {
     await Promise.all(pending.map((p) => p.catch(() => undefined)));
     await direct?.close().catch(() => undefined);
-    if (staging !== null) giveStaging(staging);
+    if (staging !== null) STAGINGS.give(staging);
     await target?.close();
     await source.close();
   }
@@ -254,20 +258,6 @@ async function writePiece(target: fsp.FileHandle, direct: fsp.FileHandle | null,
   const aligned = direct === null ? 0 : chunk.length - (chunk.length % DIRECT_ALIGN);
   if (aligned > 0) await writeAll(direct!, chunk.subarray(0, aligned), position, DIRECT_ALIGN);
   if (aligned < chunk.length) await writeAll(target, chunk.subarray(aligned), position + aligned);
-}
-
-/** One staging kept for the next durable copy (an agent stores one image at a time per job); others are freed. */
-let spareStaging: DirectStaging | null = null;
-
-function takeStaging(): DirectStaging {
-  const staging = spareStaging ?? new DirectStaging();
-  spareStaging = null;
-  return staging;
-}
-
-function giveStaging(staging: DirectStaging): void {
-  if (spareStaging === null) spareStaging = staging;
-  else staging.free();
 }
 
 export async function hashFile(file: string): Promise<string> {

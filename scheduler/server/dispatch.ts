@@ -47,11 +47,15 @@ export class Dispatch {
 
   async #place(now: number): Promise<number> {
     const { attempts, db, images, jobs, leases, nodes } = this.#core;
+    const connected = leases.connected();
+    if (connected.length === 0) return 0;
     const running = await jobs.runningCounts();
+    // One read of the nodes per placement, not one per connected node.
+    const rows = new Map((await nodes.list()).map((n) => [n.name, n]));
     const free = new Map<string, number>();
     let total = 0;
-    for (const lease of leases.connected()) {
-      const node = await nodes.get(lease.node);
+    for (const lease of connected) {
+      const node = rows.get(lease.node);
       if (node === undefined || node.draining || !node.alive) continue;
       const n = lease.slots - (running.get(lease.node) ?? 0);
       if (n > 0) {

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import { type BlockCodec, getCodec, ImageReader, type LocalStore } from '../../src/internal.js';
 import { CrError } from '../../src/index.js';
 import { storeJobName } from '../names.js';
-import { DirectStagingPool } from './direct-staging-pool.js';
+import { DirectStagingPool } from '../direct-staging-pool.js';
 import type { ImageRow } from './schema.js';
 import { partHeader, type PartHeader, type PartMessage } from './part-header.js';
 import { Upload } from './upload.js';

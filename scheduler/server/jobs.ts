@@ -157,7 +157,11 @@ export class Jobs {
       // A statement per node and per BATCH_ROWS jobs, not several per job: a burst of placements
       // is a few round trips to the database, not tens of thousands.
       const byNode = new Map<string, number[]>();
-      for (const p of placements) byNode.set(p.node, [...(byNode.get(p.node) ?? []), p.job]);
+      for (const p of placements) {
+        const ids = byNode.get(p.node);
+        if (ids) ids.push(p.job);
+        else byNode.set(p.node, [p.job]);
+      }
       const rows = new Map<number, JobRow>();
       for (const [node, ids] of byNode) {
         for (const batch of batches(ids)) {

@@ -9,6 +9,11 @@ import type { CommandSink } from './leases.js';
 import type { NodeRow } from './nodes.js';
 import { SchedulerError } from './scheduler-error.js';
 
+/** A node's name as every call takes it (connect, join, revoke): 1–64 letters, digits, ".", "_" and "-", not starting with "." "_" or "-". */
+export function checkNodeName(node: string): void {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(node)) throw new SchedulerError('INVALID_ARGUMENT', `node name ${JSON.stringify(node.slice(0, 100))} is not valid: letters, digits, ".", "_" and "-"`);
+}
+
 export class NodeSessions {
   readonly #core: CoreParts;
   /** The shared image store's S3-compatible endpoint, told to agents with its location. */
@@ -24,7 +29,7 @@ export class NodeSessions {
   async connect(request: ConnectRequest, sink: CommandSink, now = Date.now()): Promise<string> {
     const { images, jobs, leases, nodes } = this.#core;
     const node = request.node ?? '';
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(node)) throw new SchedulerError('INVALID_ARGUMENT', `node name ${JSON.stringify(node)} is not valid: letters, digits, ".", "_" and "-"`);
+    checkNodeName(node);
     const slots = request.slots ?? 0;
     if (!Number.isInteger(slots) || slots < 1 || slots > 1024) throw new SchedulerError('INVALID_ARGUMENT', `slots must be from 1 to 1024, got ${slots}`);
     const session = randomUUID();

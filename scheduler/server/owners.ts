@@ -45,19 +45,20 @@ export class Owners {
 
   /** Whether `caller` may act on `job` (no event: for filtering lists). */
   async owns(caller: Caller, job: number): Promise<boolean> {
-    if (caller.role === 'admin') return true;
-    return this.ownsBy(caller, (await this.of(job))?.token);
+    const scope = this.scope(caller);
+    if (scope === 'none') return false;
+    return scope.token === null || (await this.of(job))?.token === scope.token;
   }
 
   /** Whether `caller` may act on a job submitted with token `owner` (undefined: none recorded). */
   ownsBy(caller: Caller, owner: string | undefined): boolean {
-    if (caller.role === 'admin') return true;
-    return caller.role === 'user' && caller.token !== null && owner === caller.token;
+    const scope = this.scope(caller);
+    return scope !== 'none' && (scope.token === null || scope.token === owner);
   }
 
-  /** The jobs `caller` may act on, as a list asks for them: 'all' (an admin), those of one token, or 'none'. */
-  scope(caller: Caller): 'all' | 'none' | { token: string } {
-    if (caller.role === 'admin') return 'all';
+  /** The rule: the jobs `caller` may act on, those of one token, every job's (token null: an admin), or 'none'. */
+  scope(caller: Caller): { token: string | null } | 'none' {
+    if (caller.role === 'admin') return { token: null };
     return caller.role === 'user' && caller.token !== null ? { token: caller.token } : 'none';
   }
 

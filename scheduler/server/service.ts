@@ -8,6 +8,7 @@ import { AuthError, type Authenticator, type CallContext, type Caller } from './
 import type { CommandSink } from './leases.js';
 import { NotLeaderError, type Leadership } from './leadership.js';
 import type { NodeIdentity } from './node-identity.js';
+import { checkNodeName } from './node-sessions.js';
 import type { ClusterCa, ServerTls } from './pki.js';
 import { SchedulerCore, SchedulerError } from './scheduler.js';
 import { isStorageError, STORAGE_FULL } from './storage.js';
@@ -229,7 +230,7 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
       // Without --all: the jobs the caller may act on. With it: everyone's, read-only, without what others' code produced.
       const scope = core.owners.scope(caller);
       if (scope === 'none' && !r.all) return { jobs: [], more: false };
-      const listed = await core.jobs.listed(r.states, r.all || scope === 'all' || scope === 'none' ? null : scope.token, r.limit);
+      const listed = await core.jobs.listed(r.states, r.all || scope === 'none' ? null : scope.token, r.limit);
       const jobs: JobInfo[] = [];
       for (const j of listed.jobs) {
         const info = await core.jobInfo(j.row, j);
@@ -265,7 +266,7 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
       const caller = callerOf(call);
       void (async () => {
         if (ca === null) throw new SchedulerError('FAILED_PRECONDITION', 'this scheduler listens without TLS (loopback): agents use their token on every call, no certificate is needed');
-        if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(node)) throw new SchedulerError('INVALID_ARGUMENT', `node name ${JSON.stringify(node.slice(0, 100))} is not valid: letters, digits, ".", "_" and "-"`);
+        checkNodeName(node);
         // A name is joined once: while it holds a live certificate, a join token cannot get another.
         const live = await identity.liveCertificate(node);
         if (live !== undefined || joining.has(node)) {
@@ -303,7 +304,7 @@ export function handlers(core: SchedulerCore, security: Security): SchedulerHand
       );
     },
     RevokeNode: unaryHandler(async (r) => {
-      if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(r.node)) throw new SchedulerError('INVALID_ARGUMENT', `node name ${JSON.stringify(r.node.slice(0, 100))} is not valid: letters, digits, ".", "_" and "-"`);
+      checkNodeName(r.node);
       const revoked = await identity.revokeNode(r.node);
       if (revoked.certificates === 0 && revoked.tokens.length === 0 && (await core.nodes.get(r.node)) === undefined) {
         throw new SchedulerError('NOT_FOUND', `no node ${r.node}: "cr-scheduler nodes" lists them`);

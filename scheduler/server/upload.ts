@@ -15,7 +15,7 @@
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { type BlockCodec, DIRECT_MIN_BYTES, DirectSink } from '../../src/internal.js';
-import type { DirectStagingPool } from './direct-staging-pool.js';
+import type { DirectStagingPool } from '../direct-staging-pool.js';
 import { PassingBlocks } from '../passing-blocks.js';
 import { bufferedPartWriter, directPartWriter, DiskError, type PartWriter } from './part-writer.js';
 import { range, type PartHeader, type PartMessage } from './part-header.js';

@@ -1,7 +1,7 @@
-import { DirectStaging } from '../../src/internal.js';
+import { DirectStaging } from '../src/internal.js';
 
 /**
- * Stagings for direct sinks shared by writers that run at once (the scheduler's uploads): at
+ * Stagings for direct sinks shared by writers that run at once (the scheduler's uploads, a directory store's copies): at
  * most `size` exist, each allocated when first taken and kept for the next; when all are taken,
  * `take` gives null and the caller writes through the page cache instead.
  */
