@@ -60,15 +60,17 @@ export class RestoredImage {
     const m = reader.manifest;
     this.manifest = m;
     this.info = { id: m.id, job: m.job, sequence: m.sequence, file: reader.file, createdAt: m.createdAt, attempt: m.attempt, bytes: reader.size };
+    const states: (StateV8Section | StateBufferSection)[] = [];
     for (const section of m.sections) {
-      if (section.kind === 'region') {
-        this.#regions.set(section.name, section);
-      } else if (section.role === 'v8') {
-        this.#states.set(section.name, { v8: reader.readSection(section as StateV8Section), buffers: [] });
-      } else {
-        this.#states.get(section.name)!.buffers.push(reader.readSection(section as StateBufferSection));
-      }
+      if (section.kind === 'region') this.#regions.set(section.name, section);
+      else states.push(section);
     }
+    // Read together: many small states cost about one read, not one each.
+    const bytes = reader.readSections(states);
+    states.forEach((section, i) => {
+      if (section.role === 'v8') this.#states.set(section.name, { v8: bytes[i]!, buffers: [] });
+      else this.#states.get(section.name)!.buffers.push(bytes[i]!);
+    });
   }
 
   /** The checkpointed value of a state, or `undefined` when the image has none by that name. */

@@ -188,6 +188,46 @@ export class ImageReader {
     return out;
   }
 
+  /**
+   * Decodes whole sections into new memory (views of one buffer), verifying every block. Where
+   * the codec reads on its own threads, the blocks of many sections go in one call: an image of
+   * many small states would otherwise make one call, and its hand-over to the threads, per state.
+   */
+  readSections(sections: readonly Section[]): Uint8Array[] {
+    let total = 0;
+    for (const section of sections) total += section.length;
+    const memory = new Uint8Array(total);
+    const out: Uint8Array[] = [];
+    let at = 0;
+    for (const section of sections) {
+      out.push(memory.subarray(at, at + section.length));
+      at += section.length;
+    }
+    if (!this.#codec.readBlocks) {
+      sections.forEach((section, i) => this.readSectionInto(section, out[i]!));
+      return out;
+    }
+    // One call holds at most READ_CALL_BLOCKS blocks, all of one element size (unshuffled alike).
+    let runs: BlockRun[] = [];
+    let blocks = 0;
+    const flush = (): void => {
+      if (runs.length > 0) this.#readDecode(runs, memory);
+      runs = [];
+      blocks = 0;
+    };
+    sections.forEach((section, i) => {
+      for (let first = 0; first < section.blocks.length; ) {
+        if (blocks === READ_CALL_BLOCKS || (runs.length > 0 && runs[0]!.section.elementSize !== section.elementSize)) flush();
+        const count = Math.min(READ_CALL_BLOCKS - blocks, section.blocks.length - first);
+        runs.push({ section, first, count, dstOffset: out[i]!.byteOffset + first * this.manifest.blockSize });
+        blocks += count;
+        first += count;
+      }
+    });
+    flush();
+    return out;
+  }
+
   /** Decodes a whole section into dst (exactly section.length bytes), verifying every block. */
   readSectionInto(section: Section, dst: Uint8Array): void {
     if (dst.length !== section.length) {
@@ -201,40 +241,51 @@ export class ImageReader {
 
   /** Blocks [first, first+count) of section into dst at (first + j) * blockSize + dstBias, all checks. */
   #decodeRange(section: Section, first: number, count: number, dst: Uint8Array, dstBias: number): void {
-    if (this.#codec.readBlocks) this.#readDecode(section, first, count, dst, dstBias);
-    else this.#decodeBatch(section, first, count, dst, dstBias);
+    const run: BlockRun = { section, first, count, dstOffset: first * this.manifest.blockSize + dstBias };
+    if (this.#codec.readBlocks) this.#readDecode([run], dst);
+    else this.#decodeBatch(run, dst);
   }
 
   /**
-   * The codec's threads read, verify and decode the blocks (docs/image-format.md, "Restore
-   * pipeline"). Where each block lives is resolved here first; a block whose base is missing or
-   * whose bytes lie outside its file's block area is reported only if no block before it fails,
-   * so the error names the first bad block whichever check finds it.
+   * The codec's threads read, verify and decode the blocks of `runs` (docs/image-format.md,
+   * "Restore pipeline"), all of one element size. Where each block lives is resolved here first;
+   * a block whose base is missing or whose bytes lie outside its file's block area is reported
+   * only if no block before it fails, so the error names the first bad block whichever check
+   * finds it.
    */
-  #readDecode(section: Section, first: number, count: number, dst: Uint8Array, dstBias: number): void {
-    const request: ReadRequest = { ...this.#targets(section, first, count, dst, dstBias), fds: new Int32Array(count), positions: new Float64Array(count) };
-    const files: string[] = new Array<string>(count);
+  #readDecode(runs: readonly BlockRun[], dst: Uint8Array): void {
+    const targets = this.#targets(runs, dst);
+    const request: ReadRequest = { ...targets, fds: new Int32Array(targets.count), positions: new Float64Array(targets.count) };
+    const files: string[] = new Array<string>(targets.count);
     let unreadable: Error | null = null;
-    for (let j = 0; j < count; j++) {
-      let source: { fd: number; end: number; file: string };
-      try {
-        source = this.#locate(section, first + j);
-      } catch (err) {
-        unreadable = err as Error;
-        request.count = j;
-        break;
+    let j = 0;
+    locate: for (const { section, first, count } of runs) {
+      for (let k = first; k < first + count; k++, j++) {
+        let source: { fd: number; end: number; file: string };
+        try {
+          source = this.#locate(section, k);
+        } catch (err) {
+          unreadable = err as Error;
+          request.count = j;
+          break locate;
+        }
+        files[j] = source.file;
+        request.fds[j] = source.fd;
+        request.positions[j] = section.blocks[k]![0]; // the block's offset in its file
       }
-      files[j] = source.file;
-      request.fds[j] = source.fd;
-      request.positions[j] = section.blocks[first + j]![0]; // the block's offset in its file
     }
     const failure = this.#codec.readBlocks!(request);
-    if (failure) throw readError(this.file, files[failure.index]!, section, first + failure.index, failure);
+    if (failure) {
+      const { section, index } = blockAt(runs, failure.index);
+      throw readError(this.file, files[failure.index]!, section, index, failure);
+    }
     if (unreadable) throw unreadable;
   }
 
-  /** What reading and decoding alike need of blocks [first, first+count): stored form, hashes, place in dst. */
-  #targets(section: Section, first: number, count: number, dst: Uint8Array, dstBias: number): BlockTargets {
+  /** What reading and decoding alike need of the blocks of `runs`, in order: stored form, hashes, place in dst. */
+  #targets(runs: readonly BlockRun[], dst: Uint8Array): BlockTargets {
+    let count = 0;
+    for (const run of runs) count += run.count;
     const targets: BlockTargets = {
       count,
       storedLengths: new Uint32Array(count),
@@ -244,16 +295,19 @@ export class ImageReader {
       dst,
       dstOffsets: new Float64Array(count),
       rawLengths: new Uint32Array(count),
-      elementSize: section.elementSize,
+      elementSize: runs[0]!.section.elementSize,
     };
-    for (let j = 0; j < count; j++) {
-      const [, stored, rawLength, flags, storedHash, rawHash] = section.blocks[first + j]!;
-      targets.storedLengths[j] = stored;
-      targets.flags[j] = flags;
-      targets.storedHashes[j] = BigInt(`0x${storedHash}`);
-      targets.rawHashes[j] = BigInt(`0x${rawHash}`);
-      targets.dstOffsets[j] = (first + j) * this.manifest.blockSize + dstBias;
-      targets.rawLengths[j] = rawLength;
+    let j = 0;
+    for (const { section, first, count: n, dstOffset } of runs) {
+      for (let k = 0; k < n; k++, j++) {
+        const [, stored, rawLength, flags, storedHash, rawHash] = section.blocks[first + k]!;
+        targets.storedLengths[j] = stored;
+        targets.flags[j] = flags;
+        targets.storedHashes[j] = BigInt(`0x${storedHash}`);
+        targets.rawHashes[j] = BigInt(`0x${rawHash}`);
+        targets.dstOffsets[j] = dstOffset + k * this.manifest.blockSize;
+        targets.rawLengths[j] = rawLength;
+      }
     }
     return targets;
   }
@@ -270,14 +324,32 @@ export class ImageReader {
     return this.#staging;
   }
 
-  #decodeBatch(section: Section, first: number, count: number, dst: Uint8Array, dstBias: number): void {
+  #decodeBatch(run: BlockRun, dst: Uint8Array): void {
+    const { section, first, count } = run;
     const staging = this.#readBatch(section, first, count);
     const stride = zstdBound(this.manifest.blockSize);
-    const request: DecodeRequest = { ...this.#targets(section, first, count, dst, dstBias), src: staging, srcOffsets: new Float64Array(count) };
+    const request: DecodeRequest = { ...this.#targets([run], dst), src: staging, srcOffsets: new Float64Array(count) };
     for (let j = 0; j < count; j++) request.srcOffsets[j] = j * stride;
     const failure = this.#codec.decode(request);
     if (failure) throw blockError(this.file, section, first + failure.index, failure.reason);
   }
+}
+
+/** Blocks [first, first + count) of a section, the first decoded to dst[dstOffset], the next a block size further each. */
+interface BlockRun {
+  section: Section;
+  first: number;
+  count: number;
+  dstOffset: number;
+}
+
+/** The section and block index of the `j`-th block of `runs`. */
+function blockAt(runs: readonly BlockRun[], j: number): { section: Section; index: number } {
+  for (const run of runs) {
+    if (j < run.count) return { section: run.section, index: run.first + j };
+    j -= run.count;
+  }
+  throw new Error(`internal error: block ${j} is beyond the runs read`);
 }
 
 /** A failure of the codec's readBlocks as the JS read path reports it: same classes, reasons and messages. */
