@@ -12,6 +12,7 @@ import { ImageCorruptError } from '../../src/errors.js';
 import { BLOCK_FLAG_PLANES, type Manifest, type RegionSection } from '../../src/image/format.js';
 import { ImageReader } from '../../src/image/reader.js';
 import { planImage } from '../../src/image/plan.js';
+import type { SectionInput } from '../../src/image/sections.js';
 import { RestoredImage } from '../../src/restore.js';
 import { LocalStore } from '../../src/store/local-store.js';
 import {
@@ -114,6 +115,56 @@ test('Of several damaged blocks, the first one is reported.', async (t) => {
   for (const b of [31, 9, 22]) damageBlock(file, b);
   const err = throwsCorrupt(t, () => readGrid(file), 'block');
   t.regex(err.message, /block 9 is damaged/);
+});
+
+/** 1500 states: a small v8 stream each, and states 0, 100 and 200 a typed array of three blocks (element size 8) too. */
+function manyStates(): SectionInput[] {
+  const inputs: SectionInput[] = [];
+  for (let i = 0; i < 1500; i++) {
+    const name = `s${i}`;
+    inputs.push({ kind: 'state', role: 'v8', name, data: i % 2 === 0 ? noise(40 + (i % 50), i) : smoothBytes(64 + (i % 7) * 8, i) });
+    if (i % 100 === 0 && i <= 200) inputs.push({ kind: 'state', role: 'buffer', name, index: 0, elementSize: 8, data: smoothBytes(3 * BLOCK - 24, i) });
+  }
+  return inputs;
+}
+
+/** Inverts one bit of the stored bytes of block `index` of the v8 section of state `name`, in place. */
+function damageState(file: string, name: string, index = 0): void {
+  const { manifest } = splitImage(file);
+  const block = manifest.sections.find((s) => s.kind === 'state' && s.name === name && s.role === 'v8')!.blocks[index]!;
+  const fd = fs.openSync(file, 'r+');
+  const byte = Buffer.alloc(1);
+  fs.readSync(fd, byte, 0, 1, block[0] + 1);
+  byte[0]! ^= 0x10;
+  fs.writeSync(fd, byte, 0, 1, block[0] + 1);
+  fs.closeSync(fd);
+}
+
+test('readSections reads many small sections in a few readBlocks calls, each equal to what was written, and a damaged block names its own section.', async (t) => {
+  const file = path.join(tmp.dir(), 'states.crimg');
+  const inputs = manyStates();
+  await writeImage(file, { codec, key, blockSize: BLOCK, batchBlocks: 3 }, inputs);
+  let calls = 0;
+  const counting: BlockCodec = { ...codec, readBlocks: (r) => (calls++, codec.readBlocks!(r)) };
+  const reader = ImageReader.open(file, { codec: counting, key });
+  const sections = reader.manifest.sections;
+  const bytes = reader.readSections(sections);
+  t.is(bytes.length, inputs.length);
+  t.true(bytes.every((b, i) => equalBytes(b, inputs[i]!.data)), 'every section reads back as written');
+  // 1509 blocks in 1503 sections: calls are cut where the element size changes (six times) and
+  // at 1024 blocks (once, in the run of states 201 to 1499).
+  t.is(calls, 8);
+  reader.close();
+
+  damageState(file, 's1234');
+  damageState(file, 's1400');
+  const damaged = ImageReader.open(file, { codec, key });
+  const err = throwsCorrupt(t, () => damaged.readSections(damaged.manifest.sections), 'block');
+  t.is(err.message, `${file}: state "s1234" block 0 is damaged: its stored bytes do not match their hash`);
+  t.is(err.file, file);
+  const load = throwsCorrupt(t, () => RestoredImage.load(damaged), 'block');
+  t.regex(load.message, /state "s1234" block 0/);
+  damaged.close();
 });
 
 test('A file cut short after it was opened, inside a block (a short read, then the end) or at a block\'s first byte, is refused as truncated.', async (t) => {

@@ -301,6 +301,33 @@ test('a state\'s serialized bytes are handed to the writer thread, not staged: a
   await again.context.close();
 });
 
+test('thousands of states cross to the writer thread together and each comes back as it was, beside a large one and typed arrays', async (t) => {
+  const dir = tempDir(t);
+  const { context } = await harness(dir);
+  // Small states go packed in one buffer, the large one (a v8 stream of about 200 KB) by
+  // itself; typed arrays inside states are staged.
+  const count = 3000;
+  for (let i = 0; i < count; i++) context.state(`s${i}`, { step: i, name: `state ${i}`, position: [i, i / 2, -i] });
+  context.state('large', Array.from({ length: 5000 }, (_, i) => ({ id: i, label: `item ${i}` })));
+  context.state('arrays', { weights: Float64Array.from({ length: 3000 }, (_, i) => i / 7), flags: new Uint8Array([1, 2, 3]) });
+  const info = await context.checkpoint({ force: true });
+  if (!info || info.durable) return t.fail('the checkpoint was not staged');
+  await info.committed;
+  await context.close();
+  const again = await harness(dir, { restore: true });
+  for (let i = 0; i < count; i++) {
+    const back = again.context.state(`s${i}`, {});
+    if (JSON.stringify(back) !== JSON.stringify({ step: i, name: `state ${i}`, position: [i, i / 2, -i] })) return t.fail(`state s${i} came back as ${JSON.stringify(back)}`);
+  }
+  const large = again.context.state('large', [] as { id: number; label: string }[]);
+  t.is(large.length, 5000);
+  t.deepEqual(large[4321], { id: 4321, label: 'item 4321' });
+  const arrays = again.context.state('arrays', { weights: new Float64Array(0), flags: new Uint8Array(0) });
+  t.is(arrays.weights[2999], 2999 / 7);
+  t.deepEqual([...arrays.flags], [1, 2, 3]);
+  await again.context.close();
+});
+
 test('an uncapturable state rejects the checkpoint with the path of the bad value', async (t) => {
   const { context } = await harness(tempDir(t));
   const progress = context.state('progress', { step: 1, cache: { fn: (): number => 1 } as Record<string, unknown> });
