@@ -2,7 +2,7 @@
 // (v8.serialize + fs.writeFileSync + fsync, and readFileSync + v8.deserialize for restart).
 // Figures are medians of a few repetitions on a warm page cache, to be read against the
 // references measured beside them in the same run. Flags: --quick (64 MiB field, smaller runs),
-// --cow (only the copy-on-write lines), --objects (only the small-objects row), --scaling [--plot FILE] (bench/scaling.ts: growth curves), --cluster, --ha (standby schedulers; bench/ha-placement.ts: placement and reads on SQLite and PostgreSQL; bench/image-store.ts: image stores), --portable.
+// --cow (only the copy-on-write lines), --objects (only the small-objects row), --scaling [--plot FILE] [--states] (bench/scaling.ts: growth curves; --states: only the number of states), --cluster, --ha (standby schedulers; bench/ha-placement.ts: placement and reads on SQLite and PostgreSQL; bench/image-store.ts: image stores), --portable.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -391,7 +391,7 @@ async function main(): Promise<void> {
   if (process.argv.includes('--scaling')) {
     const at = process.argv.indexOf('--plot');
     try {
-      return await (await import('./scaling.js')).benchScaling(codec, dir, quick, at > 0 ? process.argv[at + 1]! : 'scaling.svg');
+      return await (await import('./scaling.js')).benchScaling(codec, dir, quick, at > 0 ? process.argv[at + 1]! : 'scaling.svg', process.argv.includes('--states'));
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

@@ -268,17 +268,20 @@ export async function plot(points: Point[], file: string): Promise<void> {
   fs.renameSync(temp, file);
 }
 
-export async function benchScaling(codec: BlockCodec, dir: string, quick: boolean, plotFile: string): Promise<void> {
+/** `statesOnly`: only the number of states (`--scaling --states`), the other dimensions skipped. */
+export async function benchScaling(codec: BlockCodec, dir: string, quick: boolean, plotFile: string, statesOnly = false): Promise<void> {
   console.log(`cr bench --scaling: ${codec.description}; ${os.cpus().length} cores, ${(os.totalmem() / GiB).toFixed(0)} GiB, Node ${process.version}${quick ? ' (--quick)' : ''}`);
   console.log('pause = call to checkpoint() until it resolves; commit = call until the image is durable; restart = latest image found, verified and decoded into new memory');
   console.log('growth = log(time ratio) / log(size ratio) from the row above: 1 is linear, 0 flat; – where both times are under 5 ms\n');
   const points: Point[] = [];
   const skips: Skip[] = [];
-  await regionSizes(codec, dir, quick ? [16 * MiB, 64 * MiB, 256 * MiB] : [64 * MiB, 256 * MiB, GiB, 4 * GiB, 8 * GiB], points, skips);
-  await regionCounts(codec, dir, quick ? 64 * MiB : 256 * MiB, quick ? [1, 10, 100] : [1, 10, 100, 1000], points);
-  await objectCounts(codec, dir, quick ? [1e3, 1e4, 1e5] : [1e3, 1e4, 1e5, 1e6, 1e7], points, skips);
+  if (!statesOnly) {
+    await regionSizes(codec, dir, quick ? [16 * MiB, 64 * MiB, 256 * MiB] : [64 * MiB, 256 * MiB, GiB, 4 * GiB, 8 * GiB], points, skips);
+    await regionCounts(codec, dir, quick ? 64 * MiB : 256 * MiB, quick ? [1, 10, 100] : [1, 10, 100, 1000], points);
+    await objectCounts(codec, dir, quick ? [1e3, 1e4, 1e5] : [1e3, 1e4, 1e5, 1e6, 1e7], points, skips);
+  }
   await stateCounts(codec, dir, quick ? [10, 100, 1000] : [10, 100, 1000, 10_000, 100_000], points);
-  await teamSizes(codec, dir, quick ? 512 : 2048, quick ? [1, 2, 4] : [1, 2, 4, 8], points);
+  if (!statesOnly) await teamSizes(codec, dir, quick ? 512 : 2048, quick ? [1, 2, 4] : [1, 2, 4, 8], points);
   const faster = printTable(points, skips);
   console.log(faster.length === 0 ? '\nno step grows faster than linearly (exponent above 1.25)' : `\ngrows faster than linearly (exponent above 1.25):\n${faster.map((f) => `  ${f}`).join('\n')}`);
   await plot(points, plotFile);

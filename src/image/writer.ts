@@ -1,6 +1,6 @@
 // Streams sections into an image file (docs/image-format.md). Memory beyond the job's own is
-// two encoders' staging (2 × batchBlocks blocks) and, for direct writes, two 8 MiB pieces of
-// aligned staging, whatever the image size: while one batch is written, the next two are
+// two encoders' staging (2 × batchBlocks blocks), 1 MiB where small writes gather and, for direct
+// writes, two 8 MiB pieces of aligned staging, whatever the image size: while one batch is written, the next two are
 // encoded on the codec's threads.
 import { createHmac } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
@@ -104,6 +104,8 @@ export class ImageWriter {
   readonly #encoders: [BlockEncoder, BlockEncoder];
   /** Page-aligned staging of direct writes, allocated on the first one. */
   readonly #staging = new DirectStaging();
+  /** Where small buffered writes gather (GatheredWrites), allocated on the first image. */
+  #gather: Buffer | null = null;
 
   constructor(options: ImageWriterOptions) {
     // Refuse here what the reader would refuse later: an image that can never be restored.
@@ -207,6 +209,7 @@ export class ImageWriter {
     // direct writes sit in the disk's cache (a virtual disk's: the host's page cache) and the
     // extents they filled are not yet committed.
     let flushing: Promise<void> | null = null;
+    const gather = new GatheredWrites(file, (this.#gather ??= Buffer.allocUnsafe(GATHER_BYTES)));
     try {
       if (sink) await sink.append([headerBytes]);
       else await writeFully(file, [headerBytes], 0);
@@ -237,7 +240,7 @@ export class ImageWriter {
           at += stored;
         }
         if (sink) await sink.append(buffers);
-        else await writeFully(file, buffers, position);
+        else await gather.write(buffers, at - position, position);
         unflushed += at - position;
         if (unflushed >= (sink ? DIRECT_FLUSH_BYTES : BACKGROUND_FLUSH_BYTES) && flushing === null) {
           unflushed = 0;
@@ -253,6 +256,7 @@ export class ImageWriter {
         position = at;
         encode(k + 2);
       }
+      await gather.flush();
       await flushing;
       if (flushError !== null) throw flushError;
     } catch (err) {
@@ -296,6 +300,45 @@ export class ImageWriter {
 /** HMAC-SHA256 over header ‖ footer[0, 24) ‖ manifest: what the footer's tag holds. */
 export function imageTag(key: Buffer, header: Uint8Array, footer: Uint8Array, manifest: Uint8Array): Buffer {
   return createHmac('sha256', key).update(header).update(footer.subarray(0, 24)).update(manifest).digest();
+}
+
+/**
+ * Buffered writes below this size are gathered into one write of up to this size: an image of
+ * many small states would otherwise make a write, and its round trip through libuv's threads,
+ * per state.
+ */
+const GATHER_BYTES = 1024 * 1024;
+
+/** Consecutive small writes of stored bytes, copied into `buffer` and written together. */
+class GatheredWrites {
+  readonly #file: FileHandle;
+  readonly #buffer: Buffer;
+  #length = 0;
+  /** The file position of the buffer's first byte. */
+  #position = 0;
+
+  constructor(file: FileHandle, buffer: Buffer) {
+    this.#file = file;
+    this.#buffer = buffer;
+  }
+
+  /** Writes `buffers` (`bytes` in all) at `position`, which follows the previous write's end. */
+  async write(buffers: Uint8Array[], bytes: number, position: number): Promise<void> {
+    if (this.#length + bytes > this.#buffer.length) await this.flush();
+    if (bytes > this.#buffer.length / 4) return writeFully(this.#file, buffers, position);
+    if (this.#length === 0) this.#position = position;
+    for (const b of buffers) {
+      this.#buffer.set(b, this.#length);
+      this.#length += b.length;
+    }
+  }
+
+  async flush(): Promise<void> {
+    if (this.#length === 0) return;
+    const length = this.#length;
+    this.#length = 0;
+    await writeFully(this.#file, [this.#buffer.subarray(0, length)], this.#position);
+  }
 }
 
 /** writev until every byte is down: a short write (possible on a nearly full disk) is retried. */
