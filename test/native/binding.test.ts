@@ -459,6 +459,30 @@ test('encodeBlocks of nothing resolves at once.', async (t) => {
   t.pass();
 });
 
+test('An encode of at most 16 KiB is done before encodeBlocks returns, with the blocks the pool would have made.', async (t) => {
+  const field = smoothField(64, 48, 5); // 24 KiB: three blocks of 8 KiB
+  const stride = native.compressBound(8 * 1024);
+  for (const es of [1, 8]) {
+    const small = field.subarray(0, 16 * 1024);
+    const stored = new Uint8Array(2 * stride);
+    const out = newOut(2);
+    const pending = native.encodeBlocks(small, 8 * 1024, es, 1, stored, stride, out);
+    // Nothing has run on the pool's side yet (no event-loop turn): the results are already here.
+    const before = { ...out, storedLengths: out.storedLengths.slice(), rawHashes: out.rawHashes.slice(), storedHashes: out.storedHashes.slice(), flags: out.flags.slice() };
+    await pending;
+    t.deepEqual(before, out, `es ${es}: the out arrays were complete when the call returned`);
+    const pool = await encode(field, 8 * 1024, es); // 24 KiB: on the pool
+    for (let i = 0; i < 2; i++) {
+      t.is(out.storedLengths[i], pool.out.storedLengths[i]);
+      t.is(out.flags[i], pool.out.flags[i]);
+      t.is(out.rawHashes[i], pool.out.rawHashes[i]);
+      t.is(out.storedHashes[i], pool.out.storedHashes[i]);
+      sameBytes(t, stored.subarray(i * stride, i * stride + out.storedLengths[i]!), pool.stored.subarray(i * stride, i * stride + pool.out.storedLengths[i]!));
+    }
+    t.true(out.storedLengths[0]! > 0 && out.rawHashes[0] === native.hash64(small.subarray(0, 8 * 1024)));
+  }
+});
+
 test('encodeBlocks rejects bad arguments with a TypeError or RangeError.', async (t) => {
   const src = new Uint8Array(10_000);
   const bs = 4096;
