@@ -227,8 +227,8 @@ void EncodeInline(const View& src, size_t blockSize, unsigned elementSize, int l
   }
 }
 
-// Validates everything, then hands the blocks to the pool (or encodes a small input at once). Throws (before anything is
-// submitted) on bad arguments; the caller turns that into a rejection.
+// Validates everything, then hands the blocks to the pool (a small input: encodes it at once).
+// Throws (before anything is submitted) on bad arguments; the caller turns that into a rejection.
 void StartEncode(const Napi::CallbackInfo& info, napi_deferred deferred) {
   Napi::Env env = info.Env();
   const char* fn = "encodeBlocks";

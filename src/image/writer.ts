@@ -1,7 +1,7 @@
 // Streams sections into an image file (docs/image-format.md). Memory beyond the job's own is
-// two encoders' staging (2 × batchBlocks blocks), 1 MiB where small writes gather and, for direct
-// writes, two 8 MiB pieces of aligned staging, whatever the image size: while one batch is written, the next two are
-// encoded on the codec's threads.
+// two encoders' staging (2 × batchBlocks blocks), 1 MiB where small writes gather and, for
+// direct writes, two 8 MiB pieces of aligned staging, whatever the image size: while one batch
+// is written, the next two are encoded on the codec's threads.
 import { createHmac } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import type { BlockCodec, BlockEncoder, EncodedBatch } from '../codec/types.js';
@@ -324,7 +324,7 @@ class GatheredWrites {
 
   /** Writes `buffers` (`bytes` in all) at `position`, which follows the previous write's end. */
   async write(buffers: Uint8Array[], bytes: number, position: number): Promise<void> {
-    if (this.#length + bytes > this.#buffer.length) await this.flush();
+    if (this.#length + bytes > this.#buffer.length || bytes > this.#buffer.length / 4) await this.flush();
     if (bytes > this.#buffer.length / 4) return writeFully(this.#file, buffers, position);
     if (this.#length === 0) this.#position = position;
     for (const b of buffers) {
