@@ -21,6 +21,14 @@ import { checkpointFailure, type CommitRequest, type CommittedImage } from './co
 export interface PostedCommit {
   type: 'commit';
   request: Omit<CommitRequest, 'plan'> & { plan: Omit<CommitRequest['plan'], 'parent'> & { parent: Manifest | 'last' | null } };
+  /** The sections whose data crossed ahead of the commit, in the order of the PostedData buffers. */
+  ahead: number[];
+}
+
+/** Sections' data posted ahead of their commit (handOver), their ArrayBuffers transferred. */
+export interface PostedData {
+  type: 'data';
+  buffers: Uint8Array[];
 }
 
 /** Fresh staging memory to fault in (see capture/staging.ts); ready[0] is set to 1 after. */
@@ -43,43 +51,47 @@ function wholeArrayBuffer(data: Uint8Array): data is Uint8Array & { buffer: Arra
 const NOT_SENT = new Uint8Array(0);
 
 /**
- * Sections of the image's own below this size are copied into one buffer for the hand-over
- * rather than transferred one by one: Node's postMessage checks each entry of a transfer list
- * against every entry before it, so a list of one buffer per state costs time quadratic in the
- * number of states (seconds of pause at 10⁵ states), while the copy of a small state's v8
- * stream costs less than its transfer.
+ * At most this many ArrayBuffers go in one message's transfer list. Node's postMessage checks
+ * each entry of the list against every entry before it, so one list of a buffer per state costs
+ * time quadratic in the number of states (seconds of pause at 10⁵ states); the sections' data
+ * beyond one list cross ahead of the commit, in messages of their own.
  */
-const PACK_BELOW_BYTES = 64 * 1024;
+const TRANSFER_LIST_MAX = 512;
 
 /**
- * A staged image's sections as they cross to the writer thread, and what is transferred with
- * them. Staged sections are read from staging memory only: the job's own memory is not sent
- * along. A large section of the image's own (ownedByImage) goes as it is, its ArrayBuffer
- * transferred: no copy on the job's thread, and its memory leaves the job's heap; small ones go
- * as views of one packed buffer, transferred once.
+ * How a staged image crosses to the writer thread. Staged sections are read from staging memory
+ * only: the job's own memory is not sent along. A section of the image's own (ownedByImage) goes
+ * as it is, its ArrayBuffer transferred: no copy on the job's thread, and its memory leaves the
+ * job's heap. Returns the messages to post ahead of the commit and the commit's sections,
+ * `ahead` of them with their data already sent, and what its own message transfers.
  */
-function handOver(inputs: SectionInput[]): { sections: SectionInput[]; transfer: ArrayBuffer[] } {
-  let packedBytes = 0;
-  for (const s of inputs) if (!s.staged && s.data.length < PACK_BELOW_BYTES) packedBytes += s.data.length;
-  const packed = new Uint8Array(packedBytes);
-  const transfer: ArrayBuffer[] = packedBytes > 0 ? [packed.buffer] : [];
+function handOver(inputs: SectionInput[]): { early: { message: PostedData; transfer: ArrayBuffer[] }[]; sections: SectionInput[]; ahead: number[]; transfer: ArrayBuffer[] } {
+  const early: { message: PostedData; transfer: ArrayBuffer[] }[] = [];
+  const ahead: number[] = [];
   const transferred = new Set<ArrayBuffer>();
-  let at = 0;
-  const sections = inputs.map((s): SectionInput => {
-    if (s.staged) return { ...s, data: NOT_SENT };
+  let transfer: ArrayBuffer[] = [];
+  let buffers: Uint8Array[] = [];
+  let indices: number[] = [];
+  for (const [i, s] of inputs.entries()) {
+    if (s.staged) continue;
     if (!ownedByImage(s)) throw new Error(`internal error: ${s.kind} "${s.name}" of a staged image is not staged`);
-    if (s.data.length < PACK_BELOW_BYTES) {
-      packed.set(s.data, at);
-      at += s.data.length;
-      return { ...s, data: packed.subarray(at - s.data.length, at) };
+    // A view of part of a buffer, or of one already sent, is copied with the commit instead.
+    if (!wholeArrayBuffer(s.data) || transferred.has(s.data.buffer)) continue;
+    transferred.add(s.data.buffer);
+    transfer.push(s.data.buffer);
+    buffers.push(s.data);
+    indices.push(i);
+    if (transfer.length === TRANSFER_LIST_MAX) {
+      early.push({ message: { type: 'data', buffers }, transfer });
+      for (const j of indices) ahead.push(j);
+      transfer = [];
+      buffers = [];
+      indices = [];
     }
-    if (wholeArrayBuffer(s.data) && !transferred.has(s.data.buffer)) {
-      transferred.add(s.data.buffer);
-      transfer.push(s.data.buffer);
-    }
-    return s;
-  });
-  return { sections, transfer };
+  }
+  const sent = new Set(ahead);
+  const sections = inputs.map((s, i) => (s.staged || sent.has(i) ? { ...s, data: NOT_SENT } : s));
+  return { early, sections, ahead, transfer };
 }
 
 export interface WriterThreadData {
@@ -124,12 +136,13 @@ export class BackgroundWriter {
     if (this.#pending) throw new Error('internal error: a background commit is already in flight');
     const thread = this.#thread ?? (this.#thread = this.#start());
     const { parent } = request.plan;
-    const { sections, transfer } = handOver(request.sections);
+    const { early, sections, ahead, transfer } = handOver(request.sections);
     const plan = { ...request.plan, parent: parent !== null && parent === this.#last ? ('last' as const) : parent };
-    const posted: PostedCommit = { type: 'commit', request: { ...request, sections, plan } };
+    const posted: PostedCommit = { type: 'commit', request: { ...request, sections, plan }, ahead };
     return new Promise<CommittedImage>((resolve, reject) => {
       this.#pending = { job: request.header.job, sequence: request.header.sequence, resolve, reject };
       thread.port.ref(); // a job that awaits only this image must not see the process exit under it
+      for (const { message, transfer: list } of early) thread.port.postMessage(message, list);
       thread.port.postMessage(posted, transfer);
     });
   }

@@ -11,7 +11,7 @@ import { toErrorRecord } from '../errors.js';
 import type { Manifest } from '../image/format.js';
 import { ImageWriter } from '../image/writer.js';
 import { LocalStore } from '../store/local-store.js';
-import type { CommitResult, PostedCommit, WarmRequest, WriterThreadData } from './background-writer.js';
+import type { CommitResult, PostedCommit, PostedData, WarmRequest, WriterThreadData } from './background-writer.js';
 import { commitImage, systemErrorCode } from './commit.js';
 
 const data = workerData as WriterThreadData;
@@ -37,11 +37,14 @@ function reply(result: CommitResult): void {
   Atomics.add(data.signal, 0, 1);
 }
 
-async function commit({ request }: PostedCommit): Promise<void> {
+async function commit({ request, ahead }: PostedCommit, received: Uint8Array[]): Promise<void> {
   const { parent } = request.plan;
   if (parent === 'last' && last === null) throw new Error('internal error: no previous image on the writer thread');
+  if (received.length !== ahead.length) throw new Error(`internal error: ${received.length} sections' data arrived ahead of the commit, ${ahead.length} expected`);
+  const sections = request.sections.slice();
+  ahead.forEach((i, k) => (sections[i] = { ...sections[i]!, data: received[k]! }));
   const plan = { ...request.plan, parent: parent === 'last' ? last : parent };
-  const image = await commitImage(store, writer, { ...request, plan }, { direct, warnings });
+  const image = await commitImage(store, writer, { ...request, sections, plan }, { direct, warnings });
   last = image.manifest;
   reply({ type: 'committed', sequence: request.header.sequence, image });
 }
@@ -53,7 +56,16 @@ function warm(request: WarmRequest): void {
   Atomics.store(ready, 0, 1);
 }
 
-port.on('message', (message: PostedCommit | WarmRequest) => {
+/** Sections' data of the next commit that crossed ahead of it (background-writer.ts, handOver). */
+let received: Uint8Array[] = [];
+
+port.on('message', (message: PostedCommit | PostedData | WarmRequest) => {
   if (message.type === 'warm') return warm(message);
-  commit(message).catch((err: unknown) => reply({ type: 'failed', sequence: message.request.header.sequence, error: toErrorRecord(err), errno: systemErrorCode(err) }));
+  if (message.type === 'data') {
+    for (const b of message.buffers) received.push(b);
+    return;
+  }
+  const data = received;
+  received = [];
+  commit(message, data).catch((err: unknown) => reply({ type: 'failed', sequence: message.request.header.sequence, error: toErrorRecord(err), errno: systemErrorCode(err) }));
 });
