@@ -3,13 +3,15 @@
 // put (read the committed image, hash it, write a temp, fsync, link, fsync the directory) against
 // a plain write of the bytes from memory + fsync into a new file beside it (through the page
 // cache; the store writes with O_DIRECT where it can, as the image writer does). S3 (s3rver on
-// loopback, started here): the store's put (hash, HEAD, multipart Upload) against lib-storage's
-// Upload of the same file. Medians of three; target: the store at ≥ 0.9× the raw rate.
+// loopback, started here in a process of its own): the store's put (hash, HEAD, multipart
+// Upload) against lib-storage's Upload of the same file. Nine pairs, alternating which goes
+// first: the median of the pairs' ratios; target: the store at ≥ 0.9× the raw rate.
 import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { DirectoryStore } from '../scheduler/images/directory.js';
@@ -17,7 +19,7 @@ import { DEFAULT_PART_BYTES, PARTS_AT_ONCE, S3Store } from '../scheduler/images/
 import { objectName } from '../scheduler/images/store.js';
 
 const MiB = 1 << 20;
-const RUNS = 3;
+const PAIRS = 9;
 
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
@@ -45,48 +47,85 @@ interface Line {
   bytes: number;
   rawMs: number;
   storeMs: number;
+  /** Median of the pairs' raw / store ratios. */
+  ratio: number;
+}
+
+/**
+ * PAIRS pairs of a raw write and the store's put of the same bytes, in alternating order (on a
+ * noisy machine a pair sees the same load): medians of each, and the median of the pairs' ratios.
+ */
+async function alternated(raw: (i: number) => Promise<number>, put: (i: number) => Promise<number>, after: (i: number) => void = () => undefined): Promise<Omit<Line, 'what' | 'bytes'>> {
+  const raws: number[] = [];
+  const puts: number[] = [];
+  const ratios: number[] = [];
+  for (let i = 0; i < PAIRS; i++) {
+    let r: number;
+    let p: number;
+    if (i % 2 === 0) {
+      r = await raw(i);
+      p = await put(i);
+    } else {
+      p = await put(i);
+      r = await raw(i);
+    }
+    after(i);
+    raws.push(r);
+    puts.push(p);
+    ratios.push(r / p);
+  }
+  return { rawMs: median(raws), storeMs: median(puts), ratio: median(ratios) };
 }
 
 async function directoryLine(dir: string, source: string, bytes: Buffer): Promise<Line> {
   const shared = path.join(dir, 'shared');
   fs.mkdirSync(shared);
   const store = DirectoryStore.open(shared);
-  const raw: number[] = [];
-  const put: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    raw.push(await timed(async () => plainWrite(path.join(dir, `plain-${i}`), bytes)));
-    put.push(await timed(async () => void (await store.put(objectName(1, i + 1, 1), source))));
-  }
-  return { what: `directory ${shared}`, bytes: bytes.length, rawMs: median(raw), storeMs: median(put) };
+  const pairs = await alternated(
+    (i) => timed(async () => plainWrite(path.join(dir, `plain-${i}`), bytes)),
+    (i) => timed(async () => void (await store.put(objectName(1, i + 1, 1), source))),
+    (i) => fs.rmSync(path.join(dir, `plain-${i}`)),
+  );
+  return { what: `directory ${shared}`, bytes: bytes.length, ...pairs };
+}
+
+/** s3rver in a child process (bench/s3rver-process.ts); its endpoint, and how to stop it. */
+async function startS3rver(objects: string): Promise<{ endpoint: string; stop: () => Promise<void> }> {
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./s3rver-process.js', import.meta.url)), objects], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  let out = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.setEncoding('utf8').on('data', (c: string) => {
+      out += c;
+      const m = /port (\d+)\n/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    void exited.then(() => reject(new Error(`s3rver exited before listening: ${out}`)));
+  });
+  return { endpoint: `http://127.0.0.1:${port}`, stop: async () => (child.stdin!.end(), await exited) };
 }
 
 async function s3Line(dir: string, source: string, bytes: number): Promise<Line> {
-  const S3rver = createRequire(import.meta.url)('s3rver') as new (o: object) => { run(): Promise<{ port: number }>; close(): Promise<void> };
   const objects = path.join(dir, 's3rver');
   fs.mkdirSync(objects);
-  const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: objects, configureBuckets: [{ name: 'bench' }] });
-  const { port } = await server.run();
-  const endpoint = `http://127.0.0.1:${port}`;
+  const server = await startS3rver(objects);
+  const { endpoint } = server;
   Object.assign(process.env, { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_REGION: 'us-east-1' });
   const store = S3Store.open('s3://bench/store', { endpoint });
   const client = new S3Client({ endpoint, forcePathStyle: true, region: 'us-east-1', requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
   try {
-    const raw: number[] = [];
-    const put: number[] = [];
-    for (let i = 0; i < RUNS; i++) {
-      raw.push(
-        await timed(async () => {
-          const upload = new Upload({ client, params: { Bucket: 'bench', Key: `raw/${i}`, Body: fs.createReadStream(source, { highWaterMark: MiB }), ContentLength: bytes }, partSize: DEFAULT_PART_BYTES, queueSize: PARTS_AT_ONCE });
-          await upload.done();
-        }),
-      );
-      put.push(await timed(async () => void (await store.put(objectName(1, i + 1, 1), source))));
-    }
-    return { what: `S3 (s3rver on loopback, ${DEFAULT_PART_BYTES / MiB} MiB parts)`, bytes, rawMs: median(raw), storeMs: median(put) };
+    const pairs = await alternated(
+      (i) => timed(async () => {
+        const upload = new Upload({ client, params: { Bucket: 'bench', Key: `raw/${i}`, Body: fs.createReadStream(source, { highWaterMark: MiB }), ContentLength: bytes }, partSize: DEFAULT_PART_BYTES, queueSize: PARTS_AT_ONCE });
+        await upload.done();
+      }),
+      (i) => timed(async () => void (await store.put(objectName(1, i + 1, 1), source))),
+    );
+    return { what: `S3 (s3rver on loopback, ${DEFAULT_PART_BYTES / MiB} MiB parts)`, bytes, ...pairs };
   } finally {
     client.destroy();
     store.close();
-    await server.close();
+    await server.stop();
   }
 }
 
@@ -103,8 +142,8 @@ export async function benchImageStore(quick: boolean): Promise<void> {
     const s3Source = path.join(dir, 'image-s3.crimg');
     fs.writeFileSync(s3Source, bytes.subarray(0, size / 4));
     lines.push(await s3Line(dir, s3Source, size / 4));
-    const header = ['store', 'MiB', 'raw ms', 'raw MiB/s', 'store ms', 'store MiB/s', 'store / raw'];
-    const cells = lines.map((l) => [l.what, String(l.bytes / MiB), l.rawMs.toFixed(0), (l.bytes / MiB / (l.rawMs / 1000)).toFixed(0), l.storeMs.toFixed(0), (l.bytes / MiB / (l.storeMs / 1000)).toFixed(0), `${(l.rawMs / l.storeMs).toFixed(2)}×`]);
+    const header = ['store', 'MiB', 'raw ms', 'raw MiB/s', 'store ms', 'store MiB/s', 'store / raw (median of pairs)'];
+    const cells = lines.map((l) => [l.what, String(l.bytes / MiB), l.rawMs.toFixed(0), (l.bytes / MiB / (l.rawMs / 1000)).toFixed(0), l.storeMs.toFixed(0), (l.bytes / MiB / (l.storeMs / 1000)).toFixed(0), `${l.ratio.toFixed(2)}×`]);
     const widths = header.map((h, c) => Math.max(h.length, ...cells.map((r) => r[c]!.length)));
     const line = (r: string[]): string => `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
     console.log('raw: directory = write from memory + fsync into a new file; S3 = lib-storage Upload of the same file. store: the shared store\'s put. Target ≥ 0.90×.');

@@ -67,7 +67,7 @@ export function apiRoutes(app: FastifyInstance, core: SchedulerCore, sessions: S
     const who = caller(request);
     return { role: who.role, via: who.via, csrf: sessions.csrf(who) };
   }));
-  app.get('/api/jobs', handle(async (request) => ({ jobs: await jobsView(core, caller(request)) })));
+  app.get('/api/jobs', handle(async (request) => jobsView(core, caller(request))));
   app.get('/api/jobs/:id', handle(async (request) => {
     const id = jobId(request);
     const view = await jobView(core, caller(request), id);

@@ -93,7 +93,7 @@ export function liveRoutes(app: FastifyInstance, core: SchedulerCore, sessions: 
 async function viewOf(core: SchedulerCore, who: Caller, view: View, id: number): Promise<unknown> {
   switch (view) {
     case 'jobs':
-      return { jobs: await jobsView(core, who) };
+      return await jobsView(core, who);
     case 'job':
       return await jobView(core, who, id);
     case 'nodes':

@@ -103,15 +103,16 @@ function rowView(info: JobInfo__Output): JobRowView {
   };
 }
 
-export async function jobsView(core: SchedulerCore, caller: Caller): Promise<JobRowView[]> {
+/** The jobs page holds the caller's newest jobs, as `cr-scheduler list` does; `more`: older ones were left out. */
+export const DASHBOARD_JOBS = 1000;
+
+export async function jobsView(core: SchedulerCore, caller: Caller): Promise<{ jobs: JobRowView[]; more: boolean }> {
   const scope = core.owners.scope(caller);
-  if (scope === 'none') return [];
-  const out: JobRowView[] = [];
-  for (const job of (await core.jobs.listed([], scope.token, 0)).jobs) {
-    const info = (await core.jobInfo(job.row, job)) as JobInfo__Output;
-    out.push(rowView(info));
-  }
-  return out;
+  if (scope === 'none') return { jobs: [], more: false };
+  const listed = await core.jobs.listed([], scope.token, DASHBOARD_JOBS);
+  const jobs: JobRowView[] = [];
+  for (const job of listed.jobs) jobs.push(rowView((await core.jobInfo(job.row, job)) as JobInfo__Output));
+  return { jobs, more: listed.more };
 }
 
 const STORED = /^image (\d+) stored \((\d+) bytes/;
@@ -234,8 +235,8 @@ export async function nodesView(core: SchedulerCore): Promise<NodeView[]> {
 }
 
 export async function clusterView(core: SchedulerCore, caller: Caller): Promise<ClusterView> {
-  const jobs: Record<string, number> = {};
-  for (const j of await jobsView(core, caller)) jobs[j.state] = (jobs[j.state] ?? 0) + 1;
+  const scope = core.owners.scope(caller);
+  const jobs = scope === 'none' ? {} : Object.fromEntries(await core.jobs.countByState(scope.token));
   return {
     version: VERSION,
     storage: core.storage.status,

@@ -17,6 +17,7 @@ import { Kysely, PostgresDialect, sql, SqliteDialect, type RawBuilder } from 'ky
 import { Migrator } from 'kysely/migration';
 import { migrations, type Dialect } from './migrations.js';
 import type { Schema } from './schema.js';
+import { keepingStatements } from './sqlite-statements.js';
 
 export const DB_FILE = 'scheduler.db';
 /** Waits for another process's write lock on the SQLite file (several schedulers on one data directory), ms. */
@@ -176,7 +177,7 @@ export async function openDb(options: OpenDbOptions | string): Promise<Db> {
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('foreign_keys = ON');
-    db = new Db(new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) }), 'sqlite', file);
+    db = new Db(new Kysely<Schema>({ dialect: new SqliteDialect({ database: keepingStatements(sqlite) }) }), 'sqlite', file);
   } else {
     if (!/^postgres(ql)?:\/\//.test(url)) throw new DatabaseError(`--db ${shownUrl(url)} is not a postgres:// URL (without --db the scheduler keeps its database in <data>/${DB_FILE})`);
     // Loaded only here: a scheduler on SQLite never loads pg.

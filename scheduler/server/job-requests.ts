@@ -7,7 +7,7 @@ import { jobNameProblem } from '../names.js';
 import { stateInWords } from '../output.js';
 import type { CoreParts } from './core-parts.js';
 import { finite, int, text } from './inputs.js';
-import { TERMINAL, type JobRow } from './jobs.js';
+import { TERMINAL, type JobRow, type ShownJob } from './jobs.js';
 import { ownerName, type Owner } from './owners.js';
 import { basesOf } from './restore-plan.js';
 import { SchedulerError } from './scheduler-error.js';
@@ -67,7 +67,7 @@ export class JobRequests {
    * A job as the CLI gets it: whatever a row holds (a value written by hand, a bad disk), each
    * field has its type. `known`: its images and owner, when a list read them with the row.
    */
-  async jobInfo(job: JobRow, known?: { images: number; owner: Owner | undefined }): Promise<JobInfo> {
+  async jobInfo(job: ShownJob, known?: { images: number; owner: Owner | undefined }): Promise<JobInfo> {
     return {
       id: job.id,
       name: text(job.name),

@@ -20,9 +20,14 @@ export interface NewJob {
   fullEvery: number;
 }
 
+/** The columns a job's description (JobInfo) shows, and so all a list reads of each job. */
+const SHOWN = ['jobs.id', 'jobs.name', 'jobs.state', 'jobs.priority', 'jobs.retries', 'jobs.retries_used', 'jobs.attempt', 'jobs.node', 'jobs.progress', 'jobs.message', 'jobs.result_json', 'jobs.error_json', 'jobs.submitted_at', 'jobs.started_at', 'jobs.finished_at', 'jobs.pending', 'jobs.moves'] as const;
+type Unqualified<T> = T extends `jobs.${infer C}` ? C : never;
+export type ShownJob = Pick<JobRow, Unqualified<(typeof SHOWN)[number]> & keyof JobRow>;
+
 /** A job as a list shows it: its row, its owner (the token it was submitted with) and how many images it has. */
 export interface ListedJob {
-  row: JobRow;
+  row: ShownJob;
   owner: { token: string; label: string } | undefined;
   images: number;
 }
@@ -103,7 +108,7 @@ export class Jobs {
     // PostgreSQL plans it as any join, from its statistics.
     const from = token === null ? this.#db.q.selectFrom('jobs').leftJoin('job_owners', 'job_owners.job', 'jobs.id') : this.#db.q.selectFrom('jobs').crossJoin('job_owners').whereRef('job_owners.job', '=', 'jobs.id').where('job_owners.token', '=', token);
     let q = from
-      .selectAll('jobs')
+      .select(SHOWN)
       .select(['job_owners.token as owner_token', 'job_owners.label as owner_label'])
       .select((eb) => eb.selectFrom('images').select(eb.fn.countAll<number>().as('n')).whereRef('images.job', '=', 'jobs.id').as('image_count'));
     if (states.length > 0) q = q.where('jobs.state', 'in', states as JobState[]);
@@ -111,10 +116,12 @@ export class Jobs {
     if (limit > 0) q = q.limit(limit + 1);
     const rows = await q.execute();
     const more = limit > 0 && rows.length > limit;
-    const jobs = (more ? rows.slice(0, limit) : rows).reverse().map(({ owner_token, owner_label, image_count, ...row }) => ({
+    // The row is passed on with its three extra columns: a rest pattern (`...row`) copied each
+    // row through V8's slow path, a third of a 1000-job list's time.
+    const jobs = (more ? rows.slice(0, limit) : rows).reverse().map((row) => ({
       row,
-      owner: owner_token === null ? undefined : { token: owner_token, label: owner_label ?? '' },
-      images: Number(image_count ?? 0),
+      owner: row.owner_token === null ? undefined : { token: row.owner_token, label: row.owner_label ?? '' },
+      images: Number(row.image_count ?? 0),
     }));
     return { jobs, more };
   }
@@ -133,9 +140,11 @@ export class Jobs {
     return this.#db.q.selectFrom('jobs').selectAll().where('state', '=', 'running').where('node', '=', node).orderBy('id').execute();
   }
 
-  /** How many jobs are in each state (the metrics' gauge). */
-  async countByState(): Promise<Map<string, number>> {
-    const rows = await this.#db.q.selectFrom('jobs').select(['state', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('state').execute();
+  /** How many jobs are in each state (the metrics' gauge); with `token`, of that owner's jobs only. */
+  async countByState(token: string | null = null): Promise<Map<string, number>> {
+    let q = this.#db.q.selectFrom('jobs').select(['jobs.state', (eb) => eb.fn.countAll<number>().as('n')]);
+    if (token !== null) q = q.innerJoin('job_owners', 'job_owners.job', 'jobs.id').where('job_owners.token', '=', token);
+    const rows = await q.groupBy('jobs.state').execute();
     return new Map(rows.map((r) => [r.state, Number(r.n)]));
   }
 

@@ -100,7 +100,7 @@
   }
 
   // --- jobs ---
-  const jobsState = { state: '', owner: '', sort: 'id', desc: true, data: [] };
+  const jobsState = { state: '', owner: '', sort: 'id', desc: true, data: [], more: false };
   const COLUMNS = [
     ['id', 'ID'], ['name', 'Name'], ['owner', 'Owner'], ['state', 'State'], ['node', 'Node'],
     ['progress', 'Progress'], ['attempts', 'Attempts'], ['images', 'Images'], ['submittedAt', 'Age'],
@@ -114,6 +114,7 @@
     main.replaceChildren(h('h1', {}, 'Jobs'), h('div', { class: 'filters' }, h('label', {}, 'State ', stateSel), h('label', {}, 'Owner ', ownerSel)), h('div', { id: 'jobs' }));
     live('jobs', null, (data) => {
       jobsState.data = data.jobs;
+      jobsState.more = data.more;
       const owners = [...new Set(data.jobs.map((j) => j.owner))].sort();
       const keep = jobsState.owner;
       ownerSel.replaceChildren(h('option', { value: '' }, 'all owners'), ...owners.map((o) => h('option', { value: o }, o || '(none)')));
@@ -149,7 +150,9 @@
       h('td', { class: 'num', title: fmt.time(j.submittedAt) }, fmt.age(j.submittedAt)),
     ));
     const box = document.getElementById('jobs');
-    if (box) box.replaceChildren(rows.length ? h('table', { class: 'grid' }, h('thead', {}, head), h('tbody', {}, body)) : h('p', { class: 'empty' }, 'No jobs to show.'));
+    // Like `cr-scheduler list`, the page holds the newest jobs; it says so when older ones were left out.
+    const more = jobsState.more ? h('p', { id: 'jobs-more', class: 'empty' }, `The newest ${jobsState.data.length} jobs are shown; "cr-scheduler list --limit 0" lists them all.`) : null;
+    if (box) box.replaceChildren(rows.length ? h('table', { class: 'grid' }, h('thead', {}, head), h('tbody', {}, body)) : h('p', { class: 'empty' }, 'No jobs to show.'), ...(more ? [more] : []));
   }
 
   // --- a job ---

@@ -6,6 +6,7 @@ import https from 'node:https';
 import test, { type ExecutionContext } from 'ava';
 import { ClusterError } from '../../../scheduler/cluster-errors.js';
 import { startHttp, type HttpListener } from '../../../scheduler/http/server.js';
+import { DASHBOARD_JOBS } from '../../../scheduler/http/views.js';
 import { Authenticator } from '../../../scheduler/server/auth.js';
 import { NodeIdentity } from '../../../scheduler/server/node-identity.js';
 import { ClusterCa, serverNames, type ServerTls } from '../../../scheduler/server/pki.js';
@@ -167,6 +168,24 @@ test('a user sees and acts on its own jobs only; draining a node needs an admin.
   const missing = await fetch(`${http.url}/api/nodes/nope/drain`, { method: 'POST', headers: { cookie: ad.cookie, 'x-csrf-token': ad.csrf } });
   t.is(missing.status, 404);
   t.regex(((await missing.json()) as { error: string }).error, /no node "nope"/);
+});
+
+test('the jobs page holds the newest 1000 of a user\'s jobs and says older ones were left out; the cluster page counts them all, the user\'s own only.', async (t) => {
+  const { http, core, alice, admin, aliceJob } = await setup(t);
+  const aliceOwner = (await core.owners.of(aliceJob))!;
+  const more: number[] = [];
+  for (let i = 0; i < DASHBOARD_JOBS; i++) more.push((await core.submit({ name: `j${i}`, code: Buffer.from('export default async () => 1'), argsJson: '{}', retries: 0, priority: 0, intervalMs: 1000, fullEvery: 8 }, aliceOwner)).id!);
+  await core.cancel(more[0]!);
+  const a = await signIn(http.url, alice);
+  const page = (await (await fetch(`${http.url}/api/jobs`, { headers: { cookie: a.cookie } })).json()) as { jobs: { id: number }[]; more: boolean };
+  t.is(page.jobs.length, DASHBOARD_JOBS);
+  t.deepEqual(page.jobs.map((j) => j.id), more, 'the newest, oldest first; the first job was left out');
+  t.true(page.more);
+  const cluster = (await (await fetch(`${http.url}/api/cluster`, { headers: { cookie: a.cookie } })).json()) as { jobs: Record<string, number> };
+  t.deepEqual(cluster.jobs, { queued: DASHBOARD_JOBS, cancelled: 1 }, "alice's 1001 jobs, not bob's");
+  const ad = await signIn(http.url, admin);
+  const all = (await (await fetch(`${http.url}/api/cluster`, { headers: { cookie: ad.cookie } })).json()) as { jobs: Record<string, number> };
+  t.deepEqual(all.jobs, { queued: DASHBOARD_JOBS + 1, cancelled: 1 }, 'every job, for an admin');
 });
 
 test('what a user named is served as JSON data, and the pages allow no inline script that could run it.', async (t) => {
