@@ -69,13 +69,15 @@ function handOver(inputs: SectionInput[]): { early: { message: PostedData; trans
   const early: { message: PostedData; transfer: ArrayBuffer[] }[] = [];
   const ahead: number[] = [];
   const transferred = new Set<ArrayBuffer>();
+  /** Buffers transferred ahead of the commit. */
+  const gone = new Set<ArrayBuffer>();
   let transfer: ArrayBuffer[] = [];
   let buffers: Uint8Array[] = [];
   let indices: number[] = [];
   for (const [i, s] of inputs.entries()) {
     if (s.staged) continue;
     if (!ownedByImage(s)) throw new Error(`internal error: ${s.kind} "${s.name}" of a staged image is not staged`);
-    // A view of part of a buffer, or of one already sent, is copied with the commit instead.
+    // A view of part of a buffer, or a second view of one, goes with the commit.
     if (!wholeArrayBuffer(s.data) || transferred.has(s.data.buffer)) continue;
     transferred.add(s.data.buffer);
     transfer.push(s.data.buffer);
@@ -84,13 +86,18 @@ function handOver(inputs: SectionInput[]): { early: { message: PostedData; trans
     if (transfer.length === TRANSFER_LIST_MAX) {
       early.push({ message: { type: 'data', buffers }, transfer });
       for (const j of indices) ahead.push(j);
+      for (const b of transfer) gone.add(b);
       transfer = [];
       buffers = [];
       indices = [];
     }
   }
   const sent = new Set(ahead);
-  const sections = inputs.map((s, i) => (s.staged || sent.has(i) ? { ...s, data: NOT_SENT } : s));
+  const sections = inputs.map((s, i) => {
+    if (s.staged || sent.has(i)) return { ...s, data: NOT_SENT };
+    // Another view of a buffer that crossed ahead: that buffer is no longer here when the commit is posted.
+    return gone.has(s.data.buffer as ArrayBuffer) ? { ...s, data: s.data.slice() } : s;
+  });
   return { early, sections, ahead, transfer };
 }
 
