@@ -17,6 +17,8 @@ import { openRegularFile, readExactly, readManifest, TRUNCATED_MESSAGE, type Man
  * bytes at a time. A call ends when its last block is done, so larger calls wait less at the end.
  */
 const READ_CALL_BLOCKS = 1024;
+/** Sections smaller than this are read into shared allocations of up to this size (readSections). */
+const PACKED_BYTES = 16 << 20;
 
 /**
  * Blocks whose stored bytes were hashed before the reader looked at them (as they streamed into
@@ -189,37 +191,56 @@ export class ImageReader {
   }
 
   /**
-   * Decodes whole sections into new memory (views of one buffer), verifying every block. Where
-   * the codec reads on its own threads, the blocks of many sections go in one call: an image of
-   * many small states would otherwise make one call, and its hand-over to the threads, per state.
+   * Decodes whole sections into new memory, verifying every block. Where the codec reads on its
+   * own threads, the blocks of many sections go in one call: an image of many small states would
+   * otherwise make one call, and its hand-over to the threads, per state. Sections under
+   * PACKED_BYTES share allocations of up to that size (views of one buffer); a larger one has
+   * its own, so no allocation outgrows what one section needs.
    */
   readSections(sections: readonly Section[]): Uint8Array[] {
-    let total = 0;
-    for (const section of sections) total += section.length;
-    const memory = new Uint8Array(total);
     const out: Uint8Array[] = [];
-    let at = 0;
+    let pack: ArrayBuffer | null = null;
+    let packed = 0;
     for (const section of sections) {
-      out.push(memory.subarray(at, at + section.length));
-      at += section.length;
+      if (section.length >= PACKED_BYTES) {
+        out.push(new Uint8Array(section.length));
+        continue;
+      }
+      if (pack === null || packed + section.length > pack.byteLength) {
+        let bytes = 0;
+        for (let i = out.length; i < sections.length; i++) {
+          const length = sections[i]!.length;
+          if (length >= PACKED_BYTES) continue; // has memory of its own
+          if (bytes + length > PACKED_BYTES) break;
+          bytes += length;
+        }
+        pack = new ArrayBuffer(Math.max(bytes, section.length));
+        packed = 0;
+      }
+      out.push(new Uint8Array(pack, packed, section.length));
+      packed += section.length;
     }
     if (!this.#codec.readBlocks) {
       sections.forEach((section, i) => this.readSectionInto(section, out[i]!));
       return out;
     }
-    // One call holds at most READ_CALL_BLOCKS blocks, all of one element size (unshuffled alike).
+    // One call holds at most READ_CALL_BLOCKS blocks, all of one element size (unshuffled alike),
+    // into one buffer.
     let runs: BlockRun[] = [];
     let blocks = 0;
+    let into: ArrayBufferLike | null = null;
     const flush = (): void => {
-      if (runs.length > 0) this.#readDecode(runs, memory);
+      if (runs.length > 0) this.#readDecode(runs, new Uint8Array(into!));
       runs = [];
       blocks = 0;
     };
     sections.forEach((section, i) => {
+      const dst = out[i]!;
       for (let first = 0; first < section.blocks.length; ) {
-        if (blocks === READ_CALL_BLOCKS || (runs.length > 0 && runs[0]!.section.elementSize !== section.elementSize)) flush();
+        if (blocks === READ_CALL_BLOCKS || (runs.length > 0 && (runs[0]!.section.elementSize !== section.elementSize || into !== dst.buffer))) flush();
+        into = dst.buffer;
         const count = Math.min(READ_CALL_BLOCKS - blocks, section.blocks.length - first);
-        runs.push({ section, first, count, dstOffset: out[i]!.byteOffset + first * this.manifest.blockSize });
+        runs.push({ section, first, count, dstOffset: dst.byteOffset + first * this.manifest.blockSize });
         blocks += count;
         first += count;
       }

@@ -167,6 +167,28 @@ test('readSections reads many small sections in a few readBlocks calls, each equ
   damaged.close();
 });
 
+test('readSections gives a section of 16 MiB or more memory of its own and packs the smaller ones around it into shared memory of at most 16 MiB.', async (t) => {
+  const file = path.join(tmp.dir(), 'big-state.crimg');
+  const MiB = 1 << 20;
+  const inputs: SectionInput[] = [
+    { kind: 'state', role: 'v8', name: 'a', data: noise(100, 1) },
+    { kind: 'state', role: 'buffer', name: 'a', index: 0, elementSize: 8, data: smoothBytes(16 * MiB, 2) },
+    { kind: 'state', role: 'v8', name: 'b', data: noise(200, 3) },
+    { kind: 'state', role: 'buffer', name: 'b', index: 0, elementSize: 8, data: smoothBytes(9 * MiB, 4) },
+    { kind: 'state', role: 'buffer', name: 'b', index: 1, elementSize: 8, data: smoothBytes(9 * MiB, 5) },
+  ];
+  await writeImage(file, { codec, key, blockSize: 1 << 20, batchBlocks: 4 }, inputs);
+  const reader = ImageReader.open(file, { codec, key });
+  t.teardown(() => reader.close());
+  const bytes = reader.readSections(reader.manifest.sections);
+  t.true(bytes.every((b, i) => equalBytes(b, inputs[i]!.data)), 'every section reads back as written');
+  t.is(bytes[1]!.buffer.byteLength, 16 * MiB, 'the 16 MiB section has its own memory');
+  t.is(bytes[0]!.buffer, bytes[2]!.buffer, 'the small sections on both sides of it share theirs');
+  t.is(bytes[2]!.buffer, bytes[3]!.buffer);
+  t.not(bytes[3]!.buffer, bytes[4]!.buffer, 'two 9 MiB sections do not fit in one 16 MiB pack');
+  t.true(bytes.every((b) => b.buffer.byteLength <= 16 * MiB));
+});
+
 test('A file cut short after it was opened, inside a block (a short read, then the end) or at a block\'s first byte, is refused as truncated.', async (t) => {
   const dir = tmp.dir();
   const original = path.join(dir, 'whole.crimg');
