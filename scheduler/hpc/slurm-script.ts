@@ -53,7 +53,21 @@ export function shellWord(text: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
 }
 
-function header(o: SlurmScriptOptions, what: string, output: string): string[] {
+/**
+ * The script's first commands: its signal traps, before anything else runs. A USR1 (or USR2)
+ * that reached the shell before its trap would end the whole job, unrequeued; Slurm has sent
+ * one within a fraction of a second of a requeued job's start. One that comes before cr is
+ * started is remembered (`early`) and passed on once it is (runAndForward).
+ */
+function traps(forwardAs: 'USR1' | 'TERM', checkpointOnUsr2: boolean): string[] {
+  return [
+    'signalled=0; early=0; pid=',
+    `trap 'signalled=1; if [ -n "$pid" ]; then kill -${forwardAs} "$pid" 2>/dev/null; else early=1; fi' USR1`,
+    ...(checkpointOnUsr2 ? [`trap 'signalled=1; [ -n "$pid" ] && kill -USR2 "$pid" 2>/dev/null' USR2`] : []),
+  ];
+}
+
+function header(o: SlurmScriptOptions, what: string, output: string, first: string[]): string[] {
   return [
     '#!/bin/bash',
     `# Made by "cr-scheduler slurm script" (cr ${VERSION}): ${what}`,
@@ -66,19 +80,22 @@ function header(o: SlurmScriptOptions, what: string, output: string): string[] {
     `#SBATCH --output=${output}`,
     `#SBATCH --chdir=${shellWord(o.cwd)}`,
     ...o.sbatch.map((s) => `#SBATCH ${s}`),
+    ...first,
     'set -u',
     'attempt=$(( ${SLURM_RESTART_COUNT:-0} + 1 ))',
+    // The host's short name and the time from bash itself: a command substitution ($(…)) that a
+    // trapped signal interrupts can leave bash unable to run the trap (a parse error, no trap).
+    'host="${HOSTNAME%%.*}"',
+    "TZ=UTC printf -v now '%(%Y-%m-%dT%H:%M:%SZ)T' -1",
   ];
 }
 
-/** Starts cr in the background, forwards USR1 as `forwardAs`, waits for it; `$status` is its exit code. */
+/** Starts cr in the background, forwards USR1 as `forwardAs` (traps), waits for it; `$status` is its exit code. */
 function runAndForward(commandLine: string, forwardAs: 'USR1' | 'TERM'): string[] {
   return [
-    // Set before cr starts, so that an early USR1 is not lost; $pid is empty until then.
-    `trap 'signalled=1; [ -n "\${pid:-}" ] && kill -${forwardAs} "$pid" 2>/dev/null' USR1`,
-    'signalled=0',
     `${commandLine} &`,
     'pid=$!',
+    `if [ "$early" -eq 1 ]; then kill -${forwardAs} "$pid" 2>/dev/null; fi`,
     'while :; do',
     '  wait "$pid"; status=$?',
     '  # A trapped signal ends `wait` early (status > 128) while cr still runs: wait again.',
@@ -94,9 +111,8 @@ function runAndForward(commandLine: string, forwardAs: 'USR1' | 'TERM'): string[
  */
 export function jobScript(o: JobScriptOptions): string {
   const lines = [
-    ...header(o, `runs ${o.job} with "cr-scheduler run"; ${o.leadS} s before the wall time Slurm sends USR1, cr checkpoints and stops (exit ${EXIT_STOPPED}), ${o.requeue ? 'and the job requeues itself to resume from that image' : 'and the job ends (submit it again to resume)'}.`, 'cr-%x-%j.out'),
-    'echo "[cr] slurm job ${SLURM_JOB_ID} attempt ${attempt} (SLURM_RESTART_COUNT=${SLURM_RESTART_COUNT:-0}) on $(hostname -s) at $(date -u +%Y-%m-%dT%H:%M:%SZ)"',
-    `trap 'signalled=1; [ -n "\${pid:-}" ] && kill -USR2 "$pid" 2>/dev/null' USR2`,
+    ...header(o, `runs ${o.job} with "cr-scheduler run"; ${o.leadS} s before the wall time Slurm sends USR1, cr checkpoints and stops (exit ${EXIT_STOPPED}), ${o.requeue ? 'and the job requeues itself to resume from that image' : 'and the job ends (submit it again to resume)'}.`, 'cr-%x-%j.out', traps('USR1', true)),
+    'echo "[cr] slurm job ${SLURM_JOB_ID} attempt ${attempt} (SLURM_RESTART_COUNT=${SLURM_RESTART_COUNT:-0}) on ${host} at ${now}"',
     ...runAndForward(`${o.command} run ${o.job} ${o.runArgs}${o.runArgs ? ' ' : ''}--stop-signal SIGUSR1 --checkpoint-signal SIGUSR2 --no-progress`, 'USR1'),
     // Also when cr died of a signal the script passed on: it came before cr was listening for it
     // (a start-up of well under a second); the job resumes from its latest image all the same.
@@ -116,18 +132,18 @@ export function jobScript(o: JobScriptOptions): string {
 /** A pilot: `cr-scheduler agent` for the allocation's length; USR1 drains it (as SIGTERM does) and it exits 0. */
 export function pilotScript(o: PilotScriptOptions): string {
   const args = [
-    '--name "$(hostname -s)-slurm${SLURM_JOB_ID}"',
+    '--name "${host}-slurm${SLURM_JOB_ID}"',
     ...(o.slotsFromSlurm ? ['--slots "${SLURM_CPUS_ON_NODE:-1}"'] : []),
     ...(o.workOnScratch ? ['--work "$work"'] : []),
     ...(o.drainTimeoutS !== null ? [`--drain-timeout ${o.drainTimeoutS}`] : []),
     ...(o.agentArgs ? [o.agentArgs] : []),
   ];
   const lines = [
-    ...header(o, `a pilot: runs a cr agent in this allocation; ${o.leadS} s before the wall time Slurm sends USR1 and the agent drains (its jobs checkpoint and move to other agents), then exits.`, 'cr-%x-%j.out'),
+    ...header(o, `a pilot: runs a cr agent in this allocation; ${o.leadS} s before the wall time Slurm sends USR1 and the agent drains (its jobs checkpoint and move to other agents), then exits.`, 'cr-%x-%j.out', traps('TERM', false)),
     // A fresh private directory: another pilot with the same job id (another cluster on this
     // host, a job id reused) must not share it, nor delete it when it ends.
     ...(o.workOnScratch ? ['work="$(mktemp -d "${TMPDIR:-/tmp}/cr-agent-${SLURM_JOB_ID}.XXXXXX")" || exit 1'] : []),
-    'echo "[cr] pilot: slurm job ${SLURM_JOB_ID} attempt ${attempt} on $(hostname -s), node $(hostname -s)-slurm${SLURM_JOB_ID}, at $(date -u +%Y-%m-%dT%H:%M:%SZ)"',
+    'echo "[cr] pilot: slurm job ${SLURM_JOB_ID} attempt ${attempt} on ${host}, node ${host}-slurm${SLURM_JOB_ID}, at ${now}"',
     ...runAndForward(`${o.command} agent ${args.join(' ')}`, 'TERM'),
     ...(o.workOnScratch ? ['rm -rf "$work"'] : []),
     'echo "[cr] pilot: the agent exited with status $status"',

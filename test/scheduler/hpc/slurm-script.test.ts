@@ -1,12 +1,16 @@
 // `cr-scheduler slurm script`: the sbatch scripts it prints (valid bash, the signal ahead of the
 // wall time, the requeue on exit 75, run and agent flags checked by those commands), Slurm's
 // time formats, and clear refusals. The scripts run under a real Slurm in slurm.test.ts.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { slurmTimeSeconds, shellWord } from '../../../scheduler/hpc/slurm-script.js';
+import { jobScript, slurmTimeSeconds, shellWord } from '../../../scheduler/hpc/slurm-script.js';
 import { CLUSTER_JOB } from '../helpers.js';
-import { runCli, show } from '../../runner/helpers.js';
+import { runCli, show, tempDir } from '../../runner/helpers.js';
 
 const exec = promisify(execFile);
 
@@ -54,8 +58,15 @@ test('A job script asks for USR1 ahead of the wall time, runs the job with it as
     t.true(script.split('\n').includes(line), line);
   }
   t.regex(script, new RegExp(` run ${CLUSTER_JOB} --store /shared/cr --args '\\{"steps": 5\\}' --interval 600 --stop-signal SIGUSR1 --checkpoint-signal SIGUSR2 --no-progress &$`, 'm'));
-  t.regex(script, /^trap 'signalled=1; \[ -n "\$\{pid:-\}" \] && kill -USR2 "\$pid" 2>\/dev\/null' USR2$/m);
-  t.regex(script, /^trap 'signalled=1; \[ -n "\$\{pid:-\}" \] && kill -USR1 "\$pid" 2>\/dev\/null' USR1$/m);
+  // The traps come first, before any command: a signal before them would end the job unrequeued.
+  const lines = script.split('\n');
+  const first = lines.findIndex((l) => !l.startsWith('#'));
+  t.deepEqual(lines.slice(first, first + 3), [
+    'signalled=0; early=0; pid=',
+    `trap 'signalled=1; if [ -n "$pid" ]; then kill -USR1 "$pid" 2>/dev/null; else early=1; fi' USR1`,
+    `trap 'signalled=1; [ -n "$pid" ] && kill -USR2 "$pid" 2>/dev/null' USR2`,
+  ]);
+  t.false(/\$\((?!\()/.test(lines.slice(0, lines.findIndex((l) => l.endsWith(' &'))).join('\n')), 'no command substitution before cr starts');
   t.regex(script, /^if \[ "\$status" -eq 75 \] \|\| \{ \[ "\$signalled" -eq 1 \] && \[ "\$status" -gt 128 \]; \}; then\n.*\n {2}scontrol requeue "\$SLURM_JOB_ID"$/m);
   t.regex(script, /SLURM_RESTART_COUNT/);
   // #SBATCH lines are read only before the first command.
@@ -78,10 +89,10 @@ test('A pilot script runs an agent named after the Slurm job, with the allocatio
   t.true(script.split('\n').includes('#SBATCH --array=1-8'));
   t.true(script.split('\n').includes('#SBATCH --signal=B:USR1@180'));
   t.false(script.includes('#SBATCH --requeue'), 'a pilot is not requeued unless asked');
-  t.regex(script, / agent --name "\$\(hostname -s\)-slurm\$\{SLURM_JOB_ID\}" --slots "\$\{SLURM_CPUS_ON_NODE:-1\}" --work "\$work" --drain-timeout 180 --scheduler head:7070 --token-file \/home\/a\/agent.token &$/m);
+  t.regex(script, / agent --name "\$\{host\}-slurm\$\{SLURM_JOB_ID\}" --slots "\$\{SLURM_CPUS_ON_NODE:-1\}" --work "\$work" --drain-timeout 180 --scheduler head:7070 --token-file \/home\/a\/agent.token &$/m);
   // Its scratch directory is its own: a pilot of another cluster with the same job id neither shares nor deletes it.
   t.regex(script, /^work="\$\(mktemp -d "\$\{TMPDIR:-\/tmp\}\/cr-agent-\$\{SLURM_JOB_ID\}\.XXXXXX"\)" \|\| exit 1$/m);
-  t.regex(script, /kill -TERM "\$pid" 2>\/dev\/null' USR1$/m);
+  t.regex(script, /^trap 'signalled=1; if \[ -n "\$pid" \]; then kill -TERM "\$pid" 2>\/dev\/null; else early=1; fi' USR1$/m);
   const requeued = await runCli(t, ['slurm', 'script', '--agent', '--scheduler', 'head:7070', '--requeue', '--slots', '4', '--drain-timeout', '100']);
   t.is(requeued.code, 0, show(requeued));
   t.regex(requeued.stdout, /scontrol requeue/);
@@ -122,4 +133,28 @@ test('"cr-scheduler slurm script --help" exits 0 and shows usage, the defaults a
   t.regex(run.stdout, /--signal-lead <seconds>[\s\S]*\(default: 180\)/);
   t.regex(run.stdout, /\$ sbatch sim\.sbatch/);
   t.is(run.stderr, '');
+});
+
+test('A USR1 that reaches a job script as cr starts is passed on to cr, and the job requeues (Slurm has sent one within a second of a requeued job\'s start).', async (t) => {
+  const dir = tempDir(t, 'early-usr1');
+  const bin = path.join(dir, 'bin');
+  fs.mkdirSync(bin);
+  const tool = (name: string, body: string): void => fs.writeFileSync(path.join(bin, name), `#!/bin/bash\n${body}\n`, { mode: 0o755 });
+  // cr, started, signals the script's shell at once: the USR1 arrives as the shell starts cr,
+  // before or after it knows cr's pid. Either way it must reach cr, here a sleep that it ends.
+  tool('scontrol', `echo "$*" >> ${shellWord(path.join(dir, 'scontrol.log'))}`);
+  tool('fake-cr', 'kill -USR1 "$CR_TEST_SHELL"; exec sleep 60');
+  const script = path.join(dir, 'job.sh');
+  fs.writeFileSync(script, jobScript({ command: path.join(bin, 'fake-cr'), job: 'job.mjs', runArgs: '', jobName: 'j', time: '1', leadS: 50, requeue: true, cwd: dir, sbatch: [] }));
+  const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, SLURM_JOB_ID: '7', SLURM_RESTART_COUNT: '0' };
+  const child = spawn('/bin/bash', ['-c', 'export CR_TEST_SHELL=$$; exec /bin/bash "$0"', script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
+  const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+  t.is(signal, null, `the script itself must not die of the signal\n${out}`);
+  t.is(code, 128 + os.constants.signals.SIGUSR1, out);
+  t.regex(out, new RegExp(`^\\[cr\\] slurm job 7 attempt 1 \\(SLURM_RESTART_COUNT=0\\) on ${os.hostname().split('.')[0]} at \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$`, 'm'));
+  t.regex(out, /^\[cr\] checkpointed and stopped ahead of the wall time: requeueing slurm job 7/m);
+  t.is(fs.readFileSync(path.join(dir, 'scontrol.log'), 'utf8'), 'requeue 7\n');
 });
