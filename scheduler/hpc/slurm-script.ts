@@ -114,15 +114,23 @@ export function jobScript(o: JobScriptOptions): string {
     ...header(o, `runs ${o.job} with "cr-scheduler run"; ${o.leadS} s before the wall time Slurm sends USR1, cr checkpoints and stops (exit ${EXIT_STOPPED}), ${o.requeue ? 'and the job requeues itself to resume from that image' : 'and the job ends (submit it again to resume)'}.`, 'cr-%x-%j.out', traps('USR1', true)),
     'echo "[cr] slurm job ${SLURM_JOB_ID} attempt ${attempt} (SLURM_RESTART_COUNT=${SLURM_RESTART_COUNT:-0}) on ${host} at ${now}"',
     ...runAndForward(`${o.command} run ${o.job} ${o.runArgs}${o.runArgs ? ' ' : ''}--stop-signal SIGUSR1 --checkpoint-signal SIGUSR2 --no-progress`, 'USR1'),
-    // Also when cr died of a signal the script passed on: it came before cr was listening for it
-    // (a start-up of well under a second); the job resumes from its latest image all the same.
-    `if [ "$status" -eq ${EXIT_STOPPED} ] || { [ "$signalled" -eq 1 ] && [ "$status" -gt 128 ]; }; then`,
+    `if [ "$status" -eq ${EXIT_STOPPED} ]; then`,
     ...(o.requeue
       ? [
           '  echo "[cr] checkpointed and stopped ahead of the wall time: requeueing slurm job ${SLURM_JOB_ID} to resume from that image"',
           '  scontrol requeue "$SLURM_JOB_ID"',
         ]
       : ['  echo "[cr] checkpointed and stopped ahead of the wall time: submit this script again to resume from that image"']),
+    // cr died of a signal the script passed on: it came before cr was listening for it (Slurm has
+    // sent USR1 at once to a requeued job started by its backfill scheduler); the job resumes
+    // from its latest image all the same.
+    'elif [ "$signalled" -eq 1 ] && [ "$status" -gt 128 ]; then',
+    ...(o.requeue
+      ? [
+          '  echo "[cr] the signal came before cr was listening for it: requeueing slurm job ${SLURM_JOB_ID} to resume from its latest image"',
+          '  scontrol requeue "$SLURM_JOB_ID"',
+        ]
+      : ['  echo "[cr] the signal came before cr was listening for it: submit this script again to resume from its latest image"']),
     'fi',
     'exit "$status"',
   ];

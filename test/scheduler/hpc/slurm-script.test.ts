@@ -67,7 +67,8 @@ test('A job script asks for USR1 ahead of the wall time, runs the job with it as
     `trap 'signalled=1; [ -n "$pid" ] && kill -USR2 "$pid" 2>/dev/null' USR2`,
   ]);
   t.false(/\$\((?!\()/.test(lines.slice(0, lines.findIndex((l) => l.endsWith(' &'))).join('\n')), 'no command substitution before cr starts');
-  t.regex(script, /^if \[ "\$status" -eq 75 \] \|\| \{ \[ "\$signalled" -eq 1 \] && \[ "\$status" -gt 128 \]; \}; then\n.*\n {2}scontrol requeue "\$SLURM_JOB_ID"$/m);
+  t.regex(script, /^if \[ "\$status" -eq 75 \]; then\n.*checkpointed and stopped.*\n {2}scontrol requeue "\$SLURM_JOB_ID"$/m);
+  t.regex(script, /^elif \[ "\$signalled" -eq 1 \] && \[ "\$status" -gt 128 \]; then\n.*before cr was listening.*\n {2}scontrol requeue "\$SLURM_JOB_ID"$/m);
   t.regex(script, /SLURM_RESTART_COUNT/);
   // #SBATCH lines are read only before the first command.
   const firstCommand = script.split('\n').findIndex((l) => l !== '' && !l.startsWith('#'));
@@ -155,6 +156,6 @@ test('A USR1 that reaches a job script as cr starts is passed on to cr, and the 
   t.is(signal, null, `the script itself must not die of the signal\n${out}`);
   t.is(code, 128 + os.constants.signals.SIGUSR1, out);
   t.regex(out, new RegExp(`^\\[cr\\] slurm job 7 attempt 1 \\(SLURM_RESTART_COUNT=0\\) on ${os.hostname().split('.')[0]} at \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ$`, 'm'));
-  t.regex(out, /^\[cr\] checkpointed and stopped ahead of the wall time: requeueing slurm job 7/m);
+  t.regex(out, /^\[cr\] the signal came before cr was listening for it: requeueing slurm job 7/m);
   t.is(fs.readFileSync(path.join(dir, 'scontrol.log'), 'utf8'), 'requeue 7\n');
 });
