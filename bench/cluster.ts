@@ -17,6 +17,7 @@ import { bundleJob } from '../scheduler/bundle.js';
 import { jobImageKey } from '../scheduler/job-key.js';
 import { storeJobName } from '../scheduler/names.js';
 import type { ClientCredentials } from '../scheduler/credentials.js';
+import { processCpuMs } from './process-cpu.js';
 import { rawGrpcFloor } from './raw-grpc.js';
 import { schedulerClient, TRANSFER_LANES, transferClients, unary, type SchedulerClient } from '../scheduler/proto/load.js';
 import type { Assignment__Output, Command__Output } from '../scheduler/proto/types.js';
@@ -104,18 +105,18 @@ async function transfer(dir: string, admin: SchedulerClient, agent: SchedulerCli
     await writer.write(handle, { job: storeJobName(job), sequence: rep, attempt, createdAt: new Date(), meta: {} }, [{ kind: 'region', name: 'bytes', type: 'Uint8Array', elementSize: 1, data: bytes }], null, { path: file });
     await handle.close();
     let t = performance.now();
-    let cpu = [process.cpuUsage(), cpuMs(schedulerPid)] as const;
+    let cpu = [process.cpuUsage(), processCpuMs(schedulerPid)] as const;
     const reply = await uploadImage(lanes, { job, attempt, sequence: rep, node: 'bench-transfer', secret, file });
     ups.push(performance.now() - t);
-    upCpu.push([cpuSince(cpu[0]), cpuMs(schedulerPid) - cpu[1]]);
+    upCpu.push([cpuSince(cpu[0]), processCpuMs(schedulerPid) - cpu[1]]);
     if (!reply.accepted) throw new Error(`upload refused: ${reply.reason}`);
     const { images } = await unary(admin, 'ListImages', { job });
     const sha = images.find((i) => i.sequence === rep)!.sha256;
     t = performance.now();
-    cpu = [process.cpuUsage(), cpuMs(schedulerPid)] as const;
+    cpu = [process.cpuUsage(), processCpuMs(schedulerPid)] as const;
     await downloadImage(lanes, job, rep, sha, path.join(dir, `down-${rep}.bin`), { attempt, secret });
     downs.push(performance.now() - t);
-    downCpu.push([cpuSince(cpu[0]), cpuMs(schedulerPid) - cpu[1]]);
+    downCpu.push([cpuSince(cpu[0]), processCpuMs(schedulerPid) - cpu[1]]);
     fs.rmSync(path.join(dir, `down-${rep}.bin`));
   }
   node.close();
@@ -208,16 +209,6 @@ async function recovery(dir: string, leaseS: number): Promise<string> {
     client.close();
     for (const a of agents.values()) a.child.kill('SIGKILL');
     scheduler.child.kill('SIGKILL');
-  }
-}
-
-/** User + system CPU time of a process so far, ms (Linux: /proc/PID/stat, in clock ticks of 10 ms). */
-function cpuMs(pid: number): number {
-  try {
-    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return Number.NaN;
   }
 }
 

@@ -9,7 +9,7 @@
 // running jobs) and `status JOB` (GetJob) are timed; p99 of READS calls each. Targets: placement
 // ≥ 1 000 jobs/s, every p99 < 100 ms. PostgreSQL is started here (test/postgres/server.ts, with
 // fsync off as in the tests); without it the row says how to get it.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +20,7 @@ import { DEFAULT_LIST_LIMIT } from '../scheduler/commands/list.js';
 import { schedulerClient, unary, type SchedulerClient } from '../scheduler/proto/load.js';
 import type { Assignment__Output, Command__Output } from '../scheduler/proto/types.js';
 import { postgresProblem, startPostgres, type PostgresServer } from '../test/postgres/server.js';
+import { processCpuMs } from './process-cpu.js';
 
 const CLI = fileURLToPath(new URL('../scheduler/cli.js', import.meta.url));
 const NODES = 50;
@@ -47,14 +48,6 @@ interface Figures {
   getP99: number;
   /** The scheduler's CPU time per call of list, status and status JOB. */
   cpuMs: number[];
-}
-
-const CLOCK_TICKS_PER_S = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-/** CPU time (user + system) a process has used so far, from /proc. */
-function processCpuMs(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
 }
 
 /** A node run by the bench: it connects, heartbeats, and collects its assignments. */

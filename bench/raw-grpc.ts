@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { CHANNEL_OPTIONS, CHUNK_BYTES } from '../scheduler/proto/load.js';
 import { raiseReceiveWindow } from '../scheduler/server/window.js';
+import { processCpuMs } from './process-cpu.js';
 
 const same = (b: Buffer): Buffer => b;
 const SERVICE: grpc.ServiceDefinition = {
@@ -29,12 +30,6 @@ function serve(): void {
     raiseReceiveWindow(server);
     process.stdout.write(`listening on ${port}\n`);
   });
-}
-
-/** CPU time of a process so far, ms (Linux: /proc/PID/stat, clock ticks of 10 ms). */
-function cpuMs(pid: number): number {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 export interface RawRun {
@@ -61,7 +56,7 @@ export async function rawGrpcFloor(sizeMiB: number, reps: number): Promise<RawRu
     try {
       for (let rep = 0; rep < reps; rep++) {
         const t = performance.now();
-        const cpu = [process.cpuUsage(), cpuMs(child.pid!)] as const;
+        const cpu = [process.cpuUsage(), processCpuMs(child.pid!)] as const;
         await new Promise<void>((resolve, reject) => {
           const call = (client as unknown as { Sink: (cb: (e: Error | null) => void) => grpc.ClientWritableStream<Buffer> }).Sink((err) => (err ? reject(err) : resolve()));
           let sent = 0;
@@ -75,7 +70,7 @@ export async function rawGrpcFloor(sizeMiB: number, reps: number): Promise<RawRu
           pump();
         });
         const used = process.cpuUsage(cpu[0]);
-        runs.push({ ms: performance.now() - t, clientCpuMs: (used.user + used.system) / 1000, serverCpuMs: cpuMs(child.pid!) - cpu[1] });
+        runs.push({ ms: performance.now() - t, clientCpuMs: (used.user + used.system) / 1000, serverCpuMs: processCpuMs(child.pid!) - cpu[1] });
       }
     } finally {
       client.close();

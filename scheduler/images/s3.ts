@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
@@ -84,20 +84,17 @@ export class S3Store implements SharedStore {
     if (existing !== null) {
       // A retry of this put (its reply was lost) finds its own bytes; other bytes are refused.
       // Rare, so the object is read back to compare rather than trusted by a label.
-      const sha256 = await hashFile(file);
-      if (existing.bytes === bytes && (await this.#hashOf(name)) === sha256) return { bytes, sha256 };
+      if (existing.bytes === bytes) {
+        const sha256 = await hashFile(file);
+        if ((await this.#hashOf(name)) === sha256) return { bytes, sha256 };
+      }
       throw new SharedStoreError('CR_IMAGE_STORE_EXISTS', `${this.#what(name)} already exists with other bytes; images are never replaced`);
     }
     // Hashed on its way up: hashing first held every put back by a full pass over the image
     // (0.7 ms per MiB here), which the network's waits now cover.
     const hash = createHash('sha256');
     const source = fs.createReadStream(file, { highWaterMark: 1 << 20 });
-    const body = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        hash.update(chunk);
-        done(null, chunk);
-      },
-    });
+    const body = hashing(hash);
     source.on('error', (err) => body.destroy(err)).pipe(body);
     const upload = new Upload({
       client: this.#client,
@@ -145,14 +142,7 @@ export class S3Store implements SharedStore {
     try {
       await fsp.mkdir(path.dirname(file), { recursive: true });
       const got = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: this.#key(name) }));
-      const count = new Transform({
-        transform(chunk: Buffer, _encoding, done) {
-          hash.update(chunk);
-          bytes += chunk.length;
-          done(null, chunk);
-        },
-      });
-      await pipeline(got.Body as NodeJS.ReadableStream, count, fs.createWriteStream(temp, { flags: 'wx', mode: 0o600 }));
+      await pipeline(got.Body as NodeJS.ReadableStream, hashing(hash, (n) => (bytes += n)), fs.createWriteStream(temp, { flags: 'wx', mode: 0o600 }));
       await fsp.rename(temp, file);
       return { bytes, sha256: hash.digest('hex') };
     } catch (err) {
@@ -209,6 +199,17 @@ export class S3Store implements SharedStore {
   close(): void {
     this.#client.destroy();
   }
+}
+
+/** Passes bytes through, hashing them (and counting them with `counted`) on the way. */
+function hashing(hash: Hash, counted: (bytes: number) => void = () => undefined): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      hash.update(chunk);
+      counted(chunk.length);
+      done(null, chunk);
+    },
+  });
 }
 
 function isMissing(err: unknown): boolean {
