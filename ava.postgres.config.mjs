@@ -12,6 +12,8 @@ const onBoth = [
   'test/scheduler/ha/failover.test.ts',
   // A scheduler SIGKILLed and started again on its database; `list` before and after.
   'test/scheduler/restart.test.ts',
+  // The CLI's commands against a scheduler process, and the dashboard's views and counts.
+  ...['commands', 'commands/images', 'commands/logs', 'http/server'].map((f) => `test/scheduler/${f}.test.ts`),
 ];
 
 export default {

@@ -6,6 +6,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { Cluster } from '../../scheduler/client.js';
+import { openDb, type Db } from '../../scheduler/server/db.js';
 import type { JobInfo__Output } from '../../scheduler/proto/types.js';
 import { CliProcess, FIXTURES, HANG_GUARD_MS, startCli, tempDir, sleep } from '../runner/helpers.js';
 import { testDbOfDataDir } from './server/postgres.js';
@@ -61,6 +62,16 @@ export async function startScheduler(
   const tokenFile = path.join(dataDir, 'admin.token');
   adminTokens.set(address, fs.readFileSync(tokenFile, 'utf8').trim());
   return { cli, address, port: Number(m[2]), dataDir, tokenFile, args: ['--scheduler', address, '--token-file', tokenFile] };
+}
+
+/**
+ * The database of a scheduler the test started, SQLite or PostgreSQL as the run is (CR_TEST_DB),
+ * for planting rows that no RPC makes; closed in the test's teardown.
+ */
+export async function schedulerDb(t: ExecutionContext, scheduler: SchedulerProcess): Promise<Db> {
+  const db = await openDb({ dataDir: scheduler.dataDir, url: await testDbOfDataDir(t, scheduler.dataDir) });
+  t.teardown(() => db.close());
+  return db;
 }
 
 /** A new token of `role` from the scheduler at `address`, made with its admin token. */

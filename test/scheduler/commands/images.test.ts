@@ -1,18 +1,15 @@
 // `images JOB --delete`: refused while the job can still resume from its images (nothing is
 // removed), done for a job that has ended.
-import Database from 'better-sqlite3';
-import path from 'node:path';
 import test from 'ava';
 import { runCli, show } from '../../runner/helpers.js';
-import { client, startScheduler } from '../helpers.js';
+import { client, schedulerDb, startScheduler } from '../helpers.js';
 
 test('images --delete is refused for a queued job and removes the images of a cancelled one.', async (t) => {
   const scheduler = await startScheduler(t);
   const cluster = client(t, scheduler.address);
   const id = (await cluster.call('Submit', { name: 'j', code: Buffer.from('export default async () => 1'), argsJson: '{}' })).id;
-  const db = new Database(path.join(scheduler.dataDir, 'scheduler.db'));
-  t.teardown(() => db.close());
-  db.prepare(`INSERT INTO images (job, sequence, attempt, node, bytes, sha256, bases_json, created_at) VALUES (?, 1, 1, 'n1', 2048, 'x', '[]', ?)`).run(id, Date.now());
+  const db = await schedulerDb(t, scheduler);
+  await db.q.insertInto('images').values({ job: id, sequence: 1, attempt: 1, node: 'n1', bytes: 2048, sha256: 'x', bases_json: '[]', created_at: Date.now() }).execute();
   const refused = await runCli(t, ['images', String(id), '--delete', ...scheduler.args]);
   t.is(refused.code, 1, show(refused));
   t.regex(refused.stderr, /job \d+ is queued: its images are what it resumes from; cancel it first/);

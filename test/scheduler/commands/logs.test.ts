@@ -1,21 +1,17 @@
 // `logs JOB` prints every line the scheduler holds for the job, however many pages it takes,
 // each escaped: a line cannot forge another or drive the terminal.
-import Database from 'better-sqlite3';
-import path from 'node:path';
 import test from 'ava';
+import { batches } from '../../../scheduler/server/db.js';
 import { runCli, show } from '../../runner/helpers.js';
-import { client, startScheduler } from '../helpers.js';
+import { client, schedulerDb, startScheduler } from '../helpers.js';
 
 test('logs without -f prints all 2500 lines of a job (more than a page), each on one line, escaped.', async (t) => {
   const scheduler = await startScheduler(t);
   const cluster = client(t, scheduler.address);
   const id = (await cluster.call('Submit', { name: 'loud', code: Buffer.from('export default async () => 1'), argsJson: '{}' })).id;
-  const db = new Database(path.join(scheduler.dataDir, 'scheduler.db'));
-  t.teardown(() => db.close());
-  const insert = db.prepare(`INSERT INTO events (job, attempt, at, kind, text) VALUES (?, 1, ?, 'log', ?)`);
-  db.transaction(() => {
-    for (let i = 0; i < 2500; i++) insert.run(id, Date.now(), i === 7 ? 'line 7\nforged line\u001b[2J' : `line ${i}`);
-  })();
+  const db = await schedulerDb(t, scheduler);
+  const planted = Array.from({ length: 2500 }, (_, i) => ({ job: id, attempt: 1, at: Date.now(), kind: 'log', text: i === 7 ? 'line 7\nforged line\u001b[2J' : `line ${i}` }));
+  for (const rows of batches(planted)) await db.q.insertInto('events').values(rows).execute();
   const run = await runCli(t, ['logs', String(id), ...scheduler.args]);
   t.is(run.code, 0, show(run));
   const lines = run.stdout.trimEnd().split('\n');
