@@ -13,6 +13,9 @@ import { ImageWriter } from '../image/writer.js';
 import { LocalStore } from '../store/local-store.js';
 import type { CommitResult, PostedCommit, PostedData, WarmRequest, WriterThreadData } from './background-writer.js';
 import { commitImage, systemErrorCode } from './commit.js';
+import { nameThread } from '../thread-name.js';
+
+nameThread('cr-writer');
 
 const data = workerData as WriterThreadData;
 const port: MessagePort = data.port;

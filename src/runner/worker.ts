@@ -1,5 +1,6 @@
 // Runs one attempt of a job inside a piscina worker thread: picks the image to restore from,
 // builds the job's `cr`, imports the job module and calls its default export.
+import { isMainThread } from 'node:worker_threads';
 import { getCodec } from '../codec/index.js';
 import { CrError, IdentityMismatchError, isImageFault, JobStoppedError, toErrorRecord } from '../errors.js';
 import { DEFAULT_BLOCK_SIZE } from '../image/format.js';
@@ -13,6 +14,10 @@ import { WRITER_NAME } from '../version.js';
 import { importJobModule } from '../loader/job-module.js';
 import { checkResume } from './identity.js';
 import type { JobEvent, JobTask, JobTaskResult } from './task.js';
+import { nameThread } from '../thread-name.js';
+
+// Loaded by piscina in the job's worker thread; never rename a main thread that imports it.
+if (!isMainThread) nameThread('cr-job');
 
 export default async function runAttempt(task: JobTask): Promise<JobTaskResult> {
   const post = (event: JobEvent): void => task.port.postMessage(event);

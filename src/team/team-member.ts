@@ -8,6 +8,7 @@ import type { RegionConstructor, RegionTypeName } from '../image/format.js';
 import { CONTROL_NONE } from '../policy.js';
 import { importJobModule } from '../loader/job-module.js';
 import { RNG_STATE_NAME, RngRegistry, type Rng, type Seed } from '../determinism/rng.js';
+import { nameThread } from '../thread-name.js';
 import { arrive, SYNC_CAPTURED, SYNC_FINISHED, SYNC_GENERATION, SYNC_TIME_DUE, SYNC_WORDS, waitUntil } from './team-sync.js';
 
 /** What a member thread starts with. */
@@ -227,5 +228,7 @@ async function main(data: MemberData): Promise<void> {
 }
 
 if (!isMainThread && (workerData as { crTeamMember?: MemberData } | null)?.crTeamMember) {
-  await main((workerData as { crTeamMember: MemberData }).crTeamMember);
+  const member = (workerData as { crTeamMember: MemberData }).crTeamMember;
+  nameThread(`cr-member-${member.rank}`);
+  await main(member);
 }
