@@ -54,9 +54,30 @@ export interface ContextSettings {
   control?: Int32Array | null;
 }
 
+/** The image writer's settings in the bench: level 1, the default block size, 8 blocks per batch. */
+const WRITER = { level: 1, blockSize: DEFAULT_BLOCK_SIZE, batchBlocks: 8 };
+
+/**
+ * Encoding alone, as the image writer encodes (two encoders on the addon's background threads,
+ * a batch queued on each, level 1, float64 elements): every block of `data`, nothing written.
+ * The commit's encoding time, for holding the commit against the larger of it and the disk's.
+ */
+export async function encodeOnlyMs(codec: BlockCodec, data: Uint8Array): Promise<number> {
+  const encoders = [0, 1].map(() => codec.createEncoder(WRITER.blockSize, WRITER.batchBlocks, { background: true }));
+  const batch = WRITER.blockSize * WRITER.batchBlocks;
+  const t0 = performance.now();
+  const inFlight: Promise<unknown>[] = [];
+  for (let k = 0, at = 0; at < data.length; k++, at += batch) {
+    if (inFlight.length === 2) await inFlight.shift();
+    inFlight.push(encoders[k % 2]!.encode(data.subarray(at, Math.min(data.length, at + batch)), 8, WRITER.level));
+  }
+  await Promise.all(inFlight);
+  return performance.now() - t0;
+}
+
 /** A job context as the runner's worker builds one, without a worker. */
 export function newContext(codec: BlockCodec, store: LocalStore, job: string, settings: ContextSettings = {}): JobContext {
-  const writer = new ImageWriter({ codec, key: store.key, level: 1, blockSize: DEFAULT_BLOCK_SIZE, batchBlocks: 8, writerName: 'bench' });
+  const writer = new ImageWriter({ codec, key: store.key, ...WRITER, writerName: 'bench' });
   return new JobContext({
     job,
     attempt: 1,
