@@ -24,7 +24,8 @@ const SAMPLE_MS = 50;
 const GROUPS: [string, RegExp][] = [
   ['job thread', /^cr-job$/],
   ['writer', /^cr-writer$/],
-  ['encode pool', /^cr-bg-/],
+  // Encoding in the background (cr-bg-N), and encoding a checkpoint the job waits for (cr-pool-N).
+  ['addon pools', /^cr-(bg|pool)-/],
   ['copy-on-write', /^cr-cow/],
 ];
 const OTHER = 'other';
