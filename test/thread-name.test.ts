@@ -3,12 +3,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import test from 'ava';
+import test, { type Implementation } from 'ava';
 import { FIXTURES, runCli, show, tempDir } from './runner/helpers.js';
 
 const linux = process.platform === 'linux' && fs.existsSync('/proc/thread-self/comm');
-const maybe = linux ? test : test.skip;
-if (!linux) test('thread names (skipped: they need Linux /proc/thread-self)', (t) => t.pass());
+/** A test here, or skipped with the reason in its title where /proc cannot answer. */
+const maybe = (title: string, fn: Implementation<[]>): void => (linux ? test(title, fn) : test.skip(`${title} [needs Linux /proc/thread-self]`, fn));
 
 maybe('nameThread names the calling thread only, cut to the 15 bytes Linux keeps.', async (t) => {
   const before = fs.readFileSync('/proc/thread-self/comm', 'utf8');

@@ -2,12 +2,12 @@
 // for, and its threads by name while it runs.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import test from 'ava';
+import test, { type Implementation } from 'ava';
 import { endedChildrenCpu, processCpuMs, threadsCpu } from '../../bench/process-cpu.js';
 
 const linux = fs.existsSync('/proc/self/task');
-const maybe = linux ? test : test.skip;
-if (!linux) test('process CPU readings (skipped: they need Linux /proc)', (t) => t.pass());
+/** A test here, or skipped with the reason in its title where /proc cannot answer. */
+const maybe = (title: string, fn: Implementation<[]>): void => (linux ? test(title, fn) : test.skip(`${title} [needs Linux /proc]`, fn));
 
 // Burns 300 ms of its own CPU time, naming its main thread first, then waits for stdin to close.
 const BURNER = `require('node:fs').writeFileSync('/proc/thread-self/comm', 'burner');
