@@ -9,6 +9,17 @@ import Database from 'better-sqlite3';
 import type { CliProcess } from '../../runner/helpers.js';
 import { tempDir, uninterruptedResult } from '../../runner/helpers.js';
 import { CLUSTER_JOB, client, finished, job, startAgent, startScheduler, submit, waitFor } from '../helpers.js';
+import { FOOTER_LENGTH, HEADER_LENGTH } from '../../../src/image/format.js';
+
+/**
+ * A byte inside an image's blocks: halfway between its header and its manifest (which its footer
+ * locates). These images are a few KiB: a fixed offset such as 4096 can lie past the end of one,
+ * where damaging it changes nothing.
+ */
+function blockByte(image: Buffer): number {
+  const manifestOffset = Number(image.readBigUInt64LE(image.length - FOOTER_LENGTH));
+  return HEADER_LENGTH + Math.floor((manifestOffset - HEADER_LENGTH) / 2);
+}
 
 test("An attempt whose newest image arrives damaged resumes from an older image the scheduler holds, spending no retry, and ends with an uninterrupted run's result.", async (t) => {
   const args = { steps: 300, stepMs: 15, length: 1 << 19 };
@@ -32,12 +43,9 @@ test("An attempt whose newest image arrives damaged resumes from an older image 
   const newest = (await cluster.call('ListImages', { job: id })).images.at(-1)!;
   t.true(newest.sequence >= images.at(-1)!.sequence);
   const file = path.join(scheduler.dataDir, 'images', `job-${id}`, `${String(newest.sequence).padStart(8, '0')}.crimg`);
-  const fd = fs.openSync(file, 'r+');
-  const byte = Buffer.alloc(1);
-  fs.readSync(fd, byte, 0, 1, 4096);
-  byte[0]! ^= 0x40;
-  fs.writeSync(fd, byte, 0, 1, 4096);
-  fs.closeSync(fd);
+  const rotten = fs.readFileSync(file);
+  rotten[blockByte(rotten)]! ^= 0x40;
+  fs.writeFileSync(file, rotten);
 
   agents.set('b', await startAgent(t, scheduler.address, 'b'));
   const done = await finished(cluster, id);
@@ -92,7 +100,7 @@ test("An image that arrives whole but whose blocks do not verify is passed over 
   const newest = (await cluster.call('ListImages', { job: id })).images.at(-1)!;
   const file = path.join(scheduler.dataDir, 'images', `job-${id}`, `${String(newest.sequence).padStart(8, '0')}.crimg`);
   const bytes = fs.readFileSync(file);
-  bytes[4096]! ^= 0x40;
+  bytes[blockByte(bytes)]! ^= 0x40;
   fs.writeFileSync(file, bytes);
   const db = new Database(path.join(scheduler.dataDir, 'scheduler.db'));
   db.pragma('busy_timeout = 10000');
