@@ -2,13 +2,14 @@
 // from that image; the drained node takes no new work.
 import test from 'ava';
 import { runCli, uninterruptedResult } from '../runner/helpers.js';
-import { CLUSTER_JOB, client, finished, job, startAgent, startScheduler, submit, underWay, waitFor } from './helpers.js';
+import { CLUSTER_JOB, client, finished, job, STEADY_LEASE_S, startAgent, startScheduler, submit, underWay, waitFor } from './helpers.js';
 
 test('drain moves a running job to another node through a checkpoint, and the node takes no new work.', async (t) => {
   // The first attempt holds at step 100 until it is drained: the drain finds it running however slow the machine.
   const args = { steps: 300, stepMs: 15, holdAt: 100 };
   const expected = uninterruptedResult(CLUSTER_JOB, { steps: 300, stepMs: 0 }); // holding changes no result
-  const scheduler = await startScheduler(t);
+  // No node dies here: the job moves by the drain alone, never by a lease that ran out under load.
+  const scheduler = await startScheduler(t, { leaseS: STEADY_LEASE_S });
   for (const name of ['a', 'b']) await startAgent(t, scheduler.address, name);
   const cluster = client(t, scheduler.address);
   // An interval far beyond the run: the only image is the one the drain asks for.
