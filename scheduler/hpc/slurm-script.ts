@@ -2,8 +2,10 @@
 // the wall time, requeue, resume) or a pilot agent (drain ahead of the wall time). Pure text:
 // the command (commands/slurm.ts) checks the flags, this file only writes them down.
 //
-// Slurm sends `--signal=B:USR1@LEAD` to the batch shell alone ("B:"), so the script forwards it
-// to cr. It does not trap SIGTERM: at the wall time or on scancel Slurm sends SIGTERM to every
+// Slurm sends `--signal=B:USR1@LEAD` to the batch shell alone ("B:"), so the script passes it
+// on to cr, as SIGTERM: cr (run, or agent) takes that as "checkpoint or drain, then stop", and a
+// USR1 that reached Node before cr listened would open Node's inspector and be lost (it did:
+// Slurm sent one as a requeued job started), where a TERM ends cr and the job requeues. It does not trap SIGTERM: at the wall time or on scancel Slurm sends SIGTERM to every
 // process of the job, cr included, and the shell should die with it then (no requeue of a
 // cancelled job), while cr uses KillWait to finish what it can.
 import { EXIT_STOPPED } from '../signals.js';
@@ -59,10 +61,10 @@ export function shellWord(text: string): string {
  * one within a fraction of a second of a requeued job's start. One that comes before cr is
  * started is remembered (`early`) and passed on once it is (runAndForward).
  */
-function traps(forwardAs: 'USR1' | 'TERM', checkpointOnUsr2: boolean): string[] {
+function traps(checkpointOnUsr2: boolean): string[] {
   return [
     'signalled=0; early=0; pid=',
-    `trap 'signalled=1; if [ -n "$pid" ]; then kill -${forwardAs} "$pid" 2>/dev/null; else early=1; fi' USR1`,
+    `trap 'signalled=1; if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null; else early=1; fi' USR1`,
     ...(checkpointOnUsr2 ? [`trap 'signalled=1; [ -n "$pid" ] && kill -USR2 "$pid" 2>/dev/null' USR2`] : []),
   ];
 }
@@ -90,12 +92,12 @@ function header(o: SlurmScriptOptions, what: string, output: string, first: stri
   ];
 }
 
-/** Starts cr in the background, forwards USR1 as `forwardAs` (traps), waits for it; `$status` is its exit code. */
-function runAndForward(commandLine: string, forwardAs: 'USR1' | 'TERM'): string[] {
+/** Starts cr in the background, passes USR1 on as TERM (traps), waits for it; `$status` is its exit code. */
+function runAndForward(commandLine: string): string[] {
   return [
     `${commandLine} &`,
     'pid=$!',
-    `if [ "$early" -eq 1 ]; then kill -${forwardAs} "$pid" 2>/dev/null; fi`,
+    'if [ "$early" -eq 1 ]; then kill -TERM "$pid" 2>/dev/null; fi',
     'while :; do',
     '  wait "$pid"; status=$?',
     '  # A trapped signal ends `wait` early (status > 128) while cr still runs: wait again.',
@@ -106,14 +108,14 @@ function runAndForward(commandLine: string, forwardAs: 'USR1' | 'TERM'): string[
 }
 
 /**
- * One job per allocation: `cr-scheduler run`, which checkpoints and exits 75 on USR1; the script
+ * One job per allocation: `cr-scheduler run`, which checkpoints and exits 75 on the USR1 passed on; the script
  * requeues on 75. USR2 (`scancel --batch --signal=USR2 JOB`) asks for a checkpoint and goes on.
  */
 export function jobScript(o: JobScriptOptions): string {
   const lines = [
-    ...header(o, `runs ${o.job} with "cr-scheduler run"; ${o.leadS} s before the wall time Slurm sends USR1, cr checkpoints and stops (exit ${EXIT_STOPPED}), ${o.requeue ? 'and the job requeues itself to resume from that image' : 'and the job ends (submit it again to resume)'}.`, 'cr-%x-%j.out', traps('USR1', true)),
+    ...header(o, `runs ${o.job} with "cr-scheduler run"; ${o.leadS} s before the wall time Slurm sends USR1, cr checkpoints and stops (exit ${EXIT_STOPPED}), ${o.requeue ? 'and the job requeues itself to resume from that image' : 'and the job ends (submit it again to resume)'}.`, 'cr-%x-%j.out', traps(true)),
     'echo "[cr] slurm job ${SLURM_JOB_ID} attempt ${attempt} (SLURM_RESTART_COUNT=${SLURM_RESTART_COUNT:-0}) on ${host} at ${now}"',
-    ...runAndForward(`${o.command} run ${o.job} ${o.runArgs}${o.runArgs ? ' ' : ''}--stop-signal SIGUSR1 --checkpoint-signal SIGUSR2 --no-progress`, 'USR1'),
+    ...runAndForward(`${o.command} run ${o.job} ${o.runArgs}${o.runArgs ? ' ' : ''}--stop-signal SIGUSR1 --checkpoint-signal SIGUSR2 --no-progress`),
     `if [ "$status" -eq ${EXIT_STOPPED} ]; then`,
     ...(o.requeue
       ? [
@@ -147,12 +149,12 @@ export function pilotScript(o: PilotScriptOptions): string {
     ...(o.agentArgs ? [o.agentArgs] : []),
   ];
   const lines = [
-    ...header(o, `a pilot: runs a cr agent in this allocation; ${o.leadS} s before the wall time Slurm sends USR1 and the agent drains (its jobs checkpoint and move to other agents), then exits.`, 'cr-%x-%j.out', traps('TERM', false)),
+    ...header(o, `a pilot: runs a cr agent in this allocation; ${o.leadS} s before the wall time Slurm sends USR1 and the agent drains (its jobs checkpoint and move to other agents), then exits.`, 'cr-%x-%j.out', traps(false)),
     // A fresh private directory: another pilot with the same job id (another cluster on this
     // host, a job id reused) must not share it, nor delete it when it ends.
     ...(o.workOnScratch ? ['work="$(mktemp -d "${TMPDIR:-/tmp}/cr-agent-${SLURM_JOB_ID}.XXXXXX")" || exit 1'] : []),
     'echo "[cr] pilot: slurm job ${SLURM_JOB_ID} attempt ${attempt} on ${host}, node ${host}-slurm${SLURM_JOB_ID}, at ${now}"',
-    ...runAndForward(`${o.command} agent ${args.join(' ')}`, 'TERM'),
+    ...runAndForward(`${o.command} agent ${args.join(' ')}`),
     ...(o.workOnScratch ? ['rm -rf "$work"'] : []),
     'echo "[cr] pilot: the agent exited with status $status"',
     ...(o.requeue ? ['if [ "$status" -eq 0 ] && [ "$signalled" -eq 1 ]; then', '  echo "[cr] pilot: drained ahead of the wall time: requeueing slurm job ${SLURM_JOB_ID}"', '  scontrol requeue "$SLURM_JOB_ID"', 'fi'] : []),

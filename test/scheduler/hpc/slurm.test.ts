@@ -72,7 +72,8 @@ slurmTest('A job with a wall time shorter than its work checkpoints ahead of it 
   const early = count(/^\[cr\] the signal came before cr was listening for it: requeueing slurm job/gm);
   t.true(stops >= 1, describe);
   t.is(stops + early, restarts, describe);
-  t.is(count(/^SIGUSR1: checkpointing "cluster-job" at its next safe point, then stopping/gm), stops, describe);
+  // The script passes Slurm's USR1 on to cr as TERM.
+  t.is(count(/^SIGTERM: checkpointing "cluster-job" at its next safe point, then stopping/gm), stops, describe);
   const resumed = count(/^resuming "cluster-job" from image /gm);
   t.true(resumed >= 1 && resumed <= restarts, describe);
   const result = /^\{\n[\s\S]*?^\}$/m.exec(log)?.[0];
