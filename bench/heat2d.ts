@@ -83,19 +83,19 @@ async function run(dir: string, args: { n: number; steps: number }, interval: nu
   const after = endedChildrenCpu();
   const all = { userMs: after.userMs - before.userMs, sysMs: after.sysMs - before.sysMs };
   const cpu = new Map<string, Cpu>(NAMES.map((name) => [name, { userMs: 0, sysMs: 0 }]));
-  cpu.set('all', all);
-  let named = { userMs: 0, sysMs: 0 };
   for (const thread of threads.values()) {
-    const group = groupOf(thread);
-    if (group === OTHER) continue;
-    const sum = cpu.get(group)!;
+    const sum = cpu.get(groupOf(thread))!;
     sum.userMs += thread.userMs;
     sum.sysMs += thread.sysMs;
-    named = { userMs: named.userMs + thread.userMs, sysMs: named.sysMs + thread.sysMs };
   }
-  cpu.set(OTHER, { userMs: all.userMs - named.userMs, sysMs: all.sysMs - named.sysMs });
+  // "other" is what the named groups leave of the exact total: sampled threads of other names, and
+  // threads that ended between samples.
+  const named = GROUPS.map(([name]) => cpu.get(name)!);
+  const of = (kind: keyof Cpu): number => all[kind] - named.reduce((sum, c) => sum + c[kind], 0);
+  cpu.set(OTHER, { userMs: of('userMs'), sysMs: of('sysMs') });
+  cpu.set('all', all);
   const steadySysMs = atImages.length < 2 ? null : (atImages.at(-1)! - atImages[0]!) / (atImages.length - 1);
-  return { seconds, checkpoints: (out.match(/^checkpoint heat2d-/gm) ?? []).length, cpu, steadySysMs };
+  return { seconds, checkpoints: atImages.length, cpu, steadySysMs };
 }
 
 /** The middle value; the mean of the two middle ones for an even count. */

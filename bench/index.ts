@@ -420,67 +420,60 @@ async function main(): Promise<void> {
   }
   const codec = await getCodec({ prefer: process.argv.includes('--portable') ? 'portable' : 'native' });
   const dir = fs.mkdtempSync(path.join(process.env.CR_BENCH_DIR ?? os.tmpdir(), 'cr-bench-'));
+  try {
+    await benchLibrary(codec, dir, quick);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The library's sections (all of them, or the one a flag names), in `dir`, which main removes after. */
+async function benchLibrary(codec: BlockCodec, dir: string, quick: boolean): Promise<void> {
   if (process.argv.includes('--scaling')) {
     const at = process.argv.indexOf('--plot');
-    try {
-      return await (await import('./scaling.js')).benchScaling(codec, dir, quick, at > 0 ? process.argv[at + 1]! : 'scaling.svg', process.argv.includes('--states'));
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    return (await import('./scaling.js')).benchScaling(codec, dir, quick, at > 0 ? process.argv[at + 1]! : 'scaling.svg', process.argv.includes('--states'));
   }
   if (process.argv.includes('--heat2d')) {
     // Only the real job: wall time and extra CPU per image by thread.
-    try {
-      console.log((await benchHeat2d(dir, HEAT2D[quick ? 'quick' : 'full'])).join('\n'));
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    console.log((await benchHeat2d(dir, HEAT2D[quick ? 'quick' : 'full'])).join('\n'));
     return;
   }
   if (process.argv.includes('--cow')) {
     // Only the copy-on-write lines (1 GiB field; 64 MiB with --quick).
-    try {
-      for (const line of await benchCow(codec, dir, quick ? 64 * MiB : GiB, 3)) console.log(line);
-    } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
-    }
+    for (const line of await benchCow(codec, dir, quick ? 64 * MiB : GiB, 3)) console.log(line);
     return;
   }
-  try {
-    console.log(`cr bench: ${codec.description}; ${os.cpus().length} cores, Node ${process.version}; store in ${dir}`);
-    console.log('pause = from the call to checkpoint() until its promise resolves; commit = until the image is durable (fsync + rename + dir fsync);');
-    console.log('restart = find the latest image, open it (tag, manifest), decode and verify every block into new memory; base = v8.serialize + writeFileSync + fsync / readFileSync + deserialize\n');
-    const rows: Row[] = [];
-    if (process.argv.includes('--objects')) {
-      // Only the small-objects row and its targets.
-      const objects = await benchObjects(codec, dir, quick ? 100_000 : 1_000_000, 5);
-      printTable([objects]);
-      printObjectTargets(objects);
-      return;
-    }
-    rows.push(await benchRegion(codec, dir, 64 * MiB, 5));
-    if (!quick) rows.push(await benchRegion(codec, dir, GiB, 3));
-    // --regions: only the region rows and their targets (commit and restart rates), for measuring those.
-    const regionsOnly = process.argv.includes('--regions');
-    if (!regionsOnly) rows.push(await benchObjects(codec, dir, quick ? 100_000 : 1_000_000, 3));
-    printTable(rows);
-    const region = rows[quick ? 0 : 1]!;
-    printTargets(region);
-    if (regionsOnly) return;
-    printObjectTargets(rows.at(-1)!);
-    const fieldBytes = region.regionBytes ?? region.rawBytes;
-    for (const line of await benchCow(codec, dir, fieldBytes, 3)) console.log(line);
-    console.log(`\nincremental, ${fieldBytes / MiB} MiB field:`);
-    console.log(`  ${await benchIncremental(codec, dir, fieldBytes, 'auto', region)}`);
-    console.log(`  ${await benchIncremental(codec, dir, fieldBytes, 'hash', region)}`);
-    console.log(`\nencoding vs Blosc:\n${(await benchEncoding(quick ? 64 * MiB : 256 * MiB, 3)).join('\n')}`);
-    console.log(`\nreal job:\n  ${(await benchHeat2d(dir, HEAT2D[quick ? 'quick' : 'full'])).join('\n  ')}`);
-    if (!quick) console.log(`\nmemory: ${await benchMemory(codec, dir)}`);
-    const ns = await benchNotDue(codec, dir);
-    console.log(`\ncheckpoint() when not due: ${ns.toFixed(1)} ns per call (target < 100 ns)`);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+  console.log(`cr bench: ${codec.description}; ${os.cpus().length} cores, Node ${process.version}; store in ${dir}`);
+  console.log('pause = from the call to checkpoint() until its promise resolves; commit = until the image is durable (fsync + rename + dir fsync);');
+  console.log('restart = find the latest image, open it (tag, manifest), decode and verify every block into new memory; base = v8.serialize + writeFileSync + fsync / readFileSync + deserialize\n');
+  const rows: Row[] = [];
+  if (process.argv.includes('--objects')) {
+    // Only the small-objects row and its targets.
+    const objects = await benchObjects(codec, dir, quick ? 100_000 : 1_000_000, 5);
+    printTable([objects]);
+    printObjectTargets(objects);
+    return;
   }
+  rows.push(await benchRegion(codec, dir, 64 * MiB, 5));
+  if (!quick) rows.push(await benchRegion(codec, dir, GiB, 3));
+  // --regions: only the region rows and their targets (commit and restart rates), for measuring those.
+  const regionsOnly = process.argv.includes('--regions');
+  if (!regionsOnly) rows.push(await benchObjects(codec, dir, quick ? 100_000 : 1_000_000, 3));
+  printTable(rows);
+  const region = rows[quick ? 0 : 1]!;
+  printTargets(region);
+  if (regionsOnly) return;
+  printObjectTargets(rows.at(-1)!);
+  const fieldBytes = region.regionBytes ?? region.rawBytes;
+  for (const line of await benchCow(codec, dir, fieldBytes, 3)) console.log(line);
+  console.log(`\nincremental, ${fieldBytes / MiB} MiB field:`);
+  console.log(`  ${await benchIncremental(codec, dir, fieldBytes, 'auto', region)}`);
+  console.log(`  ${await benchIncremental(codec, dir, fieldBytes, 'hash', region)}`);
+  console.log(`\nencoding vs Blosc:\n${(await benchEncoding(quick ? 64 * MiB : 256 * MiB, 3)).join('\n')}`);
+  console.log(`\nreal job:\n  ${(await benchHeat2d(dir, HEAT2D[quick ? 'quick' : 'full'])).join('\n  ')}`);
+  if (!quick) console.log(`\nmemory: ${await benchMemory(codec, dir)}`);
+  const ns = await benchNotDue(codec, dir);
+  console.log(`\ncheckpoint() when not due: ${ns.toFixed(1)} ns per call (target < 100 ns)`);
 }
 
 await main();

@@ -5,7 +5,9 @@
 // Slurm sends `--signal=B:USR1@LEAD` to the batch shell alone ("B:"), so the script passes it
 // on to cr, as SIGTERM: cr (run, or agent) takes that as "checkpoint or drain, then stop", and a
 // USR1 that reached Node before cr listened would open Node's inspector and be lost (it did:
-// Slurm sent one as a requeued job started), where a TERM ends cr and the job requeues. It does not trap SIGTERM: at the wall time or on scancel Slurm sends SIGTERM to every
+// Slurm sent one as a requeued job started), where a TERM ends cr and the job requeues.
+//
+// The script does not trap SIGTERM: at the wall time or on scancel Slurm sends SIGTERM to every
 // process of the job, cr included, and the shell should die with it then (no requeue of a
 // cancelled job), while cr uses KillWait to finish what it can.
 import { EXIT_STOPPED } from '../signals.js';
