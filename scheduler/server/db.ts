@@ -150,6 +150,13 @@ export interface OpenDbOptions {
   dataDir: string;
   /** A postgres:// URL; null or absent: SQLite under `dataDir`. */
   url?: string | null;
+  /**
+   * PostgreSQL ends a session of this scheduler that sits inside a transaction for this long
+   * without sending its next statement (the leader's lease; default: none). A scheduler paused
+   * mid-transaction (SIGSTOP, a VM frozen, a network cut) holds the fence's lock on the lead's
+   * row (leadership.ts), and no standby could take the lead until it resumed.
+   */
+  idleInTransactionMs?: number;
 }
 
 /** The URL without its password, for messages and logs. */
@@ -165,7 +172,7 @@ export function shownUrl(url: string): string {
 
 /** Opens the database and runs the migrations it lacks (migrations.ts). */
 export async function openDb(options: OpenDbOptions | string): Promise<Db> {
-  const { dataDir, url = null } = typeof options === 'string' ? { dataDir: options } : options;
+  const { dataDir, url = null, idleInTransactionMs } = typeof options === 'string' ? { dataDir: options } : options;
   checkDataDir(dataDir);
   let db: Db;
   if (url === null || url === '') {
@@ -184,12 +191,15 @@ export async function openDb(options: OpenDbOptions | string): Promise<Db> {
     const { default: pg } = await import('pg');
     const pool = new pg.Pool({
       connectionString: url,
+      ...(idleInTransactionMs === undefined ? {} : { idle_in_transaction_session_timeout: Math.max(1, Math.round(idleInTransactionMs)) }),
       // COUNT, SUM and bigint columns arrive as numbers: every such value here is a count of
       // bytes, jobs or ms, far below 2^53.
       types: { getTypeParser: ((oid: number, format?: 'text' | 'binary') => (oid === 20 || oid === 1700 ? Number : pg.types.getTypeParser(oid, format as 'text'))) as never },
     });
-    // An idle client that loses its server (a restart, a failover) must not end the scheduler.
+    // A client that loses its server (a restart, a failover, a transaction ended for being idle)
+    // must not end the scheduler: idle, the pool drops it; in use, its next query fails instead.
     pool.on('error', () => undefined);
+    pool.on('connect', (client) => void client.on('error', () => undefined));
     db = new Db(new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) }), 'postgres', shownUrl(url));
   }
   try {

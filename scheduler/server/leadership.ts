@@ -11,7 +11,10 @@
 //   (an UPDATE of that row) waits for the transaction to end; SQLite's transactions hold the
 //   file's write lock from their BEGIN IMMEDIATE. So a leader that was paused past its lease
 //   (SIGSTOP, a VM migration, a network cut) and comes back writes nothing: its first write
-//   fails the fence, and it steps down, says so, and stands by.
+//   fails the fence, and it steps down, says so, and stands by. One paused INSIDE a transaction
+//   would hold that lock for as long as it is paused: PostgreSQL ends such a transaction after a
+//   lease idle (db.ts idleInTransactionMs); SQLite's file has no such limit (the standbys of one
+//   host wait for it: docs/high-availability.md).
 // - Standbys answer reads and refuse writes with the leader's address (service.ts).
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';

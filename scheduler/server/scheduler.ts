@@ -10,7 +10,7 @@ import { openDb, setMeta, type Db } from './db.js';
 import { Dispatch } from './dispatch.js';
 import { JobRequests } from './job-requests.js';
 import { Retention, RETENTION_SWEEP_MS } from './retention.js';
-import { Leadership, NotLeaderError } from './leadership.js';
+import { DEFAULT_LEADER_LEASE_MS, Leadership, NotLeaderError } from './leadership.js';
 import { NodeSessions } from './node-sessions.js';
 import { SchedulerError } from './scheduler-error.js';
 
@@ -45,7 +45,8 @@ export class SchedulerCore extends CoreParts {
 
   /** Opens the database (migrating it) and the image store. */
   static async open(options: SchedulerCoreOptions): Promise<SchedulerCore> {
-    const db = await openDb({ dataDir: options.dataDir, url: options.dbUrl ?? null });
+    // A paused leader's open transaction is ended within its lease, so a standby can take over.
+    const db = await openDb({ dataDir: options.dataDir, url: options.dbUrl ?? null, idleInTransactionMs: options.leaderLeaseMs ?? DEFAULT_LEADER_LEASE_MS });
     const core = new SchedulerCore(db, options);
     // Leads at once when nobody else does; else stands by (start() keeps trying).
     await core.leadership.round();

@@ -8,6 +8,8 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import test, { type ExecutionContext } from 'ava';
 import { schedulerClient, unary, type SchedulerClient } from '../../../scheduler/proto/load.js';
+import { openDb } from '../../../scheduler/server/db.js';
+import { Leadership, NotLeaderError } from '../../../scheduler/server/leadership.js';
 import { tempDir } from '../../runner/helpers.js';
 import { adminToken, CLUSTER_JOB, client, finished, startAgent, startScheduler, submit, waitFor, type SchedulerProcess } from '../helpers.js';
 import { postgresProblem, TEST_DB, testDbUrl } from './postgres.js';
@@ -114,3 +116,42 @@ run(title('A leader paused past its lease (SIGSTOP) writes nothing when it resum
   const accepted = await unary(rawClient(t, standby, token), 'Submit', SUBMIT);
   t.true(accepted.id! > 0, 'the new leader takes writes');
 });
+
+// PostgreSQL only: there the fence's lock on the lead's row is held by a server session, which
+// PostgreSQL can end; a SQLite file's write lock belongs to the paused process itself.
+if (TEST_DB === 'postgres') {
+  run(title('A leader paused inside a write (its transaction open, the lead\'s row locked) loses the lead once its lease runs out; resumed, that write commits nothing'), async (t) => {
+    const url = await testDbUrl(t);
+    const leaseMs = 1000;
+    const open = async (name: string) => {
+      const db = await openDb({ dataDir: tempDir(t, name), url, idleInTransactionMs: leaseMs });
+      t.teardown(() => db.close());
+      return db;
+    };
+    const [a, b] = [await open('paused-a'), await open('paused-b')];
+    // No timers: each takes or renews the lease only when the test runs a round.
+    const leader = new Leadership(a, { address: 'a', leaseMs });
+    const standby = new Leadership(b, { address: 'b', leaseMs });
+    t.true(await leader.round());
+    t.false(await standby.round());
+    // A write that stops after its fence, as a scheduler SIGSTOPped there does.
+    let resume!: () => void;
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    const paused = new Promise<void>((resolve) => (resume = resolve));
+    const write = a.write(async () => {
+      entered();
+      await paused;
+      await a.q.insertInto('meta').values({ key: 'written by the paused leader', value: 'x' }).execute();
+    });
+    await inside;
+    // Without the limit on idle transactions, this round would wait on the row lock for as long as the write is paused.
+    await waitFor('the standby to lead', async () => ((await standby.round()) ? true : undefined));
+    resume();
+    await t.throwsAsync(write);
+    t.is(await b.q.selectFrom('meta').select('value').where('key', '=', 'written by the paused leader').executeTakeFirst(), undefined, 'the paused write committed nothing');
+    // Its next write gets a fresh connection, fails the fence, and the old leader stands by.
+    await t.throwsAsync(a.write(async () => undefined), { instanceOf: NotLeaderError, message: 'this scheduler is a standby; the leader is at b' });
+    t.false(leader.leading);
+  });
+}
