@@ -15,6 +15,14 @@ import { VERSION } from '../../src/internal.js';
 
 /** Slurm's largest --signal lead time, seconds (a 16-bit field). */
 export const MAX_SIGNAL_LEAD_S = 65_535;
+/**
+ * How much earlier than its lead Slurm may send --signal ("up to 60 seconds", sbatch(1)): it
+ * checks time limits about every 30 s. A wall time within this of the lead can bring the signal
+ * as the job starts.
+ */
+export const SLURM_SIGNAL_EARLY_S = 60;
+/** The least time after a start the signal should leave: the batch shell dies of a USR1 that comes before its first command traps it. */
+export const SIGNAL_AFTER_START_S = 10;
 /** Slurm's own default lead when --signal has no @: 60 s. cr's default leaves room for a checkpoint and the upload of its image. */
 export const DEFAULT_SIGNAL_LEAD_S = 180;
 
@@ -60,7 +68,8 @@ export function shellWord(text: string): string {
 /**
  * The script's first commands: its signal traps, before anything else runs. A USR1 (or USR2)
  * that reached the shell before its trap would end the whole job, unrequeued; Slurm has sent
- * one within a fraction of a second of a requeued job's start. One that comes before cr is
+ * one 0.1 s into a requeued job, whose one-minute wall time was within a minute of its lead
+ * (SLURM_SIGNAL_EARLY_S; commands/slurm.ts warns of that). One that comes before cr is
  * started is remembered (`early`) and passed on once it is (runAndForward).
  */
 function traps(checkpointOnUsr2: boolean): string[] {
@@ -125,8 +134,8 @@ export function jobScript(o: JobScriptOptions): string {
           '  scontrol requeue "$SLURM_JOB_ID"',
         ]
       : ['  echo "[cr] checkpointed and stopped ahead of the wall time: submit this script again to resume from that image"']),
-    // cr died of a signal the script passed on: it came before cr was listening for it (Slurm has
-    // sent USR1 at once to a requeued job started by its backfill scheduler); the job resumes
+    // cr died of a signal the script passed on: it came before cr was listening for it (Slurm
+    // sends it up to a minute early: with a short wall time, as the job starts); the job resumes
     // from its latest image all the same.
     'elif [ "$signalled" -eq 1 ] && [ "$status" -gt 128 ]; then',
     ...(o.requeue

@@ -38,6 +38,8 @@ export interface Slurm {
    * again; the tests do not wait for that: a held job is made eligible 3 s after it is seen held.
    */
   hurry(id: number): Promise<void>;
+  /** Sends `signal` to the job's batch shell alone (`scancel --batch`), the way --signal=B:… does. */
+  signalBatch(id: number, signal: string): Promise<void>;
   /** The daemons' logs, for a failure message. */
   logs(): string;
 }
@@ -192,6 +194,9 @@ export async function startSlurm(t: ExecutionContext): Promise<Slurm> {
         hurried.set(key, at);
         await run('/usr/bin/scontrol', ['update', `JobId=${id}`, `StartTime=${slurmTime(at)}`], { env }).catch(() => undefined);
       }
+    },
+    async signalBatch(id: number, signal: string): Promise<void> {
+      await run('/usr/bin/scancel', ['--batch', `--signal=${signal}`, String(id)], { env });
     },
     async sbatch(script: string, extra: string[] = []): Promise<number> {
       const { stdout } = await run('/usr/bin/sbatch', ['--parsable', ...extra, script], { env });

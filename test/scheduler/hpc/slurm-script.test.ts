@@ -80,6 +80,14 @@ test('A job script asks for USR1 ahead of the wall time, runs the job with it as
   t.false(once.stdout.includes('scontrol requeue'));
   t.false(once.stdout.includes('#SBATCH --requeue'));
   t.regex(once.stderr, /^warning: the store \/tmp\/x is node-local/m);
+  t.false(/Slurm may send the signal/.test(run.stderr + once.stderr), 'no warning about the signal with the default lead and a long wall time');
+
+  // Slurm may signal up to 60 s early: a wall time within that of the lead can bring the signal as the job starts.
+  const short = await runCli(t, ['slurm', 'script', CLUSTER_JOB, '--store', '/shared/cr', '--time', '1', '--signal-lead', '50']);
+  t.is(short.code, 0, show(short));
+  t.regex(short.stderr, /^warning: Slurm may send the signal up to 60 s before --signal-lead asks: with --time 1 \(60 s\) and --signal-lead 50 s it can come 0 s into an allocation, .* Give --time at least 120 s, or a shorter --signal-lead$/m);
+  const enough = await runCli(t, ['slurm', 'script', CLUSTER_JOB, '--store', '/shared/cr', '--time', '2', '--signal-lead', '50']);
+  t.false(enough.stderr.includes('Slurm may send the signal'), enough.stderr);
 });
 
 test('A pilot script runs an agent named after the Slurm job, with the allocation\'s CPUs, and drains it on USR1.', async (t) => {

@@ -21,9 +21,11 @@ function slurmTest(title: string, fn: (t: ExecutionContext) => Promise<void>): v
   else test.skip(`${title} [skipped: ${unavailable}]`, fn);
 }
 
-// Slurm's shortest wall time is a minute, and it checks time limits about every 30 s: a lead of
-// 50 s brings the signal 10–40 s into each allocation.
-const TIME = ['--time', '1', '--signal-lead', '50'];
+// Slurm may send the signal up to 60 s before the lead asks (it checks time limits about every
+// 30 s): two minutes and a lead of 50 s bring it 10–70 s into each allocation, never as the
+// batch shell starts (where a USR1 ends the job before the script can trap it: with one minute
+// and 50 s it came there, 0.1 s in).
+const TIME = ['--time', '2', '--signal-lead', '50'];
 
 /** `cr-scheduler slurm script ...` run in `cwd`; the script file it wrote. */
 async function makeScript(cwd: string, args: string[]): Promise<string> {
@@ -81,7 +83,7 @@ slurmTest('A job with a wall time shorter than its work checkpoints ahead of it 
   t.deepEqual(JSON.parse(result!), await expected);
 });
 
-slurmTest("A pilot agent is drained at its allocation's end: its job checkpoints and moves to another agent, and the pilot exits 0.", async (t) => {
+slurmTest("A pilot agent is drained when Slurm signals its batch shell (as --signal=B:USR1 does ahead of the wall time): its job checkpoints and moves to another agent, and the pilot exits 0.", async (t) => {
   const args = { steps: 1500, stepMs: 50 };
   const expected = uninterruptedResult(CLUSTER_JOB, args);
   const slurm = await startSlurm(t);
@@ -91,7 +93,9 @@ slurmTest("A pilot agent is drained at its allocation's end: its job checkpoints
   fs.chmodSync(cwd, 0o755);
   const tokenFile = path.join(cwd, 'agent.token');
   fs.writeFileSync(tokenFile, await createToken(scheduler.address, 'agent'), { mode: 0o600 });
-  const script = await makeScript(cwd, ['--agent', '--scheduler', scheduler.address, '--token-file', tokenFile, '--slots', '1', ...TIME]);
+  // A wall time that never comes: the test sends the signal once the job runs on the pilot, so
+  // that it neither comes before the job starts there nor after the job has finished.
+  const script = await makeScript(cwd, ['--agent', '--scheduler', scheduler.address, '--token-file', tokenFile, '--slots', '1', '--time', '30', '--signal-lead', '50']);
   t.regex(fs.readFileSync(script, 'utf8'), /--drain-timeout 50 /);
   const id = await slurm.sbatch(script);
   const pilot = `${slurm.node}-slurm${id}`;
@@ -101,6 +105,7 @@ slurmTest("A pilot agent is drained at its allocation's end: its job checkpoints
   t.is(first.node, pilot);
   // The other agent joins only now, so the job started on the pilot.
   await startAgent(t, scheduler.address, 'outside');
+  await slurm.signalBatch(id, 'USR1');
   const end = await slurmEnd(slurm, id, HANG_GUARD_MS);
   const log = fs.readFileSync(path.join(cwd, `cr-cr-agent-${id}.out`), 'utf8');
   const describe = `${log}\n${slurm.logs()}`;
