@@ -96,7 +96,7 @@ test('A stopped attempt (drain) requeues the job without spending a retry; cance
 });
 
 // SQLite's file and its WAL mode; on PostgreSQL the restart is scheduler.test.ts's.
-(TEST_DB === 'sqlite' ? test : test.skip)('The database keeps every job across a reopen (the scheduler restarted).', async (t) => {
+(TEST_DB === 'sqlite' ? test : test.skip)(`The database keeps every job across a reopen (the scheduler restarted).${TEST_DB === 'sqlite' ? '' : ' [skipped: SQLite\'s file and WAL only; on PostgreSQL, scheduler.test.ts restarts a scheduler]'}`, async (t) => {
   const dir = tempDir(t, 'jobs-reopen');
   let db = await openDb(dir);
   const j = new Jobs(db);

@@ -217,7 +217,7 @@ test('An attempt error that is not JSON is kept as text: the job still ends.', a
 });
 
 // SQLite only: PostgreSQL's column types refuse such values in the first place.
-(TEST_DB === 'sqlite' ? test : test.skip)('Garbage written straight into the rows does not break jobInfo, listImages or placement.', async (t) => {
+(TEST_DB === 'sqlite' ? test : test.skip)(`Garbage written straight into the rows does not break jobInfo, listImages or placement.${TEST_DB === 'sqlite' ? '' : ' [skipped: SQLite only; PostgreSQL\'s column types refuse such values]'}`, async (t) => {
   const c = await core(t);
   const id = await submit(c);
   await sql`INSERT INTO images (job, sequence, attempt, node, bytes, sha256, bases_json, created_at) VALUES (${id}, 1, 1, 'n1', 10, 'x', 'not json', 0)`.execute(c.db.q);
