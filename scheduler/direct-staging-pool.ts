@@ -10,7 +10,8 @@ export class DirectStagingPool {
   #made = 0;
   #closed = false;
 
-  constructor(readonly size: number) {}
+  /** At most `size` stagings of `buffers` DIRECT_CHUNK buffers each. */
+  constructor(readonly size: number, readonly buffers = 2) {}
 
   take(): DirectStaging | null {
     if (this.#closed) return null;
@@ -18,7 +19,7 @@ export class DirectStagingPool {
     if (staging !== undefined) return staging;
     if (this.#made >= this.size) return null;
     this.#made++;
-    return new DirectStaging();
+    return new DirectStaging(this.buffers);
   }
 
   give(staging: DirectStaging): void {

@@ -16,7 +16,9 @@ export const MARKER_FILE = '.cr-image-store';
 const COPY_BYTES = 4 << 20;
 /** Durable copies at once that write past the page cache; more go through it. */
 const DIRECT_COPIES_AT_ONCE = 4;
-const STAGINGS = new DirectStagingPool(DIRECT_COPIES_AT_ONCE);
+/** Buffers per durable copy: one being read into while two are written (one write at a time left the disk idle between them). */
+const DIRECT_COPY_BUFFERS = 3;
+const STAGINGS = new DirectStagingPool(DIRECT_COPIES_AT_ONCE, DIRECT_COPY_BUFFERS);
 /** Bytes written between the fdatasyncs behind a durable copy's writes. */
 const FLUSH_BEHIND_BYTES = 32 << 20;
 
@@ -201,7 +203,9 @@ export async function copyHashed(from: string, to: string, flags: string, durabl
     const buffers = direct !== null ? staging!.buffers : [Buffer.allocUnsafe(COPY_BYTES), Buffer.allocUnsafe(COPY_BYTES)];
     const hash = createHash('sha256');
     let bytes = 0;
-    let writing: Promise<unknown> = Promise.resolve();
+    // The write from each buffer. A buffer is read into again once its own write is done: the
+    // next read and the hash run while the other buffers' writes are in flight.
+    const writes: Promise<unknown>[] = buffers.map(() => Promise.resolve());
     // A durable copy starts an fdatasync behind the writes every FLUSH_BEHIND_BYTES, one at a
     // time: the disk writes while the next bytes are read and hashed, and the last fsync has
     // only the tail left (a plain write + fsync leaves it all to the end).
@@ -209,26 +213,26 @@ export async function copyHashed(from: string, to: string, flags: string, durabl
     let unflushed = 0;
     let next = started(readFull(source, buffers[0]!, 0));
     for (let i = 0; ; i++) {
-      const buffer = buffers[i % 2]!;
+      const buffer = buffers[i % buffers.length]!;
       const got = await next;
       if (got === 0) break;
       const chunk = buffer.subarray(0, got);
-      // The other buffer's write: then it may take the next read.
-      await writing;
       const handle = target;
-      writing = started(writePiece(handle, direct, chunk, bytes));
+      writes[i % buffers.length] = started(writePiece(handle, direct, chunk, bytes));
       // A short read is the end of the file.
-      next = got < buffer.length ? Promise.resolve(0) : started(readFull(source, buffers[(i + 1) % 2]!, bytes + got));
-      // The write and the next read (on libuv's threads) run while the hash (here) reads the chunk.
+      const following = (i + 1) % buffers.length;
+      const at = bytes + got;
+      next = got < buffer.length ? Promise.resolve(0) : started(writes[following]!.then(() => readFull(source, buffers[following]!, at)));
+      // The writes and the next read (on libuv's threads) run while the hash (here) reads the chunk.
       hash.update(chunk);
       bytes += got;
       unflushed += got;
       if (durable && flushing === null && unflushed >= FLUSH_BEHIND_BYTES) {
         unflushed = 0;
-        flushing = started(writing.then(() => handle.datasync()).finally(() => (flushing = null)));
+        flushing = started(Promise.all(writes).then(() => handle.datasync()).finally(() => (flushing = null)));
       }
     }
-    await writing;
+    await Promise.all(writes);
     // Its failure is the copy's: the kernel reports a write-back error once per file.
     await flushing;
     if (durable) await target.sync();

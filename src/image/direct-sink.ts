@@ -31,12 +31,14 @@ export async function openDirect(file: string, flags: number): Promise<FileHandl
   }
 }
 
-/** Reusable page-aligned staging for DirectSink: allocated once per writer, on first use. */
+/** Reusable page-aligned staging for DirectSink (two buffers) or a copy (more): allocated once per writer, on first use. */
 export class DirectStaging {
   #buffers: RegionMemory[] | null = null;
 
+  constructor(readonly count = 2) {}
+
   get buffers(): Uint8Array[] {
-    this.#buffers ??= [allocateRegion('cr:direct-write', Uint8Array, DIRECT_CHUNK), allocateRegion('cr:direct-write', Uint8Array, DIRECT_CHUNK)];
+    this.#buffers ??= Array.from({ length: this.count }, () => allocateRegion('cr:direct-write', Uint8Array, DIRECT_CHUNK));
     return this.#buffers.map((b) => b.bytes);
   }
 
@@ -73,7 +75,7 @@ export class DirectSink {
   static async open(file: string, staging: DirectStaging, position = 0): Promise<DirectSink | null> {
     if (position % DIRECT_ALIGN !== 0) return null;
     const handle = await openDirect(file, fs.constants.O_WRONLY);
-    return handle === null ? null : new DirectSink(handle, staging.buffers, position);
+    return handle === null ? null : new DirectSink(handle, staging.buffers.slice(0, 2), position);
   }
 
   /** Bytes appended so far: the file position the next byte lands at. */
