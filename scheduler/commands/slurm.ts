@@ -89,8 +89,9 @@ async function script(job: string | undefined, rest: string[], flags: ScriptFlag
   if (flags.time !== undefined && timeS === null) throw new UsageError(`--time ${quote(flags.time)} is not a Slurm time: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS`);
   if (flags.signalLead > MAX_SIGNAL_LEAD_S) throw new UsageError(`--signal-lead must be at most ${MAX_SIGNAL_LEAD_S} seconds (Slurm's limit), got ${flags.signalLead}`);
   if (timeS !== null && flags.signalLead >= timeS) throw new UsageError(`--signal-lead ${flags.signalLead} s must be shorter than --time ${flags.time} (${timeS} s): the signal would come before the job starts`);
-  if (timeS !== null && timeS - flags.signalLead - SLURM_SIGNAL_EARLY_S < SIGNAL_AFTER_START_S) {
-    const earliest = Math.max(0, timeS - flags.signalLead - SLURM_SIGNAL_EARLY_S);
+  // How soon into an allocation the signal can come.
+  const earliest = timeS === null ? Infinity : Math.max(0, timeS - flags.signalLead - SLURM_SIGNAL_EARLY_S);
+  if (earliest < SIGNAL_AFTER_START_S) {
     note(
       `warning: Slurm may send the signal up to ${SLURM_SIGNAL_EARLY_S} s before --signal-lead asks: with --time ${flags.time} (${timeS} s) and --signal-lead ${flags.signalLead} s it can come ${earliest} s into an allocation, ` +
         `where one that reaches the batch shell before its first command ends the job unrequeued. Give --time at least ${flags.signalLead + SLURM_SIGNAL_EARLY_S + SIGNAL_AFTER_START_S} s, or a shorter --signal-lead`,

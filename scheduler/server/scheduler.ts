@@ -45,9 +45,10 @@ export class SchedulerCore extends CoreParts {
 
   /** Opens the database (migrating it) and the image store. */
   static async open(options: SchedulerCoreOptions): Promise<SchedulerCore> {
+    const leaderLeaseMs = options.leaderLeaseMs ?? DEFAULT_LEADER_LEASE_MS;
     // A paused leader's open transaction is ended within its lease, so a standby can take over.
-    const db = await openDb({ dataDir: options.dataDir, url: options.dbUrl ?? null, idleInTransactionMs: options.leaderLeaseMs ?? DEFAULT_LEADER_LEASE_MS });
-    const core = new SchedulerCore(db, options);
+    const db = await openDb({ dataDir: options.dataDir, url: options.dbUrl ?? null, idleInTransactionMs: leaderLeaseMs });
+    const core = new SchedulerCore(db, { ...options, leaderLeaseMs });
     // Leads at once when nobody else does; else stands by (start() keeps trying).
     await core.leadership.round();
     return core;
