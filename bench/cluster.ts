@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { joinCluster } from '../scheduler/agent/join.js';
 import { downloadImage, uploadImage } from '../scheduler/agent/transfer.js';
-import { getCodec } from '../src/codec/index.js';
+import { getCodec, type BlockCodec } from '../src/codec/index.js';
 import { DEFAULT_BLOCK_SIZE } from '../src/image/format.js';
 import { ImageWriter } from '../src/image/writer.js';
 import { bundleJob } from '../scheduler/bundle.js';
@@ -23,13 +23,13 @@ import { schedulerClient, TRANSFER_LANES, transferClients, unary, type Scheduler
 import type { Assignment__Output, Command__Output } from '../scheduler/proto/types.js';
 
 const CLI = fileURLToPath(new URL('../scheduler/cli.js', import.meta.url));
-const JOB = fileURLToPath(new URL('../../test/fixtures/cluster-job.mjs', import.meta.url));
+export const JOB = fileURLToPath(new URL('../../test/fixtures/cluster-job.mjs', import.meta.url));
 const MiB = 1024 * 1024;
 const LANES = Number(process.env.CR_TRANSFER_LANES ?? TRANSFER_LANES);
 /** Transfers of each kind; the figures are the best and the median (the first also warms up both processes). */
 const REPS = 5;
 
-function start(args: string[], env: Record<string, string> = {}): { child: ChildProcess; output: () => string; ready: Promise<string> } {
+export function start(args: string[], env: Record<string, string> = {}): { child: ChildProcess; output: () => string; ready: Promise<string> } {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
@@ -50,7 +50,7 @@ function start(args: string[], env: Record<string, string> = {}): { child: Child
 }
 
 /** A node run by the bench itself: it connects and collects its assignments. */
-function benchNode(client: SchedulerClient, name: string, slots: number, onAssign: (a: Assignment__Output) => void): { close: () => void; registered: Promise<Buffer> } {
+export function benchNode(client: SchedulerClient, name: string, slots: number, onAssign: (a: Assignment__Output) => void): { close: () => void; registered: Promise<Buffer> } {
   const call = client.Connect({ node: name, slots, running: [], version: 'bench' });
   let resolve!: (key: Buffer) => void;
   const registered = new Promise<Buffer>((r) => (resolve = r));
@@ -73,7 +73,21 @@ function benchNode(client: SchedulerClient, name: string, slots: number, onAssig
   };
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A real image of `bytes` (the scheduler verifies each before it keeps it), written as the
+ * agent's runner writes it (O_DIRECT): what reads it next reads the disk, not the page cache.
+ */
+export async function writeImage(file: string, codec: BlockCodec, key: Buffer, at: { job: number; attempt: number; sequence: number }, bytes: Buffer): Promise<void> {
+  const handle = await fs.promises.open(file, 'w', 0o600);
+  try {
+    const writer = new ImageWriter({ codec, key, level: 1, blockSize: DEFAULT_BLOCK_SIZE, batchBlocks: 8, writerName: 'bench' });
+    await writer.write(handle, { job: storeJobName(at.job), sequence: at.sequence, attempt: at.attempt, createdAt: new Date(), meta: {} }, [{ kind: 'region', name: 'bytes', type: 'Uint8Array', elementSize: 1, data: bytes }], null, { path: file });
+  } finally {
+    await handle.close();
+  }
+}
 
 /**
  * The real agent → scheduler path: the agent's own upload and download code, with the
@@ -88,8 +102,7 @@ async function transfer(dir: string, admin: SchedulerClient, agent: SchedulerCli
   while (assigned.length === 0) await sleep(5);
   const { job, attempt, secret } = assigned[0]!;
   const file = path.join(dir, 'image.crimg');
-  // Real images (the scheduler verifies each before it keeps it) of incompressible bytes: what
-  // is measured is the wire, not a codec.
+  // Incompressible bytes: what is measured is the wire, not a codec.
   const codec = await getCodec();
   const bytes = randomBytes(sizeMiB * MiB);
   const ups: number[] = [];
@@ -99,11 +112,7 @@ async function transfer(dir: string, admin: SchedulerClient, agent: SchedulerCli
   const upCpu: [number, number][] = [];
   const downCpu: [number, number][] = [];
   for (let rep = 1; rep <= REPS; rep++) {
-    const handle = await fs.promises.open(file, 'w', 0o600);
-    const writer = new ImageWriter({ codec, key: jobImageKey(key, job), level: 1, blockSize: DEFAULT_BLOCK_SIZE, batchBlocks: 8, writerName: 'bench' });
-    // Written as the agent's runner writes it (O_DIRECT): the upload reads it from the disk, not the page cache.
-    await writer.write(handle, { job: storeJobName(job), sequence: rep, attempt, createdAt: new Date(), meta: {} }, [{ kind: 'region', name: 'bytes', type: 'Uint8Array', elementSize: 1, data: bytes }], null, { path: file });
-    await handle.close();
+    await writeImage(file, codec, jobImageKey(key, job), { job, attempt, sequence: rep }, bytes);
     let t = performance.now();
     let cpu = [process.cpuUsage(), processCpuMs(schedulerPid)] as const;
     const reply = await uploadImage(lanes, { job, attempt, sequence: rep, node: 'bench-transfer', secret, file });
@@ -217,20 +226,20 @@ function cpuSince(start: NodeJS.CpuUsage): number {
   return (d.user + d.system) / 1000;
 }
 
-function median(values: number[]): number {
+export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
 
-function adminToken(dataDir: string): string {
+export function adminToken(dataDir: string): string {
   return fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
 }
 
 /** A scheduler process with an admin client, and agent credentials as a real agent has them. */
-async function cluster(dir: string, tls: boolean): Promise<{ scheduler: ReturnType<typeof start>; address: string; admin: SchedulerClient; agent: (node: string) => ClientCredentials }> {
-  const data = path.join(dir, tls ? 'data-tls' : 'data');
+export async function cluster(dir: string, tls: boolean, images?: string): Promise<{ scheduler: ReturnType<typeof start>; address: string; admin: SchedulerClient; agent: (node: string) => ClientCredentials }> {
+  const data = path.join(dir, tls ? 'data-tls' : images ? 'data-images' : 'data');
   // A long lease: the bench node heartbeats from this process, which is busy writing the images.
-  const scheduler = start(['serve', '--port', '0', '--data', data, '--no-local-agent', '--lease-timeout', '60', ...(tls ? ['--tls'] : [])]);
+  const scheduler = start(['serve', '--port', '0', '--data', data, '--no-local-agent', '--lease-timeout', '60', ...(tls ? ['--tls'] : []), ...(images ? ['--images', images] : [])]);
   const address = await scheduler.ready;
   const ca = tls ? fs.readFileSync(path.join(data, 'tls', 'ca.pem'), 'utf8') : undefined;
   const admin = schedulerClient(address, { ca, token: adminToken(data) });

@@ -17,14 +17,18 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { DirectoryStore } from '../scheduler/images/directory.js';
 import { DEFAULT_PART_BYTES, PARTS_AT_ONCE, S3Store } from '../scheduler/images/s3.js';
 import { objectName } from '../scheduler/images/store.js';
+import { openSharedStore } from '../scheduler/images/open.js';
+import { recordImage, uploadImage } from '../scheduler/agent/transfer.js';
+import { bundleJob } from '../scheduler/bundle.js';
+import { jobImageKey } from '../scheduler/job-key.js';
+import { schedulerClient, TRANSFER_LANES, transferClients, unary } from '../scheduler/proto/load.js';
+import type { Assignment__Output } from '../scheduler/proto/types.js';
+import { getCodec } from '../src/codec/index.js';
+import { benchNode, cluster, JOB, median, sleep, writeImage } from './cluster.js';
+import { processCpuMs } from './process-cpu.js';
 
 const MiB = 1 << 20;
 const PAIRS = 9;
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 async function timed(fn: () => Promise<void>): Promise<number> {
   const t0 = performance.now();
@@ -129,6 +133,83 @@ async function s3Line(dir: string, source: string, bytes: number): Promise<Line>
   }
 }
 
+/** Images per path in the scheduler-CPU lines: CPU time is counted in 10 ms ticks, so summed over several. */
+const RECORDS = 5;
+
+interface SchedulerCpu {
+  /** Scheduler CPU time over RECORDS images, ms. */
+  cpuMs: number;
+  /** The agent's side of one image (store's put + record, or the gRPC upload), median, ms. */
+  medianMs: number;
+}
+
+/**
+ * The scheduler's CPU time while an agent stores RECORDS images of `sizeMiB`, each on the real
+ * agent path (scheduler/agent/attempt.ts): with `--images`, the store's put and then the record
+ * (the scheduler reads the image's ends from the store); without, the upload over gRPC.
+ */
+async function schedulerCpu(dir: string, sizeMiB: number, images: string | undefined): Promise<SchedulerCpu> {
+  const { scheduler, admin, agent, address } = await cluster(dir, false, images);
+  const client = schedulerClient(address, agent('bench-transfer'));
+  const lanes = transferClients(address, agent('bench-transfer'), TRANSFER_LANES);
+  const store = images ? await openSharedStore(images) : null;
+  const assigned: Assignment__Output[] = [];
+  const node = benchNode(client, 'bench-transfer', 1, (a) => assigned.push(a));
+  try {
+    const key = await node.registered;
+    await unary(admin, 'Submit', { name: 'scheduler-cpu', code: await bundleJob(JOB), argsJson: '{}', retries: 0 });
+    while (assigned.length === 0) await sleep(5);
+    const { job, attempt, secret } = assigned[0]!;
+    const codec = await getCodec();
+    const bytes = randomBytes(sizeMiB * MiB);
+    const file = path.join(dir, 'record.crimg');
+    let cpuMs = 0;
+    const ms: number[] = [];
+    for (let sequence = 1; sequence <= RECORDS; sequence++) {
+      await writeImage(file, codec, jobImageKey(key, job), { job, attempt, sequence }, bytes);
+      const request = { job, attempt, sequence, node: 'bench-transfer', secret };
+      const cpu0 = processCpuMs(scheduler.child.pid!);
+      const t0 = performance.now();
+      let reply;
+      if (store) {
+        const stored = await store.put(objectName(job, sequence, attempt), file);
+        reply = await recordImage(client, { ...request, bytes: stored.bytes, sha256: stored.sha256 });
+      } else {
+        reply = await uploadImage(lanes, { ...request, file });
+      }
+      ms.push(performance.now() - t0);
+      cpuMs += processCpuMs(scheduler.child.pid!) - cpu0;
+      if (!reply.accepted) throw new Error(`image ${sequence} refused: ${reply.reason}`);
+    }
+    return { cpuMs, medianMs: median(ms) };
+  } finally {
+    node.close();
+    store?.close();
+    client.close();
+    lanes.forEach((c) => c.close());
+    admin.close();
+    scheduler.child.kill('SIGKILL');
+  }
+}
+
+/**
+ * The scheduler's CPU per image MiB with a shared store, against the same images uploaded over
+ * gRPC to a scheduler without one, in the same run. Target: the shared store's ≤ 5% of gRPC's
+ * (near zero: the scheduler reads a few KiB of each image, whatever its size).
+ */
+async function schedulerCpuLines(dir: string, sizeMiB: number): Promise<void> {
+  const shared = path.join(dir, 'shared-record');
+  fs.mkdirSync(shared);
+  const viaStore = await schedulerCpu(dir, sizeMiB, shared);
+  const viaGrpc = await schedulerCpu(dir, sizeMiB, undefined);
+  const perMiB = (c: SchedulerCpu): string => (c.cpuMs / (RECORDS * sizeMiB)).toFixed(3);
+  const ratio = viaStore.cpuMs / viaGrpc.cpuMs;
+  console.log(`\nthe scheduler's CPU per image MiB, ${RECORDS} images of ${sizeMiB} MiB from one agent (the bench), scheduler in its own process; target: shared store ≤ 5% of gRPC's`);
+  console.log(`  --images ${shared}: ${perMiB(viaStore)} ms/MiB (${(viaStore.cpuMs / RECORDS).toFixed(0)} ms per image; the agent's put + record ${viaStore.medianMs.toFixed(0)} ms)`);
+  console.log(`  no --images (upload over gRPC): ${perMiB(viaGrpc)} ms/MiB (${(viaGrpc.cpuMs / RECORDS).toFixed(0)} ms per image; the agent's upload ${viaGrpc.medianMs.toFixed(0)} ms)`);
+  console.log(`  shared store / gRPC: ${(ratio * 100).toFixed(1)}% ${ratio <= 0.05 ? 'meets' : 'MISSES'} the target`);
+}
+
 export async function benchImageStore(quick: boolean): Promise<void> {
   const dir = fs.mkdtempSync(path.join(process.env.CR_BENCH_DIR ?? os.tmpdir(), 'cr-bench-images-'));
   try {
@@ -150,6 +231,7 @@ export async function benchImageStore(quick: boolean): Promise<void> {
     console.log(line(header));
     console.log(`|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`);
     for (const r of cells) console.log(line(r));
+    await schedulerCpuLines(dir, quick ? 64 : 256);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { Backoff, createFileOnceSync, DEFAULT_FULL_EVERY, DEFAULT_INTERVAL_MS, type ErrorRecord, getCodec, type ImageCommitted, imageFileName, ImageReader, isRetryable, resolvePolicyOptions, type RunOutcome, STORE_KEY_FILE } from '../../src/internal.js';
-import { hashFile } from '../images/directory.js';
+import { digestFile, digestKind } from '../images/digest.js';
 import { objectName, SharedStoreError, type SharedStore } from '../images/store.js';
 import { jobImageKey } from '../job-key.js';
 import { MAX_RESULT_BYTES, storeJobName } from '../names.js';
@@ -257,7 +257,7 @@ export class Attempt {
   async #fetchImage(image: ImageRef__Output, file: string): Promise<string> {
     const a = this.#assignment;
     if (await this.#ctx.local.take(a.job, image, file)) return "this node's copy (no download)";
-    const damaged = (got: string): UnusableImage => new UnusableImage(image.sequence, `image ${image.sequence} of job ${a.job} arrived damaged twice (sha256 ${got}, recorded ${image.sha256})`);
+    const damaged = (got: string): UnusableImage => new UnusableImage(image.sequence, `image ${image.sequence} of job ${a.job} arrived damaged twice (digest ${got}, recorded ${image.sha256})`);
     const shared = this.#shared;
     // A damaged transfer is tried once more; damaged again, it is the stored image that is.
     for (let tries = 1; ; tries++) {
@@ -265,7 +265,7 @@ export class Attempt {
         const name = objectName(a.job, image.sequence, image.attempt);
         let got: { sha256: string };
         try {
-          got = await shared.fetch(name, file);
+          got = await shared.fetch(name, file, digestKind(image.sha256) ?? 'pieces');
         } catch (err) {
           if (err instanceof SharedStoreError && err.code === 'CR_IMAGE_STORE_MISSING') throw new UnusableImage(image.sequence, err.message);
           throw err;
@@ -345,7 +345,7 @@ export class Attempt {
       const reader = ImageReader.open(file, { codec: await getCodec(), key, expect: { job: storeJobName(this.job), sequence } });
       const bases = reader.manifest.bases;
       reader.close();
-      await this.#ctx.local.keep(this.job, sequence, sha256 ?? (await hashFile(file)), file, bases);
+      await this.#ctx.local.keep(this.job, sequence, sha256 ?? (await digestFile(file, 'sha256')), file, bases);
     } catch (err) {
       this.#ctx.log(`job ${this.job}: no local copy of image ${sequence}: ${(err as Error).message}`);
     }

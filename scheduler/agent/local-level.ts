@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { copyHashed } from '../images/directory.js';
+import { digestKind } from '../images/digest.js';
 import { storeJobName } from '../names.js';
 import { paddedSequence } from '../../src/internal.js';
 
@@ -34,7 +35,7 @@ export class LocalLevel {
     const temp = `${target}.${process.pid}.tmp`;
     await fsp.rm(temp, { force: true });
     try {
-      const copied = await copyHashed(file, temp, 'wx', false);
+      const copied = await copyHashed(file, temp, 'wx', false, kindOf(sha256));
       // The file changed since the scheduler accepted it: no copy is better than a wrong one.
       if (copied.sha256 !== sha256) throw new Error(`image ${sequence} of job ${job} changed on disk after it was stored`);
       await fsp.rename(temp, target);
@@ -44,7 +45,7 @@ export class LocalLevel {
     }
     const needed = new Set([sequence, ...bases]);
     for (const name of await fsp.readdir(dir)) {
-      const m = /^(\d{8,})-[0-9a-f]{64}\.crimg$/.exec(name);
+      const m = /^(\d{8,})-[0-9a-f]{64}(-[0-9]+)?\.crimg$/.exec(name);
       if (m !== null && !needed.has(Number(m[1]))) await fsp.rm(path.join(dir, name), { force: true });
     }
   }
@@ -59,7 +60,7 @@ export class LocalLevel {
     const temp = `${file}.${process.pid}.local`;
     try {
       await fsp.mkdir(path.dirname(file), { recursive: true });
-      const copied = await copyHashed(source, temp, 'wx', false);
+      const copied = await copyHashed(source, temp, 'wx', false, kindOf(image.sha256));
       if (copied.sha256 !== image.sha256) {
         await fsp.rm(source, { force: true });
         return false;
@@ -77,4 +78,11 @@ export class LocalLevel {
   forget(job: number): void {
     fs.rmSync(this.#jobDir(job), { recursive: true, force: true });
   }
+}
+
+/** The kind of digest the scheduler recorded; one it could not have recorded matches no copy. */
+function kindOf(recorded: string): 'pieces' | 'sha256' {
+  const kind = digestKind(recorded);
+  if (kind === null) throw new Error(`${JSON.stringify(recorded.slice(0, 80))} is not an image digest`);
+  return kind;
 }

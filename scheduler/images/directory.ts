@@ -2,18 +2,21 @@
 // disk for one machine). A write goes to a temp name beside its object, is fsynced, then linked
 // to its name (link, unlike rename, refuses to replace an object that exists) and the directory
 // fsynced: a crash at any point leaves either no object or the whole one.
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { createFileOnceSync, DIRECT_ALIGN, DirectStaging, fsyncDir, openDirect, writeAll } from '../../src/internal.js';
+import { createFileOnceSync, DIRECT_ALIGN, DIRECT_CHUNK, DirectStaging, fsyncDir, openDirect, writeAll } from '../../src/internal.js';
 import { DirectStagingPool } from '../direct-staging-pool.js';
+import { digestFile, ImageDigest, PIECE_BYTES, type DigestKind } from './digest.js';
 import { checkName, SharedStoreError, type SharedStore } from './store.js';
 
 /** Written by the scheduler at the top of a directory store: a missing image is told from a missing mount by it. */
 export const MARKER_FILE = '.cr-image-store';
-/** Bytes read and written per step of a copy through the page cache (a direct copy's step is DIRECT_CHUNK). */
-const COPY_BYTES = 4 << 20;
+/** Bytes read and written per step of a copy: one piece of the digest, which then hashes on a thread of its own. */
+const COPY_BYTES = PIECE_BYTES;
+// A direct copy's step is its staging's buffer, which must be one piece too.
+if (DIRECT_CHUNK !== PIECE_BYTES) throw new Error('a direct copy step must be one digest piece');
 /** Durable copies at once that write past the page cache; more go through it. */
 const DIRECT_COPIES_AT_ONCE = 4;
 /** Buffers per durable copy: one being read into while two are written (one write at a time left the disk idle between them). */
@@ -64,14 +67,14 @@ export class DirectoryStore implements SharedStore {
     let written: { bytes: number; sha256: string };
     try {
       await fsp.mkdir(dir, { recursive: true, mode: 0o700 });
-      written = await copyHashed(file, temp, 'wx', true);
+      written = await copyHashed(file, temp, 'wx', true, 'pieces');
       try {
         // link, not rename: an object is never replaced.
         await fsp.link(temp, target);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
         // The same bytes are a retry of this put (its reply was lost); other bytes are refused.
-        const existing = await hashFile(target);
+        const existing = await digestFile(target, 'pieces');
         if (existing !== written.sha256) throw new SharedStoreError('CR_IMAGE_STORE_EXISTS', `${name} is already in image store ${this.dir} with other bytes; images are never replaced`);
       }
       await fsp.unlink(temp);
@@ -83,12 +86,12 @@ export class DirectoryStore implements SharedStore {
     return written;
   }
 
-  async fetch(name: string, file: string): Promise<{ bytes: number; sha256: string }> {
+  async fetch(name: string, file: string, kind: DigestKind): Promise<{ bytes: number; sha256: string }> {
     const source = this.#path(name);
     const temp = `${file}.${randomUUID()}.fetch`;
     try {
       await fsp.mkdir(path.dirname(file), { recursive: true });
-      const got = await copyHashed(source, temp, 'wx', false);
+      const got = await copyHashed(source, temp, 'wx', false, kind);
       await fsp.rename(temp, file);
       return got;
     } catch (err) {
@@ -172,9 +175,10 @@ function failure(err: unknown, what: string): SharedStoreError {
 }
 
 /**
- * Copies `from` to a new file `to` (flags 'wx': never through a planted link), hashing the bytes
- * as they pass; `durable` fsyncs it before returning. Reading the next piece, writing this one
- * and hashing it run at once.
+ * Copies `from` to a new file `to` (flags 'wx': never through a planted link), with the digest
+ * of `kind` (digest.ts) of the bytes as they pass; `durable` fsyncs it before returning. Reading
+ * the next piece, writing the ones before it and hashing them (two at once, for a pieces digest)
+ * run at once.
  *
  * A durable copy writes through a second descriptor opened with O_DIRECT where the file system
  * allows it (as the image writer and the scheduler's uploads do): each piece is read into
@@ -183,7 +187,7 @@ function failure(err: unknown, what: string): SharedStoreError {
  * fsync, which costs more than the read and the hash together. The unaligned tail goes through
  * the ordinary descriptor, whose fsync makes the whole file durable.
  */
-export async function copyHashed(from: string, to: string, flags: string, durable: boolean): Promise<{ bytes: number; sha256: string }> {
+export async function copyHashed(from: string, to: string, flags: string, durable: boolean, kind: DigestKind): Promise<{ bytes: number; sha256: string }> {
   const source = await fsp.open(from, 'r');
   let target: fsp.FileHandle | null = null;
   let direct: fsp.FileHandle | null = null;
@@ -201,10 +205,10 @@ export async function copyHashed(from: string, to: string, flags: string, durabl
     if (durable) staging = STAGINGS.take();
     if (staging !== null) direct = await openDirect(to, fs.constants.O_WRONLY);
     const buffers = direct !== null ? staging!.buffers : [Buffer.allocUnsafe(COPY_BYTES), Buffer.allocUnsafe(COPY_BYTES)];
-    const hash = createHash('sha256');
+    const digest = new ImageDigest(kind);
     let bytes = 0;
-    // The write from each buffer. A buffer is read into again once its own write is done: the
-    // next read and the hash run while the other buffers' writes are in flight.
+    // The write and the hash of each buffer. A buffer is read into again once both are done: the
+    // next read and the hashes run while the other buffers' writes are in flight.
     const writes: Promise<unknown>[] = buffers.map(() => Promise.resolve());
     // A durable copy starts an fdatasync behind the writes every FLUSH_BEHIND_BYTES, one at a
     // time: the disk writes while the next bytes are read and hashed, and the last fsync has
@@ -218,13 +222,11 @@ export async function copyHashed(from: string, to: string, flags: string, durabl
       if (got === 0) break;
       const chunk = buffer.subarray(0, got);
       const handle = target;
-      writes[i % buffers.length] = started(writePiece(handle, direct, chunk, bytes));
+      writes[i % buffers.length] = started(Promise.all([writePiece(handle, direct, chunk, bytes), digest.add(chunk)]));
       // A short read is the end of the file.
       const following = (i + 1) % buffers.length;
       const at = bytes + got;
       next = got < buffer.length ? Promise.resolve(0) : started(writes[following]!.then(() => readFull(source, buffers[following]!, at)));
-      // The writes and the next read (on libuv's threads) run while the hash (here) reads the chunk.
-      hash.update(chunk);
       bytes += got;
       unflushed += got;
       if (durable && flushing === null && unflushed >= FLUSH_BEHIND_BYTES) {
@@ -236,7 +238,7 @@ export async function copyHashed(from: string, to: string, flags: string, durabl
     // Its failure is the copy's: the kernel reports a write-back error once per file.
     await flushing;
     if (durable) await target.sync();
-    return { bytes, sha256: hash.digest('hex') };
+    return { bytes, sha256: await digest.digest() };
   } finally {
     await Promise.all(pending.map((p) => p.catch(() => undefined)));
     await direct?.close().catch(() => undefined);
@@ -264,8 +266,3 @@ async function writePiece(target: fsp.FileHandle, direct: fsp.FileHandle | null,
   if (aligned < chunk.length) await writeAll(target, chunk.subarray(aligned), position + aligned);
 }
 
-export async function hashFile(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of fs.createReadStream(file, { highWaterMark: COPY_BYTES })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}

@@ -7,12 +7,12 @@
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
 import { DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { hashFile } from './directory.js';
+import { digestFile, ImageDigest, type DigestKind } from './digest.js';
 import { checkName, SharedStoreError, type SharedStore } from './store.js';
 
 /** lib-storage's default part size, which is also S3's minimum for all but the last part. */
@@ -85,16 +85,16 @@ export class S3Store implements SharedStore {
       // A retry of this put (its reply was lost) finds its own bytes; other bytes are refused.
       // Rare, so the object is read back to compare rather than trusted by a label.
       if (existing.bytes === bytes) {
-        const sha256 = await hashFile(file);
-        if ((await this.#hashOf(name)) === sha256) return { bytes, sha256 };
+        const sha256 = await digestFile(file, 'pieces');
+        if ((await this.#digestOf(name)) === sha256) return { bytes, sha256 };
       }
       throw new SharedStoreError('CR_IMAGE_STORE_EXISTS', `${this.#what(name)} already exists with other bytes; images are never replaced`);
     }
     // Hashed on its way up: hashing first held every put back by a full pass over the image
     // (0.7 ms per MiB here), which the network's waits now cover.
-    const hash = createHash('sha256');
+    const digest = new ImageDigest('pieces');
     const source = fs.createReadStream(file, { highWaterMark: 1 << 20 });
-    const body = hashing(hash);
+    const body = hashing(digest);
     source.on('error', (err) => body.destroy(err)).pipe(body);
     const upload = new Upload({
       client: this.#client,
@@ -110,7 +110,7 @@ export class S3Store implements SharedStore {
       source.destroy();
       throw failed(err, `writing ${this.#what(name)}`);
     }
-    return { bytes, sha256: hash.digest('hex') };
+    return { bytes, sha256: await digest.digest() };
   }
 
   async #head(name: string): Promise<{ bytes: number } | null> {
@@ -123,28 +123,27 @@ export class S3Store implements SharedStore {
     }
   }
 
-  /** The sha256 of object `name`, read through. */
-  async #hashOf(name: string): Promise<string> {
-    const hash = createHash('sha256');
+  /** The pieces digest of object `name`, read through. */
+  async #digestOf(name: string): Promise<string> {
+    const digest = new ImageDigest('pieces');
     try {
       const got = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: this.#key(name) }));
-      for await (const chunk of got.Body as AsyncIterable<Uint8Array>) hash.update(chunk);
+      for await (const chunk of got.Body as AsyncIterable<Uint8Array>) await digest.add(chunk);
     } catch (err) {
       throw failed(err, `reading ${this.#what(name)}`);
     }
-    return hash.digest('hex');
+    return await digest.digest();
   }
 
-  async fetch(name: string, file: string): Promise<{ bytes: number; sha256: string }> {
+  async fetch(name: string, file: string, kind: DigestKind): Promise<{ bytes: number; sha256: string }> {
     const temp = `${file}.${randomUUID()}.fetch`;
-    const hash = createHash('sha256');
-    let bytes = 0;
+    const digest = new ImageDigest(kind);
     try {
       await fsp.mkdir(path.dirname(file), { recursive: true });
       const got = await this.#client.send(new GetObjectCommand({ Bucket: this.#bucket, Key: this.#key(name) }));
-      await pipeline(got.Body as NodeJS.ReadableStream, hashing(hash, (n) => (bytes += n)), fs.createWriteStream(temp, { flags: 'wx', mode: 0o600 }));
+      await pipeline(got.Body as NodeJS.ReadableStream, hashing(digest), fs.createWriteStream(temp, { flags: 'wx', mode: 0o600 }));
       await fsp.rename(temp, file);
-      return { bytes, sha256: hash.digest('hex') };
+      return { bytes: digest.bytes, sha256: await digest.digest() };
     } catch (err) {
       await fsp.rm(temp, { force: true }).catch(() => undefined);
       throw failed(err, `reading ${this.#what(name)}`);
@@ -202,12 +201,10 @@ export class S3Store implements SharedStore {
 }
 
 /** Passes bytes through, hashing them (and counting them with `counted`) on the way. */
-function hashing(hash: Hash, counted: (bytes: number) => void = () => undefined): Transform {
+function hashing(digest: ImageDigest): Transform {
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
-      hash.update(chunk);
-      counted(chunk.length);
-      done(null, chunk);
+      digest.add(chunk).then(() => done(null, chunk), done);
     },
   });
 }

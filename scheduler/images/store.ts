@@ -8,16 +8,17 @@
 // that wrote the image, so a stale attempt's late write never collides with the current one's.
 // Nothing in a store counts until the scheduler has recorded it (images.ts): an object without
 // a record is a write that did not finish or was not accepted, removed with its job.
+import type { DigestKind } from './digest.js';
 import { storeJobName } from '../names.js';
 import { paddedSequence } from '../../src/internal.js';
 
 export interface SharedStore {
   /** Where it is, as agents are told (Registered.image_store): a directory path or s3://bucket/prefix. */
   readonly location: string;
-  /** Writes `file` as object `name`, atomically; resolves with the sha256 of what was written. */
+  /** Writes `file` as object `name`, atomically; resolves with the pieces digest (digest.ts) of what was written. */
   put(name: string, file: string): Promise<{ bytes: number; sha256: string }>;
-  /** Copies object `name` into `file` (temp, then rename); resolves with what arrived. */
-  fetch(name: string, file: string): Promise<{ bytes: number; sha256: string }>;
+  /** Copies object `name` into `file` (temp, then rename); resolves with what arrived and its digest of `kind` (the recorded one's). */
+  fetch(name: string, file: string, kind: DigestKind): Promise<{ bytes: number; sha256: string }>;
   /** The object's size in bytes; null when there is none of that name. */
   size(name: string): Promise<number | null>;
   /** Bytes [position, position + length) of object `name`. */

@@ -7,6 +7,7 @@
 import fs from 'node:fs';
 import { LocalStore } from '../../src/internal.js';
 import { jobPrefix, objectName, type SharedStore } from '../images/store.js';
+import { digestKind } from '../images/digest.js';
 import { ImageUploads, type UploadHeader } from './image-uploads.js';
 import { jobImageKey } from '../job-key.js';
 import { storeJobName } from '../names.js';
@@ -162,7 +163,8 @@ export class ImageStore {
     const shared = this.shared;
     if (shared === null) return refusal(new Refused(false, 'this scheduler has no shared image store (serve --images): upload the image instead'));
     try {
-      if (!/^[0-9a-f]{64}$/.test(header.storedSha256)) throw new Refused(false, `stored_sha256 ${JSON.stringify(header.storedSha256.slice(0, 80))} is not a sha256 in hex`);
+      // Either kind: agents from before the pieces digest send a whole sha256, which copies are then checked with.
+      if (digestKind(header.storedSha256) === null) throw new Refused(false, `stored_sha256 ${JSON.stringify(header.storedSha256.slice(0, 80))} is not an image digest (a sha256, or a pieces digest: sha256-hex "-" count)`);
       if (!Number.isSafeInteger(header.bytes) || header.bytes < 0) throw new Refused(false, `an image of ${header.bytes} bytes cannot be stored`);
       if (!(await isCurrent())) throw new Refused(true, `attempt ${attempt} is not the current attempt of job ${job}`);
       const existing = (await this.list(job)).find((r) => r.sequence === sequence);

@@ -1,7 +1,7 @@
 // The shared image store in a directory: atomic, immutable objects, and what a full disk, a
 // missing object or a second write of the same name does.
 import { execFileSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import test from 'ava';
 import { tempDir } from '../../runner/helpers.js';
 import { DirectoryStore } from '../../../scheduler/images/directory.js';
 import { objectName, SharedStoreError } from '../../../scheduler/images/store.js';
+import { piecesDigest, sha } from './pieces.js';
 
 function fileOf(t: Parameters<typeof tempDir>[0], bytes: Buffer): string {
   const file = path.join(tempDir(t, 'image-src'), 'image.crimg');
@@ -16,22 +17,23 @@ function fileOf(t: Parameters<typeof tempDir>[0], bytes: Buffer): string {
   return file;
 }
 
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 test('An image put in a directory store is read back whole, by range and by size, and leaves no temp file.', async (t) => {
   const dir = tempDir(t, 'dir-store');
   const store = DirectoryStore.open(dir, { create: true });
   const bytes = randomBytes((9 << 20) + 123);
   const name = objectName(7, 3, 2);
-  t.deepEqual(await store.put(name, fileOf(t, bytes)), { bytes: bytes.length, sha256: sha(bytes) });
+  t.deepEqual(await store.put(name, fileOf(t, bytes)), { bytes: bytes.length, sha256: piecesDigest(bytes) });
   t.deepEqual(fs.readdirSync(path.join(dir, 'job-7')), ['00000003-a2.crimg']);
   t.is(fs.statSync(path.join(dir, name)).mode & 0o777, 0o600);
   t.is(await store.size(name), bytes.length);
   t.deepEqual(await store.read(name, bytes.length - 100, 100), bytes.subarray(bytes.length - 100));
   const out = path.join(tempDir(t, 'fetch'), 'x', 'image.crimg');
-  t.deepEqual(await store.fetch(name, out), { bytes: bytes.length, sha256: sha(bytes) });
+  t.deepEqual(await store.fetch(name, out, 'pieces'), { bytes: bytes.length, sha256: piecesDigest(bytes) });
   t.true(fs.readFileSync(out).equals(bytes));
   t.deepEqual(fs.readdirSync(path.dirname(out)), ['image.crimg']);
+  // An image an older agent recorded with its whole sha256 is checked with that.
+  t.deepEqual(await store.fetch(name, `${out}.old`, 'sha256'), { bytes: bytes.length, sha256: sha(bytes) });
 });
 
 test('An object is never replaced: the same bytes again are a retry, other bytes are refused with CR_IMAGE_STORE_EXISTS and change nothing.', async (t) => {
@@ -40,7 +42,7 @@ test('An object is never replaced: the same bytes again are a retry, other bytes
   const name = objectName(1, 1, 1);
   const first = randomBytes(1 << 20);
   await store.put(name, fileOf(t, first));
-  t.deepEqual(await store.put(name, fileOf(t, first)), { bytes: first.length, sha256: sha(first) });
+  t.deepEqual(await store.put(name, fileOf(t, first)), { bytes: first.length, sha256: piecesDigest(first) });
   const err = await t.throwsAsync(store.put(name, fileOf(t, randomBytes(1 << 20))), { instanceOf: SharedStoreError });
   t.is(err?.code, 'CR_IMAGE_STORE_EXISTS');
   t.true(fs.readFileSync(path.join(dir, name)).equals(first));
@@ -52,7 +54,7 @@ test('A missing object is CR_IMAGE_STORE_MISSING to fetch and read, and has no s
   const name = objectName(2, 5, 1);
   t.is(await store.size(name), null);
   const out = path.join(tempDir(t, 'fetch'), 'image.crimg');
-  t.is((await t.throwsAsync(store.fetch(name, out), { instanceOf: SharedStoreError }))?.code, 'CR_IMAGE_STORE_MISSING');
+  t.is((await t.throwsAsync(store.fetch(name, out, 'pieces'), { instanceOf: SharedStoreError }))?.code, 'CR_IMAGE_STORE_MISSING');
   t.is((await t.throwsAsync(store.read(name, 0, 10), { instanceOf: SharedStoreError }))?.code, 'CR_IMAGE_STORE_MISSING');
   t.false(fs.existsSync(out));
 });
@@ -63,7 +65,7 @@ test("A missing file where the store's marker is not (the shared file system not
   await store.put(objectName(2, 1, 1), fileOf(t, randomBytes(100)));
   // As an agent sees an empty mount point.
   const unmounted = DirectoryStore.open(tempDir(t, 'mount-point'));
-  const err = await t.throwsAsync(unmounted.fetch(objectName(2, 1, 1), path.join(tempDir(t, 'fetch'), 'image.crimg')), { instanceOf: SharedStoreError });
+  const err = await t.throwsAsync(unmounted.fetch(objectName(2, 1, 1), path.join(tempDir(t, 'fetch'), 'image.crimg'), 'pieces'), { instanceOf: SharedStoreError });
   t.is(err?.code, 'CR_IMAGE_STORE_FAILED');
   t.regex(err!.message, /holds no \.cr-image-store: .*mounted on this node/);
   t.is((await t.throwsAsync(unmounted.read(objectName(2, 1, 1), 0, 1), { instanceOf: SharedStoreError }))?.code, 'CR_IMAGE_STORE_FAILED');

@@ -17,6 +17,7 @@ import { keptSequences } from '../../../scheduler/server/shared-images.js';
 import { CLUSTER_JOB, client, finished, job, startScheduler, submit, waitFor } from '../helpers.js';
 import { logText, startAgentIn } from '../images/cluster.js';
 import { BUCKET, S3_ENV, startS3 } from '../images/s3-server.js';
+import { piecesDigest } from '../images/pieces.js';
 
 test('With an S3 store, images larger than one part go to it from the agent, and one missing at restore makes the scheduler fall back to the image before it.', async (t) => {
   const s3 = await startS3(t);
@@ -76,15 +77,16 @@ test('An image in the shared store is recorded only after its size, tag and mani
   await c.connect({ node: 'n1', slots: 1, running: [], version: '' }, sink);
   t.like(sink.of('registered')[0]!.registered, { imageStore: shared.location });
   const none = (async function* () {})();
-  const record = async (bytes: Buffer | null, sequence = 1, attempt = 1, declared?: number) => {
+  // Recorded with the digest the store's put gives, as an agent does (or `digest`: what an older agent or a forger sends).
+  const record = async (bytes: Buffer | null, sequence = 1, attempt = 1, declared?: number, digest?: string) => {
+    let stored = createHash('sha256').update(bytes ?? '').digest('hex');
     if (bytes !== null) {
       const file = path.join(tempDir(t, 'src'), 'image.crimg');
       fs.writeFileSync(file, bytes);
       fs.rmSync(path.join(shared.dir, objectName(id, sequence, attempt)), { force: true });
-      await shared.put(objectName(id, sequence, attempt), file);
+      stored = (await shared.put(objectName(id, sequence, attempt), file)).sha256;
     }
-    const sha256 = createHash('sha256').update(bytes ?? '').digest('hex');
-    return await c.upload({ job: id, attempt, sequence, bytes: declared ?? bytes?.length ?? 1000, node: 'n1', storedSha256: sha256 }, none);
+    return await c.upload({ job: id, attempt, sequence, bytes: declared ?? bytes?.length ?? 1000, node: 'n1', storedSha256: digest ?? stored }, none);
   };
   const good = await imageBytes(t, c.images.jobKey(id), `job-${id}`, 1);
   const cases: [string, () => ReturnType<typeof record>, RegExp][] = [
@@ -93,6 +95,7 @@ test('An image in the shared store is recorded only after its size, tag and mani
     ['another key', async () => record(await imageBytes(t, newKey(), `job-${id}`, 1)), /does not verify: .*tag/],
     ["another job's name under this job's key", async () => record(await imageBytes(t, c.images.jobKey(id), `job-${id + 1}`, 1)), /does not verify: .*job/],
     ['another number', async () => record(await imageBytes(t, c.images.jobKey(id), `job-${id}`, 7)), /does not verify: .*(sequence|number)/],
+    ['no digest', () => record(good, 1, 1, undefined, 'f00d'), /"f00d" is not an image digest/],
   ];
   for (const [what, run, reason] of cases) {
     const refused = await run();
@@ -104,7 +107,9 @@ test('An image in the shared store is recorded only after its size, tag and mani
   t.deepEqual(await record(good), { accepted: true });
   t.deepEqual(await record(good), { accepted: true }, 'a retry of the same record');
   t.like(await record(null, 1, 1, good.length), { accepted: false, stale: false, reason: `image 1 of job ${id} is already stored` }, 'another sha256 for a recorded image');
-  t.like(await c.listImages(id), [{ sequence: 1, attempt: 1, bases: [], sha256: createHash('sha256').update(good).digest('hex') }]);
+  t.like(await c.listImages(id), [{ sequence: 1, attempt: 1, bases: [], sha256: piecesDigest(good) }]);
+  const older = await imageBytes(t, c.images.jobKey(id), `job-${id}`, 3);
+  t.deepEqual(await record(older, 3, 1, undefined, createHash('sha256').update(older).digest('hex')), { accepted: true }, "an older agent's whole sha256");
   const uploaded = await c.upload({ job: id, attempt: 1, sequence: 2, bytes: good.length, node: 'n1' }, none);
   t.like(uploaded, { accepted: false, stale: false });
   t.regex((uploaded as { reason: string }).reason, /keeps images in the shared image store/);

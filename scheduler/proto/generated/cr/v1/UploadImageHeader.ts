@@ -42,7 +42,8 @@ export interface UploadImageHeader {
   'commitMs'?: (number | string);
   /**
    * Set when the image is already in the shared image store (Registered.image_store), under its
-   * attempt's name, with this sha256: the stream is this header alone. The scheduler records it
+   * attempt's name, with this digest (a pieces digest "<sha256 hex>-<pieces>", or from agents
+   * before it a whole sha256): the stream is this header alone. The scheduler records it
    * after checking its size, tag and manifest from the store.
    */
   'storedSha256'?: (string);
@@ -88,7 +89,8 @@ export interface UploadImageHeader__Output {
   'commitMs': (number);
   /**
    * Set when the image is already in the shared image store (Registered.image_store), under its
-   * attempt's name, with this sha256: the stream is this header alone. The scheduler records it
+   * attempt's name, with this digest (a pieces digest "<sha256 hex>-<pieces>", or from agents
+   * before it a whole sha256): the stream is this header alone. The scheduler records it
    * after checking its size, tag and manifest from the store.
    */
   'storedSha256': (string);
