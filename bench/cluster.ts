@@ -21,6 +21,7 @@ import { processCpuMs } from './process-cpu.js';
 import { rawGrpcFloor } from './raw-grpc.js';
 import { schedulerClient, TRANSFER_LANES, transferClients, unary, type SchedulerClient } from '../scheduler/proto/load.js';
 import type { Assignment__Output, Command__Output } from '../scheduler/proto/types.js';
+import { median } from './stats.js';
 
 const CLI = fileURLToPath(new URL('../scheduler/cli.js', import.meta.url));
 export const JOB = fileURLToPath(new URL('../../test/fixtures/cluster-job.mjs', import.meta.url));
@@ -224,11 +225,6 @@ async function recovery(dir: string, leaseS: number): Promise<string> {
 function cpuSince(start: NodeJS.CpuUsage): number {
   const d = process.cpuUsage(start);
   return (d.user + d.system) / 1000;
-}
-
-export function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 export function adminToken(dataDir: string): string {

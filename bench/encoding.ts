@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { getCodec } from '../src/codec/index.js';
 import type { DecodeRequest } from '../src/codec/index.js';
 import { fillSmoothField } from './data.js';
+import { median } from './stats.js';
 
 const MiB = 1024 * 1024;
 const BLOCK = MiB;
@@ -34,12 +35,6 @@ interface Rates {
   decodeMBps: number;
   decodeCpuMsPerMiB: number | null;
   ratio: number;
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 function cpuMs(): number {

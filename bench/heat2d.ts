@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { endedChildrenCpu, threadsCpu, type Cpu, type ThreadCpu } from './process-cpu.js';
+import { median } from './stats.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = path.join(root, 'dist', 'scheduler', 'cli.js');
@@ -96,13 +97,6 @@ async function run(dir: string, args: { n: number; steps: number }, interval: nu
   cpu.set('all', all);
   const steadySysMs = atImages.length < 2 ? null : (atImages.at(-1)! - atImages[0]!) / (atImages.length - 1);
   return { seconds, checkpoints: atImages.length, cpu, steadySysMs };
-}
-
-/** The middle value; the mean of the two middle ones for an even count. */
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /** System CPU per GiB of region per image that the target allows on heat2d. */

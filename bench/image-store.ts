@@ -24,7 +24,8 @@ import { jobImageKey } from '../scheduler/job-key.js';
 import { schedulerClient, TRANSFER_LANES, transferClients, unary } from '../scheduler/proto/load.js';
 import type { Assignment__Output } from '../scheduler/proto/types.js';
 import { getCodec } from '../src/codec/index.js';
-import { benchNode, cluster, JOB, median, sleep, writeImage } from './cluster.js';
+import { benchNode, cluster, JOB, sleep, writeImage } from './cluster.js';
+import { median } from './stats.js';
 import { processCpuMs } from './process-cpu.js';
 
 const MiB = 1 << 20;

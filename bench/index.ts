@@ -16,7 +16,8 @@ import { loadNative } from '../src/native/binding.js';
 import { allocateRegion } from '../src/region.js';
 import { copyOnWriteMode } from '../src/capture/cow.js';
 import { fillSmoothField, smallObjects } from './data.js';
-import { checkpointAndRestart, encodeOnlyMs, GiB, median, MiB, newContext, take, warmStaging } from './measure.js';
+import { checkpointAndRestart, encodeOnlyMs, GiB, MiB, newContext, take, warmStaging } from './measure.js';
+import { median } from './stats.js';
 import { benchEncoding } from './encoding.js';
 import { benchHeat2d } from './heat2d.js';
 

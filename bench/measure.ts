@@ -8,6 +8,7 @@ import { JobContext, type ImageCommitted } from '../src/job/context.js';
 import { resolvePolicyOptions } from '../src/policy.js';
 import { RestoredImage } from '../src/restore.js';
 import type { LocalStore } from '../src/store/local-store.js';
+import { median } from './stats.js';
 
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;
@@ -35,11 +36,6 @@ export async function warmStaging(ctx: JobContext): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
   throw new Error('staging memory never became warm');
-}
-
-export function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
 }
 
 export interface ContextSettings {

@@ -18,7 +18,8 @@ import type { BlockCodec } from '../src/codec/types.js';
 import type { JobContext } from '../src/job/context.js';
 import { LocalStore } from '../src/store/local-store.js';
 import { fillSmoothField, smallObjects } from './data.js';
-import { checkpointAndRestart, GiB, loadLatest, median, MiB, newContext, take } from './measure.js';
+import { checkpointAndRestart, GiB, loadLatest, MiB, newContext, take } from './measure.js';
+import { median } from './stats.js';
 
 export interface Point {
   dimension: string;
