@@ -75,13 +75,13 @@ async function dashboardScheduler(t: ExecutionContext, extra: string[] = [], loc
 
 const percent = (page: Page, id: number) => page.$eval(`tr[data-job="${id}"] .pct`, (el) => Number.parseInt(el.textContent ?? '0', 10));
 
-if (missing) {
-  test('the dashboard in a real browser (skipped).', (t) => {
-    t.log(`skipped: ${missing}`);
-  });
+/** A test in the browser, one after another; skipped, saying why, where there is no browser. */
+function inBrowser(title: string, fn: (t: ExecutionContext) => Promise<void>): void {
+  if (missing) test.serial.skip(`${title} [skipped: ${missing}]`, fn);
+  else test.serial(title, fn);
 }
 
-(missing ? test.serial.skip : test.serial)('an admin signs in, sees a job progress live, finds its failure and restore on the timeline after its agent was SIGKILLed, and cancels it from the page.', async (t) => {
+inBrowser('an admin signs in, sees a job progress live, finds its failure and restore on the timeline after its agent was SIGKILLed, and cancels it from the page.', async (t) => {
   // The browser starts first, and the agents together: quicker on a loaded machine.
   const { page, problems } = await newPage(t, await browser(t));
   const { scheduler, url } = await dashboardScheduler(t);
@@ -142,7 +142,7 @@ if (missing) {
   t.deepEqual(problems, []);
 });
 
-(missing ? test.serial.skip : test.serial)('an admin sees the nodes and the cluster, and drains and undrains a node from the page.', async (t) => {
+inBrowser('an admin sees the nodes and the cluster, and drains and undrains a node from the page.', async (t) => {
   const { page, problems } = await newPage(t, await browser(t));
   const { scheduler, url } = await dashboardScheduler(t, ['--name', 'node-x', '--slots', '1'], true);
   const cluster = client(t, scheduler.address);
@@ -168,7 +168,7 @@ if (missing) {
   t.deepEqual(problems, []);
 });
 
-(missing ? test.serial.skip : test.serial)('a user signed in sees only its own jobs, and a job named like markup shows as text.', async (t) => {
+inBrowser('a user signed in sees only its own jobs, and a job named like markup shows as text.', async (t) => {
   const { page, problems } = await newPage(t, await browser(t));
   const { scheduler, url } = await dashboardScheduler(t);
   const [alice, bob] = [await createToken(scheduler.address, 'user'), await createToken(scheduler.address, 'user')];
