@@ -14,6 +14,7 @@ import type { ImageCommitted } from '../src/job/context.js';
 import { LocalStore } from '../src/store/local-store.js';
 import { loadNative } from '../src/native/binding.js';
 import { allocateRegion } from '../src/region.js';
+import { DIRECT_CHUNK, DirectStaging, openDirect } from '../src/image/direct-sink.js';
 import { copyOnWriteMode } from '../src/capture/cow.js';
 import { fillSmoothField, smallObjects } from './data.js';
 import { checkpointAndRestart, encodeOnlyMs, GiB, MiB, newContext, take, warmStaging } from './measure.js';
@@ -29,6 +30,8 @@ interface Row {
   firstTouchMs?: number;
   /** writeFileSync + fsync of the bytes of the last image, into a new file: the disk's durable write rate. */
   diskWriteMs?: number;
+  /** The last image's bytes read past the page cache (O_DIRECT): the disk's own read of what a restart reads. */
+  diskReadMs?: number;
   /** Encoding the region alone, as the image writer does (measure.ts encodeOnlyMs). */
   encodeMs?: number;
   /** Whether huge pages backed the fresh memory of the first-touch reference. */
@@ -54,6 +57,32 @@ function anonHugeBytes(): number {
     return kib === undefined ? 0 : Number(kib) * 1024;
   } catch {
     return 0;
+  }
+}
+
+/**
+ * `file` read past the page cache (O_DIRECT, 8 MiB reads, two in flight, as the restart's two
+ * threads read), ms; null where the file system refuses O_DIRECT.
+ */
+async function directReadMs(file: string): Promise<number | null> {
+  const handle = await openDirect(file, fs.constants.O_RDONLY);
+  if (handle === null) return null;
+  const staging = new DirectStaging(2);
+  try {
+    const { size } = await handle.stat();
+    const buffers = staging.buffers;
+    const t0 = performance.now();
+    const reads: Promise<unknown>[] = [Promise.resolve(), Promise.resolve()];
+    for (let i = 0, position = 0; position < size; i++, position += DIRECT_CHUNK) {
+      await reads[i % 2];
+      // A read past the end returns what there is: the length stays aligned, as O_DIRECT needs.
+      reads[i % 2] = handle.read(buffers[i % 2]!, 0, DIRECT_CHUNK, position);
+    }
+    await Promise.all(reads);
+    return performance.now() - t0;
+  } finally {
+    await handle.close();
+    staging.free();
   }
 }
 
@@ -117,9 +146,16 @@ async function benchRegion(codec: BlockCodec, dir: string, bytes: number, reps: 
     },
   );
   scratch.free();
+  const latest = store.list(job).at(-1);
+  // The disk's own read of the image, past the page cache as the restart found it (the writer
+  // wrote it with O_DIRECT): the restart cannot take less.
+  const diskReads: number[] = [];
+  for (let r = 0; latest && r < reps; r++) {
+    const ms = await directReadMs(latest.file);
+    if (ms !== null) diskReads.push(ms);
+  }
   // The disk's own durable write rate for the same bytes, next to the commits: the image's
   // bytes written with one writeFileSync and an fsync into a new file.
-  const latest = store.list(job).at(-1);
   const imageBytes = latest ? fs.readFileSync(latest.file) : Buffer.alloc(0);
   const diskWrites: number[] = [];
   for (let r = 0; r < reps; r++) {
@@ -142,6 +178,7 @@ async function benchRegion(codec: BlockCodec, dir: string, bytes: number, reps: 
     memcpyMs: median(reference.memcpy),
     firstTouchMs: median(reference.firstTouch),
     diskWriteMs: median(diskWrites),
+    diskReadMs: diskReads.length > 0 ? median(diskReads) : undefined,
     encodeMs: median(encodes),
     firstTouchHuge: reference.huge,
     regionBytes: bytes,
@@ -295,6 +332,12 @@ targets, ${size} float64 field, this run:`);
     `  restart: ${gbps(region.restartMs)} (target ≥ 4 GB/s); first touch of fresh region memory here ${gbps(reference.firstTouchMs)} ` +
       `(${region.firstTouchHuge ? 'huge pages' : '4 KiB pages: no transparent huge pages'}): restart takes ${(region.restartMs / reference.firstTouchMs).toFixed(2)}× the first touch (target ≤ 1.5×)`,
   );
+  if (region.diskReadMs !== undefined) {
+    console.log(
+      `    the disk here: reading the image's ${(region.imageBytes / MiB).toFixed(1)} MiB past the page cache (O_DIRECT, as cold as the restart found it) took ${fmtMs(region.diskReadMs)} ms ` +
+        `(${((region.imageBytes / 1e9) / (region.diskReadMs / 1000)).toFixed(2)} GB/s; ${gbps(region.diskReadMs)} of region data at this ratio): restart takes ${(region.restartMs / region.diskReadMs).toFixed(2)}× the disk's read`,
+    );
+  }
   console.log(
     `  staging pause (every block staged, ${stagingCopy(bytes)}): ${fmtMs(region.pauseMs)} ms vs a warm memcpy of the same bytes on one thread ${fmtMs(reference.memcpyMs)} ms: ` +
       `${(region.pauseMs / reference.memcpyMs).toFixed(2)}× (target ≤ 1.5×)`,
