@@ -30,7 +30,7 @@ const LANES = Number(process.env.CR_TRANSFER_LANES ?? TRANSFER_LANES);
 /** Transfers of each kind; the figures are the best and the median (the first also warms up both processes). */
 const REPS = 5;
 
-export function start(args: string[], env: Record<string, string> = {}): { child: ChildProcess; output: () => string; ready: Promise<string> } {
+function start(args: string[], env: Record<string, string> = {}): { child: ChildProcess; output: () => string; ready: Promise<string> } {
   const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (c: string) => (out += c));
@@ -227,7 +227,7 @@ function cpuSince(start: NodeJS.CpuUsage): number {
   return (d.user + d.system) / 1000;
 }
 
-export function adminToken(dataDir: string): string {
+function adminToken(dataDir: string): string {
   return fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
 }
 

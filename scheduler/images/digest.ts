@@ -83,30 +83,9 @@ export class ImageDigest {
   }
 }
 
-/** The digest of `file`, of `kind`. */
+/** The digest of `file`, of `kind`: for the rare paths (a retried put, a copy kept locally), read as a stream. */
 export async function digestFile(file: string, kind: DigestKind): Promise<string> {
   const digest = new ImageDigest(kind);
-  const handle = await fs.promises.open(file, 'r');
-  try {
-    // Two buffers: one piece is read while the other hashes.
-    const buffers = [Buffer.allocUnsafe(PIECE_BYTES), Buffer.allocUnsafe(PIECE_BYTES)];
-    const hashing: Promise<void>[] = [Promise.resolve(), Promise.resolve()];
-    for (let i = 0, position = 0; ; i++) {
-      const buffer = buffers[i % 2]!;
-      await hashing[i % 2];
-      let got = 0;
-      while (got < PIECE_BYTES) {
-        const { bytesRead } = await handle.read(buffer, got, PIECE_BYTES - got, position + got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      if (got > 0) hashing[i % 2] = digest.add(buffer.subarray(0, got));
-      position += got;
-      if (got < PIECE_BYTES) break;
-    }
-    await Promise.all(hashing);
-  } finally {
-    await handle.close();
-  }
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: PIECE_BYTES })) await digest.add(chunk as Buffer);
   return await digest.digest();
 }
