@@ -19,8 +19,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getCodec } from '../src/codec/index.js';
 import type { DecodeRequest } from '../src/codec/index.js';
+import { blockHashOf, FORMAT_VERSION } from '../src/image/format.js';
 import { fillSmoothField } from './data.js';
 import { median } from './stats.js';
+
+/** The block hash of the current image format: cr's rows hash as an image's blocks are hashed. */
+const HASH = blockHashOf(FORMAT_VERSION);
 
 const MiB = 1024 * 1024;
 const BLOCK = MiB;
@@ -63,6 +67,7 @@ async function crRates(file: string, reps: number): Promise<Rates> {
     dstOffsets: Float64Array.from({ length: count }, (_, i) => i * BLOCK),
     rawLengths: Uint32Array.from({ length: count }, (_, i) => Math.min(BLOCK, data.length - i * BLOCK)),
     elementSize: 8,
+    hash: HASH,
   };
   const encWall: number[] = [];
   const encCpu: number[] = [];
@@ -74,7 +79,7 @@ async function crRates(file: string, reps: number): Promise<Rates> {
     const w0 = performance.now();
     const c0 = cpuMs();
     for (let at = 0, block = 0; at < data.length; at += BATCH_BLOCKS * BLOCK) {
-      const out = await encoder.encode(data.subarray(at, Math.min(data.length, at + BATCH_BLOCKS * BLOCK)), 8, 1);
+      const out = await encoder.encode(data.subarray(at, Math.min(data.length, at + BATCH_BLOCKS * BLOCK)), 8, 1, HASH);
       for (let i = 0; i < out.count; i++, block++) {
         if (copy) {
           r.srcOffsets[block] = stored;

@@ -2,7 +2,7 @@
 // worker), a forced checkpoint timed as the job sees it, a restart from the store's latest image,
 // and medians.
 import type { BlockCodec } from '../src/codec/types.js';
-import { DEFAULT_BLOCK_SIZE } from '../src/image/format.js';
+import { blockHashOf, DEFAULT_BLOCK_SIZE, FORMAT_VERSION } from '../src/image/format.js';
 import { ImageWriter } from '../src/image/writer.js';
 import { JobContext, type ImageCommitted } from '../src/job/context.js';
 import { resolvePolicyOptions } from '../src/policy.js';
@@ -65,7 +65,7 @@ export async function encodeOnlyMs(codec: BlockCodec, data: Uint8Array): Promise
   const inFlight: Promise<unknown>[] = [];
   for (let k = 0, at = 0; at < data.length; k++, at += batch) {
     if (inFlight.length === 2) await inFlight.shift();
-    inFlight.push(encoders[k % 2]!.encode(data.subarray(at, Math.min(data.length, at + batch)), 8, WRITER.level));
+    inFlight.push(encoders[k % 2]!.encode(data.subarray(at, Math.min(data.length, at + batch)), 8, WRITER.level, blockHashOf(FORMAT_VERSION)));
   }
   await Promise.all(inFlight);
   return performance.now() - t0;

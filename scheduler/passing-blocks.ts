@@ -8,7 +8,7 @@
 // (ImageReader.verifyStored's `passed`); every other block is read back and hashed there. A tail
 // that lies, is damaged or is missing therefore costs reads, never a wrong answer.
 import type { FileHandle } from 'node:fs/promises';
-import { type BlockCodec, FOOTER_LENGTH, FOOTER_MAGIC, FORMAT_VERSION, type Manifest, MAX_MANIFEST_LENGTH, MIN_FORMAT_VERSION, validateManifest, zstdBound } from '../src/internal.js';
+import { blockHashOf, type BlockCodec, type BlockHashKind, FOOTER_LENGTH, FOOTER_MAGIC, FORMAT_VERSION, type Manifest, MAX_MANIFEST_LENGTH, MIN_FORMAT_VERSION, validateManifest, zstdBound } from '../src/internal.js';
 
 /** Tails longer than this are not sent ahead (the manifest of an image of about 50 GiB). */
 export const MAX_PASSING_TAIL_BYTES = 4 << 20;
@@ -33,7 +33,7 @@ export async function readImageTail(handle: FileHandle, size: number): Promise<B
 interface Range {
   offset: number;
   length: number;
-  /** The XXH64 of the block's stored bytes, as the manifest lists it (16 hex digits). */
+  /** The hash of the block's stored bytes, as the manifest lists it (16 hex digits). */
   hash: string;
 }
 
@@ -42,13 +42,16 @@ export class PassingBlocks {
   /** This file's own blocks as the tail lists them, by offset (a block held by a base is not in this file). */
   readonly #ranges: Range[];
   readonly #scratchBytes: number;
-  /** `${offset}:${length}` → the XXH64 of the bytes that passed there. */
+  /** `${offset}:${length}` → the block hash of the bytes that passed there. */
   readonly #seen = new Map<string, bigint>();
+  /** The kind of the manifest's block hashes. */
+  readonly #hash: BlockHashKind;
 
-  private constructor(codec: BlockCodec, ranges: Range[], scratchBytes: number) {
+  private constructor(codec: BlockCodec, ranges: Range[], scratchBytes: number, hash: BlockHashKind) {
     this.#codec = codec;
     this.#ranges = ranges;
     this.#scratchBytes = scratchBytes;
+    this.#hash = hash;
   }
 
   /**
@@ -68,7 +71,8 @@ export class PassingBlocks {
     try {
       const parsed = JSON.parse(bytes.subarray(0, manifestLength).toString('utf8')) as { format?: unknown };
       // An image of an older format this cr still reads is hashed in passing too.
-      const version = parsed.format === MIN_FORMAT_VERSION ? MIN_FORMAT_VERSION : FORMAT_VERSION;
+      const format = parsed.format;
+      const version = typeof format === 'number' && Number.isInteger(format) && format >= MIN_FORMAT_VERSION && format <= FORMAT_VERSION ? format : FORMAT_VERSION;
       manifest = validateManifest(parsed, manifestOffset, null, version);
     } catch {
       return null;
@@ -83,7 +87,7 @@ export class PassingBlocks {
       for (const block of section.blocks) if (block[6] === undefined) ranges.push({ offset: block[0], length: block[1], hash: block[4] });
     }
     ranges.sort((a, b) => a.offset - b.offset || a.length - b.length);
-    return new PassingBlocks(codec, ranges, zstdBound(manifest.blockSize));
+    return new PassingBlocks(codec, ranges, zstdBound(manifest.blockSize), blockHashOf(manifest.format));
   }
 
   /** The bytes of the file from `position` on, in order: one stream of an upload (the whole image, or a part). */
@@ -96,10 +100,10 @@ export class PassingBlocks {
       if (this.#ranges[mid]!.offset < position) lo = mid + 1;
       else hi = mid;
     }
-    return new Stream(this.#ranges, this.#scratchBytes, position, lo, (offset, bytes) => this.#seen.set(`${offset}:${bytes.length}`, this.#codec.hash64(bytes)));
+    return new Stream(this.#ranges, this.#scratchBytes, position, lo, (offset, bytes) => this.#seen.set(`${offset}:${bytes.length}`, this.#codec.blockHash(bytes, this.#hash)));
   }
 
-  /** True when the bytes at [offset, offset + length) passed, and their XXH64 is `hash` (16 hex digits). */
+  /** True when the bytes at [offset, offset + length) passed, and their block hash is `hash` (16 hex digits). */
   passed(offset: number, length: number, hash: string): boolean {
     const seen = this.#seen.get(`${offset}:${length}`);
     return seen !== undefined && seen === BigInt(`0x${hash}`);

@@ -21,10 +21,10 @@ export { codeOfFiles, sha256Hex, type CodeIdentity } from './runner/identity.js'
 // and the local store's layout (an agent's per-job store, the scheduler's image directory).
 export { ImageReader } from './image/reader.js';
 export { manifestFromEnds } from './image/manifest-reader.js';
-export { FOOTER_LENGTH, FOOTER_MAGIC, FORMAT_VERSION, HEADER_LENGTH, MAX_LEVEL, MAX_MANIFEST_LENGTH, MIN_FORMAT_VERSION, MIN_LEVEL, imageFileName, paddedSequence, validateManifest, zstdBound, type Manifest } from './image/format.js';
+export { blockHashOf, FOOTER_LENGTH, FOOTER_MAGIC, FORMAT_VERSION, HEADER_LENGTH, MAX_LEVEL, MAX_MANIFEST_LENGTH, MIN_FORMAT_VERSION, MIN_LEVEL, imageFileName, paddedSequence, validateManifest, zstdBound, type Manifest } from './image/format.js';
 export { imageTag, DIRECT_MIN_BYTES } from './image/writer.js';
 export { getCodec, getPortableCodec } from './codec/index.js';
-export type { BlockCodec } from './codec/types.js';
+export type { BlockCodec, BlockHashKind } from './codec/types.js';
 export { DEFAULT_KEEP_IMAGES, LocalStore, STORE_KEY_FILE, checkJobName } from './store/local-store.js';
 export { readKeyFile } from './store/key.js';
 export { createFileOnceSync, fsyncDir, fsyncDirSync } from './store/durable.js';

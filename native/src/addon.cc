@@ -25,7 +25,7 @@ namespace {
 
 // Bumped together with NATIVE_ABI_VERSION in src/native/binding.ts whenever the contract there
 // changes, so that a stale build/ is refused instead of misbehaving.
-constexpr int kAbiVersion = 6;
+constexpr int kAbiVersion = 7;
 
 // Node dlcloses an addon when the last environment that loaded it goes away: a worker thread
 // that loaded it alone (the runner's job threads do) unmaps its code when it exits. The pool's
@@ -66,6 +66,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("adviseHugePages", Napi::Function::New(env, AdviseHugePagesJs, "adviseHugePages"));
   exports.Set("copyBlocks", Napi::Function::New(env, CopyBlocksJs, "copyBlocks"));
   exports.Set("hash64", Napi::Function::New(env, Hash64Js, "hash64"));
+  exports.Set("blockHash", Napi::Function::New(env, BlockHashJs, "blockHash"));
   exports.Set("shuffle", Napi::Function::New(env, ShuffleJs, "shuffle"));
   exports.Set("unshuffle", Napi::Function::New(env, UnshuffleJs, "unshuffle"));
   exports.Set("compressBound", Napi::Function::New(env, CompressBoundJs, "compressBound"));

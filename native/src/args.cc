@@ -127,6 +127,19 @@ unsigned ElementSizeArg(Napi::Env env, Napi::Value value, const char* fn, const 
   return static_cast<unsigned>(d);
 }
 
+HashKind HashKindArg(Napi::Env env, Napi::Value value, const char* fn, const char* name) {
+  if (!value.IsNumber()) {
+    ThrowType(env, std::string(fn) + ": " + name + " must be a number, got " +
+                       TypeName(env, value));
+  }
+  double d = value.As<Napi::Number>().DoubleValue();
+  if (d != 0 && d != 1) {
+    ThrowRange(env, std::string(fn) + ": " + name + " must be 0 (XXH64) or 1 (XXH3), got " +
+                        NumberText(d));
+  }
+  return d == 1 ? HashKind::kXxh3 : HashKind::kXxh64;
+}
+
 bool Overlaps(const View& a, const View& b) {
   if (a.byteLength == 0 || b.byteLength == 0) return false;
   auto a0 = reinterpret_cast<uintptr_t>(a.data);

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "hash.h"
+
 namespace cr {
 
 // A typed array's memory as it was when the call started.
@@ -39,6 +41,9 @@ int64_t IntegerArg(Napi::Env env, Napi::Value value, const char* fn, const char*
 
 // 1, 2, 4 or 8: the only element sizes the image format knows.
 unsigned ElementSizeArg(Napi::Env env, Napi::Value value, const char* fn, const char* name);
+
+// A block hash kind by its number: 0 XXH64, 1 XXH3 (hash.h).
+HashKind HashKindArg(Napi::Env env, Napi::Value value, const char* fn, const char* name);
 
 // Whether two views share any byte of memory (empty views share none).
 bool Overlaps(const View& a, const View& b);

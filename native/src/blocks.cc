@@ -35,6 +35,7 @@ class EncodeJob : public Batch, public std::enable_shared_from_this<EncodeJob> {
   size_t blockSize = 0;
   unsigned elementSize = 1;
   int level = 1;
+  HashKind hash = HashKind::kXxh3;
   uint8_t* dst = nullptr;
   size_t dstLength = 0;
   size_t dstStride = 0;
@@ -84,7 +85,8 @@ void EncodeJob::RunTask(size_t i) noexcept {
   const size_t len = std::min(blockSize, srcLength - offset);
   const size_t outOffset = i * dstStride;
   const size_t capacity = std::min(dstStride, dstLength - outOffset);
-  EncodedBlock b = EncodeBlock(src + offset, len, elementSize, level, dst + outOffset, capacity);
+  EncodedBlock b =
+      EncodeBlock(src + offset, len, elementSize, level, hash, dst + outOffset, capacity);
   storedLengths[i] = b.storedLength;
   flags[i] = b.flags;
   rawHashes[i] = b.rawHash;
@@ -213,13 +215,15 @@ constexpr size_t kInlineEncodeBytes = 16 * 1024;
 // The blocks of a validated encode, encoded here; results straight into the out arrays, which
 // no JS can detach meanwhile.
 void EncodeInline(const View& src, size_t blockSize, unsigned elementSize, int level,
-                  const View& dst, size_t dstStride, const View (&out)[4], size_t n) {
+                  HashKind hash, const View& dst, size_t dstStride, const View (&out)[4],
+                  size_t n) {
   for (size_t i = 0; i < n; ++i) {
     const size_t offset = i * blockSize;
     const size_t outOffset = i * dstStride;
     const EncodedBlock b =
         EncodeBlock(src.data + offset, std::min(blockSize, src.byteLength - offset), elementSize,
-                    level, dst.data + outOffset, std::min(dstStride, dst.byteLength - outOffset));
+                    level, hash, dst.data + outOffset,
+                    std::min(dstStride, dst.byteLength - outOffset));
     std::memcpy(out[0].data + 4 * i, &b.storedLength, 4);
     out[1].data[i] = b.flags;
     std::memcpy(out[2].data + 8 * i, &b.rawHash, 8);
@@ -284,6 +288,7 @@ void StartEncode(const Napi::CallbackInfo& info, napi_deferred deferred) {
   // Optional: true for an image encoded while the job computes (Pool::Background).
   if (!info[7].IsUndefined() && !info[7].IsBoolean()) ThrowType(env, std::string(fn) + ": background must be a boolean when given");
   const bool background = info[7].IsBoolean() && info[7].As<Napi::Boolean>().Value();
+  const HashKind hash = HashKindArg(env, info[8], fn, "hash");
 
   if (n == 0) {
     napi_value undefined;
@@ -292,7 +297,7 @@ void StartEncode(const Napi::CallbackInfo& info, napi_deferred deferred) {
     return;
   }
   if (src.byteLength <= kInlineEncodeBytes) {
-    EncodeInline(src, blockSize, elementSize, level, dst, dstStride, outArrays, n);
+    EncodeInline(src, blockSize, elementSize, level, hash, dst, dstStride, outArrays, n);
     napi_value undefined;
     napi_get_undefined(env, &undefined);
     napi_resolve_deferred(env, deferred, undefined);
@@ -305,6 +310,7 @@ void StartEncode(const Napi::CallbackInfo& info, napi_deferred deferred) {
   job->blockSize = blockSize;
   job->elementSize = elementSize;
   job->level = level;
+  job->hash = hash;
   job->dst = dst.data;
   job->dstLength = dst.byteLength;
   job->dstStride = dstStride;
@@ -352,13 +358,15 @@ struct BlockRef {
 
 class DecodeBatch : public Batch {
  public:
-  DecodeBatch(std::vector<BlockRef> blocks, const uint8_t* src, uint8_t* dst, unsigned es)
+  DecodeBatch(std::vector<BlockRef> blocks, const uint8_t* src, uint8_t* dst, unsigned es,
+              HashKind hash)
       : Batch(blocks.size()),
         blocks_(std::move(blocks)),
         statuses_(blocks_.size(), DecodeStatus::kOk),
         src_(src),
         dst_(dst),
-        elementSize_(es) {}
+        elementSize_(es),
+        hash_(hash) {}
 
   std::mutex mutex;
   std::condition_variable finishedCv;
@@ -373,8 +381,9 @@ class DecodeBatch : public Batch {
     // Only the lowest failing block is reported, so blocks after a known failure are skipped.
     if (i > firstFailure_.load(std::memory_order_relaxed)) return;
     const BlockRef& b = blocks_[i];
-    DecodeStatus s = DecodeBlock(src_ + b.srcOffset, b.storedLength, b.flags, b.storedHash,
-                                 b.rawHash, dst_ + b.dstOffset, b.rawLength, elementSize_);
+    DecodeStatus s = DecodeBlock(src_ + b.srcOffset, b.storedLength, b.flags, hash_,
+                                 b.storedHash, b.rawHash, dst_ + b.dstOffset, b.rawLength,
+                                 elementSize_);
     if (s == DecodeStatus::kOk) return;
     statuses_[i] = s;
     size_t seen = firstFailure_.load();
@@ -395,6 +404,7 @@ class DecodeBatch : public Batch {
   const uint8_t* const src_;
   uint8_t* const dst_;
   const unsigned elementSize_;
+  const HashKind hash_;
   std::atomic<size_t> firstFailure_{SIZE_MAX};
 };
 
@@ -429,6 +439,7 @@ Napi::Value DecodeBlocks(const Napi::CallbackInfo& info) {
   View dstOffsets = TypedArrayArg(env, info[7], napi_float64_array, fn, "dstOffsets");
   View rawLengths = TypedArrayArg(env, info[8], napi_uint32_array, fn, "rawLengths");
   const unsigned elementSize = ElementSizeArg(env, info[9], fn, "elementSize");
+  const HashKind hash = HashKindArg(env, info[10], fn, "hash");
 
   const size_t n = srcOffsets.length;
   const std::pair<const View*, const char*> perBlock[] = {
@@ -489,7 +500,7 @@ Napi::Value DecodeBlocks(const Napi::CallbackInfo& info) {
   CheckDestinations(env, fn, blocks, dst.byteLength);
   if (n == 0) return env.Null();
 
-  auto batch = std::make_shared<DecodeBatch>(std::move(blocks), src.data, dst.data, elementSize);
+  auto batch = std::make_shared<DecodeBatch>(std::move(blocks), src.data, dst.data, elementSize, hash);
   Pool::Get().Submit(batch);
   RunAndWait(batch, batch->mutex, batch->finishedCv, batch->finished);
 

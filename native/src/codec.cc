@@ -4,15 +4,10 @@
 #include <cstring>
 #include <new>
 
-#include "common/xxhash.h"
 #include "planes.h"
 #include "shuffle.h"
 
 namespace cr {
-
-uint64_t Hash64(const void* data, size_t len) {
-  return XXH64(data, len, 0);
-}
 
 ThreadCodec::ThreadCodec() = default;
 
@@ -56,7 +51,7 @@ bool FlagsAreDefined(uint8_t flags) {
 }
 
 EncodedBlock EncodeBlock(const uint8_t* raw, size_t len, unsigned elementSize, int level,
-                         uint8_t* out, size_t outCapacity) {
+                         HashKind hash, uint8_t* out, size_t outCapacity) {
   ThreadCodec& tc = LocalCodec();
   EncodedBlock r{};
   if (PlanesApply(len, elementSize)) {
@@ -64,7 +59,8 @@ EncodedBlock EncodeBlock(const uint8_t* raw, size_t len, unsigned elementSize, i
     ZSTD_CCtx* cctx = tc.Compressor();
     if (scratch != nullptr && cctx != nullptr) {
       const size_t stored =
-          EncodePlanes(raw, len, elementSize, level, cctx, scratch, out, outCapacity, &r.rawHash);
+          EncodePlanes(raw, len, elementSize, level, hash, cctx, scratch, out, outCapacity,
+                       &r.rawHash);
       if (stored > 0) {
         r.storedLength = static_cast<uint32_t>(stored);
         r.flags = kFlagPlanes;
@@ -74,11 +70,11 @@ EncodedBlock EncodeBlock(const uint8_t* raw, size_t len, unsigned elementSize, i
         r.storedLength = static_cast<uint32_t>(len);
         r.flags = 0;
       }
-      r.storedHash = r.flags == 0 ? r.rawHash : Hash64(out, r.storedLength);
+      r.storedHash = r.flags == 0 ? r.rawHash : BlockHash(hash, out, r.storedLength);
       return r;
     }
   }
-  r.rawHash = Hash64(raw, len);
+  r.rawHash = BlockHash(hash, raw, len);
 
   const uint8_t* input = raw;
   uint8_t shuffled = 0;
@@ -105,30 +101,31 @@ EncodedBlock EncodeBlock(const uint8_t* raw, size_t len, unsigned elementSize, i
     r.storedLength = static_cast<uint32_t>(len);
     r.flags = 0;
   }
-  r.storedHash = Hash64(out, r.storedLength);
+  r.storedHash = r.flags == 0 ? r.rawHash : BlockHash(hash, out, r.storedLength);
   return r;
 }
 
 DecodeStatus DecodeBlock(const uint8_t* stored, size_t storedLength, uint8_t flags,
-                         uint64_t storedHash, uint64_t rawHash, uint8_t* dst, size_t rawLength,
-                         unsigned elementSize) {
-  if (Hash64(stored, storedLength) != storedHash) return DecodeStatus::kStoredHash;
-  return DecodeVerifiedBlock(stored, storedLength, flags, rawHash, dst, rawLength, elementSize);
+                         HashKind hash, uint64_t storedHash, uint64_t rawHash, uint8_t* dst,
+                         size_t rawLength, unsigned elementSize) {
+  if (BlockHash(hash, stored, storedLength) != storedHash) return DecodeStatus::kStoredHash;
+  return DecodeVerifiedBlock(stored, storedLength, flags, hash, rawHash, dst, rawLength,
+                             elementSize);
 }
 
 DecodeStatus DecodeVerifiedBlock(const uint8_t* stored, size_t storedLength, uint8_t flags,
-                                 uint64_t rawHash, uint8_t* dst, size_t rawLength,
+                                 HashKind hash, uint64_t rawHash, uint8_t* dst, size_t rawLength,
                                  unsigned elementSize) {
   if (flags == kFlagPlanes) {
     ThreadCodec& tc = LocalCodec();
-    uint64_t hash = 0;
-    switch (DecodePlanes(stored, storedLength, dst, rawLength, elementSize, tc.Decompressor(),
-                         tc.Scratch(), &hash)) {
+    uint64_t decoded = 0;
+    switch (DecodePlanes(stored, storedLength, dst, rawLength, elementSize, hash,
+                         tc.Decompressor(), tc.Scratch(), &decoded)) {
       case PlanesStatus::kOk: break;
       case PlanesStatus::kMalformed: return DecodeStatus::kDecompress;
       case PlanesStatus::kNoMemory: return DecodeStatus::kNoMemory;
     }
-    return hash == rawHash ? DecodeStatus::kOk : DecodeStatus::kRawHash;
+    return decoded == rawHash ? DecodeStatus::kOk : DecodeStatus::kRawHash;
   }
   if (flags & kFlagZstd) {
     // The format stores exactly one frame that records its content size. libzstd alone would
@@ -156,7 +153,7 @@ DecodeStatus DecodeVerifiedBlock(const uint8_t* stored, size_t storedLength, uin
   } else if (rawLength > 0 && stored != dst) {
     std::memcpy(dst, stored, rawLength);
   }
-  if (Hash64(dst, rawLength) != rawHash) return DecodeStatus::kRawHash;
+  if (BlockHash(hash, dst, rawLength) != rawHash) return DecodeStatus::kRawHash;
   return DecodeStatus::kOk;
 }
 

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "hash.h"
 #include "zstd.h"
 
 namespace cr {
@@ -21,9 +22,6 @@ bool FlagsAreDefined(uint8_t flags);
 // The content size of `frame` if it is exactly one zstd frame as StoredBlockIsWellFormed
 // requires (RFC 8878: content size recorded, no dictionary, no trailing bytes), else -1.
 int64_t ZstdFrameContentSize(const uint8_t* frame, size_t len);
-
-// XXH64 with seed 0, from the xxhash that zstd itself compiles (namespaced ZSTD_XXH64).
-uint64_t Hash64(const void* data, size_t len);
 
 // Per-thread zstd contexts and a kMaxBlockSize scratch buffer, created on first use and kept
 // for the thread's lifetime (pool workers live as long as the process; a worker_thread's are
@@ -57,9 +55,10 @@ struct EncodedBlock {
 };
 
 // Encodes raw[0, len) (len <= kMaxBlockSize) into out, which has room for
-// ZSTD_compressBound(len) bytes. Never fails: without a usable frame the block is stored raw.
+// ZSTD_compressBound(len) bytes, with hashes of `hash`'s kind. Never fails: without a usable
+// frame the block is stored raw.
 EncodedBlock EncodeBlock(const uint8_t* raw, size_t len, unsigned elementSize, int level,
-                         uint8_t* out, size_t outCapacity);
+                         HashKind hash, uint8_t* out, size_t outCapacity);
 
 enum class DecodeStatus : uint8_t {
   kOk = 0,
@@ -73,12 +72,12 @@ enum class DecodeStatus : uint8_t {
 // checked FlagsAreDefined(flags), rawLength <= kMaxBlockSize, and storedLength == rawLength for a
 // raw block.
 DecodeStatus DecodeBlock(const uint8_t* stored, size_t storedLength, uint8_t flags,
-                         uint64_t storedHash, uint64_t rawHash, uint8_t* dst, size_t rawLength,
-                         unsigned elementSize);
+                         HashKind hash, uint64_t storedHash, uint64_t rawHash, uint8_t* dst,
+                         size_t rawLength, unsigned elementSize);
 
 // DecodeBlock without its first step: for stored bytes whose hash the caller has checked.
 DecodeStatus DecodeVerifiedBlock(const uint8_t* stored, size_t storedLength, uint8_t flags,
-                                 uint64_t rawHash, uint8_t* dst, size_t rawLength,
+                                 HashKind hash, uint64_t rawHash, uint8_t* dst, size_t rawLength,
                                  unsigned elementSize);
 
 // Whether stored bytes have the shape their flags promise, by the rules of the portable codec's

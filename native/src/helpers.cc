@@ -42,6 +42,13 @@ Napi::Value Hash64Js(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(env, static_cast<uint64_t>(Hash64(data.data, data.byteLength)));
 }
 
+Napi::Value BlockHashJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  View data = Uint8ArrayArg(env, info[0], "blockHash", "data");
+  const HashKind kind = HashKindArg(env, info[1], "blockHash", "hash");
+  return Napi::BigInt::New(env, static_cast<uint64_t>(BlockHash(kind, data.data, data.byteLength)));
+}
+
 Napi::Value ShuffleJs(const Napi::CallbackInfo& info) {
   return ShuffleCommon(info, "shuffle", true);
 }

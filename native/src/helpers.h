@@ -6,6 +6,7 @@
 namespace cr {
 
 Napi::Value Hash64Js(const Napi::CallbackInfo& info);
+Napi::Value BlockHashJs(const Napi::CallbackInfo& info);
 Napi::Value ShuffleJs(const Napi::CallbackInfo& info);
 Napi::Value UnshuffleJs(const Napi::CallbackInfo& info);
 Napi::Value CompressBoundJs(const Napi::CallbackInfo& info);

@@ -7,9 +7,7 @@
 #include <type_traits>
 
 #include "codec.h"
-// For XXH64_state_t, whose size the streaming hash needs.
-#define XXH_STATIC_LINKING_ONLY
-#include "common/xxhash.h"
+#include "hash.h"
 #include "shuffle.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -155,13 +153,13 @@ void SampleEntropy(const uint8_t* raw, size_t n, double (&bits)[3][kMaxPlanes]) 
 
 template <typename T>
 void HashPredictShuffle(const uint8_t* raw, size_t n, Predictor p, uint8_t* planes,
-                        XXH64_state_t* hash) {
+                        StreamHash* hash) {
   alignas(16) T tmp[kChunkElements];
   T p1 = 0, p2 = 0;
   for (size_t start = 0; start < n; start += kChunkElements) {
     const size_t count = std::min(kChunkElements, n - start);
     const uint8_t* src = raw + start * sizeof(T);
-    XXH64_update(hash, src, count * sizeof(T));
+    hash->Update(src, count * sizeof(T));
     const uint8_t* shuffled = src;
     if (p == Predictor::kDelta) {
       Forward<T, Predictor::kDelta>(src, tmp, count, p1, p2);
@@ -176,7 +174,7 @@ void HashPredictShuffle(const uint8_t* raw, size_t n, Predictor p, uint8_t* plan
 
 template <typename T>
 void UnshuffleRestoreHash(const uint8_t* const* planes, size_t n, Predictor p, uint8_t* dst,
-                          XXH64_state_t* hash) {
+                          StreamHash* hash) {
   T p1 = 0, p2 = 0;
   const uint8_t* at[kMaxPlanes];
   for (size_t start = 0; start < n; start += kChunkElements) {
@@ -186,7 +184,7 @@ void UnshuffleRestoreHash(const uint8_t* const* planes, size_t n, Predictor p, u
     UnshufflePlanes(at, out, count, sizeof(T));
     if (p == Predictor::kDelta) Inverse<T, Predictor::kDelta>(out, count, p1, p2);
     if (p == Predictor::kLine) Inverse<T, Predictor::kLine>(out, count, p1, p2);
-    XXH64_update(hash, out, count * sizeof(T));
+    hash->Update(out, count * sizeof(T));
   }
 }
 
@@ -221,8 +219,9 @@ bool PlanesApply(size_t len, unsigned elementSize) {
   return ValidElementSize(elementSize) && len / elementSize >= 64;
 }
 
-size_t EncodePlanes(const uint8_t* raw, size_t len, unsigned es, int level, ZSTD_CCtx* cctx,
-                    uint8_t* scratch, uint8_t* out, size_t outCapacity, uint64_t* rawHash) {
+size_t EncodePlanes(const uint8_t* raw, size_t len, unsigned es, int level, HashKind kind,
+                    ZSTD_CCtx* cctx, uint8_t* scratch, uint8_t* out, size_t outCapacity,
+                    uint64_t* rawHash) {
   const size_t n = len / es;
   const size_t tail = len - n * es;
   double bits[3][kMaxPlanes] = {};
@@ -243,15 +242,14 @@ size_t EncodePlanes(const uint8_t* raw, size_t len, unsigned es, int level, ZSTD
   }
   const Predictor p = static_cast<Predictor>(best);
 
-  XXH64_state_t hash;
-  XXH64_reset(&hash, 0);
+  StreamHash hash(kind);
   switch (es) {
     case 2: HashPredictShuffle<uint16_t>(raw, n, p, scratch, &hash); break;
     case 4: HashPredictShuffle<uint32_t>(raw, n, p, scratch, &hash); break;
     default: HashPredictShuffle<uint64_t>(raw, n, p, scratch, &hash); break;
   }
-  XXH64_update(&hash, raw + n * es, tail);
-  *rawHash = XXH64_digest(&hash);
+  hash.Update(raw + n * es, tail);
+  *rawHash = hash.Digest();
 
   const size_t header = PlanesHeaderLength(es);
   if (outCapacity < header || len <= header) return 0;
@@ -316,8 +314,8 @@ bool PlanesAreWellFormed(const uint8_t* stored, size_t storedLength, size_t rawL
 }
 
 PlanesStatus DecodePlanes(const uint8_t* stored, size_t storedLength, uint8_t* dst,
-                          size_t rawLength, unsigned elementSize, ZSTD_DCtx* dctx,
-                          uint8_t* scratch, uint64_t* rawHash) {
+                          size_t rawLength, unsigned elementSize, HashKind kind,
+                          ZSTD_DCtx* dctx, uint8_t* scratch, uint64_t* rawHash) {
   if (!PlanesAreWellFormed(stored, storedLength, rawLength) || stored[1] != elementSize) {
     return PlanesStatus::kMalformed;
   }
@@ -339,8 +337,7 @@ PlanesStatus DecodePlanes(const uint8_t* stored, size_t storedLength, uint8_t* d
     }
     pos += length;
   }
-  XXH64_state_t hash;
-  XXH64_reset(&hash, 0);
+  StreamHash hash(kind);
   switch (es) {
     case 2: UnshuffleRestoreHash<uint16_t>(planes, n, p, dst, &hash); break;
     case 4: UnshuffleRestoreHash<uint32_t>(planes, n, p, dst, &hash); break;
@@ -348,8 +345,8 @@ PlanesStatus DecodePlanes(const uint8_t* stored, size_t storedLength, uint8_t* d
   }
   const size_t tail = rawLength - n * es;
   if (tail > 0) std::memcpy(dst + n * es, stored + pos, tail);
-  XXH64_update(&hash, dst + n * es, tail);
-  *rawHash = XXH64_digest(&hash);
+  hash.Update(dst + n * es, tail);
+  *rawHash = hash.Digest();
   return PlanesStatus::kOk;
 }
 

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "hash.h"
 #include "zstd.h"
 
 namespace cr {
@@ -26,10 +27,10 @@ bool PlanesApply(size_t len, unsigned elementSize);
 
 // Encodes raw[0, len) into out (room for ZSTD_compressBound(len) bytes) as a plane-coded block.
 // `scratch` holds len bytes. Returns the stored length, or 0 when the result would not be
-// smaller than len (the caller stores the block raw). Sets *rawHash to XXH64 of raw.
+// smaller than len (the caller stores the block raw). Sets *rawHash to the hash of raw.
 size_t EncodePlanes(const uint8_t* raw, size_t len, unsigned elementSize, int level,
-                    ZSTD_CCtx* cctx, uint8_t* scratch, uint8_t* out, size_t outCapacity,
-                    uint64_t* rawHash);
+                    HashKind hash, ZSTD_CCtx* cctx, uint8_t* scratch, uint8_t* out,
+                    size_t outCapacity, uint64_t* rawHash);
 
 // Whether `stored` is a well-formed plane-coded block of rawLength bytes: a known predictor, an
 // element size of 2, 4 or 8, codings it defines, raw planes of exactly rawLength / elementSize
@@ -39,10 +40,10 @@ bool PlanesAreWellFormed(const uint8_t* stored, size_t storedLength, size_t rawL
 
 enum class PlanesStatus : uint8_t { kOk, kMalformed, kNoMemory };
 
-// Decodes a well-formed plane-coded block into dst[0, rawLength) and sets *rawHash to XXH64 of
-// what it wrote. kMalformed also when the block's element size is not `elementSize`.
+// Decodes a well-formed plane-coded block into dst[0, rawLength) and sets *rawHash to the hash
+// of what it wrote. kMalformed also when the block's element size is not `elementSize`.
 PlanesStatus DecodePlanes(const uint8_t* stored, size_t storedLength, uint8_t* dst,
-                          size_t rawLength, unsigned elementSize, ZSTD_DCtx* dctx,
-                          uint8_t* scratch, uint64_t* rawHash);
+                          size_t rawLength, unsigned elementSize, HashKind hash,
+                          ZSTD_DCtx* dctx, uint8_t* scratch, uint64_t* rawHash);
 
 }  // namespace cr

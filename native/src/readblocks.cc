@@ -72,13 +72,14 @@ int ReadFully(int fd, uint8_t* out, size_t length, uint64_t position, bool* trun
 
 class ReadBatch : public Batch {
  public:
-  ReadBatch(std::vector<ReadRef> blocks, uint8_t* dst, unsigned es)
+  ReadBatch(std::vector<ReadRef> blocks, uint8_t* dst, unsigned es, HashKind hash)
       : Batch(blocks.size()),
         blocks_(std::move(blocks)),
         statuses_(blocks_.size(), ReadStatus::kOk),
         errnos_(blocks_.size(), 0),
         dst_(dst),
-        elementSize_(es) {}
+        elementSize_(es),
+        hash_(hash) {}
 
   std::mutex mutex;
   std::condition_variable finishedCv;
@@ -128,7 +129,7 @@ class ReadBatch : public Batch {
     }
     if (truncated) return ReadStatus::kTruncated;
     // Step 6: stored hash, then the shape the flags promise, decoding, raw hash.
-    const uint64_t storedHash = Hash64(stored, b.storedLength);
+    const uint64_t storedHash = BlockHash(hash_, stored, b.storedLength);
     if (storedHash != b.storedHash) return ReadStatus::kStoredHash;
     if (!StoredBlockIsWellFormed(stored, b.storedLength, b.flags, b.rawLength)) {
       return ReadStatus::kDecompress;
@@ -137,8 +138,8 @@ class ReadBatch : public Batch {
       // The raw bytes are the stored bytes just hashed.
       return storedHash == b.rawHash ? ReadStatus::kOk : ReadStatus::kRawHash;
     }
-    switch (DecodeVerifiedBlock(stored, b.storedLength, b.flags, b.rawHash, out, b.rawLength,
-                                elementSize_)) {
+    switch (DecodeVerifiedBlock(stored, b.storedLength, b.flags, hash_, b.rawHash, out,
+                                b.rawLength, elementSize_)) {
       case DecodeStatus::kOk: return ReadStatus::kOk;
       case DecodeStatus::kStoredHash: return ReadStatus::kStoredHash;
       case DecodeStatus::kDecompress: return ReadStatus::kDecompress;
@@ -153,6 +154,7 @@ class ReadBatch : public Batch {
   std::vector<int> errnos_;
   uint8_t* const dst_;
   const unsigned elementSize_;
+  const HashKind hash_;
   std::atomic<size_t> firstFailure_{SIZE_MAX};
 };
 
@@ -171,6 +173,7 @@ Napi::Value ReadBlocks(const Napi::CallbackInfo& info) {
   View dstOffsets = TypedArrayArg(env, info[7], napi_float64_array, fn, "dstOffsets");
   View rawLengths = TypedArrayArg(env, info[8], napi_uint32_array, fn, "rawLengths");
   const unsigned elementSize = ElementSizeArg(env, info[9], fn, "elementSize");
+  const HashKind hash = HashKindArg(env, info[10], fn, "hash");
 
   const size_t n = positions.length;
   const std::pair<const View*, const char*> perBlock[] = {
@@ -223,7 +226,7 @@ Napi::Value ReadBlocks(const Napi::CallbackInfo& info) {
   CheckDestinations(env, fn, blocks, dst.byteLength);
   if (n == 0) return env.Null();
 
-  auto batch = std::make_shared<ReadBatch>(std::move(blocks), dst.data, elementSize);
+  auto batch = std::make_shared<ReadBatch>(std::move(blocks), dst.data, elementSize, hash);
   Pool::Get().Submit(batch);
   RunAndWait(batch, batch->mutex, batch->finishedCv, batch->finished);
 

@@ -6,7 +6,7 @@ import { createNativeCodec } from './native.js';
 import { createPortableCodec } from './portable.js';
 import type { BlockCodec } from './types.js';
 
-export type { BlockCodec, BlockEncoder, DecodeFailure, DecodeRequest, EncodedBatch } from './types.js';
+export type { BlockCodec, BlockEncoder, BlockHashKind, DecodeFailure, DecodeRequest, EncodedBatch } from './types.js';
 export {
   MAX_BLOCK_SIZE,
   MAX_LEVEL,

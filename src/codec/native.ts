@@ -2,7 +2,7 @@
 // the work on its own threads; this wrapper owns the staging memory, applies the same argument
 // checks as the portable codec so both refuse the same requests, and keeps one encode in flight
 // per encoder because the addon writes into that encoder's staging until its promise settles.
-import type { NativeBinding, NativeBlockTargets } from '../native/binding.js';
+import { NATIVE_HASH_KINDS, type NativeBinding, type NativeBlockTargets } from '../native/binding.js';
 import {
   checkDecodeRequest,
   checkEncodeArgs,
@@ -10,13 +10,19 @@ import {
   storedBlockIsWellFormed,
   zstdCompressBound,
 } from './portable.js';
-import type { BlockCodec, BlockEncoder, BlockTargets, DecodeFailure, DecodeRequest, EncodedBatch, ReadFailure, ReadRequest } from './types.js';
+import type { BlockCodec, BlockEncoder, BlockHashKind, BlockTargets, DecodeFailure, DecodeRequest, EncodedBatch, ReadFailure, ReadRequest } from './types.js';
 
 type PerBlock = Pick<BlockTargets, 'storedLengths' | 'flags' | 'storedHashes' | 'rawHashes' | 'dstOffsets' | 'rawLengths'>;
 
 /** The addon's arguments for blocks [0, n): it wants per-block arrays of exactly n entries. */
-function firstBlocks(n: number, b: PerBlock, r: Pick<BlockTargets, 'dst' | 'elementSize'>): NativeBlockTargets {
-  return [b.storedLengths.subarray(0, n), b.flags.subarray(0, n), b.storedHashes.subarray(0, n), b.rawHashes.subarray(0, n), r.dst, b.dstOffsets.subarray(0, n), b.rawLengths.subarray(0, n), r.elementSize];
+function firstBlocks(n: number, b: PerBlock, r: Pick<BlockTargets, 'dst' | 'elementSize' | 'hash'>): NativeBlockTargets {
+  return [b.storedLengths.subarray(0, n), b.flags.subarray(0, n), b.storedHashes.subarray(0, n), b.rawHashes.subarray(0, n), r.dst, b.dstOffsets.subarray(0, n), b.rawLengths.subarray(0, n), r.elementSize, hashNumber(r.hash)];
+}
+
+/** The addon's number for a hash kind; a kind it does not know is the caller's bug. */
+function hashNumber(hash: BlockHashKind): number {
+  if (hash !== 'xxh64' && hash !== 'xxh3') throw new RangeError(`unknown block hash kind ${JSON.stringify(hash)}`);
+  return NATIVE_HASH_KINDS[hash];
 }
 
 export function createNativeCodec(binding: NativeBinding): BlockCodec {
@@ -34,11 +40,12 @@ export function createNativeCodec(binding: NativeBinding): BlockCodec {
     const storedHashes = new BigUint64Array(maxBlocks);
     let inFlight = false;
 
-    async function encode(src: Uint8Array, elementSize: number, level: number): Promise<EncodedBatch> {
+    async function encode(src: Uint8Array, elementSize: number, level: number, hash: BlockHashKind): Promise<EncodedBatch> {
       if (inFlight) {
         throw new Error('native encoder: encode called again before the previous encode settled');
       }
       const count = checkEncodeArgs(src, elementSize, level, blockSize, maxBlocks);
+      const kind = hashNumber(hash);
       if (src.buffer === stored.buffer) {
         throw new RangeError('encode: src lies in the encoder\'s own staging, which encoding overwrites');
       }
@@ -56,7 +63,7 @@ export function createNativeCodec(binding: NativeBinding): BlockCodec {
           flags: flags.subarray(0, count),
           rawHashes: rawHashes.subarray(0, count),
           storedHashes: storedHashes.subarray(0, count),
-        }, background);
+        }, background, kind);
       } finally {
         inFlight = false;
       }
@@ -92,7 +99,7 @@ export function createNativeCodec(binding: NativeBinding): BlockCodec {
       // The stored hash is checked first, as for every block, so damage reads as damage.
       const so = b.srcOffsets[firstMalformed]!;
       const stored = r.src.subarray(so, so + b.storedLengths[firstMalformed]!);
-      const reason = binding.hash64(stored) === b.storedHashes[firstMalformed] ? 'decompress' : 'stored-hash';
+      const reason = binding.blockHash(stored, hashNumber(r.hash)) === b.storedHashes[firstMalformed] ? 'decompress' : 'stored-hash';
       return { index: firstMalformed, reason };
     }
     return null;
@@ -114,6 +121,7 @@ export function createNativeCodec(binding: NativeBinding): BlockCodec {
     name: 'native',
     description: `native zstd ${binding.zstdVersion}, ${threads} thread${threads === 1 ? '' : 's'}`,
     hash64: (data: Uint8Array): bigint => binding.hash64(data),
+    blockHash: (data: Uint8Array, hash: BlockHashKind): bigint => binding.blockHash(data, hashNumber(hash)),
     createEncoder,
     decode,
     readBlocks,

@@ -1,4 +1,4 @@
-// The portable block codec: zstd-codec (WebAssembly) + xxhash-wasm + the JS shuffle. It is the
+// The portable block codec: zstd-codec (WebAssembly) + hash-wasm's xxHash + the JS shuffle. It is the
 // fallback when the addon cannot load, so it must write frames the addon reads and read frames
 // the addon writes (docs/image-format.md, "Blocks").
 //
@@ -10,7 +10,7 @@ import { BLOCK_FLAG_PLANES, BLOCK_FLAG_SHUFFLE, BLOCK_FLAG_ZSTD } from '../nativ
 import { decodePlanes, planesAreWellFormed } from './planes.js';
 import { unshuffle, shuffle } from './shuffle.js';
 import { zstdCompressBound, zstdFrameContentSize } from './zstd-frame.js';
-import type { BlockCodec, BlockEncoder, DecodeFailure, DecodeRequest, EncodedBatch } from './types.js';
+import type { BlockCodec, BlockEncoder, BlockHashKind, DecodeFailure, DecodeRequest, EncodedBatch } from './types.js';
 
 /** Largest block the format allows (docs/image-format.md, "Blocks"). */
 export const MAX_BLOCK_SIZE = 1 << 20;
@@ -111,6 +111,7 @@ export function checkDecodeRequest(r: DecodeRequest): CheckedBlocks {
     throw new TypeError('decode: a per-block array has the wrong type');
   }
   checkElementSize(r.elementSize);
+  if (r.hash !== 'xxh64' && r.hash !== 'xxh3') throw new RangeError(`decode: unknown block hash kind ${JSON.stringify(r.hash)}`);
   const n = r.count;
   if (
     !Number.isInteger(n) ||
@@ -238,9 +239,16 @@ function loadZstd(): Promise<ZstdSimple> {
 
 /** Creates a portable codec with its own zstd-codec instance (16 MiB of WebAssembly heap). */
 export async function createPortableCodec(): Promise<BlockCodec> {
-  const [{ default: xxhash }, zstd] = await Promise.all([import('xxhash-wasm'), loadZstd()]);
-  const { h64Raw } = await xxhash();
-  const hash64 = (data: Uint8Array): bigint => h64Raw(data, 0n);
+  const [{ createXXHash64, createXXHash3 }, zstd] = await Promise.all([import('hash-wasm'), loadZstd()]);
+  const hashers = { xxh64: await createXXHash64(0, 0), xxh3: await createXXHash3(0, 0) };
+  const blockHash = (data: Uint8Array, hash: BlockHashKind): bigint => {
+    if (hash !== 'xxh64' && hash !== 'xxh3') throw new RangeError(`unknown block hash kind ${JSON.stringify(hash)}`);
+    const hasher = hashers[hash];
+    // The digest is the canonical (big-endian) form of the 64-bit value.
+    const digest = hasher.init().update(data).digest('binary');
+    return new DataView(digest.buffer, digest.byteOffset, 8).getBigUint64(0, false);
+  };
+  const hash64 = (data: Uint8Array): bigint => blockHash(data, 'xxh64');
 
   function createEncoder(blockSize: number, maxBlocks: number): BlockEncoder {
     checkEncoderShape(blockSize, maxBlocks);
@@ -256,7 +264,7 @@ export async function createPortableCodec(): Promise<BlockCodec> {
 
     // Synchronous on purpose: the job's thread waits for the checkpoint anyway on this path, and
     // zstd-codec has a single heap that cannot serve two blocks at once.
-    async function encode(src: Uint8Array, elementSize: number, level: number): Promise<EncodedBatch> {
+    async function encode(src: Uint8Array, elementSize: number, level: number, hash: BlockHashKind): Promise<EncodedBatch> {
       const count = checkEncodeArgs(src, elementSize, level, blockSize, maxBlocks);
       if (src.buffer === stored.buffer || src.buffer === shuffled.buffer) {
         throw new RangeError('encode: src lies in the encoder\'s own staging, which encoding overwrites');
@@ -267,7 +275,7 @@ export async function createPortableCodec(): Promise<BlockCodec> {
         const start = i * blockSize;
         const raw = src.subarray(start, Math.min(start + blockSize, src.length));
         const rawLength = raw.length;
-        const rawHash = hash64(raw);
+        const rawHash = blockHash(raw, hash);
         let input = raw;
         if (shuffles) {
           input = shuffled.subarray(0, rawLength);
@@ -290,7 +298,7 @@ export async function createPortableCodec(): Promise<BlockCodec> {
           stored.set(frame, at);
           storedLengths[i] = frame.length;
           flags[i] = BLOCK_FLAG_ZSTD | (shuffles ? BLOCK_FLAG_SHUFFLE : 0);
-          storedHashes[i] = hash64(stored.subarray(at, at + frame.length));
+          storedHashes[i] = blockHash(stored.subarray(at, at + frame.length), hash);
         } else {
           // The raw bytes, not the shuffled ones: a raw block is readable without knowing its
           // element size, and its stored hash is then its raw hash.
@@ -315,7 +323,7 @@ export async function createPortableCodec(): Promise<BlockCodec> {
       const doff = b.dstOffsets[i]!;
       const rawLength = b.rawLengths[i]!;
       const stored = src.subarray(so, so + storedLength);
-      if (hash64(stored) !== b.storedHashes[i]) return { index: i, reason: 'stored-hash' };
+      if (blockHash(stored, r.hash) !== b.storedHashes[i]) return { index: i, reason: 'stored-hash' };
       const f = b.flags[i]!;
       if (!storedBlockIsWellFormed(stored, f, rawLength)) return { index: i, reason: 'decompress' };
       const out = dst.subarray(doff, doff + rawLength);
@@ -334,15 +342,16 @@ export async function createPortableCodec(): Promise<BlockCodec> {
         if (f & BLOCK_FLAG_SHUFFLE) unshuffle(raw, out, elementSize);
         else out.set(raw);
       }
-      if (hash64(out) !== b.rawHashes[i]) return { index: i, reason: 'raw-hash' };
+      if (blockHash(out, r.hash) !== b.rawHashes[i]) return { index: i, reason: 'raw-hash' };
     }
     return null;
   }
 
   return {
     name: 'portable',
-    description: `portable zstd-codec (WebAssembly, levels above ${PORTABLE_MAX_LEVEL} lowered to ${PORTABLE_MAX_LEVEL}) + xxhash-wasm`,
+    description: `portable zstd-codec (WebAssembly, levels above ${PORTABLE_MAX_LEVEL} lowered to ${PORTABLE_MAX_LEVEL}) + hash-wasm`,
     hash64,
+    blockHash,
     createEncoder,
     decode,
   };

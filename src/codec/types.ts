@@ -1,7 +1,13 @@
 // The block codec contract: how a run of bytes becomes image blocks and back.
 // Two implementations read and write the same bytes: the native addon (fast path, its own
-// threads) and the portable one (zstd-codec + xxhash-wasm + a JS shuffle) for when the addon
+// threads) and the portable one (zstd-codec + hash-wasm + a JS shuffle) for when the addon
 // cannot load. See docs/image-format.md, "Blocks".
+
+/**
+ * A block's hashes (docs/image-format.md, "Blocks"): XXH64 in images of formats 1 and 2, XXH3-64
+ * from format 3 (image/format.ts, blockHashOf). Both with seed 0.
+ */
+export type BlockHashKind = 'xxh64' | 'xxh3';
 
 /** Per-block results of one encode call; the arrays and `stored` belong to the encoder and are
  *  valid until its next `encode` call. */
@@ -22,7 +28,7 @@ export interface BlockEncoder {
   readonly blockSize: number;
   readonly maxBlocks: number;
   /** src.length ≤ blockSize * maxBlocks. src must stay unchanged until the promise settles. */
-  encode(src: Uint8Array, elementSize: number, level: number): Promise<EncodedBatch>;
+  encode(src: Uint8Array, elementSize: number, level: number, hash: BlockHashKind): Promise<EncodedBatch>;
 }
 
 /**
@@ -39,6 +45,8 @@ export interface BlockTargets {
   dstOffsets: Float64Array;
   rawLengths: Uint32Array;
   elementSize: number;
+  /** The kind of the hashes above. */
+  hash: BlockHashKind;
 }
 
 /** n blocks to decode from memory: block i's stored bytes start at src[srcOffsets[i]]. */
@@ -70,8 +78,10 @@ export interface BlockCodec {
   readonly name: 'native' | 'portable';
   /** For `image inspect` and logs, e.g. "native zstd 1.5.7, 2 threads". */
   readonly description: string;
-  /** XXH64, seed 0. */
+  /** XXH64, seed 0: the footer's manifest hash in every format. */
   hash64(data: Uint8Array): bigint;
+  /** A block hash of the given kind. */
+  blockHash(data: Uint8Array, hash: BlockHashKind): bigint;
   /**
    * `background`: the encoder's work yields to the job's thread where the codec can arrange it
    * (the addon's lower-priority threads), for images written while the job computes.

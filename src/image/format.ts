@@ -1,12 +1,21 @@
-// Constants and types of image format version 2 (docs/image-format.md), and the strict
+// Constants and types of image format version 3 (docs/image-format.md), and the strict
 // validation of a manifest read from disk. Nothing here does I/O.
 import { constants as bufferConstants } from 'node:buffer';
+import type { BlockHashKind } from '../codec/types.js';
 import { ImageCorruptError } from '../errors.js';
 
 /** The version this cr writes. */
-export const FORMAT_VERSION = 2;
-/** The oldest version this cr reads: version 1 differs only in lacking plane-coded blocks. */
+export const FORMAT_VERSION = 3;
+/**
+ * The oldest version this cr reads: version 2 differs only in hashing blocks with XXH64, and
+ * version 1 also in lacking plane-coded blocks.
+ */
 export const MIN_FORMAT_VERSION = 1;
+
+/** The hash of an image's blocks, by its format: XXH3-64 from format 3, XXH64 before. */
+export function blockHashOf(format: number): BlockHashKind {
+  return format >= 3 ? 'xxh3' : 'xxh64';
+}
 export const HEADER_LENGTH = 16;
 export const FOOTER_LENGTH = 64;
 export const HEADER_MAGIC = Buffer.from([0x43, 0x52, 0x49, 0x4d, 0x47, 0x0d, 0x0a, 0x1a]); // CRIMG\r\n\x1a

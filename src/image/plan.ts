@@ -2,7 +2,7 @@
 // written and which are shared with older images (docs/image-format.md, "Incremental images").
 // Decided once, at the safe point, by planImage; staging copies what the plan writes or compares,
 // the writer follows it, and the figures (how much of a region changed) come from what it did.
-import { blockRecord, type BlockRecord, type Manifest, type Section } from './format.js';
+import { blockHashOf, blockRecord, FORMAT_VERSION, type BlockRecord, type Manifest, type Section } from './format.js';
 import { describeSection, sectionKey, type SectionInput } from './sections.js';
 
 /**
@@ -46,8 +46,9 @@ export function planImage(inputs: SectionInput[], options: PlanOptions): ImagePl
   const { previous, blockSize, fullEvery = Infinity, changed } = options;
   const parent = previous !== null && chainOf(previous) + 1 < fullEvery ? previous : null;
   const byKey = new Map<string, number>();
-  // Blocks are shared only between images of the same block size.
-  if (parent !== null && parent.blockSize === blockSize) parent.sections.forEach((s, i) => byKey.has(sectionKey(s)) || byKey.set(sectionKey(s), i));
+  // Blocks are shared only between images of the same block size and block hash: the first image
+  // after an upgrade that changed the hash (format 3) writes every block.
+  if (parent !== null && parent.blockSize === blockSize && blockHashOf(parent.format) === blockHashOf(FORMAT_VERSION)) parent.sections.forEach((s, i) => byKey.has(sectionKey(s)) || byKey.set(sectionKey(s), i));
   const sections = inputs.map((input): SectionPlan => {
     const section = describeSection(input);
     const key = sectionKey(section);

@@ -8,7 +8,7 @@ import path from 'node:path';
 import util from 'node:util';
 import type { BlockCodec, BlockTargets, DecodeRequest, ReadFailure, ReadRequest } from '../codec/types.js';
 import { ImageCorruptError } from '../errors.js';
-import { imageFileName, imageId, zstdBound, type Manifest, type Section } from './format.js';
+import { blockHashOf, imageFileName, imageId, zstdBound, type Manifest, type Section } from './format.js';
 import { openRegularFile, readExactly, readManifest, TRUNCATED_MESSAGE, type ManifestChecks } from './manifest-reader.js';
 
 /**
@@ -110,6 +110,12 @@ export class ImageReader {
       // The base's own tag and manifest are checked; its blocks are checked against the hashes
       // in *this* manifest, which this image's tag covers.
       reader = ImageReader.open(file, { ...this.#options, expect: { job: this.manifest.job, sequence: base } });
+      if (blockHashOf(reader.manifest.format) !== blockHashOf(this.manifest.format)) {
+        // cr never shares blocks across a change of block hash (image/plan.ts): their hashes here could not be checked.
+        const format = reader.manifest.format;
+        reader.close();
+        throw new ImageCorruptError('base', `it shares blocks with image ${id}, of format ${format}, whose blocks are hashed differently`, this.file);
+      }
       this.#bases.set(base, reader);
     }
     return { fd: reader.#fd, end: reader.blocksEnd, file: reader.file };
@@ -163,7 +169,7 @@ export class ImageReader {
 
   /** True when `bytes` are the stored bytes a block's `hash` (16 hex digits) describes. */
   #storedMatches(bytes: Uint8Array, hash: string): boolean {
-    return this.#codec.hash64(bytes) === BigInt(`0x${hash}`);
+    return this.#codec.blockHash(bytes, blockHashOf(this.manifest.format)) === BigInt(`0x${hash}`);
   }
 
   /** Reads one block's `length` stored bytes at `offset` of `source` into `scratch` and checks them against `hash`. */
@@ -317,6 +323,7 @@ export class ImageReader {
       dstOffsets: new Float64Array(count),
       rawLengths: new Uint32Array(count),
       elementSize: runs[0]!.section.elementSize,
+      hash: blockHashOf(this.manifest.format),
     };
     let j = 0;
     for (const { section, first, count: n, dstOffset } of runs) {

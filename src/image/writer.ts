@@ -9,6 +9,7 @@ import {
   FOOTER_LENGTH,
   FOOTER_MAGIC,
   FORMAT_VERSION,
+  blockHashOf,
   HEADER_LENGTH,
   HEADER_MAGIC,
   blockTuple,
@@ -25,6 +26,9 @@ import {
 import { DirectSink, DirectStaging } from './direct-sink.js';
 import { sectionOutcome, sharedBlock, type ImagePlan, type SectionOutcome } from './plan.js';
 import { describeSection, inputLength, type SectionInput } from './sections.js';
+
+/** The hash of the blocks this writer writes: that of the current format. */
+const BLOCK_HASH = blockHashOf(FORMAT_VERSION);
 
 /** Written bytes that trigger a background fdatasync while the image is still being encoded. */
 const BACKGROUND_FLUSH_BYTES = 16 * 1024 * 1024;
@@ -168,7 +172,7 @@ export class ImageWriter {
       for (let b = 0; b <= blockCount; b++) {
         const shared =
           b < blockCount && base !== null
-            ? sharedBlock(sectionPlan!, base, parent!.sequence, b, () => hashToHex(this.#options.codec.hash64(blockSource(input, b, 1, blockSize))))
+            ? sharedBlock(sectionPlan!, base, parent!.sequence, b, () => hashToHex(this.#options.codec.blockHash(blockSource(input, b, 1, blockSize), BLOCK_HASH)))
             : null;
         if (shared !== null) {
           blocks[b] = blockTuple(shared);
@@ -194,7 +198,7 @@ export class ImageWriter {
     const encode = (k: number): void => {
       if (k >= chunks.length) return;
       const c = chunks[k]!;
-      encodes[k % 2] = this.#encoders[k % 2]!.encode(blockSource(inputs[c.section]!, c.first, c.count, blockSize), sections[c.section]!.elementSize, level);
+      encodes[k % 2] = this.#encoders[k % 2]!.encode(blockSource(inputs[c.section]!, c.first, c.count, blockSize), sections[c.section]!.elementSize, level, BLOCK_HASH);
     };
     const settle = async (): Promise<void> => {
       // Let the encoders in flight finish before the caller reuses this writer.

@@ -10,16 +10,17 @@ export interface NativeEncodeOut {
   storedLengths: Uint32Array;
   /** BLOCK_FLAG_* bits for block i. */
   flags: Uint8Array;
-  /** XXH64 (seed 0) of the raw, uncompressed bytes of block i. */
+  /** The hash (of the kind asked for) of the raw, uncompressed bytes of block i. */
   rawHashes: BigUint64Array;
-  /** XXH64 (seed 0) of the stored bytes of block i. */
+  /** The hash of the stored bytes of block i. */
   storedHashes: BigUint64Array;
 }
 
 /**
  * The arguments decodeBlocks and readBlocks both end with, each array with one entry per block:
- * block i's stored length, flags and XXH64 (seed 0), its raw XXH64, and where its raw bytes go
- * (dst[dstOffsets[i], +rawLengths[i]]), unshuffled by elementSize.
+ * block i's stored length, flags and stored hash, its raw hash, and where its raw bytes go
+ * (dst[dstOffsets[i], +rawLengths[i]]), unshuffled by elementSize; last, the hashes' kind
+ * (NATIVE_HASH_KINDS).
  */
 export type NativeBlockTargets = [
   storedLengths: Uint32Array,
@@ -30,7 +31,11 @@ export type NativeBlockTargets = [
   dstOffsets: Float64Array,
   rawLengths: Uint32Array,
   elementSize: number,
+  hash: number,
 ];
+
+/** The addon's numbers for the block hash kinds (native/src/hash.h). */
+export const NATIVE_HASH_KINDS = { xxh64: 0, xxh3: 1 } as const;
 
 /** What `decodeBlocks` reports when a block fails; `null` means every block decoded and verified. */
 export interface NativeDecodeFailure {
@@ -151,6 +156,8 @@ export interface NativeBinding {
 
   /** XXH64 with seed 0. */
   hash64(data: Uint8Array): bigint;
+  /** A block hash of the kind numbered `hash` (NATIVE_HASH_KINDS), seed 0. */
+  blockHash(data: Uint8Array, hash: number): bigint;
   /** Byte-plane shuffle: dst[b*n + i] = src[i*es + b] for n = floor(len/es); the len % es tail is copied. */
   shuffle(src: Uint8Array, dst: Uint8Array, elementSize: number): void;
   unshuffle(src: Uint8Array, dst: Uint8Array, elementSize: number): void;
@@ -162,10 +169,11 @@ export interface NativeBinding {
 
   /**
    * Encodes src as consecutive blocks of blockSize bytes (the last may be shorter) on the addon's
-   * threads: raw hash, shuffle (elementSize > 1), zstd at level, stored hash. Block i is written to
-   * dst at i*dstStride; a block that zstd does not shrink is stored raw. Resolves when all are done.
-   * src and dst must stay untouched until then. `background`: on the addon's lower-priority
-   * threads (nice 5), for images encoded while the job computes.
+   * threads: raw hash, shuffle (elementSize > 1), zstd at level, stored hash, the hashes of the
+   * kind numbered `hash`. Block i is written to dst at i*dstStride; a block that zstd does not
+   * shrink is stored raw. Resolves when all are done. src and dst must stay untouched until then.
+   * `background`: on the addon's lower-priority threads (nice 5), for images encoded while the
+   * job computes.
    */
   encodeBlocks(
     src: Uint8Array,
@@ -175,7 +183,8 @@ export interface NativeBinding {
     dst: Uint8Array,
     dstStride: number,
     out: NativeEncodeOut,
-    background?: boolean,
+    background: boolean,
+    hash: number,
   ): Promise<void>;
 
   /**
@@ -198,7 +207,7 @@ export interface NativeBinding {
   readBlocks(fds: Int32Array, positions: Float64Array, ...blocks: NativeBlockTargets): NativeReadFailure | null;
 }
 
-export const NATIVE_ABI_VERSION = 6;
+export const NATIVE_ABI_VERSION = 7;
 
 /** Block flags, as stored in the image manifest and used by the addon (defined with the format). */
 export { BLOCK_FLAG_PLANES, BLOCK_FLAG_SHUFFLE, BLOCK_FLAG_ZSTD } from '../image/format.js';

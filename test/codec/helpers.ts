@@ -1,5 +1,5 @@
 // Data, image-like layouts and hand-built zstd frames shared by the codec tests.
-import type { BlockCodec, DecodeFailure, DecodeRequest } from '../../src/codec/index.js';
+import type { BlockCodec, BlockHashKind, DecodeFailure, DecodeRequest } from '../../src/codec/index.js';
 
 /** Deterministic bytes (xorshift32), so a failure reproduces. */
 export function randomBytes(length: number, seed = 1): Uint8Array {
@@ -48,6 +48,7 @@ export interface EncodedSection {
   flags: Uint8Array;
   storedHashes: BigUint64Array;
   rawHashes: BigUint64Array;
+  hash: BlockHashKind;
   /** `stored` of every batch, to check that the encoder reuses its staging. */
   storedBuffers: Uint8Array[];
 }
@@ -60,6 +61,7 @@ export async function encodeSection(
   elementSize: number,
   level: number,
   maxBlocks = 4,
+  hash: BlockHashKind = 'xxh3',
 ): Promise<EncodedSection> {
   const encoder = codec.createEncoder(blockSize, maxBlocks);
   const blocks = Math.ceil(data.length / blockSize);
@@ -73,13 +75,14 @@ export async function encodeSection(
     flags: new Uint8Array(blocks),
     storedHashes: new BigUint64Array(blocks),
     rawHashes: new BigUint64Array(blocks),
+    hash,
     storedBuffers: [],
   };
   const chunks: Uint8Array[] = [];
   let offset = FIRST_BLOCK;
   const batchBytes = blockSize * maxBlocks;
   for (let first = 0, start = 0; start < data.length; start += batchBytes, first += maxBlocks) {
-    const batch = await encoder.encode(data.subarray(start, start + batchBytes), elementSize, level);
+    const batch = await encoder.encode(data.subarray(start, start + batchBytes), elementSize, level, hash);
     s.storedBuffers.push(batch.stored);
     for (let i = 0; i < batch.count; i++) {
       const at = i * batch.stride;
@@ -126,6 +129,7 @@ export function sectionRequest(s: EncodedSection, blockSize: number): DecodeRequ
     dstOffsets,
     rawLengths: s.rawLengths,
     elementSize: s.elementSize,
+    hash: s.hash,
   };
 }
 
@@ -239,6 +243,7 @@ export function singleBlockRequest(
   storedHash: bigint,
   rawHash: bigint,
   elementSize = 1,
+  hash: BlockHashKind = 'xxh3',
 ): DecodeRequest {
   const src = new Uint8Array(FIRST_BLOCK + stored.length + 16);
   src.set(stored, FIRST_BLOCK);
@@ -255,5 +260,6 @@ export function singleBlockRequest(
     dstOffsets: Float64Array.of(GUARD),
     rawLengths: Uint32Array.of(rawLength),
     elementSize,
+    hash,
   };
 }

@@ -59,12 +59,13 @@ it('The JS shuffle matches the native shuffle byte for byte.', (t) => {
   }
 });
 
-it('Both codecs compute the same XXH64.', async (t) => {
+it('Both codecs compute the same XXH64 and XXH3.', async (t) => {
   const portable = await getPortableCodec();
   const native = nativeCodec();
-  for (const length of [0, 1, 3, 31, 32, 33, 1000, 65536 + 3]) {
+  for (const length of [0, 1, 3, 16, 17, 31, 32, 33, 128, 129, 240, 241, 1000, 65536 + 3]) {
     const data = randomBytes(length, length + 1);
     t.is(native.hash64(data), portable.hash64(data), `length ${length}`);
+    for (const kind of ['xxh64', 'xxh3'] as const) t.is(native.blockHash(data, kind), portable.blockHash(data, kind), `${kind}, length ${length}`);
   }
 });
 
@@ -115,9 +116,9 @@ it('Both codecs record the same raw hashes always, and the same stored bytes and
         const ns = n.image.subarray(n.srcOffsets[i]!, n.srcOffsets[i]! + n.storedLengths[i]!);
         t.true(equalBytes(ps, ns), `${c.what}, block ${i}`);
       }
-      // Compressed or not, a codec's stored hash is XXH64 of what it stored.
+      // Compressed or not, a codec's stored hash is the block hash of what it stored.
       const ns = n.image.subarray(n.srcOffsets[i]!, n.srcOffsets[i]! + n.storedLengths[i]!);
-      t.is(n.storedHashes[i], portable.hash64(ns), `${c.what}, block ${i}`);
+      t.is(n.storedHashes[i], portable.blockHash(ns, 'xxh3'), `${c.what}, block ${i}`);
     }
   }
   t.true(rawBlocks >= 5, `only ${rawBlocks} blocks were raw in both`);

@@ -34,10 +34,10 @@ it('The native encoder refuses a second encode while one is in flight.', async (
   const codec = await native();
   const encoder = codec.createEncoder(64 * 1024, 8);
   const data = randomBytes(8 * 64 * 1024, 21);
-  const first = encoder.encode(data, 8, 3);
-  await t.throwsAsync(encoder.encode(data, 8, 3), { message: /previous encode/ });
+  const first = encoder.encode(data, 8, 3, 'xxh3');
+  await t.throwsAsync(encoder.encode(data, 8, 3, 'xxh3'), { message: /previous encode/ });
   const batch = await first;
   t.is(batch.count, 8);
   // Usable again once the first call settled.
-  t.is((await encoder.encode(data, 8, 3)).count, 8);
+  t.is((await encoder.encode(data, 8, 3, 'xxh3')).count, 8);
 });

@@ -113,14 +113,14 @@ it('Both codecs refuse the same malformed plane-coded blocks as decompress failu
     ['two bytes', (b) => b.slice(0, 2)],
   ];
   for (const codec of [nativeCodec(), await getPortableCodec()]) {
-    t.deepEqual(codec.decode(singleBlockRequest(stored, raw.length, BLOCK_FLAG_PLANES, codec.hash64(stored), rawHash, es)), null, `${codec.name}: the intact block decodes`);
+    t.deepEqual(codec.decode(singleBlockRequest(stored, raw.length, BLOCK_FLAG_PLANES, codec.blockHash(stored, 'xxh3'), rawHash, es)), null, `${codec.name}: the intact block decodes`);
     for (const [what, damage] of damaged) {
       const bad = damage(stored.slice());
-      const r = singleBlockRequest(bad, raw.length, BLOCK_FLAG_PLANES, codec.hash64(bad), rawHash, what.includes('section of 8') ? 8 : es);
+      const r = singleBlockRequest(bad, raw.length, BLOCK_FLAG_PLANES, codec.blockHash(bad, 'xxh3'), rawHash, what.includes('section of 8') ? 8 : es);
       t.deepEqual(codec.decode(r), { index: 0, reason: 'decompress' }, `${codec.name}: ${what}`);
     }
     // The same block as a section of 4-byte elements: the block says 8.
-    const r = singleBlockRequest(stored, raw.length, BLOCK_FLAG_PLANES, codec.hash64(stored), rawHash, 4);
+    const r = singleBlockRequest(stored, raw.length, BLOCK_FLAG_PLANES, codec.blockHash(stored, 'xxh3'), rawHash, 4);
     t.deepEqual(codec.decode(r), { index: 0, reason: 'decompress' }, `${codec.name}: element size of the section differs`);
   }
 });
@@ -128,7 +128,7 @@ it('Both codecs refuse the same malformed plane-coded blocks as decompress failu
 it('A plane-coded block whose decoded bytes differ from its raw hash is reported as such by both codecs.', async (t) => {
   const { stored, raw } = await oneBlock();
   for (const codec of [nativeCodec(), await getPortableCodec()]) {
-    const r = singleBlockRequest(stored, raw.length, BLOCK_FLAG_PLANES, codec.hash64(stored), codec.hash64(raw) ^ 1n, 8);
+    const r = singleBlockRequest(stored, raw.length, BLOCK_FLAG_PLANES, codec.blockHash(stored, 'xxh3'), codec.blockHash(raw, 'xxh3') ^ 1n, 8);
     t.deepEqual(codec.decode(r), { index: 0, reason: 'raw-hash' }, codec.name);
   }
 });

@@ -51,7 +51,7 @@ test('The portable codec refuses a frame that does not record its content size.'
   const codec = await getPortableCodec();
   const bytes = randomBytes(1000, 8);
   const frame = buildFrame({ contentSize: null, windowDescriptor: 0x00, blocks: [{ type: 0, size: 1000, content: bytes }] });
-  const r = singleBlockRequest(frame, 1000, BLOCK_FLAG_ZSTD, codec.hash64(frame), codec.hash64(bytes));
+  const r = singleBlockRequest(frame, 1000, BLOCK_FLAG_ZSTD, codec.blockHash(frame, 'xxh3'), codec.blockHash(bytes, 'xxh3'));
   t.deepEqual(codec.decode(r), { index: 0, reason: 'decompress' });
   t.true(guardsIntact(r, 1000));
 });
@@ -60,10 +60,10 @@ test('The portable codec keeps working after hostile frames.', async (t) => {
   const codec = await getPortableCodec();
   for (let i = 0; i < 50; i++) {
     const frame = rleFrame(4096, 0, { contentSize: 2 ** 31 + i });
-    codec.decode(singleBlockRequest(frame, 4096, BLOCK_FLAG_ZSTD, codec.hash64(frame), 0n));
+    codec.decode(singleBlockRequest(frame, 4096, BLOCK_FLAG_ZSTD, codec.blockHash(frame, 'xxh3'), 0n));
   }
   const good = rleFrame(4096, 3);
   const expected = new Uint8Array(4096).fill(3);
-  const r = singleBlockRequest(good, 4096, BLOCK_FLAG_ZSTD, codec.hash64(good), codec.hash64(expected));
+  const r = singleBlockRequest(good, 4096, BLOCK_FLAG_ZSTD, codec.blockHash(good, 'xxh3'), codec.blockHash(expected, 'xxh3'));
   t.is(codec.decode(r), null);
 });

@@ -11,6 +11,7 @@ import {
   decodeSection,
   encodeSection,
   equalBytes,
+  GUARD,
   guardsIntact,
   randomBytes,
   rleFrame,
@@ -113,24 +114,35 @@ export function registerCodecSuite(
     }
   });
 
-  it(title('records XXH64 of the raw and of the stored bytes, with stored bytes at i * stride.'), async (t) => {
+  it(title('records the raw and the stored bytes\' hashes of the kind asked for (XXH64 or XXH3), with stored bytes at i * stride.'), async (t) => {
     const codec = await load();
-    t.is(codec.hash64(new Uint8Array(0)), 0xef46db3751d8e999n);
-    t.is(codec.hash64(new TextEncoder().encode('abc')), 0x44bc2cf5ad770999n);
+    // xxHash's known answers, seed 0.
+    const empty = new Uint8Array(0);
+    const abc = new TextEncoder().encode('abc');
+    t.is(codec.hash64(empty), 0xef46db3751d8e999n);
+    t.is(codec.hash64(abc), 0x44bc2cf5ad770999n);
+    t.is(codec.blockHash(empty, 'xxh64'), 0xef46db3751d8e999n);
+    t.is(codec.blockHash(abc, 'xxh64'), 0x44bc2cf5ad770999n);
+    t.is(codec.blockHash(empty, 'xxh3'), 0x2d06800538d394c2n);
+    t.is(codec.blockHash(abc, 'xxh3'), 0x78af5f94892f3950n);
     const blockSize = 32 * KiB;
     const encoder = codec.createEncoder(blockSize, 4);
     const data = bytesOf(smoothField(64, 200, 5)).subarray(0, 3 * blockSize + 200);
-    const batch = await encoder.encode(data, 8, 1);
-    t.is(batch.count, 4);
-    t.is(batch.stride, zstdCompressBound(blockSize));
-    t.true(batch.stored.length >= 4 * batch.stride);
-    for (let i = 0; i < batch.count; i++) {
-      const raw = data.subarray(i * blockSize, Math.min((i + 1) * blockSize, data.length));
-      t.is(batch.rawLengths[i], raw.length);
-      t.is(batch.rawHashes[i], codec.hash64(raw));
-      const stored = batch.stored.subarray(i * batch.stride, i * batch.stride + batch.storedLengths[i]!);
-      t.is(batch.storedHashes[i], codec.hash64(stored));
+    for (const hash of ['xxh64', 'xxh3'] as const) {
+      const batch = await encoder.encode(data, 8, 1, hash);
+      t.is(batch.count, 4);
+      t.is(batch.stride, zstdCompressBound(blockSize));
+      t.true(batch.stored.length >= 4 * batch.stride);
+      for (let i = 0; i < batch.count; i++) {
+        const raw = data.subarray(i * blockSize, Math.min((i + 1) * blockSize, data.length));
+        t.is(batch.rawLengths[i], raw.length);
+        t.is(batch.rawHashes[i], codec.blockHash(raw, hash), `${hash}, block ${i}`);
+        const stored = batch.stored.subarray(i * batch.stride, i * batch.stride + batch.storedLengths[i]!);
+        t.is(batch.storedHashes[i], codec.blockHash(stored, hash), `${hash}, block ${i}`);
+      }
     }
+    await t.throwsAsync(encoder.encode(data, 8, 1, 'md5' as never), { instanceOf: RangeError });
+    t.throws(() => codec.blockHash(abc, 'toString' as never), { instanceOf: RangeError });
   });
 
   it(title('encoder reuses its staging buffers across calls.'), async (t) => {
@@ -138,9 +150,9 @@ export function registerCodecSuite(
     const encoder = codec.createEncoder(16 * KiB, 3);
     t.is(encoder.blockSize, 16 * KiB);
     t.is(encoder.maxBlocks, 3);
-    const a = await encoder.encode(randomBytes(40 * KiB, 1), 1, 1);
-    const b = await encoder.encode(new Uint8Array(20 * KiB), 4, 1);
-    const c = await encoder.encode(new Uint8Array(0), 8, 1);
+    const a = await encoder.encode(randomBytes(40 * KiB, 1), 1, 1, 'xxh3');
+    const b = await encoder.encode(new Uint8Array(20 * KiB), 4, 1, 'xxh3');
+    const c = await encoder.encode(new Uint8Array(0), 8, 1, 'xxh3');
     t.is(a.count, 3);
     t.is(b.count, 2);
     t.is(c.count, 0);
@@ -151,6 +163,21 @@ export function registerCodecSuite(
     const s = await encodeSection(codec, randomBytes(10 * 4 * KiB, 2), 4 * KiB, 1, 1, 2);
     t.is(s.storedBuffers.length, 5);
     t.true(s.storedBuffers.every((buffer) => buffer === s.storedBuffers[0]));
+  });
+
+  it(title('decodes blocks hashed with XXH64 (images of formats 1 and 2) only as XXH64, and XXH3 ones only as XXH3.'), async (t) => {
+    const codec = await load();
+    const blockSize = 4 * KiB;
+    const data = bytesOf(smoothField(32, 64, 6)); // 4 blocks, plane-coded where the codec does
+    for (const [hash, other] of [['xxh64', 'xxh3'], ['xxh3', 'xxh64']] as const) {
+      const s = await encodeSection(codec, data, blockSize, 8, 1, 4, hash);
+      const r = sectionRequest(s, blockSize);
+      t.is(codec.decode(r), null, hash);
+      t.true(equalBytes(r.dst.subarray(GUARD, GUARD + data.length), data), hash);
+      t.deepEqual(codec.decode({ ...sectionRequest(s, blockSize), hash: other }), { index: 0, reason: 'stored-hash' }, `${hash} read as ${other}`);
+    }
+    const request = sectionRequest(await encodeSection(codec, data, blockSize, 8, 1), blockSize);
+    t.throws(() => codec.decode({ ...request, hash: 'md5' as never }), { instanceOf: RangeError });
   });
 
   it(title('decodes with the ranges it checked even when the per-block arrays lie inside dst.'), async (t) => {
@@ -179,12 +206,12 @@ export function registerCodecSuite(
       t.throws(() => codec.createEncoder(blockSize, maxBlocks), { instanceOf: RangeError });
     }
     const encoder = codec.createEncoder(4 * KiB, 2);
-    await t.throwsAsync(encoder.encode(new Uint8Array(8 * KiB + 1), 1, 1), { instanceOf: RangeError });
-    await t.throwsAsync(encoder.encode(new Uint8Array(16), 3, 1), { instanceOf: RangeError });
-    await t.throwsAsync(encoder.encode(new Uint8Array(16), 8, 23), { instanceOf: RangeError });
-    await t.throwsAsync(encoder.encode(new Uint8Array(16), 8, 1.5), { instanceOf: RangeError });
-    const batch = await encoder.encode(new Uint8Array(100), 1, 1);
-    await t.throwsAsync(encoder.encode(batch.stored.subarray(0, 100), 1, 1), { instanceOf: RangeError });
+    await t.throwsAsync(encoder.encode(new Uint8Array(8 * KiB + 1), 1, 1, 'xxh3'), { instanceOf: RangeError });
+    await t.throwsAsync(encoder.encode(new Uint8Array(16), 3, 1, 'xxh3'), { instanceOf: RangeError });
+    await t.throwsAsync(encoder.encode(new Uint8Array(16), 8, 23, 'xxh3'), { instanceOf: RangeError });
+    await t.throwsAsync(encoder.encode(new Uint8Array(16), 8, 1.5, 'xxh3'), { instanceOf: RangeError });
+    const batch = await encoder.encode(new Uint8Array(100), 1, 1, 'xxh3');
+    await t.throwsAsync(encoder.encode(batch.stored.subarray(0, 100), 1, 1, 'xxh3'), { instanceOf: RangeError });
   });
 
   it(title('encodes at high and negative levels into frames it reads back.'), async (t) => {
@@ -229,7 +256,7 @@ export function registerCodecSuite(
 
     // A well-formed frame of the wrong bytes, with a stored hash that matches it.
     const frame = rleFrame(4096, 7);
-    const wrong = singleBlockRequest(frame, 4096, BLOCK_FLAG_ZSTD, codec.hash64(frame), codec.hash64(new Uint8Array(4096)));
+    const wrong = singleBlockRequest(frame, 4096, BLOCK_FLAG_ZSTD, codec.blockHash(frame, 'xxh3'), codec.blockHash(new Uint8Array(4096), 'xxh3'));
     t.deepEqual(codec.decode(wrong), { index: 0, reason: 'raw-hash' });
     t.true(guardsIntact(wrong, 4096));
   });
@@ -238,24 +265,24 @@ export function registerCodecSuite(
     const codec = await load();
     const sevens = new Uint8Array(300 * KiB).fill(7);
     const rle = rleFrame(sevens.length, 7);
-    let r = singleBlockRequest(rle, sevens.length, BLOCK_FLAG_ZSTD, codec.hash64(rle), codec.hash64(sevens));
+    let r = singleBlockRequest(rle, sevens.length, BLOCK_FLAG_ZSTD, codec.blockHash(rle, 'xxh3'), codec.blockHash(sevens, 'xxh3'));
     t.is(codec.decode(r), null);
     t.true(equalBytes(r.dst.subarray(64, 64 + sevens.length), sevens));
 
     // The checksum is the low 32 bits of XXH64 of the content, little-endian (RFC 8878, 3.1.1).
-    const sum = codec.hash64(sevens) & 0xffffffffn;
+    const sum = codec.hash64(sevens) & 0xffffffffn; // zstd's frame checksum: the low 32 bits of XXH64
     const checksum = Uint8Array.from([0, 1, 2, 3], (k) => Number((sum >> BigInt(8 * k)) & 0xffn));
     const summed = rleFrame(sevens.length, 7, { checksum });
-    r = singleBlockRequest(summed, sevens.length, BLOCK_FLAG_ZSTD, codec.hash64(summed), codec.hash64(sevens));
+    r = singleBlockRequest(summed, sevens.length, BLOCK_FLAG_ZSTD, codec.blockHash(summed, 'xxh3'), codec.blockHash(sevens, 'xxh3'));
     t.is(codec.decode(r), null);
     t.true(equalBytes(r.dst.subarray(64, 64 + sevens.length), sevens));
     const wrongSum = rleFrame(sevens.length, 7, { checksum: checksum.map((b) => b ^ 1) });
-    r = singleBlockRequest(wrongSum, sevens.length, BLOCK_FLAG_ZSTD, codec.hash64(wrongSum), codec.hash64(sevens));
+    r = singleBlockRequest(wrongSum, sevens.length, BLOCK_FLAG_ZSTD, codec.blockHash(wrongSum, 'xxh3'), codec.blockHash(sevens, 'xxh3'));
     t.deepEqual(codec.decode(r), { index: 0, reason: 'decompress' }, 'a wrong checksum');
 
     const bytes = randomBytes(1000, 5);
     const single = buildFrame({ contentSize: 1000, fcsBytes: 2, singleSegment: true, blocks: [{ type: 0, size: 1000, content: bytes }] });
-    r = singleBlockRequest(single, 1000, BLOCK_FLAG_ZSTD, codec.hash64(single), codec.hash64(bytes));
+    r = singleBlockRequest(single, 1000, BLOCK_FLAG_ZSTD, codec.blockHash(single, 'xxh3'), codec.blockHash(bytes, 'xxh3'));
     t.is(codec.decode(r), null);
     t.true(equalBytes(r.dst.subarray(64, 1064), bytes));
   });
@@ -263,7 +290,7 @@ export function registerCodecSuite(
   it(title('reports garbage behind a matching stored hash as a decompress failure.'), async (t) => {
     const codec = await load();
     const rawLength = 64 * KiB;
-    const zeroHash = codec.hash64(new Uint8Array(rawLength));
+    const zeroHash = codec.blockHash(new Uint8Array(rawLength), 'xxh3');
     const good = rleFrame(rawLength, 0);
     const cases: Array<[string, Uint8Array]> = [
       ['random bytes', randomBytes(5000, 9)],
@@ -279,7 +306,7 @@ export function registerCodecSuite(
       ['a content size smaller than the blocks', buildFrame({ contentSize: 10, fcsBytes: 4, windowDescriptor: 0x50, blocks: [{ type: 1, size: rawLength, content: Uint8Array.of(0) }] })],
     ];
     for (const [what, stored] of cases) {
-      const r = singleBlockRequest(stored, rawLength, BLOCK_FLAG_ZSTD, codec.hash64(stored), zeroHash);
+      const r = singleBlockRequest(stored, rawLength, BLOCK_FLAG_ZSTD, codec.blockHash(stored, 'xxh3'), zeroHash);
       t.deepEqual(decodeOrRangeError(t, codec, r), { index: 0, reason: 'decompress' }, what);
       t.true(guardsIntact(r, rawLength), what);
     }
@@ -288,14 +315,14 @@ export function registerCodecSuite(
   it(title('reports a frame that declares a too-large content size as a decompress failure, in bounded memory.'), async (t) => {
     const codec = await load();
     const rawLength = 64 * KiB;
-    const zeroHash = codec.hash64(new Uint8Array(rawLength));
+    const zeroHash = codec.blockHash(new Uint8Array(rawLength), 'xxh3');
     const rssBefore = process.memoryUsage().rss;
     for (const contentSize of [rawLength + 1, 16 * 1024 * KiB, 64 * 1024 * KiB, 2 ** 32 - 1, 2 ** 40, 2 ** 53]) {
       for (const fcsBytes of [4, 8] as const) {
         if (fcsBytes === 4 && contentSize >= 2 ** 32) continue;
         for (const singleSegment of [false, true]) {
           const frame = rleFrame(rawLength, 0, { contentSize, fcsBytes, singleSegment });
-          const r = singleBlockRequest(frame, rawLength, BLOCK_FLAG_ZSTD, codec.hash64(frame), zeroHash);
+          const r = singleBlockRequest(frame, rawLength, BLOCK_FLAG_ZSTD, codec.blockHash(frame, 'xxh3'), zeroHash);
           t.deepEqual(codec.decode(r), { index: 0, reason: 'decompress' }, `content size ${contentSize}`);
           t.true(guardsIntact(r, rawLength));
         }
@@ -308,7 +335,7 @@ export function registerCodecSuite(
   it(title('reports undefined flags and raw blocks of the wrong length as decompress failures.'), async (t) => {
     const codec = await load();
     const bytes = randomBytes(4096, 4);
-    const h = codec.hash64(bytes);
+    const h = codec.blockHash(bytes, 'xxh3');
     for (const flags of [BLOCK_FLAG_SHUFFLE, BLOCK_FLAG_PLANES | BLOCK_FLAG_ZSTD, 8, 0x80, 0xff]) {
       const r = singleBlockRequest(bytes, 4096, flags, h, h, 8);
       t.deepEqual(codec.decode(r), { index: 0, reason: 'decompress' }, `flags ${flags}`);

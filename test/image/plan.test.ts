@@ -42,6 +42,16 @@ test('A section shares only with the parent section of the same key, type, lengt
   t.is(plan([region('grid', 'Uint8Array', noise(4 * BLOCK))], 2 * BLOCK), null, 'another block size');
 });
 
+test('Blocks are not shared with a parent whose blocks are hashed otherwise (format 2, XXH64): the next image is full.', async (t) => {
+  const previous = await firstImage(noise(4 * BLOCK));
+  const inputs = [region('grid', 'Uint8Array', noise(4 * BLOCK))];
+  t.is(planImage(inputs, { previous, blockSize: BLOCK }).sections[0]!.base, 0, 'same format: shared');
+  for (const format of [1, 2]) {
+    const plan = planImage(inputs, { previous: { ...previous, format }, blockSize: BLOCK });
+    t.deepEqual(plan.sections, [{ base: null, blocks: null }], `format ${format}`);
+  }
+});
+
 test('Dirty tracking decides a block where it knows; the raw hash decides the rest, and is asked for nothing else.', async (t) => {
   const bytes = noise(4 * BLOCK);
   const previous = await firstImage(bytes);

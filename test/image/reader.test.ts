@@ -217,15 +217,15 @@ test('Foreign files are refused as foreign: text, random bytes, a PNG, an image 
 // --- header ----------------------------------------------------------------------------------
 
 test('An image with another format version is refused with ImageVersionError naming the version.', (t) => {
-  for (const version of [0, 3, 0xffffffff]) {
+  for (const version of [0, 4, 0xffffffff]) {
     const file = alteredCopy((b) => {
       b.writeUInt32LE(version, 8);
     });
     // With or without a key: the version is checked before anything it could change the meaning of.
     for (const key of [fixture.key, null]) {
       const err = throwsVersion(t, () => openAndVerify(file, fixture.codec, key), version);
-      t.regex(err.message, new RegExp(`version ${version} is not supported \\(this cr reads version 2\\)`));
-      t.regex(err.message, version > 2 ? /newer cr/ : /older/);
+      t.regex(err.message, new RegExp(`version ${version} is not supported \\(this cr reads version 3\\)`));
+      t.regex(err.message, version > 3 ? /newer cr/ : /older/);
     }
   }
 });
@@ -418,7 +418,7 @@ function hostileManifests(): [string, Mutation, RegExp][] {
     ['a section that is an array', (m) => { m.sections[2] = [1]; }, /section 2 is not an object/],
     ['sections that are not an array', (m) => { m.sections = { 0: m.sections[0] }; }, /sections is not an array/],
     // top-level fields
-    ['format 1 under a version-2 header', (m) => { m.format = 1; }, /format is 1, expected 2/],
+    ['format 2 under a version-3 header', (m) => { m.format = 2; }, /format is 2, expected 3/],
     ['format as a string', (m) => { m.format = '2'; }, /format is "2"/],
     ['an invalid job name', (m) => { m.job = '../x'; m.id = '../x-00000001'; }, /job is not a valid job name/],
     ['an empty job name', (m) => { m.job = ''; }, /job is not a valid job name/],
@@ -569,7 +569,7 @@ test('Authenticated blocks that lie about their content pass verifyStored and ar
     // zstd without the shuffle flag: decodes, but to shuffled bytes whose hash is wrong.
     ['a shuffled block flagged as unshuffled', tamperedBlock(3, 0, null, (m) => { m.sections[3].blocks[0][3] = 1; })],
     // Not a zstd frame at all, with a stored hash that matches it.
-    ['garbage stored bytes with a matching stored hash', tamperedBlock(3, 0, garbage, (m) => { m.sections[3].blocks[0][4] = hashToHex(codec.hash64(garbage)); })],
+    ['garbage stored bytes with a matching stored hash', tamperedBlock(3, 0, garbage, (m) => { m.sections[3].blocks[0][4] = hashToHex(codec.blockHash(garbage, 'xxh3')); })],
     // A raw block whose raw hash was changed.
     ['a raw block with another raw hash', tamperedBlock(4, 0, null, (m) => { m.sections[4].blocks[0][5] = '0123456789abcdef'; })],
   ];

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
-import xxhash from 'xxhash-wasm';
+import { createXXHash3, createXXHash64 } from 'hash-wasm';
 import { BLOCK_FLAG_PLANES, BLOCK_FLAG_SHUFFLE, BLOCK_FLAG_ZSTD, NATIVE_ABI_VERSION, loadNative, nativeAddonFile } from '../../src/native/binding.js';
 import type { NativeBinding, NativeEncodeOut } from '../../src/native/binding.js';
 import { randomBytes, smoothField } from './data.js';
@@ -74,7 +74,7 @@ async function encode(src: Uint8Array, blockSize: number, es: number, level = 1)
   const stride = native.compressBound(blockSize);
   const stored = new Uint8Array(n * stride);
   const out = newOut(n);
-  await native.encodeBlocks(src, blockSize, es, level, stored, stride, out);
+  await native.encodeBlocks(src, blockSize, es, level, stored, stride, out, false, 1);
   return {
     n,
     stride,
@@ -97,7 +97,7 @@ function decode(e: Encoded, dst: Uint8Array, es: number, over: Partial<Encoded &
     dst,
     over.dstOffsets ?? e.dstOffsets,
     over.rawLengths ?? e.rawLengths,
-    es,
+    es, 1,
   );
 }
 
@@ -168,9 +168,9 @@ function runWorker(
 
 // --- loading --------------------------------------------------------------------------------
 
-test('The addon loads with ABI 6, zstd 1.5.x, its own threads and the page size.', (t) => {
+test('The addon loads with ABI 7, zstd 1.5.x, its own threads and the page size.', (t) => {
   t.is(native.abiVersion, NATIVE_ABI_VERSION);
-  t.is(native.abiVersion, 6);
+  t.is(native.abiVersion, 7);
   t.regex(native.zstdVersion, /^1\.5\.\d+$/);
   t.true(Number.isInteger(native.threads) && native.threads >= 1);
   t.true(native.pageSize >= 4096 && (native.pageSize & (native.pageSize - 1)) === 0);
@@ -302,17 +302,30 @@ test('A 3 GiB region fits in a worker whose whole V8 heap is limited to 16 MiB.'
 
 // --- hash and shuffle ------------------------------------------------------------------------
 
-test('hash64 equals xxhash-wasm h64 with seed 0 on several sizes.', async (t) => {
-  const { h64Raw } = await xxhash();
-  for (const size of [0, 1, 3, 4, 7, 8, 15, 31, 32, 33, 63, 64, 100, 4096, MiB + 5]) {
+test('hash64 and blockHash equal hash-wasm\'s XXH64 and XXH3-64 with seed 0 on several sizes.', async (t) => {
+  const hashers = { xxh64: await createXXHash64(0, 0), xxh3: await createXXHash3(0, 0) };
+  const reference = (kind: keyof typeof hashers, data: Uint8Array): bigint => {
+    const digest = hashers[kind].init().update(data).digest('binary');
+    return new DataView(digest.buffer, digest.byteOffset, 8).getBigUint64(0, false);
+  };
+  // XXH3 takes a different path below 17, 129 and 241 bytes and above its 1 KiB stripes.
+  for (const size of [0, 1, 3, 4, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 100, 128, 129, 240, 241, 1024, 1025, 4096, MiB + 5]) {
     const data = randomBytes(size, size + 1);
-    t.is(native.hash64(data), h64Raw(data, 0n), `size ${size}`);
     // A view at an odd offset hashes its own bytes only.
     const shifted = new Uint8Array(size + 3);
     shifted.set(data, 3);
-    t.is(native.hash64(shifted.subarray(3)), h64Raw(data, 0n), `size ${size}, offset 3`);
+    for (const view of [data, shifted.subarray(3)]) {
+      const at = `size ${size}${view === data ? '' : ', offset 3'}`;
+      t.is(native.hash64(view), reference('xxh64', data), at);
+      t.is(native.blockHash(view, 0), reference('xxh64', data), at);
+      t.is(native.blockHash(view, 1), reference('xxh3', data), at);
+    }
   }
   t.is(native.hash64(new Uint8Array(0)), 0xef46db3751d8e999n);
+  t.is(native.blockHash(new Uint8Array(0), 1), 0x2d06800538d394c2n);
+  for (const bad of [2, -1, 0.5, '1', undefined]) {
+    t.throws(() => native.blockHash(new Uint8Array(1), bad as number), { message: /blockHash: hash must be/ }, String(bad));
+  }
 });
 
 test('shuffle writes the exact byte planes and unshuffle restores them, tails included.', (t) => {
@@ -399,8 +412,8 @@ async function roundTrip(t: ExecutionContext, name: string, src: Uint8Array, blo
   for (let i = 0; i < e.n; i++) {
     const raw = src.subarray(i * blockSize, i * blockSize + e.rawLengths[i]!);
     const stored = e.stored.subarray(i * e.stride, i * e.stride + e.out.storedLengths[i]!);
-    t.is(e.out.rawHashes[i], native.hash64(raw), `${name}: raw hash of block ${i}`);
-    t.is(e.out.storedHashes[i], native.hash64(stored), `${name}: stored hash of block ${i}`);
+    t.is(e.out.rawHashes[i], native.blockHash(raw, 1), `${name}: raw hash of block ${i}`);
+    t.is(e.out.storedHashes[i], native.blockHash(stored, 1), `${name}: stored hash of block ${i}`);
     t.true(e.out.storedLengths[i]! <= e.stride);
   }
   const { dst, intact } = guarded(src.length);
@@ -455,7 +468,7 @@ test('An incompressible block is stored raw, unshuffled, with flags 0.', async (
 
 test('encodeBlocks of nothing resolves at once.', async (t) => {
   const out = newOut(0);
-  await native.encodeBlocks(new Uint8Array(0), MiB, 8, 1, new Uint8Array(0), native.compressBound(MiB), out);
+  await native.encodeBlocks(new Uint8Array(0), MiB, 8, 1, new Uint8Array(0), native.compressBound(MiB), out, false, 1);
   t.pass();
 });
 
@@ -466,7 +479,7 @@ test('An encode of at most 16 KiB is done before encodeBlocks returns, with the 
     const small = field.subarray(0, 16 * 1024);
     const stored = new Uint8Array(2 * stride);
     const out = newOut(2);
-    const pending = native.encodeBlocks(small, 8 * 1024, es, 1, stored, stride, out);
+    const pending = native.encodeBlocks(small, 8 * 1024, es, 1, stored, stride, out, false, 1);
     // Nothing has run on the pool's side yet (no event-loop turn): the results are already here.
     const before = { ...out, storedLengths: out.storedLengths.slice(), rawHashes: out.rawHashes.slice(), storedHashes: out.storedHashes.slice(), flags: out.flags.slice() };
     await pending;
@@ -479,7 +492,7 @@ test('An encode of at most 16 KiB is done before encodeBlocks returns, with the 
       t.is(out.storedHashes[i], pool.out.storedHashes[i]);
       sameBytes(t, stored.subarray(i * stride, i * stride + out.storedLengths[i]!), pool.stored.subarray(i * stride, i * stride + pool.out.storedLengths[i]!));
     }
-    t.true(out.storedLengths[0]! > 0 && out.rawHashes[0] === native.hash64(small.subarray(0, 8 * 1024)));
+    t.true(out.storedLengths[0]! > 0 && out.rawHashes[0] === native.blockHash(small.subarray(0, 8 * 1024), 1));
   }
 });
 
@@ -492,7 +505,7 @@ test('encodeBlocks rejects bad arguments with a TypeError or RangeError.', async
   const call = (over: Record<string, unknown>) => {
     const a = { src, bs, es: 8, level: 1, dst, stride, out, ...over };
     return native.encodeBlocks(a.src as Uint8Array, a.bs as number, a.es as number, a.level as number,
-      a.dst as Uint8Array, a.stride as number, a.out as NativeEncodeOut);
+      a.dst as Uint8Array, a.stride as number, a.out as NativeEncodeOut, false, 1);
   };
   await t.throwsAsync(call({ src: new Float64Array(4) }), { instanceOf: TypeError, message: /src must be a Uint8Array/ });
   await t.throwsAsync(call({ bs: 0 }), { instanceOf: RangeError, message: /blockSize/ });
@@ -532,7 +545,7 @@ test('Getters on out run before encodeBlocks looks at src, so they cannot pull m
     storedHashes: real.storedHashes,
   };
   // src is empty by the time it is read: nothing to encode.
-  await native.encodeBlocks(src, 64 * 1024, 8, 1, new Uint8Array(n * stride), stride, hostile);
+  await native.encodeBlocks(src, 64 * 1024, 8, 1, new Uint8Array(n * stride), stride, hostile, false, 1);
   t.is(src.length, 0);
   // A getter that detaches an ordinary dst by transferring its buffer away.
   const dst = new Uint8Array(n * stride);
@@ -543,7 +556,7 @@ test('Getters on out run before encodeBlocks looks at src, so they cannot pull m
       return real.flags;
     },
   };
-  await t.throwsAsync(native.encodeBlocks(field, 64 * 1024, 8, 1, dst, stride, moving), {
+  await t.throwsAsync(native.encodeBlocks(field, 64 * 1024, 8, 1, dst, stride, moving, false, 1), {
     instanceOf: RangeError,
     message: /dst \(0 bytes\) is too small/,
   });
@@ -564,14 +577,14 @@ test('decodeBlocks reports flipped bits by the lowest failing block and its reas
   const badMagic = e.stored.slice();
   badMagic[at(3, 0)] ^= 0xff;
   const storedHashes = e.out.storedHashes.slice();
-  storedHashes[3] = native.hash64(badMagic.subarray(at(3, 0), at(3, e.out.storedLengths[3]!)));
+  storedHashes[3] = native.blockHash(badMagic.subarray(at(3, 0), at(3, e.out.storedLengths[3]!)), 1);
   t.deepEqual(decode(e, new Uint8Array(src.length), 8, { stored: badMagic, storedHashes }), { index: 3, reason: 'decompress' });
 
   // A truncated frame, with a matching stored hash.
   const storedLengths = e.out.storedLengths.slice();
   storedLengths[2]! -= 1;
   const truncHashes = e.out.storedHashes.slice();
-  truncHashes[2] = native.hash64(e.stored.subarray(at(2, 0), at(2, storedLengths[2]!)));
+  truncHashes[2] = native.blockHash(e.stored.subarray(at(2, 0), at(2, storedLengths[2]!)), 1);
   t.deepEqual(decode(e, new Uint8Array(src.length), 8, { storedLengths, storedHashes: truncHashes }), {
     index: 2,
     reason: 'decompress',
@@ -604,12 +617,12 @@ test('decodeBlocks refuses frames that hold more, less or other than one frame o
       Float64Array.of(0),
       Uint32Array.of(frame.length),
       Uint8Array.of(BLOCK_FLAG_ZSTD),
-      BigUint64Array.of(native.hash64(frame)),
-      BigUint64Array.of(native.hash64(block)),
+      BigUint64Array.of(native.blockHash(frame, 1)),
+      BigUint64Array.of(native.blockHash(block, 1)),
       dst,
       Float64Array.of(0),
       Uint32Array.of(block.length),
-      1,
+      1, 1,
     );
     t.deepEqual(failure, { index: 0, reason: 'decompress' }, name);
     t.true(intact(), `${name}: wrote outside dst`);
@@ -631,7 +644,7 @@ test('decodeBlocks refuses out-of-range offsets, lengths and flags with a RangeE
       target,
       over.dstOffsets ?? e.dstOffsets,
       over.rawLengths ?? e.rawLengths,
-      8,
+      8, 1,
     ), { instanceOf: RangeError, message }, String(message));
   const withAt = <T extends Float64Array | Uint32Array | Uint8Array>(a: T, i: number, v: number): T => {
     const c = a.slice() as T;
@@ -667,7 +680,7 @@ test('decodeBlocks refuses out-of-range offsets, lengths and flags with a RangeE
 
 test('decodeBlocks of no blocks returns null.', (t) => {
   const z = new Uint8Array(0);
-  t.is(native.decodeBlocks(z, new Float64Array(0), new Uint32Array(0), z, new BigUint64Array(0), new BigUint64Array(0), z, new Float64Array(0), new Uint32Array(0), 8), null);
+  t.is(native.decodeBlocks(z, new Float64Array(0), new Uint32Array(0), z, new BigUint64Array(0), new BigUint64Array(0), z, new Float64Array(0), new Uint32Array(0), 8, 1), null);
 });
 
 test.serial('freeRegion during an encode keeps the memory until the encode has finished.', async (t) => {
@@ -679,14 +692,14 @@ test.serial('freeRegion during an encode keeps the memory until the encode has f
   const stride = native.compressBound(64 * 1024);
   const dstRegion = native.allocRegion(n * stride);
   const out = newOut(n);
-  const pending = native.encodeBlocks(src, 64 * 1024, 8, 6, new Uint8Array(dstRegion), stride, out);
+  const pending = native.encodeBlocks(src, 64 * 1024, 8, 6, new Uint8Array(dstRegion), stride, out, false, 1);
   const start = native._addressOf(region);
   native.freeRegion(region);
   t.is(region.byteLength, 0);
   await pending;
   // The pool read the whole region even though JS freed it: the hashes are those of field.
   for (let i = 0; i < n; i++) {
-    t.is(out.rawHashes[i], native.hash64(field.subarray(i * 64 * 1024, (i + 1) * 64 * 1024)));
+    t.is(out.rawHashes[i], native.blockHash(field.subarray(i * 64 * 1024, (i + 1) * 64 * 1024), 1));
   }
   // ...and once the encode settled, the deferred unmap happened.
   t.false(mapped(start, start + BigInt(field.length)));
@@ -694,7 +707,7 @@ test.serial('freeRegion during an encode keeps the memory until the encode has f
   const back = new Uint8Array(field.length);
   t.is(native.decodeBlocks(stored, Float64Array.from({ length: n }, (_, i) => i * stride), out.storedLengths, out.flags,
     out.storedHashes, out.rawHashes, back, Float64Array.from({ length: n }, (_, i) => i * 64 * 1024),
-    new Uint32Array(n).fill(64 * 1024), 8), null);
+    new Uint32Array(n).fill(64 * 1024), 8, 1), null);
   sameBytes(t, back, field);
   native.freeRegion(dstRegion);
 });
@@ -746,11 +759,11 @@ test('encodeBlocks on the background threads writes the same blocks, and those t
   const stride = native.compressBound(MiB);
   const a = { stored: new Uint8Array(n * stride), out: newOut(n) };
   const b = { stored: new Uint8Array(n * stride), out: newOut(n) };
-  await native.encodeBlocks(src, MiB, 8, 1, a.stored, stride, a.out);
-  await native.encodeBlocks(src, MiB, 8, 1, b.stored, stride, b.out, true);
+  await native.encodeBlocks(src, MiB, 8, 1, a.stored, stride, a.out, false, 1);
+  await native.encodeBlocks(src, MiB, 8, 1, b.stored, stride, b.out, true, 1);
   t.deepEqual(b.out, a.out);
   t.true(Buffer.from(b.stored).equals(Buffer.from(a.stored)));
-  await t.throwsAsync(() => native.encodeBlocks(src, MiB, 8, 1, b.stored, stride, b.out, 'yes' as unknown as boolean), { instanceOf: TypeError, message: /background must be a boolean/ });
+  await t.throwsAsync(() => native.encodeBlocks(src, MiB, 8, 1, b.stored, stride, b.out, 'yes' as unknown as boolean, 1), { instanceOf: TypeError, message: /background must be a boolean/ });
   // Thread names and nice values from /proc (field 19 of stat is the nice value).
   const nice = new Map<string, number[]>();
   for (const tid of fs.readdirSync('/proc/self/task')) {

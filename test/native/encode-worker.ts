@@ -51,11 +51,11 @@ if (job.mode === 'busy') {
   const src = new Uint8Array(region);
   src.set(field);
   const dst = new Uint8Array(binding.allocRegion(n * stride));
-  void binding.encodeBlocks(src, job.blockSize, 8, job.level, dst, stride, out);
+  void binding.encodeBlocks(src, job.blockSize, 8, job.level, dst, stride, out, false, 1);
   parentPort!.postMessage('started');
 } else {
   const dst = new Uint8Array(n * stride);
-  await binding.encodeBlocks(field, job.blockSize, 8, job.level, dst, stride, out);
+  await binding.encodeBlocks(field, job.blockSize, 8, job.level, dst, stride, out, false, 1);
   const back = new Uint8Array(field.length);
   const failure = binding.decodeBlocks(
     dst,
@@ -67,7 +67,7 @@ if (job.mode === 'busy') {
     back,
     Float64Array.from({ length: n }, (_, i) => i * job.blockSize),
     Uint32Array.from({ length: n }, (_, i) => Math.min(job.blockSize, field.length - i * job.blockSize)),
-    8,
+    8, 1,
   );
   parentPort!.postMessage({
     failure,

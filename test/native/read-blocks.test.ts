@@ -36,7 +36,7 @@ async function onDisk(raw: Uint8Array, es: number): Promise<OnDisk> {
   const stride = native.compressBound(BLOCK);
   const stored = new Uint8Array(n * stride);
   const out: NativeEncodeOut = { storedLengths: new Uint32Array(n), flags: new Uint8Array(n), rawHashes: new BigUint64Array(n), storedHashes: new BigUint64Array(n) };
-  await native.encodeBlocks(raw, BLOCK, es, 1, stored, stride, out);
+  await native.encodeBlocks(raw, BLOCK, es, 1, stored, stride, out, false, 1);
   const parts: Uint8Array[] = [];
   const positions = new Float64Array(n);
   let at = 0;
@@ -76,7 +76,7 @@ function read(d: OnDisk, dst: Uint8Array, es: number, over: Over = {}) {
     dst,
     over.dstOffsets ?? d.dstOffsets,
     over.rawLengths ?? d.rawLengths,
-    es,
+    es, 1,
   );
 }
 
@@ -140,7 +140,7 @@ test('readBlocks refuses a stored block that is not what its flags say as decomp
   const cut = Buffer.alloc(storedLengths[3]!);
   fs.readSync(d.fd, cut, 0, cut.length, d.positions[3]!);
   const storedHashes = d.out.storedHashes.slice();
-  storedHashes[3] = native.hash64(cut);
+  storedHashes[3] = native.blockHash(cut, 1);
   t.deepEqual(read(d, dst, 8, { storedLengths, storedHashes }), { index: 3, reason: 'decompress' });
   fs.closeSync(d.fd);
 });
@@ -190,6 +190,6 @@ test('readBlocks refuses bad arguments with a RangeError before reading anything
     t.true(dst.every((b) => b === 0x5a), `${what}: nothing was written`);
   }
   t.throws(() => read(d, dst, 3), { instanceOf: RangeError, message: /elementSize/ });
-  t.is(native.readBlocks(new Int32Array(0), new Float64Array(0), new Uint32Array(0), new Uint8Array(0), new BigUint64Array(0), new BigUint64Array(0), dst, new Float64Array(0), new Uint32Array(0), 8), null, 'no blocks: nothing to do');
+  t.is(native.readBlocks(new Int32Array(0), new Float64Array(0), new Uint32Array(0), new Uint8Array(0), new BigUint64Array(0), new BigUint64Array(0), dst, new Float64Array(0), new Uint32Array(0), 8, 1), null, 'no blocks: nothing to do');
   fs.closeSync(d.fd);
 });

@@ -41,7 +41,7 @@ function encode(bytes: Uint8Array, background: boolean): Promise<{ stored: Uint8
   const stride = native.compressBound(BLOCK);
   const stored = new Uint8Array(n * stride);
   const out = newOut(n);
-  return native.encodeBlocks(bytes, BLOCK, 8, 1, stored, stride, out, background).then(() => ({ stored, out }));
+  return native.encodeBlocks(bytes, BLOCK, 8, 1, stored, stride, out, background, 1).then(() => ({ stored, out }));
 }
 
 function newOut(n: number) {
@@ -85,10 +85,10 @@ function restore(r: Awaited<ReturnType<typeof restoreFile>>): void {
   const n = r.positions.length;
   const back = new Uint8Array(r.raw.length);
   const fds = new Int32Array(n).fill(r.fd);
-  const failure = native.readBlocks(fds, r.positions, r.out.storedLengths, r.out.flags, r.out.storedHashes, r.out.rawHashes, back, r.dstOffsets, r.rawLengths, 8);
+  const failure = native.readBlocks(fds, r.positions, r.out.storedLengths, r.out.flags, r.out.storedHashes, r.out.rawHashes, back, r.dstOffsets, r.rawLengths, 8, 1);
   if (failure !== null || Buffer.compare(back, r.raw) !== 0) throw new Error(`readBlocks failed: ${JSON.stringify(failure)}`);
   const again = new Uint8Array(r.raw.length);
-  const decoded = native.decodeBlocks(r.stored, r.positions, r.out.storedLengths, r.out.flags, r.out.storedHashes, r.out.rawHashes, again, r.dstOffsets, r.rawLengths, 8);
+  const decoded = native.decodeBlocks(r.stored, r.positions, r.out.storedLengths, r.out.flags, r.out.storedHashes, r.out.rawHashes, again, r.dstOffsets, r.rawLengths, 8, 1);
   if (decoded !== null) throw new Error(`decodeBlocks failed: ${JSON.stringify(decoded)}`);
 }
 
