@@ -152,10 +152,11 @@ void SampleEntropy(const uint8_t* raw, size_t n, double (&bits)[3][kMaxPlanes]) 
 }
 
 template <typename T>
-void HashPredictShuffle(const uint8_t* raw, size_t n, Predictor p, uint8_t* planes,
+void HashPredictShuffle(const uint8_t* raw, size_t n, Predictor p, uint8_t* const* planes,
                         StreamHash* hash) {
   alignas(16) T tmp[kChunkElements];
   T p1 = 0, p2 = 0;
+  uint8_t* at[kMaxPlanes];
   for (size_t start = 0; start < n; start += kChunkElements) {
     const size_t count = std::min(kChunkElements, n - start);
     const uint8_t* src = raw + start * sizeof(T);
@@ -168,7 +169,8 @@ void HashPredictShuffle(const uint8_t* raw, size_t n, Predictor p, uint8_t* plan
       Forward<T, Predictor::kLine>(src, tmp, count, p1, p2);
       shuffled = reinterpret_cast<const uint8_t*>(tmp);
     }
-    ShuffleStrided(shuffled, planes + start, count, n, sizeof(T));
+    for (unsigned b = 0; b < sizeof(T); ++b) at[b] = planes[b] + start;
+    ShufflePlanes(shuffled, at, count, sizeof(T));
   }
 }
 
@@ -241,28 +243,37 @@ size_t EncodePlanes(const uint8_t* raw, size_t len, unsigned es, int level, Hash
     if (cost[t] < cost[best] - 0.25 * es) best = t;
   }
   const Predictor p = static_cast<Predictor>(best);
+  const size_t header = PlanesHeaderLength(es);
+  // A plane whose estimate rules zstd out is stored raw. Those before the first plane zstd may
+  // shrink have a known place in out: they are shuffled straight there, which saves copying
+  // them from scratch (the noisy low planes of a float64 field, half its bytes).
+  auto tryZstd = [&](unsigned b) { return p == Predictor::kNone || bits[best][b] < RawEntropyBits(level); };
+  unsigned direct = 0;
+  if (outCapacity >= header + es * n) {
+    while (direct < es && !tryZstd(direct)) ++direct;
+  }
+  uint8_t* planes[kMaxPlanes];
+  for (unsigned b = 0; b < es; ++b) planes[b] = b < direct ? out + header + b * n : scratch + b * n;
 
   StreamHash hash(kind);
   switch (es) {
-    case 2: HashPredictShuffle<uint16_t>(raw, n, p, scratch, &hash); break;
-    case 4: HashPredictShuffle<uint32_t>(raw, n, p, scratch, &hash); break;
-    default: HashPredictShuffle<uint64_t>(raw, n, p, scratch, &hash); break;
+    case 2: HashPredictShuffle<uint16_t>(raw, n, p, planes, &hash); break;
+    case 4: HashPredictShuffle<uint32_t>(raw, n, p, planes, &hash); break;
+    default: HashPredictShuffle<uint64_t>(raw, n, p, planes, &hash); break;
   }
   hash.Update(raw + n * es, tail);
   *rawHash = hash.Digest();
 
-  const size_t header = PlanesHeaderLength(es);
   if (outCapacity < header || len <= header) return 0;
   out[0] = static_cast<uint8_t>(p);
   out[1] = static_cast<uint8_t>(es);
   size_t pos = header;
   for (unsigned b = 0; b < es; ++b) {
-    const uint8_t* plane = scratch + b * n;
+    const uint8_t* plane = planes[b];
     PlaneCoding coding = PlaneCoding::kRaw;
     size_t stored = n;
     // Unpredicted planes always go through zstd: their repeats are what compresses them.
-    const bool tryZstd = p == Predictor::kNone || bits[best][b] < RawEntropyBits(level);
-    if (tryZstd && outCapacity - pos > 1) {
+    if (tryZstd(b) && outCapacity - pos > 1) {
       // A frame must come out shorter than the plane; a capacity of n - 1 makes zstd give up
       // (with an error) as soon as it cannot.
       const size_t room = std::min(n - 1, outCapacity - pos);
@@ -272,7 +283,7 @@ size_t EncodePlanes(const uint8_t* raw, size_t len, unsigned es, int level, Hash
         stored = frame;
       }
     }
-    if (coding == PlaneCoding::kRaw) {
+    if (coding == PlaneCoding::kRaw && plane != out + pos) {
       if (outCapacity - pos < n) return 0;
       std::memcpy(out + pos, plane, n);
     }

@@ -12,10 +12,10 @@ namespace cr {
 namespace {
 
 // Portable paths, also used for the elements left over after the vector loops.
-void ShuffleScalar(const uint8_t* src, uint8_t* dst, size_t n, size_t stride, size_t from,
+void ShuffleScalar(const uint8_t* src, uint8_t* const* planes, size_t n, size_t from,
                    unsigned es) {
   for (unsigned b = 0; b < es; ++b) {
-    uint8_t* plane = dst + b * stride;
+    uint8_t* plane = planes[b];
     for (size_t i = from; i < n; ++i) plane[i] = src[i * es + b];
   }
 }
@@ -47,7 +47,7 @@ inline void Round(__m128i (&x)[R]) {
 }
 
 template <int ES>
-size_t ShuffleVector(const uint8_t* src, uint8_t* dst, size_t n, size_t stride) {
+size_t ShuffleVector(const uint8_t* src, uint8_t* const* planes, size_t n) {
   size_t i = 0;
   for (; i + 16 <= n; i += 16) {
     __m128i x[ES];
@@ -59,7 +59,7 @@ size_t ShuffleVector(const uint8_t* src, uint8_t* dst, size_t n, size_t stride) 
     Round<ES>(x);
     Round<ES>(x);
     for (int b = 0; b < ES; ++b) {
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + b * stride + i), x[b]);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(planes[b] + i), x[b]);
     }
   }
   return i;
@@ -85,17 +85,17 @@ size_t UnshuffleVector(const uint8_t* const* planes, uint8_t* dst, size_t n) {
 
 }  // namespace
 
-void ShuffleStrided(const uint8_t* src, uint8_t* dst, size_t n, size_t stride, unsigned es) {
+void ShufflePlanes(const uint8_t* src, uint8_t* const* planes, size_t n, unsigned es) {
   size_t done = 0;
 #if CR_SHUFFLE_SSE2
   switch (es) {
-    case 2: done = ShuffleVector<2>(src, dst, n, stride); break;
-    case 4: done = ShuffleVector<4>(src, dst, n, stride); break;
-    case 8: done = ShuffleVector<8>(src, dst, n, stride); break;
+    case 2: done = ShuffleVector<2>(src, planes, n); break;
+    case 4: done = ShuffleVector<4>(src, planes, n); break;
+    case 8: done = ShuffleVector<8>(src, planes, n); break;
     default: break;
   }
 #endif
-  ShuffleScalar(src, dst, n, stride, done, es);
+  ShuffleScalar(src, planes, n, done, es);
 }
 
 void UnshufflePlanes(const uint8_t* const* planes, uint8_t* dst, size_t n, unsigned es) {
@@ -118,7 +118,15 @@ void Shuffle(const uint8_t* src, uint8_t* dst, size_t len, unsigned es) {
     return;
   }
   const size_t n = len / es;
-  ShuffleStrided(src, dst, n, n, es);
+  if (es <= kMaxPlanes) {
+    uint8_t* planes[kMaxPlanes];
+    for (unsigned b = 0; b < es; ++b) planes[b] = dst + b * n;
+    ShufflePlanes(src, planes, n, es);
+  } else {
+    for (unsigned b = 0; b < es; ++b) {
+      for (size_t i = 0; i < n; ++i) dst[b * n + i] = src[i * es + b];
+    }
+  }
   const size_t body = n * es;
   if (len > body) std::memcpy(dst + body, src + body, len - body);
 }

@@ -13,10 +13,10 @@ constexpr unsigned kMaxPlanes = 8;
 void Shuffle(const uint8_t* src, uint8_t* dst, size_t len, unsigned elementSize);
 void Unshuffle(const uint8_t* src, uint8_t* dst, size_t len, unsigned elementSize);
 
-// The element part only, for n whole elements: plane b of src's n elements goes to
-// dst + b * stride (stride >= n), so that a block can be shuffled a few elements at a time.
-void ShuffleStrided(const uint8_t* src, uint8_t* dst, size_t n, size_t stride,
-                    unsigned elementSize);
+// The element part only, for n whole elements: plane b of src's n elements goes to planes[b]
+// (elementSize <= kMaxPlanes), so that a block can be shuffled a few elements at a time, each
+// plane where it is wanted.
+void ShufflePlanes(const uint8_t* src, uint8_t* const* planes, size_t n, unsigned elementSize);
 // The inverse, reading plane b from planes[b] (elementSize <= kMaxPlanes): the planes of a
 // block need not lie side by side.
 void UnshufflePlanes(const uint8_t* const* planes, uint8_t* dst, size_t n, unsigned elementSize);
