@@ -328,9 +328,9 @@ test('hash64 and blockHash equal hash-wasm\'s XXH64 and XXH3-64 with seed 0 on s
   }
 });
 
-test('shuffle writes the exact byte planes and unshuffle restores them, tails included.', (t) => {
+test('shuffle writes the exact byte planes and unshuffle restores them, tails included, through every vector width (AVX2 where the CPU has it, then SSE2, then scalar for the rest).', (t) => {
   for (const es of [1, 2, 4, 8]) {
-    for (const length of [0, 1, 7, 15, 16, 17, 31, 32, 33, 63, 64, 127, 128, 129, 255, 1000, 4099, 65536 + 13]) {
+    for (const length of [0, 1, 7, 15, 16, 17, 31, 32, 33, 63, 64, 127, 128, 129, 255, 387, 1000, 4099, 65536 + 13]) {
       const src = randomBytes(length, length * 8 + es);
       const planes = new Uint8Array(length);
       native.shuffle(src, planes, es);
