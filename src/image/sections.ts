@@ -31,16 +31,6 @@ export function sectionKey(section: Pick<Section, 'kind' | 'name'> & { role?: st
   return section.kind === 'region' ? `region:${section.name}` : `state:${section.name}:${section.role}:${section.index ?? ''}`;
 }
 
-/**
- * Whether a section's bytes belong to the image alone: a state's v8 stream is a buffer capture
- * serialized into and nothing else references, so it is handed to the image writer thread as it
- * is (its ArrayBuffer transferred) instead of being copied into staging memory at the safe point.
- * Everything else (regions, typed arrays inside states) is the job's memory and must be staged.
- */
-export function ownedByImage(input: SectionInput): boolean {
-  return input.kind === 'state' && input.role === 'v8';
-}
-
 /** Raw bytes of a section. */
 export function inputLength(input: SectionInput): number {
   return input.staged ? input.staged.length : input.data.length;

@@ -1,5 +1,6 @@
 // The job thread's side of the image writer thread (writer-thread.ts). A staged checkpoint is
-// handed over as staging-memory views (a SharedArrayBuffer: nothing is copied) and the writer
+// handed over as staging-memory views (a SharedArrayBuffer: nothing is copied, and nothing of the
+// job's is transferred, which would detach it: see checkpointer.ts, #stage) and the writer
 // thread encodes, writes and commits it on its own event loop. When it is done it posts the
 // result on a MessagePort and then bumps a shared counter; a safe point compares that counter
 // with the results it has seen (one Atomics.load: no allocation, no system call) and, when it
@@ -9,7 +10,7 @@
 import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
 import { fromErrorRecord, type ErrorRecord } from '../errors.js';
 import type { Manifest } from '../image/format.js';
-import { ownedByImage, type SectionInput } from '../image/sections.js';
+import type { SectionInput } from '../image/sections.js';
 import type { ImageWriter } from '../image/writer.js';
 import type { LocalStore } from '../store/local-store.js';
 import { checkpointFailure, type CommitRequest, type CommittedImage } from './commit.js';
@@ -21,14 +22,6 @@ import { checkpointFailure, type CommitRequest, type CommittedImage } from './co
 export interface PostedCommit {
   type: 'commit';
   request: Omit<CommitRequest, 'plan'> & { plan: Omit<CommitRequest['plan'], 'parent'> & { parent: Manifest | 'last' | null } };
-  /** The sections whose data crossed ahead of the commit, in the order of the PostedData buffers. */
-  ahead: number[];
-}
-
-/** Sections' data posted ahead of their commit (handOver), their ArrayBuffers transferred. */
-export interface PostedData {
-  type: 'data';
-  buffers: Uint8Array[];
 }
 
 /** Fresh staging memory to fault in (see capture/staging.ts); ready[0] is set to 1 after. */
@@ -42,63 +35,15 @@ export type CommitResult =
   | { type: 'committed'; sequence: number; image: CommittedImage }
   | { type: 'failed'; sequence: number; error: ErrorRecord; errno: string | null };
 
-/** Whether `data` spans all of an ArrayBuffer, which may then be transferred (else it is copied). */
-function wholeArrayBuffer(data: Uint8Array): data is Uint8Array & { buffer: ArrayBuffer } {
-  return data.buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
-}
-
-/** `data` of a staged section on its way to the writer thread. */
+/** `data` of a staged section on its way to the writer thread: it reads the staging memory. */
 const NOT_SENT = new Uint8Array(0);
 
-/**
- * At most this many ArrayBuffers go in one message's transfer list. Node's postMessage checks
- * each entry of the list against every entry before it, so one list of a buffer per state costs
- * time quadratic in the number of states (seconds of pause at 10⁵ states); the sections' data
- * beyond one list cross ahead of the commit, in messages of their own.
- */
-const TRANSFER_LIST_MAX = 512;
-
-/**
- * How a staged image crosses to the writer thread. Staged sections are read from staging memory
- * only: the job's own memory is not sent along. A section of the image's own (ownedByImage) goes
- * as it is, its ArrayBuffer transferred: no copy on the job's thread, and its memory leaves the
- * job's heap. Returns the messages to post ahead of the commit and the commit's sections,
- * `ahead` of them with their data already sent, and what its own message transfers.
- */
-function handOver(inputs: SectionInput[]): { early: { message: PostedData; transfer: ArrayBuffer[] }[]; sections: SectionInput[]; ahead: number[]; transfer: ArrayBuffer[] } {
-  const early: { message: PostedData; transfer: ArrayBuffer[] }[] = [];
-  const ahead: number[] = [];
-  const transferred = new Set<ArrayBuffer>();
-  /** Buffers transferred ahead of the commit. */
-  const gone = new Set<ArrayBuffer>();
-  let transfer: ArrayBuffer[] = [];
-  let buffers: Uint8Array[] = [];
-  let indices: number[] = [];
-  for (const [i, s] of inputs.entries()) {
-    if (s.staged) continue;
-    if (!ownedByImage(s)) throw new Error(`internal error: ${s.kind} "${s.name}" of a staged image is not staged`);
-    // A view of part of a buffer, or a second view of one, goes with the commit.
-    if (!wholeArrayBuffer(s.data) || transferred.has(s.data.buffer)) continue;
-    transferred.add(s.data.buffer);
-    transfer.push(s.data.buffer);
-    buffers.push(s.data);
-    indices.push(i);
-    if (transfer.length === TRANSFER_LIST_MAX) {
-      early.push({ message: { type: 'data', buffers }, transfer });
-      for (const j of indices) ahead.push(j);
-      for (const b of transfer) gone.add(b);
-      transfer = [];
-      buffers = [];
-      indices = [];
-    }
-  }
-  const sent = new Set(ahead);
-  const sections = inputs.map((s, i) => {
-    if (s.staged || sent.has(i)) return { ...s, data: NOT_SENT };
-    // Another view of a buffer that crossed ahead: that buffer is no longer here when the commit is posted.
-    return gone.has(s.data.buffer as ArrayBuffer) ? { ...s, data: s.data.slice() } : s;
+/** The sections as they cross to the writer thread: their views of staging memory only. */
+function handOver(inputs: SectionInput[]): SectionInput[] {
+  return inputs.map((s) => {
+    if (!s.staged) throw new Error(`internal error: ${s.kind} "${s.name}" of a staged image is not staged`);
+    return { ...s, data: NOT_SENT };
   });
-  return { early, sections, ahead, transfer };
 }
 
 export interface WriterThreadData {
@@ -143,14 +88,13 @@ export class BackgroundWriter {
     if (this.#pending) throw new Error('internal error: a background commit is already in flight');
     const thread = this.#thread ?? (this.#thread = this.#start());
     const { parent } = request.plan;
-    const { early, sections, ahead, transfer } = handOver(request.sections);
+    const sections = handOver(request.sections);
     const plan = { ...request.plan, parent: parent !== null && parent === this.#last ? ('last' as const) : parent };
-    const posted: PostedCommit = { type: 'commit', request: { ...request, sections, plan }, ahead };
+    const posted: PostedCommit = { type: 'commit', request: { ...request, sections, plan } };
     return new Promise<CommittedImage>((resolve, reject) => {
       this.#pending = { job: request.header.job, sequence: request.header.sequence, resolve, reject };
       thread.port.ref(); // a job that awaits only this image must not see the process exit under it
-      for (const { message, transfer: list } of early) thread.port.postMessage(message, list);
-      thread.port.postMessage(posted, transfer);
+      thread.port.postMessage(posted);
     });
   }
 

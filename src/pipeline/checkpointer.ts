@@ -9,7 +9,7 @@ import { DEFAULT_STAGING_BUDGET_BYTES, Staging } from '../capture/staging.js';
 import { CrError, JobStoppedError } from '../errors.js';
 import { imageId, type JobIdentity, type Manifest } from '../image/format.js';
 import { blocksToStage, planImage, type ImagePlan } from '../image/plan.js';
-import { ownedByImage, sectionKey, type SectionInput } from '../image/sections.js';
+import { sectionKey, type SectionInput } from '../image/sections.js';
 import type { ImageWriter } from '../image/writer.js';
 import { CONTROL_NONE, CONTROL_STOP, type CheckpointPolicy } from '../policy.js';
 import type { LocalStore } from '../store/local-store.js';
@@ -265,9 +265,9 @@ export class Checkpointer {
   }
 
   /**
-   * Copies what the image will read from the job's memory — regions, and the typed arrays inside
-   * states, which capture references rather than copies — into staging memory, so that the job
-   * may write to them again at once: the blocks the plan writes or leaves to their hash
+   * Copies what the image will read — regions and the typed arrays inside states, which capture
+   * references rather than copies, and the states' v8 streams — into staging memory, so that the
+   * job may write to them again at once: the blocks the plan writes or leaves to their hash
    * (blocksToStage), which for an untracked or full section is every block. A region
    * whose capture chose copy-on-write only gets its slots here: its blocks are copied into them in
    * the background (capture/cow.ts), and the writer thread waits for them. Returns false when it
@@ -275,20 +275,20 @@ export class Checkpointer {
    * the job waits.
    */
   #stage(sections: SectionInput[], plan: ImagePlan, regions: Map<string, RegisteredRegion>): boolean {
-    // Every byte the writer thread reads is in staging memory, or in a buffer of the image's own
-    // (a state's v8 stream: ownedByImage), which is handed over without a copy.
-    const toStage = sections.flatMap((s, i) => (ownedByImage(s) ? [] : [i]));
-    const requests = toStage.map((i) => {
-      const s = sections[i]!;
+    // Every byte the writer thread reads is in staging memory, a state's v8 stream too, though
+    // nothing else holds it: handed over by transferring its ArrayBuffer, it would be detached,
+    // and once one ArrayBuffer of an isolate is detached V8 checks every typed-array access of
+    // the job's optimized code for it, for good (heat2d's sweeps took 24% longer after its first
+    // checkpoint). A copy into warm staging memory, on the addon's threads, is cheap next to that.
+    const requests = sections.map((s, i) => {
       const tracker = s.kind === 'region' ? regions.get(s.name)?.tracker : undefined;
       return { data: s.data, blocks: blocksToStage(plan.sections[i]!), deferred: tracker?.copyOnWrite === true };
     });
     const staged = this.#staging.stage(requests, this.#options.writer.blockSize);
     if (staged === null) return false;
-    toStage.forEach((i, r) => {
-      const s = sections[i]!;
-      const blocks = staged[r]!;
-      if (requests[r]!.deferred) blocks.ready = regions.get(s.name)!.tracker!.flush(blocks.memory, blocks.slots);
+    sections.forEach((s, i) => {
+      const blocks = staged[i]!;
+      if (requests[i]!.deferred) blocks.ready = regions.get(s.name)!.tracker!.flush(blocks.memory, blocks.slots);
       s.staged = blocks;
     });
     return true;

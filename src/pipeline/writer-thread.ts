@@ -3,15 +3,14 @@
 // store's protocol (temp file, fsync, link, unlink, dir fsync). Its own event loop drives every
 // step, so the job's thread may compute without ever yielding while an image is written.
 // It reads only staging memory (a SharedArrayBuffer the job does not write until the result is
-// picked up) and the states' v8 streams transferred to it, never the job's regions, which are
-// not shareable.
+// picked up), never the job's own memory.
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { getCodec } from '../codec/index.js';
 import { toErrorRecord } from '../errors.js';
 import type { Manifest } from '../image/format.js';
 import { ImageWriter } from '../image/writer.js';
 import { LocalStore } from '../store/local-store.js';
-import type { CommitResult, PostedCommit, PostedData, WarmRequest, WriterThreadData } from './background-writer.js';
+import type { CommitResult, PostedCommit, WarmRequest, WriterThreadData } from './background-writer.js';
 import { commitImage, systemErrorCode } from './commit.js';
 import { nameThread } from '../thread-name.js';
 
@@ -40,14 +39,11 @@ function reply(result: CommitResult): void {
   Atomics.add(data.signal, 0, 1);
 }
 
-async function commit({ request, ahead }: PostedCommit, received: Uint8Array[]): Promise<void> {
+async function commit({ request }: PostedCommit): Promise<void> {
   const { parent } = request.plan;
   if (parent === 'last' && last === null) throw new Error('internal error: no previous image on the writer thread');
-  if (received.length !== ahead.length) throw new Error(`internal error: ${received.length} sections' data arrived ahead of the commit, ${ahead.length} expected`);
-  const sections = request.sections.slice();
-  ahead.forEach((i, k) => (sections[i] = { ...sections[i]!, data: received[k]! }));
   const plan = { ...request.plan, parent: parent === 'last' ? last : parent };
-  const image = await commitImage(store, writer, { ...request, sections, plan }, { direct, warnings });
+  const image = await commitImage(store, writer, { ...request, plan }, { direct, warnings });
   last = image.manifest;
   reply({ type: 'committed', sequence: request.header.sequence, image });
 }
@@ -59,16 +55,7 @@ function warm(request: WarmRequest): void {
   Atomics.store(ready, 0, 1);
 }
 
-/** Sections' data of the next commit that crossed ahead of it (background-writer.ts, handOver). */
-let received: Uint8Array[] = [];
-
-port.on('message', (message: PostedCommit | PostedData | WarmRequest) => {
+port.on('message', (message: PostedCommit | WarmRequest) => {
   if (message.type === 'warm') return warm(message);
-  if (message.type === 'data') {
-    for (const b of message.buffers) received.push(b);
-    return;
-  }
-  const data = received;
-  received = [];
-  commit(message, data).catch((err: unknown) => reply({ type: 'failed', sequence: message.request.header.sequence, error: toErrorRecord(err), errno: systemErrorCode(err) }));
+  commit(message).catch((err: unknown) => reply({ type: 'failed', sequence: message.request.header.sequence, error: toErrorRecord(err), errno: systemErrorCode(err) }));
 });
