@@ -11,6 +11,12 @@ export interface RegionMemory {
   readonly native: boolean;
   /** Unmaps the memory now (native) and detaches the array. Idempotent. */
   free(): void;
+  /**
+   * For memory the job never saw: gives its pages back now, without detaching anything (a
+   * detach in the job's thread would make V8 check its typed-array code for detachment from
+   * then on); the mapping goes with the garbage collector. Nothing may read it after.
+   */
+  discard(): void;
 }
 
 const HUGE_PAGE_BYTES = 2 * 1024 * 1024;
@@ -41,6 +47,11 @@ export function allocateRegion(name: string, Ctor: RegionConstructor, length: nu
         freed = true;
         binding.freeRegion(buffer);
       },
+      discard() {
+        if (freed) return;
+        freed = true;
+        binding.discardRegion(buffer);
+      },
     };
   }
   const buffer = new ArrayBuffer(byteLength);
@@ -50,6 +61,9 @@ export function allocateRegion(name: string, Ctor: RegionConstructor, length: nu
     native: false,
     free() {
       // A plain ArrayBuffer is released by the garbage collector once the job drops it.
+    },
+    discard() {
+      // The same.
     },
   };
 }

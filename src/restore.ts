@@ -107,7 +107,7 @@ export class RestoredImage {
       // `load` already decoded and verified it: copy it rather than read and decode it again.
       memory.bytes.set(decoded.bytes);
       this.#decoded.delete(name);
-      decoded.free();
+      decoded.discard(); // never the job's: freeing it would detach its ArrayBuffer in the job's thread
       return;
     }
     this.#reader.readSectionInto(section, memory.bytes);
@@ -161,7 +161,7 @@ export class RestoredImage {
   }
 
   #freeDecoded(): void {
-    for (const memory of this.#decoded.values()) memory.free();
+    for (const memory of this.#decoded.values()) memory.discard();
     this.#decoded.clear();
   }
 }

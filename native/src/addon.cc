@@ -63,6 +63,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   });
   exports.Set("allocRegion", Napi::Function::New(env, AllocRegion, "allocRegion"));
   exports.Set("freeRegion", Napi::Function::New(env, FreeRegion, "freeRegion"));
+  exports.Set("discardRegion", Napi::Function::New(env, DiscardRegion, "discardRegion"));
   exports.Set("adviseHugePages", Napi::Function::New(env, AdviseHugePagesJs, "adviseHugePages"));
   exports.Set("copyBlocks", Napi::Function::New(env, CopyBlocksJs, "copyBlocks"));
   exports.Set("hash64", Napi::Function::New(env, Hash64Js, "hash64"));

@@ -156,19 +156,33 @@ Napi::Value AllocRegion(const Napi::CallbackInfo& info) {
   return Napi::Value(env, ab);
 }
 
+namespace {
+
+// The region behind `ab`, an ArrayBuffer from allocRegion; null if it is detached (freed), in
+// which case the caller does nothing. Throws for anything else.
+Region* RegionArg(Napi::Env env, napi_value ab, const char* fn) {
+  bool isAb = false;
+  napi_is_arraybuffer(env, ab, &isAb);
+  if (!isAb) ThrowType(env, std::string(fn) + ": buffer must be an ArrayBuffer from allocRegion");
+  bool detached = false;
+  if (napi_is_detached_arraybuffer(env, ab, &detached) != napi_ok) {
+    ThrowType(env, std::string(fn) + ": cannot tell whether buffer is detached");
+  }
+  if (detached) return nullptr;
+  Region* region = RegionOf(env, ab);
+  if (region == nullptr) {
+    ThrowType(env, std::string(fn) + ": buffer is an ArrayBuffer that allocRegion did not make");
+  }
+  return region;
+}
+
+}  // namespace
+
 Napi::Value FreeRegion(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   napi_value ab = info[0];
-  bool isAb = false;
-  napi_is_arraybuffer(env, ab, &isAb);
-  if (!isAb) ThrowType(env, "freeRegion: buffer must be an ArrayBuffer from allocRegion");
-  bool detached = false;
-  NAPI_THROW_IF_FAILED(env, napi_is_detached_arraybuffer(env, ab, &detached), Napi::Value());
-  if (detached) return env.Undefined();  // already freed: freeing twice is a no-op
-  Region* region = RegionOf(env, ab);
-  if (region == nullptr) {
-    ThrowType(env, "freeRegion: buffer is an ArrayBuffer that allocRegion did not make");
-  }
+  Region* region = RegionArg(env, ab, "freeRegion");
+  if (region == nullptr) return env.Undefined();  // already freed: freeing twice is a no-op
   // Detaching may release the backing store and run the finalizer; keep the Region alive.
   std::shared_ptr<Region> keep = region->shared_from_this();
   // Before the detach, whose finalizer would cancel it: a copy-on-write flush in flight is
@@ -180,6 +194,20 @@ Napi::Value FreeRegion(const Napi::CallbackInfo& info) {
   NAPI_THROW_IF_FAILED(env, napi_detach_arraybuffer(env, ab), Napi::Value());
   // An encode in flight may still read the memory, and unmaps it when it ends.
   keep->RequestFree();
+  return env.Undefined();
+}
+
+Napi::Value DiscardRegion(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Region* region = RegionArg(env, info[0], "discardRegion");
+  if (region == nullptr) return env.Undefined();  // freed already
+  std::shared_ptr<Region> keep = region->shared_from_this();
+  keep->EndCow(true);
+  if (keep->Pin()) {
+    // Anonymous private memory: the pages are freed now and read as zeros if touched again.
+    madvise(keep->base(), keep->mapLength(), MADV_DONTNEED);
+    keep->Unpin();
+  }
   return env.Undefined();
 }
 

@@ -29,6 +29,7 @@ class Region : public std::enable_shared_from_this<Region> {
   void RequestFree();
 
   uint8_t* base() const { return base_; }
+  size_t mapLength() const { return mapLength_; }
   // The region's copy-on-write session, created on first use (cow.cc), or null.
   std::shared_ptr<CowSession> Cow();
   void SetCow(std::shared_ptr<CowSession> session);
@@ -52,6 +53,9 @@ std::shared_ptr<Region> PinRegionOf(napi_env env, napi_value arraybuffer);
 
 Napi::Value AllocRegion(const Napi::CallbackInfo& info);
 Napi::Value FreeRegion(const Napi::CallbackInfo& info);
+// discardRegion(buffer): gives the region's pages back to the system (they read as zeros after)
+// without detaching the ArrayBuffer; the mapping goes when the garbage collector finalizes it.
+Napi::Value DiscardRegion(const Napi::CallbackInfo& info);
 // adviseHugePages(bytes): asks for transparent huge pages on the 2 MiB-aligned part of bytes
 // (memory the addon did not map, such as a SharedArrayBuffer used as staging).
 Napi::Value AdviseHugePagesJs(const Napi::CallbackInfo& info);

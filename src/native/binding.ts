@@ -92,6 +92,11 @@ export interface NativeBinding {
   /** Unmaps the memory now and detaches the ArrayBuffer. Idempotent. */
   freeRegion(buffer: ArrayBuffer): void;
   /**
+   * Gives the region's pages back to the system without detaching the ArrayBuffer (they read as
+   * zeros after); the mapping goes when the garbage collector finalizes the ArrayBuffer.
+   */
+  discardRegion(buffer: ArrayBuffer): void;
+  /**
    * Asks for transparent huge pages on the 2 MiB-aligned part of `bytes` (memory the addon did
    * not map, e.g. a SharedArrayBuffer); only pages not yet present are affected. False when the
    * kernel refuses or the view holds no aligned 2 MiB.

@@ -25,12 +25,12 @@ export interface MemberData {
   everyCalls: number | null;
   port: MessagePort;
   /** The member's part of the image the team was restored from, or null on a fresh start. */
-  restored: { states: [string, unknown][]; regions: [string, RegionTypeName, ArrayBuffer][] } | null;
+  restored: { states: [string, unknown][]; regions: [string, RegionTypeName, SharedArrayBuffer][] } | null;
 }
 
 /** Messages a member posts to the leader. */
 export type MemberMessage =
-  | { type: 'capture'; rank: number; generation: number; states: [string, unknown][]; regions: [string, RegionTypeName, ArrayBuffer][] }
+  | { type: 'capture'; rank: number; generation: number; states: [string, unknown][]; regions: [string, RegionTypeName, SharedArrayBuffer][] }
   | { type: 'shared'; rank: number; request: number; name: string; typeName: RegionTypeName; length: number }
   | { type: 'log'; line: string }
   | { type: 'progress'; fraction: number; message: string | null }
@@ -82,7 +82,7 @@ class TeamMember implements TeamMemberCr {
   readonly #regions = new Map<string, { type: RegionTypeName; bytes: Uint8Array }>();
   readonly #shared = new Map<string, unknown>();
   readonly #restoredStates: Map<string, unknown>;
-  readonly #restoredRegions: Map<string, [RegionTypeName, ArrayBuffer]>;
+  readonly #restoredRegions: Map<string, [RegionTypeName, SharedArrayBuffer]>;
   #calls = 0;
   #requests = 0;
   #rng: RngRegistry | null = null;
@@ -179,11 +179,19 @@ class TeamMember implements TeamMemberCr {
 
   #capture(generation: number): void {
     this.#rng?.capture();
-    const regions: [string, RegionTypeName, ArrayBuffer][] = [];
-    for (const [name, r] of this.#regions) regions.push([name, r.type, r.bytes.slice().buffer]);
+    // Each region is copied into shared memory, which crosses without being transferred: a
+    // transferred ArrayBuffer is detached, and one detached ArrayBuffer makes V8 check every
+    // typed-array access of this member's optimized code for it from then on (see
+    // pipeline/checkpointer.ts, #stage).
+    const regions: [string, RegionTypeName, SharedArrayBuffer][] = [];
+    for (const [name, r] of this.#regions) {
+      const copy = new Uint8Array(new SharedArrayBuffer(r.bytes.length));
+      copy.set(r.bytes);
+      regions.push([name, r.type, copy.buffer as SharedArrayBuffer]);
+    }
     const states = [...this.#states];
     try {
-      parentPort!.postMessage({ type: 'capture', rank: this.rank, generation, states, regions } satisfies MemberMessage, regions.map((r) => r[2]));
+      parentPort!.postMessage({ type: 'capture', rank: this.rank, generation, states, regions } satisfies MemberMessage);
     } catch (err) {
       const name = states.find(([, value]) => !cloneable(value))?.[0] ?? '?';
       throw new StateCaptureError(`state ${JSON.stringify(name)} of team member ${this.rank}`, `not cloneable (${(err as Error).message})`);

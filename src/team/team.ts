@@ -112,7 +112,7 @@ export class Team {
     for (const c of this.#pending ?? []) {
       for (const [name, type, buffer] of c.regions) {
         const bytes = new Uint8Array(buffer);
-        const memory = { array: bytes, bytes, native: false, free: () => undefined } as RegionMemory;
+        const memory = { array: bytes, bytes, native: false, free: () => undefined } as unknown as RegionMemory;
         out.push([memberPrefix(c.rank) + name, { type, elementSize: REGION_TYPES[type].BYTES_PER_ELEMENT, memory, tracker: null }]);
       }
     }
@@ -161,7 +161,7 @@ export class Team {
           port: port2,
           restored: this.#host.restored ? (part ?? { states: [], regions: [] }) : null,
         };
-        const worker = new Worker(MEMBER_URL, { workerData: { crTeamMember: data }, transferList: [port2, ...(part?.regions.map((r) => r[2]) ?? [])] });
+        const worker = new Worker(MEMBER_URL, { workerData: { crTeamMember: data }, transferList: [port2] });
         this.#workers.push(worker);
         exits.push(new Promise((resolve) => worker.once('exit', () => resolve())));
         worker.on('message', (message: MemberMessage) => {
@@ -254,7 +254,8 @@ export class Team {
       } else {
         const shape = restored.regionShape(name.name)!;
         const type = shape.type as RegionTypeName;
-        const buffer = new ArrayBuffer(shape.bytes);
+        // Shared, so that it reaches the member without a transfer (which would detach it here).
+        const buffer = new SharedArrayBuffer(shape.bytes);
         restored.restoreRegion(name.name, type, shape.bytes / REGION_TYPES[type].BYTES_PER_ELEMENT, { bytes: new Uint8Array(buffer) } as RegionMemory);
         part(rank).regions.push([match[2]!, type, buffer]);
       }

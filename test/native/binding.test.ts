@@ -229,6 +229,22 @@ test.serial('freeRegion unmaps the memory, detaches the buffer, and a second fre
   t.is(region.byteLength, 0);
 });
 
+test.serial('discardRegion gives the pages back without detaching: the buffer stays attached and mapped, reading zeros; freeRegion still frees it.', (t) => {
+  const region = native.allocRegion(5 * native.pageSize);
+  const view = new Float64Array(region);
+  view.fill(2.5);
+  const start = native._addressOf(region);
+  native.discardRegion(region);
+  t.is(region.byteLength, 5 * native.pageSize, 'not detached');
+  t.true(mapped(start, start + BigInt(region.byteLength)), 'still mapped until the garbage collector finalizes it');
+  t.true(view.every((x) => x === 0), 'its pages were given back and read as zeros');
+  t.notThrows(() => native.discardRegion(region));
+  t.throws(() => native.discardRegion(new ArrayBuffer(8)), { message: /discardRegion: buffer is an ArrayBuffer that allocRegion did not make/ });
+  native.freeRegion(region);
+  t.is(region.byteLength, 0);
+  t.notThrows(() => native.discardRegion(region), 'a freed region is left alone');
+});
+
 test.serial('allocRegion(length, true) asks for huge pages and still gives zero-filled memory.', (t) => {
   // An extra the contract does not have yet: allocRegion(byteLength, hugePages?: boolean).
   const alloc = native.allocRegion as (length: number, hugePages?: boolean) => ArrayBuffer;
