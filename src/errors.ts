@@ -66,10 +66,12 @@ export class ImageAuthError extends CrError {
 export class ImageVersionError extends CrError {
   readonly found: number;
   readonly file: string | null;
-  constructor(found: number, supported: number, file: string | null = null) {
+  /** `oldest`..`newest`: the versions this cr reads. */
+  constructor(found: number, oldest: number, newest: number, file: string | null = null) {
     const hint =
-      found > supported ? 'it was written by a newer cr: upgrade cr to read it' : 'it was written by an older, unsupported cr';
-    const message = `image format version ${found} is not supported (this cr reads version ${supported}): ${hint}`;
+      found > newest ? 'it was written by a newer cr: upgrade cr to read it' : 'it was written by an older, unsupported cr';
+    const reads = oldest === newest ? `version ${newest}` : `versions ${oldest} to ${newest}`;
+    const message = `image format version ${found} is not supported (this cr reads ${reads}): ${hint}`;
     super('CR_IMAGE_VERSION', file ? `${file}: ${message}` : message);
     this.found = found;
     this.file = file;

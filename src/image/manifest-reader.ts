@@ -51,7 +51,7 @@ export function readManifest(read: ReadAt, size: number, file: string, options: 
     throw new ImageCorruptError('truncated', `the file is truncated (${size} bytes, an image has at least ${HEADER_LENGTH + FOOTER_LENGTH})`, file);
   }
   const version = header.readUInt32LE(8);
-  if (version < MIN_FORMAT_VERSION || version > FORMAT_VERSION) throw new ImageVersionError(version, FORMAT_VERSION, file);
+  if (version < MIN_FORMAT_VERSION || version > FORMAT_VERSION) throw new ImageVersionError(version, MIN_FORMAT_VERSION, FORMAT_VERSION, file);
   if (header.readUInt32LE(12) !== 0) throw new ImageCorruptError('manifest', 'unknown header flags', file);
 
   const footer = Buffer.alloc(FOOTER_LENGTH);

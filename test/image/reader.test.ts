@@ -224,7 +224,7 @@ test('An image with another format version is refused with ImageVersionError nam
     // With or without a key: the version is checked before anything it could change the meaning of.
     for (const key of [fixture.key, null]) {
       const err = throwsVersion(t, () => openAndVerify(file, fixture.codec, key), version);
-      t.regex(err.message, new RegExp(`version ${version} is not supported \\(this cr reads version 3\\)`));
+      t.regex(err.message, new RegExp(`version ${version} is not supported \\(this cr reads versions 1 to 3\\)`));
       t.regex(err.message, version > 3 ? /newer cr/ : /older/);
     }
   }
