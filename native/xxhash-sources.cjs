@@ -7,32 +7,12 @@
 //   node native/xxhash-sources.cjs sources   xxhash.c, one per line
 //   node native/xxhash-sources.cjs dispatch  xxh_x86dispatch.c (x86 only: XXH3 picks SSE2/AVX2/AVX-512 at run time)
 //
-// Paths are printed relative to the repository root, as gyp wants them (see zstd-sources.cjs).
-const fs = require('node:fs');
+// Paths are printed relative to the repository root, as gyp wants them (package-sources.cjs).
 const path = require('node:path');
-
-const root = path.resolve(__dirname, '..');
-
-function xxhashDir() {
-  let pkg;
-  try {
-    pkg = require.resolve('xxhash-addon/package.json', { paths: [root] });
-  } catch {
-    throw new Error('cr: the xxHash sources come from the xxhash-addon package; install dependencies first (npm ci)');
-  }
-  const dir = path.join(path.dirname(pkg), 'xxHash');
-  for (const name of ['xxhash.h', 'xxhash.c', 'xxh_x86dispatch.c', 'xxh_x86dispatch.h']) {
-    if (!fs.existsSync(path.join(dir, name))) throw new Error(`cr: ${dir} has no ${name}; xxhash-addon no longer ships the xxHash sources there`);
-  }
-  return dir;
-}
-
-function rel(p) {
-  return path.relative(root, p).split(path.sep).join('/');
-}
+const { packageDir, rel } = require('./package-sources.cjs');
 
 const what = process.argv[2];
-const dir = xxhashDir();
+const dir = packageDir('xxhash-addon', 'xxHash', ['xxhash.h', 'xxhash.c', 'xxh_x86dispatch.c', 'xxh_x86dispatch.h'], 'xxHash');
 if (what === 'include') process.stdout.write(rel(dir) + '\n');
 else if (what === 'sources') process.stdout.write(rel(path.join(dir, 'xxhash.c')) + '\n');
 else if (what === 'dispatch') process.stdout.write(rel(path.join(dir, 'xxh_x86dispatch.c')) + '\n');

@@ -11,27 +11,7 @@
 // puts object files under paths derived from the source paths.
 const fs = require('node:fs');
 const path = require('node:path');
-
-const root = path.resolve(__dirname, '..');
-
-function zstdLibDir() {
-  let pkg;
-  try {
-    pkg = require.resolve('zstd-napi/package.json', { paths: [root] });
-  } catch {
-    throw new Error('cr: the zstd sources come from the zstd-napi package; install dependencies first (npm ci)');
-  }
-  const lib = path.join(path.dirname(pkg), 'deps', 'zstd', 'lib');
-  if (!fs.existsSync(path.join(lib, 'zstd.h'))) {
-    throw new Error(`cr: ${lib} has no zstd.h; zstd-napi no longer ships the zstd sources there`);
-  }
-  return lib;
-}
-
-function rel(p) {
-  // gyp wants forward slashes even on Windows.
-  return path.relative(root, p).split(path.sep).join('/');
-}
+const { packageDir, rel } = require('./package-sources.cjs');
 
 function cSources(lib) {
   const out = [];
@@ -44,7 +24,7 @@ function cSources(lib) {
 }
 
 const what = process.argv[2];
-const lib = zstdLibDir();
+const lib = packageDir('zstd-napi', path.join('deps', 'zstd', 'lib'), ['zstd.h'], 'zstd');
 if (what === 'include') {
   process.stdout.write(rel(lib) + '\n');
 } else if (what === 'sources') {

@@ -4,6 +4,7 @@
 // per encoder because the addon writes into that encoder's staging until its promise settles.
 import { NATIVE_HASH_KINDS, type NativeBinding, type NativeBlockTargets } from '../native/binding.js';
 import {
+  checkBlockHash,
   checkDecodeRequest,
   checkEncodeArgs,
   checkEncoderShape,
@@ -21,7 +22,7 @@ function firstBlocks(n: number, b: PerBlock, r: Pick<BlockTargets, 'dst' | 'elem
 
 /** The addon's number for a hash kind; a kind it does not know is the caller's bug. */
 function hashNumber(hash: BlockHashKind): number {
-  if (hash !== 'xxh64' && hash !== 'xxh3') throw new RangeError(`unknown block hash kind ${JSON.stringify(hash)}`);
+  checkBlockHash(hash);
   return NATIVE_HASH_KINDS[hash];
 }
 

@@ -35,6 +35,11 @@ export function checkElementSize(elementSize: number): void {
   }
 }
 
+/** 'xxh64' or 'xxh3': a kind neither codec knows is the caller's bug. */
+export function checkBlockHash(hash: BlockHashKind): void {
+  if (hash !== 'xxh64' && hash !== 'xxh3') throw new RangeError(`unknown block hash kind ${JSON.stringify(hash)}`);
+}
+
 export function checkLevel(level: number): void {
   if (!Number.isInteger(level) || level < MIN_LEVEL || level > MAX_LEVEL) {
     throw new RangeError(`zstd level must be an integer from ${MIN_LEVEL} to ${MAX_LEVEL}, got ${level}`);
@@ -111,7 +116,7 @@ export function checkDecodeRequest(r: DecodeRequest): CheckedBlocks {
     throw new TypeError('decode: a per-block array has the wrong type');
   }
   checkElementSize(r.elementSize);
-  if (r.hash !== 'xxh64' && r.hash !== 'xxh3') throw new RangeError(`decode: unknown block hash kind ${JSON.stringify(r.hash)}`);
+  checkBlockHash(r.hash);
   const n = r.count;
   if (
     !Number.isInteger(n) ||
@@ -242,7 +247,7 @@ export async function createPortableCodec(): Promise<BlockCodec> {
   const [{ createXXHash64, createXXHash3 }, zstd] = await Promise.all([import('hash-wasm'), loadZstd()]);
   const hashers = { xxh64: await createXXHash64(0, 0), xxh3: await createXXHash3(0, 0) };
   const blockHash = (data: Uint8Array, hash: BlockHashKind): bigint => {
-    if (hash !== 'xxh64' && hash !== 'xxh3') throw new RangeError(`unknown block hash kind ${JSON.stringify(hash)}`);
+    checkBlockHash(hash);
     const hasher = hashers[hash];
     // The digest is the canonical (big-endian) form of the 64-bit value.
     const digest = hasher.init().update(data).digest('binary');

@@ -1,5 +1,5 @@
 // The job thread's side of the image writer thread: how a staged image crosses to it.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { Staging } from '../../src/capture/staging.js';
 import { ImageReader } from '../../src/image/reader.js';
 import { planImage } from '../../src/image/plan.js';
@@ -11,12 +11,18 @@ import { codecs, equalBytes, header, KiB, makeWriter, MiB, noise, tempRoot } fro
 const tmp = tempRoot('background-writer');
 test.after.always(() => tmp.cleanup());
 
-test('Staged v8 streams (1300, two views of one buffer, a view of part of one) cross to the writer thread as views of staging memory and are written as they were; the job\'s buffers stay attached.', async (t) => {
+/** A store, an image writer of 4 KiB blocks and the background writer over them, closed after the test. */
+async function backgroundWriter(t: ExecutionContext) {
   const { main } = await codecs();
   const store = LocalStore.open({ dir: tmp.dir('store') });
   const writer = makeWriter({ codec: main, key: store.key, blockSize: 4 * KiB });
   const background = new BackgroundWriter(store, writer);
   t.teardown(() => background.close());
+  return { main, store, writer, background };
+}
+
+test('Staged v8 streams (1300, two views of one buffer, a view of part of one) cross to the writer thread as views of staging memory and are written as they were; the job\'s buffers stay attached.', async (t) => {
+  const { main, store, writer, background } = await backgroundWriter(t);
   const sections: SectionInput[] = [];
   for (let i = 0; i < 1300; i++) sections.push({ kind: 'state', role: 'v8', name: `s${i}`, data: noise(30 + (i % 40), i + 1) });
   const first = sections[3]!.data;
@@ -42,11 +48,7 @@ test('Staged v8 streams (1300, two views of one buffer, a view of part of one) c
 });
 
 test('A section that is not staged is refused before anything crosses: the writer thread reads staging memory only.', async (t) => {
-  const { main } = await codecs();
-  const store = LocalStore.open({ dir: tmp.dir('store') });
-  const writer = makeWriter({ codec: main, key: store.key, blockSize: 4 * KiB });
-  const background = new BackgroundWriter(store, writer);
-  t.teardown(() => background.close());
+  const { writer, background } = await backgroundWriter(t);
   const sections: SectionInput[] = [{ kind: 'state', role: 'v8', name: 'loose', data: noise(100, 1) }];
   const plan = planImage(sections, { previous: null, blockSize: writer.blockSize });
   t.throws(() => background.write({ header: header('job', 1), sections, plan }), { message: /state "loose" of a staged image is not staged/ });
