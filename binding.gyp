@@ -86,6 +86,7 @@
         'native/src/pool.cc',
         'native/src/readblocks.cc',
         'native/src/region.cc',
+        'native/src/serialize.cc',
         'native/src/shuffle.cc',
         'native/src/uffd.cc',
         'native/src/staging.cc',

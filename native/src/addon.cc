@@ -16,6 +16,7 @@
 #include "pool.h"
 #include "readblocks.h"
 #include "region.h"
+#include "serialize.h"
 #include "staging.h"
 #include "zstd.h"
 
@@ -25,7 +26,7 @@ namespace {
 
 // Bumped together with NATIVE_ABI_VERSION in src/native/binding.ts whenever the contract there
 // changes, so that a stale build/ is refused instead of misbehaving.
-constexpr int kAbiVersion = 7;
+constexpr int kAbiVersion = 8;
 
 // Node dlcloses an addon when the last environment that loaded it goes away: a worker thread
 // that loaded it alone (the runner's job threads do) unmaps its code when it exits. The pool's
@@ -65,6 +66,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("freeRegion", Napi::Function::New(env, FreeRegion, "freeRegion"));
   exports.Set("discardRegion", Napi::Function::New(env, DiscardRegion, "discardRegion"));
   exports.Set("adviseHugePages", Napi::Function::New(env, AdviseHugePagesJs, "adviseHugePages"));
+  exports.Set("serializeValue", Napi::Function::New(env, SerializeValueJs, "serializeValue"));
   exports.Set("copyBlocks", Napi::Function::New(env, CopyBlocksJs, "copyBlocks"));
   exports.Set("hash64", Napi::Function::New(env, Hash64Js, "hash64"));
   exports.Set("blockHash", Napi::Function::New(env, BlockHashJs, "blockHash"));

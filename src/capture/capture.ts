@@ -5,7 +5,7 @@ import type { SectionInput } from '../image/sections.js';
 import type { RegionTypeName } from '../image/format.js';
 import type { RegionMemory } from '../region.js';
 import type { RegionTracker } from './tracker.js';
-import { serializeState } from './state-serializer.js';
+import { serializeState, type SerializationArena } from './state-serializer.js';
 
 export interface RegisteredRegion {
   type: RegionTypeName;
@@ -15,15 +15,21 @@ export interface RegisteredRegion {
   tracker: RegionTracker | null;
 }
 
-export function captureSections(states: Map<string, unknown>, regions: Map<string, RegisteredRegion>): SectionInput[] {
+/**
+ * The sections of an image of `states` and `regions`. With an `arena`, the states' v8 streams are
+ * views of its memory, valid until its next capture.
+ */
+export function captureSections(states: Map<string, unknown>, regions: Map<string, RegisteredRegion>, arena: SerializationArena | null = null): SectionInput[] {
   const sections: SectionInput[] = [];
+  arena?.begin();
   for (const [name, value] of states) {
-    const serialized = serializeState(name, value);
+    const serialized = serializeState(name, value, arena);
     sections.push({ kind: 'state', role: 'v8', name, data: serialized.v8 });
     for (const [index, buffer] of serialized.buffers.entries()) {
       sections.push({ kind: 'state', role: 'buffer', name, index, elementSize: buffer.elementSize, data: buffer.data });
     }
   }
+  arena?.end();
   for (const [name, region] of regions) {
     sections.push({ kind: 'region', name, type: region.type, elementSize: region.elementSize, data: region.memory.bytes });
   }

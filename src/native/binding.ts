@@ -104,6 +104,17 @@ export interface NativeBinding {
   adviseHugePages(bytes: Uint8Array): boolean;
 
   /**
+   * `value`'s v8 stream (header and value), written by V8's ValueSerializer with array-buffer
+   * views as host objects, into `arena` from `offset` on: returns the offset after its last byte.
+   * A stream that does not fit continues on the heap and comes back whole as an ArrayBuffer of
+   * its own (the arena's bytes past `offset` are then scratch). For each host object,
+   * `hostObject(object)` fills `reference` with the buffer's index, the view's type code, its byte
+   * offset and its length, which follow in the stream as two uint32 and two uint64 varints, or
+   * throws. Returns null, having swallowed the error, when the value cannot be serialized.
+   */
+  serializeValue(value: unknown, arena: Uint8Array, offset: number, hostObject: (object: object) => void, reference: Float64Array): number | ArrayBuffer | null;
+
+  /**
    * The staging copy of one section (capture/staging.ts): copies block b of `src` (blocks of
    * `blockSize` bytes, the last may be shorter) when `blocks` is null or `blocks[b]` is not 0,
    * into `dst` from `dstOffset` on, consecutive staged blocks side by side; sets `slots[b]` to
@@ -212,7 +223,7 @@ export interface NativeBinding {
   readBlocks(fds: Int32Array, positions: Float64Array, ...blocks: NativeBlockTargets): NativeReadFailure | null;
 }
 
-export const NATIVE_ABI_VERSION = 7;
+export const NATIVE_ABI_VERSION = 8;
 
 /** Block flags, as stored in the image manifest and used by the addon (defined with the format). */
 export { BLOCK_FLAG_PLANES, BLOCK_FLAG_SHUFFLE, BLOCK_FLAG_ZSTD } from '../image/format.js';

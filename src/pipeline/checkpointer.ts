@@ -6,6 +6,7 @@
 import type { RegisteredRegion } from '../capture/capture.js';
 import { captureSections } from '../capture/capture.js';
 import { DEFAULT_STAGING_BUDGET_BYTES, Staging } from '../capture/staging.js';
+import { SerializationArena } from '../capture/state-serializer.js';
 import { CrError, JobStoppedError } from '../errors.js';
 import { imageId, type JobIdentity, type Manifest } from '../image/format.js';
 import { blocksToStage, planImage, type ImagePlan } from '../image/plan.js';
@@ -121,6 +122,8 @@ export class Checkpointer {
   #stopped: JobStoppedError | null = null;
   /** Encodes, writes and commits staged images on a thread of its own. */
   readonly #background: BackgroundWriter;
+  /** Where the states are serialized, from one checkpoint to the next (their streams are staged, so it is free again after the pause). */
+  readonly #arena = new SerializationArena();
   /** Bytes of the job's regions, and whether staging for them may be reserved yet. */
   #expectedBytes = 0;
   #prepared = false;
@@ -197,7 +200,7 @@ export class Checkpointer {
     // Capture, while the job is paused: states serialized, changed region blocks found and staged.
     let sections: SectionInput[];
     try {
-      sections = captureSections(states, regions);
+      sections = captureSections(states, regions, this.#arena);
     } catch (err) {
       this.#policy.rearm(performance.now() - started);
       throw err; // StateCaptureError: the job's own bug, it must see it

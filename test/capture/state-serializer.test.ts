@@ -1,15 +1,42 @@
 // The state serializer: every value v8 can clone comes back as it was (typed arrays through their
 // own buffer sections, sharing kept); anything else is refused with a path to where it sits.
+// Every state here is serialized both ways: by the JS serializer, and (with the addon) by V8's
+// serializer into a SerializationArena, which must write the same bytes and buffer sections.
 import test from 'ava';
-import { deserializeState, serializeState, type SerializedState } from '../../src/capture/state-serializer.js';
+import { deserializeState, SerializationArena, serializeState, type SerializedState } from '../../src/capture/state-serializer.js';
 import { ImageCorruptError, StateCaptureError } from '../../src/errors.js';
+import { loadNative } from '../../src/native/binding.js';
+
+const native = loadNative().binding !== null;
+
+/** One arena for the whole file, as a checkpointer keeps one: reused, and grown, from state to state. */
+const arena = new SerializationArena();
+
+function sameSections(a: SerializedState, b: SerializedState): boolean {
+  return (
+    Buffer.from(a.v8).equals(Buffer.from(b.v8)) &&
+    a.buffers.length === b.buffers.length &&
+    a.buffers.every((x, i) => x.elementSize === b.buffers[i]!.elementSize && Buffer.from(x.data).equals(Buffer.from(b.buffers[i]!.data)))
+  );
+}
+
+/** `value` serialized both ways; throws when they differ. Returns the arena's. */
+function serialize(name: string, value: unknown): SerializedState {
+  const viaJs = serializeState(name, value);
+  if (!native) return viaJs;
+  arena.begin();
+  const viaArena = serializeState(name, value, arena);
+  arena.end();
+  if (!sameSections(viaArena, viaJs)) throw new Error(`state ${name}: the arena's serialization differs from the JS serializer's`);
+  return viaArena;
+}
 
 function restore(name: string, s: SerializedState): any {
   return deserializeState(name, s.v8, s.buffers.map((b) => b.data), null);
 }
 
 function roundTrip(value: unknown, name = 'progress'): any {
-  return restore(name, serializeState(name, value));
+  return restore(name, serialize(name, value));
 }
 
 test('Nested objects, arrays, unicode strings and every kind of number come back equal.', (t) => {
@@ -152,7 +179,7 @@ test('Typed arrays of every kind and DataViews come back with their type, offset
   views.push(new DataView(dvBuffer), new DataView(dvBuffer.slice(0), 3, 17));
   views.push(new Float64Array(0), new DataView(new ArrayBuffer(0)));
 
-  const serialized = serializeState('arrays', { views });
+  const serialized = serialize('arrays', { views });
   const back = restore('arrays', serialized) as { views: ArrayBufferView[] };
   t.is(back.views.length, views.length);
   for (const [i, view] of views.entries()) {
@@ -175,7 +202,7 @@ test('Typed arrays of every kind and DataViews come back with their type, offset
 
 test('Typed arrays are not copied into the v8 stream: each buffer section is the array\'s own memory.', (t) => {
   const big = new Float64Array(1 << 20).fill(Math.PI);
-  const s = serializeState('field', { big });
+  const s = serialize('field', { big });
   t.is(s.buffers.length, 1);
   t.is(s.buffers[0]!.data.buffer, big.buffer);
   t.is(s.buffers[0]!.elementSize, 8);
@@ -188,7 +215,7 @@ test('Two views of one ArrayBuffer still share their memory after a restore, and
   const window = new Uint8Array(buffer, 8, 16);
   const words = new Int32Array(buffer, 32, 4);
   whole[1] = 1.25;
-  const s = serializeState('shared', { whole, window, nested: { words, again: window } });
+  const s = serialize('shared', { whole, window, nested: { words, again: window } });
   t.is(s.buffers.length, 1);
   const back = restore('shared', s);
   t.is(back.whole.buffer, back.window.buffer);
@@ -232,7 +259,7 @@ test('A Node Buffer comes back as a Uint8Array with the same bytes.', (t) => {
 // A small Buffer is a view of Node's shared 8 KiB allocation pool: the whole pool, with whatever
 // other Buffers of the process hold, becomes the state's buffer section and is written to the image.
 test('A pooled Node Buffer stores only its own bytes, not the whole allocation pool.', (t) => {
-  const s = serializeState('b', { b: Buffer.from('hello') });
+  const s = serialize('b', { b: Buffer.from('hello') });
   t.is(s.buffers[0]!.data.length, 5);
 });
 
@@ -278,6 +305,7 @@ test('Uncapturable values are refused with StateCaptureError naming where they s
     for (const { place, wrap, path } of PLACES) {
       const label = `${what} in ${place}`;
       const err = t.throws<StateCaptureError>(() => serializeState('progress', wrap(make())), { instanceOf: StateCaptureError }, label);
+      if (native) t.deepEqual(t.throws(() => serializeState('progress', wrap(make()), arena)), err, `${label}, through an arena`);
       t.is(err.code, 'CR_STATE_UNCAPTURABLE', label);
       t.is(err.path, path, label);
       t.is(err.message, `${path} is ${what}, which cannot be checkpointed`, label);
@@ -292,19 +320,21 @@ test('The first uncapturable value is named even next to good typed arrays and c
   state.self = state;
   state.handlers = { onDone: () => undefined };
   const err = t.throws<StateCaptureError>(() => serializeState('job', state), { instanceOf: StateCaptureError });
+  if (native) t.deepEqual(t.throws(() => serializeState('job', state, arena)), err);
   t.is(err.code, 'CR_STATE_UNCAPTURABLE');
   t.is(err.message, 'state "job".handlers.onDone is a function, which cannot be checkpointed');
 });
 
 test('A value the serializer refuses for another reason is still a StateCaptureError naming the state.', (t) => {
   const err = t.throws<StateCaptureError>(() => serializeState('s', { p: new Proxy({}, {}) }), { instanceOf: StateCaptureError });
+  if (native) t.deepEqual(t.throws(() => serializeState('s', { p: new Proxy({}, {}) }, arena)), err);
   t.is(err.code, 'CR_STATE_UNCAPTURABLE');
   t.is(err.path, 'state "s"');
   t.regex(err.message, /^state "s" is not serializable \(.+\), which cannot be checkpointed$/);
 });
 
 test('Damaged v8 bytes or missing buffers are refused as ImageCorruptError naming the state.', (t) => {
-  const good = serializeState('grid', { a: new Float64Array(4), b: new Uint8Array(2) });
+  const good = serialize('grid', { a: new Float64Array(4), b: new Uint8Array(2) });
   t.is(good.buffers.length, 2);
   const cases: [string, () => unknown, RegExp][] = [
     ['garbage bytes', () => deserializeState('grid', new Uint8Array([1, 2, 3, 4, 5]), [], 'img'), /./],
@@ -321,4 +351,41 @@ test('Damaged v8 bytes or missing buffers are refused as ImageCorruptError namin
     t.regex(err.message, /^img: state "grid" cannot be deserialized: /, what);
     t.regex(err.message, message, what);
   }
+});
+
+test('An arena reuses its memory: a capture that outgrows it gets memory of its own, and it is grown for the next.', (t) => {
+  if (!native) return t.pass('without the addon, states are serialized by the JS serializer alone');
+  const own = new SerializationArena();
+  const big = { list: Array.from({ length: 5000 }, (_, i) => ({ i, s: `item ${i}` })) };
+  const states: unknown[] = [big, { small: [1, 2, 3] }];
+  const capture = (): SerializedState[] => {
+    own.begin();
+    const out = states.map((value, i) => serializeState(`s${i}`, value, own));
+    own.end();
+    return out;
+  };
+  const first = capture();
+  // An empty arena: each stream went to memory of its own.
+  t.not(first[0]!.v8.buffer, first[1]!.v8.buffer);
+  const second = capture();
+  // Grown from what the first needed: both streams now sit side by side in one memory...
+  t.is(second[0]!.v8.buffer, second[1]!.v8.buffer);
+  t.is(second[1]!.v8.byteOffset, second[0]!.v8.byteOffset + second[0]!.v8.byteLength);
+  // ...the same memory again at the next capture, and the same bytes every time.
+  const third = capture();
+  t.is(third[0]!.v8.buffer, second[0]!.v8.buffer);
+  for (const [i, value] of states.entries()) {
+    t.true(sameSections(first[i]!, serializeState(`s${i}`, value)));
+    t.true(sameSections(third[i]!, serializeState(`s${i}`, value)));
+    t.deepEqual(restore(`s${i}`, third[i]!), value);
+  }
+  // A state that grew past the arena: its stream in memory of its own, and right; then it fits again.
+  for (let i = 0; i < 100_000; i++) big.list.push({ i, s: `more ${i}` });
+  const fourth = capture();
+  t.not(fourth[0]!.v8.buffer, third[0]!.v8.buffer);
+  t.deepEqual(restore('s0', fourth[0]!), states[0]);
+  const fifth = capture();
+  t.is(fifth[0]!.v8.buffer, fifth[1]!.v8.buffer);
+  t.deepEqual(restore('s0', fifth[0]!), states[0]);
+  t.deepEqual(restore('s1', fifth[1]!), states[1]);
 });

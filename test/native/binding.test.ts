@@ -168,9 +168,9 @@ function runWorker(
 
 // --- loading --------------------------------------------------------------------------------
 
-test('The addon loads with ABI 7, zstd 1.5.x, its own threads and the page size.', (t) => {
+test('The addon loads with ABI 8, zstd 1.5.x, its own threads and the page size.', (t) => {
   t.is(native.abiVersion, NATIVE_ABI_VERSION);
-  t.is(native.abiVersion, 7);
+  t.is(native.abiVersion, 8);
   t.regex(native.zstdVersion, /^1\.5\.\d+$/);
   t.true(Number.isInteger(native.threads) && native.threads >= 1);
   t.true(native.pageSize >= 4096 && (native.pageSize & (native.pageSize - 1)) === 0);
@@ -736,6 +736,94 @@ test('Concurrent encodes from one thread all resolve with their own results.', a
     t.is(decode(results[k]!, back, 8), null);
     sameBytes(t, back, inputs[k]);
   }
+});
+
+// --- serializeValue ------------------------------------------------------------------------
+
+test('serializeValue writes v8.serialize\'s bytes into the arena at the offset, leaving the bytes around them alone.', (t) => {
+  const reference = new Float64Array(4);
+  const value = { a: 1, b: 'two', c: [1.5, -0, NaN], d: new Map([[1, { e: 2n }]]), f: new Date(5), g: /x+/giu, h: new Set(['s']) };
+  const arena = new Uint8Array(4096).fill(0xee);
+  const end = native.serializeValue(value, arena, 100, () => t.fail('no host object here'), reference);
+  t.is(typeof end, 'number');
+  t.deepEqual(Buffer.from(arena.subarray(100, end as number)), v8.serialize(value));
+  t.true(arena.subarray(0, 100).every((v) => v === 0xee));
+  t.true(arena.subarray(end as number).every((v) => v === 0xee));
+});
+
+test('serializeValue writes each view as a host object with the four numbers its callback gives.', (t) => {
+  const reference = new Float64Array(4);
+  const views: object[] = [];
+  const arena = new Uint8Array(256);
+  const a = new Float64Array(3);
+  const b = new Uint8Array(2);
+  const end = native.serializeValue({ a, b, again: a }, arena, 0, (view) => {
+    views.push(view);
+    reference.set([views.length - 1, 9, 2 ** 40, 3]);
+  }, reference);
+  t.deepEqual(views, [a, b], 'called once per view, in order; a view reached twice is a back-reference');
+  // The same stream from Node's own serializer, with the same host-object writes.
+  const s = new v8.Serializer();
+  (s as unknown as { _setTreatArrayBufferViewsAsHostObjects(f: boolean): void })._setTreatArrayBufferViewsAsHostObjects(true);
+  let n = 0;
+  (s as unknown as { _writeHostObject(o: object): void })._writeHostObject = () => {
+    s.writeUint32(n++);
+    s.writeUint32(9);
+    s.writeUint64(2 ** 8, 0);
+    s.writeUint64(0, 3);
+  };
+  s.writeHeader();
+  s.writeValue({ a, b, again: a });
+  t.deepEqual(Buffer.from(arena.subarray(0, end as number)), s.releaseBuffer());
+});
+
+test('A stream that outgrows the arena comes back whole in an ArrayBuffer of its own.', (t) => {
+  const reference = new Float64Array(4);
+  const value = Array.from({ length: 10_000 }, (_, i) => ({ i, name: `n${i}` }));
+  const expected = v8.serialize(value);
+  for (const size of [0, 16, 4096, expected.length - 1]) {
+    const arena = new Uint8Array(size);
+    const out = native.serializeValue(value, arena, 0, () => undefined, reference);
+    t.true(out instanceof ArrayBuffer, `arena of ${size} bytes`);
+    t.deepEqual(Buffer.from(out as ArrayBuffer), expected, `arena of ${size} bytes`);
+  }
+  t.is(native.serializeValue(value, new Uint8Array(expected.length), 0, () => undefined, reference), expected.length, 'exactly enough fits');
+});
+
+test('serializeValue returns null for what V8 refuses, or when the host-object callback throws, and leaves no exception behind.', (t) => {
+  const reference = new Float64Array(4);
+  const arena = new Uint8Array(1024);
+  for (const [what, value] of [
+    ['a function', { f: () => 1 }],
+    ['a symbol', [Symbol('s')]],
+    ['a SharedArrayBuffer', { s: new SharedArrayBuffer(8) }],
+    ['a WeakMap', new WeakMap()],
+    ['a throwing getter', { get boom(): number { throw new Error('getter'); } }],
+  ] as const) {
+    t.is(native.serializeValue(value, arena, 0, () => undefined, reference), null, what);
+  }
+  let calls = 0;
+  const view = new Uint8Array(4);
+  t.is(native.serializeValue({ view, later: [view, new Float32Array(1)] }, arena, 0, () => {
+    calls++;
+    throw new Error('refused');
+  }, reference), null);
+  t.true(calls >= 1);
+  // Nothing is pending: the next call works as usual.
+  t.is(typeof native.serializeValue({ ok: true }, arena, 0, () => undefined, reference), 'number');
+});
+
+test('serializeValue checks its arguments before writing anything.', (t) => {
+  const reference = new Float64Array(4);
+  const arena = new Uint8Array(64);
+  t.throws(() => native.serializeValue(1, new Float64Array(8) as unknown as Uint8Array, 0, () => undefined, reference), { instanceOf: TypeError });
+  t.throws(() => native.serializeValue(1, arena, 65, () => undefined, reference), { instanceOf: RangeError });
+  t.throws(() => native.serializeValue(1, arena, -1, () => undefined, reference), { instanceOf: RangeError });
+  t.throws(() => native.serializeValue(1, arena, 0, 'no' as unknown as () => void, reference), { instanceOf: TypeError, message: /hostObject must be a function/ });
+  t.throws(() => native.serializeValue(1, arena, 0, () => undefined, new Float64Array(3)), { instanceOf: RangeError, message: /reference must hold 4 numbers/ });
+  t.throws(() => native.serializeValue(1, arena, 0, () => undefined, new Float32Array(4) as unknown as Float64Array), { instanceOf: TypeError });
+  t.true(arena.every((v) => v === 0));
+  t.is(native.serializeValue(1, arena, 64, () => undefined, reference) instanceof ArrayBuffer, true, 'at the very end: nothing fits');
 });
 
 // --- worker_threads ----------------------------------------------------------------------------
