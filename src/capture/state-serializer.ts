@@ -100,10 +100,21 @@ export class SerializationArena {
     this.#needed = 0;
   }
 
-  /** Ends a capture: memory for the next one, when this one's did not fit. */
+  /** The arena's memory, bytes. */
+  get capacity(): number {
+    return this.#memory.length;
+  }
+
+  /**
+   * Ends a capture: new memory for the next one when this one's did not fit, or when it used
+   * under a quarter of it (the states shrank: the rest would be held for nothing).
+   */
   end(): void {
-    if (this.#needed <= this.#memory.length || this.#needed > MAX_ARENA_BYTES) return;
+    const capacity = this.#memory.length;
+    const fits = this.#needed <= capacity;
+    if ((fits && this.#needed * 4 >= capacity) || this.#needed > MAX_ARENA_BYTES) return;
     const bytes = Math.min(MAX_ARENA_BYTES, Math.ceil((this.#needed * 1.25) / MiB) * MiB);
+    if (bytes === capacity) return;
     this.#memory = new Uint8Array(bytes);
     // Before its first touch: huge pages, where the kernel gives them on request.
     loadNative().binding?.adviseHugePages(this.#memory);

@@ -388,4 +388,12 @@ test('An arena reuses its memory: a capture that outgrows it gets memory of its 
   t.is(fifth[0]!.v8.buffer, fifth[1]!.v8.buffer);
   t.deepEqual(restore('s0', fifth[0]!), states[0]);
   t.deepEqual(restore('s1', fifth[1]!), states[1]);
+  // States that shrank to under a quarter of it: the arena gives its memory back.
+  const grown = own.capacity;
+  big.list.length = 10;
+  capture();
+  t.true(own.capacity < grown, `${own.capacity} bytes after ${grown}`);
+  const small = capture();
+  t.is(small[0]!.v8.buffer, small[1]!.v8.buffer);
+  t.deepEqual(restore('s0', small[0]!), states[0]);
 });

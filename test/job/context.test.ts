@@ -304,6 +304,41 @@ test('a state\'s serialized bytes are staged as a region\'s are: within the budg
   }
 });
 
+test('images taken in a row each hold their own safe point\'s states, though every capture serializes them into the same reused memory', async (t) => {
+  // Staged and not awaited, durable, and beyond the staging budget (written while the job waits):
+  // each image must hold what its safe point saw, not what a later capture wrote over it.
+  for (const budget of [64 * 1024 * 1024, 1024]) {
+    const dir = tempDir(t);
+    const store = LocalStore.open({ dir, keepImages: 10 });
+    const { context } = await harness(dir, { store, stagingBudgetBytes: budget });
+    const items = context.state('items', Array.from({ length: 20_000 }, (_, i) => ({ id: i, tag: 'v0' })));
+    const meta = context.state('meta', { version: 0 });
+    const expected: { tag: string; version: number }[] = [];
+    const pending: Promise<ImageCommitted>[] = [];
+    for (let version = 1; version <= 4; version++) {
+      for (const item of items) item.tag = `v${version}`;
+      if (version === 3) items.push({ id: items.length, tag: 'grown' }); // the arena is outgrown once
+      meta.version = version;
+      expected.push({ tag: `v${version}`, version });
+      const info = await context.checkpoint({ force: true, durable: version === 2 });
+      if (!info) return t.fail('no checkpoint');
+      pending.push(info.committed);
+    }
+    await Promise.all(pending);
+    await context.close();
+    const codec = await getCodec();
+    for (const [i, entry] of store.list('job').entries()) {
+      const reader = store.openImage(entry.file, codec, { job: 'job', sequence: entry.sequence });
+      const image = RestoredImage.load(reader);
+      const back = image.state('items')!.value as { id: number; tag: string }[];
+      t.is(back.length, i >= 2 ? 20_001 : 20_000, `image ${entry.sequence}, budget ${budget}`);
+      t.true(back.every((item, k) => item.id === k && (item.tag === expected[i]!.tag || (k === 20_000 && item.tag === 'grown'))), `image ${entry.sequence}, budget ${budget}`);
+      t.deepEqual(image.state('meta')!.value, { version: expected[i]!.version });
+      reader.close();
+    }
+  }
+});
+
 test('a checkpoint detaches no ArrayBuffer of the job\'s: nothing of it goes in a transfer list, so V8 keeps typed-array code free of detach checks', async (t) => {
   // Once any ArrayBuffer of an isolate is detached, V8 checks every typed-array access of
   // optimized code for detachment from then on: heat2d's sweeps took 24% longer after its first
