@@ -5,7 +5,7 @@
 // 80 MB stream whose pages are all new: 40-60 thousand page faults and 60-110 ms of system time
 // inside a 0.9 s call, every checkpoint. Here the stream goes into the caller's arena, whose
 // pages stay mapped after its first use; a stream that outgrows it continues on the heap and is
-// handed back as an ArrayBuffer of its own (the caller then grows the arena for the next time).
+// handed back in an ArrayBuffer of its own (the caller then grows the arena for the next time).
 //
 // The stream is byte for byte what src/capture/state-serializer.ts's StateSerializer writes: the
 // same serializer, views as host objects, and each host object's reference computed by the same
@@ -135,8 +135,18 @@ Napi::Value SerializeValueJs(const Napi::CallbackInfo& info) {
   if (stream.first == delegate.arena()) {
     return Napi::Number::New(env, static_cast<double>(offset + stream.second));
   }
-  return Napi::ArrayBuffer::New(env, stream.first, stream.second,
-                                [](Napi::Env, void* data) { std::free(data); });
+  // Copied into an ArrayBuffer of V8's own rather than handed over as external memory, which
+  // builds of Node with V8's sandbox refuse. Only the capture that outgrows the arena pays it.
+  Napi::ArrayBuffer out;
+  try {
+    out = Napi::ArrayBuffer::New(env, stream.second);
+  } catch (...) {
+    std::free(stream.first);
+    throw;
+  }
+  std::memcpy(out.Data(), stream.first, stream.second);
+  std::free(stream.first);
+  return out;
 }
 
 }  // namespace cr
