@@ -1,6 +1,7 @@
 'use strict';
 // npm's install hook for the addons: builds them with node-gyp unless build/Release/cr_native.node
-// (the job addon) and cr_exec.node (the scheduler's) are newer than binding.gyp and every file in native/. `npx cr-scheduler` installs the package
+// (the job addon) and cr_exec.node (the scheduler's) are newer than binding.gyp and every file in
+// native/, and the job addon was built for this Node's major version. `npx cr-scheduler` installs the package
 // into npm's cache as a link and runs this hook again; without the check it would rebuild the
 // addon (about a minute) under every process that has it loaded.
 //
@@ -28,7 +29,20 @@ function newestSource() {
   return newest;
 }
 
-if (process.env.CR_FORCE_BUILD !== '1' && outputs.every((output) => fs.existsSync(output) && fs.statSync(output).mtimeMs >= newestSource())) {
+/** Whether the job addon at hand was built for this Node (it uses the V8 API, which ties it to one major version). */
+function builtForThisNode() {
+  try {
+    return require(outputs[0]).nodeModuleVersion === Number(process.versions.modules);
+  } catch {
+    return false;
+  }
+}
+
+if (
+  process.env.CR_FORCE_BUILD !== '1' &&
+  outputs.every((output) => fs.existsSync(output) && fs.statSync(output).mtimeMs >= newestSource()) &&
+  builtForThisNode()
+) {
   console.log('cr: the native addon is up to date (CR_FORCE_BUILD=1 rebuilds it)');
   process.exit(0);
 }

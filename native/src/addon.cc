@@ -2,6 +2,7 @@
 // main thread and by worker_threads alike); the only process-wide state is the thread pool,
 // which holds no napi values.
 #include <napi.h>
+#include <node_version.h>
 
 #if !defined(_WIN32)
 #include <dlfcn.h>
@@ -52,6 +53,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   const napi_property_attributes constant = napi_enumerable;
   exports.DefineProperties({
       Napi::PropertyDescriptor::Value("abiVersion", Napi::Number::New(env, kAbiVersion), constant),
+      // serializeValue uses the V8 API, which binds the build to its Node's major version.
+      Napi::PropertyDescriptor::Value("nodeModuleVersion",
+                                      Napi::Number::New(env, NODE_MODULE_VERSION), constant),
       Napi::PropertyDescriptor::Value("zstdVersion", Napi::String::New(env, ZSTD_versionString()),
                                       constant),
       Napi::PropertyDescriptor::Value("threads", Napi::Number::New(env, Pool::ThreadCount()),

@@ -19,6 +19,7 @@
 
 #include <v8.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
@@ -27,6 +28,11 @@
 namespace cr {
 
 namespace {
+
+constexpr double kMaxSafe = 9007199254740991.0;  // 2^53 - 1
+
+// A whole number in [0, max]: what a reference may hold (NaN, negatives and fractions are not).
+bool Count(double v, double max) { return v >= 0 && v <= max && v == static_cast<double>(static_cast<uint64_t>(v)); }
 
 v8::Local<v8::Value> ToV8(napi_value value) {
   v8::Local<v8::Value> local;
@@ -57,7 +63,9 @@ class ArenaDelegate final : public v8::ValueSerializer::Delegate {
   // index, the view's type code, its byte offset and its length, or throws.
   v8::Maybe<bool> WriteHostObject(v8::Isolate* isolate, v8::Local<v8::Object> object) override {
     v8::Local<v8::Value> argv[] = {object};
-    if (hostObject_->Call(isolate->GetCurrentContext(), v8::Undefined(isolate), 1, argv).IsEmpty()) {
+    if (hostObject_->Call(isolate->GetCurrentContext(), v8::Undefined(isolate), 1, argv).IsEmpty() ||
+        !Count(reference_[0], UINT32_MAX) || !Count(reference_[1], UINT32_MAX) ||
+        !Count(reference_[2], kMaxSafe) || !Count(reference_[3], kMaxSafe)) {
       // V8 goes on after a host object only when no exception is scheduled, and the caller's
       // TryCatch keeps this one from being scheduled: the stream is worthless from here on.
       failed_ = true;
@@ -68,6 +76,16 @@ class ArenaDelegate final : public v8::ValueSerializer::Delegate {
     serializer_->WriteUint64(static_cast<uint64_t>(reference_[2]));
     serializer_->WriteUint64(static_cast<uint64_t>(reference_[3]));
     return v8::Just(true);
+  }
+
+  // V8's default answer writes nothing for the module and reports success, which leaves a stream
+  // no deserializer can read (v8.serialize does the same): refuse it instead.
+  v8::Maybe<uint32_t> GetWasmModuleTransferId(v8::Isolate* isolate,
+                                              v8::Local<v8::WasmModuleObject>) override {
+    failed_ = true;
+    isolate->ThrowException(v8::Exception::Error(
+        v8::String::NewFromUtf8Literal(isolate, "a WebAssembly.Module cannot be serialized")));
+    return v8::Nothing<uint32_t>();
   }
 
   // realloc's contract: the first call gets the arena whole; growing out of it moves what was
@@ -140,9 +158,10 @@ Napi::Value SerializeValueJs(const Napi::CallbackInfo& info) {
   Napi::ArrayBuffer out;
   try {
     out = Napi::ArrayBuffer::New(env, stream.second);
-  } catch (...) {
+  } catch (const Napi::Error&) {
+    // No memory for the copy: the caller's JS path tries, and says what failed.
     std::free(stream.first);
-    throw;
+    return env.Null();
   }
   std::memcpy(out.Data(), stream.first, stream.second);
   std::free(stream.first);

@@ -21,40 +21,59 @@ const MiB = 1024 * 1024;
 /** An arena is never grown past this: a larger stream goes to fresh memory each time, as v8.serialize's does. */
 const MAX_ARENA_BYTES = 1024 * MiB;
 
+/** A built-in accessor, called on the view itself: a property the view or its class overrides is not asked. */
+function builtInGetter(proto: object, name: string | symbol): (this: unknown) => unknown {
+  return Object.getOwnPropertyDescriptor(proto, name)!.get!;
+}
+const TYPED_ARRAY = Object.getPrototypeOf(Uint8Array.prototype) as object;
+/** The built-in type's name for a typed array, undefined for a DataView. */
+const TYPE_NAME = builtInGetter(TYPED_ARRAY, Symbol.toStringTag);
+const TYPED = { buffer: builtInGetter(TYPED_ARRAY, 'buffer'), byteOffset: builtInGetter(TYPED_ARRAY, 'byteOffset'), length: builtInGetter(TYPED_ARRAY, 'length') };
+const DATA_VIEW = { buffer: builtInGetter(DataView.prototype, 'buffer'), byteOffset: builtInGetter(DataView.prototype, 'byteOffset'), length: builtInGetter(DataView.prototype, 'byteLength') };
+/** VIEW_TYPES' codes by the built-in type's name: a subclass (Node's Buffer too) is stored as its built-in type. */
+const TYPE_CODES = new Map(VIEW_TYPES.flatMap((type, code) => (type === null ? [] : [[type.name, code] as const])));
+const DATA_VIEW_CODE = TYPE_CODES.get('DataView')!;
+
 /** The buffer sections of one state, and the reference the stream keeps for each view into them. */
 class ViewReferences {
   readonly buffers: ArrayBuffer[] = [];
   readonly elementSizes: number[] = [];
   readonly #index = new Map<ArrayBuffer, number>();
 
-  /** Sets `out` to [buffer index, type code, byte offset, length] of view `object`; throws for any other host object. */
+  /**
+   * Sets `out` to [buffer index, type code, byte offset, length] of view `object`; throws for any
+   * other host object. Read through the built-in accessors, whatever the view or its class says.
+   */
   reference(object: object, out: Float64Array): void {
     if (!ArrayBuffer.isView(object)) throw new Error('host object');
+    const name = TYPE_NAME.call(object) as string | undefined;
+    const get = name === undefined ? DATA_VIEW : TYPED;
     if (Buffer.isBuffer(object)) {
       // A small Node Buffer is a view of a pool shared by unrelated Buffers of the process:
       // store only its own bytes, never the pool.
       this.buffers.push(new Uint8Array(object).buffer);
       this.elementSizes.push(1);
       out[0] = this.buffers.length - 1;
-      out[1] = 2; // Uint8Array
+      out[1] = TYPE_CODES.get('Uint8Array')!;
       out[2] = 0;
-      out[3] = object.length;
+      out[3] = get.length.call(object) as number;
       return;
     }
-    const buffer = object.buffer;
+    const buffer = get.buffer.call(object);
     if (!(buffer instanceof ArrayBuffer)) throw new Error('shared memory');
+    const code = name === undefined ? DATA_VIEW_CODE : TYPE_CODES.get(name);
+    if (code === undefined) throw new Error('unknown view type');
     let index = this.#index.get(buffer);
     if (index === undefined) {
       index = this.buffers.length;
       this.buffers.push(buffer);
-      this.elementSizes.push(elementSizeOf(object));
+      this.elementSizes.push(elementSizeOf(code));
       this.#index.set(buffer, index);
     }
-    const code = VIEW_TYPES.findIndex((t) => t !== null && object.constructor === t);
     out[0] = index;
-    out[1] = code > 0 ? code : typeCodeByTag(object);
-    out[2] = object.byteOffset;
-    out[3] = object instanceof DataView ? object.byteLength : (object as Uint8Array).length;
+    out[1] = code;
+    out[2] = get.byteOffset.call(object) as number;
+    out[3] = get.length.call(object) as number;
   }
 
   sections(): SerializedState['buffers'] {
@@ -123,18 +142,22 @@ export class SerializationArena {
   /** Serializes `value` at the arena's next free byte; null when V8 refuses it. */
   serialize(native: NativeBinding, value: unknown, views: ViewReferences): Uint8Array | null {
     const start = this.#used;
-    const result = native.serializeValue(value, this.#memory, start, (object) => views.reference(object, REFERENCE), REFERENCE);
+    const memory = this.#memory;
+    const result = native.serializeValue(value, memory, start, (object) => views.reference(object, REFERENCE), REFERENCE);
     if (result === null) return null;
     if (typeof result === 'number') {
       this.#used = result;
       this.#needed += result - start;
-      return this.#memory.subarray(start, result);
+      return memory.subarray(start, result);
     }
     // It did not fit: the stream is in memory of its own, and the next capture needs more.
     this.#needed += result.byteLength;
     return new Uint8Array(result);
   }
 }
+
+/** WebAssembly.Module (not in this project's TypeScript lib). */
+const WASM_MODULE = (globalThis as unknown as { WebAssembly: { Module: abstract new (...args: never[]) => object } }).WebAssembly.Module;
 
 /** The native path's reference of the view being written (ViewReferences.reference fills it). */
 const REFERENCE = new Float64Array(4);
@@ -145,20 +168,28 @@ const REFERENCE = new Float64Array(4);
  */
 export function serializeState(name: string, value: unknown, arena: SerializationArena | null = null): SerializedState {
   const native = arena === null ? null : loadNative().binding;
+  let refused = false;
   if (native) {
     const views = new ViewReferences();
     const bytes = arena!.serialize(native, value, views);
     if (bytes !== null) return { v8: bytes, buffers: views.sections() };
     // Refused: the JS path below fails the same way, and says where.
+    refused = true;
   }
+  const where = `state ${JSON.stringify(name)}`;
   const serializer = new StateSerializer();
   try {
     serializer.writeHeader();
     serializer.writeValue(value);
   } catch (err) {
-    const found = findUncapturable(value, `state ${JSON.stringify(name)}`);
+    const found = findUncapturable(value, where);
     if (found) throw new StateCaptureError(found.path, found.what);
-    throw new StateCaptureError(`state ${JSON.stringify(name)}`, `not serializable (${(err as Error).message})`);
+    throw new StateCaptureError(where, `not serializable (${(err as Error).message})`);
+  }
+  if (refused) {
+    // What V8's serializer accepts from Node but writes no readable stream for (a WebAssembly.Module).
+    const found = findUncapturable(value, where);
+    throw found ? new StateCaptureError(found.path, found.what) : new StateCaptureError(where, 'not serializable (the native serializer refused it)');
   }
   return { v8: serializer.releaseBuffer(), buffers: serializer.views.sections() };
 }
@@ -207,17 +238,11 @@ export function deserializeState(name: string, v8Bytes: Uint8Array, buffers: Uin
   }
 }
 
-function elementSizeOf(view: ArrayBufferView): number {
-  const bpe = (view as Uint8Array).BYTES_PER_ELEMENT;
+/** The element size a buffer section is shuffled by: its first view's type's, 1 for a DataView or bytes. */
+function elementSizeOf(code: number): number {
+  const type = VIEW_TYPES[code];
+  const bpe = type === null || type === DataView ? 1 : (type as typeof Uint8Array).BYTES_PER_ELEMENT;
   return bpe === 2 || bpe === 4 || bpe === 8 ? bpe : 1;
-}
-
-function typeCodeByTag(view: ArrayBufferView): number {
-  // A subclass (e.g. Node's Buffer) is stored as its nearest built-in type.
-  for (let code = 1; code < VIEW_TYPES.length; code++) {
-    if (view instanceof (VIEW_TYPES[code] as unknown as typeof Uint8Array)) return code;
-  }
-  throw new Error('unknown view type');
 }
 
 /**
@@ -236,6 +261,7 @@ export function findUncapturable(root: unknown, rootPath: string): { path: strin
     if (value instanceof WeakSet) return { path, what: 'a WeakSet' };
     if (value instanceof WeakRef) return { path, what: 'a WeakRef' };
     if (value instanceof Promise) return { path, what: 'a Promise' };
+    if (value instanceof WASM_MODULE) return { path, what: 'a WebAssembly.Module' };
     if (value instanceof SharedArrayBuffer) return { path, what: 'a SharedArrayBuffer' };
     if (ArrayBuffer.isView(value)) {
       return value.buffer instanceof SharedArrayBuffer ? { path, what: 'a view of a SharedArrayBuffer' } : null;

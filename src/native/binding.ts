@@ -76,6 +76,11 @@ export interface NativeReadFailure {
 export interface NativeBinding {
   /** Bumped whenever this contract changes; the loader refuses a stale build. */
   readonly abiVersion: number;
+  /**
+   * process.versions.modules of the Node it was built for. serializeValue uses the V8 API, which
+   * ties a build to one Node major version; the loader refuses a build for another.
+   */
+  readonly nodeModuleVersion: number;
   readonly zstdVersion: string;
   /** Threads the addon owns for encoding/decoding (not the libuv pool). */
   readonly threads: number;
@@ -260,6 +265,13 @@ export function loadNative(): NativeLoadResult {
       cached = {
         binding: null,
         reason: `native addon at ${file} has ABI ${binding.abiVersion}, expected ${NATIVE_ABI_VERSION}: run "npm run build"`,
+      };
+    } else if (binding.nodeModuleVersion !== Number(process.versions.modules)) {
+      cached = {
+        binding: null,
+        reason:
+          `native addon at ${file} was built for another Node.js (module version ${binding.nodeModuleVersion}; this is ${process.version}, ` +
+          `module version ${process.versions.modules}): run "npm rebuild" where cr is installed`,
       };
     } else {
       cached = { binding, reason: null };

@@ -7,7 +7,7 @@ import type { RegisteredRegion } from '../capture/capture.js';
 import { captureSections } from '../capture/capture.js';
 import { DEFAULT_STAGING_BUDGET_BYTES, Staging } from '../capture/staging.js';
 import { SerializationArena } from '../capture/state-serializer.js';
-import { CrError, JobStoppedError } from '../errors.js';
+import { CheckpointError, CrError, JobStoppedError } from '../errors.js';
 import { imageId, type JobIdentity, type Manifest } from '../image/format.js';
 import { blocksToStage, planImage, type ImagePlan } from '../image/plan.js';
 import { sectionKey, type SectionInput } from '../image/sections.js';
@@ -124,6 +124,8 @@ export class Checkpointer {
   readonly #background: BackgroundWriter;
   /** Where the states are serialized, from one checkpoint to the next (their streams are staged, so it is free again after the pause). */
   readonly #arena = new SerializationArena();
+  /** Set while a capture runs (synchronously): a checkpoint asked for from inside it is refused. */
+  #capturing = false;
   /** Bytes of the job's regions, and whether staging for them may be reserved yet. */
   #expectedBytes = 0;
   #prepared = false;
@@ -189,6 +191,11 @@ export class Checkpointer {
     // the next safe points until it is warm (at most MAX_WARM_WAIT_MS): written unstaged, its
     // image would pause the job for the whole commit. Not a forced one, nor one the runner asked
     // for (a stop must not wait).
+    if (this.#capturing) {
+      // The serializer calls a state's getters, and a getter that takes a checkpoint would capture
+      // into the arena (and staging) the capture under way is still filling.
+      throw new CheckpointError('checkpoint() was called while a checkpoint was capturing the states (from a getter of a state\'s value?): a state\'s getters must not take checkpoints');
+    }
     if (!forced && this.#policy.request() === CONTROL_NONE && this.#staging.warming(MAX_WARM_WAIT_MS)) return null;
     const started = performance.now();
     // At most one checkpoint in flight: a safe point reached while one is being written waits.
@@ -199,19 +206,26 @@ export class Checkpointer {
 
     // Capture, while the job is paused: states serialized, changed region blocks found and staged.
     let sections: SectionInput[];
+    let plan: ImagePlan;
+    let staged: boolean;
+    this.#capturing = true;
     try {
-      sections = captureSections(states, regions, this.#arena);
-    } catch (err) {
-      this.#policy.rearm(performance.now() - started);
-      throw err; // StateCaptureError: the job's own bug, it must see it
+      try {
+        sections = captureSections(states, regions, this.#arena);
+      } catch (err) {
+        this.#policy.rearm(performance.now() - started);
+        throw err; // StateCaptureError: the job's own bug, it must see it
+      }
+      const changed = new Map<string, Uint8Array>();
+      for (const [name, region] of regions) {
+        const blocks = region.tracker?.capture() ?? null;
+        if (blocks !== null) changed.set(sectionKey({ kind: 'region', name }), blocks);
+      }
+      plan = planImage(sections, { previous: this.#previous, blockSize: writer.blockSize, fullEvery: this.#options.fullEvery, changed });
+      staged = this.#stage(sections, plan, regions);
+    } finally {
+      this.#capturing = false;
     }
-    const changed = new Map<string, Uint8Array>();
-    for (const [name, region] of regions) {
-      const blocks = region.tracker?.capture() ?? null;
-      if (blocks !== null) changed.set(sectionKey({ kind: 'region', name }), blocks);
-    }
-    const plan = planImage(sections, { previous: this.#previous, blockSize: writer.blockSize, fullEvery: this.#options.fullEvery, changed });
-    const staged = this.#stage(sections, plan, regions);
     const pauseMs = performance.now() - started;
     // The next interval starts now: what the job pays for a checkpoint is its pause.
     this.#policy.rearm(pauseMs);

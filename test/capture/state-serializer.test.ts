@@ -397,3 +397,38 @@ test('An arena reuses its memory: a capture that outgrows it gets memory of its 
   t.is(small[0]!.v8.buffer, small[1]!.v8.buffer);
   t.deepEqual(restore('s0', small[0]!), states[0]);
 });
+
+test('A view whose class lies about its length, offset, buffer, type and element size is stored as what it is.', (t) => {
+  class Liar extends Float32Array {
+    override get length(): number {
+      return Number.NaN;
+    }
+    override get byteOffset(): number {
+      return -8;
+    }
+    override get buffer(): ArrayBuffer {
+      return new ArrayBuffer(3);
+    }
+    static override readonly BYTES_PER_ELEMENT = 2;
+  }
+  const backing = new ArrayBuffer(64);
+  const view = new Liar(backing, 8, 4);
+  view.set([1.5, -2, 3.25, 4]);
+  Object.defineProperty(view, 'constructor', { value: Uint8Array });
+  const s = serialize('liar', { view });
+  t.is(s.buffers.length, 1);
+  t.is(s.buffers[0]!.data.buffer, backing);
+  t.is(s.buffers[0]!.elementSize, 4);
+  const back = restore('liar', s).view as Float32Array;
+  t.is(back.constructor, Float32Array);
+  t.is(back.byteOffset, 8);
+  t.deepEqual([...back], [1.5, -2, 3.25, 4]);
+});
+
+test('A WebAssembly.Module is refused with StateCaptureError naming where it sits: V8 writes no readable stream for it.', (t) => {
+  if (!native) return t.pass('without the addon, the JS serializer cannot tell (see the README\'s state row)');
+  const module = new (globalThis as unknown as { WebAssembly: { Module: new (bytes: Uint8Array) => object } }).WebAssembly.Module(new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]));
+  arena.begin();
+  const err = t.throws<StateCaptureError>(() => serializeState('progress', { ok: 1, compiled: { module } }, arena), { instanceOf: StateCaptureError });
+  t.is(err.message, 'state "progress".compiled.module is a WebAssembly.Module, which cannot be checkpointed');
+});

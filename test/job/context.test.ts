@@ -305,38 +305,67 @@ test('a state\'s serialized bytes are staged as a region\'s are: within the budg
 });
 
 test('images taken in a row each hold their own safe point\'s states, though every capture serializes them into the same reused memory', async (t) => {
-  // Staged and not awaited, durable, and beyond the staging budget (written while the job waits):
-  // each image must hold what its safe point saw, not what a later capture wrote over it.
+  // Staged, durable, and beyond the staging budget (written while the job waits), with the states
+  // changed between checkpoints and grown once past the memory the earlier captures sized: each
+  // image must hold what its safe point saw, not what another state or capture wrote over it.
   for (const budget of [64 * 1024 * 1024, 1024]) {
     const dir = tempDir(t);
     const store = LocalStore.open({ dir, keepImages: 10 });
     const { context } = await harness(dir, { store, stagingBudgetBytes: budget });
     const items = context.state('items', Array.from({ length: 20_000 }, (_, i) => ({ id: i, tag: 'v0' })));
     const meta = context.state('meta', { version: 0 });
-    const expected: { tag: string; version: number }[] = [];
+    const expected: { tag: string; version: number; length: number }[] = [];
     const pending: Promise<ImageCommitted>[] = [];
     for (let version = 1; version <= 4; version++) {
+      if (version === 3) for (let i = 0; i < 60_000; i++) items.push({ id: items.length, tag: '' });
       for (const item of items) item.tag = `v${version}`;
-      if (version === 3) items.push({ id: items.length, tag: 'grown' }); // the arena is outgrown once
       meta.version = version;
-      expected.push({ tag: `v${version}`, version });
+      expected.push({ tag: `v${version}`, version, length: items.length });
       const info = await context.checkpoint({ force: true, durable: version === 2 });
       if (!info) return t.fail('no checkpoint');
       pending.push(info.committed);
     }
-    await Promise.all(pending);
+    const committed = await Promise.all(pending);
+    // The grown state's stream no longer fit the memory the first two captures had sized.
+    t.true(committed[2]!.rawBytes > 2 * committed[1]!.rawBytes && committed[2]!.rawBytes > 1024 * 1024, `${committed[2]!.rawBytes} bytes`);
     await context.close();
     const codec = await getCodec();
     for (const [i, entry] of store.list('job').entries()) {
       const reader = store.openImage(entry.file, codec, { job: 'job', sequence: entry.sequence });
       const image = RestoredImage.load(reader);
       const back = image.state('items')!.value as { id: number; tag: string }[];
-      t.is(back.length, i >= 2 ? 20_001 : 20_000, `image ${entry.sequence}, budget ${budget}`);
-      t.true(back.every((item, k) => item.id === k && (item.tag === expected[i]!.tag || (k === 20_000 && item.tag === 'grown'))), `image ${entry.sequence}, budget ${budget}`);
-      t.deepEqual(image.state('meta')!.value, { version: expected[i]!.version });
+      const what = `image ${entry.sequence}, budget ${budget}`;
+      t.is(back.length, expected[i]!.length, what);
+      t.true(back.every((item, k) => item.id === k && item.tag === expected[i]!.tag), what);
+      t.deepEqual(image.state('meta')!.value, { version: expected[i]!.version }, what);
       reader.close();
     }
   }
+});
+
+test('a checkpoint asked for from inside a capture (a state\'s getter) is refused, and the capture under way is not disturbed', async (t) => {
+  const dir = tempDir(t);
+  const { context } = await harness(dir);
+  const inner: Promise<unknown>[] = [];
+  const state = context.state('s', {
+    list: Array.from({ length: 1000 }, (_, i) => ({ i })),
+    get sneaky(): number {
+      inner.push(context.checkpoint({ force: true }));
+      return 7;
+    },
+  });
+  const info = await context.checkpoint({ force: true, durable: true });
+  t.truthy(info);
+  t.is(inner.length, 1);
+  const err = await t.throwsAsync(inner[0]!, { instanceOf: CheckpointError });
+  t.regex(err!.message, /while a checkpoint was capturing the states/);
+  await context.close();
+  const again = await harness(dir, { restore: true });
+  const back = again.context.state('s', {} as typeof state);
+  t.is(back.sneaky, 7, 'the getter\'s value, as the serializer read it');
+  t.is(back.list.length, 1000);
+  t.deepEqual(back.list[999], { i: 999 });
+  await again.context.close();
 });
 
 test('a checkpoint detaches no ArrayBuffer of the job\'s: nothing of it goes in a transfer list, so V8 keeps typed-array code free of detach checks', async (t) => {

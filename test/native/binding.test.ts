@@ -176,6 +176,25 @@ test('The addon loads with ABI 8, zstd 1.5.x, its own threads and the page size.
   t.true(native.pageSize >= 4096 && (native.pageSize & (native.pageSize - 1)) === 0);
 });
 
+test('The addon says which Node it was built for, and the loader refuses a build for another.', (t) => {
+  t.is(native.nodeModuleVersion, Number(process.versions.modules));
+  // serializeValue uses the V8 API, so a build from another Node major must not be called: a
+  // stand-in for such a build, loaded the way the loader loads the addon.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cr-abi-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const fake = path.join(dir, 'other-node.cjs');
+  fs.writeFileSync(fake, `module.exports = { abiVersion: ${NATIVE_ABI_VERSION}, nodeModuleVersion: 1 };`);
+  const loader = new URL('../../src/native/binding.js', import.meta.url).href;
+  const out = execFileSync(
+    process.execPath,
+    ['--input-type=module', '-e', `const { loadNative } = await import(${JSON.stringify(loader)}); process.stdout.write(JSON.stringify(loadNative()));`],
+    { env: { ...process.env, CR_NATIVE_FILE: fake }, encoding: 'utf8' },
+  );
+  const result = JSON.parse(out) as { binding: unknown; reason: string };
+  t.is(result.binding, null);
+  t.regex(result.reason, /was built for another Node\.js \(module version 1; this is v\d+\.\d+\.\d+, module version \d+\): run "npm rebuild"/);
+});
+
 test('CR_THREADS sets the size of the addon\'s pool.', (t) => {
   const out = execFileSync(process.execPath, ['-e', `process.stdout.write(String(require(${JSON.stringify(addonFile)}).threads))`], {
     env: { ...process.env, CR_THREADS: '1' },
