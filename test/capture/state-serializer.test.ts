@@ -8,6 +8,9 @@ import { ImageCorruptError, StateCaptureError } from '../../src/errors.js';
 import { loadNative } from '../../src/native/binding.js';
 
 const native = loadNative().binding !== null;
+/** Tests of the native path alone: skipped, saying so, without the addon. */
+const withAddon = native ? test : test.skip;
+const WITHOUT_ADDON = native ? '' : ' [skipped: the native addon is not loaded]';
 
 /** One arena for the whole file, as a checkpointer keeps one: reused, and grown, from state to state. */
 const arena = new SerializationArena();
@@ -353,8 +356,7 @@ test('Damaged v8 bytes or missing buffers are refused as ImageCorruptError namin
   }
 });
 
-test('An arena reuses its memory: a capture that outgrows it gets memory of its own, and it is grown for the next.', (t) => {
-  if (!native) return t.pass('without the addon, states are serialized by the JS serializer alone');
+withAddon(`An arena reuses its memory: a capture that outgrows it gets memory of its own, and it is grown for the next.${WITHOUT_ADDON}`, (t) => {
   const own = new SerializationArena();
   const big = { list: Array.from({ length: 5000 }, (_, i) => ({ i, s: `item ${i}` })) };
   const states: unknown[] = [big, { small: [1, 2, 3] }];
@@ -425,8 +427,7 @@ test('A view whose class lies about its length, offset, buffer, type and element
   t.deepEqual([...back], [1.5, -2, 3.25, 4]);
 });
 
-test('A WebAssembly.Module is refused with StateCaptureError naming where it sits: V8 writes no readable stream for it.', (t) => {
-  if (!native) return t.pass('without the addon, the JS serializer cannot tell (see the README\'s state row)');
+withAddon(`A WebAssembly.Module is refused with StateCaptureError naming where it sits: V8 writes no readable stream for it.${WITHOUT_ADDON}`, (t) => {
   const module = new (globalThis as unknown as { WebAssembly: { Module: new (bytes: Uint8Array) => object } }).WebAssembly.Module(new Uint8Array([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]));
   arena.begin();
   const err = t.throws<StateCaptureError>(() => serializeState('progress', { ok: 1, compiled: { module } }, arena), { instanceOf: StateCaptureError });
