@@ -19,10 +19,12 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dir = path.join(root, 'build-sanitize');
 const addon = path.join(dir, 'build', 'Release', 'cr_native.node');
 // The addon's own tests, less install.test.ts: it tests an install whose build fails (and
-// CR_NATIVE_FILE below would hand it this build anyway).
+// CR_NATIVE_FILE below would hand it this build anyway); and the state serializer's, which drive
+// the addon's serializeValue (V8's serializer through the V8 API) with every kind of value.
 const DEFAULT_TESTS = [
   ...fs.readdirSync(path.join(root, 'test', 'native')).filter((f) => f.endsWith('.test.ts') && f !== 'install.test.ts').map((f) => `test/native/${f}`),
   ...fs.readdirSync(path.join(root, 'test', 'codec')).filter((f) => f.startsWith('native') && f.endsWith('.test.ts')).map((f) => `test/codec/${f}`),
+  'test/capture/state-serializer.test.ts',
 ];
 
 const argv = process.argv.slice(2);
