@@ -18,8 +18,7 @@ import { bundleJob } from '../../scheduler/bundle.js';
 import { Cluster } from '../../scheduler/client.js';
 import { followCall, SchedulerSet } from '../../scheduler/leader-follow.js';
 import type { JobInfo__Output } from '../../scheduler/proto/types.js';
-import { CLI, FIXTURES, seededRandom, uninterruptedResult } from '../runner/helpers.js';
-import { freePort } from '../scheduler/helpers.js';
+import { CLI, FIXTURES, freePort, seededRandom, uninterruptedResult } from '../runner/helpers.js';
 import { postgresProblem, startPostgres, type PostgresServer } from '../postgres/server.js';
 
 const JOB = path.join(FIXTURES, 'cluster-job.mjs');

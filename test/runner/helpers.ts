@@ -3,6 +3,7 @@
 // replayable kill times, and a look at a store's directory as the runner sees it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -299,4 +300,13 @@ export async function flipBitInBlock(file: string, region: string): Promise<void
 /** How a run ended and what it said, for assertion messages. */
 export function show(run: CliExit): string {
   return `exit code ${run.code}, signal ${run.signal}\n--- stdout ---\n${run.stdout}--- stderr ---\n${run.stderr}`;
+}
+
+/** A loopback port that was free a moment ago: nothing listens there until a test starts something on it. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }

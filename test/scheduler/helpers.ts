@@ -2,13 +2,14 @@
 // loopback (so SIGKILL and SIGSTOP hit everything a node runs), each killed in the test's
 // teardown, and a gRPC client to watch the jobs.
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import type { ExecutionContext } from 'ava';
 import { Cluster } from '../../scheduler/client.js';
 import { openDb, type Db } from '../../scheduler/server/db.js';
 import type { JobInfo__Output } from '../../scheduler/proto/types.js';
-import { CliProcess, FIXTURES, HANG_GUARD_MS, startCli, tempDir, sleep } from '../runner/helpers.js';
+import { CliProcess, FIXTURES, freePort, HANG_GUARD_MS, startCli, tempDir, sleep } from '../runner/helpers.js';
+
+export { freePort };
 import { testDbOfDataDir } from './server/postgres.js';
 
 export const CLUSTER_JOB = path.join(FIXTURES, 'cluster-job.mjs');
@@ -153,11 +154,3 @@ export async function submit(t: ExecutionContext, address: string, file: string,
   return Number(run.stdout.trim());
 }
 
-/** A loopback port that was free a moment ago: nothing listens there until a test starts something on it. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
