@@ -187,9 +187,10 @@ export function serializeState(name: string, value: unknown, arena: Serializatio
     throw new StateCaptureError(where, `not serializable (${(err as Error).message})`);
   }
   if (refused) {
-    // What V8's serializer accepts from Node but writes no readable stream for (a WebAssembly.Module).
+    // Refused natively, yet Node's serializer took it: either something Node's writes no readable
+    // stream for (a WebAssembly.Module), or the native call ran out of memory and this one did not.
     const found = findUncapturable(value, where);
-    throw found ? new StateCaptureError(found.path, found.what) : new StateCaptureError(where, 'not serializable (the native serializer refused it)');
+    if (found) throw new StateCaptureError(found.path, found.what);
   }
   return { v8: serializer.releaseBuffer(), buffers: serializer.views.sections() };
 }

@@ -433,3 +433,21 @@ withAddon(`A WebAssembly.Module is refused with StateCaptureError naming where i
   const err = t.throws<StateCaptureError>(() => serializeState('progress', { ok: 1, compiled: { module } }, arena), { instanceOf: StateCaptureError });
   t.is(err.message, 'state "progress".compiled.module is a WebAssembly.Module, which cannot be checkpointed');
 });
+
+withAddon(`A value the native serializer fails on once (a getter that throws the first time) is taken from the JS serializer, not refused.${WITHOUT_ADDON}`, (t) => {
+  // The path a native failure for want of memory takes: Node's serializer then succeeds, and
+  // nothing uncapturable is found, so the state is captured.
+  let reads = 0;
+  const value = {
+    list: [1, 2, 3],
+    get flaky(): number {
+      if (reads++ === 0) throw new Error('first read fails');
+      return 42;
+    },
+  };
+  arena.begin();
+  const s = serializeState('flaky', value, arena);
+  arena.end();
+  t.true(reads >= 2, 'read natively, then by the JS serializer');
+  t.deepEqual(restore('flaky', s), { list: [1, 2, 3], flaky: 42 });
+});
