@@ -5,7 +5,8 @@ import type { SectionInput } from '../image/sections.js';
 import type { RegionTypeName } from '../image/format.js';
 import type { RegionMemory } from '../region.js';
 import type { RegionTracker } from './tracker.js';
-import { serializeState, type SerializationArena } from './state-serializer.js';
+import type { SerializationArena } from './serialization-arena.js';
+import { serializeState } from './state-serializer.js';
 
 export interface RegisteredRegion {
   type: RegionTypeName;

@@ -9,7 +9,8 @@
 import v8 from 'node:v8';
 import { ImageCorruptError, StateCaptureError } from '../errors.js';
 import { VIEW_TYPES } from '../image/format.js';
-import { loadNative, type NativeBinding } from '../native/binding.js';
+import { loadNative } from '../native/binding.js';
+import type { SerializationArena } from './serialization-arena.js';
 
 export interface SerializedState {
   v8: Uint8Array;
@@ -17,9 +18,6 @@ export interface SerializedState {
 }
 
 const TWO_32 = 2 ** 32;
-const MiB = 1024 * 1024;
-/** An arena is never grown past this: a larger stream goes to fresh memory each time, as v8.serialize's does. */
-const MAX_ARENA_BYTES = 1024 * MiB;
 
 /** A built-in accessor, called on the view itself: a property the view or its class overrides is not asked. */
 function builtInGetter(proto: object, name: string | symbol): (this: unknown) => unknown {
@@ -101,77 +99,19 @@ class StateSerializer extends v8.Serializer {
   }
 }
 
-/**
- * Memory one checkpointer's states are serialized into, reused from one checkpoint to the next:
- * its pages stay mapped, so the serializer writes without faulting them in. Sized from what the
- * last capture needed (a capture that outgrows it writes the rest to fresh memory and grows it
- * for the next one). A capture's streams are views of it, valid until the next `begin()`.
- */
-export class SerializationArena {
-  #memory = new Uint8Array(0);
-  #used = 0;
-  /** Bytes of this capture's streams so far, wherever they went. */
-  #needed = 0;
-
-  /** Starts a capture: the last capture's streams are no longer read. */
-  begin(): void {
-    this.#used = 0;
-    this.#needed = 0;
-  }
-
-  /** The arena's memory, bytes. */
-  get capacity(): number {
-    return this.#memory.length;
-  }
-
-  /**
-   * Ends a capture: new memory for the next one when this one's did not fit, or when it used
-   * under a quarter of it (the states shrank: the rest would be held for nothing).
-   */
-  end(): void {
-    const capacity = this.#memory.length;
-    const fits = this.#needed <= capacity;
-    if ((fits && this.#needed * 4 >= capacity) || this.#needed > MAX_ARENA_BYTES) return;
-    const bytes = Math.min(MAX_ARENA_BYTES, Math.ceil((this.#needed * 1.25) / MiB) * MiB);
-    if (bytes === capacity) return;
-    this.#memory = new Uint8Array(bytes);
-    // Before its first touch: huge pages, where the kernel gives them on request.
-    loadNative().binding?.adviseHugePages(this.#memory);
-  }
-
-  /** Serializes `value` at the arena's next free byte; null when V8 refuses it. */
-  serialize(native: NativeBinding, value: unknown, views: ViewReferences): Uint8Array | null {
-    const start = this.#used;
-    const memory = this.#memory;
-    const result = native.serializeValue(value, memory, start, (object) => views.reference(object, REFERENCE), REFERENCE);
-    if (result === null) return null;
-    if (typeof result === 'number') {
-      this.#used = result;
-      this.#needed += result - start;
-      return memory.subarray(start, result);
-    }
-    // It did not fit: the stream is in memory of its own, and the next capture needs more.
-    this.#needed += result.byteLength;
-    return new Uint8Array(result);
-  }
-}
-
 /** WebAssembly.Module (not in this project's TypeScript lib). */
 const WASM_MODULE = (globalThis as unknown as { WebAssembly: { Module: abstract new (...args: never[]) => object } }).WebAssembly.Module;
-
-/** The native path's reference of the view being written (ViewReferences.reference fills it). */
-const REFERENCE = new Float64Array(4);
 
 /**
  * Serializes one state, into `arena` when given and the addon is loaded. Throws
  * StateCaptureError naming where an uncapturable value sits.
  */
 export function serializeState(name: string, value: unknown, arena: SerializationArena | null = null): SerializedState {
-  const native = arena === null ? null : loadNative().binding;
+  const native = loadNative().binding;
   let refused = false;
-  if (native) {
+  if (arena !== null && native !== null) {
     const views = new ViewReferences();
-    const bytes = arena!.serialize(native, value, views);
+    const bytes = arena.serialize(native, value, (object, out) => views.reference(object, out));
     if (bytes !== null) return { v8: bytes, buffers: views.sections() };
     // Refused: the JS path below fails the same way, and says where.
     refused = true;

@@ -6,7 +6,7 @@
 import type { RegisteredRegion } from '../capture/capture.js';
 import { captureSections } from '../capture/capture.js';
 import { DEFAULT_STAGING_BUDGET_BYTES, Staging } from '../capture/staging.js';
-import { SerializationArena } from '../capture/state-serializer.js';
+import { SerializationArena } from '../capture/serialization-arena.js';
 import { CheckpointError, CrError, JobStoppedError } from '../errors.js';
 import { imageId, type JobIdentity, type Manifest } from '../image/format.js';
 import { blocksToStage, planImage, type ImagePlan } from '../image/plan.js';
@@ -187,45 +187,24 @@ export class Checkpointer {
     forced: boolean,
     durable: boolean,
   ): Promise<CheckpointInfo | null> {
-    // A checkpoint that falls due while its staging memory is still being warmed is put off to
-    // the next safe points until it is warm (at most MAX_WARM_WAIT_MS): written unstaged, its
-    // image would pause the job for the whole commit. Not a forced one, nor one the runner asked
-    // for (a stop must not wait).
     if (this.#capturing) {
       // The serializer calls a state's getters, and a getter that takes a checkpoint would capture
       // into the arena (and staging) the capture under way is still filling.
       throw new CheckpointError('checkpoint() was called while a checkpoint was capturing the states (from a getter of a state\'s value?): a state\'s getters must not take checkpoints');
     }
+    // A checkpoint that falls due while its staging memory is still being warmed is put off to
+    // the next safe points until it is warm (at most MAX_WARM_WAIT_MS): written unstaged, its
+    // image would pause the job for the whole commit. Not a forced one, nor one the runner asked
+    // for (a stop must not wait).
     if (!forced && this.#policy.request() === CONTROL_NONE && this.#staging.warming(MAX_WARM_WAIT_MS)) return null;
     const started = performance.now();
     // At most one checkpoint in flight: a safe point reached while one is being written waits.
     while (this.#inflight) await this.#inflight;
-    const { store, job, writer, events } = this.#options;
+    const { store, job, events } = this.#options;
     const stopping = this.#policy.request() === CONTROL_STOP;
     this.#policy.clearCheckpointRequest();
 
-    // Capture, while the job is paused: states serialized, changed region blocks found and staged.
-    let sections: SectionInput[];
-    let plan: ImagePlan;
-    let staged: boolean;
-    this.#capturing = true;
-    try {
-      try {
-        sections = captureSections(states, regions, this.#arena);
-      } catch (err) {
-        this.#policy.rearm(performance.now() - started);
-        throw err; // StateCaptureError: the job's own bug, it must see it
-      }
-      const changed = new Map<string, Uint8Array>();
-      for (const [name, region] of regions) {
-        const blocks = region.tracker?.capture() ?? null;
-        if (blocks !== null) changed.set(sectionKey({ kind: 'region', name }), blocks);
-      }
-      plan = planImage(sections, { previous: this.#previous, blockSize: writer.blockSize, fullEvery: this.#options.fullEvery, changed });
-      staged = this.#stage(sections, plan, regions);
-    } finally {
-      this.#capturing = false;
-    }
+    const { sections, plan, staged } = this.#capture(states, regions, started);
     const pauseMs = performance.now() - started;
     // The next interval starts now: what the job pays for a checkpoint is its pause.
     this.#policy.rearm(pauseMs);
@@ -279,6 +258,33 @@ export class Checkpointer {
       throw this.#stopped;
     }
     return info;
+  }
+
+  /**
+   * Capture, while the job is paused: states serialized, changed region blocks found, the image
+   * planned and staged. Refuses (StateCaptureError) a state that cannot be captured: the job's own
+   * bug, it must see it.
+   */
+  #capture(states: Map<string, unknown>, regions: Map<string, RegisteredRegion>, started: number): { sections: SectionInput[]; plan: ImagePlan; staged: boolean } {
+    this.#capturing = true;
+    try {
+      let sections: SectionInput[];
+      try {
+        sections = captureSections(states, regions, this.#arena);
+      } catch (err) {
+        this.#policy.rearm(performance.now() - started);
+        throw err;
+      }
+      const changed = new Map<string, Uint8Array>();
+      for (const [name, region] of regions) {
+        const blocks = region.tracker?.capture() ?? null;
+        if (blocks !== null) changed.set(sectionKey({ kind: 'region', name }), blocks);
+      }
+      const plan = planImage(sections, { previous: this.#previous, blockSize: this.#options.writer.blockSize, fullEvery: this.#options.fullEvery, changed });
+      return { sections, plan, staged: this.#stage(sections, plan, regions) };
+    } finally {
+      this.#capturing = false;
+    }
   }
 
   /**

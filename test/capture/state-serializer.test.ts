@@ -3,7 +3,8 @@
 // Every state here is serialized both ways: by the JS serializer, and (with the addon) by V8's
 // serializer into a SerializationArena, which must write the same bytes and buffer sections.
 import test from 'ava';
-import { deserializeState, SerializationArena, serializeState, type SerializedState } from '../../src/capture/state-serializer.js';
+import { SerializationArena } from '../../src/capture/serialization-arena.js';
+import { deserializeState, serializeState, type SerializedState } from '../../src/capture/state-serializer.js';
 import { ImageCorruptError, StateCaptureError } from '../../src/errors.js';
 import { loadNative } from '../../src/native/binding.js';
 
