@@ -73,6 +73,12 @@ export class LocalStore {
   readonly #warn: (message: string) => void;
   /** What was warned about already: each entry passed over is named once. */
   readonly #warned = new Set<string>();
+  /**
+   * The bases each image named, by file, with the identity of the file they were read from. A
+   * committed image never changes, so retention reads each one's manifest once rather than every
+   * kept image's at every commit (a store keeping 1000 images read 1000 manifests per commit).
+   */
+  readonly #bases = new Map<string, { identity: string; bases: number[] }>();
 
   private constructor(dir: string, key: Buffer, keepImages: number, warn: (message: string) => void) {
     this.dir = dir;
@@ -109,19 +115,33 @@ export class LocalStore {
 
   /** The job's committed images, oldest first: regular files with an image's name. Temp files are never listed. */
   list(job: string): ImageEntry[] {
-    const entries: ImageEntry[] = [];
+    return this.#list(job).map(({ entry }) => entry);
+  }
+
+  /** `list`, each entry with the identity of its file (device, inode, size, change time). */
+  #list(job: string): { entry: ImageEntry; identity: string }[] {
+    const entries: { entry: ImageEntry; identity: string }[] = [];
     for (const { sequence, image } of this.#scan(job)) {
       if (!image) continue;
       const file = this.imageFile(job, sequence);
-      let bytes = 0;
+      let stat: fs.Stats;
       try {
-        bytes = fs.lstatSync(file).size;
+        stat = fs.lstatSync(file);
       } catch {
         continue; // pruned meanwhile
       }
-      entries.push({ job, sequence, file, bytes });
+      entries.push({ entry: { job, sequence, file, bytes: stat.size }, identity: `${stat.dev}:${stat.ino}:${stat.size}:${stat.ctimeMs}` });
     }
     return entries;
+  }
+
+  /** The images `file` shares blocks with, read once per file identity. */
+  #readBases(file: string, identity: string): number[] {
+    const known = this.#bases.get(file);
+    if (known?.identity === identity) return known.bases;
+    const bases = readBasesUnverified(file);
+    this.#bases.set(file, { identity, bases });
+    return bases;
   }
 
   /**
@@ -211,14 +231,15 @@ export class LocalStore {
    * stays. What cannot be read or deleted is warned about; the images removed are returned.
    */
   async prune(job: string, keep = this.keepImages): Promise<ImageEntry[]> {
-    const entries = this.list(job);
-    const kept = entries.slice(Math.max(0, entries.length - keep));
-    const needed = new Set(kept.map((e) => e.sequence));
+    const listed = this.#list(job);
+    const entries = listed.map(({ entry }) => entry);
+    const kept = listed.slice(Math.max(0, listed.length - keep));
+    const needed = new Set(kept.map(({ entry }) => entry.sequence));
     /** Every image below this sequence is kept: a kept image above it did not say which it needs. */
     let keepBelow = 0;
-    for (const entry of kept) {
+    for (const { entry, identity } of kept) {
       try {
-        for (const base of readBasesUnverified(entry.file)) needed.add(base);
+        for (const base of this.#readBases(entry.file, identity)) needed.add(base);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed meanwhile: it needs nothing now
         keepBelow = Math.max(keepBelow, entry.sequence);
@@ -228,6 +249,10 @@ export class LocalStore {
         );
       }
     }
+    // Only kept images are asked again: the rest are about to go, or went before.
+    const keptFiles = new Set(kept.map(({ entry }) => entry.file));
+    const jobDir = this.jobDir(job);
+    for (const file of this.#bases.keys()) if (path.dirname(file) === jobDir && !keptFiles.has(file)) this.#bases.delete(file);
     const doomed = entries.filter((e) => !needed.has(e.sequence) && e.sequence > keepBelow);
     const removed: ImageEntry[] = [];
     for (const entry of doomed) {

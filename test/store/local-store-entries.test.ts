@@ -110,6 +110,22 @@ test('Retention keeps the base of a kept incremental image.', async (t) => {
   t.deepEqual(store.list('job').map((e) => e.sequence), [3, 4]);
 });
 
+test('Retention remembers the bases a kept image names, and reads them again when another file takes its name.', async (t) => {
+  const store = openStore([], { keepImages: 2 });
+  await commitImage(store, 'job', 1);
+  const { file: two } = await commitImage(store, 'job', 2, 1);
+  const { file: three } = await commitImage(store, 'job', 3);
+  t.deepEqual(store.list('job').map((e) => e.sequence), [1, 2, 3], 'image 2 needs image 1');
+  // Image 2 is replaced by a full image (no bases): image 1 is needed no more.
+  const replacement = `${two}.new`;
+  fs.copyFileSync(three, replacement);
+  fs.renameSync(replacement, two);
+  t.deepEqual(readBasesUnverified(two), []);
+  const removed = await store.prune('job');
+  t.deepEqual(removed.map((e) => e.sequence), [1]);
+  t.deepEqual(store.list('job').map((e) => e.sequence), [2, 3]);
+});
+
 test('When a kept image does not say which bases it needs, every older image is kept, and a warning says why.', async (t) => {
   const warnings: string[] = [];
   const store = openStore(warnings, { keepImages: 2 });
