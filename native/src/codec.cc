@@ -1,6 +1,7 @@
 #include "codec.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -15,7 +16,7 @@ ThreadCodec::~ThreadCodec() {
   ZSTD_freeCCtx(cctx_);
   ZSTD_freeDCtx(dctx_);
   delete[] scratch_;
-  delete[] readBuffer_;
+  std::free(readBuffer_);
 }
 
 ZSTD_CCtx* ThreadCodec::Compressor() {
@@ -34,8 +35,10 @@ uint8_t* ThreadCodec::Scratch() {
 }
 
 uint8_t* ThreadCodec::ReadBuffer() {
+  static_assert(kReadBufferSize >= ZSTD_COMPRESSBOUND(kMaxBlockSize) + 2 * kDirectAlignment,
+                "a read buffer holds a block's stored bytes and the alignment around them");
   if (readBuffer_ == nullptr) {
-    readBuffer_ = new (std::nothrow) uint8_t[ZSTD_compressBound(kMaxBlockSize)];
+    readBuffer_ = static_cast<uint8_t*>(std::aligned_alloc(kDirectAlignment, kReadBufferSize));
   }
   return readBuffer_;
 }

@@ -11,6 +11,14 @@
 namespace cr {
 
 constexpr size_t kMaxBlockSize = size_t{1} << 20;
+// Direct (O_DIRECT) reads start, end and land at multiples of this: the page size, which covers
+// the logical block size of the disks cr runs on.
+constexpr size_t kDirectAlignment = 4096;
+// ZSTD_compressBound(kMaxBlockSize) (a constant of the format: zstd's bound for 1 MiB), plus an
+// alignment unit before a block's first byte and one after its last, rounded up.
+constexpr size_t kReadBufferSize =
+    ((kMaxBlockSize + (kMaxBlockSize >> 8) + 2 * kDirectAlignment) + kDirectAlignment - 1) /
+    kDirectAlignment * kDirectAlignment;
 constexpr uint8_t kFlagZstd = 1;
 constexpr uint8_t kFlagShuffle = 2;
 // Format 2: the block is plane-coded (planes.h); never combined with the other bits.
@@ -35,7 +43,8 @@ struct ThreadCodec {
   ZSTD_CCtx* Compressor();
   ZSTD_DCtx* Decompressor();
   uint8_t* Scratch();
-  // Room for the stored bytes of one block read from a file: ZSTD_compressBound(kMaxBlockSize).
+  // Room for the stored bytes of one block read from a file, aligned for direct I/O:
+  // kReadBufferSize bytes at a multiple of kDirectAlignment.
   uint8_t* ReadBuffer();
 
  private:

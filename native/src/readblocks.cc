@@ -7,16 +7,28 @@
 // batch boundary makes the reads wait for the decodes (or the other way round); the calling
 // JS thread takes part, as in decodeBlocks. What a reader checks, and in which order, is that
 // of docs/image-format.md step 6; the caller (src/image/reader.ts) has done steps 1–5.
+//
+// Blocks the page cache does not hold are read with O_DIRECT, through a second open file
+// description of the same file: a restart reads each block once, and reading it through the
+// page cache would copy it once more and fault in page-cache memory for the whole image (on
+// this kind of virtual machine, fresh memory costs the kernel far more than the copy). Blocks
+// the page cache holds (an image just written with buffered writes) are read from it.
+// CR_DIRECT_READS=0 reads every block through the page cache.
 #include "readblocks.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <climits>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -42,6 +54,8 @@ enum class ReadStatus : uint8_t {
 
 struct ReadRef {
   int fd;
+  // The same file opened with O_DIRECT, when the block is to be read past the page cache; else -1.
+  int directFd;
   uint64_t position;
   size_t storedLength;
   size_t dstOffset;
@@ -69,6 +83,132 @@ int ReadFully(int fd, uint8_t* out, size_t length, uint64_t position, bool* trun
   }
   return 0;
 }
+
+// Reads `length` bytes at `position` past the page cache into `buffer` (kReadBufferSize bytes,
+// aligned): whole alignment units from the one holding `position` on. Returns where the bytes
+// start in `buffer`, or null with *err set (0 and *truncated for a file that ends early). What
+// direct I/O refuses (EINVAL: a device with larger sectors, a file system that changed its mind)
+// and a short read that leaves an unaligned remainder are read through the page cache instead.
+uint8_t* ReadDirect(int directFd, int fd, uint8_t* buffer, size_t length, uint64_t position,
+                    int* err, bool* truncated) {
+  const uint64_t start = position / kDirectAlignment * kDirectAlignment;
+  const size_t skip = static_cast<size_t>(position - start);
+  const size_t need = skip + length;
+  const size_t want = (need + kDirectAlignment - 1) / kDirectAlignment * kDirectAlignment;
+  size_t done = 0;
+  while (done < need) {
+    if (done % kDirectAlignment != 0) break;  // unaligned now: the rest through the page cache
+    const ssize_t n = pread(directFd, buffer + done, want - done, static_cast<off_t>(start + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EINVAL) break;
+      *err = errno;
+      return nullptr;
+    }
+    if (n == 0) {
+      *truncated = true;
+      *err = 0;
+      return nullptr;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (done < need) {
+    *err = ReadFully(fd, buffer + done, need - done, start + done, truncated);
+    if (*err != 0 || *truncated) return nullptr;
+  }
+  *err = 0;
+  return buffer + skip;
+}
+
+// The second descriptors readBlocks reads uncached blocks through: one per distinct file
+// descriptor it was given, closed when the call returns.
+class DirectFiles {
+ public:
+  DirectFiles() = default;
+  DirectFiles(const DirectFiles&) = delete;
+  DirectFiles& operator=(const DirectFiles&) = delete;
+  ~DirectFiles() {
+    for (const auto& [fd, direct] : direct_) {
+      if (direct >= 0) close(direct);
+    }
+  }
+
+  // Sets directFd on every block the page cache does not hold all of, where the file can be
+  // read with O_DIRECT; whether any block is to be read so.
+  bool Assign(std::vector<ReadRef>& blocks) {
+    bool any = false;
+    const char* setting = std::getenv("CR_DIRECT_READS");
+    if (setting != nullptr && std::strcmp(setting, "0") == 0) return false;
+    std::map<int, std::vector<size_t>> byFd;
+    for (size_t i = 0; i < blocks.size(); ++i) byFd[blocks[i].fd].push_back(i);
+    for (const auto& [fd, indices] : byFd) {
+      const int direct = Open(fd);
+      direct_[fd] = direct;
+      if (direct < 0) continue;
+      Residency resident(fd);
+      for (const size_t i : indices) {
+        ReadRef& b = blocks[i];
+        if (!resident.Holds(b.position, b.storedLength)) {
+          b.directFd = direct;
+          any = true;
+        }
+      }
+    }
+    return any;
+  }
+
+ private:
+  // The file behind `fd` opened again with O_DIRECT, or -1: only a regular file, and only where
+  // the file system allows direct I/O (tmpfs does not).
+  static int Open(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return -1;
+    const std::string link = "/proc/self/fd/" + std::to_string(fd);
+    const int direct = open(link.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+    if (direct < 0) return -1;
+    struct stat again;
+    if (fstat(direct, &again) != 0 || again.st_dev != st.st_dev || again.st_ino != st.st_ino) {
+      close(direct);
+      return -1;
+    }
+    return direct;
+  }
+
+  // Which pages of a file the page cache holds (mincore over a mapping of it, which reads
+  // nothing). Where that cannot be told, nothing counts as held: the block is read directly.
+  class Residency {
+   public:
+    explicit Residency(int fd) {
+      struct stat st;
+      if (fstat(fd, &st) != 0 || st.st_size <= 0) return;
+      const size_t size = static_cast<size_t>(st.st_size);
+      void* map = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+      if (map == MAP_FAILED) return;
+      const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+      pages_.resize((size + page - 1) / page);
+      page_ = page;
+      if (mincore(map, size, pages_.data()) != 0) pages_.clear();
+      munmap(map, size);
+    }
+
+    bool Holds(uint64_t position, size_t length) const {
+      if (length == 0) return true;
+      const uint64_t first = position / page_;
+      const uint64_t last = (position + length - 1) / page_;
+      if (last >= pages_.size()) return false;
+      for (uint64_t p = first; p <= last; ++p) {
+        if ((pages_[p] & 1) == 0) return false;
+      }
+      return true;
+    }
+
+   private:
+    std::vector<unsigned char> pages_;
+    size_t page_ = 1;
+  };
+
+  std::map<int, int> direct_;
+};
 
 class ReadBatch : public Batch {
  public:
@@ -115,14 +255,23 @@ class ReadBatch : public Batch {
     // A raw block is read into its place in dst: its stored bytes are its raw bytes, so the copy
     // from a buffer is saved. dst holds unverified bytes until the hash check below, as it does
     // mid-decode on any failure; a caller never uses dst after a failure.
-    const bool direct = b.flags == 0 && b.storedLength == b.rawLength;
+    // (Not when it is read past the page cache: direct I/O lands in aligned memory.)
+    const bool rawInPlace = b.flags == 0 && b.storedLength == b.rawLength && b.directFd < 0;
     uint8_t* stored = out;
-    if (!direct) {
-      stored = LocalCodec().ReadBuffer();
-      if (stored == nullptr) return ReadStatus::kNoMemory;
-    }
     bool truncated = false;
-    const int err = ReadFully(b.fd, stored, b.storedLength, b.position, &truncated);
+    int err = 0;
+    if (rawInPlace) {
+      err = ReadFully(b.fd, stored, b.storedLength, b.position, &truncated);
+    } else {
+      uint8_t* buffer = LocalCodec().ReadBuffer();
+      if (buffer == nullptr) return ReadStatus::kNoMemory;
+      if (b.directFd >= 0) {
+        stored = ReadDirect(b.directFd, b.fd, buffer, b.storedLength, b.position, &err, &truncated);
+      } else {
+        stored = buffer;
+        err = ReadFully(b.fd, stored, b.storedLength, b.position, &truncated);
+      }
+    }
     if (err != 0) {
       errnos_[i] = err;
       return ReadStatus::kIo;
@@ -134,9 +283,11 @@ class ReadBatch : public Batch {
     if (!StoredBlockIsWellFormed(stored, b.storedLength, b.flags, b.rawLength)) {
       return ReadStatus::kDecompress;
     }
-    if (direct) {
+    if (b.flags == 0 && b.storedLength == b.rawLength) {
       // The raw bytes are the stored bytes just hashed.
-      return storedHash == b.rawHash ? ReadStatus::kOk : ReadStatus::kRawHash;
+      if (storedHash != b.rawHash) return ReadStatus::kRawHash;
+      if (!rawInPlace) std::memcpy(out, stored, b.rawLength);
+      return ReadStatus::kOk;
     }
     switch (DecodeVerifiedBlock(stored, b.storedLength, b.flags, hash_, b.rawHash, out,
                                 b.rawLength, elementSize_)) {
@@ -206,6 +357,7 @@ Napi::Value ReadBlocks(const Napi::CallbackInfo& info) {
     b.storedLength = sl;
     b.rawLength = rl;
     b.fd = fd;
+    b.directFd = -1;
     const int64_t position = OffsetValue(pos);
     const int64_t dstOffset = OffsetValue(dO);
     if (fd < 0) ThrowRange(env, std::string(fn) + ": fds[" + std::to_string(i) + "] is negative");
@@ -226,8 +378,14 @@ Napi::Value ReadBlocks(const Napi::CallbackInfo& info) {
   CheckDestinations(env, fn, blocks, dst.byteLength);
   if (n == 0) return env.Null();
 
+  DirectFiles directFiles;  // closed when this call returns, after every task has ended
+  const bool anyDirect = directFiles.Assign(blocks);
   auto batch = std::make_shared<ReadBatch>(std::move(blocks), dst.data, elementSize, hash);
   Pool::Get().Submit(batch);
+  // A thread waiting for a direct read uses no CPU, and nothing reads ahead for it: the
+  // background pool's threads claim blocks too, so that more reads are in flight while others
+  // decode (claims are shared; a pool that comes to the batch late finds it claimed).
+  if (anyDirect) Pool::Background().Submit(batch);
   RunAndWait(batch, batch->mutex, batch->finishedCv, batch->finished);
 
   const size_t first = batch->firstFailure();

@@ -30,6 +30,7 @@ import {
   throwsCorrupt,
   writeImage,
 } from './helpers.js';
+import { cachedBytes, directReadsUntestable, dropCache } from '../page-cache.js';
 
 const tmp = tempRoot('reader-native');
 test.after.always(() => tmp.cleanup());
@@ -292,4 +293,17 @@ test('A restore whose newest image has a damaged block falls back to the image b
   t.true(equalBytes(memory.bytes, datas[0]!));
   memory.free();
   image.close();
+});
+
+const directReason = directReadsUntestable(tmp.dir());
+if (directReason) console.log(`skipping the direct-read test: ${directReason}`);
+
+(directReason ? test.skip : test)('An incremental image the page cache does not hold is read past it, from both files, and restores exactly.', async (t) => {
+  const { base, image, data } = await incremental(tmp.dir(), 64);
+  for (const file of [base, image]) dropCache(file);
+  t.true(equalBytes(readGrid(image, { job: 'job', sequence: 2 }), data));
+  // The JS reader reads headers, manifests and footers through the cache; the blocks are not.
+  // The base holds 63 of the 64 blocks; the image, one block and its manifest.
+  const size = fs.statSync(base).size;
+  t.true(cachedBytes(base) < size / 4, `the base: ${cachedBytes(base)} of ${size} bytes cached`);
 });

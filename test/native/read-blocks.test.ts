@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BLOCK_FLAG_PLANES, loadNative, type NativeEncodeOut } from '../../src/native/binding.js';
 import { randomBytes, smoothField } from './data.js';
+import { cachedBytes, directReadsUntestable, dropCache, withDirectReads } from '../page-cache.js';
 
 const { binding, reason } = loadNative();
 if (!binding) throw new Error(`the native addon must build and load for these tests: ${reason}`);
@@ -192,4 +193,70 @@ test('readBlocks refuses bad arguments with a RangeError before reading anything
   t.throws(() => read(d, dst, 3), { instanceOf: RangeError, message: /elementSize/ });
   t.is(native.readBlocks(new Int32Array(0), new Float64Array(0), new Uint32Array(0), new Uint8Array(0), new BigUint64Array(0), new BigUint64Array(0), dst, new Float64Array(0), new Uint32Array(0), 8, 1), null, 'no blocks: nothing to do');
   fs.closeSync(d.fd);
+});
+
+// Direct reads (O_DIRECT) of blocks the page cache does not hold. Whether a read went past the
+// cache is seen from outside: afterwards `fincore` finds none of the file cached.
+
+const directReason = directReadsUntestable(root);
+if (directReason) console.log(`skipping the direct-read tests: ${directReason}`);
+const directTest = directReason ? test.skip : test.serial;
+
+directTest('Blocks the page cache does not hold are read past it, at unaligned positions, and decode to the same bytes; raw blocks too.', async (t) => {
+  for (const [what, raw, es] of [
+    ['a smooth float64 field', smoothField(256, 130, 11), 8],
+    ['random bytes (raw blocks)', randomBytes(5 * BLOCK + 123, 12), 1],
+    ['a float32 field with a short tail', smoothField(200, 100, 13).subarray(0, 3 * BLOCK + 4 * 77), 4],
+  ] as const) {
+    const d = await onDisk(raw, es);
+    t.true([...d.positions].some((p) => p % 4096 !== 0), 'blocks start off the alignment');
+    dropCache(d.file);
+    t.is(cachedBytes(d.file), 0, `${what}: dropped from the cache`);
+    const dst = new Uint8Array(raw.length);
+    t.is(withDirectReads(undefined, () => read(d, dst, es)), null, what);
+    t.is(Buffer.compare(dst, raw), 0, what);
+    t.is(cachedBytes(d.file), 0, `${what}: read past the page cache`);
+    // CR_DIRECT_READS=0: through the page cache, which then holds the file.
+    dst.fill(0);
+    t.is(withDirectReads('0', () => read(d, dst, es)), null, what);
+    t.is(Buffer.compare(dst, raw), 0, what);
+    t.true(cachedBytes(d.file) > 0, `${what}: CR_DIRECT_READS=0 reads through the page cache`);
+    fs.closeSync(d.fd);
+  }
+});
+
+directTest('Read past the page cache, the lowest failing block is reported as through it: stored hash, raw hash, a position past the end, a cut file.', async (t) => {
+  const d = await onDisk(smoothField(256, 256, 14), 8);
+  const dst = new Uint8Array(d.raw.length);
+  dropCache(d.file);
+  const wrongStored = d.out.storedHashes.slice();
+  wrongStored[5]! ^= 1n;
+  wrongStored[2]! ^= 1n;
+  t.deepEqual(read(d, dst, 8, { storedHashes: wrongStored }), { index: 2, reason: 'stored-hash' });
+  const wrongRaw = d.out.rawHashes.slice();
+  wrongRaw[6]! ^= 1n;
+  t.deepEqual(read(d, dst, 8, { rawHashes: wrongRaw }), { index: 6, reason: 'raw-hash' });
+  const past = d.positions.slice();
+  past[4] = fs.statSync(d.file).size + 10;
+  t.deepEqual(read(d, dst, 8, { positions: past }), { index: 4, reason: 'truncated' });
+  // Cut 3 bytes short: the last direct read ends at the file's end, off the alignment, and the
+  // rest is asked of the page cache, which finds the end.
+  fs.truncateSync(d.file, fs.statSync(d.file).size - 3);
+  dropCache(d.file);
+  t.deepEqual(read(d, dst, 8), { index: d.n - 1, reason: 'truncated' });
+  t.is(cachedBytes(d.file) < 8192, true, 'only the cut tail went through the page cache');
+  // A damaged byte inside a block read directly.
+  fs.truncateSync(d.file, 0);
+  fs.closeSync(d.fd);
+  const e = await onDisk(smoothField(256, 256, 15), 8);
+  const fd = fs.openSync(e.file, 'r+');
+  const byte = Buffer.alloc(1);
+  fs.readSync(fd, byte, 0, 1, e.positions[3]! + 100);
+  byte[0]! ^= 0x40;
+  fs.writeSync(fd, byte, 0, 1, e.positions[3]! + 100);
+  fs.closeSync(fd);
+  dropCache(e.file);
+  t.deepEqual(read(e, new Uint8Array(e.raw.length), 8), { index: 3, reason: 'stored-hash' });
+  t.is(cachedBytes(e.file), 0);
+  fs.closeSync(e.fd);
 });
