@@ -1,7 +1,7 @@
 // readBlocks (native/src/readblocks.cc): blocks read from files by the addon's threads, verified
 // and decoded into dst. The reader-level behaviour is in test/image/reader-native-read.test.ts;
 // here, the binding's own contract: what it reads, how it reports each failure, what it refuses.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -97,24 +97,37 @@ test('readBlocks reads compressed and raw blocks from a file at their positions 
   }
 });
 
-test('readBlocks reports the lowest failing block: stored hash, raw hash, a position past the end, a cut file.', async (t) => {
-  const d = await onDisk(smoothField(256, 256, 4), 8);
-  t.true(d.n >= 8);
+/**
+ * The lowest failing block of `d` is reported: stored hash, raw hash, a position past the end, a
+ * cut file. `cold`: each read finds the file out of the page cache.
+ */
+function lowestFailures(t: ExecutionContext, d: OnDisk, cold: boolean): void {
   const dst = new Uint8Array(d.raw.length);
+  const readCold = (over: Over = {}) => {
+    if (cold) dropCache(d.file);
+    return read(d, dst, 8, over);
+  };
   const wrongStored = d.out.storedHashes.slice();
   wrongStored[5]! ^= 1n;
   wrongStored[2]! ^= 1n;
-  t.deepEqual(read(d, dst, 8, { storedHashes: wrongStored }), { index: 2, reason: 'stored-hash' });
+  t.deepEqual(readCold({ storedHashes: wrongStored }), { index: 2, reason: 'stored-hash' });
   const wrongRaw = d.out.rawHashes.slice();
   wrongRaw[6]! ^= 1n;
-  t.deepEqual(read(d, dst, 8, { rawHashes: wrongRaw }), { index: 6, reason: 'raw-hash' });
+  t.deepEqual(readCold({ rawHashes: wrongRaw }), { index: 6, reason: 'raw-hash' });
   const past = d.positions.slice();
   past[4] = fs.statSync(d.file).size + 10;
-  t.deepEqual(read(d, dst, 8, { positions: past }), { index: 4, reason: 'truncated' });
-  // The stored length runs past the end: the first pread is short, the next finds the end.
-  const size = fs.statSync(d.file).size;
-  fs.truncateSync(d.file, size - 3);
-  t.deepEqual(read(d, dst, 8), { index: d.n - 1, reason: 'truncated' });
+  t.deepEqual(readCold({ positions: past }), { index: 4, reason: 'truncated' });
+  // The stored length runs past the end: the first pread is short, the next finds the end (read
+  // past the cache: the last direct read ends at the file's end, off the alignment, and the rest
+  // is asked of the page cache, which finds the end).
+  fs.truncateSync(d.file, fs.statSync(d.file).size - 3);
+  t.deepEqual(readCold(), { index: d.n - 1, reason: 'truncated' });
+}
+
+test('readBlocks reports the lowest failing block: stored hash, raw hash, a position past the end, a cut file.', async (t) => {
+  const d = await onDisk(smoothField(256, 256, 4), 8);
+  t.true(d.n >= 8);
+  lowestFailures(t, d, false);
   fs.closeSync(d.fd);
 });
 
@@ -225,29 +238,12 @@ directTest('Blocks the page cache does not hold are read past it, at unaligned p
   }
 });
 
-directTest('Read past the page cache, the lowest failing block is reported as through it: stored hash, raw hash, a position past the end, a cut file.', async (t) => {
+directTest('Read past the page cache, the lowest failing block is reported as through it: stored hash, raw hash, a position past the end, a cut file, a damaged byte.', async (t) => {
   const d = await onDisk(smoothField(256, 256, 14), 8);
-  const dst = new Uint8Array(d.raw.length);
-  dropCache(d.file);
-  const wrongStored = d.out.storedHashes.slice();
-  wrongStored[5]! ^= 1n;
-  wrongStored[2]! ^= 1n;
-  t.deepEqual(read(d, dst, 8, { storedHashes: wrongStored }), { index: 2, reason: 'stored-hash' });
-  const wrongRaw = d.out.rawHashes.slice();
-  wrongRaw[6]! ^= 1n;
-  t.deepEqual(read(d, dst, 8, { rawHashes: wrongRaw }), { index: 6, reason: 'raw-hash' });
-  const past = d.positions.slice();
-  past[4] = fs.statSync(d.file).size + 10;
-  t.deepEqual(read(d, dst, 8, { positions: past }), { index: 4, reason: 'truncated' });
-  // Cut 3 bytes short: the last direct read ends at the file's end, off the alignment, and the
-  // rest is asked of the page cache, which finds the end.
-  fs.truncateSync(d.file, fs.statSync(d.file).size - 3);
-  dropCache(d.file);
-  t.deepEqual(read(d, dst, 8), { index: d.n - 1, reason: 'truncated' });
-  t.is(cachedBytes(d.file) < 8192, true, 'only the cut tail went through the page cache');
-  // A damaged byte inside a block read directly.
-  fs.truncateSync(d.file, 0);
+  lowestFailures(t, d, true);
+  t.true(cachedBytes(d.file) < 8192, 'only the cut tail went through the page cache');
   fs.closeSync(d.fd);
+  // A damaged byte inside a block read directly.
   const e = await onDisk(smoothField(256, 256, 15), 8);
   const fd = fs.openSync(e.file, 'r+');
   const byte = Buffer.alloc(1);
