@@ -1,11 +1,11 @@
 // `npm run bench`: what a checkpoint costs, against a baseline measured in the same run
 // (v8.serialize + fs.writeFileSync + fsync, and readFileSync + v8.deserialize for restart).
 // Figures are medians of a few repetitions on a warm page cache, to be read against the
-// references measured beside them in the same run. Flags: --quick (64 MiB field, smaller runs),
-// --cow (only the copy-on-write lines), --objects (only the small-objects row), --scaling [--plot FILE] [--states] (bench/scaling.ts: growth curves; --states: only the number of states), --cluster, --ha (standby schedulers; bench/ha-placement.ts: placement and reads on SQLite and PostgreSQL; bench/image-store.ts: image stores), --portable.
+// references measured beside them in the same run. Flags: USAGE below.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { getCodec } from '../src/codec/index.js';
@@ -473,15 +473,62 @@ function printTable(rows: Row[]): void {
 /** heat2d's runs: 1 GiB in two grids and a checkpoint every 5 s; --quick 64 MiB every 0.5 s. */
 const HEAT2D = { quick: { n: 2048, steps: 300, interval: 0.5, pairs: 3 }, full: { n: 8192, steps: 150, interval: 5, pairs: 5 } };
 
+const USAGE = `usage: npm run bench -- [options]
+
+What a checkpoint costs, each figure beside its baseline and the machine's limits measured in the
+same run (docs/performance.md). Without options, every section: the region and small-object rows,
+copy-on-write, incremental images, encoding against Blosc and zstd, heat2d, memory.
+
+  --quick            a 64 MiB field and shorter runs
+  --regions          only the region rows and their targets
+  --objects          only the 10^6 small-objects row and its targets
+  --cow              only the copy-on-write lines
+  --heat2d           only the real job (heat2d, with checkpoints against without)
+  --scaling          the growth curves (bench/scaling.ts), plotted to --plot FILE (scaling.svg);
+                     --states: only the number of states
+  --cluster          the cluster: submit to result through a scheduler and agents
+                     (--transfer: only the image transfer)
+  --ha               standby schedulers, placement and reads on SQLite and PostgreSQL, image stores
+  --portable         the portable (WebAssembly) codec instead of the addon
+  -h, --help         this text`;
+
+function options() {
+  try {
+    return parseArgs({
+      options: {
+        quick: { type: 'boolean' },
+        regions: { type: 'boolean' },
+        objects: { type: 'boolean' },
+        cow: { type: 'boolean' },
+        heat2d: { type: 'boolean' },
+        scaling: { type: 'boolean' },
+        plot: { type: 'string' },
+        states: { type: 'boolean' },
+        cluster: { type: 'boolean' },
+        transfer: { type: 'boolean' },
+        ha: { type: 'boolean' },
+        portable: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (err) {
+    console.error(`bench: ${(err as Error).message}\n\n${USAGE}`);
+    process.exit(2);
+  }
+}
+
+const opts = options();
+
 async function main(): Promise<void> {
-  const quick = process.argv.includes('--quick');
-  if (process.argv.includes('--cluster')) return (await import('./cluster.js')).benchCluster(quick);
-  if (process.argv.includes('--ha')) {
+  if (opts.help) return console.log(USAGE);
+  const quick = opts.quick === true;
+  if (opts.cluster) return (await import('./cluster.js')).benchCluster(quick);
+  if (opts.ha) {
     await (await import('./ha-failover.js')).benchHaFailover();
     await (await import('./ha-placement.js')).benchPlacement(quick);
     return (await import('./image-store.js')).benchImageStore(quick);
   }
-  const codec = await getCodec({ prefer: process.argv.includes('--portable') ? 'portable' : 'native' });
+  const codec = await getCodec({ prefer: opts.portable ? 'portable' : 'native' });
   const dir = fs.mkdtempSync(path.join(process.env.CR_BENCH_DIR ?? os.tmpdir(), 'cr-bench-'));
   try {
     await benchLibrary(codec, dir, quick);
@@ -492,16 +539,15 @@ async function main(): Promise<void> {
 
 /** The library's sections (all of them, or the one a flag names), in `dir`, which main removes after. */
 async function benchLibrary(codec: BlockCodec, dir: string, quick: boolean): Promise<void> {
-  if (process.argv.includes('--scaling')) {
-    const at = process.argv.indexOf('--plot');
-    return (await import('./scaling.js')).benchScaling(codec, dir, quick, at > 0 ? process.argv[at + 1]! : 'scaling.svg', process.argv.includes('--states'));
+  if (opts.scaling) {
+    return (await import('./scaling.js')).benchScaling(codec, dir, quick, opts.plot ?? 'scaling.svg', opts.states === true);
   }
-  if (process.argv.includes('--heat2d')) {
+  if (opts.heat2d) {
     // Only the real job: wall time and extra CPU per image by thread.
     console.log((await benchHeat2d(dir, HEAT2D[quick ? 'quick' : 'full'])).join('\n'));
     return;
   }
-  if (process.argv.includes('--cow')) {
+  if (opts.cow) {
     // Only the copy-on-write lines (1 GiB field; 64 MiB with --quick).
     for (const line of await benchCow(codec, dir, quick ? 64 * MiB : GiB, 3)) console.log(line);
     return;
@@ -510,7 +556,7 @@ async function benchLibrary(codec: BlockCodec, dir: string, quick: boolean): Pro
   console.log('pause = from the call to checkpoint() until its promise resolves; commit = until the image is durable (fsync + rename + dir fsync);');
   console.log('restart = find the latest image, open it (tag, manifest), decode and verify every block into new memory; base = v8.serialize + writeFileSync + fsync / readFileSync + deserialize\n');
   const rows: Row[] = [];
-  if (process.argv.includes('--objects')) {
+  if (opts.objects) {
     // Only the small-objects row and its targets.
     const objects = await benchObjects(codec, dir, quick ? 100_000 : 1_000_000, 5);
     printTable([objects]);
@@ -520,7 +566,7 @@ async function benchLibrary(codec: BlockCodec, dir: string, quick: boolean): Pro
   rows.push(await benchRegion(codec, dir, 64 * MiB, 5));
   if (!quick) rows.push(await benchRegion(codec, dir, GiB, 3));
   // --regions: only the region rows and their targets (commit and restart rates), for measuring those.
-  const regionsOnly = process.argv.includes('--regions');
+  const regionsOnly = opts.regions === true;
   if (!regionsOnly) rows.push(await benchObjects(codec, dir, quick ? 100_000 : 1_000_000, 3));
   printTable(rows);
   const region = rows[quick ? 0 : 1]!;
