@@ -134,30 +134,43 @@ class DirectFiles {
   }
 
   // Sets directFd on every block the page cache does not hold all of, where the file can be
-  // read with O_DIRECT; whether any block is to be read so.
+  // read with O_DIRECT; whether any block is to be read so. A call that would read less than
+  // kDirectMinBytes past the cache reads everything through it: too few blocks to keep the disk
+  // busy without the kernel's read-ahead (a restore of many small regions makes one call each).
   bool Assign(std::vector<ReadRef>& blocks) {
-    bool any = false;
     const char* setting = std::getenv("CR_DIRECT_READS");
     if (setting != nullptr && std::strcmp(setting, "0") == 0) return false;
+    uint64_t total = 0;
+    for (const ReadRef& b : blocks) total += b.storedLength;
+    if (total < kDirectMinBytes) return false;
     std::map<int, std::vector<size_t>> byFd;
     for (size_t i = 0; i < blocks.size(); ++i) byFd[blocks[i].fd].push_back(i);
+    std::vector<std::pair<size_t, int>> uncached;
+    uint64_t uncachedBytes = 0;
     for (const auto& [fd, indices] : byFd) {
       const int direct = Open(fd);
       direct_[fd] = direct;
       if (direct < 0) continue;
-      Residency resident(fd);
+      uint64_t from = UINT64_MAX, to = 0;
       for (const size_t i : indices) {
-        ReadRef& b = blocks[i];
-        if (!resident.Holds(b.position, b.storedLength)) {
-          b.directFd = direct;
-          any = true;
-        }
+        from = std::min(from, blocks[i].position);
+        to = std::max(to, blocks[i].position + blocks[i].storedLength);
+      }
+      const Residency resident(fd, from, to);
+      for (const size_t i : indices) {
+        if (resident.Holds(blocks[i].position, blocks[i].storedLength)) continue;
+        uncached.emplace_back(i, direct);
+        uncachedBytes += blocks[i].storedLength;
       }
     }
-    return any;
+    if (uncachedBytes < kDirectMinBytes) return false;
+    for (const auto& [i, direct] : uncached) blocks[i].directFd = direct;
+    return true;
   }
 
  private:
+  static constexpr uint64_t kDirectMinBytes = uint64_t{8} << 20;
+
   // The file behind `fd` opened again with O_DIRECT, or -1: only a regular file, and only where
   // the file system allows direct I/O (tmpfs does not).
   static int Open(int fd) {
@@ -174,20 +187,27 @@ class DirectFiles {
     return direct;
   }
 
-  // Which pages of a file the page cache holds (mincore over a mapping of it, which reads
-  // nothing). Where that cannot be told, nothing counts as held: the block is read directly.
+  // Which pages of [from, to) of a file the page cache holds (mincore over a mapping of it, which
+  // reads nothing). Where that cannot be told, nothing counts as held: the block is read directly.
   class Residency {
    public:
-    explicit Residency(int fd) {
+    Residency(int fd, uint64_t from, uint64_t to) {
       struct stat st;
       if (fstat(fd, &st) != 0 || st.st_size <= 0) return;
-      const size_t size = static_cast<size_t>(st.st_size);
+      const uint64_t size = static_cast<uint64_t>(st.st_size);
+      to = std::min(to, size);
+      if (from >= to) return;
+      const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
       void* map = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
       if (map == MAP_FAILED) return;
-      const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-      pages_.resize((size + page - 1) / page);
+      first_ = from / page;
       page_ = page;
-      if (mincore(map, size, pages_.data()) != 0) pages_.clear();
+      const uint64_t end = (to + page - 1) / page;
+      pages_.resize(end - first_);
+      if (mincore(static_cast<uint8_t*>(map) + first_ * page, (end - first_) * page,
+                  pages_.data()) != 0) {
+        pages_.clear();
+      }
       munmap(map, size);
     }
 
@@ -195,16 +215,17 @@ class DirectFiles {
       if (length == 0) return true;
       const uint64_t first = position / page_;
       const uint64_t last = (position + length - 1) / page_;
-      if (last >= pages_.size()) return false;
+      if (first < first_ || last - first_ >= pages_.size()) return false;
       for (uint64_t p = first; p <= last; ++p) {
-        if ((pages_[p] & 1) == 0) return false;
+        if ((pages_[p - first_] & 1) == 0) return false;
       }
       return true;
     }
 
    private:
     std::vector<unsigned char> pages_;
-    size_t page_ = 1;
+    uint64_t first_ = 0;
+    uint64_t page_ = 1;
   };
 
   std::map<int, int> direct_;

@@ -299,11 +299,13 @@ const directReason = directReadsUntestable(tmp.dir());
 if (directReason) console.log(`skipping the direct-read test: ${directReason}`);
 
 (directReason ? test.skip : test)('An incremental image the page cache does not hold is read past it, from both files, and restores exactly.', async (t) => {
-  const { base, image, data } = await incremental(tmp.dir(), 64);
+  // 1024 blocks of 16 KiB, one readBlocks call, enough stored bytes (8 MiB) to be read past the cache.
+  const { base, image, data } = await incremental(tmp.dir(), 1024);
+  t.true(fs.statSync(base).size > 8.5 * 1024 * 1024);
   for (const file of [base, image]) dropCache(file);
   t.true(equalBytes(readGrid(image, { job: 'job', sequence: 2 }), data));
   // The JS reader reads headers, manifests and footers through the cache; the blocks are not.
-  // The base holds 63 of the 64 blocks; the image, one block and its manifest.
+  // The base holds 1023 of the 1024 blocks; the image, one block and its manifest.
   const size = fs.statSync(base).size;
   t.true(cachedBytes(base) < size / 4, `the base: ${cachedBytes(base)} of ${size} bytes cached`);
 });

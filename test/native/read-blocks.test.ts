@@ -215,13 +215,19 @@ const directReason = directReadsUntestable(root);
 if (directReason) console.log(`skipping the direct-read tests: ${directReason}`);
 const directTest = directReason ? test.skip : test.serial;
 
+/** What readBlocks must read past the page cache for it to read anything so (kDirectMinBytes). */
+const DIRECT_MIN_BYTES = 8 * 1024 * 1024;
+
+const storedBytes = (d: OnDisk): number => d.out.storedLengths.reduce((sum, length) => sum + length, 0);
+
 directTest('Blocks the page cache does not hold are read past it, at unaligned positions, and decode to the same bytes; raw blocks too.', async (t) => {
   for (const [what, raw, es] of [
-    ['a smooth float64 field', smoothField(256, 130, 11), 8],
-    ['random bytes (raw blocks)', randomBytes(5 * BLOCK + 123, 12), 1],
-    ['a float32 field with a short tail', smoothField(200, 100, 13).subarray(0, 3 * BLOCK + 4 * 77), 4],
+    ['a smooth float64 field', smoothField(2048, 1024, 11), 8],
+    ['random bytes (raw blocks)', randomBytes(9 * 1024 * 1024 + 123, 12), 1],
+    ['a float32 field with a short tail', smoothField(2048, 1536, 13).subarray(0, 300 * BLOCK + 4 * 77), 4],
   ] as const) {
     const d = await onDisk(raw, es);
+    t.true(storedBytes(d) >= DIRECT_MIN_BYTES, `${what}: enough to be read past the cache`);
     t.true([...d.positions].some((p) => p % 4096 !== 0), 'blocks start off the alignment');
     dropCache(d.file);
     t.is(cachedBytes(d.file), 0, `${what}: dropped from the cache`);
@@ -238,13 +244,25 @@ directTest('Blocks the page cache does not hold are read past it, at unaligned p
   }
 });
 
+directTest('A call that would read less than 8 MiB past the page cache reads through it, where the kernel reads ahead.', async (t) => {
+  const d = await onDisk(smoothField(1024, 512, 16), 8);
+  t.true(storedBytes(d) < DIRECT_MIN_BYTES);
+  dropCache(d.file);
+  const dst = new Uint8Array(d.raw.length);
+  t.is(read(d, dst, 8), null);
+  t.is(Buffer.compare(dst, d.raw), 0);
+  t.true(cachedBytes(d.file) >= storedBytes(d), 'read through the page cache');
+  fs.closeSync(d.fd);
+});
+
 directTest('Read past the page cache, the lowest failing block is reported as through it: stored hash, raw hash, a position past the end, a cut file, a damaged byte.', async (t) => {
-  const d = await onDisk(smoothField(256, 256, 14), 8);
+  const d = await onDisk(smoothField(2048, 1024, 14), 8);
+  t.true(storedBytes(d) >= DIRECT_MIN_BYTES);
   lowestFailures(t, d, true);
   t.true(cachedBytes(d.file) < 8192, 'only the cut tail went through the page cache');
   fs.closeSync(d.fd);
   // A damaged byte inside a block read directly.
-  const e = await onDisk(smoothField(256, 256, 15), 8);
+  const e = await onDisk(smoothField(2048, 1024, 15), 8);
   const fd = fs.openSync(e.file, 'r+');
   const byte = Buffer.alloc(1);
   fs.readSync(fd, byte, 0, 1, e.positions[3]! + 100);
