@@ -75,6 +75,7 @@
       'sources': [
         'native/src/addon.cc',
         'native/src/args.cc',
+        'native/src/block-files.cc',
         'native/src/blocks.cc',
         'native/src/codec.cc',
         'native/src/cow.cc',

@@ -8,33 +8,21 @@
 // JS thread takes part, as in decodeBlocks. What a reader checks, and in which order, is that
 // of docs/image-format.md step 6; the caller (src/image/reader.ts) has done steps 1–5.
 //
-// Blocks the page cache does not hold are read with O_DIRECT, through a second open file
-// description of the same file: a restart reads each block once, and reading it through the
-// page cache would copy it once more and fault in page-cache memory for the whole image (on
-// this kind of virtual machine, fresh memory costs the kernel far more than the copy). Blocks
-// the page cache holds (an image just written with buffered writes) are read from it.
-// CR_DIRECT_READS=0 reads every block through the page cache.
+// Which blocks are read past the page cache, and how, is block-files.h's.
 #include "readblocks.h"
-
-#include <errno.h>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <climits>
 #include <condition_variable>
-#include <cstdlib>
 #include <cstring>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "args.h"
+#include "block-files.h"
 #include "codec.h"
 #include "pool.h"
 
@@ -65,171 +53,6 @@ struct ReadRef {
   uint8_t flags;
 };
 
-// Reads exactly `length` bytes at `position`, retrying short reads and EINTR. 0 or an errno.
-int ReadFully(int fd, uint8_t* out, size_t length, uint64_t position, bool* truncated) {
-  size_t done = 0;
-  while (done < length) {
-    const size_t want = std::min<size_t>(length - done, size_t{1} << 30);
-    const ssize_t n = pread(fd, out + done, want, static_cast<off_t>(position + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (n == 0) {
-      *truncated = true;
-      return 0;
-    }
-    done += static_cast<size_t>(n);
-  }
-  return 0;
-}
-
-// Reads `length` bytes at `position` past the page cache into `buffer` (kReadBufferSize bytes,
-// aligned): whole alignment units from the one holding `position` on. Returns where the bytes
-// start in `buffer`, or null with *err set (0 and *truncated for a file that ends early). What
-// direct I/O refuses (EINVAL: a device with larger sectors, a file system that changed its mind)
-// and a short read that leaves an unaligned remainder are read through the page cache instead.
-uint8_t* ReadDirect(int directFd, int fd, uint8_t* buffer, size_t length, uint64_t position,
-                    int* err, bool* truncated) {
-  const uint64_t start = position / kDirectAlignment * kDirectAlignment;
-  const size_t skip = static_cast<size_t>(position - start);
-  const size_t need = skip + length;
-  const size_t want = (need + kDirectAlignment - 1) / kDirectAlignment * kDirectAlignment;
-  size_t done = 0;
-  while (done < need) {
-    if (done % kDirectAlignment != 0) break;  // unaligned now: the rest through the page cache
-    const ssize_t n = pread(directFd, buffer + done, want - done, static_cast<off_t>(start + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EINVAL) break;
-      *err = errno;
-      return nullptr;
-    }
-    if (n == 0) {
-      *truncated = true;
-      *err = 0;
-      return nullptr;
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (done < need) {
-    *err = ReadFully(fd, buffer + done, need - done, start + done, truncated);
-    if (*err != 0 || *truncated) return nullptr;
-  }
-  *err = 0;
-  return buffer + skip;
-}
-
-// The second descriptors readBlocks reads uncached blocks through: one per distinct file
-// descriptor it was given, closed when the call returns.
-class DirectFiles {
- public:
-  DirectFiles() = default;
-  DirectFiles(const DirectFiles&) = delete;
-  DirectFiles& operator=(const DirectFiles&) = delete;
-  ~DirectFiles() {
-    for (const auto& [fd, direct] : direct_) {
-      if (direct >= 0) close(direct);
-    }
-  }
-
-  // Sets directFd on every block the page cache does not hold all of, where the file can be
-  // read with O_DIRECT; whether any block is to be read so. A call that would read less than
-  // kDirectMinBytes past the cache reads everything through it: too few blocks to keep the disk
-  // busy without the kernel's read-ahead (a restore of many small regions makes one call each).
-  bool Assign(std::vector<ReadRef>& blocks) {
-    const char* setting = std::getenv("CR_DIRECT_READS");
-    if (setting != nullptr && std::strcmp(setting, "0") == 0) return false;
-    uint64_t total = 0;
-    for (const ReadRef& b : blocks) total += b.storedLength;
-    if (total < kDirectMinBytes) return false;
-    std::map<int, std::vector<size_t>> byFd;
-    for (size_t i = 0; i < blocks.size(); ++i) byFd[blocks[i].fd].push_back(i);
-    std::vector<std::pair<size_t, int>> uncached;
-    uint64_t uncachedBytes = 0;
-    for (const auto& [fd, indices] : byFd) {
-      const int direct = Open(fd);
-      direct_[fd] = direct;
-      if (direct < 0) continue;
-      uint64_t from = UINT64_MAX, to = 0;
-      for (const size_t i : indices) {
-        from = std::min(from, blocks[i].position);
-        to = std::max(to, blocks[i].position + blocks[i].storedLength);
-      }
-      const Residency resident(fd, from, to);
-      for (const size_t i : indices) {
-        if (resident.Holds(blocks[i].position, blocks[i].storedLength)) continue;
-        uncached.emplace_back(i, direct);
-        uncachedBytes += blocks[i].storedLength;
-      }
-    }
-    if (uncachedBytes < kDirectMinBytes) return false;
-    for (const auto& [i, direct] : uncached) blocks[i].directFd = direct;
-    return true;
-  }
-
- private:
-  static constexpr uint64_t kDirectMinBytes = uint64_t{8} << 20;
-
-  // The file behind `fd` opened again with O_DIRECT, or -1: only a regular file, and only where
-  // the file system allows direct I/O (tmpfs does not).
-  static int Open(int fd) {
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return -1;
-    const std::string link = "/proc/self/fd/" + std::to_string(fd);
-    const int direct = open(link.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
-    if (direct < 0) return -1;
-    struct stat again;
-    if (fstat(direct, &again) != 0 || again.st_dev != st.st_dev || again.st_ino != st.st_ino) {
-      close(direct);
-      return -1;
-    }
-    return direct;
-  }
-
-  // Which pages of [from, to) of a file the page cache holds (mincore over a mapping of it, which
-  // reads nothing). Where that cannot be told, nothing counts as held: the block is read directly.
-  class Residency {
-   public:
-    Residency(int fd, uint64_t from, uint64_t to) {
-      struct stat st;
-      if (fstat(fd, &st) != 0 || st.st_size <= 0) return;
-      const uint64_t size = static_cast<uint64_t>(st.st_size);
-      to = std::min(to, size);
-      if (from >= to) return;
-      const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-      void* map = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-      if (map == MAP_FAILED) return;
-      first_ = from / page;
-      page_ = page;
-      const uint64_t end = (to + page - 1) / page;
-      pages_.resize(end - first_);
-      if (mincore(static_cast<uint8_t*>(map) + first_ * page, (end - first_) * page,
-                  pages_.data()) != 0) {
-        pages_.clear();
-      }
-      munmap(map, size);
-    }
-
-    bool Holds(uint64_t position, size_t length) const {
-      if (length == 0) return true;
-      const uint64_t first = position / page_;
-      const uint64_t last = (position + length - 1) / page_;
-      if (first < first_ || last - first_ >= pages_.size()) return false;
-      for (uint64_t p = first; p <= last; ++p) {
-        if ((pages_[p - first_] & 1) == 0) return false;
-      }
-      return true;
-    }
-
-   private:
-    std::vector<unsigned char> pages_;
-    uint64_t first_ = 0;
-    uint64_t page_ = 1;
-  };
-
-  std::map<int, int> direct_;
-};
 
 class ReadBatch : public Batch {
  public:
@@ -277,7 +100,8 @@ class ReadBatch : public Batch {
     // from a buffer is saved. dst holds unverified bytes until the hash check below, as it does
     // mid-decode on any failure; a caller never uses dst after a failure.
     // (Not when it is read past the page cache: direct I/O lands in aligned memory.)
-    const bool rawInPlace = b.flags == 0 && b.storedLength == b.rawLength && b.directFd < 0;
+    const bool raw = b.flags == 0 && b.storedLength == b.rawLength;
+    const bool rawInPlace = raw && b.directFd < 0;
     uint8_t* stored = out;
     bool truncated = false;
     int err = 0;
@@ -304,7 +128,7 @@ class ReadBatch : public Batch {
     if (!StoredBlockIsWellFormed(stored, b.storedLength, b.flags, b.rawLength)) {
       return ReadStatus::kDecompress;
     }
-    if (b.flags == 0 && b.storedLength == b.rawLength) {
+    if (raw) {
       // The raw bytes are the stored bytes just hashed.
       if (storedHash != b.rawHash) return ReadStatus::kRawHash;
       if (!rawInPlace) std::memcpy(out, stored, b.rawLength);
@@ -400,7 +224,11 @@ Napi::Value ReadBlocks(const Napi::CallbackInfo& info) {
   if (n == 0) return env.Null();
 
   DirectFiles directFiles;  // closed when this call returns, after every task has ended
-  const bool anyDirect = directFiles.Assign(blocks);
+  std::vector<StoredSpan> spans(n);
+  for (size_t i = 0; i < n; ++i) spans[i] = {blocks[i].fd, blocks[i].position, blocks[i].storedLength};
+  const std::vector<int> directFds = directFiles.Assign(spans);
+  for (size_t i = 0; i < directFds.size(); ++i) blocks[i].directFd = directFds[i];
+  const bool anyDirect = !directFds.empty();
   auto batch = std::make_shared<ReadBatch>(std::move(blocks), dst.data, elementSize, hash);
   Pool::Get().Submit(batch);
   // A thread waiting for a direct read uses no CPU, and nothing reads ahead for it: the

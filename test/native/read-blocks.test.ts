@@ -1,4 +1,4 @@
-// readBlocks (native/src/readblocks.cc): blocks read from files by the addon's threads, verified
+// readBlocks (native/src/readblocks.cc, native/src/block-files.cc): blocks read from files by the addon's threads, verified
 // and decoded into dst. The reader-level behaviour is in test/image/reader-native-read.test.ts;
 // here, the binding's own contract: what it reads, how it reports each failure, what it refuses.
 import test, { type ExecutionContext } from 'ava';
