@@ -108,17 +108,12 @@ EncodedBlock EncodeBlock(const uint8_t* raw, size_t len, unsigned elementSize, i
   return r;
 }
 
-DecodeStatus DecodeBlock(const uint8_t* stored, size_t storedLength, uint8_t flags,
-                         HashKind hash, uint64_t storedHash, uint64_t rawHash, uint8_t* dst,
-                         size_t rawLength, unsigned elementSize) {
-  if (BlockHash(hash, stored, storedLength) != storedHash) return DecodeStatus::kStoredHash;
-  return DecodeVerifiedBlock(stored, storedLength, flags, hash, rawHash, dst, rawLength,
-                             elementSize);
-}
+namespace {
 
-DecodeStatus DecodeVerifiedBlock(const uint8_t* stored, size_t storedLength, uint8_t flags,
-                                 HashKind hash, uint64_t rawHash, uint8_t* dst, size_t rawLength,
-                                 unsigned elementSize) {
+// DecodeBlock of a coded block (planes, or zstd), without naming a failure by the stored hash.
+DecodeStatus DecodeBlockContent(const uint8_t* stored, size_t storedLength, uint8_t flags,
+                                HashKind hash, uint64_t rawHash, uint8_t* dst, size_t rawLength,
+                                unsigned elementSize) {
   if (flags == kFlagPlanes) {
     ThreadCodec& tc = LocalCodec();
     uint64_t decoded = 0;
@@ -130,8 +125,8 @@ DecodeStatus DecodeVerifiedBlock(const uint8_t* stored, size_t storedLength, uin
     }
     return decoded == rawHash ? DecodeStatus::kOk : DecodeStatus::kRawHash;
   }
-  if (flags & kFlagZstd) {
-    // The format stores exactly one frame that records its content size. libzstd alone would
+  {
+    // zstd, shuffled or not. The format stores exactly one frame that records its content size. libzstd alone would
     // also accept concatenated or skippable frames, or a frame without a size; refusing them
     // keeps this decoder as strict as the portable one.
     if (ZSTD_getFrameContentSize(stored, storedLength) != rawLength) {
@@ -153,11 +148,33 @@ DecodeStatus DecodeVerifiedBlock(const uint8_t* stored, size_t storedLength, uin
     size_t got = ZSTD_decompressDCtx(dctx, target, rawLength, stored, storedLength);
     if (ZSTD_isError(got) || got != rawLength) return DecodeStatus::kDecompress;
     if (unshuffle) Unshuffle(target, dst, rawLength, elementSize);
-  } else if (rawLength > 0 && stored != dst) {
-    std::memcpy(dst, stored, rawLength);
   }
   if (BlockHash(hash, dst, rawLength) != rawHash) return DecodeStatus::kRawHash;
   return DecodeStatus::kOk;
+}
+
+}  // namespace
+
+DecodeStatus DecodeBlock(const uint8_t* stored, size_t storedLength, uint8_t flags,
+                         HashKind hash, uint64_t storedHash, uint64_t rawHash, uint8_t* dst,
+                         size_t rawLength, unsigned elementSize) {
+  if (flags == 0) {
+    // A raw block's stored bytes are its raw bytes: one hash checks both.
+    const uint64_t h = BlockHash(hash, stored, storedLength);
+    if (h != storedHash) return DecodeStatus::kStoredHash;
+    if (h != rawHash) return DecodeStatus::kRawHash;
+    if (rawLength > 0 && stored != dst) std::memcpy(dst, stored, rawLength);
+    return DecodeStatus::kOk;
+  }
+  return NameFailure(
+      DecodeBlockContent(stored, storedLength, flags, hash, rawHash, dst, rawLength, elementSize),
+      stored, storedLength, hash, storedHash);
+}
+
+DecodeStatus NameFailure(DecodeStatus s, const uint8_t* stored, size_t storedLength,
+                         HashKind hash, uint64_t storedHash) {
+  if (s == DecodeStatus::kOk || s == DecodeStatus::kNoMemory) return s;
+  return BlockHash(hash, stored, storedLength) != storedHash ? DecodeStatus::kStoredHash : s;
 }
 
 namespace {

@@ -77,17 +77,24 @@ enum class DecodeStatus : uint8_t {
   kNoMemory,  // a context or scratch buffer could not be allocated: not the image's fault
 };
 
-// Verifies and decodes one block into dst[0, rawLength). Writes nowhere else. The caller has
-// checked FlagsAreDefined(flags), rawLength <= kMaxBlockSize, and storedLength == rawLength for a
-// raw block.
+// Decodes one block into dst[0, rawLength) and checks it: what it wrote must hash to rawHash.
+// Writes nowhere else; stored may be dst for a raw block. The caller has checked
+// FlagsAreDefined(flags), rawLength <= kMaxBlockSize, and storedLength == rawLength for a raw
+// block.
+//
+// A coded block's stored hash is not checked on the way: when what it decodes to matches the raw
+// hash, those are the bytes the writer hashed, whatever the stored bytes are, and hashing them
+// too would read every stored byte once more. When decoding fails, the stored hash names the
+// cause: damaged stored bytes (kStoredHash) before a refusal of intact ones (kDecompress,
+// kRawHash). (A raw block's one hash is both, and checks both.)
 DecodeStatus DecodeBlock(const uint8_t* stored, size_t storedLength, uint8_t flags,
                          HashKind hash, uint64_t storedHash, uint64_t rawHash, uint8_t* dst,
                          size_t rawLength, unsigned elementSize);
 
-// DecodeBlock without its first step: for stored bytes whose hash the caller has checked.
-DecodeStatus DecodeVerifiedBlock(const uint8_t* stored, size_t storedLength, uint8_t flags,
-                                 HashKind hash, uint64_t rawHash, uint8_t* dst, size_t rawLength,
-                                 unsigned elementSize);
+// The failure `s` of a block's decoding, named as DecodeBlock names it: kStoredHash if the
+// stored bytes do not match their hash, else s.
+DecodeStatus NameFailure(DecodeStatus s, const uint8_t* stored, size_t storedLength,
+                         HashKind hash, uint64_t storedHash);
 
 // Whether stored bytes have the shape their flags promise, by the rules of the portable codec's
 // storedBlockIsWellFormed (src/codec/portable.ts): raw bytes of exactly rawLength, exactly one

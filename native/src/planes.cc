@@ -9,6 +9,7 @@
 #include "codec.h"
 #include "hash.h"
 #include "shuffle.h"
+#include "stream-out.h"
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "plane coding reads elements as little-endian integers in place");
@@ -20,7 +21,7 @@ namespace {
 // Elements transformed and shuffled (or unshuffled and restored) per step: small enough that a
 // step's bytes stay in L1 between its passes (hash, predict, shuffle), so the block is read from
 // memory once.
-constexpr size_t kChunkElements = 2048;
+constexpr size_t kChunkElements = kPredictChunk;
 
 // Elements sampled per window, and windows per block, to estimate each predictor's planes.
 constexpr size_t kSampleWindow = 256;
@@ -33,71 +34,6 @@ constexpr size_t kMaxSample = kSampleWindow * kSampleWindows;
 // above level 1 unless zstd would save under ~6%. (With 1024 samples, uniformly random bytes
 // measure about 7.8 bits.)
 double RawEntropyBits(int level) { return level <= 1 ? 4.0 : 7.5; }
-
-template <typename T>
-T Zig(T r) {
-  using S = std::make_signed_t<T>;
-  return static_cast<T>(static_cast<T>(r << 1) ^
-                        static_cast<T>(static_cast<S>(r) >> (sizeof(T) * 8 - 1)));
-}
-
-template <typename T>
-T Unzig(T z) {
-  return static_cast<T>((z >> 1) ^ static_cast<T>(0 - (z & 1)));
-}
-
-template <typename T, Predictor P>
-T Predict(T p1, T p2) {
-  if constexpr (P == Predictor::kDelta) return p1;
-  return static_cast<T>(static_cast<T>(p1 << 1) - p2);
-}
-
-// Residuals of `count` elements at src (any alignment) into out; p1, p2 carry the two elements
-// before them from one chunk to the next. The elements are copied behind their two predecessors
-// first, so the loop reads plain arrays and the compiler can vectorise it.
-template <typename T, Predictor P>
-void Forward(const uint8_t* src, T* out, size_t count, T& p1, T& p2) {
-  alignas(16) T x[kChunkElements + 2];
-  x[0] = p2;
-  x[1] = p1;
-  std::memcpy(x + 2, src, count * sizeof(T));
-  constexpr unsigned kTop = sizeof(T) * 8 - 1;
-  for (size_t i = 0; i < count; ++i) {
-    T pred;
-    if constexpr (P == Predictor::kDelta) {
-      pred = x[i + 1];
-    } else {
-      pred = static_cast<T>(static_cast<T>(x[i + 1] << 1) - x[i]);
-    }
-    const T r = static_cast<T>(x[i + 2] - pred);
-    // Zig(r), written with a logical shift so that SSE2 can do it two elements at a time.
-    out[i] = static_cast<T>(static_cast<T>(r << 1) ^ static_cast<T>(0 - (r >> kTop)));
-  }
-  p2 = x[count];
-  p1 = x[count + 1];
-}
-
-// The inverse, in place over `count` elements at buf. For the line, x[i] - x[i-1] is carried as
-// its own running sum: two chains of one addition each instead of one chain of three operations,
-// which is what bounds this loop.
-template <typename T, Predictor P>
-void Inverse(uint8_t* buf, size_t count, T& p1, T& p2) {
-  T x = p1;
-  T d = static_cast<T>(p1 - p2);
-  for (size_t i = 0; i < count; ++i) {
-    T z;
-    std::memcpy(&z, buf + i * sizeof(T), sizeof(T));
-    if constexpr (P == Predictor::kDelta) {
-      x = static_cast<T>(x + Unzig<T>(z));
-    } else {
-      d = static_cast<T>(d + Unzig<T>(z));
-      x = static_cast<T>(x + d);
-    }
-    std::memcpy(buf + i * sizeof(T), &x, sizeof(T));
-  }
-  p2 = static_cast<T>(x - d);
-  p1 = x;
-}
 
 // c * log2(c) for the counts a sample can reach.
 const std::array<float, kMaxSample + 1>& CLog2C() {
@@ -174,20 +110,25 @@ void HashPredictShuffle(const uint8_t* raw, size_t n, Predictor p, uint8_t* cons
   }
 }
 
+// The inverse of HashPredictShuffle into dst. With `stream`, each step is restored in a buffer
+// that stays in L1 and copied to dst with non-temporal stores (stream-out.h); else in place.
 template <typename T>
 void UnshuffleRestoreHash(const uint8_t* const* planes, size_t n, Predictor p, uint8_t* dst,
-                          StreamHash* hash) {
+                          StreamHash* hash, bool stream) {
+  alignas(64) T tmp[kChunkElements];
   T p1 = 0, p2 = 0;
   const uint8_t* at[kMaxPlanes];
   for (size_t start = 0; start < n; start += kChunkElements) {
     const size_t count = std::min(kChunkElements, n - start);
     for (unsigned b = 0; b < sizeof(T); ++b) at[b] = planes[b] + start;
-    uint8_t* out = dst + start * sizeof(T);
+    uint8_t* target = dst + start * sizeof(T);
+    uint8_t* out = stream ? reinterpret_cast<uint8_t*>(tmp) : target;
     UnshufflePlanes(at, out, count, sizeof(T));
-    if (p == Predictor::kDelta) Inverse<T, Predictor::kDelta>(out, count, p1, p2);
-    if (p == Predictor::kLine) Inverse<T, Predictor::kLine>(out, count, p1, p2);
+    Inverse<T>(out, count, p, p1, p2);
     hash->Update(out, count * sizeof(T));
+    if (stream) StreamCopy(target, out, count * sizeof(T));
   }
+  if (stream) StreamFence();
 }
 
 uint32_t ReadLe32(const uint8_t* p) {
@@ -349,10 +290,11 @@ PlanesStatus DecodePlanes(const uint8_t* stored, size_t storedLength, uint8_t* d
     pos += length;
   }
   StreamHash hash(kind);
+  const bool stream = Resident(dst, rawLength);
   switch (es) {
-    case 2: UnshuffleRestoreHash<uint16_t>(planes, n, p, dst, &hash); break;
-    case 4: UnshuffleRestoreHash<uint32_t>(planes, n, p, dst, &hash); break;
-    default: UnshuffleRestoreHash<uint64_t>(planes, n, p, dst, &hash); break;
+    case 2: UnshuffleRestoreHash<uint16_t>(planes, n, p, dst, &hash, stream); break;
+    case 4: UnshuffleRestoreHash<uint32_t>(planes, n, p, dst, &hash, stream); break;
+    default: UnshuffleRestoreHash<uint64_t>(planes, n, p, dst, &hash, stream); break;
   }
   const size_t tail = rawLength - n * es;
   if (tail > 0) std::memcpy(dst + n * es, stored + pos, tail);

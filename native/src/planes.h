@@ -10,11 +10,11 @@
 #include <cstdint>
 
 #include "hash.h"
+#include "predict.h"
 #include "zstd.h"
 
 namespace cr {
 
-enum class Predictor : uint8_t { kNone = 0, kDelta = 1, kLine = 2 };
 enum class PlaneCoding : uint8_t { kRaw = 0, kZstd = 1 };
 
 // Header: predictor (1 byte), element size (1 byte), then per plane its coding (1 byte) and

@@ -122,20 +122,14 @@ class ReadBatch : public Batch {
       return ReadStatus::kIo;
     }
     if (truncated) return ReadStatus::kTruncated;
-    // Step 6: stored hash, then the shape the flags promise, decoding, raw hash.
-    const uint64_t storedHash = BlockHash(hash_, stored, b.storedLength);
-    if (storedHash != b.storedHash) return ReadStatus::kStoredHash;
-    if (!StoredBlockIsWellFormed(stored, b.storedLength, b.flags, b.rawLength)) {
-      return ReadStatus::kDecompress;
-    }
-    if (raw) {
-      // The raw bytes are the stored bytes just hashed.
-      if (storedHash != b.rawHash) return ReadStatus::kRawHash;
-      if (!rawInPlace) std::memcpy(out, stored, b.rawLength);
-      return ReadStatus::kOk;
-    }
-    switch (DecodeVerifiedBlock(stored, b.storedLength, b.flags, hash_, b.rawHash, out,
-                                b.rawLength, elementSize_)) {
+    // Step 6: the shape the flags promise, then decoding and the hashes (codec.h, DecodeBlock:
+    // a coded block's stored hash only names a failure).
+    const DecodeStatus s =
+        StoredBlockIsWellFormed(stored, b.storedLength, b.flags, b.rawLength)
+            ? DecodeBlock(stored, b.storedLength, b.flags, hash_, b.storedHash, b.rawHash, out,
+                          b.rawLength, elementSize_)
+            : NameFailure(DecodeStatus::kDecompress, stored, b.storedLength, hash_, b.storedHash);
+    switch (s) {
       case DecodeStatus::kOk: return ReadStatus::kOk;
       case DecodeStatus::kStoredHash: return ReadStatus::kStoredHash;
       case DecodeStatus::kDecompress: return ReadStatus::kDecompress;

@@ -97,7 +97,7 @@ export function createNativeCodec(binding: NativeBinding): BlockCodec {
       if (failure !== null) return { index: failure.index, reason: failure.reason };
     }
     if (firstMalformed >= 0) {
-      // The stored hash is checked first, as for every block, so damage reads as damage.
+      // Named as the addon names a failure: damaged stored bytes before a refusal of intact ones.
       const so = b.srcOffsets[firstMalformed]!;
       const stored = r.src.subarray(so, so + b.storedLengths[firstMalformed]!);
       const reason = binding.blockHash(stored, hashNumber(r.hash)) === b.storedHashes[firstMalformed] ? 'decompress' : 'stored-hash';

@@ -319,35 +319,47 @@ export async function createPortableCodec(): Promise<BlockCodec> {
     return { blockSize, maxBlocks, encode };
   }
 
+  /** Decodes one coded block into `out` and checks its raw hash; the stored hash is not looked at. */
+  function decodeContent(stored: Uint8Array, f: number, out: Uint8Array, elementSize: number, rawHash: bigint, hash: BlockHashKind): 'decompress' | 'raw-hash' | null {
+    if (!storedBlockIsWellFormed(stored, f, out.length)) return 'decompress';
+    if (f === BLOCK_FLAG_PLANES) {
+      if (!decodePlanes(stored, out, elementSize, (frame) => zstd.decompress(frame))) return 'decompress';
+    } else {
+      let raw: Uint8Array | null;
+      try {
+        raw = zstd.decompress(stored);
+      } catch {
+        raw = null;
+      }
+      if (!(raw instanceof Uint8Array) || raw.length !== out.length) return 'decompress';
+      if (f & BLOCK_FLAG_SHUFFLE) unshuffle(raw, out, elementSize);
+      else out.set(raw);
+    }
+    return blockHash(out, hash) === rawHash ? null : 'raw-hash';
+  }
+
+  // What a coded block decodes to is checked against its raw hash; its stored hash only names a
+  // failure, damaged stored bytes before a refusal of intact ones (native/src/codec.h). A raw
+  // block's one hash is both.
   function decode(r: DecodeRequest): DecodeFailure | null {
     const b = checkDecodeRequest(r);
     const { src, dst, elementSize } = r;
     for (let i = 0; i < b.count; i++) {
       const so = b.srcOffsets[i]!;
-      const storedLength = b.storedLengths[i]!;
+      const stored = src.subarray(so, so + b.storedLengths[i]!);
       const doff = b.dstOffsets[i]!;
-      const rawLength = b.rawLengths[i]!;
-      const stored = src.subarray(so, so + storedLength);
-      if (blockHash(stored, r.hash) !== b.storedHashes[i]) return { index: i, reason: 'stored-hash' };
+      const out = dst.subarray(doff, doff + b.rawLengths[i]!);
       const f = b.flags[i]!;
-      if (!storedBlockIsWellFormed(stored, f, rawLength)) return { index: i, reason: 'decompress' };
-      const out = dst.subarray(doff, doff + rawLength);
       if (f === 0) {
+        const h = blockHash(stored, r.hash);
+        if (h !== b.storedHashes[i]) return { index: i, reason: 'stored-hash' };
+        if (stored.length !== out.length) return { index: i, reason: 'decompress' };
+        if (h !== b.rawHashes[i]) return { index: i, reason: 'raw-hash' };
         out.set(stored);
-      } else if (f === BLOCK_FLAG_PLANES) {
-        if (!decodePlanes(stored, out, elementSize, (frame) => zstd.decompress(frame))) return { index: i, reason: 'decompress' };
-      } else {
-        let raw: Uint8Array | null;
-        try {
-          raw = zstd.decompress(stored);
-        } catch {
-          raw = null;
-        }
-        if (!(raw instanceof Uint8Array) || raw.length !== rawLength) return { index: i, reason: 'decompress' };
-        if (f & BLOCK_FLAG_SHUFFLE) unshuffle(raw, out, elementSize);
-        else out.set(raw);
+        continue;
       }
-      if (blockHash(out, r.hash) !== b.rawHashes[i]) return { index: i, reason: 'raw-hash' };
+      const failure = decodeContent(stored, f, out, elementSize, b.rawHashes[i]!, r.hash);
+      if (failure !== null) return { index: i, reason: blockHash(stored, r.hash) === b.storedHashes[i] ? failure : 'stored-hash' };
     }
     return null;
   }

@@ -178,8 +178,13 @@ export class ImageReader {
     return this.#storedMatches(scratch.subarray(0, length), hash);
   }
 
-  /** Decodes every block into scratch memory with all checks: what `image verify` runs. */
+  /**
+   * Every check there is, what `image verify` runs: every block's stored hash (a decode checks
+   * what a block decodes to, and would pass a damaged byte that decodes to the same bytes), then
+   * every block decoded into scratch memory and checked against its raw hash.
+   */
   verifyFull(): void {
+    this.verifyStored();
     const scratch = Buffer.allocUnsafe(this.manifest.blockSize * this.#batchBlocks);
     for (const section of this.manifest.sections) {
       for (let first = 0; first < section.blocks.length; first += this.#batchBlocks) {

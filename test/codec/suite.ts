@@ -244,6 +244,23 @@ export function registerCodecSuite(
     t.deepEqual(codec.decode(sectionRequest({ ...raw, image }, blockSize)), { index: 1, reason: 'stored-hash' });
   });
 
+  it(title('decodes a coded block whose stored hash is wrong when its bytes decode to the raw hash (the stored hash only names a failure); a raw block, whose two hashes are one, is refused.'), async (t) => {
+    const codec = await load();
+    const blockSize = 64 * KiB;
+    const data = bytesOf(smoothField(128, 256, 4)); // 4 blocks
+    const s = await encodeSection(codec, data, blockSize, 8, 1);
+    t.true(s.flags.every((f) => f !== 0), 'every block is coded');
+    const storedHashes = s.storedHashes.slice();
+    storedHashes[1]! ^= 1n;
+    const r = sectionRequest({ ...s, storedHashes }, blockSize);
+    t.is(codec.decode(r), null);
+    t.true(equalBytes(r.dst.subarray(GUARD, GUARD + data.length), data));
+    const raw = await encodeSection(codec, randomBytes(2 * blockSize, 3), blockSize, 1, 1);
+    const rawStored = raw.storedHashes.slice();
+    rawStored[1]! ^= 1n;
+    t.deepEqual(codec.decode(sectionRequest({ ...raw, storedHashes: rawStored }, blockSize)), { index: 1, reason: 'stored-hash' });
+  });
+
   it(title('reports a valid frame whose content does not match the raw hash as a raw-hash failure.'), async (t) => {
     const codec = await load();
     const blockSize = 64 * KiB;

@@ -582,6 +582,20 @@ test('Authenticated blocks that lie about their content pass verifyStored and ar
   }
 });
 
+test('A compressed block whose authenticated stored hash is wrong but whose bytes decode to its raw hash is read (a decode checks what it produced); verifyStored and verifyFull refuse it.', (t) => {
+  const { codec, key, parts } = fixture;
+  const grid0 = parts.manifest.sections[3]!.blocks[0]!;
+  t.not(grid0[3], 0, 'the grid block is compressed');
+  const file = tamperedBlock(3, 0, null, (m) => { m.sections[3].blocks[0][4] = '0123456789abcdef'; });
+  withReader(file, codec, key, (r) => {
+    t.true(equalBytes(r.readSection(r.manifest.sections[3]!), fixture.inputs[3]!.data));
+    let err = throwsCorrupt(t, () => r.verifyStored(), 'block');
+    t.regex(err.message, /block 0 is damaged: its stored bytes do not match their hash/);
+    err = throwsCorrupt(t, () => r.verifyFull(), 'block');
+    t.regex(err.message, /block 0 is damaged: its stored bytes do not match their hash/);
+  });
+});
+
 // --- every bit -------------------------------------------------------------------------------
 
 test('Each of 200 single-bit flips across a small image is refused with a typed error, or reads back identical data.', (t) => {

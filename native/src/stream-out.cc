@@ -1,0 +1,61 @@
+#include "stream-out.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#if defined(__SSE2__) || defined(_M_X64)
+#include <emmintrin.h>
+#define CR_STREAM_SSE2 1
+#endif
+
+namespace cr {
+
+bool Resident(const void* p, size_t len) {
+  if (len == 0) return true;
+  static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t first = reinterpret_cast<uintptr_t>(p) & ~(page - 1);
+  const uintptr_t end = reinterpret_cast<uintptr_t>(p) + len;
+  // A few hundred pages at a time: a block is at most 1 MiB.
+  unsigned char vec[512];
+  for (uintptr_t at = first; at < end; at += sizeof(vec) * page) {
+    const size_t span = std::min<uintptr_t>(end - at, sizeof(vec) * page);
+    if (mincore(reinterpret_cast<void*>(at), span, vec) != 0) return false;
+    const size_t pages = (span + page - 1) / page;
+    for (size_t k = 0; k < pages; ++k) {
+      if ((vec[k] & 1) == 0) return false;
+    }
+  }
+  return true;
+}
+
+void StreamCopy(uint8_t* dst, const uint8_t* src, size_t len) {
+  size_t i = 0;
+#if CR_STREAM_SSE2
+  if ((reinterpret_cast<uintptr_t>(dst) & 15) == 0) {
+    for (; i + 64 <= len; i += 64) {
+      const auto* s = reinterpret_cast<const __m128i*>(src + i);
+      auto* d = reinterpret_cast<__m128i*>(dst + i);
+      const __m128i a = _mm_loadu_si128(s);
+      const __m128i b = _mm_loadu_si128(s + 1);
+      const __m128i c = _mm_loadu_si128(s + 2);
+      const __m128i e = _mm_loadu_si128(s + 3);
+      _mm_stream_si128(d, a);
+      _mm_stream_si128(d + 1, b);
+      _mm_stream_si128(d + 2, c);
+      _mm_stream_si128(d + 3, e);
+    }
+  }
+#endif
+  if (i < len) std::memcpy(dst + i, src + i, len - i);
+}
+
+void StreamFence() {
+#if CR_STREAM_SSE2
+  _mm_sfence();
+#endif
+}
+
+}  // namespace cr
