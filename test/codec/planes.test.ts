@@ -5,7 +5,7 @@ import { getNativeCodec, getPortableCodec, MAX_BLOCK_SIZE } from '../../src/code
 import type { BlockCodec } from '../../src/codec/index.js';
 import { planesHeaderLength } from '../../src/codec/planes.js';
 import { BLOCK_FLAG_PLANES, loadNative } from '../../src/native/binding.js';
-import { bytesOf, decodeSection, encodeSection, equalBytes, randomBytes, singleBlockRequest, smoothField } from './helpers.js';
+import { bytesOf, decodeSection, encodeSection, equalBytes, randomBytes, sectionRequest, singleBlockRequest, smoothField } from './helpers.js';
 
 const { binding, reason } = loadNative();
 const it = binding ? test : test.skip;
@@ -130,5 +130,43 @@ it('A plane-coded block whose decoded bytes differ from its raw hash is reported
   for (const codec of [nativeCodec(), await getPortableCodec()]) {
     const r = singleBlockRequest(stored, raw.length, BLOCK_FLAG_PLANES, codec.blockHash(stored, 'xxh3'), codec.blockHash(raw, 'xxh3') ^ 1n, 8);
     t.deepEqual(codec.decode(r), { index: 0, reason: 'raw-hash' }, codec.name);
+  }
+});
+
+/** 64-bit elements each predictor wins on: a random walk (delta), a smooth field (the line), and bytes that repeat (none). */
+function predictorCases(): { what: string; predictor: number; data: Uint8Array }[] {
+  const walk = new BigInt64Array(3 * 131_072 + 1027); // 3 MiB and a part block whose count is not a multiple of 4
+  let x = 1n << 40n;
+  const steps = randomBytes(walk.length, 21);
+  for (let i = 0; i < walk.length; i++) walk[i] = x += BigInt(steps[i]! - 128);
+  const field = bytesOf(smoothField(1024, 400, 22)).subarray(0, 3 * 1024 * KiB + 8 * 1027);
+  const repeats = new Uint8Array(1024 * KiB + 8 * 1027);
+  const word = randomBytes(24, 23);
+  for (let i = 0; i < repeats.length; i++) repeats[i] = word[i % 24]!;
+  return [
+    { what: 'a random walk', predictor: 1, data: bytesOf(walk) },
+    { what: 'a smooth field', predictor: 2, data: field },
+    { what: 'repeating bytes', predictor: 0, data: repeats },
+  ];
+}
+
+it('Each predictor on 64-bit elements decodes exactly into memory not yet faulted in, into memory already written (stored past the cache), and at offsets off the 16-byte alignment.', async (t) => {
+  const native = nativeCodec();
+  const blockSize = MAX_BLOCK_SIZE;
+  for (const c of predictorCases()) {
+    const s = await encodeSection(native, c.data, blockSize, 8, 1);
+    for (let i = 0; i < s.flags.length; i++) {
+      t.is(s.flags[i], BLOCK_FLAG_PLANES, `${c.what}: block ${i} is plane-coded`);
+      t.is(s.image[s.srcOffsets[i]!], c.predictor, `${c.what}: block ${i} uses predictor ${c.predictor}`);
+    }
+    for (const [where, shift, touched] of [['fresh memory', 0, false], ['written memory', 0, true], ['fresh memory, 8 bytes in', 8, false], ['written memory, 3 bytes in', 3, true]] as const) {
+      // Several MiB: the allocator maps it anew, so untouched pages are not resident.
+      const dst = new Uint8Array(shift + c.data.length + 64);
+      if (touched) dst.fill(0x5a);
+      const r = { ...sectionRequest(s, blockSize), dst, dstOffsets: Float64Array.from(s.rawLengths, (_, i) => shift + i * blockSize) };
+      t.is(native.decode(r), null, `${c.what}, ${where}`);
+      t.true(equalBytes(dst.subarray(shift, shift + c.data.length), c.data), `${c.what}, ${where}: the bytes come back`);
+      t.true(dst.subarray(shift + c.data.length).every((b) => b === (touched ? 0x5a : 0)), `${c.what}, ${where}: nothing written past the end`);
+    }
   }
 });
