@@ -247,8 +247,4 @@ export async function benchEncoding(bytes: number, reps: number): Promise<string
 if (process.argv[2] === '--child') {
   const rates = await crRates(process.argv[3]!, Number(process.argv[4]));
   process.stdout.write(JSON.stringify(rates));
-} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  // Only this section: node dist/bench/encoding.js [--quick]
-  const quick = process.argv.includes('--quick');
-  console.log((await benchEncoding(quick ? 64 * MiB : 256 * MiB, 5)).join('\n'));
 }

@@ -483,6 +483,7 @@ copy-on-write, incremental images, encoding against Blosc and zstd, heat2d, memo
   --regions          only the region rows and their targets
   --objects          only the 10^6 small-objects row and its targets
   --cow              only the copy-on-write lines
+  --encoding         only encoding and decoding against native Blosc and zstd's CLI
   --heat2d           only the real job (heat2d, with checkpoints against without)
   --scaling          the growth curves (bench/scaling.ts), plotted to --plot FILE (scaling.svg);
                      --states: only the number of states
@@ -500,6 +501,7 @@ function options() {
         regions: { type: 'boolean' },
         objects: { type: 'boolean' },
         cow: { type: 'boolean' },
+        encoding: { type: 'boolean' },
         heat2d: { type: 'boolean' },
         scaling: { type: 'boolean' },
         plot: { type: 'string' },
@@ -545,6 +547,10 @@ async function benchLibrary(codec: BlockCodec, dir: string, quick: boolean): Pro
   if (opts.heat2d) {
     // Only the real job: wall time and extra CPU per image by thread.
     console.log((await benchHeat2d(dir, HEAT2D[quick ? 'quick' : 'full'])).join('\n'));
+    return;
+  }
+  if (opts.encoding) {
+    console.log((await benchEncoding(quick ? 64 * MiB : 256 * MiB, 5)).join('\n'));
     return;
   }
   if (opts.cow) {

@@ -9,7 +9,7 @@ const BENCH = fileURLToPath(new URL('../../bench/index.js', import.meta.url));
 test('bench --help lists every flag and exits 0 without measuring.', (t) => {
   const run = spawnSync(process.execPath, [BENCH, '--help'], { encoding: 'utf8' });
   t.is(run.status, 0, run.stderr);
-  for (const flag of ['--quick', '--regions', '--objects', '--cow', '--heat2d', '--scaling', '--plot', '--states', '--cluster', '--transfer', '--ha', '--portable']) {
+  for (const flag of ['--quick', '--regions', '--objects', '--cow', '--encoding', '--heat2d', '--scaling', '--plot', '--states', '--cluster', '--transfer', '--ha', '--portable']) {
     t.true(run.stdout.includes(flag), flag);
   }
   t.false(run.stdout.includes('cr bench:'), 'nothing was measured');
