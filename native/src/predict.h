@@ -14,7 +14,7 @@ namespace cr {
 enum class Predictor : uint8_t { kNone = 0, kDelta = 1, kLine = 2 };
 
 // The most elements one Forward call takes: its copy of them lives on the stack.
-constexpr size_t kPredictChunk = 2048;
+constexpr size_t kPredictChunk = 1024;
 
 template <typename T>
 T Zig(T r) {
