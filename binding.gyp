@@ -90,6 +90,7 @@
         'native/src/region.cc',
         'native/src/serialize.cc',
         'native/src/shuffle.cc',
+        'native/src/simd.cc',
         'native/src/stream-out.cc',
         'native/src/uffd.cc',
         'native/src/staging.cc',

@@ -125,30 +125,28 @@ DecodeStatus DecodeBlockContent(const uint8_t* stored, size_t storedLength, uint
     }
     return decoded == rawHash ? DecodeStatus::kOk : DecodeStatus::kRawHash;
   }
-  {
-    // zstd, shuffled or not. The format stores exactly one frame that records its content size. libzstd alone would
-    // also accept concatenated or skippable frames, or a frame without a size; refusing them
-    // keeps this decoder as strict as the portable one.
-    if (ZSTD_getFrameContentSize(stored, storedLength) != rawLength) {
-      return DecodeStatus::kDecompress;
-    }
-    const size_t frameLength = ZSTD_findFrameCompressedSize(stored, storedLength);
-    if (ZSTD_isError(frameLength) || frameLength != storedLength) return DecodeStatus::kDecompress;
-    ThreadCodec& tc = LocalCodec();
-    ZSTD_DCtx* dctx = tc.Decompressor();
-    if (dctx == nullptr) return DecodeStatus::kNoMemory;
-    const bool unshuffle = (flags & kFlagShuffle) && elementSize > 1;
-    uint8_t* target = dst;
-    if (unshuffle) {
-      target = tc.Scratch();
-      if (target == nullptr) return DecodeStatus::kNoMemory;
-    }
-    // The capacity is exactly rawLength: a frame that holds more fails here instead of
-    // writing past the block.
-    size_t got = ZSTD_decompressDCtx(dctx, target, rawLength, stored, storedLength);
-    if (ZSTD_isError(got) || got != rawLength) return DecodeStatus::kDecompress;
-    if (unshuffle) Unshuffle(target, dst, rawLength, elementSize);
+  // zstd, shuffled or not. The format stores exactly one frame that records its content size.
+  // libzstd alone would also accept concatenated or skippable frames, or a frame without a size;
+  // refusing them keeps this decoder as strict as the portable one.
+  if (ZSTD_getFrameContentSize(stored, storedLength) != rawLength) {
+    return DecodeStatus::kDecompress;
   }
+  const size_t frameLength = ZSTD_findFrameCompressedSize(stored, storedLength);
+  if (ZSTD_isError(frameLength) || frameLength != storedLength) return DecodeStatus::kDecompress;
+  ThreadCodec& tc = LocalCodec();
+  ZSTD_DCtx* dctx = tc.Decompressor();
+  if (dctx == nullptr) return DecodeStatus::kNoMemory;
+  const bool unshuffle = (flags & kFlagShuffle) && elementSize > 1;
+  uint8_t* target = dst;
+  if (unshuffle) {
+    target = tc.Scratch();
+    if (target == nullptr) return DecodeStatus::kNoMemory;
+  }
+  // The capacity is exactly rawLength: a frame that holds more fails here instead of
+  // writing past the block.
+  size_t got = ZSTD_decompressDCtx(dctx, target, rawLength, stored, storedLength);
+  if (ZSTD_isError(got) || got != rawLength) return DecodeStatus::kDecompress;
+  if (unshuffle) Unshuffle(target, dst, rawLength, elementSize);
   if (BlockHash(hash, dst, rawLength) != rawHash) return DecodeStatus::kRawHash;
   return DecodeStatus::kOk;
 }

@@ -18,13 +18,6 @@ namespace cr {
 
 namespace {
 
-// Elements transformed and shuffled (or unshuffled and restored) per step: small enough that a
-// step's bytes stay in L1 between its passes (hash, predict, shuffle), so the block is read from
-// memory once. A step holds its input, a copy for the prediction and the residuals: 8 KiB each
-// for 8-byte elements fit a 48 KiB L1 with the planes' lines; at 16 KiB the encode took 4-6%
-// more CPU.
-constexpr size_t kChunkElements = kPredictChunk;
-
 // Elements sampled per window, and windows per block, to estimate each predictor's planes.
 constexpr size_t kSampleWindow = 256;
 constexpr size_t kSampleWindows = 4;
@@ -92,11 +85,11 @@ void SampleEntropy(const uint8_t* raw, size_t n, double (&bits)[3][kMaxPlanes]) 
 template <typename T>
 void HashPredictShuffle(const uint8_t* raw, size_t n, Predictor p, uint8_t* const* planes,
                         StreamHash* hash) {
-  alignas(16) T tmp[kChunkElements];
+  alignas(16) T tmp[kStepElements];
   T p1 = 0, p2 = 0;
   uint8_t* at[kMaxPlanes];
-  for (size_t start = 0; start < n; start += kChunkElements) {
-    const size_t count = std::min(kChunkElements, n - start);
+  for (size_t start = 0; start < n; start += kStepElements) {
+    const size_t count = std::min(kStepElements, n - start);
     const uint8_t* src = raw + start * sizeof(T);
     hash->Update(src, count * sizeof(T));
     const uint8_t* shuffled = src;
@@ -117,11 +110,11 @@ void HashPredictShuffle(const uint8_t* raw, size_t n, Predictor p, uint8_t* cons
 template <typename T>
 void UnshuffleRestoreHash(const uint8_t* const* planes, size_t n, Predictor p, uint8_t* dst,
                           StreamHash* hash, bool stream) {
-  alignas(64) T tmp[kChunkElements];
+  alignas(64) T tmp[kStepElements];
   T p1 = 0, p2 = 0;
   const uint8_t* at[kMaxPlanes];
-  for (size_t start = 0; start < n; start += kChunkElements) {
-    const size_t count = std::min(kChunkElements, n - start);
+  for (size_t start = 0; start < n; start += kStepElements) {
+    const size_t count = std::min(kStepElements, n - start);
     for (unsigned b = 0; b < sizeof(T); ++b) at[b] = planes[b] + start;
     uint8_t* target = dst + start * sizeof(T);
     uint8_t* out = stream ? reinterpret_cast<uint8_t*>(tmp) : target;

@@ -1,14 +1,10 @@
 #include "predict.h"
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define CR_PREDICT_AVX2 1
-#define CR_AVX2 __attribute__((target("avx2")))
-#endif
+#include "simd.h"
 
 namespace cr {
 
-#if CR_PREDICT_AVX2
+#if CR_HAS_AVX2_PATHS
 
 namespace {
 
@@ -59,8 +55,7 @@ CR_AVX2 size_t InverseAvx2Of(uint8_t* buf, size_t count, uint64_t& p1, uint64_t&
 }  // namespace
 
 size_t InverseAvx2(uint8_t* buf, size_t count, Predictor p, uint64_t& p1, uint64_t& p2) {
-  static const bool hasAvx2 = __builtin_cpu_supports("avx2");
-  if (!hasAvx2) return 0;
+  if (!CpuHasAvx2()) return 0;
   if (p == Predictor::kDelta) return InverseAvx2Of<Predictor::kDelta>(buf, count, p1, p2);
   if (p == Predictor::kLine) return InverseAvx2Of<Predictor::kLine>(buf, count, p1, p2);
   return 0;

@@ -2,17 +2,7 @@
 
 #include <cstring>
 
-#if defined(__SSE2__) || defined(_M_X64)
-#include <emmintrin.h>
-#define CR_SHUFFLE_SSE2 1
-#endif
-// AVX2 paths for x86-64 built by GCC or Clang, taken where the CPU has AVX2 (checked once at
-// run time): the build itself assumes only SSE2.
-#if CR_SHUFFLE_SSE2 && defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-#define CR_SHUFFLE_AVX2 1
-#define CR_AVX2 __attribute__((target("avx2")))
-#endif
+#include "simd.h"
 
 namespace cr {
 
@@ -35,7 +25,7 @@ void UnshuffleScalar(const uint8_t* const* planes, uint8_t* dst, size_t n, size_
   }
 }
 
-#if CR_SHUFFLE_SSE2
+#if CR_SSE2
 
 // 16 elements of ES bytes fill R = ES registers. Number the 16*ES bytes by a (4 + log2 ES)-bit
 // address: register index above, byte-in-register below. One round of unpacklo/unpackhi_epi8
@@ -88,9 +78,9 @@ size_t UnshuffleVector(const uint8_t* const* planes, uint8_t* dst, size_t n) {
   return i;
 }
 
-#endif  // CR_SHUFFLE_SSE2
+#endif  // CR_SSE2
 
-#if CR_SHUFFLE_AVX2
+#if CR_HAS_AVX2_PATHS
 
 // The rounds above on 32-byte registers, whose two 128-bit lanes the unpacks keep apart: each
 // lane runs the SSE2 algorithm on 16 elements of its own, so a step covers 32 elements.
@@ -152,19 +142,14 @@ CR_AVX2 size_t UnshuffleVector256(const uint8_t* const* planes, uint8_t* dst, si
   return i;
 }
 
-bool HasAvx2() {
-  static const bool has = __builtin_cpu_supports("avx2");
-  return has;
-}
-
-#endif  // CR_SHUFFLE_AVX2
+#endif  // CR_HAS_AVX2_PATHS
 
 }  // namespace
 
 void ShufflePlanes(const uint8_t* src, uint8_t* const* planes, size_t n, unsigned es) {
   size_t done = 0;
-#if CR_SHUFFLE_AVX2
-  if (HasAvx2()) {
+#if CR_HAS_AVX2_PATHS
+  if (CpuHasAvx2()) {
     switch (es) {
       case 2: done = ShuffleVector256<2>(src, planes, n); break;
       case 4: done = ShuffleVector256<4>(src, planes, n); break;
@@ -173,7 +158,7 @@ void ShufflePlanes(const uint8_t* src, uint8_t* const* planes, size_t n, unsigne
     }
   }
 #endif
-#if CR_SHUFFLE_SSE2
+#if CR_SSE2
   if (done + 16 <= n) {
     uint8_t* rest[kMaxPlanes];
     for (unsigned b = 0; b < es && b < kMaxPlanes; ++b) rest[b] = planes[b] + done;
@@ -190,8 +175,8 @@ void ShufflePlanes(const uint8_t* src, uint8_t* const* planes, size_t n, unsigne
 
 void UnshufflePlanes(const uint8_t* const* planes, uint8_t* dst, size_t n, unsigned es) {
   size_t done = 0;
-#if CR_SHUFFLE_AVX2
-  if (HasAvx2()) {
+#if CR_HAS_AVX2_PATHS
+  if (CpuHasAvx2()) {
     switch (es) {
       case 2: done = UnshuffleVector256<2, 1>(planes, dst, n); break;
       case 4: done = UnshuffleVector256<4, 2>(planes, dst, n); break;
@@ -200,7 +185,7 @@ void UnshufflePlanes(const uint8_t* const* planes, uint8_t* dst, size_t n, unsig
     }
   }
 #endif
-#if CR_SHUFFLE_SSE2
+#if CR_SSE2
   if (done + 16 <= n) {
     const uint8_t* rest[kMaxPlanes];
     for (unsigned b = 0; b < es && b < kMaxPlanes; ++b) rest[b] = planes[b] + done;

@@ -6,10 +6,7 @@
 #include <algorithm>
 #include <cstring>
 
-#if defined(__SSE2__) || defined(_M_X64)
-#include <emmintrin.h>
-#define CR_STREAM_SSE2 1
-#endif
+#include "simd.h"
 
 namespace cr {
 
@@ -33,7 +30,7 @@ bool Resident(const void* p, size_t len) {
 
 void StreamCopy(uint8_t* dst, const uint8_t* src, size_t len) {
   size_t i = 0;
-#if CR_STREAM_SSE2
+#if CR_SSE2
   if ((reinterpret_cast<uintptr_t>(dst) & 15) == 0) {
     for (; i + 64 <= len; i += 64) {
       const auto* s = reinterpret_cast<const __m128i*>(src + i);
@@ -53,7 +50,7 @@ void StreamCopy(uint8_t* dst, const uint8_t* src, size_t len) {
 }
 
 void StreamFence() {
-#if CR_STREAM_SSE2
+#if CR_SSE2
   _mm_sfence();
 #endif
 }
