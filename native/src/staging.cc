@@ -1,5 +1,6 @@
 #include "staging.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <cstring>
 #include <memory>
@@ -10,6 +11,7 @@
 
 #include "args.h"
 #include "pool.h"
+#include "stream-out.h"
 
 namespace cr {
 
@@ -22,13 +24,25 @@ struct Piece {
   size_t length;
 };
 
-// A copy of at least kCopyParallelBytes is split into pieces of kPieceBytes that the addon's threads
-// and the caller copy together; a smaller one is a memcpy per run on the caller. On 1 GiB, two
-// threads and the caller took 45-72 ms against 57-68 ms for one memcpy on a quiet machine, and
-// 270-280 ms against 455-520 ms (medians) at a load average of 17, where more threads get more of
-// the CPU. The pieces stay large: glibc's memcpy uses non-temporal stores only above a threshold
-// (127 MiB here), and 4 MiB pieces copied with non-temporal stores of our own were no faster.
-constexpr size_t kPieceBytes = size_t{128} << 20;
+// A copy of at least kCopyParallelBytes is split into pieces of kTaskBytes that the addon's threads
+// and the caller copy together; a smaller one is copied on the
+// caller. The job's thread copies a checkpoint's staging 16 MiB at a time (capture/staging.ts,
+// StagingCopy) while the image writer already encodes the first pieces. Into warm memory each
+// piece is copied with non-temporal stores, which write whole lines instead of reading each
+// first: pieces of 16 MiB with memcpy, below glibc's own non-temporal threshold, took 180 ms per
+// GiB on one thread, against 95 ms for one parallel memcpy of the whole GiB.
+constexpr size_t kTaskBytes = size_t{1} << 20;
+
+// Copies one piece: non-temporal stores into resident memory, plain ones into fresh memory
+// (stream-out.h), fenced so that the piece is in place when the copy reports done.
+void CopyPiece(uint8_t* dst, const uint8_t* src, size_t length) {
+  if (Resident(dst, length)) {
+    StreamCopy(dst, src, length);
+    StreamFence();
+  } else {
+    std::memcpy(dst, src, length);
+  }
+}
 
 class CopyBatch : public Batch {
  public:
@@ -42,7 +56,7 @@ class CopyBatch : public Batch {
  protected:
   void RunTask(size_t i) noexcept override {
     const Piece& p = pieces_[i];
-    std::memcpy(dst_ + p.dst, src_ + p.src, p.length);
+    CopyPiece(dst_ + p.dst, src_ + p.src, p.length);
   }
   void Finish() noexcept override {
     {
@@ -60,7 +74,7 @@ class CopyBatch : public Batch {
 
 }  // namespace
 
-const size_t kCopyParallelBytes = size_t{256} << 20;
+const size_t kCopyParallelBytes = size_t{4} << 20;
 
 Napi::Value CopyBlocksJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -114,13 +128,17 @@ Napi::Value CopyBlocksJs(const Napi::CallbackInfo& info) {
                         " (" + std::to_string(dst.byteLength) + " bytes)");
   }
 
-  if (total < kCopyParallelBytes || Pool::ThreadCount() < 2) {
-    for (const Piece& p : runs) std::memcpy(dst.data + p.dst, src.data + p.src, p.length);
+  const size_t threads = Pool::ThreadCount();
+  if (total < kCopyParallelBytes || threads < 2) {
+    for (const Piece& p : runs) CopyPiece(dst.data + p.dst, src.data + p.src, p.length);
   } else {
+    // Many small pieces rather than one per thread: whichever thread is free takes the next, so
+    // that a thread that shares its core with another does not hold up the whole copy.
+    const size_t share = kTaskBytes;
     std::vector<Piece> pieces;
     for (const Piece& r : runs) {
-      for (size_t off = 0; off < r.length; off += kPieceBytes) {
-        pieces.push_back({r.src + off, r.dst + off, std::min(kPieceBytes, r.length - off)});
+      for (size_t off = 0; off < r.length; off += share) {
+        pieces.push_back({r.src + off, r.dst + off, std::min(share, r.length - off)});
       }
     }
     auto batch = std::make_shared<CopyBatch>(std::move(pieces), src.data, dst.data);

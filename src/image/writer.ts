@@ -25,7 +25,7 @@ import {
 } from './format.js';
 import { DirectSink, DirectStaging } from './direct-sink.js';
 import { sectionOutcome, sharedBlock, type ImagePlan, type SectionOutcome } from './plan.js';
-import { describeSection, inputLength, type SectionInput } from './sections.js';
+import { describeSection, inPlace, inputLength, type SectionInput } from './sections.js';
 
 /** The hash of the blocks this writer writes: that of the current format. */
 const BLOCK_HASH = blockHashOf(FORMAT_VERSION);
@@ -167,6 +167,8 @@ export class ImageWriter {
       blocks.length = blockCount;
       const sectionPlan = plan?.sections[i] ?? null;
       const base = parent !== null && sectionPlan !== null && sectionPlan.base !== null ? parent.sections[sectionPlan.base]! : null;
+      // Whether a block is shared may take its hash: the staged section must be all in place.
+      if (base !== null) await inPlace(input, 0, blockCount);
       let written = 0;
       let run = -1;
       for (let b = 0; b <= blockCount; b++) {
@@ -198,7 +200,11 @@ export class ImageWriter {
     const encode = (k: number): void => {
       if (k >= chunks.length) return;
       const c = chunks[k]!;
-      encodes[k % 2] = this.#encoders[k % 2]!.encode(blockSource(inputs[c.section]!, c.first, c.count, blockSize), sections[c.section]!.elementSize, level, BLOCK_HASH);
+      const input = inputs[c.section]!;
+      const run = (): Promise<EncodedBatch> => this.#encoders[k % 2]!.encode(blockSource(input, c.first, c.count, blockSize), sections[c.section]!.elementSize, level, BLOCK_HASH);
+      // A staged chunk may still be on its way into staging memory (sections.ts, inPlace).
+      const copying = inPlace(input, c.first, c.count);
+      encodes[k % 2] = copying === null ? run() : copying.then(run);
     };
     const settle = async (): Promise<void> => {
       // Let the encoders in flight finish before the caller reuses this writer.

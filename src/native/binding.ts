@@ -124,7 +124,7 @@ export interface NativeBinding {
    * `blockSize` bytes, the last may be shorter) when `blocks` is null or `blocks[b]` is not 0,
    * into `dst` from `dstOffset` on, consecutive staged blocks side by side; sets `slots[b]` to
    * the block's offset in `dst`, or -1 when it is not staged. Returns the offset after the last
-   * byte written. Copies of `copyParallelBytes` (256 MiB) or more run on the addon's threads
+   * byte written. Copies of `copyParallelBytes` (4 MiB) or more run on the addon's threads
    * and the caller's together, the caller waiting. Throws a RangeError, before writing anything,
    * when `blocks` or `slots` do not have one entry per block, the bytes do not fit `dst`, or
    * `src` overlaps `dst` (or `blocks` or `slots` lie inside it).

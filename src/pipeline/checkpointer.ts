@@ -1,11 +1,12 @@
 // The checkpoint pipeline of one job attempt, after the policy said a checkpoint is due: capture
 // (states serialized, changed blocks found), the image plan (image/plan.ts) and staging while the
-// job waits, then the commit (commit.ts) on the job's image writer thread (background-writer.ts;
-// docs/incremental.md, "Staging"), or on this thread while the job waits when the image could not
-// be staged. At most one in flight.
+// job waits, and the commit (commit.ts) on the job's image writer thread (background-writer.ts;
+// docs/incremental.md, "Staging"), which starts on the first staged blocks while the rest are
+// copied; or on this thread while the job waits when the image could not be staged. At most one
+// in flight.
 import type { RegisteredRegion } from '../capture/capture.js';
 import { captureSections } from '../capture/capture.js';
-import { DEFAULT_STAGING_BUDGET_BYTES, Staging } from '../capture/staging.js';
+import { DEFAULT_STAGING_BUDGET_BYTES, Staging, type StagingCopy } from '../capture/staging.js';
 import { SerializationArena } from '../capture/serialization-arena.js';
 import { CheckpointError, CrError, JobStoppedError } from '../errors.js';
 import { imageId, type JobIdentity, type Manifest } from '../image/format.js';
@@ -204,14 +205,13 @@ export class Checkpointer {
     const stopping = this.#policy.request() === CONTROL_STOP;
     this.#policy.clearCheckpointRequest();
 
-    const { sections, plan, staged } = this.#capture(states, regions, started);
-    const pauseMs = performance.now() - started;
-    // The next interval starts now: what the job pays for a checkpoint is its pause.
-    this.#policy.rearm(pauseMs);
+    const { sections, plan, staging } = this.#capture(states, regions, started);
+    const staged = staging !== null;
     let sequence: number;
     try {
       sequence = store.nextSequence(job);
     } catch (err) {
+      this.#policy.rearm(performance.now() - started);
       const failure = checkpointFailure(err, job, null);
       events.checkpointFailed?.(checkpointFailed(failure));
       if (forced && durable && !stopping) throw failure;
@@ -224,7 +224,10 @@ export class Checkpointer {
 
     const meta: Record<string, unknown> = { calls, chain: plan.chain };
     const header = { job, sequence, attempt: this.#options.attempt, createdAt: new Date(started + performance.timeOrigin), meta, identity: this.#options.identity };
-    const commit = this.#commit({ header, sections, plan }, staged, regions, pauseMs, started);
+    // A staged image goes to the writer thread before its blocks are copied: it encodes and
+    // writes the first ones while this thread copies the rest (StagingCopy.copy).
+    const timing = { started, pauseMs: 0 };
+    const commit = this.#commit({ header, sections, plan }, staged, regions, timing);
     // Internal bookkeeping must never see a rejection; the job sees it through `committed`.
     this.#inflight = commit.then(
       () => {
@@ -234,6 +237,17 @@ export class Checkpointer {
         this.#inflight = null;
       },
     );
+    try {
+      staging?.copy();
+    } catch (err) {
+      // An internal error: the writer thread saw the copy fail, and the commit rejects with it.
+      commit.catch(() => undefined);
+      this.#policy.rearm(performance.now() - started);
+      throw err;
+    }
+    const pauseMs = (timing.pauseMs = performance.now() - started);
+    // The next interval starts now: what the job pays for a checkpoint is its pause.
+    this.#policy.rearm(pauseMs);
     if (!durable && !stopping && staged) {
       // The job goes on now; a failure is reported as a warning (and through `committed`).
       commit.catch((err: Error) => {
@@ -265,7 +279,7 @@ export class Checkpointer {
    * planned and staged. Refuses (StateCaptureError) a state that cannot be captured: the job's own
    * bug, it must see it.
    */
-  #capture(states: Map<string, unknown>, regions: Map<string, RegisteredRegion>, started: number): { sections: SectionInput[]; plan: ImagePlan; staged: boolean } {
+  #capture(states: Map<string, unknown>, regions: Map<string, RegisteredRegion>, started: number): { sections: SectionInput[]; plan: ImagePlan; staging: StagingCopy | null } {
     this.#capturing = true;
     try {
       let sections: SectionInput[];
@@ -281,51 +295,50 @@ export class Checkpointer {
         if (blocks !== null) changed.set(sectionKey({ kind: 'region', name }), blocks);
       }
       const plan = planImage(sections, { previous: this.#previous, blockSize: this.#options.writer.blockSize, fullEvery: this.#options.fullEvery, changed });
-      return { sections, plan, staged: this.#stage(sections, plan, regions) };
+      return { sections, plan, staging: this.#stage(sections, plan, regions) };
     } finally {
       this.#capturing = false;
     }
   }
 
   /**
-   * Copies what the image will read — regions and the typed arrays inside states, which capture
-   * references rather than copies, and the states' v8 streams — into staging memory, so that the
-   * job may write to them again at once: the blocks the plan writes or leaves to their hash
-   * (blocksToStage), which for an untracked or full section is every block. A region
-   * whose capture chose copy-on-write only gets its slots here: its blocks are copied into them in
-   * the background (capture/cow.ts), and the writer thread waits for them. Returns false when it
-   * did not fit the staging budget: the image is then written from the job's memory itself while
-   * the job waits.
+   * Lays out in staging memory what the image will read — regions and the typed arrays inside
+   * states, which capture references rather than copies, and the states' v8 streams — so that the
+   * job may write to them again as soon as the returned copy has run: the blocks the plan writes or
+   * leaves to their hash (blocksToStage), which for an untracked or full section is every block. A
+   * region whose capture chose copy-on-write only gets its slots: its blocks are copied into them
+   * in the background (capture/cow.ts), from now on. Returns null when it did not fit the staging
+   * budget: the image is then written from the job's memory itself while the job waits.
    */
-  #stage(sections: SectionInput[], plan: ImagePlan, regions: Map<string, RegisteredRegion>): boolean {
+  #stage(sections: SectionInput[], plan: ImagePlan, regions: Map<string, RegisteredRegion>): StagingCopy | null {
     // Every byte the writer thread reads is in staging memory, a state's v8 stream too, though
     // nothing else holds it: handed over by transferring its ArrayBuffer, it would be detached,
     // and once one ArrayBuffer of an isolate is detached V8 checks every typed-array access of
     // the job's optimized code for it, for good (heat2d's sweeps took 24% longer after its first
-    // checkpoint). A copy into warm staging memory, on the addon's threads, is cheap next to that.
+    // checkpoint). A copy into warm staging memory is cheap next to that.
     const requests = sections.map((s, i) => {
       const tracker = s.kind === 'region' ? regions.get(s.name)?.tracker : undefined;
       return { data: s.data, blocks: blocksToStage(plan.sections[i]!), deferred: tracker?.copyOnWrite === true };
     });
-    const staged = this.#staging.stage(requests, this.#options.writer.blockSize);
-    if (staged === null) return false;
+    const staging = this.#staging.stage(requests, this.#options.writer.blockSize);
+    if (staging === null) return null;
     sections.forEach((s, i) => {
-      const blocks = staged[i]!;
+      const blocks = staging.sections[i]!;
       if (requests[i]!.deferred) blocks.ready = regions.get(s.name)!.tracker!.flush(blocks.memory, blocks.slots);
       s.staged = blocks;
     });
-    return true;
+    return staging;
   }
 
   /**
    * Encodes, writes and commits the image: a staged one on the image writer thread while the job
    * goes on, else on this thread from the job's memory. Resolves with its figures, rejects with a CrError.
    */
-  async #commit(request: CommitRequest, staged: boolean, regions: Map<string, RegisteredRegion>, pauseMs: number, started: number): Promise<ImageCommitted> {
+  async #commit(request: CommitRequest, staged: boolean, regions: Map<string, RegisteredRegion>, timing: { started: number; pauseMs: number }): Promise<ImageCommitted> {
     const { store, writer, events } = this.#options;
     const image = staged ? await this.#background.write(request) : await commitImage(store, writer, request, { direct: false, warnings: null });
     for (const warning of image.warnings) events.warning(warning);
-    return this.#committed(image, regions, pauseMs, started);
+    return this.#committed(image, regions, timing.pauseMs, timing.started);
   }
 
   /** Bookkeeping once an image is durable: trackers, the next image's parent, the event. */

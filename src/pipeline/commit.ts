@@ -1,7 +1,7 @@
-// The one commit path of a checkpoint: wait for sections still being copied in, encode and write
-// the image as planned, and commit it with the store's protocol (temp file, fsync, link, dir
-// fsync). The image writer thread runs it for a staged image, the job's thread for one that could
-// not be staged; either way it fails with one CrError, made here.
+// The one commit path of a checkpoint: encode and write the image as planned (the writer waits for
+// staged blocks still being copied in), and commit it with the store's protocol (temp file, fsync,
+// link, dir fsync). The image writer thread runs it for a staged image, the job's thread for one
+// that could not be staged; either way it fails with one CrError, made here.
 import { CheckpointError, CrError } from '../errors.js';
 import { imageId } from '../image/format.js';
 import type { ImagePlan } from '../image/plan.js';
@@ -34,30 +34,12 @@ export interface CommitOptions {
 export async function commitImage(store: LocalStore, writer: ImageWriter, request: CommitRequest, options: CommitOptions): Promise<CommittedImage> {
   const { header, sections, plan } = request;
   try {
-    await copiedIn(sections);
     const { file, result } = await store.commit(header.job, header.sequence, (handle, temp) =>
       writer.write(handle, header, sections, plan, options.direct ? { path: temp } : null),
     );
     return { ...result, file, warnings: options.warnings?.splice(0) ?? [] };
   } catch (err) {
     throw checkpointFailure(err, header.job, header.sequence);
-  }
-}
-
-/**
- * Copy-on-write sections are copied into staging memory by the addon's threads after the job
- * went on; the word each one carries becomes 1 when its blocks are all there. The addon cannot
- * wake Atomics.waitAsync (V8 keeps its own waiter lists), so it is polled: a flush of 1 GiB takes
- * about 0.1 s, against a poll every millisecond.
- */
-async function copiedIn(sections: SectionInput[]): Promise<void> {
-  for (const s of sections) {
-    const ready = s.staged?.ready ?? null;
-    if (ready === null) continue;
-    while (Atomics.load(ready, 0) === 0) await new Promise((resolve) => setTimeout(resolve, 1));
-    if (Atomics.load(ready, 0) !== 1) {
-      throw new Error(`the copy-on-write copy of ${s.kind} "${s.name}" was cancelled: the region was released during the checkpoint`);
-    }
   }
 }
 

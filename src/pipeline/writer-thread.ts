@@ -2,8 +2,9 @@
 // encodes staged blocks on the addon's threads, writes them, and commits the image with the
 // store's protocol (temp file, fsync, link, unlink, dir fsync). Its own event loop drives every
 // step, so the job's thread may compute without ever yielding while an image is written.
-// It reads only staging memory (a SharedArrayBuffer the job does not write until the result is
-// picked up), never the job's own memory.
+// It reads only staging memory (a SharedArrayBuffer), never the job's own memory: the job's thread
+// copies each block in before this thread reads it (image/sections.ts, inPlace) and writes none
+// again until the result is picked up.
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { getCodec } from '../codec/index.js';
 import { toErrorRecord } from '../errors.js';

@@ -1,6 +1,7 @@
 // copyBlocks (native/src/staging.cc): the staging copy of a checkpoint. Exact bytes at the
 // offsets it reports, runs of consecutive blocks side by side, skipped blocks untouched, a short
-// last block, the parallel path (256 MiB and more), and every bounds error before a byte moves.
+// last block, the parallel path (copyParallelBytes and more), non-temporal stores into memory
+// already written and plain ones into fresh memory, and every bounds error before a byte moves.
 import test from 'ava';
 import fc from 'fast-check';
 import { copyBlocksPortable } from '../../src/capture/staging.js';
@@ -82,7 +83,7 @@ test('copyBlocks and its portable twin agree with the reference on any blocks, s
 });
 
 test('copyBlocks of 300 MiB (copied by the addon\'s threads and the caller together) is exact, skipped blocks and all.', (t) => {
-  t.true(native.copyParallelBytes <= 299 * MiB, 'the second run is long enough to be copied in parallel');
+  t.true(native.copyParallelBytes <= 299 * MiB - 1, 'the second run is long enough to be copied in parallel');
   const blockSize = MiB;
   const src = new Uint8Array(300 * MiB + 12345);
   const words = new Uint32Array(src.buffer, 0, Math.floor(src.length / 4));
@@ -101,6 +102,27 @@ test('copyBlocks of 300 MiB (copied by the addon\'s threads and the caller toget
   const from = Buffer.from(src.buffer);
   t.true(out.subarray(64, 64 + 5 * blockSize).equals(from.subarray(0, 5 * blockSize)));
   t.true(out.subarray(64 + 5 * blockSize, end).equals(from.subarray(6 * blockSize)));
+});
+
+test('copyBlocks is exact into memory already written (non-temporal stores) and into fresh memory (plain ones), at offsets on and off the 16-byte alignment, on the caller alone and in parallel.', (t) => {
+  const small = native.copyParallelBytes - 4097;
+  const large = native.copyParallelBytes + 2 * MiB + 77;
+  for (const length of [small, large]) {
+    const src = randomBytes(length, length);
+    for (const written of [false, true]) {
+      for (const at of [64, 3]) {
+        const dst = new Uint8Array(new SharedArrayBuffer(length + 128));
+        if (written) dst.fill(0xee);
+        const slots = new Float64Array(Math.ceil(length / MiB));
+        t.is(native.copyBlocks(src, MiB, null, dst, at, slots), at + length);
+        const out = Buffer.from(dst.buffer, dst.byteOffset, dst.length);
+        const what = `${length} bytes into ${written ? 'written' : 'fresh'} memory at ${at}`;
+        t.true(out.subarray(at, at + length).equals(Buffer.from(src.buffer, src.byteOffset, src.length)), what);
+        t.is(out[at - 1], written ? 0xee : 0, `${what}: the byte before is untouched`);
+        t.is(out[at + length], written ? 0xee : 0, `${what}: the byte after is untouched`);
+      }
+    }
+  }
 });
 
 test('copyBlocks refuses, before writing anything, blocks or slots of the wrong length, a dst too short, an offset outside it and overlaps.', (t) => {

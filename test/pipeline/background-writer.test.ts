@@ -31,9 +31,10 @@ test('Staged v8 streams (1300, two views of one buffer, a view of part of one) c
   sections.push({ kind: 'state', role: 'v8', name: 'part', data: partOf.subarray(5, 20) });
   const expected = sections.map((s) => s.data.slice());
   const plan = planImage(sections, { previous: null, blockSize: writer.blockSize });
-  const staged = new Staging(16 * MiB).stage(sections.map((s) => ({ data: s.data, blocks: null })), writer.blockSize);
-  if (staged === null) return t.fail('the sections did not fit the staging budget');
-  sections.forEach((s, i) => (s.staged = staged[i]));
+  const staging = new Staging(16 * MiB).stage(sections.map((s) => ({ data: s.data, blocks: null })), writer.blockSize);
+  if (staging === null) return t.fail('the sections did not fit the staging budget');
+  staging.copy();
+  sections.forEach((s, i) => (s.staged = staging.sections[i]));
   const image = await background.write({ header: header('job', 1), sections, plan });
   t.is(image.manifest.sections.length, sections.length);
   t.true(
@@ -53,4 +54,39 @@ test('A section that is not staged is refused before anything crosses: the write
   const plan = planImage(sections, { previous: null, blockSize: writer.blockSize });
   t.throws(() => background.write({ header: header('job', 1), sections, plan }), { message: /state "loose" of a staged image is not staged/ });
   t.is(sections[0]!.data.byteLength, 100);
+});
+
+test('A staged image is handed to the writer thread before its blocks are copied in, and is written with the bytes as copied, not as staging memory held them before; an incremental one too (its blocks are hashed only once the section is in place).', async (t) => {
+  const { main, store, writer, background } = await backgroundWriter(t);
+  const staging = new Staging(16 * MiB);
+  const region = (data: Uint8Array): SectionInput => ({ kind: 'region', name: 'grid', type: 'Float64Array', elementSize: 8, data });
+  // Each image is planned, laid out, handed over, and only then copied, as a checkpoint does.
+  const write = async (sequence: number, data: Uint8Array, previous: Parameters<typeof planImage>[1]['previous']) => {
+    const sections = [{ kind: 'state', role: 'v8', name: 'clock', data: noise(37, sequence) } as SectionInput, region(data)];
+    const expected = sections.map((s) => s.data.slice());
+    const plan = planImage(sections, { previous, blockSize: writer.blockSize });
+    const copy = staging.stage(sections.map((s) => ({ data: s.data, blocks: null })), writer.blockSize);
+    if (copy === null) throw new Error('the sections did not fit the staging budget');
+    sections.forEach((s, i) => (s.staged = copy.sections[i]));
+    const committed = background.write({ header: header('job', sequence), sections, plan });
+    // The writer thread has the image now; let it run before a byte is copied.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    copy.copy();
+    const image = await committed;
+    const reader = ImageReader.open(image.file, { codec: main, key: store.key });
+    const back = reader.readSections(reader.manifest.sections);
+    reader.close();
+    return { image, same: back.every((b, i) => equalBytes(b, expected[i]!)) };
+  };
+  // The first image also starts the writer thread, which takes longer than the wait above.
+  t.true((await write(1, noise(6 * MiB, 1), null)).same, 'the first image reads back as copied');
+  // Each later image's staging memory holds the bytes of the one before until its copy runs.
+  const full = await write(2, noise(6 * MiB, 2), null);
+  t.true(full.same, 'a full image reads back as copied');
+  const changed = noise(6 * MiB, 2);
+  changed.fill(7, 3 * MiB, 3 * MiB + 10 * KiB);
+  const incremental = await write(3, changed, full.image.manifest);
+  t.true(incremental.same, 'an incremental image reads back as copied');
+  t.true(incremental.image.sharedBytes > 5 * MiB, 'its unchanged blocks, hashed once in place, are shared with the image before');
+  t.true(incremental.image.sharedBytes < 6 * MiB - 8 * KiB, 'its changed blocks are written');
 });

@@ -33,7 +33,7 @@ test('An image is committed as planned, and a section whose copy-on-write copy w
 
   const ready = new Int32Array(new SharedArrayBuffer(4));
   Atomics.store(ready, 0, -1);
-  const staged = [{ ...sections[0]!, staged: { memory: new Uint8Array(16 * KiB), length: 16 * KiB, slots: new Float64Array(4), ready } }];
+  const staged = [{ ...sections[0]!, staged: { memory: new Uint8Array(16 * KiB), length: 16 * KiB, slots: new Float64Array(4), ready, copied: null } }];
   const failed = await t.throwsAsync(commitImage(store, writer, { header: header('job', 2), sections: staged, plan }, { direct: false, warnings: null }), { instanceOf: CheckpointError });
   t.is(failed?.code, 'CR_CHECKPOINT_FAILED');
   t.regex(failed?.message ?? '', /checkpoint job-00000002 of job "job" failed: the copy-on-write copy of region "grid" was cancelled/);
