@@ -251,7 +251,8 @@ export async function cluster(dir: string, tls: boolean, images?: string): Promi
   return { scheduler, address, admin, agent: () => joined };
 }
 
-export async function benchCluster(quick: boolean): Promise<void> {
+/** `transferOnly` (`--cluster --transfer`): the image transfer figures, nothing after them. */
+export async function benchCluster(quick: boolean, transferOnly = false): Promise<void> {
   const dir = fs.mkdtempSync(path.join(process.env.CR_BENCH_DIR ?? os.tmpdir(), 'cr-bench-cluster-'));
   const sizeMiB = quick ? 64 : 256;
   const children: ChildProcess[] = [];
@@ -276,8 +277,7 @@ export async function benchCluster(quick: boolean): Promise<void> {
     tls.admin.close();
     tls.scheduler.child.kill('SIGKILL');
     console.log(`(load average after the transfers: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')})`);
-    // `--cluster --transfer`: the transfer figures only.
-    if (process.argv.includes('--transfer')) return;
+    if (transferOnly) return;
     const clients: SchedulerClient[] = [];
     console.log(
       await placement(plain.admin, (node) => {

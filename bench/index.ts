@@ -526,7 +526,7 @@ const opts = options();
 async function main(): Promise<void> {
   if (opts.help) return console.log(USAGE);
   const quick = opts.quick === true;
-  if (opts.cluster) return (await import('./cluster.js')).benchCluster(quick);
+  if (opts.cluster) return (await import('./cluster.js')).benchCluster(quick, opts.transfer === true);
   if (opts.ha) {
     await (await import('./ha-failover.js')).benchHaFailover();
     await (await import('./ha-placement.js')).benchPlacement(quick);
