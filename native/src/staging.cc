@@ -24,13 +24,13 @@ struct Piece {
   size_t length;
 };
 
-// A copy of at least kCopyParallelBytes is split into pieces of kTaskBytes that the addon's threads
-// and the caller copy together; a smaller one is copied on the
-// caller. The job's thread copies a checkpoint's staging 16 MiB at a time (capture/staging.ts,
-// StagingCopy) while the image writer already encodes the first pieces. Into warm memory each
-// piece is copied with non-temporal stores, which write whole lines instead of reading each
-// first: pieces of 16 MiB with memcpy, below glibc's own non-temporal threshold, took 180 ms per
-// GiB on one thread, against 95 ms for one parallel memcpy of the whole GiB.
+// A copy of at least kCopyParallelBytes is cut into tasks of kTaskBytes that the addon's threads
+// and the caller take in turn, whichever is free, so that a thread sharing its core with another
+// does not hold up the copy; a smaller copy runs on the caller. A checkpoint's staging arrives in
+// pieces of 64 MiB (capture/staging.ts, StagingCopy) while the image writer encodes the pieces
+// before. Into warm memory each task is copied with non-temporal stores, which write whole lines
+// instead of reading each first: glibc's memcpy does so only above 127 MiB here, and 1 GiB in
+// 64 MiB calls took 176-186 ms with it against 78-80 ms (docs/incremental.md, "The staging copy").
 constexpr size_t kTaskBytes = size_t{1} << 20;
 
 // Copies one piece: non-temporal stores into resident memory, plain ones into fresh memory
@@ -128,17 +128,13 @@ Napi::Value CopyBlocksJs(const Napi::CallbackInfo& info) {
                         " (" + std::to_string(dst.byteLength) + " bytes)");
   }
 
-  const size_t threads = Pool::ThreadCount();
-  if (total < kCopyParallelBytes || threads < 2) {
+  if (total < kCopyParallelBytes || Pool::ThreadCount() < 2) {
     for (const Piece& p : runs) CopyPiece(dst.data + p.dst, src.data + p.src, p.length);
   } else {
-    // Many small pieces rather than one per thread: whichever thread is free takes the next, so
-    // that a thread that shares its core with another does not hold up the whole copy.
-    const size_t share = kTaskBytes;
     std::vector<Piece> pieces;
     for (const Piece& r : runs) {
-      for (size_t off = 0; off < r.length; off += share) {
-        pieces.push_back({r.src + off, r.dst + off, std::min(share, r.length - off)});
+      for (size_t off = 0; off < r.length; off += kTaskBytes) {
+        pieces.push_back({r.src + off, r.dst + off, std::min(kTaskBytes, r.length - off)});
       }
     }
     auto batch = std::make_shared<CopyBatch>(std::move(pieces), src.data, dst.data);

@@ -156,20 +156,21 @@ export class StagingCopy {
         const n = slots.length;
         // A deferred request's blocks are copied by copy-on-write, which has its own ready word.
         if (r.deferred !== true) {
-          // A small section (most states' v8 streams) is copied by a set here: a call into the
-          // addon costs more than its bytes. The copies rewrite the laid-out slots with the same values.
-          const step = r.data.length <= SMALL_SECTION_BYTES ? n : piece;
+          // A small section (most states' v8 streams) is copied whole by a set here, a call into
+          // the addon costing more than its bytes, and counted with the next piece or at the end.
+          // The copies rewrite the laid-out slots with the same values.
+          const small = r.data.length <= SMALL_SECTION_BYTES;
+          const step = small ? n : piece;
           for (let b = 0; b < n; b += step) {
             const end = Math.min(n, b + step);
             const at = firstSlot(slots, b, end);
             if (at >= 0) {
               const src = r.data.subarray(b * blockSize, Math.min(r.data.length, end * blockSize));
               const mask = r.blocks === null ? null : r.blocks.subarray(b, end);
-              if (native && step === piece) native.copyBlocks(src, blockSize, mask, memory, at, slots.subarray(b, end));
+              if (native && !small) native.copyBlocks(src, blockSize, mask, memory, at, slots.subarray(b, end));
               else copyBlocksPortable(src, blockSize, mask, memory, at, slots.subarray(b, end));
             }
-            // Small sections are counted with the next piece, or at the end.
-            if (step === piece) publish(this.#count, done + end);
+            if (!small) publish(this.#count, done + end);
           }
         }
         done += n;

@@ -79,11 +79,12 @@ export function inPlace(input: SectionInput, first: number, count: number): Prom
     if (ready !== null && Atomics.load(ready, 0) !== 1) {
       throw new Error(`the copy-on-write copy of ${input.kind} "${input.name}" was cancelled: the region was released during the checkpoint`);
     }
+    if (copied === null) return;
     // The staging copy runs on the job's thread, which notifies after each piece.
-    for (let seen = copied === null ? want : Atomics.load(copied.count, 0); seen >= 0 && seen < want; seen = Atomics.load(copied!.count, 0)) {
-      const wait = Atomics.waitAsync(copied!.count, 0, seen);
+    for (let seen = Atomics.load(copied.count, 0); seen >= 0 && seen < want; seen = Atomics.load(copied.count, 0)) {
+      const wait = Atomics.waitAsync(copied.count, 0, seen);
       if (wait.async) await wait.value;
     }
-    if (copied !== null && Atomics.load(copied.count, 0) < 0) throw new Error(`the staging copy of ${input.kind} "${input.name}" failed on the job's thread`);
+    if (Atomics.load(copied.count, 0) < 0) throw new Error(`the staging copy of ${input.kind} "${input.name}" failed on the job's thread`);
   })();
 }
