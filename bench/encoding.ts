@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { getCodec } from '../src/codec/index.js';
 import type { DecodeRequest } from '../src/codec/index.js';
 import { blockHashOf, FORMAT_VERSION } from '../src/image/format.js';
+import { loadNative } from '../src/native/binding.js';
 import { fillSmoothField } from './data.js';
 import { median } from './stats.js';
 
@@ -47,7 +48,7 @@ function cpuMs(): number {
 }
 
 /** cr's codec over the field in `file`, in this process: encode and decode rates and the ratio. */
-async function crRates(file: string, reps: number): Promise<Rates> {
+async function crRates(file: string, reps: number, level: number): Promise<Rates> {
   const codec = await getCodec({ prefer: 'native' });
   const data = new Uint8Array(fs.readFileSync(file));
   const mib = data.length / MiB;
@@ -81,7 +82,7 @@ async function crRates(file: string, reps: number): Promise<Rates> {
     const w0 = performance.now();
     const c0 = cpuMs();
     const batches = Math.ceil(data.length / (BATCH_BLOCKS * BLOCK));
-    const encode = (k: number) => encoders[k % 2]!.encode(data.subarray(k * BATCH_BLOCKS * BLOCK, Math.min(data.length, (k + 1) * BATCH_BLOCKS * BLOCK)), 8, 1, HASH);
+    const encode = (k: number) => encoders[k % 2]!.encode(data.subarray(k * BATCH_BLOCKS * BLOCK, Math.min(data.length, (k + 1) * BATCH_BLOCKS * BLOCK)), 8, level, HASH);
     const inFlight = [encode(0), batches > 1 ? encode(1) : null];
     for (let k = 0, block = 0; k < batches; k++) {
       const out = await inFlight[k % 2]!;
@@ -128,9 +129,9 @@ async function crRates(file: string, reps: number): Promise<Rates> {
 }
 
 /** Runs crRates in a child process whose pool has `threads` threads. */
-function crInChild(threads: number, file: string, reps: number): Rates {
+function crInChild(threads: number, file: string, reps: number, level = 1): Rates {
   const self = fileURLToPath(import.meta.url);
-  const out = execFileSync(process.execPath, [self, '--child', file, String(reps)], {
+  const out = execFileSync(process.execPath, [self, '--child', file, String(reps), String(level)], {
     env: { ...process.env, CR_THREADS: String(threads) },
     encoding: 'utf8',
   });
@@ -194,6 +195,11 @@ function zstdCliRates(file: string, reps: number): Rates | string {
   }
 }
 
+/** The widest vector paths the addon takes here (native/src/simd.h). */
+function simdPaths(): string {
+  return loadNative().binding?.simd ?? 'no addon';
+}
+
 function formatRow(r: Rates, width: number): string {
   const cpu = (v: number | null): string => (v === null ? '—' : v.toFixed(3));
   return `  ${r.label.padEnd(width)}  ${r.encodeMBps.toFixed(0).padStart(6)}  ${cpu(r.encodeCpuMsPerMiB).padStart(7)}  ${r.decodeMBps.toFixed(0).padStart(6)}  ${cpu(r.decodeCpuMsPerMiB).padStart(7)}  ${r.ratio.toFixed(3).padStart(6)}`;
@@ -214,14 +220,19 @@ export async function benchEncoding(bytes: number, reps: number): Promise<string
     fs.writeFileSync(file, new Uint8Array(field.buffer));
     const one = crInChild(1, file, reps);
     const two = crInChild(2, file, reps);
+    // Level 2 also Huffman-codes the planes level 1 leaves raw (docs/image-format.md).
+    const level2 = { ...crInChild(2, file, reps, 2), label: 'cr plane-coded, level 2: the same threads' };
+    const level2Decode = crInChild(1, file, reps, 2);
+    level2.decodeMBps = level2Decode.decodeMBps;
+    level2.decodeCpuMsPerMiB = level2Decode.decodeCpuMsPerMiB;
     const blosc = bloscRates(file, reps);
     const zstd = zstdCliRates(file, reps);
     const crEncode2: Rates = { ...two, label: 'cr plane-coded, level 1: encode 2 threads, decode 2 (pool 1 + caller)', decodeMBps: one.decodeMBps, decodeCpuMsPerMiB: one.decodeCpuMsPerMiB };
     const crEncode1: Rates = { ...one, label: 'cr, encode 1 thread (decode as above)' };
-    const rows: Rates[] = [crEncode2, crEncode1, ...(typeof blosc === 'string' ? [] : blosc), ...(typeof zstd === 'string' ? [] : [zstd])];
+    const rows: Rates[] = [crEncode2, crEncode1, level2, ...(typeof blosc === 'string' ? [] : blosc), ...(typeof zstd === 'string' ? [] : [zstd])];
     const width = Math.max(...rows.map((r) => r.label.length));
     const lines = [
-      `${bytes / MiB} MiB sin·cos field + 1e-6 noise (float64), the same file for every row; wall: median of ${reps} passes after a warm-up; CPU: the process's CPU time per MiB, median`,
+      `${bytes / MiB} MiB sin·cos field + 1e-6 noise (float64), the same file for every row; wall: median of ${reps} passes after a warm-up; CPU: the process's CPU time per MiB, median; cr's vector paths: ${simdPaths()}`,
       `  ${''.padEnd(width)}  enc MB/s  CPU ms  dec MB/s  CPU ms   ratio`,
       ...rows.map((r) => formatRow(r, width)),
     ];
@@ -245,6 +256,6 @@ export async function benchEncoding(bytes: number, reps: number): Promise<string
 }
 
 if (process.argv[2] === '--child') {
-  const rates = await crRates(process.argv[3]!, Number(process.argv[4]));
+  const rates = await crRates(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]));
   process.stdout.write(JSON.stringify(rates));
 }

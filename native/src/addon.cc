@@ -18,6 +18,7 @@
 #include "readblocks.h"
 #include "region.h"
 #include "serialize.h"
+#include "simd.h"
 #include "staging.h"
 #include "zstd.h"
 
@@ -27,7 +28,7 @@ namespace {
 
 // Bumped together with NATIVE_ABI_VERSION in src/native/binding.ts whenever the contract there
 // changes, so that a stale build/ is refused instead of misbehaving.
-constexpr int kAbiVersion = 8;
+constexpr int kAbiVersion = 9;
 
 // Node dlcloses an addon when the last environment that loaded it goes away: a worker thread
 // that loaded it alone (the runner's job threads do) unmaps its code when it exits. The pool's
@@ -65,6 +66,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
           constant),
       Napi::PropertyDescriptor::Value(
           "pageSize", Napi::Number::New(env, static_cast<double>(PageSize())), constant),
+      Napi::PropertyDescriptor::Value("simd", Napi::String::New(env, SimdPaths()), constant),
   });
   exports.Set("allocRegion", Napi::Function::New(env, AllocRegion, "allocRegion"));
   exports.Set("freeRegion", Napi::Function::New(env, FreeRegion, "freeRegion"));

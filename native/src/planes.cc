@@ -1,5 +1,10 @@
 #include "planes.h"
 
+// For ZSTD_c_literalCompressionMode (CompressPlane); zstd is compiled with the addon, so its
+// experimental parameters cannot change under it.
+#define ZSTD_STATIC_LINKING_ONLY
+#include "zstd.h"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -8,6 +13,7 @@
 
 #include "codec.h"
 #include "hash.h"
+#include "restore8.h"
 #include "shuffle.h"
 #include "stream-out.h"
 
@@ -24,11 +30,12 @@ constexpr size_t kSampleWindows = 4;
 constexpr size_t kMaxSample = kSampleWindow * kSampleWindows;
 
 // Once a predictor has removed what repeats, a plane whose sampled order-0 entropy (bits per
-// byte) is at least this is stored raw: at level 1 (the default, chosen for speed) unless zstd
-// would halve it, since coding a plane costs about as much time as writing what it saves does;
-// above level 1 unless zstd would save under ~6%. (With 1024 samples, uniformly random bytes
-// measure about 7.8 bits.)
-double RawEntropyBits(int level) { return level <= 1 ? 4.0 : 7.5; }
+// byte) is at least this is stored raw. At level 1 (the default, chosen for speed) from 3 bits:
+// what zstd saves on such a plane is all in coding its literals, and decoding those took about a
+// fifth of a block's decode on the bench's field, while the planes' raw bytes made its images
+// 4% larger. Above level 1 unless zstd would save under ~6%. (With 1024 samples, uniformly
+// random bytes measure about 7.8 bits.)
+double RawEntropyBits(int level) { return level <= 1 ? 3.0 : 7.5; }
 
 // c * log2(c) for the counts a sample can reach.
 const std::array<float, kMaxSample + 1>& CLog2C() {
@@ -118,8 +125,14 @@ void UnshuffleRestoreHash(const uint8_t* const* planes, size_t n, Predictor p, u
     for (unsigned b = 0; b < sizeof(T); ++b) at[b] = planes[b] + start;
     uint8_t* target = dst + start * sizeof(T);
     uint8_t* out = stream ? reinterpret_cast<uint8_t*>(tmp) : target;
-    UnshufflePlanes(at, out, count, sizeof(T));
-    Inverse<T>(out, count, p, p1, p2);
+    // 8-byte elements 64 at a time in one pass (AVX-512), the rest in two.
+    size_t done = 0;
+    if constexpr (sizeof(T) == 8) done = UnshuffleInverse8(at, count, p, out, p1, p2);
+    if (done < count) {
+      for (unsigned b = 0; b < sizeof(T); ++b) at[b] += done;
+      UnshufflePlanes(at, out + done * sizeof(T), count - done, sizeof(T));
+      Inverse<T>(out + done * sizeof(T), count - done, p, p1, p2);
+    }
     hash->Update(out, count * sizeof(T));
     if (stream) StreamCopy(target, out, count * sizeof(T));
   }
@@ -139,12 +152,18 @@ bool ValidElementSize(unsigned es) { return es == 2 || es == 4 || es == 8; }
 // One zstd frame of a plane at `level`. Residuals of a prediction hold few repeats worth a
 // match shorter than 7 bytes (their runs of zeros are long): a minimum match of 7 lets zstd's
 // match finder skip most positions, about halving its time on a noisy plane for the same size.
+// At level 1 their literals (the few bytes between the runs, on the planes zstd is offered there)
+// are stored as they are: Huffman-coding them saved 5% of such a frame and cost a third of its
+// decode.
 size_t CompressPlane(ZSTD_CCtx* cctx, uint8_t* dst, size_t capacity, const uint8_t* plane,
                      size_t n, int level, Predictor p) {
   ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters);
   size_t e = ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
   if (!ZSTD_isError(e) && p != Predictor::kNone) {
     e = ZSTD_CCtx_setParameter(cctx, ZSTD_c_minMatch, 7);
+  }
+  if (!ZSTD_isError(e) && p != Predictor::kNone && level <= 1) {
+    e = ZSTD_CCtx_setParameter(cctx, ZSTD_c_literalCompressionMode, ZSTD_ps_disable);
   }
   if (ZSTD_isError(e)) return e;
   return ZSTD_compress2(cctx, dst, capacity, plane, n);

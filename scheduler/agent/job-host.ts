@@ -17,7 +17,7 @@ const EXIT_GRACE_MS = 5000;
  * job's process keeps them, as `cr-scheduler run` would. Every other CR_* variable is the
  * agent's (token, token file, work and data directories, scheduler address) and is dropped.
  */
-export const JOB_ENV_KEPT = new Set(['CR_NATIVE', 'CR_DIRTY', 'CR_CAPTURE', 'CR_DIRECT_WRITES', 'CR_DIRECT_READS']);
+export const JOB_ENV_KEPT = new Set(['CR_NATIVE', 'CR_DIRTY', 'CR_CAPTURE', 'CR_DIRECT_WRITES', 'CR_DIRECT_READS', 'CR_SIMD']);
 
 export interface JobIsolation {
   /** Run the job's process under this user; null: the agent's own user. */

@@ -70,7 +70,7 @@ export async function diagnose(store: string): Promise<DoctorReport> {
 }
 
 function addonFinding(binding: NativeBinding | null, reason: string | null): Finding {
-  if (binding) return { available: true, value: 'loaded', detail: `ABI ${binding.abiVersion}, page size ${binding.pageSize} B` };
+  if (binding) return { available: true, value: 'loaded', detail: `ABI ${binding.abiVersion}, page size ${binding.pageSize} B, vector paths ${binding.simd}` };
   if (process.env.CR_NATIVE === '0') return { available: false, value: 'off', detail: `${reason ?? 'disabled'}: cr uses the portable codec` };
   const log = fs.existsSync(INSTALL_LOG) ? `; the build's output is in ${INSTALL_LOG}` : '';
   const rebuild = `to build it (a C++ compiler and Python 3): "npm rebuild ${PACKAGE_NAME}" in your project, "npm run build" in a checkout of cr`;

@@ -87,6 +87,11 @@ export interface NativeBinding {
   readonly pageSize: number;
   /** `copyBlocks` of at least this many bytes runs on the addon's threads and the caller's together. */
   readonly copyParallelBytes: number;
+  /**
+   * The widest vector paths the addon takes on this CPU: 'avx512', 'avx2', 'sse2' ('none' off
+   * x86-64). CR_SIMD=avx2 or CR_SIMD=sse2 in the environment caps them (read at load).
+   */
+  readonly simd: 'avx512' | 'avx2' | 'sse2' | 'none';
 
   /**
    * Page-aligned, zero-filled memory from mmap, outside the JS heap, as an external ArrayBuffer
@@ -228,7 +233,7 @@ export interface NativeBinding {
   readBlocks(fds: Int32Array, positions: Float64Array, ...blocks: NativeBlockTargets): NativeReadFailure | null;
 }
 
-export const NATIVE_ABI_VERSION = 8;
+export const NATIVE_ABI_VERSION = 9;
 
 /** Block flags, as stored in the image manifest and used by the addon (defined with the format). */
 export { BLOCK_FLAG_PLANES, BLOCK_FLAG_SHUFFLE, BLOCK_FLAG_ZSTD } from '../image/format.js';

@@ -168,12 +168,13 @@ function runWorker(
 
 // --- loading --------------------------------------------------------------------------------
 
-test('The addon loads with ABI 8, zstd 1.5.x, its own threads and the page size.', (t) => {
+test('The addon loads with ABI 9, zstd 1.5.x, its own threads, the page size and its vector paths.', (t) => {
   t.is(native.abiVersion, NATIVE_ABI_VERSION);
-  t.is(native.abiVersion, 8);
+  t.is(native.abiVersion, 9);
   t.regex(native.zstdVersion, /^1\.5\.\d+$/);
   t.true(Number.isInteger(native.threads) && native.threads >= 1);
   t.true(native.pageSize >= 4096 && (native.pageSize & (native.pageSize - 1)) === 0);
+  t.true(['avx512', 'avx2', 'sse2', 'none'].includes(native.simd), native.simd);
 });
 
 test('The addon says which Node it was built for, and the loader refuses a build for another.', (t) => {

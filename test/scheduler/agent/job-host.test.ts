@@ -18,12 +18,13 @@ test('A job\'s environment drops every CR_* variable but the library\'s knobs, a
     CR_NATIVE: '0',
     CR_DIRTY: 'hash',
     CR_DIRECT_READS: '0',
+    CR_SIMD: 'avx2',
     TOOL_HOME: '/var/lib/cr-agent/tool',
     TOOL_AUTH: 'Bearer crt_secret_1',
     HOME: '/root',
   };
   const out = jobEnvironment(env, { runAs: null, hidden: ['/var/lib/cr-agent', 'crt_secret_1', ''] });
-  t.deepEqual(out, { PATH: '/usr/bin', CR_NATIVE: '0', CR_DIRTY: 'hash', CR_DIRECT_READS: '0', HOME: '/root' });
+  t.deepEqual(out, { PATH: '/usr/bin', CR_NATIVE: '0', CR_DIRTY: 'hash', CR_DIRECT_READS: '0', CR_SIMD: 'avx2', HOME: '/root' });
   for (const name of Object.keys(out)) if (name.startsWith('CR_')) t.true(JOB_ENV_KEPT.has(name));
   const runAs = jobEnvironment(env, { runAs: { user: 'cr-job', uid: 990, gid: 990, home: '/nonexistent' }, hidden: [] });
   t.like(runAs, { HOME: '/nonexistent', USER: 'cr-job', LOGNAME: 'cr-job', PATH: '/usr/bin' });

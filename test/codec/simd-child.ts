@@ -1,0 +1,59 @@
+// Encodes and decodes the cases of simd-paths.test.ts with the native codec, in whatever process
+// loads it: the test runs it in children whose CR_SIMD caps the addon's vector paths, and in its
+// own process, whose addon takes the widest. Run as a script, it prints its result as JSON.
+import { fileURLToPath } from 'node:url';
+import { getNativeCodec, MAX_BLOCK_SIZE } from '../../src/codec/index.js';
+import { loadNative } from '../../src/native/binding.js';
+import { bytesOf, encodeSection, equalBytes, randomBytes, sectionRequest, decodedBytes, guardsIntact, smoothField } from './helpers.js';
+
+export interface PathResult {
+  simd: string;
+  cases: { what: string; storedHashes: string[]; flags: number[]; decoded: boolean }[];
+}
+
+const KiB = 1024;
+
+function cases(): { what: string; data: Uint8Array; elementSize: number; level: number }[] {
+  const field = bytesOf(smoothField(1024, 400, 31)); // 3.1 MiB
+  const walk = new BigInt64Array(131_072 + 1027);
+  let x = 1n << 40n;
+  const steps = randomBytes(walk.length, 32);
+  for (let i = 0; i < walk.length; i++) walk[i] = x += BigInt(steps[i]! - 128);
+  const repeats = new Uint8Array(300 * KiB + 8 * 37);
+  const word = randomBytes(24, 33);
+  for (let i = 0; i < repeats.length; i++) repeats[i] = word[i % 24]!;
+  return [
+    // The line predictor over several blocks, the last a part block: 64-element groups, a step's
+    // last elements that are no whole group, and the tail past the last whole element.
+    { what: 'a smooth float64 field', data: field.subarray(0, 2 * 1024 * KiB + 8 * 1027 + 5), elementSize: 8, level: 1 },
+    { what: 'a smooth float64 field at level 3', data: field.subarray(0, 1024 * KiB + 8 * 100), elementSize: 8, level: 3 },
+    { what: 'a random walk (delta)', data: bytesOf(walk), elementSize: 8, level: 1 },
+    { what: 'repeating bytes (no predictor)', data: repeats, elementSize: 8, level: 1 },
+    { what: 'a field read as float32 pairs', data: field.subarray(0, 600 * KiB + 4 * 13), elementSize: 4, level: 1 },
+    { what: 'a field read as 16-bit words', data: field.subarray(0, 300 * KiB + 1), elementSize: 2, level: 1 },
+    { what: 'random bytes', data: randomBytes(100 * KiB + 3, 34), elementSize: 8, level: 1 },
+  ];
+}
+
+export async function runCases(): Promise<PathResult> {
+  const { binding } = loadNative();
+  const codec = getNativeCodec();
+  if (!binding || !codec) throw new Error('native codec unavailable');
+  const result: PathResult = { simd: binding.simd, cases: [] };
+  for (const c of cases()) {
+    const s = await encodeSection(codec, c.data, MAX_BLOCK_SIZE, c.elementSize, c.level);
+    const r = sectionRequest(s, MAX_BLOCK_SIZE);
+    const failure = codec.decode(r);
+    result.cases.push({
+      what: c.what,
+      storedHashes: Array.from(s.storedHashes, (h) => h.toString(16)),
+      flags: Array.from(s.flags),
+      decoded: failure === null && equalBytes(decodedBytes(r, c.data.length), c.data) && guardsIntact(r, c.data.length),
+    });
+  }
+  return result;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  process.stdout.write(JSON.stringify(await runCases()));
+}

@@ -1,0 +1,42 @@
+// The addon's vector paths (native/src/simd.h) write the same bytes and read them back exactly at
+// every width: the images a CPU with AVX-512 writes are those one with only SSE2 writes. Each
+// narrower path runs in a child process whose CR_SIMD caps it (simd-child.ts); this process
+// takes the widest this CPU has.
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BLOCK_FLAG_PLANES, loadNative } from '../../src/native/binding.js';
+import { runCases } from './simd-child.js';
+import type { PathResult } from './simd-child.js';
+
+const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'simd-child.js');
+const WIDTHS = ['sse2', 'avx2', 'avx512'] as const;
+
+const { binding, reason } = loadNative();
+const it = binding ? test : test.skip;
+if (!binding) console.warn(`[codec tests] skipping the vector-path tests: native addon unavailable: ${reason ?? 'no reason given'}`);
+
+function capped(cap: 'sse2' | 'avx2'): PathResult {
+  const out = execFileSync(process.execPath, [CHILD], { env: { ...process.env, CR_SIMD: cap }, encoding: 'utf8' });
+  return JSON.parse(out) as PathResult;
+}
+
+it('Every vector width writes the same stored bytes and decodes them exactly.', async (t) => {
+  const widest = await runCases();
+  t.not(widest.simd, 'none', 'this test needs x86-64');
+  const runs = [widest, capped('avx2'), capped('sse2')];
+  for (const [cap, run] of [['avx2', runs[1]!], ['sse2', runs[2]!]] as const) {
+    // A cap above what the CPU has leaves the CPU's own width.
+    const expected = WIDTHS[Math.min(WIDTHS.indexOf(cap), WIDTHS.indexOf(widest.simd as (typeof WIDTHS)[number]))];
+    t.is(run.simd, expected, `CR_SIMD=${cap}`);
+  }
+  t.log(`widths compared: ${runs.map((r) => r.simd).join(', ')}`);
+  for (const run of runs) {
+    for (const c of run.cases) t.true(c.decoded, `${run.simd}: ${c.what} decodes exactly`);
+  }
+  for (const run of runs.slice(1)) {
+    t.deepEqual(run.cases, widest.cases, `${run.simd} writes what ${widest.simd} writes`);
+  }
+  t.true(widest.cases.some((c) => c.flags.includes(BLOCK_FLAG_PLANES)), 'some blocks are plane-coded');
+});
