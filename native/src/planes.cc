@@ -1,9 +1,7 @@
-#include "planes.h"
-
-// For ZSTD_c_literalCompressionMode (CompressPlane); zstd is compiled with the addon, so its
-// experimental parameters cannot change under it.
+// For ZSTD_c_literalCompressionMode (CompressPlane), defined before any header includes zstd.h;
+// zstd is compiled with the addon, so its experimental parameters cannot change under it.
 #define ZSTD_STATIC_LINKING_ONLY
-#include "zstd.h"
+#include "planes.h"
 
 #include <algorithm>
 #include <array>

@@ -143,7 +143,9 @@ CR_AVX512 size_t Run(const uint8_t* const* planes, size_t count, uint8_t* out, u
   for (; i + 64 <= count; i += 64) {
     __m512i v[8];
     for (int b = 0; b < 8; ++b) {
-      _mm_prefetch(reinterpret_cast<const char*>(planes[b] + i + kPrefetch), _MM_HINT_T0);
+      // As an integer: the address may lie past the plane (a prefetch never faults).
+      const uintptr_t ahead = reinterpret_cast<uintptr_t>(planes[b]) + i + kPrefetch;
+      _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
       v[b] = _mm512_loadu_si512(planes[b] + i);
     }
     Transpose<true>(v, toRuns);

@@ -89,7 +89,8 @@ export interface NativeBinding {
   readonly copyParallelBytes: number;
   /**
    * The widest vector paths the addon takes on this CPU: 'avx512', 'avx2', 'sse2' ('none' off
-   * x86-64). CR_SIMD=avx2 or CR_SIMD=sse2 in the environment caps them (read at load).
+   * x86-64): cr's own kernels, not xxHash's or zstd's. CR_SIMD=avx2 or CR_SIMD=sse2 in the
+   * environment caps them (read at load; another value is warned about and ignored).
    */
   readonly simd: 'avx512' | 'avx2' | 'sse2' | 'none';
 
@@ -280,6 +281,10 @@ export function loadNative(): NativeLoadResult {
       };
     } else {
       cached = { binding, reason: null };
+      const simd = process.env.CR_SIMD;
+      if (simd !== undefined && !['sse2', 'avx2', 'avx512'].includes(simd)) {
+        process.emitWarning(`CR_SIMD=${JSON.stringify(simd)} is not "sse2", "avx2" or "avx512": the addon takes the widest vector paths this CPU has (${binding.simd})`);
+      }
     }
   } catch (err) {
     cached = { binding: null, reason: `native addon not loaded (${(err as Error).message.split('\n')[0]})` };

@@ -159,7 +159,9 @@ it('Each predictor on 64-bit elements decodes exactly into memory not yet faulte
       t.is(s.flags[i], BLOCK_FLAG_PLANES, `${c.what}: block ${i} is plane-coded`);
       t.is(s.image[s.srcOffsets[i]!], c.predictor, `${c.what}: block ${i} uses predictor ${c.predictor}`);
     }
-    for (const [where, shift, touched] of [['fresh memory', 0, false], ['written memory', 0, true], ['fresh memory, 8 bytes in', 8, false], ['written memory, 3 bytes in', 3, true]] as const) {
+    // Written memory at 0, 16, 32 and 48 bytes in: every 16-byte alignment short of a cache line
+    // (the stores past the cache start with 16-byte ones up to the first whole line).
+    for (const [where, shift, touched] of [['fresh memory', 0, false], ['written memory', 0, true], ['fresh memory, 8 bytes in', 8, false], ['written memory, 3 bytes in', 3, true], ['written memory, 16 bytes in', 16, true], ['written memory, 32 bytes in', 32, true], ['written memory, 48 bytes in', 48, true]] as const) {
       // Several MiB: the allocator maps it anew, so untouched pages are not resident.
       const dst = new Uint8Array(shift + c.data.length + 64);
       if (touched) dst.fill(0x5a);

@@ -3,19 +3,21 @@
 // own process, whose addon takes the widest. Run as a script, it prints its result as JSON.
 import { fileURLToPath } from 'node:url';
 import { getNativeCodec, MAX_BLOCK_SIZE } from '../../src/codec/index.js';
-import { loadNative } from '../../src/native/binding.js';
+import { BLOCK_FLAG_PLANES, loadNative } from '../../src/native/binding.js';
 import { bytesOf, encodeSection, equalBytes, randomBytes, sectionRequest, decodedBytes, guardsIntact, smoothField } from './helpers.js';
 
 export interface PathResult {
   simd: string;
-  cases: { what: string; storedHashes: string[]; flags: number[]; decoded: boolean }[];
+  cases: { what: string; predictor: number | null; predictors: number[]; storedHashes: string[]; flags: number[]; decoded: boolean }[];
 }
 
 const KiB = 1024;
 
-function cases(): { what: string; data: Uint8Array; elementSize: number; level: number }[] {
+/** predictor: the one every plane-coded block of the case must use (0 none, 1 delta, 2 line). */
+function cases(): { what: string; data: Uint8Array; elementSize: number; level: number; predictor: number | null }[] {
   const field = bytesOf(smoothField(1024, 400, 31)); // 3.1 MiB
-  const walk = new BigInt64Array(131_072 + 1027);
+  // A delta step that ends in a part group: 131 072 + 1000 elements, the last step 1000 = 15 * 64 + 40.
+  const walk = new BigInt64Array(131_072 + 1000);
   let x = 1n << 40n;
   const steps = randomBytes(walk.length, 32);
   for (let i = 0; i < walk.length; i++) walk[i] = x += BigInt(steps[i]! - 128);
@@ -25,13 +27,13 @@ function cases(): { what: string; data: Uint8Array; elementSize: number; level: 
   return [
     // The line predictor over several blocks, the last a part block: 64-element groups, a step's
     // last elements that are no whole group, and the tail past the last whole element.
-    { what: 'a smooth float64 field', data: field.subarray(0, 2 * 1024 * KiB + 8 * 1027 + 5), elementSize: 8, level: 1 },
-    { what: 'a smooth float64 field at level 3', data: field.subarray(0, 1024 * KiB + 8 * 100), elementSize: 8, level: 3 },
-    { what: 'a random walk (delta)', data: bytesOf(walk), elementSize: 8, level: 1 },
-    { what: 'repeating bytes (no predictor)', data: repeats, elementSize: 8, level: 1 },
-    { what: 'a field read as float32 pairs', data: field.subarray(0, 600 * KiB + 4 * 13), elementSize: 4, level: 1 },
-    { what: 'a field read as 16-bit words', data: field.subarray(0, 300 * KiB + 1), elementSize: 2, level: 1 },
-    { what: 'random bytes', data: randomBytes(100 * KiB + 3, 34), elementSize: 8, level: 1 },
+    { what: 'a smooth float64 field', data: field.subarray(0, 2 * 1024 * KiB + 8 * 1027 + 5), elementSize: 8, level: 1, predictor: 2 },
+    { what: 'a smooth float64 field at level 3', data: field.subarray(0, 1024 * KiB + 8 * 100), elementSize: 8, level: 3, predictor: 2 },
+    { what: 'a random walk (delta)', data: bytesOf(walk), elementSize: 8, level: 1, predictor: 1 },
+    { what: 'repeating bytes (no predictor)', data: repeats, elementSize: 8, level: 1, predictor: 0 },
+    { what: 'a field read as float32 pairs', data: field.subarray(0, 600 * KiB + 4 * 13), elementSize: 4, level: 1, predictor: null },
+    { what: 'a field read as 16-bit words', data: field.subarray(0, 300 * KiB + 1), elementSize: 2, level: 1, predictor: null },
+    { what: 'random bytes', data: randomBytes(100 * KiB + 3, 34), elementSize: 8, level: 1, predictor: null },
   ];
 }
 
@@ -44,8 +46,11 @@ export async function runCases(): Promise<PathResult> {
     const s = await encodeSection(codec, c.data, MAX_BLOCK_SIZE, c.elementSize, c.level);
     const r = sectionRequest(s, MAX_BLOCK_SIZE);
     const failure = codec.decode(r);
+    const predictors = Array.from(s.flags).flatMap((f, i) => (f === BLOCK_FLAG_PLANES ? [s.image[s.srcOffsets[i]!]!] : []));
     result.cases.push({
       what: c.what,
+      predictor: c.predictor,
+      predictors,
       storedHashes: Array.from(s.storedHashes, (h) => h.toString(16)),
       flags: Array.from(s.flags),
       decoded: failure === null && equalBytes(decodedBytes(r, c.data.length), c.data) && guardsIntact(r, c.data.length),
