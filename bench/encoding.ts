@@ -220,14 +220,13 @@ export async function benchEncoding(bytes: number, reps: number): Promise<string
     fs.writeFileSync(file, new Uint8Array(field.buffer));
     const one = crInChild(1, file, reps);
     const two = crInChild(2, file, reps);
+    // One row: the encode figures of one child, the decode figures of another (threads: above).
+    const joined = (label: string, encode: Rates, decode: Rates): Rates => ({ ...encode, label, decodeMBps: decode.decodeMBps, decodeCpuMsPerMiB: decode.decodeCpuMsPerMiB });
     // Level 2 also Huffman-codes the planes level 1 leaves raw (docs/image-format.md).
-    const level2 = { ...crInChild(2, file, reps, 2), label: 'cr plane-coded, level 2: the same threads' };
-    const level2Decode = crInChild(1, file, reps, 2);
-    level2.decodeMBps = level2Decode.decodeMBps;
-    level2.decodeCpuMsPerMiB = level2Decode.decodeCpuMsPerMiB;
+    const level2 = joined('cr plane-coded, level 2: the same threads', crInChild(2, file, reps, 2), crInChild(1, file, reps, 2));
     const blosc = bloscRates(file, reps);
     const zstd = zstdCliRates(file, reps);
-    const crEncode2: Rates = { ...two, label: 'cr plane-coded, level 1: encode 2 threads, decode 2 (pool 1 + caller)', decodeMBps: one.decodeMBps, decodeCpuMsPerMiB: one.decodeCpuMsPerMiB };
+    const crEncode2 = joined('cr plane-coded, level 1: encode 2 threads, decode 2 (pool 1 + caller)', two, one);
     const crEncode1: Rates = { ...one, label: 'cr, encode 1 thread (decode as above)' };
     const rows: Rates[] = [crEncode2, crEncode1, level2, ...(typeof blosc === 'string' ? [] : blosc), ...(typeof zstd === 'string' ? [] : [zstd])];
     const width = Math.max(...rows.map((r) => r.label.length));

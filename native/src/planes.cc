@@ -29,10 +29,10 @@ constexpr size_t kMaxSample = kSampleWindow * kSampleWindows;
 
 // Once a predictor has removed what repeats, a plane whose sampled order-0 entropy (bits per
 // byte) is at least this is stored raw. At level 1 (the default, chosen for speed) from 3 bits:
-// what zstd saves on such a plane is all in coding its literals, and decoding those took about a
-// fifth of a block's decode on the bench's field, while the planes' raw bytes made its images
-// 4% larger. Above level 1 unless zstd would save under ~6%. (With 1024 samples, uniformly
-// random bytes measure about 7.8 bits.)
+// what zstd saves on such a plane is all in Huffman-coding its literals, and decoding those took
+// about a fifth of a block's decode on the bench's field, for images 4% smaller. Above level 1
+// unless zstd would save under ~6%. (With 1024 samples, uniformly random bytes measure about
+// 7.8 bits.)
 double RawEntropyBits(int level) { return level <= 1 ? 3.0 : 7.5; }
 
 // c * log2(c) for the counts a sample can reach.

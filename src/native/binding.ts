@@ -92,7 +92,7 @@ export interface NativeBinding {
    * x86-64): cr's own kernels, not xxHash's or zstd's. CR_SIMD=avx2 or CR_SIMD=sse2 in the
    * environment caps them (read at load; another value is warned about and ignored).
    */
-  readonly simd: 'avx512' | 'avx2' | 'sse2' | 'none';
+  readonly simd: SimdPaths | 'none';
 
   /**
    * Page-aligned, zero-filled memory from mmap, outside the JS heap, as an external ArrayBuffer
@@ -236,6 +236,10 @@ export interface NativeBinding {
 
 export const NATIVE_ABI_VERSION = 9;
 
+/** The addon's vector paths on x86-64, narrowest first (native/src/simd.h); CR_SIMD names one. */
+export const SIMD_PATHS = ['sse2', 'avx2', 'avx512'] as const;
+export type SimdPaths = (typeof SIMD_PATHS)[number];
+
 /** Block flags, as stored in the image manifest and used by the addon (defined with the format). */
 export { BLOCK_FLAG_PLANES, BLOCK_FLAG_SHUFFLE, BLOCK_FLAG_ZSTD } from '../image/format.js';
 
@@ -282,8 +286,8 @@ export function loadNative(): NativeLoadResult {
     } else {
       cached = { binding, reason: null };
       const simd = process.env.CR_SIMD;
-      if (simd !== undefined && !['sse2', 'avx2', 'avx512'].includes(simd)) {
-        process.emitWarning(`CR_SIMD=${JSON.stringify(simd)} is not "sse2", "avx2" or "avx512": the addon takes the widest vector paths this CPU has (${binding.simd})`);
+      if (simd !== undefined && !(SIMD_PATHS as readonly string[]).includes(simd)) {
+        process.emitWarning(`CR_SIMD=${JSON.stringify(simd)} is not one of ${SIMD_PATHS.join(', ')}: the addon takes the widest vector paths this CPU has (${binding.simd})`);
       }
     }
   } catch (err) {

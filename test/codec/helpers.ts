@@ -29,6 +29,23 @@ export function smoothField(nx: number, ny: number, seed = 7): Float64Array {
   return field;
 }
 
+/** 64-bit integers that walk by steps of -128..127 from 2^40: the delta predictor's case. */
+export function randomWalk(count: number, seed: number): Uint8Array {
+  const walk = new BigInt64Array(count);
+  const steps = randomBytes(count, seed);
+  let x = 1n << 40n;
+  for (let i = 0; i < count; i++) walk[i] = x += BigInt(steps[i]! - 128);
+  return bytesOf(walk);
+}
+
+/** A random 24-byte word over and over: bytes no predictor helps with, whose repeats zstd finds. */
+export function repeatingBytes(length: number, seed: number): Uint8Array {
+  const out = new Uint8Array(length);
+  const word = randomBytes(24, seed);
+  for (let i = 0; i < length; i++) out[i] = word[i % 24]!;
+  return out;
+}
+
 export function bytesOf(view: ArrayBufferView): Uint8Array {
   return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
 }

@@ -5,7 +5,7 @@ import { getNativeCodec, getPortableCodec, MAX_BLOCK_SIZE } from '../../src/code
 import type { BlockCodec } from '../../src/codec/index.js';
 import { planesHeaderLength } from '../../src/codec/planes.js';
 import { BLOCK_FLAG_PLANES, loadNative } from '../../src/native/binding.js';
-import { bytesOf, decodeSection, encodeSection, equalBytes, randomBytes, sectionRequest, singleBlockRequest, smoothField } from './helpers.js';
+import { bytesOf, decodeSection, encodeSection, equalBytes, randomBytes, randomWalk, repeatingBytes, sectionRequest, singleBlockRequest, smoothField } from './helpers.js';
 
 const { binding, reason } = loadNative();
 const it = binding ? test : test.skip;
@@ -135,18 +135,12 @@ it('A plane-coded block whose decoded bytes differ from its raw hash is reported
 
 /** 64-bit elements each predictor wins on: a random walk (delta), a smooth field (the line), and bytes that repeat (none). */
 function predictorCases(): { what: string; predictor: number; data: Uint8Array }[] {
-  const walk = new BigInt64Array(3 * 131_072 + 1027); // 3 MiB and a part block whose count is not a multiple of 4
-  let x = 1n << 40n;
-  const steps = randomBytes(walk.length, 21);
-  for (let i = 0; i < walk.length; i++) walk[i] = x += BigInt(steps[i]! - 128);
   const field = bytesOf(smoothField(1024, 400, 22)).subarray(0, 3 * 1024 * KiB + 8 * 1027);
-  const repeats = new Uint8Array(1024 * KiB + 8 * 1027);
-  const word = randomBytes(24, 23);
-  for (let i = 0; i < repeats.length; i++) repeats[i] = word[i % 24]!;
   return [
-    { what: 'a random walk', predictor: 1, data: bytesOf(walk) },
+    // 3 MiB and a part block whose count is not a multiple of 4.
+    { what: 'a random walk', predictor: 1, data: randomWalk(3 * 131_072 + 1027, 21) },
     { what: 'a smooth field', predictor: 2, data: field },
-    { what: 'repeating bytes', predictor: 0, data: repeats },
+    { what: 'repeating bytes', predictor: 0, data: repeatingBytes(1024 * KiB + 8 * 1027, 23) },
   ];
 }
 

@@ -4,7 +4,7 @@
 import { fileURLToPath } from 'node:url';
 import { getNativeCodec, MAX_BLOCK_SIZE } from '../../src/codec/index.js';
 import { BLOCK_FLAG_PLANES, loadNative } from '../../src/native/binding.js';
-import { bytesOf, encodeSection, equalBytes, randomBytes, sectionRequest, decodedBytes, guardsIntact, smoothField } from './helpers.js';
+import { bytesOf, decodedBytes, encodeSection, equalBytes, guardsIntact, randomBytes, randomWalk, repeatingBytes, sectionRequest, smoothField } from './helpers.js';
 
 export interface PathResult {
   simd: string;
@@ -16,21 +16,14 @@ const KiB = 1024;
 /** predictor: the one every plane-coded block of the case must use (0 none, 1 delta, 2 line). */
 function cases(): { what: string; data: Uint8Array; elementSize: number; level: number; predictor: number | null }[] {
   const field = bytesOf(smoothField(1024, 400, 31)); // 3.1 MiB
-  // A delta step that ends in a part group: 131 072 + 1000 elements, the last step 1000 = 15 * 64 + 40.
-  const walk = new BigInt64Array(131_072 + 1000);
-  let x = 1n << 40n;
-  const steps = randomBytes(walk.length, 32);
-  for (let i = 0; i < walk.length; i++) walk[i] = x += BigInt(steps[i]! - 128);
-  const repeats = new Uint8Array(300 * KiB + 8 * 37);
-  const word = randomBytes(24, 33);
-  for (let i = 0; i < repeats.length; i++) repeats[i] = word[i % 24]!;
   return [
     // The line predictor over several blocks, the last a part block: 64-element groups, a step's
     // last elements that are no whole group, and the tail past the last whole element.
     { what: 'a smooth float64 field', data: field.subarray(0, 2 * 1024 * KiB + 8 * 1027 + 5), elementSize: 8, level: 1, predictor: 2 },
     { what: 'a smooth float64 field at level 3', data: field.subarray(0, 1024 * KiB + 8 * 100), elementSize: 8, level: 3, predictor: 2 },
-    { what: 'a random walk (delta)', data: bytesOf(walk), elementSize: 8, level: 1, predictor: 1 },
-    { what: 'repeating bytes (no predictor)', data: repeats, elementSize: 8, level: 1, predictor: 0 },
+    // A delta step that ends in a part group: 131 072 + 1000 elements, the last step 1000 = 15 * 64 + 40.
+    { what: 'a random walk (delta)', data: randomWalk(131_072 + 1000, 32), elementSize: 8, level: 1, predictor: 1 },
+    { what: 'repeating bytes (no predictor)', data: repeatingBytes(300 * KiB + 8 * 37, 33), elementSize: 8, level: 1, predictor: 0 },
     { what: 'a field read as float32 pairs', data: field.subarray(0, 600 * KiB + 4 * 13), elementSize: 4, level: 1, predictor: null },
     { what: 'a field read as 16-bit words', data: field.subarray(0, 300 * KiB + 1), elementSize: 2, level: 1, predictor: null },
     { what: 'random bytes', data: randomBytes(100 * KiB + 3, 34), elementSize: 8, level: 1, predictor: null },
