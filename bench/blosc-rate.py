@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Native Blosc on the bench's field, for bench/encoding.ts: the same bytes, read from a file.
 
-    /usr/bin/python3 bench/blosc-rate.py FILE THREADS REPS
+    /usr/bin/python3 bench/blosc-rate.py FILE THREADS REPS [TYPESIZE]
 
 Needs python3-blosc (Debian), whose extension links the system libblosc.so.1. The timed calls go
 to that library through ctypes, into buffers allocated once, as cr's encoder writes into staging
@@ -34,12 +34,12 @@ CONFIGS = [
 ]
 BLOSC_MAX_OVERHEAD = 16
 SHUFFLE = 1
-TYPESIZE = 8
 CLEVEL = 1
 
 
 def main():
     path, threads, reps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    typesize = int(sys.argv[4]) if len(sys.argv) > 4 else 8  # the element size its shuffle assumes
     lib = ctypes.CDLL('libblosc.so.1')
     lib.blosc_init()
     lib.blosc_compress_ctx.restype = ctypes.c_int
@@ -61,7 +61,7 @@ def main():
         # The first pass warms the buffers and Blosc's threads and is not counted.
         for rep in range(reps + 1):
             w0, c0 = time.perf_counter(), time.process_time()
-            stored = lib.blosc_compress_ctx(CLEVEL, SHUFFLE, TYPESIZE, n, src, dst, n + BLOSC_MAX_OVERHEAD,
+            stored = lib.blosc_compress_ctx(CLEVEL, SHUFFLE, typesize, n, src, dst, n + BLOSC_MAX_OVERHEAD,
                                             cname, blocksize, threads)
             w1, c1 = time.perf_counter(), time.process_time()
             got = lib.blosc_decompress_ctx(dst, back, n, threads)

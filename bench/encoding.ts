@@ -47,8 +47,8 @@ function cpuMs(): number {
   return (u.user + u.system) / 1000;
 }
 
-/** cr's codec over the field in `file`, in this process: encode and decode rates and the ratio. */
-async function crRates(file: string, reps: number, level: number): Promise<Rates> {
+/** cr's codec over the field in `file` (elements of `elementSize` bytes), in this process: encode and decode rates and the ratio. */
+async function crRates(file: string, reps: number, level: number, elementSize: number): Promise<Rates> {
   const codec = await getCodec({ prefer: 'native' });
   const data = new Uint8Array(fs.readFileSync(file));
   const mib = data.length / MiB;
@@ -69,7 +69,7 @@ async function crRates(file: string, reps: number, level: number): Promise<Rates
     dst: new Uint8Array(data.length),
     dstOffsets: Float64Array.from({ length: count }, (_, i) => i * BLOCK),
     rawLengths: Uint32Array.from({ length: count }, (_, i) => Math.min(BLOCK, data.length - i * BLOCK)),
-    elementSize: 8,
+    elementSize,
     hash: HASH,
   };
   const encWall: number[] = [];
@@ -82,7 +82,7 @@ async function crRates(file: string, reps: number, level: number): Promise<Rates
     const w0 = performance.now();
     const c0 = cpuMs();
     const batches = Math.ceil(data.length / (BATCH_BLOCKS * BLOCK));
-    const encode = (k: number) => encoders[k % 2]!.encode(data.subarray(k * BATCH_BLOCKS * BLOCK, Math.min(data.length, (k + 1) * BATCH_BLOCKS * BLOCK)), 8, level, HASH);
+    const encode = (k: number) => encoders[k % 2]!.encode(data.subarray(k * BATCH_BLOCKS * BLOCK, Math.min(data.length, (k + 1) * BATCH_BLOCKS * BLOCK)), elementSize, level, HASH);
     const inFlight = [encode(0), batches > 1 ? encode(1) : null];
     for (let k = 0, block = 0; k < batches; k++) {
       const out = await inFlight[k % 2]!;
@@ -129,9 +129,9 @@ async function crRates(file: string, reps: number, level: number): Promise<Rates
 }
 
 /** Runs crRates in a child process whose pool has `threads` threads. */
-function crInChild(threads: number, file: string, reps: number, level = 1): Rates {
+function crInChild(threads: number, file: string, reps: number, level: number, elementSize: number): Rates {
   const self = fileURLToPath(import.meta.url);
-  const out = execFileSync(process.execPath, [self, '--child', file, String(reps), String(level)], {
+  const out = execFileSync(process.execPath, [self, '--child', file, String(reps), String(level), String(elementSize)], {
     env: { ...process.env, CR_THREADS: String(threads) },
     encoding: 'utf8',
   });
@@ -139,9 +139,9 @@ function crInChild(threads: number, file: string, reps: number, level = 1): Rate
 }
 
 /** Native Blosc through bench/blosc-rate.py, or why it cannot run. */
-function bloscRates(file: string, reps: number): Rates[] | string {
+function bloscRates(file: string, reps: number, typesize: number): Rates[] | string {
   if (!fs.existsSync(PYTHON)) return `not installed: apt-get install python3-blosc (${PYTHON} is missing)`;
-  const run = spawnSync(PYTHON, [BLOSC_SCRIPT, file, '2', String(reps)], { encoding: 'utf8' });
+  const run = spawnSync(PYTHON, [BLOSC_SCRIPT, file, '2', String(reps), String(typesize)], { encoding: 'utf8' });
   if (run.status === 3) return 'not installed: apt-get install python3-blosc';
   if (run.status !== 0) return `failed: ${(run.stderr || run.error?.message || `exit ${run.status}`).trim()}`;
   return run.stdout.trim().split('\n').map((line) => {
@@ -218,13 +218,13 @@ export async function benchEncoding(bytes: number, reps: number): Promise<string
     const field = new Float64Array(bytes / 8);
     fillSmoothField(field);
     fs.writeFileSync(file, new Uint8Array(field.buffer));
-    const one = crInChild(1, file, reps);
-    const two = crInChild(2, file, reps);
+    const one = crInChild(1, file, reps, 1, 8);
+    const two = crInChild(2, file, reps, 1, 8);
     // One row: the encode figures of one child, the decode figures of another (threads: above).
     const joined = (label: string, encode: Rates, decode: Rates): Rates => ({ ...encode, label, decodeMBps: decode.decodeMBps, decodeCpuMsPerMiB: decode.decodeCpuMsPerMiB });
     // Level 2 also Huffman-codes the planes level 1 leaves raw (docs/image-format.md).
-    const level2 = joined('cr plane-coded, level 2: the same threads', crInChild(2, file, reps, 2), crInChild(1, file, reps, 2));
-    const blosc = bloscRates(file, reps);
+    const level2 = joined('cr plane-coded, level 2: the same threads', crInChild(2, file, reps, 2, 8), crInChild(1, file, reps, 2, 8));
+    const blosc = bloscRates(file, reps, 8);
     const zstd = zstdCliRates(file, reps);
     const crEncode2 = joined('cr plane-coded, level 1: encode 2 threads, decode 2 (pool 1 + caller)', two, one);
     const crEncode1: Rates = { ...one, label: 'cr, encode 1 thread (decode as above)' };
@@ -237,15 +237,37 @@ export async function benchEncoding(bytes: number, reps: number): Promise<string
     ];
     if (typeof blosc === 'string') lines.push(`  native Blosc: ${blosc}`);
     if (typeof zstd === 'string') lines.push(`  zstd CLI: ${zstd}`);
+    const cpuRatio = (mine: number | null, theirs: number | null): string =>
+      mine === null || theirs === null ? '' : `; by CPU time ${(theirs / mine).toFixed(2)}×`;
     if (typeof blosc !== 'string') {
       const anchor = blosc[0]!; // zstd-1, shuffle, 1 MiB blocks
-      const cpuRatio = (mine: number | null, theirs: number | null): string =>
-        mine === null || theirs === null ? '' : `; by CPU time ${(theirs / mine).toFixed(2)}×`;
       lines.push(
         `  targets against ${anchor.label}, measured above:`,
         `    encode: ${crEncode2.encodeMBps.toFixed(0)} MB/s vs ${anchor.encodeMBps.toFixed(0)} MB/s = ${against(crEncode2.encodeMBps, anchor.encodeMBps, 2)}${cpuRatio(crEncode2.encodeCpuMsPerMiB, anchor.encodeCpuMsPerMiB)}`,
         `    ratio:  ${crEncode2.ratio.toFixed(3)} vs ${anchor.ratio.toFixed(3)} (target ≥ its ratio: ${crEncode2.ratio >= anchor.ratio ? 'met' : 'not met'})`,
         `    decode: ${crEncode2.decodeMBps.toFixed(0)} MB/s vs ${anchor.decodeMBps.toFixed(0)} MB/s = ${against(crEncode2.decodeMBps, anchor.decodeMBps, 2)}${cpuRatio(crEncode2.decodeCpuMsPerMiB, anchor.decodeCpuMsPerMiB)}`,
+      );
+    }
+    // The same field rounded to float32, for jobs that keep single precision: no target, the
+    // same comparison. Its noise is a few bits of each element rather than half of them.
+    const file32 = path.join(dir, 'field.f32');
+    fs.writeFileSync(file32, new Uint8Array(Float32Array.from(field).buffer));
+    fs.rmSync(file);
+    const f32 = joined('cr plane-coded, level 1: threads as above', crInChild(2, file32, reps, 1, 4), crInChild(1, file32, reps, 1, 4));
+    const blosc32 = bloscRates(file32, reps, 4);
+    const rows32 = [f32, ...(typeof blosc32 === 'string' ? [] : blosc32)];
+    const width32 = Math.max(...rows32.map((r) => r.label.length));
+    lines.push(
+      `the same field rounded to float32 (${bytes / 2 / MiB} MiB), the same way:`,
+      `  ${''.padEnd(width32)}  enc MB/s  CPU ms  dec MB/s  CPU ms   ratio`,
+      ...rows32.map((r) => formatRow(r, width32)),
+    );
+    if (typeof blosc32 === 'string') lines.push(`  native Blosc: ${blosc32}`);
+    else {
+      const anchor = blosc32[0]!;
+      lines.push(
+        `  against ${anchor.label} (no target): encode ${(f32.encodeMBps / anchor.encodeMBps).toFixed(2)}×${cpuRatio(f32.encodeCpuMsPerMiB, anchor.encodeCpuMsPerMiB)}; ` +
+          `decode ${(f32.decodeMBps / anchor.decodeMBps).toFixed(2)}×${cpuRatio(f32.decodeCpuMsPerMiB, anchor.decodeCpuMsPerMiB)}; ratio ${f32.ratio.toFixed(3)} vs ${anchor.ratio.toFixed(3)}`,
       );
     }
     return lines;
@@ -255,6 +277,6 @@ export async function benchEncoding(bytes: number, reps: number): Promise<string
 }
 
 if (process.argv[2] === '--child') {
-  const rates = await crRates(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]));
+  const rates = await crRates(process.argv[3]!, Number(process.argv[4]), Number(process.argv[5]), Number(process.argv[6]));
   process.stdout.write(JSON.stringify(rates));
 }

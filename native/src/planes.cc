@@ -11,7 +11,7 @@
 
 #include "codec.h"
 #include "hash.h"
-#include "restore8.h"
+#include "restore-groups.h"
 #include "shuffle.h"
 #include "stream-out.h"
 
@@ -123,9 +123,9 @@ void UnshuffleRestoreHash(const uint8_t* const* planes, size_t n, Predictor p, u
     for (unsigned b = 0; b < sizeof(T); ++b) at[b] = planes[b] + start;
     uint8_t* target = dst + start * sizeof(T);
     uint8_t* out = stream ? reinterpret_cast<uint8_t*>(tmp) : target;
-    // 8-byte elements 64 at a time in one pass (AVX-512), the rest in two.
+    // 4- and 8-byte elements 64 at a time in one pass (AVX-512), the rest in two.
     size_t done = 0;
-    if constexpr (sizeof(T) == 8) done = UnshuffleInverse8(at, count, p, out, p1, p2);
+    if constexpr (sizeof(T) >= 4) done = UnshuffleInverse<T>(at, count, p, out, p1, p2);
     if (done < count) {
       for (unsigned b = 0; b < sizeof(T); ++b) at[b] += done;
       UnshufflePlanes(at, out + done * sizeof(T), count - done, sizeof(T));

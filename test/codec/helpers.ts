@@ -29,10 +29,16 @@ export function smoothField(nx: number, ny: number, seed = 7): Float64Array {
   return field;
 }
 
-/** 64-bit integers that walk by steps of -128..127 from 2^40: the delta predictor's case. */
-export function randomWalk(count: number, seed: number): Uint8Array {
-  const walk = new BigInt64Array(count);
+/** Integers of `width` bits that walk by steps of -128..127 from 2^(width - 24): the delta predictor's case. */
+export function randomWalk(count: number, seed: number, width: 32 | 64 = 64): Uint8Array {
   const steps = randomBytes(count, seed);
+  if (width === 32) {
+    const walk = new Int32Array(count);
+    let x = 1 << 8;
+    for (let i = 0; i < count; i++) walk[i] = x += steps[i]! - 128;
+    return bytesOf(walk);
+  }
+  const walk = new BigInt64Array(count);
   let x = 1n << 40n;
   for (let i = 0; i < count; i++) walk[i] = x += BigInt(steps[i]! - 128);
   return bytesOf(walk);

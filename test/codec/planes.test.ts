@@ -133,22 +133,25 @@ it('A plane-coded block whose decoded bytes differ from its raw hash is reported
   }
 });
 
-/** 64-bit elements each predictor wins on: a random walk (delta), a smooth field (the line), and bytes that repeat (none). */
-function predictorCases(): { what: string; predictor: number; data: Uint8Array }[] {
-  const field = bytesOf(smoothField(1024, 400, 22)).subarray(0, 3 * 1024 * KiB + 8 * 1027);
+/** 64- and 32-bit elements each predictor wins on: a random walk (delta), a smooth field (the line), and bytes that repeat (none). */
+function predictorCases(): { what: string; predictor: number; elementSize: 4 | 8; data: Uint8Array }[] {
+  const smooth = smoothField(1024, 400, 22);
   return [
     // 3 MiB and a part block whose count is not a multiple of 4.
-    { what: 'a random walk', predictor: 1, data: randomWalk(3 * 131_072 + 1027, 21) },
-    { what: 'a smooth field', predictor: 2, data: field },
-    { what: 'repeating bytes', predictor: 0, data: repeatingBytes(1024 * KiB + 8 * 1027, 23) },
+    { what: 'a random walk', predictor: 1, elementSize: 8, data: randomWalk(3 * 131_072 + 1027, 21) },
+    { what: 'a smooth field', predictor: 2, elementSize: 8, data: bytesOf(smooth).subarray(0, 3 * 1024 * KiB + 8 * 1027) },
+    { what: 'repeating bytes', predictor: 0, elementSize: 8, data: repeatingBytes(1024 * KiB + 8 * 1027, 23) },
+    { what: 'a 32-bit random walk', predictor: 1, elementSize: 4, data: randomWalk(3 * 262_144 + 1027, 24, 32) },
+    { what: 'a smooth float32 field', predictor: 2, elementSize: 4, data: bytesOf(Float32Array.from(smooth)).subarray(0, 1024 * KiB + 4 * 1027) },
+    { what: 'repeating bytes as 4-byte elements', predictor: 0, elementSize: 4, data: repeatingBytes(1024 * KiB + 4 * 1027, 25) },
   ];
 }
 
-it('Each predictor on 64-bit elements decodes exactly into memory not yet faulted in, into memory already written (stored past the cache), and at offsets off the 16-byte alignment.', async (t) => {
+it('Each predictor on 64- and 32-bit elements decodes exactly into memory not yet faulted in, into memory already written (stored past the cache), and at offsets off the 16-byte alignment.', async (t) => {
   const native = nativeCodec();
   const blockSize = MAX_BLOCK_SIZE;
   for (const c of predictorCases()) {
-    const s = await encodeSection(native, c.data, blockSize, 8, 1);
+    const s = await encodeSection(native, c.data, blockSize, c.elementSize, 1);
     for (let i = 0; i < s.flags.length; i++) {
       t.is(s.flags[i], BLOCK_FLAG_PLANES, `${c.what}: block ${i} is plane-coded`);
       t.is(s.image[s.srcOffsets[i]!], c.predictor, `${c.what}: block ${i} uses predictor ${c.predictor}`);

@@ -15,7 +15,9 @@ const KiB = 1024;
 
 /** predictor: the one every plane-coded block of the case must use (0 none, 1 delta, 2 line). */
 function cases(): { what: string; data: Uint8Array; elementSize: number; level: number; predictor: number | null }[] {
-  const field = bytesOf(smoothField(1024, 400, 31)); // 3.1 MiB
+  const smooth = smoothField(1024, 400, 31);
+  const field = bytesOf(smooth); // 3.1 MiB
+  const float32 = bytesOf(Float32Array.from(smooth)); // 1.6 MiB
   return [
     // The line predictor over several blocks, the last a part block: 64-element groups, a step's
     // last elements that are no whole group, and the tail past the last whole element.
@@ -25,6 +27,10 @@ function cases(): { what: string; data: Uint8Array; elementSize: number; level: 
     { what: 'a random walk (delta)', data: randomWalk(131_072 + 1000, 32), elementSize: 8, level: 1, predictor: 1 },
     { what: 'repeating bytes (no predictor)', data: repeatingBytes(300 * KiB + 8 * 37, 33), elementSize: 8, level: 1, predictor: 0 },
     { what: 'a field read as float32 pairs', data: field.subarray(0, 600 * KiB + 4 * 13), elementSize: 4, level: 1, predictor: null },
+    // The same three predictors for 4-byte elements, each ending in a part group and a tail.
+    { what: 'a smooth float32 field', data: float32.subarray(0, 1024 * KiB + 4 * 1000 + 3), elementSize: 4, level: 1, predictor: 2 },
+    { what: 'a 32-bit random walk (delta)', data: randomWalk(262_144 + 1000, 35, 32), elementSize: 4, level: 1, predictor: 1 },
+    { what: 'repeating bytes as 4-byte elements (no predictor)', data: repeatingBytes(300 * KiB + 4 * 37 + 1, 36), elementSize: 4, level: 1, predictor: 0 },
     { what: 'a field read as 16-bit words', data: field.subarray(0, 300 * KiB + 1), elementSize: 2, level: 1, predictor: null },
     { what: 'random bytes', data: randomBytes(100 * KiB + 3, 34), elementSize: 8, level: 1, predictor: null },
   ];

@@ -40,7 +40,7 @@ it('Every vector width writes the same stored bytes and decodes them exactly.', 
   for (const run of runs.slice(1)) {
     t.deepEqual(run.cases, widest.cases, `${run.simd} writes what ${widest.simd} writes`);
   }
-  // Each 8-byte case reaches the plane coding with the predictor it was built for.
+  // Each 4- and 8-byte case reaches the plane coding with the predictor it was built for.
   for (const c of widest.cases) {
     if (c.predictor !== null) t.true(c.predictors.length > 0 && c.predictors.every((p) => p === c.predictor), `${c.what}: predictor ${c.predictor} in every plane-coded block, got ${c.predictors.join(', ')}`);
   }
