@@ -251,7 +251,6 @@ function row(data: string, infos: ImageCommitted[], restarts: number[], base: Re
   };
 }
 
-/** A full image, then one after 1% of the blocks changed: what an incremental image saves. */
 /** After a warm-up, images after 1% of the blocks changed, against `full` (the region row of the same size: full images). */
 async function benchIncremental(codec: BlockCodec, dir: string, bytes: number, dirty: 'auto' | 'hash', full: Row): Promise<string> {
   const store = LocalStore.open({ dir: path.join(dir, `store-inc-${dirty}`), keepImages: 2 });
@@ -274,10 +273,12 @@ async function benchIncremental(codec: BlockCodec, dir: string, bytes: number, d
   }
   await ctx.close();
   const t = median(times);
+  // The target is dirty tracking's: with block hashes every block is still read and hashed.
+  const target = dirty === 'auto' ? ' (target ≤ 5%)' : '';
   return (
-    `1% of blocks changed (${dirty === 'auto' ? 'dirty tracking' : 'block hashes'}): pause ${fmtMs(median(pauses))} ms, commit ${fmtMs(t)} ms and ${(last!.bytes / MiB).toFixed(1)} MiB ` +
-    `vs full ${fmtMs(full.commitMs)} ms and ${(full.imageBytes / MiB).toFixed(1)} MiB: ${((100 * t) / full.commitMs).toFixed(1)}% of the time, ` +
-    `${((100 * last!.bytes) / full.imageBytes).toFixed(1)}% of the bytes (target ≤ 5%)`
+    `1% of blocks changed (${dirty === 'auto' ? 'dirty tracking' : 'block hashes, no target: every block is read and hashed'}): pause ${fmtMs(median(pauses))} ms, commit ${fmtMs(t)} ms and ${(last!.bytes / MiB).toFixed(1)} MiB ` +
+    `vs full ${fmtMs(full.commitMs)} ms and ${(full.imageBytes / MiB).toFixed(1)} MiB: ${((100 * t) / full.commitMs).toFixed(1)}% of the time${target}, ` +
+    `${((100 * last!.bytes) / full.imageBytes).toFixed(1)}% of the bytes`
   );
 }
 
