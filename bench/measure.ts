@@ -1,12 +1,14 @@
 // What the bench's measurements share: a job context as the runner's worker builds one (without a
 // worker), a forced checkpoint timed as the job sees it, a restart from the store's latest image,
 // and medians.
+import fs from 'node:fs';
 import type { BlockCodec } from '../src/codec/types.js';
 import { blockHashOf, DEFAULT_BLOCK_SIZE, FORMAT_VERSION } from '../src/image/format.js';
 import { ImageWriter } from '../src/image/writer.js';
 import { JobContext, type ImageCommitted } from '../src/job/context.js';
 import { resolvePolicyOptions } from '../src/policy.js';
 import { RestoredImage } from '../src/restore.js';
+import { allocateRegion } from '../src/region.js';
 import type { LocalStore } from '../src/store/local-store.js';
 import { median } from './stats.js';
 
@@ -88,6 +90,28 @@ export function newContext(codec: BlockCodec, store: LocalStore, job: string, se
     control: settings.control ?? null,
     events: { progress: () => undefined, log: () => undefined, warning: () => undefined, checkpoint: () => undefined },
   });
+}
+
+/** This process's anonymous memory backed by transparent huge pages, bytes (0 where /proc does not say). */
+export function anonHugeBytes(): number {
+  try {
+    const kib = /^AnonHugePages:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/self/smaps_rollup', 'utf8'))?.[1];
+    return kib === undefined ? 0 : Number(kib) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/** A first touch of `bytes` of fresh region memory, one write per page, timed; and whether huge pages backed it. The memory is freed. */
+export function firstTouch(bytes: number): { ms: number; huge: boolean } {
+  const huge0 = anonHugeBytes();
+  const fresh = allocateRegion('touch', Uint8Array, bytes);
+  const t0 = performance.now();
+  for (let i = 0; i < fresh.bytes.length; i += 4096) fresh.bytes[i] = 1;
+  const ms = performance.now() - t0;
+  const huge = anonHugeBytes() - huge0 >= bytes / 2;
+  fresh.free();
+  return { ms, huge };
 }
 
 /** The store's latest image of `job` as the runner restores it: found, every block read once and verified as it is decoded. */

@@ -1,0 +1,50 @@
+// A restart in a new process, as a restarted job's process runs it: the latest image of a job
+// loaded into new region memory, timed next to a first touch of as much fresh memory in the same
+// process. bench/index.ts starts one such process per repetition, right after the commits, so
+// the image is as cold as they left it (written past the page cache).
+//
+// Both come after an unmeasured touch of that much memory, freed: on a virtual machine whose host
+// backs guest memory on its first use, whichever of the two ran first would pay for that, by
+// more than either takes (docs/performance.md).
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { getCodec } from '../src/codec/index.js';
+import { LocalStore } from '../src/store/local-store.js';
+import { firstTouch, restartFromLatest } from './measure.js';
+
+export interface ChildRestart {
+  restartMs: number;
+  /** The process's CPU time during the restart, all threads. */
+  userMs: number;
+  systemMs: number;
+  firstTouchMs: number;
+  huge: boolean;
+}
+
+/** Element `probe` of the restored region must be `expected`: the restart restored this image. */
+async function restartHere(dir: string, job: string, bytes: number, probe: number, expected: number): Promise<ChildRestart> {
+  const codec = await getCodec({ prefer: 'native' });
+  const store = LocalStore.open({ dir, keepImages: 2 });
+  firstTouch(bytes);
+  const reference = firstTouch(bytes);
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const again = restartFromLatest(codec, store, job);
+  const field = again.region('field', Float64Array, bytes / 8);
+  const restartMs = performance.now() - t0;
+  const cpu = process.cpuUsage(c0);
+  if (!Object.is(field[probe], expected)) throw new Error(`restore mismatch: element ${probe} is ${field[probe]}, not ${expected}`);
+  await again.close();
+  return { restartMs, userMs: cpu.user / 1000, systemMs: cpu.system / 1000, firstTouchMs: reference.ms, huge: reference.huge };
+}
+
+/** restartHere in a new Node process. */
+export function restartInChild(dir: string, job: string, bytes: number, probe: number, expected: number): ChildRestart {
+  const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--child', dir, job, String(bytes), String(probe), String(expected)], { encoding: 'utf8' });
+  return JSON.parse(out) as ChildRestart;
+}
+
+if (process.argv[2] === '--child') {
+  const [dir, job, bytes, probe, expected] = process.argv.slice(3);
+  process.stdout.write(JSON.stringify(await restartHere(dir!, job!, Number(bytes), Number(probe), Number(expected))));
+}
