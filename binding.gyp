@@ -88,7 +88,7 @@
         'native/src/predict.cc',
         'native/src/readblocks.cc',
         'native/src/region.cc',
-        'native/src/restore-groups.cc',
+        'native/src/plane-groups.cc',
         'native/src/serialize.cc',
         'native/src/shuffle.cc',
         'native/src/simd.cc',

@@ -11,7 +11,7 @@
 
 #include "codec.h"
 #include "hash.h"
-#include "restore-groups.h"
+#include "plane-groups.h"
 #include "shuffle.h"
 #include "stream-out.h"
 
@@ -95,18 +95,23 @@ void HashPredictShuffle(const uint8_t* raw, size_t n, Predictor p, uint8_t* cons
   uint8_t* at[kMaxPlanes];
   for (size_t start = 0; start < n; start += kStepElements) {
     const size_t count = std::min(kStepElements, n - start);
-    const uint8_t* src = raw + start * sizeof(T);
-    hash->Update(src, count * sizeof(T));
+    hash->Update(raw + start * sizeof(T), count * sizeof(T));
+    for (unsigned b = 0; b < sizeof(T); ++b) at[b] = planes[b] + start;
+    // 4- and 8-byte elements 64 at a time in one pass (AVX-512), the rest in two.
+    size_t done = 0;
+    if constexpr (sizeof(T) >= 4) done = PredictShuffle<T>(raw + start * sizeof(T), count, p, at, p1, p2);
+    if (done == count) continue;
+    for (unsigned b = 0; b < sizeof(T); ++b) at[b] += done;
+    const uint8_t* src = raw + (start + done) * sizeof(T);
     const uint8_t* shuffled = src;
     if (p == Predictor::kDelta) {
-      Forward<T, Predictor::kDelta>(src, tmp, count, p1, p2);
+      Forward<T, Predictor::kDelta>(src, tmp, count - done, p1, p2);
       shuffled = reinterpret_cast<const uint8_t*>(tmp);
     } else if (p == Predictor::kLine) {
-      Forward<T, Predictor::kLine>(src, tmp, count, p1, p2);
+      Forward<T, Predictor::kLine>(src, tmp, count - done, p1, p2);
       shuffled = reinterpret_cast<const uint8_t*>(tmp);
     }
-    for (unsigned b = 0; b < sizeof(T); ++b) at[b] = planes[b] + start;
-    ShufflePlanes(shuffled, at, count, sizeof(T));
+    ShufflePlanes(shuffled, at, count - done, sizeof(T));
   }
 }
 

@@ -1,4 +1,4 @@
-#include "restore-groups.h"
+#include "plane-groups.h"
 
 #include <cassert>
 
@@ -10,8 +10,10 @@ namespace cr {
 
 namespace {
 
-// A group is 64 elements: N = sizeof(T) registers of L = 64 / N lanes. Its residuals are first
-// arranged "by run": the group cut into L runs of N elements, register t lane l holding element
+// A group is 64 elements: N = sizeof(T) registers of L = 64 / N lanes. Encoding one needs no
+// arrangement: each residual depends only on the elements before it, which a lane shift across
+// two registers brings alongside, and one transpose of bytes writes the planes. Decoding undoes
+// running sums. There the residuals are first arranged "by run": the group cut into L runs of N elements, register t lane l holding element
 // N * l + t. Undoing a prediction is then a running sum down the registers, the same addition in
 // every lane, and only the runs' totals cross lanes, once per group; in element order every
 // register's sums would cross lanes, which takes about twice the shuffles. The planes reach this
@@ -36,19 +38,21 @@ constexpr int Source(int kLog, int round, int k, int side) {
 
 // Each round's permute indices, for registers of N * kUnits elements of type Index's size. A
 // cell is kUnits of them. Unit u of the cell at column c lies at element c + N * u, except before
-// the first round of a kContiguous table, where it lies at c * kUnits + u.
+// the first round of a kInContiguous table and after the last of a kOutContiguous one, where it
+// lies at c * kUnits + u.
 template <typename Index, int kLog, int kUnits>
 struct Rounds {
   static constexpr int kN = 1 << kLog;
   alignas(64) Index index[kLog][kN][kN * kUnits];
 };
 
-template <typename Index, int kLog, int kUnits, bool kContiguous>
+template <typename Index, int kLog, int kUnits, bool kInContiguous, bool kOutContiguous = false>
 Rounds<Index, kLog, kUnits> Build() {
   constexpr int kN = 1 << kLog;
   auto at = [](int round, int a, int c, int u) {
     const int column = Column(kLog, round, a, c);
-    return round == 0 && kContiguous ? column * kUnits + u : column + kN * u;
+    const bool contiguous = (round == 0 && kInContiguous) || (round == kLog && kOutContiguous);
+    return contiguous ? column * kUnits + u : column + kN * u;
   };
   Rounds<Index, kLog, kUnits> t{};
   for (int r = 1; r <= kLog; ++r) {
@@ -76,6 +80,18 @@ struct Lanes<uint64_t> {
   static constexpr int kLog = 3;  // 8 registers of 8 lanes
   using Index = int64_t;
   CR_AVX512 static __m512i Add(__m512i a, __m512i b) { return _mm512_add_epi64(a, b); }
+  CR_AVX512 static __m512i Sub(__m512i a, __m512i b) { return _mm512_sub_epi64(a, b); }
+  // Zig: (r << 1) ^ (r >> 63), the shift arithmetic.
+  CR_AVX512 static __m512i Zig(__m512i r) {
+    return _mm512_xor_si512(_mm512_slli_epi64(r, 1), _mm512_srai_epi64(r, 63));
+  }
+  // The elements k places before each of x's, the first k from the end of `before`.
+  template <int k>
+  CR_AVX512 static __m512i Before(__m512i x, __m512i before) { return _mm512_alignr_epi64(x, before, 8 - k); }
+  // A register ending in p2, p1: the two elements before a group.
+  CR_AVX512 static __m512i Tail(uint64_t p1, uint64_t p2) {
+    return _mm512_set_epi64(static_cast<long long>(p1), static_cast<long long>(p2), 0, 0, 0, 0, 0, 0);
+  }
   // Unzig: (z >> 1) ^ -(z & 1).
   CR_AVX512 static __m512i Unzig(__m512i z) {
     return _mm512_xor_si512(_mm512_srli_epi64(z, 1), _mm512_srai_epi64(_mm512_slli_epi64(z, 63), 63));
@@ -102,6 +118,15 @@ struct Lanes<uint32_t> {
   static constexpr int kLog = 2;  // 4 registers of 16 lanes
   using Index = int32_t;
   CR_AVX512 static __m512i Add(__m512i a, __m512i b) { return _mm512_add_epi32(a, b); }
+  CR_AVX512 static __m512i Sub(__m512i a, __m512i b) { return _mm512_sub_epi32(a, b); }
+  CR_AVX512 static __m512i Zig(__m512i r) {
+    return _mm512_xor_si512(_mm512_slli_epi32(r, 1), _mm512_srai_epi32(r, 31));
+  }
+  template <int k>
+  CR_AVX512 static __m512i Before(__m512i x, __m512i before) { return _mm512_alignr_epi32(x, before, 16 - k); }
+  CR_AVX512 static __m512i Tail(uint32_t p1, uint32_t p2) {
+    return _mm512_set_epi32(static_cast<int>(p1), static_cast<int>(p2), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+  }
   CR_AVX512 static __m512i Unzig(__m512i z) {
     return _mm512_xor_si512(_mm512_srli_epi32(z, 1), _mm512_srai_epi32(_mm512_slli_epi32(z, 31), 31));
   }
@@ -138,6 +163,15 @@ template <typename T>
 const auto& RunsToElements() {
   constexpr int kLog = Lanes<T>::kLog;
   static const auto t = Build<typename Lanes<T>::Index, kLog, 64 / (sizeof(T) * sizeof(T)), true>();
+  return t;
+}
+
+// Elements to planes, for the encoder: register a = element register m, column c = byte b, unit
+// u = lane j (byte b of element L * m + j). After: register b, byte L * m + j.
+template <typename T>
+const auto& ElementsToPlanes() {
+  constexpr int kLog = Lanes<T>::kLog;
+  static const auto t = Build<uint8_t, kLog, (64 >> kLog), false, true>();
   return t;
 }
 
@@ -227,7 +261,53 @@ CR_AVX512 size_t Run(const uint8_t* const* planes, size_t count, uint8_t* out, T
   return i;
 }
 
+template <typename T, Predictor P>
+CR_AVX512 size_t Forward(const uint8_t* src, size_t count, uint8_t* const* planes, T& p1, T& p2) {
+  using V = Lanes<T>;
+  constexpr int kN = 1 << V::kLog;
+  constexpr int kL = 64 / sizeof(T);
+  const auto& toPlanes = ElementsToPlanes<T>();
+  // The register before the group's first: it ends with the two elements before the group.
+  __m512i before = V::Tail(p1, p2);
+  size_t i = 0;
+  for (; i + 64 <= count; i += 64) {
+    __m512i v[kN];
+    for (int m = 0; m < kN; ++m) {
+      const __m512i x = _mm512_loadu_si512(src + i * sizeof(T) + 64 * m);
+      if constexpr (P == Predictor::kNone) {
+        v[m] = x;
+      } else {
+        const __m512i x1 = V::template Before<1>(x, before);
+        __m512i prediction = x1;
+        if constexpr (P == Predictor::kLine) prediction = V::Sub(V::Add(x1, x1), V::template Before<2>(x, before));
+        v[m] = V::Zig(V::Sub(x, prediction));
+      }
+      before = x;
+    }
+    Transpose<T, true>(v, toPlanes);
+    for (int b = 0; b < kN; ++b) _mm512_storeu_si512(planes[b] + i, v[b]);
+  }
+  if (i > 0) {
+    alignas(64) T last[kL];
+    _mm512_store_si512(last, before);
+    p1 = last[kL - 1];
+    p2 = last[kL - 2];
+  }
+  return i;
+}
+
 }  // namespace
+
+template <typename T>
+size_t PredictShuffle(const uint8_t* src, size_t count, Predictor p, uint8_t* const* planes, T& p1,
+                      T& p2) {
+  if (!CpuHasAvx512()) return 0;
+  switch (p) {
+    case Predictor::kNone: return Forward<T, Predictor::kNone>(src, count, planes, p1, p2);
+    case Predictor::kDelta: return Forward<T, Predictor::kDelta>(src, count, planes, p1, p2);
+    default: return Forward<T, Predictor::kLine>(src, count, planes, p1, p2);
+  }
+}
 
 template <typename T>
 size_t UnshuffleInverse(const uint8_t* const* planes, size_t count, Predictor p, uint8_t* out,
@@ -243,12 +323,21 @@ size_t UnshuffleInverse(const uint8_t* const* planes, size_t count, Predictor p,
 #else
 
 template <typename T>
+size_t PredictShuffle(const uint8_t*, size_t, Predictor, uint8_t* const*, T&, T&) {
+  return 0;
+}
+
+template <typename T>
 size_t UnshuffleInverse(const uint8_t* const*, size_t, Predictor, uint8_t*, T&, T&) {
   return 0;
 }
 
 #endif
 
+template size_t PredictShuffle<uint32_t>(const uint8_t*, size_t, Predictor, uint8_t* const*,
+                                         uint32_t&, uint32_t&);
+template size_t PredictShuffle<uint64_t>(const uint8_t*, size_t, Predictor, uint8_t* const*,
+                                         uint64_t&, uint64_t&);
 template size_t UnshuffleInverse<uint32_t>(const uint8_t* const*, size_t, Predictor, uint8_t*,
                                            uint32_t&, uint32_t&);
 template size_t UnshuffleInverse<uint64_t>(const uint8_t* const*, size_t, Predictor, uint8_t*,
