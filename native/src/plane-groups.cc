@@ -13,11 +13,12 @@ namespace {
 // A group is 64 elements: N = sizeof(T) registers of L = 64 / N lanes. Encoding one needs no
 // arrangement: each residual depends only on the elements before it, which a lane shift across
 // two registers brings alongside, and one transpose of bytes writes the planes. Decoding undoes
-// running sums. There the residuals are first arranged "by run": the group cut into L runs of N elements, register t lane l holding element
-// N * l + t. Undoing a prediction is then a running sum down the registers, the same addition in
-// every lane, and only the runs' totals cross lanes, once per group; in element order every
-// register's sums would cross lanes, which takes about twice the shuffles. The planes reach this
-// arrangement, and the restored elements leave it, by N x N transposes.
+// running sums, so there the residuals are first arranged "by run": the group cut into L runs of
+// N elements, register t lane l holding element N * l + t. Undoing a prediction is then a running
+// sum down the registers, the same addition in every lane, and only the runs' totals cross lanes,
+// once per group; in element order every register's sums would cross lanes, which takes about
+// twice the shuffles. The planes reach this arrangement, and the restored elements leave it, by
+// N x N transposes.
 //
 // A transpose in R = log2(N) rounds of two-register permutes (_mm512_permutex2var). Cell (a, c),
 // in register a at column c before, is in register c at column a after; each round halves the
