@@ -1,7 +1,9 @@
 // A restart in a new process, as a restarted job's process runs it: the latest image of a job
 // loaded into new region memory, timed next to a first touch of as much fresh memory in the same
-// process. bench/index.ts starts one such process per repetition, right after the commits, so
-// the image is as cold as they left it (written past the page cache).
+// process. bench/index.ts starts such processes one after another once its commits and its own
+// restarts are done. The image is as cold as the commit left it: the writer wrote it past the
+// page cache, and restarts read it past it too, where the file system offers direct I/O (the
+// bench says when it does not).
 //
 // Both come after an unmeasured touch of that much memory, freed: on a virtual machine whose host
 // backs guest memory on its first use, whichever of the two ran first would pay for that, by
@@ -40,7 +42,9 @@ async function restartHere(dir: string, job: string, bytes: number, probe: numbe
 
 /** restartHere in a new Node process. */
 export function restartInChild(dir: string, job: string, bytes: number, probe: number, expected: number): ChildRestart {
-  const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--child', dir, job, String(bytes), String(probe), String(expected)], { encoding: 'utf8' });
+  // String(-0) is '0': the sign is kept by hand.
+  const value = Object.is(expected, -0) ? '-0' : String(expected);
+  const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--child', dir, job, String(bytes), String(probe), value], { encoding: 'utf8' });
   return JSON.parse(out) as ChildRestart;
 }
 

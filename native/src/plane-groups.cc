@@ -11,8 +11,8 @@ namespace cr {
 namespace {
 
 // A group is 64 elements: N = sizeof(T) registers of L = 64 / N lanes. Encoding one needs no
-// arrangement: each residual depends only on the elements before it, which a lane shift across
-// two registers brings alongside, and one transpose of bytes writes the planes. Decoding undoes
+// arrangement: each residual depends only on the one or two elements before it, which lane
+// shifts across two registers bring alongside, and one transpose of bytes writes the planes. Decoding undoes
 // running sums, so there the residuals are first arranged "by run": the group cut into L runs of
 // N elements, register t lane l holding element N * l + t. Undoing a prediction is then a running
 // sum down the registers, the same addition in every lane, and only the runs' totals cross lanes,
@@ -207,7 +207,7 @@ CR_AVX512 inline void Transpose(__m512i (&x)[1 << Lanes<T>::kLog], const Table& 
 constexpr size_t kPrefetch = 512;
 
 template <typename T, Predictor P>
-CR_AVX512 size_t Run(const uint8_t* const* planes, size_t count, uint8_t* out, T& p1, T& p2) {
+CR_AVX512 size_t RestoreGroups(const uint8_t* const* planes, size_t count, uint8_t* out, T& p1, T& p2) {
   using V = Lanes<T>;
   constexpr int kN = 1 << V::kLog;
   const auto& toRuns = PlanesToRuns<T>();
@@ -263,7 +263,7 @@ CR_AVX512 size_t Run(const uint8_t* const* planes, size_t count, uint8_t* out, T
 }
 
 template <typename T, Predictor P>
-CR_AVX512 size_t Forward(const uint8_t* src, size_t count, uint8_t* const* planes, T& p1, T& p2) {
+CR_AVX512 size_t PredictGroups(const uint8_t* src, size_t count, uint8_t* const* planes, T& p1, T& p2) {
   using V = Lanes<T>;
   constexpr int kN = 1 << V::kLog;
   constexpr int kL = 64 / sizeof(T);
@@ -304,9 +304,9 @@ size_t PredictShuffle(const uint8_t* src, size_t count, Predictor p, uint8_t* co
                       T& p2) {
   if (!CpuHasAvx512()) return 0;
   switch (p) {
-    case Predictor::kNone: return Forward<T, Predictor::kNone>(src, count, planes, p1, p2);
-    case Predictor::kDelta: return Forward<T, Predictor::kDelta>(src, count, planes, p1, p2);
-    default: return Forward<T, Predictor::kLine>(src, count, planes, p1, p2);
+    case Predictor::kNone: return PredictGroups<T, Predictor::kNone>(src, count, planes, p1, p2);
+    case Predictor::kDelta: return PredictGroups<T, Predictor::kDelta>(src, count, planes, p1, p2);
+    default: return PredictGroups<T, Predictor::kLine>(src, count, planes, p1, p2);
   }
 }
 
@@ -315,9 +315,9 @@ size_t UnshuffleInverse(const uint8_t* const* planes, size_t count, Predictor p,
                         T& p1, T& p2) {
   if (!CpuHasAvx512()) return 0;
   switch (p) {
-    case Predictor::kNone: return Run<T, Predictor::kNone>(planes, count, out, p1, p2);
-    case Predictor::kDelta: return Run<T, Predictor::kDelta>(planes, count, out, p1, p2);
-    default: return Run<T, Predictor::kLine>(planes, count, out, p1, p2);
+    case Predictor::kNone: return RestoreGroups<T, Predictor::kNone>(planes, count, out, p1, p2);
+    case Predictor::kDelta: return RestoreGroups<T, Predictor::kDelta>(planes, count, out, p1, p2);
+    default: return RestoreGroups<T, Predictor::kLine>(planes, count, out, p1, p2);
   }
 }
 

@@ -8,7 +8,7 @@ import { newContext, take } from '../../bench/measure.js';
 import { restartInChild } from '../../bench/restart-child.js';
 import { tempDir } from '../runner/helpers.js';
 
-test('A restart in a new process restores the latest image into fresh memory and reports its time next to a first touch; a different value at the probe fails it.', async (t) => {
+test('A restart in a new process restores the latest image into fresh memory and reports its time next to a first touch; a different value at the probe, even -0 for 0, fails it.', async (t) => {
   const dir = path.join(tempDir(t, 'restart-child'), 'store');
   const codec = await getCodec({ prefer: 'native' });
   const store = LocalStore.open({ dir, keepImages: 2 });
@@ -18,6 +18,7 @@ test('A restart in a new process restores the latest image into fresh memory and
   for (let i = 0; i < field.length; i++) field[i] = Math.sin(i / 100);
   await take(ctx);
   field[777] = 42; // in the second image only: the child must restore the latest
+  field[5] = -0; // a probe whose sign its text form would lose
   await take(ctx);
   const expected = field[777]!;
   await ctx.close();
@@ -26,4 +27,6 @@ test('A restart in a new process restores the latest image into fresh memory and
   t.true(r.restartMs > 0 && r.firstTouchMs > 0, JSON.stringify(r));
   t.true(r.userMs + r.systemMs > 0, 'the restart used CPU time');
   t.throws(() => restartInChild(dir, 'job', bytes, 777, Math.sin(777 / 100)), { message: /restore mismatch: element 777 is 42, not/ });
+  t.notThrows(() => restartInChild(dir, 'job', bytes, 5, -0));
+  t.throws(() => restartInChild(dir, 'job', bytes, 5, 0), { message: /restore mismatch: element 5/ });
 });

@@ -31,6 +31,10 @@ function cases(): { what: string; data: Uint8Array; elementSize: number; level: 
     { what: 'a smooth float32 field', data: float32.subarray(0, 1024 * KiB + 4 * 1000 + 3), elementSize: 4, level: 1, predictor: 2 },
     { what: 'a 32-bit random walk (delta)', data: randomWalk(262_144 + 1000, 35, 32), elementSize: 4, level: 1, predictor: 1 },
     { what: 'repeating bytes as 4-byte elements (no predictor)', data: repeatingBytes(300 * KiB + 4 * 37 + 1, 36), elementSize: 4, level: 1, predictor: 0 },
+    // Last steps of whole groups only (128 elements) and of 63 elements, which no group covers.
+    { what: 'a random walk whose last step is two whole groups', data: randomWalk(131_072 + 1024 + 128, 37), elementSize: 8, level: 1, predictor: 1 },
+    { what: 'a 32-bit random walk whose last step is two whole groups', data: randomWalk(262_144 + 1024 + 128, 38, 32), elementSize: 4, level: 1, predictor: 1 },
+    { what: 'a smooth float32 field whose last step is 63 elements', data: float32.subarray(0, 4 * (262_144 + 1024 + 63)), elementSize: 4, level: 1, predictor: 2 },
     { what: 'a field read as 16-bit words', data: field.subarray(0, 300 * KiB + 1), elementSize: 2, level: 1, predictor: null },
     { what: 'random bytes', data: randomBytes(100 * KiB + 3, 34), elementSize: 8, level: 1, predictor: null },
   ];
