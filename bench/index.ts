@@ -142,7 +142,7 @@ async function benchRegion(codec: BlockCodec, dir: string, bytes: number, reps: 
   // The same restart in a new process each time, as a restarted job's process runs it. The image
   // is still as cold as the commit left it: nothing below reads it through the page cache before.
   const probe = 12345;
-  const children = Array.from({ length: reps }, () => restartInChild(storeDir, job, bytes, probe, field[probe]!));
+  const children = Array.from({ length: reps }, () => restartInChild(codec.name, storeDir, job, bytes, probe, field[probe]!));
   const latest = store.list(job).at(-1);
   // The disk's own read of the image, past the page cache as the restart found it (the writer
   // wrote it with O_DIRECT): the restart cannot take less.

@@ -11,6 +11,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { getCodec } from '../src/codec/index.js';
+import type { BlockCodec } from '../src/codec/types.js';
 import { LocalStore } from '../src/store/local-store.js';
 import { firstTouch, restartFromLatest } from './measure.js';
 
@@ -24,8 +25,9 @@ export interface ChildRestart {
 }
 
 /** Element `probe` of the restored region must be `expected`: the restart restored this image. */
-async function restartHere(dir: string, job: string, bytes: number, probe: number, expected: number): Promise<ChildRestart> {
-  const codec = await getCodec({ prefer: 'native' });
+async function restartHere(codecName: BlockCodec['name'], dir: string, job: string, bytes: number, probe: number, expected: number): Promise<ChildRestart> {
+  const codec = await getCodec({ prefer: codecName });
+  if (codec.name !== codecName) throw new Error(`the ${codecName} codec is unavailable in the child`);
   const store = LocalStore.open({ dir, keepImages: 2 });
   firstTouch(bytes);
   const reference = firstTouch(bytes);
@@ -40,15 +42,15 @@ async function restartHere(dir: string, job: string, bytes: number, probe: numbe
   return { restartMs, userMs: cpu.user / 1000, systemMs: cpu.system / 1000, firstTouchMs: reference.ms, huge: reference.huge };
 }
 
-/** restartHere in a new Node process. */
-export function restartInChild(dir: string, job: string, bytes: number, probe: number, expected: number): ChildRestart {
+/** restartHere in a new Node process, with the codec the bench runs (`codec`). */
+export function restartInChild(codec: BlockCodec['name'], dir: string, job: string, bytes: number, probe: number, expected: number): ChildRestart {
   // String(-0) is '0': the sign is kept by hand.
   const value = Object.is(expected, -0) ? '-0' : String(expected);
-  const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--child', dir, job, String(bytes), String(probe), value], { encoding: 'utf8' });
+  const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--child', codec, dir, job, String(bytes), String(probe), value], { encoding: 'utf8' });
   return JSON.parse(out) as ChildRestart;
 }
 
 if (process.argv[2] === '--child') {
-  const [dir, job, bytes, probe, expected] = process.argv.slice(3);
-  process.stdout.write(JSON.stringify(await restartHere(dir!, job!, Number(bytes), Number(probe), Number(expected))));
+  const [codec, dir, job, bytes, probe, expected] = process.argv.slice(3);
+  process.stdout.write(JSON.stringify(await restartHere(codec as BlockCodec['name'], dir!, job!, Number(bytes), Number(probe), Number(expected))));
 }

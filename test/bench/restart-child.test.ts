@@ -23,10 +23,10 @@ test('A restart in a new process restores the latest image into fresh memory and
   const expected = field[777]!;
   await ctx.close();
 
-  const r = restartInChild(dir, 'job', bytes, 777, expected);
+  const r = restartInChild(codec.name, dir, 'job', bytes, 777, expected);
   t.true(r.restartMs > 0 && r.firstTouchMs > 0, JSON.stringify(r));
   t.true(r.userMs + r.systemMs > 0, 'the restart used CPU time');
-  t.throws(() => restartInChild(dir, 'job', bytes, 777, Math.sin(777 / 100)), { message: /restore mismatch: element 777 is 42, not/ });
-  t.notThrows(() => restartInChild(dir, 'job', bytes, 5, -0));
-  t.throws(() => restartInChild(dir, 'job', bytes, 5, 0), { message: /restore mismatch: element 5/ });
+  t.throws(() => restartInChild(codec.name, dir, 'job', bytes, 777, Math.sin(777 / 100)), { message: /restore mismatch: element 777 is 42, not/ });
+  t.notThrows(() => restartInChild(codec.name, dir, 'job', bytes, 5, -0));
+  t.throws(() => restartInChild(codec.name, dir, 'job', bytes, 5, 0), { message: /restore mismatch: element 5/ });
 });
