@@ -55,7 +55,6 @@ interface Row {
   baseRestartMs: number;
 }
 
-
 /**
  * `file` read past the page cache (O_DIRECT, 8 MiB reads, two in flight, as the restart's two
  * threads read), ms; null where the file system refuses O_DIRECT.
