@@ -138,12 +138,12 @@ export async function checkpointAndRestart(
   reps: number,
   restore: (again: JobContext) => void,
   /** Runs just before each checkpoint: limits measured next to it see the same machine load. */
-  beforeEach: () => void = () => undefined,
+  beforeEach: () => void | Promise<void> = () => undefined,
 ): Promise<{ infos: ImageCommitted[]; restarts: number[] }> {
   const infos: ImageCommitted[] = [];
   const restarts: number[] = [];
   for (let r = 0; r < reps; r++) {
-    beforeEach();
+    await beforeEach();
     infos.push(await take(ctx));
     const t0 = performance.now();
     // As the runner restores: every block read once, verified as it is decoded, before the job starts.
