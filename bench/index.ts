@@ -19,6 +19,7 @@ import { DIRECT_CHUNK, DirectStaging, openDirect } from '../src/image/direct-sin
 import { copyOnWriteMode } from '../src/capture/cow.js';
 import { COPY_PIECE_BYTES } from '../src/capture/staging.js';
 import { fillSmoothField, smallObjects } from './data.js';
+import { notDueInChild } from './not-due.js';
 import { restartInChild, type ChildRestart } from './restart-child.js';
 import { checkpointAndRestart, encodeOnlyMs, firstTouch, GiB, MiB, newContext, take, warmStaging } from './measure.js';
 import { median } from './stats.js';
@@ -318,27 +319,6 @@ async function benchMemory(codec: BlockCodec, dir: string): Promise<string> {
   return `4 GiB region written from the job's memory: ${((peak - before) / MiB).toFixed(0)} MiB of extra resident memory at the peak (target < 100 MiB), ${fmtMs(info.totalMs)} ms`;
 }
 
-/** ns per not-due `checkpoint()` call: the cost every safe point of every job pays. */
-async function benchNotDue(codec: BlockCodec, dir: string): Promise<number> {
-  const store = LocalStore.open({ dir: path.join(dir, 'store') });
-  // A runner's control word and an hour's interval: the checks a real not-due safe point makes.
-  const ctx = newContext(codec, store, 'notdue', { intervalMs: 3_600_000, control: new Int32Array(new SharedArrayBuffer(4)) });
-  const calls = 20_000_000;
-  // Not due, checkpoint() returns one shared resolved promise: any other object means it did work.
-  const notDue = ctx.checkpoint();
-  let sink = 0;
-  for (let i = 0; i < 1_000_000; i++) if (ctx.checkpoint() !== notDue) sink++; // warm up the JIT
-  const runs = [];
-  for (let r = 0; r < 5; r++) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < calls; i++) if (ctx.checkpoint() !== notDue) sink++;
-    runs.push(Number(process.hrtime.bigint() - t0) / calls);
-  }
-  await ctx.close();
-  if (sink !== 0) throw new Error(`${sink} calls took a checkpoint: the not-due path is broken`);
-  return median(runs);
-}
-
 function printTargets(region: Row): void {
   const reference = { firstTouchMs: region.firstTouchMs!, memcpyMs: region.memcpyMs! };
   const bytes = region.regionBytes ?? region.rawBytes;
@@ -618,7 +598,7 @@ async function benchLibrary(codec: BlockCodec, dir: string, quick: boolean): Pro
   console.log(`\nencoding vs Blosc:\n${(await benchEncoding(quick ? 64 * MiB : 256 * MiB, 7)).join('\n')}`);
   console.log(`\nreal job:\n  ${(await benchHeat2d(dir, HEAT2D[quick ? 'quick' : 'full'])).join('\n  ')}`);
   if (!quick) console.log(`\nmemory: ${await benchMemory(codec, dir)}`);
-  const ns = await benchNotDue(codec, dir);
+  const ns = notDueInChild(codec.name, dir);
   console.log(`\ncheckpoint() when not due: ${ns.toFixed(1)} ns per call (target < 100 ns)`);
 }
 
