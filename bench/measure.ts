@@ -137,13 +137,17 @@ export async function checkpointAndRestart(
   ctx: JobContext,
   reps: number,
   restore: (again: JobContext) => void,
-  /** Runs just before each checkpoint: limits measured next to it see the same machine load. */
-  beforeEach: () => void | Promise<void> = () => undefined,
+  /**
+   * Limits measured next to each checkpoint, under the same machine load: before the checkpoint
+   * in even repetitions, after its restart in odd ones, so that what either leaves behind (a
+   * file just freed, a cache just warmed) falls on both sides alike.
+   */
+  nextTo: () => void | Promise<void> = () => undefined,
 ): Promise<{ infos: ImageCommitted[]; restarts: number[] }> {
   const infos: ImageCommitted[] = [];
   const restarts: number[] = [];
   for (let r = 0; r < reps; r++) {
-    await beforeEach();
+    if (r % 2 === 0) await nextTo();
     infos.push(await take(ctx));
     const t0 = performance.now();
     // As the runner restores: every block read once, verified as it is decoded, before the job starts.
@@ -151,6 +155,7 @@ export async function checkpointAndRestart(
     restore(again);
     restarts.push(performance.now() - t0);
     await again.close();
+    if (r % 2 === 1) await nextTo();
   }
   return { infos, restarts };
 }

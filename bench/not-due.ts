@@ -1,7 +1,8 @@
-// The cost of a safe point when no checkpoint is due, in a new process, as a job's process makes
-// it. Measured in the bench's own process, after everything the bench ran before, the same loop
-// took from 7 to 42 ns per call: the compiled code of checkpoint() depended on what other job
-// contexts had fed the compiler and on when its thread finished, not on cr.
+// The cost of a safe point when no checkpoint is due, in a new process with one job context, as a
+// job's process makes it. Measured in the bench's own process, after everything the bench ran
+// before, the same loop took from 7 to 42 ns per call: what V8 compiled checkpoint() to depended
+// on what the bench's other job contexts had fed its compiler, and on when that compiler's thread
+// finished.
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +23,7 @@ function notDueCalls(ctx: JobContext, notDue: Promise<unknown>, calls: number): 
 /** ns per not-due `checkpoint()` call, median of five runs of 2·10⁷ calls after a warm-up. */
 async function notDueHere(codecName: BlockCodec['name'], dir: string): Promise<number> {
   const codec = await getCodec({ prefer: codecName });
+  if (codec.name !== codecName) throw new Error(`the ${codecName} codec is unavailable in the child`);
   const store = LocalStore.open({ dir: path.join(dir, 'store-not-due') });
   // A runner's control word and an hour's interval: the checks a real not-due safe point makes.
   const ctx = newContext(codec, store, 'notdue', { intervalMs: 3_600_000, control: new Int32Array(new SharedArrayBuffer(4)) });
@@ -44,7 +46,9 @@ async function notDueHere(codecName: BlockCodec['name'], dir: string): Promise<n
 /** notDueHere in a new Node process, with the codec the bench runs. */
 export function notDueInChild(codec: BlockCodec['name'], dir: string): number {
   const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--child', codec, dir], { encoding: 'utf8' });
-  return Number(out);
+  const ns = Number(out);
+  if (!Number.isFinite(ns) || ns <= 0) throw new Error(`the not-due child printed ${JSON.stringify(out)}, not a time per call`);
+  return ns;
 }
 
 if (process.argv[2] === '--child') {

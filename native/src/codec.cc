@@ -1,22 +1,15 @@
 #include "codec.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
-#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 
+#include "block-files.h"
 #include "planes.h"
 #include "shuffle.h"
 
 namespace cr {
-
-namespace {
-// What a read buffer is mapped as: one 2 MiB page (x86-64's and arm64's transparent huge page).
-constexpr size_t kReadBufferMapping = size_t{2} << 20;
-}  // namespace
 
 ThreadCodec::ThreadCodec() = default;
 
@@ -24,7 +17,7 @@ ThreadCodec::~ThreadCodec() {
   ZSTD_freeCCtx(cctx_);
   ZSTD_freeDCtx(dctx_);
   delete[] scratch_;
-  if (readBuffer_ != nullptr) munmap(readBuffer_, kReadBufferMapping);
+  UnmapDirectMemory(readBuffer_, kDirectPage);
 }
 
 ZSTD_CCtx* ThreadCodec::Compressor() {
@@ -45,26 +38,8 @@ uint8_t* ThreadCodec::Scratch() {
 uint8_t* ThreadCodec::ReadBuffer() {
   static_assert(kReadBufferSize >= ZSTD_COMPRESSBOUND(kMaxBlockSize) + 2 * kDirectAlignment,
                 "a read buffer holds a block's stored bytes and the alignment around them");
-  static_assert(kReadBufferSize <= kReadBufferMapping, "a read buffer fits in one huge page");
-  // A direct read lands in the buffer's physical pages: the kernel splits a read into 4 KiB pages
-  // into many more, smaller requests to the device than one into a 2 MiB page. On this
-  // project's virtio disk, the same image read into huge pages went 1.4–1.8× as fast.
-  if (readBuffer_ == nullptr) {
-    // Mapped twice the size, then trimmed to the 2 MiB-aligned page inside (an aligned mapping
-    // is what lets the kernel back it with a huge page).
-    const size_t span = 2 * kReadBufferMapping;
-    void* map = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (map == MAP_FAILED) return nullptr;
-    const uintptr_t start = reinterpret_cast<uintptr_t>(map);
-    const uintptr_t aligned = (start + kReadBufferMapping - 1) & ~(uintptr_t{kReadBufferMapping} - 1);
-    if (aligned > start) munmap(map, aligned - start);
-    const uintptr_t end = aligned + kReadBufferMapping;
-    if (start + span > end) munmap(reinterpret_cast<void*>(end), start + span - end);
-#ifdef MADV_HUGEPAGE
-    madvise(reinterpret_cast<void*>(aligned), kReadBufferMapping, MADV_HUGEPAGE);  // a hint
-#endif
-    readBuffer_ = reinterpret_cast<uint8_t*>(aligned);
-  }
+  static_assert(kReadBufferSize <= kDirectPage, "a read buffer is one huge page");
+  if (readBuffer_ == nullptr) readBuffer_ = MapDirectMemory(kDirectPage);
   return readBuffer_;
 }
 

@@ -44,8 +44,8 @@ struct ThreadCodec {
   ZSTD_DCtx* Decompressor();
   uint8_t* Scratch();
   // Room for the stored bytes of one block read from a file, aligned for direct I/O:
-  // kReadBufferSize bytes at a multiple of kDirectAlignment, in one huge page where the kernel
-  // gives transparent huge pages (codec.cc says why).
+  // kReadBufferSize bytes at a multiple of kDirectAlignment, in one huge page (block-files.h,
+  // MapDirectMemory).
   uint8_t* ReadBuffer();
 
  private:

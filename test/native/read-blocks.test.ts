@@ -31,8 +31,11 @@ interface OnDisk {
   rawLengths: Uint32Array;
 }
 
-/** Encodes `raw` in blocks and writes the stored bytes to a new file, each after a gap of junk. */
-async function onDisk(raw: Uint8Array, es: number): Promise<OnDisk> {
+/**
+ * Encodes `raw` in blocks and writes the stored bytes to a new file, each after a gap of junk,
+ * or back to back (`gaps` false) as an image lays them out.
+ */
+async function onDisk(raw: Uint8Array, es: number, gaps = true): Promise<OnDisk> {
   const n = Math.ceil(raw.length / BLOCK);
   const stride = native.compressBound(BLOCK);
   const stored = new Uint8Array(n * stride);
@@ -42,7 +45,7 @@ async function onDisk(raw: Uint8Array, es: number): Promise<OnDisk> {
   const positions = new Float64Array(n);
   let at = 0;
   for (let i = 0; i < n; i++) {
-    const gap = randomBytes(1 + (i % 7), 100 + i);
+    const gap = randomBytes(gaps || i === 0 ? 1 + (i % 7) : 0, 100 + i);
     parts.push(gap);
     at += gap.length;
     positions[i] = at;
@@ -298,4 +301,36 @@ directTest('Read past the page cache, the lowest failing block is reported as th
   t.deepEqual(read(e, new Uint8Array(e.raw.length), 8), { index: 3, reason: 'stored-hash' });
   t.is(cachedBytes(e.file), 0);
   fs.closeSync(e.fd);
+});
+
+directTest('Blocks back to back, as an image lays them out, are read past the page cache, alignment units shared with their neighbours and all; a damaged byte and a cut file are named as the block they lie in.', async (t) => {
+  // 40 MiB: random bytes stored raw and a smooth field coded in planes, 10 blocks of each in turn.
+  const raw = new Uint8Array(40 * 1024 * 1024);
+  for (let at = 0, k = 0; at < raw.length; at += 10 * BLOCK, k++) {
+    const part = k % 2 === 0 ? randomBytes(10 * BLOCK, 30 + k) : new Uint8Array(smoothField(160, 512, 30 + k).buffer, 0, 10 * BLOCK);
+    raw.set(part.subarray(0, Math.min(part.length, raw.length - at)), at);
+  }
+  const d = await onDisk(raw, 8, false);
+  t.true(d.out.flags.some((f) => f === 0) && d.out.flags.some((f) => f !== 0), 'raw and coded blocks');
+  t.true([...d.positions].every((p, i) => i === 0 || p === d.positions[i - 1]! + d.out.storedLengths[i - 1]!), 'back to back');
+  t.true(storedBytes(d) >= DIRECT_MIN_BYTES, 'enough to be read past the cache');
+  t.true([...d.positions].some((p) => p % 4096 !== 0), 'blocks start off the alignment');
+  const dst = new Uint8Array(raw.length);
+  dropCache(d.file);
+  t.is(read(d, dst, 8), null);
+  t.is(Buffer.compare(dst, raw), 0, 'the same bytes');
+  t.is(cachedBytes(d.file), 0, 'read past the page cache');
+  // A damaged byte in a block in the middle of the file, and in one near its end.
+  for (const k of [Math.floor(d.n / 2) + 3, d.n - 5]) {
+    const undo = flipByte(d.file, d.positions[k]! + 9);
+    dropCache(d.file);
+    t.deepEqual(read(d, new Uint8Array(raw.length), 8), { index: k, reason: 'stored-hash' }, `block ${k}`);
+    undo();
+  }
+  // The file cut inside a block well before its end.
+  const cut = Math.floor(d.n * 0.6);
+  fs.truncateSync(d.file, d.positions[cut]! + 1000);
+  dropCache(d.file);
+  t.deepEqual(read(d, new Uint8Array(raw.length), 8), { index: cut, reason: 'truncated' });
+  fs.closeSync(d.fd);
 });
