@@ -202,7 +202,7 @@ async function benchRegion(codec: BlockCodec, dir: string, bytes: number, reps: 
       systemMs: median(children.map((c) => c.systemMs)),
       firstTouchMs: median(children.map((c) => c.firstTouchMs)),
       huge: children.every((c) => c.huge),
-      // Each restart against the first touch in its own process, and against the disk's read just before it.
+      // Each restart against the first touch in its own process, and against the disk's read next to it.
       ratio: median(children.map((c) => c.restartMs / c.firstTouchMs)),
       diskRatio: paired.length > 0 ? median(paired.map((c) => c.restartMs / c.diskReadMs!)) : undefined,
     },
@@ -347,7 +347,7 @@ targets, ${size} float64 field, this run:`);
   if (region.overlap !== undefined && region.overlapAfterPause !== undefined) {
     console.log(
       `  commit overlap: ${fmtMs(region.commitMs)} ms against the larger of encoding alone (${fmtMs(region.encodeMs!)} ms, two threads) and the disk's write + fsync (${fmtMs(region.diskWriteMs!)} ms), ` +
-        `each commit against those measured just before it: ${region.overlap.toFixed(2)}× (median of the pairs; target ≤ 1.15×)`,
+        `each commit against those measured next to it: ${region.overlap.toFixed(2)}× (median of the pairs; target ≤ 1.15×)`,
     );
     // The commit above starts at the call, so it holds the job's staging pause, which comes before
     // any encoding or writing can: what the pipeline itself takes is the rest.
@@ -370,7 +370,7 @@ targets, ${size} float64 field, this run:`);
     console.log(
       `    the disk here: reading the image's ${(region.imageBytes / MiB).toFixed(1)} MiB past the page cache (O_DIRECT, as cold as the restart found it) took ${fmtMs(region.diskReadMs)} ms ` +
         `(${((region.imageBytes / 1e9) / (region.diskReadMs / 1000)).toFixed(2)} GB/s; ${gbps(region.diskReadMs)} of region data at this ratio): ` +
-        `each restart takes ${child.diskRatio.toFixed(2)}× the disk's read just before it (median of the pairs)`,
+        `each restart takes ${child.diskRatio.toFixed(2)}× the disk's read next to it (median of the pairs)`,
     );
   } else {
     console.log(`    this file system has no direct I/O: the restarts read the image through the page cache, warm after the first`);
