@@ -21,7 +21,7 @@ import { COPY_PIECE_BYTES } from '../src/capture/staging.js';
 import { fillSmoothField, smallObjects } from './data.js';
 import { notDueInChild } from './not-due.js';
 import { restartInChild, type ChildRestart } from './restart-child.js';
-import { checkpointAndRestart, encodeOnlyMs, firstTouch, GiB, MiB, newContext, take, warmStaging } from './measure.js';
+import { checkpointAndRestart, encodeOnlyMs, firstTouch, GiB, MiB, newContext, paired, take, warmStaging } from './measure.js';
 import { median } from './stats.js';
 import { benchEncoding } from './encoding.js';
 import { benchHeat2d } from './heat2d.js';
@@ -168,17 +168,15 @@ async function benchRegion(codec: BlockCodec, dir: string, bytes: number, reps: 
   // The same restart in a new process each time, as a restarted job's process runs it, each next
   // to the disk's own read of the image past the page cache (the writer wrote it with O_DIRECT,
   // and nothing here reads it through the cache): the restart cannot take less than that read.
-  // The read comes first in even pairs and second in odd ones, as the commits' references do.
   const probe = 12345;
   const latest = store.list(job).at(-1)!;
   const children: (ChildRestart & { diskReadMs: number | null })[] = [];
   for (let r = 0; r < reps; r++) {
-    const before = r % 2 === 0 ? await directReadMs(latest.file) : null;
-    const child = restartInChild(codec.name, storeDir, job, bytes, probe, field[probe]!);
-    children.push({ ...child, diskReadMs: r % 2 === 0 ? before : await directReadMs(latest.file) });
+    const [child, diskReadMs] = await paired(r, () => restartInChild(codec.name, storeDir, job, bytes, probe, field[probe]!), () => directReadMs(latest.file));
+    children.push({ ...child, diskReadMs });
   }
-  const paired = children.filter((c) => c.diskReadMs !== null);
-  const diskReads = paired.map((c) => c.diskReadMs!);
+  const withRead = children.filter((c) => c.diskReadMs !== null);
+  const diskReads = withRead.map((c) => c.diskReadMs!);
   // Each commit against the limits measured next to it (reps pairs: the median of the ratios).
   const bounds = infos.map((_, r) => Math.max(reference.encode[r]!, reference.diskWrite[r]!));
   const copy = new Float64Array(field); // the baseline serializes a JS-heap copy, as a job would
@@ -204,7 +202,7 @@ async function benchRegion(codec: BlockCodec, dir: string, bytes: number, reps: 
       huge: children.every((c) => c.huge),
       // Each restart against the first touch in its own process, and against the disk's read next to it.
       ratio: median(children.map((c) => c.restartMs / c.firstTouchMs)),
-      diskRatio: paired.length > 0 ? median(paired.map((c) => c.restartMs / c.diskReadMs!)) : undefined,
+      diskRatio: withRead.length > 0 ? median(withRead.map((c) => c.restartMs / c.diskReadMs!)) : undefined,
     },
     regionBytes: bytes,
   };

@@ -127,8 +127,23 @@ export function restartFromLatest(codec: BlockCodec, store: LocalStore, job: str
 }
 
 /**
+ * `work` with `reference` measured next to it, under the same machine load: the reference before
+ * the work in even repetitions `r`, after it in odd ones, so that what either leaves behind (a
+ * file just freed, a cache just warmed) falls on both sides alike.
+ */
+export async function paired<W, R>(r: number, work: () => W | Promise<W>, reference: () => R | Promise<R>): Promise<[W, R]> {
+  if (r % 2 === 0) {
+    const ref = await reference();
+    return [await work(), ref];
+  }
+  const done = await work();
+  return [done, await reference()];
+}
+
+/**
  * `reps` times: a forced checkpoint of `ctx`, then a restart from the store's latest image
- * (find, verify, restore through `restore`), timed.
+ * (find, verify, restore through `restore`), timed; `nextTo` measures limits next to each
+ * (`paired`).
  */
 export async function checkpointAndRestart(
   codec: BlockCodec,
@@ -137,25 +152,20 @@ export async function checkpointAndRestart(
   ctx: JobContext,
   reps: number,
   restore: (again: JobContext) => void,
-  /**
-   * Limits measured next to each checkpoint, under the same machine load: before the checkpoint
-   * in even repetitions, after its restart in odd ones, so that what either leaves behind (a
-   * file just freed, a cache just warmed) falls on both sides alike.
-   */
   nextTo: () => void | Promise<void> = () => undefined,
 ): Promise<{ infos: ImageCommitted[]; restarts: number[] }> {
   const infos: ImageCommitted[] = [];
   const restarts: number[] = [];
   for (let r = 0; r < reps; r++) {
-    if (r % 2 === 0) await nextTo();
-    infos.push(await take(ctx));
-    const t0 = performance.now();
-    // As the runner restores: every block read once, verified as it is decoded, before the job starts.
-    const again = restartFromLatest(codec, store, job);
-    restore(again);
-    restarts.push(performance.now() - t0);
-    await again.close();
-    if (r % 2 === 1) await nextTo();
+    await paired(r, async () => {
+      infos.push(await take(ctx));
+      const t0 = performance.now();
+      // As the runner restores: every block read once, verified as it is decoded, before the job starts.
+      const again = restartFromLatest(codec, store, job);
+      restore(again);
+      restarts.push(performance.now() - t0);
+      await again.close();
+    }, nextTo);
   }
   return { infos, restarts };
 }

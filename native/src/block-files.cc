@@ -80,31 +80,30 @@ class Residency {
 
 }  // namespace
 
-uint8_t* MapDirectMemory(size_t bytes) {
-  if (bytes == 0 || bytes % kDirectPage != 0) return nullptr;
-  // Mapped one page larger, then trimmed to the aligned part inside: only an aligned mapping can
-  // be backed by huge pages.
-  const size_t span = bytes + kDirectPage;
+uint8_t* MapDirectPage() {
+  // Mapped twice the size, then trimmed to the aligned page inside: only an aligned mapping can
+  // be backed by a huge page.
+  const size_t span = 2 * kDirectPage;
   void* map = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (map == MAP_FAILED) return nullptr;
   const uintptr_t start = reinterpret_cast<uintptr_t>(map);
   const uintptr_t aligned = (start + kDirectPage - 1) & ~(uintptr_t{kDirectPage} - 1);
-  const uintptr_t end = aligned + bytes;
+  const uintptr_t end = aligned + kDirectPage;
   if (aligned > start) munmap(map, aligned - start);
   if (start + span > end) munmap(reinterpret_cast<void*>(end), start + span - end);
 #ifdef MADV_HUGEPAGE
-  madvise(reinterpret_cast<void*>(aligned), bytes, MADV_HUGEPAGE);  // a hint: 4 KiB pages work too
+  madvise(reinterpret_cast<void*>(aligned), kDirectPage, MADV_HUGEPAGE);  // a hint: 4 KiB pages work too
 #endif
 #ifdef MADV_DONTFORK
   // As for regions (region.cc): a child of Node runs another program, and a fork would otherwise
-  // write-protect these pages and split their huge pages at the next read.
-  madvise(reinterpret_cast<void*>(aligned), bytes, MADV_DONTFORK);
+  // write-protect this page and split it at the next read.
+  madvise(reinterpret_cast<void*>(aligned), kDirectPage, MADV_DONTFORK);
 #endif
   return reinterpret_cast<uint8_t*>(aligned);
 }
 
-void UnmapDirectMemory(uint8_t* memory, size_t bytes) {
-  if (memory != nullptr) munmap(memory, bytes);
+void UnmapDirectPage(uint8_t* page) {
+  if (page != nullptr) munmap(page, kDirectPage);
 }
 
 int ReadFully(int fd, uint8_t* out, size_t length, uint64_t position, bool* truncated) {

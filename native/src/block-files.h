@@ -20,13 +20,13 @@ namespace cr {
 // (0 and *truncated for a file that ends early).
 int ReadFully(int fd, uint8_t* out, size_t length, uint64_t position, bool* truncated);
 
-// Memory for direct reads to land in: `bytes` (a multiple of kDirectPage) at a kDirectPage
-// boundary, advised to the kernel as huge pages, or null. A direct read into 4 KiB pages is split
-// into many more, smaller requests to the device than one into 2 MiB pages: on this project's
-// virtio disk, the same image read into huge pages went 1.4–1.8× as fast.
+// Memory for direct reads to land in: kDirectPage bytes at a kDirectPage boundary, advised to the
+// kernel as one huge page, or null. A direct read into 4 KiB pages is split into many more,
+// smaller requests to the device than one into a 2 MiB page: on this project's virtio disk, the
+// same image read into huge pages went 1.4–1.8× as fast. Freed with UnmapDirectPage.
 constexpr size_t kDirectPage = size_t{2} << 20;
-uint8_t* MapDirectMemory(size_t bytes);
-void UnmapDirectMemory(uint8_t* memory, size_t bytes);
+uint8_t* MapDirectPage();
+void UnmapDirectPage(uint8_t* page);
 
 // Reads `length` bytes at `position` past the page cache into `buffer` (kReadBufferSize bytes,
 // aligned): whole alignment units from the one holding `position` on. Returns where the bytes

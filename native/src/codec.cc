@@ -17,7 +17,7 @@ ThreadCodec::~ThreadCodec() {
   ZSTD_freeCCtx(cctx_);
   ZSTD_freeDCtx(dctx_);
   delete[] scratch_;
-  UnmapDirectMemory(readBuffer_, kDirectPage);
+  UnmapDirectPage(readBuffer_);
 }
 
 ZSTD_CCtx* ThreadCodec::Compressor() {
@@ -39,7 +39,7 @@ uint8_t* ThreadCodec::ReadBuffer() {
   static_assert(kReadBufferSize >= ZSTD_COMPRESSBOUND(kMaxBlockSize) + 2 * kDirectAlignment,
                 "a read buffer holds a block's stored bytes and the alignment around them");
   static_assert(kReadBufferSize <= kDirectPage, "a read buffer is one huge page");
-  if (readBuffer_ == nullptr) readBuffer_ = MapDirectMemory(kDirectPage);
+  if (readBuffer_ == nullptr) readBuffer_ = MapDirectPage();
   return readBuffer_;
 }
 

@@ -45,7 +45,7 @@ struct ThreadCodec {
   uint8_t* Scratch();
   // Room for the stored bytes of one block read from a file, aligned for direct I/O:
   // kReadBufferSize bytes at a multiple of kDirectAlignment, in one huge page (block-files.h,
-  // MapDirectMemory).
+  // MapDirectPage).
   uint8_t* ReadBuffer();
 
  private:
